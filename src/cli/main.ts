@@ -1,0 +1,58 @@
+/**
+ * `moe-lab <command> [flags]`: the engine headless, on Node + Dawn. Contract (ARCHITECTURE.md): JSON on stdout with
+ * --json, and on bad input a non-zero exit with one line on stderr that names the file and the problem.
+ */
+import { ModelFileError } from '../engine/errors.ts';
+import { GpuError } from '../gpu/errors.ts';
+import { UsageError } from './args.ts';
+import type { Command, CommandIo } from './commands/command.ts';
+import { infoCommand } from './commands/info.ts';
+
+export const COMMANDS: Command[] = [infoCommand];
+
+const processIo: CommandIo = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'usage: moe-lab <command> [flags]',
+    '',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}\n  ${' '.repeat(width)}  moe-lab ${c.usage}`),
+  ].join('\n');
+}
+
+/** Runs one command; returns the exit code (0 ok, 1 bad input or failure, 2 usage). */
+export async function main(argv: string[], io: CommandIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.out(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.err(`moe-lab: unknown command '${name}' (try: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    return 2;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`moe-lab ${error.message}\nusage: moe-lab ${command.usage}`);
+      return 2;
+    }
+    if (error instanceof ModelFileError || error instanceof GpuError) {
+      io.err(`moe-lab: ${error.message.split('\n')[0]}`);
+      return 1;
+    }
+    const e = error as NodeJS.ErrnoException;
+    if (e?.code && e.path) {
+      io.err(`moe-lab: ${e.path}: ${e.code === 'ENOENT' ? 'no such file or folder' : e.message}`);
+      return 1;
+    }
+    io.err(`moe-lab: internal error: ${(error as Error)?.stack ?? String(error)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * A Hugging Face model folder opened for reading: config.json -> spec, the safetensors headers (one file or
+ * shards listed by model.safetensors.index.json) validated, every expected weight located and shape-checked,
+ * tokenizer.json parsed when present. Tensor data is read lazily, one tensor at a time.
+ */
+import { ModelFileError } from '../errors.ts';
+import type { ByteSource } from '../io/byte-source.ts';
+import { bytesToFloat32, readSafetensorsHeader, type TensorInfo } from '../io/safetensors.ts';
+import { parseConfigJson } from './config.ts';
+import type { MoeModelSpec, WeightDtype } from './spec.ts';
+import { resolveWeightNames, type WeightNames } from './weights.ts';
+
+/** A folder of model files: a local directory, files picked in the browser, or a URL prefix. */
+export interface ModelFolder {
+  /** How to name the folder in messages: a path, a repo id, "dropped files". */
+  readonly name: string;
+  /** The file at `path` (relative, e.g. "config.json"), or null when the folder has none. */
+  open(path: string): Promise<ByteSource | null>;
+}
+
+export interface LocatedTensor {
+  info: TensorInfo;
+  source: ByteSource;
+}
+
+export interface Checkpoint {
+  folder: ModelFolder;
+  spec: MoeModelSpec;
+  /** config.json as parsed (copied verbatim on export). */
+  config: Record<string, unknown>;
+  names: WeightNames;
+  tensors: Map<string, LocatedTensor>;
+  /** The safetensors files in order (one, or the shards). */
+  files: string[];
+  tokenizerJson: Record<string, unknown> | null;
+  tokenizerConfig: Record<string, unknown> | null;
+}
+
+export const SHARD_INDEX = 'model.safetensors.index.json';
+
+export async function readText(source: ByteSource): Promise<string> {
+  const bytes = await source.read(0, await source.size());
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ModelFileError(source.name, 'bad-json', 'not valid UTF-8 text');
+  }
+}
+
+export async function readJson(source: ByteSource): Promise<Record<string, unknown>> {
+  const text = await readText(source);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ModelFileError(source.name, 'bad-json', `not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelFileError(source.name, 'bad-json', 'not a JSON object');
+  return json as Record<string, unknown>;
+}
+
+async function require(folder: ModelFolder, path: string, why: string): Promise<ByteSource> {
+  const source = await folder.open(path);
+  if (!source) throw new ModelFileError(`${folder.name}/${path}`, 'missing-file', `file not found (${why})`);
+  return source;
+}
+
+/** Lists the safetensors files of a folder: the shards of the index, or model.safetensors. */
+async function locateTensors(folder: ModelFolder): Promise<{ files: string[]; tensors: Map<string, LocatedTensor> }> {
+  const index = await folder.open(SHARD_INDEX);
+  const tensors = new Map<string, LocatedTensor>();
+  if (!index) {
+    const source = await require(folder, 'model.safetensors', 'or a sharded model.safetensors.index.json');
+    const header = await readSafetensorsHeader(source);
+    for (const info of header.tensors.values()) tensors.set(info.name, { info, source });
+    return { files: ['model.safetensors'], tensors };
+  }
+  const json = await readJson(index);
+  const weightMap = json.weight_map;
+  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
+    throw new ModelFileError(index.name, 'bad-json', 'weight_map is missing or not an object');
+  }
+  const byFile = new Map<string, string[]>();
+  for (const [tensor, file] of Object.entries(weightMap as Record<string, unknown>)) {
+    if (typeof file !== 'string' || !/^[\w.-]+\.safetensors$/.test(file)) {
+      throw new ModelFileError(index.name, 'bad-json', `weight_map[${tensor}] is not a safetensors file name`);
+    }
+    byFile.set(file, [...(byFile.get(file) ?? []), tensor]);
+  }
+  const files = [...byFile.keys()].sort();
+  for (const file of files) {
+    const source = await require(folder, file, `listed in ${SHARD_INDEX}`);
+    const header = await readSafetensorsHeader(source);
+    for (const name of byFile.get(file)!) {
+      const info = header.tensors.get(name);
+      if (!info) throw new ModelFileError(source.name, 'missing-tensor', `tensor ${name} listed in ${SHARD_INDEX} is not in this shard`);
+      tensors.set(name, { info, source });
+    }
+  }
+  return { files, tensors };
+}
+
+const DTYPE_OF: Record<string, WeightDtype> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
+
+/** Opens and validates a model folder; reads headers and JSON only, no tensor data. */
+export async function openCheckpoint(folder: ModelFolder): Promise<Checkpoint> {
+  const configSource = await require(folder, 'config.json', 'every Hugging Face model folder has one');
+  const configText = await readText(configSource);
+  const spec = parseConfigJson(configSource.name, configText);
+  const config = JSON.parse(configText) as Record<string, unknown>;
+  const { files, tensors } = await locateTensors(folder);
+  const infos = new Map([...tensors].map(([name, t]) => [name, t.info]));
+  const modelFile = files.length === 1 ? tensors.values().next().value?.source.name ?? `${folder.name}/${files[0]}` : `${folder.name}/${SHARD_INDEX}`;
+  const names = resolveWeightNames(spec, infos, modelFile);
+  // The checkpoint's own storage dtype wins over config's torch_dtype (they disagree in the wild).
+  spec.dtype = DTYPE_OF[infos.get(names.embedding)!.dtype] ?? spec.dtype;
+  const tokenizerSource = await folder.open('tokenizer.json');
+  const tokenizerConfigSource = await folder.open('tokenizer_config.json');
+  return {
+    folder,
+    spec,
+    config,
+    names,
+    tensors,
+    files,
+    tokenizerJson: tokenizerSource ? await readJson(tokenizerSource) : null,
+    tokenizerConfig: tokenizerConfigSource ? await readJson(tokenizerConfigSource) : null,
+  };
+}
+
+export function tensorInfo(checkpoint: Checkpoint, name: string): TensorInfo {
+  const t = checkpoint.tensors.get(name);
+  if (!t) throw new ModelFileError(checkpoint.folder.name, 'missing-tensor', `missing tensor ${name}`);
+  return t.info;
+}
+
+/** A tensor's raw bytes in its stored dtype. */
+export async function readTensorRaw(checkpoint: Checkpoint, name: string): Promise<{ info: TensorInfo; bytes: Uint8Array }> {
+  const t = checkpoint.tensors.get(name);
+  if (!t) throw new ModelFileError(checkpoint.folder.name, 'missing-tensor', `missing tensor ${name}`);
+  return { info: t.info, bytes: await t.source.read(t.info.byteOffset, t.info.byteLength) };
+}
+
+/** A tensor's values widened to f32. */
+export async function readTensorF32(checkpoint: Checkpoint, name: string): Promise<Float32Array> {
+  const { info, bytes } = await readTensorRaw(checkpoint, name);
+  return bytesToFloat32(info, bytes);
+}

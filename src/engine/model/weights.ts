@@ -1,0 +1,220 @@
+/**
+ * Where each weight of a MoeModelSpec lives in a checkpoint, across the families' naming schemes:
+ * - per-expert hub layout: `experts.{e}.w1|w3|w2` (Mixtral, PhiMoE) or `experts.{e}.gate_proj|up_proj|down_proj`
+ *   (Qwen2/3-MoE, OLMoE), under `block_sparse_moe.` or `mlp.`;
+ * - transformers 5 fused layout: `experts.gate_up_proj` [E, 2I, H] (gate rows first) + `experts.down_proj` [E, H, I];
+ * - GraniteMoE: `input_linear.weight` [E, 2I, H] (gate rows first) + `output_linear.weight` [E, H, I].
+ * The engine's canonical layout is the fused one: per layer gate_up [E, 2I, H] and down [E, H, I], row-major
+ * [out, in] as in nn.Linear.
+ */
+import { ModelFileError } from '../errors.ts';
+import type { TensorInfo } from '../io/safetensors.ts';
+import type { MoeModelSpec } from './spec.ts';
+
+export interface LinearNames {
+  weight: string;
+  bias: string | null;
+}
+
+export interface NormNames {
+  weight: string;
+  bias: string | null;
+}
+
+export type ExpertNames =
+  | { layout: 'per-expert'; gate: string[]; up: string[]; down: string[] }
+  | { layout: 'fused'; gateUp: string; down: string };
+
+export interface FfnNames {
+  gate: string;
+  up: string;
+  down: string;
+}
+
+export interface LayerNames {
+  inputNorm: NormNames;
+  postAttentionNorm: NormNames;
+  q: LinearNames;
+  k: LinearNames;
+  v: LinearNames;
+  o: LinearNames;
+  qNorm: string | null;
+  kNorm: string | null;
+  /** MoE layers: router [E, H] and experts; dense layers: `dense` instead. */
+  router: string | null;
+  experts: ExpertNames | null;
+  shared: FfnNames | null;
+  /** Qwen2-MoE's shared_expert_gate [1, H]. */
+  sharedGate: string | null;
+  dense: FfnNames | null;
+}
+
+export interface WeightNames {
+  embedding: string;
+  finalNorm: NormNames;
+  lmHead: LinearNames | null; // null when tied to the embedding
+  layers: LayerNames[];
+}
+
+/** Tensor names as the loader found them; checks every expected tensor exists and has the spec's shape. */
+export function resolveWeightNames(spec: MoeModelSpec, tensors: ReadonlyMap<string, TensorInfo>, file: string): WeightNames {
+  const has = (name: string) => tensors.has(name);
+  const need = (name: string, what: string): string => {
+    if (!has(name)) throw new ModelFileError(file, 'missing-tensor', `missing tensor ${name} (${what})`);
+    return name;
+  };
+  const firstOf = (candidates: string[], what: string): string => {
+    const found = candidates.find(has);
+    if (!found) throw new ModelFileError(file, 'missing-tensor', `missing tensor ${candidates[0]} (${what})`);
+    return found;
+  };
+  const optional = (name: string): string | null => (has(name) ? name : null);
+  const normNames = (prefix: string, what: string): NormNames => ({
+    weight: need(`${prefix}.weight`, what),
+    bias: spec.norm.bias ? need(`${prefix}.bias`, `${what} bias`) : null,
+  });
+  const linear = (prefix: string, bias: boolean, what: string): LinearNames => ({
+    weight: need(`${prefix}.weight`, what),
+    bias: bias ? need(`${prefix}.bias`, `${what} bias`) : null,
+  });
+
+  const layers: LayerNames[] = [];
+  for (let l = 0; l < spec.numLayers; l++) {
+    const p = `model.layers.${l}`;
+    const a = `${p}.self_attn`;
+    const layer: LayerNames = {
+      inputNorm: normNames(`${p}.input_layernorm`, `layer ${l} input norm`),
+      postAttentionNorm: normNames(`${p}.post_attention_layernorm`, `layer ${l} post-attention norm`),
+      q: linear(`${a}.q_proj`, spec.qkvBias, `layer ${l} q projection`),
+      k: linear(`${a}.k_proj`, spec.qkvBias, `layer ${l} k projection`),
+      v: linear(`${a}.v_proj`, spec.qkvBias, `layer ${l} v projection`),
+      o: linear(`${a}.o_proj`, spec.oBias, `layer ${l} o projection`),
+      qNorm: spec.qkNorm === 'none' ? null : need(`${a}.q_norm.weight`, `layer ${l} q norm`),
+      kNorm: spec.qkNorm === 'none' ? null : need(`${a}.k_norm.weight`, `layer ${l} k norm`),
+      router: null,
+      experts: null,
+      shared: null,
+      sharedGate: null,
+      dense: null,
+    };
+    if (!spec.moeLayers[l]) {
+      layer.dense = {
+        gate: need(`${p}.mlp.gate_proj.weight`, `layer ${l} MLP`),
+        up: need(`${p}.mlp.up_proj.weight`, `layer ${l} MLP`),
+        down: need(`${p}.mlp.down_proj.weight`, `layer ${l} MLP`),
+      };
+      layers.push(layer);
+      continue;
+    }
+    if (spec.architecture === 'granitemoe') {
+      const m = `${p}.block_sparse_moe`;
+      layer.router = need(`${m}.router.layer.weight`, `layer ${l} router`);
+      layer.experts = {
+        layout: 'fused',
+        gateUp: need(`${m}.input_linear.weight`, `layer ${l} experts`),
+        down: need(`${m}.output_linear.weight`, `layer ${l} experts`),
+      };
+    } else {
+      const m = [`${p}.block_sparse_moe`, `${p}.mlp`].find((prefix) => has(`${prefix}.gate.weight`)) ?? `${p}.mlp`;
+      layer.router = need(`${m}.gate.weight`, `layer ${l} router`);
+      const fusedGateUp = optional(`${m}.experts.gate_up_proj`) ?? optional(`${m}.experts.gate_up_proj.weight`);
+      if (fusedGateUp) {
+        layer.experts = {
+          layout: 'fused',
+          gateUp: fusedGateUp,
+          down: firstOf([`${m}.experts.down_proj`, `${m}.experts.down_proj.weight`], `layer ${l} experts`),
+        };
+      } else {
+        const mixtralNames = has(`${m}.experts.0.w1.weight`);
+        const [g, u, d] = mixtralNames ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
+        const expert = (e: number, proj: string) => need(`${m}.experts.${e}.${proj}.weight`, `layer ${l} expert ${e}`);
+        const range = Array.from({ length: spec.numExperts }, (_, e) => e);
+        layer.experts = {
+          layout: 'per-expert',
+          gate: range.map((e) => expert(e, g)),
+          up: range.map((e) => expert(e, u)),
+          down: range.map((e) => expert(e, d)),
+        };
+      }
+      if (spec.sharedExpert) {
+        layer.shared = {
+          gate: need(`${m}.shared_expert.gate_proj.weight`, `layer ${l} shared expert`),
+          up: need(`${m}.shared_expert.up_proj.weight`, `layer ${l} shared expert`),
+          down: need(`${m}.shared_expert.down_proj.weight`, `layer ${l} shared expert`),
+        };
+        layer.sharedGate = spec.sharedExpert.gated ? need(`${m}.shared_expert_gate.weight`, `layer ${l} shared expert gate`) : null;
+      }
+    }
+    layers.push(layer);
+  }
+
+  const names: WeightNames = {
+    embedding: need('model.embed_tokens.weight', 'token embeddings'),
+    finalNorm: normNames('model.norm', 'final norm'),
+    lmHead: spec.tiedEmbeddings ? null : linear('lm_head', spec.lmHeadBias, 'LM head'),
+    layers,
+  };
+  checkShapes(spec, names, tensors, file);
+  return names;
+}
+
+/** The shape every tensor must have under `spec` (so a wrong config or checkpoint is caught before any compute). */
+function checkShapes(spec: MoeModelSpec, names: WeightNames, tensors: ReadonlyMap<string, TensorInfo>, file: string): void {
+  const { hiddenSize: H, vocabSize: V, headDim: D, numHeads, numKvHeads, numExperts: E, expertFfnSize: I } = spec;
+  const expect = (name: string | null, shape: number[]) => {
+    if (!name) return;
+    const info = tensors.get(name)!;
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      throw new ModelFileError(file, 'shape-mismatch', `tensor ${name} has shape [${info.shape}], config.json implies [${shape}]`);
+    }
+    if (info.dtype === 'I32' || info.dtype === 'I64') {
+      throw new ModelFileError(file, 'bad-dtype', `tensor ${name} is ${info.dtype}; weights must be F32, F16 or BF16`);
+    }
+  };
+  const norm = (n: NormNames, width: number) => {
+    expect(n.weight, [width]);
+    expect(n.bias, [width]);
+  };
+  expect(names.embedding, [V, H]);
+  norm(names.finalNorm, H);
+  if (names.lmHead) {
+    expect(names.lmHead.weight, [V, H]);
+    expect(names.lmHead.bias, [V]);
+  }
+  names.layers.forEach((layer) => {
+    norm(layer.inputNorm, H);
+    norm(layer.postAttentionNorm, H);
+    expect(layer.q.weight, [numHeads * D, H]);
+    expect(layer.k.weight, [numKvHeads * D, H]);
+    expect(layer.v.weight, [numKvHeads * D, H]);
+    expect(layer.o.weight, [H, numHeads * D]);
+    expect(layer.q.bias, [numHeads * D]);
+    expect(layer.k.bias, [numKvHeads * D]);
+    expect(layer.v.bias, [numKvHeads * D]);
+    expect(layer.o.bias, [H]);
+    const perHead = spec.qkNorm === 'per-head';
+    expect(layer.qNorm, [perHead ? D : numHeads * D]);
+    expect(layer.kNorm, [perHead ? D : numKvHeads * D]);
+    expect(layer.router, [E, H]);
+    if (layer.experts?.layout === 'fused') {
+      expect(layer.experts.gateUp, [E, 2 * I, H]);
+      expect(layer.experts.down, [E, H, I]);
+    } else if (layer.experts) {
+      layer.experts.gate.forEach((n) => expect(n, [I, H]));
+      layer.experts.up.forEach((n) => expect(n, [I, H]));
+      layer.experts.down.forEach((n) => expect(n, [H, I]));
+    }
+    if (layer.shared && spec.sharedExpert) {
+      const S = spec.sharedExpert.ffnSize;
+      expect(layer.shared.gate, [S, H]);
+      expect(layer.shared.up, [S, H]);
+      expect(layer.shared.down, [H, S]);
+      expect(layer.sharedGate, [1, H]);
+    }
+    if (layer.dense) {
+      expect(layer.dense.gate, [spec.denseFfnSize, H]);
+      expect(layer.dense.up, [spec.denseFfnSize, H]);
+      expect(layer.dense.down, [H, spec.denseFfnSize]);
+    }
+  });
+}
