@@ -36,10 +36,16 @@ export interface ForwardOptions {
   trace?: boolean;
   /** Called with each MoE layer's trace as it is computed (calibration statistics hook). */
   onMoeLayer?: (layer: number, trace: MoeTrace) => void;
+  /** Called with each layer's attention inputs: the q/k/v input [T, H] and the o-projection input [T, Hq*D]. */
+  onAttention?: (layer: number, inputs: { input: Vec; context: Vec }) => void;
+  /** Stop after this many layers (sequential calibration runs a prefix of the model). */
+  layers?: number;
 }
 
 export interface ForwardResult {
-  logits: Vec; // [T, V]
+  logits: Vec; // [T, V]; empty when options.layers stopped early
+  /** The residual stream after the last layer run [T, H]. */
+  hidden: Vec;
   /** Per layer, when options.trace; null for dense layers. */
   moe: (MoeTrace | null)[];
 }
@@ -50,7 +56,7 @@ function norm(spec: MoeModelSpec, x: Vec, rows: number, width: number, n: RefNor
     : rmsNorm(x, rows, width, n.weight, spec.norm.eps);
 }
 
-function attention(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number): Vec {
+function attention(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number, onInputs?: (context: Vec) => void): Vec {
   const { hiddenSize: H, numHeads: Hq, numKvHeads: Hkv, headDim: D } = spec;
   let q = linear(x, T, H, layer.q.weight, Hq * D, layer.q.bias);
   let k = linear(x, T, H, layer.k.weight, Hkv * D, layer.k.bias);
@@ -70,6 +76,7 @@ function attention(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number): Vec 
   applyRope(q, T, Hq, D, positions, spec.ropeTheta);
   applyRope(k, T, Hkv, D, positions, spec.ropeTheta);
   const context = causalAttention(q, k, v, T, Hq, Hkv, D, spec.attentionScale);
+  onInputs?.(context);
   return linear(context, T, Hq * D, layer.o.weight, H, layer.o.bias);
 }
 
@@ -77,6 +84,10 @@ function attention(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number): Vec 
 export function moeBlock(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number): MoeTrace {
   const { hiddenSize: H, numExperts: E, expertFfnSize: I, topK: K } = spec;
   const routerLogits = linear(x, T, H, layer.router!, E);
+  if (layer.expertEnabled) {
+    // Dropped experts: -inf logits, so every routing rule renormalizes over the kept experts.
+    for (let t = 0; t < T; t++) for (let e = 0; e < E; e++) if (!layer.expertEnabled[e]) routerLogits[t * E + e] = -Infinity;
+  }
   const routed = Array.from({ length: T }, (_, t) => route(spec.routing, routerLogits.subarray(t * E, (t + 1) * E), K));
   const output = new Float64Array(T * H);
   const experts: ExpertTrace[] = [];
@@ -127,8 +138,10 @@ export function referenceForward(w: ReferenceWeights, ids: ArrayLike<number>, op
     for (let i = 0; i < H; i++) h[t * H + i] = w.embedding[id * H + i] * spec.embeddingMultiplier;
   }
   const moe: (MoeTrace | null)[] = [];
-  w.layers.forEach((layer, l) => {
-    const attn = attention(spec, layer, norm(spec, h, T, H, layer.inputNorm), T);
+  const layerCount = options.layers ?? w.layers.length;
+  w.layers.slice(0, layerCount).forEach((layer, l) => {
+    const attnInput = norm(spec, h, T, H, layer.inputNorm);
+    const attn = attention(spec, layer, attnInput, T, (context) => options.onAttention?.(l, { input: attnInput, context }));
     const afterAttention = new Float64Array(T * H);
     for (let i = 0; i < T * H; i++) afterAttention[i] = h[i] + spec.residualMultiplier * attn[i];
     h = afterAttention;
@@ -147,10 +160,11 @@ export function referenceForward(w: ReferenceWeights, ids: ArrayLike<number>, op
     for (let i = 0; i < T * H; i++) next[i] = h[i] + spec.residualMultiplier * ffnOut[i];
     h = next;
   });
+  if (layerCount < w.layers.length) return { logits: new Float64Array(0), hidden: h, moe };
   const final = norm(spec, h, T, H, w.finalNorm);
   const logits = linear(final, T, H, w.lmHead.weight, V, w.lmHead.bias);
   if (spec.logitsScaling !== 1) for (let i = 0; i < logits.length; i++) logits[i] /= spec.logitsScaling;
-  return { logits, moe };
+  return { logits, hidden: h, moe };
 }
 
 /** Mean next-token NLL (nats) over T-1 predictions: exactly transformers' shifted cross-entropy for one window. */

@@ -41,6 +41,8 @@ export interface RefLayer {
   sharedGate: Float32Array | null; // [1, H]
   /** dense layers */
   dense: RefFfn | null;
+  /** Expert-level pruning: [E], 0 = dropped (its router logit counts as -inf). Null: all enabled. */
+  expertEnabled: Uint8Array | null;
 }
 
 export interface ReferenceWeights {
@@ -100,6 +102,7 @@ export async function loadReferenceWeights(checkpoint: Checkpoint): Promise<Refe
       shared: n.shared && spec.sharedExpert ? await ffn(n.shared, spec.sharedExpert.ffnSize) : null,
       sharedGate: await maybe(n.sharedGate),
       dense: n.dense ? await ffn(n.dense, spec.denseFfnSize) : null,
+      expertEnabled: null,
     });
   }
   const embedding = await read(names.embedding);
