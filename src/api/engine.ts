@@ -1,0 +1,123 @@
+/**
+ * The Engine interface: everything the page asks of the lab's engine. One interface, two ways to reach it
+ * (STYLE.md #8, after web-llm's MLCEngineInterface + WebWorkerMLCEngine): called in-thread in Node and in tests
+ * (src/worker/lab-engine.ts), and through a Web Worker in the browser (src/worker/client.ts), so the page never
+ * blocks. Every value here is structured-cloneable; every failure is an EngineError (src/api/errors.ts).
+ *
+ * To grow it (forward, calibrate, prune, evaluate): add the method here, its wire entry to EngineCalls in
+ * src/worker/protocol.ts, and its case to the host's dispatch; the compiler lists what is missing.
+ */
+import type { GpuCapabilities } from '../gpu/capabilities.ts';
+import type { MoeModelSpec, ParameterCounts, WeightDtype } from '../engine/model/spec.ts';
+
+/** How far a long operation has got; the page shows `message` and a bar for done / total. */
+export interface Progress {
+  stage: ProgressStage;
+  /** One short line: "Downloading model.safetensors", "Reading safetensors headers". */
+  message: string;
+  done: number;
+  total: number;
+  unit: 'bytes' | 'steps';
+  /** Per-file detail when files move (downloads); absent otherwise. */
+  files?: FileProgress[];
+}
+
+export type ProgressStage = 'estimate' | 'download' | 'read' | 'hash' | 'upload' | 'compute';
+
+export interface FileProgress {
+  file: string;
+  loaded: number;
+  total: number;
+  /** Served from Cache Storage rather than the network. */
+  cached?: boolean;
+}
+
+/** What every long operation accepts. `signal` cancels: the operation rejects with kind 'aborted'. */
+export interface OperationOptions {
+  onProgress?(progress: Progress): void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Where a model comes from: an embedded model shipped under public/models (by the id in its index.json),
+ * files the user dropped or picked (File objects, cloneable into the worker), or a Hugging Face repo id or URL
+ * (`org/name`, `org/name@revision`, `https://huggingface.co/org/name`).
+ */
+export type ModelSource = { kind: 'embedded'; id: string } | { kind: 'files'; files: File[] } | { kind: 'hub'; repo: string };
+
+/** One entry of public/models/index.json. */
+export interface EmbeddedModel {
+  id: string;
+  name: string;
+  /** Folder relative to the site root, e.g. "models/test-tiny-mixtral". */
+  path: string;
+  default?: boolean;
+  description: string;
+}
+
+export type CapabilitiesReport =
+  | { available: true; caps: GpuCapabilities; summary: string }
+  | { available: false; reason: string };
+
+export interface ModelFileInfo {
+  file: string;
+  bytes: number;
+  cached?: boolean;
+}
+
+/**
+ * How a model compares with the adapter's limits. The binding that must hold the largest single weight buffer
+ * decides: one layer's stacked experts gate_up [E, 2I, H], or the embedding / LM head [V, H].
+ */
+export interface ModelFit {
+  fits: boolean;
+  largestBuffer: { what: string; bytes: number };
+  limit: { name: 'maxStorageBufferBindingSize'; bytes: number };
+  /** Weights the GPU must hold in all, in their stored dtype (masks and activations come on top). */
+  weightBytes: number;
+  /** Empty when it fits; otherwise one line per problem. */
+  problems: string[];
+}
+
+/** What the page can tell before downloading: from config.json and the file sizes alone. */
+export interface ModelEstimate {
+  name: string;
+  spec: MoeModelSpec;
+  parameters: ParameterCounts;
+  files: ModelFileInfo[];
+  totalBytes: number;
+  /** Bytes still to download (not in Cache Storage, not local). */
+  downloadBytes: number;
+  /** Null when there is no GPU to compare with. */
+  fit: ModelFit | null;
+}
+
+/** A loaded model, as the page shows it. */
+export interface ModelSummary {
+  /** The embedded model's name, the repo id, or the dropped folder's name. */
+  name: string;
+  spec: MoeModelSpec;
+  parameters: ParameterCounts;
+  dtype: WeightDtype;
+  /** config.json, the safetensors files, tokenizer files when present. */
+  files: ModelFileInfo[];
+  totalBytes: number;
+  /** SHA-256 (hex) of config.json and the safetensors headers: see docs/ui.md and src/engine/experiment/model-hash.ts. */
+  contentHash: string;
+  tokenizer: boolean;
+  fit: ModelFit | null;
+}
+
+export interface Engine {
+  /** The WebGPU adapter the engine computes on, or why there is none. Never rejects for a missing GPU. */
+  capabilities(): Promise<CapabilitiesReport>;
+  /** The models shipped with the page (public/models/index.json). */
+  embeddedModels(): Promise<EmbeddedModel[]>;
+  /** Size and fit of a model before any large download (reads config.json and file sizes only). */
+  estimateModel(source: ModelSource, options?: OperationOptions): Promise<ModelEstimate>;
+  /** Opens and validates a model; replaces the loaded one only when it succeeds. */
+  loadModel(source: ModelSource, options?: OperationOptions): Promise<ModelSummary>;
+  unloadModel(): Promise<void>;
+  /** Token ids of `text` with the loaded model's tokenizer. */
+  tokenize(text: string, options?: OperationOptions): Promise<number[]>;
+}

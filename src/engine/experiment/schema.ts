@@ -1,0 +1,158 @@
+/**
+ * The experiment: everything a share link carries to reproduce what one person saw (issue 7, "Share"). The
+ * pipeline is deterministic, so the same model (checked by its content hash), calibration text, sample count,
+ * length, seed and pruning settings give the same masks and numbers.
+ *
+ * Schema version 1. Its defaults and value sets are frozen: a v1 link must mean the same thing forever. A
+ * change of meaning needs version 2 and a reader for v1 (src/engine/experiment/url.ts).
+ */
+
+export const EXPERIMENT_VERSION = 1;
+
+export const MODEL_SOURCE_KINDS = ['embedded', 'hub', 'files'] as const;
+export const CALIBRATION_MODES = ['dense', 'sequential'] as const;
+export const PRUNE_METHODS = ['magnitude', 'wanda', 'moe-pruner', 'random', 'sparsegpt'] as const;
+export const PRUNE_GROUPS = ['row', 'matrix', 'layer'] as const;
+export const ALLOCATIONS = ['uniform', 'owl'] as const;
+export const EXPERT_CRITERIA = ['frequency', 'gate', 'reap'] as const;
+export const PRUNE_TARGETS = ['experts', 'attention', 'shared'] as const;
+export const PANELS = ['model', 'inspect', 'calibrate', 'prune', 'evaluate'] as const;
+/** Controls a teacher may hide with `hide=` (classroom mode). Grows as the page does; unknown names are noted. */
+export const HIDEABLE_CONTROLS = [
+  'model-source',
+  'gpu',
+  'calibration',
+  'method',
+  'sparsity',
+  'pattern',
+  'group',
+  'allocation',
+  'expert-drop',
+  'targets',
+  'share',
+] as const;
+
+export type ModelSourceKind = (typeof MODEL_SOURCE_KINDS)[number];
+export type CalibrationMode = (typeof CALIBRATION_MODES)[number];
+export type PruneMethod = (typeof PRUNE_METHODS)[number];
+export type PruneGroup = (typeof PRUNE_GROUPS)[number];
+export type Allocation = (typeof ALLOCATIONS)[number];
+export type ExpertCriterion = (typeof EXPERT_CRITERIA)[number];
+export type PruneTarget = (typeof PRUNE_TARGETS)[number];
+export type Panel = (typeof PANELS)[number];
+export type HideableControl = (typeof HIDEABLE_CONTROLS)[number];
+
+/** Keep the N largest of every M consecutive input columns (N < M <= 16), or no pattern. */
+export type SparsityPattern = { kind: 'unstructured' } | { kind: 'n:m'; n: number; m: number };
+
+export interface ExperimentModel {
+  source: ModelSourceKind;
+  /** Embedded model id, Hugging Face repo (`org/name[@rev]`), or the dropped folder's name (informative only). */
+  id: string;
+  /** First SHORT_HASH_LENGTH hex characters of the content hash (model-hash.ts); null until a model is loaded. */
+  hash: string | null;
+}
+
+/** Calibration text: one of the page's texts by id, or text the user pasted, known by its hash only. */
+export type CalibrationText = { kind: 'corpus'; id: string } | { kind: 'pasted'; hash: string };
+
+export interface ExperimentCalibration {
+  text: CalibrationText;
+  samples: number;
+  seqLen: number;
+  seed: number;
+  mode: CalibrationMode;
+}
+
+export interface ExperimentPrune {
+  method: PruneMethod;
+  /** Fraction of weights pruned in each comparison group, 0-0.95. */
+  sparsity: number;
+  pattern: SparsityPattern;
+  group: PruneGroup;
+  /** How sparsity is spread over layers: the same everywhere, or OWL's outlier-weighted allocation. */
+  allocation: Allocation;
+  /** Experts dropped per MoE layer (0: none). */
+  expertsDrop: number;
+  expertCriterion: ExpertCriterion;
+  /** Which weights are pruned: a non-empty subset, kept in PRUNE_TARGETS order. */
+  targets: PruneTarget[];
+}
+
+export interface ExperimentView {
+  panel: Panel;
+  layer: number;
+}
+
+export interface Experiment {
+  model: ExperimentModel;
+  calibration: ExperimentCalibration;
+  prune: ExperimentPrune;
+  view: ExperimentView;
+  /** Controls hidden from the page (classroom mode), kept in HIDEABLE_CONTROLS order. */
+  hide: HideableControl[];
+  /** Start the guided tour. */
+  tour: boolean;
+}
+
+/** Ranges every value is validated and clamped against. */
+export const LIMITS = {
+  sparsity: { min: 0, max: 0.95 },
+  samples: { min: 1, max: 4096 },
+  seqLen: { min: 8, max: 32768 },
+  seed: { min: 0, max: 2 ** 32 - 1 },
+  expertsDrop: { min: 0, max: 1024 },
+  layer: { min: 0, max: 1023 },
+  patternM: { min: 2, max: 16 },
+} as const;
+
+export const DEFAULT_CALIBRATION_TEXT = 'brown';
+export const DEFAULT_EMBEDDED_MODEL = 'test-tiny-mixtral';
+
+/** The v1 defaults (frozen: see the file comment). */
+export function defaultExperiment(): Experiment {
+  return {
+    model: { source: 'embedded', id: DEFAULT_EMBEDDED_MODEL, hash: null },
+    calibration: { text: { kind: 'corpus', id: DEFAULT_CALIBRATION_TEXT }, samples: 64, seqLen: 128, seed: 0, mode: 'dense' },
+    prune: {
+      method: 'moe-pruner',
+      sparsity: 0.5,
+      pattern: { kind: 'unstructured' },
+      group: 'row',
+      allocation: 'uniform',
+      expertsDrop: 0,
+      expertCriterion: 'frequency',
+      targets: ['experts'],
+    },
+    view: { panel: 'model', layer: 0 },
+    hide: [],
+    tour: false,
+  };
+}
+
+/**
+ * A Hugging Face repo as `org/name` plus revision, from `org/name`, `org/name@revision` or a
+ * `https://huggingface.co/org/name[/tree|blob|resolve/revision[/...]]` URL; null for anything else.
+ */
+export function parseHubRepo(text: string): { repo: string; revision: string } | null {
+  const input = text.trim();
+  const id = /^([\w.-]+\/[\w.-]+)(?:@([\w.-]+))?$/.exec(input);
+  const url = id ? null : /^https:\/\/huggingface\.co\/([\w.-]+\/[\w.-]+)(?:\/(?:tree|blob|resolve)\/([\w.-]+))?(?:\/.*)?$/.exec(input);
+  const match = id ?? url;
+  if (!match || match[1].split('/').some((part) => part === '.' || part === '..')) return null;
+  return { repo: match[1], revision: match[2] ?? 'main' };
+}
+
+/** The canonical id a share link carries: `org/name`, or `org/name@revision` off main. */
+export function hubRepoId(repo: { repo: string; revision: string }): string {
+  return repo.revision === 'main' ? repo.repo : `${repo.repo}@${repo.revision}`;
+}
+
+/** `a` in canonical order and without repeats, keeping only members of `order`. */
+export function canonicalSubset<T extends string>(values: readonly string[], order: readonly T[]): T[] {
+  return order.filter((v) => values.includes(v));
+}
+
+export function formatPattern(pattern: SparsityPattern): string {
+  return pattern.kind === 'unstructured' ? 'unstructured' : `${pattern.n}:${pattern.m}`;
+}

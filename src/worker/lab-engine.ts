@@ -1,0 +1,191 @@
+/**
+ * The in-thread Engine: what the worker hosts in the browser, and what Node code and tests call directly.
+ * It owns the GPU context (one device for every later stage) and the loaded model.
+ */
+import type {
+  CapabilitiesReport,
+  EmbeddedModel,
+  Engine,
+  ModelEstimate,
+  ModelSource,
+  ModelSummary,
+  OperationOptions,
+  Progress,
+} from '../api/engine.ts';
+import { abortedError, EngineError, throwIfAborted } from '../api/errors.ts';
+import { modelContentHash } from '../engine/experiment/model-hash.ts';
+import type { Fetch } from '../engine/io/byte-source.ts';
+import { openCheckpoint, readText, type Checkpoint } from '../engine/model/checkpoint.ts';
+import { parseConfigJson } from '../engine/model/config.ts';
+import { countParameters } from '../engine/model/spec.ts';
+import { ModelFileError } from '../engine/errors.ts';
+import { createBrowserGpuContext } from '../gpu/browser.ts';
+import { summarizeCapabilities } from '../gpu/capabilities.ts';
+import type { GpuContext } from '../gpu/context.ts';
+import { GpuError } from '../gpu/errors.ts';
+import { toEngineError } from './errors.ts';
+import { listModelFiles } from './model-files.ts';
+import { modelFit } from './model-fit.ts';
+import { fetchEmbeddedIndex, resolveSource } from './sources.ts';
+
+export interface LabEngineOptions {
+  /** Absolute URL of the site root; embedded models are under `${assetBase}models/`. */
+  assetBase: string;
+  fetch?: Fetch;
+  /** Opens the GPU: navigator.gpu by default; Node passes Dawn's (src/gpu/node.ts). */
+  openGpu?: () => Promise<GpuContext>;
+}
+
+interface LoadedModel {
+  checkpoint: Checkpoint;
+  summary: ModelSummary;
+}
+
+export class LabEngine implements Engine {
+  private readonly fetchImpl: Fetch;
+  private readonly openGpu: () => Promise<GpuContext>;
+  private gpu: Promise<GpuContext> | null = null;
+  private model: LoadedModel | null = null;
+  /** Bumped by every load, so a slow load that finishes after a newer one never replaces it. */
+  private loadGeneration = 0;
+
+  constructor(private readonly options: LabEngineOptions) {
+    this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
+    this.openGpu = options.openGpu ?? (() => createBrowserGpuContext({ label: 'moe-lab engine' }));
+  }
+
+  capabilities(): Promise<CapabilitiesReport> {
+    return typed(() => this.probeGpu());
+  }
+
+  embeddedModels(): Promise<EmbeddedModel[]> {
+    return typed(() => fetchEmbeddedIndex(this.options.assetBase, this.fetchImpl));
+  }
+
+  estimateModel(source: ModelSource, options: OperationOptions = {}): Promise<ModelEstimate> {
+    return typed(() => this.estimate(source, options));
+  }
+
+  loadModel(source: ModelSource, options: OperationOptions = {}): Promise<ModelSummary> {
+    return typed(() => this.load(source, options));
+  }
+
+  async unloadModel(): Promise<void> {
+    this.loadGeneration++;
+    this.model = null;
+  }
+
+  tokenize(_text: string): Promise<number[]> {
+    return typed(async () => {
+      const model = this.requireModel();
+      // Models without tokenizer.json (the random-weight test model) are driven by token ids only.
+      throw new EngineError({
+        kind: 'no-tokenizer',
+        message: model.checkpoint.tokenizerJson
+          ? `${model.summary.name}: tokenizer.json is present but this build cannot use it yet`
+          : `${model.summary.name} has no tokenizer.json: it can only be run on token ids`,
+        file: `${model.checkpoint.folder.name}/tokenizer.json`,
+      });
+    });
+  }
+
+  private async probeGpu(): Promise<CapabilitiesReport> {
+    try {
+      const context = await this.gpuContext();
+      return { available: true, caps: context.caps, summary: summarizeCapabilities(context.caps) };
+    } catch (error) {
+      if (error instanceof GpuError && error.kind === 'unavailable') return { available: false, reason: error.message };
+      throw error;
+    }
+  }
+
+  private async estimate(source: ModelSource, options: OperationOptions): Promise<ModelEstimate> {
+    const { signal, onProgress } = options;
+    const { folder, name, remote } = await resolveSource(source, this.options.assetBase, this.fetchFor(signal));
+    onProgress?.(step('estimate', `Reading ${name}/config.json`, 0, 2));
+    const config = await folder.open('config.json');
+    if (!config) throw new ModelFileError(`${folder.name}/config.json`, 'missing-file', 'file not found (every Hugging Face model folder has one)');
+    const spec = parseConfigJson(config.name, await readText(config));
+    throwIfAborted(signal, `Estimating ${name}`);
+    onProgress?.(step('estimate', `Listing the files of ${name}`, 1, 2));
+    const files = await listModelFiles(folder);
+    throwIfAborted(signal, `Estimating ${name}`);
+    onProgress?.(step('estimate', `Estimated ${name}`, 2, 2));
+    const parameters = countParameters(spec);
+    const totalBytes = files.reduce((n, f) => n + f.bytes, 0);
+    return { name, spec, parameters, files, totalBytes, downloadBytes: remote ? totalBytes : 0, fit: await this.fitOf(spec, parameters) };
+  }
+
+  private async load(source: ModelSource, options: OperationOptions): Promise<ModelSummary> {
+    const { signal, onProgress } = options;
+    const generation = ++this.loadGeneration;
+    const { folder, name } = await resolveSource(source, this.options.assetBase, this.fetchFor(signal));
+    const what = `Loading ${name}`;
+    onProgress?.(step('read', `Reading ${name}: config.json and safetensors headers`, 0, 3));
+    const checkpoint = await openCheckpoint(folder);
+    throwIfAborted(signal, what);
+    onProgress?.(step('hash', `Hashing ${name}`, 1, 3));
+    const contentHash = await modelContentHash(folder, checkpoint.files);
+    throwIfAborted(signal, what);
+    onProgress?.(step('read', `Listing the files of ${name}`, 2, 3));
+    const files = await listModelFiles(folder, checkpoint.files);
+    const parameters = countParameters(checkpoint.spec);
+    const fit = await this.fitOf(checkpoint.spec, parameters);
+    if (fit && !fit.fits) throw new EngineError({ kind: 'gpu', detail: 'limits', message: `${name} does not fit this GPU: ${fit.problems.join(' ')}` });
+    throwIfAborted(signal, what);
+    if (generation !== this.loadGeneration) throw abortedError(`${what} (a newer load replaced it)`);
+    const summary: ModelSummary = {
+      name,
+      spec: checkpoint.spec,
+      parameters,
+      dtype: checkpoint.spec.dtype,
+      files,
+      totalBytes: files.reduce((n, f) => n + f.bytes, 0),
+      contentHash,
+      tokenizer: checkpoint.tokenizerJson !== null,
+      fit,
+    };
+    this.model = { checkpoint, summary };
+    onProgress?.(step('read', `Loaded ${name}`, 3, 3));
+    return summary;
+  }
+
+  private requireModel(): LoadedModel {
+    if (!this.model) throw new EngineError({ kind: 'no-model', message: 'No model is loaded: load one first.' });
+    return this.model;
+  }
+
+  /** The GPU context, opened once and reopened after a device loss. */
+  private async gpuContext(): Promise<GpuContext> {
+    if (this.gpu) {
+      const context = await this.gpu.catch(() => null);
+      if (context && !context.lostError) return context;
+    }
+    this.gpu = this.openGpu();
+    return this.gpu;
+  }
+
+  /** The fit against this adapter's limits, or null without a GPU (the page says so elsewhere). */
+  private async fitOf(spec: ModelSummary['spec'], parameters: ModelSummary['parameters']) {
+    const report = await this.probeGpu();
+    return report.available ? modelFit(spec, parameters, report.caps.limits) : null;
+  }
+
+  /** fetch bound to an operation's signal, so cancelling stops its downloads too. */
+  private fetchFor(signal: AbortSignal | undefined): Fetch {
+    return signal ? (input, init) => this.fetchImpl(input, { ...init, signal }) : this.fetchImpl;
+  }
+}
+
+/** Runs `operation`, turning whatever it throws into the EngineError the interface promises. */
+async function typed<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    throw toEngineError(error);
+  }
+}
+
+function step(stage: Progress['stage'], message: string, done: number, total: number): Progress {
+  return { stage, message, done, total, unit: 'steps' };
+}
