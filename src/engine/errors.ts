@@ -13,7 +13,34 @@ export type ModelFileProblem =
   | 'bad-config'
   | 'missing-tensor'
   | 'shape-mismatch'
-  | 'unsupported';
+  | 'unsupported'
+  | 'bad-tokenizer'
+  /** A model location (repo id, URL) that cannot be parsed. */
+  | 'bad-location'
+  /** HTTP 401/403: a gated or private repository. */
+  | 'forbidden'
+  /** The request never got an HTTP answer (offline, DNS, CORS, connection reset). */
+  | 'network'
+  /** The caller's AbortSignal fired. */
+  | 'cancelled';
+
+/** Longest detail kept in a message: hostile files can put megabytes into a name. */
+const MAX_DETAIL_CHARS = 400;
+
+/**
+ * Text from a file made safe for a one-line message: control characters (newlines included) are escaped and the
+ * result is cut to `maxChars`, so a hostile name can neither span lines nor flood the terminal.
+ */
+export function oneLine(text: string, maxChars = MAX_DETAIL_CHARS): string {
+  const cut = text.length > maxChars ? `${text.slice(0, maxChars)}…` : text;
+  // eslint-disable-next-line no-control-regex
+  return cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A name taken from a file (tensor name, JSON key, dtype), quoted and bounded for a message. */
+export function quoted(name: string, maxChars = 80): string {
+  return `'${oneLine(name, maxChars)}'`;
+}
 
 export class ModelFileError extends Error {
   override readonly name = 'ModelFileError';
@@ -22,6 +49,6 @@ export class ModelFileError extends Error {
     readonly problem: ModelFileProblem,
     readonly detail: string,
   ) {
-    super(`${file}: ${detail}`);
+    super(`${oneLine(file, 200)}: ${oneLine(detail)}`);
   }
 }

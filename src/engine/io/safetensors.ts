@@ -1,12 +1,14 @@
 /**
  * safetensors: 8-byte little-endian header length N, N bytes of UTF-8 JSON, then the tensor data.
  * The checks are those of the reference implementation (huggingface/safetensors, `SafeTensors::read_metadata` and
- * `Metadata::validate`): header length bounded (100 MB) and inside the file, the JSON an object that starts
- * with '{', known dtypes, shape x dtype size equal to the byte range, tensors contiguous from offset 0 with no hole
- * or overlap (checked in data order), and the file exactly 8 + N + end of data long. All arithmetic is checked
- * against Number.MAX_SAFE_INTEGER, so a hostile header can neither overflow nor make us allocate.
+ * `Metadata::validate`): header length bounded (100 MB) and inside the file, UTF-8 JSON object (the format spec
+ * requires it to start with '{'; a byte-order mark is not stripped), known dtypes, shape x dtype size equal to the
+ * byte range, tensors contiguous from offset 0 with no hole or overlap (checked in data order), and the file exactly
+ * 8 + N + end of data long. All arithmetic is checked against Number.MAX_SAFE_INTEGER, nothing is allocated from a
+ * size the header claims, and names from the file are bounded in messages, so a hostile header can neither
+ * overflow, nor make us allocate, nor garble the one-line error.
  */
-import { ModelFileError } from '../errors.ts';
+import { ModelFileError, quoted, type ModelFileProblem } from '../errors.ts';
 import type { ByteSource } from './byte-source.ts';
 
 /** The reference implementation refuses headers over 100 MB. */
@@ -18,7 +20,8 @@ export const DTYPE_BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, I32
 
 /** Dtypes the safetensors format defines that this engine does not compute with. */
 const KNOWN_UNSUPPORTED = new Set([
-  'BOOL', 'U8', 'I8', 'I16', 'U16', 'U32', 'U64', 'F64', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F6_E2M3', 'F6_E3M2', 'F4', 'C64',
+  'BOOL', 'U8', 'I8', 'I16', 'U16', 'U32', 'U64', 'F64', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ',
+  'F6_E2M3', 'F6_E3M2', 'F4', 'C64',
 ]);
 
 export interface TensorInfo {
@@ -38,17 +41,55 @@ export interface SafetensorsHeader {
   tensors: Map<string, TensorInfo>;
 }
 
-function fail(file: string, problem: ConstructorParameters<typeof ModelFileError>[1], detail: string): never {
+function fail(file: string, problem: ModelFileProblem, detail: string): never {
   throw new ModelFileError(file, problem, detail);
 }
 
-function checkedProduct(file: string, name: string, factors: number[]): number {
-  let product = 1;
-  for (const f of factors) {
-    product *= f;
-    if (!Number.isSafeInteger(product)) fail(file, 'bad-header', `tensor ${name}: size overflows`);
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isDtype(value: string): value is Dtype {
+  // Own keys only: 'constructor' or 'toString' must not pass for a dtype.
+  return Object.hasOwn(DTYPE_BYTES, value);
+}
+
+const isSize = (d: unknown): d is number => Number.isSafeInteger(d) && (d as number) >= 0;
+
+/** Byte size of `shape` x `dtype`, or null when it exceeds 2^53 (reference: ValidationOverflow). */
+function checkedByteSize(shape: number[], dtype: Dtype): number | null {
+  let product = DTYPE_BYTES[dtype];
+  for (const d of shape) {
+    product *= d;
+    if (!Number.isSafeInteger(product)) return null;
   }
   return product;
+}
+
+interface HeaderEntry {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+function parseEntry(file: string, name: string, value: unknown): HeaderEntry {
+  const tensor = `tensor ${quoted(name)}`;
+  if (!isPlainObject(value)) fail(file, 'bad-header', `${tensor}: entry is not an object`);
+  const { dtype, shape, data_offsets: offsets } = value;
+  if (typeof dtype !== 'string') fail(file, 'bad-header', `${tensor}: dtype missing or not a string`);
+  if (!isDtype(dtype)) {
+    if (KNOWN_UNSUPPORTED.has(dtype)) fail(file, 'bad-dtype', `${tensor}: dtype ${dtype} is not supported (F32, F16, BF16, I32, I64 are)`);
+    fail(file, 'bad-dtype', `${tensor}: unknown dtype ${quoted(dtype, 40)}`);
+  }
+  if (!Array.isArray(shape) || !shape.every(isSize)) fail(file, 'bad-header', `${tensor}: shape is not a list of non-negative integers`);
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isSize)) {
+    fail(file, 'bad-header', `${tensor}: data_offsets is not [begin, end] of non-negative integers`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (end < begin) fail(file, 'bad-layout', `${tensor}: data_offsets end ${end} is before begin ${begin}`);
+  return { name, dtype, shape: shape as number[], begin, end };
 }
 
 /** Validates the header JSON text against the file size; pure, so it can be fuzzed without any I/O. */
@@ -60,58 +101,48 @@ export function parseHeaderJson(file: string, text: string, headerLength: number
   } catch (error) {
     fail(file, 'bad-json', `header is not valid JSON (${(error as Error).message})`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail(file, 'bad-json', 'header is not a JSON object');
+  if (!isPlainObject(json)) fail(file, 'bad-json', 'header is not a JSON object');
   const dataStart = 8 + headerLength;
-  const metadata: Record<string, string> = {};
-  const entries: { name: string; dtype: Dtype; shape: number[]; begin: number; end: number }[] = [];
-  for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(file, 'bad-header', '__metadata__ is not an object');
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof v !== 'string') fail(file, 'bad-header', `__metadata__.${k} is not a string`);
-        metadata[k] = v;
-      }
+  let metadata: Record<string, string> = {};
+  const entries: HeaderEntry[] = [];
+  for (const [name, value] of Object.entries(json)) {
+    if (name !== '__metadata__') {
+      entries.push(parseEntry(file, name, value));
       continue;
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(file, 'bad-header', `tensor ${name}: entry is not an object`);
-    const { dtype, shape, data_offsets: offsets } = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof dtype !== 'string') fail(file, 'bad-header', `tensor ${name}: dtype missing`);
-    if (!(dtype in DTYPE_BYTES)) {
-      if (KNOWN_UNSUPPORTED.has(dtype)) fail(file, 'bad-dtype', `tensor ${name}: dtype ${dtype} is not supported (F32, F16, BF16, I32, I64 are)`);
-      fail(file, 'bad-dtype', `tensor ${name}: unknown dtype ${JSON.stringify(dtype).slice(0, 40)}`);
+    // Reference: Option<HashMap<String, String>>, so null is "no metadata".
+    if (value === null) continue;
+    if (!isPlainObject(value)) fail(file, 'bad-header', '__metadata__ is not an object of strings');
+    for (const [key, text] of Object.entries(value)) {
+      if (typeof text !== 'string') fail(file, 'bad-header', `__metadata__ ${quoted(key)} is not a string`);
     }
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(file, 'bad-header', `tensor ${name}: shape is not a list of non-negative integers`);
-    }
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(file, 'bad-header', `tensor ${name}: data_offsets is not [begin, end]`);
-    }
-    const [begin, end] = offsets as [number, number];
-    if (end < begin) fail(file, 'bad-layout', `tensor ${name}: data_offsets end ${end} < begin ${begin}`);
-    entries.push({ name, dtype: dtype as Dtype, shape: shape as number[], begin, end });
+    // fromEntries defines own properties, so a key such as "__proto__" stays data.
+    metadata = Object.fromEntries(Object.entries(value)) as Record<string, string>;
   }
-  // Contiguity, as the reference validates: sorted by offsets, each tensor starts where the previous ended.
+  // Contiguity, as the reference validates: sorted by (begin, end), each tensor starts where the previous ended.
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let expectedStart = 0;
   const tensors = new Map<string, TensorInfo>();
   for (const e of entries) {
+    const tensor = `tensor ${quoted(e.name)}`;
     if (e.begin !== expectedStart) {
       fail(file, 'bad-layout', e.begin < expectedStart
-        ? `tensor ${e.name} overlaps the previous tensor (starts at ${e.begin}, previous ends at ${expectedStart})`
-        : `hole in the data before tensor ${e.name} (starts at ${e.begin}, expected ${expectedStart})`);
+        ? `${tensor} overlaps the previous tensor (starts at ${e.begin}, previous ends at ${expectedStart})`
+        : `hole in the data before ${tensor} (starts at ${e.begin}, expected ${expectedStart})`);
     }
-    const bytes = checkedProduct(file, e.name, [...e.shape, DTYPE_BYTES[e.dtype]]);
+    const bytes = checkedByteSize(e.shape, e.dtype);
+    if (bytes === null) fail(file, 'bad-header', `${tensor}: shape [${e.shape.slice(0, 8)}] of ${e.dtype} overflows`);
     if (bytes !== e.end - e.begin) {
-      fail(file, 'shape-mismatch', `tensor ${e.name}: shape [${e.shape}] of ${e.dtype} is ${bytes} bytes but data_offsets span ${e.end - e.begin}`);
+      fail(file, 'shape-mismatch', `${tensor}: shape [${e.shape.slice(0, 8)}] of ${e.dtype} is ${bytes} bytes but data_offsets span ${e.end - e.begin}`);
     }
     expectedStart = e.end;
     tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, byteOffset: dataStart + e.begin, byteLength: bytes });
   }
-  if (dataStart + expectedStart !== fileSize) {
-    fail(file, 'truncated', dataStart + expectedStart > fileSize
-      ? `file is truncated: the header describes ${dataStart + expectedStart} bytes, the file has ${fileSize}`
-      : `file has ${fileSize - dataStart - expectedStart} unexpected bytes after the last tensor`);
+  const expectedSize = dataStart + expectedStart;
+  if (expectedSize > fileSize) {
+    fail(file, 'truncated', `file is truncated: the header describes ${expectedSize} bytes, the file has ${fileSize}`);
   }
+  if (expectedSize < fileSize) fail(file, 'bad-layout', `file has ${fileSize - expectedSize} unexpected bytes after the last tensor`);
   return { file, headerLength, fileSize, metadata, tensors };
 }
 
@@ -132,7 +163,8 @@ export async function readSafetensorsHeader(source: ByteSource): Promise<Safeten
   const headerBytes = await source.read(8, headerLength);
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+    // ignoreBOM keeps a leading U+FEFF, which then fails the '{' check, as in the reference (str::from_utf8).
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
   } catch {
     fail(file, 'bad-header', 'header is not valid UTF-8');
   }
