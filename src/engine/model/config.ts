@@ -2,13 +2,32 @@
  * config.json -> MoeModelSpec for the six supported families, accepting both config generations
  * (transformers <= 4: `rope_theta` at top level; transformers 5: `rope_parameters.rope_theta`) and the renamed
  * expert counts (`num_experts` vs `num_local_experts`). Field meanings follow each family's modeling file in
- * transformers; anything we cannot run exactly is refused with a reason rather than silently approximated.
+ * transformers, and an absent key takes the default of that family's config class (e.g. Qwen3MoeConfig's
+ * norm_topk_prob is False, GraniteMoeConfig's attention_multiplier is 1.0, Mixtral's and PhiMoE's rope_theta is
+ * 1e6). Anything we cannot run exactly is refused with a reason rather than silently approximated.
  */
 import { ModelFileError } from '../errors.ts';
 import type { Architecture, MoeModelSpec, RoutingRule, WeightDtype } from './spec.ts';
 import { ARCHITECTURES } from './spec.ts';
 
 type Json = Record<string, unknown>;
+
+/** Defaults of each family's config class for the keys whose default differs between families. */
+const FAMILY_DEFAULTS: Record<Architecture, { ropeTheta: number; rmsNormEps: number }> = {
+  mixtral: { ropeTheta: 1e6, rmsNormEps: 1e-5 },
+  qwen2_moe: { ropeTheta: 10000, rmsNormEps: 1e-6 },
+  qwen3_moe: { ropeTheta: 10000, rmsNormEps: 1e-6 },
+  olmoe: { ropeTheta: 10000, rmsNormEps: 1e-5 },
+  granitemoe: { ropeTheta: 10000, rmsNormEps: 1e-6 },
+  phimoe: { ropeTheta: 1e6, rmsNormEps: 1e-5 },
+};
+
+/**
+ * Counts that size per-layer and per-expert lists: far above any published MoE (e.g. 94 layers, 512 experts), and
+ * low enough that a hostile config cannot make us build a list of 2^40 layers.
+ */
+export const MAX_LAYERS = 1024;
+export const MAX_EXPERTS = 8192;
 
 const ARCHITECTURE_BY_CLASS: Record<string, Architecture> = {
   MixtralForCausalLM: 'mixtral',
@@ -34,16 +53,24 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
   const bad = (detail: string): never => {
     throw new ModelFileError(file, 'bad-config', detail);
   };
+  const shown = (v: unknown) => (v === undefined ? 'nothing: the key is missing' : JSON.stringify(v)?.slice(0, 60));
   const int = (key: string, fallback?: number): number => {
     const v = c[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${key} must be a non-negative integer (got ${JSON.stringify(v)})`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${key} must be a non-negative integer (got ${shown(v)})`);
     return v as number;
   };
-  const num = (key: string, fallback?: number): number => {
-    const v = c[key] ?? fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v)) bad(`${key} must be a number (got ${JSON.stringify(v)})`);
+  /** Sizes that must be at least 1 (a zero would make empty tensors, or a division by zero for head_dim). */
+  const size = (key: string, fallback?: number): number => {
+    const v = int(key, fallback);
+    if (v < 1) bad(`${key} must be at least 1 (got ${v})`);
+    return v;
+  };
+  const numIn = (source: Json, key: string, fallback?: number): number => {
+    const v = source[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v)) bad(`${key} must be a number (got ${shown(v)})`);
     return v as number;
   };
+  const num = (key: string, fallback?: number): number => numIn(c, key, fallback);
   const bool = (key: string, fallback: boolean): boolean => {
     const v = c[key] ?? fallback;
     if (typeof v !== 'boolean') bad(`${key} must be true or false`);
@@ -62,30 +89,44 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
     );
   }
 
-  const hiddenSize = int('hidden_size');
-  const numHeads = int('num_attention_heads');
-  const numKvHeads = int('num_key_value_heads', numHeads);
-  const headDim = c.head_dim == null ? hiddenSize / numHeads : int('head_dim');
-  if (!Number.isInteger(headDim) || headDim <= 0 || headDim % 2) bad(`head_dim ${headDim} must be a positive even integer`);
-  if (numHeads === 0 || numKvHeads === 0 || numHeads % numKvHeads) bad(`num_attention_heads ${numHeads} must be a multiple of num_key_value_heads ${numKvHeads}`);
-  const numLayers = int('num_hidden_layers');
-  const numExperts = c.num_experts != null ? int('num_experts') : int('num_local_experts');
-  const topK = int('num_experts_per_tok');
-  if (numExperts < 1 || topK < 1 || topK > numExperts) bad(`num_experts_per_tok ${topK} must be between 1 and the ${numExperts} experts`);
-  const vocabSize = int('vocab_size');
+  const defaults = FAMILY_DEFAULTS[architecture];
+  const hiddenSize = size('hidden_size');
+  const numHeads = size('num_attention_heads');
+  const numKvHeads = size('num_key_value_heads', numHeads);
+  const headDim = c.head_dim == null ? hiddenSize / numHeads : size('head_dim');
+  if (!Number.isInteger(headDim) || headDim % 2) bad(`head_dim ${headDim} (hidden_size / num_attention_heads) must be an even integer`);
+  if (numHeads % numKvHeads) bad(`num_attention_heads ${numHeads} must be a multiple of num_key_value_heads ${numKvHeads}`);
+  const numLayers = size('num_hidden_layers');
+  if (numLayers > MAX_LAYERS) bad(`num_hidden_layers ${numLayers} is more than the ${MAX_LAYERS} this lab supports`);
+  // transformers 5 renamed some families' num_experts to num_local_experts (attribute_map keeps both readable).
+  const numExperts = c.num_experts != null ? size('num_experts') : size('num_local_experts');
+  if (numExperts > MAX_EXPERTS) bad(`${numExperts} experts is more than the ${MAX_EXPERTS} this lab supports`);
+  const topK = size('num_experts_per_tok');
+  if (topK > numExperts) bad(`num_experts_per_tok ${topK} must be between 1 and the ${numExperts} experts`);
+  const vocabSize = size('vocab_size');
 
-  const ropeParameters = (c.rope_parameters ?? null) as Json | null;
-  const ropeTheta = typeof ropeParameters?.rope_theta === 'number' ? ropeParameters.rope_theta : num('rope_theta', 10000);
-  const ropeScaling = (c.rope_scaling ?? null) as Json | null;
-  const ropeType = String(ropeParameters?.rope_type ?? ropeScaling?.rope_type ?? ropeScaling?.type ?? 'default');
-  if (ropeType !== 'default') {
-    throw new ModelFileError(file, 'unsupported', `rope scaling '${ropeType}' is not supported yet (only plain RoPE)`);
+  const ropeParameters = c.rope_parameters ?? null;
+  const ropeScaling = c.rope_scaling ?? null;
+  for (const [key, value] of [['rope_parameters', ropeParameters], ['rope_scaling', ropeScaling]] as const) {
+    if (value !== null && (typeof value !== 'object' || Array.isArray(value))) bad(`${key} must be an object`);
   }
-  if (c.partial_rotary_factor != null && c.partial_rotary_factor !== 1) {
-    throw new ModelFileError(file, 'unsupported', `partial_rotary_factor ${c.partial_rotary_factor} is not supported`);
+  const rope = (ropeParameters ?? {}) as Json;
+  const scaling = (ropeScaling ?? {}) as Json;
+  const ropeTheta = rope.rope_theta != null ? numIn(rope, 'rope_theta') : num('rope_theta', defaults.ropeTheta);
+  if (ropeTheta <= 0) bad(`rope_theta must be positive (got ${ropeTheta})`);
+  // Either generation's key may carry the scaling (transformers 5 moved rope_scaling into rope_parameters): any
+  // non-default type in either is refused.
+  const ropeTypes = [rope.rope_type, scaling.rope_type ?? scaling.type].map((t) => String(t ?? 'default'));
+  const ropeType = ropeTypes.find((t) => t !== 'default');
+  if (ropeType !== undefined) {
+    throw new ModelFileError(file, 'unsupported', `rope scaling ${JSON.stringify(ropeType).slice(0, 40)} is not supported yet (only plain RoPE)`);
+  }
+  const partialRotary = rope.partial_rotary_factor ?? c.partial_rotary_factor;
+  if (partialRotary != null && partialRotary !== 1) {
+    throw new ModelFileError(file, 'unsupported', `partial_rotary_factor ${JSON.stringify(partialRotary).slice(0, 40)} is not supported`);
   }
   if (c.hidden_act != null && c.hidden_act !== 'silu') {
-    throw new ModelFileError(file, 'unsupported', `hidden_act '${c.hidden_act}' is not supported (SwiGLU with silu is)`);
+    throw new ModelFileError(file, 'unsupported', `hidden_act ${shown(c.hidden_act)} is not supported (SwiGLU with silu is)`);
   }
 
   let routing: RoutingRule;
@@ -97,7 +138,7 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
   let oBias = false;
   let qkNorm: MoeModelSpec['qkNorm'] = 'none';
   let clipQkv: number | null = null;
-  let norm: MoeModelSpec['norm'] = { kind: 'rms', eps: num('rms_norm_eps', 1e-6), bias: false };
+  let norm: MoeModelSpec['norm'] = { kind: 'rms', eps: num('rms_norm_eps', defaults.rmsNormEps), bias: false };
   let attentionScale = 1 / Math.sqrt(headDim);
   let embeddingMultiplier = 1;
   let residualMultiplier = 1;
@@ -105,53 +146,61 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
   let lmHeadBias = false;
 
   const qwenLayers = () => {
-    const step = int('decoder_sparse_step', 1);
-    const mlpOnly = Array.isArray(c.mlp_only_layers) ? (c.mlp_only_layers as number[]) : [];
-    moeLayers = moeLayers.map((_, l) => !mlpOnly.includes(l) && step > 0 && (l + 1) % step === 0);
-    denseFfnSize = int('intermediate_size');
+    const step = size('decoder_sparse_step', 1);
+    const mlpOnly = c.mlp_only_layers ?? [];
+    if (!Array.isArray(mlpOnly) || !mlpOnly.every((l) => Number.isSafeInteger(l))) bad('mlp_only_layers must be a list of layer indices');
+    // Qwen2/3-MoE decoder layer: MoE unless listed in mlp_only_layers, and only every decoder_sparse_step-th layer.
+    const dense = new Set(mlpOnly as number[]);
+    moeLayers = moeLayers.map((_, l) => !dense.has(l) && (l + 1) % step === 0);
+    // intermediate_size is the dense MLP's width; it only has to be valid when some layer is dense.
+    denseFfnSize = moeLayers.every(Boolean) ? int('intermediate_size', 0) : size('intermediate_size');
   };
 
   switch (architecture) {
     case 'mixtral':
       routing = { kind: 'softmax-topk', renormalize: true };
-      expertFfnSize = int('intermediate_size');
+      expertFfnSize = size('intermediate_size');
       break;
     case 'qwen2_moe':
       routing = { kind: 'softmax-topk', renormalize: bool('norm_topk_prob', false) };
-      expertFfnSize = int('moe_intermediate_size');
+      expertFfnSize = size('moe_intermediate_size');
       qwenLayers();
       // Qwen2-MoE always has q/k/v biases (transformers 5 writes qkv_bias: true).
       qkvBias = bool('qkv_bias', true);
-      if (int('shared_expert_intermediate_size', 0) > 0) {
+      // Qwen2MoeConfig's default is 5632; a checkpoint without a shared expert sets it to 0.
+      if (c.shared_expert_intermediate_size === undefined) bad('shared_expert_intermediate_size is missing');
+      if (int('shared_expert_intermediate_size') > 0) {
         sharedExpert = { ffnSize: int('shared_expert_intermediate_size'), gated: true };
       }
       break;
     case 'qwen3_moe':
-      routing = { kind: 'softmax-topk', renormalize: bool('norm_topk_prob', true) };
-      expertFfnSize = int('moe_intermediate_size');
+      routing = { kind: 'softmax-topk', renormalize: bool('norm_topk_prob', false) };
+      expertFfnSize = size('moe_intermediate_size');
       qwenLayers();
       qkvBias = oBias = bool('attention_bias', false);
       qkNorm = 'per-head';
       break;
     case 'olmoe':
       routing = { kind: 'softmax-topk', renormalize: bool('norm_topk_prob', false) };
-      expertFfnSize = int('intermediate_size');
+      expertFfnSize = size('intermediate_size');
       qkvBias = oBias = bool('attention_bias', false);
       qkNorm = 'full-width';
       clipQkv = c.clip_qkv == null ? null : num('clip_qkv');
+      if (clipQkv !== null && clipQkv <= 0) bad(`clip_qkv must be positive (got ${clipQkv})`);
       break;
     case 'granitemoe':
       routing = { kind: 'topk-softmax' };
-      expertFfnSize = int('intermediate_size');
+      expertFfnSize = size('intermediate_size');
       qkvBias = oBias = bool('attention_bias', false);
-      attentionScale = num('attention_multiplier', attentionScale);
+      // GraniteMoeAttention: scaling = config.attention_multiplier, whose default is 1.0 (not 1/sqrt(D)).
+      attentionScale = num('attention_multiplier', 1);
       embeddingMultiplier = num('embedding_multiplier', 1);
       residualMultiplier = num('residual_multiplier', 1);
       logitsScaling = num('logits_scaling', 1);
       break;
     case 'phimoe':
       routing = { kind: 'sparsemixer', jitterEps: num('router_jitter_noise', 0.01) };
-      expertFfnSize = int('intermediate_size');
+      expertFfnSize = size('intermediate_size');
       if (topK !== 2) bad(`PhiMoE's sparsemixer routes to exactly 2 experts (num_experts_per_tok is ${topK})`);
       qkvBias = oBias = bool('attention_bias', false);
       norm = { kind: 'layer', eps: num('rms_norm_eps', 1e-5), bias: true };
@@ -160,7 +209,9 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
   }
 
   const slidingRaw = c.sliding_window;
-  const slidingEnabled = architecture === 'qwen2_moe' || architecture === 'qwen3_moe' ? c.use_sliding_window === true : true;
+  // Mixtral and PhiMoE always use sliding_window when set; Qwen only with use_sliding_window; OLMoE and Granite never.
+  const slidingEnabled =
+    architecture === 'mixtral' || architecture === 'phimoe' ? true : architecture === 'qwen2_moe' || architecture === 'qwen3_moe' ? c.use_sliding_window === true : false;
   const slidingWindow = slidingEnabled && typeof slidingRaw === 'number' && slidingRaw > 0 ? slidingRaw : null;
 
   const dtypeName = String(c.torch_dtype ?? c.dtype ?? 'float32');
