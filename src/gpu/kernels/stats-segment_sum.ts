@@ -1,0 +1,21 @@
+/** Host for shaders/stats/segment_sum.wgsl: per-segment sums of weight * value added to running totals. */
+import source from '../../../shaders/stats/segment_sum.wgsl';
+import { defineKernel } from '../kernel.ts';
+import type { BufferBinding, Recorder } from '../recorder.ts';
+
+export const segmentSumKernel = defineKernel({ name: 'stats/segment_sum', source });
+
+export interface SegmentSumArgs {
+  value: BufferBinding; // [R] f32
+  weight: BufferBinding; // [R] f32
+  offsets: BufferBinding; // [S + 1] u32
+  segments: number; // S
+  totals: BufferBinding; // [S] f32 running
+}
+
+export function recordSegmentSum(rec: Recorder, a: SegmentSumArgs): void {
+  rec.dispatch(segmentSumKernel, {
+    bindings: { value: a.value, weight: a.weight, offsets: a.offsets, totals: a.totals },
+    workgroups: [a.segments],
+  });
+}

@@ -1,0 +1,211 @@
+/**
+ * Each statistics kernel (shaders/stats) against its CPU reference (src/engine/calibration/stats-kernels-reference.ts)
+ * on seeded data with odd sizes: segments of uneven length (one empty), rows gathered through an index, row
+ * strides and column offsets, and two batches added to the same running totals.
+ */
+import { describe, expect, it } from 'vitest';
+import { createRng } from '../../src/engine/random.ts';
+import {
+  routerHealthOfLogits,
+  routingCounts,
+  segmentColumnSqNorms,
+  segmentWeightedRowNorms,
+} from '../../src/engine/calibration/stats-kernels-reference.ts';
+import { recordColumnSqNorm } from '../../src/gpu/kernels/stats-column_sqnorm.ts';
+import { recordRouterHealth } from '../../src/gpu/kernels/stats-router_health.ts';
+import { recordRoutingCounts } from '../../src/gpu/kernels/stats-routing_counts.ts';
+import { recordRowNorm } from '../../src/gpu/kernels/stats-row_norm.ts';
+import { recordSegmentSum } from '../../src/gpu/kernels/stats-segment_sum.ts';
+import { expectClose } from '../helpers/tolerance.ts';
+import { gpu, withinErrorScopes } from './gpu-context.ts';
+
+const rng = createRng(2024);
+const normals = (n: number, scale = 1) => Float32Array.from({ length: n }, () => scale * rng.normal());
+
+/** Random routing of T tokens to K distinct experts of E (never `unused`), gates in (0, 1). */
+function randomRouting(T: number, K: number, E: number, unused = -1) {
+  const ids = new Uint32Array(T * K);
+  const gates = new Float32Array(T * K);
+  for (let t = 0; t < T; t++) {
+    const chosen = new Set<number>();
+    while (chosen.size < K) {
+      const e = rng.int(E);
+      if (e !== unused) chosen.add(e);
+    }
+    [...chosen].forEach((e, k) => {
+      ids[t * K + k] = e;
+      gates[t * K + k] = rng.next();
+    });
+  }
+  return { ids, gates };
+}
+
+/** Expert-sorted rows of a routing, tokens ascending within each expert (the order the reference traces use). */
+function rowsByExpert(ids: Uint32Array, gates: Float32Array, K: number, E: number) {
+  const T = ids.length / K;
+  const offsets = new Uint32Array(E + 1);
+  const rowToken: number[] = [];
+  const rowGate: number[] = [];
+  for (let e = 0; e < E; e++) {
+    for (let t = 0; t < T; t++) {
+      for (let k = 0; k < K; k++) {
+        if (ids[t * K + k] === e) {
+          rowToken.push(t);
+          rowGate.push(gates[t * K + k]);
+        }
+      }
+    }
+    offsets[e + 1] = rowToken.length;
+  }
+  return { offsets, rowToken: Uint32Array.from(rowToken), rowGate: Float32Array.from(rowGate) };
+}
+
+describe('statistics kernels vs CPU reference', () => {
+  it('column_sqnorm: gathered through an index and pre-gathered with stride/offset, gated, over two batches', async () => {
+    const ctx = await gpu();
+    const [T, K, E, H, I] = [157, 3, 7, 93, 45];
+    const batches = [-1, 5].map((unused) => {
+      // Expert 5 gets no tokens in the second batch: an empty segment.
+      const { ids, gates } = randomRouting(T, K, E, unused);
+      const routing = rowsByExpert(ids, gates, K, E);
+      return { x: normals(T * H), routing, inter: normals(routing.rowGate.length * (I + 11)) };
+    });
+    const got = await withinErrorScopes(ctx, async () => {
+      // One totals buffer: input plain, input gated [E, H]; inter plain, inter gated [E, I]; all tokens [H].
+      const at = [0, E * H, 2 * E * H, 2 * E * H + E * I, 2 * E * H + 2 * E * I];
+      const totals = ctx.createBuffer('totals', (at[4] + H) * 4);
+      const created = [totals];
+      for (const b of batches) {
+        const x = await ctx.upload('x', b.x);
+        const offsets = await ctx.upload('offsets', b.routing.offsets);
+        const rowSource = await ctx.upload('row token', b.routing.rowToken);
+        const rowGate = await ctx.upload('row gate', b.routing.rowGate);
+        const inter = await ctx.upload('inter', b.inter);
+        const all = await ctx.upload('all', Uint32Array.of(0, T));
+        created.push(x, offsets, rowSource, rowGate, inter, all);
+        const rec = ctx.record();
+        recordColumnSqNorm(rec, { rows: x, width: H, rowSource, rowGate, offsets, segments: E, totals, plainAt: at[0], gatedAt: at[1] });
+        recordColumnSqNorm(rec, { rows: inter, width: I, rowStride: I + 11, columnOffset: 11, rowGate, offsets, segments: E, totals, plainAt: at[2], gatedAt: at[3] });
+        recordColumnSqNorm(rec, { rows: x, width: H, offsets: all, segments: 1, totals, plainAt: at[4] });
+        await rec.submit();
+      }
+      const all = await ctx.readF32(totals);
+      for (const b of created) b.destroy();
+      return at.map((from, i) => all.subarray(from, at[i + 1] ?? all.length));
+    });
+    const expected = [new Float64Array(E * H), new Float64Array(E * H), new Float64Array(E * I), new Float64Array(E * I), new Float64Array(H)];
+    for (const b of batches) {
+      const { offsets, rowToken, rowGate } = b.routing;
+      const input = segmentColumnSqNorms({ rows: b.x, width: H, rowSource: rowToken, offsets }, rowGate);
+      const inter = segmentColumnSqNorms({ rows: b.inter, width: I, rowStride: I + 11, columnOffset: 11, offsets }, rowGate);
+      const all = segmentColumnSqNorms({ rows: b.x, width: H, offsets: [0, T] }, null);
+      [input.plain, input.gated, inter.plain, inter.gated, all.plain].forEach((v, i) => v.forEach((y, j) => (expected[i][j] += y)));
+    }
+    const labels = ['input_sqnorm', 'input_sqnorm_gated', 'inter_sqnorm', 'inter_sqnorm_gated', 'all-token sqnorm'];
+    got.forEach((g, i) => expectClose(g, expected[i], { atol: 1e-6, rtol: 1e-5, label: labels[i] }));
+  });
+
+  it('routing_counts: tokens, gate sums and co-activation over two batches', async () => {
+    const ctx = await gpu();
+    const [T, K, E] = [301, 4, 13];
+    const batches = [randomRouting(T, K, E), randomRouting(T, K, E)];
+    const [tokens, gateSum, coactivation] = await withinErrorScopes(ctx, async () => {
+      const expertTokens = ctx.createBuffer('tokens', E * 4);
+      const expertGateSum = ctx.createBuffer('gate sum', E * 4);
+      const co = ctx.createBuffer('coactivation', E * E * 4);
+      const created = [expertTokens, expertGateSum, co];
+      for (const b of batches) {
+        const expertIds = await ctx.upload('ids', b.ids);
+        const gates = await ctx.upload('gates', b.gates);
+        created.push(expertIds, gates);
+        const rec = ctx.record();
+        recordRoutingCounts(rec, { expertIds, gates, tokens: T, topK: K, experts: E, expertTokens, expertGateSum, coactivation: co });
+        await rec.submit();
+      }
+      const out = [await ctx.readU32(expertTokens), await ctx.readF32(expertGateSum), await ctx.readU32(co)] as const;
+      for (const b of created) b.destroy();
+      return out;
+    });
+    const a = routingCounts(batches[0].ids, batches[0].gates, K, E);
+    const b = routingCounts(batches[1].ids, batches[1].gates, K, E);
+    expect(Array.from(tokens)).toEqual(Array.from(a.expertTokens, (v, e) => v + b.expertTokens[e]));
+    expect(Array.from(coactivation)).toEqual(Array.from(a.coactivation, (v, i) => v + b.coactivation[i]));
+    expectClose(gateSum, Array.from(a.expertGateSum, (v, e) => v + b.expertGateSum[e]), { atol: 1e-6, rtol: 1e-5, label: 'expert_gate_sum' });
+  });
+
+  it('router_health: per-token entropy and margin; histograms within one bin of the f64 values at bin edges', async () => {
+    const ctx = await gpu();
+    const [T, E, bins] = [517, 11, 32];
+    const logits = normals(T * E, 2);
+    // Experts 3 and 7 dropped (pruned) for the first 40 tokens: -inf logits, probability 0.
+    for (let t = 0; t < 40; t++) logits[t * E + 3] = logits[t * E + 7] = -Infinity;
+    const [entropy, margin, hist] = await withinErrorScopes(ctx, async () => {
+      const routerLogits = await ctx.upload('logits', logits);
+      const tokenEntropy = ctx.createBuffer('entropy', T * 4);
+      const tokenMargin = ctx.createBuffer('margin', T * 4);
+      const histograms = ctx.createBuffer('hist', 2 * bins * 4);
+      const rec = ctx.record();
+      recordRouterHealth(rec, { routerLogits, tokens: T, experts: E, tokenEntropy, tokenMargin, histograms, bins });
+      await rec.submit();
+      const out = [await ctx.readF32(tokenEntropy), await ctx.readF32(tokenMargin), await ctx.readU32(histograms)] as const;
+      for (const b of [routerLogits, tokenEntropy, tokenMargin, histograms]) b.destroy();
+      return out;
+    });
+    const ref = routerHealthOfLogits(logits, E, bins);
+    expectClose(entropy, ref.entropy, { atol: 2e-6, rtol: 1e-5, label: 'entropy' });
+    expectClose(margin, ref.margin, { atol: 2e-6, rtol: 1e-5, label: 'margin' });
+    expectHistogramsClose(hist.subarray(0, bins), ref.entropyHist, ref.entropy, Math.log(E), 'entropy histogram');
+    expectHistogramsClose(hist.subarray(bins), ref.marginHist, ref.margin, 1, 'margin histogram');
+  });
+
+  it('row_norm + segment_sum: per-expert sum of g * ||output row|| over two batches', async () => {
+    const ctx = await gpu();
+    const [T, K, E, H] = [211, 2, 9, 77];
+    const batches = [0, 1].map(() => {
+      const { ids, gates } = randomRouting(T, K, E);
+      const routing = rowsByExpert(ids, gates, K, E);
+      return { routing, out: normals(routing.rowGate.length * H) };
+    });
+    const got = await withinErrorScopes(ctx, async () => {
+      const totals = ctx.createBuffer('reap', E * 4);
+      const created = [totals];
+      for (const b of batches) {
+        const R = b.routing.rowGate.length;
+        const values = await ctx.upload('outputs', b.out);
+        const weight = await ctx.upload('gates', b.routing.rowGate);
+        const offsets = await ctx.upload('offsets', b.routing.offsets);
+        const norms = ctx.createBuffer('norms', R * 4);
+        created.push(values, weight, offsets, norms);
+        const rec = ctx.record();
+        recordRowNorm(rec, { values, rows: R, width: H, norms });
+        recordSegmentSum(rec, { value: norms, weight, offsets, segments: E, totals });
+        await rec.submit();
+      }
+      const out = await ctx.readF32(totals);
+      for (const b of created) b.destroy();
+      return out;
+    });
+    const expected = new Float64Array(E);
+    for (const b of batches) {
+      segmentWeightedRowNorms({ rows: b.out, width: H, offsets: b.routing.offsets }, b.routing.rowGate).forEach((v, e) => (expected[e] += v));
+    }
+    expectClose(got, expected, { atol: 1e-6, rtol: 1e-5, label: 'expert_output_norm_gated_sum' });
+  });
+});
+
+/**
+ * Histograms of f32 (GPU) and f64 (CPU) values agree except where a value lies within rounding of a bin edge:
+ * there one count may move to the neighbouring bin. Every move must be explained by such a value.
+ */
+function expectHistogramsClose(got: ArrayLike<number>, ref: ArrayLike<number>, values: ArrayLike<number>, top: number, label: string): void {
+  const bins = ref.length;
+  let nearEdge = 0;
+  for (let t = 0; t < values.length; t++) {
+    const position = (values[t] / top) * bins;
+    if (Math.abs(position - Math.round(position)) < 1e-4 * bins) nearEdge++;
+  }
+  let moved = 0;
+  for (let b = 0; b < bins; b++) moved += Math.abs(got[b] - ref[b]);
+  expect(Array.from(got).reduce((a, c) => a + c, 0), `${label}: total`).toBe(values.length);
+  expect(moved / 2, `${label}: counts moved between bins (values near an edge: ${nearEdge})`).toBeLessThanOrEqual(nearEdge);
+}
