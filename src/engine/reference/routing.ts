@@ -40,6 +40,7 @@ function sparsemixer(logits: ArrayLike<number>, jitterEps: number): Routed {
   const rest = r.map((v, e) => (e === first ? -Infinity : v));
   let second = -1;
   for (let e = 0; e < E; e++) if (rest[e] !== -Infinity && (second < 0 || rest[e] > rest[second])) second = e;
+  if (second < 0) return { experts: [first], weights: [gates1[first]] };
   const gates2 = softmax(band(rest[second], rest));
   return { experts: [first, second], weights: [gates1[first], gates2[second]] };
 }

@@ -1,0 +1,78 @@
+// Grouped expert GEMM, second half of SwiGLU: for every gathered row r of expert e,
+//   expert_out[r, h] = inter[r] . down_e[h],  down [E, H, I],
+// the expert's output before it is weighted by the gate (moe/combine does that). Tiles as in expert_gate_up:
+// workgroup (column tile c, tile slot s) takes tile s of dispatch_plan's list and hidden columns 64c .. 64c + 63.
+// GATHERED = false: one dense down projection of all `rows` rows (shared experts, dense MLP layers).
+
+struct Params {
+  rows: u32,
+  hidden: u32,
+  inter_size: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> inter: array<f32>;           // [rows, I]
+@group(0) @binding(2) var<storage, read> weight: array<u32>;          // down [E, H, I] packed
+@group(0) @binding(3) var<storage, read> keep_mask: array<u32>;       // bitset over [E, H, I] (HAS_MASK)
+@group(0) @binding(4) var<storage, read> tiles: array<u32>;           // count, then (expert, first row) pairs
+@group(0) @binding(5) var<storage, read> offsets: array<u32>;         // [E + 1]
+@group(0) @binding(6) var<storage, read_write> expert_out: array<f32>; // [rows, H]
+
+override HAS_MASK: bool = false;
+override GATHERED: bool = true;
+
+var<workgroup> tile_rows: vec3u; // (expert, first row, end row)
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let H = params.hidden;
+  let I = params.inter_size;
+  if (lid == 0u) {
+    if (!GATHERED) {
+      tile_rows = vec3u(0u, wid.y * TILE_M, params.rows);
+    } else if (wid.y < tiles[0]) {
+      let expert = tiles[1u + 2u * wid.y];
+      tile_rows = vec3u(expert, tiles[2u + 2u * wid.y], offsets[expert + 1u]);
+    } else {
+      tile_rows = vec3u(0u, 0u, 0u);
+    }
+  }
+  let tile = workgroupUniformLoad(&tile_rows);
+  if (tile.z <= tile.y) { return; }
+  let row0 = tile.y;
+  let row_end = min(tile.z, row0 + TILE_M);
+  let col0 = wid.x * TILE_N;
+
+  let load_row = tile_load_row(lid);
+  let load_k = tile_load_k(lid);
+  let r = row0 + load_row;
+  let n = col0 + load_row;
+  let weight_base = (tile.x * H + n) * I;
+
+  var acc: array<f32, 16>;
+  for (var k0 = 0u; k0 < I; k0 += TILE_K) {
+    for (var j = 0u; j < 4u; j++) {
+      let k = k0 + load_k + j;
+      var a = 0.0;
+      var w = 0.0;
+      if (k < I) {
+        if (r < row_end) { a = inter[r * I + k]; }
+        if (n < H) { w = masked_weight(weight_base + k); }
+      }
+      tile_a[(load_k + j) * TILE_M + load_row] = a;
+      tile_b[(load_k + j) * TILE_N + load_row] = w;
+    }
+    workgroupBarrier();
+    tile_multiply_accumulate(&acc, local.x, local.y);
+    workgroupBarrier();
+  }
+  for (var m = 0u; m < 4u; m++) {
+    let out_row = row0 + local.y + 16u * m;
+    if (out_row >= row_end) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let c = col0 + local.x + 16u * j;
+      if (c < H) { expert_out[out_row * H + c] = acc[m * 4u + j]; }
+    }
+  }
+}

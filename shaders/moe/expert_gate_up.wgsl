@@ -1,0 +1,96 @@
+// Grouped expert GEMM, first half of SwiGLU (Shazeer 2020): for every gathered row r routed to expert e,
+//   inter[r, i] = silu(x[t(r)] . gate_e[i]) * (x[t(r)] . up_e[i]),  gate_e / up_e = rows i / I + i of gate_up[e].
+// All experts in one dispatch: workgroup (column tile c, tile slot s) takes tile s of the list dispatch_plan made
+// (an expert and its first row) and intermediate columns 32c .. 32c + 31; slots past the list's end return at
+// once (the dispatch is sized for the worst case, ceil(T*K / 64) + E tiles). The 64 tile columns are the 32 gate
+// rows then the 32 up rows of the same i, so each thread ends with gate and up of its own outputs
+// (shaders/nn/gemm_tile.wgsl: thread columns tx, tx + 16 are gate, tx + 32, tx + 48 the matching up).
+// GATHERED = false runs one dense SwiGLU on all `rows` rows of x instead (shared experts, dense MLP layers).
+
+struct Params {
+  rows: u32,
+  hidden: u32,
+  inter_size: u32,
+  top_k: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;             // [T, H]
+@group(0) @binding(2) var<storage, read> weight: array<u32>;        // gate_up [E, 2I, H] packed
+@group(0) @binding(3) var<storage, read> keep_mask: array<u32>;     // bitset over [E, 2I, H] (HAS_MASK)
+@group(0) @binding(4) var<storage, read> sorted_rows: array<u32>;   // [T * K] assignment of each gathered row
+@group(0) @binding(5) var<storage, read> tiles: array<u32>;         // count, then (expert, first row) pairs
+@group(0) @binding(6) var<storage, read> offsets: array<u32>;       // [E + 1]
+@group(0) @binding(7) var<storage, read_write> inter: array<f32>;   // [rows, I] in gathered order
+
+override HAS_MASK: bool = false;
+override GATHERED: bool = true;
+
+// (expert, first row, end row) of this workgroup's tile; end <= first for an unused slot.
+var<workgroup> tile_rows: vec3u;
+
+fn silu(v: f32) -> f32 {
+  // v * sigmoid(v), without exp overflow for large |v|.
+  let e = exp(-abs(v));
+  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let H = params.hidden;
+  let I = params.inter_size;
+  if (lid == 0u) {
+    if (!GATHERED) {
+      tile_rows = vec3u(0u, wid.y * TILE_M, params.rows);
+    } else if (wid.y < tiles[0]) {
+      let expert = tiles[1u + 2u * wid.y];
+      tile_rows = vec3u(expert, tiles[2u + 2u * wid.y], offsets[expert + 1u]);
+    } else {
+      tile_rows = vec3u(0u, 0u, 0u);
+    }
+  }
+  let tile = workgroupUniformLoad(&tile_rows);
+  if (tile.z <= tile.y) { return; }
+  let expert = tile.x;
+  let row0 = tile.y;
+  let row_end = min(tile.z, row0 + TILE_M);
+  let i0 = wid.x * (TILE_N / 2u);
+
+  let load_row = tile_load_row(lid);
+  let load_k = tile_load_k(lid);
+  // This thread's activation row (a token of x) and weight row (gate row i, or up row I + i).
+  let r = row0 + load_row;
+  var token = r;
+  if (GATHERED && r < row_end) { token = sorted_rows[r] / params.top_k; }
+  let i = i0 + load_row % (TILE_N / 2u);
+  let weight_row = select(i, I + i, load_row >= TILE_N / 2u);
+  let weight_base = (expert * 2u * I + weight_row) * H;
+
+  var acc: array<f32, 16>;
+  for (var k0 = 0u; k0 < H; k0 += TILE_K) {
+    for (var j = 0u; j < 4u; j++) {
+      let k = k0 + load_k + j;
+      var a = 0.0;
+      var w = 0.0;
+      if (k < H) {
+        if (r < row_end) { a = x[token * H + k]; }
+        if (i < I) { w = masked_weight(weight_base + k); }
+      }
+      tile_a[(load_k + j) * TILE_M + load_row] = a;
+      tile_b[(load_k + j) * TILE_N + load_row] = w;
+    }
+    workgroupBarrier();
+    tile_multiply_accumulate(&acc, local.x, local.y);
+    workgroupBarrier();
+  }
+  for (var m = 0u; m < 4u; m++) {
+    let out_row = row0 + local.y + 16u * m;
+    if (out_row >= row_end) { continue; }
+    for (var j = 0u; j < 2u; j++) {
+      let out_i = i0 + local.x + 16u * j;
+      if (out_i >= I) { continue; }
+      inter[out_row * I + out_i] = silu(acc[m * 4u + j]) * acc[m * 4u + j + 2u];
+    }
+  }
+}

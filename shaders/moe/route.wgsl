@@ -1,0 +1,111 @@
+// The routing rule of each family, one thread per token: router logits r [T, E] -> K (expert, gate) pairs, where
+// the gate g(t, e) is the weight the architecture multiplies expert e's output by (ARCHITECTURE.md).
+// RULE 0 softmax-topk (Mixtral, Qwen2/3-MoE, OLMoE): p = softmax(r); top-K of p; p / sum of the K when RENORMALIZE.
+// RULE 1 topk-softmax (GraniteMoE's TopKGating): top-K of r, then softmax over those K logits.
+// RULE 2 sparsemixer (PhiMoE at inference; Liu et al. 2023): K = 2; expert 1 = argmax r, its gate the softmax
+//   over the logits within the relative band (max - r_e) / max(|r_e|, max) <= 2 eps; expert 2 = argmax of the
+//   rest, its gate the same softmax over the rest measured against the second max.
+// Dropped experts (enabled[e] == 0, expert-level pruning) are left out before the rule, as if their logits were
+// -inf: softmax and top-k run over the enabled experts only. Ties go to the lower expert index. A slot with no
+// enabled expert left gets NO_EXPERT and gate 0.
+
+struct Params {
+  tokens: u32,
+  experts: u32,
+  top_k: u32,
+  jitter_eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;           // [T, E]
+@group(0) @binding(2) var<storage, read> enabled: array<u32>;          // [E] 1 = kept, 0 = dropped
+@group(0) @binding(3) var<storage, read_write> expert_ids: array<u32>; // [T, K]
+@group(0) @binding(4) var<storage, read_write> gates: array<f32>;      // [T, K]
+
+override WORKGROUP_SIZE: u32 = 64u;
+override RULE: u32 = 0u;
+override RENORMALIZE: bool = false;
+
+const MAX_TOP_K: u32 = 16u;
+const NO_EXPERT: u32 = 0xffffffffu;
+
+// The enabled expert with the largest logit that is not among the first `count` of `taken`; NO_EXPERT if none.
+fn argmax_excluding(base: u32, taken: ptr<function, array<u32, MAX_TOP_K>>, count: u32) -> u32 {
+  var best = NO_EXPERT;
+  var best_value = 0.0;
+  for (var e = 0u; e < params.experts; e++) {
+    if (enabled[e] == 0u) { continue; }
+    var used = false;
+    for (var j = 0u; j < count; j++) {
+      if ((*taken)[j] == e) { used = true; }
+    }
+    let value = logits[base + e];
+    if (!used && (best == NO_EXPERT || value > best_value)) {
+      best = e;
+      best_value = value;
+    }
+  }
+  return best;
+}
+
+// Sparsemixer gate of `chosen` against threshold logit `top`, over enabled experts other than `excluded`:
+// exp(r_chosen - top) / sum over the band of exp(r_e - top)  (transformers' masked softmax at inference).
+fn sparsemixer_gate(base: u32, top: f32, chosen: u32, excluded: u32) -> f32 {
+  var sum = 0.0;
+  for (var e = 0u; e < params.experts; e++) {
+    if (enabled[e] == 0u || e == excluded) { continue; }
+    let r = logits[base + e];
+    if ((top - r) / max(abs(r), top) > 2.0 * params.jitter_eps) { continue; }
+    sum += exp(r - top);
+  }
+  return exp(logits[base + chosen] - top) / sum;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let t = (wid.x + wid.y * nwg.x) * WORKGROUP_SIZE + lid;
+  if (t >= params.tokens) { return; }
+  let E = params.experts;
+  let K = params.top_k;
+  let base = t * E;
+  var taken: array<u32, MAX_TOP_K>;
+  var weight: array<f32, MAX_TOP_K>;
+  for (var j = 0u; j < K; j++) {
+    taken[j] = argmax_excluding(base, &taken, j);
+  }
+  // Largest enabled logit: softmax shift for rules 0 and 1 (NO_EXPERT only when every expert is dropped).
+  let top = select(logits[base + taken[0]], 0.0, taken[0] == NO_EXPERT);
+  if (RULE == 0u) {
+    var denominator = 0.0;
+    for (var e = 0u; e < E; e++) {
+      if (enabled[e] != 0u) { denominator += exp(logits[base + e] - top); }
+    }
+    var picked = 0.0;
+    for (var j = 0u; j < K; j++) {
+      weight[j] = select(exp(logits[base + taken[j]] - top) / denominator, 0.0, taken[j] == NO_EXPERT);
+      picked += weight[j];
+    }
+    if (RENORMALIZE) {
+      for (var j = 0u; j < K; j++) { weight[j] /= picked; }
+    }
+  } else if (RULE == 1u) {
+    var denominator = 0.0;
+    for (var j = 0u; j < K; j++) {
+      weight[j] = select(exp(logits[base + taken[j]] - top), 0.0, taken[j] == NO_EXPERT);
+      denominator += weight[j];
+    }
+    for (var j = 0u; j < K; j++) { weight[j] /= denominator; }
+  } else {
+    if (taken[0] != NO_EXPERT) {
+      weight[0] = sparsemixer_gate(base, top, taken[0], NO_EXPERT);
+    }
+    if (taken[1] != NO_EXPERT) {
+      weight[1] = sparsemixer_gate(base, logits[base + taken[1]], taken[1], taken[0]);
+    }
+  }
+  for (var j = 0u; j < K; j++) {
+    expert_ids[t * K + j] = taken[j];
+    gates[t * K + j] = weight[j];
+  }
+}

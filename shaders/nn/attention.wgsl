@@ -1,0 +1,91 @@
+// Causal grouped-query attention over B windows of S tokens (attention stays inside a window):
+//   out[t, h] = sum_{s <= t} softmax_s(scale * q[t, h] . k[s, g(h)]) v[s, g(h)],   g(h) = h / (Hq / Hkv).
+// Flash-style (Dao et al. 2022, "FlashAttention", Alg. 1): each query row keeps a running max m, normalizer l and
+// weighted sum acc while key/value blocks stream through workgroup memory, so context length is bounded by
+// neither workgroup memory nor registers, and the softmax is max-subtracted (numerically stable).
+// One workgroup = BLOCK_Q query rows of one head of one window; one thread = one query row.
+
+struct Params {
+  seq_len: u32,
+  heads: u32,
+  kv_heads: u32,
+  head_dim: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;         // [T, Hq, D]
+@group(0) @binding(2) var<storage, read> k: array<f32>;         // [T, Hkv, D]
+@group(0) @binding(3) var<storage, read> v: array<f32>;         // [T, Hkv, D]
+@group(0) @binding(4) var<storage, read_write> out: array<f32>; // [T, Hq, D]
+
+override BLOCK_Q: u32 = 64u;
+
+// Largest head dim a thread keeps in registers (q and acc); the host refuses larger ones.
+const MAX_HEAD_DIM: u32 = 256u;
+// Floats per key/value tile: 2 x 8 KiB of workgroup memory, inside WebGPU's default 16 KiB.
+const KV_TILE: u32 = 2048u;
+const MAX_BLOCK_KEYS: u32 = 32u;
+// Stands in for -infinity: WGSL lets implementations assume floats are finite.
+const NEG_BIG: f32 = -3.0e38;
+
+var<workgroup> k_tile: array<f32, KV_TILE>; // [keys, D]
+var<workgroup> v_tile: array<f32, KV_TILE>; // [keys, D]
+
+@compute @workgroup_size(BLOCK_Q)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let S = params.seq_len;
+  let D = params.head_dim;
+  let head = wid.y;
+  let window = wid.z;
+  let first_query = wid.x * BLOCK_Q;
+  let t = first_query + lid; // position inside the window
+  let valid = t < S;
+  let kv_head = head / (params.heads / params.kv_heads);
+  let block_keys = min(MAX_BLOCK_KEYS, KV_TILE / D);
+  let q_base = ((window * S + t) * params.heads + head) * D;
+
+  var q_row: array<f32, MAX_HEAD_DIM>;
+  var acc: array<f32, MAX_HEAD_DIM>;
+  if (valid) {
+    for (var d = 0u; d < D; d++) { q_row[d] = q[q_base + d] * params.scale; }
+  }
+  var m = NEG_BIG;
+  var l = 0.0;
+  // Keys the block's last query can see (causal): the loop bound is the same for the whole workgroup.
+  let key_end = min(S, first_query + BLOCK_Q);
+  for (var kb = 0u; kb < key_end; kb += block_keys) {
+    let n = min(block_keys, key_end - kb);
+    for (var i = lid; i < n * D; i += BLOCK_Q) {
+      let src = ((window * S + kb + i / D) * params.kv_heads + kv_head) * D + i % D;
+      k_tile[i] = k[src];
+      v_tile[i] = v[src];
+    }
+    workgroupBarrier();
+    if (valid && t >= kb) {
+      let visible = min(n, t - kb + 1u);
+      var scores: array<f32, MAX_BLOCK_KEYS>;
+      var block_max = NEG_BIG;
+      for (var j = 0u; j < visible; j++) {
+        var dot = 0.0;
+        for (var d = 0u; d < D; d++) { dot += q_row[d] * k_tile[j * D + d]; }
+        scores[j] = dot;
+        block_max = max(block_max, dot);
+      }
+      let m_new = max(m, block_max);
+      let correction = exp(m - m_new);
+      l *= correction;
+      for (var d = 0u; d < D; d++) { acc[d] *= correction; }
+      for (var j = 0u; j < visible; j++) {
+        let p = exp(scores[j] - m_new);
+        l += p;
+        for (var d = 0u; d < D; d++) { acc[d] += p * v_tile[j * D + d]; }
+      }
+      m = m_new;
+    }
+    workgroupBarrier();
+  }
+  if (valid) {
+    for (var d = 0u; d < D; d++) { out[q_base + d] = acc[d] / l; }
+  }
+}

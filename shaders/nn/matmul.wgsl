@@ -1,0 +1,69 @@
+// Linear layer y [M, N] = clip(scale * (x [M, K] . W [N, K]^T + bias [N])), W row-major [out, in] as nn.Linear
+// stores it, in the checkpoint dtype (packed, weights.wgsl), with an optional keep-mask over W's flat index.
+// Used for the q/k/v/o projections, the router, the shared-expert gate and the LM head (chunks of rows:
+// x_row_offset picks the first row of x). `scale` is 1 except for the LM head (1 / logits_scaling, Granite);
+// CLIP clamps to [-clip, clip] (OLMoE's clip_qkv).
+
+struct Params {
+  rows: u32,
+  cols: u32,
+  inner: u32,
+  x_row_offset: u32,
+  scale: f32,
+  clip: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;         // [M, K] (from row x_row_offset)
+@group(0) @binding(2) var<storage, read> weight: array<u32>;    // [N, K] packed
+@group(0) @binding(3) var<storage, read> keep_mask: array<u32>; // bitset over [N, K] (HAS_MASK)
+@group(0) @binding(4) var<storage, read> bias: array<f32>;      // [N] (HAS_BIAS)
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;   // [M, N]
+
+override HAS_BIAS: bool = false;
+override HAS_MASK: bool = false;
+override CLIP: bool = false;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let M = params.rows;
+  let N = params.cols;
+  let K = params.inner;
+  let row0 = wid.y * TILE_M;
+  let col0 = wid.x * TILE_N;
+  let load_row = tile_load_row(lid);
+  let load_k = tile_load_k(lid);
+  var acc: array<f32, 16>;
+  for (var k0 = 0u; k0 < K; k0 += TILE_K) {
+    let r = row0 + load_row;
+    let n = col0 + load_row;
+    for (var j = 0u; j < 4u; j++) {
+      let k = k0 + load_k + j;
+      var a = 0.0;
+      var w = 0.0;
+      if (k < K) {
+        if (r < M) { a = x[(params.x_row_offset + r) * K + k]; }
+        if (n < N) { w = masked_weight(n * K + k); }
+      }
+      tile_a[(load_k + j) * TILE_M + load_row] = a;
+      tile_b[(load_k + j) * TILE_N + load_row] = w;
+    }
+    workgroupBarrier();
+    tile_multiply_accumulate(&acc, local.x, local.y);
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let r = row0 + local.y + 16u * i;
+    if (r >= M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let c = col0 + local.x + 16u * j;
+      if (c >= N) { continue; }
+      var v = acc[i * 4u + j];
+      if (HAS_BIAS) { v += bias[c]; }
+      v *= params.scale;
+      if (CLIP) { v = clamp(v, -params.clip, params.clip); }
+      y[r * N + c] = v;
+    }
+  }
+}

@@ -1,0 +1,76 @@
+/** nn/rope and nn/attention against the CPU reference (applyRope, causalAttention), per window. */
+import { describe, it } from 'vitest';
+import { createRng } from '../../src/engine/random.ts';
+import { applyRope, causalAttention } from '../../src/engine/reference/ops.ts';
+import { recordAttention } from '../../src/gpu/kernels/attention.ts';
+import { recordRope, ropeCosSinTable } from '../../src/gpu/kernels/rope.ts';
+import { expectClose } from '../helpers/tolerance.ts';
+import { gpu, withinErrorScopes } from './gpu-context.ts';
+import { normals } from './kernel-harness.ts';
+
+/** Runs `reference` on each window of `rowWidth`-float rows and concatenates the results. */
+function perWindow(x: Float32Array, windows: number, rowsPerWindow: number, rowWidth: number, reference: (w: Float64Array) => Float64Array): Float64Array {
+  const out = new Float64Array(x.length);
+  const size = rowsPerWindow * rowWidth;
+  for (let b = 0; b < windows; b++) out.set(reference(Float64Array.from(x.subarray(b * size, (b + 1) * size))), b * size);
+  return out;
+}
+
+describe('kernel nn/rope', () => {
+  it('rotates [B * S, heads, D] with positions restarting in each window', async () => {
+    const ctx = await gpu();
+    const rng = createRng(11);
+    const [B, S, heads, D, theta] = [3, 37, 3, 18, 10000];
+    const x = normals(rng, B * S * heads * D);
+    const got = await withinErrorScopes(ctx, async () => {
+      const xb = await ctx.upload('x', x);
+      const table = await ctx.upload('cos_sin', ropeCosSinTable(S, D, theta));
+      const rec = ctx.record();
+      recordRope(rec, { x: xb, cosSin: table, tokens: B * S, heads, headDim: D, seqLen: S });
+      await rec.submit();
+      const out = await ctx.readF32(xb);
+      xb.destroy();
+      table.destroy();
+      return out;
+    });
+    const positions = Array.from({ length: S }, (_, t) => t);
+    const ref = perWindow(x, B, S, heads * D, (w) => {
+      applyRope(w, S, heads, D, positions, theta);
+      return w;
+    });
+    expectClose(got, ref, { atol: 2e-6, rtol: 2e-6, label: 'rope' });
+  });
+});
+
+describe('kernel nn/attention', () => {
+  // S = 150 spans 3 query blocks and several key blocks (32 keys for D = 16; 16 for D = 128).
+  it.each([
+    [2, 150, 4, 2, 16],
+    [1, 70, 3, 1, 128],
+    [3, 5, 2, 2, 8],
+  ])('B=%i S=%i Hq=%i Hkv=%i D=%i matches causalAttention per window', async (B, S, Hq, Hkv, D) => {
+    const ctx = await gpu();
+    const rng = createRng(S * D);
+    const T = B * S;
+    const q = normals(rng, T * Hq * D, 2);
+    const k = normals(rng, T * Hkv * D, 2);
+    const v = normals(rng, T * Hkv * D);
+    const scale = 1 / Math.sqrt(D);
+    const got = await withinErrorScopes(ctx, async () => {
+      const [qb, kb, vb] = await Promise.all([ctx.upload('q', q), ctx.upload('k', k), ctx.upload('v', v)]);
+      const out = ctx.createBuffer('out', q.byteLength);
+      const rec = ctx.record();
+      recordAttention(rec, { q: qb, k: kb, v: vb, out, windows: B, seqLen: S, heads: Hq, kvHeads: Hkv, headDim: D, scale });
+      await rec.submit();
+      const result = await ctx.readF32(out);
+      for (const b of [qb, kb, vb, out]) b.destroy();
+      return result;
+    });
+    const ref = new Float64Array(T * Hq * D);
+    for (let b = 0; b < B; b++) {
+      const slice = (a: Float32Array, width: number) => Float64Array.from(a.subarray(b * S * width, (b + 1) * S * width));
+      ref.set(causalAttention(slice(q, Hq * D), slice(k, Hkv * D), slice(v, Hkv * D), S, Hq, Hkv, D, scale), b * S * Hq * D);
+    }
+    expectClose(got, ref, { atol: 1e-5, rtol: 1e-5, label: `attention B${B} S${S} D${D}` });
+  });
+});

@@ -1,0 +1,63 @@
+/** moe/route against the CPU routing rules (src/engine/reference/routing.ts), with dropped experts. */
+import { describe, expect, it } from 'vitest';
+import type { RoutingRule } from '../../src/engine/model/spec.ts';
+import { createRng } from '../../src/engine/random.ts';
+import { route } from '../../src/engine/reference/routing.ts';
+import { NO_EXPERT, recordRoute } from '../../src/gpu/kernels/route.ts';
+import { gpu, withinErrorScopes } from './gpu-context.ts';
+import { normals } from './kernel-harness.ts';
+
+const RULES: [string, RoutingRule, number][] = [
+  ['softmax-topk renormalized (Mixtral, Qwen3)', { kind: 'softmax-topk', renormalize: true }, 3],
+  ['softmax-topk (Qwen2-MoE, OLMoE)', { kind: 'softmax-topk', renormalize: false }, 4],
+  ['topk-softmax (Granite)', { kind: 'topk-softmax' }, 3],
+  ['sparsemixer (PhiMoE)', { kind: 'sparsemixer', jitterEps: 0.2 }, 2],
+];
+
+describe('kernel moe/route', () => {
+  it.each(RULES)('%s matches the reference, all experts and with dropped experts', async (_name, rule, K) => {
+    const ctx = await gpu();
+    const rng = createRng(K * 31);
+    const [T, E] = [77, 11];
+    // Logits spread widely, and a few tokens close together so sparsemixer's band holds several experts.
+    const logits = normals(rng, T * E, 2);
+    for (let e = 0; e < E; e++) logits[5 * E + e] = 1 + 0.01 * e;
+    const cases: Uint32Array[] = [
+      new Uint32Array(E).fill(1),
+      Uint32Array.from({ length: E }, (_, e) => (e % 3 === 1 ? 0 : 1)),
+      Uint32Array.from({ length: E }, (_, e) => (e === 6 ? 1 : 0)), // fewer enabled experts than K
+    ];
+    for (const enabled of cases) {
+      const got = await withinErrorScopes(ctx, async () => {
+        const lb = await ctx.upload('logits', logits);
+        const eb = await ctx.upload('enabled', enabled);
+        const ids = ctx.createBuffer('ids', T * K * 4);
+        const gates = ctx.createBuffer('gates', T * K * 4);
+        const rec = ctx.record();
+        recordRoute(rec, { logits: lb, enabled: eb, expertIds: ids, gates, tokens: T, experts: E, topK: K, rule });
+        await rec.submit();
+        const result = { ids: await ctx.readU32(ids), gates: await ctx.readF32(gates) };
+        for (const b of [lb, eb, ids, gates]) b.destroy();
+        return result;
+      });
+      for (let t = 0; t < T; t++) {
+        const row = Array.from(logits.subarray(t * E, (t + 1) * E), (v, e) => (enabled[e] ? v : -Infinity));
+        const ref = route(rule, row, K);
+        // Slots the reference fills with dropped experts (weight 0) are empty slots on the GPU.
+        const kept = ref.experts.flatMap((e, slot) => (enabled[e] ? [[e, ref.weights[slot]]] : []));
+        for (let slot = 0; slot < K; slot++) {
+          const id = got.ids[t * K + slot];
+          const gate = got.gates[t * K + slot];
+          const where = `token ${t} slot ${slot} (enabled ${enabled.join('')})`;
+          if (slot < kept.length) {
+            expect(id, where).toBe(kept[slot][0]);
+            expect(Math.abs(gate - kept[slot][1]), where).toBeLessThan(1e-6);
+          } else {
+            expect(id, where).toBe(NO_EXPERT);
+            expect(gate, where).toBe(0);
+          }
+        }
+      }
+    }
+  });
+});
