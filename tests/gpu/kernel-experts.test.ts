@@ -36,9 +36,9 @@ function randomAssignments(rng: Rng, T: number, E: number, K: number): Uint32Arr
   return ids;
 }
 
-async function readAll(ctx: GpuContext, buffers: Record<string, GPUBuffer>): Promise<Record<string, ArrayBuffer>> {
-  const out: Record<string, ArrayBuffer> = {};
-  for (const [name, b] of Object.entries(buffers)) out[name] = await ctx.read(b);
+async function readAll<Name extends string>(ctx: GpuContext, buffers: Record<Name, GPUBuffer>): Promise<Record<Name, ArrayBuffer>> {
+  const out = {} as Record<Name, ArrayBuffer>;
+  for (const name of Object.keys(buffers) as Name[]) out[name] = await ctx.read(buffers[name]);
   return out;
 }
 
