@@ -1,0 +1,58 @@
+// Mask words in tie order, shared by the prune kernels that write masks (include after weights.wgsl,
+// score.wgsl and radix.wgsl): elements scoring below the group's threshold are pruned, and ties with it are pruned
+// lowest index first while the group's tie budget lasts.
+
+// Bits [first, to) of a word, 0 <= first < to <= 32.
+fn bit_range(first: u32, to: u32) -> u32 {
+  let below_to = select((1u << to) - 1u, 0xffffffffu, to >= 32u);
+  return below_to & ~((1u << first) - 1u);
+}
+
+// Elements [lo, hi) of one mask word (lo < hi, same word): which score below `threshold` (.x) and which equal it
+// (.y), as their bits e & 31. `first_col` is lo's input column.
+fn classify_word(lo: u32, hi: u32, first_col: u32, cols: u32, weight_base: u32, stream_key: u32, threshold: u32) -> vec2u {
+  var less = 0u;
+  var ties = 0u;
+  var col = first_col;
+  for (var e = lo; e < hi; e++) {
+    let key = score_key(weight_base + e, e, col, stream_key);
+    let bit = 1u << (e & 31u);
+    if (key < threshold) {
+      less |= bit;
+    } else if (key == threshold) {
+      ties |= bit;
+    }
+    col += 1u;
+    if (col == cols) {
+      col = 0u;
+    }
+  }
+  return vec2u(less, ties);
+}
+
+// Keep bits of one mask word for elements [lo, hi) (none when lo >= hi), invocation lid of a block of
+// SELECT_THREADS consecutive words. `ties_before_block`: ties of the group in earlier blocks; `ties_to_prune`:
+// the group's tie budget. Returns (keep bits, ties in the whole block); call from uniform control flow.
+fn select_word(lid: u32, lo: u32, hi: u32, first_col: u32, cols: u32, weight_base: u32, stream_key: u32,
+               threshold: u32, ties_before_block: u32, ties_to_prune: u32) -> vec2u {
+  var classes = vec2u(0u, 0u);
+  var valid = 0u;
+  if (lo < hi) {
+    classes = classify_word(lo, hi, first_col, cols, weight_base, stream_key, threshold);
+    valid = bit_range(lo & 31u, hi - (lo & ~31u));
+  }
+  let tie_count = countOneBits(classes.y);
+  let ties_before = ties_before_block + workgroup_inclusive_scan(lid, tie_count) - tie_count;
+  // Ties are pruned lowest index first while the budget lasts: clear the lowest set bits one by one.
+  var pruned = classes.x;
+  var left = select(0u, ties_to_prune - ties_before, ties_to_prune > ties_before);
+  var ties = classes.y;
+  while (left > 0u && ties != 0u) {
+    let lowest = ties & (0u - ties);
+    pruned |= lowest;
+    ties ^= lowest;
+    left -= 1u;
+  }
+  let block_ties = workgroupUniformLoad(&scan_buffer[SELECT_THREADS - 1u]);
+  return vec2u(valid & ~pruned, block_ties);
+}

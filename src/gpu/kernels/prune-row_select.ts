@@ -1,0 +1,26 @@
+/** Host for shaders/prune/row_select.wgsl: unstructured pruning, one comparison group per row, one dispatch. */
+import source from '../../../shaders/prune/row_select.wgsl';
+import type { PruneMethod } from '../../engine/prune/settings.ts';
+import { defineKernel, grid1d } from '../kernel.ts';
+import type { BufferBinding, Recorder } from '../recorder.ts';
+import { scoreConstants, SELECT_INCLUDES, type ScoredMatrix } from './prune-score.ts';
+
+export const pruneRowSelectKernel = defineKernel({ name: 'prune/row_select', source, include: SELECT_INCLUDES });
+
+/** Prunes `pruneCount` weights of every row of `matrix`; its mask words must be zero when cols % 32 != 0. */
+export function recordRowSelect(
+  rec: Recorder,
+  method: PruneMethod,
+  matrix: ScoredMatrix,
+  pruneCount: number,
+  mask: BufferBinding,
+  maskWordBase: number,
+): void {
+  const { rows, cols, weightBase, streamKey } = matrix;
+  rec.dispatch(pruneRowSelectKernel, {
+    bindings: { weights: matrix.weights, column_factors: matrix.columnFactors, mask },
+    params: { rows, cols, weight_base: weightBase, mask_word_base: maskWordBase, prune_count: pruneCount, stream_key: streamKey },
+    constants: scoreConstants(method, matrix.dtype),
+    workgroups: grid1d(rows, 1),
+  });
+}
