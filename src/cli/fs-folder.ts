@@ -2,25 +2,39 @@
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelFileError } from '../engine/errors.ts';
-import type { ByteSource } from '../engine/io/byte-source.ts';
+import { checkRange, type ByteSource } from '../engine/io/byte-source.ts';
 import type { ModelFolder } from '../engine/model/checkpoint.ts';
 
+/** A filesystem error as a one-line ModelFileError naming the file. */
+function fsError(path: string, error: unknown): ModelFileError {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') return new ModelFileError(path, 'missing-file', 'no such file');
+  return new ModelFileError(path, 'missing-file', `cannot read the file (${code ?? (error as Error)?.message ?? String(error)})`);
+}
+
+/** A file on disk read by range: opening a 3 GB checkpoint reads its header, not 3 GB. */
 export class FileByteSource implements ByteSource {
   private sizeCache: number | null = null;
 
   constructor(readonly name: string) {}
 
   async size(): Promise<number> {
-    this.sizeCache ??= (await stat(this.name)).size;
+    try {
+      this.sizeCache ??= (await stat(this.name)).size;
+    } catch (error) {
+      throw fsError(this.name, error);
+    }
     return this.sizeCache;
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    const size = await this.size();
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-      throw new ModelFileError(this.name, 'truncated', `read of ${length} bytes at ${offset} is past the end of the file (${size} bytes)`);
+    checkRange(this.name, offset, length, await this.size());
+    let handle;
+    try {
+      handle = await open(this.name, 'r');
+    } catch (error) {
+      throw fsError(this.name, error);
     }
-    const handle = await open(this.name, 'r');
     try {
       const out = new Uint8Array(length);
       let done = 0;
@@ -42,12 +56,15 @@ export class DirectoryFolder implements ModelFolder {
 
   async open(path: string): Promise<ByteSource | null> {
     const full = join(this.name, path);
+    let info;
     try {
-      const info = await stat(full);
-      return info.isFile() ? new FileByteSource(full) : null;
-    } catch {
-      return null;
+      info = await stat(full);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException)?.code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+      throw fsError(full, error);
     }
+    return info.isFile() ? new FileByteSource(full) : null;
   }
 }
 

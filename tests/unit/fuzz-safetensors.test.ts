@@ -55,7 +55,7 @@ async function runCase(bytes: Uint8Array, outcome: Outcome, label: string, claim
     await readSafetensorsHeader(source);
     outcome.accepted++;
   } catch (error) {
-    if (!(error instanceof ModelFileError)) throw new Error(`case ${label}: ${(error as Error)?.stack ?? String(error)}`);
+    if (!(error instanceof ModelFileError)) throw new Error(`case ${label}: ${(error as Error)?.stack ?? String(error)}`, { cause: error });
     expect(error.message.startsWith(`fuzz/${label}.safetensors: `), label).toBe(true);
     expect(error.message, label).not.toMatch(/[\n\r]/);
     outcome.problems.set(error.problem, (outcome.problems.get(error.problem) ?? 0) + 1);

@@ -1,9 +1,12 @@
 /**
  * Random access to the bytes of one file, wherever it lives: memory, a browser File/Blob, a URL (HTTP range
- * requests) or, in Node, the filesystem (src/cli/fs-source.ts). Reading is lazy and by range, so a 3 GB
+ * requests) or, in Node, the filesystem (src/cli/fs-folder.ts). Reading is lazy and by range, so a 3 GB
  * checkpoint never needs one 3 GB ArrayBuffer.
  */
 import { ModelFileError } from '../errors.ts';
+import { contentLength, contentRangeStart, contentRangeTotal, defaultFetch, fetchOrThrow, httpStatusError, readBodySlice, type Fetch } from './http.ts';
+
+export type { Fetch } from './http.ts';
 
 export interface ByteSource {
   /** The file's name (or path) as errors should show it. */
@@ -13,7 +16,8 @@ export interface ByteSource {
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
-function checkRange(name: string, offset: number, length: number, size: number): void {
+/** Refuses a read outside [0, size) before any byte is allocated or fetched. */
+export function checkRange(name: string, offset: number, length: number, size: number): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
     throw new ModelFileError(name, 'truncated', `read of ${length} bytes at ${offset} is past the end of the file (${size} bytes)`);
   }
@@ -48,20 +52,27 @@ export class BlobByteSource implements ByteSource {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this.name, offset, length, this.blob.size);
-    return new Uint8Array(await this.blob.slice(offset, offset + length).arrayBuffer());
+    try {
+      return new Uint8Array(await this.blob.slice(offset, offset + length).arrayBuffer());
+    } catch (error) {
+      // A File whose disk copy changed or vanished after it was picked (NotReadableError).
+      throw new ModelFileError(this.name, 'missing-file', `could not read the file (${(error as Error)?.message ?? String(error)})`);
+    }
   }
 }
 
-export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
-
-/** A URL read with HTTP range requests; the size comes from a HEAD request (or a 1-byte range). */
+/**
+ * A URL read with HTTP range requests; the size comes from the answer to a 1-byte range unless given (a HEAD's
+ * Content-Length). A server that ignores Range (200 with the whole body) still works: the body is streamed and
+ * dropped once the wanted bytes are in. Cancel through `fetchImpl` (a fetch bound to an AbortSignal).
+ */
 export class HttpByteSource implements ByteSource {
-  private knownSize: number | null = null;
+  private knownSize: number | null;
 
   constructor(
     readonly name: string,
-    private readonly url: string,
-    private readonly fetchImpl: Fetch = (input, init) => fetch(input, init),
+    readonly url: string,
+    private readonly fetchImpl: Fetch = defaultFetch,
     knownSize?: number,
   ) {
     this.knownSize = knownSize ?? null;
@@ -69,13 +80,12 @@ export class HttpByteSource implements ByteSource {
 
   async size(): Promise<number> {
     if (this.knownSize !== null) return this.knownSize;
-    const response = await this.fetchImpl(this.url, { headers: { Range: 'bytes=0-0' } });
-    const range = response.headers.get('content-range');
-    const total = range ? Number(range.split('/')[1]) : Number(response.headers.get('content-length'));
-    await response.body?.cancel();
-    if (!response.ok || !Number.isSafeInteger(total)) {
-      throw new ModelFileError(this.name, 'missing-file', `could not get the size of ${this.url} (HTTP ${response.status})`);
-    }
+    const response = await fetchOrThrow(this.fetchImpl, this.name, this.url, { headers: { Range: 'bytes=0-0' } });
+    await response.body?.cancel().catch(() => undefined);
+    // 416 answers a range on an empty file, with `Content-Range: bytes */0`.
+    const total = response.status === 206 || response.status === 416 ? contentRangeTotal(response) : response.ok ? contentLength(response) : null;
+    if (!response.ok && response.status !== 416) throw httpStatusError(this.name, this.url, response);
+    if (total === null) throw new ModelFileError(this.name, 'network', `the server did not say how long ${this.url} is (HTTP ${response.status})`);
     this.knownSize = total;
     return total;
   }
@@ -83,14 +93,18 @@ export class HttpByteSource implements ByteSource {
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this.name, offset, length, await this.size());
     if (length === 0) return new Uint8Array(0);
-    const response = await this.fetchImpl(this.url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
-    if (!response.ok) throw new ModelFileError(this.name, 'missing-file', `HTTP ${response.status} reading ${this.url}`);
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    // A server that ignores Range answers 200 with the whole file: take our slice of it.
-    if (response.status === 200 && bytes.byteLength !== length) return bytes.subarray(offset, offset + length);
-    if (bytes.byteLength !== length) {
-      throw new ModelFileError(this.name, 'truncated', `expected ${length} bytes at ${offset}, the server sent ${bytes.byteLength}`);
+    const response = await fetchOrThrow(this.fetchImpl, this.name, this.url, {
+      headers: { Range: `bytes=${offset}-${offset + length - 1}` },
+    });
+    if (!response.ok) throw httpStatusError(this.name, this.url, response);
+    if (response.status === 206) {
+      const start = contentRangeStart(response);
+      if (start !== offset) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new ModelFileError(this.name, 'network', `asked ${this.url} for bytes from ${offset}, the server sent a range from ${start ?? 'unknown'}`);
+      }
+      return readBodySlice(this.name, response, 0, length);
     }
-    return bytes;
+    return readBodySlice(this.name, response, offset, length);
   }
 }

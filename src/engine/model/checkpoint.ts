@@ -3,10 +3,10 @@
  * shards listed by model.safetensors.index.json) validated, every expected weight located and shape-checked,
  * tokenizer.json parsed when present. Tensor data is read lazily, one tensor at a time.
  */
-import { ModelFileError } from '../errors.ts';
+import { ModelFileError, quoted } from '../errors.ts';
 import type { ByteSource } from '../io/byte-source.ts';
 import { bytesToFloat32, readSafetensorsHeader, type TensorInfo } from '../io/safetensors.ts';
-import { parseConfigJson } from './config.ts';
+import { normalizeConfig } from './config.ts';
 import type { MoeModelSpec, WeightDtype } from './spec.ts';
 import { resolveWeightNames, type WeightNames } from './weights.ts';
 
@@ -38,8 +38,14 @@ export interface Checkpoint {
 
 export const SHARD_INDEX = 'model.safetensors.index.json';
 
-export async function readText(source: ByteSource): Promise<string> {
-  const bytes = await source.read(0, await source.size());
+/** Size caps for the JSON files, so a hostile "config.json" of gigabytes is refused before it is read. */
+export const JSON_LIMITS = { config: 16 << 20, index: 64 << 20, tokenizer: 512 << 20 } as const;
+
+/** A whole small file as UTF-8 text, refused when over `maxBytes`. */
+export async function readText(source: ByteSource, maxBytes: number = JSON_LIMITS.config): Promise<string> {
+  const size = await source.size();
+  if (size > maxBytes) throw new ModelFileError(source.name, 'unsupported', `file is ${size} bytes, more than the ${maxBytes}-byte limit for it`);
+  const bytes = await source.read(0, size);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
@@ -47,22 +53,46 @@ export async function readText(source: ByteSource): Promise<string> {
   }
 }
 
-export async function readJson(source: ByteSource): Promise<Record<string, unknown>> {
-  const text = await readText(source);
+/** JSON text that must be an object. */
+export function parseJsonObject(file: string, text: string): Record<string, unknown> {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ModelFileError(source.name, 'bad-json', `not valid JSON (${(error as Error).message})`);
+    throw new ModelFileError(file, 'bad-json', `not valid JSON (${(error as Error).message})`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelFileError(source.name, 'bad-json', 'not a JSON object');
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelFileError(file, 'bad-json', 'not a JSON object');
   return json as Record<string, unknown>;
+}
+
+export async function readJson(source: ByteSource, maxBytes: number = JSON_LIMITS.config): Promise<Record<string, unknown>> {
+  return parseJsonObject(source.name, await readText(source, maxBytes));
 }
 
 async function require(folder: ModelFolder, path: string, why: string): Promise<ByteSource> {
   const source = await folder.open(path);
   if (!source) throw new ModelFileError(`${folder.name}/${path}`, 'missing-file', `file not found (${why})`);
   return source;
+}
+
+/** Groups `model.safetensors.index.json`'s weight_map by shard file, checking every shard name is a plain file name. */
+export function shardsOfIndex(file: string, index: Record<string, unknown>): Map<string, string[]> {
+  const weightMap = index.weight_map;
+  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
+    throw new ModelFileError(file, 'bad-json', 'weight_map is missing or not an object');
+  }
+  const byFile = new Map<string, string[]>();
+  for (const [tensor, shard] of Object.entries(weightMap as Record<string, unknown>)) {
+    // A plain name in the same folder: no path separators, so an index cannot point outside the model folder.
+    if (typeof shard !== 'string' || !/^[\w.-]+\.safetensors$/.test(shard) || shard.startsWith('.')) {
+      throw new ModelFileError(file, 'bad-json', `weight_map[${quoted(tensor)}] is not a safetensors file name in this folder`);
+    }
+    const names = byFile.get(shard);
+    if (names) names.push(tensor);
+    else byFile.set(shard, [tensor]);
+  }
+  if (byFile.size === 0) throw new ModelFileError(file, 'bad-json', 'weight_map lists no tensors');
+  return byFile;
 }
 
 /** Lists the safetensors files of a folder: the shards of the index, or model.safetensors. */
@@ -75,25 +105,14 @@ async function locateTensors(folder: ModelFolder): Promise<{ files: string[]; te
     for (const info of header.tensors.values()) tensors.set(info.name, { info, source });
     return { files: ['model.safetensors'], tensors };
   }
-  const json = await readJson(index);
-  const weightMap = json.weight_map;
-  if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
-    throw new ModelFileError(index.name, 'bad-json', 'weight_map is missing or not an object');
-  }
-  const byFile = new Map<string, string[]>();
-  for (const [tensor, file] of Object.entries(weightMap as Record<string, unknown>)) {
-    if (typeof file !== 'string' || !/^[\w.-]+\.safetensors$/.test(file)) {
-      throw new ModelFileError(index.name, 'bad-json', `weight_map[${tensor}] is not a safetensors file name`);
-    }
-    byFile.set(file, [...(byFile.get(file) ?? []), tensor]);
-  }
+  const byFile = shardsOfIndex(index.name, await readJson(index, JSON_LIMITS.index));
   const files = [...byFile.keys()].sort();
   for (const file of files) {
     const source = await require(folder, file, `listed in ${SHARD_INDEX}`);
     const header = await readSafetensorsHeader(source);
     for (const name of byFile.get(file)!) {
       const info = header.tensors.get(name);
-      if (!info) throw new ModelFileError(source.name, 'missing-tensor', `tensor ${name} listed in ${SHARD_INDEX} is not in this shard`);
+      if (!info) throw new ModelFileError(source.name, 'missing-tensor', `tensor ${quoted(name)} listed in ${SHARD_INDEX} is not in this shard`);
       tensors.set(name, { info, source });
     }
   }
@@ -105,13 +124,12 @@ const DTYPE_OF: Record<string, WeightDtype> = { F32: 'f32', F16: 'f16', BF16: 'b
 /** Opens and validates a model folder; reads headers and JSON only, no tensor data. */
 export async function openCheckpoint(folder: ModelFolder): Promise<Checkpoint> {
   const configSource = await require(folder, 'config.json', 'every Hugging Face model folder has one');
-  const configText = await readText(configSource);
-  const spec = parseConfigJson(configSource.name, configText);
-  const config = JSON.parse(configText) as Record<string, unknown>;
+  const config = await readJson(configSource, JSON_LIMITS.config);
+  const spec = normalizeConfig(configSource.name, config);
   const { files, tensors } = await locateTensors(folder);
   const infos = new Map([...tensors].map(([name, t]) => [name, t.info]));
   const modelFile = files.length === 1 ? tensors.values().next().value?.source.name ?? `${folder.name}/${files[0]}` : `${folder.name}/${SHARD_INDEX}`;
-  const names = resolveWeightNames(spec, infos, modelFile);
+  const names = resolveWeightNames(spec, infos, modelFile, (name) => tensors.get(name)!.source.name);
   // The checkpoint's own storage dtype wins over config's torch_dtype (they disagree in the wild).
   spec.dtype = DTYPE_OF[infos.get(names.embedding)!.dtype] ?? spec.dtype;
   const tokenizerSource = await folder.open('tokenizer.json');
@@ -123,7 +141,7 @@ export async function openCheckpoint(folder: ModelFolder): Promise<Checkpoint> {
     names,
     tensors,
     files,
-    tokenizerJson: tokenizerSource ? await readJson(tokenizerSource) : null,
+    tokenizerJson: tokenizerSource ? await readJson(tokenizerSource, JSON_LIMITS.tokenizer) : null,
     tokenizerConfig: tokenizerConfigSource ? await readJson(tokenizerConfigSource) : null,
   };
 }

@@ -56,8 +56,17 @@ export interface WeightNames {
   layers: LayerNames[];
 }
 
-/** Tensor names as the loader found them; checks every expected tensor exists and has the spec's shape. */
-export function resolveWeightNames(spec: MoeModelSpec, tensors: ReadonlyMap<string, TensorInfo>, file: string): WeightNames {
+/**
+ * Tensor names as the loader found them; checks every expected tensor exists and has the spec's shape. `file`
+ * names the checkpoint in "missing" errors (model.safetensors, or the shard index); `fileOfTensor` names the file
+ * that holds a tensor in shape and dtype errors (its shard).
+ */
+export function resolveWeightNames(
+  spec: MoeModelSpec,
+  tensors: ReadonlyMap<string, TensorInfo>,
+  file: string,
+  fileOfTensor: (name: string) => string = () => file,
+): WeightNames {
   const has = (name: string) => tensors.has(name);
   const need = (name: string, what: string): string => {
     if (!has(name)) throw new ModelFileError(file, 'missing-tensor', `missing tensor ${name} (${what})`);
@@ -154,21 +163,21 @@ export function resolveWeightNames(spec: MoeModelSpec, tensors: ReadonlyMap<stri
     lmHead: spec.tiedEmbeddings ? null : linear('lm_head', spec.lmHeadBias, 'LM head'),
     layers,
   };
-  checkShapes(spec, names, tensors, file);
+  checkShapes(spec, names, tensors, fileOfTensor);
   return names;
 }
 
 /** The shape every tensor must have under `spec` (so a wrong config or checkpoint is caught before any compute). */
-function checkShapes(spec: MoeModelSpec, names: WeightNames, tensors: ReadonlyMap<string, TensorInfo>, file: string): void {
+function checkShapes(spec: MoeModelSpec, names: WeightNames, tensors: ReadonlyMap<string, TensorInfo>, fileOf: (name: string) => string): void {
   const { hiddenSize: H, vocabSize: V, headDim: D, numHeads, numKvHeads, numExperts: E, expertFfnSize: I } = spec;
   const expect = (name: string | null, shape: number[]) => {
     if (!name) return;
     const info = tensors.get(name)!;
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      throw new ModelFileError(file, 'shape-mismatch', `tensor ${name} has shape [${info.shape}], config.json implies [${shape}]`);
+      throw new ModelFileError(fileOf(name), 'shape-mismatch', `tensor ${name} has shape [${info.shape.slice(0, 8)}], config.json implies [${shape}]`);
     }
     if (info.dtype === 'I32' || info.dtype === 'I64') {
-      throw new ModelFileError(file, 'bad-dtype', `tensor ${name} is ${info.dtype}; weights must be F32, F16 or BF16`);
+      throw new ModelFileError(fileOf(name), 'bad-dtype', `tensor ${name} is ${info.dtype}; weights must be F32, F16 or BF16`);
     }
   };
   const norm = (n: NormNames, width: number) => {
