@@ -1,5 +1,5 @@
-// Router health per token (router-health.ts): p = softmax over all E router logits (experts dropped by pruning
-// carry a logit <= -3e38, i.e. -inf, and get p = 0), then
+// Router health per token (router-health.ts): p = softmax over the router logits of the enabled experts (an
+// expert dropped by pruning, enabled[e] == 0, counts as a -inf logit: p = 0, as the routing rule sees it), then
 //   entropy[t] = H(p) in nats (0 .. ln E) and margin[t] = p(1) - p(2), the top-1/top-2 probability gap,
 // each counted into HISTOGRAM bins over [0, entropy_max] and [0, 1] (value <= 0 -> bin 0, top edge -> last
 // bin), added to running counts. H(p) = ln(s) - sum_e p_e (r_e - m) with m = max r, s = sum exp(r_e - m):
@@ -13,13 +13,13 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> router_logits: array<f32>;          // [T, E]
-@group(0) @binding(2) var<storage, read_write> token_entropy: array<f32>;    // [T]
-@group(0) @binding(3) var<storage, read_write> token_margin: array<f32>;     // [T]
-@group(0) @binding(4) var<storage, read_write> histograms: array<atomic<u32>>; // [2, BINS]: entropy, margin
+@group(0) @binding(2) var<storage, read> enabled: array<u32>;                 // [E] 1 = kept, 0 = dropped
+@group(0) @binding(3) var<storage, read_write> token_entropy: array<f32>;    // [T]
+@group(0) @binding(4) var<storage, read_write> token_margin: array<f32>;     // [T]
+@group(0) @binding(5) var<storage, read_write> histograms: array<atomic<u32>>; // [2, BINS]: entropy, margin
 
 override BINS: u32 = 32u;
 const WORKGROUP: u32 = 256u;
-const DROPPED: f32 = -3.0e38;
 
 var<workgroup> local_hist: array<atomic<u32>, 512>; // [2, BINS], BINS <= 256
 
@@ -37,15 +37,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (t < params.tokens) {
     let E = params.experts;
     let row = t * E;
-    var m = DROPPED;
-    for (var e = 0u; e < E; e++) { m = max(m, router_logits[row + e]); }
+    var m = -3.0e38;
+    for (var e = 0u; e < E; e++) {
+      if (enabled[e] != 0u) { m = max(m, router_logits[row + e]); }
+    }
     var s = 0.0;
     var weighted = 0.0; // sum exp(r_e - m) (r_e - m)
     var first = 0.0;
     var second = 0.0;
     for (var e = 0u; e < E; e++) {
+      if (enabled[e] == 0u) { continue; }
       let r = router_logits[row + e];
-      if (r <= DROPPED) { continue; }
       let q = exp(r - m);
       s += q;
       weighted += q * (r - m);

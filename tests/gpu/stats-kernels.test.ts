@@ -40,68 +40,72 @@ function randomRouting(T: number, K: number, E: number, unused = -1) {
   return { ids, gates };
 }
 
-/** Expert-sorted rows of a routing, tokens ascending within each expert (the order the reference traces use). */
+/**
+ * Expert-sorted rows of a routing as the forward's dispatch makes them (moe/dispatch_fill): offsets [E + 1] and
+ * each row's assignment t * K + k, tokens ascending within an expert; plus each row's token and gate for the CPU.
+ */
 function rowsByExpert(ids: Uint32Array, gates: Float32Array, K: number, E: number) {
   const T = ids.length / K;
   const offsets = new Uint32Array(E + 1);
-  const rowToken: number[] = [];
-  const rowGate: number[] = [];
+  const rowSlot: number[] = [];
   for (let e = 0; e < E; e++) {
-    for (let t = 0; t < T; t++) {
-      for (let k = 0; k < K; k++) {
-        if (ids[t * K + k] === e) {
-          rowToken.push(t);
-          rowGate.push(gates[t * K + k]);
-        }
-      }
-    }
-    offsets[e + 1] = rowToken.length;
+    for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) if (ids[t * K + k] === e) rowSlot.push(t * K + k);
+    offsets[e + 1] = rowSlot.length;
   }
-  return { offsets, rowToken: Uint32Array.from(rowToken), rowGate: Float32Array.from(rowGate) };
+  return {
+    offsets,
+    rowSlot: Uint32Array.from(rowSlot),
+    rowToken: Uint32Array.from(rowSlot, (a) => Math.floor(a / K)),
+    rowGate: Float32Array.from(rowSlot, (a) => gates[a]),
+  };
 }
 
 describe('statistics kernels vs CPU reference', () => {
-  it('column_sqnorm: gathered through an index and pre-gathered with stride/offset, gated, over two batches', async () => {
+  it('column_sqnorm: rows read through the token of each slot, pre-gathered with stride/offset, all tokens with a sigmoid gate; two batches', async () => {
     const ctx = await gpu();
     const [T, K, E, H, I] = [157, 3, 7, 93, 45];
     const batches = [-1, 5].map((unused) => {
       // Expert 5 gets no tokens in the second batch: an empty segment.
       const { ids, gates } = randomRouting(T, K, E, unused);
       const routing = rowsByExpert(ids, gates, K, E);
-      return { x: normals(T * H), routing, inter: normals(routing.rowGate.length * (I + 11)) };
+      return { x: normals(T * H), gates, routing, inter: normals(routing.rowGate.length * (I + 11)), sharedGateLogit: normals(T) };
     });
     const got = await withinErrorScopes(ctx, async () => {
-      // One totals buffer: input plain, input gated [E, H]; inter plain, inter gated [E, I]; all tokens [H].
-      const at = [0, E * H, 2 * E * H, 2 * E * H + E * I, 2 * E * H + 2 * E * I];
-      const totals = ctx.createBuffer('totals', (at[4] + H) * 4);
+      // One totals buffer: input plain, input gated [E, H]; inter plain, inter gated [E, I]; all tokens plain,
+      // sigmoid-gated [H].
+      const at = [0, E * H, 2 * E * H, 2 * E * H + E * I, 2 * E * H + 2 * E * I, 2 * E * H + 2 * E * I + H];
+      const totals = ctx.createBuffer('totals', (at[5] + H) * 4);
       const created = [totals];
       for (const b of batches) {
         const x = await ctx.upload('x', b.x);
         const offsets = await ctx.upload('offsets', b.routing.offsets);
-        const rowSource = await ctx.upload('row token', b.routing.rowToken);
-        const rowGate = await ctx.upload('row gate', b.routing.rowGate);
+        const rowSlot = await ctx.upload('row slot', b.routing.rowSlot);
+        const gates = await ctx.upload('gates', b.gates);
         const inter = await ctx.upload('inter', b.inter);
         const all = await ctx.upload('all', Uint32Array.of(0, T));
-        created.push(x, offsets, rowSource, rowGate, inter, all);
+        const sharedGate = await ctx.upload('shared gate logit', b.sharedGateLogit);
+        created.push(x, offsets, rowSlot, gates, inter, all, sharedGate);
         const rec = ctx.record();
-        recordColumnSqNorm(rec, { rows: x, width: H, rowSource, rowGate, offsets, segments: E, totals, plainAt: at[0], gatedAt: at[1] });
-        recordColumnSqNorm(rec, { rows: inter, width: I, rowStride: I + 11, columnOffset: 11, rowGate, offsets, segments: E, totals, plainAt: at[2], gatedAt: at[3] });
-        recordColumnSqNorm(rec, { rows: x, width: H, offsets: all, segments: 1, totals, plainAt: at[4] });
+        const experts = { rowSlot, gates, offsets, segments: E, totals };
+        recordColumnSqNorm(rec, { ...experts, rows: x, width: H, fromTokens: true, topK: K, plainAt: at[0], gatedAt: at[1] });
+        recordColumnSqNorm(rec, { ...experts, rows: inter, width: I, rowStride: I + 11, columnOffset: 11, plainAt: at[2], gatedAt: at[3] });
+        recordColumnSqNorm(rec, { rows: x, width: H, gates: sharedGate, gateSigmoid: true, offsets: all, segments: 1, totals, plainAt: at[4], gatedAt: at[5] });
         await rec.submit();
       }
       const all = await ctx.readF32(totals);
       for (const b of created) b.destroy();
       return at.map((from, i) => all.subarray(from, at[i + 1] ?? all.length));
     });
-    const expected = [new Float64Array(E * H), new Float64Array(E * H), new Float64Array(E * I), new Float64Array(E * I), new Float64Array(H)];
+    const expected = [E * H, E * H, E * I, E * I, H, H].map((n) => new Float64Array(n));
     for (const b of batches) {
       const { offsets, rowToken, rowGate } = b.routing;
       const input = segmentColumnSqNorms({ rows: b.x, width: H, rowSource: rowToken, offsets }, rowGate);
       const inter = segmentColumnSqNorms({ rows: b.inter, width: I, rowStride: I + 11, columnOffset: 11, offsets }, rowGate);
-      const all = segmentColumnSqNorms({ rows: b.x, width: H, offsets: [0, T] }, null);
-      [input.plain, input.gated, inter.plain, inter.gated, all.plain].forEach((v, i) => v.forEach((y, j) => (expected[i][j] += y)));
+      const sigmoid = Float64Array.from(b.sharedGateLogit, (v) => 1 / (1 + Math.exp(-v)));
+      const all = segmentColumnSqNorms({ rows: b.x, width: H, offsets: [0, T] }, sigmoid);
+      [input.plain, input.gated, inter.plain, inter.gated, all.plain, all.gated].forEach((v, i) => v.forEach((y, j) => (expected[i][j] += y)));
     }
-    const labels = ['input_sqnorm', 'input_sqnorm_gated', 'inter_sqnorm', 'inter_sqnorm_gated', 'all-token sqnorm'];
+    const labels = ['input_sqnorm', 'input_sqnorm_gated', 'inter_sqnorm', 'inter_sqnorm_gated', 'all-token sqnorm', 'all-token sigmoid-gated'];
     got.forEach((g, i) => expectClose(g, expected[i], { atol: 1e-6, rtol: 1e-5, label: labels[i] }));
   });
 
@@ -137,21 +141,22 @@ describe('statistics kernels vs CPU reference', () => {
     const ctx = await gpu();
     const [T, E, bins] = [517, 11, 32];
     const logits = normals(T * E, 2);
-    // Experts 3 and 7 dropped (pruned) for the first 40 tokens: -inf logits, probability 0.
-    for (let t = 0; t < 40; t++) logits[t * E + 3] = logits[t * E + 7] = -Infinity;
+    // Experts 3 and 7 dropped (expert pruning): left out of the softmax, whatever their logits.
+    const enabledExperts = Uint32Array.from({ length: E }, (_, e) => (e === 3 || e === 7 ? 0 : 1));
     const [entropy, margin, hist] = await withinErrorScopes(ctx, async () => {
       const routerLogits = await ctx.upload('logits', logits);
+      const enabled = await ctx.upload('enabled', enabledExperts);
       const tokenEntropy = ctx.createBuffer('entropy', T * 4);
       const tokenMargin = ctx.createBuffer('margin', T * 4);
       const histograms = ctx.createBuffer('hist', 2 * bins * 4);
       const rec = ctx.record();
-      recordRouterHealth(rec, { routerLogits, tokens: T, experts: E, tokenEntropy, tokenMargin, histograms, bins });
+      recordRouterHealth(rec, { routerLogits, enabled, tokens: T, experts: E, tokenEntropy, tokenMargin, histograms, bins });
       await rec.submit();
       const out = [await ctx.readF32(tokenEntropy), await ctx.readF32(tokenMargin), await ctx.readU32(histograms)] as const;
-      for (const b of [routerLogits, tokenEntropy, tokenMargin, histograms]) b.destroy();
+      for (const b of [routerLogits, enabled, tokenEntropy, tokenMargin, histograms]) b.destroy();
       return out;
     });
-    const ref = routerHealthOfLogits(logits, E, bins);
+    const ref = routerHealthOfLogits(logits, E, bins, enabledExperts);
     expectClose(entropy, ref.entropy, { atol: 2e-6, rtol: 1e-5, label: 'entropy' });
     expectClose(margin, ref.margin, { atol: 2e-6, rtol: 1e-5, label: 'margin' });
     expectHistogramsClose(hist.subarray(0, bins), ref.entropyHist, ref.entropy, Math.log(E), 'entropy histogram');
@@ -164,7 +169,7 @@ describe('statistics kernels vs CPU reference', () => {
     const batches = [0, 1].map(() => {
       const { ids, gates } = randomRouting(T, K, E);
       const routing = rowsByExpert(ids, gates, K, E);
-      return { routing, out: normals(routing.rowGate.length * H) };
+      return { gates, routing, out: normals(routing.rowGate.length * H) };
     });
     const got = await withinErrorScopes(ctx, async () => {
       const totals = ctx.createBuffer('reap', E * 4);
@@ -172,13 +177,14 @@ describe('statistics kernels vs CPU reference', () => {
       for (const b of batches) {
         const R = b.routing.rowGate.length;
         const values = await ctx.upload('outputs', b.out);
-        const weight = await ctx.upload('gates', b.routing.rowGate);
+        const gates = await ctx.upload('gates', b.gates);
+        const rowSlot = await ctx.upload('row slot', b.routing.rowSlot);
         const offsets = await ctx.upload('offsets', b.routing.offsets);
         const norms = ctx.createBuffer('norms', R * 4);
-        created.push(values, weight, offsets, norms);
+        created.push(values, gates, rowSlot, offsets, norms);
         const rec = ctx.record();
         recordRowNorm(rec, { values, rows: R, width: H, norms });
-        recordSegmentSum(rec, { value: norms, weight, offsets, segments: E, totals });
+        recordSegmentSum(rec, { value: norms, rowSlot, gates, offsets, segments: E, totals });
         await rec.submit();
       }
       const out = await ctx.readF32(totals);

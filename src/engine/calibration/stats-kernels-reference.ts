@@ -57,8 +57,11 @@ export function routingCounts(expertIds: ArrayLike<number>, gates: ArrayLike<num
   return { expertTokens, expertGateSum, coactivation };
 }
 
-/** router_health.wgsl: per-token entropy (nats) and top-1/top-2 margin of softmax(logits [T, E]), with histograms. */
-export function routerHealthOfLogits(logits: ArrayLike<number>, E: number, bins: number) {
+/**
+ * router_health.wgsl: per-token entropy (nats) and top-1/top-2 margin of softmax(logits [T, E]) over the enabled
+ * experts (enabled[e] = 0: a dropped expert, as a -inf logit), with histograms.
+ */
+export function routerHealthOfLogits(logits: ArrayLike<number>, E: number, bins: number, enabled: ArrayLike<number> | null = null) {
   const T = logits.length / E;
   const entropy = new Float64Array(T);
   const margin = new Float64Array(T);
@@ -66,7 +69,7 @@ export function routerHealthOfLogits(logits: ArrayLike<number>, E: number, bins:
   const marginHist = new Float64Array(bins);
   const row = new Float64Array(E);
   for (let t = 0; t < T; t++) {
-    for (let e = 0; e < E; e++) row[e] = logits[t * E + e] <= -3e38 ? -Infinity : logits[t * E + e];
+    for (let e = 0; e < E; e++) row[e] = enabled && !enabled[e] ? -Infinity : logits[t * E + e];
     const p = routerProbabilities(row);
     entropy[t] = entropyNats(p);
     margin[t] = topMargin(p);
