@@ -43,7 +43,10 @@ export interface OperationOptions {
  * files the user dropped or picked (File objects, cloneable into the worker), or a Hugging Face repo id or URL
  * (`org/name`, `org/name@revision`, `https://huggingface.co/org/name`).
  */
-export type ModelSource = { kind: 'embedded'; id: string } | { kind: 'files'; files: File[] } | { kind: 'hub'; repo: string };
+export type ModelSource = { kind: 'embedded'; id: string } | { kind: 'files'; files: DroppedFile[] } | { kind: 'hub'; repo: string };
+
+/** A picked file (its webkitRelativePath, else its name, is its path), or a dropped one with the path found by walking the dropped folder. */
+export type DroppedFile = File | { path: string; file: File };
 
 /** One entry of public/models/index.json. */
 export interface EmbeddedModel {

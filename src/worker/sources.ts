@@ -6,7 +6,7 @@
  * estimates, Cache Storage and per-file progress); until they land this file carries small ones: exact-name
  * lookup among dropped files, and the repo's `resolve/<revision>/` URLs read lazily, without caching.
  */
-import type { EmbeddedModel, ModelSource } from '../api/engine.ts';
+import type { DroppedFile, EmbeddedModel, ModelSource } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
 import { ModelFileError } from '../engine/errors.ts';
 import { BlobByteSource, HttpByteSource, type ByteSource, type Fetch } from '../engine/io/byte-source.ts';
@@ -48,29 +48,27 @@ export function urlFolder(name: string, baseUrl: string, fetchImpl: Fetch): Mode
 }
 
 /**
- * Files dropped or picked: looked up by their path inside the dropped folder (webkitRelativePath without its
- * first segment) or by their name. A lone `*.safetensors` under another name stands in for model.safetensors.
+ * Files dropped or picked, looked up by their path inside the dropped folder (the shared top folder stripped) or
+ * by their name. A lone `*.safetensors` under another name stands in for model.safetensors.
  */
-export function droppedFilesFolder(files: readonly File[]): ModelFolder {
-  const byPath = new Map<string, File>();
-  let folderName = '';
-  for (const file of files) {
-    const relative = file.webkitRelativePath || '';
-    const slash = relative.indexOf('/');
-    if (slash > 0) folderName ||= relative.slice(0, slash);
-    byPath.set(slash > 0 ? relative.slice(slash + 1) : file.name, file);
-  }
+export function droppedFilesFolder(files: readonly DroppedFile[]): ModelFolder {
+  const entries = files.map((entry) =>
+    entry instanceof File ? { path: entry.webkitRelativePath || entry.name, file: entry } : { path: entry.path, file: entry.file },
+  );
+  const tops = new Set(entries.map((e) => (e.path.includes('/') ? e.path.slice(0, e.path.indexOf('/')) : '')));
+  const top = tops.size === 1 ? [...tops][0] : '';
+  const byPath = new Map<string, { file: File; shownAs: string }>();
+  for (const { path, file } of entries) byPath.set(top ? path.slice(top.length + 1) : path, { file, shownAs: path });
   const safetensors = [...byPath.keys()].filter((p) => p.endsWith('.safetensors'));
   if (!byPath.has('model.safetensors') && !byPath.has('model.safetensors.index.json') && safetensors.length === 1) {
     byPath.set('model.safetensors', byPath.get(safetensors[0])!);
   }
-  const name = folderName || 'dropped files';
   return {
-    name,
+    name: top || 'dropped files',
     async open(path) {
-      const file = byPath.get(path);
+      const found = byPath.get(path);
       // Errors name the file as the user knows it, not the name the checkpoint reader asked for.
-      return file ? new BlobByteSource(file.webkitRelativePath || file.name, file) : null;
+      return found ? new BlobByteSource(found.shownAs, found.file) : null;
     },
   };
 }

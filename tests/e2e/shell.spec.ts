@@ -1,11 +1,68 @@
-import { expect, test } from '@playwright/test';
+import { expect, test } from './fixtures.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-test('the shell loads and finds a WebGPU adapter', async ({ page }) => {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
+const MIXTRAL = join(import.meta.dirname, '../fixtures/hf-tiny/mixtral');
+
+test('first visit: the default model loads with no click and its summary shows', async ({ page }) => {
   await page.goto('/');
-  await expect(page.getByRole('heading', { name: 'MoE Lab' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'MoE Lab', level: 1 })).toBeVisible();
   await expect(page.getByTestId('adapter')).toBeVisible();
+  const summary = page.getByRole('table', { name: 'Model summary' });
+  await expect(summary.getByRole('row', { name: /Architecture/ })).toContainText('mixtral');
+  await expect(summary.getByRole('row', { name: /Experts/ })).toContainText('8, top-2 per token');
+  await expect(summary.getByRole('row', { name: /Layers/ })).toContainText('2');
+  await expect(page.getByRole('heading', { name: /Loaded model: Tiny Mixtral/ })).toBeVisible();
+  await expect(page.getByRole('table', { name: 'Adapter features and limits' })).toContainText('Largest storage binding');
+  // The share link now names the model and its content hash.
+  await expect(page).toHaveURL(/#v=1&model=embedded:test-tiny-mixtral&hash=[0-9a-f]{16}&/);
+  await expect(page.getByRole('region', { name: 'Notes' })).toHaveCount(0);
   await page.screenshot({ path: 'test-results/screens/shell.png', fullPage: true });
-  expect(errors).toEqual([]);
+});
+
+test('a malformed share link shows its notes and still loads', async ({ page }) => {
+  await page.goto('/#v=1&model=embedded:test-tiny-mixtral&hash=0000000000000000&sparsity=lots&method=sorcery&frobnicate=1&pattern=9:4');
+  const notes = page.getByRole('region', { name: 'Notes' });
+  await expect(notes).toContainText('sparsity="lots" is not a number');
+  await expect(notes).toContainText('method="sorcery" is not one of');
+  await expect(notes).toContainText('Ignored the unknown parameter "frobnicate"');
+  await expect(notes).toContainText('pattern="9:4"');
+  await expect(page.getByRole('table', { name: 'Model summary' }).getByRole('row', { name: /Architecture/ })).toContainText('mixtral');
+  // The link's hash belongs to no real model: the page says the model changed.
+  await expect(notes).toContainText('content hash was 0000000000000000');
+  // The address bar is rewritten to the clean, canonical link.
+  await expect(page).toHaveURL(/method=moe-pruner&sparsity=0\.5&pattern=unstructured/);
+  await page.screenshot({ path: 'test-results/screens/share-link-notes.png', fullPage: true });
+  await notes.getByRole('button', { name: /Dismiss: Ignored the unknown parameter/ }).click();
+  await expect(notes).not.toContainText('frobnicate');
+});
+
+test('a corrupt safetensors file shows a one-line error naming the file', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByRole('table', { name: 'Model summary' })).toBeVisible();
+  const weights = readFileSync(join(MIXTRAL, 'model.safetensors'));
+  const corrupt = Buffer.from(weights.subarray(0, 4000));
+  corrupt.write('!!', 8); // the header no longer starts with '{'
+  await page.getByLabel('Choose model files…').setInputFiles([
+    { name: 'config.json', mimeType: 'application/json', buffer: readFileSync(join(MIXTRAL, 'config.json')) },
+    { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: corrupt },
+  ]);
+  const alert = page.getByRole('alert');
+  await expect(alert).toContainText(/^model\.safetensors: /);
+  const text = (await alert.textContent()) ?? '';
+  expect(text.split('\n')).toHaveLength(1);
+  // The model that was loaded stays.
+  await expect(page.getByRole('heading', { name: /Loaded model: Tiny Mixtral/ })).toBeVisible();
+  await page.screenshot({ path: 'test-results/screens/corrupt-file.png', fullPage: true });
+});
+
+test('valid dropped-in files load and hash like the embedded copy', async ({ page }) => {
+  await page.goto('/');
+  const hashCell = page.getByRole('table', { name: 'Model summary' }).getByRole('row', { name: /Content hash/ });
+  await expect(hashCell).toContainText(/[0-9a-f]{16}/);
+  const embeddedHash = await hashCell.textContent();
+  await page.getByLabel('Choose model files…').setInputFiles([join(MIXTRAL, 'config.json'), join(MIXTRAL, 'model.safetensors')]);
+  await expect(page.getByRole('heading', { name: 'Loaded model: dropped files' })).toBeVisible();
+  await expect(hashCell).toHaveText(embeddedHash!);
+  await expect(page).toHaveURL(/model=files:dropped%20files&hash=/);
 });

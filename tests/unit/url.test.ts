@@ -89,8 +89,9 @@ describe('share-link codec', () => {
   });
 
   it('reads an empty hash as the defaults without notes', () => {
-    expect(decodeExperiment('')).toEqual({ experiment: defaultExperiment(), notes: [] });
-    expect(decodeExperiment('#')).toEqual({ experiment: defaultExperiment(), notes: [] });
+    expect(decodeExperiment('')).toEqual({ experiment: defaultExperiment(), notes: [], keys: [] });
+    expect(decodeExperiment('#')).toEqual({ experiment: defaultExperiment(), notes: [], keys: [] });
+    expect(decodeExperiment('#v=1&method=wanda&model=bad&zzz=1').keys).toEqual(['method', 'model']);
   });
 
   it('notes unknown, malformed, repeated and out-of-range parameters and uses defaults', () => {

@@ -34,6 +34,8 @@ export interface DecodedExperiment {
   experiment: Experiment;
   /** One line per parameter that was ignored, clamped or replaced; empty for a clean link. */
   notes: string[];
+  /** The known parameters the link set (valid or not), e.g. to tell a link that names a model from one that does not. */
+  keys: string[];
 }
 
 /** Links longer than this are not read at all (a v1 link is a few hundred characters). */
@@ -182,9 +184,12 @@ export function decodeExperiment(hash: string): DecodedExperiment {
   const experiment = defaultExperiment();
   const notes: string[] = [];
   const text = hash.startsWith('#') ? hash.slice(1) : hash;
-  if (!text) return { experiment, notes };
-  if (text.length > MAX_HASH_LENGTH) return { experiment, notes: [`The link's settings are ${text.length} characters long (at most ${MAX_HASH_LENGTH}); all were ignored.`] };
+  if (!text) return { experiment, notes, keys: [] };
+  if (text.length > MAX_HASH_LENGTH) {
+    return { experiment, notes: [`The link's settings are ${text.length} characters long (at most ${MAX_HASH_LENGTH}); all were ignored.`], keys: [] };
+  }
   const seen = new Set<string>();
+  const keys: string[] = [];
   let version: string | null = null;
   for (const part of text.split('&')) {
     if (!part) continue;
@@ -209,6 +214,7 @@ export function decodeExperiment(hash: string): DecodedExperiment {
       notes.push(`Ignored the unknown parameter ${show(key)}.`);
       continue;
     }
+    keys.push(key);
     const note = reader(raw, experiment);
     if (note) notes.push(`${note}.`);
   }
@@ -221,7 +227,7 @@ export function decodeExperiment(hash: string): DecodedExperiment {
     );
   }
   if (notes.length > MAX_NOTES) notes.splice(MAX_NOTES - 1, notes.length, `… and ${notes.length - MAX_NOTES + 1} more notes about this link.`);
-  return { experiment, notes };
+  return { experiment, notes, keys };
 }
 
 function safeDecode(text: string): string | null {

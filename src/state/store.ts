@@ -1,0 +1,99 @@
+/**
+ * The page's state: one framework-neutral zustand store (STYLE.md #9, after excalidraw's actions and the
+ * TensorFlow playground's state.ts). Only the named actions in actions.ts change it; components read it with
+ * useLab(selector) and act through useLabActions(). The shareable part is `experiment`, which url-sync.ts mirrors
+ * into the URL hash.
+ */
+import { createContext, useContext } from 'react';
+import { useStore } from 'zustand';
+import { createStore, type StoreApi } from 'zustand/vanilla';
+import type { EmbeddedModel, ModelEstimate, ModelSummary, Progress } from '../api/engine.ts';
+import type { EngineErrorInfo } from '../api/errors.ts';
+import { defaultExperiment, type Experiment } from '../engine/experiment/schema.ts';
+import type { GpuCapabilities } from '../gpu/capabilities.ts';
+import type { LabActions } from './actions.ts';
+
+export type GpuStatus =
+  | { status: 'probing' }
+  | { status: 'ready'; caps: GpuCapabilities; summary: string }
+  | { status: 'unavailable'; reason: string };
+
+/** The operation on the model in progress, or how the last one failed. The loaded model stays meanwhile. */
+export type ModelTask =
+  | { status: 'idle' }
+  | { status: 'loading'; label: string; progress: Progress | null }
+  | { status: 'error'; label: string; error: EngineErrorInfo };
+
+/** The Hugging Face field: what was typed, and the estimate shown before anything large is downloaded. */
+export interface HubState {
+  repo: string;
+  check:
+    | { status: 'idle' }
+    | { status: 'estimating' }
+    | { status: 'estimated'; estimate: ModelEstimate }
+    | { status: 'error'; error: EngineErrorInfo };
+}
+
+export interface Note {
+  id: number;
+  /** 'link': about the share link being opened; 'model': about the model it named. */
+  topic: 'link' | 'model';
+  text: string;
+}
+
+export interface LabState {
+  experiment: Experiment;
+  gpu: GpuStatus;
+  embedded: EmbeddedModel[];
+  model: ModelSummary | null;
+  /** Where the loaded model came from, as the experiment records it. */
+  modelRef: Experiment['model'] | null;
+  modelTask: ModelTask;
+  hub: HubState;
+  notes: Note[];
+  /** The model a share link named, kept until a model with that source is loaded and its hash compared. */
+  linkedModel: Experiment['model'] | null;
+}
+
+export type LabStore = StoreApi<LabState>;
+
+export function initialLabState(): LabState {
+  return {
+    experiment: defaultExperiment(),
+    gpu: { status: 'probing' },
+    embedded: [],
+    model: null,
+    modelRef: null,
+    modelTask: { status: 'idle' },
+    hub: { repo: '', check: { status: 'idle' } },
+    notes: [],
+    linkedModel: null,
+  };
+}
+
+export function createLabStore(state: LabState = initialLabState()): LabStore {
+  return createStore<LabState>()(() => state);
+}
+
+/** What the page's components reach through React context: the store to read, the actions to change it. */
+export interface Lab {
+  store: LabStore;
+  actions: LabActions;
+}
+
+export const LabContext = createContext<Lab | null>(null);
+
+function useLabContext(): Lab {
+  const lab = useContext(LabContext);
+  if (!lab) throw new Error('useLab outside <LabContext.Provider>');
+  return lab;
+}
+
+/** A slice of the state; re-renders when it changes. Select primitives or stored objects, never fresh objects. */
+export function useLab<T>(selector: (state: LabState) => T): T {
+  return useStore(useLabContext().store, selector);
+}
+
+export function useLabActions(): LabActions {
+  return useLabContext().actions;
+}
