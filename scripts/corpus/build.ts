@@ -13,21 +13,11 @@ import { parseFlags, UsageError } from '../../src/cli/args.ts';
 import { BROWN_GENRES, brownSplitOf, parseBrownCategories, type BrownSplit } from '../../src/engine/corpus/brown.ts';
 import { detagBrownDocument } from '../../src/engine/corpus/brown-detag.ts';
 import { joinDocuments, type CorpusDocument } from '../../src/engine/corpus/document-index.ts';
+import { parseEvaluationTexts, type EvaluationText } from '../../src/engine/corpus/evaluation-texts.ts';
 import { ModelFileError } from '../../src/engine/errors.ts';
 import { brownReadme, shakespeareReadme, wikitextReadme, type SplitSummary } from './notes.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-/** One entry of public/data/index.json; `path`, `index` and `notes` are relative to public/. */
-export interface EvaluationText {
-  id: string;
-  name: string;
-  path: string;
-  bytes: number;
-  genres?: { id: string; name: string }[];
-  index?: string;
-  notes: string;
-}
 
 function writeText(path: string, text: string | Uint8Array): number {
   mkdirSync(dirname(path), { recursive: true });
@@ -128,7 +118,7 @@ function main(argv: string[]): void {
       notes: 'data/tinyshakespeare/README.md',
     },
   ];
-  writeJson(join(publicData, 'index.json'), texts);
+  writeJson(join(publicData, 'index.json'), parseEvaluationTexts(texts));
   console.log(`corpus: wrote ${relative(repoRoot, join(publicData, 'index.json'))} (${texts.length} evaluation texts)`);
 }
 

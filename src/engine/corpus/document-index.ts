@@ -74,3 +74,13 @@ export function sliceDocuments(bytes: Uint8Array, index: readonly DocumentIndexE
   if (index.length === 0) throw new ModelFileError(file, 'bad-layout', 'the index lists no documents');
   return texts;
 }
+
+/** Checks the shape of a parsed `.index.json` (the byte ranges are checked against the text by sliceDocuments). */
+export function parseDocumentIndex(json: unknown, file: string): DocumentIndexEntry[] {
+  if (!Array.isArray(json)) throw new ModelFileError(file, 'bad-json', 'expected a list of documents');
+  return json.map((entry: Record<string, unknown>, i) => {
+    const ok = ['id', 'genre', 'genreName'].every((k) => typeof entry?.[k] === 'string') && Number.isInteger(entry.start) && Number.isInteger(entry.end);
+    if (!ok) throw new ModelFileError(file, 'bad-json', `document ${i}: expected {id, genre, genreName, start, end} (strings and integer byte offsets)`);
+    return entry as unknown as DocumentIndexEntry;
+  });
+}
