@@ -15,7 +15,7 @@ const bytes = (file: string) => readFileSync(join(dir, file));
 
 /** A File as a browser gives it for a dropped folder (webkitRelativePath is read-only there, so define it). */
 function droppedFile(relativePath: string, data: Uint8Array): File {
-  const file = new File([data], relativePath.split('/').at(-1)!);
+  const file = new File([new Uint8Array(data)], relativePath.split('/').at(-1)!);
   Object.defineProperty(file, 'webkitRelativePath', { value: relativePath });
   return file;
 }
