@@ -66,3 +66,26 @@ test('valid dropped-in files load and hash like the embedded copy', async ({ pag
   await expect(hashCell).toHaveText(embeddedHash!);
   await expect(page).toHaveURL(/model=files:dropped%20files&hash=/);
 });
+
+test('files dropped on the drop zone load', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByRole('table', { name: 'Model summary' })).toBeVisible();
+  const config = readFileSync(join(MIXTRAL, 'config.json')).toString('base64');
+  const weights = readFileSync(join(MIXTRAL, 'model.safetensors')).toString('base64');
+  // A synthetic drop: the DataTransfer carries File objects, as a drag from the desktop does.
+  const data = await page.evaluateHandle(
+    ([config, weights]) => {
+      const bytes = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes(config)], 'config.json'));
+      transfer.items.add(new File([bytes(weights)], 'renamed.safetensors'));
+      return transfer;
+    },
+    [config, weights],
+  );
+  const zone = page.getByRole('region', { name: 'Drop a model folder or files here' });
+  await zone.dispatchEvent('dragover', { dataTransfer: data });
+  await zone.dispatchEvent('drop', { dataTransfer: data });
+  await expect(page.getByRole('heading', { name: 'Loaded model: dropped files' })).toBeVisible();
+  await expect(page.getByRole('table', { name: 'Model summary' }).getByRole('row', { name: /Content hash/ })).toContainText('920758bafa84a7e1');
+});

@@ -1,0 +1,77 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BrowserContext } from '@playwright/test';
+import { expect, test } from './fixtures.ts';
+
+const QWEN = join(import.meta.dirname, '../fixtures/hf-tiny/qwen2_moe');
+
+/** Serves https://huggingface.co/test-org/tiny-qwen/resolve/main/* from a fixture folder (HEAD, Range), offline. */
+async function fakeHub(context: BrowserContext, requests: string[]) {
+  await context.route(/^https:\/\/huggingface\.co\//, async (route) => {
+    const request = route.request();
+    requests.push(`${request.method()} ${request.url()}`);
+    const match = /^https:\/\/huggingface\.co\/test-org\/tiny-qwen\/resolve\/main\/([\w.-]+)$/.exec(request.url());
+    const path = match ? join(QWEN, match[1]) : '';
+    let bytes: Buffer;
+    try {
+      if (!statSync(path).isFile()) throw new Error('not a file');
+      bytes = readFileSync(path);
+    } catch {
+      return route.fulfill({ status: 404, body: 'Entry not found', headers: { 'access-control-allow-origin': '*' } });
+    }
+    const headers: Record<string, string> = {
+      'access-control-allow-origin': '*',
+      'access-control-expose-headers': 'content-length, content-range',
+      'content-type': 'application/octet-stream',
+      'content-length': String(bytes.byteLength),
+    };
+    if (request.method() === 'HEAD') return route.fulfill({ status: 200, headers });
+    const range = /^bytes=(\d+)-(\d+)$/.exec((await request.allHeaders())['range'] ?? '');
+    if (!range) return route.fulfill({ status: 200, headers, body: bytes });
+    const start = Number(range[1]);
+    const end = Math.min(Number(range[2]), bytes.byteLength - 1);
+    return route.fulfill({
+      status: 206,
+      headers: { ...headers, 'content-length': String(end - start + 1), 'content-range': `bytes ${start}-${end}/${bytes.byteLength}` },
+      body: bytes.subarray(start, end + 1),
+    });
+  });
+}
+
+test('a Hugging Face repo: size and fit first, download only when asked', async ({ page, context }) => {
+  const requests: string[] = [];
+  await fakeHub(context, requests);
+  await page.goto('/');
+  await expect(page.getByRole('table', { name: 'Model summary' })).toBeVisible();
+  await page.getByLabel('Hugging Face repo id or URL').fill('https://huggingface.co/test-org/tiny-qwen');
+  await page.getByRole('button', { name: 'Check size' }).click();
+  const estimate = page.getByRole('region', { name: 'Size of test-org/tiny-qwen' });
+  await expect(estimate).toContainText('qwen2_moe, 2 layers, 8 experts (top-2)');
+  await expect(estimate).toContainText('fits this GPU');
+  // Only config.json was read whole; the weights were only sized.
+  expect(requests.filter((r) => r.startsWith('GET') && r.includes('model.safetensors'))).toEqual([]);
+  await page.screenshot({ path: 'test-results/screens/hub-estimate.png', fullPage: true });
+  await estimate.getByRole('button', { name: /^Download .* and load$/ }).click();
+  await expect(page.getByRole('heading', { name: 'Loaded model: test-org/tiny-qwen' })).toBeVisible();
+  await expect(page.getByRole('table', { name: 'Model summary' }).getByRole('row', { name: /Shared expert/ })).toContainText('gated');
+  await expect(page).toHaveURL(/model=hub:test-org\/tiny-qwen&hash=[0-9a-f]{16}/);
+});
+
+test('a link to a Hugging Face model checks its size but downloads nothing by itself', async ({ page, context }) => {
+  const requests: string[] = [];
+  await fakeHub(context, requests);
+  await page.goto('/#v=1&model=hub:test-org/tiny-qwen');
+  await expect(page.getByRole('region', { name: 'Size of test-org/tiny-qwen' })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Notes' })).toContainText('check its size below, then load it');
+  await expect(page.getByLabel('Hugging Face repo id or URL')).toHaveValue('test-org/tiny-qwen');
+  expect(requests.filter((r) => r.startsWith('GET') && r.includes('model.safetensors'))).toEqual([]);
+  await expect(page.getByRole('table', { name: 'Model summary' })).toHaveCount(0);
+});
+
+test('a repo that is not there says so', async ({ page, context }) => {
+  await fakeHub(context, []);
+  await page.goto('/');
+  await page.getByLabel('Hugging Face repo id or URL').fill('test-org/missing');
+  await page.getByRole('button', { name: 'Check size' }).click();
+  await expect(page.getByRole('alert')).toContainText('test-org/missing/config.json: file not found');
+});
