@@ -72,9 +72,9 @@ function main(argv: string[]): void {
   const sharedData = resolve(flags.optionalString('shared-data') ?? join(repoRoot, '../shared/data'));
   const publicData = join(repoRoot, 'public/data');
   const buildDir = join(repoRoot, 'build/corpus/brown');
-  const packageVersion = (JSON.parse(readFileSync(join(brownDir, 'package.json'), 'utf8')) as { version: string }).version;
-
   const documents = readBrownDocuments(brownDir);
+  const packageJson = join(brownDir, 'package.json');
+  const packageVersion = existsSync(packageJson) ? `${(JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version}` : '(version unknown)';
   const summaries: SplitSummary[] = [];
   for (const split of ['train', 'valid', 'test'] as const) {
     const { text, index } = joinDocuments(documents.get(split)!);
@@ -126,7 +126,7 @@ try {
   main(process.argv.slice(2));
 } catch (error) {
   if (error instanceof UsageError || error instanceof ModelFileError) {
-    console.error(`corpus: ${error.message}`);
+    console.error(error instanceof UsageError ? error.message : `corpus: ${error.message}`);
     process.exitCode = error instanceof UsageError ? 2 : 1;
   } else {
     throw error;

@@ -69,6 +69,7 @@ function main(argv: string[]): void {
     .filter((f) => evalFlag !== undefined || existsSync(f));
 
   const text = readInput(input, ' (run `npm run corpus` first, or pass --input FILE)');
+  for (const f of evalFiles) if (!existsSync(f)) throw new ModelFileError(f, 'missing-file', 'not found (--eval)');
   const started = performance.now();
   const model = trainByteLevelBpe(text, {
     vocabSize,
@@ -116,7 +117,7 @@ try {
   main(process.argv.slice(2));
 } catch (error) {
   if (error instanceof UsageError || error instanceof ModelFileError || error instanceof RangeError) {
-    console.error(`tokenizer: ${error.message}`);
+    console.error(error instanceof UsageError ? error.message : `tokenizer: ${error.message}`);
     if (error instanceof UsageError) console.error(`usage: ${USAGE}`);
     process.exitCode = error instanceof UsageError ? 2 : 1;
   } else {
