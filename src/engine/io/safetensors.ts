@@ -152,13 +152,9 @@ export async function readSafetensorsHeader(source: ByteSource): Promise<Safeten
   const fileSize = await source.size();
   if (fileSize < 8) fail(file, 'truncated', `file is ${fileSize} bytes, too short for a safetensors header`);
   const prefix = await source.read(0, 8);
-  const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
-  const high = view.getUint32(4, true);
-  const low = view.getUint32(0, true);
-  const headerLength = high * 2 ** 32 + low;
-  if (high !== 0 || headerLength > MAX_HEADER_BYTES) {
-    fail(file, 'bad-header', `header length ${high ? `${high} * 2^32 + ${low}` : headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
-  }
+  const declared = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  if (declared > BigInt(MAX_HEADER_BYTES)) fail(file, 'bad-header', `header length ${declared} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  const headerLength = Number(declared);
   if (8 + headerLength > fileSize) fail(file, 'truncated', `header length ${headerLength} runs past the end of the file (${fileSize} bytes)`);
   const headerBytes = await source.read(8, headerLength);
   let text: string;
