@@ -1,0 +1,140 @@
+/**
+ * One decoder layer recorded into a Recorder, on the residual stream in `ws.hidden` (updated in place):
+ *   h' = h + m * attn(norm1(h));   h'' = h' + m * ffn(norm2(h'))      (m = residual_multiplier, Granite; else 1)
+ * attn: q/k/v projections (+bias), q/k norm (per head: Qwen3-MoE; full width: OLMoE), clip_qkv (OLMoE, after the
+ * norm as transformers does), RoPE, causal GQA, o projection. ffn: the MoE block (router, routing rule, expert
+ * dispatch, grouped SwiGLU experts, shared expert, combine) or a dense SwiGLU MLP.
+ * `recordLayer` is the unit sequential calibration runs layer by layer; the full forward is a loop over it.
+ */
+import { recordAttention } from '../kernels/attention.ts';
+import { recordCombine } from '../kernels/combine.ts';
+import { recordDispatchCount } from '../kernels/dispatch_count.ts';
+import { recordDispatchFill } from '../kernels/dispatch_fill.ts';
+import { recordDispatchPlan } from '../kernels/dispatch_plan.ts';
+import { recordExpertDown } from '../kernels/expert_down.ts';
+import { recordExpertGateUp, type RowPlan } from '../kernels/expert_gate_up.ts';
+import { recordMatmul, type WeightOperand } from '../kernels/matmul.ts';
+import { recordNorm } from '../kernels/norm.ts';
+import { recordResidualAdd } from '../kernels/residual_add.ts';
+import { recordRope } from '../kernels/rope.ts';
+import { recordRoute } from '../kernels/route.ts';
+import type { Recorder } from '../recorder.ts';
+import type { GpuFfn, GpuModel, GpuNorm } from './gpu-model.ts';
+import type { GpuLayerMasks } from './masks.ts';
+import type { MoeLayerHook } from './taps.ts';
+import type { GpuMatrix } from './tensor-upload.ts';
+import type { Workspace } from './workspace.ts';
+
+export interface LayerOptions {
+  masks?: GpuLayerMasks | null;
+  onMoeLayer?: MoeLayerHook;
+}
+
+function withMask(matrix: GpuMatrix, mask: GPUBuffer | undefined): WeightOperand {
+  return { buffer: matrix.buffer, dtype: matrix.dtype, mask: mask ?? null };
+}
+
+/** norm(x) -> y over rows of H with the model's norm kind. */
+export function recordModelNorm(rec: Recorder, model: GpuModel, norm: GpuNorm, x: GPUBuffer, y: GPUBuffer, rows: number): void {
+  const { kind, eps } = model.spec.norm;
+  recordNorm(rec, { x, y, weight: norm.weight, bias: norm.bias, kind, rows, width: model.spec.hiddenSize, eps });
+}
+
+/** ws.hidden -> ws.hiddenMid = hidden + m * attn(inputNorm(hidden)). */
+function recordAttentionBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number, masks: GpuLayerMasks | null): void {
+  const { spec } = model;
+  const layer = model.layers[l];
+  const { hiddenSize: H, numHeads: Hq, numKvHeads: Hkv, headDim: D } = spec;
+  const T = ws.tokens;
+  const m = masks?.matrices ?? {};
+  recordModelNorm(rec, model, layer.inputNorm, ws.hidden, ws.normed, T);
+  // clip_qkv applies after the q/k norm when there is one, else straight after the projection.
+  const clipProj = spec.qkNorm === 'none' ? spec.clipQkv : null;
+  const project = (weight: WeightOperand, bias: GPUBuffer | null, y: GPUBuffer, width: number, clip: number | null) =>
+    recordMatmul(rec, { x: ws.normed, weight, bias, y, rows: T, cols: width, inner: H, clip });
+  project(withMask(layer.q.weight, m['attn.q']), layer.q.bias, ws.qProj, Hq * D, clipProj);
+  project(withMask(layer.k.weight, m['attn.k']), layer.k.bias, ws.kProj, Hkv * D, clipProj);
+  project(withMask(layer.v.weight, m['attn.v']), layer.v.bias, ws.v, Hkv * D, spec.clipQkv);
+  if (spec.qkNorm !== 'none') {
+    const perHead = spec.qkNorm === 'per-head';
+    const qk: [GPUBuffer, GPUBuffer, GPUBuffer, number][] = [
+      [ws.qProj, ws.q, layer.qNorm!, Hq],
+      [ws.kProj, ws.k, layer.kNorm!, Hkv],
+    ];
+    for (const [x, y, weight, heads] of qk) {
+      const [rows, width] = perHead ? [T * heads, D] : [T, heads * D];
+      recordNorm(rec, { x, y, weight, kind: 'rms', rows, width, eps: spec.norm.eps, clip: spec.clipQkv });
+    }
+  }
+  for (const [x, heads] of [[ws.q, Hq], [ws.k, Hkv]] as const) {
+    recordRope(rec, { x, cosSin: ws.ropeTable, tokens: T, heads, headDim: D, seqLen: ws.seqLen });
+  }
+  recordAttention(rec, {
+    q: ws.q, k: ws.k, v: ws.v, out: ws.context,
+    windows: ws.windows, seqLen: ws.seqLen, heads: Hq, kvHeads: Hkv, headDim: D, scale: spec.attentionScale,
+  });
+  recordMatmul(rec, { x: ws.context, weight: withMask(layer.o.weight, m['attn.o']), bias: layer.o.bias, y: ws.branch, rows: T, cols: H, inner: Hq * D });
+  recordResidualAdd(rec, ws.hidden, ws.branch, ws.hiddenMid, T * H, spec.residualMultiplier);
+}
+
+/** A dense SwiGLU FFN on all T rows of x: out [T, H] (inter [T, W] as scratch). */
+function recordDenseFfn(rec: Recorder, model: GpuModel, ffn: GpuFfn, x: GPUBuffer, inter: GPUBuffer, out: GPUBuffer, T: number, gateUpMask?: GPUBuffer, downMask?: GPUBuffer): void {
+  const plan: RowPlan = { kind: 'dense', rows: T };
+  const H = model.spec.hiddenSize;
+  recordExpertGateUp(rec, { x, gateUp: withMask(ffn.gateUp, gateUpMask), inter, plan, hidden: H, interSize: ffn.width });
+  recordExpertDown(rec, { inter, down: withMask(ffn.down, downMask), expertOut: out, plan, hidden: H, interSize: ffn.width });
+}
+
+/** MoE block on ws.normed [T, H] -> ws.branch [T, H]; the tap point is at its end. */
+function recordMoeBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number, masks: GpuLayerMasks | null, onMoeLayer?: MoeLayerHook): void {
+  const { spec } = model;
+  const layer = model.layers[l];
+  const { hiddenSize: H, numExperts: E, topK: K, expertFfnSize: I } = spec;
+  const T = ws.tokens;
+  const m = masks?.matrices ?? {};
+  recordMatmul(rec, { x: ws.normed, weight: withMask(layer.router!, undefined), y: ws.routerLogits, rows: T, cols: E, inner: H });
+  recordRoute(rec, {
+    logits: ws.routerLogits, enabled: masks?.expertEnabled ?? model.allExpertsEnabled,
+    expertIds: ws.expertIds, gates: ws.gates, tokens: T, experts: E, topK: K, rule: spec.routing,
+  });
+  recordDispatchCount(rec, ws.expertIds, ws.expertCounts, T * K, E);
+  recordDispatchPlan(rec, ws.expertCounts, ws.expertOffsets, ws.tiles, E);
+  recordDispatchFill(rec, ws.expertIds, ws.expertOffsets, ws.sortedRows, ws.rowOfSlot, T * K, E);
+  const plan: RowPlan = { kind: 'gathered', sortedRows: ws.sortedRows, tiles: ws.tiles, offsets: ws.expertOffsets, maxTiles: ws.maxTiles, topK: K };
+  const experts = layer.experts!;
+  recordExpertGateUp(rec, { x: ws.normed, gateUp: withMask(experts.gateUp, m['experts.gate_up']), inter: ws.inter, plan, hidden: H, interSize: I });
+  recordExpertDown(rec, { inter: ws.inter, down: withMask(experts.down, m['experts.down']), expertOut: ws.expertOut, plan, hidden: H, interSize: I });
+  let shared: { out: GPUBuffer; gateLogit: GPUBuffer | null } | null = null;
+  if (layer.shared) {
+    recordDenseFfn(rec, model, layer.shared, ws.normed, ws.sharedInter!, ws.sharedOut!, T, m['shared.gate_up'], m['shared.down']);
+    if (layer.sharedGate) {
+      recordMatmul(rec, { x: ws.normed, weight: withMask(layer.sharedGate, undefined), y: ws.sharedGateLogit!, rows: T, cols: 1, inner: H });
+    }
+    shared = { out: ws.sharedOut!, gateLogit: layer.sharedGate ? ws.sharedGateLogit : null };
+  }
+  recordCombine(rec, { expertOut: ws.expertOut, gates: ws.gates, rowOfSlot: ws.rowOfSlot, out: ws.branch, tokens: T, hidden: H, topK: K, shared });
+  onMoeLayer?.({
+    layer: l, recorder: rec, tokens: T, hidden: H, experts: E, topK: K, expertFfn: I, maxTiles: ws.maxTiles,
+    input: ws.normed, routerLogits: ws.routerLogits, expertIds: ws.expertIds, gates: ws.gates,
+    expertCounts: ws.expertCounts, expertOffsets: ws.expertOffsets, sortedRows: ws.sortedRows, rowOfSlot: ws.rowOfSlot,
+    tiles: ws.tiles, inter: ws.inter, expertOutput: ws.expertOut,
+    sharedInter: layer.shared ? ws.sharedInter : null, sharedGateLogit: layer.sharedGate ? ws.sharedGateLogit : null,
+    output: ws.branch,
+  });
+}
+
+/**
+ * Layer `l` on ws.hidden [T, H], in place. After it returns (recorded, not yet run), ws.normed holds the FFN
+ * input and ws.branch the FFN output of this layer until the next layer is recorded (the debug taps copy them).
+ */
+export function recordLayer(rec: Recorder, model: GpuModel, ws: Workspace, l: number, options: LayerOptions = {}): void {
+  const { spec } = model;
+  const layer = model.layers[l];
+  const T = ws.tokens;
+  const masks = options.masks ?? null;
+  recordAttentionBlock(rec, model, ws, l, masks);
+  recordModelNorm(rec, model, layer.postAttentionNorm, ws.hiddenMid, ws.normed, T);
+  if (layer.experts) recordMoeBlock(rec, model, ws, l, masks, options.onMoeLayer);
+  else recordDenseFfn(rec, model, layer.dense!, ws.normed, ws.inter, ws.branch, T);
+  recordResidualAdd(rec, ws.hiddenMid, ws.branch, ws.hidden, T * spec.hiddenSize, spec.residualMultiplier);
+}
