@@ -31,7 +31,8 @@ export function rawTensor(tensors: RawTensor[], name: string): RawTensor {
   return found;
 }
 
-function concatBytes(parts: Uint8Array[]): Uint8Array {
+/** The parts one after another in a new array. */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let at = 0;
   for (const part of parts) {
@@ -68,8 +69,8 @@ export function fuseExperts(tensors: RawTensor[]): RawTensor[] {
     const ordered = [...experts.keys()].sort((a, b) => a - b).map((e) => experts.get(e)!);
     const [I, H] = ordered[0].gate.shape;
     const { dtype } = ordered[0].gate;
-    rest.push({ name: `${layer}.mlp.experts.gate_up_proj`, dtype, shape: [ordered.length, 2 * I, H], data: concatBytes(ordered.flatMap((e) => [e.gate.data, e.up.data])) });
-    rest.push({ name: `${layer}.mlp.experts.down_proj`, dtype, shape: [ordered.length, H, I], data: concatBytes(ordered.map((e) => e.down.data)) });
+    rest.push({ name: `${layer}.mlp.experts.gate_up_proj`, dtype, shape: [ordered.length, 2 * I, H], data: concatBytes(...ordered.flatMap((e) => [e.gate.data, e.up.data])) });
+    rest.push({ name: `${layer}.mlp.experts.down_proj`, dtype, shape: [ordered.length, H, I], data: concatBytes(...ordered.map((e) => e.down.data)) });
   }
   return rest;
 }

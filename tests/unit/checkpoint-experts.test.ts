@@ -11,7 +11,7 @@ import { ModelFileError } from '../../src/engine/errors.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { checkpointExpertTensors, planCanonicalExperts, readCanonicalExperts } from '../../src/engine/model/expert-layout.ts';
 import { FIXTURES, fixtureDir, openFixture, type FixtureName } from '../helpers/fixtures.ts';
-import { firstByteDifference, fuseExperts, rawTensor, readRawTensors, toBf16, writeModelFolder, type RawTensor } from '../helpers/checkpoint-files.ts';
+import { concatBytes, firstByteDifference, fuseExperts, rawTensor, readRawTensors, toBf16, writeModelFolder, type RawTensor } from '../helpers/checkpoint-files.ts';
 import { tempDir } from '../helpers/safetensors-bytes.ts';
 
 const temp = tempDir();
@@ -20,17 +20,11 @@ afterAll(() => temp.remove());
 const tensorsOf = (name: FixtureName) => readRawTensors(join(fixtureDir(name), 'model.safetensors'));
 const configOf = (name: FixtureName) => JSON.parse(readFileSync(join(fixtureDir(name), 'config.json'), 'utf8')) as object;
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.byteLength), 0);
-  return out;
-}
-
 /** The expected canonical bytes, built straight from the per-expert tensors of the file. */
 function expectedCanonical(tensors: RawTensor[], layer: number, numExperts: number, prefix: string, [gate, up, down]: string[]) {
   const t = (e: number, proj: string) => rawTensor(tensors, `model.layers.${layer}.${prefix}.experts.${e}.${proj}.weight`).data;
   const experts = Array.from({ length: numExperts }, (_, e) => e);
-  return { gateUp: concat(experts.flatMap((e) => [t(e, gate), t(e, up)])), down: concat(experts.map((e) => t(e, down))) };
+  return { gateUp: concatBytes(...experts.flatMap((e) => [t(e, gate), t(e, up)])), down: concatBytes(...experts.map((e) => t(e, down))) };
 }
 
 const PER_EXPERT: Record<Exclude<FixtureName, 'granitemoe'>, [string, string[]]> = {

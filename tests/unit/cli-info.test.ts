@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { FIXTURES, fixtureDir } from '../helpers/fixtures.ts';
-import { copyFixtureFolder, readRawTensors } from '../helpers/checkpoint-files.ts';
+import { concatBytes, copyFixtureFolder, readRawTensors } from '../helpers/checkpoint-files.ts';
 import { headerTextOf, safetensorsBytes, tempDir } from '../helpers/safetensors-bytes.ts';
 
 const temp = tempDir('moe-lab-cli-');
@@ -74,11 +74,7 @@ function editedFixture(edit: (header: Record<string, { dtype: string; shape: num
   edit(header);
   const original = readFileSync(file);
   const data = original.subarray(8 + Number(original.readBigUInt64LE(0)));
-  const head = safetensorsBytes(JSON.stringify(header));
-  const out = new Uint8Array(head.byteLength + data.byteLength);
-  out.set(head);
-  out.set(data, head.byteLength);
-  return out;
+  return concatBytes(safetensorsBytes(JSON.stringify(header)), data);
 }
 
 const fixtureBytes = () => new Uint8Array(readFileSync(join(fixtureDir('mixtral'), 'model.safetensors')));

@@ -11,6 +11,7 @@ import { readSafetensorsHeader } from '../../src/engine/io/safetensors.ts';
 import { createRng, type Rng } from '../../src/engine/random.ts';
 import { FIXTURES, fixtureDir } from '../helpers/fixtures.ts';
 import { flipBits, mutateHeaderObject, randomBytes, randomJson, randomString, splice, stampBytes } from '../helpers/fuzz.ts';
+import { concatBytes } from '../helpers/checkpoint-files.ts';
 import { headerTextOf, safetensorsBytes } from '../helpers/safetensors-bytes.ts';
 
 const SEED = 20240611;
@@ -71,14 +72,7 @@ async function runCase(bytes: Uint8Array, outcome: Outcome, label: string, claim
 function withHeader(header: Uint8Array, dataBytes: number, rng: Rng, mutatePrefix: boolean): Uint8Array {
   const prefixed = safetensorsBytes(header, 0);
   const prefix = mutatePrefix ? flipBits(rng, prefixed.subarray(0, 8)) : prefixed.subarray(0, 8);
-  return concat(concat(prefix, prefixed.subarray(8)), new Uint8Array(dataBytes));
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a);
-  out.set(b, a.byteLength);
-  return out;
+  return concatBytes(prefix, prefixed.subarray(8), new Uint8Array(dataBytes));
 }
 
 describe('safetensors header fuzzing', () => {
@@ -97,7 +91,7 @@ describe('safetensors header fuzzing', () => {
     const run = async (bytes: Uint8Array, kind: string, claimedSize?: number) => runCase(bytes, outcome, `${kind}-${cases++}`, claimedSize);
 
     // The real headers are accepted as they are.
-    for (const c of corpus) await run(concat(safetensorsBytes(c.bytes), new Uint8Array(c.dataBytes)), 'original');
+    for (const c of corpus) await run(concatBytes(safetensorsBytes(c.bytes), new Uint8Array(c.dataBytes)), 'original');
     expect(outcome.accepted).toBe(corpus.length);
 
     for (let i = 0; i < 1500; i++) {
@@ -120,7 +114,7 @@ describe('safetensors header fuzzing', () => {
     }
     for (let i = 0; i < 500; i++) {
       const c = corpus[rng.int(corpus.length)];
-      const full = concat(safetensorsBytes(c.bytes), new Uint8Array(c.dataBytes));
+      const full = concatBytes(safetensorsBytes(c.bytes), new Uint8Array(c.dataBytes));
       await run(full.subarray(0, rng.int(full.byteLength)), 'truncate');
     }
     for (let i = 0; i < 1000; i++) {

@@ -63,39 +63,60 @@ export function contentLength(response: Response): number | null {
   return Number(raw);
 }
 
+/** A failure while a body streams in, as a ModelFileError: cancelled when the signal fired, else a network error. */
+export function transferError(name: string, error: unknown, signal?: AbortSignal): ModelFileError {
+  if (error instanceof ModelFileError) return error;
+  if (signal?.aborted || (error as Error)?.name === 'AbortError') return cancelledError(name);
+  return new ModelFileError(name, 'network', `download interrupted (${(error as Error)?.message ?? String(error)})`);
+}
+
 /**
- * Bytes [skip, skip + length) of a response body, read chunk by chunk and the download stopped as soon as they are
- * in: memory stays `length` whatever the body's size. Throws 'truncated' when the body ends early.
+ * Feeds a response body to `take` chunk by chunk until it returns false or the body ends, then stops the download:
+ * however large the body, only what `take` keeps stays in memory.
+ */
+async function consumeBody(name: string, response: Response, take: (chunk: Uint8Array) => boolean, signal?: AbortSignal): Promise<void> {
+  if (!response.body) return;
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      if (signal?.aborted) throw cancelledError(name);
+      const { done, value } = await reader.read();
+      if (done || !take(value)) break;
+    }
+  } catch (error) {
+    throw transferError(name, error, signal);
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+/**
+ * Bytes [skip, skip + length) of a response body, the download stopped as soon as they are in: memory stays
+ * `length` whatever the body's size. Throws 'truncated' when the body ends early.
  */
 export async function readBodySlice(name: string, response: Response, skip: number, length: number, signal?: AbortSignal): Promise<Uint8Array> {
   const out = new Uint8Array(length);
-  if (length === 0) {
-    await response.body?.cancel().catch(() => undefined);
-    return out;
-  }
-  if (!response.body) throw new ModelFileError(name, 'truncated', `the server sent no data (wanted ${length} bytes at ${skip})`);
-  const reader = response.body.getReader();
   let seen = 0;
   let filled = 0;
-  try {
-    while (filled < length) {
-      if (signal?.aborted) throw cancelledError(name);
-      const { done, value } = await reader.read();
-      if (done) break;
-      const chunkStart = seen;
-      seen += value.byteLength;
-      if (seen <= skip) continue;
-      const from = Math.max(0, skip - chunkStart);
-      const take = Math.min(value.byteLength - from, length - filled);
-      out.set(value.subarray(from, from + take), filled);
-      filled += take;
-    }
-  } catch (error) {
-    if (error instanceof ModelFileError) throw error;
-    if (signal?.aborted || (error as Error)?.name === 'AbortError') throw cancelledError(name);
-    throw new ModelFileError(name, 'network', `download interrupted (${(error as Error)?.message ?? String(error)})`);
-  } finally {
-    await reader.cancel().catch(() => undefined);
+  if (length > 0) {
+    await consumeBody(
+      name,
+      response,
+      (chunk) => {
+        const chunkStart = seen;
+        seen += chunk.byteLength;
+        if (seen > skip) {
+          const from = Math.max(0, skip - chunkStart);
+          const count = Math.min(chunk.byteLength - from, length - filled);
+          out.set(chunk.subarray(from, from + count), filled);
+          filled += count;
+        }
+        return filled < length;
+      },
+      signal,
+    );
+  } else {
+    await response.body?.cancel().catch(() => undefined);
   }
   if (filled < length) {
     throw new ModelFileError(name, 'truncated', `expected ${length} bytes at ${skip}, the server sent ${Math.max(0, seen - skip)}`);
@@ -113,24 +134,17 @@ export async function readBodyText(name: string, response: Response, maxBytes: n
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
-  if (response.body) {
-    const reader = response.body.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.byteLength;
-        if (total > maxBytes) throw tooLarge(`over ${maxBytes}`);
-        chunks.push(value);
-      }
-    } catch (error) {
-      if (error instanceof ModelFileError) throw error;
-      if (signal?.aborted || (error as Error)?.name === 'AbortError') throw cancelledError(name);
-      throw new ModelFileError(name, 'network', `download interrupted (${(error as Error)?.message ?? String(error)})`);
-    } finally {
-      await reader.cancel().catch(() => undefined);
-    }
-  }
+  await consumeBody(
+    name,
+    response,
+    (chunk) => {
+      total += chunk.byteLength;
+      if (total > maxBytes) throw tooLarge(`over ${maxBytes}`);
+      chunks.push(chunk);
+      return true;
+    },
+    signal,
+  );
   const bytes = new Uint8Array(total);
   let at = 0;
   for (const chunk of chunks) {

@@ -9,7 +9,7 @@ import { ModelFileError } from '../errors.ts';
 import { normalizeConfig } from '../model/config.ts';
 import { JSON_LIMITS, parseJsonObject, SHARD_INDEX, shardsOfIndex, type ModelFolder } from '../model/checkpoint.ts';
 import { BlobByteSource, HttpByteSource, type ByteSource } from './byte-source.ts';
-import { cancelledError, contentLength, defaultFetch, fetchOrThrow, httpStatusError, readBodyText, type Fetch } from './http.ts';
+import { cancelledError, contentLength, defaultFetch, fetchOrThrow, httpStatusError, readBodyText, transferError, type Fetch } from './http.ts';
 import { fileUrl, parseModelLocation, type ModelLocation } from './hub-location.ts';
 
 /** The part of the browser's Cache interface used here (`caches.open(MODEL_CACHE_NAME)` satisfies it). */
@@ -198,8 +198,7 @@ export function hubFolder(input: string, options: HubOptions = {}): HubFolder {
       await cache.put(url(file.path), new Response(body.pipeThrough(counting), { headers: { 'content-type': 'application/octet-stream' } }));
     } catch (error) {
       await cache.delete(url(file.path)).catch(() => false);
-      if (signal?.aborted || error instanceof ModelFileError) throw signal?.aborted ? cancelledError(name) : error;
-      throw new ModelFileError(name, 'network', `download interrupted (${(error as Error)?.message ?? String(error)})`);
+      throw transferError(name, signal?.aborted ? cancelledError(name) : error, signal);
     }
     const stored = await cachedBlob(file.path);
     if (!stored || (expected !== null && stored.size !== expected)) {
