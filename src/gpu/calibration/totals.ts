@@ -118,10 +118,12 @@ export function layerStatsFromTotals(spec: MoeModelSpec, layout: TotalsLayout, w
     x.interSqNormGated.set(inter[1].subarray(e * I, (e + 1) * I));
   });
   if (stats.shared) {
+    // An ungated shared expert has g = 1: its gated totals are the plain ones (layer-statistics.ts skips them).
+    const gatedPart = spec.sharedExpert?.gated ? 1 : 0;
     stats.shared.inputSqNorm.set(section('sharedInput', 0, 2).f32);
-    stats.shared.inputSqNormGated.set(section('sharedInput', 1, 2).f32);
+    stats.shared.inputSqNormGated.set(section('sharedInput', gatedPart, 2).f32);
     stats.shared.interSqNorm.set(section('sharedInter', 0, 2).f32);
-    stats.shared.interSqNormGated.set(section('sharedInter', 1, 2).f32);
+    stats.shared.interSqNormGated.set(section('sharedInter', gatedPart, 2).f32);
   }
   stats.attnInputSqNorm.set(section('attnInput').f32);
   stats.attnOInputSqNorm.set(section('attnOInput').f32);

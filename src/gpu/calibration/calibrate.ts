@@ -1,0 +1,215 @@
+/**
+ * Calibration statistics on the GPU (ARCHITECTURE.md statistics format, stats.ts) from one instrumented forward
+ * pass: the statistics kernels are recorded into the forward's own command buffers at each MoE layer's tap and
+ * add into per-layer running totals that stay on the GPU until the end (one readback).
+ *
+ * Modes (as the CPU reference, src/engine/calibration/reference.ts):
+ * - dense: every statistic from the dense model; batches of whole windows run embedding + layers (no LM head:
+ *   calibration needs no logits).
+ * - sequential (as Wanda and SparseGPT prune): layer l's statistics come from inputs produced by layers < l that
+ *   are already pruned. Each batch's residual stream is kept on the GPU between layers; per layer, one pass
+ *   gathers its statistics (through the pruned prefix), `masksForLayer(l, stats)` turns them into masks, and a
+ *   second pass runs the layer with those masks to make the next layer's input — two passes per layer, as
+ *   Wanda's own prune loop does. Statistics of layer l are read back once per layer (the callback needs them).
+ */
+import type { LayerMasks, MaskSet } from '../../engine/model/masks.ts';
+import type { CalibrationMode, CalibrationStats, LayerStats } from '../../engine/calibration/stats.ts';
+import { GpuForward } from '../model/forward.ts';
+import type { GpuModel } from '../model/gpu-model.ts';
+import { uploadMasks, type GpuLayerMasks, type GpuMaskSet } from '../model/masks.ts';
+import { maxTokensPerPass } from '../model/workspace.ts';
+import type { Recorder } from '../recorder.ts';
+import { recordAttentionContextStats, recordAttentionInputStats, recordMoeStats, StatsScratch } from './layer-statistics.ts';
+import { LayerTotals, readLayerTotals } from './totals.ts';
+
+export interface CalibrationProgress {
+  done: number; // forward passes of a batch through the layers run so far
+  total: number;
+  /** Sequential mode: the layer being calibrated or propagated. */
+  layer?: number;
+  phase: 'statistics' | 'propagate';
+}
+
+export interface GpuCalibrationOptions {
+  mode?: CalibrationMode;
+  /** Sequential mode: the masks of layer l given its complete statistics (null: leave the layer dense). */
+  masksForLayer?: (layer: number, stats: LayerStats) => LayerMasks | null | Promise<LayerMasks | null>;
+  /** Tokens per forward pass, rounded down to whole windows (at least one); default 2048, capped by the adapter. */
+  tokensPerBatch?: number;
+  onProgress?: (progress: CalibrationProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface GpuCalibrationResult {
+  stats: CalibrationStats;
+  /** The masks the sequential callback produced, per layer (all null in dense mode). */
+  masks: MaskSet;
+}
+
+export const DEFAULT_TOKENS_PER_BATCH = 2048;
+
+/** Windows per forward pass for windows of `seqLen` tokens. */
+export function windowsPerBatch(model: GpuModel, count: number, seqLen: number, tokensPerBatch = DEFAULT_TOKENS_PER_BATCH): number {
+  const byLimits = Math.floor(maxTokensPerPass(model.spec, model.ctx.caps.limits.maxStorageBufferBindingSize) / seqLen);
+  return Math.max(1, Math.min(count, Math.floor(tokensPerBatch / seqLen), byLimits));
+}
+
+/** Forward shapes (one per batch size), their scratch, and cleanup. */
+class Passes {
+  private readonly shapes = new Map<number, { forward: GpuForward; scratch: StatsScratch }>();
+
+  constructor(
+    private readonly model: GpuModel,
+    private readonly seqLen: number,
+  ) {}
+
+  of(windows: number): { forward: GpuForward; scratch: StatsScratch } {
+    let shape = this.shapes.get(windows);
+    if (!shape) {
+      const forward = new GpuForward(this.model, windows, this.seqLen);
+      shape = { forward, scratch: new StatsScratch(this.model.ctx, this.model.spec, forward.tokens) };
+      this.shapes.set(windows, shape);
+    }
+    return shape;
+  }
+
+  destroy(): void {
+    for (const { forward, scratch } of this.shapes.values()) {
+      forward.destroy();
+      scratch.destroy();
+    }
+    this.shapes.clear();
+  }
+}
+
+/** Layer l recorded with its statistics (when `totals` is given) added to `totals`. */
+function recordInstrumentedLayer(
+  rec: Recorder,
+  model: GpuModel,
+  pass: { forward: GpuForward; scratch: StatsScratch },
+  l: number,
+  totals: LayerTotals | null,
+  masks: GpuLayerMasks | null,
+): void {
+  const { forward, scratch } = pass;
+  if (!totals) {
+    forward.recordLayer(rec, l, { masks });
+    return;
+  }
+  recordAttentionInputStats(rec, model, forward.ws, l, totals, scratch);
+  const enabled = masks?.expertEnabled ?? model.allExpertsEnabled;
+  forward.recordLayer(rec, l, { masks, onMoeLayer: (tap) => recordMoeStats(tap, enabled, totals, scratch) });
+  recordAttentionContextStats(rec, model, forward.ws, l, totals, scratch);
+}
+
+function checkWindows(model: GpuModel, windows: number[][]): number {
+  if (windows.length === 0) throw new RangeError('calibration needs at least one window of tokens');
+  const seqLen = windows[0].length;
+  if (seqLen < 1 || windows.some((w) => w.length !== seqLen)) throw new RangeError('calibration windows must all have the same length (at least 1)');
+  if (!model.spec.moeLayers.some(Boolean)) throw new RangeError('this model has no MoE layer to calibrate');
+  return seqLen;
+}
+
+/** Statistics of `windows` (token ids, all of one length) through `model` on the GPU. */
+export async function calibrateOnGpu(model: GpuModel, windows: number[][], options: GpuCalibrationOptions = {}): Promise<GpuCalibrationResult> {
+  const { ctx, spec } = model;
+  const mode = options.mode ?? 'dense';
+  const seqLen = checkWindows(model, windows);
+  const perBatch = windowsPerBatch(model, windows.length, seqLen, options.tokensPerBatch);
+  const batches: number[][][] = [];
+  for (let i = 0; i < windows.length; i += perBatch) batches.push(windows.slice(i, i + perBatch));
+  const passes = new Passes(model, seqLen);
+  const totals: (LayerTotals | null)[] = [];
+  const stash: GPUBuffer[] = [];
+  const gpuMasks: GpuMaskSet[] = [];
+  const masks: MaskSet = { layers: spec.moeLayers.map(() => null) };
+  const signal = options.signal;
+  try {
+    let layers: (LayerStats | null)[];
+    if (mode === 'dense') {
+      for (const [l, isMoe] of spec.moeLayers.entries()) totals.push(isMoe ? await LayerTotals.create(ctx, spec, l) : null);
+      for (const [b, batch] of batches.entries()) {
+        signal?.throwIfAborted();
+        const pass = passes.of(batch.length);
+        pass.forward.writeIds(batch.flat());
+        const rec = ctx.record('calibrate');
+        pass.forward.recordEmbedding(rec);
+        for (let l = 0; l < spec.numLayers; l++) recordInstrumentedLayer(rec, model, pass, l, totals[l], null);
+        await rec.submit();
+        await ctx.idle();
+        options.onProgress?.({ done: b + 1, total: batches.length, phase: 'statistics' });
+      }
+      layers = await readLayerTotals(ctx, spec, totals);
+    } else {
+      layers = await sequential();
+    }
+    ctx.throwIfFailed();
+    const tokens = windows.length * seqLen;
+    return { stats: { tokens, mode, metadata: {}, layers }, masks };
+  } finally {
+    passes.destroy();
+    for (const t of totals) t?.destroy();
+    for (const b of stash) b.destroy();
+    for (const m of gpuMasks) m.destroy();
+  }
+
+  async function sequential(): Promise<(LayerStats | null)[]> {
+    const L = spec.numLayers;
+    const H = spec.hiddenSize;
+    const moeCount = spec.moeLayers.filter(Boolean).length;
+    const total = batches.length * (moeCount + L - 1);
+    let done = 0;
+    const step = (layer: number, phase: CalibrationProgress['phase']) => options.onProgress?.({ done: ++done, total, layer, phase });
+    // The residual stream of every batch, kept between layers: [T_b, H] each.
+    for (const batch of batches) {
+      const pass = passes.of(batch.length);
+      const hidden = await ctx.allocate('calibration residual stream', pass.forward.tokens * H * 4);
+      stash.push(hidden);
+      pass.forward.writeIds(batch.flat());
+      const rec = ctx.record('calibrate embedding');
+      pass.forward.recordEmbedding(rec);
+      rec.copy(pass.forward.ws.hidden, 0, hidden, 0, hidden.size);
+      await rec.submit();
+    }
+    const layers: (LayerStats | null)[] = spec.moeLayers.map(() => null);
+    for (let l = 0; l < L; l++) {
+      let layerMasks: GpuLayerMasks | null = null;
+      if (spec.moeLayers[l]) {
+        const layerTotals = await LayerTotals.create(ctx, spec, l);
+        totals.push(layerTotals);
+        for (const [b, batch] of batches.entries()) {
+          signal?.throwIfAborted();
+          const pass = passes.of(batch.length);
+          const rec = ctx.record(`calibrate layer ${l}`);
+          rec.copy(stash[b], 0, pass.forward.ws.hidden, 0, stash[b].size);
+          recordInstrumentedLayer(rec, model, pass, l, layerTotals, null);
+          await rec.submit();
+          await ctx.idle();
+          step(l, 'statistics');
+        }
+        const stats = (await readLayerTotals(ctx, spec, [layerTotals]))[0]!;
+        layers[l] = stats;
+        const chosen = (await options.masksForLayer?.(l, stats)) ?? null;
+        masks.layers[l] = chosen;
+        if (chosen) {
+          const upload = await uploadMasks(model, { layers: masks.layers.map((m, i) => (i === l ? m : null)) });
+          gpuMasks.push(upload);
+          layerMasks = upload.layers[l];
+        }
+      }
+      if (l === L - 1) break; // the last layer's output feeds nothing
+      for (const [b, batch] of batches.entries()) {
+        signal?.throwIfAborted();
+        const pass = passes.of(batch.length);
+        const rec = ctx.record(`propagate layer ${l}`);
+        rec.copy(stash[b], 0, pass.forward.ws.hidden, 0, stash[b].size);
+        pass.forward.recordLayer(rec, l, { masks: layerMasks });
+        rec.copy(pass.forward.ws.hidden, 0, stash[b], 0, stash[b].size);
+        await rec.submit();
+        await ctx.idle();
+        step(l, 'propagate');
+      }
+    }
+    return layers;
+  }
+}
