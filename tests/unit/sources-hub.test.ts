@@ -44,6 +44,7 @@ describe('model locations', () => {
     expect(base('https://huggingface.co/org/name/blob/main/config.json')).toBe('https://huggingface.co/org/name/resolve/main/');
     expect(base('https://hf.co/org/name/resolve/abc123/model.safetensors?download=true')).toBe('https://huggingface.co/org/name/resolve/abc123/');
     expect(parseModelLocation('org/name@dev').name).toBe('org/name@dev');
+    expect(hubFolder('org/name@dev', { revision: 'v2' }).url('sub dir/config.json')).toBe('https://huggingface.co/org/name/resolve/v2/sub%20dir/config.json');
   });
 
   it('takes any https folder URL, and http only from loopback', () => {
