@@ -1,0 +1,56 @@
+/** Host for shaders/train/adamw.wgsl: global gradient norm, clipping and the AdamW step over flat buffers. */
+import source from '../../../shaders/train/adamw.wgsl';
+import { defineKernel } from '../kernel.ts';
+import type { Recorder } from '../recorder.ts';
+import { gridFlat } from './grid.ts';
+
+export const adamwKernels = {
+  normPartial: defineKernel({ name: 'train/adamw-norm-partial', source, entryPoint: 'norm_partial' }),
+  normTotal: defineKernel({ name: 'train/adamw-norm-total', source, entryPoint: 'norm_total' }),
+  update: defineKernel({ name: 'train/adamw-update', source, entryPoint: 'update' }),
+};
+
+/** Invocations of the partial-norm pass (the shader's LANES); the stats buffer holds 1 + this many floats. */
+export const NORM_LANES = 4096;
+
+export interface AdamWSettings {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global gradient norm to this (Infinity: no clipping). */
+  maxNorm: number;
+}
+
+/**
+ * One optimizer step t (from 1) on `count` parameters; elements before `decayEnd` get weight decay.
+ * moments: [2 * count] (m, v); stats: [1 + NORM_LANES], stats[0] = the gradient norm before clipping.
+ */
+export function recordAdamW(
+  rec: Recorder,
+  count: number,
+  decayEnd: number,
+  step: number,
+  s: AdamWSettings,
+  grads: GPUBuffer,
+  weights: GPUBuffer,
+  moments: GPUBuffer,
+  stats: GPUBuffer,
+): void {
+  const params = {
+    count,
+    decay_end: decayEnd,
+    step,
+    lr: s.lr,
+    beta1: s.beta1,
+    beta2: s.beta2,
+    eps: s.eps,
+    weight_decay: s.weightDecay,
+    max_norm: Number.isFinite(s.maxNorm) ? s.maxNorm : 3.4e38,
+  };
+  const bindings = { grads, weights, moments, stats };
+  rec.dispatch(adamwKernels.normPartial, { bindings, params, workgroups: [NORM_LANES / 64] });
+  rec.dispatch(adamwKernels.normTotal, { bindings, params, workgroups: [1] });
+  rec.dispatch(adamwKernels.update, { bindings, params, workgroups: gridFlat(count) });
+}
