@@ -49,7 +49,14 @@ describe('canonical expert tensors', () => {
         expect(firstByteDifference(canonical.down, expected.down), `layer ${layer} down`).toBe(-1);
       }
       const { expertFfnSize: I, hiddenSize: H } = checkpoint.spec;
-      expect(Math.max(...planCanonicalExperts(checkpoint, 0).copies.map((c) => c.byteLength))).toBe(I * H * 4);
+      const plan = planCanonicalExperts(checkpoint, 0);
+      expect(Math.max(...plan.copies.map((c) => c.byteLength))).toBe(I * H * 4);
+      // Per target, the copies tile it front to back with no gap (the GPU loader appends them in order).
+      for (const target of ['gateUp', 'down'] as const) {
+        const copies = plan.copies.filter((c) => c.target === target);
+        const ends = copies.reduce((end, c) => (expect(c.targetOffset).toBe(end), end + c.byteLength), 0);
+        expect(ends).toBe(target === 'gateUp' ? plan.gateUpBytes : plan.downBytes);
+      }
     });
   }
 

@@ -48,7 +48,10 @@ function layerExperts(checkpoint: Checkpoint, layer: number): ExpertNames {
   return experts;
 }
 
-/** The copies that assemble layer `layer`'s canonical expert tensors, one expert matrix each. */
+/**
+ * The copies that assemble layer `layer`'s canonical expert tensors, one expert matrix each. For each target the
+ * copies run front to back and tile it with no gap (the GPU loader appends them in this order).
+ */
 export function planCanonicalExperts(checkpoint: Checkpoint, layer: number): CanonicalExpertPlan {
   const { numExperts: E, expertFfnSize: I, hiddenSize: H } = checkpoint.spec;
   const experts = layerExperts(checkpoint, layer);
