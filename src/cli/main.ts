@@ -5,10 +5,13 @@
 import { ModelFileError } from '../engine/errors.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { UsageError } from './args.ts';
+import { calibrateCommand } from './commands/calibrate.ts';
 import type { Command, CommandIo } from './commands/command.ts';
 import { infoCommand } from './commands/info.ts';
+import { logitsCommand } from './commands/logits.ts';
+import { pplCommand } from './commands/ppl.ts';
 
-export const COMMANDS: Command[] = [infoCommand];
+export const COMMANDS: Command[] = [infoCommand, logitsCommand, pplCommand, calibrateCommand];
 
 const processIo: CommandIo = {
   out: (text) => process.stdout.write(`${text}\n`),

@@ -1,0 +1,80 @@
+/**
+ * Perplexity of a model on a token stream: windows (src/engine/eval/windows.ts) run through the GPU forward in
+ * batches of equal-length windows, per-position NLL read back, the scored positions summed in f64 in window order
+ * (the same result whatever the batch size). Progress after every batch; the AbortSignal is checked between
+ * batches.
+ */
+import { NllAccumulator, type PerplexityResult } from '../../engine/eval/perplexity.ts';
+import { planWindows, type EvalWindow } from '../../engine/eval/windows.ts';
+import { GpuForward } from '../model/forward.ts';
+import type { GpuModel } from '../model/gpu-model.ts';
+import type { GpuMaskSet } from '../model/masks.ts';
+import { maxTokensPerPass } from '../model/workspace.ts';
+
+export interface PerplexityOptions {
+  /** Window length (tokens). */
+  ctx: number;
+  /** Tokens between window starts; default ctx (non-overlapping). */
+  stride?: number;
+  /** Read at most this many tokens of the stream. */
+  maxTokens?: number;
+  /** Windows per forward pass; default: as many as fit in `tokensPerPass`. */
+  batch?: number;
+  /** Upper bound on B * ctx per pass when `batch` is not given (memory; default 8192). */
+  tokensPerPass?: number;
+  masks?: GpuMaskSet | null;
+  onProgress?: (progress: { done: number; total: number }) => void;
+  signal?: AbortSignal;
+}
+
+export interface PerplexityReport extends PerplexityResult {
+  windows: number;
+  ctx: number;
+  stride: number;
+}
+
+/** Windows per pass for windows of `length` tokens. */
+function batchSize(model: GpuModel, length: number, options: PerplexityOptions): number {
+  const fit = Math.floor(maxTokensPerPass(model.spec, model.ctx.caps.limits.maxStorageBufferBindingSize) / length);
+  const wanted = options.batch ?? Math.floor((options.tokensPerPass ?? 8192) / length);
+  return Math.max(1, Math.min(wanted, fit));
+}
+
+export async function evaluatePerplexity(model: GpuModel, stream: ArrayLike<number>, options: PerplexityOptions): Promise<PerplexityReport> {
+  const stride = options.stride ?? options.ctx;
+  const total = Math.min(stream.length, options.maxTokens ?? Infinity);
+  const plan = planWindows(total, options.ctx, stride);
+  const accumulator = new NllAccumulator();
+  // Batches of consecutive windows of one length (all but possibly the last window have length ctx).
+  const batches: EvalWindow[][] = [];
+  for (const window of plan.windows) {
+    const last = batches.at(-1);
+    if (last && last[0].length === window.length && last.length < batchSize(model, window.length, options)) last.push(window);
+    else batches.push([window]);
+  }
+  const forwards = new Map<string, GpuForward>();
+  let done = 0;
+  try {
+    for (const batch of batches) {
+      options.signal?.throwIfAborted();
+      const S = batch[0].length;
+      const key = `${batch.length}x${S}`;
+      let forward = forwards.get(key);
+      if (!forward) {
+        forward = new GpuForward(model, batch.length, S);
+        forwards.set(key, forward);
+      }
+      const ids = new Uint32Array(batch.length * S);
+      batch.forEach((w, b) => {
+        for (let j = 0; j < S; j++) ids[b * S + j] = stream[w.start + j];
+      });
+      const { nll } = await forward.run({ ids, nll: true, masks: options.masks, signal: options.signal });
+      batch.forEach((w, b) => accumulator.addWindow(w, nll!, b * S));
+      done += batch.length;
+      options.onProgress?.({ done, total: plan.windows.length });
+    }
+  } finally {
+    for (const f of forwards.values()) f.destroy();
+  }
+  return { ...accumulator.result(), windows: plan.windows.length, ctx: options.ctx, stride };
+}
