@@ -6,11 +6,10 @@ import type { Engine, ModelSource, ModelSummary } from '../api/engine.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 import { shortHash } from '../engine/experiment/model-hash.ts';
 import {
+  canonicalRemoteId,
   canonicalSubset,
-  hubRepoId,
   HIDEABLE_CONTROLS,
   LIMITS,
-  parseHubRepo,
   PRUNE_TARGETS,
   type Experiment,
   type ExperimentCalibration,
@@ -58,7 +57,7 @@ export function createLabActions(store: LabStore, engine: Engine) {
   function experimentModel(source: ModelSource, summary: ModelSummary): ExperimentModel {
     const hash = shortHash(summary.contentHash);
     if (source.kind === 'embedded') return { source: 'embedded', id: source.id, hash };
-    if (source.kind === 'hub') return { source: 'hub', id: hubRepoId(parseHubRepo(source.repo)!), hash };
+    if (source.kind === 'hub') return { source: 'hub', id: canonicalRemoteId(source.repo) ?? source.repo.trim(), hash };
     return { source: 'files', id: summary.name, hash };
   }
 
@@ -124,9 +123,14 @@ export function createLabActions(store: LabStore, engine: Engine) {
         return;
       }
       if (linkedModel?.source === 'hub') {
-        note('model', `The link uses ${linkedModel.id} from Hugging Face: check its size below, then load it (nothing large is downloaded until you do).`);
+        // Only the Hugging Face Hub is asked by itself (for config.json and sizes); another host waits for a click.
+        const onHub = !linkedModel.id.includes('://') || /^https:\/\/(www\.)?(huggingface\.co|hf\.co)\//.test(linkedModel.id);
+        note(
+          'model',
+          `The link uses the model ${linkedModel.id}${onHub ? ' from Hugging Face' : ''}: check its size below, then load it (nothing large is downloaded until you do).`,
+        );
         actions.setHubRepo(linkedModel.id);
-        await actions.checkHubModel();
+        if (onHub) await actions.checkHubModel();
         return;
       }
       if (linkedModel?.source === 'files') {

@@ -10,7 +10,9 @@ import { GpuError } from '../gpu/errors.ts';
 export function toEngineError(error: unknown): EngineError {
   if (error instanceof EngineError) return error;
   if (error instanceof ModelFileError) {
-    return new EngineError({ kind: 'model-file', message: error.message, file: error.file, detail: error.problem });
+    // The loader reports downloads and locations as file problems; the page treats those three apart.
+    const kind = error.problem === 'cancelled' ? 'aborted' : error.problem === 'network' ? 'network' : error.problem === 'bad-location' ? 'bad-request' : 'model-file';
+    return new EngineError({ kind, message: error.message, file: error.file, detail: error.problem });
   }
   if (error instanceof GpuError) return new EngineError({ kind: 'gpu', message: error.message, detail: error.kind });
   if (error instanceof Error || isErrorLike(error)) {

@@ -7,6 +7,8 @@ import type {
   EmbeddedModel,
   Engine,
   ModelEstimate,
+  ModelFileInfo,
+  ModelFit,
   ModelSource,
   ModelSummary,
   OperationOptions,
@@ -15,9 +17,11 @@ import type {
 import { abortedError, EngineError, throwIfAborted } from '../api/errors.ts';
 import { modelContentHash } from '../engine/experiment/model-hash.ts';
 import type { Fetch } from '../engine/io/byte-source.ts';
-import { openCheckpoint, readText, type Checkpoint } from '../engine/model/checkpoint.ts';
+import { browserModelCache, type CacheLike, type HubEstimate, type HubProgress } from '../engine/io/hub-folder.ts';
+import { openCheckpoint, readText, type Checkpoint, type ModelFolder } from '../engine/model/checkpoint.ts';
 import { parseConfigJson } from '../engine/model/config.ts';
-import { countParameters } from '../engine/model/spec.ts';
+import { countParameters, type MoeModelSpec } from '../engine/model/spec.ts';
+import { loadTokenizer, type TextTokenizer } from '../engine/tokenizer.ts';
 import { ModelFileError } from '../engine/errors.ts';
 import { createBrowserGpuContext } from '../gpu/browser.ts';
 import { summarizeCapabilities } from '../gpu/capabilities.ts';
@@ -26,7 +30,8 @@ import { GpuError } from '../gpu/errors.ts';
 import { toEngineError } from './errors.ts';
 import { listModelFiles } from './model-files.ts';
 import { modelFit } from './model-fit.ts';
-import { fetchEmbeddedIndex, resolveSource } from './sources.ts';
+import { downloadReporter } from './download-progress.ts';
+import { fetchEmbeddedIndex, resolveSource, type ResolvedSource } from './sources.ts';
 
 export interface LabEngineOptions {
   /** Absolute URL of the site root; embedded models are under `${assetBase}models/`. */
@@ -34,16 +39,20 @@ export interface LabEngineOptions {
   fetch?: Fetch;
   /** Opens the GPU: navigator.gpu by default; Node passes Dawn's (src/gpu/node.ts). */
   openGpu?: () => Promise<GpuContext>;
+  /** Where remote models are kept: Cache Storage by default, none in Node (then they are read by range). */
+  openCache?: () => Promise<CacheLike | null>;
 }
 
 interface LoadedModel {
   checkpoint: Checkpoint;
   summary: ModelSummary;
+  tokenizer: TextTokenizer | null;
 }
 
 export class LabEngine implements Engine {
   private readonly fetchImpl: Fetch;
   private readonly openGpu: () => Promise<GpuContext>;
+  private readonly openCache: () => Promise<CacheLike | null>;
   private gpu: Promise<GpuContext> | null = null;
   private model: LoadedModel | null = null;
   /** Bumped by every load, so a slow load that finishes after a newer one never replaces it. */
@@ -52,6 +61,7 @@ export class LabEngine implements Engine {
   constructor(private readonly options: LabEngineOptions) {
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
     this.openGpu = options.openGpu ?? (() => createBrowserGpuContext({ label: 'moe-lab engine' }));
+    this.openCache = options.openCache ?? browserModelCache;
   }
 
   capabilities(): Promise<CapabilitiesReport> {
@@ -75,15 +85,14 @@ export class LabEngine implements Engine {
     this.model = null;
   }
 
-  tokenize(_text: string): Promise<number[]> {
+  tokenize(text: string): Promise<number[]> {
     return typed(async () => {
       const model = this.requireModel();
+      if (model.tokenizer) return model.tokenizer.encode(text);
       // Models without tokenizer.json (the random-weight test model) are driven by token ids only.
       throw new EngineError({
         kind: 'no-tokenizer',
-        message: model.checkpoint.tokenizerJson
-          ? `${model.summary.name}: tokenizer.json is present but this build cannot use it yet`
-          : `${model.summary.name} has no tokenizer.json: it can only be run on token ids`,
+        message: `${model.summary.name} has no tokenizer.json: it can only be run on token ids`,
         file: `${model.checkpoint.folder.name}/tokenizer.json`,
       });
     });
@@ -101,26 +110,39 @@ export class LabEngine implements Engine {
 
   private async estimate(source: ModelSource, options: OperationOptions): Promise<ModelEstimate> {
     const { signal, onProgress } = options;
-    const { folder, name, remote } = await resolveSource(source, this.options.assetBase, this.fetchFor(signal));
-    onProgress?.(step('estimate', `Reading ${name}/config.json`, 0, 2));
-    const config = await folder.open('config.json');
-    if (!config) throw new ModelFileError(`${folder.name}/config.json`, 'missing-file', 'file not found (every Hugging Face model folder has one)');
-    const spec = parseConfigJson(config.name, await readText(config));
+    const { folder, name, hub } = await this.resolve(source, signal);
+    onProgress?.(step('estimate', `Reading ${name}: config.json and the file sizes`, 0, 1));
+    const files = hub ? filesOfEstimate(await hub.estimate()) : await listModelFiles(folder);
     throwIfAborted(signal, `Estimating ${name}`);
-    onProgress?.(step('estimate', `Listing the files of ${name}`, 1, 2));
-    const files = await listModelFiles(folder);
-    throwIfAborted(signal, `Estimating ${name}`);
-    onProgress?.(step('estimate', `Estimated ${name}`, 2, 2));
+    const spec = await readSpec(folder);
     const parameters = countParameters(spec);
-    const totalBytes = files.reduce((n, f) => n + f.bytes, 0);
-    return { name, spec, parameters, files, totalBytes, downloadBytes: remote ? totalBytes : 0, fit: await this.fitOf(spec, parameters) };
+    onProgress?.(step('estimate', `Estimated ${name}`, 1, 1));
+    return {
+      name,
+      spec,
+      parameters,
+      files,
+      totalBytes: sumBytes(files),
+      downloadBytes: hub ? sumBytes(files.filter((f) => !f.cached)) : 0,
+      fit: await this.fitOf(spec, parameters),
+    };
   }
 
   private async load(source: ModelSource, options: OperationOptions): Promise<ModelSummary> {
     const { signal, onProgress } = options;
     const generation = ++this.loadGeneration;
-    const { folder, name } = await resolveSource(source, this.options.assetBase, this.fetchFor(signal));
+    const reporter = downloadReporter(onProgress);
+    const { folder, name, hub } = await this.resolve(source, signal, reporter.report);
     const what = `Loading ${name}`;
+    if (hub) {
+      // Refuse a model that cannot run here before any large download.
+      const files = filesOfEstimate(await hub.estimate());
+      const spec = await readSpec(folder);
+      this.refuseMisfit(name, await this.fitOf(spec, countParameters(spec)));
+      reporter.start(name, files);
+      await hub.download();
+      throwIfAborted(signal, what);
+    }
     onProgress?.(step('read', `Reading ${name}: config.json and safetensors headers`, 0, 3));
     const checkpoint = await openCheckpoint(folder);
     throwIfAborted(signal, what);
@@ -128,10 +150,14 @@ export class LabEngine implements Engine {
     const contentHash = await modelContentHash(folder, checkpoint.files);
     throwIfAborted(signal, what);
     onProgress?.(step('read', `Listing the files of ${name}`, 2, 3));
-    const files = await listModelFiles(folder, checkpoint.files);
+    const files = hub ? filesOfEstimate(await hub.estimate()) : await listModelFiles(folder, checkpoint.files);
+    // A tokenizer.json that cannot be used fails the load here, naming the file, rather than at the first text.
+    const tokenizer = checkpoint.tokenizerJson
+      ? loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfig ?? undefined, `${folder.name}/tokenizer.json`)
+      : null;
     const parameters = countParameters(checkpoint.spec);
     const fit = await this.fitOf(checkpoint.spec, parameters);
-    if (fit && !fit.fits) throw new EngineError({ kind: 'gpu', detail: 'limits', message: `${name} does not fit this GPU: ${fit.problems.join(' ')}` });
+    this.refuseMisfit(name, fit);
     throwIfAborted(signal, what);
     if (generation !== this.loadGeneration) throw abortedError(`${what} (a newer load replaced it)`);
     const summary: ModelSummary = {
@@ -140,12 +166,12 @@ export class LabEngine implements Engine {
       parameters,
       dtype: checkpoint.spec.dtype,
       files,
-      totalBytes: files.reduce((n, f) => n + f.bytes, 0),
+      totalBytes: sumBytes(files),
       contentHash,
       tokenizer: checkpoint.tokenizerJson !== null,
       fit,
     };
-    this.model = { checkpoint, summary };
+    this.model = { checkpoint, summary, tokenizer };
     onProgress?.(step('read', `Loaded ${name}`, 3, 3));
     return summary;
   }
@@ -165,8 +191,18 @@ export class LabEngine implements Engine {
     return this.gpu;
   }
 
+  private refuseMisfit(name: string, fit: ModelFit | null): void {
+    if (fit && !fit.fits) throw new EngineError({ kind: 'gpu', detail: 'limits', message: `${name} does not fit this GPU: ${fit.problems.join(' ')}` });
+  }
+
+  /** The folder behind `source`, its fetches bound to `signal`; remote models download into Cache Storage. */
+  private async resolve(source: ModelSource, signal: AbortSignal | undefined, onDownload?: (p: HubProgress) => void): Promise<ResolvedSource> {
+    const cache = source.kind === 'hub' ? await this.openCache() : null;
+    return resolveSource(source, { assetBase: this.options.assetBase, fetch: this.fetchFor(signal), signal, cache, onDownload });
+  }
+
   /** The fit against this adapter's limits, or null without a GPU (the page says so elsewhere). */
-  private async fitOf(spec: ModelSummary['spec'], parameters: ModelSummary['parameters']) {
+  private async fitOf(spec: ModelSummary['spec'], parameters: ModelSummary['parameters']): Promise<ModelFit | null> {
     const report = await this.probeGpu();
     return report.available ? modelFit(spec, parameters, report.caps.limits) : null;
   }
@@ -184,6 +220,20 @@ async function typed<T>(operation: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw toEngineError(error);
   }
+}
+
+async function readSpec(folder: ModelFolder): Promise<MoeModelSpec> {
+  const config = await folder.open('config.json');
+  if (!config) throw new ModelFileError(`${folder.name}/config.json`, 'missing-file', 'file not found (every Hugging Face model folder has one)');
+  return parseConfigJson(config.name, await readText(config));
+}
+
+function filesOfEstimate(estimate: HubEstimate): ModelFileInfo[] {
+  return estimate.files.map((f) => ({ file: f.path, bytes: f.size ?? 0, cached: f.cached }));
+}
+
+function sumBytes(files: readonly ModelFileInfo[]): number {
+  return files.reduce((n, f) => n + f.bytes, 0);
 }
 
 function step(stage: Progress['stage'], message: string, done: number, total: number): Progress {

@@ -1,7 +1,7 @@
 /** Which files of a model folder the lab reads, and their sizes: what an estimate lists before any download. */
 import type { ModelFileInfo } from '../api/engine.ts';
 import { ModelFileError } from '../engine/errors.ts';
-import { readJson, SHARD_INDEX, type ModelFolder } from '../engine/model/checkpoint.ts';
+import { JSON_LIMITS, readJson, SHARD_INDEX, shardsOfIndex, type ModelFolder } from '../engine/model/checkpoint.ts';
 
 const OPTIONAL_FILES = ['tokenizer.json', 'tokenizer_config.json'];
 
@@ -9,12 +9,7 @@ const OPTIONAL_FILES = ['tokenizer.json', 'tokenizer_config.json'];
 export async function safetensorsFiles(folder: ModelFolder): Promise<string[]> {
   const index = await folder.open(SHARD_INDEX);
   if (!index) return ['model.safetensors'];
-  const weightMap = (await readJson(index)).weight_map;
-  if (typeof weightMap !== 'object' || weightMap === null) throw new ModelFileError(index.name, 'bad-json', 'weight_map is missing or not an object');
-  const names = [...new Set(Object.values(weightMap as Record<string, unknown>).map(String))].sort();
-  const bad = names.find((name) => !/^[\w.-]+\.safetensors$/.test(name));
-  if (bad !== undefined) throw new ModelFileError(index.name, 'bad-json', `weight_map names ${JSON.stringify(bad)}, not a safetensors file name`);
-  return names;
+  return [...shardsOfIndex(index.name, await readJson(index, JSON_LIMITS.index)).keys()].sort();
 }
 
 /** config.json, the tokenizer files that exist, the shard index when sharded, and every safetensors file. */

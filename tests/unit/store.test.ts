@@ -108,6 +108,14 @@ describe('lab store and actions', () => {
     expect(store.getState().experiment.model).toEqual({ source: 'hub', id: 'org/name@v2', hash: 'a'.repeat(16) });
   });
 
+  it('a link to a model on another host is only filled in: nothing is fetched until asked', async () => {
+    const { store, actions, calls } = setup('#v=1&model=hub:https://models.example.org/moe');
+    await actions.start({ webGpuInPage: true });
+    expect(calls).toEqual([]);
+    expect(store.getState().hub).toEqual({ repo: 'https://models.example.org/moe', check: { status: 'idle' } });
+    expect(store.getState().notes[0].text).toContain('https://models.example.org/moe: check its size below');
+  });
+
   it('shows a failed load as one error and keeps the model that was loaded', async () => {
     let fail = false;
     const { store, actions, engine } = setup();

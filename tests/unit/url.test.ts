@@ -26,7 +26,7 @@ function randomExperiment(rng: Rng): Experiment {
     source === 'embedded'
       ? pick(rng, ['test-tiny-mixtral', 'moe-lab-default', 'a.b_c-1'])
       : source === 'hub'
-        ? pick(rng, ['allenai/OLMoE-1B-7B-0924', 'org/name@v1.0', 'Qwen/Qwen1.5-MoE-A2.7B'])
+        ? pick(rng, ['allenai/OLMoE-1B-7B-0924', 'org/name@v1.0', 'Qwen/Qwen1.5-MoE-A2.7B', 'https://huggingface.co/org/name/tree/main/sub', 'https://models.example.org/moe/'])
         : pick(rng, ['my model', 'ünïcode & = # % folder', 'a,b:c/d@e+f']);
   const m = 2 + rng.int(15);
   const targets = subset(rng, PRUNE_TARGETS);
@@ -98,7 +98,7 @@ describe('share-link codec', () => {
     const { experiment, notes } = decodeExperiment(
       '#v=1&method=sorcery&sparsity=0.99&samples=abc&pattern=4:2&bogus=1&seed=-3&targets=experts,brains&hide=method,everything',
     );
-    const more = decodeExperiment('#v=1&model=hub:https://evil.example/x&method=wanda&method=magnitude&layer=2.5&%E0%A4%A=1&tour=yes&hash=XYZ');
+    const more = decodeExperiment('#v=1&model=hub:ftp://evil.example/x&method=wanda&method=magnitude&layer=2.5&%E0%A4%A=1&tour=yes&hash=XYZ');
     const d = defaultExperiment();
     expect(experiment.prune.method).toBe(d.prune.method);
     expect(experiment.prune.sparsity).toBe(0.95);
@@ -121,7 +121,7 @@ describe('share-link codec', () => {
       'seed="-3" is outside',
       'targets: ignored "brains"',
       'hide: ignored "everything"',
-      'model="hub:https://evil.example/x" is not a valid hub model id',
+      'model="hub:ftp://evil.example/x" is not a valid hub model id',
       'repeated "method"="magnitude"',
       'layer="2.5" is not an integer',
       'not a key=value pair',

@@ -147,6 +147,26 @@ describe('LabEngine (in-thread engine)', () => {
     await expect(engine.tokenize('hi')).rejects.toMatchObject({ kind: 'no-tokenizer' });
   });
 
+  it("tokenizes with the model's tokenizer.json, and names a broken one", async () => {
+    const engine = new LabEngine({ assetBase: SITE, fetch: diskFetch().fetchImpl });
+    const tokenizer = {
+      version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null, post_processor: null, decoder: null,
+      pre_tokenizer: { type: 'Whitespace' },
+      model: { type: 'WordLevel', vocab: { '[UNK]': 0, hello: 1, world: 2 }, unk_token: '[UNK]' },
+    };
+    const files = (json: string) => [
+      fileOf(MIXTRAL, 'config.json', 'm/config.json'),
+      fileOf(MIXTRAL, 'model.safetensors', 'm/model.safetensors'),
+      new File([json], 'm/tokenizer.json'),
+    ];
+    const summary = await engine.loadModel({ kind: 'files', files: files(JSON.stringify(tokenizer)) });
+    expect(summary.tokenizer).toBe(true);
+    expect(summary.files.map((f) => f.file)).toEqual(['config.json', 'model.safetensors', 'tokenizer.json']);
+    expect(await engine.tokenize('hello world world')).toEqual([1, 2, 2]);
+    const broken = await errorOf(engine.loadModel({ kind: 'files', files: files('{"model": {"type": "Nonsense"}}') }));
+    expect(broken).toMatchObject({ kind: 'model-file', file: 'm/tokenizer.json' });
+  });
+
   it('estimates a Hugging Face repo from config.json and HEAD sizes before downloading', async () => {
     const { fetchImpl, requests } = diskFetch();
     const engine = new LabEngine({ assetBase: SITE, fetch: fetchImpl });
@@ -157,13 +177,44 @@ describe('LabEngine (in-thread engine)', () => {
     expect(estimate.files.find((f) => f.file === 'model.safetensors')?.bytes).toBe(size);
     expect(estimate.downloadBytes).toBe(estimate.totalBytes);
     // Nothing but config.json was read in full; the weights were only sized.
-    expect(requests.filter((r) => r.startsWith('GET') && r.includes('model.safetensors'))).toEqual([]);
+    expect(requests.filter((r) => r.startsWith('GET') && r.endsWith('model.safetensors'))).toEqual([]);
+  });
+
+  it('downloads a repo into the cache with per-file progress, then estimates and loads it offline', async () => {
+    const stored = new Map<string, Blob>();
+    const cache = {
+      match: async (key: string) => (stored.has(key) ? new Response(stored.get(key)) : undefined),
+      put: async (key: string, response: Response) => void stored.set(key, await response.blob()),
+      delete: async (key: string) => stored.delete(key),
+    };
+    const online = new LabEngine({ assetBase: SITE, fetch: diskFetch().fetchImpl, openCache: async () => cache });
+    const progress: Progress[] = [];
+    const summary = await online.loadModel({ kind: 'hub', repo: 'org/qwen' }, { onProgress: (p) => progress.push(p) });
+    expect(summary.spec.architecture).toBe('qwen2_moe');
+    expect(summary.contentHash).toBe(expectedHash(join(ROOT, 'tests/fixtures/hf-tiny/qwen2_moe')));
+    const downloads = progress.filter((p) => p.stage === 'download');
+    const size = statSync(join(ROOT, 'tests/fixtures/hf-tiny/qwen2_moe/model.safetensors')).size;
+    const last = downloads.at(-1)!;
+    expect(last.unit).toBe('bytes');
+    expect(last.done).toBe(last.total);
+    expect(last.files?.find((f) => f.file === 'model.safetensors')).toMatchObject({ loaded: size, total: size });
+
+    const offlineFetch = async (): Promise<Response> => {
+      throw new TypeError('Failed to fetch');
+    };
+    const offline = new LabEngine({ assetBase: SITE, fetch: offlineFetch, openCache: async () => cache });
+    const estimate = await offline.estimateModel({ kind: 'hub', repo: 'org/qwen' });
+    expect(estimate.downloadBytes).toBe(0);
+    expect(estimate.files.every((f) => f.cached)).toBe(true);
+    expect((await offline.loadModel({ kind: 'hub', repo: 'org/qwen' })).contentHash).toBe(summary.contentHash);
+    const noCache = new LabEngine({ assetBase: SITE, fetch: offlineFetch });
+    expect(await errorOf(noCache.estimateModel({ kind: 'hub', repo: 'org/qwen' }))).toMatchObject({ kind: 'network' });
   });
 
   it('says a gated repo is gated, and refuses a malformed repo id', async () => {
     const engine = new LabEngine({ assetBase: SITE, fetch: diskFetch({ status: 401 }).fetchImpl });
     const gated = await errorOf(engine.estimateModel({ kind: 'hub', repo: 'org/qwen' }));
-    expect(gated).toMatchObject({ kind: 'model-file', file: 'org/qwen/config.json' });
+    expect(gated).toMatchObject({ kind: 'model-file', file: 'org/qwen/config.json', detail: 'forbidden' });
     expect(gated?.message).toMatch(/gated or private/);
     const bad = await errorOf(engine.estimateModel({ kind: 'hub', repo: 'not a repo' }));
     expect(bad).toMatchObject({ kind: 'bad-request' });

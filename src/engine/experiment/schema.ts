@@ -7,6 +7,8 @@
  * change of meaning needs version 2 and a reader for v1 (src/engine/experiment/url.ts).
  */
 
+import { parseModelLocation, type ModelLocation } from '../io/hub-location.ts';
+
 export const EXPERIMENT_VERSION = 1;
 
 export const MODEL_SOURCE_KINDS = ['embedded', 'hub', 'files'] as const;
@@ -47,7 +49,7 @@ export type SparsityPattern = { kind: 'unstructured' } | { kind: 'n:m'; n: numbe
 
 export interface ExperimentModel {
   source: ModelSourceKind;
-  /** Embedded model id, Hugging Face repo (`org/name[@rev]`), or the dropped folder's name (informative only). */
+  /** Embedded model id, remote id (canonicalRemoteId: `org/name[@rev]` or an https URL), or the dropped folder's name (informative only). */
   id: string;
   /** First SHORT_HASH_LENGTH hex characters of the content hash (model-hash.ts); null until a model is loaded. */
   hash: string | null;
@@ -131,21 +133,19 @@ export function defaultExperiment(): Experiment {
 }
 
 /**
- * A Hugging Face repo as `org/name` plus revision, from `org/name`, `org/name@revision` or a
- * `https://huggingface.co/org/name[/tree|blob|resolve/revision[/...]]` URL; null for anything else.
+ * The id a share link carries for a remote model: `org/name` or `org/name@revision` for a Hub repo, else the
+ * https URL as given (a Hub tree URL with a sub-folder, or any https model folder). Null when
+ * parseModelLocation (src/engine/io/hub-location.ts) refuses the text. Idempotent, so links round-trip.
  */
-export function parseHubRepo(text: string): { repo: string; revision: string } | null {
-  const input = text.trim();
-  const id = /^([\w.-]+\/[\w.-]+)(?:@([\w.-]+))?$/.exec(input);
-  const url = id ? null : /^https:\/\/huggingface\.co\/([\w.-]+\/[\w.-]+)(?:\/(?:tree|blob|resolve)\/([\w.-]+))?(?:\/.*)?$/.exec(input);
-  const match = id ?? url;
-  if (!match || match[1].split('/').some((part) => part === '.' || part === '..')) return null;
-  return { repo: match[1], revision: match[2] ?? 'main' };
-}
-
-/** The canonical id a share link carries: `org/name`, or `org/name@revision` off main. */
-export function hubRepoId(repo: { repo: string; revision: string }): string {
-  return repo.revision === 'main' ? repo.repo : `${repo.repo}@${repo.revision}`;
+export function canonicalRemoteId(text: string): string | null {
+  let location: ModelLocation;
+  try {
+    location = parseModelLocation(text);
+  } catch {
+    return null;
+  }
+  const repoForm = location.repo && location.revision ? (location.revision === 'main' ? location.repo : `${location.repo}@${location.revision}`) : null;
+  return repoForm !== null && location.name === repoForm ? repoForm : text.trim();
 }
 
 /** `a` in canonical order and without repeats, keeping only members of `order`. */

@@ -9,17 +9,16 @@
 import {
   ALLOCATIONS,
   CALIBRATION_MODES,
+  canonicalRemoteId,
   canonicalSubset,
   defaultExperiment,
   EXPERIMENT_VERSION,
   EXPERT_CRITERIA,
   formatPattern,
   HIDEABLE_CONTROLS,
-  hubRepoId,
   LIMITS,
   MODEL_SOURCE_KINDS,
   PANELS,
-  parseHubRepo,
   PRUNE_GROUPS,
   PRUNE_METHODS,
   PRUNE_TARGETS,
@@ -129,8 +128,8 @@ function parseModel(raw: string): Parsed<Omit<ExperimentModel, 'hash'>> {
   }
   if (source === 'embedded' && /^[a-z0-9][a-z0-9._-]{0,63}$/.test(id)) return { value: { source, id } };
   if (source === 'hub') {
-    const repo = parseHubRepo(id);
-    if (repo && !id.startsWith('https:')) return { value: { source, id: hubRepoId(repo) } };
+    const canonical = canonicalRemoteId(id);
+    if (canonical !== null && canonical.length <= 400) return { value: { source, id: canonical } };
   }
   if (source === 'files' && id.length > 0 && id.length <= 200 && !hasControlCharacter(id)) return { value: { source, id } };
   return { error: `model=${show(raw)} is not a valid ${source} model id` };
