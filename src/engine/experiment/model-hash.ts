@@ -33,7 +33,8 @@ export async function modelContentHash(folder: ModelFolder, files: readonly stri
     const headerLength = Number(new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true));
     parts.push(await source.read(0, 8 + headerLength));
   }
-  return sha256Hex(concat(parts));
+  // Web Crypto hashes one buffer, not a stream; a Blob joins the parts (a few kilobytes).
+  return sha256Hex(new Uint8Array(await new Blob(parts as Uint8Array<ArrayBuffer>[]).arrayBuffer()));
 }
 
 export function shortHash(hash: string): string {
@@ -44,14 +45,4 @@ export function shortHash(hash: string): string {
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }
