@@ -78,7 +78,11 @@ try {
     const seconds = (performance.now() - start) / 1000;
     let sum = 0;
     let n = 0;
-    for (const v of nll!) if (!Number.isNaN(v)) (sum += v), n++;
+    for (const v of nll!) {
+      if (Number.isNaN(v)) continue;
+      sum += v;
+      n++;
+    }
     meanNll = sum / n;
     return seconds;
   };
