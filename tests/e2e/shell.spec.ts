@@ -89,3 +89,13 @@ test('files dropped on the drop zone load', async ({ page }) => {
   await expect(page.getByRole('heading', { name: 'Loaded model: dropped files' })).toBeVisible();
   await expect(page.getByRole('table', { name: 'Model summary' }).getByRole('row', { name: /Content hash/ })).toContainText('920758bafa84a7e1');
 });
+
+test('hide= removes controls for a classroom, and the link keeps it', async ({ page }) => {
+  await page.goto('/#v=1&hide=gpu,share,model-source');
+  await expect(page.getByRole('table', { name: 'Model summary' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'GPU' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Copy share link' })).toHaveCount(0);
+  await expect(page.getByLabel('Hugging Face repo id or URL')).toHaveCount(0);
+  await expect(page).toHaveURL(/&hide=model-source,gpu,share$/);
+  await page.screenshot({ path: 'test-results/screens/classroom-hidden.png', fullPage: true });
+});
