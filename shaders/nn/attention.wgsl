@@ -9,7 +9,6 @@ struct Params {
   seq_len: u32,
   heads: u32,
   kv_heads: u32,
-  head_dim: u32,
   scale: f32,
 }
 
@@ -20,8 +19,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>; // [T, Hq, D]
 
 override BLOCK_Q: u32 = 64u;
+// D, fixed per pipeline: loops over d have a constant trip count, so a driver can unroll them and keep the row's
+// q and accumulator in registers (with a runtime bound they spill to local memory).
+override HEAD_DIM: u32 = 128u;
 
-// Largest head dim a thread keeps in registers (q and acc); the host refuses larger ones.
+// Largest HEAD_DIM: the per-thread arrays below are this long; the host refuses larger ones.
 const MAX_HEAD_DIM: u32 = 256u;
 // Floats per key/value tile: 2 x 8 KiB of workgroup memory, inside WebGPU's default 16 KiB.
 const KV_TILE: u32 = 2048u;
@@ -35,7 +37,7 @@ var<workgroup> v_tile: array<f32, KV_TILE>; // [keys, D]
 @compute @workgroup_size(BLOCK_Q)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let S = params.seq_len;
-  let D = params.head_dim;
+  let D = HEAD_DIM;
   let head = wid.y;
   let window = wid.z;
   let first_query = wid.x * BLOCK_Q;

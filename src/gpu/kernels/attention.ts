@@ -30,8 +30,8 @@ export function recordAttention(rec: Recorder, a: AttentionArgs): void {
   if (a.heads % a.kvHeads !== 0) throw new Error(`attention: ${a.heads} query heads are not a multiple of ${a.kvHeads} kv heads`);
   rec.dispatch(attentionKernel, {
     bindings: { q: a.q, k: a.k, v: a.v, out: a.out },
-    params: { seq_len: a.seqLen, heads: a.heads, kv_heads: a.kvHeads, head_dim: a.headDim, scale: a.scale },
-    constants: { BLOCK_Q },
+    params: { seq_len: a.seqLen, heads: a.heads, kv_heads: a.kvHeads, scale: a.scale },
+    constants: { BLOCK_Q, HEAD_DIM: a.headDim },
     workgroups: [Math.ceil(a.seqLen / BLOCK_Q), a.heads, a.windows],
   });
 }
