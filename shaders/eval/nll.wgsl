@@ -1,7 +1,7 @@
 // Next-token negative log-likelihood from a chunk of logits, one workgroup per row:
 //   nll[t] = logsumexp(z_t) - z_t[target_t]   (log-softmax + NLL; max-subtracted, numerically stable),
 // so perplexity needs only a [chunk, V] slice of logits at a time, never [T, V]. Rows without a target
-// (NO_TARGET: the last token of a window) get 0. Reductions run in a fixed tree order.
+// (NO_TARGET: the last token of a window) get 0. Reductions run in a fixed tree order (nn/workgroup_reduce.wgsl).
 
 struct Params {
   rows: u32,
@@ -18,32 +18,6 @@ struct Params {
 const WORKGROUP_SIZE: u32 = 256u;
 const NO_TARGET: u32 = 0xffffffffu;
 
-var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
-
-fn reduce_max(value: f32, lid: u32) -> f32 {
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) { partial[lid] = max(partial[lid], partial[lid + stride]); }
-    workgroupBarrier();
-  }
-  let result = partial[0];
-  workgroupBarrier();
-  return result;
-}
-
-fn reduce_sum(value: f32, lid: u32) -> f32 {
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let result = partial[0];
-  workgroupBarrier();
-  return result;
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
@@ -53,10 +27,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let base = row * V;
   var m = -3.0e38;
   for (var v = lid; v < V; v += WORKGROUP_SIZE) { m = max(m, logits[base + v]); }
-  m = reduce_max(m, lid);
+  m = workgroup_max(m, lid);
   var s = 0.0;
   for (var v = lid; v < V; v += WORKGROUP_SIZE) { s += exp(logits[base + v] - m); }
-  s = reduce_sum(s, lid);
+  s = workgroup_sum(s, lid);
   if (lid == 0u) {
     let target_id = targets[params.row_offset + row];
     var value = 0.0;

@@ -11,7 +11,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> inter: array<f32>;           // [rows, I]
+@group(0) @binding(1) var<storage, read> x: array<f32>;               // inter [rows, I], the down projection's input
 @group(0) @binding(2) var<storage, read> weight: array<u32>;          // down [E, H, I] packed
 @group(0) @binding(3) var<storage, read> keep_mask: array<u32>;       // bitset over [E, H, I] (HAS_MASK)
 @group(0) @binding(4) var<storage, read> tiles: array<u32>;           // count, then (expert, first row) pairs
@@ -21,52 +21,22 @@ struct Params {
 override HAS_MASK: bool = false;
 override GATHERED: bool = true;
 
-var<workgroup> tile_rows: vec3u; // (expert, first row, end row)
-
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let H = params.hidden;
   let I = params.inter_size;
-  if (lid == 0u) {
-    if (!GATHERED) {
-      tile_rows = vec3u(0u, wid.y * TILE_M, params.rows);
-    } else if (wid.y < tiles[0]) {
-      let expert = tiles[1u + 2u * wid.y];
-      tile_rows = vec3u(expert, tiles[2u + 2u * wid.y], offsets[expert + 1u]);
-    } else {
-      tile_rows = vec3u(0u, 0u, 0u);
-    }
-  }
-  let tile = workgroupUniformLoad(&tile_rows);
+  let tile = grouped_tile(wid.y, lid);
   if (tile.z <= tile.y) { return; }
   let row0 = tile.y;
   let row_end = min(tile.z, row0 + TILE_M);
   let col0 = wid.x * TILE_N;
 
-  let load_row = tile_load_row(lid);
-  let load_k = tile_load_k(lid);
-  let r = row0 + load_row;
-  let n = col0 + load_row;
-  let weight_base = (tile.x * H + n) * I;
-
+  // This thread's tile row: gathered row r of inter and weight row n (hidden feature n of the expert's down).
+  let r = row0 + tile_load_row(lid);
+  let n = col0 + tile_load_row(lid);
   var acc: array<f32, 16>;
-  for (var k0 = 0u; k0 < I; k0 += TILE_K) {
-    for (var j = 0u; j < 4u; j++) {
-      let k = k0 + load_k + j;
-      var a = 0.0;
-      var w = 0.0;
-      if (k < I) {
-        if (r < row_end) { a = inter[r * I + k]; }
-        if (n < H) { w = masked_weight(weight_base + k); }
-      }
-      tile_a[(load_k + j) * TILE_M + load_row] = a;
-      tile_b[(load_k + j) * TILE_N + load_row] = w;
-    }
-    workgroupBarrier();
-    tile_multiply_accumulate(&acc, local.x, local.y);
-    workgroupBarrier();
-  }
+  gemm_accumulate(&acc, I, r * I, r < row_end, (tile.x * H + n) * I, n < H, local, lid);
   for (var m = 0u; m < 4u; m++) {
     let out_row = row0 + local.y + 16u * m;
     if (out_row >= row_end) { continue; }

@@ -26,9 +26,6 @@ struct Params {
 override HAS_MASK: bool = false;
 override GATHERED: bool = true;
 
-// (expert, first row, end row) of this workgroup's tile; end <= first for an unused slot.
-var<workgroup> tile_rows: vec3u;
-
 fn silu(v: f32) -> f32 {
   // v * sigmoid(v), without exp overflow for large |v|.
   let e = exp(-abs(v));
@@ -40,50 +37,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: 
         @builtin(local_invocation_index) lid: u32) {
   let H = params.hidden;
   let I = params.inter_size;
-  if (lid == 0u) {
-    if (!GATHERED) {
-      tile_rows = vec3u(0u, wid.y * TILE_M, params.rows);
-    } else if (wid.y < tiles[0]) {
-      let expert = tiles[1u + 2u * wid.y];
-      tile_rows = vec3u(expert, tiles[2u + 2u * wid.y], offsets[expert + 1u]);
-    } else {
-      tile_rows = vec3u(0u, 0u, 0u);
-    }
-  }
-  let tile = workgroupUniformLoad(&tile_rows);
+  let tile = grouped_tile(wid.y, lid);
   if (tile.z <= tile.y) { return; }
   let expert = tile.x;
   let row0 = tile.y;
   let row_end = min(tile.z, row0 + TILE_M);
   let i0 = wid.x * (TILE_N / 2u);
 
+  // This thread's tile row: the activation row of gathered row r (a token of x), and weight row gate i or up I + i.
   let load_row = tile_load_row(lid);
-  let load_k = tile_load_k(lid);
-  // This thread's activation row (a token of x) and weight row (gate row i, or up row I + i).
   let r = row0 + load_row;
   var token = r;
   if (GATHERED && r < row_end) { token = sorted_rows[r] / params.top_k; }
   let i = i0 + load_row % (TILE_N / 2u);
   let weight_row = select(i, I + i, load_row >= TILE_N / 2u);
-  let weight_base = (expert * 2u * I + weight_row) * H;
-
   var acc: array<f32, 16>;
-  for (var k0 = 0u; k0 < H; k0 += TILE_K) {
-    for (var j = 0u; j < 4u; j++) {
-      let k = k0 + load_k + j;
-      var a = 0.0;
-      var w = 0.0;
-      if (k < H) {
-        if (r < row_end) { a = x[token * H + k]; }
-        if (i < I) { w = masked_weight(weight_base + k); }
-      }
-      tile_a[(load_k + j) * TILE_M + load_row] = a;
-      tile_b[(load_k + j) * TILE_N + load_row] = w;
-    }
-    workgroupBarrier();
-    tile_multiply_accumulate(&acc, local.x, local.y);
-    workgroupBarrier();
-  }
+  gemm_accumulate(&acc, H, token * H, r < row_end, (expert * 2u * I + weight_row) * H, i < I, local, lid);
   for (var m = 0u; m < 4u; m++) {
     let out_row = row0 + local.y + 16u * m;
     if (out_row >= row_end) { continue; }

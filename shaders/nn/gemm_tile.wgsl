@@ -7,8 +7,9 @@
 // including kernel fills, k-major: tile_a[k][m] (activations, the rows) and tile_b[k][n] (weights, the columns).
 // Every output is accumulated in the same fixed order over k, so results are bitwise reproducible run to run.
 //
-// Each kernel that includes this file declares the bindings `weight` (packed, see weights.wgsl) and `keep_mask`
-// and the override `HAS_MASK`, which `masked_weight` reads.
+// Each kernel that includes this file declares the bindings `x` (activations, f32), `weight` (packed, see
+// weights.wgsl) and `keep_mask`, and the override `HAS_MASK`; it works out which activation row and which weight
+// row this thread loads (tile_load_row) and calls gemm_accumulate, then writes its own epilogue.
 
 const TILE_M: u32 = 64u;
 const TILE_N: u32 = 64u;
@@ -17,7 +18,8 @@ const TILE_K: u32 = 16u;
 var<workgroup> tile_a: array<f32, 1024>; // [TILE_K, TILE_M]
 var<workgroup> tile_b: array<f32, 1024>; // [TILE_K, TILE_N]
 
-// The tile loaders: 256 threads each fill 4 consecutive k of one row (row = lid / 4, k = (lid % 4) * 4 + 0..3).
+// The tile loaders: 256 threads each fill 4 consecutive k of one tile row (row = lid / 4, k = (lid % 4) * 4 + 0..3)
+// of both tiles: row tile_load_row(lid) of tile_a (an activation row) and of tile_b (a weight row).
 fn tile_load_row(lid: u32) -> u32 {
   return lid / 4u;
 }
@@ -50,5 +52,30 @@ fn tile_multiply_accumulate(acc: ptr<function, array<f32, 16>>, tx: u32, ty: u32
         (*acc)[i * 4u + j] += a[i] * b[j];
       }
     }
+  }
+}
+
+// acc += the product of this workgroup's activation rows and weight rows over k < inner. This thread loads
+// x[x_row + k] into its tile_a row when x_valid and weight element w_row + k into its tile_b row when w_valid
+// (x_row, w_row: flat element offsets of the rows' k = 0); out-of-range rows and k read as 0.
+fn gemm_accumulate(acc: ptr<function, array<f32, 16>>, inner: u32, x_row: u32, x_valid: bool, w_row: u32, w_valid: bool,
+                   local: vec3u, lid: u32) {
+  let load_row = tile_load_row(lid);
+  let load_k = tile_load_k(lid);
+  for (var k0 = 0u; k0 < inner; k0 += TILE_K) {
+    for (var j = 0u; j < 4u; j++) {
+      let k = k0 + load_k + j;
+      var a = 0.0;
+      var w = 0.0;
+      if (k < inner) {
+        if (x_valid) { a = x[x_row + k]; }
+        if (w_valid) { w = masked_weight(w_row + k); }
+      }
+      tile_a[(load_k + j) * TILE_M + load_row] = a;
+      tile_b[(load_k + j) * TILE_N + load_row] = w;
+    }
+    workgroupBarrier();
+    tile_multiply_accumulate(acc, local.x, local.y);
+    workgroupBarrier();
   }
 }

@@ -32,30 +32,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: 
   let K = params.inner;
   let row0 = wid.y * TILE_M;
   let col0 = wid.x * TILE_N;
-  let load_row = tile_load_row(lid);
-  let load_k = tile_load_k(lid);
+  // This thread's tile row: activation row r and weight row n.
+  let r = row0 + tile_load_row(lid);
+  let n = col0 + tile_load_row(lid);
   var acc: array<f32, 16>;
-  for (var k0 = 0u; k0 < K; k0 += TILE_K) {
-    let r = row0 + load_row;
-    let n = col0 + load_row;
-    for (var j = 0u; j < 4u; j++) {
-      let k = k0 + load_k + j;
-      var a = 0.0;
-      var w = 0.0;
-      if (k < K) {
-        if (r < M) { a = x[(params.x_row_offset + r) * K + k]; }
-        if (n < N) { w = masked_weight(n * K + k); }
-      }
-      tile_a[(load_k + j) * TILE_M + load_row] = a;
-      tile_b[(load_k + j) * TILE_N + load_row] = w;
-    }
-    workgroupBarrier();
-    tile_multiply_accumulate(&acc, local.x, local.y);
-    workgroupBarrier();
-  }
+  gemm_accumulate(&acc, K, (params.x_row_offset + r) * K, r < M, n * K, n < N, local, lid);
   for (var i = 0u; i < 4u; i++) {
-    let r = row0 + local.y + 16u * i;
-    if (r >= M) { continue; }
+    let out_row = row0 + local.y + 16u * i;
+    if (out_row >= M) { continue; }
     for (var j = 0u; j < 4u; j++) {
       let c = col0 + local.x + 16u * j;
       if (c >= N) { continue; }
@@ -63,7 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: 
       if (HAS_BIAS) { v += bias[c]; }
       v *= params.scale;
       if (CLIP) { v = clamp(v, -params.clip, params.clip); }
-      y[r * N + c] = v;
+      y[out_row * N + c] = v;
     }
   }
 }

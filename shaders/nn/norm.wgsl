@@ -3,7 +3,7 @@
 // - LayerNorm (PhiMoE): y = (x - mean) * rsqrt(var + eps) * weight + bias, biased variance as torch computes it.
 // Also the q/k norms: per head (Qwen3-MoE: rows = T * heads, width = D) or over the full q/k width (OLMoE:
 // rows = T, width = heads * D), optionally followed by OLMoE's clip_qkv clamp, which transformers applies after
-// the norm. Sums are reduced in a fixed tree order: results are reproducible run to run.
+// the norm. Sums are reduced in a fixed tree order (nn/workgroup_reduce.wgsl): reproducible run to run.
 
 struct Params {
   rows: u32,
@@ -23,23 +23,6 @@ override WORKGROUP_SIZE: u32 = 256u;
 override NORM_KIND: u32 = 0u;
 override HAS_BIAS: bool = false;
 override CLIP: bool = false;
-
-var<workgroup> partial: array<f32, 256>;
-
-// Sum of `value` over the workgroup, in a fixed pairwise order; every thread gets the result.
-fn workgroup_sum(value: f32, lid: u32) -> f32 {
-  partial[lid] = value;
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride /= 2u) {
-    if (lid < stride) {
-      partial[lid] += partial[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,

@@ -1,5 +1,6 @@
 /** Host for shaders/moe/expert_down.wgsl: expertOut [rows, H] = inter [rows, I] . down_e^T, per expert. */
 import gemmTile from '../../../shaders/nn/gemm_tile.wgsl';
+import groupedTile from '../../../shaders/moe/grouped_tile.wgsl';
 import source from '../../../shaders/moe/expert_down.wgsl';
 import { defineKernel } from '../kernel.ts';
 import type { Recorder } from '../recorder.ts';
@@ -7,7 +8,7 @@ import { WEIGHT_DTYPE_CODE, WEIGHTS_WGSL } from '../weights.ts';
 import type { RowPlan } from './expert_gate_up.ts';
 import { GEMM_TILE, type WeightOperand } from './matmul.ts';
 
-export const expertDownKernel = defineKernel({ name: 'moe/expert_down', source, include: [WEIGHTS_WGSL, gemmTile] });
+export const expertDownKernel = defineKernel({ name: 'moe/expert_down', source, include: [WEIGHTS_WGSL, gemmTile, groupedTile] });
 
 export interface ExpertDownArgs {
   inter: GPUBuffer; // [rows, I]
@@ -22,7 +23,7 @@ export function recordExpertDown(rec: Recorder, a: ExpertDownArgs): void {
   const p = a.plan;
   rec.dispatch(expertDownKernel, {
     bindings: {
-      inter: a.inter,
+      x: a.inter,
       weight: a.down.buffer,
       keep_mask: a.down.mask ?? a.down.buffer,
       tiles: p.kind === 'gathered' ? p.tiles : a.inter,

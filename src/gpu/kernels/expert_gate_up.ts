@@ -1,12 +1,13 @@
 /** Host for shaders/moe/expert_gate_up.wgsl: inter [rows, I] = silu(x W_gate^T) * (x W_up^T), per expert. */
 import gemmTile from '../../../shaders/nn/gemm_tile.wgsl';
+import groupedTile from '../../../shaders/moe/grouped_tile.wgsl';
 import source from '../../../shaders/moe/expert_gate_up.wgsl';
 import { defineKernel } from '../kernel.ts';
 import type { Recorder } from '../recorder.ts';
 import { WEIGHT_DTYPE_CODE, WEIGHTS_WGSL } from '../weights.ts';
 import { GEMM_TILE, type WeightOperand } from './matmul.ts';
 
-export const expertGateUpKernel = defineKernel({ name: 'moe/expert_gate_up', source, include: [WEIGHTS_WGSL, gemmTile] });
+export const expertGateUpKernel = defineKernel({ name: 'moe/expert_gate_up', source, include: [WEIGHTS_WGSL, gemmTile, groupedTile] });
 
 /** How the grouped kernels find their rows: the dispatch plan of an MoE layer, or all rows of a dense FFN. */
 export type RowPlan =

@@ -1,9 +1,10 @@
 /** Host for shaders/eval/nll.wgsl: per-row next-token NLL from a [rows, V] chunk of logits. */
+import workgroupReduce from '../../../shaders/nn/workgroup_reduce.wgsl';
 import source from '../../../shaders/eval/nll.wgsl';
 import { defineKernel, grid1d } from '../kernel.ts';
 import type { Recorder } from '../recorder.ts';
 
-export const nllKernel = defineKernel({ name: 'eval/nll', source });
+export const nllKernel = defineKernel({ name: 'eval/nll', source, include: [workgroupReduce] });
 
 /** Target of a row with nothing to predict (the last token of a window). */
 export const NO_TARGET = 0xffffffff;

@@ -1,10 +1,11 @@
 /** Host for shaders/nn/norm.wgsl: RMSNorm / LayerNorm over rows (also the q/k norms), optional clip after. */
+import workgroupReduce from '../../../shaders/nn/workgroup_reduce.wgsl';
 import source from '../../../shaders/nn/norm.wgsl';
 import type { NormKind } from '../../engine/model/spec.ts';
 import { defineKernel, grid1d } from '../kernel.ts';
 import type { Recorder } from '../recorder.ts';
 
-export const normKernel = defineKernel({ name: 'nn/norm', source });
+export const normKernel = defineKernel({ name: 'nn/norm', source, include: [workgroupReduce] });
 
 export interface NormArgs {
   x: GPUBuffer; // [rows, width]
