@@ -91,6 +91,20 @@ describe('GpuModel upload', () => {
     await compareWithReference(syntheticModelFolder(config, 'F16', 3), ids, 'synthetic f16 logits');
   });
 
+  it('runs a dense (non-MoE) layer and a gated shared expert in bf16 (Qwen2-MoE mlp_only_layers)', async () => {
+    const config = {
+      architectures: ['Qwen2MoeForCausalLM'], model_type: 'qwen2_moe', hidden_size: 48, num_hidden_layers: 3,
+      num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 40, moe_intermediate_size: 24,
+      shared_expert_intermediate_size: 36, num_experts: 6, num_experts_per_tok: 3, norm_topk_prob: true,
+      decoder_sparse_step: 1, mlp_only_layers: [1], qkv_bias: true, vocab_size: 77, rms_norm_eps: 1e-6,
+      max_position_embeddings: 256, tie_word_embeddings: false, use_sliding_window: false,
+    };
+    const folder = syntheticModelFolder(config, 'BF16', 5);
+    expect((await openCheckpoint(folder)).spec.moeLayers).toEqual([true, false, true]);
+    const rng = createRng(6);
+    await compareWithReference(folder, Array.from({ length: 70 }, () => rng.int(77)), 'synthetic qwen2_moe dense layer');
+  });
+
   it('refuses a tensor larger than one storage binding with GpuError(limits) naming it', async () => {
     const ctx = await gpu();
     const H = 64;
