@@ -164,3 +164,18 @@ export function hessianOf(x: ArrayLike<number>, n: number, C: number): Float64Ar
   for (let i = 0; i < H.length; i++) H[i] *= 2 / n;
   return H;
 }
+
+/**
+ * The Hessian SparseGPT works with, from raw sums S = sum_t x_t x_t^T [C, C] over n calibration rows: 2/n S, or
+ * the identity when n = 0 (an expert no calibration token reached: block-wise magnitude pruning instead of zeroing
+ * the whole expert as "dead inputs" would; docs/sparsegpt.md). The GPU path applies the same rule.
+ */
+export function scaledHessian(S: ArrayLike<number>, C: number, n: number): Float64Array {
+  const H = new Float64Array(C * C);
+  if (n === 0) {
+    for (let j = 0; j < C; j++) H[j * C + j] = 1;
+    return H;
+  }
+  for (let i = 0; i < C * C; i++) H[i] = (2 / n) * S[i];
+  return H;
+}
