@@ -9,6 +9,21 @@
  */
 import type { GpuCapabilities } from '../gpu/capabilities.ts';
 import type { MoeModelSpec, ParameterCounts, WeightDtype } from '../engine/model/spec.ts';
+import type {
+  AddedText,
+  CalibrationRequest,
+  CalibrationSummary,
+  EvaluateReport,
+  EvaluateRequest,
+  ExportFile,
+  GenerateRequest,
+  GenerateResult,
+  InspectRequest,
+  RoutingReport,
+  TextInfo,
+  TokenLossReport,
+  TokenLossRequest,
+} from './lab.ts';
 
 /** How far a long operation has got; the page shows `message` and a bar for done / total. */
 export interface Progress {
@@ -123,4 +138,24 @@ export interface Engine {
   unloadModel(): Promise<void>;
   /** Token ids of `text` with the loaded model's tokenizer. */
   tokenize(text: string, options?: OperationOptions): Promise<number[]>;
+
+  /** The page's texts (public/data/index.json) with their genres. */
+  texts(): Promise<TextInfo[]>;
+  /** Keeps a pasted or uploaded text in the engine; later requests name it by the returned hash. */
+  addText(text: string): Promise<AddedText>;
+  /** Dense calibration statistics of the loaded model on windows drawn from a text; kept for pruning. */
+  calibrate(request: CalibrationRequest, options?: OperationOptions): Promise<CalibrationSummary>;
+  /** Routing of the first tokens of a text, dense and (when pruned) pruned, summarized for the inspector. */
+  inspect(request: InspectRequest, options?: OperationOptions): Promise<RoutingReport>;
+  /** Perplexity of the dense and/or pruned model on a text, per genre when asked. */
+  evaluate(request: EvaluateRequest, options?: OperationOptions): Promise<EvaluateReport>;
+  /** Per-token loss of the dense and (when pruned) pruned model on the first tokens of a text. */
+  tokenLoss(request: TokenLossRequest, options?: OperationOptions): Promise<TokenLossReport>;
+  /** Continues a prompt with the dense or the pruned model; progress messages carry the text so far. */
+  generate(request: GenerateRequest, options?: OperationOptions): Promise<GenerateResult>;
+  /** Files to download: the calibration statistics (safetensors). */
+  exportFiles(kind: ExportKind, options?: OperationOptions): Promise<ExportFile[]>;
 }
+
+/** What can be downloaded. */
+export type ExportKind = 'statistics';

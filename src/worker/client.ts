@@ -3,7 +3,22 @@
  * gets a fresh id; progress for that id goes to its onProgress; its AbortSignal posts a cancel and rejects at
  * once with kind 'aborted' (a late answer for a cancelled id is dropped).
  */
-import type { CapabilitiesReport, EmbeddedModel, Engine, ModelEstimate, ModelSource, ModelSummary, OperationOptions } from '../api/engine.ts';
+import type { CapabilitiesReport, EmbeddedModel, Engine, ExportKind, ModelEstimate, ModelSource, ModelSummary, OperationOptions } from '../api/engine.ts';
+import type {
+  AddedText,
+  CalibrationRequest,
+  CalibrationSummary,
+  EvaluateReport,
+  EvaluateRequest,
+  ExportFile,
+  GenerateRequest,
+  GenerateResult,
+  InspectRequest,
+  RoutingReport,
+  TextInfo,
+  TokenLossReport,
+  TokenLossRequest,
+} from '../api/lab.ts';
 import { abortedError, EngineError, type EngineErrorInfo } from '../api/errors.ts';
 import type { ClientMessage, EngineCalls, EngineInit, EngineMethod, HostMessage, MessageEndpoint } from './protocol.ts';
 
@@ -51,6 +66,38 @@ export class WorkerEngineClient implements Engine {
 
   tokenize(text: string, options?: OperationOptions): Promise<number[]> {
     return this.call('tokenize', text, options);
+  }
+
+  texts(): Promise<TextInfo[]> {
+    return this.call('texts', null);
+  }
+
+  addText(text: string): Promise<AddedText> {
+    return this.call('addText', text);
+  }
+
+  calibrate(request: CalibrationRequest, options?: OperationOptions): Promise<CalibrationSummary> {
+    return this.call('calibrate', request, options);
+  }
+
+  inspect(request: InspectRequest, options?: OperationOptions): Promise<RoutingReport> {
+    return this.call('inspect', request, options);
+  }
+
+  evaluate(request: EvaluateRequest, options?: OperationOptions): Promise<EvaluateReport> {
+    return this.call('evaluate', request, options);
+  }
+
+  tokenLoss(request: TokenLossRequest, options?: OperationOptions): Promise<TokenLossReport> {
+    return this.call('tokenLoss', request, options);
+  }
+
+  generate(request: GenerateRequest, options?: OperationOptions): Promise<GenerateResult> {
+    return this.call('generate', request, options);
+  }
+
+  exportFiles(kind: ExportKind, options?: OperationOptions): Promise<ExportFile[]> {
+    return this.call('exportFiles', kind, options);
   }
 
   /**

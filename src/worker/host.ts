@@ -22,6 +22,22 @@ function dispatch(engine: Engine, call: CallMessage, options: OperationOptions):
       return engine.unloadModel().then(() => null);
     case 'tokenize':
       return engine.tokenize(call.input, options);
+    case 'texts':
+      return engine.texts();
+    case 'addText':
+      return engine.addText(call.input);
+    case 'calibrate':
+      return engine.calibrate(call.input, options);
+    case 'inspect':
+      return engine.inspect(call.input, options);
+    case 'evaluate':
+      return engine.evaluate(call.input, options);
+    case 'tokenLoss':
+      return engine.tokenLoss(call.input, options);
+    case 'generate':
+      return engine.generate(call.input, options);
+    case 'exportFiles':
+      return engine.exportFiles(call.input, options);
     default: {
       const unreachable: never = call;
       throw new EngineError({ kind: 'bad-request', message: `unknown engine method ${JSON.stringify(unreachable)}` });

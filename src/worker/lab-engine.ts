@@ -6,6 +6,7 @@ import type {
   CapabilitiesReport,
   EmbeddedModel,
   Engine,
+  ExportKind,
   ModelEstimate,
   ModelFileInfo,
   ModelFit,
@@ -15,23 +16,43 @@ import type {
   Progress,
 } from '../api/engine.ts';
 import { abortedError, EngineError, throwIfAborted } from '../api/errors.ts';
+import type {
+  AddedText,
+  CalibrationRequest,
+  CalibrationSummary,
+  EvaluateReport,
+  EvaluateRequest,
+  ExportFile,
+  GenerateRequest,
+  GenerateResult,
+  InspectRequest,
+  RoutingReport,
+  TextInfo,
+  TokenLossReport,
+  TokenLossRequest,
+} from '../api/lab.ts';
 import { modelContentHash } from '../engine/experiment/model-hash.ts';
 import type { Fetch } from '../engine/io/byte-source.ts';
 import { browserModelCache, type CacheLike, type HubEstimate, type HubProgress } from '../engine/io/hub-folder.ts';
-import { openCheckpoint, readText, type Checkpoint, type ModelFolder } from '../engine/model/checkpoint.ts';
+import { openCheckpoint, readText, type ModelFolder } from '../engine/model/checkpoint.ts';
 import { parseConfigJson } from '../engine/model/config.ts';
 import { countParameters, type MoeModelSpec } from '../engine/model/spec.ts';
-import { loadTokenizer, type TextTokenizer } from '../engine/tokenizer.ts';
+import { loadTokenizer } from '../engine/tokenizer.ts';
 import { ModelFileError } from '../engine/errors.ts';
 import { createBrowserGpuContext } from '../gpu/browser.ts';
 import { summarizeCapabilities } from '../gpu/capabilities.ts';
 import type { GpuContext } from '../gpu/context.ts';
 import { GpuError } from '../gpu/errors.ts';
+import { runCalibration, statisticsFile } from './calibration.ts';
 import { toEngineError } from './errors.ts';
+import { runEvaluation, runGeneration, runTokenLoss } from './evaluate.ts';
+import { runInspection } from './inspect.ts';
+import { LabSession } from './lab-session.ts';
 import { listModelFiles } from './model-files.ts';
 import { modelFit } from './model-fit.ts';
 import { downloadReporter } from './download-progress.ts';
 import { fetchEmbeddedIndex, resolveSource, type ResolvedSource } from './sources.ts';
+import { TextLibrary } from './texts.ts';
 
 export interface LabEngineOptions {
   /** Absolute URL of the site root; embedded models are under `${assetBase}models/`. */
@@ -43,18 +64,14 @@ export interface LabEngineOptions {
   openCache?: () => Promise<CacheLike | null>;
 }
 
-interface LoadedModel {
-  checkpoint: Checkpoint;
-  summary: ModelSummary;
-  tokenizer: TextTokenizer | null;
-}
-
 export class LabEngine implements Engine {
   private readonly fetchImpl: Fetch;
   private readonly openGpu: () => Promise<GpuContext>;
   private readonly openCache: () => Promise<CacheLike | null>;
   private gpu: Promise<GpuContext> | null = null;
-  private model: LoadedModel | null = null;
+  /** The loaded model and what was computed on it. */
+  private session: LabSession | null = null;
+  private readonly textLibrary: TextLibrary;
   /** Bumped by every load, so a slow load that finishes after a newer one never replaces it. */
   private loadGeneration = 0;
 
@@ -62,6 +79,7 @@ export class LabEngine implements Engine {
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
     this.openGpu = options.openGpu ?? (() => createBrowserGpuContext({ label: 'moe-lab engine' }));
     this.openCache = options.openCache ?? browserModelCache;
+    this.textLibrary = new TextLibrary(options.assetBase, this.fetchImpl);
   }
 
   capabilities(): Promise<CapabilitiesReport> {
@@ -82,20 +100,70 @@ export class LabEngine implements Engine {
 
   async unloadModel(): Promise<void> {
     this.loadGeneration++;
-    this.model = null;
+    this.replaceSession(null);
   }
 
   tokenize(text: string): Promise<number[]> {
     return typed(async () => {
-      const model = this.requireModel();
-      if (model.tokenizer) return model.tokenizer.encode(text);
+      const { loaded } = this.requireSession();
+      if (loaded.tokenizer) return loaded.tokenizer.encode(text);
       // Models without tokenizer.json (the random-weight test model) are driven by token ids only.
       throw new EngineError({
         kind: 'no-tokenizer',
-        message: `${model.summary.name} has no tokenizer.json: it can only be run on token ids`,
-        file: `${model.checkpoint.folder.name}/tokenizer.json`,
+        message: `${loaded.summary.name} has no tokenizer.json: it can only be run on token ids`,
+        file: `${loaded.checkpoint.folder.name}/tokenizer.json`,
       });
     });
+  }
+
+  texts(): Promise<TextInfo[]> {
+    return typed(() => this.textLibrary.catalog());
+  }
+
+  addText(text: string): Promise<AddedText> {
+    return typed(() => this.textLibrary.add(text));
+  }
+
+  calibrate(request: CalibrationRequest, options: OperationOptions = {}): Promise<CalibrationSummary> {
+    return this.compute((session) => runCalibration(session, this.textLibrary, request, options));
+  }
+
+  inspect(request: InspectRequest, options: OperationOptions = {}): Promise<RoutingReport> {
+    return this.compute((session) => runInspection(session, this.textLibrary, request, options));
+  }
+
+  evaluate(request: EvaluateRequest, options: OperationOptions = {}): Promise<EvaluateReport> {
+    return this.compute((session) => runEvaluation(session, this.textLibrary, request, options));
+  }
+
+  tokenLoss(request: TokenLossRequest, options: OperationOptions = {}): Promise<TokenLossReport> {
+    return this.compute((session) => runTokenLoss(session, this.textLibrary, request, options));
+  }
+
+  generate(request: GenerateRequest, options: OperationOptions = {}): Promise<GenerateResult> {
+    return this.compute((session) => runGeneration(session, request, options));
+  }
+
+  exportFiles(kind: ExportKind): Promise<ExportFile[]> {
+    return this.compute(async (session) => {
+      switch (kind) {
+        case 'statistics':
+          return [statisticsFile(session)];
+      }
+    });
+  }
+
+  /** Runs a computation on the loaded model, after the ones already queued, with typed errors. */
+  private compute<T>(operation: (session: LabSession) => Promise<T>): Promise<T> {
+    return typed(() => {
+      const session = this.requireSession();
+      return session.run(() => operation(session));
+    });
+  }
+
+  private replaceSession(session: LabSession | null): void {
+    void this.session?.destroy();
+    this.session = session;
   }
 
   private async probeGpu(): Promise<CapabilitiesReport> {
@@ -171,14 +239,14 @@ export class LabEngine implements Engine {
       tokenizer: checkpoint.tokenizerJson !== null,
       fit,
     };
-    this.model = { checkpoint, summary, tokenizer };
+    this.replaceSession(new LabSession({ checkpoint, summary, tokenizer }, () => this.gpuContext()));
     onProgress?.(step('read', `Loaded ${name}`, 3, 3));
     return summary;
   }
 
-  private requireModel(): LoadedModel {
-    if (!this.model) throw new EngineError({ kind: 'no-model', message: 'No model is loaded: load one first.' });
-    return this.model;
+  private requireSession(): LabSession {
+    if (!this.session) throw new EngineError({ kind: 'no-model', message: 'No model is loaded: load one first.' });
+    return this.session;
   }
 
   /** The GPU context, opened once and reopened after a device loss. */

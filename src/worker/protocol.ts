@@ -9,11 +9,27 @@
 import type {
   CapabilitiesReport,
   EmbeddedModel,
+  ExportKind,
   ModelEstimate,
   ModelSource,
   ModelSummary,
   Progress,
 } from '../api/engine.ts';
+import type {
+  AddedText,
+  CalibrationRequest,
+  CalibrationSummary,
+  EvaluateReport,
+  EvaluateRequest,
+  ExportFile,
+  GenerateRequest,
+  GenerateResult,
+  InspectRequest,
+  RoutingReport,
+  TextInfo,
+  TokenLossReport,
+  TokenLossRequest,
+} from '../api/lab.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 
 export interface EngineCalls {
@@ -23,6 +39,14 @@ export interface EngineCalls {
   loadModel: { input: ModelSource; output: ModelSummary };
   unloadModel: { input: null; output: null };
   tokenize: { input: string; output: number[] };
+  texts: { input: null; output: TextInfo[] };
+  addText: { input: string; output: AddedText };
+  calibrate: { input: CalibrationRequest; output: CalibrationSummary };
+  inspect: { input: InspectRequest; output: RoutingReport };
+  evaluate: { input: EvaluateRequest; output: EvaluateReport };
+  tokenLoss: { input: TokenLossRequest; output: TokenLossReport };
+  generate: { input: GenerateRequest; output: GenerateResult };
+  exportFiles: { input: ExportKind; output: ExportFile[] };
 }
 
 export type EngineMethod = keyof EngineCalls;
@@ -34,6 +58,14 @@ export const ENGINE_METHODS: readonly EngineMethod[] = [
   'loadModel',
   'unloadModel',
   'tokenize',
+  'texts',
+  'addText',
+  'calibrate',
+  'inspect',
+  'evaluate',
+  'tokenLoss',
+  'generate',
+  'exportFiles',
 ];
 
 /** What the worker needs to know about the page before its first call. */

@@ -6,6 +6,7 @@ import { decodeExperiment, encodeExperiment } from '../../src/engine/experiment/
 import { createLabActions, NO_WEBGPU_REASON } from '../../src/state/actions.ts';
 import { createLabStore } from '../../src/state/store.ts';
 import { syncExperimentWithUrl, type UrlWindow } from '../../src/state/url-sync.ts';
+import { unusedLabCalls } from './worker-fake-engine.ts';
 
 const HASH = 'a'.repeat(64);
 
@@ -32,6 +33,7 @@ function fakeEngine(overrides: Partial<Engine> = {}) {
     },
     unloadModel: async () => {},
     tokenize: async () => [],
+    ...unusedLabCalls(),
     ...overrides,
   };
   return { engine, calls };

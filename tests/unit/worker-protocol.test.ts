@@ -6,11 +6,22 @@ import { GpuError } from '../../src/gpu/errors.ts';
 import { WorkerEngineClient } from '../../src/worker/client.ts';
 import { serveEngine } from '../../src/worker/host.ts';
 import type { MessageEndpoint } from '../../src/worker/protocol.ts';
+import { unusedLabCalls } from './worker-fake-engine.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** An engine whose behaviour each test steers through the source id / text it is given. */
+const lab = unusedLabCalls();
+
 class FakeEngine implements Engine {
+  texts = lab.texts;
+  addText = lab.addText;
+  calibrate = lab.calibrate;
+  inspect = lab.inspect;
+  evaluate = lab.evaluate;
+  tokenLoss = lab.tokenLoss;
+  generate = lab.generate;
+  exportFiles = lab.exportFiles;
   init: unknown;
   /** Resolves with the reason once loadModel's signal fires. */
   sawAbort: Promise<string>;

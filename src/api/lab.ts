@@ -1,0 +1,202 @@
+/**
+ * What the lab computes on a loaded model, as the Engine interface carries it (src/api/engine.ts): texts,
+ * calibration, the router inspector, perplexity, generation and the per-token loss view. Plain structured-cloneable
+ * data (typed arrays included), the same in Node and across the worker boundary. Shapes use the project's letters:
+ * T tokens, E experts, K top-k, L layers.
+ */
+
+import type { TextRef } from '../engine/experiment/text-ref.ts';
+
+/** Which text a computation reads (pasted and uploaded texts are first given to the engine with Engine.addText). */
+export type { TextRef };
+
+/** One of the page's texts, with its genres when it has a document index (Brown). */
+export interface TextInfo {
+  id: string;
+  name: string;
+  bytes: number;
+  genres: { id: string; name: string; documents: number }[];
+}
+
+/** A pasted or uploaded text the engine now holds. */
+export interface AddedText {
+  hash: string;
+  bytes: number;
+}
+
+export type CalibrationModeName = 'dense' | 'sequential';
+
+export interface CalibrationRequest {
+  text: TextRef;
+  /** N windows of L tokens at seeded random starts (src/engine/calibration/sampling.ts). */
+  samples: number;
+  seqLen: number;
+  seed: number;
+}
+
+export interface CalibrationLayerSummary {
+  layer: number;
+  expertTokens: Float32Array; // [E] tokens routed to each expert
+  expertGateSum: Float32Array; // [E] sum of g
+  /** Share of the T*K assignments each expert got, and its spread (router-health.ts). */
+  loadFraction: number[]; // [E]
+  coefficientOfVariation: number;
+  maxOverMean: number;
+  lowLoadExperts: number[];
+}
+
+export interface CalibrationSummary {
+  /** Calibration tokens that went through the model (N * L). */
+  tokens: number;
+  windows: number;
+  seqLen: number;
+  /** Tokens of the whole text the windows were drawn from. */
+  textTokens: number;
+  mode: CalibrationModeName;
+  layers: CalibrationLayerSummary[];
+  seconds: number;
+}
+
+/** Dense weights, or the weights under the current pruning masks. */
+export type Variant = 'dense' | 'pruned';
+
+export interface InspectRequest {
+  text: TextRef;
+  /** Tokens of the text routed (the first ones), at most the model's context. */
+  tokens: number;
+  /** Also route the first tokens of every genre of the text (or of every page text when it has none). */
+  bySource: boolean;
+}
+
+/** Bins of the gate-weight histograms: g in [0, 1]. */
+export const GATE_BINS = 20;
+/** Bins of the router entropy ([0, ln E] nats) and top-1/top-2 margin ([0, 1]) histograms. */
+export const HEALTH_BINS = 20;
+
+/** One MoE layer's routing of the inspected tokens. */
+export interface LayerRoutingView {
+  layer: number;
+  expertIds: Uint32Array; // [T, K] in the family's slot order; 0xffffffff for an empty slot
+  gates: Float32Array; // [T, K]
+  entropy: Float32Array; // [T] nats
+  margin: Float32Array; // [T] p(1) - p(2)
+  /** Share of the T*K assignments per expert. */
+  load: number[]; // [E]
+  /** Histogram of g per expert over [0, 1], GATE_BINS bins. */
+  gateHistogram: number[][]; // [E][GATE_BINS]
+  /** Tokens that chose both experts; diagonal: tokens that chose the expert. */
+  coactivation: number[]; // [E * E]
+  entropyHistogram: number[]; // [HEALTH_BINS] over [0, ln E]
+  marginHistogram: number[]; // [HEALTH_BINS] over [0, 1]
+  meanEntropy: number;
+  meanMargin: number;
+}
+
+export interface RoutingView {
+  variant: Variant;
+  layers: LayerRoutingView[]; // MoE layers only, ascending
+}
+
+/** Expert load of one source (a genre, or a whole text). */
+export interface SourceLoad {
+  id: string;
+  name: string;
+  tokens: number;
+  /** [MoE layer][E] share of assignments, dense then (when pruned) pruned. */
+  dense: number[][];
+  pruned: number[][] | null;
+}
+
+/** How routing moved between the dense and the pruned model on the same tokens. */
+export interface LayerDrift {
+  layer: number;
+  /** Tokens whose top-1 expert changed. */
+  top1Changed: number;
+  /** Tokens whose set of K chosen experts changed. */
+  setChanged: number;
+  /** Mean over tokens of |dense g - pruned g| summed over experts (0: identical routing, 2: disjoint). */
+  gateDistance: number;
+}
+
+export interface RoutingReport {
+  text: TextRef;
+  /** The text of each routed token (decoded on its own), for the token view. */
+  tokenTexts: string[]; // [T]
+  numExperts: number; // E
+  topK: number; // K
+  dense: RoutingView;
+  /** Present when masks are set: the same tokens through the pruned model. */
+  pruned: RoutingView | null;
+  drift: LayerDrift[] | null;
+  sources: SourceLoad[];
+}
+
+export interface EvaluateRequest {
+  text: TextRef;
+  /** Window length (tokens); non-overlapping windows as Wanda and SparseGPT evaluate. */
+  ctx: number;
+  /** Tokens read in all; with genres, split evenly over them. */
+  maxTokens: number;
+  /** Score each genre of the text on its own (texts with a document index). */
+  byGenre: boolean;
+  variants: Variant[];
+}
+
+export interface PerplexityNumbers {
+  /** Tokens scored. */
+  tokens: number;
+  /** Mean NLL, nats. */
+  nll: number;
+  ppl: number;
+}
+
+export interface VariantPerplexity {
+  variant: Variant;
+  overall: PerplexityNumbers;
+  genres: ({ id: string; name: string } & PerplexityNumbers)[];
+}
+
+export interface EvaluateReport {
+  text: TextRef;
+  ctx: number;
+  results: VariantPerplexity[];
+  seconds: number;
+}
+
+export type Sampling = { kind: 'greedy' } | { kind: 'sample'; seed: number; temperature: number };
+
+export interface GenerateRequest {
+  prompt: string;
+  maxNewTokens: number;
+  sampling: Sampling;
+  variant: Variant;
+}
+
+export interface GenerateResult {
+  variant: Variant;
+  sampling: Sampling;
+  promptTokens: number;
+  /** The new tokens, each decoded on its own. */
+  tokenTexts: string[];
+  /** The new text, decoded in one piece. */
+  text: string;
+  stoppedAtEos: boolean;
+}
+
+export interface TokenLossRequest {
+  text: TextRef;
+  tokens: number;
+}
+
+export interface TokenLossReport {
+  tokenTexts: string[]; // [T]
+  /** NLL of token t given tokens < t (NaN for t = 0), nats. */
+  dense: Float32Array; // [T]
+  pruned: Float32Array | null; // [T]
+}
+
+/** A file the page offers for download. */
+export interface ExportFile {
+  path: string;
+  bytes: Uint8Array;
+}

@@ -1,0 +1,82 @@
+/**
+ * Calibration inside the worker: N windows of L tokens drawn from a text with a seed (the sampling rule of
+ * src/engine/calibration/sampling.ts, the same as `moe-lab calibrate --text`), dense statistics on the GPU
+ * (src/gpu/calibration/calibrate.ts), kept in the session for pruning and offered as the contract's safetensors
+ * file. Sequential calibration interleaves pruning, so it runs as part of pruning, not here.
+ */
+import type { OperationOptions } from '../api/engine.ts';
+import { EngineError } from '../api/errors.ts';
+import type { CalibrationRequest, CalibrationSummary, ExportFile } from '../api/lab.ts';
+import { loadSummary } from '../engine/calibration/router-health.ts';
+import { sampleWindows } from '../engine/calibration/sampling.ts';
+import { statsToSafetensors, type CalibrationStats } from '../engine/calibration/stats.ts';
+import { textKey } from '../engine/experiment/text-ref.ts';
+import { calibrateOnGpu } from '../gpu/calibration/calibrate.ts';
+import { progressStep, type LabSession } from './lab-session.ts';
+import type { TextLibrary } from './texts.ts';
+
+/** The key statistics are stored under: the same settings on the same model give the same statistics. */
+export function calibrationKey(request: CalibrationRequest): string {
+  return `${textKey(request.text)}|${request.samples}|${request.seqLen}|${request.seed}`;
+}
+
+/** The windows `request` draws from its text (tokenized without special tokens, as the sampling rule says). */
+export async function calibrationWindows(session: LabSession, texts: TextLibrary, request: CalibrationRequest): Promise<{ windows: number[][]; textTokens: number }> {
+  const tokenizer = session.tokenizer('calibration');
+  const limit = session.contextLimit;
+  if (request.seqLen > limit) {
+    throw new EngineError({ kind: 'bad-request', message: `Calibration windows of ${request.seqLen} tokens are longer than ${session.name}'s context (${limit}).` });
+  }
+  const stream = await texts.stream(tokenizer, request.text, false);
+  try {
+    return { windows: sampleWindows(stream, request), textTokens: stream.length };
+  } catch (error) {
+    throw new EngineError({ kind: 'bad-request', message: `Calibration: ${(error as Error).message}.` });
+  }
+}
+
+export function summarizeStatistics(stats: CalibrationStats, request: CalibrationRequest, textTokens: number, seconds: number): CalibrationSummary {
+  return {
+    tokens: stats.tokens,
+    windows: request.samples,
+    seqLen: request.seqLen,
+    textTokens,
+    mode: stats.mode,
+    seconds,
+    layers: stats.layers.flatMap((s, layer) => {
+      if (!s) return [];
+      const load = loadSummary(s);
+      return [{ layer, expertTokens: s.expertTokens, expertGateSum: s.expertGateSum, ...load }];
+    }),
+  };
+}
+
+/** Dense calibration statistics of `request`, kept in the session. */
+export async function runCalibration(session: LabSession, texts: TextLibrary, request: CalibrationRequest, options: OperationOptions): Promise<CalibrationSummary> {
+  const started = performance.now();
+  const { onProgress, signal } = options;
+  onProgress?.(progressStep('compute', 'Tokenizing the calibration text', 0, 1));
+  const { windows, textTokens } = await calibrationWindows(session, texts, request);
+  const model = await session.model(options);
+  const { stats } = await calibrateOnGpu(model, windows, {
+    mode: 'dense',
+    signal,
+    onProgress: (p) => onProgress?.(progressStep('compute', `Calibrating: batch ${p.done} of ${p.total}`, p.done, p.total)),
+  });
+  stats.metadata = {
+    model_hash: session.loaded.summary.contentHash,
+    source: `text:${textKey(request.text)}`,
+    samples: String(request.samples),
+    seq_len: String(request.seqLen),
+    seed: String(request.seed),
+    text_tokens: String(textTokens),
+  };
+  session.statistics = { stats, key: calibrationKey(request) };
+  return summarizeStatistics(stats, request, textTokens, (performance.now() - started) / 1000);
+}
+
+/** The statistics as the contract's safetensors file. */
+export function statisticsFile(session: LabSession): ExportFile {
+  if (!session.statistics) throw new EngineError({ kind: 'bad-request', message: 'There are no calibration statistics yet: calibrate first.' });
+  return { path: 'calibration-stats.safetensors', bytes: statsToSafetensors(session.statistics.stats) };
+}

@@ -1,0 +1,118 @@
+/**
+ * What the engine keeps for the loaded model between calls: its weights on the GPU (uploaded at the first
+ * computation, with progress), the last calibration statistics and the current pruning masks. Computations run one
+ * at a time (a queue), so a new model never frees buffers a running pass still reads, and two passes never race
+ * for the statistics or the masks.
+ */
+import type { ModelSummary, OperationOptions, Progress } from '../api/engine.ts';
+import { EngineError } from '../api/errors.ts';
+import type { CalibrationStats } from '../engine/calibration/stats.ts';
+import type { Checkpoint } from '../engine/model/checkpoint.ts';
+import type { MaskSet } from '../engine/model/masks.ts';
+import type { TextTokenizer } from '../engine/tokenizer.ts';
+import type { GpuContext } from '../gpu/context.ts';
+import { GpuModel } from '../gpu/model/gpu-model.ts';
+import type { GpuMaskSet } from '../gpu/model/masks.ts';
+
+export interface LoadedModel {
+  checkpoint: Checkpoint;
+  summary: ModelSummary;
+  tokenizer: TextTokenizer | null;
+}
+
+/** Calibration statistics and what they were computed from. */
+export interface SessionStatistics {
+  stats: CalibrationStats;
+  /** Identifies the calibration settings (text, samples, length, seed): pruning reuses matching statistics. */
+  key: string;
+}
+
+/** The pruning masks in force, on the CPU (export, reports) and on the GPU (the forward applies them). */
+export interface SessionMasks {
+  masks: MaskSet;
+  gpu: GpuMaskSet;
+  /** Identifies the pruning settings that made them. */
+  key: string;
+}
+
+export function progressStep(stage: Progress['stage'], message: string, done: number, total: number): Progress {
+  return { stage, message, done, total, unit: 'steps' };
+}
+
+export class LabSession {
+  private gpuModel: Promise<GpuModel> | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private destroyed = false;
+  statistics: SessionStatistics | null = null;
+  masks: SessionMasks | null = null;
+
+  constructor(
+    readonly loaded: LoadedModel,
+    private readonly gpu: () => Promise<GpuContext>,
+  ) {}
+
+  get name(): string {
+    return this.loaded.summary.name;
+  }
+
+  /** The longest window the lab runs on this model: its positions, and its sliding window when it has one. */
+  get contextLimit(): number {
+    const { maxPositions, slidingWindow } = this.loaded.summary.spec;
+    return Math.min(maxPositions, slidingWindow ?? Infinity);
+  }
+
+  /** The tokenizer, or an error saying what `purpose` needs it for. */
+  tokenizer(purpose: string): TextTokenizer {
+    if (this.loaded.tokenizer) return this.loaded.tokenizer;
+    throw new EngineError({
+      kind: 'no-tokenizer',
+      message: `${this.name} has no tokenizer.json, so it cannot read text: ${purpose} needs one. Load a model with a tokenizer.`,
+      file: `${this.loaded.checkpoint.folder.name}/tokenizer.json`,
+    });
+  }
+
+  /** Runs `operation` after every earlier one has finished (or failed). */
+  run<T>(operation: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(() => {
+      if (this.destroyed) throw new EngineError({ kind: 'no-model', message: `${this.name} was unloaded; load a model again.` });
+      return operation();
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The weights on the GPU, uploaded once (progress in bytes). */
+  async model(options: OperationOptions): Promise<GpuModel> {
+    if (!this.gpuModel) {
+      const { onProgress, signal } = options;
+      const name = this.name;
+      this.gpuModel = this.gpu().then((ctx) =>
+        GpuModel.upload(ctx, this.loaded.checkpoint, {
+          signal,
+          onProgress: (p) =>
+            onProgress?.({ stage: 'upload', message: `Uploading ${name} to the GPU: ${p.tensor}`, done: p.doneBytes, total: p.totalBytes, unit: 'bytes' }),
+        }),
+      );
+      // A failed or cancelled upload is tried again by the next computation.
+      this.gpuModel.catch(() => (this.gpuModel = null));
+    }
+    return this.gpuModel;
+  }
+
+  /** Replaces the masks in force (null: dense again), freeing the previous GPU copies. */
+  setMasks(masks: SessionMasks | null): void {
+    this.masks?.gpu.destroy();
+    this.masks = masks;
+  }
+
+  /** Frees the GPU copies once the computations already queued are done. */
+  destroy(): Promise<void> {
+    return this.run(async () => {
+      this.destroyed = true;
+      this.setMasks(null);
+      const model = await this.gpuModel?.catch(() => null);
+      model?.destroy();
+      this.gpuModel = null;
+    }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,19 @@
+/** The Engine's computation calls for fakes that do not use them: each rejects, naming the call. */
+import type { Engine } from '../../src/api/engine.ts';
+import { EngineError } from '../../src/api/errors.ts';
+
+type LabCalls = Pick<Engine, 'texts' | 'addText' | 'calibrate' | 'inspect' | 'evaluate' | 'tokenLoss' | 'generate' | 'exportFiles'>;
+
+export function unusedLabCalls(): LabCalls {
+  const unused = (name: string) => () => Promise.reject(new EngineError({ kind: 'internal', message: `${name} is not used in this test` }));
+  return {
+    texts: unused('texts'),
+    addText: unused('addText'),
+    calibrate: unused('calibrate'),
+    inspect: unused('inspect'),
+    evaluate: unused('evaluate'),
+    tokenLoss: unused('tokenLoss'),
+    generate: unused('generate'),
+    exportFiles: unused('exportFiles'),
+  };
+}
