@@ -64,10 +64,8 @@ export async function evaluatePerplexity(model: GpuModel, stream: ArrayLike<numb
         forward = new GpuForward(model, batch.length, S);
         forwards.set(key, forward);
       }
-      const ids = new Uint32Array(batch.length * S);
-      batch.forEach((w, b) => {
-        for (let j = 0; j < S; j++) ids[b * S + j] = stream[w.start + j];
-      });
+      // Plain numbers, so GpuForward.writeIds sees (and refuses) a non-integer or negative id as given.
+      const ids = batch.flatMap((w) => Array.from({ length: S }, (_, j) => stream[w.start + j]));
       const { nll } = await forward.run({ ids, nll: true, masks: options.masks, signal: options.signal });
       batch.forEach((w, b) => accumulator.addWindow(w, nll!, b * S));
       done += batch.length;
