@@ -50,6 +50,11 @@ function randomExperiment(rng: Rng): Experiment {
       expertCriterion: pick(rng, EXPERT_CRITERIA),
       targets: targets.length ? targets : ['attention'],
     },
+    evaluation: {
+      text: rng.next() < 0.5 ? { kind: 'corpus', id: pick(rng, ['brown', 'brown.news', 'wikitext-2-test']) } : { kind: 'pasted', hash: hex(rng, 16) },
+      ctx: intIn(rng, LIMITS.ctx),
+      maxTokens: intIn(rng, LIMITS.evalTokens),
+    },
     view: { panel: pick(rng, PANELS), layer: intIn(rng, LIMITS.layer) },
     hide: subset(rng, HIDEABLE_CONTROLS),
     tour: rng.next() < 0.5,
@@ -73,7 +78,8 @@ describe('share-link codec', () => {
   it('writes a readable, stable v1 link for the defaults', () => {
     expect(encodeExperiment(defaultExperiment())).toBe(
       'v=1&model=embedded:test-tiny-mixtral&text=brown&samples=64&seqlen=128&seed=0&mode=dense&method=moe-pruner' +
-        '&sparsity=0.5&pattern=unstructured&group=row&alloc=uniform&drop=0&crit=frequency&targets=experts',
+        '&sparsity=0.5&pattern=unstructured&group=row&alloc=uniform&drop=0&crit=frequency&targets=experts' +
+        '&eval=brown&ctx=128&evaltokens=4096',
     );
     const e = defaultExperiment();
     e.prune.pattern = { kind: 'n:m', n: 2, m: 4 };
@@ -86,6 +92,19 @@ describe('share-link codec', () => {
     expect(link).toContain('pattern=2:4');
     expect(link).toContain('targets=experts,attention');
     expect(link).toMatch(/hide=method,share&tour=1$/);
+  });
+
+  it('reads a v1 link written before the evaluation keys as the evaluation defaults', () => {
+    const { experiment, notes } = decodeExperiment('#v=1&model=embedded:test-tiny-mixtral&text=brown.news&method=wanda');
+    expect(notes).toEqual([]);
+    expect(experiment.evaluation).toEqual(defaultExperiment().evaluation);
+    expect(experiment.calibration.text).toEqual({ kind: 'corpus', id: 'brown.news' });
+    const bad = decodeExperiment('#v=1&eval=Not!&ctx=3&evaltokens=x');
+    expect(bad.notes).toEqual([
+      'eval="Not!" is neither a text id nor pasted:<16 hex digits>; using the default (brown).',
+      'ctx="3" is outside 8-32768; using 8.',
+      'evaltokens="x" is not an integer from 16 to 4194304; using the default (4096).',
+    ]);
   });
 
   it('reads an empty hash as the defaults without notes', () => {

@@ -81,6 +81,13 @@ export interface ExperimentPrune {
   targets: PruneTarget[];
 }
 
+/** How perplexity is measured: which text, window length, tokens read (split over genres when per genre). */
+export interface ExperimentEvaluation {
+  text: CalibrationText;
+  ctx: number;
+  maxTokens: number;
+}
+
 export interface ExperimentView {
   panel: Panel;
   layer: number;
@@ -90,6 +97,8 @@ export interface Experiment {
   model: ExperimentModel;
   calibration: ExperimentCalibration;
   prune: ExperimentPrune;
+  /** Added to v1 after its first release: links without these keys mean the defaults below. */
+  evaluation: ExperimentEvaluation;
   view: ExperimentView;
   /** Controls hidden from the page (classroom mode), kept in HIDEABLE_CONTROLS order. */
   hide: HideableControl[];
@@ -105,6 +114,8 @@ export const LIMITS = {
   seed: { min: 0, max: 2 ** 32 - 1 },
   expertsDrop: { min: 0, max: 1024 },
   layer: { min: 0, max: 1023 },
+  ctx: { min: 8, max: 32768 },
+  evalTokens: { min: 16, max: 4_194_304 },
   patternM: { min: 2, max: 16 },
 } as const;
 
@@ -126,6 +137,7 @@ export function defaultExperiment(): Experiment {
       expertCriterion: 'frequency',
       targets: ['experts'],
     },
+    evaluation: { text: { kind: 'corpus', id: DEFAULT_CALIBRATION_TEXT }, ctx: 128, maxTokens: 4096 },
     view: { panel: 'model', layer: 0 },
     hide: [],
     tour: false,

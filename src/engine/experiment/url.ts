@@ -50,7 +50,7 @@ export function encodeExperiment(experiment: Experiment): string {
   ];
   if (model.hash) pairs.push(['hash', model.hash]);
   pairs.push(
-    ['text', c.text.kind === 'pasted' ? `pasted:${c.text.hash}` : c.text.id],
+    ['text', textValue(c.text)],
     ['samples', String(c.samples)],
     ['seqlen', String(c.seqLen)],
     ['seed', String(c.seed)],
@@ -63,12 +63,19 @@ export function encodeExperiment(experiment: Experiment): string {
     ['drop', String(p.expertsDrop)],
     ['crit', p.expertCriterion],
     ['targets', p.targets.join(',')],
+    ['eval', textValue(experiment.evaluation.text)],
+    ['ctx', String(experiment.evaluation.ctx)],
+    ['evaltokens', String(experiment.evaluation.maxTokens)],
   );
   if (view.panel !== defaults.view.panel) pairs.push(['panel', view.panel]);
   if (view.layer !== defaults.view.layer) pairs.push(['layer', String(view.layer)]);
   if (experiment.hide.length) pairs.push(['hide', experiment.hide.join(',')]);
   if (experiment.tour) pairs.push(['tour', '1']);
   return pairs.map(([key, value]) => `${key}=${encodeValue(value)}`).join('&');
+}
+
+function textValue(text: CalibrationText): string {
+  return text.kind === 'pasted' ? `pasted:${text.hash}` : text.id;
 }
 
 function encodeValue(value: string): string {
@@ -139,7 +146,15 @@ function parseText(raw: string): Parsed<CalibrationText> {
   const pasted = /^pasted:([0-9a-f]+)$/.exec(raw);
   if (pasted && pasted[1].length === SHORT_HASH_LENGTH) return { value: { kind: 'pasted', hash: pasted[1] } };
   if (!pasted && /^[a-z0-9][a-z0-9._-]{0,63}$/.test(raw)) return { value: { kind: 'corpus', id: raw } };
-  return { error: `text=${show(raw)} is neither a text id nor pasted:<${SHORT_HASH_LENGTH} hex digits>` };
+  return { error: `${show(raw)} is neither a text id nor pasted:<${SHORT_HASH_LENGTH} hex digits>` };
+}
+
+/** A parser whose errors start with `key=`. */
+function prefixed<T>(key: string, parse: (raw: string) => Parsed<T>) {
+  return (raw: string): Parsed<T> => {
+    const parsed = parse(raw);
+    return 'error' in parsed ? { error: `${key}=${parsed.error}` } : parsed;
+  };
 }
 
 function parsePattern(raw: string): Parsed<SparsityPattern> {
@@ -159,7 +174,7 @@ function parseHash(raw: string): Parsed<string> {
 const KEYS: Record<string, KeyReader> = {
   model: field(parseModel, (e, v) => (e.model = { ...v, hash: e.model.hash }), (d) => `${d.model.source}:${d.model.id}`),
   hash: field(parseHash, (e, v) => (e.model.hash = v), () => 'none'),
-  text: field(parseText, (e, v) => (e.calibration.text = v), (d) => (d.calibration.text.kind === 'corpus' ? d.calibration.text.id : '')),
+  text: field(prefixed('text', parseText), (e, v) => (e.calibration.text = v), (d) => (d.calibration.text.kind === 'corpus' ? d.calibration.text.id : '')),
   samples: field(numberIn('samples', LIMITS.samples, true), (e, v) => (e.calibration.samples = v), (d) => String(d.calibration.samples)),
   seqlen: field(numberIn('seqlen', LIMITS.seqLen, true), (e, v) => (e.calibration.seqLen = v), (d) => String(d.calibration.seqLen)),
   seed: field(numberIn('seed', LIMITS.seed, true), (e, v) => (e.calibration.seed = v), (d) => String(d.calibration.seed)),
@@ -172,6 +187,9 @@ const KEYS: Record<string, KeyReader> = {
   drop: field(numberIn('drop', LIMITS.expertsDrop, true), (e, v) => (e.prune.expertsDrop = v), (d) => String(d.prune.expertsDrop)),
   crit: field(oneOf('crit', EXPERT_CRITERIA), (e, v) => (e.prune.expertCriterion = v), (d) => d.prune.expertCriterion),
   targets: field(listOf('targets', PRUNE_TARGETS, false), (e, v) => (e.prune.targets = v), (d) => d.prune.targets.join(',')),
+  eval: field(prefixed('eval', parseText), (e, v) => (e.evaluation.text = v), (d) => (d.evaluation.text.kind === 'corpus' ? d.evaluation.text.id : '')),
+  ctx: field(numberIn('ctx', LIMITS.ctx, true), (e, v) => (e.evaluation.ctx = v), (d) => String(d.evaluation.ctx)),
+  evaltokens: field(numberIn('evaltokens', LIMITS.evalTokens, true), (e, v) => (e.evaluation.maxTokens = v), (d) => String(d.evaluation.maxTokens)),
   panel: field(oneOf('panel', PANELS), (e, v) => (e.view.panel = v), (d) => d.view.panel),
   layer: field(numberIn('layer', LIMITS.layer, true), (e, v) => (e.view.layer = v), (d) => String(d.view.layer)),
   hide: field(listOf('hide', HIDEABLE_CONTROLS, true), (e, v) => (e.hide = v), () => 'nothing hidden'),
