@@ -23,7 +23,8 @@ const CHUNK_ELEMENTS: u32 = 8192u; // 32 per invocation
 
 var<workgroup> local_histogram: array<atomic<u32>, 256>;
 
-@compute @workgroup_size(256)
+// One invocation per bin: this kernel runs with the default SELECT_THREADS = RADIX_BINS = 256.
+@compute @workgroup_size(SELECT_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let chunk_start = (wid.x + wid.y * nwg.x) * CHUNK_ELEMENTS;
@@ -45,6 +46,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   workgroupBarrier();
   let count = atomicLoad(&local_histogram[lid]);
   if (count > 0u) {
-    atomicAdd(&histograms[params.group * SELECT_THREADS + lid], count);
+    atomicAdd(&histograms[params.group * RADIX_BINS + lid], count);
   }
 }

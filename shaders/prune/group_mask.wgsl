@@ -20,7 +20,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> tie_offsets: array<u32>;    // [chunks]: group ties before each chunk
 @group(0) @binding(5) var<storage, read_write> mask: array<u32>;     // bitset over rows * cols
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SELECT_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let chunk = wid.x + wid.y * nwg.x;

@@ -10,12 +10,15 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> group_state: array<u32>; // [groups, 2]: threshold prefix, rank
 @group(0) @binding(2) var<storage, read_write> histograms: array<u32>;  // [groups, 256]
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SELECT_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let group = wid.x;
-  let count = histograms[group * SELECT_THREADS + lid];
-  histograms[group * SELECT_THREADS + lid] = 0u;
-  let digit = pick_digit(lid, count, group_state[group * 2u + 1u]);
+  for (var b = lid; b < RADIX_BINS; b += SELECT_THREADS) {
+    bin_counts[b] = histograms[group * RADIX_BINS + b];
+    histograms[group * RADIX_BINS + b] = 0u;
+  }
+  workgroupBarrier();
+  let digit = pick_digit(lid, group_state[group * 2u + 1u]);
   if (lid == 0u) {
     group_state[group * 2u] |= digit.x << radix_shift(params.radix_pass);
     group_state[group * 2u + 1u] = digit.y;

@@ -21,7 +21,7 @@ const CHUNK_ELEMENTS: u32 = 8192u; // = 256 mask words, as group_mask.wgsl
 
 var<workgroup> chunk_ties: atomic<u32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SELECT_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let chunk = wid.x + wid.y * nwg.x;

@@ -7,7 +7,7 @@
 
 var<workgroup> chunk_range: vec2u;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SELECT_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   if (lid == 0u) {
     chunk_range = vec2u(group_chunks[wid.x * 2u], group_chunks[wid.x * 2u + 1u]);
@@ -24,6 +24,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     if (index < range.y) {
       tie_counts[range.x + index] = ties_before + inclusive - count;
     }
-    ties_before += workgroupUniformLoad(&scan_buffer[SELECT_THREADS - 1u]);
+    ties_before += workgroup_scan_total();
   }
 }

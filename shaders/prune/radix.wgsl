@@ -9,25 +9,49 @@
 
 const RADIX_BITS: u32 = 8u;
 const RADIX_PASSES: u32 = 4u;
-const SELECT_THREADS: u32 = 256u; // = 2^RADIX_BITS: one histogram bin per invocation
+const RADIX_BINS: u32 = 256u;
+const SCAN_SEGMENT: u32 = 8u;
 
-var<workgroup> scan_buffer: array<u32, 256>;
-var<workgroup> picked: vec2u;
+// Invocations per workgroup: 32, 64, 128 or 256 (a power of two <= RADIX_BINS). Short rows take fewer, so that
+// no invocation idles through every barrier; each invocation owns RADIX_BINS / SELECT_THREADS histogram bins.
+override SELECT_THREADS: u32 = 256u;
 
-// Inclusive prefix sum over the workgroup in local index order (Hillis & Steele 1986: 8 doubling steps).
+var<workgroup> scan_buffer: array<u32, 256>;    // [SELECT_THREADS]
+var<workgroup> segment_totals: array<u32, 32>;  // [SELECT_THREADS / SCAN_SEGMENT]
+var<workgroup> bin_counts: array<u32, 256>;     // [RADIX_BINS]: the histogram pick_digit reads
+var<workgroup> picked: vec4u;
+
+// Inclusive prefix sum over the workgroup in local index order. Raking (Blelloch 1990, sec. 1.4): every
+// SCAN_SEGMENT-th invocation scans a segment serially, one scans the segment totals, everyone adds its segment's
+// offset. 3 barriers instead of Hillis-Steele's 2 log2(n): barriers, not adds, are what a workgroup scan pays for.
 fn workgroup_inclusive_scan(lid: u32, value: u32) -> u32 {
   scan_buffer[lid] = value;
   workgroupBarrier();
-  var total = value;
-  for (var offset = 1u; offset < SELECT_THREADS; offset <<= 1u) {
-    if (lid >= offset) {
-      total += scan_buffer[lid - offset];
+  let segments = SELECT_THREADS / SCAN_SEGMENT;
+  if (lid < segments) {
+    var running = 0u;
+    for (var i = lid * SCAN_SEGMENT; i < lid * SCAN_SEGMENT + SCAN_SEGMENT; i++) {
+      running += scan_buffer[i];
+      scan_buffer[i] = running;
     }
-    workgroupBarrier();
-    scan_buffer[lid] = total;
-    workgroupBarrier();
+    segment_totals[lid] = running;
   }
-  return total;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var running = 0u;
+    for (var i = 0u; i < segments; i++) {
+      running += segment_totals[i];
+      segment_totals[i] = running;
+    }
+  }
+  workgroupBarrier();
+  let segment = lid / SCAN_SEGMENT;
+  return scan_buffer[lid] + select(0u, segment_totals[max(segment, 1u) - 1u], segment > 0u);
+}
+
+// Sum of the values of the last workgroup_inclusive_scan, uniform.
+fn workgroup_scan_total() -> u32 {
+  return workgroupUniformLoad(&segment_totals[SELECT_THREADS / SCAN_SEGMENT - 1u]);
 }
 
 // Position of the digit that radix pass `radix_pass` fixes.
@@ -40,17 +64,30 @@ fn radix_prefix_mask(radix_pass: u32) -> u32 {
   return select(0xffffffffu << (radix_shift(radix_pass) + RADIX_BITS), 0u, radix_pass == 0u);
 }
 
-// One radix step. `count`: this invocation's bin (digit = lid); `rank`: 1-based rank of the wanted key among the
-// keys that matched the prefix. Returns (digit, rank within that digit's keys), uniform. rank 0 (nothing to
-// prune) picks nothing and returns (0, 0).
-fn pick_digit(lid: u32, count: u32, rank: u32) -> vec2u {
+// One radix step over the histogram in `bin_counts` (filled by the caller, then a barrier). `rank`: 1-based rank
+// of the wanted key among the keys that matched the prefix. Returns (digit, rank within that digit's keys, keys
+// with that digit, 0), uniform. rank 0 (nothing to prune) picks nothing and returns zeros.
+fn pick_digit(lid: u32, rank: u32) -> vec4u {
   if (lid == 0u) {
-    picked = vec2u(0u, 0u);
+    picked = vec4u(0u);
   }
-  let inclusive = workgroup_inclusive_scan(lid, count);
-  let exclusive = inclusive - count;
-  if (exclusive < rank && rank <= inclusive) {
-    picked = vec2u(lid, rank - exclusive);
+  let bins_per_invocation = RADIX_BINS / SELECT_THREADS;
+  let first_bin = lid * bins_per_invocation;
+  var own = 0u;
+  for (var b = first_bin; b < first_bin + bins_per_invocation; b++) {
+    own += bin_counts[b];
+  }
+  let inclusive = workgroup_inclusive_scan(lid, own);
+  var before = inclusive - own;
+  if (before < rank && rank <= inclusive) {
+    for (var b = first_bin; b < first_bin + bins_per_invocation; b++) {
+      let count = bin_counts[b];
+      if (rank <= before + count) {
+        picked = vec4u(b, rank - before, count, 0u);
+        break;
+      }
+      before += count;
+    }
   }
   return workgroupUniformLoad(&picked);
 }

@@ -17,9 +17,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> column_factors: array<f32>;    // [cols]
 @group(0) @binding(3) var<storage, read_write> mask: array<atomic<u32>>; // bitset over rows * cols
 
-var<workgroup> histogram: array<atomic<u32>, 256>;
+var<workgroup> histogram: array<atomic<u32>, 256>; // [RADIX_BINS]
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SELECT_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * nwg.x;
@@ -35,7 +35,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     for (var radix_pass = 0u; radix_pass < RADIX_PASSES; radix_pass++) {
       let shift = radix_shift(radix_pass);
       let prefix_mask = radix_prefix_mask(radix_pass);
-      atomicStore(&histogram[lid], 0u);
+      for (var b = lid; b < RADIX_BINS; b += SELECT_THREADS) {
+        atomicStore(&histogram[b], 0u);
+      }
       workgroupBarrier();
       for (var col = lid; col < cols; col += SELECT_THREADS) {
         let key = score_key(params.weight_base + row_start + col, row_start + col, col, params.stream_key);
@@ -44,11 +46,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         }
       }
       workgroupBarrier();
-      let digit = pick_digit(lid, atomicLoad(&histogram[lid]), rank);
+      for (var b = lid; b < RADIX_BINS; b += SELECT_THREADS) {
+        bin_counts[b] = atomicLoad(&histogram[b]);
+      }
+      workgroupBarrier();
+      let digit = pick_digit(lid, rank);
       threshold |= digit.x << shift;
       rank = digit.y;
+      ties_to_prune = rank;
+      if (digit.y == digit.z) {
+        // Every key with this prefix is pruned: so is everything up to the prefix's largest key, ties included.
+        // Usually true once the prefix is unique (often after 3 passes), saving the remaining reads of the row.
+        threshold |= (1u << shift) - 1u;
+        ties_to_prune = 0xffffffffu;
+        break;
+      }
     }
-    ties_to_prune = rank;
   }
 
   // Mask words overlapping the row, SELECT_THREADS at a time. A word shared with the neighbouring row (cols not a

@@ -53,6 +53,6 @@ fn select_word(lid: u32, lo: u32, hi: u32, first_col: u32, cols: u32, weight_bas
     ties ^= lowest;
     left -= 1u;
   }
-  let block_ties = workgroupUniformLoad(&scan_buffer[SELECT_THREADS - 1u]);
+  let block_ties = workgroup_scan_total();
   return vec2u(valid & ~pruned, block_ties);
 }

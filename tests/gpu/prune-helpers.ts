@@ -34,8 +34,15 @@ interface Packed {
   factors: Float32Array;
 }
 
-function pack(cases: PruneCase[]): { packed: Packed[]; buffers: Map<WeightDtype, { bytes: Uint8Array; offsets: number[] }> } {
-  const buffers = new Map<WeightDtype, { bytes: Uint8Array; offsets: number[] }>();
+interface PackedBuffer {
+  bytes: Uint8Array;
+  /** Everything in `bytes`, decoded once. */
+  stored: Float32Array;
+  offsets: number[];
+}
+
+function pack(cases: PruneCase[]): { packed: Packed[]; buffers: Map<WeightDtype, PackedBuffer> } {
+  const buffers = new Map<WeightDtype, PackedBuffer>();
   const packed: Packed[] = [];
   for (const dtype of ['f32', 'f16', 'bf16'] as const) {
     const members = cases.filter((c) => c.dtype === dtype);
@@ -49,7 +56,8 @@ function pack(cases: PruneCase[]): { packed: Packed[]; buffers: Map<WeightDtype,
       all.set(c.values, at);
       at += c.values.length;
     }
-    buffers.set(dtype, { bytes: encodeWeights(all, dtype), offsets });
+    const bytes = encodeWeights(all, dtype);
+    buffers.set(dtype, { bytes, stored: decodeWeights(bytes, dtype, total), offsets });
   }
   const seen = new Map<WeightDtype, number>();
   for (const c of cases) {
@@ -57,7 +65,7 @@ function pack(cases: PruneCase[]): { packed: Packed[]; buffers: Map<WeightDtype,
     seen.set(c.dtype, index + 1);
     const buffer = buffers.get(c.dtype)!;
     const start = buffer.offsets[index];
-    const stored = decodeWeights(buffer.bytes, c.dtype, start + c.values.length).subarray(start);
+    const stored = buffer.stored.subarray(start, start + c.values.length);
     packed.push({ stored, factors: columnFactors(c.statistic, `${c.label} statistic`) });
   }
   return { packed, buffers };

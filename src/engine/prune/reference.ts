@@ -41,13 +41,18 @@ export function scoreKeysReference(settings: PruneSettings, matrix: ReferenceMat
   return keys;
 }
 
-/** Positions (into `keys`) of the k weights a stable ascending sort by score would put first. */
-function lowestK(keys: ArrayLike<number>, positions: number[], k: number, tally: { groups: number; boundaryTies: number }): number[] {
+/**
+ * Positions (into `keys`) of the k weights a stable ascending sort by score would put first: sorts the 64-bit
+ * integers score * 2^32 + position, which orders by score and then by position.
+ */
+function lowestK(keys: ArrayLike<number>, positions: ArrayLike<number>, k: number, tally: { groups: number; boundaryTies: number }): number[] {
   if (k === 0) return [];
-  const order = [...positions].sort((a, b) => keys[a] - keys[b] || a - b);
+  const order = new BigUint64Array(positions.length);
+  for (let i = 0; i < positions.length; i++) order[i] = (BigInt(keys[positions[i]]) << 32n) | BigInt(positions[i]);
+  order.sort();
   tally.groups++;
-  if (k < order.length && keys[order[k - 1]] === keys[order[k]]) tally.boundaryTies++;
-  return order.slice(0, k);
+  if (k < order.length && order[k - 1] >> 32n === order[k] >> 32n) tally.boundaryTies++;
+  return Array.from(order.subarray(0, k), (entry) => Number(entry & 0xffffffffn));
 }
 
 /** Keep-masks of `matrices` under `settings`, by sorting (see the file comment). */
@@ -77,17 +82,20 @@ export function pruneMasksReference(settings: PruneSettings, matrices: Reference
   } else {
     // Matrix and layer groups: the group's matrices concatenated in request order, each flat row-major.
     for (const members of comparisonGroups(group, matrices)) {
-      const groupKeys: number[] = [];
-      const owner: [number, number][] = [];
+      const groupKeys = new Uint32Array(members.reduce((n, mi) => n + keys[mi].length, 0));
+      let start = 0;
       for (const mi of members) {
-        keys[mi].forEach((key, e) => {
-          groupKeys.push(key);
-          owner.push([mi, e]);
-        });
+        groupKeys.set(keys[mi], start);
+        start += keys[mi].length;
       }
-      const k = prunedPerGroup(groupKeys.length, sparsity);
-      const positions = Array.from({ length: groupKeys.length }, (_, i) => i);
-      for (const p of lowestK(groupKeys, positions, k, tally)) markPruned(masks[owner[p][0]], owner[p][1]);
+      const pruned = new Uint8Array(groupKeys.length);
+      const positions = Uint32Array.from({ length: groupKeys.length }, (_, i) => i);
+      for (const p of lowestK(groupKeys, positions, prunedPerGroup(groupKeys.length, sparsity), tally)) pruned[p] = 1;
+      start = 0;
+      for (const mi of members) {
+        for (let e = 0; e < keys[mi].length; e++) if (pruned[start + e]) markPruned(masks[mi], e);
+        start += keys[mi].length;
+      }
     }
   }
   return { masks, ...tally };
