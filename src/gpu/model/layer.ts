@@ -30,8 +30,9 @@ export interface LayerOptions {
   onMoeLayer?: MoeLayerHook;
 }
 
-function withMask(matrix: GpuMatrix, mask: GPUBuffer | undefined): WeightOperand {
-  return { buffer: matrix.buffer, dtype: matrix.dtype, mask: mask ?? null };
+/** `replacement`: weights of the same dtype and layout to read instead of the model's (GpuLayerMasks.weights). */
+function withMask(matrix: GpuMatrix, mask: GPUBuffer | undefined, replacement?: GPUBuffer): WeightOperand {
+  return { buffer: replacement ?? matrix.buffer, dtype: matrix.dtype, mask: mask ?? null };
 }
 
 /** norm(x) -> y over rows of H with the model's norm kind. */
@@ -78,11 +79,11 @@ function recordAttentionBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: 
 }
 
 /** A dense SwiGLU FFN on all T rows of x: out [T, H] (inter [T, W] as scratch). */
-function recordDenseFfn(rec: Recorder, model: GpuModel, ffn: GpuFfn, x: GPUBuffer, inter: GPUBuffer, out: GPUBuffer, T: number, gateUpMask?: GPUBuffer, downMask?: GPUBuffer): void {
+function recordDenseFfn(rec: Recorder, model: GpuModel, ffn: GpuFfn, x: GPUBuffer, inter: GPUBuffer, out: GPUBuffer, T: number, gateUpMask?: GPUBuffer, downMask?: GPUBuffer, weights: Partial<Record<'gateUp' | 'down', GPUBuffer>> = {}): void {
   const plan: RowPlan = { kind: 'dense', rows: T };
   const H = model.spec.hiddenSize;
-  recordExpertGateUp(rec, { x, gateUp: withMask(ffn.gateUp, gateUpMask), inter, plan, hidden: H, interSize: ffn.width });
-  recordExpertDown(rec, { inter, down: withMask(ffn.down, downMask), expertOut: out, plan, hidden: H, interSize: ffn.width });
+  recordExpertGateUp(rec, { x, gateUp: withMask(ffn.gateUp, gateUpMask, weights.gateUp), inter, plan, hidden: H, interSize: ffn.width });
+  recordExpertDown(rec, { inter, down: withMask(ffn.down, downMask, weights.down), expertOut: out, plan, hidden: H, interSize: ffn.width });
 }
 
 /** MoE block on ws.normed [T, H] -> ws.branch [T, H]; the tap point is at its end. */
@@ -92,6 +93,7 @@ function recordMoeBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number
   const { hiddenSize: H, numExperts: E, topK: K, expertFfnSize: I } = spec;
   const T = ws.tokens;
   const m = masks?.matrices ?? {};
+  const w = masks?.weights ?? {};
   recordMatmul(rec, { x: ws.normed, weight: withMask(layer.router!, undefined), y: ws.routerLogits, rows: T, cols: E, inner: H });
   recordRoute(rec, {
     logits: ws.routerLogits, enabled: masks?.expertEnabled ?? model.allExpertsEnabled,
@@ -102,11 +104,13 @@ function recordMoeBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number
   recordDispatchFill(rec, ws.expertIds, ws.expertOffsets, ws.sortedRows, ws.rowOfSlot, T * K, E);
   const plan: RowPlan = { kind: 'gathered', sortedRows: ws.sortedRows, tiles: ws.tiles, offsets: ws.expertOffsets, maxTiles: ws.maxTiles, topK: K };
   const experts = layer.experts!;
-  recordExpertGateUp(rec, { x: ws.normed, gateUp: withMask(experts.gateUp, m['experts.gate_up']), inter: ws.inter, plan, hidden: H, interSize: I });
-  recordExpertDown(rec, { inter: ws.inter, down: withMask(experts.down, m['experts.down']), expertOut: ws.expertOut, plan, hidden: H, interSize: I });
+  recordExpertGateUp(rec, { x: ws.normed, gateUp: withMask(experts.gateUp, m['experts.gate_up'], w['experts.gate_up']), inter: ws.inter, plan, hidden: H, interSize: I });
+  recordExpertDown(rec, { inter: ws.inter, down: withMask(experts.down, m['experts.down'], w['experts.down']), expertOut: ws.expertOut, plan, hidden: H, interSize: I });
   let shared: { out: GPUBuffer; gateLogit: GPUBuffer | null } | null = null;
   if (layer.shared) {
-    recordDenseFfn(rec, model, layer.shared, ws.normed, ws.sharedInter!, ws.sharedOut!, T, m['shared.gate_up'], m['shared.down']);
+    recordDenseFfn(rec, model, layer.shared, ws.normed, ws.sharedInter!, ws.sharedOut!, T, m['shared.gate_up'], m['shared.down'], {
+      gateUp: w['shared.gate_up'], down: w['shared.down'],
+    });
     if (layer.sharedGate) {
       recordMatmul(rec, { x: ws.normed, weight: withMask(layer.sharedGate, undefined), y: ws.sharedGateLogit!, rows: T, cols: 1, inner: H });
     }

@@ -13,6 +13,11 @@ export interface GpuLayerMasks {
   matrices: Partial<Record<MatrixKey, GPUBuffer>>;
   /** [E] u32, 1 = enabled; null: every expert enabled. */
   expertEnabled: GPUBuffer | null;
+  /**
+   * Replacement weights per matrix (same dtype and canonical layout as the model's), read instead of the model's
+   * own: SparseGPT's updated weights (src/gpu/sparsegpt). Absent key: the model's weights.
+   */
+  weights?: Partial<Record<MatrixKey, GPUBuffer>>;
 }
 
 export class GpuMaskSet {
