@@ -18,6 +18,7 @@ import { GpuForward } from '../model/forward.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
 import { uploadMasks, type GpuLayerMasks, type GpuMaskSet } from '../model/masks.ts';
 import { maxTokensPerPass } from '../model/workspace.ts';
+import type { MoeLayerTap } from '../model/taps.ts';
 import type { Recorder } from '../recorder.ts';
 import { recordAttentionContextStats, recordAttentionInputStats, recordMoeStats, StatsScratch } from './layer-statistics.ts';
 import { LayerTotals, readLayerTotals } from './totals.ts';
@@ -34,6 +35,13 @@ export interface GpuCalibrationOptions {
   mode?: CalibrationMode;
   /** Sequential mode: the masks of layer l given its complete statistics (null: leave the layer dense). */
   masksForLayer?: (layer: number, stats: LayerStats) => LayerMasks | null | Promise<LayerMasks | null>;
+  /**
+   * Sequential mode, instead of masksForLayer: layer l's masks already on the GPU, possibly with replacement
+   * weights (SparseGPT's updated weights); the caller owns the buffers. The result's `masks` stays null there.
+   */
+  gpuMasksForLayer?: (layer: number, stats: LayerStats) => Promise<GpuLayerMasks | null>;
+  /** Extra instruments recorded at every MoE tap of the statistics passes (SparseGPT's Hessian sums). */
+  onMoeTap?: (tap: MoeLayerTap) => void;
   /** Tokens per forward pass, rounded down to whole windows (at least one); default 2048, capped by the adapter. */
   tokensPerBatch?: number;
   onProgress?: (progress: CalibrationProgress) => void;
@@ -90,6 +98,7 @@ function recordInstrumentedLayer(
   l: number,
   totals: LayerTotals | null,
   masks: GpuLayerMasks | null,
+  onMoeTap?: (tap: MoeLayerTap) => void,
 ): void {
   const { forward, scratch } = pass;
   if (!totals) {
@@ -98,7 +107,13 @@ function recordInstrumentedLayer(
   }
   recordAttentionInputStats(rec, model, forward.ws, l, totals, scratch);
   const enabled = masks?.expertEnabled ?? model.allExpertsEnabled;
-  forward.recordLayer(rec, l, { masks, onMoeLayer: (tap) => recordMoeStats(tap, enabled, totals, scratch) });
+  forward.recordLayer(rec, l, {
+    masks,
+    onMoeLayer: (tap) => {
+      recordMoeStats(tap, enabled, totals, scratch);
+      onMoeTap?.(tap);
+    },
+  });
   recordAttentionContextStats(rec, model, forward.ws, l, totals, scratch);
 }
 
@@ -134,7 +149,7 @@ export async function calibrateOnGpu(model: GpuModel, windows: number[][], optio
         pass.forward.writeIds(batch.flat());
         const rec = ctx.record('calibrate');
         pass.forward.recordEmbedding(rec);
-        for (let l = 0; l < spec.numLayers; l++) recordInstrumentedLayer(rec, model, pass, l, totals[l], null);
+        for (let l = 0; l < spec.numLayers; l++) recordInstrumentedLayer(rec, model, pass, l, totals[l], null, options.onMoeTap);
         await rec.submit();
         await ctx.idle();
         options.onProgress?.({ done: b + 1, total: batches.length, phase: 'statistics' });
@@ -182,14 +197,17 @@ export async function calibrateOnGpu(model: GpuModel, windows: number[][], optio
           const pass = passes.of(batch.length);
           const rec = ctx.record(`calibrate layer ${l}`);
           rec.copy(stash[b], 0, pass.forward.ws.hidden, 0, stash[b].size);
-          recordInstrumentedLayer(rec, model, pass, l, layerTotals, null);
+          recordInstrumentedLayer(rec, model, pass, l, layerTotals, null, options.onMoeTap);
           await rec.submit();
           await ctx.idle();
           step(l, 'statistics');
         }
         const stats = (await readLayerTotals(ctx, spec, [layerTotals]))[0]!;
         layers[l] = stats;
-        const chosen = (await options.masksForLayer?.(l, stats)) ?? null;
+        if (options.gpuMasksForLayer) {
+          layerMasks = await options.gpuMasksForLayer(l, stats);
+        }
+        const chosen = options.gpuMasksForLayer ? null : ((await options.masksForLayer?.(l, stats)) ?? null);
         masks.layers[l] = chosen;
         if (chosen) {
           const upload = await uploadMasks(model, { layers: masks.layers.map((m, i) => (i === l ? m : null)) });
