@@ -1,0 +1,139 @@
+/**
+ * SparseGPT over a whole model (the `sparsegpt` pruning method): calibration with Hessian sums recorded at every
+ * MoE tap (only this method pays for them), then per MoE layer the inverse-Hessian factors and the column
+ * algorithm (prune-layer.ts). Modes, as calibrateOnGpu:
+ * - dense: every layer's Hessians from the dense model in one pass (memory: all layers' sums at once,
+ *   hessianBytesPerLayer x MoE layers), then every layer pruned;
+ * - sequential (the paper's setting): layer l's Hessians come from inputs produced by layers < l already pruned
+ *   and updated; the calibration's propagate pass runs layer l on its updated weights (GpuLayerMasks.weights), and
+ *   only one layer's sums exist at a time.
+ * The result is forward-ready (a GpuMaskSet whose layers carry masks and updated weights) and can be read back as a
+ * MaskSet plus canonical weight bytes for an export.
+ */
+import type { CalibrationStats } from '../../engine/calibration/stats.ts';
+import type { MaskSet, MatrixKey } from '../../engine/model/masks.ts';
+import { countKept } from '../../engine/prune/masks.ts';
+import { checkSparseGptSettings, type SparseGptSettings } from '../../engine/sparsegpt/settings.ts';
+import { calibrateOnGpu, type CalibrationProgress } from '../calibration/calibrate.ts';
+import type { GpuModel } from '../model/gpu-model.ts';
+import { GpuMaskSet, maskedMatrix } from '../model/masks.ts';
+import { maskWords } from '../weights.ts';
+import { HessianAccumulator } from './hessians.ts';
+import { sparseGptLayer, type PrunedLayer, type PrunedMatrix } from './prune-layer.ts';
+
+export interface SparseGptRunOptions {
+  settings: SparseGptSettings;
+  mode?: 'dense' | 'sequential';
+  tokensPerBatch?: number;
+  onProgress?: (progress: CalibrationProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** One pruned matrix in a report: achieved sparsity from its mask, the OBS loss estimate. */
+export interface SparseGptMatrixReport extends Omit<PrunedMatrix, 'elementOffset' | 'key'> {
+  kept: number;
+  sparsity: number;
+}
+
+export class SparseGptResult {
+  constructor(
+    readonly model: GpuModel,
+    /** Masks and updated weights per layer, for GpuForward (request.masks). */
+    readonly masks: GpuMaskSet,
+    readonly layers: PrunedLayer[],
+    readonly stats: CalibrationStats,
+  ) {}
+
+  /** Keep-masks back on the CPU, per layer and canonical matrix (MaskSet; the weights are separate). */
+  async readMaskSet(): Promise<MaskSet> {
+    const out: MaskSet = { layers: this.model.spec.moeLayers.map(() => null) };
+    for (const pruned of this.layers) {
+      const matrices: Partial<Record<MatrixKey, Uint32Array>> = {};
+      for (const [key, buffer] of Object.entries(pruned.masks.matrices) as [MatrixKey, GPUBuffer][]) {
+        const elements = maskedMatrix(this.model, pruned.layer, key)!.elements;
+        matrices[key] = await this.model.ctx.readU32(buffer, 0, maskWords(elements) * 4);
+      }
+      out.layers[pruned.layer] = { matrices };
+    }
+    return out;
+  }
+
+  /** Updated weights of one canonical matrix as stored bytes (the model's dtype, canonical layout), for export. */
+  async readWeights(layer: number, key: MatrixKey): Promise<Uint8Array> {
+    const pruned = this.layers.find((p) => p.layer === layer);
+    const buffer = pruned?.masks.weights?.[key];
+    if (!buffer) throw new RangeError(`SparseGPT did not update layers.${layer}.${key}`);
+    return new Uint8Array(await this.model.ctx.read(buffer));
+  }
+
+  /** Achieved sparsity and OBS loss per matrix, from the masks (reads them back). */
+  async report(): Promise<SparseGptMatrixReport[]> {
+    const masks = await this.readMaskSet();
+    const rows: SparseGptMatrixReport[] = [];
+    for (const pruned of this.layers) {
+      for (const m of pruned.matrices) {
+        const bits = masks.layers[pruned.layer]!.matrices[m.key]!;
+        const elements = m.rows * m.cols;
+        const kept = countKeptRange(bits, m.elementOffset, elements);
+        rows.push({ label: m.label, rows: m.rows, cols: m.cols, loss: m.loss, kept, sparsity: 1 - kept / elements });
+      }
+    }
+    return rows;
+  }
+
+  destroy(): void {
+    this.masks.destroy();
+  }
+}
+
+/** Kept bits among elements [offset, offset + count) of a bitset. */
+function countKeptRange(mask: Uint32Array, offset: number, count: number): number {
+  if (offset % 32 === 0) return countKept(mask, count, offset / 32);
+  let kept = 0;
+  for (let e = offset; e < offset + count; e++) kept += (mask[e >>> 5] >>> (e & 31)) & 1;
+  return kept;
+}
+
+/** Calibrates on `windows` and prunes every MoE layer of `model` with SparseGPT. */
+export async function sparseGptOnModel(model: GpuModel, windows: number[][], options: SparseGptRunOptions): Promise<SparseGptResult> {
+  const { settings } = options;
+  checkSparseGptSettings(settings);
+  const spec = model.spec;
+  const moeLayers = spec.moeLayers.flatMap((isMoe, l) => (isMoe ? [l] : []));
+  const mode = options.mode ?? 'sequential';
+  const pruned: PrunedLayer[] = [];
+  const hessians = await HessianAccumulator.create(model, mode === 'dense' ? moeLayers : moeLayers.slice(0, 1));
+  const calibration = { mode, tokensPerBatch: options.tokensPerBatch, onProgress: options.onProgress, signal: options.signal, onMoeTap: hessians.record.bind(hessians) };
+  try {
+    let stats: CalibrationStats;
+    if (mode === 'dense') {
+      stats = (await calibrateOnGpu(model, windows, calibration)).stats;
+      for (const l of moeLayers) {
+        options.signal?.throwIfAborted();
+        pruned.push(await sparseGptLayer(model, l, hessians.of(l), stats.layers[l]!, settings));
+        hessians.release(l);
+      }
+    } else {
+      stats = (
+        await calibrateOnGpu(model, windows, {
+          ...calibration,
+          gpuMasksForLayer: async (l, layerStats) => {
+            const layer = await sparseGptLayer(model, l, hessians.of(l), layerStats, settings);
+            pruned.push(layer);
+            hessians.release(l);
+            const next = moeLayers.find((m) => m > l);
+            if (next !== undefined) await hessians.track(next);
+            return layer.masks;
+          },
+        })
+      ).stats;
+    }
+    const layers = spec.moeLayers.map((_, l) => pruned.find((p) => p.layer === l)?.masks ?? null);
+    return new SparseGptResult(model, new GpuMaskSet(layers, pruned.flatMap((p) => p.buffers)), pruned, stats);
+  } catch (error) {
+    for (const p of pruned) for (const b of p.buffers) b.destroy();
+    throw error;
+  } finally {
+    hessians.destroy();
+  }
+}
