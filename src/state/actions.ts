@@ -3,7 +3,6 @@
  * store and the Engine, so the same actions drive the page and the Node tests (tests/unit/store.test.ts).
  */
 import type { Engine, ModelSource, ModelSummary } from '../api/engine.ts';
-import type { EngineErrorInfo } from '../api/errors.ts';
 import { shortHash } from '../engine/experiment/model-hash.ts';
 import {
   canonicalRemoteId,
@@ -13,6 +12,7 @@ import {
   PRUNE_TARGETS,
   type Experiment,
   type ExperimentCalibration,
+  type ExperimentEvaluation,
   type ExperimentModel,
   type ExperimentPrune,
   type ExperimentView,
@@ -20,6 +20,7 @@ import {
   type PruneTarget,
 } from '../engine/experiment/schema.ts';
 import { decodeExperiment } from '../engine/experiment/url.ts';
+import { createTaskActions, errorInfo } from './lab-actions.ts';
 import type { LabState, LabStore, Note } from './store.ts';
 
 /** Shown when the page itself has no navigator.gpu: the engine is never started then. */
@@ -33,19 +34,13 @@ export interface StartOptions {
 const clamp = (value: number, range: { min: number; max: number }) => Math.min(range.max, Math.max(range.min, value));
 const clampInt = (value: number, range: { min: number; max: number }) => clamp(Math.round(value), range);
 
-function errorInfo(error: unknown): EngineErrorInfo {
-  const e = error as Partial<EngineErrorInfo> | null;
-  return typeof e?.kind === 'string' && typeof e.message === 'string'
-    ? { kind: e.kind, message: e.message, ...(e.file ? { file: e.file } : {}) }
-    : { kind: 'internal', message: String((error as Error)?.message ?? error) };
-}
-
 export function createLabActions(store: LabStore, engine: Engine) {
   const get = store.getState;
   const set = store.setState;
   let nextNoteId = 1;
   let modelController: AbortController | null = null;
   let hubController: AbortController | null = null;
+  const tasks = createTaskActions(store, engine);
 
   const note = (topic: Note['topic'], text: string) => set((s) => ({ notes: [...s.notes, { id: nextNoteId++, topic, text }] }));
   const patchExperiment = (patch: Partial<Experiment>) => set((s) => ({ experiment: { ...s.experiment, ...patch } }));
@@ -83,6 +78,8 @@ export function createLabActions(store: LabStore, engine: Engine) {
   }
 
   const actions = {
+    ...tasks,
+
     /** Reads a share link (the URL hash) into the experiment; its notes replace the previous link's. */
     applyShareLink(hash: string): void {
       const { experiment, notes, keys } = decodeExperiment(hash);
@@ -105,6 +102,7 @@ export function createLabActions(store: LabStore, engine: Engine) {
         const report = await engine.capabilities();
         set({ gpu: report.available ? { status: 'ready', caps: report.caps, summary: report.summary } : { status: 'unavailable', reason: report.reason } });
         if (!report.available) return;
+        void tasks.loadTexts();
         set({ embedded: await engine.embeddedModels() });
       } catch (error) {
         set({ modelTask: { status: 'error', label: 'Starting the engine', error: errorInfo(error) } });
@@ -162,6 +160,7 @@ export function createLabActions(store: LabStore, engine: Engine) {
         });
         if (modelController !== controller) return;
         const model = experimentModel(source, summary);
+        tasks.resetTasks();
         set((s) => ({ model: summary, modelRef: model, modelTask: { status: 'idle' }, experiment: { ...s.experiment, model } }));
         checkLinkedModel(model);
       } catch (error) {
@@ -245,6 +244,12 @@ export function createLabActions(store: LabStore, engine: Engine) {
     },
     setCalibrationMode(mode: ExperimentCalibration['mode']): void {
       patchCalibration({ mode });
+    },
+    setEvaluationText(text: ExperimentEvaluation['text']): void {
+      patchExperiment({ evaluation: { ...get().experiment.evaluation, text } });
+    },
+    setEvaluationSize(ctx: number, maxTokens: number): void {
+      patchExperiment({ evaluation: { ...get().experiment.evaluation, ctx: clampInt(ctx, LIMITS.ctx), maxTokens: clampInt(maxTokens, LIMITS.evalTokens) } });
     },
     setView(view: Partial<ExperimentView>): void {
       const next = { ...get().experiment.view, ...view };

@@ -9,6 +9,15 @@ import { useStore } from 'zustand';
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { EmbeddedModel, ModelEstimate, ModelSummary, Progress } from '../api/engine.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
+import type {
+  CalibrationSummary,
+  EvaluateReport,
+  GenerateResult,
+  RoutingReport,
+  TextInfo,
+  TokenLossReport,
+  Variant,
+} from '../api/lab.ts';
 import { defaultExperiment, type Experiment } from '../engine/experiment/schema.ts';
 import type { GpuCapabilities } from '../gpu/capabilities.ts';
 import type { LabActions } from './actions.ts';
@@ -41,6 +50,49 @@ export interface Note {
   text: string;
 }
 
+/**
+ * One computation of the lab: its last result and the settings it was computed from (`key`, so the page can
+ * tell a result that no longer matches the experiment), the run in progress, and the last failure.
+ */
+export interface TaskState<T> {
+  result: T | null;
+  key: string | null;
+  running: { progress: Progress | null } | null;
+  error: EngineErrorInfo | null;
+}
+
+export function idleTask<T>(): TaskState<T> {
+  return { result: null, key: null, running: null, error: null };
+}
+
+/** One column of the side-by-side generation: the text so far while it runs. */
+export interface GenerationSlot {
+  partial: string;
+  result: GenerateResult | null;
+}
+
+export interface LabTasks {
+  calibrate: TaskState<CalibrationSummary>;
+  inspect: TaskState<RoutingReport>;
+  evaluate: TaskState<EvaluateReport>;
+  tokenLoss: TaskState<TokenLossReport>;
+  generate: TaskState<Record<Variant, GenerationSlot | null>>;
+  export: TaskState<string>;
+}
+
+export type TaskName = keyof LabTasks;
+
+export function idleTasks(): LabTasks {
+  return { calibrate: idleTask(), inspect: idleTask(), evaluate: idleTask(), tokenLoss: idleTask(), generate: idleTask(), export: idleTask() };
+}
+
+/** A text the user pasted or uploaded in this page (the engine holds it; links carry only the hash). */
+export interface AddedTextEntry {
+  hash: string;
+  name: string;
+  bytes: number;
+}
+
 export interface LabState {
   experiment: Experiment;
   gpu: GpuStatus;
@@ -53,6 +105,14 @@ export interface LabState {
   notes: Note[];
   /** The model a share link named, kept until a model with that source is loaded and its hash compared. */
   linkedModel: Experiment['model'] | null;
+  /** The page's texts, once the engine listed them. */
+  texts: TextInfo[];
+  addedTexts: AddedTextEntry[];
+  tasks: LabTasks;
+  /** Which model the inspector and the token views show: switching is instant (both were computed). */
+  variant: Variant;
+  /** The pruning settings whose masks the engine applies now (pruneKey), or null while the model is dense. */
+  masksKey: string | null;
 }
 
 export type LabStore = StoreApi<LabState>;
@@ -68,6 +128,11 @@ export function initialLabState(): LabState {
     hub: { repo: '', check: { status: 'idle' } },
     notes: [],
     linkedModel: null,
+    texts: [],
+    addedTexts: [],
+    tasks: idleTasks(),
+    variant: 'dense',
+    masksKey: null,
   };
 }
 

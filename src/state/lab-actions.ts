@@ -1,0 +1,175 @@
+/**
+ * Named actions of the lab's computations (calibrate, inspect, evaluate, per-token loss, generation, downloads):
+ * each runs one Engine call with progress and a Cancel, records its result with the key of the settings it came
+ * from, and leaves the previous result in place when it fails or is cancelled.
+ */
+import type { Engine, ExportKind, OperationOptions } from '../api/engine.ts';
+import type { EngineErrorInfo } from '../api/errors.ts';
+import type { ExportFile, InspectRequest, Sampling, Variant } from '../api/lab.ts';
+import { textKey, textRefOf } from '../engine/experiment/text-ref.ts';
+import { calibrationKey, calibrationRequest, evaluateKey, evaluateRequest } from './requests.ts';
+import { idleTasks, type LabStore, type LabTasks, type TaskName, type TaskState } from './store.ts';
+
+export function errorInfo(error: unknown): EngineErrorInfo {
+  const e = error as Partial<EngineErrorInfo> | null;
+  return typeof e?.kind === 'string' && typeof e.message === 'string'
+    ? { kind: e.kind, message: e.message, ...(e.file ? { file: e.file } : {}) }
+    : { kind: 'internal', message: String((error as Error)?.message ?? error) };
+}
+
+export type InspectSettings = InspectRequest;
+
+export function createTaskActions(store: LabStore, engine: Engine) {
+  const get = store.getState;
+  const set = store.setState;
+  const controllers = new Map<TaskName, AbortController>();
+
+  const patchTask = <K extends TaskName>(name: K, patch: Partial<LabTasks[K]>) =>
+    set((s) => ({ tasks: { ...s.tasks, [name]: { ...s.tasks[name], ...patch } } }));
+
+  const modelHash = () => get().model?.contentHash ?? null;
+
+  /**
+   * Runs `call` as task `name` (cancelling a run of the same task in progress). Resolves with the result, or null
+   * when it failed (the error is in the task) or was cancelled or replaced.
+   */
+  async function runTask<K extends TaskName>(
+    name: K,
+    key: string,
+    call: (options: OperationOptions) => Promise<NonNullable<LabTasks[K]['result']>>,
+  ): Promise<NonNullable<LabTasks[K]['result']> | null> {
+    controllers.get(name)?.abort();
+    const controller = new AbortController();
+    controllers.set(name, controller);
+    const current = () => controllers.get(name) === controller;
+    patchTask(name, { running: { progress: null }, error: null } as Partial<LabTasks[K]>);
+    try {
+      const result = await call({
+        signal: controller.signal,
+        onProgress: (progress) => {
+          if (current()) patchTask(name, { running: { progress } } as Partial<LabTasks[K]>);
+        },
+      });
+      if (!current()) return null;
+      patchTask(name, { result, key, running: null } as Partial<LabTasks[K]>);
+      return result;
+    } catch (error) {
+      if (!current()) return null;
+      const info = errorInfo(error);
+      patchTask(name, { running: null, error: info.kind === 'aborted' ? null : info } as Partial<LabTasks[K]>);
+      return null;
+    } finally {
+      if (current()) controllers.delete(name);
+    }
+  }
+
+  const actions = {
+    /** Forgets every result: they belong to the model that was loaded. */
+    resetTasks(): void {
+      for (const controller of controllers.values()) controller.abort();
+      controllers.clear();
+      set({ tasks: idleTasks(), variant: 'dense', masksKey: null });
+    },
+
+    cancelTask(name: TaskName): void {
+      controllers.get(name)?.abort();
+    },
+
+    /** The page's texts for the pickers; without them the pickers offer pasted text only. */
+    async loadTexts(): Promise<void> {
+      try {
+        set({ texts: await engine.texts() });
+      } catch {
+        set({ texts: [] });
+      }
+    },
+
+    /**
+     * Gives a pasted or uploaded text to the engine and returns its hash (null when refused: the error shows on
+     * the task `forTask`).
+     */
+    async addText(text: string, name: string, forTask: 'calibrate' | 'evaluate'): Promise<string | null> {
+      try {
+        const added = await engine.addText(text);
+        set((s) => ({ addedTexts: [...s.addedTexts.filter((t) => t.hash !== added.hash), { hash: added.hash, name, bytes: added.bytes }] }));
+        return added.hash;
+      } catch (error) {
+        patchTask(forTask, { error: errorInfo(error) });
+        return null;
+      }
+    },
+
+    async calibrate(): Promise<boolean> {
+      const { experiment } = get();
+      const key = calibrationKey(experiment, modelHash());
+      const result = await runTask('calibrate', key, (options) => engine.calibrate(calibrationRequest(experiment), options));
+      return result !== null;
+    },
+
+    async inspect(request: InspectSettings, masksKey: string | null): Promise<void> {
+      const key = `${modelHash()}|${textKey(request.text)}|${request.tokens}|${request.bySource}|${masksKey ?? 'dense'}`;
+      await runTask('inspect', key, (options) => engine.inspect(request, options));
+    },
+
+    /** Perplexity of the dense model, and of the pruned one when `masksKey` says masks are in force. */
+    async evaluate(byGenre: boolean, masksKey: string | null): Promise<boolean> {
+      const { experiment } = get();
+      const variants: Variant[] = masksKey ? ['dense', 'pruned'] : ['dense'];
+      const key = evaluateKey(experiment, modelHash(), masksKey, byGenre);
+      return (await runTask('evaluate', key, (options) => engine.evaluate(evaluateRequest(experiment, variants, byGenre), options))) !== null;
+    },
+
+    async tokenLoss(tokens: number, masksKey: string | null): Promise<void> {
+      const { experiment } = get();
+      const request = { text: textRefOf(experiment.evaluation.text), tokens };
+      await runTask('tokenLoss', `${modelHash()}|${JSON.stringify(request)}|${masksKey ?? 'dense'}`, (options) => engine.tokenLoss(request, options));
+    },
+
+    /** The dense and (when pruned) the pruned continuation of one prompt, one after the other, text streaming in. */
+    async generate(prompt: string, maxNewTokens: number, sampling: Sampling, pruned: boolean): Promise<void> {
+      const variants: Variant[] = pruned ? ['dense', 'pruned'] : ['dense'];
+      const slots: LabTasks['generate']['result'] = { dense: null, pruned: null };
+      await runTask('generate', `${modelHash()}|${prompt}|${maxNewTokens}|${JSON.stringify(sampling)}`, async (options) => {
+        for (const variant of variants) {
+          slots[variant] = { partial: '', result: null };
+          const result = await engine.generate(
+            { prompt, maxNewTokens, sampling, variant },
+            {
+              signal: options.signal,
+              onProgress: (progress) => {
+                slots[variant] = { partial: progress.message, result: null };
+                patchTask('generate', { result: { ...slots } });
+                options.onProgress?.(progress);
+              },
+            },
+          );
+          slots[variant] = { partial: result.text, result };
+          patchTask('generate', { result: { ...slots } });
+        }
+        return { ...slots };
+      });
+    },
+
+    /** Files of `kind` from the engine (null when it failed: the error shows on the export task). */
+    async exportFiles(kind: ExportKind): Promise<ExportFile[] | null> {
+      let files: ExportFile[] | null = null;
+      await runTask('export', kind, async (options) => {
+        files = await engine.exportFiles(kind, options);
+        return kind;
+      });
+      return files;
+    },
+
+    setVariant(variant: Variant): void {
+      set({ variant });
+    },
+  };
+  return actions;
+}
+
+export type TaskActions = ReturnType<typeof createTaskActions>;
+
+/** Whether a task's result was computed from `key` (the experiment's settings now). */
+export function isCurrent<T>(task: TaskState<T>, key: string): boolean {
+  return task.result !== null && task.key === key;
+}

@@ -1,0 +1,84 @@
+import { useState } from 'react';
+import type { LayerRoutingView } from '../../api/lab.ts';
+import { categoricalColor, textColorOn } from '../charts/common.ts';
+
+const NO_EXPERT = 0xffffffff;
+
+/** What one token's routing says, in words. */
+export function describeTokenRouting(token: string, t: number, layer: LayerRoutingView, topK: number): string {
+  const slots: string[] = [];
+  for (let k = 0; k < topK; k++) {
+    const e = layer.expertIds[t * topK + k];
+    if (e !== NO_EXPERT) slots.push(`expert ${e} (g = ${layer.gates[t * topK + k].toFixed(4)})`);
+  }
+  return `token ${t} ${JSON.stringify(token)}: ${slots.join(', ') || 'no expert'}; router entropy ${layer.entropy[t].toFixed(3)} nats, top-1/top-2 margin ${layer.margin[t].toFixed(3)}`;
+}
+
+/** The expert with the largest gate of token t (the one whose colour the token takes), or -1. */
+function firstExpert(layer: LayerRoutingView, t: number, topK: number): number {
+  let best = -1;
+  let bestGate = -Infinity;
+  for (let k = 0; k < topK; k++) {
+    const e = layer.expertIds[t * topK + k];
+    if (e !== NO_EXPERT && layer.gates[t * topK + k] > bestGate) {
+      best = e;
+      bestGate = layer.gates[t * topK + k];
+    }
+  }
+  return best;
+}
+
+/**
+ * The inspected text with each token coloured by the expert that got the largest gate in one layer; the
+ * second choice shows as the underline colour. Pointing at a token gives its experts and weights.
+ */
+export function TokenRoutingView({ tokens, layer, topK, experts }: { tokens: string[]; layer: LayerRoutingView; topK: number; experts: number }) {
+  const [hover, setHover] = useState<string | null>(null);
+  return (
+    <figure className="token-figure" aria-label={`Tokens coloured by expert, layer ${layer.layer}`}>
+      <div className="legend-row" aria-hidden="true">
+        {Array.from({ length: experts }, (_, e) => (
+          <span key={e} className="swatch" style={{ background: categoricalColor(e, experts), color: textColorOn(categoricalColor(e, experts)) }}>
+            {e}
+          </span>
+        ))}
+        <span className="hint">colour: the expert with the largest gate; underline: the second</span>
+      </div>
+      <p className="token-text">
+        {tokens.map((token, t) => {
+          const first = firstExpert(layer, t, topK);
+          const second = topK > 1 ? layer.expertIds[t * topK + (layer.expertIds[t * topK] === first ? 1 : 0)] : NO_EXPERT;
+          const background = first >= 0 ? categoricalColor(first, experts) : '#ddd';
+          const words = describeTokenRouting(token, t, layer, topK);
+          return (
+            <span
+              key={t}
+              className="token"
+              title={words}
+              data-token={t}
+              style={{
+                background,
+                color: textColorOn(background),
+                borderBottomColor: second !== NO_EXPERT && second !== undefined ? categoricalColor(second, experts) : 'transparent',
+              }}
+              onPointerEnter={() => setHover(words)}
+              onPointerLeave={() => setHover(null)}
+            >
+              {visible(token)}
+            </span>
+          );
+        })}
+      </p>
+      <figcaption>
+        <span className="hover-readout" role="status" data-testid="hover-readout">
+          {hover ?? 'Point at a token for its experts and gate weights.'}
+        </span>
+      </figcaption>
+    </figure>
+  );
+}
+
+/** Whitespace and control characters drawn so every token has a visible box. */
+export function visible(token: string): string {
+  return token.replace(/\n/g, '↵\n').replace(/\t/g, '→').replace(/\r/g, '') || '∅';
+}
