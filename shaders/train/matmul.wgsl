@@ -6,8 +6,8 @@
 // outer * x_outer + inner * x_inner to each offset (windows x heads for attention).
 //
 // Shape of the work (measured on lavapipe, see docs/training.md; it suits GPUs with subgroups too): a workgroup
-// of 64 invocations computes an 8-row x 128-column tile, each invocation 8 rows x 2 columns (n0 + lane,
-// n0 + lane + 64) in registers. B is read by each invocation for its own columns (neighbouring invocations read
+// of LANES invocations computes an 8-row x 2 LANES-column tile, each invocation 8 rows x 2 columns (n0 + lane,
+// n0 + lane + LANES) in registers. B is read by each invocation for its own columns (neighbouring invocations read
 // neighbouring words when B is n-contiguous, the layout every caller arranges); A is read 8 x 8 at a time, one
 // word per invocation along the contiguous direction, and handed to every invocation with subgroupBroadcast,
 // which on a CPU driver costs far less than the workgroup-memory tiles and barriers a GPU kernel would use.
@@ -63,8 +63,10 @@ override GROUP_MODE: u32 = 0u;
 override CAUSAL: u32 = 0u;
 override NUM_GROUPS: u32 = 1u;
 
+// Invocations per workgroup (a multiple of 8): the tile is 8 rows x 2 LANES columns. Narrow for narrow outputs
+// (attention's head size), so that few columns are computed only to be thrown away.
+override LANES: u32 = 64u;
 const ROWS: u32 = 8u;
-const COLS: u32 = 128u;
 
 // The tile this workgroup computes and the k range it sums over.
 struct Tile {
@@ -83,8 +85,8 @@ var<private> b_col0: u32; // column offsets of this invocation's two columns in 
 var<private> b_col1: u32;
 var<private> acc_lo0: vec4f; // rows m0 + 0..3, column n0 + lane
 var<private> acc_hi0: vec4f; // rows m0 + 4..7, column n0 + lane
-var<private> acc_lo1: vec4f; // rows m0 + 0..3, column n0 + lane + 64
-var<private> acc_hi1: vec4f; // rows m0 + 4..7, column n0 + lane + 64
+var<private> acc_lo1: vec4f; // rows m0 + 0..3, column n0 + lane + LANES
+var<private> acc_hi1: vec4f; // rows m0 + 4..7, column n0 + lane + LANES
 
 fn locate_tile(wid: vec3u) -> Tile {
   var t: Tile;
@@ -122,7 +124,7 @@ fn locate_tile(wid: vec3u) -> Tile {
     t.k_end = t.k_begin + groups[NUM_GROUPS + expert];
     t.c_base += expert * params.c_outer;
   }
-  let n0 = wid.y * COLS;
+  let n0 = wid.y * 2u * LANES;
   if (CAUSAL == 1u && n0 > t.m0 + ROWS - 1u) { t.valid = false; }
   if (CAUSAL == 2u) { t.k_end = min(t.k_end, t.m0 + ROWS); }
   if (CAUSAL == 3u) { t.k_begin = max(t.k_begin, t.m0); }
@@ -151,10 +153,10 @@ fn accumulate(rows_lo: vec4f, rows_hi: vec4f, k: u32) {
 
 fn begin(wid: vec3u, lid: u32) -> bool {
   tile = locate_tile(wid);
-  let n0 = wid.y * COLS + lid;
+  let n0 = wid.y * 2u * LANES + lid;
   let last = params.N - 1u;
   b_col0 = min(n0, last) * params.b_col;
-  b_col1 = min(n0 + 64u, last) * params.b_col;
+  b_col1 = min(n0 + LANES, last) * params.b_col;
   return tile.valid;
 }
 
@@ -167,7 +169,7 @@ fn store_one(at: u32, value: f32) {
 }
 
 fn store(wid: vec3u, lid: u32) {
-  let n = wid.y * COLS + lid;
+  let n = wid.y * 2u * LANES + lid;
   for (var i = 0u; i < ROWS; i++) {
     let m = tile.m0 + i;
     if (m >= tile.m_end) { break; }
@@ -175,12 +177,12 @@ fn store(wid: vec3u, lid: u32) {
     let v0 = select(acc_lo0[i % 4u], acc_hi0[i % 4u], i >= 4u);
     let v1 = select(acc_lo1[i % 4u], acc_hi1[i % 4u], i >= 4u);
     if (n < params.N) { store_one(at + n * params.c_col, v0); }
-    if (n + 64u < params.N) { store_one(at + (n + 64u) * params.c_col, v1); }
+    if (n + LANES < params.N) { store_one(at + (n + LANES) * params.c_col, v1); }
   }
 }
 
 // A contiguous along k: invocation `lane` holds A(m0 + r, k0 + lane) in a_r; row r at step kk is lane kk's a_r.
-@compute @workgroup_size(64)
+@compute @workgroup_size(LANES)
 fn main_k(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32,
           @builtin(subgroup_invocation_id) sg_lane: u32) {
   if (!begin(wid, lid)) { return; }
@@ -217,7 +219,7 @@ fn main_k(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li
 }
 
 // A contiguous along m: invocation `lane` holds A(m0 + lane, k0 + r) in a_r; row i at step r is lane i's a_r.
-@compute @workgroup_size(64)
+@compute @workgroup_size(LANES)
 fn main_m(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32,
           @builtin(subgroup_invocation_id) sg_lane: u32) {
   if (!begin(wid, lid)) { return; }

@@ -10,7 +10,14 @@ export const matmulKernels = {
 };
 
 const ROWS = 8;
-const COLS = 128;
+
+/** Invocations per workgroup for an output N columns wide: the widest tile (2 x lanes columns) that wastes at most
+ * 1/8 of its columns, down to one subgroup of 8. */
+export function matmulLanes(N: number): number {
+  let lanes = 64;
+  while (lanes > 8 && Math.ceil(N / (2 * lanes)) * 2 * lanes - N > N / 8) lanes /= 2;
+  return lanes;
+}
 
 /** A strided view of a matrix in a flat f32 buffer: element (r, c) at offset + r * row + c * col (+ batch terms). */
 export interface MatrixView {
@@ -60,6 +67,7 @@ export function recordMatmul(rec: Recorder, o: MatmulOptions): void {
   const batchInner = o.batch?.inner ?? 1;
   const z = o.grouped?.mode === 'reduction' ? o.grouped.experts : batchOuter * batchInner;
   const kernel = o.a.col === 1 || o.a.row !== 1 ? matmulKernels.k : matmulKernels.m;
+  const lanes = matmulLanes(o.N);
   rec.dispatch(kernel, {
     bindings: { a: o.a.buffer, b: o.b.buffer, c: o.c.buffer, groups: o.grouped?.groups ?? o.a.buffer },
     params: {
@@ -89,8 +97,9 @@ export function recordMatmul(rec: Recorder, o: MatmulOptions): void {
       GROUP_MODE: o.grouped ? (o.grouped.mode === 'rows' ? 1 : 2) : 0,
       CAUSAL: CAUSAL_CODE[o.causal ?? 'none'],
       NUM_GROUPS: o.grouped?.experts ?? 1,
+      LANES: lanes,
     },
-    workgroups: [Math.ceil(o.M / ROWS), Math.ceil(o.N / COLS), z],
+    workgroups: [Math.ceil(o.M / ROWS), Math.ceil(o.N / (2 * lanes)), z],
     label: 'train/matmul',
   });
 }

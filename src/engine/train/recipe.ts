@@ -1,0 +1,63 @@
+/**
+ * A training recipe: model shape, optimizer, schedule, batch, seed and evaluation cadence, all in one plain object
+ * that is written next to every checkpoint, so a run is described by its recipe and its data alone.
+ * DEFAULT_RECIPE is the shipped model (public/models/brown-moe-4m): sized from bench/train.ts measurements on
+ * lavapipe (2 shared CPU cores) to train in about 90 minutes; see docs/training.md.
+ */
+import type { TrainModelConfig } from './config.ts';
+import type { LrSchedule } from './schedule.ts';
+
+export interface TrainRecipe {
+  id: string;
+  model: TrainModelConfig;
+  seed: number;
+  /** Windows of contextLength tokens per optimizer step. */
+  windows: number;
+  schedule: LrSchedule;
+  beta1: number;
+  beta2: number;
+  adamEps: number;
+  weightDecay: number;
+  /** Global gradient-norm clip. */
+  maxGradNorm: number;
+  /** Coefficient of the Switch load-balancing loss (averaged over layers). */
+  routerAuxLossCoef: number;
+  /** Read the step losses every this many steps (one GPU readback). */
+  logEvery: number;
+  /** Validation loss on the first `validationWindows` windows of the validation split every this many steps. */
+  validateEvery: number;
+  validationWindows: number;
+  /** Save a resumable state every this many steps. */
+  checkpointEvery: number;
+}
+
+export const DEFAULT_RECIPE: TrainRecipe = {
+  id: 'brown-moe-4m',
+  model: {
+    vocabSize: 4096,
+    hiddenSize: 128,
+    numLayers: 4,
+    numHeads: 4,
+    numExperts: 8,
+    topK: 2,
+    expertFfnSize: 256,
+    contextLength: 256,
+    ropeTheta: 10000,
+    rmsNormEps: 1e-5,
+    bosTokenId: 0,
+    eosTokenId: 0,
+  },
+  seed: 20240611,
+  windows: 4,
+  schedule: { peak: 2e-3, floor: 2e-4, warmupSteps: 60, totalSteps: 1300 },
+  beta1: 0.9,
+  beta2: 0.95,
+  adamEps: 1e-8,
+  weightDecay: 0.1,
+  maxGradNorm: 1,
+  routerAuxLossCoef: 0.02,
+  logEvery: 10,
+  validateEvery: 100,
+  validationWindows: 32,
+  checkpointEvery: 50,
+};
