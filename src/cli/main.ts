@@ -10,8 +10,9 @@ import type { Command, CommandIo } from './commands/command.ts';
 import { infoCommand } from './commands/info.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { pplCommand } from './commands/ppl.ts';
+import { trainCommand } from './commands/train.ts';
 
-export const COMMANDS: Command[] = [infoCommand, logitsCommand, pplCommand, calibrateCommand];
+export const COMMANDS: Command[] = [infoCommand, logitsCommand, pplCommand, calibrateCommand, trainCommand];
 
 const processIo: CommandIo = {
   out: (text) => process.stdout.write(`${text}\n`),
