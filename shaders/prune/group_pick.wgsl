@@ -8,13 +8,13 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> group_state: array<u32>; // [groups, 2]: threshold prefix, rank
-@group(0) @binding(2) var<storage, read_write> histograms: array<u32>;  // [groups, 256]
+@group(0) @binding(2) var<storage, read_write> histograms: array<u32>;  // [groups, RADIX_BINS]
 
 @compute @workgroup_size(SELECT_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let group = wid.x;
   for (var b = lid; b < RADIX_BINS; b += SELECT_THREADS) {
-    bin_counts[b] = histograms[group * RADIX_BINS + b];
+    atomicStore(&histogram[b], histograms[group * RADIX_BINS + b]);
     histograms[group * RADIX_BINS + b] = 0u;
   }
   workgroupBarrier();

@@ -1,7 +1,7 @@
 // Unstructured pruning with one comparison group per output row (Wanda's and MoE-Pruner's default): one
 // workgroup per row scores, radix-selects and writes the row's keep-mask in a single dispatch. Scores are
-// recomputed from W on each pass (never stored): 4 histogram passes + 1 mask pass read the row, which a real GPU
-// serves from cache after the first. Include weights.wgsl, score.wgsl, radix.wgsl, select.wgsl.
+// recomputed from W on each pass (never stored): up to 3 histogram passes (usually 2: see the early exit) and the
+// mask pass read the row, which a real GPU serves from cache after the first. Include weights.wgsl, score.wgsl, radix.wgsl, select.wgsl.
 
 struct Params {
   rows: u32,
@@ -16,8 +16,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> weights: array<u32>;           // W [rows, cols], WEIGHT_DTYPE
 @group(0) @binding(2) var<storage, read> column_factors: array<f32>;    // [cols]
 @group(0) @binding(3) var<storage, read_write> mask: array<atomic<u32>>; // bitset over rows * cols
-
-var<workgroup> histogram: array<atomic<u32>, 256>; // [RADIX_BINS]
 
 @compute @workgroup_size(SELECT_THREADS)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -35,19 +33,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     for (var radix_pass = 0u; radix_pass < RADIX_PASSES; radix_pass++) {
       let shift = radix_shift(radix_pass);
       let prefix_mask = radix_prefix_mask(radix_pass);
-      for (var b = lid; b < RADIX_BINS; b += SELECT_THREADS) {
-        atomicStore(&histogram[b], 0u);
-      }
-      workgroupBarrier();
+      clear_histogram(lid);
       for (var col = lid; col < cols; col += SELECT_THREADS) {
         let key = score_key(params.weight_base + row_start + col, row_start + col, col, params.stream_key);
         if ((key & prefix_mask) == threshold) {
-          atomicAdd(&histogram[(key >> shift) & 0xffu], 1u);
+          atomicAdd(&histogram[radix_digit(key, radix_pass)], 1u);
         }
-      }
-      workgroupBarrier();
-      for (var b = lid; b < RADIX_BINS; b += SELECT_THREADS) {
-        bin_counts[b] = atomicLoad(&histogram[b]);
       }
       workgroupBarrier();
       let digit = pick_digit(lid, rank);
@@ -56,7 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       ties_to_prune = rank;
       if (digit.y == digit.z) {
         // Every key with this prefix is pruned: so is everything up to the prefix's largest key, ties included.
-        // Usually true once the prefix is unique (often after 3 passes), saving the remaining reads of the row.
+        // Usually true once the prefix is unique (for 4096 continuous scores: after 2 passes), saving a read.
         threshold |= (1u << shift) - 1u;
         ties_to_prune = 0xffffffffu;
         break;

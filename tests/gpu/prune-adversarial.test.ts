@@ -7,7 +7,10 @@ import { describe, expect, it } from 'vitest';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { createRng, type Rng } from '../../src/engine/random.ts';
 import { parsePattern, PRUNE_METHODS, UNSTRUCTURED, type PruneGroup, type PruneSettings } from '../../src/engine/prune/settings.ts';
-import { computeMasks } from '../../src/gpu/prune/compute-masks.ts';
+import { countKept } from '../../src/engine/prune/masks.ts';
+import { encodeWeights } from '../../src/engine/prune/packing.ts';
+import { columnFactors } from '../../src/engine/prune/scores.ts';
+import { computeMasks, countKeptOnGpu, readMask } from '../../src/gpu/prune/compute-masks.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 import { bothMasks, expectSameMasks, type PruneCase } from './prune-helpers.ts';
 
@@ -104,6 +107,33 @@ describe('GPU pruning masks on adversarial matrices', () => {
     const [a, b, c] = [await run(1), await run(1), await run(2)];
     expect(Array.from(a.gpu[0])).toEqual(Array.from(b.gpu[0]));
     expect(Array.from(a.gpu[0])).not.toEqual(Array.from(c.gpu[0]));
+  });
+
+  it('writes into masks of its own when none are given, and counts kept weights on the GPU as the CPU does', async () => {
+    const ctx = await gpu();
+    const cases = adversarialCases().filter((c) => c.dtype === 'f32');
+    await withinErrorScopes(ctx, async () => {
+      const created: GPUBuffer[] = [];
+      const upload = async (label: string, data: ArrayBufferView) => {
+        const buffer = await ctx.upload(label, data);
+        created.push(buffer);
+        return buffer;
+      };
+      const matrices = [];
+      for (const c of cases) {
+        matrices.push({ ...c, weights: await upload(c.label, encodeWeights(c.values, 'f32')), columnFactors: await upload(c.label, columnFactors(c.statistic, c.label)) });
+      }
+      const settings: PruneSettings = { ...base, method: 'wanda', pattern: UNSTRUCTURED, group: 'matrix', sparsity: 0.3 };
+      const slots = await computeMasks(ctx, settings, matrices);
+      const kept = await countKeptOnGpu(ctx, slots);
+      for (const [i, slot] of slots.entries()) {
+        expect(slot.created).toBe(true);
+        expect(kept[i]).toBe(countKept(await readMask(ctx, slot), slot.elements));
+        expect(kept[i]).toBe(slot.elements - Math.floor(slot.elements * 0.3));
+        slot.buffer.destroy();
+      }
+      for (const b of created) b.destroy();
+    });
   });
 
   it('rejects requests it cannot run, naming the matrix and the value', async () => {

@@ -38,6 +38,10 @@ export function scoreConstants(method: PruneMethod, dtype: WeightDtype): Record<
   return { WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[dtype], PRUNE_METHOD: PRUNE_METHOD_CODE[method] };
 }
 
+/** Radix select over the u32 score keys: RADIX_PASSES digits of RADIX_BINS values (shaders/prune/radix.wgsl). */
+export const RADIX_PASSES = 3;
+export const RADIX_BINS = 2048;
+
 /** Elements per workgroup of the group kernels (CHUNK_ELEMENTS in group_*.wgsl = 256 mask words). */
 export const GROUP_CHUNK_ELEMENTS = 8192;
 

@@ -4,7 +4,7 @@
  * weights, column factors and mask range, and records the dispatches of its pattern and group:
  * - row groups: prune/row_select, one dispatch per matrix;
  * - N:M: prune/nm_select, one dispatch per matrix;
- * - matrix / layer groups: 4 x (group_histogram per matrix + group_pick), group_tie_count per matrix,
+ * - matrix / layer groups: 3 x (group_histogram per matrix + group_pick), group_tie_count per matrix,
  *   group_tie_scan, group_mask per matrix — all in one submit.
  */
 import { maskWordCount } from '../../engine/prune/masks.ts';
@@ -28,7 +28,7 @@ import { recordGroupTieCount } from '../kernels/prune-group_tie_count.ts';
 import { recordGroupTieScan } from '../kernels/prune-group_tie_scan.ts';
 import { recordNmSelect } from '../kernels/prune-nm_select.ts';
 import { recordRowSelect } from '../kernels/prune-row_select.ts';
-import { groupChunks, type ScoredMatrix } from '../kernels/prune-score.ts';
+import { groupChunks, RADIX_BINS, RADIX_PASSES, type ScoredMatrix } from '../kernels/prune-score.ts';
 import type { Recorder } from '../recorder.ts';
 import { WEIGHT_BYTES } from '../weights.ts';
 
@@ -183,13 +183,13 @@ function recordGroupSelect(
   });
   const groupState = ctx.createBuffer('prune group state', state.byteLength);
   const groupRanges = ctx.createBuffer('prune group chunks', ranges.byteLength);
-  const histograms = ctx.createBuffer('prune histograms', groups.length * 256 * 4);
+  const histograms = ctx.createBuffer('prune histograms', groups.length * RADIX_BINS * 4);
   const tieCounts = ctx.createBuffer('prune tie counts', chunks * 4);
   ctx.write(groupState, state);
   ctx.write(groupRanges, ranges);
   rec.clear(histograms);
   const { method } = settings;
-  for (let pass = 0; pass < 4; pass++) {
+  for (let pass = 0; pass < RADIX_PASSES; pass++) {
     prepared.forEach((p, i) => recordGroupHistogram(rec, method, p.scored, groupOf[i], pass, groupState, histograms));
     recordGroupPick(rec, groups.length, pass, groupState, histograms);
   }
