@@ -24,7 +24,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> factor: array<f32>;             // U [F, C, C]
 @group(0) @binding(3) var<storage, read_write> mask: array<atomic<u32>>; // keep bitset
 
-var<workgroup> histogram: array<atomic<u32>, 256>; // [RADIX_BINS]
 var<private> factor_base: u32;
 
 // Score of mask element `element` (in column `col`) as u32 bits: (w / U_jj)^2. The weight index and stream key
@@ -50,20 +49,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     for (var radix_pass = 0u; radix_pass < RADIX_PASSES; radix_pass++) {
       let shift = radix_shift(radix_pass);
       let prefix_mask = radix_prefix_mask(radix_pass);
-      for (var b = lid; b < RADIX_BINS; b += SELECT_THREADS) {
-        atomicStore(&histogram[b], 0u);
-      }
-      workgroupBarrier();
+      clear_histogram(lid);
       for (var e = lid; e < R * width; e += SELECT_THREADS) {
         let col = start + e % width;
         let key = score_key(0u, matrix_element + (e / width) * C + col, col, 0u);
         if ((key & prefix_mask) == threshold) {
-          atomicAdd(&histogram[(key >> shift) & 0xffu], 1u);
+          atomicAdd(&histogram[radix_digit(key, radix_pass)], 1u);
         }
-      }
-      workgroupBarrier();
-      for (var b = lid; b < RADIX_BINS; b += SELECT_THREADS) {
-        bin_counts[b] = atomicLoad(&histogram[b]);
       }
       workgroupBarrier();
       let digit = pick_digit(lid, rank);

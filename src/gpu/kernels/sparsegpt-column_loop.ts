@@ -8,12 +8,12 @@ import type { MatrixChunk } from './sparsegpt-init_weights.ts';
 export const columnLoopKernel = defineKernel({ name: 'sparsegpt/column_loop', source });
 
 /**
- * Rows per workgroup for block size B: the largest power of two <= 256 whose tile (rows x B f32, plus one error
- * per row) fits `workgroupBytes`; 0 when not even one row fits.
+ * Rows (= invocations) per workgroup for block size B: the largest power of two <= 64 whose tile (rows x B f32)
+ * fits `workgroupBytes`; 0 when not even one row fits.
  */
 export function columnLoopTileRows(blockSize: number, workgroupBytes: number): number {
-  let rows = 256;
-  while (rows >= 1 && rows * (blockSize + 1) * 4 > workgroupBytes) rows /= 2;
+  let rows = 64;
+  while (rows >= 1 && rows * blockSize * 4 > workgroupBytes) rows /= 2;
   return rows >= 1 ? rows : 0;
 }
 
