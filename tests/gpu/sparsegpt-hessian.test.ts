@@ -2,10 +2,19 @@
  * SparseGPT's Hessian sums (shaders/sparsegpt/hessian_accumulate.wgsl) against f64 sums on seeded data: expert
  * segments of uneven length (one empty) read through the forward's sorted rows from [T, H] token rows, and rows
  * already in gathered order; widths that are not multiples of the 32-wide tiles; two batches into one total.
+ * Then the HessianAccumulator at the calibration's MoE tap on every fixture (shared expert included) against the
+ * f64 model reference's sums, in batches of two shapes.
  */
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
+import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
+import { sparseGptModelReference } from '../../src/engine/sparsegpt/model-reference.ts';
+import { UNSTRUCTURED } from '../../src/engine/prune/settings.ts';
+import { calibrateOnGpu } from '../../src/gpu/calibration/calibrate.ts';
 import { recordHessianAccumulate } from '../../src/gpu/kernels/sparsegpt-hessian_accumulate.ts';
+import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
+import { HessianAccumulator, type HessianSlab } from '../../src/gpu/sparsegpt/hessians.ts';
+import { FIXTURES, openFixture } from '../helpers/fixtures.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 
@@ -89,4 +98,57 @@ describe('SparseGPT Hessian accumulation', () => {
     expect(inputSums.subarray(3 * H * H, 4 * H * H).every((v) => v === 0)).toBe(true);
     for (let i = 0; i < H; i++) for (let j = 0; j < H; j++) expect(inputSums[i * H + j]).toBe(inputSums[j * H + i]);
   });
+
+  for (const name of FIXTURES) {
+    it(`${name}: the accumulator at the calibration tap equals the f64 model reference's sums`, async () => {
+      const ctx = await gpu();
+      const checkpoint = await openFixture(name);
+      const spec = checkpoint.spec;
+      // 5 windows of 16 in batches of 2: two forward shapes (2 windows, then 1), three batches into one total.
+      const windows = Array.from({ length: 5 }, () => Array.from({ length: 16 }, () => rng.int(spec.vocabSize)));
+      const reference = sparseGptModelReference(await loadReferenceWeights(checkpoint), windows, { sparsity: 0, pattern: UNSTRUCTURED, blockSize: 128, damp: 0.01 }, 'dense');
+      const moeLayers = spec.moeLayers.flatMap((m, l) => (m ? [l] : []));
+      await withinErrorScopes(ctx, async () => {
+        const model = await GpuModel.upload(ctx, checkpoint);
+        const hessians = await HessianAccumulator.create(model, moeLayers);
+        try {
+          await calibrateOnGpu(model, windows, { tokensPerBatch: 32, onMoeTap: (tap) => hessians.record(tap) });
+          const read = async (slabs: HessianSlab[]) => {
+            const parts = await Promise.all(slabs.map((slab) => ctx.readF32(slab.buffer)));
+            const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+            let at = 0;
+            for (const p of parts) {
+              all.set(p, at);
+              at += p.length;
+            }
+            return all;
+          };
+          const concat = (list: Float64Array[]) => {
+            const all = new Float64Array(list.reduce((n, x) => n + x.length, 0));
+            list.forEach((x, i) => all.set(x, i * x.length));
+            return all;
+          };
+          for (const l of moeLayers) {
+            const got = hessians.of(l);
+            const want = reference.sums[l]!;
+            const scale = (xs: Float64Array) => xs.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+            const check = (values: Float32Array, ref: Float64Array, label: string) =>
+              expectClose(values, ref, { atol: 1e-5 * scale(ref), rtol: 1e-4, label: `${name} layers.${l} ${label}` });
+            check(await read(got.input), concat(want.input), 'input sums');
+            check(await read(got.inter), concat(want.inter), 'intermediate sums');
+            expect(got.tokens).toBe(5 * 16);
+            if (want.sharedInput) {
+              check(await read([got.sharedInput!]), want.sharedInput, 'shared input sums');
+              check(await read([got.sharedInter!]), want.sharedInter!, 'shared intermediate sums');
+            } else {
+              expect(got.sharedInput).toBeNull();
+            }
+          }
+        } finally {
+          hessians.destroy();
+          model.destroy();
+        }
+      });
+    });
+  }
 });
