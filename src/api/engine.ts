@@ -16,10 +16,15 @@ import type {
   EvaluateReport,
   EvaluateRequest,
   ExportFile,
+  ExportRequest,
   GenerateRequest,
   GenerateResult,
   InspectRequest,
+  PruneRequest,
+  PruneSummary,
   RoutingReport,
+  SweepPointRequest,
+  SweepPointResult,
   TextInfo,
   TokenLossReport,
   TokenLossRequest,
@@ -153,9 +158,12 @@ export interface Engine {
   tokenLoss(request: TokenLossRequest, options?: OperationOptions): Promise<TokenLossReport>;
   /** Continues a prompt with the dense or the pruned model; progress messages carry the text so far. */
   generate(request: GenerateRequest, options?: OperationOptions): Promise<GenerateResult>;
-  /** Files to download: the calibration statistics (safetensors). */
-  exportFiles(kind: ExportKind, options?: OperationOptions): Promise<ExportFile[]>;
+  /** Computes pruning masks (calibrating first when needed) and applies them from now on; the weights stay dense. */
+  prune(request: PruneRequest, options?: OperationOptions): Promise<PruneSummary>;
+  /** Drops the masks: the model is dense again. */
+  clearMasks(): Promise<void>;
+  /** Perplexity of the model pruned as `request.prune` says, leaving the masks in force untouched (for sweeps). */
+  sweepPoint(request: SweepPointRequest, options?: OperationOptions): Promise<SweepPointResult>;
+  /** Files to download (statistics, masks, the pruned model folder, the report), one by one or as one zip. */
+  exportFiles(request: ExportRequest, options?: OperationOptions): Promise<ExportFile[]>;
 }
-
-/** What can be downloaded. */
-export type ExportKind = 'statistics';

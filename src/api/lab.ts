@@ -195,8 +195,75 @@ export interface TokenLossReport {
   pruned: Float32Array | null; // [T]
 }
 
+export type PruneMethodName = 'magnitude' | 'wanda' | 'moe-pruner' | 'random' | 'sparsegpt';
+export type PruneTargetName = 'experts' | 'attention' | 'shared';
+
+/** Everything a pruning run depends on; the same request on the same model gives the same masks. */
+export interface PruneRequest {
+  /** The statistics to score with (dense ones are reused when they match; sequential mode always recomputes). */
+  calibration: CalibrationRequest & { mode: CalibrationModeName };
+  method: PruneMethodName;
+  /** Fraction pruned per comparison group (unstructured), 0-0.95. */
+  sparsity: number;
+  pattern: { kind: 'unstructured' } | { kind: 'n:m'; n: number; m: number };
+  group: 'row' | 'matrix' | 'layer';
+  allocation: 'uniform' | 'owl';
+  /** Experts dropped per MoE layer, chosen by the criterion (lowest first). */
+  expertsDrop: number;
+  expertCriterion: 'frequency' | 'gate' | 'reap';
+  targets: PruneTargetName[];
+}
+
+/** Weights pruned in one matrix kind or one expert. */
+export interface SparsityCount {
+  name: string;
+  weights: number;
+  pruned: number;
+}
+
+export interface LayerPruneSummary {
+  layer: number;
+  /** Target sparsity of the layer (OWL varies it per layer; uniform: the request's). */
+  target: number;
+  /** Per matrix kind (experts gate/up/down, attention q/k/v/o, shared gate/up/down). */
+  matrices: SparsityCount[];
+  /** Per routed expert ([] for dense layers); a dropped expert counts as wholly pruned. */
+  experts: SparsityCount[];
+  droppedExperts: number[];
+}
+
+export interface PruneSummary {
+  method: PruneMethodName;
+  /** Present when pruning had to calibrate first (no matching statistics, or sequential mode). */
+  calibration: CalibrationSummary | null;
+  /** Over every weight of the pruned targets. */
+  overall: SparsityCount;
+  layers: LayerPruneSummary[];
+  seconds: number;
+}
+
+/** One point of a sweep: the pruned model's perplexity under one method and sparsity (the masks in force stay). */
+export interface SweepPointRequest {
+  prune: PruneRequest;
+  evaluate: Omit<EvaluateRequest, 'variants' | 'byGenre'>;
+}
+
+export interface SweepPointResult {
+  method: PruneMethodName;
+  sparsity: number;
+  /** Achieved sparsity over the pruned targets. */
+  achieved: number;
+  perplexity: PerplexityNumbers;
+}
+
 /** A file the page offers for download. */
 export interface ExportFile {
   path: string;
   bytes: Uint8Array;
+}
+
+/** What to download: the statistics, the masks, the pruned model folder, or the report; `zip` packs the files. */
+export interface ExportRequest {
+  kind: 'statistics' | 'masks' | 'model' | 'report';
+  zip: boolean;
 }

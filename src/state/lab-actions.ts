@@ -3,12 +3,12 @@
  * each runs one Engine call with progress and a Cancel, records its result with the key of the settings it came
  * from, and leaves the previous result in place when it fails or is cancelled.
  */
-import type { Engine, ExportKind, OperationOptions } from '../api/engine.ts';
+import type { Engine, OperationOptions } from '../api/engine.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
-import type { ExportFile, InspectRequest, Sampling, Variant } from '../api/lab.ts';
+import type { ExportFile, ExportRequest, InspectRequest, PruneMethodName, Sampling, Variant } from '../api/lab.ts';
 import { textKey, textRefOf } from '../engine/experiment/text-ref.ts';
-import { calibrationKey, calibrationRequest, evaluateKey, evaluateRequest } from './requests.ts';
-import { idleTasks, type LabStore, type LabTasks, type TaskName, type TaskState } from './store.ts';
+import { calibrationKey, calibrationRequest, evaluateKey, evaluateRequest, pruneKey, pruneRequest } from './requests.ts';
+import { idleTasks, type LabStore, type LabTasks, type SweepResult, type TaskName, type TaskState } from './store.ts';
 
 export function errorInfo(error: unknown): EngineErrorInfo {
   const e = error as Partial<EngineErrorInfo> | null;
@@ -150,14 +150,72 @@ export function createTaskActions(store: LabStore, engine: Engine) {
       });
     },
 
-    /** Files of `kind` from the engine (null when it failed: the error shows on the export task). */
-    async exportFiles(kind: ExportKind): Promise<ExportFile[] | null> {
+    /** Files from the engine (null when it failed: the error shows on the export task). */
+    async exportFiles(request: ExportRequest): Promise<ExportFile[] | null> {
       let files: ExportFile[] | null = null;
-      await runTask('export', kind, async (options) => {
-        files = await engine.exportFiles(kind, options);
-        return kind;
+      await runTask('export', request.kind, async (options) => {
+        files = await engine.exportFiles(request, options);
+        return request.kind;
       });
       return files;
+    },
+
+    /**
+     * Prunes as the experiment says (the engine calibrates first when its statistics do not match) and applies the
+     * masks from now on; the views switch to the pruned model.
+     */
+    async prune(): Promise<boolean> {
+      const { experiment } = get();
+      const key = pruneKey(experiment, modelHash());
+      const summary = await runTask('prune', key, (options) => engine.prune(pruneRequest(experiment), options));
+      if (!summary) return false;
+      if (summary.calibration) patchTask('calibrate', { result: summary.calibration, key: calibrationKey(experiment, modelHash()), error: null });
+      set({ masksKey: key, variant: 'pruned' });
+      return true;
+    },
+
+    /** Back to the dense model (the masks are dropped in the engine). */
+    async clearMasks(): Promise<void> {
+      await engine.clearMasks().catch(() => undefined);
+      set((s) => ({ masksKey: null, variant: 'dense', tasks: { ...s.tasks, prune: { ...s.tasks.prune, result: null, key: null } } }));
+    },
+
+    /**
+     * Reproduces the experiment end to end: prune (calibrating as needed), then perplexity of the dense and the
+     * pruned model — what a shared link's reader presses to get the same masks and numbers.
+     */
+    async runExperiment(byGenre: boolean): Promise<void> {
+      if (!(await actions.prune())) return;
+      await actions.evaluate(byGenre, get().masksKey);
+    },
+
+    /**
+     * Perplexity under each method x sparsity on the evaluation windows, plus the dense model's once; points
+     * appear as they come, Cancel keeps those already measured. The masks in force are not touched.
+     */
+    async sweep(methods: PruneMethodName[], sparsities: number[]): Promise<void> {
+      const { experiment } = get();
+      const partial: SweepResult = { methods, sparsities, dense: null, points: [] };
+      const evaluate = { text: evaluateRequest(experiment, ['dense'], false).text, ctx: experiment.evaluation.ctx, maxTokens: experiment.evaluation.maxTokens };
+      const key = `${pruneKey(experiment, modelHash())}|${methods.join(',')}|${sparsities.join(',')}|${evaluateKey(experiment, modelHash(), null, false)}`;
+      const total = methods.length * sparsities.length + 1;
+      await runTask('sweep', key, async (options) => {
+        const step = (done: number, message: string) => options.onProgress?.({ stage: 'compute', message, done, total, unit: 'steps' });
+        step(0, 'Perplexity of the dense model');
+        const dense = await engine.evaluate({ ...evaluate, byGenre: false, variants: ['dense'] }, { signal: options.signal });
+        partial.dense = dense.results[0].overall;
+        patchTask('sweep', { result: { ...partial } });
+        for (const method of methods) {
+          for (const sparsity of sparsities) {
+            step(partial.points.length + 1, `${method} at ${(sparsity * 100).toFixed(0)}% sparsity`);
+            const prune = { ...pruneRequest(experiment), method, sparsity };
+            const point = await engine.sweepPoint({ prune, evaluate }, { signal: options.signal });
+            partial.points = [...partial.points, point];
+            patchTask('sweep', { result: { ...partial } });
+          }
+        }
+        return { ...partial };
+      });
     },
 
     setVariant(variant: Variant): void {

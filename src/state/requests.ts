@@ -3,7 +3,7 @@
  * matches the experiment: the same model (content hash) and the same settings give the same numbers, because the
  * pipeline is deterministic.
  */
-import type { CalibrationRequest, EvaluateRequest, Variant } from '../api/lab.ts';
+import type { CalibrationRequest, EvaluateRequest, PruneRequest, Variant } from '../api/lab.ts';
 import type { Experiment } from '../engine/experiment/schema.ts';
 import { textRefOf } from '../engine/experiment/text-ref.ts';
 import { formatPattern } from '../engine/experiment/schema.ts';
@@ -36,4 +36,20 @@ export function evaluateKey(experiment: Experiment, modelHash: string | null, ma
   const e = experiment.evaluation;
   const text = e.text.kind === 'pasted' ? `pasted:${e.text.hash}` : e.text.id;
   return `${modelHash ?? '-'}|${text}|${e.ctx}|${e.maxTokens}|${byGenre ? 'genres' : 'whole'}|${masksKey ?? 'dense'}`;
+}
+
+/** The pruning request of the experiment (its calibration included: the engine reuses matching statistics). */
+export function pruneRequest(experiment: Experiment): PruneRequest {
+  const p = experiment.prune;
+  return {
+    calibration: { ...calibrationRequest(experiment), mode: experiment.calibration.mode },
+    method: p.method,
+    sparsity: p.sparsity,
+    pattern: p.pattern,
+    group: p.group,
+    allocation: p.allocation,
+    expertsDrop: p.expertsDrop,
+    expertCriterion: p.expertCriterion,
+    targets: [...p.targets],
+  };
 }

@@ -13,7 +13,11 @@ import type {
   CalibrationSummary,
   EvaluateReport,
   GenerateResult,
+  PerplexityNumbers,
+  PruneMethodName,
+  PruneSummary,
   RoutingReport,
+  SweepPointResult,
   TextInfo,
   TokenLossReport,
   Variant,
@@ -71,9 +75,20 @@ export interface GenerationSlot {
   result: GenerateResult | null;
 }
 
+/** A sweep: methods x sparsities, points drawn as they arrive. */
+export interface SweepResult {
+  methods: PruneMethodName[];
+  sparsities: number[];
+  /** The dense model's perplexity on the same windows (the reference line). */
+  dense: PerplexityNumbers | null;
+  points: SweepPointResult[];
+}
+
 export interface LabTasks {
   calibrate: TaskState<CalibrationSummary>;
   inspect: TaskState<RoutingReport>;
+  prune: TaskState<PruneSummary>;
+  sweep: TaskState<SweepResult>;
   evaluate: TaskState<EvaluateReport>;
   tokenLoss: TaskState<TokenLossReport>;
   generate: TaskState<Record<Variant, GenerationSlot | null>>;
@@ -83,7 +98,16 @@ export interface LabTasks {
 export type TaskName = keyof LabTasks;
 
 export function idleTasks(): LabTasks {
-  return { calibrate: idleTask(), inspect: idleTask(), evaluate: idleTask(), tokenLoss: idleTask(), generate: idleTask(), export: idleTask() };
+  return {
+    calibrate: idleTask(),
+    inspect: idleTask(),
+    prune: idleTask(),
+    sweep: idleTask(),
+    evaluate: idleTask(),
+    tokenLoss: idleTask(),
+    generate: idleTask(),
+    export: idleTask(),
+  };
 }
 
 /** A text the user pasted or uploaded in this page (the engine holds it; links carry only the hash). */

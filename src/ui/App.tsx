@@ -6,6 +6,8 @@ import { Header } from './Header.tsx';
 import { CalibratePanel } from './lab/CalibratePanel.tsx';
 import { EvaluatePanel } from './lab/EvaluatePanel.tsx';
 import { InspectPanel } from './lab/InspectPanel.tsx';
+import { PrunePanel } from './lab/PrunePanel.tsx';
+import { RunExperiment } from './lab/RunExperiment.tsx';
 import { ModelPanel } from './model/ModelPanel.tsx';
 import { NotesArea } from './NotesArea.tsx';
 import { NoWebGpu } from './NoWebGpu.tsx';
@@ -31,12 +33,14 @@ export function App() {
       ) : (
         <>
           <SectionNav />
+          <RunExperiment />
           <div className={hideGpu ? 'layout' : 'layout with-side'} id="model">
             <ModelPanel />
             {!hideGpu && <GpuPanel />}
           </div>
           <InspectPanel />
           <CalibratePanel />
+          <PrunePanel />
           <EvaluatePanel />
         </>
       )}

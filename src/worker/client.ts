@@ -3,7 +3,7 @@
  * gets a fresh id; progress for that id goes to its onProgress; its AbortSignal posts a cancel and rejects at
  * once with kind 'aborted' (a late answer for a cancelled id is dropped).
  */
-import type { CapabilitiesReport, EmbeddedModel, Engine, ExportKind, ModelEstimate, ModelSource, ModelSummary, OperationOptions } from '../api/engine.ts';
+import type { CapabilitiesReport, EmbeddedModel, Engine, ModelEstimate, ModelSource, ModelSummary, OperationOptions } from '../api/engine.ts';
 import type {
   AddedText,
   CalibrationRequest,
@@ -11,10 +11,15 @@ import type {
   EvaluateReport,
   EvaluateRequest,
   ExportFile,
+  ExportRequest,
   GenerateRequest,
   GenerateResult,
   InspectRequest,
+  PruneRequest,
+  PruneSummary,
   RoutingReport,
+  SweepPointRequest,
+  SweepPointResult,
   TextInfo,
   TokenLossReport,
   TokenLossRequest,
@@ -96,8 +101,20 @@ export class WorkerEngineClient implements Engine {
     return this.call('generate', request, options);
   }
 
-  exportFiles(kind: ExportKind, options?: OperationOptions): Promise<ExportFile[]> {
-    return this.call('exportFiles', kind, options);
+  prune(request: PruneRequest, options?: OperationOptions): Promise<PruneSummary> {
+    return this.call('prune', request, options);
+  }
+
+  async clearMasks(): Promise<void> {
+    await this.call('clearMasks', null);
+  }
+
+  sweepPoint(request: SweepPointRequest, options?: OperationOptions): Promise<SweepPointResult> {
+    return this.call('sweepPoint', request, options);
+  }
+
+  exportFiles(request: ExportRequest, options?: OperationOptions): Promise<ExportFile[]> {
+    return this.call('exportFiles', request, options);
   }
 
   /**

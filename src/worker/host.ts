@@ -36,6 +36,12 @@ function dispatch(engine: Engine, call: CallMessage, options: OperationOptions):
       return engine.tokenLoss(call.input, options);
     case 'generate':
       return engine.generate(call.input, options);
+    case 'prune':
+      return engine.prune(call.input, options);
+    case 'clearMasks':
+      return engine.clearMasks().then(() => null);
+    case 'sweepPoint':
+      return engine.sweepPoint(call.input, options);
     case 'exportFiles':
       return engine.exportFiles(call.input, options);
     default: {

@@ -6,7 +6,6 @@ import type {
   CapabilitiesReport,
   EmbeddedModel,
   Engine,
-  ExportKind,
   ModelEstimate,
   ModelFileInfo,
   ModelFit,
@@ -23,10 +22,15 @@ import type {
   EvaluateReport,
   EvaluateRequest,
   ExportFile,
+  ExportRequest,
   GenerateRequest,
   GenerateResult,
   InspectRequest,
+  PruneRequest,
+  PruneSummary,
   RoutingReport,
+  SweepPointRequest,
+  SweepPointResult,
   TextInfo,
   TokenLossReport,
   TokenLossRequest,
@@ -43,11 +47,13 @@ import { createBrowserGpuContext } from '../gpu/browser.ts';
 import { summarizeCapabilities } from '../gpu/capabilities.ts';
 import type { GpuContext } from '../gpu/context.ts';
 import { GpuError } from '../gpu/errors.ts';
-import { runCalibration, statisticsFile } from './calibration.ts';
+import { runCalibration } from './calibration.ts';
+import { exportFiles } from './export.ts';
 import { toEngineError } from './errors.ts';
 import { runEvaluation, runGeneration, runTokenLoss } from './evaluate.ts';
 import { runInspection } from './inspect.ts';
 import { LabSession } from './lab-session.ts';
+import { runPrune, runSweepPoint } from './prune.ts';
 import { listModelFiles } from './model-files.ts';
 import { modelFit } from './model-fit.ts';
 import { downloadReporter } from './download-progress.ts';
@@ -144,13 +150,20 @@ export class LabEngine implements Engine {
     return this.compute((session) => runGeneration(session, request, options));
   }
 
-  exportFiles(kind: ExportKind): Promise<ExportFile[]> {
-    return this.compute(async (session) => {
-      switch (kind) {
-        case 'statistics':
-          return [statisticsFile(session)];
-      }
-    });
+  prune(request: PruneRequest, options: OperationOptions = {}): Promise<PruneSummary> {
+    return this.compute((session) => runPrune(session, this.textLibrary, request, options));
+  }
+
+  clearMasks(): Promise<void> {
+    return this.compute(async (session) => session.setMasks(null));
+  }
+
+  sweepPoint(request: SweepPointRequest, options: OperationOptions = {}): Promise<SweepPointResult> {
+    return this.compute((session) => runSweepPoint(session, this.textLibrary, request, options));
+  }
+
+  exportFiles(request: ExportRequest, options: OperationOptions = {}): Promise<ExportFile[]> {
+    return this.compute((session) => exportFiles(session, request, options));
   }
 
   /** Runs a computation on the loaded model, after the ones already queued, with typed errors. */

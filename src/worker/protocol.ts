@@ -9,7 +9,6 @@
 import type {
   CapabilitiesReport,
   EmbeddedModel,
-  ExportKind,
   ModelEstimate,
   ModelSource,
   ModelSummary,
@@ -22,10 +21,15 @@ import type {
   EvaluateReport,
   EvaluateRequest,
   ExportFile,
+  ExportRequest,
   GenerateRequest,
   GenerateResult,
   InspectRequest,
+  PruneRequest,
+  PruneSummary,
   RoutingReport,
+  SweepPointRequest,
+  SweepPointResult,
   TextInfo,
   TokenLossReport,
   TokenLossRequest,
@@ -46,7 +50,10 @@ export interface EngineCalls {
   evaluate: { input: EvaluateRequest; output: EvaluateReport };
   tokenLoss: { input: TokenLossRequest; output: TokenLossReport };
   generate: { input: GenerateRequest; output: GenerateResult };
-  exportFiles: { input: ExportKind; output: ExportFile[] };
+  prune: { input: PruneRequest; output: PruneSummary };
+  clearMasks: { input: null; output: null };
+  sweepPoint: { input: SweepPointRequest; output: SweepPointResult };
+  exportFiles: { input: ExportRequest; output: ExportFile[] };
 }
 
 export type EngineMethod = keyof EngineCalls;
@@ -65,6 +72,9 @@ export const ENGINE_METHODS: readonly EngineMethod[] = [
   'evaluate',
   'tokenLoss',
   'generate',
+  'prune',
+  'clearMasks',
+  'sweepPoint',
   'exportFiles',
 ];
 

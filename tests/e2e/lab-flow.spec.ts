@@ -10,9 +10,9 @@ test('draft: inspect, calibrate, evaluate on lab-tiny', async ({ page, context }
   await page.getByRole('button', { name: 'Inspect routing' }).click();
   await expect(page.getByRole('region', { name: 'Routing result' })).toBeVisible();
   await page.locator('#inspect').screenshot({ path: 'test-results/screens/inspect.png' });
-  await page.getByRole('button', { name: 'Calibrate' }).click();
+  await page.getByRole('button', { name: 'Calibrate', exact: true }).click();
   await expect(page.getByRole('region', { name: 'Calibration result' })).toBeVisible();
-  await page.getByRole('button', { name: 'Evaluate perplexity' }).click();
+  await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
   await expect(page.getByRole('region', { name: 'Perplexity result' })).toBeVisible();
   await page.locator('#evaluate').screenshot({ path: 'test-results/screens/evaluate.png' });
   await page.locator('#calibrate').screenshot({ path: 'test-results/screens/calibrate.png' });

@@ -78,7 +78,7 @@ describe('LabEngine computations on lab-tiny', () => {
     expect(Array.from(summary.layers[1].expertTokens)).toEqual(Array.from(direct.stats.layers[1]!.expertTokens));
     expect(Array.from(summary.layers[0].expertGateSum)).toEqual(Array.from(direct.stats.layers[0]!.expertGateSum));
 
-    const [file] = await engine.exportFiles('statistics');
+    const [file] = await engine.exportFiles({ kind: 'statistics', zip: false });
     expect(file.path).toBe('calibration-stats.safetensors');
     const header = await readSafetensorsHeader({ name: file.path, size: async () => file.bytes.length, read: async (o, n) => file.bytes.subarray(o, o + n) });
     const back = statsFromSafetensors(checkpoint.spec, header, file.bytes);

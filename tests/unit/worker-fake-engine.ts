@@ -2,7 +2,10 @@
 import type { Engine } from '../../src/api/engine.ts';
 import { EngineError } from '../../src/api/errors.ts';
 
-type LabCalls = Pick<Engine, 'texts' | 'addText' | 'calibrate' | 'inspect' | 'evaluate' | 'tokenLoss' | 'generate' | 'exportFiles'>;
+type LabCalls = Pick<
+  Engine,
+  'texts' | 'addText' | 'calibrate' | 'inspect' | 'evaluate' | 'tokenLoss' | 'generate' | 'prune' | 'clearMasks' | 'sweepPoint' | 'exportFiles'
+>;
 
 export function unusedLabCalls(): LabCalls {
   const unused = (name: string) => () => Promise.reject(new EngineError({ kind: 'internal', message: `${name} is not used in this test` }));
@@ -14,6 +17,9 @@ export function unusedLabCalls(): LabCalls {
     evaluate: unused('evaluate'),
     tokenLoss: unused('tokenLoss'),
     generate: unused('generate'),
+    prune: unused('prune'),
+    clearMasks: unused('clearMasks'),
+    sweepPoint: unused('sweepPoint'),
     exportFiles: unused('exportFiles'),
   };
 }

@@ -21,6 +21,9 @@ class FakeEngine implements Engine {
   evaluate = lab.evaluate;
   tokenLoss = lab.tokenLoss;
   generate = lab.generate;
+  prune = lab.prune;
+  clearMasks = lab.clearMasks;
+  sweepPoint = lab.sweepPoint;
   exportFiles = lab.exportFiles;
   init: unknown;
   /** Resolves with the reason once loadModel's signal fires. */

@@ -26,7 +26,7 @@ export function CalibratePanel() {
   const actions = useLabActions();
   const canRead = model?.tokenizer ?? false;
   const download = async () => {
-    const files = await actions.exportFiles('statistics');
+    const files = await actions.exportFiles({ kind: 'statistics', zip: false });
     for (const f of files ?? []) saveFile(f.path, f.bytes as Uint8Array<ArrayBuffer>);
   };
   return (
@@ -68,7 +68,6 @@ export function CalibratePanel() {
         )}
       </div>
       <TaskView task="calibrate" label="Calibration" />
-      <TaskView task="export" label="Export" />
       {task.result && <CalibrationResult summary={task.result} stale={task.key !== currentKey} />}
     </section>
   );

@@ -1,5 +1,7 @@
 /** Tables the page offers as CSV: plain functions of the results (RFC 4180 quoting). */
-import type { EvaluateReport } from '../../api/lab.ts';
+import type { EvaluateReport, PruneSummary } from '../../api/lab.ts';
+import type { LabState, SweepResult } from '../../state/store.ts';
+import { encodeExperiment } from '../../engine/experiment/url.ts';
 
 /** One CSV field: quoted when it holds a comma, quote or line break. */
 export function csvField(value: string | number): string {
@@ -19,4 +21,54 @@ export function perplexityCsv(report: EvaluateReport): string {
     for (const g of r.genres) rows.push([r.variant, g.id, g.tokens, g.nll, g.ppl]);
   }
   return csv(['model', 'genre', 'tokens', 'mean_nll', 'perplexity'], rows);
+}
+
+/** Sweep points, with the dense model as sparsity 0 of method "dense". */
+export function sweepCsv(result: SweepResult): string {
+  const rows: (string | number)[][] = [];
+  if (result.dense) rows.push(['dense', 0, 0, result.dense.tokens, result.dense.nll, result.dense.ppl]);
+  for (const p of result.points) rows.push([p.method, p.sparsity, p.achieved, p.perplexity.tokens, p.perplexity.nll, p.perplexity.ppl]);
+  return csv(['method', 'sparsity', 'achieved_sparsity', 'tokens', 'mean_nll', 'perplexity'], rows);
+}
+
+/** Achieved sparsity per layer and matrix kind, and per expert. */
+export function sparsityCsv(summary: PruneSummary): string {
+  const rows: (string | number)[][] = [];
+  for (const l of summary.layers) {
+    for (const m of l.matrices) rows.push([l.layer, m.name, '', m.weights, m.pruned, m.weights ? m.pruned / m.weights : 0, l.target]);
+    l.experts.forEach((x, e) => rows.push([l.layer, 'expert', l.droppedExperts.includes(e) ? `${e} (dropped)` : e, x.weights, x.pruned, x.weights ? x.pruned / x.weights : 0, l.target]));
+  }
+  return csv(['layer', 'matrix', 'expert', 'weights', 'pruned', 'sparsity', 'target_sparsity'], rows);
+}
+
+/**
+ * Everything the page knows about the experiment, as one JSON document: the share link (which reproduces it),
+ * the model, and every result computed for it.
+ */
+export function experimentReport(state: LabState, pageUrl: string): Record<string, unknown> {
+  const { experiment, model, tasks } = state;
+  const link = `${pageUrl.replace(/#.*$/, '')}#${encodeExperiment(experiment)}`;
+  return {
+    format: 'moe-lab-experiment-report/1',
+    created: new Date().toISOString(),
+    link,
+    experiment,
+    model: model && {
+      name: model.name,
+      contentHash: model.contentHash,
+      architecture: model.spec.architecture,
+      layers: model.spec.numLayers,
+      experts: model.spec.numExperts,
+      topK: model.spec.topK,
+      parameters: model.parameters,
+      dtype: model.dtype,
+    },
+    calibration: tasks.calibrate.result && {
+      ...tasks.calibrate.result,
+      layers: tasks.calibrate.result.layers.map((l) => ({ ...l, expertTokens: Array.from(l.expertTokens), expertGateSum: Array.from(l.expertGateSum) })),
+    },
+    pruning: tasks.prune.result,
+    perplexity: tasks.evaluate.result,
+    sweep: tasks.sweep.result,
+  };
 }

@@ -1,0 +1,94 @@
+import { useCallback, useState } from 'react';
+import type { PruneMethodName } from '../../api/lab.ts';
+import { useLab, useLabActions, type SweepResult } from '../../state/store.ts';
+import { Chart } from '../charts/Chart.tsx';
+import { percent } from '../charts/common.ts';
+import { drawLines, type LineData } from '../charts/lines.ts';
+import { saveFile, svgText, svgToPng } from '../download.ts';
+import { METHODS } from './PrunePanel.tsx';
+import { sweepCsv } from './reports.ts';
+import { TaskView, useRunning } from './TaskView.tsx';
+
+/** "0.2, 0.4 0.6" -> [0.2, 0.4, 0.6] (percentages accepted: "50%"), sorted, deduplicated, within 0-0.95. */
+export function parseSparsities(text: string): number[] {
+  const values = text
+    .split(/[\s,;]+/)
+    .filter(Boolean)
+    .map((t) => (t.endsWith('%') ? Number(t.slice(0, -1)) / 100 : Number(t)))
+    .filter((v) => Number.isFinite(v) && v >= 0 && v <= 0.95);
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+export function sweepChartData(result: SweepResult): LineData {
+  return {
+    title: 'Perplexity against sparsity, per method',
+    series: result.methods.map((method) => ({
+      name: method,
+      points: result.points.filter((p) => p.method === method).map((p) => ({ x: p.sparsity, y: p.perplexity.ppl })),
+    })),
+    xTitle: 'sparsity',
+    yTitle: 'perplexity',
+    formatX: (v) => percent(v, 0),
+    xDomain: [0, Math.max(0.5, ...result.sparsities)],
+    reference: result.dense ? { y: result.dense.ppl, label: 'dense' } : undefined,
+    logY: true,
+  };
+}
+
+/** Methods x sparsities on the evaluation windows: a chart that grows as points arrive, exportable as CSV, SVG and PNG. */
+export function SweepView() {
+  const result = useLab((s) => s.tasks.sweep.result);
+  const model = useLab((s) => s.model);
+  const running = useRunning('sweep');
+  const { sweep } = useLabActions();
+  const [methods, setMethods] = useState<PruneMethodName[]>(['moe-pruner', 'wanda', 'magnitude']);
+  const [text, setText] = useState('0.25, 0.5, 0.75');
+  const sparsities = parseSparsities(text);
+  const draw = useCallback((onHover: (t: string | null) => void) => drawLines(sweepChartData(result!), onHover), [result]);
+  const png = async () => saveFile('sweep.png', await svgToPng(drawLines(sweepChartData(result!))), 'image/png');
+  return (
+    <div className="subsection" role="region" aria-label="Sweep">
+      <h3>Sweep methods and sparsities</h3>
+      <fieldset className="row choice" disabled={running}>
+        <legend>Methods</legend>
+        {METHODS.map((m) => (
+          <label key={m.id}>
+            <input
+              type="checkbox"
+              checked={methods.includes(m.id)}
+              onChange={(e) => setMethods(e.target.checked ? METHODS.map((x) => x.id).filter((x) => x === m.id || methods.includes(x)) : methods.filter((x) => x !== m.id))}
+            />{' '}
+            {m.id}
+          </label>
+        ))}
+      </fieldset>
+      <div className="row">
+        <label htmlFor="sweep-sparsities">Sparsities</label>
+        <input id="sweep-sparsities" type="text" value={text} onChange={(e) => setText(e.target.value)} disabled={running} />
+        <span className="hint">
+          {sparsities.length} × {methods.length} = {sparsities.length * methods.length} prunings, each measured on the evaluation settings below
+        </span>
+        <button type="button" disabled={!model?.tokenizer || running || !methods.length || !sparsities.length} onClick={() => void sweep(methods, sparsities)}>
+          Run sweep
+        </button>
+      </div>
+      <TaskView task="sweep" label="Sweep" />
+      {result && (
+        <>
+          <Chart label="Sweep chart" draw={draw} caption={`${result.points.length} of ${result.methods.length * result.sparsities.length} points`} />
+          <div className="row">
+            <button type="button" onClick={() => saveFile('sweep.csv', sweepCsv(result), 'text/csv')}>
+              Download sweep (CSV)
+            </button>
+            <button type="button" onClick={() => saveFile('sweep.svg', svgText(drawLines(sweepChartData(result))), 'image/svg+xml')}>
+              Download chart (SVG)
+            </button>
+            <button type="button" onClick={() => void png()}>
+              Download chart (PNG)
+            </button>
+          </div>
+        </>
+      )}
+    </div>
+  );
+}
