@@ -106,28 +106,29 @@ export function createTaskActions(store: LabStore, engine: Engine) {
       return result !== null;
     },
 
-    async inspect(request: InspectSettings, masksKey: string | null): Promise<void> {
+    async inspect(request: InspectSettings): Promise<void> {
+      const masksKey = get().masksKey;
       const key = `${modelHash()}|${textKey(request.text)}|${request.tokens}|${request.bySource}|${masksKey ?? 'dense'}`;
       await runTask('inspect', key, (options) => engine.inspect(request, options));
     },
 
-    /** Perplexity of the dense model, and of the pruned one when `masksKey` says masks are in force. */
-    async evaluate(byGenre: boolean, masksKey: string | null): Promise<boolean> {
-      const { experiment } = get();
+    /** Perplexity of the dense model, and of the pruned one when masks are in force. */
+    async evaluate(byGenre: boolean): Promise<boolean> {
+      const { experiment, masksKey } = get();
       const variants: Variant[] = masksKey ? ['dense', 'pruned'] : ['dense'];
       const key = evaluateKey(experiment, modelHash(), masksKey, byGenre);
       return (await runTask('evaluate', key, (options) => engine.evaluate(evaluateRequest(experiment, variants, byGenre), options))) !== null;
     },
 
-    async tokenLoss(tokens: number, masksKey: string | null): Promise<void> {
-      const { experiment } = get();
+    async tokenLoss(tokens: number): Promise<void> {
+      const { experiment, masksKey } = get();
       const request = { text: textRefOf(experiment.evaluation.text), tokens };
       await runTask('tokenLoss', `${modelHash()}|${JSON.stringify(request)}|${masksKey ?? 'dense'}`, (options) => engine.tokenLoss(request, options));
     },
 
     /** The dense and (when pruned) the pruned continuation of one prompt, one after the other, text streaming in. */
-    async generate(prompt: string, maxNewTokens: number, sampling: Sampling, pruned: boolean): Promise<void> {
-      const variants: Variant[] = pruned ? ['dense', 'pruned'] : ['dense'];
+    async generate(prompt: string, maxNewTokens: number, sampling: Sampling): Promise<void> {
+      const variants: Variant[] = get().masksKey ? ['dense', 'pruned'] : ['dense'];
       const slots: LabTasks['generate']['result'] = { dense: null, pruned: null };
       await runTask('generate', `${modelHash()}|${prompt}|${maxNewTokens}|${JSON.stringify(sampling)}`, async (options) => {
         for (const variant of variants) {
@@ -186,7 +187,7 @@ export function createTaskActions(store: LabStore, engine: Engine) {
      */
     async runExperiment(byGenre: boolean): Promise<void> {
       if (!(await actions.prune())) return;
-      await actions.evaluate(byGenre, get().masksKey);
+      await actions.evaluate(byGenre);
     },
 
     /**

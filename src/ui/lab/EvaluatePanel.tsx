@@ -48,7 +48,7 @@ export function EvaluatePanel() {
         </div>
       </div>
       <div className="row actions">
-        <button type="button" className="primary" disabled={!canRead || running || evaluation.ctx > limit} onClick={() => void actions.evaluate(byGenre, masksKey)}>
+        <button type="button" className="primary" disabled={!canRead || running || evaluation.ctx > limit} onClick={() => void actions.evaluate(byGenre)}>
           Evaluate
         </button>
         <span className="hint">{masksKey ? 'Measures the dense and the pruned model.' : 'Nothing is pruned yet: measures the dense model.'}</span>

@@ -8,7 +8,6 @@ import { TaskView, useRunning } from './TaskView.tsx';
 export function GenerationView() {
   const slots = useLab((s) => s.tasks.generate.result);
   const canRead = useLab((s) => s.model?.tokenizer ?? false);
-  const pruned = useLab((s) => s.masksKey !== null);
   const running = useRunning('generate');
   const { generate } = useLabActions();
   const [prompt, setPrompt] = useState('The jury said');
@@ -39,7 +38,7 @@ export function GenerationView() {
             <NumberField label="Temperature" value={temperature} min={0.05} max={5} step={0.05} onCommit={setTemperature} disabled={running} />
           </>
         )}
-        <button type="button" disabled={!canRead || running || !prompt.trim()} onClick={() => void generate(prompt, newTokens, sampling, pruned)}>
+        <button type="button" disabled={!canRead || running || !prompt.trim()} onClick={() => void generate(prompt, newTokens, sampling)}>
           Generate
         </button>
       </div>

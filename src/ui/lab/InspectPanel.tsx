@@ -26,7 +26,6 @@ export function InspectPanel() {
   const model = useLab((s) => s.model);
   const report = useLab((s) => s.tasks.inspect.result);
   const variant = useLab((s) => s.variant);
-  const masksKey = useLab((s) => s.masksKey);
   const running = useRunning('inspect');
   const actions = useLabActions();
   const [text, setText] = useState<CalibrationText>({ kind: 'corpus', id: 'brown' });
@@ -55,7 +54,7 @@ export function InspectPanel() {
           type="button"
           className="primary"
           disabled={!canRead || running}
-          onClick={() => void actions.inspect({ text: textRefOf(text), tokens: Math.min(tokens, limit), bySource }, masksKey)}
+          onClick={() => void actions.inspect({ text: textRefOf(text), tokens: Math.min(tokens, limit), bySource })}
         >
           Inspect routing
         </button>

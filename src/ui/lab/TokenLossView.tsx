@@ -25,7 +25,6 @@ function describe(report: TokenLossReport, t: number): string {
 export function TokenLossView() {
   const report = useLab((s) => s.tasks.tokenLoss.result);
   const canRead = useLab((s) => s.model?.tokenizer ?? false);
-  const masksKey = useLab((s) => s.masksKey);
   const running = useRunning('tokenLoss');
   const { tokenLoss } = useLabActions();
   const [tokens, setTokens] = useState(128);
@@ -35,7 +34,7 @@ export function TokenLossView() {
       <h3>Which tokens got harder</h3>
       <div className="row">
         <NumberField label="Tokens to show" value={tokens} min={2} max={1024} onCommit={setTokens} disabled={running} />
-        <button type="button" disabled={!canRead || running} onClick={() => void tokenLoss(tokens, masksKey)}>
+        <button type="button" disabled={!canRead || running} onClick={() => void tokenLoss(tokens)}>
           Show per-token loss
         </button>
       </div>

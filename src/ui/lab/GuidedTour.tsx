@@ -1,0 +1,196 @@
+import { useEffect, useState, type ReactNode } from 'react';
+import type { Panel } from '../../engine/experiment/schema.ts';
+import { textRefOf } from '../../engine/experiment/text-ref.ts';
+import type { LabActions } from '../../state/actions.ts';
+import { useLab, useLabActions, type LabState } from '../../state/store.ts';
+import { scrollToSection, SECTIONS } from '../SectionNav.tsx';
+
+interface TourStep {
+  title: string;
+  panel: Panel;
+  body: ReactNode;
+  /** What "Do this step" runs (none: reading only). */
+  act?: { label: string; run: (actions: LabActions, state: LabState) => Promise<unknown> };
+  /** Done when this holds (the step's result is on the page). */
+  done?: (state: LabState) => boolean;
+}
+
+/** Router-guided pruning in eight steps, on whatever model is loaded (the default one on a plain visit). */
+export const TOUR: TourStep[] = [
+  {
+    title: 'A Mixture-of-Experts model',
+    panel: 'model',
+    body: (
+      <p>
+        Each layer of this model has several <em>experts</em> (small feed-forward networks) and a <em>router</em>. For every token the router picks
+        the top-K experts and mixes their outputs with gate weights g. Only K experts run per token, so the model is cheap to run but big to
+        store — which is why pruning it is attractive.
+      </p>
+    ),
+  },
+  {
+    title: 'Where do the tokens go?',
+    panel: 'inspect',
+    body: (
+      <p>
+        Route a text through the model. The heatmap shows the share of tokens each expert gets per layer; the coloured text shows which expert
+        each token went to. Point at anything for its exact value.
+      </p>
+    ),
+    act: { label: 'Route the text', run: (a, s) => a.inspect({ text: textRefOf(s.experiment.evaluation.text), tokens: 128, bySource: true }) },
+    done: (s) => s.tasks.inspect.result !== null,
+  },
+  {
+    title: 'Calibrate: what each expert sees',
+    panel: 'calibrate',
+    body: (
+      <p>
+        Pruning methods need to know how large each input column of a weight matrix typically is. Calibration runs sample text through the model
+        and sums, per expert and input column j, the squared inputs Σx<sub>j</sub>² — and, router-weighted, Σ(g·x<sub>j</sub>)², where g is the
+        gate weight the token gave that expert.
+      </p>
+    ),
+    act: { label: 'Calibrate', run: (a) => a.calibrate() },
+    done: (s) => s.tasks.calibrate.result !== null,
+  },
+  {
+    title: 'Score every weight',
+    panel: 'prune',
+    body: (
+      <>
+        <p>
+          Wanda (Sun et al. 2023) scores weight W<sub>ij</sub> by |W<sub>ij</sub>| · √Σx<sub>j</sub>². MoE-Pruner (Xie et al. 2024) uses the
+          router-weighted sum instead: |W<sub>ij</sub>| · √Σ(g·x<sub>j</sub>)². An input that only arrives with a small gate weight matters
+          less, because the router scales the expert's output down.
+        </p>
+        <p>In each output row the lowest-scoring half of the weights is set to zero (50% sparsity).</p>
+      </>
+    ),
+    act: {
+      label: 'Prune 50% with MoE-Pruner',
+      run: async (a) => {
+        a.setPruneMethod('moe-pruner');
+        a.setSparsityPattern({ kind: 'unstructured' });
+        a.setSparsity(0.5);
+        await a.prune();
+      },
+    },
+    done: (s) => s.masksKey !== null,
+  },
+  {
+    title: 'What did it cost?',
+    panel: 'evaluate',
+    body: (
+      <p>
+        Perplexity measures how surprised the model is by held-out text (lower is better). The dense and the pruned model read exactly the same
+        windows, so the difference is what pruning cost.
+      </p>
+    ),
+    act: { label: 'Measure perplexity', run: (a) => a.evaluate(true) },
+    done: (s) => s.tasks.evaluate.result?.results.some((r) => r.variant === 'pruned') ?? false,
+  },
+  {
+    title: 'Did the routing change?',
+    panel: 'inspect',
+    body: (
+      <p>
+        Pruning the experts changes their outputs, and through the residual stream, what later routers see. Route the text again: the inspector
+        now shows the dense and the pruned model (switch between them) and how often a token's experts changed.
+      </p>
+    ),
+    act: { label: 'Route again', run: (a, s) => a.inspect({ text: textRefOf(s.experiment.evaluation.text), tokens: 128, bySource: true }) },
+    done: (s) => Boolean(s.tasks.inspect.result?.pruned),
+  },
+  {
+    title: 'Without the router: Wanda',
+    panel: 'prune',
+    body: (
+      <p>
+        Now prune with Wanda at the same sparsity and measure again. Comparing the two perplexities shows what router weighting buys; the sweep
+        below draws the comparison over many sparsities.
+      </p>
+    ),
+    act: {
+      label: 'Prune 50% with Wanda and measure',
+      run: async (a) => {
+        a.setPruneMethod('wanda');
+        await a.runExperiment(true);
+      },
+    },
+  },
+  {
+    title: 'Share what you found',
+    panel: 'model',
+    body: (
+      <p>
+        The address bar holds the whole experiment: model (with its content hash), calibration, method and sparsity. Anyone who opens it gets the
+        same masks and numbers with “Reproduce this experiment”. For a class, add <code>hide=</code> to hide controls and <code>tour=1</code> to
+        start this tour (docs/classroom.md).
+      </p>
+    ),
+  },
+];
+
+/** The guided tour: a card that walks through TOUR, scrolls to each step's section and can do the step. */
+export function GuidedTour() {
+  const on = useLab((s) => s.experiment.tour);
+  const state = useLab((s) => s);
+  const actions = useLabActions();
+  const [index, setIndex] = useState(0);
+  const [busy, setBusy] = useState(false);
+  const step = TOUR[index];
+  useEffect(() => {
+    if (!on) return;
+    scrollToSection(step.panel);
+    const id = SECTIONS.find((s) => s.panel === step.panel)?.id;
+    const element = id ? document.getElementById(id) : null;
+    element?.classList.add('tour-focus');
+    return () => element?.classList.remove('tour-focus');
+  }, [on, step]);
+  if (!on) return null;
+  const canAct = state.model !== null && (state.model.tokenizer || !step.act);
+  const done = step.done?.(state) ?? false;
+  const run = async () => {
+    if (!step.act) return;
+    setBusy(true);
+    try {
+      await step.act.run(actions, state);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <aside className="tour" role="dialog" aria-label="Guided tour" aria-modal="false">
+      <p className="tour-step">
+        Step {index + 1} of {TOUR.length}
+      </p>
+      <h2>{step.title}</h2>
+      {step.body}
+      {state.model && !state.model.tokenizer && step.act && (
+        <p className="hint warn">{state.model.name} has no tokenizer, so this step cannot run on it; load a model with one.</p>
+      )}
+      <div className="row">
+        <button type="button" disabled={index === 0} onClick={() => setIndex(index - 1)}>
+          Back
+        </button>
+        {step.act && (
+          <button type="button" className="primary" disabled={!canAct || busy} onClick={() => void run()}>
+            {busy ? 'Working…' : done ? `${step.act.label} again` : step.act.label}
+          </button>
+        )}
+        {index < TOUR.length - 1 ? (
+          <button type="button" onClick={() => setIndex(index + 1)}>
+            Next
+          </button>
+        ) : (
+          <button type="button" onClick={() => actions.setTour(false)}>
+            Finish
+          </button>
+        )}
+        <button type="button" className="link-button" onClick={() => actions.setTour(false)}>
+          End the tour
+        </button>
+      </div>
+    </aside>
+  );
+}
