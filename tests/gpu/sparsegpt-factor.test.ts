@@ -5,28 +5,11 @@
  * matrix that is not positive definite without dampening.
  */
 import { describe, expect, it } from 'vitest';
-import { createRng } from '../../src/engine/random.ts';
-import { hessianOf, inverseHessianFactor, scaledHessian } from '../../src/engine/sparsegpt/reference.ts';
+import { inverseHessianFactor, scaledHessian } from '../../src/engine/sparsegpt/reference.ts';
 import { checkFactorStatus, recordInverseHessianFactor } from '../../src/gpu/sparsegpt/factor.ts';
 import { compareArrays } from '../helpers/tolerance.ts';
+import { rawSums } from './sparsegpt-helpers.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
-
-/** Raw sums S = sum x x^T (f32) of n correlated rows; column `deadColumn` always 0 when given. */
-function rawSums(C: number, n: number, seed: number, deadColumn = -1): Float32Array {
-  const rng = createRng(seed);
-  const mix = Float64Array.from({ length: C * C }, () => rng.normal() / Math.sqrt(C));
-  for (let i = 0; i < C; i++) mix[i * C + i] += 1;
-  const x = new Float64Array(n * C);
-  for (let t = 0; t < n; t++) {
-    const z = Array.from({ length: C }, () => rng.normal());
-    for (let j = 0; j < C; j++) {
-      if (j === deadColumn) continue;
-      for (let k = 0; k < C; k++) x[t * C + j] += z[k] * mix[k * C + j];
-    }
-  }
-  // hessianOf scales by 2/n: undo it to get the raw sums the GPU accumulates.
-  return Float32Array.from(hessianOf(x, n, C), (h) => (h * n) / 2);
-}
 
 async function gpuFactor(sums: Float32Array[], C: number, tokens: number[], damp: number) {
   const ctx = await gpu();

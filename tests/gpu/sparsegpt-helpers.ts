@@ -5,7 +5,8 @@
  */
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { decodeWeights, encodeWeights } from '../../src/engine/prune/packing.ts';
-import { inverseHessianFactor, scaledHessian, sparseGptReference } from '../../src/engine/sparsegpt/reference.ts';
+import { createRng } from '../../src/engine/random.ts';
+import { hessianOf, scaledHessian, sparseGptReference } from '../../src/engine/sparsegpt/reference.ts';
 import { referenceOptions, type SparseGptSettings } from '../../src/engine/sparsegpt/settings.ts';
 import { maskWordCount } from '../../src/engine/prune/masks.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
@@ -131,8 +132,19 @@ export function compareWithReference(settings: SparseGptSettings, c: SparseGptCa
   return result;
 }
 
-/** The reference's inverse-Hessian factor of factor f of a case (for scores in tests). */
-export function referenceFactor(c: SparseGptCase, f: number, damp: number): Float64Array {
-  const C = c.cols;
-  return inverseHessianFactor(scaledHessian(c.sums.subarray(f * C * C, (f + 1) * C * C), C, c.tokens[f]), C, damp).U;
+/** Raw sums S = sum x x^T (f32) of n correlated rows; column `deadColumn` always 0 when given. */
+export function rawSums(C: number, n: number, seed: number, deadColumn = -1): Float32Array {
+  const rng = createRng(seed);
+  const mix = Float64Array.from({ length: C * C }, () => rng.normal() / Math.sqrt(C));
+  for (let i = 0; i < C; i++) mix[i * C + i] += 1;
+  const x = new Float64Array(n * C);
+  for (let t = 0; t < n; t++) {
+    const z = Array.from({ length: C }, () => rng.normal());
+    for (let j = 0; j < C; j++) {
+      if (j === deadColumn) continue;
+      for (let k = 0; k < C; k++) x[t * C + j] += z[k] * mix[k * C + j];
+    }
+  }
+  // hessianOf scales by 2/n: undo it to get the raw sums the GPU accumulates.
+  return Float32Array.from(hessianOf(x, n, C), (h) => (h * n) / 2);
 }

@@ -9,28 +9,15 @@ import { describe, expect, it } from 'vitest';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { prunedPerGroup, UNSTRUCTURED, type PrunePattern } from '../../src/engine/prune/settings.ts';
 import { createRng } from '../../src/engine/random.ts';
-import { hessianOf } from '../../src/engine/sparsegpt/reference.ts';
 import type { SparseGptSettings } from '../../src/engine/sparsegpt/settings.ts';
-import { compareWithReference, sparseGptOnGpu, type SparseGptCase } from './sparsegpt-helpers.ts';
+import { compareWithReference, rawSums, sparseGptOnGpu, type SparseGptCase } from './sparsegpt-helpers.ts';
 import { gpu } from './gpu-context.ts';
-
-function correlatedSums(C: number, n: number, seed: number): Float32Array {
-  const rng = createRng(seed);
-  const mix = Float64Array.from({ length: C * C }, () => rng.normal() / Math.sqrt(C));
-  for (let i = 0; i < C; i++) mix[i * C + i] += 1;
-  const x = new Float64Array(n * C);
-  for (let t = 0; t < n; t++) {
-    const z = Array.from({ length: C }, () => rng.normal());
-    for (let j = 0; j < C; j++) for (let k = 0; k < C; k++) x[t * C + j] += z[k] * mix[k * C + j];
-  }
-  return Float32Array.from(hessianOf(x, n, C), (h) => (h * n) / 2);
-}
 
 function randomCase(label: string, R: number, C: number, Z: number, share: number, dtype: WeightDtype, seed: number): SparseGptCase {
   const rng = createRng(seed);
   const F = Math.ceil(Z / share);
   const sums = new Float32Array(F * C * C);
-  for (let f = 0; f < F; f++) sums.set(correlatedSums(C, 2 * C, seed * 10 + f), f * C * C);
+  for (let f = 0; f < F; f++) sums.set(rawSums(C, 2 * C, seed * 10 + f), f * C * C);
   return {
     label, rows: R, cols: C, dtype, share, sums, tokens: Array.from({ length: F }, () => 2 * C),
     weights: Float32Array.from({ length: Z * R * C }, () => rng.normal() * 0.1),
