@@ -233,4 +233,23 @@ describe('SparseGPT on the six fixtures', () => {
       }
     }
   }
+
+  it('olmoe: per-layer sparsity (an OWL-style allocation) reaches each layer\'s target', async () => {
+    const ctx = await gpu();
+    const checkpoint = await openFixture('olmoe');
+    const targets = [0.3, 0.7];
+    const report = await withinErrorScopes(ctx, async () => {
+      const model = await GpuModel.upload(ctx, checkpoint);
+      const result = await sparseGptOnModel(model, WINDOWS.slice(0, 8), {
+        settings: { sparsity: 0.5, pattern: UNSTRUCTURED, blockSize: 128, damp: 0.01 }, mode: 'dense', layerSparsity: (l) => targets[l],
+      });
+      try {
+        return await result.report();
+      } finally {
+        result.destroy();
+        model.destroy();
+      }
+    });
+    for (const m of report) expect(m.sparsity, m.label).toBeCloseTo(targets[Number(m.label.split('.')[1])], 3);
+  });
 });

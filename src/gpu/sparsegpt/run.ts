@@ -23,6 +23,8 @@ import { sparseGptLayer, type PrunedLayer, type PrunedMatrix } from './prune-lay
 
 export interface SparseGptRunOptions {
   settings: SparseGptSettings;
+  /** Per-layer unstructured sparsity (e.g. OWL's allocation) instead of settings.sparsity; unused by N:M. */
+  layerSparsity?: (layer: number) => number;
   mode?: 'dense' | 'sequential';
   tokensPerBatch?: number;
   onProgress?: (progress: CalibrationProgress) => void;
@@ -98,6 +100,12 @@ function countKeptRange(mask: Uint32Array, offset: number, count: number): numbe
 export async function sparseGptOnModel(model: GpuModel, windows: number[][], options: SparseGptRunOptions): Promise<SparseGptResult> {
   const { settings } = options;
   checkSparseGptSettings(settings);
+  const settingsOf = (l: number): SparseGptSettings => {
+    if (!options.layerSparsity) return settings;
+    const layerSettings = { ...settings, sparsity: options.layerSparsity(l) };
+    checkSparseGptSettings(layerSettings);
+    return layerSettings;
+  };
   const spec = model.spec;
   const moeLayers = spec.moeLayers.flatMap((isMoe, l) => (isMoe ? [l] : []));
   const mode = options.mode ?? 'sequential';
@@ -110,7 +118,7 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
       stats = (await calibrateOnGpu(model, windows, calibration)).stats;
       for (const l of moeLayers) {
         options.signal?.throwIfAborted();
-        pruned.push(await sparseGptLayer(model, l, hessians.of(l), stats.layers[l]!, settings));
+        pruned.push(await sparseGptLayer(model, l, hessians.of(l), stats.layers[l]!, settingsOf(l)));
         hessians.release(l);
       }
     } else {
@@ -118,7 +126,7 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
         await calibrateOnGpu(model, windows, {
           ...calibration,
           gpuMasksForLayer: async (l, layerStats) => {
-            const layer = await sparseGptLayer(model, l, hessians.of(l), layerStats, settings);
+            const layer = await sparseGptLayer(model, l, hessians.of(l), layerStats, settingsOf(l));
             pruned.push(layer);
             hessians.release(l);
             const next = moeLayers.find((m) => m > l);
