@@ -1,0 +1,150 @@
+/** The lab's computation actions over a scripted engine: results and keys, progress, cancel, errors, prune -> evaluate. */
+import { describe, expect, it } from 'vitest';
+import type { Engine, ModelSummary, OperationOptions } from '../../src/api/engine.ts';
+import { abortedError, EngineError } from '../../src/api/errors.ts';
+import type { CalibrationSummary, EvaluateRequest, PruneRequest, PruneSummary, SweepPointRequest } from '../../src/api/lab.ts';
+import { createLabActions } from '../../src/state/actions.ts';
+import { pruneKey } from '../../src/state/requests.ts';
+import { createLabStore } from '../../src/state/store.ts';
+import { unusedLabCalls } from './worker-fake-engine.ts';
+
+const HASH = 'c'.repeat(64);
+const summary = { name: 'm', contentHash: HASH, spec: { numExperts: 8, numLayers: 2 }, tokenizer: true } as unknown as ModelSummary;
+const calibration = { tokens: 16, windows: 2, seqLen: 8, textTokens: 100, mode: 'dense', layers: [], seconds: 0 } as CalibrationSummary;
+const pruneSummary = (method: PruneRequest['method']): PruneSummary => ({ method, calibration, overall: { name: 'all', weights: 10, pruned: 5 }, layers: [], seconds: 0 });
+const ppl = (variants: string[]) => ({ text: { kind: 'corpus' as const, id: 'b' }, ctx: 8, seconds: 0, results: variants.map((v) => ({ variant: v as 'dense', overall: { tokens: 4, nll: 1, ppl: Math.E }, genres: [] })) });
+
+/** An engine whose calls are logged and can be held until released. */
+function scripted() {
+  const log: string[] = [];
+  const holds: { release: () => void; options: OperationOptions }[] = [];
+  const hold = (options: OperationOptions) =>
+    new Promise<void>((resolve, reject) => {
+      holds.push({ release: resolve, options });
+      options.signal?.addEventListener('abort', () => reject(abortedError('test')));
+    });
+  const engine: Engine = {
+    capabilities: async () => ({ available: true, caps: { limits: {} } as never, summary: '' }),
+    embeddedModels: async () => [{ id: 'm', name: 'm', path: 'models/m', description: '', default: true }],
+    estimateModel: async () => ({}) as never,
+    loadModel: async () => summary,
+    unloadModel: async () => {},
+    tokenize: async () => [],
+    ...unusedLabCalls(),
+    texts: async () => [{ id: 'brown-heldout', name: 'Brown', bytes: 1, genres: [] }],
+    addText: async (text) => ({ hash: text === 'bad' ? 'x' : 'f'.repeat(16), bytes: text.length }),
+    calibrate: async (_request, options = {}) => {
+      log.push('calibrate');
+      options.onProgress?.({ stage: 'compute', message: 'batch 1 of 2', done: 1, total: 2, unit: 'steps' });
+      await hold(options);
+      return calibration;
+    },
+    prune: async (request: PruneRequest) => {
+      log.push(`prune ${request.method} ${request.sparsity}`);
+      if (request.method === 'random') throw new EngineError({ kind: 'bad-request', message: 'refused' });
+      return pruneSummary(request.method);
+    },
+    evaluate: async (request: EvaluateRequest) => {
+      log.push(`evaluate ${request.variants.join('+')}`);
+      return ppl(request.variants);
+    },
+    sweepPoint: async (request: SweepPointRequest, options = {}) => {
+      log.push(`point ${request.prune.method} ${request.prune.sparsity}`);
+      if (request.prune.sparsity > 0.6) await hold(options);
+      return { method: request.prune.method, sparsity: request.prune.sparsity, achieved: request.prune.sparsity, perplexity: { tokens: 4, nll: 2, ppl: 7 } };
+    },
+    clearMasks: async () => {
+      log.push('clear');
+    },
+  };
+  return { engine, log, holds };
+}
+
+async function started() {
+  const { engine, log, holds } = scripted();
+  const store = createLabStore();
+  const actions = createLabActions(store, engine);
+  await actions.start({ webGpuInPage: true });
+  await Promise.resolve();
+  return { store, actions, log, holds };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+describe('lab computation actions', () => {
+  it('lists the texts on start and keeps pasted texts by hash', async () => {
+    const { store, actions } = await started();
+    await tick();
+    expect(store.getState().texts.map((t) => t.id)).toEqual(['brown-heldout']);
+    expect(await actions.addText('some text', 'notes.txt', 'calibrate')).toBe('f'.repeat(16));
+    expect(store.getState().addedTexts).toEqual([{ hash: 'f'.repeat(16), name: 'notes.txt', bytes: 9 }]);
+  });
+
+  it('shows progress while calibrating, then the result under the settings key; Cancel keeps the previous result', async () => {
+    const { store, actions, holds } = await started();
+    const first = actions.calibrate();
+    await tick();
+    expect(store.getState().tasks.calibrate.running?.progress?.message).toBe('batch 1 of 2');
+    holds[0].release();
+    expect(await first).toBe(true);
+    const task = store.getState().tasks.calibrate;
+    expect(task).toMatchObject({ result: calibration, running: null, error: null });
+    expect(task.key).toContain(HASH);
+    actions.setCalibrationSeed(9);
+    const second = actions.calibrate();
+    await tick();
+    actions.cancelTask('calibrate');
+    expect(await second).toBe(false);
+    expect(store.getState().tasks.calibrate).toMatchObject({ result: calibration, running: null, error: null });
+    expect(store.getState().tasks.calibrate.key).not.toContain('|9|');
+  });
+
+  it('prunes, switches the views to the pruned model, and then evaluates both', async () => {
+    const { store, actions, log } = await started();
+    await actions.runExperiment(true);
+    const state = store.getState();
+    expect(log).toEqual(['prune moe-pruner 0.5', 'evaluate dense+pruned']);
+    expect(state.masksKey).toBe(pruneKey(state.experiment, HASH));
+    expect(state.variant).toBe('pruned');
+    // The engine calibrated on the way: the calibration panel shows its summary.
+    expect(state.tasks.calibrate.result).toBe(calibration);
+    await actions.clearMasks();
+    expect(store.getState()).toMatchObject({ masksKey: null, variant: 'dense' });
+    await actions.evaluate(false);
+    expect(log.at(-1)).toBe('evaluate dense');
+  });
+
+  it('a refused pruning shows its error and keeps the masks in force', async () => {
+    const { store, actions } = await started();
+    await actions.prune();
+    const key = store.getState().masksKey;
+    actions.setPruneMethod('random');
+    expect(await actions.prune()).toBe(false);
+    expect(store.getState().tasks.prune.error).toEqual({ kind: 'bad-request', message: 'refused' });
+    expect(store.getState().masksKey).toBe(key);
+  });
+
+  it('draws sweep points as they come and keeps them when cancelled', async () => {
+    const { store, actions, log, holds } = await started();
+    const sweep = actions.sweep(['wanda', 'moe-pruner'], [0.25, 0.5, 0.75]);
+    for (let i = 0; i < 10 && !holds.length; i++) await tick();
+    const partial = store.getState().tasks.sweep.result!;
+    expect(partial.dense?.ppl).toBe(Math.E);
+    expect(partial.points.map((p) => `${p.method} ${p.sparsity}`)).toEqual(['wanda 0.25', 'wanda 0.5']);
+    actions.cancelTask('sweep');
+    await sweep;
+    expect(store.getState().tasks.sweep).toMatchObject({ running: null, error: null });
+    expect(store.getState().tasks.sweep.result!.points).toHaveLength(2);
+    expect(log.filter((l) => l.startsWith('point'))).toEqual(['point wanda 0.25', 'point wanda 0.5', 'point wanda 0.75']);
+  });
+
+  it('a new model forgets every result and the masks', async () => {
+    const { store, actions } = await started();
+    await actions.runExperiment(false);
+    await actions.loadModel({ kind: 'embedded', id: 'm' });
+    const state = store.getState();
+    expect(state.masksKey).toBeNull();
+    expect(state.tasks.prune.result).toBeNull();
+    expect(state.tasks.evaluate.result).toBeNull();
+  });
+});
