@@ -162,6 +162,32 @@ describe('GPU calibration: sequential mode and repeatability', () => {
     console.log(`sequential: GPU vs CPU reference, max relative difference ${worst.toExponential(2)}`);
   });
 
+  it('stops between batches when the signal aborts, in both modes', async () => {
+    const ids = (await readFixtureReference('mixtral')).inputIds;
+    const windows = [ids.slice(0, 32), ids.slice(32, 64), ids.slice(64, 96)];
+    // Not inside withinErrorScopes: a rejected body would leave its error scopes pushed.
+    const model = await GpuModel.upload(await gpu(), await openFixture('mixtral'));
+    try {
+      for (const mode of ['dense', 'sequential'] as const) {
+        const controller = new AbortController();
+        const seen: number[] = [];
+        const run = calibrateOnGpu(model, windows, {
+          mode, tokensPerBatch: 32, signal: controller.signal,
+          onProgress: (p) => {
+            seen.push(p.done);
+            if (p.done === 1) controller.abort();
+          },
+        });
+        await expect(run, mode).rejects.toThrow(/abort/i);
+        expect(seen, mode).toEqual([1]);
+      }
+      // The model is still usable after the aborted runs.
+      expect((await calibrateOnGpu(model, windows)).stats.tokens).toBe(96);
+    } finally {
+      model.destroy();
+    }
+  });
+
   it('gives bit-identical totals run to run', async () => {
     const ids = (await readFixtureReference('olmoe')).inputIds;
     const windows = [ids.slice(0, 48), ids.slice(48, 96)];
