@@ -40,7 +40,7 @@ export function createLabActions(store: LabStore, engine: Engine) {
   let nextNoteId = 1;
   let modelController: AbortController | null = null;
   let hubController: AbortController | null = null;
-  const tasks = createTaskActions(store, engine);
+  const tasks = createTaskActions(store, engine, (text) => note('link', text));
 
   const note = (topic: Note['topic'], text: string) => set((s) => ({ notes: [...s.notes, { id: nextNoteId++, topic, text }] }));
   const patchExperiment = (patch: Partial<Experiment>) => set((s) => ({ experiment: { ...s.experiment, ...patch } }));
@@ -84,6 +84,13 @@ export function createLabActions(store: LabStore, engine: Engine) {
     applyShareLink(hash: string): void {
       const { experiment, notes, keys } = decodeExperiment(hash);
       const namesModel = keys.includes('model');
+      // A pasted text travels as its hash only: say that the text itself is needed.
+      const have = new Set(get().addedTexts.map((t) => t.hash));
+      for (const [what, text] of [['calibration', experiment.calibration.text], ['evaluation', experiment.evaluation.text]] as const) {
+        if (text.kind === 'pasted' && !have.has(text.hash)) {
+          notes.push(`The link's ${what} text is a pasted text known only by its hash ${text.hash}: paste or upload the same text to reproduce the results.`);
+        }
+      }
       set((s) => ({
         // A link that names no model keeps the one loaded.
         experiment: !namesModel && s.modelRef ? { ...experiment, model: s.modelRef } : experiment,

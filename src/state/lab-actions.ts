@@ -19,7 +19,7 @@ export function errorInfo(error: unknown): EngineErrorInfo {
 
 export type InspectSettings = InspectRequest;
 
-export function createTaskActions(store: LabStore, engine: Engine) {
+export function createTaskActions(store: LabStore, engine: Engine, onNote?: (text: string) => void) {
   const get = store.getState;
   const set = store.setState;
   const controllers = new Map<TaskName, AbortController>();
@@ -91,6 +91,10 @@ export function createTaskActions(store: LabStore, engine: Engine) {
     async addText(text: string, name: string, forTask: 'calibrate' | 'evaluate'): Promise<string | null> {
       try {
         const added = await engine.addText(text);
+        const linked = get().experiment[forTask === 'calibrate' ? 'calibration' : 'evaluation'].text;
+        if (linked.kind === 'pasted' && linked.hash !== added.hash && !get().addedTexts.some((t) => t.hash === linked.hash)) {
+          onNote?.(`The text given hashes to ${added.hash}, not to the link's ${linked.hash}: it is another text, so results will differ from the link's.`);
+        }
         set((s) => ({ addedTexts: [...s.addedTexts.filter((t) => t.hash !== added.hash), { hash: added.hash, name, bytes: added.bytes }] }));
         return added.hash;
       } catch (error) {

@@ -80,6 +80,18 @@ describe('lab computation actions', () => {
     expect(store.getState().addedTexts).toEqual([{ hash: 'f'.repeat(16), name: 'notes.txt', bytes: 9 }]);
   });
 
+  it('a link to a pasted text says the text is needed, and a different text says it differs', async () => {
+    const { engine } = scripted();
+    const store = createLabStore();
+    const actions = createLabActions(store, engine);
+    actions.applyShareLink(`#v=1&text=pasted:${'0'.repeat(16)}`);
+    expect(store.getState().notes.map((n) => n.text)).toEqual([
+      `The link's calibration text is a pasted text known only by its hash ${'0'.repeat(16)}: paste or upload the same text to reproduce the results.`,
+    ]);
+    await actions.addText('another text', 'x.txt', 'calibrate');
+    expect(store.getState().notes.at(-1)!.text).toContain(`hashes to ${'f'.repeat(16)}, not to the link's ${'0'.repeat(16)}`);
+  });
+
   it('shows progress while calibrating, then the result under the settings key; Cancel keeps the previous result', async () => {
     const { store, actions, holds } = await started();
     const first = actions.calibrate();
