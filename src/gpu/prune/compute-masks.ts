@@ -89,6 +89,8 @@ function prepare(ctx: GpuContext, settings: PruneSettings, m: GpuPruneMatrix, in
   const elements = m.rows * m.cols;
   const weightOffset = m.weightOffset ?? 0;
   const bytes = WEIGHT_BYTES[m.dtype];
+  // Kernels index elements and mask bits in u32 (word * 32 + 32 included): 2^31 weights leave room.
+  if (elements > 2 ** 31) throw new PruneRequestError(`${m.label}: ${elements} weights; the GPU path takes at most 2^31 per matrix`);
   if (!Number.isInteger(weightOffset) || weightOffset < 0 || weightOffset + elements > 0xffffffff) {
     throw new PruneRequestError(`${m.label}: weight offset ${weightOffset} is not a u32 element index for ${elements} weights`);
   }
