@@ -7,7 +7,7 @@ import type { OperationOptions } from '../api/engine.ts';
 import type { ExportFile, ExportRequest } from '../api/lab.ts';
 import { statisticsFile } from './calibration.ts';
 import type { LabSession } from './lab-session.ts';
-import { prunedFiles } from './prune.ts';
+import { prunedFiles } from './prune-export.ts';
 import { zipStored } from './zip.ts';
 
 async function filesOf(session: LabSession, request: ExportRequest, options: OperationOptions): Promise<{ folder: string; files: ExportFile[] }> {

@@ -8,7 +8,8 @@ import type { ModelSummary, OperationOptions, Progress } from '../api/engine.ts'
 import { EngineError } from '../api/errors.ts';
 import type { CalibrationStats } from '../engine/calibration/stats.ts';
 import type { Checkpoint } from '../engine/model/checkpoint.ts';
-import type { MaskSet } from '../engine/model/masks.ts';
+import type { MaskSet, MatrixKey } from '../engine/model/masks.ts';
+import type { PruneRequest, PruneSummary } from '../api/lab.ts';
 import type { TextTokenizer } from '../engine/tokenizer.ts';
 import type { GpuContext } from '../gpu/context.ts';
 import { GpuModel } from '../gpu/model/gpu-model.ts';
@@ -31,8 +32,13 @@ export interface SessionStatistics {
 export interface SessionMasks {
   masks: MaskSet;
   gpu: GpuMaskSet;
-  /** Identifies the pruning settings that made them. */
-  key: string;
+  /** What made them, for the report and the export. */
+  request: PruneRequest;
+  summary: PruneSummary;
+  /** SparseGPT's updated weights of a canonical matrix (stored bytes), for the export; absent for mask-only methods. */
+  updatedWeights?: (layer: number, key: MatrixKey) => Promise<Uint8Array | null>;
+  /** Frees every GPU buffer of these masks (and of the updated weights). */
+  destroy(): void;
 }
 
 export function progressStep(stage: Progress['stage'], message: string, done: number, total: number): Progress {
@@ -101,7 +107,7 @@ export class LabSession {
 
   /** Replaces the masks in force (null: dense again), freeing the previous GPU copies. */
   setMasks(masks: SessionMasks | null): void {
-    this.masks?.gpu.destroy();
+    this.masks?.destroy();
     this.masks = masks;
   }
 
