@@ -60,3 +60,8 @@ export async function serveLabModel(context: BrowserContext, options: { asDefaul
 export async function expectLoaded(page: Page, name: string): Promise<void> {
   await expect(page.getByRole('heading', { name: `Loaded model: ${name}` })).toBeVisible();
 }
+
+/** A panel's screenshot into test-results/screens/, without the sticky section bar drawn over it. */
+export async function shot(page: Page, selector: string, name: string): Promise<void> {
+  await page.locator(selector).screenshot({ path: `test-results/screens/${name}.png`, style: '.section-nav { position: static !important; }' });
+}
