@@ -16,7 +16,15 @@ import { recordRopeBackward } from './rope.ts';
 import { recordRouterBackward } from './router.ts';
 import { recordSwiGluBackward } from './swiglu.ts';
 
-export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: number): void {
+/** Extra gradient terms recorded inside each MoE block's backward (distillation, src/gpu/distill). */
+export interface MoeBackwardHooks {
+  /** After dL/d(expert output rows) of layer l is in scratch.dYRows [R, H], before it is used. */
+  expertOutputGrad?(rec: Recorder, layer: number): void;
+  /** After dL/d(expert input rows) of layer l is in scratch.dXRows [R, H], before it is scattered to tokens. */
+  expertInputGrad?(rec: Recorder, layer: number): void;
+}
+
+export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: number, hooks?: MoeBackwardHooks): void {
   const s = b.shape;
   const { layout } = b;
   const { T, H, E, K, I, V, B, S, heads, D, L } = s;
@@ -37,6 +45,7 @@ export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: num
     const perExpert = { mode: 'reduction' as const, groups: a.table, experts: E };
     recordGateGrad(rec, rows, maps, a.yRows, d.dh, d.dGates, b.unused); // dg [T, K]
     recordGatherRows(rec, rows, maps, d.dh, d.dYRows, a.gates); // dy rows [R, H] = g dh
+    hooks?.expertOutputGrad?.(rec, l);
     // w2 [E, H, I]: d act [R, I] = dy w2_e; d w2_e [H, I] = dy_e^T act_e.
     recordMatmul(rec, { M: s.R, N: I, K: H, grouped, a: rowMajor(d.dYRows, H), b: { ...rowMajor(b.params, I, w.w2.offset), outer: H * I }, c: rowMajor(d.dAct, I) });
     recordMatmul(rec, { M: H, N: I, K: s.R, grouped: perExpert, a: transposed(d.dYRows, H), b: rowMajor(a.act, I), c: { ...rowMajor(b.grads, I, w.w2.offset), outer: H * I } });
@@ -44,6 +53,7 @@ export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: num
     // w13 [E, 2I, H]: d w13_e = d gu_e^T x_e; d x rows [R, H] = d gu w13_e.
     recordMatmul(rec, { M: 2 * I, N: H, K: s.R, grouped: perExpert, a: transposed(d.dGu, 2 * I), b: rowMajor(a.xRows, H), c: { ...rowMajor(b.grads, H, w.w13.offset), outer: 2 * I * H } });
     recordMatmul(rec, { M: s.R, N: H, K: 2 * I, grouped, a: rowMajor(d.dGu, 2 * I), b: { ...rowMajor(b.params, H, w.w13.offset), outer: 2 * I * H }, c: rowMajor(d.dXRows, H) });
+    hooks?.expertInputGrad?.(rec, l);
     // Router: dL/dr [T, E] (gates + load balancing); d router [E, H] = dr^T norm2.
     recordRouterBackward(rec, { tokens: T, experts: E, topK: K }, auxCoef / L, d.dGates, a.table, a.routerProbs, a.chosen, d.dRouterLogits);
     recordMatmul(rec, { M: E, N: H, K: T, a: transposed(d.dRouterLogits, E), b: rowMajor(a.norm2, H), c: rowMajor(b.grads, H, w.router.offset) });
