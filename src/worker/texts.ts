@@ -6,7 +6,7 @@
  */
 import { EngineError } from '../api/errors.ts';
 import type { AddedText, TextInfo } from '../api/lab.ts';
-import { parseDocumentIndex, sliceDocuments, DOCUMENT_SEPARATOR } from '../engine/corpus/document-index.ts';
+import { DOCUMENT_SEPARATOR, parseDocumentIndex, sliceDocuments, type DocumentIndexEntry } from '../engine/corpus/document-index.ts';
 import { parseEvaluationTexts, type EvaluationText } from '../engine/corpus/evaluation-texts.ts';
 import { ModelFileError } from '../engine/errors.ts';
 import { sha256Hex, shortHash } from '../engine/experiment/model-hash.ts';
@@ -37,6 +37,7 @@ interface LoadedText {
 export class TextLibrary {
   private index: Promise<EvaluationText[]> | null = null;
   private readonly loaded = new Map<string, Promise<LoadedText>>();
+  private readonly indexes = new Map<string, Promise<DocumentIndexEntry[]>>();
   private readonly added = new Map<string, string>();
   /** Token streams per tokenizer and text key. */
   private readonly streams = new WeakMap<TextTokenizer, Map<string, number[]>>();
@@ -51,8 +52,17 @@ export class TextLibrary {
     const entries = await this.entries();
     return Promise.all(
       entries.map(async (entry) => {
-        const genres = entry.index ? (await this.load(entry.id)).genres : [];
-        return { id: entry.id, name: entry.name, bytes: entry.bytes, genres: genres.map((g) => ({ id: g.id, name: g.name, documents: g.documents ?? 0 })) };
+        // Genres and their document counts come from the small document index; the text is read when used.
+        const documents = entry.index ? await this.documents(entry) : [];
+        const order = entry.genres?.map((g) => g.id) ?? [...new Set(documents.map((d) => d.genre))];
+        const genres = order
+          .map((id) => ({
+            id,
+            name: entry.genres?.find((g) => g.id === id)?.name ?? documents.find((d) => d.genre === id)?.genreName ?? id,
+            documents: documents.filter((d) => d.genre === id).length,
+          }))
+          .filter((g) => g.documents > 0);
+        return { id: entry.id, name: entry.name, bytes: entry.bytes, genres };
       }),
     );
   }
@@ -167,7 +177,7 @@ export class TextLibrary {
     const bytes = await this.fetchBytes(entry.path);
     const text = new TextDecoder().decode(bytes);
     if (!entry.index) return { entry, text, genres: [] };
-    const documents = parseDocumentIndex(JSON.parse(await this.fetchText(entry.index)), entry.index);
+    const documents = await this.documents(entry);
     const texts = sliceDocuments(bytes, documents, entry.path);
     const order = entry.genres?.map((g) => g.id) ?? [...new Set(documents.map((d) => d.genre))];
     const genres = order.map((genre) => {
@@ -176,6 +186,17 @@ export class TextLibrary {
       return { id: genre, name, text: members.join(DOCUMENT_SEPARATOR), documents: members.length };
     });
     return { entry, text, genres: genres.filter((g) => g.text.length > 0) };
+  }
+
+  /** A text's document index (cached). */
+  private documents(entry: EvaluationText): Promise<DocumentIndexEntry[]> {
+    let documents = this.indexes.get(entry.id);
+    if (!documents) {
+      documents = this.fetchText(entry.index!).then((text) => parseDocumentIndex(JSON.parse(text), entry.index!));
+      this.indexes.set(entry.id, documents);
+      documents.catch(() => this.indexes.delete(entry.id));
+    }
+    return documents;
   }
 
   private async fetchBytes(path: string): Promise<Uint8Array> {
