@@ -1,0 +1,152 @@
+/**
+ * What a whole pruning run is asked to do (issue 6 items 5-7, `moe-lab prune`): the scoring method and its pattern,
+ * comparison group and target sparsity (settings.ts, the core), plus what the pipeline adds on top — which matrices
+ * (targets), expert dropping, the layer-wise allocation (uniform or OWL), the calibration mode and SparseGPT's
+ * knobs. One definition shared by the CPU reference pipeline, the GPU pipeline, the CLI and the page.
+ */
+import type { MoeModelSpec } from '../model/spec.ts';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_DAMP, checkSparseGptSettings } from '../sparsegpt/settings.ts';
+import {
+  checkSettings,
+  PRUNE_METHODS,
+  PruneRequestError,
+  UNSTRUCTURED,
+  usesColumnFactors,
+  type PruneGroup,
+  type PruneMethod,
+  type PrunePattern,
+  type PruneSettings,
+} from './settings.ts';
+
+/** The core's mask methods, plus SparseGPT (masks and updated weights, src/gpu/sparsegpt). */
+export type PipelineMethod = PruneMethod | 'sparsegpt';
+export const PIPELINE_METHODS: readonly PipelineMethod[] = [...PRUNE_METHODS, 'sparsegpt'];
+
+/** Routed expert FFNs (default), attention projections q/k/v/o, the shared expert (Qwen2-MoE). Never routers or norms. */
+export type PruneTarget = 'experts' | 'attention' | 'shared';
+export const PRUNE_TARGETS: readonly PruneTarget[] = ['experts', 'attention', 'shared'];
+
+/**
+ * Expert-level pruning criteria, lowest dropped first: routing frequency (tokens routed to the expert), mean gate
+ * weight (sum of g over the calibration tokens / T: the same order as the sum), REAP saliency (Lasby et al. 2025:
+ * mean over the expert's routed tokens of g x ||expert output||_2).
+ */
+export type ExpertCriterion = 'frequency' | 'gate' | 'reap';
+export const EXPERT_CRITERIA: readonly ExpertCriterion[] = ['frequency', 'gate', 'reap'];
+
+/** uniform: every layer at the target; owl: Yin et al. 2024's outlier-weighed layer sparsities (owl.ts). */
+export type Allocation = 'uniform' | 'owl';
+
+export interface OwlSettings {
+  /** lambda: the layer sparsities span at most target +- lambda (the paper's 0.08). */
+  lambda: number;
+  /** M: a score is an outlier above M times its layer's mean score (the paper's 5). */
+  outlierFactor: number;
+}
+
+export const DEFAULT_OWL: OwlSettings = { lambda: 0.08, outlierFactor: 5 };
+
+export interface PipelineSettings {
+  method: PipelineMethod;
+  pattern: PrunePattern;
+  group: PruneGroup;
+  /** Target fraction pruned (unstructured; N:M fixes it at 1 - N/M). With OWL, the mean over layers. */
+  sparsity: number;
+  /** Seed of the random method (and recorded in the report; calibration sets have their own seed). */
+  seed: number;
+  targets: PruneTarget[];
+  /** Experts dropped per MoE layer (r), lowest criterion first; 0 = none. */
+  expertsDrop: number;
+  expertCriterion: ExpertCriterion;
+  allocation: Allocation;
+  owl: OwlSettings;
+  /** dense: statistics of the dense model; sequential: layer l measured through layers < l already pruned. */
+  mode: 'dense' | 'sequential';
+  /** SparseGPT only: block size of the column loop and dampening (docs/sparsegpt.md). */
+  sparseGpt: { blockSize: number; damp: number };
+}
+
+export const DEFAULT_PIPELINE_SETTINGS: PipelineSettings = {
+  method: 'moe-pruner',
+  pattern: UNSTRUCTURED,
+  group: 'row',
+  sparsity: 0.5,
+  seed: 0,
+  targets: ['experts'],
+  expertsDrop: 0,
+  expertCriterion: 'frequency',
+  allocation: 'uniform',
+  owl: DEFAULT_OWL,
+  mode: 'dense',
+  sparseGpt: { blockSize: DEFAULT_BLOCK_SIZE, damp: DEFAULT_DAMP },
+};
+
+/** Settings with every field present: `partial` over the defaults. */
+export function pipelineSettings(partial: Partial<PipelineSettings>): PipelineSettings {
+  return { ...DEFAULT_PIPELINE_SETTINGS, ...partial, owl: { ...DEFAULT_OWL, ...partial.owl } };
+}
+
+/** True when the settings prune weights inside matrices (not only drop experts). */
+export function prunesWeights(settings: PipelineSettings): boolean {
+  return settings.pattern.kind === 'n:m' || settings.sparsity > 0;
+}
+
+/** Column statistics are needed to score (wanda, moe-pruner) or SparseGPT's calibration runs anyway. */
+export function scoresNeedStatistics(method: PipelineMethod): boolean {
+  return method === 'sparsegpt' || usesColumnFactors(method);
+}
+
+/** Whether the run needs calibration statistics at all (magnitude and random alone need none). */
+export function needsCalibration(settings: PipelineSettings): boolean {
+  return settings.expertsDrop > 0 || (prunesWeights(settings) && scoresNeedStatistics(settings.method));
+}
+
+/** The core's settings (settings.ts) for a layer pruned at `sparsity`. SparseGPT is not a core method. */
+export function coreSettings(settings: PipelineSettings, sparsity: number): PruneSettings {
+  if (settings.method === 'sparsegpt') throw new PruneRequestError('sparsegpt is not a mask-only method; it runs through src/gpu/sparsegpt');
+  return { method: settings.method, pattern: settings.pattern, group: settings.group, sparsity, seed: settings.seed };
+}
+
+/** Throws PruneRequestError naming the value unless `settings` can run on a model of `spec`. */
+export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModelSpec): void {
+  const { method, targets, expertsDrop, allocation, owl } = settings;
+  if (!PIPELINE_METHODS.includes(method)) throw new PruneRequestError(`unknown pruning method ${JSON.stringify(method)} (one of ${PIPELINE_METHODS.join(', ')})`);
+  checkSettings({ ...settings, method: method === 'sparsegpt' ? 'magnitude' : method });
+  if (targets.length === 0) throw new PruneRequestError('no targets: choose at least one of experts, attention, shared');
+  for (const t of targets) {
+    if (!PRUNE_TARGETS.includes(t)) throw new PruneRequestError(`unknown target ${JSON.stringify(t)} (one of ${PRUNE_TARGETS.join(', ')})`);
+  }
+  if (new Set(targets).size !== targets.length) throw new PruneRequestError(`targets ${targets.join(',')} list one twice`);
+  if (targets.includes('shared') && !spec.sharedExpert) throw new PruneRequestError(`target 'shared': this ${spec.architecture} model has no shared expert`);
+  if (!spec.moeLayers.some(Boolean)) throw new PruneRequestError('this model has no MoE layer to prune');
+  if (!EXPERT_CRITERIA.includes(settings.expertCriterion)) {
+    throw new PruneRequestError(`unknown expert criterion ${JSON.stringify(settings.expertCriterion)} (one of ${EXPERT_CRITERIA.join(', ')})`);
+  }
+  const { numExperts: E, topK: K } = spec;
+  if (!Number.isInteger(expertsDrop) || expertsDrop < 0) throw new PruneRequestError(`experts to drop ${expertsDrop} is not a non-negative integer`);
+  // Fewer than K experts left would leave routing slots empty: the model would no longer be a top-K MoE.
+  if (expertsDrop > E - K) throw new PruneRequestError(`cannot drop ${expertsDrop} of ${E} experts per layer: at least top-k = ${K} must remain (r <= ${E - K})`);
+  if (allocation !== 'uniform' && allocation !== 'owl') throw new PruneRequestError(`unknown allocation ${JSON.stringify(allocation)} (uniform or owl)`);
+  if (allocation === 'owl') {
+    if (settings.pattern.kind === 'n:m') throw new PruneRequestError('OWL allocates unstructured sparsity per layer; N:M fixes every layer at 1 - N/M');
+    if (!(owl.lambda >= 0 && owl.lambda <= 0.5)) throw new PruneRequestError(`OWL lambda ${owl.lambda} is outside 0..0.5`);
+    if (!(owl.outlierFactor > 0 && Number.isFinite(owl.outlierFactor))) throw new PruneRequestError(`OWL outlier factor M = ${owl.outlierFactor} must be a positive number`);
+  }
+  if (settings.mode !== 'dense' && settings.mode !== 'sequential') throw new PruneRequestError(`unknown mode ${JSON.stringify(settings.mode)} (dense or sequential)`);
+  if (method === 'sparsegpt') checkSparseGpt(settings, spec);
+}
+
+/** SparseGPT's scope (docs/sparsegpt.md): routed and shared experts, its own R x B comparison group. */
+function checkSparseGpt(settings: PipelineSettings, spec: MoeModelSpec): void {
+  checkSparseGptSettings({ sparsity: settings.sparsity, pattern: settings.pattern, ...settings.sparseGpt });
+  if (settings.group !== 'row') throw new PruneRequestError(`sparsegpt chooses masks per block of R x B weights; group '${settings.group}' does not apply (use row)`);
+  if (settings.targets.includes('attention')) throw new PruneRequestError('sparsegpt prunes expert FFNs only (attention would need the attention inputs\' Hessians)');
+  if (!settings.targets.includes('experts')) throw new PruneRequestError("sparsegpt prunes the routed experts: the targets must include 'experts'");
+  if (spec.sharedExpert && !settings.targets.includes('shared')) {
+    throw new PruneRequestError("sparsegpt prunes a layer's shared expert together with its routed experts: add the target 'shared'");
+  }
+  // The SparseGPT run propagates layer l through its own masks; it has no hook to disable experts in that pass.
+  if (settings.mode === 'sequential' && settings.expertsDrop > 0) {
+    throw new PruneRequestError('sparsegpt with expert dropping runs in dense mode only (its sequential pass cannot disable experts)');
+  }
+}

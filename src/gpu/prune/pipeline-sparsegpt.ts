@@ -1,0 +1,81 @@
+/**
+ * `--method sparsegpt` in the pipeline: SparseGPT (Frantar & Alistarh 2023; src/gpu/sparsegpt, docs/sparsegpt.md)
+ * calibrates with its Hessians and returns masks plus updated weights for the routed and shared experts; the
+ * pipeline adds what is common to every method — OWL's layer sparsities (its `layerSparsity` hook), expert
+ * dropping (dense mode: decided on SparseGPT's own statistics, the dropped experts' bits cleared and the experts
+ * disabled in the router), the popcount report, and the updated weights for the export.
+ */
+import type { MatrixKey } from '../../engine/model/masks.ts';
+import { expertEnabledVector } from '../../engine/prune/expert-drop.ts';
+import { droppedExpertPieces, layerPieces } from '../../engine/prune/layer-plan.ts';
+import { markPruned } from '../../engine/prune/masks.ts';
+import { layerSummary, moeLayerIndices, owlNeedsStatistics, planDrop, statsOf, type LayerDrop } from '../../engine/prune/pipeline-plan.ts';
+import type { PipelineSettings } from '../../engine/prune/pipeline-settings.ts';
+import { pruneReport } from '../../engine/prune/report.ts';
+import { PruneRequestError } from '../../engine/prune/settings.ts';
+import type { GpuModel } from '../model/gpu-model.ts';
+import { GpuMaskSet, maskedMatrix, type GpuLayerMasks } from '../model/masks.ts';
+import { sparseGptOnModel } from '../sparsegpt/run.ts';
+import { maskWords } from '../weights.ts';
+import { allocateOnGpu, calibrationInfo, countPieces, denseStatistics, PipelineRun, type PipelineCalibration, type PipelineOptions } from './pipeline-run.ts';
+
+/** SparseGPT through the pipeline; `started` is the run's start (performance.now()) for the report. */
+export async function sparseGptPipeline(
+  model: GpuModel,
+  settings: PipelineSettings,
+  calibration: PipelineCalibration,
+  options: PipelineOptions,
+  started: number,
+): Promise<PipelineRun> {
+  const { ctx, spec } = model;
+  const windows = calibration.windows;
+  if (!windows?.length) throw new PruneRequestError('sparsegpt needs a calibration set (token windows): its Hessians are not in a statistics file');
+  const dense = owlNeedsStatistics(settings) ? await denseStatistics(model, calibration, options, 'OWL') : null;
+  const allocation = await allocateOnGpu(model, settings, dense, options);
+  const result = await sparseGptOnModel(model, windows, {
+    settings: { sparsity: settings.sparsity, pattern: settings.pattern, ...settings.sparseGpt },
+    mode: settings.mode,
+    layerSparsity: settings.allocation === 'owl' ? (l) => allocation.targets.get(l)! : undefined,
+    tokensPerBatch: calibration.tokensPerBatch,
+    signal: options.signal,
+    onProgress: (p) => options.onProgress?.({ phase: 'calibrate', done: p.done, total: p.total, layer: p.layer, message: `SparseGPT: layer ${p.layer ?? 0} (${p.phase})` }),
+  });
+  const extra: GPUBuffer[] = [];
+  try {
+    const drops = new Map<number, LayerDrop>();
+    const layers: (GpuLayerMasks | null)[] = spec.moeLayers.map(() => null);
+    const counted = [];
+    for (const l of moeLayerIndices(spec)) {
+      const own = result.masks.layers[l];
+      if (!own) continue;
+      const drop = planDrop(settings, l, statsOf(result.stats, l), result.stats.tokens);
+      drops.set(l, drop);
+      const droppedPieces = droppedExpertPieces(spec, l, drop.dropped);
+      let expertEnabled: GPUBuffer | null = null;
+      if (drop.dropped.length) {
+        // Clear the dropped experts' bits (they are removed whole) in SparseGPT's canonical mask buffers.
+        for (const key of ['experts.gate_up', 'experts.down'] as MatrixKey[]) {
+          const buffer = own.matrices[key]!;
+          const bits = await ctx.readU32(buffer, 0, maskWords(maskedMatrix(model, l, key)!.elements) * 4);
+          for (const piece of droppedPieces.filter((p) => p.key === key)) for (let i = 0; i < piece.rows * piece.cols; i++) markPruned(bits, piece.elementOffset + i);
+          ctx.write(buffer, bits);
+        }
+        expertEnabled = await ctx.upload(`mask layers.${l}.expertEnabled`, Uint32Array.from(expertEnabledVector(spec.numExperts, drop.dropped)));
+        extra.push(expertEnabled);
+      }
+      layers[l] = { matrices: own.matrices, weights: own.weights, expertEnabled };
+      counted.push({ layer: l, masks: layers[l]!, pieces: layerPieces(spec, l, settings.targets, new Set(drop.dropped)), droppedPieces });
+    }
+    const counts = await countPieces(model, counted);
+    ctx.throwIfFailed();
+    const summaries = moeLayerIndices(spec).map((l) => layerSummary(l, allocation, drops.get(l) ?? { dropped: [], criterionValues: null }));
+    const report = pruneReport(settings, calibrationInfo(calibration, result.stats, settings.mode), summaries, counts, (performance.now() - started) / 1000);
+    const weightsOf = async (l: number, key: MatrixKey) => (result.masks.layers[l]?.weights?.[key] ? result.readWeights(l, key) : null);
+    const dropped = new Map([...drops].map(([l, d]) => [l, d.dropped]));
+    return new PipelineRun(model, new GpuMaskSet(layers, extra), report, result.stats, dropped, weightsOf, () => result.destroy());
+  } catch (error) {
+    for (const b of extra) b.destroy();
+    result.destroy();
+    throw error;
+  }
+}
