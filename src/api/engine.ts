@@ -9,26 +9,7 @@
  */
 import type { GpuCapabilities } from '../gpu/capabilities.ts';
 import type { MoeModelSpec, ParameterCounts, WeightDtype } from '../engine/model/spec.ts';
-import type {
-  AddedText,
-  CalibrationRequest,
-  CalibrationSummary,
-  EvaluateReport,
-  EvaluateRequest,
-  ExportFile,
-  ExportRequest,
-  GenerateRequest,
-  GenerateResult,
-  InspectRequest,
-  PruneRequest,
-  PruneSummary,
-  RoutingReport,
-  SweepPointRequest,
-  SweepPointResult,
-  TextInfo,
-  TokenLossReport,
-  TokenLossRequest,
-} from './lab.ts';
+import type * as Lab from './lab.ts';
 
 /** How far a long operation has got; the page shows `message` and a bar for done / total. */
 export interface Progress {
@@ -145,25 +126,25 @@ export interface Engine {
   tokenize(text: string, options?: OperationOptions): Promise<number[]>;
 
   /** The page's texts (public/data/index.json) with their genres. */
-  texts(): Promise<TextInfo[]>;
+  texts(): Promise<Lab.TextInfo[]>;
   /** Keeps a pasted or uploaded text in the engine; later requests name it by the returned hash. */
-  addText(text: string): Promise<AddedText>;
+  addText(text: string): Promise<Lab.AddedText>;
   /** Dense calibration statistics of the loaded model on windows drawn from a text; kept for pruning. */
-  calibrate(request: CalibrationRequest, options?: OperationOptions): Promise<CalibrationSummary>;
+  calibrate(request: Lab.CalibrationRequest, options?: OperationOptions): Promise<Lab.CalibrationSummary>;
   /** Routing of the first tokens of a text, dense and (when pruned) pruned, summarized for the inspector. */
-  inspect(request: InspectRequest, options?: OperationOptions): Promise<RoutingReport>;
+  inspect(request: Lab.InspectRequest, options?: OperationOptions): Promise<Lab.RoutingReport>;
   /** Perplexity of the dense and/or pruned model on a text, per genre when asked. */
-  evaluate(request: EvaluateRequest, options?: OperationOptions): Promise<EvaluateReport>;
+  evaluate(request: Lab.EvaluateRequest, options?: OperationOptions): Promise<Lab.EvaluateReport>;
   /** Per-token loss of the dense and (when pruned) pruned model on the first tokens of a text. */
-  tokenLoss(request: TokenLossRequest, options?: OperationOptions): Promise<TokenLossReport>;
+  tokenLoss(request: Lab.TokenLossRequest, options?: OperationOptions): Promise<Lab.TokenLossReport>;
   /** Continues a prompt with the dense or the pruned model; progress messages carry the text so far. */
-  generate(request: GenerateRequest, options?: OperationOptions): Promise<GenerateResult>;
+  generate(request: Lab.GenerateRequest, options?: OperationOptions): Promise<Lab.GenerateResult>;
   /** Computes pruning masks (calibrating first when needed) and applies them from now on; the weights stay dense. */
-  prune(request: PruneRequest, options?: OperationOptions): Promise<PruneSummary>;
+  prune(request: Lab.PruneRequest, options?: OperationOptions): Promise<Lab.PruneSummary>;
   /** Drops the masks: the model is dense again. */
   clearMasks(): Promise<void>;
   /** Perplexity of the model pruned as `request.prune` says, leaving the masks in force untouched (for sweeps). */
-  sweepPoint(request: SweepPointRequest, options?: OperationOptions): Promise<SweepPointResult>;
+  sweepPoint(request: Lab.SweepPointRequest, options?: OperationOptions): Promise<Lab.SweepPointResult>;
   /** Files to download (statistics, masks, the pruned model folder, the report), one by one or as one zip. */
-  exportFiles(request: ExportRequest, options?: OperationOptions): Promise<ExportFile[]>;
+  exportFiles(request: Lab.ExportRequest, options?: OperationOptions): Promise<Lab.ExportFile[]>;
 }

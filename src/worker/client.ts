@@ -4,26 +4,7 @@
  * once with kind 'aborted' (a late answer for a cancelled id is dropped).
  */
 import type { CapabilitiesReport, EmbeddedModel, Engine, ModelEstimate, ModelSource, ModelSummary, OperationOptions } from '../api/engine.ts';
-import type {
-  AddedText,
-  CalibrationRequest,
-  CalibrationSummary,
-  EvaluateReport,
-  EvaluateRequest,
-  ExportFile,
-  ExportRequest,
-  GenerateRequest,
-  GenerateResult,
-  InspectRequest,
-  PruneRequest,
-  PruneSummary,
-  RoutingReport,
-  SweepPointRequest,
-  SweepPointResult,
-  TextInfo,
-  TokenLossReport,
-  TokenLossRequest,
-} from '../api/lab.ts';
+import type * as Lab from '../api/lab.ts';
 import { abortedError, EngineError, type EngineErrorInfo } from '../api/errors.ts';
 import type { ClientMessage, EngineCalls, EngineInit, EngineMethod, HostMessage, MessageEndpoint } from './protocol.ts';
 
@@ -73,35 +54,35 @@ export class WorkerEngineClient implements Engine {
     return this.call('tokenize', text, options);
   }
 
-  texts(): Promise<TextInfo[]> {
+  texts(): Promise<Lab.TextInfo[]> {
     return this.call('texts', null);
   }
 
-  addText(text: string): Promise<AddedText> {
+  addText(text: string): Promise<Lab.AddedText> {
     return this.call('addText', text);
   }
 
-  calibrate(request: CalibrationRequest, options?: OperationOptions): Promise<CalibrationSummary> {
+  calibrate(request: Lab.CalibrationRequest, options?: OperationOptions): Promise<Lab.CalibrationSummary> {
     return this.call('calibrate', request, options);
   }
 
-  inspect(request: InspectRequest, options?: OperationOptions): Promise<RoutingReport> {
+  inspect(request: Lab.InspectRequest, options?: OperationOptions): Promise<Lab.RoutingReport> {
     return this.call('inspect', request, options);
   }
 
-  evaluate(request: EvaluateRequest, options?: OperationOptions): Promise<EvaluateReport> {
+  evaluate(request: Lab.EvaluateRequest, options?: OperationOptions): Promise<Lab.EvaluateReport> {
     return this.call('evaluate', request, options);
   }
 
-  tokenLoss(request: TokenLossRequest, options?: OperationOptions): Promise<TokenLossReport> {
+  tokenLoss(request: Lab.TokenLossRequest, options?: OperationOptions): Promise<Lab.TokenLossReport> {
     return this.call('tokenLoss', request, options);
   }
 
-  generate(request: GenerateRequest, options?: OperationOptions): Promise<GenerateResult> {
+  generate(request: Lab.GenerateRequest, options?: OperationOptions): Promise<Lab.GenerateResult> {
     return this.call('generate', request, options);
   }
 
-  prune(request: PruneRequest, options?: OperationOptions): Promise<PruneSummary> {
+  prune(request: Lab.PruneRequest, options?: OperationOptions): Promise<Lab.PruneSummary> {
     return this.call('prune', request, options);
   }
 
@@ -109,11 +90,11 @@ export class WorkerEngineClient implements Engine {
     await this.call('clearMasks', null);
   }
 
-  sweepPoint(request: SweepPointRequest, options?: OperationOptions): Promise<SweepPointResult> {
+  sweepPoint(request: Lab.SweepPointRequest, options?: OperationOptions): Promise<Lab.SweepPointResult> {
     return this.call('sweepPoint', request, options);
   }
 
-  exportFiles(request: ExportRequest, options?: OperationOptions): Promise<ExportFile[]> {
+  exportFiles(request: Lab.ExportRequest, options?: OperationOptions): Promise<Lab.ExportFile[]> {
     return this.call('exportFiles', request, options);
   }
 

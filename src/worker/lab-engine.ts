@@ -15,26 +15,7 @@ import type {
   Progress,
 } from '../api/engine.ts';
 import { abortedError, EngineError, throwIfAborted } from '../api/errors.ts';
-import type {
-  AddedText,
-  CalibrationRequest,
-  CalibrationSummary,
-  EvaluateReport,
-  EvaluateRequest,
-  ExportFile,
-  ExportRequest,
-  GenerateRequest,
-  GenerateResult,
-  InspectRequest,
-  PruneRequest,
-  PruneSummary,
-  RoutingReport,
-  SweepPointRequest,
-  SweepPointResult,
-  TextInfo,
-  TokenLossReport,
-  TokenLossRequest,
-} from '../api/lab.ts';
+import type * as Lab from '../api/lab.ts';
 import { modelContentHash } from '../engine/experiment/model-hash.ts';
 import type { Fetch } from '../engine/io/byte-source.ts';
 import { browserModelCache, type CacheLike, type HubEstimate, type HubProgress } from '../engine/io/hub-folder.ts';
@@ -122,35 +103,35 @@ export class LabEngine implements Engine {
     });
   }
 
-  texts(): Promise<TextInfo[]> {
+  texts(): Promise<Lab.TextInfo[]> {
     return typed(() => this.textLibrary.catalog());
   }
 
-  addText(text: string): Promise<AddedText> {
+  addText(text: string): Promise<Lab.AddedText> {
     return typed(() => this.textLibrary.add(text));
   }
 
-  calibrate(request: CalibrationRequest, options: OperationOptions = {}): Promise<CalibrationSummary> {
+  calibrate(request: Lab.CalibrationRequest, options: OperationOptions = {}): Promise<Lab.CalibrationSummary> {
     return this.compute((session) => runCalibration(session, this.textLibrary, request, options));
   }
 
-  inspect(request: InspectRequest, options: OperationOptions = {}): Promise<RoutingReport> {
+  inspect(request: Lab.InspectRequest, options: OperationOptions = {}): Promise<Lab.RoutingReport> {
     return this.compute((session) => runInspection(session, this.textLibrary, request, options));
   }
 
-  evaluate(request: EvaluateRequest, options: OperationOptions = {}): Promise<EvaluateReport> {
+  evaluate(request: Lab.EvaluateRequest, options: OperationOptions = {}): Promise<Lab.EvaluateReport> {
     return this.compute((session) => runEvaluation(session, this.textLibrary, request, options));
   }
 
-  tokenLoss(request: TokenLossRequest, options: OperationOptions = {}): Promise<TokenLossReport> {
+  tokenLoss(request: Lab.TokenLossRequest, options: OperationOptions = {}): Promise<Lab.TokenLossReport> {
     return this.compute((session) => runTokenLoss(session, this.textLibrary, request, options));
   }
 
-  generate(request: GenerateRequest, options: OperationOptions = {}): Promise<GenerateResult> {
+  generate(request: Lab.GenerateRequest, options: OperationOptions = {}): Promise<Lab.GenerateResult> {
     return this.compute((session) => runGeneration(session, request, options));
   }
 
-  prune(request: PruneRequest, options: OperationOptions = {}): Promise<PruneSummary> {
+  prune(request: Lab.PruneRequest, options: OperationOptions = {}): Promise<Lab.PruneSummary> {
     return this.compute((session) => runPrune(session, this.textLibrary, request, options));
   }
 
@@ -158,11 +139,11 @@ export class LabEngine implements Engine {
     return this.compute(async (session) => session.setMasks(null));
   }
 
-  sweepPoint(request: SweepPointRequest, options: OperationOptions = {}): Promise<SweepPointResult> {
+  sweepPoint(request: Lab.SweepPointRequest, options: OperationOptions = {}): Promise<Lab.SweepPointResult> {
     return this.compute((session) => runSweepPoint(session, this.textLibrary, request, options));
   }
 
-  exportFiles(request: ExportRequest, options: OperationOptions = {}): Promise<ExportFile[]> {
+  exportFiles(request: Lab.ExportRequest, options: OperationOptions = {}): Promise<Lab.ExportFile[]> {
     return this.compute((session) => exportFiles(session, request, options));
   }
 

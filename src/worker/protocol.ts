@@ -14,26 +14,7 @@ import type {
   ModelSummary,
   Progress,
 } from '../api/engine.ts';
-import type {
-  AddedText,
-  CalibrationRequest,
-  CalibrationSummary,
-  EvaluateReport,
-  EvaluateRequest,
-  ExportFile,
-  ExportRequest,
-  GenerateRequest,
-  GenerateResult,
-  InspectRequest,
-  PruneRequest,
-  PruneSummary,
-  RoutingReport,
-  SweepPointRequest,
-  SweepPointResult,
-  TextInfo,
-  TokenLossReport,
-  TokenLossRequest,
-} from '../api/lab.ts';
+import type * as Lab from '../api/lab.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 
 export interface EngineCalls {
@@ -43,17 +24,17 @@ export interface EngineCalls {
   loadModel: { input: ModelSource; output: ModelSummary };
   unloadModel: { input: null; output: null };
   tokenize: { input: string; output: number[] };
-  texts: { input: null; output: TextInfo[] };
-  addText: { input: string; output: AddedText };
-  calibrate: { input: CalibrationRequest; output: CalibrationSummary };
-  inspect: { input: InspectRequest; output: RoutingReport };
-  evaluate: { input: EvaluateRequest; output: EvaluateReport };
-  tokenLoss: { input: TokenLossRequest; output: TokenLossReport };
-  generate: { input: GenerateRequest; output: GenerateResult };
-  prune: { input: PruneRequest; output: PruneSummary };
+  texts: { input: null; output: Lab.TextInfo[] };
+  addText: { input: string; output: Lab.AddedText };
+  calibrate: { input: Lab.CalibrationRequest; output: Lab.CalibrationSummary };
+  inspect: { input: Lab.InspectRequest; output: Lab.RoutingReport };
+  evaluate: { input: Lab.EvaluateRequest; output: Lab.EvaluateReport };
+  tokenLoss: { input: Lab.TokenLossRequest; output: Lab.TokenLossReport };
+  generate: { input: Lab.GenerateRequest; output: Lab.GenerateResult };
+  prune: { input: Lab.PruneRequest; output: Lab.PruneSummary };
   clearMasks: { input: null; output: null };
-  sweepPoint: { input: SweepPointRequest; output: SweepPointResult };
-  exportFiles: { input: ExportRequest; output: ExportFile[] };
+  sweepPoint: { input: Lab.SweepPointRequest; output: Lab.SweepPointResult };
+  exportFiles: { input: Lab.ExportRequest; output: Lab.ExportFile[] };
 }
 
 export type EngineMethod = keyof EngineCalls;

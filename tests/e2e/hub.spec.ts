@@ -1,7 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext } from '@playwright/test';
 import { expect, test } from './fixtures.ts';
+import { serveFile } from './serve-file.ts';
 
 const QWEN = join(import.meta.dirname, '../fixtures/hf-tiny/qwen2_moe');
 
@@ -13,29 +13,9 @@ async function fakeHub(context: BrowserContext, requests: string[], options: { o
     if (options.offline) return route.abort('internetdisconnected');
     if (options.stallWeights && request.method() === 'GET' && request.url().endsWith('model.safetensors')) await options.stallWeights;
     const match = /^https:\/\/huggingface\.co\/test-org\/tiny-qwen\/resolve\/main\/([\w.-]+)$/.exec(request.url());
-    const path = match ? join(QWEN, match[1]) : '';
-    let bytes: Buffer;
-    try {
-      if (!statSync(path).isFile()) throw new Error('not a file');
-      bytes = readFileSync(path);
-    } catch {
-      return route.fulfill({ status: 404, body: 'Entry not found', headers: { 'access-control-allow-origin': '*' } });
-    }
-    const headers: Record<string, string> = {
+    return serveFile(route, match ? join(QWEN, match[1]) : '', {
       'access-control-allow-origin': '*',
       'access-control-expose-headers': 'content-length, content-range',
-      'content-type': 'application/octet-stream',
-      'content-length': String(bytes.byteLength),
-    };
-    if (request.method() === 'HEAD') return route.fulfill({ status: 200, headers });
-    const range = /^bytes=(\d+)-(\d+)$/.exec((await request.allHeaders())['range'] ?? '');
-    if (!range) return route.fulfill({ status: 200, headers, body: bytes });
-    const start = Number(range[1]);
-    const end = Math.min(Number(range[2]), bytes.byteLength - 1);
-    return route.fulfill({
-      status: 206,
-      headers: { ...headers, 'content-length': String(end - start + 1), 'content-range': `bytes ${start}-${end}/${bytes.byteLength}` },
-      body: bytes.subarray(start, end + 1),
     });
   });
 }

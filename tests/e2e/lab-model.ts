@@ -3,37 +3,14 @@
  * embedded model, `lab-tiny`, listed in models/index.json next to the page's own entries. Files answer HEAD with
  * their size and GET with Range, as a static server does.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext, Page, Route } from '@playwright/test';
+import type { BrowserContext, Page } from '@playwright/test';
 import { expect } from './fixtures.ts';
+import { serveFile } from './serve-file.ts';
 
 const LAB_TINY = join(import.meta.dirname, '../fixtures/lab-tiny');
 
 export const LAB_MODEL = { id: 'lab-tiny', name: 'Lab tiny (test model with tokenizer)' };
-
-/** Answers `route` with a file's bytes, honouring HEAD and a single Range. */
-export async function serveFile(route: Route, path: string): Promise<void> {
-  const request = route.request();
-  let bytes: Buffer;
-  try {
-    if (!statSync(path).isFile()) throw new Error('not a file');
-    bytes = readFileSync(path);
-  } catch {
-    return route.fulfill({ status: 404, body: 'Not Found' });
-  }
-  const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength), 'accept-ranges': 'bytes' };
-  if (request.method() === 'HEAD') return route.fulfill({ status: 200, headers });
-  const range = /^bytes=(\d+)-(\d+)$/.exec((await request.allHeaders())['range'] ?? '');
-  if (!range) return route.fulfill({ status: 200, headers, body: bytes });
-  const start = Number(range[1]);
-  const end = Math.min(Number(range[2]), bytes.byteLength - 1);
-  return route.fulfill({
-    status: 206,
-    headers: { ...headers, 'content-length': String(end - start + 1), 'content-range': `bytes ${start}-${end}/${bytes.byteLength}` },
-    body: bytes.subarray(start, end + 1),
-  });
-}
 
 /** Adds lab-tiny to the page's model list (as the default when `asDefault`). */
 export async function serveLabModel(context: BrowserContext, options: { asDefault?: boolean } = {}): Promise<void> {

@@ -2,10 +2,9 @@ import { useState } from 'react';
 import * as d3 from 'd3';
 import type { TokenLossReport } from '../../api/lab.ts';
 import { useLab, useLabActions } from '../../state/store.ts';
-import { textColorOn } from '../charts/common.ts';
 import { NumberField } from './NumberField.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
-import { visible } from './TokenRoutingView.tsx';
+import { TokenText } from './TokenText.tsx';
 
 /** Colour of a loss change: red where pruning made a token harder, blue where easier, white where equal (±2 nats saturates). */
 const differenceColor = d3.scaleDiverging(d3.interpolateRdBu).domain([2, 0, -2]).clamp(true);
@@ -28,7 +27,6 @@ export function TokenLossView() {
   const running = useRunning('tokenLoss');
   const { tokenLoss } = useLabActions();
   const [tokens, setTokens] = useState(128);
-  const [hover, setHover] = useState<string | null>(null);
   return (
     <div className="subsection" role="region" aria-label="Per-token loss">
       <h3>Which tokens got harder</h3>
@@ -40,37 +38,25 @@ export function TokenLossView() {
       </div>
       <TaskView task="tokenLoss" label="Per-token loss" />
       {report && (
-        <figure className="token-figure" aria-label="Per-token loss view">
-          <p className="hint">
-            {report.pruned
-              ? 'Colour: pruned minus dense loss — red got harder, blue got easier (saturates at ±2 nats).'
-              : 'Colour: the dense model’s loss (darker is harder). Prune to compare.'}
-          </p>
-          <p className="token-text">
-            {report.tokenTexts.map((token, t) => {
-              const value = report.pruned ? report.pruned[t] - report.dense[t] : report.dense[t];
-              const background = Number.isFinite(value) ? (report.pruned ? differenceColor(value) : lossColor(value)) : '#eee';
-              const words = describe(report, t);
-              return (
-                <span
-                  key={t}
-                  className="token"
-                  title={words}
-                  style={{ background, color: textColorOn(background) }}
-                  onPointerEnter={() => setHover(words)}
-                  onPointerLeave={() => setHover(null)}
-                >
-                  {visible(token)}
-                </span>
-              );
-            })}
-          </p>
-          <figcaption>
-            <span className="hover-readout" role="status" data-testid="hover-readout">
-              {hover ?? 'Point at a token for its loss.'}
-            </span>
-          </figcaption>
-        </figure>
+        <TokenText
+          label="Per-token loss view"
+          tokens={report.tokenTexts}
+          before={
+            <p className="hint">
+              {report.pruned
+                ? 'Colour: pruned minus dense loss — red got harder, blue got easier (saturates at ±2 nats).'
+                : 'Colour: the dense model’s loss (darker is harder). Prune to compare.'}
+            </p>
+          }
+          mark={(t) => {
+            const value = report.pruned ? report.pruned[t] - report.dense[t] : report.dense[t];
+            return {
+              background: Number.isFinite(value) ? (report.pruned ? differenceColor(value) : lossColor(value)) : '#eee',
+              words: describe(report, t),
+            };
+          }}
+          idle="Point at a token for its loss."
+        />
       )}
     </div>
   );

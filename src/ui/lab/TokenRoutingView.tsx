@@ -1,6 +1,6 @@
-import { useState } from 'react';
 import type { LayerRoutingView } from '../../api/lab.ts';
 import { categoricalColor, textColorOn } from '../charts/common.ts';
+import { TokenText, type TokenMark } from './TokenText.tsx';
 
 const NO_EXPERT = 0xffffffff;
 
@@ -33,52 +33,32 @@ function firstExpert(layer: LayerRoutingView, t: number, topK: number): number {
  * second choice shows as the underline colour. Pointing at a token gives its experts and weights.
  */
 export function TokenRoutingView({ tokens, layer, topK, experts }: { tokens: string[]; layer: LayerRoutingView; topK: number; experts: number }) {
-  const [hover, setHover] = useState<string | null>(null);
-  return (
-    <figure className="token-figure" aria-label={`Tokens coloured by expert, layer ${layer.layer}`}>
-      <div className="legend-row" aria-hidden="true">
-        {Array.from({ length: experts }, (_, e) => (
-          <span key={e} className="swatch" style={{ background: categoricalColor(e, experts), color: textColorOn(categoricalColor(e, experts)) }}>
-            {e}
-          </span>
-        ))}
-        <span className="hint">colour: the expert with the largest gate; underline: the second</span>
-      </div>
-      <p className="token-text">
-        {tokens.map((token, t) => {
-          const first = firstExpert(layer, t, topK);
-          const second = topK > 1 ? layer.expertIds[t * topK + (layer.expertIds[t * topK] === first ? 1 : 0)] : NO_EXPERT;
-          const background = first >= 0 ? categoricalColor(first, experts) : '#ddd';
-          const words = describeTokenRouting(token, t, layer, topK);
-          return (
-            <span
-              key={t}
-              className="token"
-              title={words}
-              data-token={t}
-              style={{
-                background,
-                color: textColorOn(background),
-                borderBottomColor: second !== NO_EXPERT && second !== undefined ? categoricalColor(second, experts) : 'transparent',
-              }}
-              onPointerEnter={() => setHover(words)}
-              onPointerLeave={() => setHover(null)}
-            >
-              {visible(token)}
-            </span>
-          );
-        })}
-      </p>
-      <figcaption>
-        <span className="hover-readout" role="status" data-testid="hover-readout">
-          {hover ?? 'Point at a token for its experts and gate weights.'}
+  const legend = (
+    <div className="legend-row" aria-hidden="true">
+      {Array.from({ length: experts }, (_, e) => (
+        <span key={e} className="swatch" style={{ background: categoricalColor(e, experts), color: textColorOn(categoricalColor(e, experts)) }}>
+          {e}
         </span>
-      </figcaption>
-    </figure>
+      ))}
+      <span className="hint">colour: the expert with the largest gate; underline: the second</span>
+    </div>
   );
-}
-
-/** Whitespace and control characters drawn so every token has a visible box. */
-export function visible(token: string): string {
-  return token.replace(/\n/g, '↵\n').replace(/\t/g, '→').replace(/\r/g, '') || '∅';
+  const mark = (t: number): TokenMark => {
+    const first = firstExpert(layer, t, topK);
+    const second = topK > 1 ? layer.expertIds[t * topK + (layer.expertIds[t * topK] === first ? 1 : 0)] : NO_EXPERT;
+    return {
+      background: first >= 0 ? categoricalColor(first, experts) : '#ddd',
+      underline: second !== NO_EXPERT && second !== undefined ? categoricalColor(second, experts) : undefined,
+      words: describeTokenRouting(tokens[t], t, layer, topK),
+    };
+  };
+  return (
+    <TokenText
+      label={`Tokens coloured by expert, layer ${layer.layer}`}
+      tokens={tokens}
+      mark={mark}
+      before={legend}
+      idle="Point at a token for its experts and gate weights."
+    />
+  );
 }
