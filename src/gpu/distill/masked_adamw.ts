@@ -20,9 +20,10 @@ export interface MaskedAdamWBuffers {
   keptBits: GPUBuffer; // [ceil(P / 32)] 0 = pruned
 }
 
-/** One step t (from 1) on `count` parameters; elements before `decayEnd` get weight decay. */
-export function recordMaskedAdamW(rec: Recorder, count: number, decayEnd: number, step: number, s: AdamWSettings, b: MaskedAdamWBuffers): void {
-  const params = {
+const NO_STEP: AdamWSettings = { lr: 0, beta1: 0, beta2: 0, eps: 0, weightDecay: 0, maxNorm: Infinity };
+
+function paramsOf(count: number, decayEnd: number, step: number, s: AdamWSettings) {
+  return {
     count,
     decay_end: decayEnd,
     step,
@@ -33,10 +34,21 @@ export function recordMaskedAdamW(rec: Recorder, count: number, decayEnd: number
     weight_decay: s.weightDecay,
     max_norm: Number.isFinite(s.maxNorm) ? s.maxNorm : 3.4e38,
   };
-  const all = { grads: b.grads, weights: b.weights, moments: b.moments, stats: b.stats, update_bits: b.updateBits, kept_bits: b.keptBits };
-  rec.dispatch(maskedAdamWKernels.maskGrads, { bindings: all, params, workgroups: gridFlat(count) });
+}
+
+const bindingsOf = (b: MaskedAdamWBuffers) => ({ grads: b.grads, weights: b.weights, moments: b.moments, stats: b.stats, update_bits: b.updateBits, kept_bits: b.keptBits });
+
+/** grads = 0 where the update bit is 0 (the gradient the optimizer sees). */
+export function recordMaskGradients(rec: Recorder, count: number, b: MaskedAdamWBuffers): void {
+  rec.dispatch(maskedAdamWKernels.maskGrads, { bindings: bindingsOf(b), params: paramsOf(count, 0, 1, NO_STEP), workgroups: gridFlat(count) });
+}
+
+/** One step t (from 1) on `count` parameters; elements before `decayEnd` get weight decay. */
+export function recordMaskedAdamW(rec: Recorder, count: number, decayEnd: number, step: number, s: AdamWSettings, b: MaskedAdamWBuffers): void {
+  const params = paramsOf(count, decayEnd, step, s);
+  recordMaskGradients(rec, count, b);
   const norm = { grads: b.grads, weights: b.weights, moments: b.moments, stats: b.stats };
   rec.dispatch(adamwKernels.normPartial, { bindings: norm, params, workgroups: [NORM_LANES / 64] });
   rec.dispatch(adamwKernels.normTotal, { bindings: norm, params, workgroups: [1] });
-  rec.dispatch(maskedAdamWKernels.update, { bindings: all, params, workgroups: gridFlat(count) });
+  rec.dispatch(maskedAdamWKernels.update, { bindings: bindingsOf(b), params, workgroups: gridFlat(count) });
 }
