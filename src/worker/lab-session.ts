@@ -10,6 +10,7 @@ import type { CalibrationStats } from '../engine/calibration/stats.ts';
 import type { Checkpoint } from '../engine/model/checkpoint.ts';
 import type { MaskSet, MatrixKey } from '../engine/model/masks.ts';
 import type { PruneRequest, PruneSummary } from '../api/lab.ts';
+import type { PruneReport } from '../engine/prune/report.ts';
 import type { TextTokenizer } from '../engine/tokenizer.ts';
 import type { GpuContext } from '../gpu/context.ts';
 import { GpuModel } from '../gpu/model/gpu-model.ts';
@@ -28,15 +29,17 @@ export interface SessionStatistics {
   key: string;
 }
 
-/** The pruning masks in force, on the CPU (export, reports) and on the GPU (the forward applies them). */
+/** The pruning masks in force (on the GPU: the forward applies them), with what made them. */
 export interface SessionMasks {
-  masks: MaskSet;
   gpu: GpuMaskSet;
-  /** What made them, for the report and the export. */
   request: PruneRequest;
+  /** The page's summary and the pipeline's report (prune-report.json). */
   summary: PruneSummary;
-  /** SparseGPT's updated weights of a canonical matrix (stored bytes), for the export; absent for mask-only methods. */
-  updatedWeights?: (layer: number, key: MatrixKey) => Promise<Uint8Array | null>;
+  report: PruneReport;
+  /** The masks back on the CPU, for the masks file and the export. */
+  readMaskSet(): Promise<MaskSet>;
+  /** SparseGPT's updated weights of a canonical matrix (stored bytes), or null: the dense ones. */
+  updatedWeights(layer: number, key: MatrixKey): Promise<Uint8Array | null>;
   /** Frees every GPU buffer of these masks (and of the updated weights). */
   destroy(): void;
 }

@@ -14,7 +14,7 @@ import type { MaskSet, MatrixKey } from '../engine/model/masks.ts';
 import { DTYPE_BYTES, writeSafetensors } from '../engine/io/safetensors.ts';
 import type { Checkpoint, LocatedTensor } from '../engine/model/checkpoint.ts';
 import { progressStep, type LabSession, type SessionMasks } from './lab-session.ts';
-import { canonicalElements } from './prune-plan.ts';
+import { canonicalElements } from '../engine/prune/layer-plan.ts';
 
 /** Stored elements [first, first + count) of `tensor` are canonical elements [canonicalStart, …) of `key`. */
 interface Span {
@@ -90,7 +90,7 @@ function requireMasks(session: LabSession): SessionMasks {
 }
 
 /** masks.safetensors: per layer and canonical matrix the keep-mask words (I32 bit patterns), and enabled experts. */
-export function masksFile(session: LabSession, masks: SessionMasks): ExportFile {
+export function masksFile(session: LabSession, masks: SessionMasks, maskSet: MaskSet): ExportFile {
   const tensors: { name: string; dtype: 'I32'; shape: number[]; data: Uint8Array }[] = [];
   const metadata: Record<string, string> = {
     format: 'moe-lab-masks/1',
@@ -98,7 +98,7 @@ export function masksFile(session: LabSession, masks: SessionMasks): ExportFile 
     model_hash: session.loaded.summary.contentHash,
     method: masks.request.method,
   };
-  masks.masks.layers.forEach((layer, l) => {
+  maskSet.layers.forEach((layer, l) => {
     if (!layer) return;
     for (const [key, bits] of Object.entries(layer.matrices) as [MatrixKey, Uint32Array][]) {
       tensors.push({ name: `layers.${l}.${key}`, dtype: 'I32', shape: [bits.length], data: new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength) });
@@ -112,29 +112,17 @@ export function masksFile(session: LabSession, masks: SessionMasks): ExportFile 
   return { path: 'masks.safetensors', bytes: writeSafetensors(tensors, metadata) };
 }
 
-/** prune-report.json: what was done, to what, and how much was pruned, matrix by matrix. */
+/**
+ * prune-report.json: the pipeline's report (method, every setting, seed, calibration, achieved sparsity per
+ * matrix / layer / expert, dropped experts) with the source model and the page's text settings added.
+ */
 export function pruneReport(session: LabSession, masks: SessionMasks): ExportFile {
-  const { summary, request } = masks;
+  const { summary } = session.loaded;
   const report = {
-    format: 'moe-lab-prune-report/1',
+    ...masks.report,
     created: new Date().toISOString(),
-    model: { name: session.loaded.summary.name, content_hash: session.loaded.summary.contentHash, architecture: session.loaded.summary.spec.architecture },
-    method: request.method,
-    settings: request,
-    seed: request.calibration.seed,
-    calibration_statistics: session.statistics?.stats.metadata ?? null,
-    achieved: {
-      sparsity: summary.overall.weights ? summary.overall.pruned / summary.overall.weights : 0,
-      weights: summary.overall.weights,
-      pruned: summary.overall.pruned,
-      layers: summary.layers.map((l) => ({
-        layer: l.layer,
-        target_sparsity: l.target,
-        dropped_experts: l.droppedExperts,
-        matrices: l.matrices.map((m) => ({ name: `layers.${l.layer}.${m.name}`, weights: m.weights, pruned: m.pruned, sparsity: m.weights ? m.pruned / m.weights : 0 })),
-        experts: l.experts.map((x, e) => ({ expert: e, weights: x.weights, pruned: x.pruned, sparsity: x.weights ? x.pruned / x.weights : 0 })),
-      })),
-    },
+    model: { name: summary.name, content_hash: summary.contentHash, architecture: summary.spec.architecture },
+    page_request: masks.request,
   };
   return { path: 'prune-report.json', bytes: new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`) };
 }
@@ -143,14 +131,14 @@ export function pruneReport(session: LabSession, masks: SessionMasks): ExportFil
 const COPIED = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'model.safetensors.index.json'];
 
 /** The pruned Hugging Face folder. */
-async function modelFolder(session: LabSession, masks: SessionMasks, options: OperationOptions): Promise<ExportFile[]> {
+async function modelFolder(session: LabSession, masks: SessionMasks, maskSet: MaskSet, options: OperationOptions): Promise<ExportFile[]> {
   const { checkpoint } = session.loaded;
   const files: ExportFile[] = [];
   for (const name of COPIED) {
     const source = await checkpoint.folder.open(name);
     if (source) files.push({ path: name, bytes: await source.read(0, await source.size()) });
   }
-  const all = spans(checkpoint, masks.masks);
+  const all = spans(checkpoint, maskSet);
   const updated = new Map<string, Uint8Array | null>();
   for (const [i, name] of checkpoint.files.entries()) {
     options.signal?.throwIfAborted();
@@ -161,8 +149,8 @@ async function modelFolder(session: LabSession, masks: SessionMasks, options: Op
     for (const span of all) {
       if (span.tensor.source.name !== source.name) continue;
       const key = `${span.layer}.${span.key}`;
-      if (!updated.has(key)) updated.set(key, (await masks.updatedWeights?.(span.layer, span.key)) ?? null);
-      patch(bytes, span, masks.masks.layers[span.layer]!.matrices[span.key]!, updated.get(key)!);
+      if (!updated.has(key)) updated.set(key, await masks.updatedWeights(span.layer, span.key));
+      patch(bytes, span, maskSet.layers[span.layer]!.matrices[span.key]!, updated.get(key)!);
     }
     files.push({ path: name, bytes });
   }
@@ -180,10 +168,10 @@ export async function prunedFiles(
   const folder = `${session.name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'model'}-${masks.request.method}-pruned`;
   switch (kind) {
     case 'masks':
-      return { folder, files: [masksFile(session, masks)] };
+      return { folder, files: [masksFile(session, masks, await masks.readMaskSet())] };
     case 'report':
       return { folder, files: [pruneReport(session, masks)] };
     case 'model':
-      return { folder, files: await modelFolder(session, masks, options) };
+      return { folder, files: await modelFolder(session, masks, await masks.readMaskSet(), options) };
   }
 }

@@ -141,18 +141,18 @@ describe('pruning through LabEngine on lab-tiny', () => {
     expect(Array.from(await maskWords(sequential, 'layers.1.experts.down'))).not.toEqual(Array.from(await maskWords(dense, 'layers.1.experts.down')));
   });
 
-  for (const method of ['moe-pruner', 'sparsegpt'] as const) {
+  for (const [method, targets] of [['moe-pruner', ['experts', 'attention']], ['sparsegpt', ['experts']]] as const) {
     it(`the exported folder (${method}) computes what the pruned model computes; sweeps leave the masks alone`, async () => {
       const engine = await engineOn();
-      await engine.prune(request({ method, targets: ['experts', 'attention'] }));
+      await engine.prune(request({ method, targets: [...targets] }));
       const pruned = await engine.evaluate({ ...evaluation, byGenre: false, variants: ['dense', 'pruned'] });
       const [dense, masked] = pruned.results.map((r) => r.overall.ppl);
       expect(masked).not.toBeCloseTo(dense, 3);
       const folder = await exported(engine, 'model');
       expect([...folder.keys()].sort()).toEqual(['config.json', 'model.safetensors', 'prune-report.json', 'tokenizer.json', 'tokenizer_config.json']);
       const report = JSON.parse(new TextDecoder().decode(folder.get('prune-report.json')));
-      expect(report).toMatchObject({ format: 'moe-lab-prune-report/1', method, seed: 3 });
-      expect(report.achieved.layers[0].matrices.map((m: { name: string }) => m.name)).toContain('layers.0.experts.gate');
+      expect(report).toMatchObject({ format: 'moe-lab-prune-report/1', method, seed: 3, model: { name: 'm' } });
+      expect(report.achieved.matrices.map((m: { name: string }) => m.name)).toContain('layers.1.experts.7.down');
 
       const masksBefore = (await exported(engine, 'masks')).get('masks.safetensors')!;
       const point = await engine.sweepPoint({ prune: request({ method: 'magnitude', sparsity: 0.25 }), evaluate: evaluation });
@@ -165,9 +165,11 @@ describe('pruning through LabEngine on lab-tiny', () => {
     });
   }
 
-  it('refuses a pattern the shapes cannot take, naming the matrix', async () => {
+  it('refuses what the pipeline cannot run, saying why', async () => {
     const engine = await engineOn();
-    const error = await errorOf(engine.prune(request({ method: 'magnitude', pattern: { kind: 'n:m', n: 3, m: 7 } })));
-    expect(error).toMatchObject({ kind: 'bad-request', message: expect.stringContaining('not a multiple of the N:M block 7') });
+    const shape = await errorOf(engine.prune(request({ method: 'magnitude', pattern: { kind: 'n:m', n: 3, m: 7 } })));
+    expect(shape).toMatchObject({ kind: 'bad-request', message: expect.stringContaining('not a multiple of the N:M block 7') });
+    const drop = await errorOf(engine.prune(request({ expertsDrop: 7 })));
+    expect(drop).toMatchObject({ kind: 'bad-request', message: expect.stringContaining('at least top-k = 2 must remain') });
   });
 });

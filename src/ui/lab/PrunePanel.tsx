@@ -49,6 +49,8 @@ export function PrunePanel() {
   };
   const id = useId();
   const experts = model?.spec.numExperts ?? 8;
+  // At least top-k experts must remain, or routing slots would go empty (the pipeline refuses more).
+  const maxDrop = Math.max(0, experts - (model?.spec.topK ?? 1));
   const nm = prune.pattern.kind === 'n:m';
   const method = METHODS.find((m) => m.id === prune.method)!;
   const canRead = model?.tokenizer ?? false;
@@ -139,10 +141,10 @@ export function PrunePanel() {
               id={`${id}-drop`}
               type="number"
               min={0}
-              max={Math.max(0, experts - 1)}
+              max={maxDrop}
               value={prune.expertsDrop}
               disabled={running}
-              onChange={(e) => actions.setExpertsDrop(Math.min(Number(e.target.value), Math.max(0, experts - 1)))}
+              onChange={(e) => actions.setExpertsDrop(Math.min(Number(e.target.value), maxDrop))}
             />
             <label htmlFor={`${id}-crit`}>chosen by</label>
             <select id={`${id}-crit`} value={prune.expertCriterion} disabled={running || prune.expertsDrop === 0} onChange={(e) => actions.setExpertCriterion(e.target.value as ExperimentPrune['expertCriterion'])}>
@@ -169,6 +171,12 @@ export function PrunePanel() {
           </fieldset>
         )}
       </div>
+      {prune.method === 'sparsegpt' && (
+        <p className="hint">
+          SparseGPT prunes the expert FFNs (routed{model?.spec.sharedExpert ? ' and shared' : ''}) row-wise in blocks and updates the kept weights
+          to compensate (Frantar &amp; Alistarh 2023); attention stays dense.
+        </p>
+      )}
       {model && needsText && !canRead && (
         <p className="notice" role="note">
           {method.needsStats ? `${method.label.split(':')[0]} scores weights with calibration statistics` : 'Choosing experts to drop needs calibration statistics'}, which
