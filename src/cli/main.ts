@@ -10,9 +10,10 @@ import type { Command, CommandIo } from './commands/command.ts';
 import { infoCommand } from './commands/info.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { pplCommand } from './commands/ppl.ts';
+import { pruneCommand } from './commands/prune.ts';
 import { trainCommand } from './commands/train.ts';
 
-export const COMMANDS: Command[] = [infoCommand, logitsCommand, pplCommand, calibrateCommand, trainCommand];
+export const COMMANDS: Command[] = [infoCommand, logitsCommand, pplCommand, calibrateCommand, pruneCommand, trainCommand];
 
 const processIo: CommandIo = {
   out: (text) => process.stdout.write(`${text}\n`),

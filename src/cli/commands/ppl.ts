@@ -3,18 +3,25 @@
  * Perplexity on the GPU (Node + Dawn). With --ids the list is one window by default (ctx = its length): T-1
  * predictions, exactly the shifted cross-entropy transformers reports. With --text the model's tokenizer.json
  * encodes the file (special tokens as `tokenizer(text)` adds them), then windows of --ctx tokens every --stride
- * tokens are scored (src/engine/eval/windows.ts; non-overlapping by default).
+ * tokens are scored (src/engine/eval/windows.ts; non-overlapping by default). --masks MASKS.safetensors (from
+ * `moe-lab prune` or `calibrate --masks-out`) evaluates a pruning of this dense model without exporting it: the masks
+ * apply on the fly, dropped experts leave the routing (src/engine/prune/masks-file.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { ModelFileError } from '../../engine/errors.ts';
 import { parseTokenIds } from '../../engine/eval/ids.ts';
+import { modelContentHash } from '../../engine/experiment/model-hash.ts';
+import { readSafetensorsHeader } from '../../engine/io/safetensors.ts';
+import type { MaskSet } from '../../engine/model/masks.ts';
+import { masksFromSafetensors } from '../../engine/prune/masks-file.ts';
 import { openCheckpoint, type Checkpoint } from '../../engine/model/checkpoint.ts';
 import { loadTokenizer } from '../../engine/tokenizer.ts';
 import { evaluatePerplexity } from '../../gpu/eval/perplexity.ts';
 import { GpuModel } from '../../gpu/model/gpu-model.ts';
+import { uploadMasks, type GpuMaskSet } from '../../gpu/model/masks.ts';
 import { createNodeGpuContext } from '../../gpu/node.ts';
 import { parseFlags, UsageError } from '../args.ts';
-import { directoryFolder } from '../fs-folder.ts';
+import { directoryFolder, FileByteSource, type DirectoryFolder } from '../fs-folder.ts';
 import type { Command } from './command.ts';
 
 /** Default window for --text: the model's context, at most 2048 tokens (Wanda's and SparseGPT's LLaMA setting). */
@@ -31,10 +38,22 @@ async function readTextTokens(file: string, checkpoint: Checkpoint, modelDir: st
   return tokenizer.encode(await readFile(file, 'utf8'));
 }
 
+/** masks.safetensors for this model (refused when its model_hash names another model). */
+export async function readMasksFile(file: string, checkpoint: Checkpoint, folder: DirectoryFolder): Promise<MaskSet> {
+  const source = new FileByteSource(file);
+  const header = await readSafetensorsHeader(source, { extraDtypes: ['U8'] });
+  const masks = masksFromSafetensors(checkpoint.spec, header, await source.read(0, await source.size()));
+  const hash = header.metadata.model_hash;
+  if (hash && hash !== (await modelContentHash(folder, checkpoint.files))) {
+    throw new ModelFileError(file, 'bad-header', `masks of another model (model_hash ${hash.slice(0, 16)}…); give the dense model they were made on`);
+  }
+  return masks;
+}
+
 export const pplCommand: Command = {
   name: 'ppl',
   summary: 'perplexity (mean next-token NLL) of a model on token ids or a text file, on the GPU',
-  usage: 'ppl --model DIR (--ids IDS.json | --text FILE) [--ctx N] [--stride N] [--max-tokens N] [--batch N] [--json]',
+  usage: 'ppl --model DIR (--ids IDS.json | --text FILE) [--ctx N] [--stride N] [--max-tokens N] [--batch N] [--masks MASKS.safetensors] [--json]',
   async run(argv, io) {
     const flags = parseFlags(
       argv,
@@ -55,10 +74,10 @@ export const pplCommand: Command = {
     const idsFile = flags.optionalString('ids');
     const textFile = flags.optionalString('text');
     if ((idsFile === undefined) === (textFile === undefined)) throw new UsageError('ppl: give exactly one of --ids and --text');
-    if (flags.optionalString('masks') !== undefined) {
-      throw new UsageError('ppl: --masks is not supported yet; evaluate the pruned model folder `moe-lab prune --out` writes');
-    }
-    const checkpoint = await openCheckpoint(await directoryFolder(modelDir));
+    const masksFile = flags.optionalString('masks');
+    const folder = await directoryFolder(modelDir);
+    const checkpoint = await openCheckpoint(folder);
+    const maskSet = masksFile ? await readMasksFile(masksFile, checkpoint, folder) : null;
     const { spec } = checkpoint;
     const tokens = idsFile ? await readIdsFile(idsFile, checkpoint) : await readTextTokens(textFile!, checkpoint, modelDir);
     const maxTokens = flags.optionalNumber('max-tokens', { min: 2, integer: true });
@@ -76,7 +95,14 @@ export const pplCommand: Command = {
     try {
       const model = await GpuModel.upload(gpu, checkpoint);
       try {
-        const report = await evaluatePerplexity(model, tokens, { ctx, stride, maxTokens, batch });
+        let masks: GpuMaskSet | null = null;
+        let report;
+        try {
+          masks = maskSet ? await uploadMasks(model, maskSet) : null;
+          report = await evaluatePerplexity(model, tokens, { ctx, stride, maxTokens, batch, masks });
+        } finally {
+          masks?.destroy();
+        }
         if (flags.flag('json')) {
           io.out(JSON.stringify({ tokens: report.tokens, nll: report.nll, ppl: report.ppl, windows: report.windows, ctx, stride }));
         } else {

@@ -14,13 +14,21 @@ import type { ByteSource } from './byte-source.ts';
 /** The reference implementation refuses headers over 100 MB. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-export type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64';
+export type Dtype = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U8';
 
-export const DTYPE_BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8 };
+export const DTYPE_BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U8: 1 };
+
+/** Dtypes a reader must ask for (`HeaderOptions.extraDtypes`): U8 holds packed mask bits (masks.safetensors). */
+const OPT_IN_DTYPES: ReadonlySet<Dtype> = new Set(['U8']);
+
+export interface HeaderOptions {
+  /** Opt-in dtypes this file may hold besides F32, F16, BF16, I32, I64 (e.g. ['U8'] for a masks file). */
+  extraDtypes?: readonly Dtype[];
+}
 
 /** Dtypes the safetensors format defines that this engine does not compute with. */
 const KNOWN_UNSUPPORTED = new Set([
-  'BOOL', 'U8', 'I8', 'I16', 'U16', 'U32', 'U64', 'F64', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ',
+  'BOOL', 'I8', 'I16', 'U16', 'U32', 'U64', 'F64', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ',
   'F6_E2M3', 'F6_E3M2', 'F4', 'C64',
 ]);
 
@@ -74,13 +82,13 @@ interface HeaderEntry {
   end: number;
 }
 
-function parseEntry(file: string, name: string, value: unknown): HeaderEntry {
+function parseEntry(file: string, name: string, value: unknown, options: HeaderOptions): HeaderEntry {
   const tensor = `tensor ${quoted(name)}`;
   if (!isPlainObject(value)) fail(file, 'bad-header', `${tensor}: entry is not an object`);
   const { dtype, shape, data_offsets: offsets } = value;
   if (typeof dtype !== 'string') fail(file, 'bad-header', `${tensor}: dtype missing or not a string`);
-  if (!isDtype(dtype)) {
-    if (KNOWN_UNSUPPORTED.has(dtype)) fail(file, 'bad-dtype', `${tensor}: dtype ${dtype} is not supported (F32, F16, BF16, I32, I64 are)`);
+  if (!isDtype(dtype) || (OPT_IN_DTYPES.has(dtype) && !options.extraDtypes?.includes(dtype))) {
+    if (KNOWN_UNSUPPORTED.has(dtype) || OPT_IN_DTYPES.has(dtype as Dtype)) fail(file, 'bad-dtype', `${tensor}: dtype ${dtype} is not supported (F32, F16, BF16, I32, I64 are)`);
     fail(file, 'bad-dtype', `${tensor}: unknown dtype ${quoted(dtype, 40)}`);
   }
   if (!Array.isArray(shape) || !shape.every(isSize)) fail(file, 'bad-header', `${tensor}: shape is not a list of non-negative integers`);
@@ -93,7 +101,7 @@ function parseEntry(file: string, name: string, value: unknown): HeaderEntry {
 }
 
 /** Validates the header JSON text against the file size; pure, so it can be fuzzed without any I/O. */
-export function parseHeaderJson(file: string, text: string, headerLength: number, fileSize: number): SafetensorsHeader {
+export function parseHeaderJson(file: string, text: string, headerLength: number, fileSize: number, options: HeaderOptions = {}): SafetensorsHeader {
   if (!text.startsWith('{')) fail(file, 'bad-header', 'header is not a JSON object (does not start with "{")');
   let json: unknown;
   try {
@@ -107,7 +115,7 @@ export function parseHeaderJson(file: string, text: string, headerLength: number
   const entries: HeaderEntry[] = [];
   for (const [name, value] of Object.entries(json)) {
     if (name !== '__metadata__') {
-      entries.push(parseEntry(file, name, value));
+      entries.push(parseEntry(file, name, value, options));
       continue;
     }
     // Reference: Option<HashMap<String, String>>, so null is "no metadata".
@@ -147,7 +155,7 @@ export function parseHeaderJson(file: string, text: string, headerLength: number
 }
 
 /** Reads and validates the header of a safetensors file (two small reads, whatever the file size). */
-export async function readSafetensorsHeader(source: ByteSource): Promise<SafetensorsHeader> {
+export async function readSafetensorsHeader(source: ByteSource, options: HeaderOptions = {}): Promise<SafetensorsHeader> {
   const file = source.name;
   const fileSize = await source.size();
   if (fileSize < 8) fail(file, 'truncated', `file is ${fileSize} bytes, too short for a safetensors header`);
@@ -164,7 +172,7 @@ export async function readSafetensorsHeader(source: ByteSource): Promise<Safeten
   } catch {
     fail(file, 'bad-header', 'header is not valid UTF-8');
   }
-  return parseHeaderJson(file, text, headerLength, fileSize);
+  return parseHeaderJson(file, text, headerLength, fileSize, options);
 }
 
 /** f16 bits -> f32 value (exact). */
@@ -207,6 +215,9 @@ export function bytesToFloat32(info: TensorInfo, bytes: Uint8Array): Float32Arra
       break;
     case 'I64':
       for (let i = 0; i < count; i++) out[i] = Number(view.getBigInt64(8 * i, true));
+      break;
+    case 'U8':
+      out.set(bytes.subarray(0, count));
       break;
   }
   return out;

@@ -27,6 +27,8 @@ export interface PipelineCalibration {
   info?: Partial<CalibrationInfo>;
   /** Tokens per forward pass of the calibration (calibrateOnGpu's tokensPerBatch). */
   tokensPerBatch?: number;
+  /** Measure statistics in the settings' mode even when the method needs none (`moe-lab calibrate --mode sequential`). */
+  measure?: boolean;
 }
 
 export interface PipelineProgress {

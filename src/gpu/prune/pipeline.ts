@@ -45,8 +45,9 @@ export async function prunePipeline(model: GpuModel, settings: PipelineSettings,
   if (settings.method === 'sparsegpt') return sparseGptPipeline(model, settings, calibration, options, started);
   const { spec } = model;
   const layers = moeLayerIndices(spec);
-  const sequential = settings.mode === 'sequential' && needsCalibration(settings);
-  const needDense = owlNeedsStatistics(settings) || (!sequential && needsCalibration(settings));
+  const measure = needsCalibration(settings) || calibration.measure === true;
+  const sequential = settings.mode === 'sequential' && measure;
+  const needDense = owlNeedsStatistics(settings) || (!sequential && measure);
   const dense = needDense ? await denseStatistics(model, calibration, options, `${settings.method} in dense mode`) : (calibration.stats ?? null);
   const allocation = await allocateOnGpu(model, settings, dense, options);
   const pruned: GpuLayerPruning[] = [];
