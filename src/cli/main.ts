@@ -7,13 +7,14 @@ import { GpuError } from '../gpu/errors.ts';
 import { UsageError } from './args.ts';
 import { calibrateCommand } from './commands/calibrate.ts';
 import type { Command, CommandIo } from './commands/command.ts';
+import { distillCommand } from './commands/distill.ts';
 import { infoCommand } from './commands/info.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { pplCommand } from './commands/ppl.ts';
 import { pruneCommand } from './commands/prune.ts';
 import { trainCommand } from './commands/train.ts';
 
-export const COMMANDS: Command[] = [infoCommand, logitsCommand, pplCommand, calibrateCommand, pruneCommand, trainCommand];
+export const COMMANDS: Command[] = [infoCommand, logitsCommand, pplCommand, calibrateCommand, pruneCommand, trainCommand, distillCommand];
 
 const processIo: CommandIo = {
   out: (text) => process.stdout.write(`${text}\n`),

@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { referenceDistillLoss } from '../../src/engine/distill/reference.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { paramLayout, type TrainModelConfig } from '../../src/engine/train/config.ts';
-import { GpuDistiller, type DistillProblem } from '../../src/gpu/distill/distiller.ts';
+import type { DistillProblem } from '../../src/engine/distill/problem.ts';
+import { GpuDistiller } from '../../src/gpu/distill/distiller.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 
 const config: TrainModelConfig = {

@@ -5,10 +5,10 @@
  * exactly 0 in the dense model too counts as pruned, which is harmless (it stays 0, as it was). Flattened onto the
  * training kernels' parameters as two bitsets: `kept` (0 = pruned, held at 0) and `update` (trainable and kept).
  */
-import { ModelFileError, quoted } from '../errors.ts';
 import type { ByteSource } from '../io/byte-source.ts';
 import { readSafetensorsHeader } from '../io/safetensors.ts';
-import { isKept, MATRIX_KEYS, maskWordCount, type MaskSet, type MatrixKey } from '../model/masks.ts';
+import { isKept, maskWordCount, type MaskSet } from '../model/masks.ts';
+import { masksFromSafetensors } from '../prune/masks-file.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
 import type { ParamLayout } from '../train/config.ts';
 import { isTrained, type Placement } from './params.ts';
@@ -16,61 +16,52 @@ import type { DistillTrainable } from './scope.ts';
 
 export const MASKS_FILE = 'masks.safetensors';
 
-/** Elements of a canonical matrix (src/engine/model/masks.ts), or null when the spec has no such matrix. */
-export function canonicalMatrixElements(spec: MoeModelSpec, key: MatrixKey): number | null {
-  const { numExperts: E, expertFfnSize: I, hiddenSize: H, numHeads, numKvHeads, headDim: D } = spec;
-  switch (key) {
-    case 'experts.gate_up':
-      return E * 2 * I * H;
-    case 'experts.down':
-      return E * H * I;
-    case 'attn.q':
-    case 'attn.o':
-      return numHeads * D * H;
-    case 'attn.k':
-    case 'attn.v':
-      return numKvHeads * D * H;
-    case 'shared.gate_up':
-    case 'shared.down':
-      return spec.sharedExpert ? (key === 'shared.down' ? 1 : 2) * spec.sharedExpert.ffnSize * H : null;
-  }
-}
-
-/** Reads masks.safetensors (format moe-lab-masks/1) for a model of `spec`, checking every tensor's name and size. */
-export async function readMasksFile(source: ByteSource, spec: MoeModelSpec): Promise<MaskSet> {
-  const file = source.name;
-  const header = await readSafetensorsHeader(source);
-  if (header.metadata.format !== 'moe-lab-masks/1') {
-    throw new ModelFileError(file, 'bad-layout', `metadata.format is ${quoted(String(header.metadata.format))}, not moe-lab-masks/1`);
-  }
-  const masks: MaskSet = { layers: Array.from({ length: spec.numLayers }, () => null) };
-  for (const info of header.tensors.values()) {
-    const match = /^layers\.(\d+)\.(.+)$/.exec(info.name);
-    const layer = match ? Number(match[1]) : -1;
-    if (!match || layer >= spec.numLayers) throw new ModelFileError(file, 'bad-layout', `unexpected tensor ${quoted(info.name)} (layers.{0..${spec.numLayers - 1}}.<matrix>)`);
-    if (info.dtype !== 'I32') throw new ModelFileError(file, 'bad-dtype', `tensor ${quoted(info.name)} is ${info.dtype}, not I32`);
-    const words = new Uint32Array((await source.read(info.byteOffset, info.byteLength)).slice().buffer);
-    const entry = (masks.layers[layer] ??= { matrices: {} });
-    if (match[2] === 'expert_enabled') {
-      if (words.length !== spec.numExperts) throw new ModelFileError(file, 'shape-mismatch', `${info.name} has ${words.length} entries, the model ${spec.numExperts} experts`);
-      entry.expertEnabled = Uint8Array.from(words, (w) => (w ? 1 : 0));
-      continue;
-    }
-    const key = match[2] as MatrixKey;
-    const elements = MATRIX_KEYS.includes(key) ? canonicalMatrixElements(spec, key) : null;
-    if (elements === null) throw new ModelFileError(file, 'bad-layout', `tensor ${quoted(info.name)}: this model has no matrix ${quoted(match[2])}`);
-    if (words.length !== maskWordCount(elements)) {
-      throw new ModelFileError(file, 'shape-mismatch', `${info.name} has ${words.length} words, ${elements} elements need ${maskWordCount(elements)}`);
-    }
-    entry.matrices[key] = words;
-  }
-  return masks;
-}
-
 const setBit = (bits: Uint32Array, i: number, on: boolean) => {
   if (on) bits[i >>> 5] |= 1 << (i & 31);
   else bits[i >>> 5] &= ~(1 << (i & 31));
 };
+
+/** Reads masks.safetensors (src/engine/prune/masks-file.ts format) for the model it was made for (`spec`). */
+export async function readMasksFile(source: ByteSource, spec: MoeModelSpec): Promise<MaskSet> {
+  const header = await readSafetensorsHeader(source, { extraDtypes: ['U8'] });
+  return masksFromSafetensors(spec, header, await source.read(0, await source.size()));
+}
+
+/** Experts of each layer the student still has, as teacher expert ids in the student's order. */
+export function keptExperts(masks: MaskSet | null, teacherExperts: number, layers: number): number[][] {
+  return Array.from({ length: layers }, (_, l) => {
+    const enabled = masks?.layers[l]?.expertEnabled;
+    return [...Array(teacherExperts).keys()].filter((e) => !enabled || enabled[e]);
+  });
+}
+
+/**
+ * The teacher-relative masks (made for the dense model of `spec`) for a student that has only `kept[l]` experts per
+ * layer (the pruning export removes dropped experts and renumbers the rest in order): expert masks cut to the kept
+ * experts' slices, no expert dropped any more. Unchanged when nothing was removed.
+ */
+export function studentRelativeMasks(masks: MaskSet, kept: number[][], spec: MoeModelSpec): MaskSet {
+  if (kept.every((k) => k.length === spec.numExperts)) return masks;
+  const { expertFfnSize: I, hiddenSize: H } = spec;
+  const perExpert = { 'experts.gate_up': 2 * I * H, 'experts.down': H * I } as const;
+  return {
+    layers: masks.layers.map((layer, l) => {
+      if (!layer) return null;
+      const matrices = { ...layer.matrices };
+      for (const key of ['experts.gate_up', 'experts.down'] as const) {
+        const words = layer.matrices[key];
+        if (!words) continue;
+        const n = perExpert[key];
+        const cut = new Uint32Array(maskWordCount(kept[l].length * n));
+        kept[l].forEach((e, j) => {
+          for (let i = 0; i < n; i++) if (isKept(words, e * n + i)) setBit(cut, j * n + i, true);
+        });
+        matrices[key] = cut;
+      }
+      return { matrices };
+    }),
+  };
+}
 
 /**
  * kept [ceil(P / 32)]: 1 except for pruned weights — those the masks prune, or with `masks` null those of a

@@ -42,14 +42,18 @@ export function checkDistillable(spec: MoeModelSpec, file: string, trainable: Di
   if (missing.length) throw new ModelFileError(file, 'unsupported', `distillation needs the Mixtral architecture; the training kernels lack ${missing.join(', ')}`);
 }
 
-/** The teacher and the student must be the same network: every shape and rule equal. */
+/**
+ * The teacher and the student must be the same network: every shape and rule equal, except that the student may
+ * have fewer experts (the pruning export removes dropped ones; masks.safetensors says which).
+ */
 export function checkSameModel(teacher: MoeModelSpec, student: MoeModelSpec, teacherFile: string, studentFile: string): void {
-  const fields = ['vocabSize', 'hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'numExperts', 'topK', 'expertFfnSize', 'ropeTheta'] as const;
+  const fields = ['vocabSize', 'hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'topK', 'expertFfnSize', 'ropeTheta'] as const;
   for (const f of fields) {
     if (teacher[f] !== student[f]) {
       throw new ModelFileError(studentFile, 'shape-mismatch', `${f} is ${student[f]} but the teacher ${teacherFile} has ${teacher[f]}; distill a model pruned from that teacher`);
     }
   }
+  if (student.numExperts > teacher.numExperts) throw new ModelFileError(studentFile, 'shape-mismatch', `${student.numExperts} experts, more than the teacher's ${teacher.numExperts}`);
   if (teacher.norm.eps !== student.norm.eps) throw new ModelFileError(studentFile, 'bad-config', `rms_norm_eps ${student.norm.eps} differs from the teacher's ${teacher.norm.eps}`);
 }
 

@@ -9,9 +9,8 @@
  * calls, so a page can pause and resume; no Node APIs.
  */
 import { positionsById } from '../../engine/train/data.ts';
-import type { ParamLayout } from '../../engine/train/config.ts';
 import { ropeTable } from '../../engine/train/rope-table.ts';
-import type { DistillTrainable } from '../../engine/distill/scope.ts';
+import type { DistillProblem } from '../../engine/distill/problem.ts';
 import type { GpuContext } from '../context.ts';
 import type { Recorder } from '../recorder.ts';
 import type { AdamWSettings } from '../train/adamw.ts';
@@ -23,18 +22,6 @@ import { recordExpertGrad, recordExpertMse, recordExpertTotal } from './expert_m
 import { recordMaskedAdamW, recordMaskGradients, type MaskedAdamWBuffers } from './masked_adamw.ts';
 import { recordRouterMask } from './router_mask.ts';
 import { TeacherExperts } from './teacher.ts';
-
-/** What to distill: flat parameters and bitsets in the training layout (src/engine/distill/params.ts, masks.ts). */
-export interface DistillProblem {
-  layout: ParamLayout;
-  student: Float32Array; // [P] the pruned model
-  teacher: Float32Array; // [P] the dense model (its expert tensors are read)
-  kept: Uint32Array; // [ceil(P / 32)] 0 = pruned
-  update: Uint32Array; // [ceil(P / 32)] 1 = trainable and kept
-  /** Per layer [E], 1 = enabled; null: no expert of the layer dropped. */
-  expertEnabled: (Uint8Array | null)[];
-  trainable: DistillTrainable;
-}
 
 export type DistillOptimizer = Omit<AdamWSettings, 'lr'>;
 

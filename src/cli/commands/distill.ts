@@ -1,0 +1,227 @@
+/**
+ * `moe-lab distill --teacher DENSE_DIR --model PRUNED_DIR (--ids IDS.json | --text FILE [--samples N] [--seq-len L]
+ * [--seed S]) [--steps N] [--lr X] [--eval-ids IDS.json | --eval-text FILE] --out DIR`
+ * Expert-wise knowledge distillation of a pruned model toward its dense model on the GPU (docs/distillation.md):
+ * writes a Hugging Face folder with the same layout as PRUNED_DIR (masks preserved: every pruned weight exactly 0)
+ * and distill-report.json with ppl_dense, ppl_pruned, ppl_distilled on the evaluation text and the loss curves.
+ * Ctrl-C stops after the current step and still writes everything (with --save-state, a state to --resume from).
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { windowsFromIds } from '../../engine/calibration/sampling.ts';
+import { sampleTrainingWindows } from '../../engine/distill/data.ts';
+import { curvesSvg, DISTILL_REPORT_FILE, perplexityFields, type DistillReport } from '../../engine/distill/report.ts';
+import { DEFAULT_DISTILL, type DistillSettings } from '../../engine/distill/settings.ts';
+import { decodeDistillState, encodeDistillState } from '../../engine/distill/state.ts';
+import { ModelFileError } from '../../engine/errors.ts';
+import { parseTokenIds } from '../../engine/eval/ids.ts';
+import { modelContentHash } from '../../engine/experiment/model-hash.ts';
+import { openCheckpoint, type Checkpoint } from '../../engine/model/checkpoint.ts';
+import { loadTokenizer } from '../../engine/tokenizer.ts';
+import { summarizeCapabilities } from '../../gpu/capabilities.ts';
+import { DistillSession } from '../../gpu/distill/session.ts';
+import type { PerplexityReport } from '../../gpu/eval/perplexity.ts';
+import { createNodeGpuContext } from '../../gpu/node.ts';
+import { parseFlags, UsageError, type ParsedFlags } from '../args.ts';
+import { directoryFolder } from '../fs-folder.ts';
+import type { Command, CommandIo } from './command.ts';
+import { DEFAULT_TEXT_CTX } from './ppl.ts';
+
+export const DISTILL_STATE_FILE = 'distill-state.safetensors';
+
+function tokenizerOf(checkpoint: Checkpoint, dir: string, flag: string) {
+  if (!checkpoint.tokenizerJson) throw new ModelFileError(`${dir}/tokenizer.json`, 'missing-file', `file not found (${flag} needs the model tokenizer; give ids instead)`);
+  return loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, `${dir}/tokenizer.json`);
+}
+
+/** Training windows of S + 1 tokens: drawn from --text by the calibration rule, or given by --ids. */
+async function trainingWindows(flags: ParsedFlags, student: Checkpoint, dir: string, seed: number): Promise<{ windows: number[][]; source: string }> {
+  const idsFile = flags.optionalString('ids');
+  const textFile = flags.optionalString('text');
+  if ((idsFile === undefined) === (textFile === undefined)) throw new UsageError('distill: give exactly one of --ids and --text');
+  if (idsFile) {
+    if (['samples', 'seq-len'].some((f) => flags.values[f] !== undefined)) throw new UsageError('distill: --samples and --seq-len draw windows from --text; with --ids the file gives the windows');
+    let windows: number[][];
+    try {
+      windows = windowsFromIds(JSON.parse(await readFile(idsFile, 'utf8')), idsFile);
+    } catch (error) {
+      throw new ModelFileError(idsFile, 'bad-json', (error as Error).message.replace(`${idsFile}: `, ''));
+    }
+    const V = student.spec.vocabSize;
+    windows.forEach((w, i) => {
+      const bad = w.findIndex((id) => id >= V);
+      if (bad >= 0) throw new ModelFileError(idsFile, 'bad-json', `window ${i}, entry ${bad}: token id ${w[bad]} is outside the vocabulary (0..${V - 1})`);
+    });
+    return { windows, source: `ids:${idsFile}` };
+  }
+  const samples = flags.number('samples', 128, { min: 1, integer: true });
+  const seqLen = flags.number('seq-len', Math.min(128, student.spec.maxPositions), { min: 2, max: student.spec.maxPositions, integer: true });
+  const tokens = tokenizerOf(student, dir, '--text').encode(await readFile(textFile!, 'utf8'), { addSpecialTokens: false });
+  if (tokens.length < seqLen + 1) throw new UsageError(`distill: ${textFile} gives ${tokens.length} tokens, fewer than one window of ${seqLen + 1}`);
+  return { windows: sampleTrainingWindows(tokens, samples, seqLen, seed), source: `text:${textFile}` };
+}
+
+/** Evaluation tokens (the `moe-lab ppl` conventions) or null without an evaluation text. */
+async function evaluationTokens(flags: ParsedFlags, student: Checkpoint, dir: string): Promise<{ tokens: number[]; source: string; ctx: number } | null> {
+  const idsFile = flags.optionalString('eval-ids');
+  const textFile = flags.optionalString('eval-text');
+  if (idsFile !== undefined && textFile !== undefined) throw new UsageError('distill: give at most one of --eval-ids and --eval-text');
+  if (idsFile === undefined && textFile === undefined) return null;
+  const tokens = idsFile
+    ? parseTokenIds(idsFile, await readFile(idsFile, 'utf8'), student.spec.vocabSize)
+    : tokenizerOf(student, dir, '--eval-text').encode(await readFile(textFile!, 'utf8'));
+  const maxTokens = flags.optionalNumber('eval-max-tokens', { min: 2, integer: true });
+  const available = Math.min(tokens.length, maxTokens ?? Infinity);
+  const ctx = flags.number('eval-ctx', idsFile ? available : Math.min(student.spec.maxPositions, DEFAULT_TEXT_CTX), { min: 2, max: student.spec.maxPositions, integer: true });
+  if (available < 2) throw new UsageError(`distill: ${idsFile ?? textFile} gives ${available} token(s); at least 2 are needed for one prediction`);
+  return { tokens: tokens.slice(0, available), source: idsFile ? `ids:${idsFile}` : `text:${textFile}`, ctx };
+}
+
+function settingsOf(flags: ParsedFlags): DistillSettings {
+  const train = flags.optionalString('train') ?? DEFAULT_DISTILL.trainable;
+  if (train !== 'experts' && train !== 'all') throw new UsageError(`distill: --train must be experts or all (got ${JSON.stringify(train)})`);
+  const lambda = flags.optionalString('lambda');
+  return {
+    ...DEFAULT_DISTILL,
+    trainable: train,
+    steps: flags.number('steps', DEFAULT_DISTILL.steps, { min: 1, integer: true }),
+    lr: flags.number('lr', DEFAULT_DISTILL.lr, { min: 1e-8, max: 0.5 }),
+    batch: flags.number('batch', DEFAULT_DISTILL.batch, { min: 1, integer: true }),
+    seed: flags.number('seed', DEFAULT_DISTILL.seed, { min: 0, max: 0xffffffff, integer: true }),
+    logEvery: flags.number('log-every', DEFAULT_DISTILL.logEvery, { min: 1, integer: true }),
+    lambda: lambda === undefined || lambda === 'auto' ? null : flags.number('lambda', 0, { min: 0 }),
+  };
+}
+
+const entryOf = (r: PerplexityReport) => ({ ppl: r.ppl, nll: r.nll, tokens: r.tokens });
+
+async function run(argv: string[], io: CommandIo): Promise<number> {
+  const flags = parseFlags(
+    argv,
+    {
+      teacher: { type: 'string' },
+      model: { type: 'string' },
+      ids: { type: 'string' },
+      text: { type: 'string' },
+      samples: { type: 'string' },
+      'seq-len': { type: 'string' },
+      seed: { type: 'string' },
+      steps: { type: 'string' },
+      lr: { type: 'string' },
+      batch: { type: 'string' },
+      train: { type: 'string' },
+      lambda: { type: 'string' },
+      'log-every': { type: 'string' },
+      'eval-ids': { type: 'string' },
+      'eval-text': { type: 'string' },
+      'eval-ctx': { type: 'string' },
+      'eval-max-tokens': { type: 'string' },
+      resume: { type: 'string' },
+      'save-state': { type: 'boolean' },
+      curves: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    'distill',
+  );
+  const teacherDir = flags.string('teacher');
+  const studentDir = flags.string('model');
+  const out = flags.string('out');
+  if ([teacherDir, studentDir].some((dir) => resolve(dir) === resolve(out))) throw new UsageError('distill: --out must be a new folder, not --teacher or --model');
+  let settings = settingsOf(flags);
+  const teacher = await openCheckpoint(await directoryFolder(teacherDir));
+  const student = await openCheckpoint(await directoryFolder(studentDir));
+  const resume = flags.optionalString('resume');
+  const state = resume ? await decodeDistillState(resume, new Uint8Array(await readFile(resume))) : null;
+  // A resumed run keeps its own optimizer settings and data order; only the step count may grow.
+  if (state) settings = { ...state.settings, steps: Math.max(settings.steps, state.step), logEvery: settings.logEvery };
+  const data = await trainingWindows(flags, student, studentDir, settings.seed);
+  settings.batch = Math.min(settings.batch, data.windows.length);
+  const evaluation = await evaluationTokens(flags, student, studentDir);
+
+  const gpu = await createNodeGpuContext({ label: 'moe-lab distill' });
+  let session: DistillSession | null = null;
+  try {
+    session = await DistillSession.create(gpu, { teacher, student, windows: data.windows, settings, resume: state });
+    const { prepared } = session;
+    io.err(`distill: ${prepared.prunedWeights} pruned weights held at 0 (masks from ${prepared.maskSource}); ${data.windows.length} windows of ${session.order.window}, ${settings.batch} per step; training ${settings.trainable}`);
+    const pplOptions = evaluation ? { ctx: evaluation.ctx } : null;
+    const dense = evaluation && pplOptions ? await session.perplexity('dense', evaluation.tokens, pplOptions) : null;
+    const pruned = evaluation && pplOptions ? await session.perplexity('pruned', evaluation.tokens, pplOptions) : null;
+    if (dense && pruned) io.err(`ppl dense ${dense.ppl.toFixed(4)}, pruned ${pruned.ppl.toFixed(4)} (${dense.tokens} tokens)`);
+    let stop = false;
+    const onSignal = () => {
+      stop = true;
+      io.err('stopping after this step (Ctrl-C again to abort)');
+      process.once('SIGINT', () => process.exit(130));
+    };
+    process.once('SIGINT', onSignal);
+    try {
+      await session.run({
+        shouldStop: () => stop,
+        onLambda: (m) => io.err(`lambda ${m.lambda.toPrecision(4)} = CE ${m.crossEntropy.toFixed(4)} / L_expert ${m.expertLoss.toPrecision(4)} on the first batch`),
+        onLog: (entries) => {
+          for (const e of entries.filter((e) => e.step % settings.logEvery === 0 || e.step === settings.steps)) {
+            io.err(`step ${e.step}  CE ${e.crossEntropy.toFixed(4)}  L_expert ${e.expertLoss.toPrecision(4)}  total ${e.loss.toFixed(4)}  |g| ${e.gradNorm.toFixed(3)}  lr ${e.lr.toExponential(2)}  ${e.seconds.toFixed(0)} s`);
+          }
+        },
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+    }
+    const distilled = await session.distilledModel(out);
+    const distilledPpl = evaluation && pplOptions ? await session.perplexity('distilled', evaluation.tokens, pplOptions, distilled.checkpoint) : null;
+    const perplexity = dense && pruned && distilledPpl ? { dense: entryOf(dense), pruned: entryOf(pruned), distilled: entryOf(distilledPpl) } : null;
+    const report: DistillReport = {
+      format: 'moe-lab-distill-report/1',
+      created: new Date().toISOString(),
+      teacher: { folder: teacherDir, content_hash: await modelContentHash(teacher.folder, teacher.files) },
+      student: {
+        folder: studentDir,
+        content_hash: await modelContentHash(student.folder, student.files),
+        masks: prepared.maskSource,
+        pruned_weights: prepared.prunedWeights,
+        nonzero_pruned_zeroed: prepared.nonzeroPruned,
+        dropped_experts: prepared.droppedExperts,
+      },
+      settings,
+      data: { source: data.source, windows: data.windows.length, seq_len: session.order.window, tokens_per_step: settings.batch * session.order.window },
+      lambda: session.distiller.lambda ?? 0,
+      lambda_measured: session.lambdaMeasured ? { cross_entropy: session.lambdaMeasured.crossEntropy, expert_loss: session.lambdaMeasured.expertLoss } : null,
+      steps: session.step,
+      finished: session.finished,
+      seconds: session.seconds,
+      device: summarizeCapabilities(gpu.caps),
+      evaluation: evaluation && dense ? { source: evaluation.source, ctx: evaluation.ctx, stride: dense.stride, windows: dense.windows } : null,
+      ...perplexityFields(perplexity),
+      perplexity,
+      masks_preserved: { pruned_weights: prepared.prunedWeights, nonzero_after: distilled.nonzeroPruned },
+      curves: session.curves,
+    };
+    await mkdir(out, { recursive: true });
+    for (const file of distilled.files) await writeFile(join(out, file.path), file.bytes);
+    await writeFile(join(out, DISTILL_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
+    if (flags.flag('save-state')) await writeFile(join(out, DISTILL_STATE_FILE), encodeDistillState(await session.state()));
+    const curvesFile = flags.optionalString('curves');
+    if (curvesFile) await writeFile(curvesFile, curvesSvg(report.curves, report.lambda, `distillation of ${studentDir}`));
+    if (distilled.nonzeroPruned) throw new Error(`${distilled.nonzeroPruned} pruned weights are not 0 in the written model (a bug: the masks must survive)`);
+    const summary = { out, steps: report.steps, finished: report.finished, lambda: report.lambda, ppl_dense: report.ppl_dense, ppl_pruned: report.ppl_pruned, ppl_distilled: report.ppl_distilled, gap_recovered: report.gap_recovered, seconds: report.seconds };
+    if (flags.flag('json')) io.out(JSON.stringify(summary));
+    else {
+      const ppl = report.ppl_distilled === null ? 'no evaluation text' : `ppl dense ${report.ppl_dense!.toFixed(4)}, pruned ${report.ppl_pruned!.toFixed(4)}, distilled ${report.ppl_distilled.toFixed(4)}; gap recovered ${report.gap_recovered === null ? 'n/a' : `${(100 * report.gap_recovered).toFixed(1)}%`}`;
+      io.out(`${report.finished ? 'finished' : 'stopped'} at step ${report.steps} in ${report.seconds.toFixed(0)} s; ${ppl}; wrote ${out}`);
+    }
+    return 0;
+  } finally {
+    session?.destroy();
+    gpu.destroy();
+  }
+}
+
+export const distillCommand: Command = {
+  name: 'distill',
+  summary: 'expert-wise knowledge distillation of a pruned model toward its dense model (masks preserved), on the GPU',
+  usage:
+    'distill --teacher DENSE_DIR --model PRUNED_DIR (--ids IDS.json | --text FILE [--samples N] [--seq-len L] [--seed S]) [--steps N] [--lr X] [--batch B] [--train experts|all] [--lambda auto|X] [--eval-ids IDS.json | --eval-text FILE] [--eval-ctx N] [--eval-max-tokens N] [--resume STATE] [--save-state] [--curves FILE.svg] --out DIR [--json]',
+  run,
+};
