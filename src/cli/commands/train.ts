@@ -59,6 +59,13 @@ async function writeAtomically(path: string, bytes: Uint8Array | string): Promis
   await rename(`${path}.tmp`, path);
 }
 
+/** Whether log.jsonl ends the run: a validation on the whole split at `step`. */
+async function finishedLog(logPath: string, step: number): Promise<boolean> {
+  if (!existsSync(logPath)) return false;
+  const entries = (await readFile(logPath, 'utf8')).trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as TrainLogEntry);
+  return entries.some((e) => e.type === 'validation' && e.full && e.step === step);
+}
+
 export interface TrainRunOptions {
   out: string;
   corpus: string;
@@ -83,10 +90,14 @@ export async function trainIntoFolder(o: TrainRunOptions): Promise<{ step: numbe
   } else if (existsSync(statePath)) {
     throw new UsageError(`train: ${statePath} exists; pass --resume to continue it, or use another --out`);
   }
+  const logPath = join(o.out, 'log.jsonl');
+  if (resume && resume.step === o.recipe.schedule.totalSteps && (await finishedLog(logPath, resume.step))) {
+    o.io.err(`${statePath} is already trained to step ${resume.step} and validated`);
+    return { step: resume.step, finished: true };
+  }
   const data = await tokenizeCorpus(o.corpus, o.tokenizer, o.recipe);
   o.io.err(`tokens: train ${data.train.length}, validation ${data.validation.length}`);
   await writeFile(join(o.out, 'recipe.json'), `${JSON.stringify(o.recipe, null, 2)}\n`);
-  const logPath = join(o.out, 'log.jsonl');
   if (!resume) await writeFile(logPath, '');
   const ctx = await createNodeGpuContext({ label: 'moe-lab train' });
   let stopRequested = false;

@@ -6,9 +6,9 @@
  */
 import type { Recorder } from '../recorder.ts';
 import { recordAttentionSoftmaxBackward } from './attention_softmax.ts';
-import type { TrainBuffers } from './buffers.ts';
+import type { BackwardScratch, StepShape, TrainBuffers } from './buffers.ts';
 import { recordEmbeddingBackward } from './embedding.ts';
-import { attentionView, headView, transposedHeadView } from './forward.ts';
+import { attentionView, headView, transposedHeadView, type AttentionBuffers } from './forward.ts';
 import { recordMatmul, rowMajor, transposed } from './matmul.ts';
 import { recordGatherRows, recordGateGrad, recordInputGrad } from './moe_rows.ts';
 import { recordRmsNormBackward } from './rmsnorm.ts';
@@ -24,10 +24,32 @@ export interface MoeBackwardHooks {
   expertInputGrad?(rec: Recorder, layer: number): void;
 }
 
+/**
+ * Attention's backward for one layer: from dO = d.dAttn [T, H] to the q, k, v columns of d.dQkv [T, 3H]
+ * (q and k still rotated: the caller undoes RoPE). P from the forward; dP in d.dProbs becomes dS in place.
+ */
+export function recordAttentionBackward(
+  rec: Recorder,
+  s: StepShape,
+  a: Pick<AttentionBuffers, 'qkv' | 'vT' | 'probs'>,
+  d: Pick<BackwardScratch, 'dAttn' | 'dProbs' | 'dQkv'>,
+): void {
+  const { B, S, H, D, heads } = s;
+  const batch = { outer: B, inner: heads };
+  const scale = 1 / Math.sqrt(D);
+  // dP = dO v^T; dv = P^T dO (into the v columns of d qkv).
+  recordMatmul(rec, { M: S, N: S, K: D, batch, causal: 'skip-upper-tiles', a: headView(d.dAttn, s, H, 0), b: transposedHeadView(a.vT, s), c: attentionView(d.dProbs, s) });
+  recordMatmul(rec, { M: S, N: D, K: S, batch, causal: 'k-from-m', a: { ...attentionView(a.probs, s), row: 1, col: S }, b: headView(d.dAttn, s, H, 0), c: headView(d.dQkv, s, 3 * H, 2 * H) });
+  recordAttentionSoftmaxBackward(rec, B * heads * S, S, a.probs, d.dProbs); // dP -> dS
+  // dq = scale dS k; dk = scale dS^T q.
+  recordMatmul(rec, { M: S, N: D, K: S, batch, causal: 'k-up-to-m', alpha: scale, a: attentionView(d.dProbs, s), b: headView(a.qkv, s, 3 * H, H), c: headView(d.dQkv, s, 3 * H, 0) });
+  recordMatmul(rec, { M: S, N: D, K: S, batch, causal: 'k-from-m', alpha: scale, a: { ...attentionView(d.dProbs, s), row: 1, col: S }, b: headView(a.qkv, s, 3 * H, 0), c: headView(d.dQkv, s, 3 * H, H) });
+}
+
 export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: number, hooks?: MoeBackwardHooks): void {
   const s = b.shape;
   const { layout } = b;
-  const { T, H, E, K, I, V, B, S, heads, D, L } = s;
+  const { T, H, E, K, I, V, S, heads, D, L } = s;
   const eps = layout.config.rmsNormEps;
   const d = b.scratch;
   // LM head: dW [V, H] = dz^T x_final; d x_final [T, H] = dz W.
@@ -62,15 +84,7 @@ export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: num
     // --- Attention block: mid = input + attn o^T; d.dh now holds dL/d mid.
     recordMatmul(rec, { M: H, N: H, K: T, a: transposed(d.dh, H), b: rowMajor(a.attn, H), c: rowMajor(b.grads, H, w.o.offset) });
     recordMatmul(rec, { M: T, N: H, K: H, a: rowMajor(d.dh, H), b: rowMajor(b.params, H, w.o.offset), c: rowMajor(d.dAttn, H) });
-    const batch = { outer: B, inner: heads };
-    const scale = 1 / Math.sqrt(D);
-    // dP = dO v^T; dv = P^T dO (into the v columns of d qkv).
-    recordMatmul(rec, { M: S, N: S, K: D, batch, causal: 'skip-upper-tiles', a: headView(d.dAttn, s, H, 0), b: transposedHeadView(a.vT, s), c: attentionView(d.dProbs, s) });
-    recordMatmul(rec, { M: S, N: D, K: S, batch, causal: 'k-from-m', a: { ...attentionView(a.probs, s), row: 1, col: S }, b: headView(d.dAttn, s, H, 0), c: headView(d.dQkv, s, 3 * H, 2 * H) });
-    recordAttentionSoftmaxBackward(rec, B * heads * S, S, a.probs, d.dProbs); // dP -> dS
-    // dq = scale dS k; dk = scale dS^T q (q, k as rotated; the rotation is undone below).
-    recordMatmul(rec, { M: S, N: D, K: S, batch, causal: 'k-up-to-m', alpha: scale, a: attentionView(d.dProbs, s), b: headView(a.qkv, s, 3 * H, H), c: headView(d.dQkv, s, 3 * H, 0) });
-    recordMatmul(rec, { M: S, N: D, K: S, batch, causal: 'k-from-m', alpha: scale, a: { ...attentionView(d.dProbs, s), row: 1, col: S }, b: headView(a.qkv, s, 3 * H, 0), c: headView(d.dQkv, s, 3 * H, H) });
+    recordAttentionBackward(rec, s, a, d);
     recordRopeBackward(rec, { tokens: T, window: S, heads, headDim: D }, b.ropeTable, d.dQkv, a.kT, a.vT);
     // qkv [3H, H]: d W = d qkv^T norm1; d norm1 = d qkv W.
     recordMatmul(rec, { M: 3 * H, N: H, K: T, a: transposed(d.dQkv, 3 * H), b: rowMajor(a.norm1, H), c: rowMajor(b.grads, H, w.qkv.offset) });

@@ -32,6 +32,30 @@ export function transposedHeadView(buffer: GPUBuffer, s: StepShape): MatrixView 
   return { buffer, row: s.S, col: 1, outer: s.heads * s.D * s.S, inner: s.D * s.S };
 }
 
+/** The attention buffers of one layer: rotated qkv [T, 3H] with k^T, v^T [B, heads, D, S] -> P, attention out. */
+export interface AttentionBuffers {
+  qkv: GPUBuffer;
+  kT: GPUBuffer;
+  vT: GPUBuffer;
+  probs: GPUBuffer;
+  attn: GPUBuffer;
+}
+
+/** Causal softmax(q k^T / sqrt(D)) v per (window, head): P kept in `probs`, the heads' outputs in `attn` [T, H]. */
+export function recordAttentionForward(rec: Recorder, s: StepShape, a: AttentionBuffers, unused: GPUBuffer): void {
+  const { B, S, H, D, heads } = s;
+  const batch = { outer: B, inner: heads };
+  recordMatmul(rec, {
+    M: S, N: S, K: D, batch, causal: 'skip-upper-tiles', alpha: 1 / Math.sqrt(D),
+    a: headView(a.qkv, s, 3 * H, 0), b: transposedHeadView(a.kT, s), c: attentionView(a.probs, s),
+  });
+  recordAttentionSoftmax(rec, B * heads * S, S, a.probs, unused);
+  recordMatmul(rec, {
+    M: S, N: D, K: S, batch, causal: 'k-up-to-m',
+    a: attentionView(a.probs, s), b: headView(a.qkv, s, 3 * H, 2 * H), c: headView(a.attn, s, H, 0),
+  });
+}
+
 export interface ForwardOptions {
   /** Leave dL/dlogits in `logits` (training) or only the losses (evaluation). */
   gradient: boolean;
@@ -51,7 +75,7 @@ export interface MoeForwardHooks {
 export function recordTrainForward(rec: Recorder, b: TrainBuffers, o: ForwardOptions): void {
   const s = b.shape;
   const { layout } = b;
-  const { T, H, E, K, I, V, B, S, heads, D } = s;
+  const { T, H, E, K, I, V, S, heads, D } = s;
   const eps = layout.config.rmsNormEps;
   recordEmbeddingForward(rec, { tokens: T, hidden: H, vocab: V, embedOffset: layout.embed.offset }, b.ids, b.params, b.layers[0].input);
   layout.layers.forEach((w, l) => {
@@ -60,16 +84,7 @@ export function recordTrainForward(rec: Recorder, b: TrainBuffers, o: ForwardOpt
     recordRmsNormForward(rec, { rows: T, width: H, eps, weightOffset: w.attnNorm.offset }, a.input, b.params, a.rstd1, a.norm1);
     recordMatmul(rec, { M: T, N: 3 * H, K: H, a: rowMajor(a.norm1, H), b: rowMajor(b.paramsT, 3 * H, w.qkv.offset), c: rowMajor(a.qkv, 3 * H) });
     recordRopeForward(rec, { tokens: T, window: S, heads, headDim: D }, b.ropeTable, a.qkv, a.kT, a.vT);
-    const batch = { outer: B, inner: heads };
-    recordMatmul(rec, {
-      M: S, N: S, K: D, batch, causal: 'skip-upper-tiles', alpha: 1 / Math.sqrt(D),
-      a: headView(a.qkv, s, 3 * H, 0), b: transposedHeadView(a.kT, s), c: attentionView(a.probs, s),
-    });
-    recordAttentionSoftmax(rec, B * heads * S, S, a.probs, b.unused);
-    recordMatmul(rec, {
-      M: S, N: D, K: S, batch, causal: 'k-up-to-m',
-      a: attentionView(a.probs, s), b: headView(a.qkv, s, 3 * H, 2 * H), c: headView(a.attn, s, H, 0),
-    });
+    recordAttentionForward(rec, s, a, b.unused);
     rec.copy(a.input, 0, a.mid, 0, T * H * 4);
     recordMatmul(rec, { M: T, N: H, K: H, a: rowMajor(a.attn, H), b: rowMajor(b.paramsT, H, w.o.offset), c: rowMajor(a.mid, H), accumulate: true });
     // Mixture-of-experts block.

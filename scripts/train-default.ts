@@ -1,0 +1,255 @@
+/**
+ * `npm run train:default`: the whole pipeline of the shipped default model, from the npm corpus to the model card.
+ *   1. `npm run corpus` and `npm run tokenizer` (deterministic: Brown de-tagged and split, BPE of 4096 tokens);
+ *   2. `moe-lab train`'s trainIntoFolder with DEFAULT_RECIPE into build/train/<id> (resumes a stopped run);
+ *   3. export to public/models/<id> in Hugging Face Mixtral layout (+ tokenizer, training log);
+ *   4. the card's numbers with the project's own tools: `moe-lab info`, `moe-lab ppl` on the held-out text and each
+ *      genre, gzip -9 on the same bytes, `moe-lab calibrate` for the expert loads, greedy samples through the
+ *      inference forward, sha256 of the checkpoint; README.md, loss-curves.svg and the public/models/index.json entry.
+ * Flags: --skip-data (use the corpus and tokenizer already built), --measure-only (steps 3-4 from a finished state).
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { trainIntoFolder, tokenizeCorpus } from '../src/cli/commands/train.ts';
+import { directoryFolder } from '../src/cli/fs-folder.ts';
+import { main } from '../src/cli/main.ts';
+import { parseDocumentIndex, sliceDocuments } from '../src/engine/corpus/document-index.ts';
+import { MemoryByteSource } from '../src/engine/io/byte-source.ts';
+import { bytesToFloat32, readSafetensorsHeader } from '../src/engine/io/safetensors.ts';
+import { openCheckpoint } from '../src/engine/model/checkpoint.ts';
+import { loadTokenizer } from '../src/engine/tokenizer.ts';
+import { paramLayout, parameterCounts } from '../src/engine/train/config.ts';
+import { exportMixtral } from '../src/engine/train/export.ts';
+import { lossCurvesSvg } from '../src/engine/train/loss-svg.ts';
+import { renderModelCard, type CardData, type GenreLoad, type HeldoutScore } from '../src/engine/train/model-card.ts';
+import { DEFAULT_RECIPE } from '../src/engine/train/recipe.ts';
+import { decodeTrainState } from '../src/engine/train/state.ts';
+import { generateTokens } from '../src/gpu/eval/generate.ts';
+import { GpuModel } from '../src/gpu/model/gpu-model.ts';
+import { createNodeGpuContext } from '../src/gpu/node.ts';
+import type { TrainLogEntry } from '../src/gpu/train/run.ts';
+
+const recipe = DEFAULT_RECIPE;
+const CORPUS = 'build/corpus/brown';
+const TOKENIZER = 'build/tokenizer';
+const WORK = `build/train/${recipe.id}`;
+const MODEL = `public/models/${recipe.id}`;
+const HELDOUT = 'public/data/brown/heldout.txt';
+const HELDOUT_INDEX = 'public/data/brown/heldout.index.json';
+const CALIBRATION = { samples: 128, genreSamples: 64, seqLen: recipe.model.contextLength, seed: 0 };
+const PROMPTS = ['The jury said', 'In the morning, the', 'The President of the United States', 'She looked at him and'];
+const REPRODUCE = 'npm run train:default';
+
+const { values: flags } = parseArgs({ options: { 'skip-data': { type: 'boolean' }, 'measure-only': { type: 'boolean' } } });
+const io = { out: (t: string) => console.log(t), err: (t: string) => console.error(t) };
+
+function run(command: string, args: string[]): void {
+  console.error(`$ ${command} ${args.join(' ')}`);
+  const result = spawnSync(command, args, { stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (exit ${result.status})`);
+}
+
+/** Runs a moe-lab command in this process and returns its stdout. */
+async function moeLab(argv: string[]): Promise<string> {
+  const out: string[] = [];
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => console.error(t) });
+  if (code !== 0) throw new Error(`moe-lab ${argv.join(' ')} failed (exit ${code})`);
+  return out.join('\n');
+}
+
+async function exportModel(): Promise<{ dtype: string }> {
+  const state = await decodeTrainState(join(WORK, 'state.safetensors'), new Uint8Array(await readFile(join(WORK, 'state.safetensors'))));
+  if (state.step !== recipe.schedule.totalSteps) throw new Error(`${WORK}/state.safetensors is at step ${state.step} of ${recipe.schedule.totalSteps}: finish training first`);
+  const exported = exportMixtral(paramLayout(recipe.model), state.params, recipe.routerAuxLossCoef);
+  await mkdir(MODEL, { recursive: true });
+  await writeFile(join(MODEL, 'model.safetensors'), exported.safetensors);
+  await writeFile(join(MODEL, 'config.json'), `${JSON.stringify(exported.config, null, 2)}\n`);
+  const generation = { bos_token_id: recipe.model.bosTokenId, eos_token_id: recipe.model.eosTokenId, transformers_version: '5.17.0' };
+  await writeFile(join(MODEL, 'generation_config.json'), `${JSON.stringify(generation, null, 2)}\n`);
+  for (const file of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(TOKENIZER, file), join(MODEL, file));
+  await copyFile(join(WORK, 'log.jsonl'), join(MODEL, 'training-log.jsonl'));
+  console.error(`exported ${exported.report.tensors} tensors as ${exported.report.dtype} (max |w| ${exported.report.maxAbs.toFixed(3)}, ${exported.report.flushedToZero} values flushed to 0)`);
+  return { dtype: exported.report.dtype };
+}
+
+async function pplOf(file: string): Promise<{ tokens: number; nll: number }> {
+  return JSON.parse(await moeLab(['ppl', '--model', MODEL, '--text', file, '--json'])) as { tokens: number; nll: number };
+}
+
+/** Expert loads [L][E] (fractions of the routed assignments) from `moe-lab calibrate` on a text. */
+async function loadOf(file: string, samples: number): Promise<number[][]> {
+  const statsPath = `${file}.stats.safetensors`;
+  await moeLab(['calibrate', '--model', MODEL, '--text', file, '--samples', String(samples), '--seq-len', String(CALIBRATION.seqLen), '--seed', String(CALIBRATION.seed), '--out', statsPath]);
+  const source = new MemoryByteSource(statsPath, new Uint8Array(await readFile(statsPath)));
+  const header = await readSafetensorsHeader(source);
+  const load: number[][] = [];
+  for (let l = 0; l < recipe.model.numLayers; l++) {
+    const info = header.tensors.get(`layers.${l}.expert_tokens`)!;
+    const tokens = bytesToFloat32(info, await source.read(info.byteOffset, info.byteLength));
+    const total = tokens.reduce((a, b) => a + b, 0);
+    load.push(Array.from(tokens, (n) => n / total));
+  }
+  return load;
+}
+
+async function greedySamples(): Promise<{ prompt: string; continuation: string }[]> {
+  const checkpoint = await openCheckpoint(await directoryFolder(MODEL));
+  const tokenizer = loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, `${MODEL}/tokenizer.json`);
+  const ctx = await createNodeGpuContext({ label: 'model card samples' });
+  try {
+    const model = await GpuModel.upload(ctx, checkpoint);
+    const samples = [];
+    for (const prompt of PROMPTS) {
+      const ids = tokenizer.encode(prompt, { addSpecialTokens: false });
+      const out = await generateTokens(model, ids, { maxNewTokens: 40, sampling: { kind: 'greedy' }, eosTokenId: tokenizer.eosTokenId });
+      samples.push({ prompt, continuation: tokenizer.decode(out.ids) });
+    }
+    model.destroy();
+    return samples;
+  } finally {
+    ctx.destroy();
+  }
+}
+
+function bitsPerByte(nll: number, tokens: number, bytes: number): number {
+  return (nll * tokens) / (bytes * Math.LN2);
+}
+
+async function measure(dtype: string): Promise<void> {
+  const cardDir = join(WORK, 'card');
+  await mkdir(cardDir, { recursive: true });
+  const heldoutBytes = new Uint8Array(await readFile(HELDOUT));
+  const index = parseDocumentIndex(JSON.parse(await readFile(HELDOUT_INDEX, 'utf8')), HELDOUT_INDEX);
+  const documents = sliceDocuments(heldoutBytes, index, HELDOUT);
+  const gzipBpb = (bytes: Uint8Array) => (gzipSync(bytes, { level: 9 }).length * 8) / bytes.length;
+  const overallPpl = await pplOf(HELDOUT);
+  const overall: HeldoutScore = {
+    label: 'all',
+    documents: index.length,
+    bytes: heldoutBytes.length,
+    ...overallPpl,
+    bitsPerByte: bitsPerByte(overallPpl.nll, overallPpl.tokens, heldoutBytes.length),
+    gzipBitsPerByte: gzipBpb(heldoutBytes),
+  };
+  console.error(`held-out: nll ${overall.nll.toFixed(4)} over ${overall.tokens} tokens, ${overall.bitsPerByte.toFixed(3)} bits/byte (gzip -9 ${overall.gzipBitsPerByte.toFixed(3)})`);
+  const genres: HeldoutScore[] = [];
+  const genreLoads: GenreLoad[] = [];
+  const genreIds = [...new Set(index.map((d) => d.genre))];
+  for (const genre of genreIds) {
+    const members = index.flatMap((d, i) => (d.genre === genre ? [i] : []));
+    const text = members.map((i) => documents[i]).join('\n\n');
+    const bytes = new TextEncoder().encode(text);
+    const file = join(cardDir, `heldout-${genre}.txt`);
+    await writeFile(file, bytes);
+    const score = await pplOf(file);
+    const name = index[members[0]].genreName;
+    genres.push({ label: name, documents: members.length, bytes: bytes.length, ...score, bitsPerByte: bitsPerByte(score.nll, score.tokens, bytes.length), gzipBitsPerByte: gzipBpb(bytes) });
+    genreLoads.push({ genre, name, load: await loadOf(file, CALIBRATION.genreSamples) });
+  }
+  const overallLoad = await loadOf(HELDOUT, CALIBRATION.samples);
+  const log = (await readFile(join(WORK, 'log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as TrainLogEntry);
+  const steps = log.filter((e): e is Extract<TrainLogEntry, { type: 'step' }> => e.type === 'step');
+  const validations = log.filter((e): e is Extract<TrainLogEntry, { type: 'validation' }> => e.type === 'validation');
+  const fullValidation = validations.filter((v) => v.full).at(-1)!;
+  // Wall time: the log's clock restarts when a run resumes, so add up each segment's last reading.
+  let seconds = 0;
+  let last = 0;
+  for (const e of log) {
+    if (e.seconds < last) seconds += last;
+    last = e.seconds;
+  }
+  seconds += last;
+  const tokensPerStep = recipe.windows * recipe.model.contextLength;
+  const curves = {
+    title: `${recipe.id}: training and validation loss`,
+    train: steps.map((e) => ({ tokens: e.tokens, loss: e.loss })),
+    validation: validations.filter((v) => !v.full).map((v) => ({ tokens: v.step * tokensPerStep, loss: v.loss })),
+    fullValidation: [{ tokens: fullValidation.step * tokensPerStep, loss: fullValidation.loss }],
+  };
+  await writeFile(join(MODEL, 'loss-curves.svg'), lossCurvesSvg(curves));
+  const info = JSON.parse(await moeLab(['info', '--model', MODEL, '--json'])) as { parameters: CardData['parameters'] };
+  const data = await tokenizeCorpus(CORPUS, TOKENIZER, recipe);
+  const trainIndex = parseDocumentIndex(JSON.parse(await readFile(join(CORPUS, 'train.index.json'), 'utf8')), 'train.index.json');
+  const validIndex = parseDocumentIndex(JSON.parse(await readFile(join(CORPUS, 'valid.index.json'), 'utf8')), 'valid.index.json');
+  const checkpointBytes = await readFile(join(MODEL, 'model.safetensors'));
+  const ctx = await createNodeGpuContext({ label: 'device name' });
+  const device = ctx.caps.description || ctx.caps.device || ctx.caps.vendor;
+  ctx.destroy();
+  const card: CardData = {
+    recipe,
+    parameters: info.parameters,
+    dtype,
+    fileBytes: checkpointBytes.length,
+    sha256: createHash('sha256').update(checkpointBytes).digest('hex'),
+    data: {
+      trainDocuments: trainIndex.length,
+      validDocuments: validIndex.length,
+      heldoutDocuments: index.length,
+      trainTokens: data.train.length,
+      validTokens: data.validation.length,
+      trainBytes: (await readFile(join(CORPUS, 'train.txt'))).length,
+    },
+    training: {
+      steps: steps.at(-1)!.step,
+      tokensSeen: steps.at(-1)!.tokens,
+      seconds,
+      device: `${device} (Mesa's CPU Vulkan driver on 2 shared cores)`,
+      lastTrainLoss: steps.slice(-10).reduce((a, e) => a + e.loss, 0) / Math.min(10, steps.length),
+      validationLoss: fullValidation.loss,
+      validationLoad: fullValidation.expertLoad,
+    },
+    heldout: { overall, genres, ctx: recipe.model.contextLength },
+    routing: {
+      overall: overallLoad,
+      genres: genreLoads,
+      calibration: `${CALIBRATION.samples} windows of ${CALIBRATION.seqLen} tokens drawn with seed ${CALIBRATION.seed}; ${CALIBRATION.genreSamples} windows per genre`,
+    },
+    samples: await greedySamples(),
+    reproduce: REPRODUCE,
+    retrain:
+      'Trained on a CPU (lavapipe) within about 90 minutes, so it saw under one epoch of a small corpus. On a GPU machine the same ' +
+      'recipe with more steps (several epochs) and a larger shape (hidden 256-320, 6 layers, expert FFN ~2.5x hidden) should be ' +
+      'retrained: edit DEFAULT_RECIPE (src/engine/train/recipe.ts) and run the command above.',
+  };
+  await writeFile(join(MODEL, 'README.md'), renderModelCard(card));
+  await writeFile(join(WORK, 'card.json'), `${JSON.stringify(card, null, 2)}\n`);
+  await updateIndex(card);
+  console.error(`wrote ${MODEL}/README.md; held-out ${overall.bitsPerByte.toFixed(3)} bits/byte; least-loaded expert ${(100 * Math.min(...overallLoad.flat())).toFixed(1)}%`);
+}
+
+/** Lists the model in public/models/index.json as the default; every other entry stays, not default. */
+async function updateIndex(card: CardData): Promise<void> {
+  const path = 'public/models/index.json';
+  const entries = existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>[]) : [];
+  const c = card.recipe.model;
+  const entry = {
+    id: recipe.id,
+    name: `Brown MoE ${(card.parameters.total / 1e6).toFixed(1)}M (Mixtral, ${c.numExperts} experts, top-${c.topK})`,
+    path: `models/${recipe.id}`,
+    default: true,
+    description:
+      `A ${(card.parameters.total / 1e6).toFixed(1)}M-parameter Mixtral (${c.numLayers} layers, ${c.numExperts} experts top-${c.topK}, hidden ${c.hiddenSize}, ` +
+      `vocab ${c.vocabSize}) trained by MoE Lab's WGSL trainer on the Brown Corpus; ${card.heldout.overall.bitsPerByte.toFixed(2)} bits per byte on the held-out Brown text.`,
+  };
+  const others = entries.filter((e) => e.id !== recipe.id).map((e) => ({ ...e, default: false }));
+  await writeFile(path, `${JSON.stringify([entry, ...others], null, 2)}\n`);
+}
+
+if (!flags['measure-only']) {
+  if (!flags['skip-data']) {
+    run('npm', ['run', 'corpus']);
+    run('npm', ['run', 'tokenizer']);
+  }
+  const result = await trainIntoFolder({ out: WORK, corpus: CORPUS, tokenizer: TOKENIZER, resume: true, recipe, io, json: false });
+  if (!result.finished) {
+    console.error(`stopped at step ${result.step}; run the same command again to resume`);
+    process.exit(1);
+  }
+}
+const { dtype } = await exportModel();
+await measure(dtype);
