@@ -23,7 +23,7 @@ import { MemoryByteSource } from '../src/engine/io/byte-source.ts';
 import { bytesToFloat32, readSafetensorsHeader } from '../src/engine/io/safetensors.ts';
 import { openCheckpoint } from '../src/engine/model/checkpoint.ts';
 import { loadTokenizer } from '../src/engine/tokenizer.ts';
-import { paramLayout, parameterCounts } from '../src/engine/train/config.ts';
+import { paramLayout } from '../src/engine/train/config.ts';
 import { exportMixtral } from '../src/engine/train/export.ts';
 import { lossCurvesSvg } from '../src/engine/train/loss-svg.ts';
 import { renderModelCard, type CardData, type GenreLoad, type HeldoutScore } from '../src/engine/train/model-card.ts';
