@@ -17,12 +17,11 @@ import type {
   Variant,
   VariantPerplexity,
 } from '../api/lab.ts';
-import { planWindows } from '../engine/eval/windows.ts';
-import { evaluatePerplexity } from '../gpu/eval/perplexity.ts';
 import { generateTokens } from '../gpu/eval/generate.ts';
 import { GpuForward } from '../gpu/model/forward.ts';
 import type { GpuMaskSet } from '../gpu/model/masks.ts';
 import { tokenTexts } from './inspect.ts';
+import { streamsPerplexity } from './parts-perplexity.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
 import type { TextLibrary } from './texts.ts';
 
@@ -65,28 +64,20 @@ export async function runEvaluation(session: LabSession, texts: TextLibrary, req
     genres.length && ref.kind === 'corpus'
       ? await Promise.all(genres.map(async (g) => ({ id: g.id, name: g.name, ids: await texts.firstTokens(tokenizer, { ...ref, genre: g.id }, perPart, true) })))
       : [{ id: '', name: '', ids: await texts.firstTokens(tokenizer, ref, perPart, true) }];
-  const windowsOf = (n: number) => planWindows(Math.min(n, perPart), request.ctx).windows.length;
-  const total = request.variants.length * parts.reduce((n, p) => n + windowsOf(p.ids.length), 0);
   const model = await session.model(options);
-  let done = 0;
+  const streams = parts.map((p) => p.ids.slice(0, perPart));
   const results: VariantPerplexity[] = [];
   for (const [v, variant] of request.variants.entries()) {
-    const numbers: ({ id: string; name: string } & PerplexityNumbers)[] = [];
-    for (const part of parts) {
-      if (part.ids.length < 2) continue;
-      const before = done;
-      const report = await evaluatePerplexity(model, part.ids, {
-        ctx: request.ctx,
-        maxTokens: perPart,
-        masks: masks[v],
-        signal,
-        onProgress: (p) => {
-          done = before + p.done;
-          onProgress?.(progressStep('compute', `Perplexity of the ${variant} model${part.name ? ` on ${part.name}` : ''}`, done, total));
-        },
-      });
-      numbers.push({ id: part.id, name: part.name, tokens: report.tokens, nll: report.nll, ppl: report.ppl });
-    }
+    const reports = await streamsPerplexity(model, streams, request.ctx, {
+      masks: masks[v],
+      signal,
+      onProgress: (done, total) => onProgress?.(progressStep('compute', `Perplexity of the ${variant} model`, v * total + done, request.variants.length * total)),
+    });
+    const numbers = parts.flatMap((part, i) => {
+      const report = reports[i];
+      return report ? [{ id: part.id, name: part.name, tokens: report.tokens, nll: report.nll, ppl: report.ppl }] : [];
+    });
+    if (!numbers.length) throw new EngineError({ kind: 'bad-request', message: 'The text is too short to evaluate: no window has two tokens.' });
     results.push({ variant, overall: pooled(numbers), genres: genres.length ? numbers : [] });
   }
   return { text: request.text, ctx: request.ctx, results, seconds: (performance.now() - started) / 1000 };

@@ -117,11 +117,17 @@ describe('LabEngine computations on lab-tiny', () => {
     const ids = tokenizer.encode(readFileSync(join(ROOT, 'public/data/tinyshakespeare/input.txt'), 'utf8').slice(0, 4000)).slice(0, 300);
     const model = await GpuModel.upload(await gpu(), checkpoint);
     const direct = await evaluatePerplexity(model, ids, { ctx: 64 });
-    model.destroy();
     expect(report.results[0].overall).toEqual({ tokens: direct.tokens, nll: direct.nll, ppl: direct.ppl });
 
     const genres = await engine.evaluate({ text: { kind: 'corpus', id: 'brown-heldout' }, ctx: 32, maxTokens: 13 * 40, byGenre: true, variants: ['dense'] });
     const parts = genres.results[0].genres;
+    // The genres share batches; each one's number equals evaluatePerplexity on its own 40 tokens (32 + 8).
+    const brown = readFileSync(join(ROOT, 'public/data/brown/heldout.txt'));
+    const index = JSON.parse(readFileSync(join(ROOT, 'public/data/brown/heldout.index.json'), 'utf8')) as { genre: string; start: number; end: number }[];
+    const learned = index.filter((d) => d.genre === 'learned').map((d) => brown.subarray(d.start, d.end).toString('utf8')).join('\n\n');
+    const alone = await evaluatePerplexity(model, tokenizer.encode(learned.slice(0, 2000)).slice(0, 40), { ctx: 32 });
+    model.destroy();
+    expect(parts.find((g) => g.id === 'learned')).toMatchObject({ tokens: alone.tokens, nll: alone.nll, ppl: alone.ppl });
     expect(parts).toHaveLength(13);
     const tokens = parts.reduce((n, g) => n + g.tokens, 0);
     expect(genres.results[0].overall.tokens).toBe(tokens);
