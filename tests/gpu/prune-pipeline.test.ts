@@ -4,10 +4,13 @@
  * the reference bit for bit, and the report's kept counts (popcount on the GPU) equal the reference's, for every
  * method, N:M, the three groups, expert dropping by each criterion, OWL, attention and shared-expert targets, and
  * sequential mode (whose statistics the reference is then given). Calibration: 4 seeded windows of 24 tokens.
+ * A synthetic f16 model with odd sizes (expert matrices of 12 x 20 weights: ranges that start and end mid-word)
+ * exercises the masks placed on the CPU instead of in place.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CalibrationStats } from '../../src/engine/calibration/stats.ts';
-import type { Checkpoint } from '../../src/engine/model/checkpoint.ts';
+import { openCheckpoint, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
+import { syntheticModelFolder } from '../../src/engine/reference/synthetic.ts';
 import { referencePipeline } from '../../src/engine/prune/pipeline-reference.ts';
 import { pipelineSettings, type PipelineSettings } from '../../src/engine/prune/pipeline-settings.ts';
 import { parsePattern } from '../../src/engine/prune/settings.ts';
@@ -86,6 +89,42 @@ describe.each(FIXTURES)('pruning pipeline on %s', (name: FixtureName) => {
       expect(run.report.layers).toEqual(reference.layers);
     } finally {
       run.destroy();
+    }
+  });
+});
+
+describe('pruning pipeline on odd shapes (f16, expert ranges not on mask words)', () => {
+  it('masks equal the CPU reference when pieces share mask words', async () => {
+    const ctx = await gpu();
+    const config = {
+      model_type: 'mixtral', architectures: ['MixtralForCausalLM'], hidden_size: 20, intermediate_size: 12, num_attention_heads: 2,
+      num_key_value_heads: 1, num_hidden_layers: 2, num_local_experts: 6, num_experts_per_tok: 2, vocab_size: 64,
+      max_position_embeddings: 64, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false,
+    };
+    const checkpoint = await openCheckpoint(syntheticModelFolder(config, 'F16', 4));
+    expect((checkpoint.spec.expertFfnSize * checkpoint.spec.hiddenSize) % 32).not.toBe(0);
+    const model = await GpuModel.upload(ctx, checkpoint);
+    try {
+      const windows = randomWindows(3, 16, 64, 2);
+      const { stats } = await calibrateOnGpu(model, windows);
+      const canonical = canonicalReader(checkpoint);
+      for (const patch of [
+        { method: 'moe-pruner', sparsity: 0.5, targets: ['experts', 'attention'], expertsDrop: 1 },
+        { method: 'magnitude', sparsity: 0.3, group: 'layer', allocation: 'owl' },
+        { method: 'wanda', pattern: parsePattern('2:4') },
+      ] as Partial<PipelineSettings>[]) {
+        const settings = pipelineSettings(patch);
+        const run = await withinErrorScopes(ctx, () => prunePipeline(model, settings, { windows, stats }));
+        try {
+          const reference = await referencePipeline({ spec: checkpoint.spec, canonical, stats, settings });
+          expect(maskSetDifference(await run.readMaskSet(), reference.masks), JSON.stringify(patch)).toBeNull();
+          expect(run.report.achieved.matrices.map((m) => m.pruned)).toEqual(reference.counts.map((c) => c.piece.rows * c.piece.cols - c.kept));
+        } finally {
+          run.destroy();
+        }
+      }
+    } finally {
+      model.destroy();
     }
   });
 });

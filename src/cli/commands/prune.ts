@@ -14,7 +14,7 @@ import { modelContentHash } from '../../engine/experiment/model-hash.ts';
 import { writePrunedExport } from '../../engine/export/pruned-export.ts';
 import { openCheckpoint } from '../../engine/model/checkpoint.ts';
 import { owlNeedsStatistics } from '../../engine/prune/pipeline-plan.ts';
-import { needsCalibration } from '../../engine/prune/pipeline-settings.ts';
+import { checkPipelineSettings, needsCalibration } from '../../engine/prune/pipeline-settings.ts';
 import { createNodeGpuContext } from '../../gpu/node.ts';
 import { GpuModel } from '../../gpu/model/gpu-model.ts';
 import { prunePipeline } from '../../gpu/prune/pipeline.ts';
@@ -62,6 +62,7 @@ export const pruneCommand: Command = {
 
     const folder = await directoryFolder(modelDir);
     const checkpoint = await openCheckpoint(folder);
+    await asUsageErrors('prune', async () => checkPipelineSettings(settings, checkpoint.spec));
     const contentHash = await modelContentHash(folder, checkpoint.files);
     const calibration = await calibrationFromFlags(flags, checkpoint, modelDir, 'prune');
     const stats = statsFile ? await readStatsFile(statsFile, checkpoint, contentHash) : undefined;
