@@ -10,6 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { windowsFromIds } from '../../engine/calibration/sampling.ts';
 import { sampleTrainingWindows } from '../../engine/distill/data.ts';
+import { checkDistillable } from '../../engine/distill/scope.ts';
 import { curvesSvg, DISTILL_REPORT_FILE, perplexityFields, type DistillReport } from '../../engine/distill/report.ts';
 import { DEFAULT_DISTILL, type DistillSettings } from '../../engine/distill/settings.ts';
 import { decodeDistillState, encodeDistillState } from '../../engine/distill/state.ts';
@@ -131,6 +132,9 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   let settings = settingsOf(flags);
   const teacher = await openCheckpoint(await directoryFolder(teacherDir));
   const student = await openCheckpoint(await directoryFolder(studentDir));
+  // Refuse what the training kernels cannot run before reading any data.
+  checkDistillable(teacher.spec, `${teacherDir}/config.json`, settings.trainable);
+  checkDistillable(student.spec, `${studentDir}/config.json`, settings.trainable);
   const resume = flags.optionalString('resume');
   const state = resume ? await decodeDistillState(resume, new Uint8Array(await readFile(resume))) : null;
   // A resumed run keeps its own optimizer settings and data order; only the step count may grow.
