@@ -13,6 +13,8 @@ import { statsFromSafetensors, type CalibrationStats } from '../../src/engine/ca
 import { filesFolder } from '../../src/engine/io/files-folder.ts';
 import { readSafetensorsHeader } from '../../src/engine/io/safetensors.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
+import type { MatrixKey } from '../../src/engine/model/masks.ts';
+import { masksFromSafetensors } from '../../src/engine/prune/masks-file.ts';
 import { readCanonicalExperts } from '../../src/engine/model/expert-layout.ts';
 import { decodeWeights } from '../../src/engine/prune/packing.ts';
 import { pruneMasksReference } from '../../src/engine/prune/reference.ts';
@@ -66,11 +68,13 @@ async function readStats(bytes: Uint8Array): Promise<CalibrationStats> {
   return statsFromSafetensors(checkpoint.spec, header, bytes);
 }
 
-/** Keep-mask words of one canonical matrix from masks.safetensors. */
+/** Keep-mask words of one canonical matrix ('layers.1.experts.down') from masks.safetensors. */
 async function maskWords(masks: Uint8Array, name: string): Promise<Uint32Array> {
-  const header = await readSafetensorsHeader({ name: 'masks', size: async () => masks.length, read: async (o, n) => masks.subarray(o, o + n) });
-  const info = header.tensors.get(name)!;
-  return new Uint32Array(masks.slice(info.byteOffset, info.byteOffset + info.byteLength).buffer);
+  const source = { name: 'masks.safetensors', size: async () => masks.length, read: async (o: number, n: number) => masks.subarray(o, o + n) };
+  const header = await readSafetensorsHeader(source, { extraDtypes: ['U8'] });
+  const checkpoint = await openCheckpoint(filesFolder(fileList((f) => readFileSync(join(LAB_TINY, f)))));
+  const [, layer, key] = /^layers\.(\d+)\.(.+)$/.exec(name)!;
+  return masksFromSafetensors(checkpoint.spec, header, masks).layers[Number(layer)]!.matrices[key as MatrixKey]!;
 }
 
 const bit = (mask: Uint32Array, i: number) => (mask[i >>> 5] >>> (i & 31)) & 1;
@@ -149,9 +153,10 @@ describe('pruning through LabEngine on lab-tiny', () => {
       const [dense, masked] = pruned.results.map((r) => r.overall.ppl);
       expect(masked).not.toBeCloseTo(dense, 3);
       const folder = await exported(engine, 'model');
-      expect([...folder.keys()].sort()).toEqual(['config.json', 'model.safetensors', 'prune-report.json', 'tokenizer.json', 'tokenizer_config.json']);
+      expect([...folder.keys()].sort()).toEqual(['config.json', 'masks.safetensors', 'model.safetensors', 'prune-report.json', 'tokenizer.json', 'tokenizer_config.json']);
       const report = JSON.parse(new TextDecoder().decode(folder.get('prune-report.json')));
-      expect(report).toMatchObject({ format: 'moe-lab-prune-report/1', method, seed: 3, model: { name: 'm' } });
+      expect(report).toMatchObject({ format: 'moe-lab-prune-report/1', method, seed: 3, model: { name: 'm', architecture: 'mixtral' } });
+      expect(report.files.map((f: { path: string }) => f.path)).toContain('model.safetensors');
       expect(report.achieved.matrices.map((m: { name: string }) => m.name)).toContain('layers.1.experts.7.down');
 
       const masksBefore = (await exported(engine, 'masks')).get('masks.safetensors')!;
@@ -164,6 +169,18 @@ describe('pruning through LabEngine on lab-tiny', () => {
       expect(fromExport.results[0].overall.ppl).toBeCloseTo(masked, 4);
     });
   }
+
+  it('an export with dropped experts removes them and still computes what the pruned model computes', async () => {
+    const engine = await engineOn();
+    await engine.prune(request({ expertsDrop: 2, expertCriterion: 'reap' }));
+    const masked = (await engine.evaluate({ ...evaluation, byGenre: false, variants: ['pruned'] })).results[0].overall.ppl;
+    const folder = await exported(engine, 'model');
+    const reloaded = new LabEngine({ assetBase: SITE, fetch: siteFetch, openGpu: gpu, openCache: async () => null });
+    const summary = await reloaded.loadModel({ kind: 'files', files: fileList((f) => folder.get(f)!) });
+    expect(summary.spec.numExperts).toBe(6);
+    const fromExport = await reloaded.evaluate({ ...evaluation, byGenre: false, variants: ['dense'] });
+    expect(fromExport.results[0].overall.ppl).toBeCloseTo(masked, 4);
+  });
 
   it('refuses what the pipeline cannot run, saying why', async () => {
     const engine = await engineOn();
