@@ -74,6 +74,7 @@ test('calibrate, prune 50% with MoE-Pruner, evaluate, and a shared link reproduc
   await sweep.getByLabel('Sparsities').fill('0.5');
   await sweep.getByRole('button', { name: 'Run sweep' }).click();
   await expect(sweep.getByRole('figure', { name: 'Sweep chart' })).toContainText('2 of 2 points');
+  await shot(page, '[aria-label="Sweep"]', 'panel-sweep');
   const csv = page.waitForEvent('download');
   await sweep.getByRole('button', { name: 'Download sweep (CSV)' }).click();
   const csvText = readFileSync(await (await csv).path(), 'utf8');
@@ -91,6 +92,7 @@ test('calibrate, prune 50% with MoE-Pruner, evaluate, and a shared link reproduc
   const zipBytes = readFileSync(await zipFile.path());
   expect(zipBytes.readUInt32LE(0)).toBe(0x04034b50);
   expect(zipBytes.toString('latin1')).toContain('prune-report.json');
+  await shot(page, '#model', 'panel-model-and-gpu');
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: 'test-results/screens/lab-page.png', fullPage: true });
 

@@ -45,7 +45,7 @@ export function CalibratePanel() {
             <NumberField label="Tokens per sample" value={calibration.seqLen} min={8} max={32768} onCommit={(v) => actions.setCalibrationSize(calibration.samples, v)} disabled={running} />
             <NumberField label="Seed" value={calibration.seed} min={0} max={4294967295} onCommit={actions.setCalibrationSeed} disabled={running} />
           </div>
-          <fieldset className="row choice" disabled={running}>
+          <fieldset className="choice stack" disabled={running}>
             <legend>Mode</legend>
             <label>
               <input type="radio" name="calibration-mode" checked={calibration.mode === 'dense'} onChange={() => actions.setCalibrationMode('dense')} /> dense (one pass)
