@@ -66,8 +66,9 @@ export function layoutLines(data: LineData, width = 640, plotHeight = 240): Line
     .range([0, plotWidth]);
   const yMin = ys.length ? Math.min(...ys) : 1;
   const yMax = ys.length ? Math.max(...ys) : 2;
+  // No nice() on the log scale: it would widen a narrow range to whole decades and flatten every line.
   const y = data.logY
-    ? d3.scaleLog().domain([yMin / 1.1, yMax * 1.1]).range([plotHeight, 0]).nice()
+    ? d3.scaleLog().domain([yMin / 1.1, yMax * 1.1]).range([plotHeight, 0])
     : d3.scaleLinear().domain([Math.min(0, yMin), yMax * 1.05]).range([plotHeight, 0]).nice();
   const formatX = data.formatX ?? exact;
   const formatY = data.formatY ?? exact;
@@ -106,7 +107,7 @@ export function drawLines(data: LineData, onHover?: HoverHandler, width?: number
   if (data.reference && Number.isFinite(data.reference.y)) {
     const ry = layout.y(data.reference.y);
     plot.append('line').attr('x1', 0).attr('x2', layout.plotWidth).attr('y1', ry).attr('y2', ry).attr('stroke', '#555').attr('stroke-dasharray', '4 3');
-    plot.append('text').attr('x', layout.plotWidth - 4).attr('y', ry - 4).attr('text-anchor', 'end').attr('fill', '#333').text(`${data.reference.label}: ${formatY(data.reference.y)}`);
+    plot.append('text').attr('x', 4).attr('y', ry - 4).attr('fill', '#333').text(`${data.reference.label}: ${formatY(data.reference.y)}`);
   }
   plot
     .selectAll('path.series')
