@@ -207,6 +207,22 @@ describe('moe-lab prune: targets, SparseGPT, sequential calibration, errors', ()
     }
   });
 
+  it('--stats reuses a statistics file from moe-lab calibrate: the same masks as calibrating in place', async () => {
+    const stats = join(work, 'mixtral-dense.safetensors');
+    await ok(['calibrate', '--model', fixtureDir('mixtral'), '--ids', calibrationFile, '--out', stats]);
+    const out = join(work, 'mixtral-from-stats');
+    await ok(['prune', '--model', fixtureDir('mixtral'), '--method', 'moe-pruner', '--sparsity', '0.5', '--stats', stats, '--out', out, '--masks-only']);
+    const inPlace = join(work, 'mixtral-in-place');
+    await ok(['prune', '--model', fixtureDir('mixtral'), '--method', 'moe-pruner', '--sparsity', '0.5', '--ids', calibrationFile, '--out', inPlace, '--masks-only']);
+    expect(Buffer.compare(readFileSync(join(out, 'masks.safetensors')), readFileSync(join(inPlace, 'masks.safetensors')))).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'prune-report.json'), 'utf8'));
+    expect(report.calibration).toMatchObject({ source: `stats:${stats}`, mode: 'dense', tokens: 96 });
+    expect(report.files.map((f: { path: string }) => f.path)).toEqual(['masks.safetensors']);
+    const other = await run(['prune', '--model', fixtureDir('olmoe'), '--method', 'wanda', '--sparsity', '0.5', '--stats', stats, '--out', join(work, 'never')]);
+    expect(other.code).toBe(1);
+    expect(other.err[0]).toMatch(/mixtral-dense\.safetensors/);
+  });
+
   it('refuses bad requests with one line and a non-zero exit, before touching the GPU', async () => {
     const model = fixtureDir('mixtral');
     const out = join(work, 'never');

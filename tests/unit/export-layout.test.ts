@@ -17,7 +17,7 @@ import { openCheckpoint, type Checkpoint } from '../../src/engine/model/checkpoi
 import { denseMask, isKept, type MaskSet } from '../../src/engine/model/masks.ts';
 import { canonicalElements } from '../../src/engine/prune/layer-plan.ts';
 import { createRng } from '../../src/engine/random.ts';
-import { fuseExperts, readRawTensors, writeModelFolder, type RawTensor } from '../helpers/checkpoint-files.ts';
+import { fuseExperts, readRawTensors, toBf16, writeModelFolder, type RawTensor } from '../helpers/checkpoint-files.ts';
 import { fixtureDir, openFixture } from '../helpers/fixtures.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'moe-lab-export-'));
@@ -30,10 +30,11 @@ function readRawBytes(bytes: Uint8Array): RawTensor[] {
   return readRawTensors(path);
 }
 
-async function fusedMixtral(shards = 1): Promise<Checkpoint> {
-  const dir = join(work, `fused-${shards}`);
+async function fusedMixtral(shards = 1, bf16 = false): Promise<Checkpoint> {
+  const dir = join(work, `fused-${shards}-${bf16 ? 'bf16' : 'f32'}`);
   const config = JSON.parse(readFileSync(join(fixtureDir('mixtral'), 'config.json'), 'utf8'));
-  writeModelFolder(dir, config, fuseExperts(readRawTensors(join(fixtureDir('mixtral'), 'model.safetensors'))), shards);
+  const fused = fuseExperts(readRawTensors(join(fixtureDir('mixtral'), 'model.safetensors')));
+  writeModelFolder(dir, config, bf16 ? toBf16(fused) : fused, shards);
   return openCheckpoint(new DirectoryFolder(dir));
 }
 
@@ -152,8 +153,8 @@ describe('pruned folder in memory', () => {
     expect(zeroed).toBeGreaterThan(100_000);
   });
 
-  it('fused and sharded, experts dropped: E - r experts, router rows removed, index and config rewritten', async () => {
-    const checkpoint = await fusedMixtral(3);
+  it('fused, bf16 and sharded, experts dropped: E - r experts, router rows removed, index and config rewritten', async () => {
+    const checkpoint = await fusedMixtral(3, true);
     const dropped = new Map([[0, [0, 6]], [1, [2, 3]]]);
     const masks = randomMaskSet(checkpoint, dropped, false);
     const { files } = await exportInMemory(checkpoint, masks);
@@ -169,17 +170,18 @@ describe('pruned folder in memory', () => {
       const router = outputs.find((t) => t.name === `model.layers.${l}.mlp.gate.weight`)!;
       const routerIn = inputs.get(`model.layers.${l}.mlp.gate.weight`)!;
       expect(router.shape).toEqual([6, H]);
-      kept.forEach((e, i) => expect(Buffer.compare(Buffer.from(router.data.subarray(i * H * 4, (i + 1) * H * 4)), Buffer.from(routerIn.data.subarray(e * H * 4, (e + 1) * H * 4)))).toBe(0));
+      expect(router.dtype).toBe('BF16');
+      kept.forEach((e, i) => expect(Buffer.compare(Buffer.from(router.data.subarray(i * H * 2, (i + 1) * H * 2)), Buffer.from(routerIn.data.subarray(e * H * 2, (e + 1) * H * 2)))).toBe(0));
       const down = outputs.find((t) => t.name === `model.layers.${l}.mlp.experts.down_proj`)!;
-      const downIn = new Float32Array(inputs.get(`model.layers.${l}.mlp.experts.down_proj`)!.data.slice().buffer);
+      const downIn = new Uint16Array(inputs.get(`model.layers.${l}.mlp.experts.down_proj`)!.data.slice().buffer);
       expect(down.shape).toEqual([6, H, I]);
-      const values = new Float32Array(down.data.slice().buffer);
+      const values = new Uint16Array(down.data.slice().buffer);
       const mask = masks.layers[l]!.matrices['experts.down']!;
       kept.forEach((e, i) => {
         for (let j = 0; j < H * I; j++) {
           const c = e * H * I + j;
-          const want = isKept(mask, c) ? downIn[c] : 0;
-          if (!Object.is(values[i * H * I + j], want)) throw new Error(`layer ${l} expert ${e} down[${j}]: ${values[i * H * I + j]} != ${want}`);
+          const want = isKept(mask, c) ? downIn[c] : 0; // bf16 bits: +0 where pruned
+          if (values[i * H * I + j] !== want) throw new Error(`layer ${l} expert ${e} down[${j}]: bits ${values[i * H * I + j]} != ${want}`);
         }
       });
     }
