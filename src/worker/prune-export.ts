@@ -7,21 +7,9 @@
 import type { OperationOptions } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
 import type { ExportFile, ExportRequest } from '../api/lab.ts';
+import { collectEntry } from '../engine/export/hf-folder.ts';
 import { MASKS_FILE, REPORT_FILE, writePrunedExport } from '../engine/export/pruned-export.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
-
-async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of chunks) parts.push(chunk);
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 /** What the Export buttons download besides the statistics, and the folder (zip root) they go in. */
 export async function prunedFiles(
@@ -40,7 +28,7 @@ export async function prunedFiles(
     { name: summary.name, architecture: summary.spec.architecture, contentHash: summary.contentHash },
     async (path, chunks) => {
       options.onProgress?.(progressStep('compute', `Writing ${path}`, files.length, files.length + 1));
-      files.push({ path, bytes: await collect(chunks) });
+      files.push({ path, bytes: await collectEntry({ path, chunks: () => chunks }) });
     },
     { model: kind === 'model' },
     options.signal,
