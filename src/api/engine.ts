@@ -10,6 +10,7 @@
 import type { GpuCapabilities } from '../gpu/capabilities.ts';
 import type { MoeModelSpec, ParameterCounts, WeightDtype } from '../engine/model/spec.ts';
 import type * as Lab from './lab.ts';
+import type { RecoverReport, RecoverRequest } from '../engine/distill/recover-api.ts';
 
 /** How far a long operation has got; the page shows `message` and a bar for done / total. */
 export interface Progress {
@@ -147,4 +148,8 @@ export interface Engine {
   sweepPoint(request: Lab.SweepPointRequest, options?: OperationOptions): Promise<Lab.SweepPointResult>;
   /** Files to download (statistics, masks, the pruned model folder, the report), one by one or as one zip. */
   exportFiles(request: Lab.ExportRequest, options?: OperationOptions): Promise<Lab.ExportFile[]>;
+  /** Recover step: distills the pruned model toward the dense one up to request.untilStep, continuing a run with the same settings. */
+  recover(request: RecoverRequest, options?: OperationOptions): Promise<RecoverReport>;
+  /** The distilled model folder with distill-report.json and the curves, as files or one zip. */
+  exportRecovered(request: { zip: boolean }, options?: OperationOptions): Promise<Lab.ExportFile[]>;
 }

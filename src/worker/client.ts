@@ -5,6 +5,7 @@
  */
 import type { CapabilitiesReport, EmbeddedModel, Engine, ModelEstimate, ModelSource, ModelSummary, OperationOptions } from '../api/engine.ts';
 import type * as Lab from '../api/lab.ts';
+import type { RecoverReport, RecoverRequest } from '../engine/distill/recover-api.ts';
 import { abortedError, EngineError, type EngineErrorInfo } from '../api/errors.ts';
 import type { ClientMessage, EngineCalls, EngineInit, EngineMethod, HostMessage, MessageEndpoint } from './protocol.ts';
 
@@ -96,6 +97,14 @@ export class WorkerEngineClient implements Engine {
 
   exportFiles(request: Lab.ExportRequest, options?: OperationOptions): Promise<Lab.ExportFile[]> {
     return this.call('exportFiles', request, options);
+  }
+
+  recover(request: RecoverRequest, options?: OperationOptions): Promise<RecoverReport> {
+    return this.call('recover', request, options);
+  }
+
+  exportRecovered(request: { zip: boolean }, options?: OperationOptions): Promise<Lab.ExportFile[]> {
+    return this.call('exportRecovered', request, options);
   }
 
   /**

@@ -44,6 +44,10 @@ function dispatch(engine: Engine, call: CallMessage, options: OperationOptions):
       return engine.sweepPoint(call.input, options);
     case 'exportFiles':
       return engine.exportFiles(call.input, options);
+    case 'recover':
+      return engine.recover(call.input, options);
+    case 'exportRecovered':
+      return engine.exportRecovered(call.input, options);
     default: {
       const unreachable: never = call;
       throw new EngineError({ kind: 'bad-request', message: `unknown engine method ${JSON.stringify(unreachable)}` });

@@ -16,6 +16,8 @@ import type {
 } from '../api/engine.ts';
 import { abortedError, EngineError, throwIfAborted } from '../api/errors.ts';
 import type * as Lab from '../api/lab.ts';
+import type { RecoverReport, RecoverRequest } from '../engine/distill/recover-api.ts';
+import { Recovery } from '../gpu/distill/recover.ts';
 import { modelContentHash } from '../engine/experiment/model-hash.ts';
 import type { Fetch } from '../engine/io/byte-source.ts';
 import { browserModelCache, type CacheLike, type HubEstimate, type HubProgress } from '../engine/io/hub-folder.ts';
@@ -30,6 +32,9 @@ import type { GpuContext } from '../gpu/context.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { runCalibration } from './calibration.ts';
 import { exportFiles } from './export.ts';
+import { prunedFiles } from './prune-export.ts';
+import { progressStep } from './lab-session.ts';
+import { zipStored } from './zip.ts';
 import { toEngineError } from './errors.ts';
 import { runEvaluation, runGeneration, runTokenLoss } from './evaluate.ts';
 import { runInspection } from './inspect.ts';
@@ -61,6 +66,8 @@ export class LabEngine implements Engine {
   private readonly textLibrary: TextLibrary;
   /** Bumped by every load, so a slow load that finishes after a newer one never replaces it. */
   private loadGeneration = 0;
+  /** The Recover step's distillation of each session (src/gpu/distill/recover.ts). */
+  private readonly recoveries = new WeakMap<LabSession, Recovery>();
 
   constructor(private readonly options: LabEngineOptions) {
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
@@ -147,6 +154,35 @@ export class LabEngine implements Engine {
     return this.compute((session) => exportFiles(session, request, options));
   }
 
+  recover(request: RecoverRequest, options: OperationOptions = {}): Promise<RecoverReport> {
+    return this.compute(async (session) => {
+      if (!session.masks) throw new EngineError({ kind: 'bad-request', message: 'Nothing is pruned yet: prune first, then recover.' });
+      const tokenizer = session.tokenizer('distillation on a text');
+      let recovery = this.recoveries.get(session);
+      if (!recovery) this.recoveries.set(session, (recovery = new Recovery()));
+      const inputs = {
+        ctx: await this.gpuContext(),
+        teacher: session.loaded.checkpoint,
+        pruning: session.masks,
+        prunedFiles: async () => (await prunedFiles(session, 'model', { signal: options.signal })).files,
+        trainingTokens: () => this.textLibrary.stream(tokenizer, request.training.text, false),
+        evaluationTokens: () => this.textLibrary.firstTokens(tokenizer, request.evaluation.text, request.evaluation.maxTokens, true),
+      };
+      return recovery.run(request, inputs, { signal: options.signal, onProgress: (p) => options.onProgress?.(progressStep('compute', p.message, p.step, p.untilStep)) });
+    });
+  }
+
+  exportRecovered(request: { zip: boolean }): Promise<Lab.ExportFile[]> {
+    return this.compute(async (session) => {
+      const recovery = this.recoveries.get(session);
+      if (!recovery?.finished) throw new EngineError({ kind: 'bad-request', message: 'Nothing is distilled yet: run the Recover step to the end first.' });
+      const files = await recovery.exportFiles();
+      if (!request.zip) return files;
+      const parts = zipStored(files.map((f) => ({ path: `${session.name.replace(/[^\w.-]+/g, '-')}-distilled/${f.path}`, bytes: f.bytes })));
+      return [{ path: 'distilled.zip', bytes: new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer()) }];
+    });
+  }
+
   /** Runs a computation on the loaded model, after the ones already queued, with typed errors. */
   private compute<T>(operation: (session: LabSession) => Promise<T>): Promise<T> {
     return typed(() => {
@@ -156,6 +192,9 @@ export class LabEngine implements Engine {
   }
 
   private replaceSession(session: LabSession | null): void {
+    const old = this.session;
+    const recovery = old && this.recoveries.get(old);
+    if (recovery) void old!.run(async () => recovery.destroy()).catch(() => undefined);
     void this.session?.destroy();
     this.session = session;
   }

@@ -16,6 +16,7 @@ import type {
 } from '../api/engine.ts';
 import type * as Lab from '../api/lab.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
+import type { RecoverReport, RecoverRequest } from '../engine/distill/recover-api.ts';
 
 export interface EngineCalls {
   capabilities: { input: null; output: CapabilitiesReport };
@@ -35,6 +36,8 @@ export interface EngineCalls {
   clearMasks: { input: null; output: null };
   sweepPoint: { input: Lab.SweepPointRequest; output: Lab.SweepPointResult };
   exportFiles: { input: Lab.ExportRequest; output: Lab.ExportFile[] };
+  recover: { input: RecoverRequest; output: RecoverReport };
+  exportRecovered: { input: { zip: boolean }; output: Lab.ExportFile[] };
 }
 
 export type EngineMethod = keyof EngineCalls;
@@ -57,6 +60,8 @@ export const ENGINE_METHODS: readonly EngineMethod[] = [
   'clearMasks',
   'sweepPoint',
   'exportFiles',
+  'recover',
+  'exportRecovered',
 ];
 
 /** What the worker needs to know about the page before its first call. */

@@ -4,7 +4,7 @@ import { EngineError } from '../../src/api/errors.ts';
 
 type LabCalls = Pick<
   Engine,
-  'texts' | 'addText' | 'calibrate' | 'inspect' | 'evaluate' | 'tokenLoss' | 'generate' | 'prune' | 'clearMasks' | 'sweepPoint' | 'exportFiles'
+  'texts' | 'addText' | 'calibrate' | 'inspect' | 'evaluate' | 'tokenLoss' | 'generate' | 'prune' | 'clearMasks' | 'sweepPoint' | 'exportFiles' | 'recover' | 'exportRecovered'
 >;
 
 export function unusedLabCalls(): LabCalls {
@@ -21,5 +21,7 @@ export function unusedLabCalls(): LabCalls {
     clearMasks: unused('clearMasks'),
     sweepPoint: unused('sweepPoint'),
     exportFiles: unused('exportFiles'),
+    recover: unused('recover'),
+    exportRecovered: unused('exportRecovered'),
   };
 }

@@ -25,6 +25,8 @@ class FakeEngine implements Engine {
   clearMasks = lab.clearMasks;
   sweepPoint = lab.sweepPoint;
   exportFiles = lab.exportFiles;
+  recover = lab.recover;
+  exportRecovered = lab.exportRecovered;
   init: unknown;
   /** Resolves with the reason once loadModel's signal fires. */
   sawAbort: Promise<string>;
