@@ -79,6 +79,8 @@ export function createLabActions(store: LabStore, engine: Engine) {
 
   const actions = {
     ...tasks,
+    /** The engine itself, for a panel that keeps its own state (the Recover step, src/ui/recover). */
+    engine,
 
     /** Reads a share link (the URL hash) into the experiment; its notes replace the previous link's. */
     applyShareLink(hash: string): void {

@@ -10,6 +10,7 @@ import { InspectPanel } from './lab/InspectPanel.tsx';
 import { PrunePanel } from './lab/PrunePanel.tsx';
 import { RunExperiment } from './lab/RunExperiment.tsx';
 import { ModelPanel } from './model/ModelPanel.tsx';
+import { RecoverPanel } from './recover/RecoverPanel.tsx';
 import { NotesArea } from './NotesArea.tsx';
 import { NoWebGpu } from './NoWebGpu.tsx';
 import { scrollToSection, SectionNav } from './SectionNav.tsx';
@@ -43,6 +44,7 @@ export function App() {
           <CalibratePanel />
           <PrunePanel />
           <EvaluatePanel />
+          <RecoverPanel />
           <GuidedTour />
         </>
       )}
