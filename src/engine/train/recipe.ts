@@ -49,7 +49,7 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   },
   seed: 20240611,
   windows: 4,
-  schedule: { peak: 2e-3, floor: 2e-4, warmupSteps: 40, totalSteps: 800 },
+  schedule: { peak: 3e-3, floor: 1e-4, warmupSteps: 40, totalSteps: 2000 },
   beta1: 0.9,
   beta2: 0.95,
   adamEps: 1e-8,
