@@ -12,6 +12,7 @@ import { positionsById } from '../../engine/train/data.ts';
 import { ropeTable } from '../../engine/train/rope-table.ts';
 import type { DistillProblem } from '../../engine/distill/problem.ts';
 import type { GpuContext } from '../context.ts';
+import { GpuError } from '../errors.ts';
 import type { Recorder } from '../recorder.ts';
 import type { AdamWSettings } from '../train/adamw.ts';
 import { recordTrainBackward, type MoeBackwardHooks } from '../train/backward.ts';
@@ -46,7 +47,8 @@ const EVAL_CE_SLOT = 2 * LOG_SLOTS;
 export function requireTrainingFeatures(ctx: GpuContext): void {
   const subgroupMin = (ctx.adapter as GPUAdapter & { info?: { subgroupMinSize?: number } }).info?.subgroupMinSize ?? 0;
   if (!ctx.caps.features.subgroups || subgroupMin < 8) {
-    throw new Error(`distillation needs the WebGPU 'subgroups' feature with subgroups of at least 8 invocations (this adapter: ${ctx.caps.features.subgroups ? `min size ${subgroupMin}` : 'no subgroups'})`);
+    const has = ctx.caps.features.subgroups ? `subgroups of ${subgroupMin}` : 'no subgroups';
+    throw new GpuError('limits', `Distillation runs on the training kernels, which need the WebGPU 'subgroups' feature with subgroups of at least 8 invocations; this GPU adapter has ${has}.`);
   }
 }
 
