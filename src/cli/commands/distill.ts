@@ -8,7 +8,6 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { windowsFromIds } from '../../engine/calibration/sampling.ts';
 import { sampleTrainingWindows } from '../../engine/distill/data.ts';
 import { checkDistillable } from '../../engine/distill/scope.ts';
 import { curvesSvg, DISTILL_REPORT_FILE, perplexityFields, type DistillReport } from '../../engine/distill/report.ts';
@@ -27,6 +26,7 @@ import { parseFlags, UsageError, type ParsedFlags } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
 import type { Command, CommandIo } from './command.ts';
 import { DEFAULT_TEXT_CTX } from './ppl.ts';
+import { readIdWindows, readTextStream } from './prune-options.ts';
 
 export const DISTILL_STATE_FILE = 'distill-state.safetensors';
 
@@ -42,22 +42,11 @@ async function trainingWindows(flags: ParsedFlags, student: Checkpoint, dir: str
   if ((idsFile === undefined) === (textFile === undefined)) throw new UsageError('distill: give exactly one of --ids and --text');
   if (idsFile) {
     if (['samples', 'seq-len'].some((f) => flags.values[f] !== undefined)) throw new UsageError('distill: --samples and --seq-len draw windows from --text; with --ids the file gives the windows');
-    let windows: number[][];
-    try {
-      windows = windowsFromIds(JSON.parse(await readFile(idsFile, 'utf8')), idsFile);
-    } catch (error) {
-      throw new ModelFileError(idsFile, 'bad-json', (error as Error).message.replace(`${idsFile}: `, ''));
-    }
-    const V = student.spec.vocabSize;
-    windows.forEach((w, i) => {
-      const bad = w.findIndex((id) => id >= V);
-      if (bad >= 0) throw new ModelFileError(idsFile, 'bad-json', `window ${i}, entry ${bad}: token id ${w[bad]} is outside the vocabulary (0..${V - 1})`);
-    });
-    return { windows, source: `ids:${idsFile}` };
+    return { windows: await readIdWindows(idsFile, student), source: `ids:${idsFile}` };
   }
   const samples = flags.number('samples', 128, { min: 1, integer: true });
   const seqLen = flags.number('seq-len', Math.min(128, student.spec.maxPositions), { min: 2, max: student.spec.maxPositions, integer: true });
-  const tokens = tokenizerOf(student, dir, '--text').encode(await readFile(textFile!, 'utf8'), { addSpecialTokens: false });
+  const tokens = await readTextStream(textFile!, student, dir);
   if (tokens.length < seqLen + 1) throw new UsageError(`distill: ${textFile} gives ${tokens.length} tokens, fewer than one window of ${seqLen + 1}`);
   return { windows: sampleTrainingWindows(tokens, samples, seqLen, seed), source: `text:${textFile}` };
 }
