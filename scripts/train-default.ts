@@ -155,7 +155,8 @@ async function measure(dtype: string): Promise<void> {
   const log = (await readFile(join(WORK, 'log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as TrainLogEntry);
   const steps = log.filter((e): e is Extract<TrainLogEntry, { type: 'step' }> => e.type === 'step');
   const validations = log.filter((e): e is Extract<TrainLogEntry, { type: 'validation' }> => e.type === 'validation');
-  const fullValidation = validations.filter((v) => v.full).at(-1)!;
+  const fullValidation = validations.filter((v) => v.full).at(-1) ?? validations.at(-1);
+  if (!fullValidation) throw new Error(`${WORK}/log.jsonl has no validation entry`);
   // Wall time: the log's clock restarts when a run resumes, so add up each segment's last reading.
   let seconds = 0;
   let last = 0;
@@ -212,9 +213,10 @@ async function measure(dtype: string): Promise<void> {
     samples: await greedySamples(),
     reproduce: REPRODUCE,
     retrain:
-      'Trained on a CPU (lavapipe) within about 90 minutes, so it saw under one epoch of a small corpus. On a GPU machine the same ' +
-      'recipe with more steps (several epochs) and a larger shape (hidden 256-320, 6 layers, expert FFN ~2.5x hidden) should be ' +
-      'retrained: edit DEFAULT_RECIPE (src/engine/train/recipe.ts) and run the command above.',
+      `Trained on a CPU (Mesa's lavapipe on 2 cores shared with other work) in ${(seconds / 60).toFixed(0)} minutes, so the shape is small ` +
+      `and it saw ${(steps.at(-1)!.tokens / data.train.length).toFixed(1)} epochs of a small corpus. Where a GPU is at hand, retrain a larger ` +
+      'shape for longer (hidden 256-320, 6 layers, expert FFN about 2.5x hidden, several epochs; about 20 minutes on one GPU): edit ' +
+      'DEFAULT_RECIPE in src/engine/train/recipe.ts and run the command above.',
   };
   await writeFile(join(MODEL, 'README.md'), renderModelCard(card));
   await writeFile(join(WORK, 'card.json'), `${JSON.stringify(card, null, 2)}\n`);
