@@ -4,6 +4,8 @@
  * bytes), masks onto flat bitsets (from a mask set or from zeros, kept experts of a student whose dropped experts
  * were removed), the seeded window order, lambda and the gap, the resumable state and the report's curves.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sampleTrainingWindows, WindowOrder } from '../../src/engine/distill/data.ts';
 import { keptBits, keptExperts, studentRelativeMasks, updateBits } from '../../src/engine/distill/masks.ts';
@@ -14,12 +16,13 @@ import { checkDistillable, missingForTraining, trainConfigOf } from '../../src/e
 import { DEFAULT_DISTILL, distillSchedule, gapRecovered, initialLambda, validateDistillSettings } from '../../src/engine/distill/settings.ts';
 import { decodeDistillState, encodeDistillState } from '../../src/engine/distill/state.ts';
 import { ModelFileError } from '../../src/engine/errors.ts';
-import { readTensorF32 } from '../../src/engine/model/checkpoint.ts';
+import { openCheckpoint, readTensorF32 } from '../../src/engine/model/checkpoint.ts';
+import { syntheticModelFolder } from '../../src/engine/reference/synthetic.ts';
 import { denseMask, isKept, type MaskSet } from '../../src/engine/model/masks.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { paramLayout } from '../../src/engine/train/config.ts';
 import { learningRate } from '../../src/engine/train/schedule.ts';
-import { FIXTURES, openFixture } from '../helpers/fixtures.ts';
+import { FIXTURES, fixtureDir, openFixture } from '../helpers/fixtures.ts';
 
 describe('distillation scope', () => {
   it('accepts Mixtral (grouped-query attention only with frozen attention) and names what other families lack', async () => {
@@ -95,6 +98,27 @@ describe('checkpoint <-> flat parameters', () => {
     const reopened = await readFlatParameters({ ...checkpoint, tensors: new Map([...checkpoint.tensors].map(([n, t]) => [n, { ...t, source: { name: source.name, size: async () => copy.length, read: async (o: number, l: number) => copy.subarray(o, o + l) } }])) }, layout);
     expect(reopened[at]).toBe(0.125);
     expect(reopened[layout.embed.offset]).toBe(values[layout.embed.offset]);
+  });
+
+  it('re-encodes trained values in the stored dtype (bf16 here): unchanged values give the same bytes, pruned zeros exact zeros', async () => {
+    const config = JSON.parse(readFileSync(join(fixtureDir('mixtral'), 'config.json'), 'utf8')) as Record<string, unknown>;
+    const checkpoint = await openCheckpoint(syntheticModelFolder(config, 'BF16', 7));
+    const layout = paramLayout(trainConfigOf(checkpoint.spec, 16));
+    const values = await readFlatParameters(checkpoint, layout);
+    const all = placements(checkpoint, layout);
+    const source = (await checkpoint.folder.open('model.safetensors'))!;
+    const original = (await source.read(0, await source.size())).slice();
+    const copy = original.slice();
+    writeTrainedPlacements(copy, source.name, all, values, 'all');
+    expect(Buffer.compare(Buffer.from(copy), Buffer.from(original))).toBe(0);
+    const w2 = layout.layers[0].w2.offset;
+    const changed = new Float32Array(values);
+    changed[w2] = 0;
+    changed[w2 + 1] = 1 + 2 ** -10; // below bf16's resolution at 1: rounds to 1
+    writeTrainedPlacements(copy, source.name, all, changed, 'experts');
+    const back = await readFlatParameters({ ...checkpoint, tensors: new Map([...checkpoint.tensors].map(([n, t]) => [n, { ...t, source: { name: source.name, size: async () => copy.length, read: async (o: number, l: number) => copy.subarray(o, o + l) } }])) }, layout);
+    expect(Object.is(back[w2], 0)).toBe(true);
+    expect(back[w2 + 1]).toBe(1);
   });
 });
 

@@ -64,6 +64,9 @@ export async function prepareDistillation(teacher: Checkpoint, student: Checkpoi
   const teacherMasks = masksSource ? await readMasksFile(masksSource, teacher.spec) : null;
   const kept = keptExperts(teacherMasks, teacher.spec.numExperts, teacher.spec.numLayers);
   const removed = student.spec.numExperts < teacher.spec.numExperts;
+  if (removed && !teacherMasks) {
+    throw new ModelFileError(`${studentName}/config.json`, 'shape-mismatch', `${student.spec.numExperts} experts per layer, the teacher ${teacher.spec.numExperts}, and no ${MASKS_FILE} says which were dropped`);
+  }
   if (removed && kept.some((k) => k.length !== student.spec.numExperts)) {
     throw new ModelFileError(`${studentName}/config.json`, 'shape-mismatch', `${student.spec.numExperts} experts per layer, but ${MASKS_FILE} keeps ${kept.map((k) => k.length).join('/')} of the teacher's ${teacher.spec.numExperts}`);
   }
