@@ -1,4 +1,4 @@
-import { useCallback, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import type { EngineErrorInfo } from '../../api/errors.ts';
 import type { RecoverReport, RecoverRequest } from '../../engine/distill/recover-api.ts';
 import type { CalibrationText } from '../../engine/experiment/schema.ts';
@@ -46,6 +46,15 @@ export function RecoverPanel() {
   const [error, setError] = useState<EngineErrorInfo | null>(null);
   const [running, setRunning] = useState(false);
   const controller = useRef<AbortController | null>(null);
+  // A new pruning (or model) starts a new run in the engine: forget the old one's report, stop its loop.
+  useEffect(() => {
+    controller.current?.abort();
+    setReport(null);
+  }, [masksKey, model]);
+  // Changed settings start a new run too (the engine compares them); say Recover, not Resume.
+  useEffect(() => {
+    if (!controller.current) setReport((r) => (r && !r.finished ? null : r));
+  }, [settings, experiment.calibration.text]);
   const limit = model ? Math.min(model.spec.maxPositions, model.spec.slidingWindow ?? Infinity) - 1 : 2048;
   const trainingText = settings.text ?? experiment.calibration.text;
   const evaluation = experiment.evaluation;
