@@ -1,8 +1,9 @@
 /**
  * A training recipe: model shape, optimizer, schedule, batch, seed and evaluation cadence, all in one plain object
  * that is written next to every checkpoint, so a run is described by its recipe and its data alone.
- * DEFAULT_RECIPE is the shipped model (public/models/brown-moe-4m): sized from bench/train.ts measurements on
- * lavapipe (2 shared CPU cores) to train in about 90 minutes; see docs/training.md.
+ * DEFAULT_RECIPE is the shipped model (public/models/brown-moe-3m): sized from bench/train.ts measurements on
+ * lavapipe (2 CPU cores shared with other work): at this compute a small shape that sees more tokens does better
+ * than a wider one that sees fewer (docs/training.md, "Sizing the default model").
  */
 import type { TrainModelConfig } from './config.ts';
 import type { LrSchedule } from './schedule.ts';
@@ -32,15 +33,15 @@ export interface TrainRecipe {
 }
 
 export const DEFAULT_RECIPE: TrainRecipe = {
-  id: 'brown-moe-4m',
+  id: 'brown-moe-3m',
   model: {
     vocabSize: 4096,
-    hiddenSize: 128,
+    hiddenSize: 96,
     numLayers: 4,
-    numHeads: 4,
+    numHeads: 3,
     numExperts: 8,
     topK: 2,
-    expertFfnSize: 256,
+    expertFfnSize: 192,
     contextLength: 256,
     ropeTheta: 10000,
     rmsNormEps: 1e-5,
@@ -49,7 +50,7 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   },
   seed: 20240611,
   windows: 4,
-  schedule: { peak: 3e-3, floor: 1e-4, warmupSteps: 40, totalSteps: 2000 },
+  schedule: { peak: 3e-3, floor: 1e-4, warmupSteps: 60, totalSteps: 3000 },
   beta1: 0.9,
   beta2: 0.95,
   adamEps: 1e-8,
