@@ -9,15 +9,15 @@
  * calls, so a page can pause and resume; no Node APIs.
  */
 import { positionsById } from '../../engine/train/data.ts';
-import { ropeTable } from '../../engine/train/rope-table.ts';
 import type { DistillProblem } from '../../engine/distill/problem.ts';
 import type { GpuContext } from '../context.ts';
 import { GpuError } from '../errors.ts';
 import type { Recorder } from '../recorder.ts';
 import type { AdamWSettings } from '../train/adamw.ts';
 import { recordTrainBackward, type MoeBackwardHooks } from '../train/backward.ts';
-import { LOG_SLOTS, stepShape, TrainBuffers } from '../train/buffers.ts';
+import { LOG_SLOTS, type TrainBuffers } from '../train/buffers.ts';
 import { recordTrainForward, type MoeForwardHooks } from '../train/forward.ts';
+import { GpuTrainer } from '../train/trainer.ts';
 import { recordTranspose } from '../train/transpose.ts';
 import { recordExpertGrad, recordExpertMse, recordExpertTotal } from './expert_mse.ts';
 import { recordMaskedAdamW, recordMaskGradients, type MaskedAdamWBuffers } from './masked_adamw.ts';
@@ -54,9 +54,10 @@ export function requireTrainingFeatures(ctx: GpuContext): void {
 
 export class GpuDistiller {
   readonly buffers: TrainBuffers;
+  private readonly trainer: GpuTrainer;
   /** Optimizer steps taken. */
   step = 0;
-  /** The MSE weight; set by measureLambda or given, before the first step. */
+  /** The MSE weight: set before the first step (run.ts ensureLambda measures it on the first batch). */
   lambda: number | null = null;
   private readonly teacher: TeacherExperts;
   private readonly mse: GPUBuffer; // [L, E]
@@ -74,7 +75,9 @@ export class GpuDistiller {
     readonly optimizer: DistillOptimizer,
   ) {
     const { layout } = problem;
-    this.buffers = new TrainBuffers(ctx, layout, stepShape(layout, windows));
+    // The trainer owns the buffers, the rope table and parameter I/O; distillation records its own steps on them.
+    this.trainer = new GpuTrainer(ctx, layout, windows, 0, optimizer);
+    this.buffers = this.trainer.buffers;
     const { R, H, L, E } = this.buffers.shape;
     this.teacher = new TeacherExperts(ctx, layout, this.buffers.shape);
     const f32 = (label: string, count: number) => {
@@ -106,8 +109,6 @@ export class GpuDistiller {
     }
     const d = new GpuDistiller(ctx, problem, windows, optimizer);
     try {
-      const c = layout.config;
-      ctx.write(d.buffers.ropeTable, ropeTable(c.contextLength, c.hiddenSize / c.numHeads, c.ropeTheta));
       ctx.write(d.optimizerBuffers.updateBits, problem.update);
       ctx.write(d.optimizerBuffers.keptBits, problem.kept);
       problem.expertEnabled.forEach((enabled, l) => enabled && ctx.write(d.enabled[l]!, Uint32Array.from(enabled)));
@@ -122,28 +123,24 @@ export class GpuDistiller {
 
   /** Uploads parameters [P] (the kept mask applied, so pruned weights start at exactly 0) and their transposes. */
   async setParameters(values: Float32Array): Promise<void> {
-    const masked = Float32Array.from(values, (v, i) => ((this.problem.kept[i >>> 5] >>> (i & 31)) & 1 ? v : 0));
-    this.ctx.write(this.buffers.params, masked);
-    const rec = this.ctx.record('distill transposes');
-    for (const t of this.buffers.layout.tensors) if (t.transpose) recordTranspose(rec, t.transpose, this.buffers.params, t.offset, this.buffers.paramsT, t.offset);
-    await rec.submit();
+    await this.trainer.setParameters(Float32Array.from(values, (v, i) => ((this.problem.kept[i >>> 5] >>> (i & 31)) & 1 ? v : 0)));
   }
 
-  async getParameters(): Promise<Float32Array> {
-    return this.ctx.readF32(this.buffers.params);
+  getParameters(): Promise<Float32Array> {
+    return this.trainer.getParameters();
   }
 
   /** AdamW moments [2P] (m then v), for resuming. */
   setMoments(values: Float32Array): void {
-    this.ctx.write(this.buffers.moments, values);
+    this.trainer.setMoments(values);
   }
 
-  async getMoments(): Promise<Float32Array> {
-    return this.ctx.readF32(this.buffers.moments);
+  getMoments(): Promise<Float32Array> {
+    return this.trainer.getMoments();
   }
 
-  async getGradients(): Promise<Float32Array> {
-    return this.ctx.readF32(this.buffers.grads);
+  getGradients(): Promise<Float32Array> {
+    return this.trainer.getGradients();
   }
 
   private forwardHooks(): MoeForwardHooks {
@@ -261,7 +258,7 @@ export class GpuDistiller {
   }
 
   destroy(): void {
-    this.buffers.destroy();
+    this.trainer.destroy();
     this.teacher.destroy();
     for (const buffer of this.own) buffer.destroy();
     this.own.length = 0;
