@@ -134,10 +134,16 @@ export class GpuTrainer {
     return logs;
   }
 
-  /**
-   * Mean loss over evaluation batches (no gradient), and the routing counts of those tokens.
-   * `onBatch` may stop early by returning false.
-   */
+  /** Per-token next-token NLL [T] of one batch (no gradient): position t predicts targets[t]. */
+  async tokenLosses(ids: Uint32Array, targets: Uint32Array): Promise<Float32Array> {
+    this.writeBatch(ids, targets, false);
+    const rec = this.ctx.record('token losses');
+    recordTrainForward(rec, this.buffers, { gradient: false, lossSlot: 2 * LOG_SLOTS });
+    await rec.submit();
+    return this.ctx.readF32(this.buffers.tokenLoss);
+  }
+
+  /** Mean loss over evaluation batches (no gradient), and the routing counts of those tokens. */
   async evaluate(batches: Iterable<{ ids: Uint32Array; targets: Uint32Array }>): Promise<{ loss: number; tokens: number; routing: RoutingCounts }> {
     const { T, L, E } = this.buffers.shape;
     const assignments = Array.from({ length: L }, () => new Array<number>(E).fill(0));
