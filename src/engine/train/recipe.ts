@@ -56,7 +56,7 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   adamEps: 1e-8,
   weightDecay: 0.1,
   maxGradNorm: 1,
-  routerAuxLossCoef: 0.02,
+  routerAuxLossCoef: 0.05,
   logEvery: 10,
   validateEvery: 100,
   validationWindows: 32,
