@@ -28,10 +28,13 @@ import { exportMixtral } from '../src/engine/train/export.ts';
 import { lossCurvesSvg } from '../src/engine/train/loss-svg.ts';
 import { renderModelCard, type CardData, type GenreLoad, type HeldoutScore } from '../src/engine/train/model-card.ts';
 import { DEFAULT_RECIPE } from '../src/engine/train/recipe.ts';
-import { decodeTrainState } from '../src/engine/train/state.ts';
+import { decodeTrainState, type TrainState } from '../src/engine/train/state.ts';
+import { roundToDtype } from '../src/engine/reference/dtype.ts';
 import { generateTokens } from '../src/gpu/eval/generate.ts';
 import { GpuModel } from '../src/gpu/model/gpu-model.ts';
 import { createNodeGpuContext } from '../src/gpu/node.ts';
+import { evaluateStream } from '../src/gpu/train/evaluate.ts';
+import { GpuTrainer } from '../src/gpu/train/trainer.ts';
 import type { TrainLogEntry } from '../src/gpu/train/run.ts';
 
 const recipe = DEFAULT_RECIPE;
@@ -62,8 +65,12 @@ async function moeLab(argv: string[]): Promise<string> {
   return out.join('\n');
 }
 
-async function exportModel(): Promise<{ dtype: string }> {
-  const state = await decodeTrainState(join(WORK, 'state.safetensors'), new Uint8Array(await readFile(join(WORK, 'state.safetensors'))));
+async function readFinalState(): Promise<TrainState> {
+  return decodeTrainState(join(WORK, 'state.safetensors'), new Uint8Array(await readFile(join(WORK, 'state.safetensors'))));
+}
+
+async function exportModel(): Promise<{ dtype: 'f16' | 'bf16' }> {
+  const state = await readFinalState();
   if (state.step !== recipe.schedule.totalSteps) throw new Error(`${WORK}/state.safetensors is at step ${state.step} of ${recipe.schedule.totalSteps}: finish training first`);
   const exported = exportMixtral(paramLayout(recipe.model), state.params, recipe.routerAuxLossCoef);
   await mkdir(MODEL, { recursive: true });
@@ -116,11 +123,32 @@ async function greedySamples(): Promise<{ prompt: string; continuation: string }
   }
 }
 
+/**
+ * The held-out text through the training forward with `moe-lab ppl`'s windows and tokenization, on the trained
+ * weights rounded to the exported dtype: the trainer's own evaluation, to set beside the inference forward's.
+ */
+async function trainerEvaluation(dtype: 'f16' | 'bf16'): Promise<{ tokens: number; nll: number }> {
+  const checkpoint = await openCheckpoint(await directoryFolder(MODEL));
+  const tokenizer = loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, `${MODEL}/tokenizer.json`);
+  const stream = tokenizer.encode(await readFile(HELDOUT, 'utf8'));
+  const layout = paramLayout(recipe.model);
+  const ctx = await createNodeGpuContext({ label: 'trainer evaluation' });
+  try {
+    const trainer = new GpuTrainer(ctx, layout, recipe.windows, recipe.routerAuxLossCoef, { beta1: recipe.beta1, beta2: recipe.beta2, eps: recipe.adamEps, weightDecay: recipe.weightDecay, maxNorm: recipe.maxGradNorm });
+    await trainer.setParameters(roundToDtype((await readFinalState()).params, dtype));
+    const result = await evaluateStream(trainer, stream);
+    trainer.destroy();
+    return result;
+  } finally {
+    ctx.destroy();
+  }
+}
+
 function bitsPerByte(nll: number, tokens: number, bytes: number): number {
   return (nll * tokens) / (bytes * Math.LN2);
 }
 
-async function measure(dtype: string): Promise<void> {
+async function measure(dtype: 'f16' | 'bf16'): Promise<void> {
   const cardDir = join(WORK, 'card');
   await mkdir(cardDir, { recursive: true });
   const heldoutBytes = new Uint8Array(await readFile(HELDOUT));
@@ -137,6 +165,9 @@ async function measure(dtype: string): Promise<void> {
     gzipBitsPerByte: gzipBpb(heldoutBytes),
   };
   console.error(`held-out: nll ${overall.nll.toFixed(4)} over ${overall.tokens} tokens, ${overall.bitsPerByte.toFixed(3)} bits/byte (gzip -9 ${overall.gzipBitsPerByte.toFixed(3)})`);
+  const trainer = await trainerEvaluation(dtype);
+  if (trainer.tokens !== overall.tokens) throw new Error(`the trainer scored ${trainer.tokens} tokens, moe-lab ppl ${overall.tokens}`);
+  console.error(`the training forward on the same windows: nll ${trainer.nll.toFixed(6)} (moe-lab ppl ${overall.nll.toFixed(6)})`);
   const genres: HeldoutScore[] = [];
   const genreLoads: GenreLoad[] = [];
   const genreIds = [...new Set(index.map((d) => d.genre))];
@@ -204,7 +235,7 @@ async function measure(dtype: string): Promise<void> {
       validationLoss: fullValidation.loss,
       validationLoad: fullValidation.expertLoad,
     },
-    heldout: { overall, genres, ctx: recipe.model.contextLength },
+    heldout: { overall, genres, ctx: recipe.model.contextLength, trainerNll: trainer.nll },
     routing: {
       overall: overallLoad,
       genres: genreLoads,

@@ -32,7 +32,8 @@ export interface CardData {
   sha256: string;
   data: { trainDocuments: number; validDocuments: number; heldoutDocuments: number; trainTokens: number; validTokens: number; trainBytes: number };
   training: { steps: number; tokensSeen: number; seconds: number; device: string; lastTrainLoss: number; validationLoss: number; validationLoad: number[][] };
-  heldout: { overall: HeldoutScore; genres: HeldoutScore[]; ctx: number };
+  /** trainerNll: the same windows through the training forward, weights rounded as exported. */
+  heldout: { overall: HeldoutScore; genres: HeldoutScore[]; ctx: number; trainerNll: number };
   routing: { overall: number[][]; genres: GenreLoad[]; calibration: string };
   samples: { prompt: string; continuation: string }[];
   reproduce: string;
@@ -143,6 +144,9 @@ export function renderModelCard(d: CardData): string {
     ...[o, ...d.heldout.genres].map(
       (g) => `| ${g === o ? '**all held-out text**' : g.label} | ${g.documents} | ${int(g.bytes)} | ${int(g.tokens)} | ${g.nll.toFixed(3)} | ${Math.exp(g.nll).toFixed(1)} | ${g.bitsPerByte.toFixed(3)} | ${g.gzipBitsPerByte.toFixed(3)} |`,
     ),
+    '',
+    `The training kernels on the same windows (weights rounded to ${d.dtype} as exported) give a mean NLL of ${d.heldout.trainerNll.toFixed(6)}`,
+    `against ${o.nll.toFixed(6)} from \`moe-lab ppl\` (the inference kernels): the shipped checkpoint computes the trained function.`,
     '',
     '## Routing',
     '',
