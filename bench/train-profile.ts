@@ -3,9 +3,8 @@
  * its own, and prints seconds per kernel (JSON). Slower than a real step (no overlap), but the split is what counts.
  *   scripts/with-vulkan.sh node --import tsx --loader ./bin/wgsl-loader.mjs bench/train-profile.ts [same flags as bench/train.ts]
  */
-import { parseArgs } from 'node:util';
 import { createRng } from '../src/engine/random.ts';
-import { paramLayout, type TrainModelConfig } from '../src/engine/train/config.ts';
+import { paramLayout } from '../src/engine/train/config.ts';
 import { initialParameters } from '../src/engine/train/init.ts';
 import { createNodeGpuContext } from '../src/gpu/node.ts';
 import type { DispatchOptions, Recorder } from '../src/gpu/recorder.ts';
@@ -13,36 +12,9 @@ import type { Kernel } from '../src/gpu/kernel.ts';
 import { recordTrainBackward } from '../src/gpu/train/backward.ts';
 import { recordTrainForward } from '../src/gpu/train/forward.ts';
 import { GpuTrainer } from '../src/gpu/train/trainer.ts';
+import { benchShapeFromArgs } from './train-shape.ts';
 
-const { values } = parseArgs({
-  options: {
-    hidden: { type: 'string', default: '192' },
-    layers: { type: 'string', default: '4' },
-    heads: { type: 'string', default: '6' },
-    experts: { type: 'string', default: '8' },
-    'top-k': { type: 'string', default: '2' },
-    ffn: { type: 'string', default: '384' },
-    vocab: { type: 'string', default: '4096' },
-    context: { type: 'string', default: '256' },
-    windows: { type: 'string', default: '8' },
-  },
-});
-const n = (key: keyof typeof values) => Number(values[key]);
-const config: TrainModelConfig = {
-  vocabSize: n('vocab'),
-  hiddenSize: n('hidden'),
-  numLayers: n('layers'),
-  numHeads: n('heads'),
-  numExperts: n('experts'),
-  topK: n('top-k'),
-  expertFfnSize: n('ffn'),
-  contextLength: n('context'),
-  ropeTheta: 10000,
-  rmsNormEps: 1e-5,
-  bosTokenId: 0,
-  eosTokenId: 0,
-};
-const windows = n('windows');
+const { config, windows } = benchShapeFromArgs();
 const layout = paramLayout(config);
 const T = windows * config.contextLength;
 const ctx = await createNodeGpuContext({ label: 'bench-train-profile' });

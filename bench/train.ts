@@ -7,44 +7,14 @@
  *     [--hidden 192] [--layers 4] [--heads 6] [--experts 8] [--top-k 2] [--ffn 384] [--vocab 4096] [--context 256]
  *     [--windows 8] [--steps 3]
  */
-import { parseArgs } from 'node:util';
 import { createRng } from '../src/engine/random.ts';
-import { parameterCounts, paramLayout, type TrainModelConfig } from '../src/engine/train/config.ts';
+import { parameterCounts, paramLayout } from '../src/engine/train/config.ts';
 import { initialParameters } from '../src/engine/train/init.ts';
 import { createNodeGpuContext } from '../src/gpu/node.ts';
 import { GpuTrainer } from '../src/gpu/train/trainer.ts';
+import { benchShapeFromArgs } from './train-shape.ts';
 
-const { values } = parseArgs({
-  options: {
-    hidden: { type: 'string', default: '192' },
-    layers: { type: 'string', default: '4' },
-    heads: { type: 'string', default: '6' },
-    experts: { type: 'string', default: '8' },
-    'top-k': { type: 'string', default: '2' },
-    ffn: { type: 'string', default: '384' },
-    vocab: { type: 'string', default: '4096' },
-    context: { type: 'string', default: '256' },
-    windows: { type: 'string', default: '8' },
-    steps: { type: 'string', default: '3' },
-  },
-});
-const n = (key: keyof typeof values) => Number(values[key]);
-const config: TrainModelConfig = {
-  vocabSize: n('vocab'),
-  hiddenSize: n('hidden'),
-  numLayers: n('layers'),
-  numHeads: n('heads'),
-  numExperts: n('experts'),
-  topK: n('top-k'),
-  expertFfnSize: n('ffn'),
-  contextLength: n('context'),
-  ropeTheta: 10000,
-  rmsNormEps: 1e-5,
-  bosTokenId: 0,
-  eosTokenId: 0,
-};
-const windows = n('windows');
-const steps = n('steps');
+const { config, windows, steps } = benchShapeFromArgs();
 const layout = paramLayout(config);
 const counts = parameterCounts(config);
 const T = windows * config.contextLength;

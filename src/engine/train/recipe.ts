@@ -8,6 +8,17 @@
 import type { TrainModelConfig } from './config.ts';
 import type { LrSchedule } from './schedule.ts';
 
+/** One AdamW step's settings (shaders/train/adamw.wgsl and its CPU reference). */
+export interface AdamWSettings {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Clip the global gradient norm to this (Infinity: no clipping). */
+  maxNorm: number;
+}
+
 export interface TrainRecipe {
   id: string;
   model: TrainModelConfig;

@@ -1,5 +1,6 @@
 /** Host for shaders/train/adamw.wgsl: global gradient norm, clipping and the AdamW step over flat buffers. */
 import source from '../../../shaders/train/adamw.wgsl';
+import type { AdamWSettings } from '../../engine/train/recipe.ts';
 import { defineKernel } from '../kernel.ts';
 import type { Recorder } from '../recorder.ts';
 import { gridFlat } from './grid.ts';
@@ -13,15 +14,7 @@ export const adamwKernels = {
 /** Invocations of the partial-norm pass (the shader's LANES); the stats buffer holds 1 + this many floats. */
 export const NORM_LANES = 4096;
 
-export interface AdamWSettings {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** Clip the global gradient norm to this (Infinity: no clipping). */
-  maxNorm: number;
-}
+export type { AdamWSettings };
 
 /**
  * One optimizer step t (from 1) on `count` parameters; elements before `decayEnd` get weight decay.

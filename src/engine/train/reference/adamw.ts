@@ -2,14 +2,7 @@
  * CPU reference of shaders/train/adamw.wgsl (f64): global-norm clipping, then one AdamW step (Loshchilov & Hutter
  * 2019) with bias correction and decoupled weight decay on the elements before `decayEnd`. Updates in place.
  */
-export interface AdamWReferenceSettings {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  maxNorm: number;
-}
+import type { AdamWSettings } from '../recipe.ts';
 
 /** Returns the gradient norm before clipping. */
 export function adamwReferenceStep(
@@ -19,7 +12,7 @@ export function adamwReferenceStep(
   v: Float64Array,
   step: number,
   decayEnd: number,
-  s: AdamWReferenceSettings,
+  s: AdamWSettings,
 ): number {
   let sumSq = 0;
   for (let i = 0; i < grads.length; i++) sumSq += grads[i] * grads[i];
