@@ -7,7 +7,7 @@
  * Ctrl-C stops after the current step and still writes everything (with --save-state, a state to --resume from).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { sampleTrainingWindows } from '../../engine/distill/data.ts';
 import { checkDistillable } from '../../engine/distill/scope.ts';
 import { curvesSvg, DISTILL_REPORT_FILE, perplexityFields, type DistillReport } from '../../engine/distill/report.ts';
@@ -196,7 +196,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     await writeFile(join(out, DISTILL_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
     if (flags.flag('save-state')) await writeFile(join(out, DISTILL_STATE_FILE), encodeDistillState(await session.state()));
     const curvesFile = flags.optionalString('curves');
-    if (curvesFile) await writeFile(curvesFile, curvesSvg(report.curves, report.lambda, `distillation of ${studentDir}`));
+    if (curvesFile) await writeFile(curvesFile, curvesSvg(report.curves, report.lambda, `distillation of ${basename(resolve(studentDir))}`));
     if (distilled.nonzeroPruned) throw new Error(`${distilled.nonzeroPruned} pruned weights are not 0 in the written model (a bug: the masks must survive)`);
     const summary = { out, steps: report.steps, finished: report.finished, lambda: report.lambda, ppl_dense: report.ppl_dense, ppl_pruned: report.ppl_pruned, ppl_distilled: report.ppl_distilled, gap_recovered: report.gap_recovered, seconds: report.seconds };
     if (flags.flag('json')) io.out(JSON.stringify(summary));
