@@ -143,8 +143,10 @@ export class TrainBuffers {
     this.output = f32('output', T * H);
     this.unused = f32('unused', 4);
     const attention = B * heads * S * S;
+    // Layer l + 1's input is layer l's output: one buffer, so the combine kernel writes it in place of a copy.
+    const inputs = Array.from({ length: L }, (_, l) => f32(l === 0 ? 'embeddings' : `l${l} input`, T * H));
     this.layers = Array.from({ length: L }, (_, l) => ({
-      input: l === 0 ? f32('embeddings', T * H) : null!,
+      input: inputs[l],
       rstd1: f32(`l${l} rstd1`, T),
       norm1: f32(`l${l} norm1`, T * H),
       qkv: f32(`l${l} qkv`, T * 3 * H),
@@ -167,8 +169,6 @@ export class TrainBuffers {
       act: f32(`l${l} act`, R * I),
       yRows: f32(`l${l} expert outputs`, R * H),
     }));
-    // Layer l + 1's input is layer l's output: one buffer, so the combine kernel writes it in place of a copy.
-    for (let l = 1; l < L; l++) this.layers[l].input = f32(`l${l} input`, T * H);
     this.scratch = {
       dh: f32('d residual', T * H),
       dNorm: f32('d norm', T * H),
