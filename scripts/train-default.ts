@@ -27,7 +27,7 @@ import { paramLayout } from '../src/engine/train/config.ts';
 import { exportMixtral } from '../src/engine/train/export.ts';
 import { lossCurvesSvg } from '../src/engine/train/loss-svg.ts';
 import { renderModelCard, type CardData, type GenreLoad, type HeldoutScore } from '../src/engine/train/model-card.ts';
-import { DEFAULT_RECIPE } from '../src/engine/train/recipe.ts';
+import { DEFAULT_RECIPE, recipeSteps } from '../src/engine/train/recipe.ts';
 import { decodeTrainState, type TrainState } from '../src/engine/train/state.ts';
 import { roundToDtype } from '../src/engine/reference/dtype.ts';
 import { generateTokens } from '../src/gpu/eval/generate.ts';
@@ -71,7 +71,7 @@ async function readFinalState(): Promise<TrainState> {
 
 async function exportModel(): Promise<{ dtype: 'f16' | 'bf16' }> {
   const state = await readFinalState();
-  if (state.step !== recipe.schedule.totalSteps) throw new Error(`${WORK}/state.safetensors is at step ${state.step} of ${recipe.schedule.totalSteps}: finish training first`);
+  if (state.step !== recipeSteps(recipe)) throw new Error(`${WORK}/state.safetensors is at step ${state.step} of ${recipeSteps(recipe)}: finish training first`);
   const exported = exportMixtral(paramLayout(recipe.model), state.params, recipe.routerAuxLossCoef);
   await mkdir(MODEL, { recursive: true });
   await writeFile(join(MODEL, 'model.safetensors'), exported.safetensors);

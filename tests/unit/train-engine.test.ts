@@ -4,7 +4,7 @@ import { applyRope } from '../../src/engine/reference/ops.ts';
 import { paramLayout } from '../../src/engine/train/config.ts';
 import { DataOrder, evaluationWindows, positionsById } from '../../src/engine/train/data.ts';
 import { initialParameters } from '../../src/engine/train/init.ts';
-import { DEFAULT_RECIPE } from '../../src/engine/train/recipe.ts';
+import { canResume, DEFAULT_RECIPE, recipeLearningRate, recipeSteps } from '../../src/engine/train/recipe.ts';
 import { ropeTable } from '../../src/engine/train/rope-table.ts';
 import { learningRate } from '../../src/engine/train/schedule.ts';
 import { decodeTrainState, encodeTrainState } from '../../src/engine/train/state.ts';
@@ -59,6 +59,26 @@ describe('learning-rate schedule', () => {
     expect(learningRate(s, 110)).toBeCloseTo(1e-4, 12);
     expect(learningRate(s, 500)).toBe(1e-4);
     for (let t = 11; t < 110; t++) expect(learningRate(s, t + 1)).toBeLessThan(learningRate(s, t));
+  });
+});
+
+describe('a recipe with a continuation', () => {
+  const continued = { ...DEFAULT_RECIPE, continuation: { peak: 1e-3, floor: 1e-5, warmupSteps: 10, totalSteps: 100 } };
+  const end = DEFAULT_RECIPE.schedule.totalSteps;
+  it('runs its schedule, then the continuation counted from the schedule end', () => {
+    expect(recipeSteps(continued)).toBe(end + 100);
+    expect(recipeLearningRate(continued, 5)).toBe(recipeLearningRate(DEFAULT_RECIPE, 5));
+    expect(recipeLearningRate(continued, end)).toBe(DEFAULT_RECIPE.schedule.floor);
+    expect(recipeLearningRate(continued, end + 10)).toBeCloseTo(1e-3, 12);
+    expect(recipeLearningRate(continued, end + 100)).toBeCloseTo(1e-5, 12);
+  });
+
+  it('takes over a state of the plain recipe up to the schedule end, and nothing else', () => {
+    expect(canResume(DEFAULT_RECIPE, end, continued)).toBe(true);
+    expect(canResume(DEFAULT_RECIPE, end + 1, continued)).toBe(false);
+    expect(canResume(continued, end + 50, continued)).toBe(true);
+    expect(canResume(continued, end, DEFAULT_RECIPE)).toBe(false);
+    expect(canResume({ ...DEFAULT_RECIPE, seed: 1 }, 10, continued)).toBe(false);
   });
 });
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ModelFileError } from '../../engine/errors.ts';
 import { parseDocumentIndex, sliceDocuments } from '../../engine/corpus/document-index.ts';
 import { loadTokenizer } from '../../engine/tokenizer.ts';
-import { DEFAULT_RECIPE, type TrainRecipe } from '../../engine/train/recipe.ts';
+import { canResume, DEFAULT_RECIPE, recipeSteps, type TrainRecipe } from '../../engine/train/recipe.ts';
 import { decodeTrainState, encodeTrainState, type TrainState } from '../../engine/train/state.ts';
 import { documentTokens } from '../../engine/train/tokens.ts';
 import { createNodeGpuContext } from '../../gpu/node.ts';
@@ -83,7 +83,7 @@ export async function trainIntoFolder(o: TrainRunOptions): Promise<{ step: numbe
   let resume: TrainState | null = null;
   if (o.resume && existsSync(statePath)) {
     resume = await decodeTrainState(statePath, new Uint8Array(await readFile(statePath)));
-    if (JSON.stringify(resume.recipe) !== JSON.stringify(o.recipe)) {
+    if (!canResume(resume.recipe, resume.step, o.recipe)) {
       throw new ModelFileError(statePath, 'bad-layout', 'was saved by a different recipe (remove it or train into another folder)');
     }
     o.io.err(`resuming from step ${resume.step}`);
@@ -91,7 +91,7 @@ export async function trainIntoFolder(o: TrainRunOptions): Promise<{ step: numbe
     throw new UsageError(`train: ${statePath} exists; pass --resume to continue it, or use another --out`);
   }
   const logPath = join(o.out, 'log.jsonl');
-  if (resume && resume.step === o.recipe.schedule.totalSteps && (await finishedLog(logPath, resume.step))) {
+  if (resume && resume.step === recipeSteps(o.recipe) && (await finishedLog(logPath, resume.step))) {
     o.io.err(`${statePath} is already trained to step ${resume.step} and validated`);
     return { step: resume.step, finished: true };
   }

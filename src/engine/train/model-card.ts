@@ -126,6 +126,9 @@ export function renderModelCard(d: CardData): string {
     '',
     `- ${d.training.steps} AdamW steps (beta ${d.recipe.beta1}/${d.recipe.beta2}, eps ${d.recipe.adamEps}, weight decay ${d.recipe.weightDecay} on matrices), global gradient-norm clip ${d.recipe.maxGradNorm}.`,
     `- Learning rate: linear warmup to ${s.peak} over ${s.warmupSteps} steps, cosine decay to ${s.floor} at step ${s.totalSteps}.`,
+    ...(d.recipe.continuation
+      ? [`- Then continued for ${d.recipe.continuation.totalSteps} steps: warmup to ${d.recipe.continuation.peak} over ${d.recipe.continuation.warmupSteps} steps, cosine decay to ${d.recipe.continuation.floor}.`]
+      : []),
     `- Batches of ${d.recipe.windows} windows x ${c.contextLength} tokens (${d.recipe.windows * c.contextLength} tokens per step), windows drawn in a seeded order (seed ${d.recipe.seed}); ${millions(d.training.tokensSeen)} tokens seen, ${epochs.toFixed(2)} epochs.`,
     `- Loss: next-token cross-entropy + ${d.recipe.routerAuxLossCoef} x the Switch-Transformer load-balancing loss (E x sum_e f_e P_e, averaged over layers).`,
     `- Initialization: N(0, 0.02^2) matrices, residual output projections scaled by 1/sqrt(2L), router near zero so routing starts balanced.`,

@@ -6,7 +6,7 @@
  * than a wider one that sees fewer (docs/training.md, "Sizing the default model").
  */
 import type { TrainModelConfig } from './config.ts';
-import type { LrSchedule } from './schedule.ts';
+import { learningRate, type LrSchedule } from './schedule.ts';
 
 /** One AdamW step's settings (shaders/train/adamw.wgsl and its CPU reference). */
 export interface AdamWSettings {
@@ -26,6 +26,11 @@ export interface TrainRecipe {
   /** Windows of contextLength tokens per optimizer step. */
   windows: number;
   schedule: LrSchedule;
+  /**
+   * More training after `schedule` ends, with its own warmup and decay (steps counted from the end of `schedule`).
+   * A run of the recipe without it resumes into it, and a fresh run of the whole recipe takes the same path.
+   */
+  continuation?: LrSchedule;
   beta1: number;
   beta2: number;
   adamEps: number;
@@ -73,3 +78,24 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   validationWindows: 32,
   checkpointEvery: 50,
 };
+
+/** Optimizer steps of the whole recipe (schedule, then the continuation if any). */
+export function recipeSteps(r: TrainRecipe): number {
+  return r.schedule.totalSteps + (r.continuation?.totalSteps ?? 0);
+}
+
+/** Learning rate of step `step` (from 1) of the recipe. */
+export function recipeLearningRate(r: TrainRecipe, step: number): number {
+  if (!r.continuation || step <= r.schedule.totalSteps) return learningRate(r.schedule, step);
+  return learningRate(r.continuation, step - r.schedule.totalSteps);
+}
+
+/**
+ * Whether a state saved by `saved` at `step` can continue under `recipe`: the same recipe, or `recipe` is `saved`
+ * with a continuation added and the state has not gone past the shared schedule.
+ */
+export function canResume(saved: TrainRecipe, step: number, recipe: TrainRecipe): boolean {
+  if (JSON.stringify(saved) === JSON.stringify(recipe)) return step <= recipeSteps(recipe);
+  const { continuation, ...shared } = recipe;
+  return continuation !== undefined && saved.continuation === undefined && JSON.stringify(saved) === JSON.stringify(shared) && step <= recipe.schedule.totalSteps;
+}

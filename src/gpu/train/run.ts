@@ -8,8 +8,7 @@
 import { paramLayout } from '../../engine/train/config.ts';
 import { DataOrder, evaluationWindows } from '../../engine/train/data.ts';
 import { initialParameters } from '../../engine/train/init.ts';
-import type { TrainRecipe } from '../../engine/train/recipe.ts';
-import { learningRate } from '../../engine/train/schedule.ts';
+import { recipeLearningRate, recipeSteps, type TrainRecipe } from '../../engine/train/recipe.ts';
 import type { TrainState } from '../../engine/train/state.ts';
 import type { GpuContext } from '../context.ts';
 import { GpuTrainer, type RoutingCounts } from './trainer.ts';
@@ -75,13 +74,13 @@ export async function runTraining(
     const flushLogs = async () => {
       for (const entry of await trainer.readLogs()) {
         const tokens = entry.step * recipe.windows * S;
-        await hooks.log({ type: 'step', step: entry.step, loss: entry.loss, gradNorm: entry.gradNorm, lr: learningRate(recipe.schedule, entry.step), tokens, seconds: seconds() });
+        await hooks.log({ type: 'step', step: entry.step, loss: entry.loss, gradNorm: entry.gradNorm, lr: recipeLearningRate(recipe, entry.step), tokens, seconds: seconds() });
       }
     };
-    const total = recipe.schedule.totalSteps;
+    const total = recipeSteps(recipe);
     while (trainer.step < total) {
       const step = trainer.step + 1;
-      const lr = learningRate(recipe.schedule, step);
+      const lr = recipeLearningRate(recipe, step);
       const batch = order.batch(step - 1);
       await trainer.trainStep(batch.ids, batch.targets, lr);
       const stop = step < total && (hooks.shouldStop?.() ?? false);
