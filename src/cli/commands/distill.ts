@@ -152,7 +152,8 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     try {
       await session.run({
         shouldStop: () => stop,
-        onLambda: (m) => io.err(`lambda ${m.lambda.toPrecision(4)} = CE ${m.crossEntropy.toFixed(4)} / L_expert ${m.expertLoss.toPrecision(4)} on the first batch`),
+        onLambda: (m) =>
+          io.err(`lambda ${m.lambda.toPrecision(4)}${settings.lambda === null ? ' =' : ' (given); first batch:'} CE ${m.crossEntropy.toFixed(4)} / L_expert ${m.expertLoss.toPrecision(4)}${settings.lambda === null ? ' on the first batch' : ''}`),
         onLog: (entries) => {
           for (const e of entries.filter((e) => e.step % settings.logEvery === 0 || e.step === settings.steps)) {
             io.err(`step ${e.step}  CE ${e.crossEntropy.toFixed(4)}  L_expert ${e.expertLoss.toPrecision(4)}  total ${e.loss.toFixed(4)}  |g| ${e.gradNorm.toFixed(3)}  lr ${e.lr.toExponential(2)}  ${e.seconds.toFixed(0)} s`);
