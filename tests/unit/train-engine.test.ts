@@ -64,7 +64,7 @@ describe('learning-rate schedule', () => {
 
 describe('a recipe with a continuation', () => {
   const continued = { ...DEFAULT_RECIPE, continuation: { peak: 1e-3, floor: 1e-5, warmupSteps: 10, totalSteps: 100 } };
-  const end = DEFAULT_RECIPE.schedule.totalSteps;
+  const end = recipeSteps(DEFAULT_RECIPE);
   it('runs its schedule, then the continuation counted from the schedule end', () => {
     expect(recipeSteps(continued)).toBe(end + 100);
     expect(recipeLearningRate(continued, 5)).toBe(recipeLearningRate(DEFAULT_RECIPE, 5));
@@ -79,6 +79,27 @@ describe('a recipe with a continuation', () => {
     expect(canResume(continued, end + 50, continued)).toBe(true);
     expect(canResume(continued, end, DEFAULT_RECIPE)).toBe(false);
     expect(canResume({ ...DEFAULT_RECIPE, seed: 1 }, 10, continued)).toBe(false);
+  });
+});
+
+describe('a recipe cut short', () => {
+  const { cutShort: _cut, ...planned } = DEFAULT_RECIPE;
+  const cut = { ...planned, cutShort: { fromStep: 700, totalSteps: 1500 } };
+  it('follows the plan up to fromStep, then decays continuously and monotonically to the floor at the new end', () => {
+    expect(recipeSteps(cut)).toBe(1500);
+    for (const t of [1, 60, 400, 700]) expect(recipeLearningRate(cut, t)).toBe(recipeLearningRate(planned, t));
+    expect(Math.abs(recipeLearningRate(cut, 701) - recipeLearningRate(cut, 700))).toBeLessThan(1e-5);
+    for (let t = 700; t < 1500; t++) expect(recipeLearningRate(cut, t + 1)).toBeLessThan(recipeLearningRate(cut, t));
+    expect(recipeLearningRate(cut, 1500)).toBe(planned.schedule.floor);
+    expect(recipeLearningRate(cut, 1800)).toBe(planned.schedule.floor);
+  });
+
+  it('takes over a state of the planned recipe up to fromStep, and nothing else', () => {
+    expect(canResume(planned, 700, cut)).toBe(true);
+    expect(canResume(planned, 701, cut)).toBe(false);
+    expect(canResume(cut, 1200, cut)).toBe(true);
+    expect(canResume(cut, 500, planned)).toBe(false);
+    expect(canResume({ ...planned, seed: 1 }, 10, cut)).toBe(false);
   });
 });
 

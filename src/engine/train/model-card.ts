@@ -125,7 +125,9 @@ export function renderModelCard(d: CardData): string {
     '## Training',
     '',
     `- ${d.training.steps} AdamW steps (beta ${d.recipe.beta1}/${d.recipe.beta2}, eps ${d.recipe.adamEps}, weight decay ${d.recipe.weightDecay} on matrices), global gradient-norm clip ${d.recipe.maxGradNorm}.`,
-    `- Learning rate: linear warmup to ${s.peak} over ${s.warmupSteps} steps, cosine decay to ${s.floor} at step ${s.totalSteps}.`,
+    d.recipe.cutShort
+      ? `- Learning rate: linear warmup to ${s.peak} over ${s.warmupSteps} steps, cosine decay planned to ${s.floor} at step ${s.totalSteps}; cut short at step ${d.recipe.cutShort.fromStep} (to finish in the time at hand): from there the same cosine shape down to ${s.floor} at step ${d.recipe.cutShort.totalSteps}.`
+      : `- Learning rate: linear warmup to ${s.peak} over ${s.warmupSteps} steps, cosine decay to ${s.floor} at step ${s.totalSteps}.`,
     ...(d.recipe.continuation
       ? [`- Then continued for ${d.recipe.continuation.totalSteps} steps: warmup to ${d.recipe.continuation.peak} over ${d.recipe.continuation.warmupSteps} steps, cosine decay to ${d.recipe.continuation.floor}.`]
       : []),

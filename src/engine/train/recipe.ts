@@ -31,6 +31,13 @@ export interface TrainRecipe {
    * A run of the recipe without it resumes into it, and a fresh run of the whole recipe takes the same path.
    */
   continuation?: LrSchedule;
+  /**
+   * The schedule cut short: it runs as planned up to step `fromStep`, then decays by the same cosine shape from its
+   * rate there to `schedule.floor` at step `totalSteps` (which replaces `schedule.totalSteps`). This is how a run
+   * that cannot finish its plan in the time at hand ends cleanly instead of stopping at a high rate; a fresh run of
+   * the recipe takes the same path, and a state of the uncut recipe up to `fromStep` resumes into it.
+   */
+  cutShort?: { fromStep: number; totalSteps: number };
   beta1: number;
   beta2: number;
   adamEps: number;
@@ -67,6 +74,8 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   seed: 20240611,
   windows: 4,
   schedule: { peak: 3e-3, floor: 1e-4, warmupSteps: 60, totalSteps: 3000 },
+  // Planned for 3000 steps; cut to 2000 at step 770 so the run finished inside the session that trained it.
+  cutShort: { fromStep: 770, totalSteps: 2000 },
   beta1: 0.9,
   beta2: 0.95,
   adamEps: 1e-8,
@@ -79,15 +88,26 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   checkpointEvery: 50,
 };
 
+/** Optimizer steps of the schedule (as cut short, if it was). */
+function scheduleSteps(r: TrainRecipe): number {
+  return r.cutShort?.totalSteps ?? r.schedule.totalSteps;
+}
+
 /** Optimizer steps of the whole recipe (schedule, then the continuation if any). */
 export function recipeSteps(r: TrainRecipe): number {
-  return r.schedule.totalSteps + (r.continuation?.totalSteps ?? 0);
+  return scheduleSteps(r) + (r.continuation?.totalSteps ?? 0);
 }
 
 /** Learning rate of step `step` (from 1) of the recipe. */
 export function recipeLearningRate(r: TrainRecipe, step: number): number {
-  if (!r.continuation || step <= r.schedule.totalSteps) return learningRate(r.schedule, step);
-  return learningRate(r.continuation, step - r.schedule.totalSteps);
+  if (r.continuation && step > scheduleSteps(r)) return learningRate(r.continuation, step - scheduleSteps(r));
+  const cut = r.cutShort;
+  if (!cut || step <= cut.fromStep) return learningRate(r.schedule, step);
+  // Same cosine shape, from the rate reached at fromStep down to the floor at the new end.
+  const start = learningRate(r.schedule, cut.fromStep);
+  if (step >= cut.totalSteps) return r.schedule.floor;
+  const progress = (step - cut.fromStep) / (cut.totalSteps - cut.fromStep);
+  return r.schedule.floor + 0.5 * (start - r.schedule.floor) * (1 + Math.cos(Math.PI * progress));
 }
 
 /**
@@ -96,6 +116,16 @@ export function recipeLearningRate(r: TrainRecipe, step: number): number {
  */
 export function canResume(saved: TrainRecipe, step: number, recipe: TrainRecipe): boolean {
   if (JSON.stringify(saved) === JSON.stringify(recipe)) return step <= recipeSteps(recipe);
-  const { continuation, ...shared } = recipe;
-  return continuation !== undefined && saved.continuation === undefined && JSON.stringify(saved) === JSON.stringify(shared) && step <= recipe.schedule.totalSteps;
+  if (recipe.continuation !== undefined && saved.continuation === undefined) {
+    const shared: TrainRecipe = { ...recipe };
+    delete shared.continuation;
+    if (JSON.stringify(saved) === JSON.stringify(shared)) return step <= scheduleSteps(recipe);
+  }
+  if (recipe.cutShort !== undefined && saved.cutShort === undefined) {
+    const uncut: TrainRecipe = { ...recipe };
+    delete uncut.cutShort;
+    // The uncut recipe took the same path up to fromStep (and only then).
+    return step <= recipe.cutShort.fromStep && canResume(saved, step, uncut);
+  }
+  return false;
 }
