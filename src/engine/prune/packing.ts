@@ -6,22 +6,18 @@
  */
 import { f16ToF32 } from '../io/safetensors.ts';
 import type { WeightDtype } from '../model/spec.ts';
-import { f32ToBf16Bits, f32ToF16Bits } from '../reference/dtype.ts';
+import { encodeWeights as encodeStored, f32ToBf16Bits, f32ToF16Bits } from '../reference/dtype.ts';
 import { bitsToFloat } from './scores.ts';
 
 export { f32ToBf16Bits, f32ToF16Bits };
 
 /** Values rounded to `dtype` and stored as its little-endian bytes (length padded to whole u32 words). */
 export function encodeWeights(values: Float32Array, dtype: WeightDtype): Uint8Array {
-  if (dtype === 'f32') {
-    const out = new Uint8Array(values.length * 4);
-    new Float32Array(out.buffer).set(values);
-    return out;
-  }
-  const halves = new Uint16Array(Math.ceil(values.length / 2) * 2);
-  const encode = dtype === 'f16' ? f32ToF16Bits : f32ToBf16Bits;
-  for (let i = 0; i < values.length; i++) halves[i] = encode(values[i]);
-  return new Uint8Array(halves.buffer);
+  const stored = encodeStored(values, dtype);
+  if (stored.length % 4 === 0) return stored;
+  const padded = new Uint8Array(stored.length + 2); // an odd count of 16-bit values: one zero half to a whole word
+  padded.set(stored);
+  return padded;
 }
 
 /** The first `count` values stored in `bytes` as `dtype`, widened exactly to f32. */
