@@ -1,4 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test as base, expect } from '@playwright/test';
+
+const PUBLIC = join(import.meta.dirname, '../../public');
+const index = JSON.parse(readFileSync(join(PUBLIC, 'models/index.json'), 'utf8')) as { id: string; name: string; path: string; default?: boolean }[];
+const entry = index.find((m) => m.default) ?? index[0];
+const config = JSON.parse(readFileSync(join(PUBLIC, entry.path, 'config.json'), 'utf8')) as { num_hidden_layers: number; num_local_experts: number; num_experts_per_tok: number };
+
+/** The model a plain first visit loads (public/models/index.json's default entry) and what its summary shows. */
+export const DEFAULT_MODEL = {
+  id: entry.id,
+  name: entry.name,
+  layers: config.num_hidden_layers,
+  experts: config.num_local_experts,
+  topK: config.num_experts_per_tok,
+};
+
+/** A heading pattern for "the default model is (still) the loaded one". */
+export const LOADED_DEFAULT = new RegExp(`Loaded model: ${entry.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
 
 /** Every e2e test fails on an uncaught page error, whatever else it checks. */
 export const test = base.extend<{ pageErrors: string[] }>({

@@ -7,7 +7,8 @@ import { expect, test } from './fixtures.ts';
 import { shot } from './lab-model.ts';
 
 test('the default model loads by itself and the lab offers calibrate, prune and evaluate', async ({ page }) => {
-  await page.goto('/#v=1&method=magnitude&sparsity=0.25');
+  // A short evaluation: SwiftShader runs the default model's forward on the CPU.
+  await page.goto('/#v=1&method=magnitude&sparsity=0.25&ctx=64&evaltokens=256');
   const summary = page.getByRole('table', { name: 'Model summary' });
   await expect(summary).toBeVisible();
   for (const name of ['Calibrate', 'Prune', 'Evaluate']) await expect(page.getByRole('button', { name, exact: true })).toBeVisible();

@@ -1,4 +1,4 @@
-import { expect, test } from './fixtures.ts';
+import { DEFAULT_MODEL, expect, LOADED_DEFAULT, test } from './fixtures.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -10,12 +10,12 @@ test('first visit: the default model loads with no click and its summary shows',
   await expect(page.getByTestId('adapter')).toBeVisible();
   const summary = page.getByRole('table', { name: 'Model summary' });
   await expect(summary.getByRole('row', { name: /Architecture/ })).toContainText('mixtral');
-  await expect(summary.getByRole('row', { name: /Experts/ })).toContainText('8, top-2 per token');
-  await expect(summary.getByRole('row', { name: /Layers/ })).toContainText('2');
-  await expect(page.getByRole('heading', { name: /Loaded model: Tiny Mixtral/ })).toBeVisible();
+  await expect(summary.getByRole('row', { name: /Experts/ })).toContainText(`${DEFAULT_MODEL.experts}, top-${DEFAULT_MODEL.topK} per token`);
+  await expect(summary.getByRole('row', { name: /Layers/ })).toContainText(String(DEFAULT_MODEL.layers));
+  await expect(page.getByRole('heading', { name: LOADED_DEFAULT })).toBeVisible();
   await expect(page.getByRole('table', { name: 'Adapter features and limits' })).toContainText('Largest storage binding');
   // The share link now names the model and its content hash.
-  await expect(page).toHaveURL(/#v=1&model=embedded:test-tiny-mixtral&hash=[0-9a-f]{16}&/);
+  await expect(page).toHaveURL(new RegExp(`#v=1&model=embedded:${DEFAULT_MODEL.id}&hash=[0-9a-f]{16}&`));
   await expect(page.getByRole('region', { name: 'Notes' })).toHaveCount(0);
   await page.screenshot({ path: 'test-results/screens/shell.png', fullPage: true });
 });
@@ -52,12 +52,13 @@ test('a corrupt safetensors file shows a one-line error naming the file', async 
   const text = (await alert.textContent()) ?? '';
   expect(text.split('\n')).toHaveLength(1);
   // The model that was loaded stays.
-  await expect(page.getByRole('heading', { name: /Loaded model: Tiny Mixtral/ })).toBeVisible();
+  await expect(page.getByRole('heading', { name: LOADED_DEFAULT })).toBeVisible();
   await page.screenshot({ path: 'test-results/screens/corrupt-file.png', fullPage: true });
 });
 
 test('valid dropped-in files load and hash like the embedded copy', async ({ page }) => {
-  await page.goto('/');
+  // public/models/test-tiny-mixtral is a copy of the hf-tiny mixtral fixture.
+  await page.goto('/#v=1&model=embedded:test-tiny-mixtral');
   const hashCell = page.getByRole('table', { name: 'Model summary' }).getByRole('row', { name: /Content hash/ });
   await expect(hashCell).toContainText(/[0-9a-f]{16}/);
   const embeddedHash = await hashCell.textContent();
