@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { trainIntoFolder, tokenizeCorpus } from '../src/cli/commands/train.ts';
@@ -90,7 +90,8 @@ async function pplOf(file: string): Promise<{ tokens: number; nll: number }> {
 
 /** Expert loads [L][E] (fractions of the routed assignments) from `moe-lab calibrate` on a text. */
 async function loadOf(file: string, samples: number): Promise<number[][]> {
-  const statsPath = `${file}.stats.safetensors`;
+  // Beside the training run, not beside the text: the held-out text lives in public/ and ships with the page.
+  const statsPath = join(WORK, `${basename(file)}.stats.safetensors`);
   await moeLab(['calibrate', '--model', MODEL, '--text', file, '--samples', String(samples), '--seq-len', String(CALIBRATION.seqLen), '--seed', String(CALIBRATION.seed), '--out', statsPath]);
   const source = new MemoryByteSource(statsPath, new Uint8Array(await readFile(statsPath)));
   const header = await readSafetensorsHeader(source);
