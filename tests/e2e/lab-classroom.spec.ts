@@ -1,13 +1,13 @@
 /** Classroom options: hide= removes controls, and tour=1 walks through router-guided pruning on the default model. */
-import { expect, test } from './fixtures.ts';
-import { expectLoaded, LAB_MODEL, serveLabModel, shot } from './lab-model.ts';
+import { DEFAULT_MODEL, expect, test } from './fixtures.ts';
+import { expectLoaded, shot } from './lab-model.ts';
 
-test('the guided tour walks through router-guided pruning, with controls hidden for a class', async ({ page, context }) => {
+test('the guided tour walks through router-guided pruning, with controls hidden for a class', async ({ page }) => {
   test.setTimeout(240_000);
-  // lab-tiny stands in as the default model: a plain link with tour=1, as a teacher would hand out.
-  await serveLabModel(context, { asDefault: true });
+  // The page's real default model and a plain link with tour=1, as a teacher would hand out (small windows:
+  // SwiftShader runs the model on the CPU).
   await page.goto('/#v=1&samples=8&seqlen=32&text=brown.reviews&ctx=64&evaltokens=128&tour=1&hide=method,sparsity,pattern,group,calibration,model-source');
-  await expectLoaded(page, LAB_MODEL.name);
+  await expectLoaded(page, DEFAULT_MODEL.name);
   // Hidden controls are gone; the buttons stay.
   for (const label of ['Method', 'Sparsity', 'Pattern', 'Samples', 'Calibration text']) await expect(page.getByLabel(label, { exact: true })).toHaveCount(0);
   await expect(page.getByLabel('Hugging Face repo id or URL')).toHaveCount(0);
