@@ -212,6 +212,8 @@ export interface PruneRequest {
   expertsDrop: number;
   expertCriterion: 'frequency' | 'gate' | 'reap';
   targets: PruneTargetName[];
+  /** SparseGPT's block width and dampening (method sparsegpt; absent: 128 and 0.01). */
+  sparseGpt?: { blockSize: number; damp: number };
 }
 
 /** Weights pruned in one matrix kind or one expert. */

@@ -237,6 +237,14 @@ export function createLabActions(store: LabStore, engine: Engine) {
     setExpertCriterion(expertCriterion: ExperimentPrune['expertCriterion']): void {
       patchPrune({ expertCriterion });
     },
+    /** SparseGPT's block width (an integer) and dampening, each clamped to the schema's range. */
+    setSparseGpt(change: Partial<ExperimentPrune['sparseGpt']>): void {
+      const current = get().experiment.prune.sparseGpt;
+      // A half-typed field (NaN) keeps the current value.
+      const blockSize = Number.isFinite(change.blockSize) ? clampInt(change.blockSize!, LIMITS.blockSize) : current.blockSize;
+      const damp = Number.isFinite(change.damp) ? clamp(change.damp!, LIMITS.damp) : current.damp;
+      patchPrune({ sparseGpt: { blockSize, damp } });
+    },
     /** Keeps the targets in canonical order; an empty choice is refused (nothing would be pruned). */
     setPruneTargets(targets: readonly PruneTarget[]): void {
       const canonical = canonicalSubset(targets, PRUNE_TARGETS);

@@ -23,7 +23,7 @@ export function calibrationKey(experiment: Experiment, modelHash: string | null)
 /** Calibration key + every pruning setting. */
 export function pruneKey(experiment: Experiment, modelHash: string | null): string {
   const p = experiment.prune;
-  return `${calibrationKey(experiment, modelHash)}|${p.method}|${p.sparsity}|${formatPattern(p.pattern)}|${p.group}|${p.allocation}|${p.expertsDrop}|${p.expertCriterion}|${p.targets.join(',')}`;
+  return `${calibrationKey(experiment, modelHash)}|${p.method}|${p.sparsity}|${formatPattern(p.pattern)}|${p.group}|${p.allocation}|${p.expertsDrop}|${p.expertCriterion}|${p.targets.join(',')}${p.method === 'sparsegpt' ? `|${p.sparseGpt.blockSize}|${p.sparseGpt.damp}` : ''}`;
 }
 
 export function evaluateRequest(experiment: Experiment, variants: Variant[], byGenre: boolean): EvaluateRequest {
@@ -51,5 +51,6 @@ export function pruneRequest(experiment: Experiment): PruneRequest {
     expertsDrop: p.expertsDrop,
     expertCriterion: p.expertCriterion,
     targets: [...p.targets],
+    ...(p.method === 'sparsegpt' ? { sparseGpt: { ...p.sparseGpt } } : {}),
   };
 }

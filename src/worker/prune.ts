@@ -33,6 +33,7 @@ export function pipelineSettingsOf(request: PruneRequest): PipelineSettings {
     expertCriterion: request.expertCriterion,
     allocation: request.allocation,
     mode: request.calibration.mode,
+    ...(request.sparseGpt ? { sparseGpt: { ...request.sparseGpt } } : {}),
   });
 }
 

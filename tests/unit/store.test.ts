@@ -4,6 +4,7 @@ import { abortedError, EngineError } from '../../src/api/errors.ts';
 import { defaultExperiment } from '../../src/engine/experiment/schema.ts';
 import { decodeExperiment, encodeExperiment } from '../../src/engine/experiment/url.ts';
 import { createLabActions, NO_WEBGPU_REASON } from '../../src/state/actions.ts';
+import { pruneKey, pruneRequest } from '../../src/state/requests.ts';
 import { createLabStore } from '../../src/state/store.ts';
 import { syncExperimentWithUrl, type UrlWindow } from '../../src/state/url-sync.ts';
 import { unusedLabCalls } from './worker-fake-engine.ts';
@@ -177,6 +178,26 @@ describe('lab store and actions', () => {
     expect(e.hide).toEqual(['gpu', 'share']);
     // Whatever the actions produce encodes to a link that reads back without notes.
     expect(decodeExperiment(encodeExperiment(e))).toMatchObject({ experiment: e, notes: [] });
+  });
+
+  it("SparseGPT's block width and dampening: clamped, kept while typing, and part of the pruning request and key", () => {
+    const { store, actions } = setup();
+    actions.setPruneMethod('sparsegpt');
+    actions.setSparseGpt({ blockSize: 10 ** 6 });
+    actions.setSparseGpt({ damp: -1 });
+    actions.setSparseGpt({ blockSize: Number.NaN });
+    let e = store.getState().experiment;
+    expect(e.prune.sparseGpt).toEqual({ blockSize: 4096, damp: 0 });
+    actions.setSparseGpt({ blockSize: 63.6, damp: 0.02 });
+    e = store.getState().experiment;
+    expect(pruneRequest(e).sparseGpt).toEqual({ blockSize: 64, damp: 0.02 });
+    const key = pruneKey(e, 'h');
+    actions.setSparseGpt({ damp: 0.03 });
+    expect(pruneKey(store.getState().experiment, 'h')).not.toBe(key);
+    // Other methods neither send nor depend on them.
+    actions.setPruneMethod('wanda');
+    expect(pruneRequest(store.getState().experiment).sparseGpt).toBeUndefined();
+    expect(decodeExperiment(encodeExperiment(store.getState().experiment)).notes).toEqual([]);
   });
 });
 

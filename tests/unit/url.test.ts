@@ -30,6 +30,10 @@ function randomExperiment(rng: Rng): Experiment {
         : pick(rng, ['my model', 'ünïcode & = # % folder', 'a,b:c/d@e+f']);
   const m = 2 + rng.int(15);
   const targets = subset(rng, PRUNE_TARGETS);
+  const method = pick(rng, PRUNE_METHODS);
+  // SparseGPT's knobs travel only with its links; other methods keep the defaults.
+  const sparseGpt =
+    method === 'sparsegpt' ? { blockSize: intIn(rng, LIMITS.blockSize), damp: rng.next() < 0.3 ? pick(rng, [0, 1, 0.01]) : rng.next() } : defaultExperiment().prune.sparseGpt;
   return {
     model: { source, id, hash: rng.next() < 0.3 ? null : hex(rng, 16) },
     calibration: {
@@ -40,7 +44,7 @@ function randomExperiment(rng: Rng): Experiment {
       mode: pick(rng, CALIBRATION_MODES),
     },
     prune: {
-      method: pick(rng, PRUNE_METHODS),
+      method,
       // Any double in range, not just round ones: the codec must carry it exactly.
       sparsity: rng.next() < 0.2 ? pick(rng, [0, 0.95, 0.5]) : rng.next() * 0.95,
       pattern: rng.next() < 0.5 ? { kind: 'unstructured' } : { kind: 'n:m', n: 1 + rng.int(m - 1), m },
@@ -49,6 +53,7 @@ function randomExperiment(rng: Rng): Experiment {
       expertsDrop: intIn(rng, LIMITS.expertsDrop),
       expertCriterion: pick(rng, EXPERT_CRITERIA),
       targets: targets.length ? targets : ['attention'],
+      sparseGpt,
     },
     evaluation: {
       text: rng.next() < 0.5 ? { kind: 'corpus', id: pick(rng, ['brown', 'brown.news', 'wikitext-2-test']) } : { kind: 'pasted', hash: hex(rng, 16) },
@@ -105,6 +110,20 @@ describe('share-link codec', () => {
       'ctx="3" is outside 8-32768; using 8.',
       'evaltokens="x" is not an integer from 16 to 4194304; using the default (4096).',
     ]);
+  });
+
+  it("carries SparseGPT's block width and dampening in a sparsegpt link only, and notes bad values", () => {
+    const e = defaultExperiment();
+    expect(encodeExperiment(e)).not.toMatch(/blocksize|damp/);
+    e.prune.method = 'sparsegpt';
+    e.prune.sparseGpt = { blockSize: 64, damp: 0.05 };
+    const link = encodeExperiment(e);
+    expect(link).toContain('&blocksize=64&damp=0.05&');
+    expect(decodeExperiment(link).experiment.prune.sparseGpt).toEqual({ blockSize: 64, damp: 0.05 });
+    // A link from before these keys means the defaults.
+    expect(decodeExperiment('#v=1&method=sparsegpt').experiment.prune.sparseGpt).toEqual({ blockSize: 128, damp: 0.01 });
+    const bad = decodeExperiment('#v=1&method=sparsegpt&blocksize=12.5&damp=3');
+    expect(bad.notes).toEqual(['blocksize="12.5" is not an integer from 1 to 4096; using the default (128).', 'damp="3" is outside 0-1; using 1.']);
   });
 
   it('reads an empty hash as the defaults without notes', () => {

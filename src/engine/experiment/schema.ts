@@ -8,6 +8,7 @@
  */
 
 import { parseModelLocation, type ModelLocation } from '../io/hub-location.ts';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_DAMP, MAX_BLOCK_SIZE } from '../sparsegpt/settings.ts';
 
 export const EXPERIMENT_VERSION = 1;
 
@@ -79,6 +80,11 @@ export interface ExperimentPrune {
   expertCriterion: ExpertCriterion;
   /** Which weights are pruned: a non-empty subset, kept in PRUNE_TARGETS order. */
   targets: PruneTarget[];
+  /**
+   * SparseGPT's block width B and dampening (fraction of the mean Hessian diagonal); used by method sparsegpt only.
+   * Added to v1 after its first release: links without `blocksize` / `damp` mean the defaults below.
+   */
+  sparseGpt: { blockSize: number; damp: number };
 }
 
 /** How perplexity is measured: which text, window length, tokens read (split over genres when per genre). */
@@ -117,6 +123,8 @@ export const LIMITS = {
   ctx: { min: 8, max: 32768 },
   evalTokens: { min: 16, max: 4_194_304 },
   patternM: { min: 2, max: 16 },
+  blockSize: { min: 1, max: MAX_BLOCK_SIZE },
+  damp: { min: 0, max: 1 },
 } as const;
 
 export const DEFAULT_CALIBRATION_TEXT = 'brown';
@@ -136,6 +144,7 @@ export function defaultExperiment(): Experiment {
       expertsDrop: 0,
       expertCriterion: 'frequency',
       targets: ['experts'],
+      sparseGpt: { blockSize: DEFAULT_BLOCK_SIZE, damp: DEFAULT_DAMP },
     },
     evaluation: { text: { kind: 'corpus', id: DEFAULT_CALIBRATION_TEXT }, ctx: 128, maxTokens: 4096 },
     view: { panel: 'model', layer: 0 },

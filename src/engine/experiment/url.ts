@@ -63,6 +63,13 @@ export function encodeExperiment(experiment: Experiment): string {
     ['drop', String(p.expertsDrop)],
     ['crit', p.expertCriterion],
     ['targets', p.targets.join(',')],
+    // SparseGPT's knobs only where they act, so other links stay as they were.
+    ...(p.method === 'sparsegpt'
+      ? ([
+          ['blocksize', String(p.sparseGpt.blockSize)],
+          ['damp', String(p.sparseGpt.damp)],
+        ] as [string, string][])
+      : []),
     ['eval', textValue(experiment.evaluation.text)],
     ['ctx', String(experiment.evaluation.ctx)],
     ['evaltokens', String(experiment.evaluation.maxTokens)],
@@ -187,6 +194,8 @@ const KEYS: Record<string, KeyReader> = {
   drop: field(numberIn('drop', LIMITS.expertsDrop, true), (e, v) => (e.prune.expertsDrop = v), (d) => String(d.prune.expertsDrop)),
   crit: field(oneOf('crit', EXPERT_CRITERIA), (e, v) => (e.prune.expertCriterion = v), (d) => d.prune.expertCriterion),
   targets: field(listOf('targets', PRUNE_TARGETS, false), (e, v) => (e.prune.targets = v), (d) => d.prune.targets.join(',')),
+  blocksize: field(numberIn('blocksize', LIMITS.blockSize, true), (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, blockSize: v }), (d) => String(d.prune.sparseGpt.blockSize)),
+  damp: field(numberIn('damp', LIMITS.damp, false), (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, damp: v }), (d) => String(d.prune.sparseGpt.damp)),
   eval: field(prefixed('eval', parseText), (e, v) => (e.evaluation.text = v), (d) => (d.evaluation.text.kind === 'corpus' ? d.evaluation.text.id : '')),
   ctx: field(numberIn('ctx', LIMITS.ctx, true), (e, v) => (e.evaluation.ctx = v), (d) => String(d.evaluation.ctx)),
   evaltokens: field(numberIn('evaltokens', LIMITS.evalTokens, true), (e, v) => (e.evaluation.maxTokens = v), (d) => String(d.evaluation.maxTokens)),

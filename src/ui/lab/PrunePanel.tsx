@@ -1,6 +1,6 @@
 import { useCallback, useId } from 'react';
 import type { PruneSummary } from '../../api/lab.ts';
-import { formatPattern, type ExperimentPrune, type PruneMethod } from '../../engine/experiment/schema.ts';
+import { formatPattern, LIMITS, type ExperimentPrune, type PruneMethod } from '../../engine/experiment/schema.ts';
 import { isHidden } from '../../state/actions.ts';
 import { pruneKey } from '../../state/requests.ts';
 import { useLab, useLabActions, type LabState } from '../../state/store.ts';
@@ -172,9 +172,35 @@ export function PrunePanel() {
         )}
       </div>
       {prune.method === 'sparsegpt' && (
+        <div className="row">
+          <label htmlFor={`${id}-blocksize`}>Block width (columns)</label>
+          <input
+            id={`${id}-blocksize`}
+            type="number"
+            min={LIMITS.blockSize.min}
+            max={LIMITS.blockSize.max}
+            value={prune.sparseGpt.blockSize}
+            disabled={running}
+            onChange={(e) => actions.setSparseGpt({ blockSize: Number(e.target.value) })}
+          />
+          <label htmlFor={`${id}-damp`}>Dampening</label>
+          <input
+            id={`${id}-damp`}
+            type="number"
+            min={LIMITS.damp.min}
+            max={LIMITS.damp.max}
+            step={0.005}
+            value={prune.sparseGpt.damp}
+            disabled={running}
+            onChange={(e) => actions.setSparseGpt({ damp: Number(e.target.value) })}
+          />
+        </div>
+      )}
+      {prune.method === 'sparsegpt' && (
         <p className="hint">
           SparseGPT prunes the expert FFNs (routed{model?.spec.sharedExpert ? ' and shared' : ''}) row-wise in blocks and updates the kept weights
-          to compensate (Frantar &amp; Alistarh 2023); attention stays dense.
+          to compensate (Frantar &amp; Alistarh 2023); attention stays dense. Masks are chosen per block of that many columns;
+          dampening adds that fraction of the mean Hessian diagonal before inverting.
         </p>
       )}
       {model && needsText && !canRead && (
