@@ -172,36 +172,36 @@ export function PrunePanel() {
         )}
       </div>
       {prune.method === 'sparsegpt' && (
-        <div className="row">
-          <label htmlFor={`${id}-blocksize`}>Block width (columns)</label>
-          <input
-            id={`${id}-blocksize`}
-            type="number"
-            min={LIMITS.blockSize.min}
-            max={LIMITS.blockSize.max}
-            value={prune.sparseGpt.blockSize}
-            disabled={running}
-            onChange={(e) => actions.setSparseGpt({ blockSize: Number(e.target.value) })}
-          />
-          <label htmlFor={`${id}-damp`}>Dampening</label>
-          <input
-            id={`${id}-damp`}
-            type="number"
-            min={LIMITS.damp.min}
-            max={LIMITS.damp.max}
-            step={0.005}
-            value={prune.sparseGpt.damp}
-            disabled={running}
-            onChange={(e) => actions.setSparseGpt({ damp: Number(e.target.value) })}
-          />
-        </div>
-      )}
-      {prune.method === 'sparsegpt' && (
-        <p className="hint">
-          SparseGPT prunes the expert FFNs (routed{model?.spec.sharedExpert ? ' and shared' : ''}) row-wise in blocks and updates the kept weights
-          to compensate (Frantar &amp; Alistarh 2023); attention stays dense. Masks are chosen per block of that many columns;
-          dampening adds that fraction of the mean Hessian diagonal before inverting.
-        </p>
+        <>
+          <div className="row">
+            <label htmlFor={`${id}-blocksize`}>Block width (columns)</label>
+            <input
+              id={`${id}-blocksize`}
+              type="number"
+              min={LIMITS.blockSize.min}
+              max={LIMITS.blockSize.max}
+              value={prune.sparseGpt.blockSize}
+              disabled={running}
+              onChange={(e) => actions.setSparseGpt({ blockSize: Number(e.target.value) })}
+            />
+            <label htmlFor={`${id}-damp`}>Dampening</label>
+            <input
+              id={`${id}-damp`}
+              type="number"
+              min={LIMITS.damp.min}
+              max={LIMITS.damp.max}
+              step={0.005}
+              value={prune.sparseGpt.damp}
+              disabled={running}
+              onChange={(e) => actions.setSparseGpt({ damp: Number(e.target.value) })}
+            />
+          </div>
+          <p className="hint">
+            SparseGPT prunes the expert FFNs (routed{model?.spec.sharedExpert ? ' and shared' : ''}) row-wise in blocks and updates the kept weights
+            to compensate (Frantar &amp; Alistarh 2023); attention stays dense. Masks are chosen per block of that many columns;
+            dampening adds that fraction of the mean Hessian diagonal before inverting.
+          </p>
+        </>
       )}
       {model && needsText && !canRead && (
         <p className="notice" role="note">
