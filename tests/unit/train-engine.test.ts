@@ -4,7 +4,7 @@ import { applyRope } from '../../src/engine/reference/ops.ts';
 import { paramLayout } from '../../src/engine/train/config.ts';
 import { DataOrder, evaluationWindows, positionsById } from '../../src/engine/train/data.ts';
 import { initialParameters } from '../../src/engine/train/init.ts';
-import { canResume, DEFAULT_RECIPE, recipeLearningRate, recipeSteps } from '../../src/engine/train/recipe.ts';
+import { canResume, DEFAULT_RECIPE, recipeLearningRate, recipeSteps, recipeWithSteps } from '../../src/engine/train/recipe.ts';
 import { ropeTable } from '../../src/engine/train/rope-table.ts';
 import { learningRate } from '../../src/engine/train/schedule.ts';
 import { decodeTrainState, encodeTrainState } from '../../src/engine/train/state.ts';
@@ -92,6 +92,14 @@ describe('a recipe cut short', () => {
     for (let t = 700; t < 1500; t++) expect(recipeLearningRate(cut, t + 1)).toBeLessThan(recipeLearningRate(cut, t));
     expect(recipeLearningRate(cut, 1500)).toBe(planned.schedule.floor);
     expect(recipeLearningRate(cut, 1800)).toBe(planned.schedule.floor);
+  });
+
+  it('--steps N makes a plain N-step schedule of the recipe, whatever cut it had', () => {
+    const short = recipeWithSteps(cut, 100);
+    expect(recipeSteps(short)).toBe(100);
+    expect(short.cutShort).toBeUndefined();
+    expect(recipeLearningRate(short, 100)).toBe(planned.schedule.floor);
+    expect(recipeLearningRate(short, 10)).toBe(recipeLearningRate(planned, 10));
   });
 
   it('takes over a state of the planned recipe up to fromStep, and nothing else', () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ModelFileError } from '../../engine/errors.ts';
 import { parseDocumentIndex, sliceDocuments } from '../../engine/corpus/document-index.ts';
 import { loadTokenizer } from '../../engine/tokenizer.ts';
-import { canResume, DEFAULT_RECIPE, recipeSteps, type TrainRecipe } from '../../engine/train/recipe.ts';
+import { canResume, DEFAULT_RECIPE, recipeSteps, recipeWithSteps, type TrainRecipe } from '../../engine/train/recipe.ts';
 import { decodeTrainState, encodeTrainState, type TrainState } from '../../engine/train/state.ts';
 import { documentTokens } from '../../engine/train/tokens.ts';
 import { createNodeGpuContext } from '../../gpu/node.ts';
@@ -142,7 +142,7 @@ export const trainCommand: Command = {
       'train',
     );
     const steps = flags.optionalNumber('steps', { min: 1, integer: true });
-    const recipe: TrainRecipe = steps === undefined ? DEFAULT_RECIPE : { ...DEFAULT_RECIPE, schedule: { ...DEFAULT_RECIPE.schedule, totalSteps: steps } };
+    const recipe: TrainRecipe = steps === undefined ? DEFAULT_RECIPE : recipeWithSteps(DEFAULT_RECIPE, steps);
     const result = await trainIntoFolder({
       out: flags.string('out'),
       corpus: flags.optionalString('corpus') ?? 'build/corpus/brown',

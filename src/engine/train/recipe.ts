@@ -88,6 +88,14 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   checkpointEvery: 50,
 };
 
+/** `r` as a plain schedule of `steps` steps (same warmup, peak and floor), without a cut or a continuation. */
+export function recipeWithSteps(r: TrainRecipe, steps: number): TrainRecipe {
+  const plain: TrainRecipe = { ...r, schedule: { ...r.schedule, totalSteps: steps } };
+  delete plain.cutShort;
+  delete plain.continuation;
+  return plain;
+}
+
 /** Optimizer steps of the schedule (as cut short, if it was). */
 function scheduleSteps(r: TrainRecipe): number {
   return r.cutShort?.totalSteps ?? r.schedule.totalSteps;
