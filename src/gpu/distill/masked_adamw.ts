@@ -3,7 +3,7 @@
 import source from '../../../shaders/distill/masked_adamw.wgsl';
 import { defineKernel } from '../kernel.ts';
 import type { Recorder } from '../recorder.ts';
-import { adamwKernels, NORM_LANES, type AdamWSettings } from '../train/adamw.ts';
+import { adamWParams, adamwKernels, NORM_LANES, type AdamWSettings } from '../train/adamw.ts';
 import { gridFlat } from '../train/grid.ts';
 
 export const maskedAdamWKernels = {
@@ -22,30 +22,16 @@ export interface MaskedAdamWBuffers {
 
 const NO_STEP: AdamWSettings = { lr: 0, beta1: 0, beta2: 0, eps: 0, weightDecay: 0, maxNorm: Infinity };
 
-function paramsOf(count: number, decayEnd: number, step: number, s: AdamWSettings) {
-  return {
-    count,
-    decay_end: decayEnd,
-    step,
-    lr: s.lr,
-    beta1: s.beta1,
-    beta2: s.beta2,
-    eps: s.eps,
-    weight_decay: s.weightDecay,
-    max_norm: Number.isFinite(s.maxNorm) ? s.maxNorm : 3.4e38,
-  };
-}
-
 const bindingsOf = (b: MaskedAdamWBuffers) => ({ grads: b.grads, weights: b.weights, moments: b.moments, stats: b.stats, update_bits: b.updateBits, kept_bits: b.keptBits });
 
 /** grads = 0 where the update bit is 0 (the gradient the optimizer sees). */
 export function recordMaskGradients(rec: Recorder, count: number, b: MaskedAdamWBuffers): void {
-  rec.dispatch(maskedAdamWKernels.maskGrads, { bindings: bindingsOf(b), params: paramsOf(count, 0, 1, NO_STEP), workgroups: gridFlat(count) });
+  rec.dispatch(maskedAdamWKernels.maskGrads, { bindings: bindingsOf(b), params: adamWParams(count, 0, 1, NO_STEP), workgroups: gridFlat(count) });
 }
 
 /** One step t (from 1) on `count` parameters; elements before `decayEnd` get weight decay. */
 export function recordMaskedAdamW(rec: Recorder, count: number, decayEnd: number, step: number, s: AdamWSettings, b: MaskedAdamWBuffers): void {
-  const params = paramsOf(count, decayEnd, step, s);
+  const params = adamWParams(count, decayEnd, step, s);
   recordMaskGradients(rec, count, b);
   const norm = { grads: b.grads, weights: b.weights, moments: b.moments, stats: b.stats };
   rec.dispatch(adamwKernels.normPartial, { bindings: norm, params, workgroups: [NORM_LANES / 64] });
