@@ -41,10 +41,23 @@ const dtype = values.dtype as 'F16' | 'BF16' | 'F32';
 const repeat = Number(values.repeat);
 
 const config = {
-  architectures: ['GraniteMoeForCausalLM'], model_type: 'granitemoe', hidden_size: 1024, num_hidden_layers: layers,
-  num_attention_heads: 16, num_key_value_heads: 8, intermediate_size: 512, num_local_experts: 32, num_experts_per_tok: 8,
-  vocab_size: 49155, max_position_embeddings: 4096, tie_word_embeddings: true, rms_norm_eps: 1e-6,
-  embedding_multiplier: 12, residual_multiplier: 0.22, attention_multiplier: 0.015625, logits_scaling: 6,
+  architectures: ['GraniteMoeForCausalLM'],
+  model_type: 'granitemoe',
+  hidden_size: 1024,
+  num_hidden_layers: layers,
+  num_attention_heads: 16,
+  num_key_value_heads: 8,
+  intermediate_size: 512,
+  num_local_experts: 32,
+  num_experts_per_tok: 8,
+  vocab_size: 49155,
+  max_position_embeddings: 4096,
+  tie_word_embeddings: true,
+  rms_norm_eps: 1e-6,
+  embedding_multiplier: 12,
+  residual_multiplier: 0.22,
+  attention_multiplier: 0.015625,
+  logits_scaling: 6,
 };
 
 const ctx = await createNodeGpuContext({ label: 'bench-calibrate' });
@@ -93,7 +106,8 @@ try {
       cpu[name].push((used.user + used.system) / 1e6);
     }
   }
-  const fastest = (runs: Record<string, number[]>) => Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, Math.min(...v)])) as Record<keyof typeof runs, number>;
+  const fastest = (runs: Record<string, number[]>) =>
+    Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, Math.min(...v)])) as Record<keyof typeof runs, number>;
   const seconds = fastest(all);
   const cpuSeconds = fastest(cpu);
   const tokens = samples * seqLen;
@@ -103,7 +117,11 @@ try {
         bench: 'calibrate',
         adapter: summarizeCapabilities(ctx.caps),
         model: { shape: 'granite-3.0-1b-a400m', layers, hidden: 1024, experts: 32, topK: 8, expertFfn: 512, vocab: 49155, dtype },
-        samples, seqLen, tokens, windowsPerBatch: perBatch, batches: batches.length,
+        samples,
+        seqLen,
+        tokens,
+        windowsPerBatch: perBatch,
+        batches: batches.length,
         seconds: Object.fromEntries(Object.entries(seconds).map(([k, v]) => [k, +v.toFixed(3)])),
         allRuns: Object.fromEntries(Object.entries(all).map(([k, v]) => [k, v.map((x) => +x.toFixed(3))])),
         cpuSeconds: Object.fromEntries(Object.entries(cpuSeconds).map(([k, v]) => [k, +v.toFixed(3)])),

@@ -101,7 +101,13 @@ console.log(
       gflopPerCpuSecond: +(flops.total / bestTotal.cpu / 1e9).toFixed(2),
       kernels: [...best]
         .sort((a, b) => b[1].cpu - a[1].cpu)
-        .map(([kernel, t]) => ({ kernel, calls: t.calls, cpuSeconds: +t.cpu.toFixed(3), wallSeconds: +t.wall.toFixed(3), cpuShare: +(t.cpu / cpuSum).toFixed(3) })),
+        .map(([kernel, t]) => ({
+          kernel,
+          calls: t.calls,
+          cpuSeconds: +t.cpu.toFixed(3),
+          wallSeconds: +t.wall.toFixed(3),
+          cpuShare: +(t.cpu / cpuSum).toFixed(3),
+        })),
     },
     null,
     2,

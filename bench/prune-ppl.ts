@@ -61,13 +61,19 @@ const windows = sampleWindows(tokenizer.encode(await readFile(values['calib-text
 const evaluation = tokenizer.encode(await readFile(values['eval-text'], 'utf8'));
 
 const rows: [string, Partial<PipelineSettings>][] = [];
-for (const [pattern, name] of [['unstructured', '50%'], ['2:4', '2:4']] as const) {
-  for (const method of ['magnitude', 'wanda', 'moe-pruner'] as const) rows.push([`${method} ${name}`, { method, sparsity: 0.5, pattern: parsePattern(pattern) }]);
+for (const [pattern, name] of [
+  ['unstructured', '50%'],
+  ['2:4', '2:4'],
+] as const) {
+  for (const method of ['magnitude', 'wanda', 'moe-pruner'] as const)
+    rows.push([`${method} ${name}`, { method, sparsity: 0.5, pattern: parsePattern(pattern) }]);
   if (values.sparsegpt) rows.push([`sparsegpt ${name}`, { method: 'sparsegpt', sparsity: 0.5, pattern: parsePattern(pattern) }]);
 }
-for (const criterion of ['frequency', 'gate', 'reap'] as const) rows.push([`drop ${drop}/${spec.numExperts} by ${criterion}`, { method: 'magnitude', sparsity: 0, expertsDrop: drop, expertCriterion: criterion }]);
+for (const criterion of ['frequency', 'gate', 'reap'] as const)
+  rows.push([`drop ${drop}/${spec.numExperts} by ${criterion}`, { method: 'magnitude', sparsity: 0, expertsDrop: drop, expertCriterion: criterion }]);
 if (values['drop-and-prune']) {
-  for (const criterion of ['frequency', 'reap'] as const) rows.push([`drop ${drop} by ${criterion} + moe-pruner 50%`, { method: 'moe-pruner', sparsity: 0.5, expertsDrop: drop, expertCriterion: criterion }]);
+  for (const criterion of ['frequency', 'reap'] as const)
+    rows.push([`drop ${drop} by ${criterion} + moe-pruner 50%`, { method: 'moe-pruner', sparsity: 0.5, expertsDrop: drop, expertCriterion: criterion }]);
 }
 
 interface Row {
@@ -98,7 +104,14 @@ try {
     try {
       const report = await evaluate(run.masks);
       const dropped = run.report.layers.map((l) => l.droppedExperts);
-      results.push({ label, ppl: report.ppl, nll: report.nll, sparsity: run.report.achieved.overall.sparsity, ...(dropped.some((d) => d.length) ? { droppedExperts: dropped } : {}), seconds });
+      results.push({
+        label,
+        ppl: report.ppl,
+        nll: report.nll,
+        sparsity: run.report.achieved.overall.sparsity,
+        ...(dropped.some((d) => d.length) ? { droppedExperts: dropped } : {}),
+        seconds,
+      });
     } finally {
       run.destroy();
     }
@@ -117,7 +130,13 @@ try {
           calibration: { text: values['calib-text'], samples, seqLen, seed, tokens: stats.tokens, seconds: +calibrationSeconds.toFixed(2) },
           evaluation: { text: values['eval-text'], tokens: dense.tokens, ctx: ctxLength, windows: dense.windows },
           mode,
-          results: results.map((r) => ({ ...r, ppl: +r.ppl.toFixed(4), nll: +r.nll.toFixed(6), sparsity: +r.sparsity.toFixed(4), seconds: +r.seconds.toFixed(2) })),
+          results: results.map((r) => ({
+            ...r,
+            ppl: +r.ppl.toFixed(4),
+            nll: +r.nll.toFixed(6),
+            sparsity: +r.sparsity.toFixed(4),
+            seconds: +r.seconds.toFixed(2),
+          })),
         },
         null,
         2,

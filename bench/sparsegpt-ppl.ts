@@ -51,7 +51,9 @@ const { values } = parseArgs({
 });
 if (!values.model) throw new Error('--model DIR is required');
 const mode = values.mode as 'dense' | 'sequential';
-const [samples, seqLen, seed, ctxLength, blockSize, damp] = ['samples', 'seq-len', 'seed', 'ctx', 'blocksize', 'damp'].map((k) => Number(values[k as keyof typeof values]));
+const [samples, seqLen, seed, ctxLength, blockSize, damp] = ['samples', 'seq-len', 'seed', 'ctx', 'blocksize', 'damp'].map((k) =>
+  Number(values[k as keyof typeof values]),
+);
 const maxTokens = values['max-tokens'] ? Number(values['max-tokens']) : undefined;
 
 async function tokenStreams(checkpoint: Checkpoint): Promise<{ calibration: number[][]; evaluation: number[] }> {
@@ -63,10 +65,14 @@ async function tokenStreams(checkpoint: Checkpoint): Promise<{ calibration: numb
       evaluation: Array.from({ length: maxTokens ?? 4 * ctxLength }, () => rng.int(V)),
     };
   }
-  if (!checkpoint.tokenizerJson || !values['calib-text'] || !values['eval-text']) throw new Error('text mode needs the model tokenizer, --calib-text and --eval-text (or give --random-ids)');
+  if (!checkpoint.tokenizerJson || !values['calib-text'] || !values['eval-text'])
+    throw new Error('text mode needs the model tokenizer, --calib-text and --eval-text (or give --random-ids)');
   const tokenizer = loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfig);
   const calibrationTokens = tokenizer.encode(await readFile(values['calib-text'], 'utf8'), { addSpecialTokens: false });
-  return { calibration: sampleWindows(calibrationTokens, { samples, seqLen, seed }), evaluation: tokenizer.encode(await readFile(values['eval-text'], 'utf8')) };
+  return {
+    calibration: sampleWindows(calibrationTokens, { samples, seqLen, seed }),
+    evaluation: tokenizer.encode(await readFile(values['eval-text'], 'utf8')),
+  };
 }
 
 /** The expert matrices a baseline prunes in layer l: per canonical key, its matrices and their statistics. */
@@ -76,13 +82,25 @@ function expertTargets(model: GpuModel, l: number, stats: LayerStats, gated: boo
   const pick = (s: { inputSqNorm: Float32Array; inputSqNormGated: Float32Array; interSqNorm: Float32Array; interSqNormGated: Float32Array }, input: boolean) =>
     input ? (gated ? s.inputSqNormGated : s.inputSqNorm) : gated ? s.interSqNormGated : s.interSqNorm;
   const targets: { key: MatrixKey; matrix: GpuMatrix; parts: { rows: number; cols: number; offset: number; statistic: Float32Array }[] }[] = [
-    { key: 'experts.gate_up', matrix: layer.experts!.gateUp, parts: Array.from({ length: 2 * E }, (_, z) => ({ rows: I, cols: H, offset: z * I * H, statistic: pick(stats.experts[z >> 1], true) })) },
-    { key: 'experts.down', matrix: layer.experts!.down, parts: Array.from({ length: E }, (_, e) => ({ rows: H, cols: I, offset: e * H * I, statistic: pick(stats.experts[e], false) })) },
+    {
+      key: 'experts.gate_up',
+      matrix: layer.experts!.gateUp,
+      parts: Array.from({ length: 2 * E }, (_, z) => ({ rows: I, cols: H, offset: z * I * H, statistic: pick(stats.experts[z >> 1], true) })),
+    },
+    {
+      key: 'experts.down',
+      matrix: layer.experts!.down,
+      parts: Array.from({ length: E }, (_, e) => ({ rows: H, cols: I, offset: e * H * I, statistic: pick(stats.experts[e], false) })),
+    },
   ];
   if (layer.shared && stats.shared) {
     const S = layer.shared.width;
     targets.push(
-      { key: 'shared.gate_up', matrix: layer.shared.gateUp, parts: [0, 1].map((z) => ({ rows: S, cols: H, offset: z * S * H, statistic: pick(stats.shared!, true) })) },
+      {
+        key: 'shared.gate_up',
+        matrix: layer.shared.gateUp,
+        parts: [0, 1].map((z) => ({ rows: S, cols: H, offset: z * S * H, statistic: pick(stats.shared!, true) })),
+      },
       { key: 'shared.down', matrix: layer.shared.down, parts: [{ rows: H, cols: S, offset: 0, statistic: pick(stats.shared, false) }] },
     );
   }
@@ -102,8 +120,14 @@ async function baselineLayerMasks(model: GpuModel, l: number, stats: LayerStats,
       const factors = await ctx.upload(`factors ${t.matrix.name} ${i}`, columnFactors(p.statistic, `${t.matrix.name} statistic`));
       created.push(factors);
       matrices.push({
-        label: `layers.${l}.${t.key}.${i}`, rows: p.rows, cols: p.cols, weights: t.matrix.buffer, weightOffset: p.offset,
-        dtype: t.matrix.dtype, columnFactors: factors, mask: { buffer: mask, wordOffset: p.offset / 32 },
+        label: `layers.${l}.${t.key}.${i}`,
+        rows: p.rows,
+        cols: p.cols,
+        weights: t.matrix.buffer,
+        weightOffset: p.offset,
+        dtype: t.matrix.dtype,
+        columnFactors: factors,
+        mask: { buffer: mask, wordOffset: p.offset / 32 },
       });
     }
     const [slot] = await computeMasks(ctx, { method, pattern, group: 'row', sparsity: pattern.kind === 'n:m' ? 0 : 0.5, seed: 0 }, matrices);
@@ -135,7 +159,10 @@ try {
   const evaluate = async (masks: GpuMaskSet | null) => (await evaluatePerplexity(model, evaluation, { ctx: ctxLength, maxTokens, masks })).ppl;
   const results: Record<string, { ppl: number; sparsity: number; seconds: number }> = {};
   results.dense = { ppl: await evaluate(null), sparsity: 0, seconds: 0 };
-  const patterns: [string, PrunePattern][] = [['50%', UNSTRUCTURED], ['2:4', { kind: 'n:m', keep: 2, block: 4 }]];
+  const patterns: [string, PrunePattern][] = [
+    ['50%', UNSTRUCTURED],
+    ['2:4', { kind: 'n:m', keep: 2, block: 4 }],
+  ];
   for (const [patternName, pattern] of patterns) {
     for (const method of ['magnitude', 'wanda', 'moe-pruner'] as PruneMethod[]) {
       const start = performance.now();
@@ -145,7 +172,8 @@ try {
       } else {
         const { stats } = await calibrateOnGpu(model, calibration, { mode });
         maskSet = { layers: [] };
-        for (const [l, layerStats] of stats.layers.entries()) maskSet.layers.push(layerStats ? await baselineLayerMasks(model, l, layerStats, method, pattern) : null);
+        for (const [l, layerStats] of stats.layers.entries())
+          maskSet.layers.push(layerStats ? await baselineLayerMasks(model, l, layerStats, method, pattern) : null);
       }
       const seconds = (performance.now() - start) / 1000;
       const uploaded = await uploadMasks(model, maskSet);
@@ -155,7 +183,11 @@ try {
     const start = performance.now();
     const sparsegpt = await sparseGptOnModel(model, calibration, { settings: { sparsity: 0.5, pattern, blockSize, damp }, mode });
     const seconds = (performance.now() - start) / 1000;
-    results[`sparsegpt ${patternName}`] = { ppl: await evaluate(sparsegpt.masks), sparsity: sparsityOf(model, await sparsegpt.readMaskSet()), seconds: +seconds.toFixed(2) };
+    results[`sparsegpt ${patternName}`] = {
+      ppl: await evaluate(sparsegpt.masks),
+      sparsity: sparsityOf(model, await sparsegpt.readMaskSet()),
+      seconds: +seconds.toFixed(2),
+    };
     sparsegpt.destroy();
   }
   console.log(
@@ -166,8 +198,12 @@ try {
         model: values.model,
         calibration: values['random-ids'] ? { randomIds: true, samples, seqLen, seed } : { text: values['calib-text'], samples, seqLen, seed },
         evaluation: { text: values['eval-text'] ?? 'random ids', tokens: Math.min(evaluation.length, maxTokens ?? Infinity), ctx: ctxLength },
-        mode, blockSize, damp,
-        results: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { ppl: +v.ppl.toFixed(4), sparsity: +v.sparsity.toFixed(4), seconds: v.seconds }])),
+        mode,
+        blockSize,
+        damp,
+        results: Object.fromEntries(
+          Object.entries(results).map(([k, v]) => [k, { ppl: +v.ppl.toFixed(4), sparsity: +v.sparsity.toFixed(4), seconds: v.seconds }]),
+        ),
       },
       null,
       2,

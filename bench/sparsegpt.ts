@@ -62,7 +62,10 @@ try {
     choices.forEach((c, t) => c.forEach((id, k) => id === e && rowSlot.push(t * K + k)));
     offsets[e + 1] = rowSlot.length;
   }
-  const tokens = await ctx.upload('tokens', Float32Array.from({ length: T * H }, () => rng.normal()));
+  const tokens = await ctx.upload(
+    'tokens',
+    Float32Array.from({ length: T * H }, () => rng.normal()),
+  );
   const slots = await ctx.upload('row slots', Uint32Array.from(rowSlot));
   const offsetBuffer = await ctx.upload('offsets', offsets);
   const sums = ctx.createBuffer('S', E * H * H * 4);
@@ -84,18 +87,39 @@ try {
     made.release();
   });
   const elements = 2 * E * I * H;
-  const source = await ctx.upload('gate_up f16', encodeWeights(Float32Array.from({ length: elements }, () => rng.normal() * 0.05), 'f16'));
+  const source = await ctx.upload(
+    'gate_up f16',
+    encodeWeights(
+      Float32Array.from({ length: elements }, () => rng.normal() * 0.05),
+      'f16',
+    ),
+  );
   const output = ctx.createBuffer('gate_up updated', source.size);
   const mask = ctx.createBuffer('mask', maskWords(elements) * 4);
   const prune: Record<string, number> = {};
-  const patterns: [string, PrunePattern, number][] = [['unstructured 50%', UNSTRUCTURED, 0.5], ['2:4', { kind: 'n:m', keep: 2, block: 4 }, 0]];
+  const patterns: [string, PrunePattern, number][] = [
+    ['unstructured 50%', UNSTRUCTURED, 0.5],
+    ['2:4', { kind: 'n:m', keep: 2, block: 4 }, 0],
+  ];
   for (const [name, pattern, sparsity] of patterns) {
     prune[name] = await time(ctx, async () => {
       const rec = ctx.record('prune');
-      const { loss, release } = recordSparseGpt(ctx, rec, { sparsity, pattern, blockSize: B, damp: 0.01 }, {
-        label: 'bench gate_up', rows: I, cols: H, matrices: 2 * E, share: 2,
-        source: { buffer: source, dtype: 'f16' }, output: { buffer: output }, mask: { buffer: mask }, factor: factor!,
-      });
+      const { loss, release } = recordSparseGpt(
+        ctx,
+        rec,
+        { sparsity, pattern, blockSize: B, damp: 0.01 },
+        {
+          label: 'bench gate_up',
+          rows: I,
+          cols: H,
+          matrices: 2 * E,
+          share: 2,
+          source: { buffer: source, dtype: 'f16' },
+          output: { buffer: output },
+          mask: { buffer: mask },
+          factor: factor!,
+        },
+      );
       await rec.submit();
       await ctx.idle();
       release();

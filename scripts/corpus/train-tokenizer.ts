@@ -16,8 +16,9 @@ import { byteLevelBpeFiles } from '../../src/engine/tokenizer/bpe-json.ts';
 import { trainByteLevelBpe } from '../../src/engine/tokenizer/bpe-train.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const USAGE = 'npm run tokenizer -- [--vocab N (4096)] [--input FILE (build/corpus/brown/train.txt)] [--out DIR (build/tokenizer)] '
-  + '[--min-count N (2)] [--max-length N (2048)] [--eval FILE ...]';
+const USAGE =
+  'npm run tokenizer -- [--vocab N (4096)] [--input FILE (build/corpus/brown/train.txt)] [--out DIR (build/tokenizer)] ' +
+  '[--min-count N (2)] [--max-length N (2048)] [--eval FILE ...]';
 
 export interface Compression {
   file: string;
@@ -106,7 +107,9 @@ function main(argv: string[]): void {
   };
   writeFileSync(join(outDir, 'training.json'), `${JSON.stringify(report, null, 2)}\n`);
 
-  console.log(`tokenizer: ${model.vocab.length} tokens (${model.merges.length} merges, stopped by ${model.stoppedBy}) from ${report.input.bytes} bytes in ${report.trainSeconds} s -> ${relative(repoRoot, outDir)}/`);
+  console.log(
+    `tokenizer: ${model.vocab.length} tokens (${model.merges.length} merges, stopped by ${model.stoppedBy}) from ${report.input.bytes} bytes in ${report.trainSeconds} s -> ${relative(repoRoot, outDir)}/`,
+  );
   for (const c of compression) {
     console.log(`tokenizer: ${c.file}: ${c.tokens} tokens, ${c.bytesPerToken.toFixed(3)} bytes/token, round trip ${c.roundTrip ? 'exact' : 'FAILED'}`);
   }

@@ -60,9 +60,7 @@ export interface EmbeddedModel {
   description: string;
 }
 
-export type CapabilitiesReport =
-  | { available: true; caps: GpuCapabilities; summary: string }
-  | { available: false; reason: string };
+export type CapabilitiesReport = { available: true; caps: GpuCapabilities; summary: string } | { available: false; reason: string };
 
 export interface ModelFileInfo {
   file: string;

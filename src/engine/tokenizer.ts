@@ -68,7 +68,11 @@ function checkByteLevelAlphabet(file: string, json: Json): void {
   if (!byteLevel || model.type !== 'BPE' || model.byte_fallback === true || typeof model.vocab !== 'object' || model.vocab === null) return;
   const missing = byteLevelAlphabet().findIndex((c) => !Object.hasOwn(model.vocab as Json, c));
   if (missing >= 0) {
-    throw new ModelFileError(file, 'bad-tokenizer', `byte-level BPE without a token for byte 0x${missing.toString(16).padStart(2, '0')}: text with it could not be encoded`);
+    throw new ModelFileError(
+      file,
+      'bad-tokenizer',
+      `byte-level BPE without a token for byte 0x${missing.toString(16).padStart(2, '0')}: text with it could not be encoded`,
+    );
   }
 }
 
@@ -89,8 +93,7 @@ export function loadTokenizer(tokenizerJson: unknown, tokenizerConfig?: unknown,
   checkByteLevelAlphabet(file, json);
   const complete = { added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...json };
   if (!Array.isArray(complete.added_tokens)) throw new ModelFileError(file, 'bad-tokenizer', '"added_tokens" is not a list');
-  const failure = (what: string, error: unknown) =>
-    new ModelFileError(file, 'bad-tokenizer', `${what}: ${(error as Error)?.message ?? String(error)}`);
+  const failure = (what: string, error: unknown) => new ModelFileError(file, 'bad-tokenizer', `${what}: ${(error as Error)?.message ?? String(error)}`);
 
   let tokenizer: Tokenizer;
   let vocabSize: number;

@@ -65,8 +65,7 @@ export function describeCapabilities(adapter: GPUAdapter, device: GPUDevice): Gp
     device: info?.device ?? '',
     description,
     isSoftware:
-      /swiftshader|llvmpipe|lavapipe|software|warp/.test(text) ||
-      Boolean((adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter),
+      /swiftshader|llvmpipe|lavapipe|software|warp/.test(text) || Boolean((adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter),
     features: {
       shaderF16: device.features.has('shader-f16'),
       subgroups: device.features.has('subgroups'),

@@ -51,8 +51,7 @@ export function outOfMemory(what: string, bytes: number): GpuError {
 export function beyondLimits(what: string, bytes: number, limit: number, limitName: string): GpuError {
   return new GpuError(
     'limits',
-    `${what} needs ${formatBytes(bytes)} in one GPU buffer, but this adapter allows at most ` +
-      `${formatBytes(limit)} (${limitName}).`,
+    `${what} needs ${formatBytes(bytes)} in one GPU buffer, but this adapter allows at most ` + `${formatBytes(limit)} (${limitName}).`,
   );
 }
 

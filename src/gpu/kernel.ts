@@ -34,8 +34,7 @@ export interface KernelSource {
   entryPoint?: string;
 }
 
-const BINDING_PATTERN =
-  /@group\(\s*(\d+)\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<\s*(uniform|storage)\s*(?:,\s*(read|read_write)\s*)?>\s*(\w+)\s*:\s*(\w+)/g;
+const BINDING_PATTERN = /@group\(\s*(\d+)\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<\s*(uniform|storage)\s*(?:,\s*(read|read_write)\s*)?>\s*(\w+)\s*:\s*(\w+)/g;
 const OVERRIDE_PATTERN = /^\s*(?:@id\(\d+\)\s*)?override\s+(\w+)/gm;
 
 export function defineKernel(def: KernelSource): Kernel {

@@ -19,8 +19,7 @@ export interface UniformLayout {
   size: number; // bytes, rounded up to 16 as WGSL's uniform address space requires
 }
 
-const TYPE_PATTERN =
-  /^(?:(u32|i32|f32)|vec([24])<(u32|i32|f32)>|vec([24])([uif]))$/;
+const TYPE_PATTERN = /^(?:(u32|i32|f32)|vec([24])<(u32|i32|f32)>|vec([24])([uif]))$/;
 
 function parseType(text: string, where: string): { type: ScalarType; components: 1 | 2 | 4 } {
   const match = TYPE_PATTERN.exec(text.replace(/\s+/g, ''));
@@ -43,7 +42,10 @@ export function uniformLayout(wgsl: string, struct: string): UniformLayout {
     if (!decl) continue;
     const colon = decl.indexOf(':');
     if (colon < 0) throw new Error(`struct ${struct}: cannot read field '${decl}'`);
-    const name = decl.slice(0, colon).replace(/@\w+(\([^)]*\))?/g, '').trim();
+    const name = decl
+      .slice(0, colon)
+      .replace(/@\w+(\([^)]*\))?/g, '')
+      .trim();
     const { type, components } = parseType(decl.slice(colon + 1), `struct ${struct}.${name}`);
     const align = components === 1 ? 4 : components * 4;
     offset = Math.ceil(offset / align) * align;

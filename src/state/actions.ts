@@ -45,8 +45,7 @@ export function createLabActions(store: LabStore, engine: Engine) {
   const note = (topic: Note['topic'], text: string) => set((s) => ({ notes: [...s.notes, { id: nextNoteId++, topic, text }] }));
   const patchExperiment = (patch: Partial<Experiment>) => set((s) => ({ experiment: { ...s.experiment, ...patch } }));
   const patchPrune = (patch: Partial<ExperimentPrune>) => patchExperiment({ prune: { ...get().experiment.prune, ...patch } });
-  const patchCalibration = (patch: Partial<ExperimentCalibration>) =>
-    patchExperiment({ calibration: { ...get().experiment.calibration, ...patch } });
+  const patchCalibration = (patch: Partial<ExperimentCalibration>) => patchExperiment({ calibration: { ...get().experiment.calibration, ...patch } });
 
   /** The experiment's model entry for a loaded model. */
   function experimentModel(source: ModelSource, summary: ModelSummary): ExperimentModel {
@@ -88,7 +87,10 @@ export function createLabActions(store: LabStore, engine: Engine) {
       const namesModel = keys.includes('model');
       // A pasted text travels as its hash only: say that the text itself is needed.
       const have = new Set(get().addedTexts.map((t) => t.hash));
-      for (const [what, text] of [['calibration', experiment.calibration.text], ['evaluation', experiment.evaluation.text]] as const) {
+      for (const [what, text] of [
+        ['calibration', experiment.calibration.text],
+        ['evaluation', experiment.evaluation.text],
+      ] as const) {
         if (text.kind === 'pasted' && !have.has(text.hash)) {
           notes.push(`The link's ${what} text is a pasted text known only by its hash ${text.hash}: paste or upload the same text to reproduce the results.`);
         }

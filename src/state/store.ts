@@ -26,25 +26,16 @@ import { defaultExperiment, type Experiment } from '../engine/experiment/schema.
 import type { GpuCapabilities } from '../gpu/capabilities.ts';
 import type { LabActions } from './actions.ts';
 
-export type GpuStatus =
-  | { status: 'probing' }
-  | { status: 'ready'; caps: GpuCapabilities; summary: string }
-  | { status: 'unavailable'; reason: string };
+export type GpuStatus = { status: 'probing' } | { status: 'ready'; caps: GpuCapabilities; summary: string } | { status: 'unavailable'; reason: string };
 
 /** The operation on the model in progress, or how the last one failed. The loaded model stays meanwhile. */
 export type ModelTask =
-  | { status: 'idle' }
-  | { status: 'loading'; label: string; progress: Progress | null }
-  | { status: 'error'; label: string; error: EngineErrorInfo };
+  { status: 'idle' } | { status: 'loading'; label: string; progress: Progress | null } | { status: 'error'; label: string; error: EngineErrorInfo };
 
 /** The Hugging Face field: what was typed, and the estimate shown before anything large is downloaded. */
 export interface HubState {
   repo: string;
-  check:
-    | { status: 'idle' }
-    | { status: 'estimating' }
-    | { status: 'estimated'; estimate: ModelEstimate }
-    | { status: 'error'; error: EngineErrorInfo };
+  check: { status: 'idle' } | { status: 'estimating' } | { status: 'estimated'; estimate: ModelEstimate } | { status: 'error'; error: EngineErrorInfo };
 }
 
 export interface Note {

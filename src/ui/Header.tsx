@@ -32,7 +32,9 @@ export function Header() {
             <button type="button" onClick={copy}>
               Copy share link
             </button>
-            <span role="status">{copied === 'copied' ? 'Copied: the link reproduces this experiment.' : copied === 'failed' ? 'Copy the address bar instead.' : ''}</span>
+            <span role="status">
+              {copied === 'copied' ? 'Copied: the link reproduces this experiment.' : copied === 'failed' ? 'Copy the address bar instead.' : ''}
+            </span>
           </div>
         )}
       </div>

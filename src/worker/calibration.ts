@@ -21,11 +21,18 @@ export function calibrationKey(request: CalibrationRequest): string {
 }
 
 /** The windows `request` draws from its text (tokenized without special tokens, as the sampling rule says). */
-export async function calibrationWindows(session: LabSession, texts: TextLibrary, request: CalibrationRequest): Promise<{ windows: number[][]; textTokens: number }> {
+export async function calibrationWindows(
+  session: LabSession,
+  texts: TextLibrary,
+  request: CalibrationRequest,
+): Promise<{ windows: number[][]; textTokens: number }> {
   const tokenizer = session.tokenizer('calibration');
   const limit = session.contextLimit;
   if (request.seqLen > limit) {
-    throw new EngineError({ kind: 'bad-request', message: `Calibration windows of ${request.seqLen} tokens are longer than ${session.name}'s context (${limit}).` });
+    throw new EngineError({
+      kind: 'bad-request',
+      message: `Calibration windows of ${request.seqLen} tokens are longer than ${session.name}'s context (${limit}).`,
+    });
   }
   const stream = await texts.stream(tokenizer, request.text, false);
   try {
@@ -52,7 +59,12 @@ export function summarizeStatistics(stats: CalibrationStats, request: Calibratio
 }
 
 /** Dense calibration statistics of `request`, kept in the session. */
-export async function runCalibration(session: LabSession, texts: TextLibrary, request: CalibrationRequest, options: OperationOptions): Promise<CalibrationSummary> {
+export async function runCalibration(
+  session: LabSession,
+  texts: TextLibrary,
+  request: CalibrationRequest,
+  options: OperationOptions,
+): Promise<CalibrationSummary> {
   const started = performance.now();
   const { onProgress, signal } = options;
   onProgress?.(progressStep('compute', 'Tokenizing the calibration text', 0, 1));

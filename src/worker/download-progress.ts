@@ -22,7 +22,11 @@ export function downloadReporter(onProgress: OperationOptions['onProgress'], int
       files.clear();
       for (const f of list) files.set(f.file, { file: f.file, loaded: f.cached ? f.bytes : 0, total: f.bytes, ...(f.cached ? { cached: true } : {}) });
       const loaded = list.reduce((n, f) => n + (f.cached ? f.bytes : 0), 0);
-      send(`Downloading ${name}`, loaded, list.reduce((n, f) => n + f.bytes, 0));
+      send(
+        `Downloading ${name}`,
+        loaded,
+        list.reduce((n, f) => n + f.bytes, 0),
+      );
     },
     report(p) {
       if (!onProgress) return;

@@ -11,7 +11,8 @@ export function toEngineError(error: unknown): EngineError {
   if (error instanceof EngineError) return error;
   if (error instanceof ModelFileError) {
     // The loader reports downloads and locations as file problems; the page treats those three apart.
-    const kind = error.problem === 'cancelled' ? 'aborted' : error.problem === 'network' ? 'network' : error.problem === 'bad-location' ? 'bad-request' : 'model-file';
+    const kind =
+      error.problem === 'cancelled' ? 'aborted' : error.problem === 'network' ? 'network' : error.problem === 'bad-location' ? 'bad-request' : 'model-file';
     return new EngineError({ kind, message: error.message, file: error.file, detail: error.problem });
   }
   if (error instanceof GpuError) return new EngineError({ kind: 'gpu', message: error.message, detail: error.kind });
@@ -30,5 +31,10 @@ export function toEngineError(error: unknown): EngineError {
 }
 
 function isErrorLike(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string' && typeof (value as { name?: unknown }).name === 'string';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { message?: unknown }).message === 'string' &&
+    typeof (value as { name?: unknown }).name === 'string'
+  );
 }

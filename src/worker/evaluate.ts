@@ -62,7 +62,9 @@ export async function runEvaluation(session: LabSession, texts: TextLibrary, req
   const ref = request.text;
   const parts =
     genres.length && ref.kind === 'corpus'
-      ? await Promise.all(genres.map(async (g) => ({ id: g.id, name: g.name, ids: await texts.firstTokens(tokenizer, { ...ref, genre: g.id }, perPart, true) })))
+      ? await Promise.all(
+          genres.map(async (g) => ({ id: g.id, name: g.name, ids: await texts.firstTokens(tokenizer, { ...ref, genre: g.id }, perPart, true) })),
+        )
       : [{ id: '', name: '', ids: await texts.firstTokens(tokenizer, ref, perPart, true) }];
   const model = await session.model(options);
   const streams = parts.map((p) => p.ids.slice(0, perPart));
@@ -71,7 +73,8 @@ export async function runEvaluation(session: LabSession, texts: TextLibrary, req
     const reports = await streamsPerplexity(model, streams, request.ctx, {
       masks: masks[v],
       signal,
-      onProgress: (done, total) => onProgress?.(progressStep('compute', `Perplexity of the ${variant} model`, v * total + done, request.variants.length * total)),
+      onProgress: (done, total) =>
+        onProgress?.(progressStep('compute', `Perplexity of the ${variant} model`, v * total + done, request.variants.length * total)),
     });
     const numbers = parts.flatMap((part, i) => {
       const report = reports[i];
@@ -116,7 +119,8 @@ export async function runGeneration(session: LabSession, request: GenerateReques
   const prompt = tokenizer.encode(request.prompt);
   if (!prompt.length) throw new EngineError({ kind: 'bad-request', message: 'Write a prompt first.' });
   const room = session.contextLimit - prompt.length;
-  if (room < 1) throw new EngineError({ kind: 'bad-request', message: `The prompt has ${prompt.length} tokens, the model's whole context (${session.contextLimit}).` });
+  if (room < 1)
+    throw new EngineError({ kind: 'bad-request', message: `The prompt has ${prompt.length} tokens, the model's whole context (${session.contextLimit}).` });
   const maxNewTokens = Math.min(request.maxNewTokens, room);
   const model = await session.model(options);
   const { ids, stoppedAtEos } = await generateTokens(model, prompt, {
@@ -129,5 +133,12 @@ export async function runGeneration(session: LabSession, request: GenerateReques
     onToken: (sofar) => options.onProgress?.(progressStep('compute', tokenizer.decode([...sofar]), sofar.length, maxNewTokens)),
   });
   const text = ids.length ? tokenizer.decode(ids) : '';
-  return { variant: request.variant, sampling: request.sampling, promptTokens: prompt.length, tokenTexts: ids.map((id) => tokenizer.decode([id])), text, stoppedAtEos };
+  return {
+    variant: request.variant,
+    sampling: request.sampling,
+    promptTokens: prompt.length,
+    tokenTexts: ids.map((id) => tokenizer.decode([id])),
+    text,
+    stoppedAtEos,
+  };
 }

@@ -168,7 +168,10 @@ export class LabEngine implements Engine {
         trainingTokens: () => this.textLibrary.stream(tokenizer, request.training.text, false),
         evaluationTokens: () => this.textLibrary.firstTokens(tokenizer, request.evaluation.text, request.evaluation.maxTokens, true),
       };
-      return recovery.run(request, inputs, { signal: options.signal, onProgress: (p) => options.onProgress?.(progressStep('compute', p.message, p.step, p.untilStep)) });
+      return recovery.run(request, inputs, {
+        signal: options.signal,
+        onProgress: (p) => options.onProgress?.(progressStep('compute', p.message, p.step, p.untilStep)),
+      });
     });
   }
 

@@ -23,7 +23,10 @@ export function largestWeightBuffers(spec: MoeModelSpec): WeightBuffer[] {
   const { vocabSize: V, hiddenSize: H, numExperts: E, expertFfnSize: I, headDim: D } = spec;
   const buffers: WeightBuffer[] = [
     { what: `the embedding [V=${V}, H=${H}]`, bytes: V * H * b },
-    { what: `one attention layer's q/k/v projections [${(spec.numHeads + 2 * spec.numKvHeads) * D}, H=${H}]`, bytes: (spec.numHeads + 2 * spec.numKvHeads) * D * H * b },
+    {
+      what: `one attention layer's q/k/v projections [${(spec.numHeads + 2 * spec.numKvHeads) * D}, H=${H}]`,
+      bytes: (spec.numHeads + 2 * spec.numKvHeads) * D * H * b,
+    },
   ];
   if (spec.moeLayers.some(Boolean)) {
     buffers.push({ what: `one layer's experts gate_up [E=${E}, 2I=${2 * I}, H=${H}]`, bytes: E * 2 * I * H * b });

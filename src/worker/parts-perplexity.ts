@@ -29,7 +29,9 @@ export async function streamsPerplexity(
 ): Promise<(PerplexityResult | null)[]> {
   const plans = streams.map((s) => planWindows(s.length, ctx).windows);
   const byLength = new Map<number, Job[]>();
-  plans.forEach((windows, stream) => windows.forEach((window, index) => byLength.set(window.length, [...(byLength.get(window.length) ?? []), { stream, index, window }])));
+  plans.forEach((windows, stream) =>
+    windows.forEach((window, index) => byLength.set(window.length, [...(byLength.get(window.length) ?? []), { stream, index, window }])),
+  );
   const fit = maxTokensPerPass(model.spec, model.ctx.caps.limits.maxStorageBufferBindingSize);
   const nll = plans.map((windows) => windows.map(() => new Float32Array(0)));
   const total = plans.reduce((n, w) => n + w.length, 0);

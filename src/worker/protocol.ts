@@ -6,14 +6,7 @@
  * EngineCalls is the wire form of the Engine interface: each method's input (its arguments without the
  * OperationOptions, whose callback and signal cannot be cloned) and output.
  */
-import type {
-  CapabilitiesReport,
-  EmbeddedModel,
-  ModelEstimate,
-  ModelSource,
-  ModelSummary,
-  Progress,
-} from '../api/engine.ts';
+import type { CapabilitiesReport, EmbeddedModel, ModelEstimate, ModelSource, ModelSummary, Progress } from '../api/engine.ts';
 import type * as Lab from '../api/lab.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 import type { RecoverReport, RecoverRequest } from '../engine/distill/recover-api.ts';
@@ -80,10 +73,7 @@ export type ResultMessage = {
   [M in EngineMethod]: { type: 'result'; id: number; method: M; output: EngineCalls[M]['output'] };
 }[EngineMethod];
 
-export type HostMessage =
-  | { type: 'progress'; id: number; progress: Progress }
-  | ResultMessage
-  | { type: 'error'; id: number; error: EngineErrorInfo };
+export type HostMessage = { type: 'progress'; id: number; progress: Progress } | ResultMessage | { type: 'error'; id: number; error: EngineErrorInfo };
 
 /** Anything that carries messages: a Worker, the worker's global scope, a MessagePort. */
 export interface MessageEndpoint {

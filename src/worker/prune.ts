@@ -21,7 +21,8 @@ import type { TextLibrary } from './texts.ts';
 
 /** The pipeline's settings for a page request (the link's one seed seeds calibration sampling and random pruning). */
 export function pipelineSettingsOf(request: PruneRequest): PipelineSettings {
-  const pattern = request.pattern.kind === 'n:m' ? { kind: 'n:m' as const, keep: request.pattern.n, block: request.pattern.m } : { kind: 'unstructured' as const };
+  const pattern =
+    request.pattern.kind === 'n:m' ? { kind: 'n:m' as const, keep: request.pattern.n, block: request.pattern.m } : { kind: 'unstructured' as const };
   return pipelineSettings({
     method: request.method,
     pattern,
@@ -44,7 +45,12 @@ function wantsDenseStatistics(settings: PipelineSettings): boolean {
 }
 
 /** Runs the pipeline for `request`; nothing is kept in the session here. */
-async function pipeline(session: LabSession, texts: TextLibrary, request: PruneRequest, options: OperationOptions): Promise<{ run: PipelineRun; calibration: CalibrationSummary | null }> {
+async function pipeline(
+  session: LabSession,
+  texts: TextLibrary,
+  request: PruneRequest,
+  options: OperationOptions,
+): Promise<{ run: PipelineRun; calibration: CalibrationSummary | null }> {
   const settings = pipelineSettingsOf(request);
   const { onProgress, signal } = options;
   let calibration: CalibrationSummary | null = null;

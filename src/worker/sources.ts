@@ -85,7 +85,10 @@ export async function resolveSource(source: ModelSource, options: SourceOptions)
       const models = await fetchEmbeddedIndex(options.assetBase, options.fetch);
       const model = models.find((m) => m.id === source.id);
       if (!model) {
-        throw new EngineError({ kind: 'bad-request', message: `no embedded model "${source.id}" (there are: ${models.map((m) => m.id).join(', ') || 'none'})` });
+        throw new EngineError({
+          kind: 'bad-request',
+          message: `no embedded model "${source.id}" (there are: ${models.map((m) => m.id).join(', ') || 'none'})`,
+        });
       }
       return { folder: urlFolder(model.path, new URL(`${model.path}/`, options.assetBase).href, options.fetch), name: model.name, hub: null };
     }

@@ -82,7 +82,8 @@ export function zipStored(entries: readonly ZipEntry[], modified = new Date(), z
   const seen = new Set<string>();
   let offset = 0;
   for (const entry of entries) {
-    if (!entry.path || entry.path.startsWith('/') || entry.path.split('/').includes('..')) throw new RangeError(`zip: bad entry path ${JSON.stringify(entry.path)}`);
+    if (!entry.path || entry.path.startsWith('/') || entry.path.split('/').includes('..'))
+      throw new RangeError(`zip: bad entry path ${JSON.stringify(entry.path)}`);
     if (seen.has(entry.path)) throw new RangeError(`zip: two entries named ${entry.path}`);
     seen.add(entry.path);
     const name = encoder.encode(entry.path);
@@ -145,18 +146,12 @@ export function zipStored(entries: readonly ZipEntry[], modified = new Date(), z
   if (zip64End) {
     // ZIP64 end of central directory record, then its locator.
     parts.push(
-      new Writer(56)
-        .u32(0x06064b50)
-        .u64(44)
-        .u16(45)
-        .u16(45)
+      new Writer(56).u32(0x06064b50).u64(44).u16(45).u16(45).u32(0).u32(0).u64(count).u64(count).u64(centralSize).u64(centralOffset).bytes,
+      new Writer(20)
+        .u32(0x07064b50)
         .u32(0)
-        .u32(0)
-        .u64(count)
-        .u64(count)
-        .u64(centralSize)
-        .u64(centralOffset).bytes,
-      new Writer(20).u32(0x07064b50).u32(0).u64(centralOffset + centralSize).u32(1).bytes,
+        .u64(centralOffset + centralSize)
+        .u32(1).bytes,
     );
   }
   parts.push(

@@ -30,7 +30,9 @@ test('prune, then recover with live curves, pause / resume, and the three perple
   const refusal = recover.getByRole('alert');
   await expect(curves.or(refusal)).toBeVisible();
   if (await refusal.isVisible()) {
-    await expect(refusal).toHaveText(/^Distillation runs on the training kernels, which need the WebGPU 'subgroups' feature with subgroups of at least 8 invocations; this GPU adapter has (no subgroups|subgroups of [1-7])\.$/);
+    await expect(refusal).toHaveText(
+      /^Distillation runs on the training kernels, which need the WebGPU 'subgroups' feature with subgroups of at least 8 invocations; this GPU adapter has (no subgroups|subgroups of [1-7])\.$/,
+    );
     await shot(page, '#recover', 'panel-recover');
     return;
   }

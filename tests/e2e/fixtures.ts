@@ -5,7 +5,11 @@ import { test as base, expect } from '@playwright/test';
 const PUBLIC = join(import.meta.dirname, '../../public');
 const index = JSON.parse(readFileSync(join(PUBLIC, 'models/index.json'), 'utf8')) as { id: string; name: string; path: string; default?: boolean }[];
 const entry = index.find((m) => m.default) ?? index[0];
-const config = JSON.parse(readFileSync(join(PUBLIC, entry.path, 'config.json'), 'utf8')) as { num_hidden_layers: number; num_local_experts: number; num_experts_per_tok: number };
+const config = JSON.parse(readFileSync(join(PUBLIC, entry.path, 'config.json'), 'utf8')) as {
+  num_hidden_layers: number;
+  num_local_experts: number;
+  num_experts_per_tok: number;
+};
 
 /** The model a plain first visit loads (public/models/index.json's default entry) and what its summary shows. */
 export const DEFAULT_MODEL = {

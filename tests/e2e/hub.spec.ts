@@ -61,7 +61,10 @@ test('a repo that is not there says so', async ({ page, context }) => {
 test('a downloaded repo is reused from Cache Storage with no network', async ({ page, context }) => {
   await fakeHub(context, []);
   await page.goto('/#v=1&model=hub:test-org/tiny-qwen');
-  await page.getByRole('region', { name: 'Size of test-org/tiny-qwen' }).getByRole('button', { name: /and load$/ }).click();
+  await page
+    .getByRole('region', { name: 'Size of test-org/tiny-qwen' })
+    .getByRole('button', { name: /and load$/ })
+    .click();
   await expect(page.getByRole('heading', { name: 'Loaded model: test-org/tiny-qwen' })).toBeVisible();
   const link = page.url();
 

@@ -65,7 +65,9 @@ test('calibrate, prune 50% with MoE-Pruner, evaluate, and a shared link reproduc
   await page.getByRole('radiogroup', { name: 'Show the dense or the pruned model' }).first().getByText('Dense').click();
   await expect(routing).toContainText('through the dense model');
   await routing.locator('.token').nth(3).hover();
-  await expect(routing.getByRole('figure', { name: /Tokens coloured by expert/ }).getByTestId('hover-readout')).toContainText(/token 3 ".*": expert \d+ \(g = 0\.\d{4}\)/);
+  await expect(routing.getByRole('figure', { name: /Tokens coloured by expert/ }).getByTestId('hover-readout')).toContainText(
+    /token 3 ".*": expert \d+ \(g = 0\.\d{4}\)/,
+  );
   await shot(page, '#inspect', 'panel-inspect');
 
   // A small sweep, drawn as points arrive, with its downloads.

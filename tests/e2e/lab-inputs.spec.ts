@@ -49,7 +49,7 @@ test('a malformed link is noted and never executed; a pasted text is asked for',
   await expect(notes).toContainText('hide: ignored "everything"');
   await expect(notes).toContainText('tour="maybe" is not one of 0, 1');
   await expect(notes).toContainText('Ignored the unknown parameter "javascript:alert(1)"');
-  await expect(notes).toContainText("evaluation text is a pasted text known only by its hash 0123456789abcdef");
+  await expect(notes).toContainText('evaluation text is a pasted text known only by its hash 0123456789abcdef');
   // Nothing ran: no pruning, no calibration, no text fetched for them.
   await expect(page.getByRole('region', { name: 'Pruning result' })).toHaveCount(0);
   await expect(page.getByRole('region', { name: 'Calibration result' })).toHaveCount(0);

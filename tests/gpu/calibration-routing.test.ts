@@ -53,7 +53,11 @@ describe.each(CASES)('routing record: %s (dropped expert: %s)', (name, drop) => 
           const ids = Array.from(got.expertIds.subarray(b * T * K, (b + 1) * T * K));
           expect(ids, `layer ${l} window ${b} experts`).toEqual(trace.routed.flatMap((r) => r.experts));
           if (drop && l === 1) expect(ids).not.toContain(2);
-          expectClose(got.gates.subarray(b * T * K, (b + 1) * T * K), trace.routed.flatMap((r) => r.weights), { atol: 1e-5, rtol: 1e-4, label: `layer ${l} gates` });
+          expectClose(
+            got.gates.subarray(b * T * K, (b + 1) * T * K),
+            trace.routed.flatMap((r) => r.weights),
+            { atol: 1e-5, rtol: 1e-4, label: `layer ${l} gates` },
+          );
           const health = routerHealthOfLogits(trace.routerLogits, E, HISTOGRAM_BINS);
           expectClose(got.entropy.subarray(b * T, (b + 1) * T), health.entropy, { atol: 1e-5, rtol: 1e-4, label: `layer ${l} entropy` });
           expectClose(got.margin.subarray(b * T, (b + 1) * T), health.margin, { atol: 1e-5, rtol: 1e-4, label: `layer ${l} margin` });

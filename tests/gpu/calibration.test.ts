@@ -60,7 +60,10 @@ function expectHistogramWithinEdges(got: Float32Array, ref: Float32Array, values
     return Math.abs(position - Math.round(position)) < 1e-4 * bins;
   }).length;
   const moved = got.reduce((acc, g, b) => acc + Math.abs(g - ref[b]), 0) / 2;
-  expect(got.reduce((a, b) => a + b, 0), `${label} total`).toBe(ref.reduce((a, b) => a + b, 0));
+  expect(
+    got.reduce((a, b) => a + b, 0),
+    `${label} total`,
+  ).toBe(ref.reduce((a, b) => a + b, 0));
   expect(moved, `${label}: ${moved} counts moved, ${nearEdge} tokens near an edge`).toBeLessThanOrEqual(nearEdge);
   return moved;
 }
@@ -70,7 +73,15 @@ function expectHistogramWithinEdges(got: Float32Array, ref: Float32Array, values
  * largest value: an element of a sum of squares that is ~0 (an expert with almost no tokens) carries the forward's
  * own f32-vs-f64 error, not the statistics kernels'.
  */
-function expectStatsClose(spec: MoeModelSpec, got: CalibrationStats, ref: CalibrationStats, rtol: number, w: ReferenceWeights, windows: number[][], label: string) {
+function expectStatsClose(
+  spec: MoeModelSpec,
+  got: CalibrationStats,
+  ref: CalibrationStats,
+  rtol: number,
+  w: ReferenceWeights,
+  windows: number[][],
+  label: string,
+) {
   let worst = 0;
   expect(got.tokens).toBe(ref.tokens);
   for (let l = 0; l < spec.numLayers; l++) {
@@ -149,7 +160,12 @@ describe('GPU calibration: sequential mode and repeatability', () => {
       return { matrices: { 'experts.gate_up': gateUp, 'experts.down': down }, expertEnabled };
     };
     const progress: string[] = [];
-    const got = await gpuStats(name, windows, { mode: 'sequential', masksForLayer: synthetic, tokensPerBatch: 48, onProgress: (p) => progress.push(`${p.phase}:${p.layer}`) });
+    const got = await gpuStats(name, windows, {
+      mode: 'sequential',
+      masksForLayer: synthetic,
+      tokensPerBatch: 48,
+      onProgress: (p) => progress.push(`${p.phase}:${p.layer}`),
+    });
     expect(progress).toEqual(['statistics:0', 'statistics:0', 'propagate:0', 'propagate:0', 'statistics:1', 'statistics:1']);
     const reference = referenceCalibrationStats(w, windows, { mode: 'sequential', masksForLayer: synthetic });
     expect(got.stats.mode).toBe('sequential');
@@ -172,7 +188,9 @@ describe('GPU calibration: sequential mode and repeatability', () => {
         const controller = new AbortController();
         const seen: number[] = [];
         const run = calibrateOnGpu(model, windows, {
-          mode, tokensPerBatch: 32, signal: controller.signal,
+          mode,
+          tokensPerBatch: 32,
+          signal: controller.signal,
           onProgress: (p) => {
             seen.push(p.done);
             if (p.done === 1) controller.abort();

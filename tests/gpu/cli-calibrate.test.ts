@@ -48,13 +48,20 @@ describe('moe-lab calibrate', () => {
     const { numExperts: E, hiddenSize: H, expertFfnSize: I } = checkpoint.spec;
     const S = checkpoint.spec.sharedExpert!.ffnSize;
     const shapes: Record<string, number[]> = {
-      expert_tokens: [E], expert_gate_sum: [E], coactivation: [E, E],
-      'shared.input_sqnorm': [H], 'shared.input_sqnorm_gated': [H], 'shared.inter_sqnorm': [S], 'shared.inter_sqnorm_gated': [S],
+      expert_tokens: [E],
+      expert_gate_sum: [E],
+      coactivation: [E, E],
+      'shared.input_sqnorm': [H],
+      'shared.input_sqnorm_gated': [H],
+      'shared.inter_sqnorm': [S],
+      'shared.inter_sqnorm_gated': [S],
     };
     for (let e = 0; e < E; e++) {
       Object.assign(shapes, {
-        [`experts.${e}.input_sqnorm`]: [H], [`experts.${e}.input_sqnorm_gated`]: [H],
-        [`experts.${e}.inter_sqnorm`]: [I], [`experts.${e}.inter_sqnorm_gated`]: [I],
+        [`experts.${e}.input_sqnorm`]: [H],
+        [`experts.${e}.input_sqnorm_gated`]: [H],
+        [`experts.${e}.inter_sqnorm`]: [I],
+        [`experts.${e}.inter_sqnorm_gated`]: [I],
       });
     }
     for (const l of [0, 1]) {
@@ -74,7 +81,11 @@ describe('moe-lab calibrate', () => {
       const got = stats.layers[l]!;
       const ref = reference.layers[l]!;
       expect(Array.from(got.coactivation)).toEqual(Array.from(ref.coactivation));
-      expectClose(got.experts[3].inputSqNormGated, ref.experts[3].inputSqNormGated, { rtol: 1e-4, atol: 1e-9, label: `layer ${l} expert 3 input_sqnorm_gated` });
+      expectClose(got.experts[3].inputSqNormGated, ref.experts[3].inputSqNormGated, {
+        rtol: 1e-4,
+        atol: 1e-9,
+        label: `layer ${l} expert 3 input_sqnorm_gated`,
+      });
       expectClose(got.shared!.interSqNormGated, ref.shared!.interSqNormGated, { rtol: 1e-4, atol: 1e-9, label: `layer ${l} shared inter_sqnorm_gated` });
     }
   });
@@ -87,7 +98,15 @@ describe('moe-lab calibrate', () => {
     for (const f of ['config.json', 'model.safetensors']) copyFileSync(join(fixtureDir('mixtral'), f), join(model, f));
     const words = 'the a of and to in is was it for on with as by at he his that from this'.split(' ');
     const vocab = Object.fromEntries([['[UNK]', 0], ...words.map((w, i) => [w, i + 1])]);
-    const tokenizerJson = { version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: { type: 'Whitespace' }, post_processor: null, decoder: null, model: { type: 'WordLevel', vocab, unk_token: '[UNK]' } };
+    const tokenizerJson = {
+      version: '1.0',
+      added_tokens: [],
+      normalizer: null,
+      pre_tokenizer: { type: 'Whitespace' },
+      post_processor: null,
+      decoder: null,
+      model: { type: 'WordLevel', vocab, unk_token: '[UNK]' },
+    };
     writeFileSync(join(model, 'tokenizer.json'), JSON.stringify(tokenizerJson));
     const text = Array.from({ length: 300 }, (_, i) => words[(i * 7 + (i >> 3)) % words.length]).join(' ');
     const textFile = join(work, 'text.txt');

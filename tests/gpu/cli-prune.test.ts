@@ -134,7 +134,22 @@ describe.each(FIXTURES)('moe-lab prune on %s', (name) => {
     const f = await fixture(name);
     const out = join(work, `${name}-moe-pruner`);
     const targets = f.checkpoint.spec.sharedExpert ? 'experts,shared' : 'experts';
-    await ok(['prune', '--model', fixtureDir(name), '--method', 'moe-pruner', '--sparsity', '0.5', '--targets', targets, '--ids', calibrationFile, '--out', out, '--json']);
+    await ok([
+      'prune',
+      '--model',
+      fixtureDir(name),
+      '--method',
+      'moe-pruner',
+      '--sparsity',
+      '0.5',
+      '--targets',
+      targets,
+      '--ids',
+      calibrationFile,
+      '--out',
+      out,
+      '--json',
+    ]);
     const masks = await readMasks(f.checkpoint, join(out, 'masks.safetensors'));
     const settings = pipelineSettings({ method: 'moe-pruner', sparsity: 0.5, targets: targets.split(',') as PipelineSettings['targets'] });
     const reference = await referencePipeline({ spec: f.checkpoint.spec, canonical: canonicalReader(f.checkpoint), stats: f.stats, settings });
@@ -154,7 +169,23 @@ describe.each(FIXTURES)('moe-lab prune on %s', (name) => {
   it('Wanda 2:4 with 2 experts dropped by REAP: a model with E - 2 experts computing the same perplexity', async () => {
     const f = await fixture(name);
     const out = join(work, `${name}-drop`);
-    await ok(['prune', '--model', fixtureDir(name), '--method', 'wanda', '--pattern', '2:4', '--experts-drop', '2', '--expert-criterion', 'reap', '--ids', calibrationFile, '--out', out]);
+    await ok([
+      'prune',
+      '--model',
+      fixtureDir(name),
+      '--method',
+      'wanda',
+      '--pattern',
+      '2:4',
+      '--experts-drop',
+      '2',
+      '--expert-criterion',
+      'reap',
+      '--ids',
+      calibrationFile,
+      '--out',
+      out,
+    ]);
     const exported = await openCheckpoint(new DirectoryFolder(out));
     expect(exported.spec.numExperts).toBe(f.checkpoint.spec.numExperts - 2);
     const masks = await readMasks(f.checkpoint, join(out, 'masks.safetensors'));
@@ -169,9 +200,32 @@ describe('moe-lab prune: targets, SparseGPT, sequential calibration, errors', ()
   it('attention and shared-expert targets: their zeros follow the masks; ppl(export) = ppl --masks', async () => {
     const f = await fixture('qwen2_moe');
     const out = join(work, 'qwen-targets');
-    await ok(['prune', '--model', fixtureDir('qwen2_moe'), '--method', 'magnitude', '--sparsity', '0.4', '--group', 'matrix', '--targets', 'experts,attention,shared', '--out', out]);
+    await ok([
+      'prune',
+      '--model',
+      fixtureDir('qwen2_moe'),
+      '--method',
+      'magnitude',
+      '--sparsity',
+      '0.4',
+      '--group',
+      'matrix',
+      '--targets',
+      'experts,attention,shared',
+      '--out',
+      out,
+    ]);
     const masks = await readMasks(f.checkpoint, join(out, 'masks.safetensors'));
-    expect(Object.keys(masks.layers[0]!.matrices).sort()).toEqual(['attn.k', 'attn.o', 'attn.q', 'attn.v', 'experts.down', 'experts.gate_up', 'shared.down', 'shared.gate_up']);
+    expect(Object.keys(masks.layers[0]!.matrices).sort()).toEqual([
+      'attn.k',
+      'attn.o',
+      'attn.q',
+      'attn.v',
+      'experts.down',
+      'experts.gate_up',
+      'shared.down',
+      'shared.gate_up',
+    ]);
     expectZerosAtMasks('qwen2_moe', f.checkpoint, out, masks);
     expect(await cliPpl(['--model', fixtureDir('qwen2_moe'), '--masks', join(out, 'masks.safetensors')])).toBe(await cliPpl(['--model', out]));
   });
@@ -179,7 +233,21 @@ describe('moe-lab prune: targets, SparseGPT, sequential calibration, errors', ()
   it('SparseGPT: the export carries the updated weights, so ppl(export) = the in-lab number', async () => {
     const f = await fixture('mixtral');
     const out = join(work, 'mixtral-sparsegpt');
-    await ok(['prune', '--model', fixtureDir('mixtral'), '--method', 'sparsegpt', '--sparsity', '0.5', '--blocksize', '32', '--ids', calibrationFile, '--out', out]);
+    await ok([
+      'prune',
+      '--model',
+      fixtureDir('mixtral'),
+      '--method',
+      'sparsegpt',
+      '--sparsity',
+      '0.5',
+      '--blocksize',
+      '32',
+      '--ids',
+      calibrationFile,
+      '--out',
+      out,
+    ]);
     const settings = pipelineSettings({ method: 'sparsegpt', sparsity: 0.5, sparseGpt: { blockSize: 32, damp: 0.01 } });
     const exported = await cliPpl(['--model', out]);
     expect(await labNll(f, settings)).toBe(exported);
@@ -191,7 +259,23 @@ describe('moe-lab prune: targets, SparseGPT, sequential calibration, errors', ()
     const f = await fixture('olmoe');
     const stats = join(work, 'olmoe-seq.safetensors');
     const masksFile = join(work, 'olmoe-seq-masks.safetensors');
-    await ok(['calibrate', '--model', fixtureDir('olmoe'), '--ids', calibrationFile, '--mode', 'sequential', '--method', 'wanda', '--sparsity', '0.6', '--out', stats, '--masks-out', masksFile]);
+    await ok([
+      'calibrate',
+      '--model',
+      fixtureDir('olmoe'),
+      '--ids',
+      calibrationFile,
+      '--mode',
+      'sequential',
+      '--method',
+      'wanda',
+      '--sparsity',
+      '0.6',
+      '--out',
+      stats,
+      '--masks-out',
+      masksFile,
+    ]);
     const settings = pipelineSettings({ method: 'wanda', sparsity: 0.6, mode: 'sequential' });
     const pruned = await prunePipeline(f.model, settings, { windows: f.windows });
     try {
@@ -213,12 +297,37 @@ describe('moe-lab prune: targets, SparseGPT, sequential calibration, errors', ()
     const out = join(work, 'mixtral-from-stats');
     await ok(['prune', '--model', fixtureDir('mixtral'), '--method', 'moe-pruner', '--sparsity', '0.5', '--stats', stats, '--out', out, '--masks-only']);
     const inPlace = join(work, 'mixtral-in-place');
-    await ok(['prune', '--model', fixtureDir('mixtral'), '--method', 'moe-pruner', '--sparsity', '0.5', '--ids', calibrationFile, '--out', inPlace, '--masks-only']);
+    await ok([
+      'prune',
+      '--model',
+      fixtureDir('mixtral'),
+      '--method',
+      'moe-pruner',
+      '--sparsity',
+      '0.5',
+      '--ids',
+      calibrationFile,
+      '--out',
+      inPlace,
+      '--masks-only',
+    ]);
     expect(Buffer.compare(readFileSync(join(out, 'masks.safetensors')), readFileSync(join(inPlace, 'masks.safetensors')))).toBe(0);
     const report = JSON.parse(readFileSync(join(out, 'prune-report.json'), 'utf8'));
     expect(report.calibration).toMatchObject({ source: `stats:${stats}`, mode: 'dense', tokens: 96 });
     expect(report.files.map((f: { path: string }) => f.path)).toEqual(['masks.safetensors']);
-    const other = await run(['prune', '--model', fixtureDir('olmoe'), '--method', 'wanda', '--sparsity', '0.5', '--stats', stats, '--out', join(work, 'never')]);
+    const other = await run([
+      'prune',
+      '--model',
+      fixtureDir('olmoe'),
+      '--method',
+      'wanda',
+      '--sparsity',
+      '0.5',
+      '--stats',
+      stats,
+      '--out',
+      join(work, 'never'),
+    ]);
     expect(other.code).toBe(1);
     expect(other.err[0]).toMatch(/mixtral-dense\.safetensors/);
   });
@@ -229,12 +338,20 @@ describe('moe-lab prune: targets, SparseGPT, sequential calibration, errors', ()
     const cases: [string[], number, RegExp][] = [
       [['--sparsity', '0.5', '--out', out], 2, /--method is required/],
       [['--method', 'wanda', '--out', out, '--ids', calibrationFile], 2, /--sparsity is required for unstructured pruning/],
-      [['--method', 'magnitude', '--sparsity', '0.5', '--experts-drop', '7', '--ids', calibrationFile, '--out', out], 2, /cannot drop 7 of 8 experts per layer/],
+      [
+        ['--method', 'magnitude', '--sparsity', '0.5', '--experts-drop', '7', '--ids', calibrationFile, '--out', out],
+        2,
+        /cannot drop 7 of 8 experts per layer/,
+      ],
       [['--method', 'wanda', '--sparsity', '0.5', '--out', out], 2, /wanda needs calibration: give --text FILE, --ids IDS\.json or --stats/],
       [['--method', 'magnitude', '--sparsity', '0.5', '--out', model], 2, /--out must be another folder than --model/],
       [['--method', 'magnitude', '--pattern', '3:2', '--out', out], 2, /--pattern: pattern 3:2 needs integers/],
       [['--method', 'prune-all', '--sparsity', '0.5', '--out', out], 2, /--method must be one of magnitude, wanda, moe-pruner, random, sparsegpt/],
-      [['--method', 'sparsegpt', '--sparsity', '0.5', '--experts-drop', '1', '--mode', 'sequential', '--ids', calibrationFile, '--out', out], 2, /dense mode only/],
+      [
+        ['--method', 'sparsegpt', '--sparsity', '0.5', '--experts-drop', '1', '--mode', 'sequential', '--ids', calibrationFile, '--out', out],
+        2,
+        /dense mode only/,
+      ],
       [['--method', 'magnitude', '--sparsity', '0.5', '--targets', 'experts,router', '--out', out], 2, /--targets lists "router"/],
     ];
     for (const [args, code, message] of cases) {

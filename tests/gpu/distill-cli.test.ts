@@ -30,7 +30,23 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
 
 beforeAll(async () => {
   writeFileSync(text, readFileSync(join(ROOT, 'public/data/brown/heldout.txt'), 'utf8').slice(0, 12000));
-  const prune = await run(['prune', '--model', LAB_TINY, '--method', 'moe-pruner', '--sparsity', '0.5', '--text', text, '--samples', '8', '--seq-len', '64', '--out', pruned]);
+  const prune = await run([
+    'prune',
+    '--model',
+    LAB_TINY,
+    '--method',
+    'moe-pruner',
+    '--sparsity',
+    '0.5',
+    '--text',
+    text,
+    '--samples',
+    '8',
+    '--seq-len',
+    '64',
+    '--out',
+    pruned,
+  ]);
   expect(prune.code, prune.err).toBe(0);
 });
 
@@ -39,8 +55,33 @@ const evalFlags = ['--ctx', '64', '--max-tokens', '1024'];
 describe('moe-lab distill', () => {
   it('writes a folder with the input layout and a report whose perplexities are the lab standard ones', async () => {
     const result = await run([
-      'distill', '--teacher', LAB_TINY, '--model', pruned, '--text', text, '--samples', '8', '--seq-len', '32', '--batch', '2', '--steps', '4',
-      '--eval-text', text, '--eval-ctx', '64', '--eval-max-tokens', '1024', '--out', out, '--json', '--save-state', '--curves', join(temp.dir, 'curves.svg'),
+      'distill',
+      '--teacher',
+      LAB_TINY,
+      '--model',
+      pruned,
+      '--text',
+      text,
+      '--samples',
+      '8',
+      '--seq-len',
+      '32',
+      '--batch',
+      '2',
+      '--steps',
+      '4',
+      '--eval-text',
+      text,
+      '--eval-ctx',
+      '64',
+      '--eval-max-tokens',
+      '1024',
+      '--out',
+      out,
+      '--json',
+      '--save-state',
+      '--curves',
+      join(temp.dir, 'curves.svg'),
     ]);
     expect(result.code, result.err).toBe(0);
     const summary = JSON.parse(result.out) as Record<string, number>;
@@ -66,7 +107,8 @@ describe('moe-lab distill', () => {
     for (const key of ['cross_entropy', 'expert_loss', 'total', 'grad_norm', 'lr'] as const) expect(report.curves[key].every(Number.isFinite), key).toBe(true);
     expect(report.curves.total[0]).toBeCloseTo(report.curves.cross_entropy[0] + report.lambda * report.curves.expert_loss[0], 4);
     expect(report.lambda).toBeCloseTo(report.lambda_measured!.cross_entropy / report.lambda_measured!.expert_loss, 6);
-    const ppl = async (dir: string) => JSON.parse((await run(['ppl', '--model', dir, '--text', text, ...evalFlags, '--json'])).out) as { ppl: number; tokens: number };
+    const ppl = async (dir: string) =>
+      JSON.parse((await run(['ppl', '--model', dir, '--text', text, ...evalFlags, '--json'])).out) as { ppl: number; tokens: number };
     expect(report.ppl_dense).toBe((await ppl(LAB_TINY)).ppl);
     expect(report.ppl_pruned).toBe((await ppl(pruned)).ppl);
     expect(report.ppl_distilled).toBe((await ppl(out)).ppl);
@@ -79,7 +121,26 @@ describe('moe-lab distill', () => {
 
     // Resuming from the saved state to more steps continues the curves from step 5.
     const more = join(temp.dir, 'more');
-    const resumed = await run(['distill', '--teacher', LAB_TINY, '--model', pruned, '--text', text, '--samples', '8', '--seq-len', '32', '--steps', '6', '--resume', join(out, 'distill-state.safetensors'), '--out', more, '--json']);
+    const resumed = await run([
+      'distill',
+      '--teacher',
+      LAB_TINY,
+      '--model',
+      pruned,
+      '--text',
+      text,
+      '--samples',
+      '8',
+      '--seq-len',
+      '32',
+      '--steps',
+      '6',
+      '--resume',
+      join(out, 'distill-state.safetensors'),
+      '--out',
+      more,
+      '--json',
+    ]);
     expect(resumed.code, resumed.err).toBe(0);
     const resumedReport = JSON.parse(readFileSync(join(more, 'distill-report.json'), 'utf8')) as DistillReport;
     expect(resumedReport.curves.step).toEqual([5, 6]);
@@ -87,7 +148,17 @@ describe('moe-lab distill', () => {
   });
 
   it('refuses other families and an output onto its input, in one line', async () => {
-    const qwen = await run(['distill', '--teacher', fixtureDir('qwen2_moe'), '--model', fixtureDir('qwen2_moe'), '--ids', join(temp.dir, 'none.json'), '--out', join(temp.dir, 'x')]);
+    const qwen = await run([
+      'distill',
+      '--teacher',
+      fixtureDir('qwen2_moe'),
+      '--model',
+      fixtureDir('qwen2_moe'),
+      '--ids',
+      join(temp.dir, 'none.json'),
+      '--out',
+      join(temp.dir, 'x'),
+    ]);
     expect(qwen.code).toBe(1);
     expect(qwen.err).toMatch(/^moe-lab: .*qwen2_moe\/config.json: distillation needs the Mixtral architecture; the training kernels lack .*shared experts/);
     expect(qwen.err.split('\n')).toHaveLength(1);

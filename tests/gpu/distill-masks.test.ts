@@ -30,7 +30,10 @@ afterAll(() => temp.remove());
 
 async function prune(out: string, extra: string[] = []): Promise<void> {
   const err: string[] = [];
-  const code = await main(['prune', '--model', LAB_TINY, '--method', 'moe-pruner', '--sparsity', '0.5', '--text', TEXT, '--samples', '8', '--seq-len', '64', '--out', out, ...extra], { out: () => {}, err: (t) => err.push(t) });
+  const code = await main(
+    ['prune', '--model', LAB_TINY, '--method', 'moe-pruner', '--sparsity', '0.5', '--text', TEXT, '--samples', '8', '--seq-len', '64', '--out', out, ...extra],
+    { out: () => {}, err: (t) => err.push(t) },
+  );
   if (code !== 0) throw new Error(`prune failed: ${err.join('\n')}`);
 }
 
@@ -49,7 +52,11 @@ beforeAll(async () => {
 
 const settings = (patch: Partial<DistillSettings> = {}): DistillSettings => ({ ...DEFAULT_DISTILL, steps: 6, batch: 2, lr: 3e-3, logEvery: 1, ...patch });
 
-async function session(studentDir: string, patch: Partial<DistillSettings> = {}, resume: Awaited<ReturnType<DistillSession['state']>> | null = null): Promise<DistillSession> {
+async function session(
+  studentDir: string,
+  patch: Partial<DistillSettings> = {},
+  resume: Awaited<ReturnType<DistillSession['state']>> | null = null,
+): Promise<DistillSession> {
   const student = await openCheckpoint(await directoryFolder(studentDir));
   return DistillSession.create(await gpu(), { teacher, student, windows, settings: settings(patch), resume });
 }
@@ -74,7 +81,8 @@ describe('distillation keeps the masks', () => {
           const moments = await s.distiller.getMoments();
           for (let i = 0; i < P; i++) {
             if (isKept(problem.kept, i)) continue;
-            if (bitsOf(params[i]) !== 0 || bitsOf(moments[i]) !== 0 || bitsOf(moments[P + i]) !== 0) throw new Error(`step ${s.step}: pruned parameter ${i} is ${params[i]} (moments ${moments[i]}, ${moments[P + i]})`);
+            if (bitsOf(params[i]) !== 0 || bitsOf(moments[i]) !== 0 || bitsOf(moments[P + i]) !== 0)
+              throw new Error(`step ${s.step}: pruned parameter ${i} is ${params[i]} (moments ${moments[i]}, ${moments[P + i]})`);
           }
         }
         expect(s.curves.step).toEqual([1, 2, 3, 4, 5, 6]);
@@ -91,7 +99,14 @@ describe('distillation keeps the masks', () => {
         expect(out.nonzeroPruned).toBe(0);
         const input = new Map(['masks.safetensors', 'model.safetensors', 'config.json', 'tokenizer.json'].map((f) => [f, readFileSync(join(pruned, f))]));
         const files = new Map(out.files.map((f) => [f.path, f.bytes]));
-        expect([...files.keys()].sort()).toEqual(['config.json', 'masks.safetensors', 'model.safetensors', 'prune-report.json', 'tokenizer.json', 'tokenizer_config.json']);
+        expect([...files.keys()].sort()).toEqual([
+          'config.json',
+          'masks.safetensors',
+          'model.safetensors',
+          'prune-report.json',
+          'tokenizer.json',
+          'tokenizer_config.json',
+        ]);
         for (const f of ['masks.safetensors', 'config.json', 'tokenizer.json']) expect(Buffer.compare(Buffer.from(files.get(f)!), input.get(f)!), f).toBe(0);
         // The distilled weights read back from the written bytes: zeros exactly where pruned, and only there.
         const written = await readFlatParameters(out.checkpoint, problem.layout);
@@ -124,14 +139,16 @@ describe('distillation keeps the masks', () => {
         for (const t of problem.layout.layers.flatMap((l) => [l.w13, l.w2])) {
           for (let i = t.offset; i < t.offset + t.size; i++) {
             if (!isKept(problem.kept, i)) continue;
-            if (problem.student[i] !== problem.teacher[i]) throw new Error(`kept expert weight ${i}: student ${problem.student[i]}, teacher ${problem.teacher[i]}`);
+            if (problem.student[i] !== problem.teacher[i])
+              throw new Error(`kept expert weight ${i}: student ${problem.student[i]}, teacher ${problem.teacher[i]}`);
             compared++;
           }
         }
         expect(compared).toBeGreaterThan(100000);
         await s.run();
         const params = await s.distiller.getParameters();
-        for (let i = 0; i < problem.layout.count; i++) if (!isKept(problem.kept, i) && bitsOf(params[i]) !== 0) throw new Error(`pruned parameter ${i} is ${params[i]}`);
+        for (let i = 0; i < problem.layout.count; i++)
+          if (!isKept(problem.kept, i) && bitsOf(params[i]) !== 0) throw new Error(`pruned parameter ${i} is ${params[i]}`);
         expect(s.lambdaMeasured!.expertLoss).toBeGreaterThan(0);
         expect((await s.distilledModel('d')).nonzeroPruned).toBe(0);
       } finally {

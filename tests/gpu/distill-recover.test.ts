@@ -54,7 +54,10 @@ describe('Recover step through LabEngine', () => {
   it('runs in chunks after pruning, then reports dense / pruned / distilled perplexity and exports the folder', async () => {
     const engine = new LabEngine({ assetBase: SITE, fetch: siteFetch, openGpu: gpu, openCache: async () => null });
     await engine.loadModel({ kind: 'files', files: FILES.map((f) => ({ path: `m/${f}`, file: new File([readFileSync(join(LAB_TINY, f))], f) })) });
-    const refused = await engine.recover(request()).then(() => null, (e: EngineError) => e);
+    const refused = await engine.recover(request()).then(
+      () => null,
+      (e: EngineError) => e,
+    );
     expect(refused?.kind).toBe('bad-request');
     expect(refused?.message).toMatch(/prune first/);
     await engine.prune(pruneRequest);
@@ -80,7 +83,16 @@ describe('Recover step through LabEngine', () => {
     expect(evaluated.results[1].overall.ppl).toBeCloseTo(pruned.ppl, 9);
 
     const files = await engine.exportRecovered({ zip: false });
-    expect(files.map((f) => f.path).sort()).toEqual(['config.json', 'distill-curves.svg', 'distill-report.json', 'masks.safetensors', 'model.safetensors', 'prune-report.json', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(files.map((f) => f.path).sort()).toEqual([
+      'config.json',
+      'distill-curves.svg',
+      'distill-report.json',
+      'masks.safetensors',
+      'model.safetensors',
+      'prune-report.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
     const zip = await engine.exportRecovered({ zip: true });
     expect(zip).toHaveLength(1);
     expect(zip[0].bytes.subarray(0, 2)).toEqual(new Uint8Array([0x50, 0x4b])); // PK

@@ -82,9 +82,20 @@ describe('GpuModel upload', () => {
 
   it('runs an f16 model whose expert matrices end mid-word (H and I odd)', async () => {
     const config = {
-      architectures: ['MixtralForCausalLM'], model_type: 'mixtral', hidden_size: 37, head_dim: 8, num_hidden_layers: 2,
-      num_attention_heads: 3, num_key_value_heads: 1, intermediate_size: 19, num_local_experts: 5, num_experts_per_tok: 2,
-      vocab_size: 101, rms_norm_eps: 1e-5, max_position_embeddings: 256, tie_word_embeddings: false,
+      architectures: ['MixtralForCausalLM'],
+      model_type: 'mixtral',
+      hidden_size: 37,
+      head_dim: 8,
+      num_hidden_layers: 2,
+      num_attention_heads: 3,
+      num_key_value_heads: 1,
+      intermediate_size: 19,
+      num_local_experts: 5,
+      num_experts_per_tok: 2,
+      vocab_size: 101,
+      rms_norm_eps: 1e-5,
+      max_position_embeddings: 256,
+      tie_word_embeddings: false,
     };
     const rng = createRng(4);
     const ids = Array.from({ length: 45 }, () => rng.int(101));
@@ -93,16 +104,35 @@ describe('GpuModel upload', () => {
 
   it('runs a dense (non-MoE) layer and a gated shared expert in bf16 (Qwen2-MoE mlp_only_layers)', async () => {
     const config = {
-      architectures: ['Qwen2MoeForCausalLM'], model_type: 'qwen2_moe', hidden_size: 48, num_hidden_layers: 3,
-      num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 40, moe_intermediate_size: 24,
-      shared_expert_intermediate_size: 36, num_experts: 6, num_experts_per_tok: 3, norm_topk_prob: true,
-      decoder_sparse_step: 1, mlp_only_layers: [1], qkv_bias: true, vocab_size: 77, rms_norm_eps: 1e-6,
-      max_position_embeddings: 256, tie_word_embeddings: false, use_sliding_window: false,
+      architectures: ['Qwen2MoeForCausalLM'],
+      model_type: 'qwen2_moe',
+      hidden_size: 48,
+      num_hidden_layers: 3,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      intermediate_size: 40,
+      moe_intermediate_size: 24,
+      shared_expert_intermediate_size: 36,
+      num_experts: 6,
+      num_experts_per_tok: 3,
+      norm_topk_prob: true,
+      decoder_sparse_step: 1,
+      mlp_only_layers: [1],
+      qkv_bias: true,
+      vocab_size: 77,
+      rms_norm_eps: 1e-6,
+      max_position_embeddings: 256,
+      tie_word_embeddings: false,
+      use_sliding_window: false,
     };
     const folder = syntheticModelFolder(config, 'BF16', 5);
     expect((await openCheckpoint(folder)).spec.moeLayers).toEqual([true, false, true]);
     const rng = createRng(6);
-    await compareWithReference(folder, Array.from({ length: 70 }, () => rng.int(77)), 'synthetic qwen2_moe dense layer');
+    await compareWithReference(
+      folder,
+      Array.from({ length: 70 }, () => rng.int(77)),
+      'synthetic qwen2_moe dense layer',
+    );
   });
 
   it('refuses a tensor larger than one storage binding with GpuError(limits) naming it', async () => {
@@ -110,9 +140,18 @@ describe('GpuModel upload', () => {
     const H = 64;
     const vocab = Math.ceil(ctx.caps.limits.maxStorageBufferBindingSize / (H * 4)) + 8;
     const config = {
-      architectures: ['GraniteMoeForCausalLM'], model_type: 'granitemoe', hidden_size: H, num_hidden_layers: 1,
-      num_attention_heads: 4, num_key_value_heads: 4, intermediate_size: 32, num_local_experts: 4, num_experts_per_tok: 2,
-      vocab_size: vocab, tie_word_embeddings: true, max_position_embeddings: 256,
+      architectures: ['GraniteMoeForCausalLM'],
+      model_type: 'granitemoe',
+      hidden_size: H,
+      num_hidden_layers: 1,
+      num_attention_heads: 4,
+      num_key_value_heads: 4,
+      intermediate_size: 32,
+      num_local_experts: 4,
+      num_experts_per_tok: 2,
+      vocab_size: vocab,
+      tie_word_embeddings: true,
+      max_position_embeddings: 256,
     };
     const checkpoint = await openCheckpoint(syntheticModelFolder(config, 'F32'));
     const error = await GpuModel.upload(ctx, checkpoint).catch((e: unknown) => e);

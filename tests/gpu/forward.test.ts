@@ -39,7 +39,13 @@ describe.each(FIXTURES)('GPU forward: %s', (name) => {
       // Granite's reference has no router logits: they are moe_input . router^T (fixtures README).
       const routerRef =
         ref.tensors.get(`layers.${l}.router_logits`) ??
-        linear(Float64Array.from(ref.tensors.get(`layers.${l}.moe_input`)!), T, spec.hiddenSize, await readTensorF32(checkpoint, checkpoint.names.layers[l].router!), spec.numExperts);
+        linear(
+          Float64Array.from(ref.tensors.get(`layers.${l}.moe_input`)!),
+          T,
+          spec.hiddenSize,
+          await readTensorF32(checkpoint, checkpoint.names.layers[l].router!),
+          spec.numExperts,
+        );
       expectClose(taps.routerLogits!, routerRef, { ...tol, label: `${name} layer ${l} router_logits` });
     }
     const nll = result.nll!.subarray(0, T - 1).reduce((a, b) => a + b, 0) / (T - 1);

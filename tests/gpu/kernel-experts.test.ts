@@ -89,7 +89,16 @@ describe('kernel moe/dispatch + grouped expert GEMMs + combine', () => {
       const rows = { kind: 'gathered' as const, sortedRows: buffers.sortedRows, tiles: buffers.tiles, offsets: buffers.offsets, maxTiles, topK: K };
       recordExpertGateUp(rec, { x: xb, gateUp: gu.operand, inter: buffers.inter, plan: rows, hidden: H, interSize: I });
       recordExpertDown(rec, { inter: buffers.inter, down: dn.operand, expertOut: buffers.expertOut, plan: rows, hidden: H, interSize: I });
-      recordCombine(rec, { expertOut: buffers.expertOut, gates: gb, rowOfSlot: buffers.rowOfSlot, out: buffers.out, tokens: T, hidden: H, topK: K, shared: { out: sb, gateLogit: slb } });
+      recordCombine(rec, {
+        expertOut: buffers.expertOut,
+        gates: gb,
+        rowOfSlot: buffers.rowOfSlot,
+        out: buffers.out,
+        tokens: T,
+        hidden: H,
+        topK: K,
+        shared: { out: sb, gateLogit: slb },
+      });
       await rec.submit();
       const result = await readAll(ctx, buffers);
       for (const b of [idb, xb, gb, sb, slb, ...Object.values(buffers)]) b.destroy();

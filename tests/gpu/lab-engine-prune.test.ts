@@ -78,7 +78,11 @@ async function maskWords(masks: Uint8Array, name: string): Promise<Uint32Array> 
 }
 
 const bit = (mask: Uint32Array, i: number) => (mask[i >>> 5] >>> (i & 31)) & 1;
-const errorOf = (promise: Promise<unknown>) => promise.then(() => null, (error: EngineError) => error);
+const errorOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => null,
+    (error: EngineError) => error,
+  );
 
 describe('pruning through LabEngine on lab-tiny', () => {
   it('MoE-Pruner at 50%: the masks equal the CPU reference on the same statistics, and repeat exactly', async () => {
@@ -99,7 +103,13 @@ describe('pruning through LabEngine on lab-tiny', () => {
       for (const e of [0, 5]) {
         const x = stats.layers[layer]!.experts[e];
         const reference = pruneMasksReference({ method: 'moe-pruner', pattern: { kind: 'unstructured' }, group: 'row', sparsity: 0.5, seed: 3 }, [
-          { label: 'up', rows: I, cols: H, weights: gateUp.slice((2 * e + 1) * I * H, (2 * e + 2) * I * H), columnFactors: columnFactors(x.inputSqNormGated, 'in') },
+          {
+            label: 'up',
+            rows: I,
+            cols: H,
+            weights: gateUp.slice((2 * e + 1) * I * H, (2 * e + 2) * I * H),
+            columnFactors: columnFactors(x.inputSqNormGated, 'in'),
+          },
           { label: 'down', rows: H, cols: I, weights: down.slice(e * H * I, (e + 1) * H * I), columnFactors: columnFactors(x.interSqNormGated, 'inter') },
         ]);
         for (let i = 0; i < I * H; i++) {
@@ -120,14 +130,20 @@ describe('pruning through LabEngine on lab-tiny', () => {
     const stats = await readStats((await exported(engine, 'statistics')).get('calibration-stats.safetensors')!);
     for (const layer of dropped.layers) {
       const tokens = Array.from(stats.layers[layer.layer]!.expertTokens);
-      const lowest = tokens.map((t, e) => [t, e]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).slice(0, 2).map(([, e]) => e).sort((a, b) => a - b);
+      const lowest = tokens
+        .map((t, e) => [t, e])
+        .sort((a, b) => a[0] - b[0] || a[1] - b[1])
+        .slice(0, 2)
+        .map(([, e]) => e)
+        .sort((a, b) => a - b);
       expect(layer.droppedExperts).toEqual(lowest);
       for (const e of lowest) expect(layer.experts[e].pruned).toBe(layer.experts[e].weights);
     }
 
     await engine.prune(request({ pattern: { kind: 'n:m', n: 2, m: 4 } }));
     const words = await maskWords((await exported(engine, 'masks')).get('masks.safetensors')!, 'layers.1.experts.down');
-    for (let block = 0; block < 512; block++) expect(bit(words, 4 * block) + bit(words, 4 * block + 1) + bit(words, 4 * block + 2) + bit(words, 4 * block + 3)).toBe(2);
+    for (let block = 0; block < 512; block++)
+      expect(bit(words, 4 * block) + bit(words, 4 * block + 1) + bit(words, 4 * block + 2) + bit(words, 4 * block + 3)).toBe(2);
 
     const owl = await engine.prune(request({ allocation: 'owl', method: 'wanda' }));
     const targets = owl.layers.map((l) => l.target);
@@ -145,7 +161,10 @@ describe('pruning through LabEngine on lab-tiny', () => {
     expect(Array.from(await maskWords(sequential, 'layers.1.experts.down'))).not.toEqual(Array.from(await maskWords(dense, 'layers.1.experts.down')));
   });
 
-  for (const [method, targets] of [['moe-pruner', ['experts', 'attention']], ['sparsegpt', ['experts']]] as const) {
+  for (const [method, targets] of [
+    ['moe-pruner', ['experts', 'attention']],
+    ['sparsegpt', ['experts']],
+  ] as const) {
     it(`the exported folder (${method}) computes what the pruned model computes; sweeps leave the masks alone`, async () => {
       const engine = await engineOn();
       await engine.prune(request({ method, targets: [...targets] }));
@@ -153,7 +172,14 @@ describe('pruning through LabEngine on lab-tiny', () => {
       const [dense, masked] = pruned.results.map((r) => r.overall.ppl);
       expect(masked).not.toBeCloseTo(dense, 3);
       const folder = await exported(engine, 'model');
-      expect([...folder.keys()].sort()).toEqual(['config.json', 'masks.safetensors', 'model.safetensors', 'prune-report.json', 'tokenizer.json', 'tokenizer_config.json']);
+      expect([...folder.keys()].sort()).toEqual([
+        'config.json',
+        'masks.safetensors',
+        'model.safetensors',
+        'prune-report.json',
+        'tokenizer.json',
+        'tokenizer_config.json',
+      ]);
       const report = JSON.parse(new TextDecoder().decode(folder.get('prune-report.json')));
       expect(report).toMatchObject({ format: 'moe-lab-prune-report/1', method, seed: 3, model: { name: 'm', architecture: 'mixtral' } });
       expect(report.files.map((f: { path: string }) => f.path)).toContain('model.safetensors');

@@ -44,7 +44,11 @@ async function labEngine(): Promise<LabEngine> {
   return engine;
 }
 
-const errorOf = (promise: Promise<unknown>) => promise.then(() => null, (error: EngineError) => error);
+const errorOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => null,
+    (error: EngineError) => error,
+  );
 
 describe('LabEngine computations on lab-tiny', () => {
   it('lists the page texts with the Brown genres', async () => {
@@ -70,7 +74,10 @@ describe('LabEngine computations on lab-tiny', () => {
     const tokenizer = loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfig);
     const brown = readFileSync(join(ROOT, 'public/data/brown/heldout.txt'));
     const index = JSON.parse(readFileSync(join(ROOT, 'public/data/brown/heldout.index.json'), 'utf8')) as { genre: string; start: number; end: number }[];
-    const news = index.filter((d) => d.genre === 'news').map((d) => brown.subarray(d.start, d.end).toString('utf8')).join('\n\n');
+    const news = index
+      .filter((d) => d.genre === 'news')
+      .map((d) => brown.subarray(d.start, d.end).toString('utf8'))
+      .join('\n\n');
     const windows = sampleWindows(tokenizer.encode(news, { addSpecialTokens: false }), request);
     const model = await GpuModel.upload(await gpu(), checkpoint);
     const direct = await calibrateOnGpu(model, windows);
@@ -124,7 +131,10 @@ describe('LabEngine computations on lab-tiny', () => {
     // The genres share batches; each one's number equals evaluatePerplexity on its own 40 tokens (32 + 8).
     const brown = readFileSync(join(ROOT, 'public/data/brown/heldout.txt'));
     const index = JSON.parse(readFileSync(join(ROOT, 'public/data/brown/heldout.index.json'), 'utf8')) as { genre: string; start: number; end: number }[];
-    const learned = index.filter((d) => d.genre === 'learned').map((d) => brown.subarray(d.start, d.end).toString('utf8')).join('\n\n');
+    const learned = index
+      .filter((d) => d.genre === 'learned')
+      .map((d) => brown.subarray(d.start, d.end).toString('utf8'))
+      .join('\n\n');
     const alone = await evaluatePerplexity(model, tokenizer.encode(learned.slice(0, 2000)).slice(0, 40), { ctx: 32 });
     model.destroy();
     expect(parts.find((g) => g.id === 'learned')).toMatchObject({ tokens: alone.tokens, nll: alone.nll, ppl: alone.ppl });

@@ -29,12 +29,18 @@ describe('evaluatePerplexity', () => {
 
       const weights = await loadReferenceWeights(checkpoint);
       const V = checkpoint.spec.vocabSize;
-      for (const [ctxLength, stride, maxTokens] of [[20, 20, 90], [24, 10, 96]]) {
+      for (const [ctxLength, stride, maxTokens] of [
+        [20, 20, 90],
+        [24, 10, 96],
+      ]) {
         const acc = new NllAccumulator();
         for (const w of planWindows(maxTokens, ctxLength, stride).windows) {
           const window = ids.slice(w.start, w.start + w.length);
           const { logits } = referenceForward(weights, window);
-          acc.addWindow(w, window.slice(1).map((target, j) => nllOfRow(logits, j * V, V, target)));
+          acc.addWindow(
+            w,
+            window.slice(1).map((target, j) => nllOfRow(logits, j * V, V, target)),
+          );
         }
         const expected = acc.result();
         const batched = await evaluatePerplexity(model, ids, { ctx: ctxLength, stride, maxTokens, batch: 3 });

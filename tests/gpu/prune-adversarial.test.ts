@@ -33,23 +33,41 @@ function adversarialCases(): PruneCase[] {
   const rng = createRng(7);
   const f16Subnormal = 2 ** -24;
   return [
-    withStatistic(matrix('normal 5x70', 5, 70, () => rng.normal()), () => rng.next() * 4),
-    withStatistic(matrix('coarse 7x64', 7, 64, () => coarse(rng)), (j) => [0, 1, 4, 0.25][j % 4]),
+    withStatistic(
+      matrix('normal 5x70', 5, 70, () => rng.normal()),
+      () => rng.next() * 4,
+    ),
+    withStatistic(
+      matrix('coarse 7x64', 7, 64, () => coarse(rng)),
+      (j) => [0, 1, 4, 0.25][j % 4],
+    ),
     matrix('all-equal rows 4x37', 4, 37, (r) => [1, 0, -3, 1e-3][r]),
     matrix('mostly zero 6x33', 6, 33, (r, c) => ((r * 33 + c) % 11 === 0 ? rng.normal() : 0)),
     withStatistic(
       matrix('subnormal 3x40', 3, 40, (_, c) => [1e-40, -3e-39, 1.1754942e-38, 1.1754944e-38, 1e-20, 2e-20, 0, -0][c % 8]),
       (j) => [1, 1e-38, 1e-39, 1e-2][j % 4],
     ),
-    withStatistic(matrix('non-finite 4x20', 4, 20, (_, c) => [NaN, Infinity, -Infinity, 1, 0, 1e30, -1e30, 3][c % 8]), (j) => [1, 1e38, 0, 4][j % 4]),
-    withStatistic(matrix('long row 1x20000', 1, 20000, () => coarse(rng) * (1 + rng.int(3))), () => 1 + rng.int(3)),
-    withStatistic(matrix('long rows 3x9000', 3, 9000, () => rng.normal()), () => rng.next()),
+    withStatistic(
+      matrix('non-finite 4x20', 4, 20, (_, c) => [NaN, Infinity, -Infinity, 1, 0, 1e30, -1e30, 3][c % 8]),
+      (j) => [1, 1e38, 0, 4][j % 4],
+    ),
+    withStatistic(
+      matrix('long row 1x20000', 1, 20000, () => coarse(rng) * (1 + rng.int(3))),
+      () => 1 + rng.int(3),
+    ),
+    withStatistic(
+      matrix('long rows 3x9000', 3, 9000, () => rng.normal()),
+      () => rng.next(),
+    ),
     matrix('one column 33x1', 33, 1, () => coarse(rng)),
     withStatistic(
       matrix('f16 subnormals 4x48', 4, 48, (_, c) => f16Subnormal * ((c * 7) % 13) * (c % 2 ? -1 : 1) + (c % 5 === 0 ? 0.5 : 0), 'f16'),
       (j) => (j % 3) + 0.5,
     ),
-    withStatistic(matrix('bf16 coarse 5x96', 5, 96, () => rng.normal(), 'bf16'), (j) => [1, 4, 9][j % 3]),
+    withStatistic(
+      matrix('bf16 coarse 5x96', 5, 96, () => rng.normal(), 'bf16'),
+      (j) => [1, 4, 9][j % 3],
+    ),
   ];
 }
 
@@ -57,10 +75,19 @@ function adversarialCases(): PruneCase[] {
 function nmCases(): PruneCase[] {
   const rng = createRng(11);
   return [
-    withStatistic(matrix('nm normal 6x96', 6, 96, () => rng.normal()), () => rng.next()),
-    withStatistic(matrix('nm coarse 5x48', 5, 48, () => coarse(rng), 'bf16'), (j) => [0, 1, 4][j % 3]),
+    withStatistic(
+      matrix('nm normal 6x96', 6, 96, () => rng.normal()),
+      () => rng.next(),
+    ),
+    withStatistic(
+      matrix('nm coarse 5x48', 5, 48, () => coarse(rng), 'bf16'),
+      (j) => [0, 1, 4][j % 3],
+    ),
     matrix('nm all equal 3x32', 3, 32, () => 0.5, 'f16'),
-    withStatistic(matrix('nm non-finite 2x80', 2, 80, (_, c) => [NaN, 1, Infinity, 0, -1e-40, 2, 2, 2][c % 8]), (j) => [1, 0][j % 2]),
+    withStatistic(
+      matrix('nm non-finite 2x80', 2, 80, (_, c) => [NaN, 1, Infinity, 0, -1e-40, 2, 2, 2][c % 8]),
+      (j) => [1, 0][j % 2],
+    ),
   ];
 }
 
@@ -121,7 +148,11 @@ describe('GPU pruning masks on adversarial matrices', () => {
       };
       const matrices = [];
       for (const c of cases) {
-        matrices.push({ ...c, weights: await upload(c.label, encodeWeights(c.values, 'f32')), columnFactors: await upload(c.label, columnFactors(c.statistic, c.label)) });
+        matrices.push({
+          ...c,
+          weights: await upload(c.label, encodeWeights(c.values, 'f32')),
+          columnFactors: await upload(c.label, columnFactors(c.statistic, c.label)),
+        });
       }
       const settings: PruneSettings = { ...base, method: 'wanda', pattern: UNSTRUCTURED, group: 'matrix', sparsity: 0.3 };
       const slots = await computeMasks(ctx, settings, matrices);

@@ -10,14 +10,7 @@ import { readTensorF32 } from '../../src/engine/model/checkpoint.ts';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { expertMatrices, type ExpertMatrix } from '../../src/engine/prune/matrices.ts';
 import { createRng } from '../../src/engine/random.ts';
-import {
-  parsePattern,
-  PRUNE_GROUPS,
-  PRUNE_METHODS,
-  UNSTRUCTURED,
-  type PruneMethod,
-  type PruneSettings,
-} from '../../src/engine/prune/settings.ts';
+import { parsePattern, PRUNE_GROUPS, PRUNE_METHODS, UNSTRUCTURED, type PruneMethod, type PruneSettings } from '../../src/engine/prune/settings.ts';
 import { FIXTURES, openFixture } from '../helpers/fixtures.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 import { bothMasks, expectSameMasks, type PruneCase } from './prune-helpers.ts';
@@ -41,7 +34,11 @@ async function loadFixture(name: (typeof FIXTURES)[number], seed: number): Promi
   const statistics = new Map<string, Float32Array>();
   for (const m of matrices) {
     for (const stat of [m.statistic, m.gatedStatistic]) {
-      if (!statistics.has(stat)) statistics.set(stat, Float32Array.from({ length: m.cols }, () => (rng.next() < 0.1 ? 0 : rng.next() * 8)));
+      if (!statistics.has(stat))
+        statistics.set(
+          stat,
+          Float32Array.from({ length: m.cols }, () => (rng.next() < 0.1 ? 0 : rng.next() * 8)),
+        );
     }
   }
   return { matrices, values, statistics };

@@ -152,7 +152,9 @@ export function expectSameMasks(settings: PruneSettings, cases: PruneCase[], bot
         if (!((diff >>> b) & 1)) continue;
         const e = w * 32 + b;
         const keep = (want[w] >>> b) & 1;
-        bad.push(`  [${Math.floor(e / c.cols)}, ${e % c.cols}] key 0x${keys[e]?.toString(16)} reference ${keep ? 'keeps' : 'prunes'}, GPU ${keep ? 'prunes' : 'keeps'} (word ${w}: 0x${got[w].toString(16)} vs 0x${want[w].toString(16)})`);
+        bad.push(
+          `  [${Math.floor(e / c.cols)}, ${e % c.cols}] key 0x${keys[e]?.toString(16)} reference ${keep ? 'keeps' : 'prunes'}, GPU ${keep ? 'prunes' : 'keeps'} (word ${w}: 0x${got[w].toString(16)} vs 0x${want[w].toString(16)})`,
+        );
       }
     }
     if (bad.length) throw new Error(`${describeSettings(settings)}: ${c.label} [${c.rows}, ${c.cols}] ${c.dtype} differs:\n${bad.join('\n')}`);

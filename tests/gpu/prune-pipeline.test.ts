@@ -34,9 +34,18 @@ function cases(hasShared: boolean): [string, Partial<PipelineSettings>][] {
   return [
     ['moe-pruner 50% row', { method: 'moe-pruner', sparsity: 0.5, targets: [...experts] }],
     ['wanda 2:4, 2 experts dropped by REAP', { method: 'wanda', pattern: parsePattern('2:4'), expertsDrop: 2, expertCriterion: 'reap' }],
-    ['magnitude 30% matrix groups, attention too, OWL', { method: 'magnitude', sparsity: 0.3, group: 'matrix', targets: ['experts', 'attention'], allocation: 'owl' }],
-    ['random 40% layer groups, 1 expert dropped by gate', { method: 'random', sparsity: 0.4, group: 'layer', seed: 7, expertsDrop: 1, expertCriterion: 'gate', targets: [...experts] }],
-    ['moe-pruner 60% layer groups + OWL + 3 dropped by frequency', { method: 'moe-pruner', sparsity: 0.6, group: 'layer', allocation: 'owl', expertsDrop: 3, expertCriterion: 'frequency' }],
+    [
+      'magnitude 30% matrix groups, attention too, OWL',
+      { method: 'magnitude', sparsity: 0.3, group: 'matrix', targets: ['experts', 'attention'], allocation: 'owl' },
+    ],
+    [
+      'random 40% layer groups, 1 expert dropped by gate',
+      { method: 'random', sparsity: 0.4, group: 'layer', seed: 7, expertsDrop: 1, expertCriterion: 'gate', targets: [...experts] },
+    ],
+    [
+      'moe-pruner 60% layer groups + OWL + 3 dropped by frequency',
+      { method: 'moe-pruner', sparsity: 0.6, group: 'layer', allocation: 'owl', expertsDrop: 3, expertCriterion: 'frequency' },
+    ],
     ['wanda 4:8 on attention only', { method: 'wanda', pattern: parsePattern('4:8'), targets: ['attention'] }],
     ['drop 2 experts only (sparsity 0)', { method: 'magnitude', sparsity: 0, expertsDrop: 2, expertCriterion: 'frequency' }],
   ];
@@ -64,9 +73,10 @@ describe.each(FIXTURES)('pruning pipeline on %s', (name: FixtureName) => {
         const reference = await referencePipeline({ spec: checkpoint.spec, canonical, stats, settings });
         const difference = maskSetDifference(await run.readMaskSet(), reference.masks);
         expect(difference, `${name}, ${label}`).toBeNull();
-        expect(run.report.achieved.matrices.map((m) => [m.name, m.pruned]), label).toEqual(
-          reference.counts.map((c) => [c.piece.label, c.piece.rows * c.piece.cols - c.kept]),
-        );
+        expect(
+          run.report.achieved.matrices.map((m) => [m.name, m.pruned]),
+          label,
+        ).toEqual(reference.counts.map((c) => [c.piece.label, c.piece.rows * c.piece.cols - c.kept]));
         expect(run.report.layers, label).toEqual(reference.layers);
       } finally {
         run.destroy();
@@ -84,7 +94,13 @@ describe.each(FIXTURES)('pruning pipeline on %s', (name: FixtureName) => {
       const layer0 = run.stats!.layers[0]!.experts[0].inputSqNorm;
       expect(Array.from(layer0)).toEqual(Array.from(stats.layers[0]!.experts[0].inputSqNorm));
       expect(Array.from(run.stats!.layers[1]!.experts[0].inputSqNorm)).not.toEqual(Array.from(stats.layers[1]!.experts[0].inputSqNorm));
-      const reference = await referencePipeline({ spec: checkpoint.spec, canonical: canonicalReader(checkpoint), stats: run.stats, allocationStats: stats, settings });
+      const reference = await referencePipeline({
+        spec: checkpoint.spec,
+        canonical: canonicalReader(checkpoint),
+        stats: run.stats,
+        allocationStats: stats,
+        settings,
+      });
       expect(maskSetDifference(await run.readMaskSet(), reference.masks)).toBeNull();
       expect(run.report.layers).toEqual(reference.layers);
     } finally {
@@ -97,9 +113,20 @@ describe('pruning pipeline on odd shapes (f16, expert ranges not on mask words)'
   it('masks equal the CPU reference when pieces share mask words', async () => {
     const ctx = await gpu();
     const config = {
-      model_type: 'mixtral', architectures: ['MixtralForCausalLM'], hidden_size: 20, intermediate_size: 12, num_attention_heads: 2,
-      num_key_value_heads: 1, num_hidden_layers: 2, num_local_experts: 6, num_experts_per_tok: 2, vocab_size: 64,
-      max_position_embeddings: 64, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: false,
+      model_type: 'mixtral',
+      architectures: ['MixtralForCausalLM'],
+      hidden_size: 20,
+      intermediate_size: 12,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      num_hidden_layers: 2,
+      num_local_experts: 6,
+      num_experts_per_tok: 2,
+      vocab_size: 64,
+      max_position_embeddings: 64,
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      tie_word_embeddings: false,
     };
     const checkpoint = await openCheckpoint(syntheticModelFolder(config, 'F16', 4));
     expect((checkpoint.spec.expertFfnSize * checkpoint.spec.hiddenSize) % 32).not.toBe(0);

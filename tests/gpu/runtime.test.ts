@@ -68,10 +68,12 @@ describe('GPU runtime', () => {
     const rec = ctx.record();
     const params = { count: 4, multiplier: 1 };
     expect(() => rec.dispatch(residualAddKernel, { bindings: { x, out: x }, params, workgroups: [1] })).toThrow(/'branch' was not given/);
-    expect(() =>
-      rec.dispatch(residualAddKernel, { bindings: { x, branch: x, out: x, extra: x }, params, workgroups: [1] }),
-    ).toThrow(/no storage binding named 'extra'/);
-    await expect(rec.dispatch(residualAddKernel, { bindings: { x, branch: x, out: x }, params: { count: 4 }, workgroups: [1] }).submit()).rejects.toThrow(/multiplier/);
+    expect(() => rec.dispatch(residualAddKernel, { bindings: { x, branch: x, out: x, extra: x }, params, workgroups: [1] })).toThrow(
+      /no storage binding named 'extra'/,
+    );
+    await expect(rec.dispatch(residualAddKernel, { bindings: { x, branch: x, out: x }, params: { count: 4 }, workgroups: [1] }).submit()).rejects.toThrow(
+      /multiplier/,
+    );
     x.destroy();
   });
 });

@@ -14,8 +14,29 @@ import { gpu, withinErrorScopes } from './gpu-context.ts';
 function testValues(): Float32Array {
   const rng = createRng(5);
   const special = [
-    0, -0, 1, -1, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 65504, 65520, 70000, -70000,
-    2 ** -24, 2 ** -25, 3 * 2 ** -26, 6e-8, 3e-5, -3e-5, 1e-40, Infinity, -Infinity, NaN, 3.4e38,
+    0,
+    -0,
+    1,
+    -1,
+    1 + 2 ** -11,
+    1 + 3 * 2 ** -11,
+    1 + 2 ** -8,
+    1 + 3 * 2 ** -8,
+    65504,
+    65520,
+    70000,
+    -70000,
+    2 ** -24,
+    2 ** -25,
+    3 * 2 ** -26,
+    6e-8,
+    3e-5,
+    -3e-5,
+    1e-40,
+    Infinity,
+    -Infinity,
+    NaN,
+    3.4e38,
   ];
   const random = Array.from({ length: 997 }, () => rng.normal() * 10 ** (rng.int(14) - 8));
   return Float32Array.from([...special, ...random]);

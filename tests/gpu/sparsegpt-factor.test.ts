@@ -23,7 +23,10 @@ async function gpuFactor(sums: Float32Array[], C: number, tokens: number[], damp
     try {
       const U = await ctx.readF32(factor.factor);
       const dead = await ctx.readU32(factor.dead);
-      const status = await checkFactorStatus(ctx, factor, damp).then(() => null, (e: Error) => e);
+      const status = await checkFactorStatus(ctx, factor, damp).then(
+        () => null,
+        (e: Error) => e,
+      );
       return { U, dead, status };
     } finally {
       release();

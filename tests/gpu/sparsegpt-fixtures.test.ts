@@ -72,7 +72,10 @@ async function runOnGpu(name: FixtureName, settings: SparseGptSettings, mode: 'd
 /** The canonical matrices SparseGPT prunes in layer l: key, stacked count, rows, cols. */
 function stacks(spec: MoeModelSpec, w: ReferenceWeights, l: number): [MatrixKey, number, number, number][] {
   const { numExperts: E, hiddenSize: H, expertFfnSize: I } = spec;
-  const out: [MatrixKey, number, number, number][] = [['experts.gate_up', 2 * E, I, H], ['experts.down', E, H, I]];
+  const out: [MatrixKey, number, number, number][] = [
+    ['experts.gate_up', 2 * E, I, H],
+    ['experts.down', E, H, I],
+  ];
   const S = w.layers[l].shared?.width;
   if (S) out.push(['shared.gate_up', 2, S, H], ['shared.down', 1, H, S]);
   return out;
@@ -80,7 +83,9 @@ function stacks(spec: MoeModelSpec, w: ReferenceWeights, l: number): [MatrixKey,
 
 function canonical(w: ReferenceWeights, l: number, key: MatrixKey): Float32Array {
   const layer = w.layers[l];
-  return { 'experts.gate_up': layer.gateUp, 'experts.down': layer.down, 'shared.gate_up': layer.shared?.gateUp, 'shared.down': layer.shared?.down }[key as string]!;
+  return { 'experts.gate_up': layer.gateUp, 'experts.down': layer.down, 'shared.gate_up': layer.shared?.gateUp, 'shared.down': layer.shared?.down }[
+    key as string
+  ]!;
 }
 
 const bit = (mask: Uint32Array, e: number) => (mask[e >>> 5] >>> (e & 31)) & 1;
@@ -192,7 +197,8 @@ describe('SparseGPT on the six fixtures', () => {
           const cmp = agreement(spec, dense, ref.weights, ref.masks, got);
           const elements = got.report.reduce((n, m) => n + m.rows * m.cols, 0);
           const sparsities = got.report.map((m) => m.sparsity);
-          const summary = `${name} ${patternLabel} ${mode}: ${cmp.maskDiffs} of ${elements} mask bits differ (${cmp.rowsWithDiffs} of ${cmp.rows} rows); ` +
+          const summary =
+            `${name} ${patternLabel} ${mode}: ${cmp.maskDiffs} of ${elements} mask bits differ (${cmp.rowsWithDiffs} of ${cmp.rows} rows); ` +
             `weights within ${cmp.maxWeightError.toExponential(2)} x rms(W) elsewhere; sparsity ${Math.min(...sparsities).toFixed(4)}..${Math.max(...sparsities).toFixed(4)}`;
           // Sequential: a different bit in layer 0 changes layer 1's inputs, so allow more there.
           expect(cmp.maskDiffs, summary).toBeLessThanOrEqual(elements * (mode === 'dense' ? 0.002 : 0.01));
@@ -234,14 +240,16 @@ describe('SparseGPT on the six fixtures', () => {
     }
   }
 
-  it('olmoe: per-layer sparsity (an OWL-style allocation) reaches each layer\'s target', async () => {
+  it("olmoe: per-layer sparsity (an OWL-style allocation) reaches each layer's target", async () => {
     const ctx = await gpu();
     const checkpoint = await openFixture('olmoe');
     const targets = [0.3, 0.7];
     const report = await withinErrorScopes(ctx, async () => {
       const model = await GpuModel.upload(ctx, checkpoint);
       const result = await sparseGptOnModel(model, WINDOWS.slice(0, 8), {
-        settings: { sparsity: 0.5, pattern: UNSTRUCTURED, blockSize: 128, damp: 0.01 }, mode: 'dense', layerSparsity: (l) => targets[l],
+        settings: { sparsity: 0.5, pattern: UNSTRUCTURED, blockSize: 128, damp: 0.01 },
+        mode: 'dense',
+        layerSparsity: (l) => targets[l],
       });
       try {
         return await result.report();

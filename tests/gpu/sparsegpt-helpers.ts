@@ -52,9 +52,19 @@ export async function sparseGptOnGpu(ctx: GpuContext, settings: SparseGptSetting
     const mask = await ctx.upload(`${c.label} mask`, new Uint32Array(maskWordCount(count)).fill(0xa5a5a5a5));
     const hessian = await ctx.upload(`${c.label} S`, c.sums);
     const rec = ctx.record('sparsegpt test');
-    const { factor, release: releaseFactor } = recordInverseHessianFactor(ctx, rec, { label: c.label, hessian, cols: C, tokens: c.tokens, damp: settings.damp });
+    const { factor, release: releaseFactor } = recordInverseHessianFactor(ctx, rec, {
+      label: c.label,
+      hessian,
+      cols: C,
+      tokens: c.tokens,
+      damp: settings.damp,
+    });
     const { loss, release } = recordSparseGpt(ctx, rec, settings, {
-      label: c.label, rows: R, cols: C, matrices: Z, share: c.share,
+      label: c.label,
+      rows: R,
+      cols: C,
+      matrices: Z,
+      share: c.share,
       source: { buffer: source, dtype, elementOffset: LEAD },
       output: { buffer: output, elementOffset: LEAD },
       mask: { buffer: mask, elementOffset: LEAD },

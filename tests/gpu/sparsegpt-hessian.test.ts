@@ -77,7 +77,16 @@ describe('SparseGPT Hessian accumulation', () => {
         const rowSlot = await ctx.upload('row slot', b.rowSlot);
         created.push(rows, inter, offsets, rowSlot);
         // Experts 1..4 only in the first dispatch pair, expert 0 in a second: first_segment is honoured.
-        recordHessianAccumulate(rec, { rows, width: H, rowSlot: { buffer: rowSlot, topK: K }, offsets, firstSegment: 1, segments: E - 1, totals: inputTotals, totalBase: 1 + H * H });
+        recordHessianAccumulate(rec, {
+          rows,
+          width: H,
+          rowSlot: { buffer: rowSlot, topK: K },
+          offsets,
+          firstSegment: 1,
+          segments: E - 1,
+          totals: inputTotals,
+          totalBase: 1 + H * H,
+        });
         recordHessianAccumulate(rec, { rows, width: H, rowSlot: { buffer: rowSlot, topK: K }, offsets, segments: 1, totals: inputTotals, totalBase: 1 });
         recordHessianAccumulate(rec, { rows: inter, width: I, offsets, segments: E, totals: interTotals });
       }
@@ -89,7 +98,9 @@ describe('SparseGPT Hessian accumulation', () => {
     const refInput = new Float64Array(E * H * H);
     const refInter = new Float64Array(E * I * I);
     for (const b of batches) {
-      referenceSums((r) => b.tokens.subarray(Math.floor(b.rowSlot[r] / K) * H, (Math.floor(b.rowSlot[r] / K) + 1) * H), b.offsets, H).forEach((v, i) => (refInput[i] += v));
+      referenceSums((r) => b.tokens.subarray(Math.floor(b.rowSlot[r] / K) * H, (Math.floor(b.rowSlot[r] / K) + 1) * H), b.offsets, H).forEach(
+        (v, i) => (refInput[i] += v),
+      );
       referenceSums((r) => b.inter.subarray(r * I, (r + 1) * I), b.offsets, I).forEach((v, i) => (refInter[i] += v));
     }
     expectClose(inputSums, refInput, { atol: 1e-3, rtol: 1e-5, label: 'input sums' });
@@ -106,7 +117,12 @@ describe('SparseGPT Hessian accumulation', () => {
       const spec = checkpoint.spec;
       // 5 windows of 16 in batches of 2: two forward shapes (2 windows, then 1), three batches into one total.
       const windows = Array.from({ length: 5 }, () => Array.from({ length: 16 }, () => rng.int(spec.vocabSize)));
-      const reference = sparseGptModelReference(await loadReferenceWeights(checkpoint), windows, { sparsity: 0, pattern: UNSTRUCTURED, blockSize: 128, damp: 0.01 }, 'dense');
+      const reference = sparseGptModelReference(
+        await loadReferenceWeights(checkpoint),
+        windows,
+        { sparsity: 0, pattern: UNSTRUCTURED, blockSize: 128, damp: 0.01 },
+        'dense',
+      );
       const moeLayers = spec.moeLayers.flatMap((m, l) => (m ? [l] : []));
       await withinErrorScopes(ctx, async () => {
         const model = await GpuModel.upload(ctx, checkpoint);

@@ -19,7 +19,13 @@ function randomCase(label: string, R: number, C: number, Z: number, share: numbe
   const sums = new Float32Array(F * C * C);
   for (let f = 0; f < F; f++) sums.set(rawSums(C, 2 * C, seed * 10 + f), f * C * C);
   return {
-    label, rows: R, cols: C, dtype, share, sums, tokens: Array.from({ length: F }, () => 2 * C),
+    label,
+    rows: R,
+    cols: C,
+    dtype,
+    share,
+    sums,
+    tokens: Array.from({ length: F }, () => 2 * C),
     weights: Float32Array.from({ length: Z * R * C }, () => rng.normal() * 0.1),
   };
 }

@@ -5,12 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
-import {
-  routerHealthOfLogits,
-  routingCounts,
-  segmentColumnSqNorms,
-  segmentWeightedRowNorms,
-} from '../../src/engine/calibration/stats-kernels-reference.ts';
+import { routerHealthOfLogits, routingCounts, segmentColumnSqNorms, segmentWeightedRowNorms } from '../../src/engine/calibration/stats-kernels-reference.ts';
 import { recordColumnSqNorm } from '../../src/gpu/kernels/stats-column_sqnorm.ts';
 import { recordRouterHealth } from '../../src/gpu/kernels/stats-router_health.ts';
 import { recordRoutingCounts } from '../../src/gpu/kernels/stats-routing_counts.ts';
@@ -134,7 +129,11 @@ describe('statistics kernels vs CPU reference', () => {
     const b = routingCounts(batches[1].ids, batches[1].gates, K, E);
     expect(Array.from(tokens)).toEqual(Array.from(a.expertTokens, (v, e) => v + b.expertTokens[e]));
     expect(Array.from(coactivation)).toEqual(Array.from(a.coactivation, (v, i) => v + b.coactivation[i]));
-    expectClose(gateSum, Array.from(a.expertGateSum, (v, e) => v + b.expertGateSum[e]), { atol: 1e-6, rtol: 1e-5, label: 'expert_gate_sum' });
+    expectClose(
+      gateSum,
+      Array.from(a.expertGateSum, (v, e) => v + b.expertGateSum[e]),
+      { atol: 1e-6, rtol: 1e-5, label: 'expert_gate_sum' },
+    );
   });
 
   it('router_health: per-token entropy and margin; histograms within one bin of the f64 values at bin edges', async () => {
@@ -212,6 +211,9 @@ function expectHistogramsClose(got: ArrayLike<number>, ref: ArrayLike<number>, v
   }
   let moved = 0;
   for (let b = 0; b < bins; b++) moved += Math.abs(got[b] - ref[b]);
-  expect(Array.from(got).reduce((a, c) => a + c, 0), `${label}: total`).toBe(values.length);
+  expect(
+    Array.from(got).reduce((a, c) => a + c, 0),
+    `${label}: total`,
+  ).toBe(values.length);
   expect(moved / 2, `${label}: counts moved between bins (values near an edge: ${nearEdge})`).toBeLessThanOrEqual(nearEdge);
 }

@@ -28,7 +28,10 @@ const config: TrainModelConfig = {
 const OPTIMIZER = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxNorm: 1 };
 const layout = paramLayout(config);
 const rng = createRng(4);
-const order = new DataOrder(Uint32Array.from({ length: 400 }, () => rng.int(config.vocabSize)), { window: config.contextLength, batch: 2, seed: 3 });
+const order = new DataOrder(
+  Uint32Array.from({ length: 400 }, () => rng.int(config.vocabSize)),
+  { window: config.contextLength, batch: 2, seed: 3 },
+);
 
 /** Steps from..to-1 (0-based) on `trainer`. */
 async function steps(trainer: GpuTrainer, from: number, to: number): Promise<void> {

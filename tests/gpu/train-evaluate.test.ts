@@ -38,7 +38,10 @@ describe('training forward vs inference forward', () => {
     const ctx = await gpu();
     const layout = paramLayout(config);
     const rng = createRng(5);
-    const params = roundToDtype(Float32Array.from({ length: layout.count }, () => 0.3 * rng.normal()), 'f16');
+    const params = roundToDtype(
+      Float32Array.from({ length: layout.count }, () => 0.3 * rng.normal()),
+      'f16',
+    );
     for (const t of layout.tensors) if (!t.decay) params.fill(1, t.offset, t.offset + t.size);
     const stream = Array.from({ length: 5 * config.contextLength + 7 }, () => rng.int(config.vocabSize)); // 6 windows, the last short
     const exported = exportMixtral(layout, params, 0.02);

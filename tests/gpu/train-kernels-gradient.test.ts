@@ -96,8 +96,16 @@ describe('training kernels: forward against the reference, backward against fini
     );
     expectClose(got.y, rmsNorm(x, rows, H, w, eps), { atol: 1e-5, rtol: 1e-5, label: 'rmsnorm y' });
     const dx = got.dres.map((v, i) => v - base[i]);
-    expectClose(dx, numericGradient((xx) => dot(R, rmsNorm(xx, rows, H, w, eps)), x), { ...GRAD, label: 'rmsnorm dx' });
-    expectClose(got.grads.subarray(offset), numericGradient((ww) => dot(R, rmsNorm(x, rows, H, ww, eps)), w), { ...GRAD, label: 'rmsnorm dw' });
+    expectClose(
+      dx,
+      numericGradient((xx) => dot(R, rmsNorm(xx, rows, H, w, eps)), x),
+      { ...GRAD, label: 'rmsnorm dx' },
+    );
+    expectClose(
+      got.grads.subarray(offset),
+      numericGradient((ww) => dot(R, rmsNorm(x, rows, H, ww, eps)), w),
+      { ...GRAD, label: 'rmsnorm dw' },
+    );
   });
 
   it('rope: rotates q and k in place (k^T, v^T copies), and the backward is the inverse rotation', async () => {
@@ -133,7 +141,11 @@ describe('training kernels: forward against the reference, backward against fini
     const [w, h, d, s] = [1, 1, 4, 3];
     expect(got.kT[((w * heads + h) * D + d) * S + s]).toBeCloseTo(want[(w * S + s) * 3 * H + H + h * D + d], 5);
     expect(got.vT[((w * heads + h) * D + d) * S + s]).toBeCloseTo(qkv[(w * S + s) * 3 * H + 2 * H + h * D + d], 5);
-    expectClose(got.dqkv, numericGradient((x) => dot(R, forward(x)), qkv), { ...GRAD, label: 'rope backward' });
+    expectClose(
+      got.dqkv,
+      numericGradient((x) => dot(R, forward(x)), qkv),
+      { ...GRAD, label: 'rope backward' },
+    );
   });
 
   it('attention (q k^T, causal softmax, P v): output and dq, dk, dv', async () => {
@@ -156,15 +168,28 @@ describe('training kernels: forward against the reference, backward against fini
     };
     const transposedPart = (p: number) => {
       const m = new Float32Array(T * H);
-      for (let w = 0; w < B; w++) for (let h = 0; h < heads; h++) for (let d = 0; d < D; d++) for (let t = 0; t < S; t++) {
-        m[((w * heads + h) * D + d) * S + t] = qkv[(w * S + t) * 3 * H + p * H + h * D + d];
-      }
+      for (let w = 0; w < B; w++)
+        for (let h = 0; h < heads; h++)
+          for (let d = 0; d < D; d++)
+            for (let t = 0; t < S; t++) {
+              m[((w * heads + h) * D + d) * S + t] = qkv[(w * S + t) * 3 * H + p * H + h * D + d];
+            }
       return m;
     };
     const R = random(T * H);
     const got = await run(
       ctx,
-      { qkv: f32(qkv), kT: transposedPart(1), vT: transposedPart(2), probs: B * heads * S * S, attn: T * H, unused: 1, dAttn: f32(R), dProbs: B * heads * S * S, dQkv: T * 3 * H },
+      {
+        qkv: f32(qkv),
+        kT: transposedPart(1),
+        vT: transposedPart(2),
+        probs: B * heads * S * S,
+        attn: T * H,
+        unused: 1,
+        dAttn: f32(R),
+        dProbs: B * heads * S * S,
+        dQkv: T * 3 * H,
+      },
       (rec, b) => {
         recordAttentionForward(rec, s, { qkv: b.qkv, kT: b.kT, vT: b.vT, probs: b.probs, attn: b.attn }, b.unused);
         recordAttentionBackward(rec, s, { qkv: b.qkv, vT: b.vT, probs: b.probs }, { dAttn: b.dAttn, dProbs: b.dProbs, dQkv: b.dQkv });
@@ -172,7 +197,11 @@ describe('training kernels: forward against the reference, backward against fini
       ['attn', 'dQkv'],
     );
     expectClose(got.attn, attention(qkv), { atol: 1e-5, rtol: 1e-4, label: 'attention output' });
-    expectClose(got.dQkv, numericGradient((x) => dot(R, attention(x)), qkv), { ...GRAD, label: 'attention d qkv' });
+    expectClose(
+      got.dQkv,
+      numericGradient((x) => dot(R, attention(x)), qkv),
+      { ...GRAD, label: 'attention d qkv' },
+    );
   });
 
   it('router: softmax -> top-2 -> renormalized gates, and dL/dr with the load-balancing term', async () => {
@@ -219,7 +248,11 @@ describe('training kernels: forward against the reference, backward against fini
       ['act', 'dGu'],
     );
     expectClose(got.act, swigluRows(gu, rows, I), { atol: 1e-5, rtol: 1e-5, label: 'swiglu act' });
-    expectClose(got.dGu, numericGradient((x) => dot(R, swigluRows(x, rows, I)), gu), { ...GRAD, label: 'swiglu d gu' });
+    expectClose(
+      got.dGu,
+      numericGradient((x) => dot(R, swigluRows(x, rows, I)), gu),
+      { ...GRAD, label: 'swiglu d gu' },
+    );
   });
 
   it('expert rows: combine and its gradients for gates and expert outputs; the MoE input gradient', async () => {
@@ -241,7 +274,26 @@ describe('training kernels: forward against the reference, backward against fini
     const shape = { tokens: T, width: H, topK: K, experts: E, rows: R };
     const got = await run(
       ctx,
-      { chosen, table: 2 * E, rowSlot: R, slotRow: T * K, gates: f32(gates), y: f32(y), residual: f32(residual), out: T * H, dh: f32(dh), dGates: T * K, dYRows: R * H, x: f32(x), xRows: R * H, dRows: f32(dRows), dr: f32(dr), weights, dx: T * H, unused: 1 },
+      {
+        chosen,
+        table: 2 * E,
+        rowSlot: R,
+        slotRow: T * K,
+        gates: f32(gates),
+        y: f32(y),
+        residual: f32(residual),
+        out: T * H,
+        dh: f32(dh),
+        dGates: T * K,
+        dYRows: R * H,
+        x: f32(x),
+        xRows: R * H,
+        dRows: f32(dRows),
+        dr: f32(dr),
+        weights,
+        dx: T * H,
+        unused: 1,
+      },
       (rec, b) => {
         recordMoeDispatch(rec, { tokens: T, topK: K, experts: E }, b.chosen, b.table, b.rowSlot, b.slotRow);
         const maps = { rowSlot: b.rowSlot, slotRow: b.slotRow };
@@ -263,7 +315,11 @@ describe('training kernels: forward against the reference, backward against fini
       return out;
     };
     expectClose(got.out, combine(gates, y), { atol: 1e-5, rtol: 1e-5, label: 'combine' });
-    expectClose(got.dGates, numericGradient((g) => dot(dh, combine(g, y)), gates), { ...GRAD, label: 'd gates' });
+    expectClose(
+      got.dGates,
+      numericGradient((g) => dot(dh, combine(g, y)), gates),
+      { ...GRAD, label: 'd gates' },
+    );
     const dYRows = numericGradient((rows) => dot(dh, combine(gates, rows)), y);
     for (let a = 0; a < T * K; a++) {
       const r = slotRow[a];
@@ -292,7 +348,11 @@ describe('training kernels: forward against the reference, backward against fini
       ['logits', 'sums'],
     );
     expect(got.sums[2]).toBeCloseTo(meanCrossEntropy(logits, targets, V), 5);
-    expectClose(got.logits, numericGradient((z) => meanCrossEntropy(z, targets, V), logits), { ...GRAD, label: 'dL/dz' });
+    expectClose(
+      got.logits,
+      numericGradient((z) => meanCrossEntropy(z, targets, V), logits),
+      { ...GRAD, label: 'dL/dz' },
+    );
   });
 
   it('embedding: gather, and the per-id sums of the backward', async () => {
@@ -316,6 +376,10 @@ describe('training kernels: forward against the reference, backward against fini
       ['x', 'grads'],
     );
     expectClose(got.x, embeddingLookup(f32(table), ids, H), { atol: 0, rtol: 0, label: 'embedding' });
-    expectClose(got.grads.subarray(offset), numericGradient((tt) => dot(R, embeddingLookup(tt, ids, H)), table), { ...GRAD, label: 'd embedding' });
+    expectClose(
+      got.grads.subarray(offset),
+      numericGradient((tt) => dot(R, embeddingLookup(tt, ids, H)), table),
+      { ...GRAD, label: 'd embedding' },
+    );
   });
 });

@@ -11,7 +11,14 @@ const random = (n: number, seed: number) => {
   return Float32Array.from({ length: n }, () => rng.normal());
 };
 
-const view = (data: Float32Array, v: MatrixView): StridedView => ({ data, offset: v.offset ?? 0, row: v.row, col: v.col, outer: v.outer ?? 0, inner: v.inner ?? 0 });
+const view = (data: Float32Array, v: MatrixView): StridedView => ({
+  data,
+  offset: v.offset ?? 0,
+  row: v.row,
+  col: v.col,
+  outer: v.outer ?? 0,
+  inner: v.inner ?? 0,
+});
 
 /** Runs one product on the GPU and on the CPU reference from the same inputs; returns both outputs. */
 async function both(
@@ -41,9 +48,10 @@ async function both(
       accumulate: o.accumulate ?? false,
       batch: o.batch ?? { outer: 1, inner: 1 },
       causal: o.causal ?? 'none',
-      grouped: o.grouped && data.groups
-        ? { mode: o.grouped.mode, starts: [...data.groups.slice(0, o.grouped.experts)], counts: [...data.groups.slice(o.grouped.experts)] }
-        : undefined,
+      grouped:
+        o.grouped && data.groups
+          ? { mode: o.grouped.mode, starts: [...data.groups.slice(0, o.grouped.experts)], counts: [...data.groups.slice(o.grouped.experts)] }
+          : undefined,
     });
     for (const buffer of [a, b, c, groups]) buffer?.destroy();
     return { got, want };
@@ -59,14 +67,37 @@ describe('train/matmul', () => {
     const x = random(M * K, 1);
     const w = random(N * K, 2);
     // Forward: A = x [M, K] row-major, B(k, n) = W(n, k).
-    let r = await both(ctx, { a: x, b: w, c: new Float32Array(M * N) }, (g) => ({ M, N, K, a: rowMajor(g.a, K), b: transposed(g.b, K), c: rowMajor(g.c, N), alpha: 0.5 }));
+    let r = await both(ctx, { a: x, b: w, c: new Float32Array(M * N) }, (g) => ({
+      M,
+      N,
+      K,
+      a: rowMajor(g.a, K),
+      b: transposed(g.b, K),
+      c: rowMajor(g.c, N),
+      alpha: 0.5,
+    }));
     expectClose(r.got, r.want, { ...tolerance, label: 'x W^T' });
     // dx = dy W: A = dy [M, N], B = W [N, K]; accumulate onto a non-zero C.
     const dy = random(M * N, 3);
-    r = await both(ctx, { a: dy, b: w, c: random(M * K, 4) }, (g) => ({ M, N: K, K: N, a: rowMajor(g.a, N), b: rowMajor(g.b, K), c: rowMajor(g.c, K), accumulate: true }));
+    r = await both(ctx, { a: dy, b: w, c: random(M * K, 4) }, (g) => ({
+      M,
+      N: K,
+      K: N,
+      a: rowMajor(g.a, N),
+      b: rowMajor(g.b, K),
+      c: rowMajor(g.c, K),
+      accumulate: true,
+    }));
     expectClose(r.got, r.want, { ...tolerance, label: 'dy W (+C)' });
     // dW = dy^T x: A(m, k) = dy(k, m) (contiguous along m: the other entry point).
-    r = await both(ctx, { a: dy, b: x, c: new Float32Array(N * K) }, (g) => ({ M: N, N: K, K: M, a: transposed(g.a, N), b: rowMajor(g.b, K), c: rowMajor(g.c, K) }));
+    r = await both(ctx, { a: dy, b: x, c: new Float32Array(N * K) }, (g) => ({
+      M: N,
+      N: K,
+      K: M,
+      a: transposed(g.a, N),
+      b: rowMajor(g.b, K),
+      c: rowMajor(g.c, K),
+    }));
     expectClose(r.got, r.want, { ...tolerance, label: 'dy^T x' });
   });
 
@@ -81,18 +112,40 @@ describe('train/matmul', () => {
     // scores = q k^T per (window, head) into [windows, heads, S, S]; B(k=d, n=s) = K(s, d).
     const scores = (g: GPUBuffer): MatrixView => ({ buffer: g, row: S, col: 1, outer: heads * S * S, inner: S * S });
     let r = await both(ctx, { a: qkv, b: qkv, c: new Float32Array(windows * heads * S * S) }, (g) => ({
-      M: S, N: S, K: D, a: q(g.a, 0), b: { ...q(g.b, 1), row: 1, col: 3 * H }, c: scores(g.c), batch, causal: 'skip-upper-tiles', alpha: 0.25,
+      M: S,
+      N: S,
+      K: D,
+      a: q(g.a, 0),
+      b: { ...q(g.b, 1), row: 1, col: 3 * H },
+      c: scores(g.c),
+      batch,
+      causal: 'skip-upper-tiles',
+      alpha: 0.25,
     }));
     const lower = (arr: Float32Array) => arr.filter((_, i) => i % S <= Math.floor(i / S) % S);
     expectClose(lower(r.got), lower(r.want), { ...tolerance, label: 'q k^T (lower triangle)' });
     // P v and P^T dO with P lower triangular (zero above the diagonal, as the softmax kernel leaves it).
     const p = random(windows * heads * S * S, 6).map((v, i) => (i % S <= Math.floor(i / S) % S ? v : 0));
     r = await both(ctx, { a: p, b: qkv, c: new Float32Array(T * H) }, (g) => ({
-      M: S, N: D, K: S, a: scores(g.a), b: q(g.b, 2), c: { buffer: g.c, row: H, col: 1, outer: S * H, inner: D }, batch, causal: 'k-up-to-m',
+      M: S,
+      N: D,
+      K: S,
+      a: scores(g.a),
+      b: q(g.b, 2),
+      c: { buffer: g.c, row: H, col: 1, outer: S * H, inner: D },
+      batch,
+      causal: 'k-up-to-m',
     }));
     expectClose(r.got, r.want, { ...tolerance, label: 'P v' });
     r = await both(ctx, { a: p, b: qkv, c: new Float32Array(T * H) }, (g) => ({
-      M: S, N: D, K: S, a: { ...scores(g.a), row: 1, col: S }, b: q(g.b, 0), c: { buffer: g.c, row: H, col: 1, outer: S * H, inner: D }, batch, causal: 'k-from-m',
+      M: S,
+      N: D,
+      K: S,
+      a: { ...scores(g.a), row: 1, col: S },
+      b: q(g.b, 0),
+      c: { buffer: g.c, row: H, col: 1, outer: S * H, inner: D },
+      batch,
+      causal: 'k-from-m',
     }));
     expectClose(r.got, r.want, { ...tolerance, label: 'P^T q' });
   });
@@ -114,13 +167,25 @@ describe('train/matmul', () => {
     const grouped = (g: GPUBuffer | null, mode: 'rows' | 'reduction') => ({ mode, groups: g!, experts: E });
     // y [R, I] = x_e W_e^T per segment: B(k=h, n=i) = W[e, i, h].
     let r = await both(ctx, { a: x, b: w, c: new Float32Array(R * I), groups }, (g) => ({
-      M: R, N: I, K: H, a: rowMajor(g.a, H), b: { ...transposed(g.b, H), outer: I * H }, c: rowMajor(g.c, I), grouped: grouped(g.groups, 'rows'),
+      M: R,
+      N: I,
+      K: H,
+      a: rowMajor(g.a, H),
+      b: { ...transposed(g.b, H), outer: I * H },
+      c: rowMajor(g.c, I),
+      grouped: grouped(g.groups, 'rows'),
     }));
     expectClose(r.got, r.want, { ...tolerance, label: 'grouped rows' });
     // dW_e [I, H] = dy_e^T x_e over the rows of expert e.
     const dy = random(R * I, 9);
     r = await both(ctx, { a: dy, b: x, c: new Float32Array(E * I * H), groups }, (g) => ({
-      M: I, N: H, K: R, a: transposed(g.a, I), b: rowMajor(g.b, H), c: { ...rowMajor(g.c, H), outer: I * H }, grouped: grouped(g.groups, 'reduction'),
+      M: I,
+      N: H,
+      K: R,
+      a: transposed(g.a, I),
+      b: rowMajor(g.b, H),
+      c: { ...rowMajor(g.c, H), outer: I * H },
+      grouped: grouped(g.groups, 'reduction'),
     }));
     expectClose(r.got, r.want, { ...tolerance, label: 'grouped reduction' });
     expect(r.got.slice(I * H, 2 * I * H).every((v) => v === 0)).toBe(true); // the expert with no rows gets dW = 0

@@ -18,7 +18,10 @@ export interface RawTensor {
 export function readRawTensors(path: string): RawTensor[] {
   const bytes = new Uint8Array(readFileSync(path));
   const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<string, { dtype: Dtype; shape: number[]; data_offsets: [number, number] }>;
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<
+    string,
+    { dtype: Dtype; shape: number[]; data_offsets: [number, number] }
+  >;
   const start = 8 + headerLength;
   return Object.entries(header)
     .filter(([name]) => name !== '__metadata__')
@@ -69,7 +72,12 @@ export function fuseExperts(tensors: RawTensor[]): RawTensor[] {
     const ordered = [...experts.keys()].sort((a, b) => a - b).map((e) => experts.get(e)!);
     const [I, H] = ordered[0].gate.shape;
     const { dtype } = ordered[0].gate;
-    rest.push({ name: `${layer}.mlp.experts.gate_up_proj`, dtype, shape: [ordered.length, 2 * I, H], data: concatBytes(...ordered.flatMap((e) => [e.gate.data, e.up.data])) });
+    rest.push({
+      name: `${layer}.mlp.experts.gate_up_proj`,
+      dtype,
+      shape: [ordered.length, 2 * I, H],
+      data: concatBytes(...ordered.flatMap((e) => [e.gate.data, e.up.data])),
+    });
     rest.push({ name: `${layer}.mlp.experts.down_proj`, dtype, shape: [ordered.length, H, I], data: concatBytes(...ordered.map((e) => e.down.data)) });
   }
   return rest;
@@ -117,7 +125,8 @@ export function copyFixtureFolder(fixture: string, dir: string): void {
 
 /** Index of the first differing byte, -1 when equal (vitest's toEqual walks typed arrays element by element, slowly). */
 export function firstByteDifference(actual: Uint8Array, expected: Uint8Array): number {
-  if (Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength))) return -1;
+  if (Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength)))
+    return -1;
   const n = Math.min(actual.byteLength, expected.byteLength);
   for (let i = 0; i < n; i++) if (actual[i] !== expected[i]) return i;
   return n;

@@ -12,8 +12,28 @@ export function pick<T>(rng: Rng, items: readonly T[]): T {
 /** Numbers a hostile header might hold: edges of u32/u64/2^53, negatives, fractions, exponents. */
 export function hostileNumber(rng: Rng): number {
   return pick(rng, [
-    0, 1, -1, 2, 7, 0.5, -0, 1e308, -1e308, 2 ** 31, 2 ** 32, 2 ** 32 - 1, 2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2, 2 ** 62, 2 ** 64,
-    Number.MAX_VALUE, Number.MIN_VALUE, rng.int(1 << 16), rng.int(2 ** 31), rng.next() * 1e6,
+    0,
+    1,
+    -1,
+    2,
+    7,
+    0.5,
+    -0,
+    1e308,
+    -1e308,
+    2 ** 31,
+    2 ** 32,
+    2 ** 32 - 1,
+    2 ** 53 - 1,
+    2 ** 53,
+    2 ** 53 + 2,
+    2 ** 62,
+    2 ** 64,
+    Number.MAX_VALUE,
+    Number.MIN_VALUE,
+    rng.int(1 << 16),
+    rng.int(2 ** 31),
+    rng.next() * 1e6,
   ]);
 }
 

@@ -23,21 +23,36 @@ const WORDS = ['the', 'The', "'s", "n't", "'re", "'ll", 'naïve', 'café', 'Ång
 /** One random fragment; a string is a few of them glued together. */
 function fragment(rng: Rng): string {
   switch (rng.int(15)) {
-    case 0: return inRange(rng, 0x20, 0x7e).repeat(1 + rng.int(3));
-    case 1: return pick(rng, WHITESPACE);
-    case 2: return pick(rng, WORDS);
-    case 3: return `e${inRange(rng, 0x300, 0x36f)}${rng.int(2) ? inRange(rng, 0x300, 0x36f) : ''}`; // combining marks
-    case 4: return inRange(rng, 0xc0, 0x17f); // Latin-1 and Latin Extended-A accents
-    case 5: return inRange(rng, 0x4e00, 0x9fff); // CJK ideographs
-    case 6: return inRange(rng, 0x1f300, 0x1faff); // emoji (astral: surrogate pairs in JS)
-    case 7: return pick(rng, ZWJ_SEQUENCES);
-    case 8: return `${inRange(rng, 0x1f1e6, 0x1f1ff)}${inRange(rng, 0x1f1e6, 0x1f1ff)}`; // regional-indicator flags
-    case 9: return pick(rng, [inRange(rng, 0x00, 0x1f), '\u007f', inRange(rng, 0x80, 0x9f), '\u00ad']); // controls
-    case 10: return pick(rng, ['\ufeff', '\ufffd', '\uffff', '\ue000', fromCodePoints(0x10ffff), fromCodePoints(0x1d518)]);
-    case 11: return pick(rng, [END_OF_TEXT, '<|endoftext', 'endoftext|>', '<|', '|>']);
-    case 12: return inRange(rng, 0x0600, 0x06ff); // Arabic letters and marks
-    case 13: return inRange(rng, 0x0900, 0x097f); // Devanagari (vowel signs are combining)
-    default: { // any scalar value outside the surrogate block
+    case 0:
+      return inRange(rng, 0x20, 0x7e).repeat(1 + rng.int(3));
+    case 1:
+      return pick(rng, WHITESPACE);
+    case 2:
+      return pick(rng, WORDS);
+    case 3:
+      return `e${inRange(rng, 0x300, 0x36f)}${rng.int(2) ? inRange(rng, 0x300, 0x36f) : ''}`; // combining marks
+    case 4:
+      return inRange(rng, 0xc0, 0x17f); // Latin-1 and Latin Extended-A accents
+    case 5:
+      return inRange(rng, 0x4e00, 0x9fff); // CJK ideographs
+    case 6:
+      return inRange(rng, 0x1f300, 0x1faff); // emoji (astral: surrogate pairs in JS)
+    case 7:
+      return pick(rng, ZWJ_SEQUENCES);
+    case 8:
+      return `${inRange(rng, 0x1f1e6, 0x1f1ff)}${inRange(rng, 0x1f1e6, 0x1f1ff)}`; // regional-indicator flags
+    case 9:
+      return pick(rng, [inRange(rng, 0x00, 0x1f), '\u007f', inRange(rng, 0x80, 0x9f), '\u00ad']); // controls
+    case 10:
+      return pick(rng, ['\ufeff', '\ufffd', '\uffff', '\ue000', fromCodePoints(0x10ffff), fromCodePoints(0x1d518)]);
+    case 11:
+      return pick(rng, [END_OF_TEXT, '<|endoftext', 'endoftext|>', '<|', '|>']);
+    case 12:
+      return inRange(rng, 0x0600, 0x06ff); // Arabic letters and marks
+    case 13:
+      return inRange(rng, 0x0900, 0x097f); // Devanagari (vowel signs are combining)
+    default: {
+      // any scalar value outside the surrogate block
       const cp = rng.int(0x110000 - 0x800);
       return fromCodePoints(cp < 0xd800 ? cp : cp + 0x800);
     }
@@ -54,7 +69,8 @@ function randomString(rng: Rng): string {
 // A small tokenizer trained in the test: Brown text plus random strings, so merges also join partial UTF-8
 // sequences (e.g. the two bytes of é, the three of a CJK character) that decode must put back together.
 const trainingRng = createRng(7);
-const trainingText = readFileSync('public/data/brown/heldout.txt', 'utf8').slice(0, 60000) + Array.from({ length: 3000 }, () => randomString(trainingRng)).join(' ');
+const trainingText =
+  readFileSync('public/data/brown/heldout.txt', 'utf8').slice(0, 60000) + Array.from({ length: 3000 }, () => randomString(trainingRng)).join(' ');
 const model = trainByteLevelBpe(trainingText, { vocabSize: 1200 });
 const files = byteLevelBpeFiles(model, { modelMaxLength: 1024 });
 const tokenizer = new Tokenizer(JSON.parse(files.tokenizerJson), JSON.parse(JSON.stringify(files.tokenizerConfig)));
@@ -67,7 +83,7 @@ describe('encode/decode round trip through @huggingface/tokenizers', () => {
     expect(multiByteMerges.length).toBeGreaterThan(20);
   });
 
-  it('gives back exactly the input for 4000 random strings, with the reference encoder\'s ids', () => {
+  it("gives back exactly the input for 4000 random strings, with the reference encoder's ids", () => {
     const rng = createRng(20240607);
     const failures: string[] = [];
     let nonEmpty = 0;
@@ -91,8 +107,20 @@ describe('encode/decode round trip through @huggingface/tokenizers', () => {
 
   it('round-trips the cases that commonly break tokenizers', () => {
     const cases = [
-      ' leading space', 'trailing space ', '   ', '\n', '\ufeffBOM at the start', 'a\u0000b', 'Hello , world .',
-      "don 't , I 'm", 'e\u0301\u0301', '👨‍👩‍👧‍👦', `${END_OF_TEXT}`, `a${END_OF_TEXT}${END_OF_TEXT} b`, '\r\n\r\n', '\t\tx',
+      ' leading space',
+      'trailing space ',
+      '   ',
+      '\n',
+      '\ufeffBOM at the start',
+      'a\u0000b',
+      'Hello , world .',
+      "don 't , I 'm",
+      'e\u0301\u0301',
+      '👨‍👩‍👧‍👦',
+      `${END_OF_TEXT}`,
+      `a${END_OF_TEXT}${END_OF_TEXT} b`,
+      '\r\n\r\n',
+      '\t\tx',
     ];
     for (const text of cases) expect(tokenizer.decode(tokenizer.encode(text, { add_special_tokens: false }).ids), JSON.stringify(text)).toBe(text);
   });

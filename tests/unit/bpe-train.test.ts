@@ -78,15 +78,26 @@ describe('BPE trainer', () => {
   it('learns the merges worked out by hand, and stops when pairs get rarer than minPairCount', () => {
     // Pieces: "ab", " ab" x2, " abc". (a,b) occurs 4 times, then ( ,ab) 3 times, then ( ab,c) once.
     const model = trainByteLevelBpe('ab ab ab abc', { vocabSize: 300 });
-    expect(model.merges).toEqual([['a', 'b'], ['Ġ', 'ab']]);
+    expect(model.merges).toEqual([
+      ['a', 'b'],
+      ['Ġ', 'ab'],
+    ]);
     expect(model.stoppedBy).toBe('min-pair-count');
     expect(model.vocab.length).toBe(1 + 256 + 2);
-    expect(trainByteLevelBpe('ab ab ab abc', { vocabSize: 300, minPairCount: 1 }).merges).toEqual([['a', 'b'], ['Ġ', 'ab'], ['Ġab', 'c']]);
+    expect(trainByteLevelBpe('ab ab ab abc', { vocabSize: 300, minPairCount: 1 }).merges).toEqual([
+      ['a', 'b'],
+      ['Ġ', 'ab'],
+      ['Ġab', 'c'],
+    ]);
   });
 
   it('breaks ties toward the pair with the smaller ids', () => {
     // Every pair occurs once; ids follow code points of the byte characters, and Ġ (U+0120) comes after letters.
-    expect(trainByteLevelBpe('xy ab', { vocabSize: 300, minPairCount: 1 }).merges).toEqual([['a', 'b'], ['x', 'y'], ['Ġ', 'ab']]);
+    expect(trainByteLevelBpe('xy ab', { vocabSize: 300, minPairCount: 1 }).merges).toEqual([
+      ['a', 'b'],
+      ['x', 'y'],
+      ['Ġ', 'ab'],
+    ]);
   });
 
   it('agrees merge for merge with the recount-everything reference', () => {
@@ -125,7 +136,7 @@ describe('trained merges mean the same to the trainer, the reference encoder and
   const encoder = createBpeEncoder(model);
   const library = loadWithLibrary(model);
 
-  it('applying the merges by rank reproduces the trainer\'s final segmentation of every training word', () => {
+  it("applying the merges by rank reproduces the trainer's final segmentation of every training word", () => {
     const mismatches = model.words.filter((w) => encoder.encodePiece(w.piece).join(' ') !== w.ids.map((id) => model.vocab[id]).join(' '));
     expect(mismatches.slice(0, 5)).toEqual([]);
     expect(model.words.length).toBeGreaterThan(3000);
@@ -133,7 +144,10 @@ describe('trained merges mean the same to the trainer, the reference encoder and
 
   it('the library encodes a sample of 400 training words into the tokens the merges imply', () => {
     // Every 7th distinct word (most frequent first), spelled back from bytes, encoded alone by the library.
-    const sample = [...model.words].sort((a, b) => b.count - a.count || (a.piece < b.piece ? -1 : 1)).filter((_, i) => i % 7 === 0).slice(0, 400);
+    const sample = [...model.words]
+      .sort((a, b) => b.count - a.count || (a.piece < b.piece ? -1 : 1))
+      .filter((_, i) => i % 7 === 0)
+      .slice(0, 400);
     expect(sample).toHaveLength(400);
     for (const word of sample) {
       const piece = new TextDecoder().decode(fromByteLevel(word.piece));
@@ -141,7 +155,7 @@ describe('trained merges mean the same to the trainer, the reference encoder and
     }
   });
 
-  it('the library encodes running text into the reference encoder\'s ids, and decodes it back', () => {
+  it("the library encodes running text into the reference encoder's ids, and decodes it back", () => {
     const sample = `${heldout.slice(150000, 170000)}${END_OF_TEXT}${heldout.slice(300000, 310000)}`;
     const ids = library.encode(sample, { add_special_tokens: false }).ids;
     expect(ids).toEqual(encoder.encode(sample));

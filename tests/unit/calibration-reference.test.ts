@@ -58,7 +58,15 @@ describe('calibration sets and files', () => {
     }
     expect(() => sampleWindows(tokens.slice(0, 10), { samples: 1, seqLen: 32, seed: 0 })).toThrow(/fewer than one window/);
     expect(windowsFromIds([1, 2, 3], 'ids.json')).toEqual([[1, 2, 3]]);
-    expect(windowsFromIds([[1, 2], [3, 4]], 'ids.json')).toHaveLength(2);
+    expect(
+      windowsFromIds(
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        'ids.json',
+      ),
+    ).toHaveLength(2);
     expect(() => windowsFromIds([[1, 2], [3]], 'ids.json')).toThrow(/same length/);
     expect(() => windowsFromIds({ ids: [1] }, 'ids.json')).toThrow(/ids.json/);
   });
@@ -70,7 +78,14 @@ describe('calibration sets and files', () => {
     const { stats } = referenceCalibrationStats(w, [ref.inputIds.slice(0, 40)]);
     const bytes = statsToSafetensors(stats);
     const header = await readSafetensorsHeader(new MemoryByteSource('stats.safetensors', bytes));
-    for (const name of ['layers.0.expert_tokens', 'layers.1.expert_gate_sum', 'layers.0.experts.7.input_sqnorm_gated', 'layers.1.experts.3.inter_sqnorm', 'layers.0.coactivation', 'layers.0.shared.input_sqnorm']) {
+    for (const name of [
+      'layers.0.expert_tokens',
+      'layers.1.expert_gate_sum',
+      'layers.0.experts.7.input_sqnorm_gated',
+      'layers.1.experts.3.inter_sqnorm',
+      'layers.0.coactivation',
+      'layers.0.shared.input_sqnorm',
+    ]) {
       expect(header.tensors.has(name), name).toBe(true);
     }
     expect(header.tensors.get('layers.0.coactivation')!.shape).toEqual([8, 8]);

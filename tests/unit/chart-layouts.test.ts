@@ -42,7 +42,15 @@ describe('heatmap layout', () => {
   });
 
   it('uses a custom description and domain, and greys out non-finite values', () => {
-    const layout = layoutHeatmap({ ...data, values: [[NaN, 2, 3], [4, 5, 6]], domain: [0, 10], describe: (r, c, v) => `${r}/${c}=${v}` });
+    const layout = layoutHeatmap({
+      ...data,
+      values: [
+        [NaN, 2, 3],
+        [4, 5, 6],
+      ],
+      domain: [0, 10],
+      describe: (r, c, v) => `${r}/${c}=${v}`,
+    });
     expect(layout.cells[5].text).toBe('1/2=6');
     expect(layout.cells[0].color).toBe('#eee');
     expect(layout.domain).toEqual([0, 10]);
@@ -74,7 +82,15 @@ describe('bar layout', () => {
   });
 
   it('honours a fixed domain and formats values', () => {
-    const layout = layoutBars({ title: 's', categories: ['layer 0'], series: [{ name: 'x', values: [0.5] }], xTitle: 'l', yTitle: 'pruned', yDomain: [0, 1], format: (v) => percent(v) });
+    const layout = layoutBars({
+      title: 's',
+      categories: ['layer 0'],
+      series: [{ name: 'x', values: [0.5] }],
+      xTitle: 'l',
+      yTitle: 'pruned',
+      yDomain: [0, 1],
+      format: (v) => percent(v),
+    });
     expect(layout.bars[0].height).toBeCloseTo(layout.plotHeight / 2, 6);
     expect(layout.bars[0].text).toBe('layer 0: 50.0% pruned');
   });
@@ -84,7 +100,14 @@ describe('line layout', () => {
   const data = {
     title: 'sweep',
     series: [
-      { name: 'wanda', points: [{ x: 0.75, y: 400 }, { x: 0.25, y: 12 }, { x: 0.5, y: 20 }] },
+      {
+        name: 'wanda',
+        points: [
+          { x: 0.75, y: 400 },
+          { x: 0.25, y: 12 },
+          { x: 0.5, y: 20 },
+        ],
+      },
       { name: 'moe-pruner', points: [{ x: 0.5, y: 18 }] },
     ],
     xTitle: 'sparsity',
@@ -102,7 +125,20 @@ describe('line layout', () => {
   });
 
   it('on a log scale leaves out values it cannot place', () => {
-    const layout = layoutLines({ ...data, logY: true, series: [{ name: 'x', points: [{ x: 0.1, y: 0 }, { x: 0.2, y: 5 }, { x: 0.3, y: NaN }] }] });
+    const layout = layoutLines({
+      ...data,
+      logY: true,
+      series: [
+        {
+          name: 'x',
+          points: [
+            { x: 0.1, y: 0 },
+            { x: 0.2, y: 5 },
+            { x: 0.3, y: NaN },
+          ],
+        },
+      ],
+    });
     expect(layout.marks).toHaveLength(1);
     expect(layout.y(5)).toBeGreaterThan(0);
   });

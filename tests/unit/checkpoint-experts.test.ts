@@ -11,7 +11,16 @@ import { ModelFileError } from '../../src/engine/errors.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { checkpointExpertTensors, planCanonicalExperts, readCanonicalExperts } from '../../src/engine/model/expert-layout.ts';
 import { FIXTURES, fixtureDir, openFixture, type FixtureName } from '../helpers/fixtures.ts';
-import { concatBytes, firstByteDifference, fuseExperts, rawTensor, readRawTensors, toBf16, writeModelFolder, type RawTensor } from '../helpers/checkpoint-files.ts';
+import {
+  concatBytes,
+  firstByteDifference,
+  fuseExperts,
+  rawTensor,
+  readRawTensors,
+  toBf16,
+  writeModelFolder,
+  type RawTensor,
+} from '../helpers/checkpoint-files.ts';
 import { tempDir } from '../helpers/safetensors-bytes.ts';
 
 const temp = tempDir();

@@ -11,7 +11,16 @@ import { ModelFileError, type ModelFileProblem } from '../../src/engine/errors.t
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
 import { openCheckpoint, readTensorRaw, readText } from '../../src/engine/model/checkpoint.ts';
 import { FIXTURES, fixtureDir, openFixture } from '../helpers/fixtures.ts';
-import { firstByteDifference, fuseExperts, rawTensor, readRawTensors, shardName, toBf16, writeModelFolder, type RawTensor } from '../helpers/checkpoint-files.ts';
+import {
+  firstByteDifference,
+  fuseExperts,
+  rawTensor,
+  readRawTensors,
+  shardName,
+  toBf16,
+  writeModelFolder,
+  type RawTensor,
+} from '../helpers/checkpoint-files.ts';
 import { tempDir } from '../helpers/safetensors-bytes.ts';
 
 const temp = tempDir();
@@ -62,8 +71,16 @@ describe('the six fixtures', () => {
       expect(layer.sharedGate !== null).toBe(name === 'qwen2_moe');
       expect(layer.inputNorm.bias !== null).toBe(name === 'phimoe');
       // Every tensor of the file is one the model uses.
-      const used = new Set(JSON.stringify(names).match(/"model\.[^"]+"|"lm_head\.[^"]+"/g)!.map((n) => JSON.parse(n) as string));
-      expect([...used].sort()).toEqual(tensorsOf(name).map((t) => t.name).sort());
+      const used = new Set(
+        JSON.stringify(names)
+          .match(/"model\.[^"]+"|"lm_head\.[^"]+"/g)!
+          .map((n) => JSON.parse(n) as string),
+      );
+      expect([...used].sort()).toEqual(
+        tensorsOf(name)
+          .map((t) => t.name)
+          .sort(),
+      );
       const router = await readTensorRaw(checkpoint, layer.router!);
       expect(firstByteDifference(router.bytes, rawTensor(tensorsOf(name), layer.router!).data)).toBe(-1);
     });
@@ -121,7 +138,11 @@ describe('sharded folders (model.safetensors.index.json)', () => {
 
   it('names a tensor the model needs that the index does not list, and a wrong shape in its shard', async () => {
     const tensors = tensorsOf('mixtral');
-    let dir = folderWith('mixtral', tensors.filter((t) => t.name !== 'model.layers.1.self_attn.v_proj.weight'), { shards: 2 });
+    let dir = folderWith(
+      'mixtral',
+      tensors.filter((t) => t.name !== 'model.layers.1.self_attn.v_proj.weight'),
+      { shards: 2 },
+    );
     await expectOpenError(dir, 'missing-tensor', join(dir, 'model.safetensors.index.json'), /missing tensor model\.layers\.1\.self_attn\.v_proj\.weight/);
     const reshaped = tensors.map((t) => (t.name === 'lm_head.weight' ? { ...t, shape: [256, 128] } : t));
     dir = folderWith('mixtral', reshaped, { shards: 2 });
@@ -161,7 +182,10 @@ describe('missing files, tensors and shapes', () => {
       ['granitemoe', 'model.layers.1.block_sparse_moe.output_linear.weight'],
     ];
     for (const [fixture, missing] of cases) {
-      const dir = folderWith(fixture, tensorsOf(fixture).filter((t) => t.name !== missing));
+      const dir = folderWith(
+        fixture,
+        tensorsOf(fixture).filter((t) => t.name !== missing),
+      );
       await expectOpenError(dir, 'missing-tensor', join(dir, 'model.safetensors'), new RegExp(`missing tensor ${missing.replace(/\./g, '\\.')}`));
     }
   });
@@ -173,7 +197,10 @@ describe('missing files, tensors and shapes', () => {
       ['qwen3_moe', 'model.layers.0.self_attn.q_norm.weight', [8, 2]],
     ];
     for (const [fixture, name, shape] of cases) {
-      const dir = folderWith(fixture, tensorsOf(fixture).map((t) => (t.name === name ? { ...t, shape } : t)));
+      const dir = folderWith(
+        fixture,
+        tensorsOf(fixture).map((t) => (t.name === name ? { ...t, shape } : t)),
+      );
       await expectOpenError(dir, 'shape-mismatch', join(dir, 'model.safetensors'), new RegExp(`${name.replace(/\./g, '\\.')} has shape \\[${shape}\\]`));
     }
   });

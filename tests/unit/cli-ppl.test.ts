@@ -20,7 +20,10 @@ describe('moe-lab ppl / logits argument errors', () => {
   writeFileSync(ids, JSON.stringify([1, 2, 3, 4]));
 
   it('needs exactly one of --ids and --text', async () => {
-    for (const argv of [['ppl', '--model', model], ['ppl', '--model', model, '--ids', ids, '--text', ids]]) {
+    for (const argv of [
+      ['ppl', '--model', model],
+      ['ppl', '--model', model, '--ids', ids, '--text', ids],
+    ]) {
       const r = await run(argv);
       expect(r.code).toBe(2);
       expect(r.err[0].split('\n')[0]).toBe('moe-lab ppl: give exactly one of --ids and --text');

@@ -215,7 +215,10 @@ describe('configs we cannot run', () => {
   });
 
   it('names a missing or malformed field', () => {
-    expect(problemOf(edited('mixtral', { hidden_size: undefined }))).toEqual({ problem: 'bad-config', message: expect.stringMatching(/hidden_size .*missing/) });
+    expect(problemOf(edited('mixtral', { hidden_size: undefined }))).toEqual({
+      problem: 'bad-config',
+      message: expect.stringMatching(/hidden_size .*missing/),
+    });
     expect(problemOf(edited('olmoe', { num_experts: undefined })).message).toMatch(/num_local_experts/);
     expect(problemOf(edited('qwen2_moe', { moe_intermediate_size: '32' })).message).toMatch(/moe_intermediate_size must be a non-negative integer/);
     expect(problemOf(edited('mixtral', { num_experts_per_tok: 9 })).message).toMatch(/between 1 and the 8 experts/);

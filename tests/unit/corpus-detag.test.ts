@@ -6,11 +6,8 @@ import { ModelFileError } from '../../src/engine/errors.ts';
 const tagged = (...paragraphs: string[][]): string => paragraphs.map((lines) => `\n\n\t${lines.join('\n')}\n`).join('');
 
 describe('Brown de-tagging rules', () => {
-  it('drops tags, glues punctuation and turns `` and \'\' into " with . and , moved inside', () => {
-    const doc = tagged([
-      "The/at jury/nn said/vbd ``/`` no/at evidence/nn ''/'' ,/, and/cc it's/pps+bez over/rb ''/'' ./.",
-      "Didn't/dod* he/pps go/vb ?/. ?/.",
-    ]);
+  it("drops tags, glues punctuation and turns `` and '' into \" with . and , moved inside", () => {
+    const doc = tagged(["The/at jury/nn said/vbd ``/`` no/at evidence/nn ''/'' ,/, and/cc it's/pps+bez over/rb ''/'' ./.", "Didn't/dod* he/pps go/vb ?/. ?/."]);
     expect(detagBrownDocument(doc)).toBe('The jury said "no evidence," and it\'s over." Didn\'t he go?');
   });
 
@@ -19,7 +16,7 @@ describe('Brown de-tagging rules', () => {
     expect(detagBrownDocument(doc)).toBe('First paragraph.\nMerger proposed\nHowever, no. Yes.');
   });
 
-  it('prints repeated sentence punctuation once and an abbreviation\'s period once', () => {
+  it("prints repeated sentence punctuation once and an abbreviation's period once", () => {
     const doc = tagged(['He/pps ate/vbd ;/. ;/.', 'she/pps won/vbd !/. !/.', 'Ivan/np Allen/np Jr./np ./.', "``/`` at/in three/cd A.M./rb ''/'' ./."]);
     expect(detagBrownDocument(doc)).toBe('He ate; she won! Ivan Allen Jr. "at three A.M."');
   });

@@ -27,7 +27,9 @@ describe('Brown Corpus split rule', () => {
 
   it('puts each of the 500 documents in exactly one split, and ships exactly the test split', () => {
     expect(categories).toHaveLength(500);
-    const onDisk = readdirSync(brownDir).filter((f) => /^c[a-r]\d\d$/.test(f)).sort();
+    const onDisk = readdirSync(brownDir)
+      .filter((f) => /^c[a-r]\d\d$/.test(f))
+      .sort();
     expect(onDisk).toEqual(categories.map((c) => c.id).sort());
     const [train, valid, test] = (['train', 'valid', 'test'] as const).map(idsOf);
     expect(train.length + valid.length + test.length).toBe(500);
@@ -48,12 +50,16 @@ describe('Brown Corpus split rule', () => {
     expect(labels(idsOf('train'))).toHaveLength(15);
     expect(labels(idsOf('valid'))).toHaveLength(15);
     // Science fiction (6 documents) and humor (9) have no number that is a multiple of 10.
-    expect(new Set(heldoutIndex.map((d) => d.genre))).toEqual(new Set(BROWN_GENRES.map((g) => g.label).filter((l) => l !== 'science_fiction' && l !== 'humor')));
+    expect(new Set(heldoutIndex.map((d) => d.genre))).toEqual(
+      new Set(BROWN_GENRES.map((g) => g.label).filter((l) => l !== 'science_fiction' && l !== 'humor')),
+    );
     for (const entry of heldoutIndex) expect(entry.genreName).toBe(BROWN_GENRES.find((g) => g.label === entry.genre)!.name);
   });
 
   it('rejects a cats.txt whose labels disagree with the document letters', () => {
-    expect(() => parseBrownCategories('ca01 news\ncb01 news\n', 'cats.txt')).toThrow(/cats.txt line 2: cb01 is labelled 'news' but its letter means 'editorial'/);
+    expect(() => parseBrownCategories('ca01 news\ncb01 news\n', 'cats.txt')).toThrow(
+      /cats.txt line 2: cb01 is labelled 'news' but its letter means 'editorial'/,
+    );
     expect(() => parseBrownCategories('ca01 news\nca01 news\n', 'cats.txt')).toThrow(/listed twice/);
   });
 });
@@ -87,7 +93,9 @@ describe('shipped held-out text', () => {
     }
     expect(texts[0].index).toBe('data/brown/heldout.index.json');
     expect(texts[0].genres).toHaveLength(13);
-    expect(() => parseEvaluationTexts([{ ...texts[1], bytes: -1 }], 'index.json')).toThrow(/index.json: entry 0 \(wikitext-2-test\): "bytes" must be a positive integer/);
+    expect(() => parseEvaluationTexts([{ ...texts[1], bytes: -1 }], 'index.json')).toThrow(
+      /index.json: entry 0 \(wikitext-2-test\): "bytes" must be a positive integer/,
+    );
     expect(() => parseDocumentIndex([{ id: 'ca10', start: 0 }], 'x.index.json')).toThrow(/x.index.json: document 0: expected/);
   });
 });
@@ -100,16 +108,23 @@ describe('de-tagged documents', () => {
   const rawWords = new Set(rawTokens.map((t) => t.slice(0, t.lastIndexOf('/'))));
 
   it('reads the package as pure ASCII', () => {
-    for (const [id, text] of raw) expect([...text].every((c) => c === '\t' || c === '\n' || c === '\r' || (c >= ' ' && c <= '~')), id).toBe(true);
+    for (const [id, text] of raw)
+      expect(
+        [...text].every((c) => c === '\t' || c === '\n' || c === '\r' || (c >= ' ' && c <= '~')),
+        id,
+      ).toBe(true);
   });
 
-  it('keep no tags, no `` or \'\' quotes, no blank lines and no doubled spaces', () => {
+  it("keep no tags, no `` or '' quotes, no blank lines and no doubled spaces", () => {
     expect(tags.size).toBeGreaterThan(400);
     for (const [id, text] of detagged) {
-      const leftovers = text.split(/\s+/).map((w) => w.replace(/^["'(]+|[,;:?!"')]+$/g, '')).filter((w) => {
-        const slash = w.lastIndexOf('/');
-        return slash >= 0 && !rawWords.has(w) && !rawWords.has(w.replace(/\.$/, '')) && tags.has(w.slice(slash + 1).replace(/\.$/, ''));
-      });
+      const leftovers = text
+        .split(/\s+/)
+        .map((w) => w.replace(/^["'(]+|[,;:?!"')]+$/g, ''))
+        .filter((w) => {
+          const slash = w.lastIndexOf('/');
+          return slash >= 0 && !rawWords.has(w) && !rawWords.has(w.replace(/\.$/, '')) && tags.has(w.slice(slash + 1).replace(/\.$/, ''));
+        });
       expect(leftovers, id).toEqual([]);
       expect(text.includes('``') || text.includes("''"), id).toBe(false);
       expect(/\n\n|^\s|\s$| {2}|\t/.test(text), id).toBe(false);
@@ -118,7 +133,12 @@ describe('de-tagged documents', () => {
 
   it('keep every word of the tagged text, in order', () => {
     for (const [id, text] of detagged) {
-      const words = raw.get(id)!.split(/\s+/).filter(Boolean).map((t) => t.slice(0, t.lastIndexOf('/')).replace(/(.)''$/, '$1"')).filter((w) => /[A-Za-z0-9]/.test(w));
+      const words = raw
+        .get(id)!
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((t) => t.slice(0, t.lastIndexOf('/')).replace(/(.)''$/, '$1"'))
+        .filter((w) => /[A-Za-z0-9]/.test(w));
       let at = 0;
       const missing = words.find((word) => {
         const found = text.indexOf(word, at);

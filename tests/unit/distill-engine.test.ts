@@ -70,7 +70,9 @@ describe('checkpoint <-> flat parameters', () => {
     const qkv = layout.layers[1].qkv.offset;
     for (let h = 0; h < spec.numHeads; h++) {
       const kvHead = Math.floor(h / 2);
-      expect(Array.from(values.subarray(qkv + H * H + h * D * H, qkv + H * H + (h + 1) * D * H))).toEqual(Array.from(k.subarray(kvHead * D * H, (kvHead + 1) * D * H)));
+      expect(Array.from(values.subarray(qkv + H * H + h * D * H, qkv + H * H + (h + 1) * D * H))).toEqual(
+        Array.from(k.subarray(kvHead * D * H, (kvHead + 1) * D * H)),
+      );
     }
     const w2 = await readTensorF32(checkpoint, names.layers[0].experts!.layout === 'per-expert' ? names.layers[0].experts!.down[3] : '');
     const down = layout.layers[0].w2;
@@ -95,7 +97,18 @@ describe('checkpoint <-> flat parameters', () => {
     changed[at] = 0.125;
     changed[layout.embed.offset] = 99; // not trained with 'experts': never written
     writeTrainedPlacements(copy, source.name, all, changed, 'experts');
-    const reopened = await readFlatParameters({ ...checkpoint, tensors: new Map([...checkpoint.tensors].map(([n, t]) => [n, { ...t, source: { name: source.name, size: async () => copy.length, read: async (o: number, l: number) => copy.subarray(o, o + l) } }])) }, layout);
+    const reopened = await readFlatParameters(
+      {
+        ...checkpoint,
+        tensors: new Map(
+          [...checkpoint.tensors].map(([n, t]) => [
+            n,
+            { ...t, source: { name: source.name, size: async () => copy.length, read: async (o: number, l: number) => copy.subarray(o, o + l) } },
+          ]),
+        ),
+      },
+      layout,
+    );
     expect(reopened[at]).toBe(0.125);
     expect(reopened[layout.embed.offset]).toBe(values[layout.embed.offset]);
   });
@@ -116,7 +129,18 @@ describe('checkpoint <-> flat parameters', () => {
     changed[w2] = 0;
     changed[w2 + 1] = 1 + 2 ** -10; // below bf16's resolution at 1: rounds to 1
     writeTrainedPlacements(copy, source.name, all, changed, 'experts');
-    const back = await readFlatParameters({ ...checkpoint, tensors: new Map([...checkpoint.tensors].map(([n, t]) => [n, { ...t, source: { name: source.name, size: async () => copy.length, read: async (o: number, l: number) => copy.subarray(o, o + l) } }])) }, layout);
+    const back = await readFlatParameters(
+      {
+        ...checkpoint,
+        tensors: new Map(
+          [...checkpoint.tensors].map(([n, t]) => [
+            n,
+            { ...t, source: { name: source.name, size: async () => copy.length, read: async (o: number, l: number) => copy.subarray(o, o + l) } },
+          ]),
+        ),
+      },
+      layout,
+    );
     expect(Object.is(back[w2], 0)).toBe(true);
     expect(back[w2 + 1]).toBe(1);
   });
@@ -176,13 +200,28 @@ describe('masks onto the flat parameters', () => {
       expect(isKept(cut, n + i)).toBe(isKept(gateUp, 2 * n + i));
     }
     expect(studentRelativeMasks(masks, [[0, 1, 2, 3]], spec)).toBe(masks);
-    const config = { vocabSize: 8, hiddenSize: 4, numLayers: 1, numHeads: 2, numExperts: 4, topK: 2, expertFfnSize: 2, contextLength: 4, ropeTheta: 1e4, rmsNormEps: 1e-5, bosTokenId: 0, eosTokenId: 0 };
+    const config = {
+      vocabSize: 8,
+      hiddenSize: 4,
+      numLayers: 1,
+      numHeads: 2,
+      numExperts: 4,
+      topK: 2,
+      expertFfnSize: 2,
+      contextLength: 4,
+      ropeTheta: 1e4,
+      rmsNormEps: 1e-5,
+      bosTokenId: 0,
+      eosTokenId: 0,
+    };
     const from = paramLayout(config);
     const to = paramLayout({ ...config, numExperts: 2 });
     const values = Float32Array.from({ length: from.count }, (_, i) => i);
     const moved = expertsInLayout(values, from, to, [[1, 3]]);
     const size = 2 * 2 * 4;
-    expect(Array.from(moved.subarray(to.layers[0].w13.offset, to.layers[0].w13.offset + size))).toEqual(Array.from(values.subarray(from.layers[0].w13.offset + size, from.layers[0].w13.offset + 2 * size)));
+    expect(Array.from(moved.subarray(to.layers[0].w13.offset, to.layers[0].w13.offset + size))).toEqual(
+      Array.from(values.subarray(from.layers[0].w13.offset + size, from.layers[0].w13.offset + 2 * size)),
+    );
     expect(moved[to.layers[0].w2.offset + 8]).toBe(values[from.layers[0].w2.offset + 3 * 8]);
   });
 });
@@ -219,19 +258,30 @@ describe('data order, settings and state', () => {
   });
 
   it('a state round-trips through its file, and a foreign file is refused', async () => {
-    const state = { step: 7, lambda: 2.5, settings: { ...DEFAULT_DISTILL, steps: 9 }, params: Float32Array.from([1, -0, 3]), moments: Float32Array.from([1, 2, 3, 4, 5, 6]) };
+    const state = {
+      step: 7,
+      lambda: 2.5,
+      settings: { ...DEFAULT_DISTILL, steps: 9 },
+      params: Float32Array.from([1, -0, 3]),
+      moments: Float32Array.from([1, 2, 3, 4, 5, 6]),
+    };
     const back = await decodeDistillState('s', encodeDistillState(state));
     expect(back.step).toBe(7);
     expect(back.lambda).toBe(2.5);
     expect(back.settings).toEqual(state.settings);
     expect(Array.from(back.moments)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(Object.is(back.params[1], -0)).toBe(true);
-    await expect(decodeDistillState('x.safetensors', encodeDistillState({ ...state, moments: Float32Array.from([1]) }))).rejects.toThrow(/x.safetensors: moments has 1 values/);
+    await expect(decodeDistillState('x.safetensors', encodeDistillState({ ...state, moments: Float32Array.from([1]) }))).rejects.toThrow(
+      /x.safetensors: moments has 1 values/,
+    );
   });
 
   it('curves grow per logged step and render as SVG', () => {
     const curves = emptyCurves();
-    appendCurves(curves, [1, 2, 3].map((step) => ({ step, crossEntropy: 5 - step / 10, expertLoss: 1 / step, loss: 5, gradNorm: 1, lr: 1e-3 })));
+    appendCurves(
+      curves,
+      [1, 2, 3].map((step) => ({ step, crossEntropy: 5 - step / 10, expertLoss: 1 / step, loss: 5, gradNorm: 1, lr: 1e-3 })),
+    );
     expect(curves.step).toEqual([1, 2, 3]);
     const svg = curvesSvg(curves, 2, 'a <b>');
     expect(svg).toMatch(/^<svg /);

@@ -12,7 +12,8 @@ describe('text ids in links', () => {
   it('writes links with the alias and round-trips', () => {
     expect(linkTextId('brown-heldout')).toBe('brown');
     expect(linkTextId('tiny-shakespeare')).toBe('tiny-shakespeare');
-    for (const id of ['brown', 'brown.belles_lettres', 'tiny-shakespeare']) expect(linkTextOf(textRefOf({ kind: 'corpus', id }))).toEqual({ kind: 'corpus', id });
+    for (const id of ['brown', 'brown.belles_lettres', 'tiny-shakespeare'])
+      expect(linkTextOf(textRefOf({ kind: 'corpus', id }))).toEqual({ kind: 'corpus', id });
     expect(textKey({ kind: 'corpus', id: 'brown-heldout', genre: 'news' })).toBe('brown-heldout.news');
     expect(textKey({ kind: 'pasted', hash: 'ab' })).toBe('pasted:ab');
   });

@@ -44,8 +44,16 @@ describe('stored tensors -> canonical matrices', () => {
     const { expertFfnSize: I, hiddenSize: H } = checkpoint.spec;
     const layouts = prunableTensorLayouts(checkpoint);
     const up = layouts.get('model.layers.1.block_sparse_moe.experts.3.w3.weight')!;
-    expect(up).toEqual({ name: up.name, kind: 'per-expert', segments: [{ start: 0, count: I * H, canonical: { layer: 1, key: 'experts.gate_up', start: 7 * I * H }, expert: { layer: 1, index: 3 } }] });
-    expect(layouts.get('model.layers.1.block_sparse_moe.experts.3.w2.weight')!.segments[0].canonical).toEqual({ layer: 1, key: 'experts.down', start: 3 * H * I });
+    expect(up).toEqual({
+      name: up.name,
+      kind: 'per-expert',
+      segments: [{ start: 0, count: I * H, canonical: { layer: 1, key: 'experts.gate_up', start: 7 * I * H }, expert: { layer: 1, index: 3 } }],
+    });
+    expect(layouts.get('model.layers.1.block_sparse_moe.experts.3.w2.weight')!.segments[0].canonical).toEqual({
+      layer: 1,
+      key: 'experts.down',
+      start: 3 * H * I,
+    });
     expect(layouts.get('model.layers.0.self_attn.k_proj.weight')!.segments[0].canonical).toEqual({ layer: 0, key: 'attn.k', start: 0 });
     const router = layouts.get('model.layers.0.block_sparse_moe.gate.weight')!;
     expect(router.kind).toBe('router');
@@ -61,15 +69,25 @@ describe('stored tensors -> canonical matrices', () => {
       const layouts = prunableTensorLayouts(checkpoint);
       const gateUp = layouts.get(names.gateUp)!;
       expect(gateUp.kind).toBe('fused-experts');
-      expect(gateUp.segments.map((s) => [s.start, s.count, s.canonical!.start, s.expert!.index])).toEqual(Array.from({ length: 8 }, (_, e) => [2 * e * I * H, 2 * I * H, 2 * e * I * H, e]));
-      expect(layouts.get(names.down)!.segments[5]).toEqual({ start: 5 * H * I, count: H * I, canonical: { layer: 0, key: 'experts.down', start: 5 * H * I }, expert: { layer: 0, index: 5 } });
+      expect(gateUp.segments.map((s) => [s.start, s.count, s.canonical!.start, s.expert!.index])).toEqual(
+        Array.from({ length: 8 }, (_, e) => [2 * e * I * H, 2 * I * H, 2 * e * I * H, e]),
+      );
+      expect(layouts.get(names.down)!.segments[5]).toEqual({
+        start: 5 * H * I,
+        count: H * I,
+        canonical: { layer: 0, key: 'experts.down', start: 5 * H * I },
+        expert: { layer: 0, index: 5 },
+      });
     }
   });
 
   it('dropping experts: per-expert tensors removed or renumbered, fused tensors and routers shrunk', async () => {
     const mixtral = await openFixture('mixtral');
     const granite = await openFixture('granitemoe');
-    const drop = new Map([[0, [1, 4]], [1, [7]]]);
+    const drop = new Map([
+      [0, [1, 4]],
+      [1, [7]],
+    ]);
     const info = (c: Checkpoint, name: string) => c.tensors.get(name)!.info;
     const layouts = prunableTensorLayouts(mixtral);
     const at = (name: string) => exportedTensor(info(mixtral, name), layouts.get(name), drop);
@@ -99,12 +117,14 @@ function randomMaskSet(checkpoint: Checkpoint, dropped: Map<number, number[]>, a
   const keys = ['experts.gate_up', 'experts.down', ...(attention ? (['attn.q', 'attn.k', 'attn.v', 'attn.o'] as const) : [])] as const;
   return {
     layers: spec.moeLayers.map((_, l) => {
-      const matrices = Object.fromEntries(keys.map((key) => {
-        const n = canonicalElements(spec, key);
-        const mask = denseMask(n);
-        for (let i = 0; i < n; i++) if (rng.next() < 0.4) mask[i >>> 5] &= ~(1 << (i & 31));
-        return [key, mask];
-      }));
+      const matrices = Object.fromEntries(
+        keys.map((key) => {
+          const n = canonicalElements(spec, key);
+          const mask = denseMask(n);
+          for (let i = 0; i < n; i++) if (rng.next() < 0.4) mask[i >>> 5] &= ~(1 << (i & 31));
+          return [key, mask];
+        }),
+      );
       const off = dropped.get(l) ?? [];
       return { matrices, ...(off.length ? { expertEnabled: Uint8Array.from({ length: spec.numExperts }, (_, e) => (off.includes(e) ? 0 : 1)) } : {}) };
     }),
@@ -155,11 +175,17 @@ describe('pruned folder in memory', () => {
 
   it('fused, bf16 and sharded, experts dropped: E - r experts, router rows removed, index and config rewritten', async () => {
     const checkpoint = await fusedMixtral(3, true);
-    const dropped = new Map([[0, [0, 6]], [1, [2, 3]]]);
+    const dropped = new Map([
+      [0, [0, 6]],
+      [1, [2, 3]],
+    ]);
     const masks = randomMaskSet(checkpoint, dropped, false);
     const { files } = await exportInMemory(checkpoint, masks);
     expect(JSON.parse(new TextDecoder().decode(files.get('config.json')!)).num_local_experts).toBe(6);
-    const index = JSON.parse(new TextDecoder().decode(files.get('model.safetensors.index.json')!)) as { metadata: { total_size: number }; weight_map: Record<string, string> };
+    const index = JSON.parse(new TextDecoder().decode(files.get('model.safetensors.index.json')!)) as {
+      metadata: { total_size: number };
+      weight_map: Record<string, string>;
+    };
     const outputs = checkpoint.files.flatMap((f) => readRawBytes(files.get(f)!).map((t) => ({ ...t, file: f })));
     expect(index.weight_map).toEqual(Object.fromEntries(outputs.map((t) => [t.name, t.file])));
     expect(index.metadata.total_size).toBe(outputs.reduce((n, t) => n + t.data.byteLength, 0));
@@ -171,7 +197,11 @@ describe('pruned folder in memory', () => {
       const routerIn = inputs.get(`model.layers.${l}.mlp.gate.weight`)!;
       expect(router.shape).toEqual([6, H]);
       expect(router.dtype).toBe('BF16');
-      kept.forEach((e, i) => expect(Buffer.compare(Buffer.from(router.data.subarray(i * H * 2, (i + 1) * H * 2)), Buffer.from(routerIn.data.subarray(e * H * 2, (e + 1) * H * 2)))).toBe(0));
+      kept.forEach((e, i) =>
+        expect(
+          Buffer.compare(Buffer.from(router.data.subarray(i * H * 2, (i + 1) * H * 2)), Buffer.from(routerIn.data.subarray(e * H * 2, (e + 1) * H * 2))),
+        ).toBe(0),
+      );
       const down = outputs.find((t) => t.name === `model.layers.${l}.mlp.experts.down_proj`)!;
       const downIn = new Uint16Array(inputs.get(`model.layers.${l}.mlp.experts.down_proj`)!.data.slice().buffer);
       expect(down.shape).toEqual([6, H, I]);
@@ -194,7 +224,7 @@ describe('SHA-256', () => {
     for (const length of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 70_001]) {
       const bytes = Uint8Array.from({ length }, () => rng.int(256));
       const hash = new Sha256();
-      for (let at = 0; at < length; ) {
+      for (let at = 0; at < length;) {
         const step = 1 + rng.int(97);
         hash.update(bytes.subarray(at, at + step));
         at += step;

@@ -69,9 +69,16 @@ describe('config and index fuzzing', () => {
     const rng = createRng(11);
     const weightMap = { 'a.weight': 'model-00001-of-00002.safetensors', 'b.weight': 'model-00002-of-00002.safetensors' };
     for (let i = 0; i < 2000; i++) {
-      const index: Record<string, unknown> = rng.int(3) === 0 ? (randomJson(rng, 4) as Record<string, unknown>) : { metadata: {}, weight_map: { ...weightMap } };
+      const index: Record<string, unknown> =
+        rng.int(3) === 0 ? (randomJson(rng, 4) as Record<string, unknown>) : { metadata: {}, weight_map: { ...weightMap } };
       if (index && typeof index === 'object' && typeof index.weight_map === 'object' && index.weight_map) {
-        (index.weight_map as Record<string, unknown>)[randomString(rng, 10)] = pick(rng, [randomString(rng, 20), hostileNumber(rng), '../x.safetensors', '.safetensors', 'x.safetensors']);
+        (index.weight_map as Record<string, unknown>)[randomString(rng, 10)] = pick(rng, [
+          randomString(rng, 20),
+          hostileNumber(rng),
+          '../x.safetensors',
+          '.safetensors',
+          'x.safetensors',
+        ]);
       }
       onlyModelFileErrors(`index-${i}`, () => shardsOfIndex('fuzz/model.safetensors.index.json', index ?? {}));
     }

@@ -139,7 +139,9 @@ describe('safetensors header fuzzing', () => {
     for (const problem of ['bad-header', 'bad-json', 'bad-dtype', 'bad-layout', 'shape-mismatch', 'truncated']) {
       expect(outcome.problems.get(problem) ?? 0, `problem ${problem}`).toBeGreaterThan(0);
     }
-    console.info(`fuzz: ${cases} cases, ${outcome.accepted} accepted, slowest ${outcome.slowestMs.toFixed(1)} ms, problems ${JSON.stringify(Object.fromEntries(outcome.problems))}`);
+    console.info(
+      `fuzz: ${cases} cases, ${outcome.accepted} accepted, slowest ${outcome.slowestMs.toFixed(1)} ms, problems ${JSON.stringify(Object.fromEntries(outcome.problems))}`,
+    );
   });
 
   it('survives deep nesting, long strings and many entries within the time bound', async () => {
@@ -154,7 +156,10 @@ describe('safetensors header fuzzing', () => {
       ['long-dtype', JSON.stringify({ t: { dtype: randomString(rng, 10).repeat(50_000), shape: [], data_offsets: [0, 0] } })],
       ['long-metadata', JSON.stringify({ __metadata__: { k: 'v'.repeat(1 << 20) } })],
       ['huge-numbers', '{"t": {"dtype": "F32", "shape": [1e400, -1e400], "data_offsets": [0, 1e999]}}'],
-      ['many-entries', JSON.stringify(Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`t${i}`, { dtype: 'F32', shape: [1], data_offsets: [4 * i, 4 * i + 4] }])))],
+      [
+        'many-entries',
+        JSON.stringify(Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`t${i}`, { dtype: 'F32', shape: [1], data_offsets: [4 * i, 4 * i + 4] }]))),
+      ],
     ];
     for (const [label, text] of cases) {
       const dataBytes = label === 'many-entries' ? 200_000 : label === 'long-name' ? 4 : 0;

@@ -39,13 +39,21 @@ describe('masks.safetensors', () => {
     const keys = ['experts.gate_up', 'experts.down', 'attn.q', 'attn.k', 'attn.v', 'attn.o', 'shared.gate_up', 'shared.down'] as const;
     const masks: MaskSet = {
       layers: [
-        { matrices: Object.fromEntries(keys.map((k, i) => [k, randomMask(canonicalElements(spec, k), i)])), expertEnabled: Uint8Array.from([1, 0, 1, 1, 1, 1, 0, 1]) },
+        {
+          matrices: Object.fromEntries(keys.map((k, i) => [k, randomMask(canonicalElements(spec, k), i)])),
+          expertEnabled: Uint8Array.from([1, 0, 1, 1, 1, 1, 0, 1]),
+        },
         null,
       ],
     };
     const bytes = masksToSafetensors(spec, masks, { method: 'wanda', model_hash: 'abc' });
     const header = await read(bytes);
-    expect(header.metadata).toMatchObject({ format: 'moe-lab-masks/1', method: 'wanda', model_hash: 'abc', 'layers.0.experts.down.elements': String(canonicalElements(spec, 'experts.down')) });
+    expect(header.metadata).toMatchObject({
+      format: 'moe-lab-masks/1',
+      method: 'wanda',
+      model_hash: 'abc',
+      'layers.0.experts.down.elements': String(canonicalElements(spec, 'experts.down')),
+    });
     expect(header.tensors.get('layers.0.experts.gate_up')).toMatchObject({ dtype: 'U8', shape: [canonicalElements(spec, 'experts.gate_up') / 8] });
     const back = masksFromSafetensors(spec, header, bytes);
     expect(back.layers[1]).toBeNull();
@@ -62,7 +70,8 @@ describe('masks.safetensors', () => {
     const header = await read(good);
     // qwen2_moe's experts are narrower: the element count no longer matches.
     expect(() => masksFromSafetensors(qwen, header, good)).toThrow(/layers\.0\.experts\.down covers \d+ elements in \d+ bytes; this model's matrix has/);
-    const u8 = (name: string, data: Uint8Array, metadata: Record<string, string>) => writeSafetensors([{ name, dtype: 'U8', shape: [data.length], data }], { format: 'moe-lab-masks/1', ...metadata });
+    const u8 = (name: string, data: Uint8Array, metadata: Record<string, string>) =>
+      writeSafetensors([{ name, dtype: 'U8', shape: [data.length], data }], { format: 'moe-lab-masks/1', ...metadata });
     const cases: [Uint8Array, RegExp][] = [
       [u8('layers.5.experts.down', new Uint8Array(n / 8), { 'layers.5.experts.down.elements': String(n) }), /names no MoE layer/],
       [u8('layers.0.shared.down', new Uint8Array(8), {}), /not a prunable matrix of this model/],

@@ -42,7 +42,9 @@ describe('expert dropping', () => {
     expect(planDrop(settings, 0, stats, 39)).toEqual({ dropped: [1, 5], criterionValues: [5, 1, 7, 3, 9, 2, 8, 4] });
     expect(() => planDrop(settings, 3, null, 0)).toThrow(/layer 3: dropping experts needs its calibration statistics/);
     checkPipelineSettings(pipelineSettings({ expertsDrop: 6 }), spec); // E - K = 8 - 2
-    expect(() => checkPipelineSettings(pipelineSettings({ expertsDrop: 7 }), spec)).toThrow(/cannot drop 7 of 8 experts per layer: at least top-k = 2 must remain \(r <= 6\)/);
+    expect(() => checkPipelineSettings(pipelineSettings({ expertsDrop: 7 }), spec)).toThrow(
+      /cannot drop 7 of 8 experts per layer: at least top-k = 2 must remain \(r <= 6\)/,
+    );
   });
 });
 
@@ -50,7 +52,14 @@ describe('OWL', () => {
   it('outlier ratio: scores above M x the layer mean, over all matrices of the layer', () => {
     // magnitude scores |w|: mean of [1,1,1,1,1,1,1,1,1,11] = 2, threshold 10 -> one outlier of 10.
     const weights = Float32Array.from([1, -1, 1, 1, 1, 1, -1, 1, 1, -11]);
-    const one = layerOutliers('magnitude', [{ weights: weights.subarray(0, 5), factors: null, cols: 5 }, { weights: weights.subarray(5), factors: null, cols: 5 }], 5);
+    const one = layerOutliers(
+      'magnitude',
+      [
+        { weights: weights.subarray(0, 5), factors: null, cols: 5 },
+        { weights: weights.subarray(5), factors: null, cols: 5 },
+      ],
+      5,
+    );
     expect(one).toEqual({ count: 10, mean: 2, outliers: 1, ratio: 0.1 });
     // wanda scores |w| * c_j: c = [1, 4] makes column 1 of [[1, 1], [1, 1], [1, 1]] score 4; mean 2.5 -> none above 5 x 2.5,
     // but above 1.5 x 2.5 = 3.75: the three column-1 scores.
@@ -76,16 +85,38 @@ describe('OWL', () => {
   it('allocate: uniform, N:M, and OWL over the layer plan with dropped experts left out', async () => {
     const { spec } = await openFixture('mixtral');
     expect(uniformSparsity(pipelineSettings({ pattern: parsePattern('2:4') }))).toBe(0.5);
-    const uniform = await allocate(spec, pipelineSettings({ sparsity: 0.3 }), new Map(), async () => { throw new Error('not asked'); });
-    expect([...uniform.targets]).toEqual([[0, 0.3], [1, 0.3]]);
-    const seen: [number, number][] = [];
-    const owl = await allocate(spec, pipelineSettings({ sparsity: 0.5, allocation: 'owl', expertsDrop: 2 }), new Map([[0, [1, 2]], [1, [0, 7]]]), async (l, pieces) => {
-      seen.push([l, pieces.length]);
-      return { count: 1, mean: 1, outliers: 0, ratio: l === 0 ? 0.01 : 0.03 };
+    const uniform = await allocate(spec, pipelineSettings({ sparsity: 0.3 }), new Map(), async () => {
+      throw new Error('not asked');
     });
-    expect(seen).toEqual([[0, 18], [1, 18]]); // 6 kept experts x gate, up, down
-    expect([...owl.targets].map(([l, s]) => [l, +s.toFixed(12)])).toEqual([[0, 0.58], [1, 0.42]]);
-    expect([...owl.outlierRatios!]).toEqual([[0, 0.01], [1, 0.03]]);
+    expect([...uniform.targets]).toEqual([
+      [0, 0.3],
+      [1, 0.3],
+    ]);
+    const seen: [number, number][] = [];
+    const owl = await allocate(
+      spec,
+      pipelineSettings({ sparsity: 0.5, allocation: 'owl', expertsDrop: 2 }),
+      new Map([
+        [0, [1, 2]],
+        [1, [0, 7]],
+      ]),
+      async (l, pieces) => {
+        seen.push([l, pieces.length]);
+        return { count: 1, mean: 1, outliers: 0, ratio: l === 0 ? 0.01 : 0.03 };
+      },
+    );
+    expect(seen).toEqual([
+      [0, 18],
+      [1, 18],
+    ]); // 6 kept experts x gate, up, down
+    expect([...owl.targets].map(([l, s]) => [l, +s.toFixed(12)])).toEqual([
+      [0, 0.58],
+      [1, 0.42],
+    ]);
+    expect([...owl.outlierRatios!]).toEqual([
+      [0, 0.01],
+      [1, 0.03],
+    ]);
   });
 });
 
@@ -98,11 +129,25 @@ describe('layer plan', () => {
     const byLabel = new Map(pieces.map((p) => [p.label, p]));
     expect(byLabel.has('layers.1.experts.2.gate')).toBe(false);
     expect(byLabel.get('layers.1.experts.3.up')).toMatchObject({ key: 'experts.gate_up', elementOffset: 7 * I * H, rows: I, cols: H, layerGroup: 0 });
-    expect(byLabel.get('layers.1.experts.3.down')).toMatchObject({ key: 'experts.down', elementOffset: 3 * H * I, rows: H, cols: I, statisticName: 'layers.1.experts.3.inter_sqnorm' });
-    expect(byLabel.get('layers.1.attn.o')).toMatchObject({ key: 'attn.o', rows: H, cols: spec.numHeads * spec.headDim, layerGroup: 1, statisticName: 'layers.1.attn.o_input_sqnorm' });
+    expect(byLabel.get('layers.1.experts.3.down')).toMatchObject({
+      key: 'experts.down',
+      elementOffset: 3 * H * I,
+      rows: H,
+      cols: I,
+      statisticName: 'layers.1.experts.3.inter_sqnorm',
+    });
+    expect(byLabel.get('layers.1.attn.o')).toMatchObject({
+      key: 'attn.o',
+      rows: H,
+      cols: spec.numHeads * spec.headDim,
+      layerGroup: 1,
+      statisticName: 'layers.1.attn.o_input_sqnorm',
+    });
     expect(byLabel.get('layers.1.shared.up')).toMatchObject({ key: 'shared.gate_up', elementOffset: S * H, layerGroup: 2 });
     // Streams do not depend on what else is pruned.
-    expect(layerPieces(spec, 1, ['experts']).find((p) => p.label === 'layers.1.experts.3.up')!.randomStream).toBe(byLabel.get('layers.1.experts.3.up')!.randomStream);
+    expect(layerPieces(spec, 1, ['experts']).find((p) => p.label === 'layers.1.experts.3.up')!.randomStream).toBe(
+      byLabel.get('layers.1.experts.3.up')!.randomStream,
+    );
     expect(droppedExpertPieces(spec, 1, [2]).map((p) => p.label)).toEqual(['layers.1.experts.2.gate', 'layers.1.experts.2.up', 'layers.1.experts.2.down']);
     expect(targetKeys(spec, 0, ['shared', 'attention'])).toEqual(['attn.q', 'attn.k', 'attn.v', 'attn.o', 'shared.gate_up', 'shared.down']);
     expect(canonicalElements(spec, 'shared.gate_up')).toBe(2 * S * H);
@@ -116,12 +161,12 @@ describe('report', () => {
     const kept = layerPieces(spec, 0, ['experts'], new Set([5]));
     const dropped = droppedExpertPieces(spec, 0, [5]);
     const counts = [
-      ...kept.map((piece, i) => ({ piece, kept: i === 0 ? I * H : I * H / 2, dropped: false })),
+      ...kept.map((piece, i) => ({ piece, kept: i === 0 ? I * H : (I * H) / 2, dropped: false })),
       ...dropped.map((piece) => ({ piece, kept: 0, dropped: true })),
     ];
     const report = sparsityReport(counts, [{ layer: 0, target: 0.5, droppedExperts: [5] }]);
     const total = 8 * 3 * I * H;
-    const pruned = (21 - 1) * (I * H / 2) + 3 * I * H; // 21 kept pieces, the first dense; the dropped expert whole
+    const pruned = (21 - 1) * ((I * H) / 2) + 3 * I * H; // 21 kept pieces, the first dense; the dropped expert whole
     expect(report.overall).toEqual({ weights: total, pruned, sparsity: pruned / total });
     expect(report.layers).toEqual([{ layer: 0, target: 0.5, droppedExperts: [5], weights: total, pruned, sparsity: pruned / total }]);
     expect(report.experts.find((x) => x.expert === 5)).toEqual({ layer: 0, expert: 5, dropped: true, weights: 3 * I * H, pruned: 3 * I * H, sparsity: 1 });

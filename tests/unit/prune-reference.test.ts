@@ -41,7 +41,10 @@ function expectSortedSplit(keys: Uint32Array, mask: Uint32Array, positions: numb
 describe('pruning reference', () => {
   it('prunes exactly floor(cols * s) per row, lowest scores first, ties by lower column', () => {
     for (const method of PRUNE_METHODS) {
-      for (const [m, sparsity] of [[randomMatrix('a', 9, 70, 1), 0.3], [randomMatrix('b', 6, 40, 2, true), 0.55]] as const) {
+      for (const [m, sparsity] of [
+        [randomMatrix('a', 9, 70, 1), 0.3],
+        [randomMatrix('b', 6, 40, 2, true), 0.55],
+      ] as const) {
         const settings = { ...base, method, sparsity };
         const [mask] = pruneMasksReference(settings, [m]).masks;
         const keys = scoreKeysReference(settings, m, 0);
@@ -104,7 +107,9 @@ describe('pruning reference', () => {
 
   it('refuses shapes it cannot prune, naming the matrix', () => {
     const m = randomMatrix('layers.1.experts.0.down', 3, 10, 6);
-    expect(() => pruneMasksReference({ ...base, pattern: parsePattern('2:4') }, [m])).toThrow(/layers\.1\.experts\.0\.down: 10 columns are not a multiple of the N:M block 4/);
+    expect(() => pruneMasksReference({ ...base, pattern: parsePattern('2:4') }, [m])).toThrow(
+      /layers\.1\.experts\.0\.down: 10 columns are not a multiple of the N:M block 4/,
+    );
     expect(() => pruneMasksReference(base, [{ ...m, columnFactors: null }])).toThrow(/wanda needs 10 column factors, got none/);
     expect(() => pruneMasksReference(base, [{ ...m, rows: 4 }])).toThrow(/30 weights for shape \[4, 10\]/);
   });

@@ -25,7 +25,15 @@ describe.each(FIXTURES)('reference forward: %s', (name) => {
       // Granite's reference has no router logits: they are moe_input . router^T (fixtures README).
       const routerRef =
         ref.tensors.get(`layers.${l}.router_logits`) ??
-        Float32Array.from(linear(Float64Array.from(ref.tensors.get(`layers.${l}.moe_input`)!), ref.inputIds.length, spec.hiddenSize, weights.layers[l].router!, spec.numExperts));
+        Float32Array.from(
+          linear(
+            Float64Array.from(ref.tensors.get(`layers.${l}.moe_input`)!),
+            ref.inputIds.length,
+            spec.hiddenSize,
+            weights.layers[l].router!,
+            spec.numExperts,
+          ),
+        );
       expectClose(trace.routerLogits, routerRef, { ...tol, label: `${name} layer ${l} router_logits` });
     }
     const nll = meanNextTokenNll(result.logits, ref.inputIds, spec.vocabSize);

@@ -6,14 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ModelFileError, type ModelFileProblem } from '../../src/engine/errors.ts';
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
-import {
-  bytesToFloat32,
-  f16ToF32,
-  MAX_HEADER_BYTES,
-  readSafetensorsHeader,
-  readTensorBytes,
-  writeSafetensors,
-} from '../../src/engine/io/safetensors.ts';
+import { bytesToFloat32, f16ToF32, MAX_HEADER_BYTES, readSafetensorsHeader, readTensorBytes, writeSafetensors } from '../../src/engine/io/safetensors.ts';
 import { headerJson, safetensorsBytes, validTwoTensorFile } from '../helpers/safetensors-bytes.ts';
 
 const FILE = 'models/hostile/model.safetensors';

@@ -33,7 +33,13 @@ async function checkSource(source: ByteSource, bytes: Uint8Array): Promise<void>
   expect(Array.from(await source.read(0, 8))).toEqual(Array.from(bytes.subarray(0, 8)));
   expect(Array.from(await source.read(bytes.byteLength - 5, 5))).toEqual(Array.from(bytes.subarray(-5)));
   expect((await source.read(3, 0)).byteLength).toBe(0);
-  for (const [offset, length] of [[bytes.byteLength - 2, 3], [-1, 2], [0, 2 ** 60], [0.5, 1], [Number.NaN, 1]]) {
+  for (const [offset, length] of [
+    [bytes.byteLength - 2, 3],
+    [-1, 2],
+    [0, 2 ** 60],
+    [0.5, 1],
+    [Number.NaN, 1],
+  ]) {
     await expectProblem(source.read(offset, length), 'truncated', source.name);
   }
 }
@@ -63,7 +69,8 @@ describe('filesystem source', () => {
     const path = join(temp.dir, 'sparse-3g.safetensors');
     const size = 3 * 2 ** 30;
     // One F32 tensor filling the rest of the file: 8 + N + 4 * count = 3 GiB, the header padded to N bytes.
-    const headerOfLength = (n: number) => JSON.stringify({ big: { dtype: 'F32', shape: [(size - 8 - n) / 4], data_offsets: [0, size - 8 - n] } }).padEnd(n, ' ');
+    const headerOfLength = (n: number) =>
+      JSON.stringify({ big: { dtype: 'F32', shape: [(size - 8 - n) / 4], data_offsets: [0, size - 8 - n] } }).padEnd(n, ' ');
     const header = headerOfLength(128);
     expect(header.length).toBe(128);
     const fd = openSync(path, 'w');

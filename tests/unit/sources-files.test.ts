@@ -52,7 +52,10 @@ describe('filesFolder', () => {
 
   it('names a truncated dropped checkpoint', async () => {
     const model = bytes('model.safetensors');
-    const folder = filesFolder([droppedFile('m/config.json', bytes('config.json')), droppedFile('m/model.safetensors', model.subarray(0, model.byteLength - 10))]);
+    const folder = filesFolder([
+      droppedFile('m/config.json', bytes('config.json')),
+      droppedFile('m/model.safetensors', model.subarray(0, model.byteLength - 10)),
+    ]);
     await expect(openCheckpoint(folder)).rejects.toThrow(/^m\/model\.safetensors: file is truncated/);
   });
 

@@ -22,11 +22,19 @@ const MODEL = read('model.safetensors');
 const TOKENIZER = new TextEncoder().encode(JSON.stringify({ version: '1.0', model: { type: 'BPE', vocab: {}, merges: [] } }));
 
 function repo(extra: Record<string, FakeFile> = {}, base = BASE): Record<string, FakeFile> {
-  return { [`${base}config.json`]: { bytes: CONFIG }, [`${base}model.safetensors`]: { bytes: MODEL }, [`${base}tokenizer.json`]: { bytes: TOKENIZER }, ...extra };
+  return {
+    [`${base}config.json`]: { bytes: CONFIG },
+    [`${base}model.safetensors`]: { bytes: MODEL },
+    [`${base}tokenizer.json`]: { bytes: TOKENIZER },
+    ...extra,
+  };
 }
 
 async function problem(promise: Promise<unknown>, expected: ModelFileProblem): Promise<ModelFileError> {
-  const error = await promise.then(() => null, (e: unknown) => e);
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(ModelFileError);
   expect((error as ModelFileError).problem, (error as Error).message).toBe(expected);
   return error as ModelFileError;
@@ -35,7 +43,13 @@ async function problem(promise: Promise<unknown>, expected: ModelFileProblem): P
 describe('model locations', () => {
   const base = (input: string) => parseModelLocation(input).baseUrl;
   it('turns repo ids and huggingface.co URLs into resolve URLs', () => {
-    expect(parseModelLocation('org/name')).toEqual({ kind: 'hub', name: 'org/name', baseUrl: 'https://huggingface.co/org/name/resolve/main/', repo: 'org/name', revision: 'main' });
+    expect(parseModelLocation('org/name')).toEqual({
+      kind: 'hub',
+      name: 'org/name',
+      baseUrl: 'https://huggingface.co/org/name/resolve/main/',
+      repo: 'org/name',
+      revision: 'main',
+    });
     expect(base('org/name@v1.0')).toBe('https://huggingface.co/org/name/resolve/v1.0/');
     expect(base('org/name@refs/pr/3')).toBe('https://huggingface.co/org/name/resolve/refs%2Fpr%2F3/');
     expect(base(' https://huggingface.co/org/name ')).toBe('https://huggingface.co/org/name/resolve/main/');
@@ -54,7 +68,20 @@ describe('model locations', () => {
   });
 
   it('refuses what is not a model location, with the reason', () => {
-    for (const input of ['', 'just-a-name', 'a/b/c', 'org/name@', 'org/na me', 'org/../x', 'http://example.com/m', 'ftp://x/y', 'https://huggingface.co/datasets/org/x', 'https://huggingface.co/org', 'https://u:p@example.com/m', 'https://huggingface.co/org/name/commits/main']) {
+    for (const input of [
+      '',
+      'just-a-name',
+      'a/b/c',
+      'org/name@',
+      'org/na me',
+      'org/../x',
+      'http://example.com/m',
+      'ftp://x/y',
+      'https://huggingface.co/datasets/org/x',
+      'https://huggingface.co/org',
+      'https://u:p@example.com/m',
+      'https://huggingface.co/org/name/commits/main',
+    ]) {
       expect(() => parseModelLocation(input), input).toThrow(ModelFileError);
     }
     expect(() => parseModelLocation('http://example.com/m')).toThrow(/only https/);

@@ -24,7 +24,9 @@ describe('SparseGPT settings', () => {
     expect(() => checkSparseGptSettings({ ...base, damp: -0.1 })).toThrow(/dampening -0\.1/);
     expect(() => checkSparseGptSettings({ ...base, damp: NaN })).toThrow(/dampening NaN/);
     expect(() => checkSparseGptSettings({ ...base, sparsity: 0.99 })).toThrow(/sparsity 0\.99 is outside/);
-    expect(() => checkSparseGptSettings({ ...base, pattern: { kind: 'n:m', keep: 2, block: 4 }, blockSize: 30 })).toThrow(/block size 30 is not a multiple of the N:M block 4 \(pattern 2:4\)/);
+    expect(() => checkSparseGptSettings({ ...base, pattern: { kind: 'n:m', keep: 2, block: 4 }, blockSize: 30 })).toThrow(
+      /block size 30 is not a multiple of the N:M block 4 \(pattern 2:4\)/,
+    );
   });
 
   it('scales raw sums by 2/n and uses the identity for an expert without calibration tokens', () => {
@@ -50,7 +52,10 @@ describe('SparseGPT whole-model reference', () => {
       const original = dense.layers[l].gateUp!;
       let changedKept = 0;
       for (let z = 0; z < 2 * E; z++) {
-        for (const [start, width] of [[0, 48], [48, 16]]) {
+        for (const [start, width] of [
+          [0, 48],
+          [48, 16],
+        ]) {
           let pruned = 0;
           for (let r = 0; r < I; r++) for (let j = start; j < start + width; j++) pruned += isKept(mask, (z * I + r) * H + j) ? 0 : 1;
           expect(pruned).toBe(prunedPerGroup(I * width, 0.5));

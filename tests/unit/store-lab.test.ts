@@ -11,8 +11,19 @@ import { unusedLabCalls } from './worker-fake-engine.ts';
 const HASH = 'c'.repeat(64);
 const summary = { name: 'm', contentHash: HASH, spec: { numExperts: 8, numLayers: 2 }, tokenizer: true } as unknown as ModelSummary;
 const calibration = { tokens: 16, windows: 2, seqLen: 8, textTokens: 100, mode: 'dense', layers: [], seconds: 0 } as CalibrationSummary;
-const pruneSummary = (method: PruneRequest['method']): PruneSummary => ({ method, calibration, overall: { name: 'all', weights: 10, pruned: 5 }, layers: [], seconds: 0 });
-const ppl = (variants: string[]) => ({ text: { kind: 'corpus' as const, id: 'b' }, ctx: 8, seconds: 0, results: variants.map((v) => ({ variant: v as 'dense', overall: { tokens: 4, nll: 1, ppl: Math.E }, genres: [] })) });
+const pruneSummary = (method: PruneRequest['method']): PruneSummary => ({
+  method,
+  calibration,
+  overall: { name: 'all', weights: 10, pruned: 5 },
+  layers: [],
+  seconds: 0,
+});
+const ppl = (variants: string[]) => ({
+  text: { kind: 'corpus' as const, id: 'b' },
+  ctx: 8,
+  seconds: 0,
+  results: variants.map((v) => ({ variant: v as 'dense', overall: { tokens: 4, nll: 1, ppl: Math.E }, genres: [] })),
+});
 
 /** An engine whose calls are logged and can be held until released. */
 function scripted() {

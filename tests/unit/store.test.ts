@@ -80,7 +80,7 @@ describe('lab store and actions', () => {
     expect(experiment.prune.sparsity).toBe(0.5);
   });
 
-  it("notes a linked model whose content hash no longer matches", async () => {
+  it('notes a linked model whose content hash no longer matches', async () => {
     const { store, actions } = setup(`#v=1&model=embedded:test-tiny-mixtral&hash=${'b'.repeat(16)}`);
     await actions.start({ webGpuInPage: true });
     const notes = store.getState().notes;

@@ -16,7 +16,15 @@ function byteToChar(): string[] {
 
 const BYTE = byteToChar();
 const space = BYTE[32]; // 'Ġ'
-const MERGES: [string, string][] = [['h', 'e'], ['l', 'l'], ['he', 'll'], ['hell', 'o'], [space, 'w'], ['o', 'r'], [`${space}w`, 'or']];
+const MERGES: [string, string][] = [
+  ['h', 'e'],
+  ['l', 'l'],
+  ['he', 'll'],
+  ['hell', 'o'],
+  [space, 'w'],
+  ['o', 'r'],
+  [`${space}w`, 'or'],
+];
 // Ids 0..255 are the bytes, 256..262 the merges' results (hello = 259, Ġwor = 262), then the two specials.
 const BOS = 256 + MERGES.length;
 const EOS = BOS + 1;
@@ -40,7 +48,17 @@ function byteLevelBpe(): Record<string, unknown> {
       special_tokens: { '<s>': { id: '<s>', ids: [BOS], tokens: ['<s>'] } },
     },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges: MERGES.map((m) => m.join(' ')) },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges: MERGES.map((m) => m.join(' ')),
+    },
   };
 }
 
@@ -89,7 +107,9 @@ describe('loadTokenizer', () => {
     expect(failure({ version: '1.0' })).toBe('bad-tokenizer');
     expect(failure({ ...byteLevelBpe(), model: { type: 'NoSuchModel', vocab: {} } })).toBe('bad-tokenizer');
     expect(failure({ ...byteLevelBpe(), added_tokens: 'none' })).toBe('bad-tokenizer');
-    expect(failure({ ...byteLevelBpe(), pre_tokenizer: { type: 'Split', pattern: { Regex: '(' }, behavior: 'Isolated', invert: false } })).toBe('bad-tokenizer');
+    expect(failure({ ...byteLevelBpe(), pre_tokenizer: { type: 'Split', pattern: { Regex: '(' }, behavior: 'Isolated', invert: false } })).toBe(
+      'bad-tokenizer',
+    );
     expect(failure(byteLevelBpe(), 'not json')).toBe('bad-json');
     // The library would silently drop text it has no token for: a byte-level BPE missing a byte is refused.
     const noBang = byteLevelBpe();

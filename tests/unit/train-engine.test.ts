@@ -126,11 +126,18 @@ describe('rope table', () => {
     const table = ropeTable(S, D, 10000);
     const x = Float64Array.from({ length: S * D }, (_, i) => Math.sin(i + 1));
     const want = Float64Array.from(x);
-    applyRope(want, S, 1, D, Array.from({ length: S }, (_, t) => t), 10000);
+    applyRope(
+      want,
+      S,
+      1,
+      D,
+      Array.from({ length: S }, (_, t) => t),
+      10000,
+    );
     const got = new Float64Array(S * D);
     for (let t = 0; t < S; t++) {
       for (let i = 0; i < D / 2; i++) {
-        const [c, s] = [table[(t * D) / 2 * 2 + i * 2], table[(t * D) / 2 * 2 + i * 2 + 1]];
+        const [c, s] = [table[((t * D) / 2) * 2 + i * 2], table[((t * D) / 2) * 2 + i * 2 + 1]];
         const [a, b] = [x[t * D + i], x[t * D + i + D / 2]];
         got[t * D + i] = a * c - b * s;
         got[t * D + i + D / 2] = b * c + a * s;

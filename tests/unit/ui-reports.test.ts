@@ -61,7 +61,11 @@ describe('CSV and JSON reports', () => {
         },
       ],
     };
-    expect(sparsityCsv(prune).split('\r\n').slice(1, 4)).toEqual(['0,experts.gate,,40,20,0.5,0.5', '0,expert,0 (dropped),10,10,1,0.5', '0,expert,1,10,4,0.4,0.5']);
+    expect(sparsityCsv(prune).split('\r\n').slice(1, 4)).toEqual([
+      '0,experts.gate,,40,20,0.5,0.5',
+      '0,expert,0 (dropped),10,10,1,0.5',
+      '0,expert,1,10,4,0.4,0.5',
+    ]);
   });
 
   it('puts the share link that reproduces the experiment in the JSON report', () => {

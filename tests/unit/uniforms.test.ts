@@ -50,11 +50,7 @@ describe('uniform layout from WGSL', () => {
         @group(0) @binding(1) var<storage, read> x: array<f32>; // read-only
         @compute @workgroup_size(BLOCK) fn main() {}`,
     });
-    expect(kernel.bindings.map((b) => `${b.binding}:${b.name}:${b.kind}`)).toEqual([
-      '0:params:uniform',
-      '1:x:read-only-storage',
-      '2:out:storage',
-    ]);
+    expect(kernel.bindings.map((b) => `${b.binding}:${b.name}:${b.kind}`)).toEqual(['0:params:uniform', '1:x:read-only-storage', '2:out:storage']);
     expect(kernel.overrides).toEqual(['BLOCK']);
     expect(kernel.params?.size).toBe(16);
   });

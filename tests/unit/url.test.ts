@@ -26,14 +26,22 @@ function randomExperiment(rng: Rng): Experiment {
     source === 'embedded'
       ? pick(rng, ['test-tiny-mixtral', 'moe-lab-default', 'a.b_c-1'])
       : source === 'hub'
-        ? pick(rng, ['allenai/OLMoE-1B-7B-0924', 'org/name@v1.0', 'Qwen/Qwen1.5-MoE-A2.7B', 'https://huggingface.co/org/name/tree/main/sub', 'https://models.example.org/moe/'])
+        ? pick(rng, [
+            'allenai/OLMoE-1B-7B-0924',
+            'org/name@v1.0',
+            'Qwen/Qwen1.5-MoE-A2.7B',
+            'https://huggingface.co/org/name/tree/main/sub',
+            'https://models.example.org/moe/',
+          ])
         : pick(rng, ['my model', 'ünïcode & = # % folder', 'a,b:c/d@e+f']);
   const m = 2 + rng.int(15);
   const targets = subset(rng, PRUNE_TARGETS);
   const method = pick(rng, PRUNE_METHODS);
   // SparseGPT's knobs travel only with its links; other methods keep the defaults.
   const sparseGpt =
-    method === 'sparsegpt' ? { blockSize: intIn(rng, LIMITS.blockSize), damp: rng.next() < 0.3 ? pick(rng, [0, 1, 0.01]) : rng.next() } : defaultExperiment().prune.sparseGpt;
+    method === 'sparsegpt'
+      ? { blockSize: intIn(rng, LIMITS.blockSize), damp: rng.next() < 0.3 ? pick(rng, [0, 1, 0.01]) : rng.next() }
+      : defaultExperiment().prune.sparseGpt;
   return {
     model: { source, id, hash: rng.next() < 0.3 ? null : hex(rng, 16) },
     calibration: {

@@ -4,7 +4,19 @@ import { EngineError } from '../../src/api/errors.ts';
 
 type LabCalls = Pick<
   Engine,
-  'texts' | 'addText' | 'calibrate' | 'inspect' | 'evaluate' | 'tokenLoss' | 'generate' | 'prune' | 'clearMasks' | 'sweepPoint' | 'exportFiles' | 'recover' | 'exportRecovered'
+  | 'texts'
+  | 'addText'
+  | 'calibrate'
+  | 'inspect'
+  | 'evaluate'
+  | 'tokenLoss'
+  | 'generate'
+  | 'prune'
+  | 'clearMasks'
+  | 'sweepPoint'
+  | 'exportFiles'
+  | 'recover'
+  | 'exportRecovered'
 >;
 
 export function unusedLabCalls(): LabCalls {

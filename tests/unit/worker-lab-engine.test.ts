@@ -22,7 +22,8 @@ function diskFetch(options: { spaFallback?: boolean; status?: number } = {}) {
     requests.push(`${init.method ?? 'GET'} ${input}`);
     let path: string;
     if (input.startsWith(SITE)) path = join(ROOT, 'public', input.slice(SITE.length));
-    else if (input.startsWith(`${HUB}org/qwen/resolve/main/`)) path = join(ROOT, 'tests/fixtures/hf-tiny/qwen2_moe', input.slice(`${HUB}org/qwen/resolve/main/`.length));
+    else if (input.startsWith(`${HUB}org/qwen/resolve/main/`))
+      path = join(ROOT, 'tests/fixtures/hf-tiny/qwen2_moe', input.slice(`${HUB}org/qwen/resolve/main/`.length));
     else return new Response('no route', { status: 404 });
     if (options.status) return new Response('denied', { status: options.status });
     let bytes: Uint8Array;
@@ -52,12 +53,22 @@ function fakeGpu(maxStorageBufferBindingSize: number) {
     ({
       lostError: null,
       caps: {
-        vendor: 'test', architecture: '', device: '', description: 'fake adapter', isSoftware: true,
+        vendor: 'test',
+        architecture: '',
+        device: '',
+        description: 'fake adapter',
+        isSoftware: true,
         features: { shaderF16: false, subgroups: false, timestampQuery: false },
         limits: {
-          maxBufferSize: 2 ** 30, maxStorageBufferBindingSize, maxComputeWorkgroupStorageSize: 16384,
-          maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupsPerDimension: 65535,
-          maxStorageBuffersPerShaderStage: 8, minStorageBufferOffsetAlignment: 256, minUniformBufferOffsetAlignment: 256,
+          maxBufferSize: 2 ** 30,
+          maxStorageBufferBindingSize,
+          maxComputeWorkgroupStorageSize: 16384,
+          maxComputeInvocationsPerWorkgroup: 256,
+          maxComputeWorkgroupSizeX: 256,
+          maxComputeWorkgroupsPerDimension: 65535,
+          maxStorageBuffersPerShaderStage: 8,
+          minStorageBufferOffsetAlignment: 256,
+          minUniformBufferOffsetAlignment: 256,
         },
       },
     }) as unknown as GpuContext;
@@ -76,7 +87,11 @@ function expectedHash(dir: string, files = ['model.safetensors']): string {
 
 const MIXTRAL = join(ROOT, 'tests/fixtures/hf-tiny/mixtral');
 const fileOf = (dir: string, name: string, as = name) => new File([readFileSync(join(dir, name))], as);
-const errorOf = (promise: Promise<unknown>) => promise.then(() => null, (error: EngineError) => error);
+const errorOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => null,
+    (error: EngineError) => error,
+  );
 
 describe('LabEngine (in-thread engine)', () => {
   it('lists the embedded models, one of them the default, and loads one with its summary and content hash', async () => {
@@ -151,7 +166,13 @@ describe('LabEngine (in-thread engine)', () => {
   it("tokenizes with the model's tokenizer.json, and names a broken one", async () => {
     const engine = new LabEngine({ assetBase: SITE, fetch: diskFetch().fetchImpl });
     const tokenizer = {
-      version: '1.0', truncation: null, padding: null, added_tokens: [], normalizer: null, post_processor: null, decoder: null,
+      version: '1.0',
+      truncation: null,
+      padding: null,
+      added_tokens: [],
+      normalizer: null,
+      post_processor: null,
+      decoder: null,
       pre_tokenizer: { type: 'Whitespace' },
       model: { type: 'WordLevel', vocab: { '[UNK]': 0, hello: 1, world: 2 }, unk_token: '[UNK]' },
     };
@@ -224,10 +245,13 @@ describe('LabEngine (in-thread engine)', () => {
   it('cancels a load through its signal and keeps no half-loaded model', async () => {
     const engine = new LabEngine({ assetBase: SITE, fetch: diskFetch().fetchImpl });
     const controller = new AbortController();
-    const loading = engine.loadModel({ kind: 'embedded', id: 'test-tiny-mixtral' }, {
-      signal: controller.signal,
-      onProgress: () => controller.abort(),
-    });
+    const loading = engine.loadModel(
+      { kind: 'embedded', id: 'test-tiny-mixtral' },
+      {
+        signal: controller.signal,
+        onProgress: () => controller.abort(),
+      },
+    );
     expect(await errorOf(loading)).toMatchObject({ kind: 'aborted' });
     await expect(engine.tokenize('x')).rejects.toMatchObject({ kind: 'no-model' });
     await expect(engine.loadModel({ kind: 'embedded', id: 'nope' })).rejects.toMatchObject({ kind: 'bad-request' });

@@ -154,7 +154,11 @@ describe('engine worker protocol (client <-> host over a MessageChannel)', () =>
 
   it('maps thrown errors to serializable EngineErrors the page shows as they are', async () => {
     const { client } = connect();
-    const errorOf = (text: string) => client.tokenize(text).then(() => null, (error: EngineError) => error);
+    const errorOf = (text: string) =>
+      client.tokenize(text).then(
+        () => null,
+        (error: EngineError) => error,
+      );
     const fileError = await errorOf('model-file');
     expect(fileError).toBeInstanceOf(EngineError);
     expect(fileError?.toInfo()).toEqual({

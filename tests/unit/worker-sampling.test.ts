@@ -17,7 +17,14 @@ describe('choosing the next token', () => {
     for (let i = 0; i < 20000; i++) counts[chooseToken(logits, sampling, rng)]++;
     // Probabilities 0.1, 0.2, 0.7: within 4 standard deviations of 20000 draws.
     for (const [v, p] of [0.1, 0.2, 0.7].entries()) expect(Math.abs(counts[v] / 20000 - p)).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / 20000));
-    const draw = (seed: number) => Array.from({ length: 10 }, ((rng) => () => chooseToken(logits, sampling, rng))(createRng(seed)));
+    const draw = (seed: number) =>
+      Array.from(
+        { length: 10 },
+        (
+          (rng) => () =>
+            chooseToken(logits, sampling, rng)
+        )(createRng(seed)),
+      );
     expect(draw(5)).toEqual(draw(5));
     expect(draw(5)).not.toEqual(draw(6));
   });

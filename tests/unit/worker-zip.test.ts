@@ -67,7 +67,10 @@ describe('zip writer', () => {
     { path: 'model/naïve ü.bin', bytes: Uint8Array.from({ length: 3000 }, (_, i) => (i * 31) & 255) },
   ];
 
-  for (const [label, threshold] of [['plain', undefined], ['ZIP64 forced', 16]] as const) {
+  for (const [label, threshold] of [
+    ['plain', undefined],
+    ['ZIP64 forced', 16],
+  ] as const) {
     it(`writes stored entries that read back exactly (${label})`, () => {
       const zip = concat(zipStored(entries, new Date(2024, 5, 1, 12, 30, 10), threshold));
       const back = readZip(zip);

@@ -33,7 +33,15 @@ export const calibrateCommand: Command = {
   async run(argv, io) {
     const flags = parseFlags(
       argv,
-      { model: { type: 'string' }, mode: { type: 'string' }, out: { type: 'string' }, 'masks-out': { type: 'string' }, json: { type: 'boolean' }, ...CALIBRATION_FLAGS, ...PRUNE_FLAGS },
+      {
+        model: { type: 'string' },
+        mode: { type: 'string' },
+        out: { type: 'string' },
+        'masks-out': { type: 'string' },
+        json: { type: 'boolean' },
+        ...CALIBRATION_FLAGS,
+        ...PRUNE_FLAGS,
+      },
       'calibrate',
     );
     const modelDir = flags.string('model');
@@ -77,7 +85,9 @@ export const calibrateCommand: Command = {
         let stats: CalibrationStats;
         if (settings) {
           // Sequential: the pruning pipeline measures layer l through layers < l pruned with these settings.
-          const run = await asUsageErrors('calibrate', () => prunePipeline(model, settings, { windows, info: calibration.info, tokensPerBatch, measure: true }));
+          const run = await asUsageErrors('calibrate', () =>
+            prunePipeline(model, settings, { windows, info: calibration.info, tokensPerBatch, measure: true }),
+          );
           try {
             stats = run.stats!;
             const masksOut = flags.optionalString('masks-out');
@@ -101,7 +111,9 @@ export const calibrateCommand: Command = {
           io.out(JSON.stringify({ out, mode, tokens: stats.tokens, windows: windows.length, windowLength, seconds, layers }));
         } else {
           const worst = layers.reduce((m, l) => Math.max(m, l.maxOverMean), 0);
-          io.out(`${out}: ${mode} statistics of ${stats.tokens} tokens (${windows.length} windows of ${windowLength}), ${layers.length} MoE layers, busiest expert ${worst.toFixed(2)}x the mean load, ${seconds.toFixed(1)} s`);
+          io.out(
+            `${out}: ${mode} statistics of ${stats.tokens} tokens (${windows.length} windows of ${windowLength}), ${layers.length} MoE layers, busiest expert ${worst.toFixed(2)}x the mean load, ${seconds.toFixed(1)} s`,
+          );
         }
       } finally {
         model.destroy();

@@ -31,7 +31,8 @@ import { readIdWindows, readTextStream } from './prune-options.ts';
 export const DISTILL_STATE_FILE = 'distill-state.safetensors';
 
 function tokenizerOf(checkpoint: Checkpoint, dir: string, flag: string) {
-  if (!checkpoint.tokenizerJson) throw new ModelFileError(`${dir}/tokenizer.json`, 'missing-file', `file not found (${flag} needs the model tokenizer; give ids instead)`);
+  if (!checkpoint.tokenizerJson)
+    throw new ModelFileError(`${dir}/tokenizer.json`, 'missing-file', `file not found (${flag} needs the model tokenizer; give ids instead)`);
   return loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, `${dir}/tokenizer.json`);
 }
 
@@ -41,7 +42,8 @@ async function trainingWindows(flags: ParsedFlags, student: Checkpoint, dir: str
   const textFile = flags.optionalString('text');
   if ((idsFile === undefined) === (textFile === undefined)) throw new UsageError('distill: give exactly one of --ids and --text');
   if (idsFile) {
-    if (['samples', 'seq-len'].some((f) => flags.values[f] !== undefined)) throw new UsageError('distill: --samples and --seq-len draw windows from --text; with --ids the file gives the windows');
+    if (['samples', 'seq-len'].some((f) => flags.values[f] !== undefined))
+      throw new UsageError('distill: --samples and --seq-len draw windows from --text; with --ids the file gives the windows');
     return { windows: await readIdWindows(idsFile, student), source: `ids:${idsFile}` };
   }
   const samples = flags.number('samples', 128, { min: 1, integer: true });
@@ -62,7 +64,11 @@ async function evaluationTokens(flags: ParsedFlags, student: Checkpoint, dir: st
     : tokenizerOf(student, dir, '--eval-text').encode(await readFile(textFile!, 'utf8'));
   const maxTokens = flags.optionalNumber('eval-max-tokens', { min: 2, integer: true });
   const available = Math.min(tokens.length, maxTokens ?? Infinity);
-  const ctx = flags.number('eval-ctx', idsFile ? available : Math.min(student.spec.maxPositions, DEFAULT_TEXT_CTX), { min: 2, max: student.spec.maxPositions, integer: true });
+  const ctx = flags.number('eval-ctx', idsFile ? available : Math.min(student.spec.maxPositions, DEFAULT_TEXT_CTX), {
+    min: 2,
+    max: student.spec.maxPositions,
+    integer: true,
+  });
   if (available < 2) throw new UsageError(`distill: ${idsFile ?? textFile} gives ${available} token(s); at least 2 are needed for one prediction`);
   return { tokens: tokens.slice(0, available), source: idsFile ? `ids:${idsFile}` : `text:${textFile}`, ctx };
 }
@@ -117,7 +123,8 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   const teacherDir = flags.string('teacher');
   const studentDir = flags.string('model');
   const out = flags.string('out');
-  if ([teacherDir, studentDir].some((dir) => resolve(dir) === resolve(out))) throw new UsageError('distill: --out must be a new folder, not --teacher or --model');
+  if ([teacherDir, studentDir].some((dir) => resolve(dir) === resolve(out)))
+    throw new UsageError('distill: --out must be a new folder, not --teacher or --model');
   let settings = settingsOf(flags);
   const teacher = await openCheckpoint(await directoryFolder(teacherDir));
   const student = await openCheckpoint(await directoryFolder(studentDir));
@@ -137,7 +144,9 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   try {
     session = await DistillSession.create(gpu, { teacher, student, windows: data.windows, settings, resume: state });
     const { prepared } = session;
-    io.err(`distill: ${prepared.prunedWeights} pruned weights held at 0 (masks from ${prepared.maskSource}); ${data.windows.length} windows of ${session.order.window}, ${settings.batch} per step; training ${settings.trainable}`);
+    io.err(
+      `distill: ${prepared.prunedWeights} pruned weights held at 0 (masks from ${prepared.maskSource}); ${data.windows.length} windows of ${session.order.window}, ${settings.batch} per step; training ${settings.trainable}`,
+    );
     const pplOptions = evaluation ? { ctx: evaluation.ctx } : null;
     const dense = evaluation && pplOptions ? await session.perplexity('dense', evaluation.tokens, pplOptions) : null;
     const pruned = evaluation && pplOptions ? await session.perplexity('pruned', evaluation.tokens, pplOptions) : null;
@@ -153,10 +162,14 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
       await session.run({
         shouldStop: () => stop,
         onLambda: (m) =>
-          io.err(`lambda ${m.lambda.toPrecision(4)}${settings.lambda === null ? ' =' : ' (given); first batch:'} CE ${m.crossEntropy.toFixed(4)} / L_expert ${m.expertLoss.toPrecision(4)}${settings.lambda === null ? ' on the first batch' : ''}`),
+          io.err(
+            `lambda ${m.lambda.toPrecision(4)}${settings.lambda === null ? ' =' : ' (given); first batch:'} CE ${m.crossEntropy.toFixed(4)} / L_expert ${m.expertLoss.toPrecision(4)}${settings.lambda === null ? ' on the first batch' : ''}`,
+          ),
         onLog: (entries) => {
           for (const e of entries.filter((e) => e.step % settings.logEvery === 0 || e.step === settings.steps)) {
-            io.err(`step ${e.step}  CE ${e.crossEntropy.toFixed(4)}  L_expert ${e.expertLoss.toPrecision(4)}  total ${e.loss.toFixed(4)}  |g| ${e.gradNorm.toFixed(3)}  lr ${e.lr.toExponential(2)}  ${e.seconds.toFixed(0)} s`);
+            io.err(
+              `step ${e.step}  CE ${e.crossEntropy.toFixed(4)}  L_expert ${e.expertLoss.toPrecision(4)}  total ${e.loss.toFixed(4)}  |g| ${e.gradNorm.toFixed(3)}  lr ${e.lr.toExponential(2)}  ${e.seconds.toFixed(0)} s`,
+            );
           }
         },
       });
@@ -199,10 +212,23 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     const curvesFile = flags.optionalString('curves');
     if (curvesFile) await writeFile(curvesFile, curvesSvg(report.curves, report.lambda, `distillation of ${basename(resolve(studentDir))}`));
     if (distilled.nonzeroPruned) throw new Error(`${distilled.nonzeroPruned} pruned weights are not 0 in the written model (a bug: the masks must survive)`);
-    const summary = { out, steps: report.steps, finished: report.finished, lambda: report.lambda, ppl_dense: report.ppl_dense, ppl_pruned: report.ppl_pruned, ppl_distilled: report.ppl_distilled, gap_recovered: report.gap_recovered, seconds: report.seconds };
+    const summary = {
+      out,
+      steps: report.steps,
+      finished: report.finished,
+      lambda: report.lambda,
+      ppl_dense: report.ppl_dense,
+      ppl_pruned: report.ppl_pruned,
+      ppl_distilled: report.ppl_distilled,
+      gap_recovered: report.gap_recovered,
+      seconds: report.seconds,
+    };
     if (flags.flag('json')) io.out(JSON.stringify(summary));
     else {
-      const ppl = report.ppl_distilled === null ? 'no evaluation text' : `ppl dense ${report.ppl_dense!.toFixed(4)}, pruned ${report.ppl_pruned!.toFixed(4)}, distilled ${report.ppl_distilled.toFixed(4)}; gap recovered ${report.gap_recovered === null ? 'n/a' : `${(100 * report.gap_recovered).toFixed(1)}%`}`;
+      const ppl =
+        report.ppl_distilled === null
+          ? 'no evaluation text'
+          : `ppl dense ${report.ppl_dense!.toFixed(4)}, pruned ${report.ppl_pruned!.toFixed(4)}, distilled ${report.ppl_distilled.toFixed(4)}; gap recovered ${report.gap_recovered === null ? 'n/a' : `${(100 * report.gap_recovered).toFixed(1)}%`}`;
       io.out(`${report.finished ? 'finished' : 'stopped'} at step ${report.steps} in ${report.seconds.toFixed(0)} s; ${ppl}; wrote ${out}`);
     }
     return 0;

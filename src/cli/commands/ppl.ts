@@ -33,7 +33,8 @@ export async function readIdsFile(file: string, checkpoint: Checkpoint): Promise
 }
 
 async function readTextTokens(file: string, checkpoint: Checkpoint, modelDir: string): Promise<number[]> {
-  if (!checkpoint.tokenizerJson) throw new ModelFileError(`${modelDir}/tokenizer.json`, 'missing-file', 'file not found (--text needs the model tokenizer; give --ids instead)');
+  if (!checkpoint.tokenizerJson)
+    throw new ModelFileError(`${modelDir}/tokenizer.json`, 'missing-file', 'file not found (--text needs the model tokenizer; give --ids instead)');
   const tokenizer = loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, `${modelDir}/tokenizer.json`);
   return tokenizer.encode(await readFile(file, 'utf8'));
 }
@@ -106,7 +107,9 @@ export const pplCommand: Command = {
         if (flags.flag('json')) {
           io.out(JSON.stringify({ tokens: report.tokens, nll: report.nll, ppl: report.ppl, windows: report.windows, ctx, stride }));
         } else {
-          io.out(`ppl ${report.ppl.toFixed(4)} (mean NLL ${report.nll.toFixed(6)} nats over ${report.tokens} tokens, ${report.windows} windows of ${ctx}, stride ${stride})`);
+          io.out(
+            `ppl ${report.ppl.toFixed(4)} (mean NLL ${report.nll.toFixed(6)} nats over ${report.tokens} tokens, ${report.windows} windows of ${ctx}, stride ${stride})`,
+          );
         }
       } finally {
         model.destroy();

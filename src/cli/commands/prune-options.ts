@@ -10,7 +10,14 @@ import { statsFromSafetensors, type CalibrationStats } from '../../engine/calibr
 import { ModelFileError } from '../../engine/errors.ts';
 import { readSafetensorsHeader } from '../../engine/io/safetensors.ts';
 import type { Checkpoint } from '../../engine/model/checkpoint.ts';
-import { DEFAULT_OWL, EXPERT_CRITERIA, PIPELINE_METHODS, PRUNE_TARGETS, pipelineSettings, type PipelineSettings } from '../../engine/prune/pipeline-settings.ts';
+import {
+  DEFAULT_OWL,
+  EXPERT_CRITERIA,
+  PIPELINE_METHODS,
+  PRUNE_TARGETS,
+  pipelineSettings,
+  type PipelineSettings,
+} from '../../engine/prune/pipeline-settings.ts';
 import type { CalibrationInfo } from '../../engine/prune/report.ts';
 import { parsePattern, PRUNE_GROUPS, PruneRequestError } from '../../engine/prune/settings.ts';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_DAMP } from '../../engine/sparsegpt/settings.ts';
@@ -96,9 +103,11 @@ export function settingsFromFlags(flags: ParsedFlags, mode: 'dense' | 'sequentia
     throw new UsageError(`${command}: --pattern: ${(error as Error).message}`);
   }
   const sparsity = flags.optionalNumber('sparsity', { min: 0, max: 0.95 });
-  if (sparsity === undefined && pattern.kind === 'unstructured') throw new UsageError(`${command}: --sparsity is required for unstructured pruning (0..0.95; 0 with --experts-drop drops experts only)`);
+  if (sparsity === undefined && pattern.kind === 'unstructured')
+    throw new UsageError(`${command}: --sparsity is required for unstructured pruning (0..0.95; 0 with --experts-drop drops experts only)`);
   const targets = (flags.optionalString('targets') ?? 'experts').split(',').map((t) => t.trim());
-  for (const t of targets) if (!PRUNE_TARGETS.includes(t as never)) throw new UsageError(`${command}: --targets lists ${JSON.stringify(t)}; choose from ${PRUNE_TARGETS.join(', ')}`);
+  for (const t of targets)
+    if (!PRUNE_TARGETS.includes(t as never)) throw new UsageError(`${command}: --targets lists ${JSON.stringify(t)}; choose from ${PRUNE_TARGETS.join(', ')}`);
   return pipelineSettings({
     method,
     pattern,
@@ -109,9 +118,15 @@ export function settingsFromFlags(flags: ParsedFlags, mode: 'dense' | 'sequentia
     expertsDrop: flags.number('experts-drop', 0, { min: 0, integer: true }),
     expertCriterion: oneOf(flags, 'expert-criterion', EXPERT_CRITERIA, 'frequency', command),
     allocation: oneOf(flags, 'allocation', ['uniform', 'owl'] as const, 'uniform', command),
-    owl: { lambda: flags.number('owl-lambda', DEFAULT_OWL.lambda, { min: 0, max: 0.5 }), outlierFactor: flags.number('owl-m', DEFAULT_OWL.outlierFactor, { min: 0 }) },
+    owl: {
+      lambda: flags.number('owl-lambda', DEFAULT_OWL.lambda, { min: 0, max: 0.5 }),
+      outlierFactor: flags.number('owl-m', DEFAULT_OWL.outlierFactor, { min: 0 }),
+    },
     mode,
-    sparseGpt: { blockSize: flags.number('blocksize', DEFAULT_BLOCK_SIZE, { min: 1, integer: true }), damp: flags.number('damp', DEFAULT_DAMP, { min: 0, max: 1 }) },
+    sparseGpt: {
+      blockSize: flags.number('blocksize', DEFAULT_BLOCK_SIZE, { min: 1, integer: true }),
+      damp: flags.number('damp', DEFAULT_DAMP, { min: 0, max: 1 }),
+    },
   });
 }
 
@@ -164,7 +179,8 @@ export async function readStatsFile(file: string, checkpoint: Checkpoint, modelH
   const header = await readSafetensorsHeader(source);
   const stats = statsFromSafetensors(checkpoint.spec, header, await source.read(0, await source.size()));
   const hash = header.metadata.model_hash;
-  if (hash && hash !== modelHash) throw new ModelFileError(file, 'bad-header', `statistics of another model (model_hash ${hash.slice(0, 16)}…, this model ${modelHash.slice(0, 16)}…)`);
+  if (hash && hash !== modelHash)
+    throw new ModelFileError(file, 'bad-header', `statistics of another model (model_hash ${hash.slice(0, 16)}…, this model ${modelHash.slice(0, 16)}…)`);
   return stats;
 }
 

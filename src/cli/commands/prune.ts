@@ -44,7 +44,16 @@ export const pruneCommand: Command = {
   async run(argv, io) {
     const flags = parseFlags(
       argv,
-      { model: { type: 'string' }, out: { type: 'string' }, mode: { type: 'string' }, stats: { type: 'string' }, 'masks-only': { type: 'boolean' }, json: { type: 'boolean' }, ...CALIBRATION_FLAGS, ...PRUNE_FLAGS },
+      {
+        model: { type: 'string' },
+        out: { type: 'string' },
+        mode: { type: 'string' },
+        stats: { type: 'string' },
+        'masks-only': { type: 'boolean' },
+        json: { type: 'boolean' },
+        ...CALIBRATION_FLAGS,
+        ...PRUNE_FLAGS,
+      },
       'prune',
     );
     const modelDir = flags.string('model');
@@ -52,12 +61,14 @@ export const pruneCommand: Command = {
     const mode = flags.optionalString('mode') ?? 'dense';
     if (mode !== 'dense' && mode !== 'sequential') throw new UsageError(`prune: --mode must be dense or sequential (got ${JSON.stringify(mode)})`);
     const settings = settingsFromFlags(flags, mode, 'prune');
-    if (resolve(out) === resolve(modelDir)) throw new UsageError('prune: --out must be another folder than --model (the input is read while the output is written)');
+    if (resolve(out) === resolve(modelDir))
+      throw new UsageError('prune: --out must be another folder than --model (the input is read while the output is written)');
     const statsFile = flags.optionalString('stats');
     if (statsFile && (flags.optionalString('ids') ?? flags.optionalString('text')) !== undefined) {
       throw new UsageError('prune: give either a calibration set (--ids / --text) or a statistics file (--stats), not both');
     }
-    if (statsFile && mode === 'sequential') throw new UsageError('prune: --mode sequential measures each layer through the pruned ones; a statistics file cannot stand in (give --text or --ids)');
+    if (statsFile && mode === 'sequential')
+      throw new UsageError('prune: --mode sequential measures each layer through the pruned ones; a statistics file cannot stand in (give --text or --ids)');
     const tokensPerBatch = flags.optionalNumber('batch-tokens', { min: 1, integer: true });
 
     const folder = await directoryFolder(modelDir);
@@ -67,7 +78,9 @@ export const pruneCommand: Command = {
     const calibration = await calibrationFromFlags(flags, checkpoint, modelDir, 'prune');
     const stats = statsFile ? await readStatsFile(statsFile, checkpoint, contentHash) : undefined;
     if ((needsCalibration(settings) || owlNeedsStatistics(settings)) && !calibration && !stats) {
-      throw new UsageError(`prune: ${settings.method}${settings.expertsDrop ? ' with --experts-drop' : ''}${settings.allocation === 'owl' ? ' with OWL' : ''} needs calibration: give --text FILE, --ids IDS.json or --stats STATS.safetensors`);
+      throw new UsageError(
+        `prune: ${settings.method}${settings.expertsDrop ? ' with --experts-drop' : ''}${settings.allocation === 'owl' ? ' with OWL' : ''} needs calibration: give --text FILE, --ids IDS.json or --stats STATS.safetensors`,
+      );
     }
 
     const started = performance.now();
@@ -76,7 +89,12 @@ export const pruneCommand: Command = {
       const model = await GpuModel.upload(gpu, checkpoint);
       try {
         const run = await asUsageErrors('prune', () =>
-          prunePipeline(model, settings, { windows: calibration?.windows, stats, info: calibration?.info ?? (statsFile ? { source: `stats:${statsFile}` } : undefined), tokensPerBatch }),
+          prunePipeline(model, settings, {
+            windows: calibration?.windows,
+            stats,
+            info: calibration?.info ?? (statsFile ? { source: `stats:${statsFile}` } : undefined),
+            tokensPerBatch,
+          }),
         );
         try {
           const masks = await run.readMaskSet();
@@ -91,10 +109,23 @@ export const pruneCommand: Command = {
           const seconds = (performance.now() - started) / 1000;
           const { overall, layers } = report.achieved;
           if (flags.flag('json')) {
-            io.out(JSON.stringify({ out, method: settings.method, sparsity: overall.sparsity, weights: overall.weights, pruned: overall.pruned, layers: layers.map((l) => ({ layer: l.layer, target: l.target, sparsity: l.sparsity, droppedExperts: l.droppedExperts })), files: report.files.map((f) => f.path), seconds }));
+            io.out(
+              JSON.stringify({
+                out,
+                method: settings.method,
+                sparsity: overall.sparsity,
+                weights: overall.weights,
+                pruned: overall.pruned,
+                layers: layers.map((l) => ({ layer: l.layer, target: l.target, sparsity: l.sparsity, droppedExperts: l.droppedExperts })),
+                files: report.files.map((f) => f.path),
+                seconds,
+              }),
+            );
           } else {
             const dropped = layers.some((l) => l.droppedExperts.length) ? `, ${settings.expertsDrop} experts dropped per layer` : '';
-            io.out(`${out}: ${settings.method} pruned ${(100 * overall.sparsity).toFixed(2)}% of ${overall.weights} weights${dropped}; ${report.files.length + 1} files, ${seconds.toFixed(1)} s`);
+            io.out(
+              `${out}: ${settings.method} pruned ${(100 * overall.sparsity).toFixed(2)}% of ${overall.weights} weights${dropped}; ${report.files.length + 1} files, ${seconds.toFixed(1)} s`,
+            );
           }
         } finally {
           run.destroy();

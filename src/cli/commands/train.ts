@@ -62,7 +62,11 @@ async function writeAtomically(path: string, bytes: Uint8Array | string): Promis
 /** Whether log.jsonl ends the run: a validation on the whole split at `step`. */
 async function finishedLog(logPath: string, step: number): Promise<boolean> {
   if (!existsSync(logPath)) return false;
-  const entries = (await readFile(logPath, 'utf8')).trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as TrainLogEntry);
+  const entries = (await readFile(logPath, 'utf8'))
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as TrainLogEntry);
   return entries.some((e) => e.type === 'validation' && e.full && e.step === step);
 }
 
@@ -112,10 +116,14 @@ export async function trainIntoFolder(o: TrainRunOptions): Promise<{ step: numbe
         await appendFile(logPath, `${JSON.stringify(entry)}\n`);
         if (o.json) return;
         if (entry.type === 'step') {
-          o.io.err(`step ${entry.step}  loss ${entry.loss.toFixed(4)}  |g| ${entry.gradNorm.toFixed(3)}  lr ${entry.lr.toExponential(2)}  ${(entry.tokens / 1e6).toFixed(3)}M tokens  ${entry.seconds.toFixed(0)} s`);
+          o.io.err(
+            `step ${entry.step}  loss ${entry.loss.toFixed(4)}  |g| ${entry.gradNorm.toFixed(3)}  lr ${entry.lr.toExponential(2)}  ${(entry.tokens / 1e6).toFixed(3)}M tokens  ${entry.seconds.toFixed(0)} s`,
+          );
         } else {
           const low = Math.min(...entry.expertLoad.flat());
-          o.io.err(`validation${entry.full ? ' (full)' : ''} at step ${entry.step}: loss ${entry.loss.toFixed(4)} on ${entry.tokens} tokens; least-loaded expert ${(100 * low).toFixed(1)}%`);
+          o.io.err(
+            `validation${entry.full ? ' (full)' : ''} at step ${entry.step}: loss ${entry.loss.toFixed(4)} on ${entry.tokens} tokens; least-loaded expert ${(100 * low).toFixed(1)}%`,
+          );
         }
       },
       async saveState(state) {
@@ -138,7 +146,14 @@ export const trainCommand: Command = {
   async run(argv, io) {
     const flags = parseFlags(
       argv,
-      { out: { type: 'string' }, corpus: { type: 'string' }, tokenizer: { type: 'string' }, resume: { type: 'boolean' }, steps: { type: 'string' }, json: { type: 'boolean' } },
+      {
+        out: { type: 'string' },
+        corpus: { type: 'string' },
+        tokenizer: { type: 'string' },
+        resume: { type: 'boolean' },
+        steps: { type: 'string' },
+        json: { type: 'boolean' },
+      },
       'train',
     );
     const steps = flags.optionalNumber('steps', { min: 1, integer: true });

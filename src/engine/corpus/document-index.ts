@@ -61,13 +61,21 @@ export function sliceDocuments(bytes: Uint8Array, index: readonly DocumentIndexE
       throw new ModelFileError(file, 'bad-layout', `${where}: byte range [${entry.start}, ${entry.end}) is empty or outside the ${bytes.length}-byte file`);
     }
     if (entry.start !== expectedStart) {
-      throw new ModelFileError(file, 'bad-layout', `${where}: starts at byte ${entry.start}, expected ${expectedStart} (one blank line after the previous document)`);
+      throw new ModelFileError(
+        file,
+        'bad-layout',
+        `${where}: starts at byte ${entry.start}, expected ${expectedStart} (one blank line after the previous document)`,
+      );
     }
     texts.push(decoder.decode(bytes.subarray(entry.start, entry.end)));
     const gap = bytes.subarray(entry.end, entry.end + separator.length);
     const last = i === index.length - 1;
     if (last ? !(bytes.length === entry.end + 1 && bytes[entry.end] === 0x0a) : !gap.every((b, k) => b === separator[k])) {
-      throw new ModelFileError(file, 'bad-layout', `${where}: not followed by ${last ? 'the final newline and end of file' : 'a blank line'} at byte ${entry.end}`);
+      throw new ModelFileError(
+        file,
+        'bad-layout',
+        `${where}: not followed by ${last ? 'the final newline and end of file' : 'a blank line'} at byte ${entry.end}`,
+      );
     }
     expectedStart = entry.end + separator.length;
   });

@@ -29,7 +29,8 @@ export function parseEvaluationTexts(json: unknown, file = 'data/index.json'): E
     for (const key of ['id', 'name', 'path', 'notes'] as const) {
       if (!isString(entry?.[key])) throw new ModelFileError(file, 'bad-json', `${where}: "${key}" must be a non-empty string`);
     }
-    if (!Number.isInteger(entry.bytes) || (entry.bytes as number) <= 0) throw new ModelFileError(file, 'bad-json', `${where}: "bytes" must be a positive integer`);
+    if (!Number.isInteger(entry.bytes) || (entry.bytes as number) <= 0)
+      throw new ModelFileError(file, 'bad-json', `${where}: "bytes" must be a positive integer`);
     if (entry.index !== undefined && !isString(entry.index)) throw new ModelFileError(file, 'bad-json', `${where}: "index" must be a path`);
     const genres = entry.genres;
     if (genres !== undefined && !(Array.isArray(genres) && genres.every((g) => isString(g?.id) && isString(g?.name)))) {

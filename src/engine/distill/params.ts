@@ -47,7 +47,10 @@ export function placements(checkpoint: Checkpoint, layout: ParamLayout): Placeme
     const t = layout.layers[l];
     whole(n.inputNorm.weight, t.attnNorm.offset);
     whole(n.q.weight, t.qkv.offset, { layer: l, key: 'attn.q', canonicalStart: 0 });
-    for (const [which, key, base] of [[n.k.weight, 'attn.k', H * H], [n.v.weight, 'attn.v', 2 * H * H]] as const) {
+    for (const [which, key, base] of [
+      [n.k.weight, 'attn.k', H * H],
+      [n.v.weight, 'attn.v', 2 * H * H],
+    ] as const) {
       for (let h = 0; h < numHeads; h++) {
         const kvHead = Math.floor(h / groupSize);
         const first = kvHead * D * H;

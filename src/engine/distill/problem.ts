@@ -51,10 +51,18 @@ export async function prepareDistillation(teacher: Checkpoint, student: Checkpoi
   checkDistillable(student.spec, `${studentName}/config.json`, o.trainable);
   checkSameModel(teacher.spec, student.spec, teacherName, `${studentName}/config.json`);
   if (o.window > student.spec.maxPositions) {
-    throw new ModelFileError(`${studentName}/config.json`, 'unsupported', `training windows of ${o.window} tokens are longer than max_position_embeddings ${student.spec.maxPositions}`);
+    throw new ModelFileError(
+      `${studentName}/config.json`,
+      'unsupported',
+      `training windows of ${o.window} tokens are longer than max_position_embeddings ${student.spec.maxPositions}`,
+    );
   }
   if (student.spec.slidingWindow !== null && o.window > student.spec.slidingWindow) {
-    throw new ModelFileError(`${studentName}/config.json`, 'unsupported', `training windows of ${o.window} tokens are longer than the sliding window ${student.spec.slidingWindow}`);
+    throw new ModelFileError(
+      `${studentName}/config.json`,
+      'unsupported',
+      `training windows of ${o.window} tokens are longer than the sliding window ${student.spec.slidingWindow}`,
+    );
   }
   const layout = paramLayout(trainConfigOf(student.spec, o.window));
   const studentPlacements = placements(student, layout);
@@ -65,10 +73,18 @@ export async function prepareDistillation(teacher: Checkpoint, student: Checkpoi
   const kept = keptExperts(teacherMasks, teacher.spec.numExperts, teacher.spec.numLayers);
   const removed = student.spec.numExperts < teacher.spec.numExperts;
   if (removed && !teacherMasks) {
-    throw new ModelFileError(`${studentName}/config.json`, 'shape-mismatch', `${student.spec.numExperts} experts per layer, the teacher ${teacher.spec.numExperts}, and no ${MASKS_FILE} says which were dropped`);
+    throw new ModelFileError(
+      `${studentName}/config.json`,
+      'shape-mismatch',
+      `${student.spec.numExperts} experts per layer, the teacher ${teacher.spec.numExperts}, and no ${MASKS_FILE} says which were dropped`,
+    );
   }
   if (removed && kept.some((k) => k.length !== student.spec.numExperts)) {
-    throw new ModelFileError(`${studentName}/config.json`, 'shape-mismatch', `${student.spec.numExperts} experts per layer, but ${MASKS_FILE} keeps ${kept.map((k) => k.length).join('/')} of the teacher's ${teacher.spec.numExperts}`);
+    throw new ModelFileError(
+      `${studentName}/config.json`,
+      'shape-mismatch',
+      `${student.spec.numExperts} experts per layer, but ${MASKS_FILE} keeps ${kept.map((k) => k.length).join('/')} of the teacher's ${teacher.spec.numExperts}`,
+    );
   }
   const masks = teacherMasks && studentRelativeMasks(teacherMasks, kept, teacher.spec);
   const teacherLayout = removed ? paramLayout(trainConfigOf(teacher.spec, o.window)) : layout;
@@ -84,10 +100,19 @@ export async function prepareDistillation(teacher: Checkpoint, student: Checkpoi
   const expertEnabled = expertEnabledOf(masks, student.spec.numLayers);
   for (const [l, enabled] of expertEnabled.entries()) {
     const count = enabled ? enabled.reduce((a, b) => a + b, 0) : student.spec.numExperts;
-    if (count < student.spec.topK) throw new ModelFileError(`${studentName}/${MASKS_FILE}`, 'bad-layout', `layer ${l} keeps ${count} experts, fewer than top-k ${student.spec.topK}`);
+    if (count < student.spec.topK)
+      throw new ModelFileError(`${studentName}/${MASKS_FILE}`, 'bad-layout', `layer ${l} keeps ${count} experts, fewer than top-k ${student.spec.topK}`);
   }
   return {
-    problem: { layout, student: studentValues, teacher: teacherValues, kept: keptWeights, update: updateBits(layout, studentPlacements, keptWeights, o.trainable), expertEnabled, trainable: o.trainable },
+    problem: {
+      layout,
+      student: studentValues,
+      teacher: teacherValues,
+      kept: keptWeights,
+      update: updateBits(layout, studentPlacements, keptWeights, o.trainable),
+      expertEnabled,
+      trainable: o.trainable,
+    },
     placements: studentPlacements,
     masks,
     maskSource: masks ? 'masks.safetensors' : 'zeros',
@@ -107,7 +132,9 @@ export function expertsInLayout(values: Float32Array, from: ParamLayout, to: Par
   to.layers.forEach((t, l) => {
     for (const key of ['w13', 'w2'] as const) {
       const size = t[key].size / to.config.numExperts;
-      kept[l].forEach((e, j) => out.set(values.subarray(from.layers[l][key].offset + e * size, from.layers[l][key].offset + (e + 1) * size), t[key].offset + j * size));
+      kept[l].forEach((e, j) =>
+        out.set(values.subarray(from.layers[l][key].offset + e * size, from.layers[l][key].offset + (e + 1) * size), t[key].offset + j * size),
+      );
     }
   });
   return out;

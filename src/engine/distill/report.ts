@@ -27,7 +27,14 @@ export interface DistillReport {
   format: 'moe-lab-distill-report/1';
   created: string;
   teacher: { folder: string; content_hash: string };
-  student: { folder: string; content_hash: string; masks: 'masks.safetensors' | 'zeros'; pruned_weights: number; nonzero_pruned_zeroed: number; dropped_experts: number[][] };
+  student: {
+    folder: string;
+    content_hash: string;
+    masks: 'masks.safetensors' | 'zeros';
+    pruned_weights: number;
+    nonzero_pruned_zeroed: number;
+    dropped_experts: number[][];
+  };
   settings: DistillSettings;
   data: { source: string; windows: number; seq_len: number; tokens_per_step: number };
   lambda: number;
@@ -54,7 +61,10 @@ export function emptyCurves(): DistillCurves {
 }
 
 /** Appends logged steps (src/gpu/distill/run.ts entries) to the curves. */
-export function appendCurves(c: DistillCurves, entries: { step: number; crossEntropy: number; expertLoss: number; loss: number; gradNorm: number; lr: number }[]): void {
+export function appendCurves(
+  c: DistillCurves,
+  entries: { step: number; crossEntropy: number; expertLoss: number; loss: number; gradNorm: number; lr: number }[],
+): void {
   for (const e of entries) {
     c.step.push(e.step);
     c.cross_entropy.push(e.crossEntropy);
@@ -68,7 +78,12 @@ export function appendCurves(c: DistillCurves, entries: { step: number; crossEnt
 /** ppl_* and gap_recovered from the three evaluations (null when there was no evaluation text). */
 export function perplexityFields(p: DistillReport['perplexity']): Pick<DistillReport, 'ppl_dense' | 'ppl_pruned' | 'ppl_distilled' | 'gap_recovered'> {
   if (!p) return { ppl_dense: null, ppl_pruned: null, ppl_distilled: null, gap_recovered: null };
-  return { ppl_dense: p.dense.ppl, ppl_pruned: p.pruned.ppl, ppl_distilled: p.distilled.ppl, gap_recovered: gapRecovered(p.dense.ppl, p.pruned.ppl, p.distilled.ppl) };
+  return {
+    ppl_dense: p.dense.ppl,
+    ppl_pruned: p.pruned.ppl,
+    ppl_distilled: p.distilled.ppl,
+    gap_recovered: gapRecovered(p.dense.ppl, p.pruned.ppl, p.distilled.ppl),
+  };
 }
 
 const escapeXml = (text: string) => text.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);

@@ -26,11 +26,13 @@ export function missingForTraining(spec: MoeModelSpec, trainable: DistillTrainab
   if (spec.moeLayers.some((m) => !m)) missing.push('dense (non-MoE) layers');
   if (spec.embeddingMultiplier !== 1 || spec.residualMultiplier !== 1 || spec.logitsScaling !== 1) missing.push('embedding/residual/logit multipliers');
   if (spec.tiedEmbeddings) missing.push('tied embeddings');
-  if (spec.numHeads * spec.headDim !== spec.hiddenSize) missing.push(`a head width ${spec.numHeads} x ${spec.headDim} other than hidden_size ${spec.hiddenSize}`);
+  if (spec.numHeads * spec.headDim !== spec.hiddenSize)
+    missing.push(`a head width ${spec.numHeads} x ${spec.headDim} other than hidden_size ${spec.hiddenSize}`);
   if (Math.abs(spec.attentionScale * Math.sqrt(spec.headDim) - 1) > 1e-12) missing.push('an attention scale other than 1/sqrt(head_dim)');
   if (spec.numKvHeads !== spec.numHeads) {
     if (spec.numHeads % spec.numKvHeads) missing.push(`${spec.numHeads} heads over ${spec.numKvHeads} key/value heads`);
-    else if (trainable === 'all') missing.push(`training grouped-query attention (${spec.numKvHeads} key/value heads for ${spec.numHeads}; use --train experts)`);
+    else if (trainable === 'all')
+      missing.push(`training grouped-query attention (${spec.numKvHeads} key/value heads for ${spec.numHeads}; use --train experts)`);
   }
   if (spec.numExperts > 64) missing.push(`${spec.numExperts} experts (at most 64)`);
   return missing;
@@ -39,7 +41,8 @@ export function missingForTraining(spec: MoeModelSpec, trainable: DistillTrainab
 /** Throws ModelFileError('unsupported') naming `file` and what is missing, when distillation cannot run on `spec`. */
 export function checkDistillable(spec: MoeModelSpec, file: string, trainable: DistillTrainable): void {
   const missing = missingForTraining(spec, trainable);
-  if (missing.length) throw new ModelFileError(file, 'unsupported', `distillation needs the Mixtral architecture; the training kernels lack ${missing.join(', ')}`);
+  if (missing.length)
+    throw new ModelFileError(file, 'unsupported', `distillation needs the Mixtral architecture; the training kernels lack ${missing.join(', ')}`);
 }
 
 /**
@@ -50,11 +53,17 @@ export function checkSameModel(teacher: MoeModelSpec, student: MoeModelSpec, tea
   const fields = ['vocabSize', 'hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'topK', 'expertFfnSize', 'ropeTheta'] as const;
   for (const f of fields) {
     if (teacher[f] !== student[f]) {
-      throw new ModelFileError(studentFile, 'shape-mismatch', `${f} is ${student[f]} but the teacher ${teacherFile} has ${teacher[f]}; distill a model pruned from that teacher`);
+      throw new ModelFileError(
+        studentFile,
+        'shape-mismatch',
+        `${f} is ${student[f]} but the teacher ${teacherFile} has ${teacher[f]}; distill a model pruned from that teacher`,
+      );
     }
   }
-  if (student.numExperts > teacher.numExperts) throw new ModelFileError(studentFile, 'shape-mismatch', `${student.numExperts} experts, more than the teacher's ${teacher.numExperts}`);
-  if (teacher.norm.eps !== student.norm.eps) throw new ModelFileError(studentFile, 'bad-config', `rms_norm_eps ${student.norm.eps} differs from the teacher's ${teacher.norm.eps}`);
+  if (student.numExperts > teacher.numExperts)
+    throw new ModelFileError(studentFile, 'shape-mismatch', `${student.numExperts} experts, more than the teacher's ${teacher.numExperts}`);
+  if (teacher.norm.eps !== student.norm.eps)
+    throw new ModelFileError(studentFile, 'bad-config', `rms_norm_eps ${student.norm.eps} differs from the teacher's ${teacher.norm.eps}`);
 }
 
 /** The training kernels' model description for `spec`, on windows of `window` tokens. */

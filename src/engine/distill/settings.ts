@@ -50,7 +50,8 @@ export function validateDistillSettings(s: DistillSettings): void {
   if (!(s.lr > 0 && s.lr < 1)) throw new RangeError(`lr must be in (0, 1) (got ${s.lr})`);
   if (s.lambda !== null && !(s.lambda >= 0 && Number.isFinite(s.lambda))) throw new RangeError(`lambda must be a finite number >= 0 (got ${s.lambda})`);
   if (!(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1)) throw new RangeError(`betas must be in [0, 1) (got ${s.beta1}, ${s.beta2})`);
-  if (!(s.weightDecay >= 0) || !(s.maxGradNorm > 0)) throw new RangeError(`weightDecay must be >= 0 and maxGradNorm > 0 (got ${s.weightDecay}, ${s.maxGradNorm})`);
+  if (!(s.weightDecay >= 0) || !(s.maxGradNorm > 0))
+    throw new RangeError(`weightDecay must be >= 0 and maxGradNorm > 0 (got ${s.weightDecay}, ${s.maxGradNorm})`);
   if (s.trainable !== 'experts' && s.trainable !== 'all') throw new RangeError(`trainable must be 'experts' or 'all' (got ${String(s.trainable)})`);
   if (!Number.isInteger(s.seed) || s.seed < 0 || s.seed > 0xffffffff) throw new RangeError(`seed must be an integer in 0..2^32-1 (got ${s.seed})`);
 }

@@ -33,7 +33,8 @@ export function encodeDistillState(s: DistillState): Uint8Array {
 export async function decodeDistillState(file: string, bytes: Uint8Array): Promise<DistillState> {
   const source = new MemoryByteSource(file, bytes);
   const header = await readSafetensorsHeader(source);
-  if (header.metadata.format !== DISTILL_STATE_FORMAT) throw new ModelFileError(file, 'bad-layout', `not a moe-lab distillation state (metadata.format is not ${DISTILL_STATE_FORMAT})`);
+  if (header.metadata.format !== DISTILL_STATE_FORMAT)
+    throw new ModelFileError(file, 'bad-layout', `not a moe-lab distillation state (metadata.format is not ${DISTILL_STATE_FORMAT})`);
   const tensor = async (name: string) => {
     const info = header.tensors.get(name);
     if (!info || info.dtype !== 'F32') throw new ModelFileError(file, 'missing-tensor', `distillation state lacks the F32 tensor ${name}`);
@@ -42,7 +43,8 @@ export async function decodeDistillState(file: string, bytes: Uint8Array): Promi
   const step = Number(header.metadata.step);
   const lambda = Number(header.metadata.lambda);
   if (!Number.isSafeInteger(step) || step < 0) throw new ModelFileError(file, 'bad-layout', `metadata.step ${header.metadata.step} is not a step count`);
-  if (!(lambda >= 0 && Number.isFinite(lambda))) throw new ModelFileError(file, 'bad-layout', `metadata.lambda ${header.metadata.lambda} is not a finite number >= 0`);
+  if (!(lambda >= 0 && Number.isFinite(lambda)))
+    throw new ModelFileError(file, 'bad-layout', `metadata.lambda ${header.metadata.lambda} is not a finite number >= 0`);
   let settings: DistillSettings;
   try {
     settings = JSON.parse(header.metadata.settings) as DistillSettings;
@@ -51,6 +53,7 @@ export async function decodeDistillState(file: string, bytes: Uint8Array): Promi
   }
   const params = await tensor('params');
   const moments = await tensor('moments');
-  if (moments.length !== 2 * params.length) throw new ModelFileError(file, 'shape-mismatch', `moments has ${moments.length} values, params ${params.length} (need twice as many)`);
+  if (moments.length !== 2 * params.length)
+    throw new ModelFileError(file, 'shape-mismatch', `moments has ${moments.length} values, params ${params.length} (need twice as many)`);
   return { step, lambda, settings, params, moments };
 }

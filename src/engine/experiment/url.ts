@@ -175,34 +175,132 @@ function parsePattern(raw: string): Parsed<SparsityPattern> {
 
 function parseHash(raw: string): Parsed<string> {
   // Accept the full 64-digit hash too, and keep the short form links carry.
-  return /^[0-9a-f]{16,64}$/.test(raw) ? { value: raw.slice(0, SHORT_HASH_LENGTH) } : { error: `hash=${show(raw)} is not ${SHORT_HASH_LENGTH}-64 lower-case hex digits` };
+  return /^[0-9a-f]{16,64}$/.test(raw)
+    ? { value: raw.slice(0, SHORT_HASH_LENGTH) }
+    : { error: `hash=${show(raw)} is not ${SHORT_HASH_LENGTH}-64 lower-case hex digits` };
 }
 
 const KEYS: Record<string, KeyReader> = {
-  model: field(parseModel, (e, v) => (e.model = { ...v, hash: e.model.hash }), (d) => `${d.model.source}:${d.model.id}`),
-  hash: field(parseHash, (e, v) => (e.model.hash = v), () => 'none'),
-  text: field(prefixed('text', parseText), (e, v) => (e.calibration.text = v), (d) => (d.calibration.text.kind === 'corpus' ? d.calibration.text.id : '')),
-  samples: field(numberIn('samples', LIMITS.samples, true), (e, v) => (e.calibration.samples = v), (d) => String(d.calibration.samples)),
-  seqlen: field(numberIn('seqlen', LIMITS.seqLen, true), (e, v) => (e.calibration.seqLen = v), (d) => String(d.calibration.seqLen)),
-  seed: field(numberIn('seed', LIMITS.seed, true), (e, v) => (e.calibration.seed = v), (d) => String(d.calibration.seed)),
-  mode: field(oneOf('mode', CALIBRATION_MODES), (e, v) => (e.calibration.mode = v), (d) => d.calibration.mode),
-  method: field(oneOf('method', PRUNE_METHODS), (e, v) => (e.prune.method = v), (d) => d.prune.method),
-  sparsity: field(numberIn('sparsity', LIMITS.sparsity, false), (e, v) => (e.prune.sparsity = v), (d) => String(d.prune.sparsity)),
-  pattern: field(parsePattern, (e, v) => (e.prune.pattern = v), (d) => formatPattern(d.prune.pattern)),
-  group: field(oneOf('group', PRUNE_GROUPS), (e, v) => (e.prune.group = v), (d) => d.prune.group),
-  alloc: field(oneOf('alloc', ALLOCATIONS), (e, v) => (e.prune.allocation = v), (d) => d.prune.allocation),
-  drop: field(numberIn('drop', LIMITS.expertsDrop, true), (e, v) => (e.prune.expertsDrop = v), (d) => String(d.prune.expertsDrop)),
-  crit: field(oneOf('crit', EXPERT_CRITERIA), (e, v) => (e.prune.expertCriterion = v), (d) => d.prune.expertCriterion),
-  targets: field(listOf('targets', PRUNE_TARGETS, false), (e, v) => (e.prune.targets = v), (d) => d.prune.targets.join(',')),
-  blocksize: field(numberIn('blocksize', LIMITS.blockSize, true), (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, blockSize: v }), (d) => String(d.prune.sparseGpt.blockSize)),
-  damp: field(numberIn('damp', LIMITS.damp, false), (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, damp: v }), (d) => String(d.prune.sparseGpt.damp)),
-  eval: field(prefixed('eval', parseText), (e, v) => (e.evaluation.text = v), (d) => (d.evaluation.text.kind === 'corpus' ? d.evaluation.text.id : '')),
-  ctx: field(numberIn('ctx', LIMITS.ctx, true), (e, v) => (e.evaluation.ctx = v), (d) => String(d.evaluation.ctx)),
-  evaltokens: field(numberIn('evaltokens', LIMITS.evalTokens, true), (e, v) => (e.evaluation.maxTokens = v), (d) => String(d.evaluation.maxTokens)),
-  panel: field(oneOf('panel', PANELS), (e, v) => (e.view.panel = v), (d) => d.view.panel),
-  layer: field(numberIn('layer', LIMITS.layer, true), (e, v) => (e.view.layer = v), (d) => String(d.view.layer)),
-  hide: field(listOf('hide', HIDEABLE_CONTROLS, true), (e, v) => (e.hide = v), () => 'nothing hidden'),
-  tour: field(oneOf('tour', ['0', '1'] as const), (e, v) => (e.tour = v === '1'), () => '0'),
+  model: field(
+    parseModel,
+    (e, v) => (e.model = { ...v, hash: e.model.hash }),
+    (d) => `${d.model.source}:${d.model.id}`,
+  ),
+  hash: field(
+    parseHash,
+    (e, v) => (e.model.hash = v),
+    () => 'none',
+  ),
+  text: field(
+    prefixed('text', parseText),
+    (e, v) => (e.calibration.text = v),
+    (d) => (d.calibration.text.kind === 'corpus' ? d.calibration.text.id : ''),
+  ),
+  samples: field(
+    numberIn('samples', LIMITS.samples, true),
+    (e, v) => (e.calibration.samples = v),
+    (d) => String(d.calibration.samples),
+  ),
+  seqlen: field(
+    numberIn('seqlen', LIMITS.seqLen, true),
+    (e, v) => (e.calibration.seqLen = v),
+    (d) => String(d.calibration.seqLen),
+  ),
+  seed: field(
+    numberIn('seed', LIMITS.seed, true),
+    (e, v) => (e.calibration.seed = v),
+    (d) => String(d.calibration.seed),
+  ),
+  mode: field(
+    oneOf('mode', CALIBRATION_MODES),
+    (e, v) => (e.calibration.mode = v),
+    (d) => d.calibration.mode,
+  ),
+  method: field(
+    oneOf('method', PRUNE_METHODS),
+    (e, v) => (e.prune.method = v),
+    (d) => d.prune.method,
+  ),
+  sparsity: field(
+    numberIn('sparsity', LIMITS.sparsity, false),
+    (e, v) => (e.prune.sparsity = v),
+    (d) => String(d.prune.sparsity),
+  ),
+  pattern: field(
+    parsePattern,
+    (e, v) => (e.prune.pattern = v),
+    (d) => formatPattern(d.prune.pattern),
+  ),
+  group: field(
+    oneOf('group', PRUNE_GROUPS),
+    (e, v) => (e.prune.group = v),
+    (d) => d.prune.group,
+  ),
+  alloc: field(
+    oneOf('alloc', ALLOCATIONS),
+    (e, v) => (e.prune.allocation = v),
+    (d) => d.prune.allocation,
+  ),
+  drop: field(
+    numberIn('drop', LIMITS.expertsDrop, true),
+    (e, v) => (e.prune.expertsDrop = v),
+    (d) => String(d.prune.expertsDrop),
+  ),
+  crit: field(
+    oneOf('crit', EXPERT_CRITERIA),
+    (e, v) => (e.prune.expertCriterion = v),
+    (d) => d.prune.expertCriterion,
+  ),
+  targets: field(
+    listOf('targets', PRUNE_TARGETS, false),
+    (e, v) => (e.prune.targets = v),
+    (d) => d.prune.targets.join(','),
+  ),
+  blocksize: field(
+    numberIn('blocksize', LIMITS.blockSize, true),
+    (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, blockSize: v }),
+    (d) => String(d.prune.sparseGpt.blockSize),
+  ),
+  damp: field(
+    numberIn('damp', LIMITS.damp, false),
+    (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, damp: v }),
+    (d) => String(d.prune.sparseGpt.damp),
+  ),
+  eval: field(
+    prefixed('eval', parseText),
+    (e, v) => (e.evaluation.text = v),
+    (d) => (d.evaluation.text.kind === 'corpus' ? d.evaluation.text.id : ''),
+  ),
+  ctx: field(
+    numberIn('ctx', LIMITS.ctx, true),
+    (e, v) => (e.evaluation.ctx = v),
+    (d) => String(d.evaluation.ctx),
+  ),
+  evaltokens: field(
+    numberIn('evaltokens', LIMITS.evalTokens, true),
+    (e, v) => (e.evaluation.maxTokens = v),
+    (d) => String(d.evaluation.maxTokens),
+  ),
+  panel: field(
+    oneOf('panel', PANELS),
+    (e, v) => (e.view.panel = v),
+    (d) => d.view.panel,
+  ),
+  layer: field(
+    numberIn('layer', LIMITS.layer, true),
+    (e, v) => (e.view.layer = v),
+    (d) => String(d.view.layer),
+  ),
+  hide: field(
+    listOf('hide', HIDEABLE_CONTROLS, true),
+    (e, v) => (e.hide = v),
+    () => 'nothing hidden',
+  ),
+  tour: field(
+    oneOf('tour', ['0', '1'] as const),
+    (e, v) => (e.tour = v === '1'),
+    () => '0',
+  ),
 };
 
 /** Reads a URL hash (with or without its '#'); unknown, repeated or malformed parameters become notes. */

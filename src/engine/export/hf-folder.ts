@@ -67,7 +67,11 @@ export function droppedExperts(masks: MaskSet): Map<number, number[]> {
   const out = new Map<number, number[]>();
   masks.layers.forEach((layer, l) => {
     const enabled = layer?.expertEnabled;
-    if (enabled && enabled.includes(0)) out.set(l, Array.from(enabled).flatMap((on, e) => (on ? [] : [e])));
+    if (enabled && enabled.includes(0))
+      out.set(
+        l,
+        Array.from(enabled).flatMap((on, e) => (on ? [] : [e])),
+      );
   });
   return out;
 }
@@ -88,7 +92,7 @@ export function prunedConfig(config: Record<string, unknown>, keptExperts: numbe
 
 /** Zeroes the pruned elements of `bytes` (stored elements of `segment`, element size `size`) by the mask. */
 function applyMask(bytes: Uint8Array, size: number, mask: Uint32Array, canonicalStart: number, count: number): void {
-  for (let i = 0; i < count; ) {
+  for (let i = 0; i < count;) {
     const c = canonicalStart + i;
     // Whole kept words skip 32 elements at once.
     if ((c & 31) === 0 && i + 32 <= count && mask[c >>> 5] === 0xffffffff) {
@@ -154,7 +158,7 @@ function safetensorsEntry(input: PrunedModelInput, file: string, sources: Source
         const segments: Segment[] = layout?.segments ?? out!.segments;
         const keep = new Set(out?.segments ?? []);
         for (const segment of segments) {
-          for (let at = 0; at < segment.count; ) {
+          for (let at = 0; at < segment.count;) {
             // Prunable segments are read whole (one expert matrix); copied ones in bounded pieces.
             const count = segment.canonical ? segment.count : Math.min(segment.count - at, Math.max(1, Math.floor(READ_PIECE / size)));
             const bytes = await source.read(info.byteOffset + (segment.start + at) * size, count * size);
@@ -170,7 +174,13 @@ function safetensorsEntry(input: PrunedModelInput, file: string, sources: Source
 }
 
 /** A segment's exported bytes: updated weights where SparseGPT gave them, pruned elements zeroed. */
-async function transformed(bytes: Uint8Array, segment: Segment, size: number, masks: MaskSet, updatedOf: (layer: number, key: MatrixKey) => Promise<Uint8Array | null>): Promise<Uint8Array> {
+async function transformed(
+  bytes: Uint8Array,
+  segment: Segment,
+  size: number,
+  masks: MaskSet,
+  updatedOf: (layer: number, key: MatrixKey) => Promise<Uint8Array | null>,
+): Promise<Uint8Array> {
   const canonical = segment.canonical;
   if (!canonical) return bytes;
   const mask = masks.layers[canonical.layer]?.matrices[canonical.key];
@@ -208,14 +218,16 @@ export async function prunedModelEntries(input: PrunedModelInput, sources: Sourc
   const counts = new Set([...dropped.values()].map((d) => d.length));
   if (counts.size > 1) throw new RangeError(`layers drop different numbers of experts (${[...counts].join(', ')}); config.json has one expert count`);
   const moeLayers = checkpoint.spec.moeLayers.filter(Boolean).length;
-  if (dropped.size > 0 && dropped.size !== moeLayers) throw new RangeError(`experts are dropped in ${dropped.size} of ${moeLayers} MoE layers; config.json has one expert count`);
+  if (dropped.size > 0 && dropped.size !== moeLayers)
+    throw new RangeError(`experts are dropped in ${dropped.size} of ${moeLayers} MoE layers; config.json has one expert count`);
   const kept = checkpoint.spec.numExperts - ([...dropped.values()][0]?.length ?? 0);
   const entries: ExportEntry[] = [
     copiedEntry(checkpoint, 'config.json', sources, dropped.size ? () => jsonBytes(prunedConfig(checkpoint.config, kept)) : undefined),
   ];
   for (const path of COPIED_FILES) if (await checkpoint.folder.open(path)) entries.push(copiedEntry(checkpoint, path, sources));
   for (const file of checkpoint.files) entries.push(safetensorsEntry(input, file, sources));
-  if (await checkpoint.folder.open(SHARD_INDEX)) entries.push(copiedEntry(checkpoint, SHARD_INDEX, sources, dropped.size ? (bytes) => prunedIndex(input, bytes) : undefined));
+  if (await checkpoint.folder.open(SHARD_INDEX))
+    entries.push(copiedEntry(checkpoint, SHARD_INDEX, sources, dropped.size ? (bytes) => prunedIndex(input, bytes) : undefined));
   return entries;
 }
 
@@ -242,7 +254,11 @@ function prunedIndex(input: PrunedModelInput, bytes: Uint8Array): Uint8Array {
 }
 
 /** Runs `entries` into `write` (one call per file, chunks in order), hashing what is written. */
-export async function writeEntries(entries: readonly ExportEntry[], write: (path: string, chunks: AsyncIterable<Uint8Array>) => Promise<void>, signal?: AbortSignal): Promise<FileHash[]> {
+export async function writeEntries(
+  entries: readonly ExportEntry[],
+  write: (path: string, chunks: AsyncIterable<Uint8Array>) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<FileHash[]> {
   const written: FileHash[] = [];
   for (const entry of entries) {
     signal?.throwIfAborted();

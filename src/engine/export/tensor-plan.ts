@@ -47,7 +47,12 @@ export function prunableTensorLayouts(checkpoint: Checkpoint): Map<string, Tenso
   names.layers.forEach((n, l) => {
     if (!n.experts || !n.router) return;
     // Attention and shared expert only where the pipeline prunes them: MoE layers.
-    for (const [proj, linear] of [['q', n.q], ['k', n.k], ['v', n.v], ['o', n.o]] as const) {
+    for (const [proj, linear] of [
+      ['q', n.q],
+      ['k', n.k],
+      ['v', n.v],
+      ['o', n.o],
+    ] as const) {
       out.set(linear.weight, { name: linear.weight, kind: 'other', segments: whole(info(linear.weight), { layer: l, key: `attn.${proj}`, start: 0 }) });
     }
     if (n.shared && spec.sharedExpert) {
@@ -65,7 +70,7 @@ export function prunableTensorLayouts(checkpoint: Checkpoint): Map<string, Tenso
     });
     const plan = planCanonicalExperts(checkpoint, l);
     const bytes = DTYPE_BYTES[plan.dtype];
-    const matrix = (spec.expertFfnSize * H * bytes); // one [I, H] or [H, I] matrix, in bytes
+    const matrix = spec.expertFfnSize * H * bytes; // one [I, H] or [H, I] matrix, in bytes
     for (const copy of plan.copies) {
       const name = copy.tensor.info.name;
       const index = copy.target === 'gateUp' ? Math.floor(copy.targetOffset / (2 * matrix)) : Math.floor(copy.targetOffset / matrix);
@@ -90,7 +95,8 @@ export function prunableTensorLayouts(checkpoint: Checkpoint): Map<string, Tenso
       next += s.count;
     }
     const stored = info(layout.name);
-    if (next !== stored.byteLength / DTYPE_BYTES[stored.dtype]) throw new RangeError(`${layout.name}: segments cover ${next} elements of ${stored.byteLength / DTYPE_BYTES[stored.dtype]}`);
+    if (next !== stored.byteLength / DTYPE_BYTES[stored.dtype])
+      throw new RangeError(`${layout.name}: segments cover ${next} elements of ${stored.byteLength / DTYPE_BYTES[stored.dtype]}`);
   }
   return out;
 }

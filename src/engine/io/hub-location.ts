@@ -46,7 +46,10 @@ function hubLocation(repo: string, revision: string, subfolder: string, endpoint
 
 /** A huggingface.co URL: /org/name, /org/name/tree/rev[/dir], /org/name/blob|resolve/rev/dir/file. */
 function parseHubUrl(input: string, url: URL, endpoint: string): ModelLocation {
-  const segments = url.pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+  const segments = url.pathname
+    .split('/')
+    .filter(Boolean)
+    .map((s) => decodeURIComponent(s));
   if (['datasets', 'spaces', 'collections', 'models', 'papers'].includes(segments[0] ?? '')) {
     throw badLocation(input, `not a model repository URL (/${segments[0]}/...); give https://huggingface.co/org/name`);
   }

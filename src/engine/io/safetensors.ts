@@ -28,8 +28,22 @@ export interface HeaderOptions {
 
 /** Dtypes the safetensors format defines that this engine does not compute with. */
 const KNOWN_UNSUPPORTED = new Set([
-  'BOOL', 'I8', 'I16', 'U16', 'U32', 'U64', 'F64', 'F8_E5M2', 'F8_E4M3', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ',
-  'F6_E2M3', 'F6_E3M2', 'F4', 'C64',
+  'BOOL',
+  'I8',
+  'I16',
+  'U16',
+  'U32',
+  'U64',
+  'F64',
+  'F8_E5M2',
+  'F8_E4M3',
+  'F8_E8M0',
+  'F8_E4M3FNUZ',
+  'F8_E5M2FNUZ',
+  'F6_E2M3',
+  'F6_E3M2',
+  'F4',
+  'C64',
 ]);
 
 export interface TensorInfo {
@@ -88,7 +102,8 @@ function parseEntry(file: string, name: string, value: unknown, options: HeaderO
   const { dtype, shape, data_offsets: offsets } = value;
   if (typeof dtype !== 'string') fail(file, 'bad-header', `${tensor}: dtype missing or not a string`);
   if (!isDtype(dtype) || (OPT_IN_DTYPES.has(dtype) && !options.extraDtypes?.includes(dtype))) {
-    if (KNOWN_UNSUPPORTED.has(dtype) || OPT_IN_DTYPES.has(dtype as Dtype)) fail(file, 'bad-dtype', `${tensor}: dtype ${dtype} is not supported (F32, F16, BF16, I32, I64 are)`);
+    if (KNOWN_UNSUPPORTED.has(dtype) || OPT_IN_DTYPES.has(dtype as Dtype))
+      fail(file, 'bad-dtype', `${tensor}: dtype ${dtype} is not supported (F32, F16, BF16, I32, I64 are)`);
     fail(file, 'bad-dtype', `${tensor}: unknown dtype ${quoted(dtype, 40)}`);
   }
   if (!Array.isArray(shape) || !shape.every(isSize)) fail(file, 'bad-header', `${tensor}: shape is not a list of non-negative integers`);
@@ -134,9 +149,13 @@ export function parseHeaderJson(file: string, text: string, headerLength: number
   for (const e of entries) {
     const tensor = `tensor ${quoted(e.name)}`;
     if (e.begin !== expectedStart) {
-      fail(file, 'bad-layout', e.begin < expectedStart
-        ? `${tensor} overlaps the previous tensor (starts at ${e.begin}, previous ends at ${expectedStart})`
-        : `hole in the data before ${tensor} (starts at ${e.begin}, expected ${expectedStart})`);
+      fail(
+        file,
+        'bad-layout',
+        e.begin < expectedStart
+          ? `${tensor} overlaps the previous tensor (starts at ${e.begin}, previous ends at ${expectedStart})`
+          : `hole in the data before ${tensor} (starts at ${e.begin}, expected ${expectedStart})`,
+      );
     }
     const bytes = checkedByteSize(e.shape, e.dtype);
     if (bytes === null) fail(file, 'bad-header', `${tensor}: shape [${e.shape.slice(0, 8)}] of ${e.dtype} overflows`);
@@ -224,10 +243,7 @@ export function bytesToFloat32(info: TensorInfo, bytes: Uint8Array): Float32Arra
 }
 
 /** Serializes tensors into a safetensors file (for `moe-lab logits`, statistics, masks and exports). */
-export function writeSafetensors(
-  tensors: { name: string; dtype: Dtype; shape: number[]; data: Uint8Array }[],
-  metadata?: Record<string, string>,
-): Uint8Array {
+export function writeSafetensors(tensors: { name: string; dtype: Dtype; shape: number[]; data: Uint8Array }[], metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;

@@ -128,7 +128,7 @@ export async function openCheckpoint(folder: ModelFolder): Promise<Checkpoint> {
   const spec = normalizeConfig(configSource.name, config);
   const { files, tensors } = await locateTensors(folder);
   const infos = new Map([...tensors].map(([name, t]) => [name, t.info]));
-  const modelFile = files.length === 1 ? tensors.values().next().value?.source.name ?? `${folder.name}/${files[0]}` : `${folder.name}/${SHARD_INDEX}`;
+  const modelFile = files.length === 1 ? (tensors.values().next().value?.source.name ?? `${folder.name}/${files[0]}`) : `${folder.name}/${SHARD_INDEX}`;
   const names = resolveWeightNames(spec, infos, modelFile, (name) => tensors.get(name)!.source.name);
   // The checkpoint's own storage dtype wins over config's torch_dtype (they disagree in the wild).
   spec.dtype = DTYPE_OF[infos.get(names.embedding)!.dtype] ?? spec.dtype;

@@ -107,7 +107,10 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
 
   const ropeParameters = c.rope_parameters ?? null;
   const ropeScaling = c.rope_scaling ?? null;
-  for (const [key, value] of [['rope_parameters', ropeParameters], ['rope_scaling', ropeScaling]] as const) {
+  for (const [key, value] of [
+    ['rope_parameters', ropeParameters],
+    ['rope_scaling', ropeScaling],
+  ] as const) {
     if (value !== null && (typeof value !== 'object' || Array.isArray(value))) bad(`${key} must be an object`);
   }
   const rope = (ropeParameters ?? {}) as Json;
@@ -211,7 +214,11 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
   const slidingRaw = c.sliding_window;
   // Mixtral and PhiMoE always use sliding_window when set; Qwen only with use_sliding_window; OLMoE and Granite never.
   const slidingEnabled =
-    architecture === 'mixtral' || architecture === 'phimoe' ? true : architecture === 'qwen2_moe' || architecture === 'qwen3_moe' ? c.use_sliding_window === true : false;
+    architecture === 'mixtral' || architecture === 'phimoe'
+      ? true
+      : architecture === 'qwen2_moe' || architecture === 'qwen3_moe'
+        ? c.use_sliding_window === true
+        : false;
   const slidingWindow = slidingEnabled && typeof slidingRaw === 'number' && slidingRaw > 0 ? slidingRaw : null;
 
   const dtypeName = String(c.torch_dtype ?? c.dtype ?? 'float32');

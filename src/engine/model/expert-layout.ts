@@ -66,7 +66,11 @@ export function planCanonicalExperts(checkpoint: Checkpoint, layer: number): Can
     const { info, source } = located(name);
     // One canonical buffer has one dtype; a layer mixing them would be silently misread.
     if (info.dtype !== dtype) {
-      throw new ModelFileError(source.name, 'bad-dtype', `tensor ${name} is ${info.dtype} but ${storedNames[0]} is ${dtype}; a layer's experts must share one dtype`);
+      throw new ModelFileError(
+        source.name,
+        'bad-dtype',
+        `tensor ${name} is ${info.dtype} but ${storedNames[0]} is ${dtype}; a layer's experts must share one dtype`,
+      );
     }
   }
   const bytes = DTYPE_BYTES[dtype];

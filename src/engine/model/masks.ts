@@ -9,16 +9,7 @@
  * shared.gate_up [2S, H], shared.down [H, S]. Routers and norms are never pruned.
  */
 
-export const MATRIX_KEYS = [
-  'experts.gate_up',
-  'experts.down',
-  'attn.q',
-  'attn.k',
-  'attn.v',
-  'attn.o',
-  'shared.gate_up',
-  'shared.down',
-] as const;
+export const MATRIX_KEYS = ['experts.gate_up', 'experts.down', 'attn.q', 'attn.k', 'attn.v', 'attn.o', 'shared.gate_up', 'shared.down'] as const;
 
 export type MatrixKey = (typeof MATRIX_KEYS)[number];
 

@@ -19,10 +19,7 @@ export const ARCHITECTURES: readonly Architecture[] = ['mixtral', 'qwen2_moe', '
  * - sparsemixer: PhiMoE at inference (Liu et al. 2023, "Sparse Backpropagation for MoE Training"): the top-1 and
  *   top-2 experts each get the softmax over the logits within a relative `jitterEps` band of the chosen one.
  */
-export type RoutingRule =
-  | { kind: 'softmax-topk'; renormalize: boolean }
-  | { kind: 'topk-softmax' }
-  | { kind: 'sparsemixer'; jitterEps: number };
+export type RoutingRule = { kind: 'softmax-topk'; renormalize: boolean } | { kind: 'topk-softmax' } | { kind: 'sparsemixer'; jitterEps: number };
 
 export type NormKind = 'rms' | 'layer';
 

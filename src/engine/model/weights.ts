@@ -21,9 +21,7 @@ export interface NormNames {
   bias: string | null;
 }
 
-export type ExpertNames =
-  | { layout: 'per-expert'; gate: string[]; up: string[]; down: string[] }
-  | { layout: 'fused'; gateUp: string; down: string };
+export type ExpertNames = { layout: 'per-expert'; gate: string[]; up: string[]; down: string[] } | { layout: 'fused'; gateUp: string; down: string };
 
 export interface FfnNames {
   gate: string;

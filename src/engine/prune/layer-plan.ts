@@ -55,27 +55,56 @@ export function layerPieces(spec: MoeModelSpec, layer: number, targets: readonly
       if (dropped.has(e)) continue;
       for (const [p, projection] of (['gate', 'up'] as const).entries()) {
         pieces.push({
-          label: `layers.${layer}.experts.${e}.${projection}`, layer, key: 'experts.gate_up', expert: e, projection,
-          rows: I, cols: H, elementOffset: (2 * e + p) * I * H, layerGroup: LAYER_GROUP.experts,
-          randomStream: streamOf(layer, 3 * e + p), statisticName: `layers.${layer}.experts.${e}.input_sqnorm`,
+          label: `layers.${layer}.experts.${e}.${projection}`,
+          layer,
+          key: 'experts.gate_up',
+          expert: e,
+          projection,
+          rows: I,
+          cols: H,
+          elementOffset: (2 * e + p) * I * H,
+          layerGroup: LAYER_GROUP.experts,
+          randomStream: streamOf(layer, 3 * e + p),
+          statisticName: `layers.${layer}.experts.${e}.input_sqnorm`,
         });
       }
     }
     for (let e = 0; e < E; e++) {
       if (dropped.has(e)) continue;
       pieces.push({
-        label: `layers.${layer}.experts.${e}.down`, layer, key: 'experts.down', expert: e, projection: 'down',
-        rows: H, cols: I, elementOffset: e * H * I, layerGroup: LAYER_GROUP.experts,
-        randomStream: streamOf(layer, 3 * e + 2), statisticName: `layers.${layer}.experts.${e}.inter_sqnorm`,
+        label: `layers.${layer}.experts.${e}.down`,
+        layer,
+        key: 'experts.down',
+        expert: e,
+        projection: 'down',
+        rows: H,
+        cols: I,
+        elementOffset: e * H * I,
+        layerGroup: LAYER_GROUP.experts,
+        randomStream: streamOf(layer, 3 * e + 2),
+        statisticName: `layers.${layer}.experts.${e}.inter_sqnorm`,
       });
     }
   }
   if (targets.includes('attention')) {
-    const shapes = [['q', numHeads * D, H], ['k', numKvHeads * D, H], ['v', numKvHeads * D, H], ['o', H, numHeads * D]] as const;
+    const shapes = [
+      ['q', numHeads * D, H],
+      ['k', numKvHeads * D, H],
+      ['v', numKvHeads * D, H],
+      ['o', H, numHeads * D],
+    ] as const;
     shapes.forEach(([projection, rows, cols], i) => {
       pieces.push({
-        label: `layers.${layer}.attn.${projection}`, layer, key: `attn.${projection}`, expert: null, projection,
-        rows, cols, elementOffset: 0, layerGroup: LAYER_GROUP.attention, randomStream: streamOf(layer, 3 * E + i),
+        label: `layers.${layer}.attn.${projection}`,
+        layer,
+        key: `attn.${projection}`,
+        expert: null,
+        projection,
+        rows,
+        cols,
+        elementOffset: 0,
+        layerGroup: LAYER_GROUP.attention,
+        randomStream: streamOf(layer, 3 * E + i),
         statisticName: `layers.${layer}.attn.${projection === 'o' ? 'o_input_sqnorm' : 'input_sqnorm'}`,
       });
     });
@@ -83,8 +112,16 @@ export function layerPieces(spec: MoeModelSpec, layer: number, targets: readonly
   if (targets.includes('shared') && spec.sharedExpert) {
     const S = spec.sharedExpert.ffnSize;
     const shared = (projection: 'gate' | 'up' | 'down', key: MatrixKey, rows: number, cols: number, elementOffset: number, i: number): PrunePiece => ({
-      label: `layers.${layer}.shared.${projection}`, layer, key, expert: 'shared', projection, rows, cols, elementOffset,
-      layerGroup: LAYER_GROUP.shared, randomStream: streamOf(layer, 3 * E + 4 + i),
+      label: `layers.${layer}.shared.${projection}`,
+      layer,
+      key,
+      expert: 'shared',
+      projection,
+      rows,
+      cols,
+      elementOffset,
+      layerGroup: LAYER_GROUP.shared,
+      randomStream: streamOf(layer, 3 * E + 4 + i),
       statisticName: `layers.${layer}.shared.${projection === 'down' ? 'inter_sqnorm' : 'input_sqnorm'}`,
     });
     pieces.push(shared('gate', 'shared.gate_up', S, H, 0, 0), shared('up', 'shared.gate_up', S, H, S * H, 1), shared('down', 'shared.down', H, S, 0, 2));

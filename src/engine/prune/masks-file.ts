@@ -44,12 +44,14 @@ export function masksToSafetensors(spec: MoeModelSpec, masks: MaskSet, metadata:
       const words = layer.matrices[key];
       if (!words) continue;
       const elements = canonicalElements(spec, key);
-      if (words.length !== maskWordCount(elements)) throw new RangeError(`mask layers.${l}.${key} has ${words.length} words, ${elements} elements need ${maskWordCount(elements)}`);
+      if (words.length !== maskWordCount(elements))
+        throw new RangeError(`mask layers.${l}.${key} has ${words.length} words, ${elements} elements need ${maskWordCount(elements)}`);
       const data = packMaskBytes(words, elements);
       tensors.push({ name: `layers.${l}.${key}`, dtype: 'U8', shape: [data.length], data });
       meta[`layers.${l}.${key}.elements`] = String(elements);
     }
-    if (layer.expertEnabled) tensors.push({ name: `layers.${l}.expert_enabled`, dtype: 'U8', shape: [layer.expertEnabled.length], data: Uint8Array.from(layer.expertEnabled) });
+    if (layer.expertEnabled)
+      tensors.push({ name: `layers.${l}.expert_enabled`, dtype: 'U8', shape: [layer.expertEnabled.length], data: Uint8Array.from(layer.expertEnabled) });
   });
   return writeSafetensors(tensors, meta);
 }
@@ -61,7 +63,11 @@ export function masksToSafetensors(spec: MoeModelSpec, masks: MaskSet, metadata:
 export function masksFromSafetensors(spec: MoeModelSpec, header: SafetensorsHeader, bytes: Uint8Array): MaskSet {
   const file = header.file;
   if (header.metadata.format !== MASKS_FORMAT) {
-    throw new ModelFileError(file, 'bad-header', `metadata format is ${JSON.stringify(header.metadata.format ?? null)}, expected ${MASKS_FORMAT} (not a masks file?)`);
+    throw new ModelFileError(
+      file,
+      'bad-header',
+      `metadata format is ${JSON.stringify(header.metadata.format ?? null)}, expected ${MASKS_FORMAT} (not a masks file?)`,
+    );
   }
   const layers: (LayerMasks | null)[] = spec.moeLayers.map(() => null);
   const layerOf = (l: number): LayerMasks => (layers[l] ??= { matrices: {} });
@@ -71,10 +77,12 @@ export function masksFromSafetensors(spec: MoeModelSpec, header: SafetensorsHead
     if (!match || l >= spec.numLayers || !spec.moeLayers[l]) {
       throw new ModelFileError(file, 'shape-mismatch', `tensor ${info.name} names no MoE layer of this model (${spec.numLayers} layers)`);
     }
-    if (info.dtype !== 'U8' || info.shape.length !== 1) throw new ModelFileError(file, 'bad-dtype', `tensor ${info.name} is ${info.dtype} [${info.shape}], expected U8 [n]`);
+    if (info.dtype !== 'U8' || info.shape.length !== 1)
+      throw new ModelFileError(file, 'bad-dtype', `tensor ${info.name} is ${info.dtype} [${info.shape}], expected U8 [n]`);
     const data = bytes.subarray(info.byteOffset, info.byteOffset + info.byteLength);
     if (match[2] === 'expert_enabled') {
-      if (info.shape[0] !== spec.numExperts) throw new ModelFileError(file, 'shape-mismatch', `${info.name} has ${info.shape[0]} entries, the model ${spec.numExperts} experts`);
+      if (info.shape[0] !== spec.numExperts)
+        throw new ModelFileError(file, 'shape-mismatch', `${info.name} has ${info.shape[0]} entries, the model ${spec.numExperts} experts`);
       if (data.some((v) => v > 1)) throw new ModelFileError(file, 'bad-header', `${info.name} holds values other than 0 and 1`);
       layerOf(l).expertEnabled = Uint8Array.from(data);
       continue;
@@ -86,7 +94,11 @@ export function masksFromSafetensors(spec: MoeModelSpec, header: SafetensorsHead
     const elements = canonicalElements(spec, key);
     const declared = header.metadata[`${info.name}.elements`];
     if (declared !== String(elements) || info.shape[0] !== Math.ceil(elements / 8)) {
-      throw new ModelFileError(file, 'shape-mismatch', `${info.name} covers ${declared ?? '?'} elements in ${info.shape[0]} bytes; this model's matrix has ${elements} (${Math.ceil(elements / 8)} bytes)`);
+      throw new ModelFileError(
+        file,
+        'shape-mismatch',
+        `${info.name} covers ${declared ?? '?'} elements in ${info.shape[0]} bytes; this model's matrix has ${elements} (${Math.ceil(elements / 8)} bytes)`,
+      );
     }
     layerOf(l).matrices[key] = unpackMaskBytes(data, elements);
   }

@@ -92,7 +92,9 @@ export function owlLayerSparsities(
   return scaled.map((a, l) => {
     const s = target + mean - a;
     if (!(s >= 0 && s <= MAX_SPARSITY)) {
-      throw new PruneRequestError(`OWL gives layer ${layers[l]} sparsity ${s.toFixed(4)}, outside 0..${MAX_SPARSITY} (target ${target}, lambda ${lambda}); lower lambda or the target`);
+      throw new PruneRequestError(
+        `OWL gives layer ${layers[l]} sparsity ${s.toFixed(4)}, outside 0..${MAX_SPARSITY} (target ${target}, lambda ${lambda}); lower lambda or the target`,
+      );
     }
     return s;
   });

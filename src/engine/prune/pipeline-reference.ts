@@ -52,13 +52,16 @@ function keptIn(mask: Uint32Array, piece: PrunePiece): number {
 export async function referencePipeline(input: ReferencePipelineInput): Promise<ReferencePipelineResult> {
   const { spec, settings, stats } = input;
   checkPipelineSettings(settings, spec);
-  if (settings.method === 'sparsegpt') throw new PruneRequestError('the reference pipeline covers the mask methods; SparseGPT has its own reference (src/engine/sparsegpt)');
+  if (settings.method === 'sparsegpt')
+    throw new PruneRequestError('the reference pipeline covers the mask methods; SparseGPT has its own reference (src/engine/sparsegpt)');
   const allocationStats = input.allocationStats === undefined ? stats : input.allocationStats;
   const layers = moeLayerIndices(spec);
   const tokens = (s: CalibrationStats | null) => s?.tokens ?? 0;
   const drops = new Map<number, LayerDrop>(layers.map((l) => [l, planDrop(settings, l, statsOf(stats, l), tokens(stats))]));
   const allocationDrops = new Map(layers.map((l) => [l, planDrop(settings, l, statsOf(allocationStats, l), tokens(allocationStats)).dropped]));
-  const allocation = await allocate(spec, settings, allocationDrops, (l, pieces) => pieceOutliers(settings, pieces, statsOf(allocationStats, l), (key) => input.canonical(l, key)));
+  const allocation = await allocate(spec, settings, allocationDrops, (l, pieces) =>
+    pieceOutliers(settings, pieces, statsOf(allocationStats, l), (key) => input.canonical(l, key)),
+  );
 
   const masks: MaskSet = { layers: spec.moeLayers.map(() => null) };
   const counts: PieceCount[] = [];

@@ -110,7 +110,8 @@ export function coreSettings(settings: PipelineSettings, sparsity: number): Prun
 /** Throws PruneRequestError naming the value unless `settings` can run on a model of `spec`. */
 export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModelSpec): void {
   const { method, targets, expertsDrop, allocation, owl } = settings;
-  if (!PIPELINE_METHODS.includes(method)) throw new PruneRequestError(`unknown pruning method ${JSON.stringify(method)} (one of ${PIPELINE_METHODS.join(', ')})`);
+  if (!PIPELINE_METHODS.includes(method))
+    throw new PruneRequestError(`unknown pruning method ${JSON.stringify(method)} (one of ${PIPELINE_METHODS.join(', ')})`);
   checkSettings({ ...settings, method: method === 'sparsegpt' ? 'magnitude' : method });
   if (targets.length === 0) throw new PruneRequestError('no targets: choose at least one of experts, attention, shared');
   for (const t of targets) {
@@ -125,22 +126,27 @@ export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModel
   const { numExperts: E, topK: K } = spec;
   if (!Number.isInteger(expertsDrop) || expertsDrop < 0) throw new PruneRequestError(`experts to drop ${expertsDrop} is not a non-negative integer`);
   // Fewer than K experts left would leave routing slots empty: the model would no longer be a top-K MoE.
-  if (expertsDrop > E - K) throw new PruneRequestError(`cannot drop ${expertsDrop} of ${E} experts per layer: at least top-k = ${K} must remain (r <= ${E - K})`);
+  if (expertsDrop > E - K)
+    throw new PruneRequestError(`cannot drop ${expertsDrop} of ${E} experts per layer: at least top-k = ${K} must remain (r <= ${E - K})`);
   if (allocation !== 'uniform' && allocation !== 'owl') throw new PruneRequestError(`unknown allocation ${JSON.stringify(allocation)} (uniform or owl)`);
   if (allocation === 'owl') {
     if (settings.pattern.kind === 'n:m') throw new PruneRequestError('OWL allocates unstructured sparsity per layer; N:M fixes every layer at 1 - N/M');
     if (!(owl.lambda >= 0 && owl.lambda <= 0.5)) throw new PruneRequestError(`OWL lambda ${owl.lambda} is outside 0..0.5`);
-    if (!(owl.outlierFactor > 0 && Number.isFinite(owl.outlierFactor))) throw new PruneRequestError(`OWL outlier factor M = ${owl.outlierFactor} must be a positive number`);
+    if (!(owl.outlierFactor > 0 && Number.isFinite(owl.outlierFactor)))
+      throw new PruneRequestError(`OWL outlier factor M = ${owl.outlierFactor} must be a positive number`);
   }
-  if (settings.mode !== 'dense' && settings.mode !== 'sequential') throw new PruneRequestError(`unknown mode ${JSON.stringify(settings.mode)} (dense or sequential)`);
+  if (settings.mode !== 'dense' && settings.mode !== 'sequential')
+    throw new PruneRequestError(`unknown mode ${JSON.stringify(settings.mode)} (dense or sequential)`);
   if (method === 'sparsegpt') checkSparseGpt(settings, spec);
 }
 
 /** SparseGPT's scope (docs/sparsegpt.md): routed and shared experts, its own R x B comparison group. */
 function checkSparseGpt(settings: PipelineSettings, spec: MoeModelSpec): void {
   checkSparseGptSettings({ sparsity: settings.sparsity, pattern: settings.pattern, ...settings.sparseGpt });
-  if (settings.group !== 'row') throw new PruneRequestError(`sparsegpt chooses masks per block of R x B weights; group '${settings.group}' does not apply (use row)`);
-  if (settings.targets.includes('attention')) throw new PruneRequestError('sparsegpt prunes expert FFNs only (attention would need the attention inputs\' Hessians)');
+  if (settings.group !== 'row')
+    throw new PruneRequestError(`sparsegpt chooses masks per block of R x B weights; group '${settings.group}' does not apply (use row)`);
+  if (settings.targets.includes('attention'))
+    throw new PruneRequestError("sparsegpt prunes expert FFNs only (attention would need the attention inputs' Hessians)");
   if (!settings.targets.includes('experts')) throw new PruneRequestError("sparsegpt prunes the routed experts: the targets must include 'experts'");
   if (spec.sharedExpert && !settings.targets.includes('shared')) {
     throw new PruneRequestError("sparsegpt prunes a layer's shared expert together with its routed experts: add the target 'shared'");

@@ -29,7 +29,10 @@ export function checkMatrixShapes(settings: PruneSettings, matrices: readonly Pr
       throw new PruneRequestError(`${m.label}: ${m.cols} columns are not a multiple of the N:M block ${settings.pattern.block}`);
     }
     const { layerGroup = 0, randomStream = 0 } = m;
-    for (const [name, value] of [['layerGroup', layerGroup], ['randomStream', randomStream]] as const) {
+    for (const [name, value] of [
+      ['layerGroup', layerGroup],
+      ['randomStream', randomStream],
+    ] as const) {
       if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new PruneRequestError(`${m.label}: ${name} ${value} is not a u32`);
     }
   }

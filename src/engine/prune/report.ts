@@ -134,7 +134,13 @@ export interface PruneReport {
 }
 
 /** The report of a run (JSON-ready). */
-export function pruneReport(settings: PipelineSettings, calibration: CalibrationInfo | null, layers: LayerPlanSummary[], counts: readonly PieceCount[], seconds: number): PruneReport {
+export function pruneReport(
+  settings: PipelineSettings,
+  calibration: CalibrationInfo | null,
+  layers: LayerPlanSummary[],
+  counts: readonly PieceCount[],
+  seconds: number,
+): PruneReport {
   return {
     format: 'moe-lab-prune-report/1',
     method: settings.method,

@@ -51,9 +51,7 @@ export interface ForwardResult {
 }
 
 function norm(spec: MoeModelSpec, x: Vec, rows: number, width: number, n: RefNorm): Vec {
-  return spec.norm.kind === 'layer'
-    ? layerNorm(x, rows, width, n.weight, n.bias, spec.norm.eps)
-    : rmsNorm(x, rows, width, n.weight, spec.norm.eps);
+  return spec.norm.kind === 'layer' ? layerNorm(x, rows, width, n.weight, n.bias, spec.norm.eps) : rmsNorm(x, rows, width, n.weight, spec.norm.eps);
 }
 
 function attention(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number, onInputs?: (context: Vec) => void): Vec {

@@ -55,7 +55,9 @@ export function byteLevelBpeFiles(model: BpeModel, options: TokenizerFileOptions
   // JSON.stringify would reorder integer-like keys ("0", "12") of the vocab object first; write it by hand.
   const vocabText = `{\n${model.vocab.map((token, id) => `      ${JSON.stringify(token)}: ${id}`).join(',\n')}\n    }`;
   const mergesText = `[\n${model.merges.map(([l, r]) => `      [${JSON.stringify(l)}, ${JSON.stringify(r)}]`).join(',\n')}\n    ]`;
-  const tokenizerJson = `${JSON.stringify(skeleton, null, 2).replace(VOCAB, () => vocabText).replace(MERGES, () => mergesText)}\n`;
+  const tokenizerJson = `${JSON.stringify(skeleton, null, 2)
+    .replace(VOCAB, () => vocabText)
+    .replace(MERGES, () => mergesText)}\n`;
 
   const endOfText = model.specialTokens[0] ?? null;
   const tokenizerConfig: Record<string, unknown> = {

@@ -83,7 +83,9 @@ export function trainByteLevelBpe(texts: string | Iterable<string>, options: Bpe
   const minPairCount = options.minPairCount ?? 2;
   const baseSize = specialTokens.length + 256;
   if (!Number.isInteger(options.vocabSize) || options.vocabSize < baseSize || options.vocabSize > MAX_VOCAB) {
-    throw new RangeError(`vocabulary size ${options.vocabSize} must be an integer in ${baseSize}..${MAX_VOCAB} (${specialTokens.length} special + 256 byte tokens + merges)`);
+    throw new RangeError(
+      `vocabulary size ${options.vocabSize} must be an integer in ${baseSize}..${MAX_VOCAB} (${specialTokens.length} special + 256 byte tokens + merges)`,
+    );
   }
   if (new Set(specialTokens).size !== specialTokens.length || specialTokens.some((t) => t === '')) {
     throw new RangeError(`special tokens must be distinct and non-empty: ${JSON.stringify(specialTokens)}`);

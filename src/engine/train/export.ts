@@ -32,7 +32,15 @@ export function hfTensors(layout: ParamLayout, params: Float32Array): { name: st
   const { hiddenSize: H, expertFfnSize: I, numExperts: E } = layout.config;
   const view = (offset: number, size: number) => params.subarray(offset, offset + size);
   const out: { name: string; shape: number[]; values: Float32Array }[] = [];
-  const add = (name: string, shape: number[], offset: number) => out.push({ name, shape, values: view(offset, shape.reduce((a, b) => a * b, 1)) });
+  const add = (name: string, shape: number[], offset: number) =>
+    out.push({
+      name,
+      shape,
+      values: view(
+        offset,
+        shape.reduce((a, b) => a * b, 1),
+      ),
+    });
   add('model.embed_tokens.weight', layout.embed.shape, layout.embed.offset);
   layout.layers.forEach((t, l) => {
     const p = `model.layers.${l}`;

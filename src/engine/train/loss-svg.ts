@@ -51,8 +51,7 @@ export function lossCurvesSvg(c: LossCurves, smooth = 20): string {
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
   const x = (tokens: number) => MARGIN.left + (tokens / maxTokens) * plotW;
   const y = (loss: number) => MARGIN.top + (1 - (loss - yMin) / (yMax - yMin || 1)) * plotH;
-  const path = (points: LossPoint[]) =>
-    points.map((p, i) => `${i ? 'L' : 'M'}${x(p.tokens).toFixed(1)},${y(p.loss).toFixed(1)}`).join('');
+  const path = (points: LossPoint[]) => points.map((p, i) => `${i ? 'L' : 'M'}${x(p.tokens).toFixed(1)},${y(p.loss).toFixed(1)}`).join('');
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,

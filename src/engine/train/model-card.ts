@@ -56,10 +56,7 @@ function loadTable(load: number[][]): string[] {
 
 function genreTable(genres: GenreLoad[], layer: number): string[] {
   const E = genres[0]?.load[layer]?.length ?? 0;
-  const lines = [
-    `| genre | ${Array.from({ length: E }, (_, e) => `e${e}`).join(' | ')} |`,
-    `| --- | ${Array.from({ length: E }, () => '---:').join(' | ')} |`,
-  ];
+  const lines = [`| genre | ${Array.from({ length: E }, (_, e) => `e${e}`).join(' | ')} |`, `| --- | ${Array.from({ length: E }, () => '---:').join(' | ')} |`];
   for (const g of genres) lines.push(`| ${g.name} | ${g.load[layer].map(pct).join(' | ')} |`);
   return lines;
 }
@@ -67,7 +64,10 @@ function genreTable(genres: GenreLoad[], layer: number): string[] {
 /** Largest |load(genre) - load(all)| over experts, per genre and layer: how much a genre shifts the routing. */
 function genreShift(genres: GenreLoad[], overall: number[][]): string[] {
   const L = overall.length;
-  const lines = [`| genre | ${Array.from({ length: L }, (_, l) => `layer ${l}`).join(' | ')} |`, `| --- | ${Array.from({ length: L }, () => '---:').join(' | ')} |`];
+  const lines = [
+    `| genre | ${Array.from({ length: L }, (_, l) => `layer ${l}`).join(' | ')} |`,
+    `| --- | ${Array.from({ length: L }, () => '---:').join(' | ')} |`,
+  ];
   for (const g of genres) {
     const shifts = g.load.map((row, l) => Math.max(...row.map((x, e) => Math.abs(x - overall[l][e]))));
     lines.push(`| ${g.name} | ${shifts.map((s) => `${(100 * s).toFixed(1)} pts`).join(' | ')} |`);
@@ -129,7 +129,9 @@ export function renderModelCard(d: CardData): string {
       ? `- Learning rate: linear warmup to ${s.peak} over ${s.warmupSteps} steps, cosine decay planned to ${s.floor} at step ${s.totalSteps}; cut short at step ${d.recipe.cutShort.fromStep} (to finish in the time at hand): from there the same cosine shape down to ${s.floor} at step ${d.recipe.cutShort.totalSteps}.`
       : `- Learning rate: linear warmup to ${s.peak} over ${s.warmupSteps} steps, cosine decay to ${s.floor} at step ${s.totalSteps}.`,
     ...(d.recipe.continuation
-      ? [`- Then continued for ${d.recipe.continuation.totalSteps} steps: warmup to ${d.recipe.continuation.peak} over ${d.recipe.continuation.warmupSteps} steps, cosine decay to ${d.recipe.continuation.floor}.`]
+      ? [
+          `- Then continued for ${d.recipe.continuation.totalSteps} steps: warmup to ${d.recipe.continuation.peak} over ${d.recipe.continuation.warmupSteps} steps, cosine decay to ${d.recipe.continuation.floor}.`,
+        ]
       : []),
     `- Batches of ${d.recipe.windows} windows x ${c.contextLength} tokens (${d.recipe.windows * c.contextLength} tokens per step), windows drawn in a seeded order (seed ${d.recipe.seed}); ${millions(d.training.tokensSeen)} tokens seen, ${epochs.toFixed(2)} epochs.`,
     `- Loss: next-token cross-entropy + ${d.recipe.routerAuxLossCoef} x the Switch-Transformer load-balancing loss (E x sum_e f_e P_e, averaged over layers).`,
@@ -147,7 +149,8 @@ export function renderModelCard(d: CardData): string {
     '| text | documents | bytes | tokens | NLL (nats/token) | perplexity | bits/byte | gzip -9 bits/byte |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...[o, ...d.heldout.genres].map(
-      (g) => `| ${g === o ? '**all held-out text**' : g.label} | ${g.documents} | ${int(g.bytes)} | ${int(g.tokens)} | ${g.nll.toFixed(3)} | ${Math.exp(g.nll).toFixed(1)} | ${g.bitsPerByte.toFixed(3)} | ${g.gzipBitsPerByte.toFixed(3)} |`,
+      (g) =>
+        `| ${g === o ? '**all held-out text**' : g.label} | ${g.documents} | ${int(g.bytes)} | ${int(g.tokens)} | ${g.nll.toFixed(3)} | ${Math.exp(g.nll).toFixed(1)} | ${g.bitsPerByte.toFixed(3)} | ${g.gzipBitsPerByte.toFixed(3)} |`,
     ),
     '',
     `The training kernels on the same windows (weights rounded to ${d.dtype} as exported) give a mean NLL of ${d.heldout.trainerNll.toFixed(6)}`,
@@ -161,7 +164,7 @@ export function renderModelCard(d: CardData): string {
     '',
     ...loadTable(d.routing.overall),
     '',
-    'On the whole validation split at the end of training (the trainer\'s own count):',
+    "On the whole validation split at the end of training (the trainer's own count):",
     '',
     ...loadTable(d.training.validationLoad),
     '',
@@ -174,7 +177,7 @@ export function renderModelCard(d: CardData): string {
     ...d.routing.genres[0].load.flatMap((_, l) => [`Layer ${l}:`, '', ...genreTable(d.routing.genres, l), '']),
     '## Greedy samples',
     '',
-    'Greedy continuations (no sampling) through the lab\'s inference forward:',
+    "Greedy continuations (no sampling) through the lab's inference forward:",
     '',
     ...d.samples.flatMap((x) => [`> **${x.prompt}**${x.continuation.replace(/\n/g, ' ')}`, '']),
     '## Reproduce',

@@ -61,8 +61,13 @@ export function recordAttentionInputStats(rec: Recorder, model: GpuModel, ws: Wo
   const T = ws.tokens;
   recordModelNorm(rec, model, model.layers[l].inputNorm, ws.hidden, scratch.attnInput, T);
   recordColumnSqNorm(rec, {
-    rows: scratch.attnInput, width: model.spec.hiddenSize, offsets: scratch.allTokens, segments: 1,
-    totals: totals.buffer, plainAt: totals.at('attnInput'), label: `stats layers.${l}.attn.input`,
+    rows: scratch.attnInput,
+    width: model.spec.hiddenSize,
+    offsets: scratch.allTokens,
+    segments: 1,
+    totals: totals.buffer,
+    plainAt: totals.at('attnInput'),
+    label: `stats layers.${l}.attn.input`,
   });
 }
 
@@ -70,8 +75,13 @@ export function recordAttentionInputStats(rec: Recorder, model: GpuModel, ws: Wo
 export function recordAttentionContextStats(rec: Recorder, model: GpuModel, ws: Workspace, l: number, totals: LayerTotals, scratch: StatsScratch): void {
   const { numHeads, headDim } = model.spec;
   recordColumnSqNorm(rec, {
-    rows: ws.context, width: numHeads * headDim, offsets: scratch.allTokens, segments: 1,
-    totals: totals.buffer, plainAt: totals.at('attnOInput'), label: `stats layers.${l}.attn.o_input`,
+    rows: ws.context,
+    width: numHeads * headDim,
+    offsets: scratch.allTokens,
+    segments: 1,
+    totals: totals.buffer,
+    plainAt: totals.at('attnOInput'),
+    label: `stats layers.${l}.attn.o_input`,
   });
 }
 
@@ -80,17 +90,36 @@ export function recordMoeStats(tap: MoeLayerTap, enabled: GPUBuffer, totals: Lay
   const rec = tap.recorder;
   const { tokens: T, hidden: H, experts: E, topK: K, expertFfn: I, layer: l } = tap;
   recordRoutingCounts(rec, {
-    expertIds: tap.expertIds, gates: tap.gates, tokens: T, topK: K, experts: E,
-    expertTokens: totals.binding('expertTokens'), expertGateSum: totals.binding('expertGateSum'), coactivation: totals.binding('coactivation'),
+    expertIds: tap.expertIds,
+    gates: tap.gates,
+    tokens: T,
+    topK: K,
+    experts: E,
+    expertTokens: totals.binding('expertTokens'),
+    expertGateSum: totals.binding('expertGateSum'),
+    coactivation: totals.binding('coactivation'),
   });
   recordRouterHealth(rec, {
-    routerLogits: tap.routerLogits, enabled, tokens: T, experts: E,
-    tokenEntropy: scratch.tokenEntropy, tokenMargin: scratch.tokenMargin, histograms: totals.binding('routerHistograms'), bins: HISTOGRAM_BINS,
+    routerLogits: tap.routerLogits,
+    enabled,
+    tokens: T,
+    experts: E,
+    tokenEntropy: scratch.tokenEntropy,
+    tokenMargin: scratch.tokenMargin,
+    histograms: totals.binding('routerHistograms'),
+    bins: HISTOGRAM_BINS,
   });
   const gathered = { rowSlot: tap.sortedRows, gates: tap.gates, offsets: tap.expertOffsets, segments: E, totals: totals.buffer };
   const inputAt = totals.at('expertInput');
   recordColumnSqNorm(rec, {
-    ...gathered, rows: tap.input, width: H, fromTokens: true, topK: K, plainAt: inputAt, gatedAt: inputAt + E * H, label: `stats layers.${l}.experts.input`,
+    ...gathered,
+    rows: tap.input,
+    width: H,
+    fromTokens: true,
+    topK: K,
+    plainAt: inputAt,
+    gatedAt: inputAt + E * H,
+    label: `stats layers.${l}.experts.input`,
   });
   const interAt = totals.at('expertInter');
   recordColumnSqNorm(rec, { ...gathered, rows: tap.inter, width: I, plainAt: interAt, gatedAt: interAt + E * I, label: `stats layers.${l}.experts.inter` });
@@ -98,7 +127,11 @@ export function recordMoeStats(tap: MoeLayerTap, enabled: GPUBuffer, totals: Lay
   // buffer holds T * K) get norms nobody reads: segment_sum stops at offsets[E].
   recordRowNorm(rec, { values: tap.expertOutput, rows: T * K, width: H, norms: scratch.rowNorms });
   recordSegmentSum(rec, {
-    value: scratch.rowNorms, rowSlot: tap.sortedRows, gates: tap.gates, offsets: tap.expertOffsets, segments: E,
+    value: scratch.rowNorms,
+    rowSlot: tap.sortedRows,
+    gates: tap.gates,
+    offsets: tap.expertOffsets,
+    segments: E,
     totals: totals.binding('expertOutputNormGatedSum'),
   });
   if (tap.sharedInter) {

@@ -70,10 +70,14 @@ export async function recordTokenRouting(model: GpuModel, windows: number[][], o
       tap.recorder.copy(tap.expertIds, 0, out, layout.ids * 4, T * K * 4);
       tap.recorder.copy(tap.gates, 0, out, layout.gates * 4, T * K * 4);
       recordRouterHealth(tap.recorder, {
-        routerLogits: tap.routerLogits, enabled: options.masks?.layers[tap.layer]?.expertEnabled ?? model.allExpertsEnabled,
-        tokens: T, experts: spec.numExperts,
-        tokenEntropy: section(out, layout.entropy, T), tokenMargin: section(out, layout.margin, T),
-        histograms: section(out, layout.histograms, 2 * HISTOGRAM_BINS), bins: HISTOGRAM_BINS,
+        routerLogits: tap.routerLogits,
+        enabled: options.masks?.layers[tap.layer]?.expertEnabled ?? model.allExpertsEnabled,
+        tokens: T,
+        experts: spec.numExperts,
+        tokenEntropy: section(out, layout.entropy, T),
+        tokenMargin: section(out, layout.margin, T),
+        histograms: section(out, layout.histograms, 2 * HISTOGRAM_BINS),
+        bins: HISTOGRAM_BINS,
       });
     };
     for (let l = 0; l < spec.numLayers; l++) forward.recordLayer(rec, l, { masks: options.masks?.layers[l] ?? null, onMoeLayer });

@@ -48,7 +48,10 @@ export function requireTrainingFeatures(ctx: GpuContext): void {
   const subgroupMin = (ctx.adapter as GPUAdapter & { info?: { subgroupMinSize?: number } }).info?.subgroupMinSize ?? 0;
   if (!ctx.caps.features.subgroups || subgroupMin < 8) {
     const has = ctx.caps.features.subgroups ? `subgroups of ${subgroupMin}` : 'no subgroups';
-    throw new GpuError('limits', `Distillation runs on the training kernels, which need the WebGPU 'subgroups' feature with subgroups of at least 8 invocations; this GPU adapter has ${has}.`);
+    throw new GpuError(
+      'limits',
+      `Distillation runs on the training kernels, which need the WebGPU 'subgroups' feature with subgroups of at least 8 invocations; this GPU adapter has ${has}.`,
+    );
   }
 }
 
@@ -164,7 +167,16 @@ export class GpuDistiller {
     if (lambda === 0) return {};
     return {
       expertOutputGrad: (rec, l) =>
-        recordExpertGrad(rec, { experts: E, width: H, rows: R }, lambda, b.layers[l].table, b.layers[l].yRows, this.teacher.rows[l].y, b.scratch.dYRows, this.delta),
+        recordExpertGrad(
+          rec,
+          { experts: E, width: H, rows: R },
+          lambda,
+          b.layers[l].table,
+          b.layers[l].yRows,
+          this.teacher.rows[l].y,
+          b.scratch.dYRows,
+          this.delta,
+        ),
       expertInputGrad: (rec, l) => this.teacher.recordInputGrad(rec, b, l, this.delta),
     };
   }

@@ -22,7 +22,14 @@ export interface MaskedAdamWBuffers {
 
 const NO_STEP: AdamWSettings = { lr: 0, beta1: 0, beta2: 0, eps: 0, weightDecay: 0, maxNorm: Infinity };
 
-const bindingsOf = (b: MaskedAdamWBuffers) => ({ grads: b.grads, weights: b.weights, moments: b.moments, stats: b.stats, update_bits: b.updateBits, kept_bits: b.keptBits });
+const bindingsOf = (b: MaskedAdamWBuffers) => ({
+  grads: b.grads,
+  weights: b.weights,
+  moments: b.moments,
+  stats: b.stats,
+  update_bits: b.updateBits,
+  kept_bits: b.keptBits,
+});
 
 /** grads = 0 where the update bit is 0 (the gradient the optimizer sees). */
 export function recordMaskGradients(rec: Recorder, count: number, b: MaskedAdamWBuffers): void {

@@ -44,8 +44,20 @@ export class Recovery {
   private lastRequest: RecoverRequest | null = null;
 
   /** Runs (or continues) the distillation the request describes up to request.untilStep. */
-  async run(request: RecoverRequest, inputs: RecoveryInputs, options: { signal?: AbortSignal; onProgress?: (p: RecoveryProgress) => void } = {}): Promise<RecoverReport> {
-    const settings: DistillSettings = { ...DEFAULT_DISTILL, steps: request.steps, lr: request.lr, batch: request.batch, trainable: request.trainable, seed: request.training.seed, logEvery: 1 };
+  async run(
+    request: RecoverRequest,
+    inputs: RecoveryInputs,
+    options: { signal?: AbortSignal; onProgress?: (p: RecoveryProgress) => void } = {},
+  ): Promise<RecoverReport> {
+    const settings: DistillSettings = {
+      ...DEFAULT_DISTILL,
+      steps: request.steps,
+      lr: request.lr,
+      batch: request.batch,
+      trainable: request.trainable,
+      seed: request.training.seed,
+      logEvery: 1,
+    };
     const key = JSON.stringify({ training: request.training, settings });
     if (request.restart || !this.session || this.pruning !== inputs.pruning || this.key !== key) {
       this.destroy();
@@ -66,7 +78,11 @@ export class Recovery {
       shouldStop: () => session.step >= untilStep,
       onLog: (entries) => {
         const last = entries.at(-1)!;
-        options.onProgress?.({ step: last.step, untilStep, message: `Distilling: step ${last.step} of ${request.steps}, CE ${last.crossEntropy.toFixed(4)}, expert MSE ${last.expertLoss.toPrecision(3)}` });
+        options.onProgress?.({
+          step: last.step,
+          untilStep,
+          message: `Distilling: step ${last.step} of ${request.steps}, CE ${last.crossEntropy.toFixed(4)}, expert MSE ${last.expertLoss.toPrecision(3)}`,
+        });
       },
     });
     options.signal?.throwIfAborted();
@@ -74,7 +90,12 @@ export class Recovery {
     return this.report(request);
   }
 
-  private async evaluate(session: DistillSession, request: RecoverRequest, inputs: RecoveryInputs, options: { signal?: AbortSignal; onProgress?: (p: RecoveryProgress) => void }): Promise<void> {
+  private async evaluate(
+    session: DistillSession,
+    request: RecoverRequest,
+    inputs: RecoveryInputs,
+    options: { signal?: AbortSignal; onProgress?: (p: RecoveryProgress) => void },
+  ): Promise<void> {
     const tokens = await inputs.evaluationTokens();
     const ppl = { ctx: request.evaluation.ctx, signal: options.signal };
     const entry = (r: { ppl: number; nll: number; tokens: number }): PerplexityEntry => ({ ppl: r.ppl, nll: r.nll, tokens: r.tokens });
@@ -86,7 +107,12 @@ export class Recovery {
     say('Writing and reading back the distilled model');
     const distilled = await session.distilledModel('distilled');
     say('Perplexity of the distilled model');
-    this.perplexity = { dense, pruned, distilled: entry(await session.perplexity('distilled', tokens, ppl, distilled.checkpoint)), ctx: request.evaluation.ctx };
+    this.perplexity = {
+      dense,
+      pruned,
+      distilled: entry(await session.perplexity('distilled', tokens, ppl, distilled.checkpoint)),
+      ctx: request.evaluation.ctx,
+    };
     this.nonzeroPruned = distilled.nonzeroPruned;
     this.distilledFiles = distilled.files;
   }

@@ -41,7 +41,12 @@ export async function ensureLambda(d: GpuDistiller, order: WindowOrder, settings
 }
 
 /** Runs steps d.step + 1 .. settings.steps; returns whether it got to the end. */
-export async function runDistillation(d: GpuDistiller, order: WindowOrder, settings: DistillSettings, hooks: DistillRunHooks = {}): Promise<{ finished: boolean }> {
+export async function runDistillation(
+  d: GpuDistiller,
+  order: WindowOrder,
+  settings: DistillSettings,
+  hooks: DistillRunHooks = {},
+): Promise<{ finished: boolean }> {
   if (order.window !== d.buffers.shape.S || order.batch !== d.buffers.shape.B) {
     throw new RangeError(`the data has ${order.batch} windows of ${order.window} per step, the distiller ${d.buffers.shape.B} of ${d.buffers.shape.S}`);
   }

@@ -50,9 +50,19 @@ export class DistillSession {
   static async create(ctx: GpuContext, input: DistillSessionInput): Promise<DistillSession> {
     validateDistillSettings(input.settings);
     const order = new WindowOrder(input.windows, input.settings.batch, input.settings.seed);
-    const prepared = await prepareDistillation(input.teacher, input.student, { window: order.window, trainable: input.settings.trainable, signal: input.signal });
+    const prepared = await prepareDistillation(input.teacher, input.student, {
+      window: order.window,
+      trainable: input.settings.trainable,
+      signal: input.signal,
+    });
     const s = input.settings;
-    const distiller = await GpuDistiller.create(ctx, prepared.problem, order.batch, { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay, maxNorm: s.maxGradNorm });
+    const distiller = await GpuDistiller.create(ctx, prepared.problem, order.batch, {
+      beta1: s.beta1,
+      beta2: s.beta2,
+      eps: s.adamEps,
+      weightDecay: s.weightDecay,
+      maxNorm: s.maxGradNorm,
+    });
     const session = new DistillSession(ctx, input, prepared, order, distiller);
     const resume = input.resume;
     if (resume) {
@@ -96,7 +106,13 @@ export class DistillSession {
 
   /** The resumable state (parameters and moments read from the GPU). */
   async state(): Promise<DistillState> {
-    return { step: this.distiller.step, lambda: this.distiller.lambda ?? 0, settings: this.input.settings, params: await this.distiller.getParameters(), moments: await this.distiller.getMoments() };
+    return {
+      step: this.distiller.step,
+      lambda: this.distiller.lambda ?? 0,
+      settings: this.input.settings,
+      params: await this.distiller.getParameters(),
+      moments: await this.distiller.getMoments(),
+    };
   }
 
   /**

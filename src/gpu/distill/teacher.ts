@@ -55,9 +55,25 @@ export class TeacherExperts {
     const a = b.layers[l];
     const { gu, y } = this.rows[l];
     const grouped = { mode: 'rows' as const, groups: a.table, experts: E };
-    recordMatmul(rec, { M: R, N: 2 * I, K: H, grouped, a: rowMajor(a.xRows, H), b: { ...rowMajor(this.transposed, 2 * I, w.w13.offset), outer: 2 * I * H }, c: rowMajor(gu, 2 * I) });
+    recordMatmul(rec, {
+      M: R,
+      N: 2 * I,
+      K: H,
+      grouped,
+      a: rowMajor(a.xRows, H),
+      b: { ...rowMajor(this.transposed, 2 * I, w.w13.offset), outer: 2 * I * H },
+      c: rowMajor(gu, 2 * I),
+    });
     recordSwiGluForward(rec, R, I, gu, this.act, b.unused);
-    recordMatmul(rec, { M: R, N: H, K: I, grouped, a: rowMajor(this.act, I), b: { ...rowMajor(this.transposed, H, w.w2.offset), outer: H * I }, c: rowMajor(y, H) });
+    recordMatmul(rec, {
+      M: R,
+      N: H,
+      K: I,
+      grouped,
+      a: rowMajor(this.act, I),
+      b: { ...rowMajor(this.transposed, H, w.w2.offset), outer: H * I },
+      c: rowMajor(y, H),
+    });
   }
 
   /** d xRows [R, H] += J_t^T (-delta [R, H]) of layer l, through the backward scratch dAct / dGu (free by then). */
@@ -66,11 +82,26 @@ export class TeacherExperts {
     const w = this.layout.layers[l];
     const d = b.scratch;
     const grouped = { mode: 'rows' as const, groups: b.layers[l].table, experts: E };
-    recordMatmul(rec, { M: R, N: I, K: H, grouped, alpha: -1, a: rowMajor(delta, H), b: { ...rowMajor(this.weights, I, w.w2.offset), outer: H * I }, c: rowMajor(d.dAct, I) });
+    recordMatmul(rec, {
+      M: R,
+      N: I,
+      K: H,
+      grouped,
+      alpha: -1,
+      a: rowMajor(delta, H),
+      b: { ...rowMajor(this.weights, I, w.w2.offset), outer: H * I },
+      c: rowMajor(d.dAct, I),
+    });
     recordSwiGluBackward(rec, R, I, this.rows[l].gu, d.dAct, d.dGu);
     recordMatmul(rec, {
-      M: R, N: H, K: 2 * I, grouped, accumulate: true,
-      a: rowMajor(d.dGu, 2 * I), b: { ...rowMajor(this.weights, H, w.w13.offset), outer: 2 * I * H }, c: rowMajor(d.dXRows, H),
+      M: R,
+      N: H,
+      K: 2 * I,
+      grouped,
+      accumulate: true,
+      a: rowMajor(d.dGu, 2 * I),
+      b: { ...rowMajor(this.weights, H, w.w13.offset), outer: 2 * I * H },
+      c: rowMajor(d.dXRows, H),
     });
   }
 

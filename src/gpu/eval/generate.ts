@@ -62,7 +62,8 @@ export function chooseToken(logits: ArrayLike<number>, sampling: SamplingRule, r
 export async function generateTokens(model: GpuModel, prompt: readonly number[], options: GenerateOptions): Promise<GenerateOutput> {
   const { spec, ctx } = model;
   if (prompt.length === 0) throw new RangeError('generation needs a prompt of at least one token');
-  if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 1) throw new RangeError(`new tokens must be a positive integer (got ${options.maxNewTokens})`);
+  if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 1)
+    throw new RangeError(`new tokens must be a positive integer (got ${options.maxNewTokens})`);
   const length = prompt.length + options.maxNewTokens;
   if (length > spec.maxPositions) {
     throw new RangeError(`prompt (${prompt.length} tokens) + ${options.maxNewTokens} new tokens exceed the model's ${spec.maxPositions} positions`);

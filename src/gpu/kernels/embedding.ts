@@ -8,15 +8,7 @@ import type { WeightOperand } from './matmul.ts';
 export const embeddingKernel = defineKernel({ name: 'nn/embedding', source, include: [WEIGHTS_WGSL] });
 
 /** ids [T] u32 (checked < V by the caller), table [V, H] packed, h [T, H] f32. */
-export function recordEmbedding(
-  rec: Recorder,
-  ids: GPUBuffer,
-  table: WeightOperand,
-  h: GPUBuffer,
-  tokens: number,
-  hidden: number,
-  multiplier = 1,
-): void {
+export function recordEmbedding(rec: Recorder, ids: GPUBuffer, table: WeightOperand, h: GPUBuffer, tokens: number, hidden: number, multiplier = 1): void {
   rec.dispatch(embeddingKernel, {
     bindings: { ids, table: table.buffer, h },
     params: { tokens, hidden, multiplier },

@@ -11,8 +11,7 @@ export const expertGateUpKernel = defineKernel({ name: 'moe/expert_gate_up', sou
 
 /** How the grouped kernels find their rows: the dispatch plan of an MoE layer, or all rows of a dense FFN. */
 export type RowPlan =
-  | { kind: 'gathered'; sortedRows: GPUBuffer; tiles: GPUBuffer; offsets: GPUBuffer; maxTiles: number; topK: number }
-  | { kind: 'dense'; rows: number };
+  { kind: 'gathered'; sortedRows: GPUBuffer; tiles: GPUBuffer; offsets: GPUBuffer; maxTiles: number; topK: number } | { kind: 'dense'; rows: number };
 
 export interface ExpertGateUpArgs {
   x: GPUBuffer; // [T, H]

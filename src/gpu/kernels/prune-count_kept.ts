@@ -6,14 +6,7 @@ import type { BufferBinding, Recorder } from '../recorder.ts';
 export const pruneCountKeptKernel = defineKernel({ name: 'prune/count_kept', source });
 
 /** Adds the set bits of mask words [maskWordBase, + ceil(elementCount / 32)) to keptCounts[slot] (u32). */
-export function recordCountKept(
-  rec: Recorder,
-  mask: BufferBinding,
-  maskWordBase: number,
-  elementCount: number,
-  keptCounts: GPUBuffer,
-  slot: number,
-): void {
+export function recordCountKept(rec: Recorder, mask: BufferBinding, maskWordBase: number, elementCount: number, keptCounts: GPUBuffer, slot: number): void {
   rec.dispatch(pruneCountKeptKernel, {
     bindings: { mask, kept_counts: keptCounts },
     params: { element_count: elementCount, mask_word_base: maskWordBase, slot },

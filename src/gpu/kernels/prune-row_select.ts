@@ -16,14 +16,7 @@ export function rowSelectThreads(cols: number): number {
 }
 
 /** Prunes `pruneCount` weights of every row of `matrix`; its mask words must be zero when cols % 32 != 0. */
-export function recordRowSelect(
-  rec: Recorder,
-  method: PruneMethod,
-  matrix: ScoredMatrix,
-  pruneCount: number,
-  mask: BufferBinding,
-  maskWordBase: number,
-): void {
+export function recordRowSelect(rec: Recorder, method: PruneMethod, matrix: ScoredMatrix, pruneCount: number, mask: BufferBinding, maskWordBase: number): void {
   const { rows, cols, weightBase, streamKey } = matrix;
   rec.dispatch(pruneRowSelectKernel, {
     bindings: { weights: matrix.weights, column_factors: matrix.columnFactors, mask },

@@ -6,14 +6,7 @@ import type { Recorder } from '../recorder.ts';
 export const residualAddKernel = defineKernel({ name: 'nn/residual_add', source });
 
 /** x, branch, out: [T, H] f32 flattened to `count`; out may alias neither input. */
-export function recordResidualAdd(
-  rec: Recorder,
-  x: GPUBuffer,
-  branch: GPUBuffer,
-  out: GPUBuffer,
-  count: number,
-  multiplier = 1,
-): void {
+export function recordResidualAdd(rec: Recorder, x: GPUBuffer, branch: GPUBuffer, out: GPUBuffer, count: number, multiplier = 1): void {
   rec.dispatch(residualAddKernel, {
     bindings: { x, branch, out },
     params: { count, multiplier },

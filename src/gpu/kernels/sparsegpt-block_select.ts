@@ -24,8 +24,14 @@ export function recordBlockSelect(
   rec.dispatch(blockSelectKernel, {
     bindings: buffers,
     params: {
-      rows: chunk.rows, cols: chunk.cols, block_start: block.start, block_width: block.width, prune_count: pruneCount,
-      first_matrix: chunk.firstMatrix, share: chunk.share, mask_base: chunk.maskBase,
+      rows: chunk.rows,
+      cols: chunk.cols,
+      block_start: block.start,
+      block_width: block.width,
+      prune_count: pruneCount,
+      first_matrix: chunk.firstMatrix,
+      share: chunk.share,
+      mask_base: chunk.maskBase,
     },
     workgroups: [chunk.matrices],
   });

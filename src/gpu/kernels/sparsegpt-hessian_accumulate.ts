@@ -25,8 +25,11 @@ export function recordHessianAccumulate(rec: Recorder, a: HessianAccumulateArgs)
     // The row_slot binding is not read without FROM_TOKENS but still needs a buffer: the offsets serve.
     bindings: { rows: a.rows, row_slot: a.rowSlot?.buffer ?? a.offsets, offsets: a.offsets, totals: a.totals },
     params: {
-      width: a.width, row_stride: a.rowStride ?? a.width, top_k: a.rowSlot?.topK ?? 1,
-      first_segment: a.firstSegment ?? 0, total_base: a.totalBase ?? 0,
+      width: a.width,
+      row_stride: a.rowStride ?? a.width,
+      top_k: a.rowSlot?.topK ?? 1,
+      first_segment: a.firstSegment ?? 0,
+      total_base: a.totalBase ?? 0,
     },
     constants: { FROM_TOKENS: Boolean(a.rowSlot) },
     workgroups: [tiles, tiles, a.segments],

@@ -31,8 +31,13 @@ export function recordInitWeights(
   rec.dispatch(initWeightsKernel, {
     bindings: { weights: source.weights, dead, work, mask },
     params: {
-      rows: chunk.rows, cols: chunk.cols, count, weight_base: source.elementOffset,
-      first_matrix: chunk.firstMatrix, share: chunk.share, mask_base: chunk.maskBase,
+      rows: chunk.rows,
+      cols: chunk.cols,
+      count,
+      weight_base: source.elementOffset,
+      first_matrix: chunk.firstMatrix,
+      share: chunk.share,
+      mask_base: chunk.maskBase,
     },
     constants: { WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[source.dtype] },
     workgroups: grid1d(count, 256),

@@ -20,8 +20,13 @@ export function recordTrailingUpdate(
   rec.dispatch(trailingUpdateKernel, {
     bindings: buffers,
     params: {
-      rows: chunk.rows, cols: chunk.cols, block_start: block.start, block_width: block.width,
-      first_matrix: chunk.firstMatrix, share: chunk.share, err_stride: blockSize,
+      rows: chunk.rows,
+      cols: chunk.cols,
+      block_start: block.start,
+      block_width: block.width,
+      first_matrix: chunk.firstMatrix,
+      share: chunk.share,
+      err_stride: blockSize,
     },
     workgroups: [Math.ceil(remaining / 64), Math.ceil(chunk.rows / 64), chunk.matrices],
   });

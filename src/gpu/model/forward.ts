@@ -100,8 +100,16 @@ export class GpuForward {
   recordHeadChunk(rec: Recorder, first: number, rows: number, nll: boolean): void {
     const { spec, lmHead } = this.model;
     recordMatmul(rec, {
-      x: this.ws.normed, xRowOffset: first, weight: lmHead.weight, bias: lmHead.bias, y: this.ws.logits,
-      rows, cols: spec.vocabSize, inner: spec.hiddenSize, scale: 1 / spec.logitsScaling, label: 'lm head',
+      x: this.ws.normed,
+      xRowOffset: first,
+      weight: lmHead.weight,
+      bias: lmHead.bias,
+      y: this.ws.logits,
+      rows,
+      cols: spec.vocabSize,
+      inner: spec.hiddenSize,
+      scale: 1 / spec.logitsScaling,
+      label: 'lm head',
     });
     if (nll) recordNll(rec, this.ws.logits, this.ws.targets, this.ws.nll, rows, spec.vocabSize, first);
   }

@@ -67,19 +67,41 @@ function recordAttentionBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: 
       recordNorm(rec, { x, y, weight, kind: 'rms', rows, width, eps: spec.norm.eps, clip: spec.clipQkv });
     }
   }
-  for (const [x, heads] of [[ws.q, Hq], [ws.k, Hkv]] as const) {
+  for (const [x, heads] of [
+    [ws.q, Hq],
+    [ws.k, Hkv],
+  ] as const) {
     recordRope(rec, { x, cosSin: ws.ropeTable, tokens: T, heads, headDim: D, seqLen: ws.seqLen });
   }
   recordAttention(rec, {
-    q: ws.q, k: ws.k, v: ws.v, out: ws.context,
-    windows: ws.windows, seqLen: ws.seqLen, heads: Hq, kvHeads: Hkv, headDim: D, scale: spec.attentionScale,
+    q: ws.q,
+    k: ws.k,
+    v: ws.v,
+    out: ws.context,
+    windows: ws.windows,
+    seqLen: ws.seqLen,
+    heads: Hq,
+    kvHeads: Hkv,
+    headDim: D,
+    scale: spec.attentionScale,
   });
   recordMatmul(rec, { x: ws.context, weight: withMask(layer.o.weight, m['attn.o']), bias: layer.o.bias, y: ws.branch, rows: T, cols: H, inner: Hq * D });
   recordResidualAdd(rec, ws.hidden, ws.branch, ws.hiddenMid, T * H, spec.residualMultiplier);
 }
 
 /** A dense SwiGLU FFN on all T rows of x: out [T, H] (inter [T, W] as scratch). */
-function recordDenseFfn(rec: Recorder, model: GpuModel, ffn: GpuFfn, x: GPUBuffer, inter: GPUBuffer, out: GPUBuffer, T: number, gateUpMask?: GPUBuffer, downMask?: GPUBuffer, weights: Partial<Record<'gateUp' | 'down', GPUBuffer>> = {}): void {
+function recordDenseFfn(
+  rec: Recorder,
+  model: GpuModel,
+  ffn: GpuFfn,
+  x: GPUBuffer,
+  inter: GPUBuffer,
+  out: GPUBuffer,
+  T: number,
+  gateUpMask?: GPUBuffer,
+  downMask?: GPUBuffer,
+  weights: Partial<Record<'gateUp' | 'down', GPUBuffer>> = {},
+): void {
   const plan: RowPlan = { kind: 'dense', rows: T };
   const H = model.spec.hiddenSize;
   recordExpertGateUp(rec, { x, gateUp: withMask(ffn.gateUp, gateUpMask, weights.gateUp), inter, plan, hidden: H, interSize: ffn.width });
@@ -96,20 +118,41 @@ function recordMoeBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number
   const w = masks?.weights ?? {};
   recordMatmul(rec, { x: ws.normed, weight: withMask(layer.router!, undefined), y: ws.routerLogits, rows: T, cols: E, inner: H });
   recordRoute(rec, {
-    logits: ws.routerLogits, enabled: masks?.expertEnabled ?? model.allExpertsEnabled,
-    expertIds: ws.expertIds, gates: ws.gates, tokens: T, experts: E, topK: K, rule: spec.routing,
+    logits: ws.routerLogits,
+    enabled: masks?.expertEnabled ?? model.allExpertsEnabled,
+    expertIds: ws.expertIds,
+    gates: ws.gates,
+    tokens: T,
+    experts: E,
+    topK: K,
+    rule: spec.routing,
   });
   recordDispatchCount(rec, ws.expertIds, ws.expertCounts, T * K, E);
   recordDispatchPlan(rec, ws.expertCounts, ws.expertOffsets, ws.tiles, E);
   recordDispatchFill(rec, ws.expertIds, ws.expertOffsets, ws.sortedRows, ws.rowOfSlot, T * K, E);
   const plan: RowPlan = { kind: 'gathered', sortedRows: ws.sortedRows, tiles: ws.tiles, offsets: ws.expertOffsets, maxTiles: ws.maxTiles, topK: K };
   const experts = layer.experts!;
-  recordExpertGateUp(rec, { x: ws.normed, gateUp: withMask(experts.gateUp, m['experts.gate_up'], w['experts.gate_up']), inter: ws.inter, plan, hidden: H, interSize: I });
-  recordExpertDown(rec, { inter: ws.inter, down: withMask(experts.down, m['experts.down'], w['experts.down']), expertOut: ws.expertOut, plan, hidden: H, interSize: I });
+  recordExpertGateUp(rec, {
+    x: ws.normed,
+    gateUp: withMask(experts.gateUp, m['experts.gate_up'], w['experts.gate_up']),
+    inter: ws.inter,
+    plan,
+    hidden: H,
+    interSize: I,
+  });
+  recordExpertDown(rec, {
+    inter: ws.inter,
+    down: withMask(experts.down, m['experts.down'], w['experts.down']),
+    expertOut: ws.expertOut,
+    plan,
+    hidden: H,
+    interSize: I,
+  });
   let shared: { out: GPUBuffer; gateLogit: GPUBuffer | null } | null = null;
   if (layer.shared) {
     recordDenseFfn(rec, model, layer.shared, ws.normed, ws.sharedInter!, ws.sharedOut!, T, m['shared.gate_up'], m['shared.down'], {
-      gateUp: w['shared.gate_up'], down: w['shared.down'],
+      gateUp: w['shared.gate_up'],
+      down: w['shared.down'],
     });
     if (layer.sharedGate) {
       recordMatmul(rec, { x: ws.normed, weight: withMask(layer.sharedGate, undefined), y: ws.sharedGateLogit!, rows: T, cols: 1, inner: H });
@@ -118,11 +161,27 @@ function recordMoeBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number
   }
   recordCombine(rec, { expertOut: ws.expertOut, gates: ws.gates, rowOfSlot: ws.rowOfSlot, out: ws.branch, tokens: T, hidden: H, topK: K, shared });
   onMoeLayer?.({
-    layer: l, recorder: rec, tokens: T, hidden: H, experts: E, topK: K, expertFfn: I, maxTiles: ws.maxTiles,
-    input: ws.normed, routerLogits: ws.routerLogits, expertIds: ws.expertIds, gates: ws.gates,
-    expertCounts: ws.expertCounts, expertOffsets: ws.expertOffsets, sortedRows: ws.sortedRows, rowOfSlot: ws.rowOfSlot,
-    tiles: ws.tiles, inter: ws.inter, expertOutput: ws.expertOut,
-    sharedInter: layer.shared ? ws.sharedInter : null, sharedGateLogit: layer.sharedGate ? ws.sharedGateLogit : null,
+    layer: l,
+    recorder: rec,
+    tokens: T,
+    hidden: H,
+    experts: E,
+    topK: K,
+    expertFfn: I,
+    maxTiles: ws.maxTiles,
+    input: ws.normed,
+    routerLogits: ws.routerLogits,
+    expertIds: ws.expertIds,
+    gates: ws.gates,
+    expertCounts: ws.expertCounts,
+    expertOffsets: ws.expertOffsets,
+    sortedRows: ws.sortedRows,
+    rowOfSlot: ws.rowOfSlot,
+    tiles: ws.tiles,
+    inter: ws.inter,
+    expertOutput: ws.expertOut,
+    sharedInter: layer.shared ? ws.sharedInter : null,
+    sharedGateLogit: layer.sharedGate ? ws.sharedGateLogit : null,
     output: ws.branch,
   });
 }

@@ -83,7 +83,10 @@ export async function uploadMasks(model: GpuModel, masks: MaskSet): Promise<GpuM
       let expertEnabled: GPUBuffer | null = null;
       if (m.expertEnabled) {
         if (!model.layers[l].experts || m.expertEnabled.length !== spec.numExperts) {
-          throw new GpuError('validation', `mask layers.${l}.expertEnabled has ${m.expertEnabled.length} entries, layer ${l} has ${model.layers[l].experts ? spec.numExperts : 0} experts`);
+          throw new GpuError(
+            'validation',
+            `mask layers.${l}.expertEnabled has ${m.expertEnabled.length} entries, layer ${l} has ${model.layers[l].experts ? spec.numExperts : 0} experts`,
+          );
         }
         expertEnabled = await ctx.upload(`mask layers.${l}.expertEnabled`, Uint32Array.from(m.expertEnabled));
         buffers.push(expertEnabled);

@@ -137,7 +137,11 @@ export class TensorUploader {
     const dtype = weightDtypeOf(this.checkpoint, names[0], infos[0].dtype);
     infos.forEach((info, i) => {
       if (info.dtype !== infos[0].dtype) {
-        throw new ModelFileError(this.checkpoint.folder.name, 'bad-dtype', `tensor ${names[i]} is ${info.dtype} but ${names[0]} is ${infos[0].dtype}; they form one matrix`);
+        throw new ModelFileError(
+          this.checkpoint.folder.name,
+          'bad-dtype',
+          `tensor ${names[i]} is ${info.dtype} but ${names[0]} is ${infos[0].dtype}; they form one matrix`,
+        );
       }
     });
     const bytes = infos.reduce((sum, info) => sum + info.byteLength, 0);

@@ -98,7 +98,7 @@ export class Workspace {
     this.v = make('v', T * numKvHeads * D * f32);
     this.context = make('context', T * numHeads * D * f32);
     this.branch = make('branch', T * H * f32);
-    this.ropeTable = make('rope table', (seqLen * D) / 2 * 2 * f32);
+    this.ropeTable = make('rope table', ((seqLen * D) / 2) * 2 * f32);
     ctx.write(this.ropeTable, ropeCosSinTable(seqLen, D, spec.ropeTheta));
 
     this.routerLogits = make('router logits', T * E * f32);

@@ -10,13 +10,7 @@
 import { maskWordCount } from '../../engine/prune/masks.ts';
 import { checkMatrixShapes, comparisonGroups, type PruneMatrixShape } from '../../engine/prune/plan.ts';
 import { randomStreamKey } from '../../engine/prune/scores.ts';
-import {
-  checkSettings,
-  prunedPerGroup,
-  PruneRequestError,
-  usesColumnFactors,
-  type PruneSettings,
-} from '../../engine/prune/settings.ts';
+import { checkSettings, prunedPerGroup, PruneRequestError, usesColumnFactors, type PruneSettings } from '../../engine/prune/settings.ts';
 import type { WeightDtype } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
 import { beyondLimits } from '../errors.ts';
@@ -64,7 +58,8 @@ function bindRange(ctx: GpuContext, buffer: GPUBuffer, byteOffset: number, byteL
   const offset = Math.floor(byteOffset / limits.minStorageBufferOffsetAlignment) * limits.minStorageBufferOffsetAlignment;
   const end = Math.ceil((byteOffset + byteLength) / 4) * 4;
   if (end > buffer.size) throw new PruneRequestError(`${what}: needs bytes up to ${end} of buffer '${buffer.label}', which has ${buffer.size}`);
-  if (end - offset > limits.maxStorageBufferBindingSize) throw beyondLimits(what, end - offset, limits.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize');
+  if (end - offset > limits.maxStorageBufferBindingSize)
+    throw beyondLimits(what, end - offset, limits.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize');
   return { binding: { buffer, offset, size: end - offset }, baseWord: (byteOffset - offset) / 4 };
 }
 
@@ -97,7 +92,7 @@ function prepare(ctx: GpuContext, settings: PruneSettings, m: GpuPruneMatrix, in
   // Bind from the word holding the first element; the weight base counts elements from the bound offset.
   const firstWordByte = Math.floor((weightOffset * bytes) / 4) * 4;
   const weights = bindRange(ctx, m.weights, firstWordByte, (weightOffset + elements) * bytes - firstWordByte, `${m.label} weights`);
-  const weightBase = weightOffset - (weights.binding.offset / bytes);
+  const weightBase = weightOffset - weights.binding.offset / bytes;
   let columnFactors: BoundRange['binding'] | GPUBuffer = placeholder(ctx);
   if (usesColumnFactors(settings.method)) {
     if (!m.columnFactors) throw new PruneRequestError(`${m.label}: ${settings.method} needs column factors (sqrt of the input statistic)`);
@@ -156,13 +151,7 @@ export function recordMasks(
 }
 
 /** Matrix and layer groups: global radix select with a deterministic tie fill (see the file comment). */
-function recordGroupSelect(
-  ctx: GpuContext,
-  rec: Recorder,
-  settings: PruneSettings,
-  groups: number[][],
-  prepared: PreparedMatrix[],
-): () => void {
+function recordGroupSelect(ctx: GpuContext, rec: Recorder, settings: PruneSettings, groups: number[][], prepared: PreparedMatrix[]): () => void {
   if (groups.length > ctx.caps.limits.maxComputeWorkgroupsPerDimension) {
     throw new PruneRequestError(`${groups.length} comparison groups in one request; at most ${ctx.caps.limits.maxComputeWorkgroupsPerDimension}`);
   }

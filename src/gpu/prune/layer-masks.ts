@@ -74,8 +74,12 @@ export async function pruneLayerOnGpu(
     const initial = new Map<MatrixKey, Uint32Array>();
     for (const key of keys) {
       const elements = canonicalElements(spec, key);
-      if (maskedMatrix(model, layer, key)?.elements !== elements) throw new RangeError(`layers.${layer}.${key}: the model's matrix is not ${elements} elements`);
-      const bits = initialMask(elements, droppedPieces.filter((p) => p.key === key));
+      if (maskedMatrix(model, layer, key)?.elements !== elements)
+        throw new RangeError(`layers.${layer}.${key}: the model's matrix is not ${elements} elements`);
+      const bits = initialMask(
+        elements,
+        droppedPieces.filter((p) => p.key === key),
+      );
       initial.set(key, bits);
       const buffer = await ctx.upload(`mask layers.${layer}.${key}`, bits);
       result.buffers.push(buffer);

@@ -70,7 +70,9 @@ export class PipelineRun {
         matrices[key] = await this.model.ctx.readU32(buffer, 0, maskWords(elements) * 4);
       }
       const dropped = this.dropped.get(l) ?? [];
-      out.layers[l] = dropped.length ? { matrices, expertEnabled: Uint8Array.from({ length: this.model.spec.numExperts }, (_, e) => (dropped.includes(e) ? 0 : 1)) } : { matrices };
+      out.layers[l] = dropped.length
+        ? { matrices, expertEnabled: Uint8Array.from({ length: this.model.spec.numExperts }, (_, e) => (dropped.includes(e) ? 0 : 1)) }
+        : { matrices };
     }
     return out;
   }
@@ -107,7 +109,8 @@ export async function denseStatistics(model: GpuModel, calibration: PipelineCali
     mode: 'dense',
     tokensPerBatch: calibration.tokensPerBatch,
     signal: options.signal,
-    onProgress: (p: CalibrationProgress) => progress(options.onProgress, { phase: 'calibrate', done: p.done, total: p.total }, `Calibrating (dense): batch ${p.done} of ${p.total}`),
+    onProgress: (p: CalibrationProgress) =>
+      progress(options.onProgress, { phase: 'calibrate', done: p.done, total: p.total }, `Calibrating (dense): batch ${p.done} of ${p.total}`),
   });
   return result.stats;
 }
@@ -127,7 +130,12 @@ function canonicalReader(model: GpuModel, l: number): (key: MatrixKey) => Promis
 }
 
 /** Layer targets (uniform or OWL) from dense statistics where OWL or the drop needs them. */
-export async function allocateOnGpu(model: GpuModel, settings: PipelineSettings, dense: CalibrationStats | null, options: PipelineOptions): Promise<Allocation> {
+export async function allocateOnGpu(
+  model: GpuModel,
+  settings: PipelineSettings,
+  dense: CalibrationStats | null,
+  options: PipelineOptions,
+): Promise<Allocation> {
   const layers = moeLayerIndices(model.spec);
   const drops = new Map(layers.map((l) => [l, dense ? planDrop(settings, l, statsOf(dense, l), dense.tokens).dropped : []]));
   let done = 0;
@@ -139,13 +147,19 @@ export async function allocateOnGpu(model: GpuModel, settings: PipelineSettings,
 }
 
 /** Kept weights per piece by popcount on the GPU (pieces not starting on a mask word: on the CPU). */
-export async function countPieces(model: GpuModel, layers: readonly { layer: number; masks: GpuLayerMasks; pieces: readonly PrunePiece[]; droppedPieces: readonly PrunePiece[] }[]): Promise<PieceCount[]> {
+export async function countPieces(
+  model: GpuModel,
+  layers: readonly { layer: number; masks: GpuLayerMasks; pieces: readonly PrunePiece[]; droppedPieces: readonly PrunePiece[] }[],
+): Promise<PieceCount[]> {
   const entries = layers.flatMap((l) => [
     ...l.pieces.map((piece) => ({ piece, dropped: false, buffer: l.masks.matrices[piece.key]! })),
     ...l.droppedPieces.map((piece) => ({ piece, dropped: true, buffer: l.masks.matrices[piece.key]! })),
   ]);
   const slots = entries.map((e) => pieceSlot(e.buffer, e.piece));
-  const onGpu = await countKeptOnGpu(model.ctx, slots.filter((s) => s !== null));
+  const onGpu = await countKeptOnGpu(
+    model.ctx,
+    slots.filter((s) => s !== null),
+  );
   let next = 0;
   const counts: PieceCount[] = [];
   for (const [i, entry] of entries.entries()) {

@@ -38,7 +38,8 @@ export async function sparseGptPipeline(
     layerSparsity: settings.allocation === 'owl' ? (l) => allocation.targets.get(l)! : undefined,
     tokensPerBatch: calibration.tokensPerBatch,
     signal: options.signal,
-    onProgress: (p) => options.onProgress?.({ phase: 'calibrate', done: p.done, total: p.total, layer: p.layer, message: `SparseGPT: layer ${p.layer ?? 0} (${p.phase})` }),
+    onProgress: (p) =>
+      options.onProgress?.({ phase: 'calibrate', done: p.done, total: p.total, layer: p.layer, message: `SparseGPT: layer ${p.layer ?? 0} (${p.phase})` }),
   });
   const extra: GPUBuffer[] = [];
   try {
@@ -57,7 +58,8 @@ export async function sparseGptPipeline(
         for (const key of ['experts.gate_up', 'experts.down'] as MatrixKey[]) {
           const buffer = own.matrices[key]!;
           const bits = await ctx.readU32(buffer, 0, maskWords(maskedMatrix(model, l, key)!.elements) * 4);
-          for (const piece of droppedPieces.filter((p) => p.key === key)) for (let i = 0; i < piece.rows * piece.cols; i++) markPruned(bits, piece.elementOffset + i);
+          for (const piece of droppedPieces.filter((p) => p.key === key))
+            for (let i = 0; i < piece.rows * piece.cols; i++) markPruned(bits, piece.elementOffset + i);
           ctx.write(buffer, bits);
         }
         expertEnabled = await ctx.upload(`mask layers.${l}.expertEnabled`, Uint32Array.from(expertEnabledVector(spec.numExperts, drop.dropped)));

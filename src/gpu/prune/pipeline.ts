@@ -39,7 +39,12 @@ import { sparseGptPipeline } from './pipeline-sparsegpt.ts';
 export { PipelineRun, type PipelineCalibration, type PipelineOptions, type PipelineProgress } from './pipeline-run.ts';
 
 /** Runs the pipeline on `model` (see the file comment). */
-export async function prunePipeline(model: GpuModel, settings: PipelineSettings, calibration: PipelineCalibration = {}, options: PipelineOptions = {}): Promise<PipelineRun> {
+export async function prunePipeline(
+  model: GpuModel,
+  settings: PipelineSettings,
+  calibration: PipelineCalibration = {},
+  options: PipelineOptions = {},
+): Promise<PipelineRun> {
   const started = performance.now();
   checkPipelineSettings(settings, model.spec);
   if (settings.method === 'sparsegpt') return sparseGptPipeline(model, settings, calibration, options, started);
@@ -61,7 +66,11 @@ export async function prunePipeline(model: GpuModel, settings: PipelineSettings,
     progress(options.onProgress, { phase: 'prune', done: pruned.length, total: layers.length, layer: l }, `Pruned layer ${l}`);
     return layer;
   };
-  const masks = () => new GpuMaskSet(spec.moeLayers.map((_, l) => pruned.find((p) => p.layer === l)?.masks ?? null), pruned.flatMap((p) => p.buffers));
+  const masks = () =>
+    new GpuMaskSet(
+      spec.moeLayers.map((_, l) => pruned.find((p) => p.layer === l)?.masks ?? null),
+      pruned.flatMap((p) => p.buffers),
+    );
   let stats: CalibrationStats | null = dense;
   try {
     if (sequential) {
@@ -71,7 +80,12 @@ export async function prunePipeline(model: GpuModel, settings: PipelineSettings,
         mode: 'sequential',
         tokensPerBatch: calibration.tokensPerBatch,
         signal: options.signal,
-        onProgress: (p) => progress(options.onProgress, { phase: 'calibrate', done: p.done, total: p.total, layer: p.layer }, `Sequential calibration: layer ${p.layer ?? 0} (${p.phase})`),
+        onProgress: (p) =>
+          progress(
+            options.onProgress,
+            { phase: 'calibrate', done: p.done, total: p.total, layer: p.layer },
+            `Sequential calibration: layer ${p.layer ?? 0} (${p.phase})`,
+          ),
         gpuMasksForLayer: async (l, layerStats) => (await pruneLayer(l, layerStats, tokens)).masks,
       });
       stats = result.stats;
@@ -85,7 +99,15 @@ export async function prunePipeline(model: GpuModel, settings: PipelineSettings,
     const info = calibrationInfo(calibration, stats, sequential ? 'sequential' : 'dense');
     const run = pruneReport(settings, info, summaries, counts, (performance.now() - started) / 1000);
     const dropped = new Map([...drops].map(([l, d]) => [l, d.dropped]));
-    return new PipelineRun(model, masks(), run, stats, dropped, async () => null, () => {});
+    return new PipelineRun(
+      model,
+      masks(),
+      run,
+      stats,
+      dropped,
+      async () => null,
+      () => {},
+    );
   } catch (error) {
     masks().destroy();
     throw error;

@@ -59,7 +59,11 @@ export function hessianScales(tokens: ArrayLike<number>): Float32Array {
  * Records the factor of every S in the request; returns the factor (caller destroys it) and a cleanup for the
  * scratch buffers, to call once the recorded work has run.
  */
-export function recordInverseHessianFactor(ctx: GpuContext, rec: Recorder, request: InverseHessianRequest): { factor: InverseHessianFactor; release: () => void } {
+export function recordInverseHessianFactor(
+  ctx: GpuContext,
+  rec: Recorder,
+  request: InverseHessianRequest,
+): { factor: InverseHessianFactor; release: () => void } {
   const { cols: C, label } = request;
   const F = request.tokens.length;
   const Cp = paddedSize(C);
@@ -76,8 +80,15 @@ export function recordInverseHessianFactor(ctx: GpuContext, rec: Recorder, reque
   const status = ctx.createBuffer(`${label} status`, F * 4);
   rec.clear(status);
   recordHessianPrepare(rec, {
-    hessian: request.hessian, hessianBase: request.hessianBase ?? 0, scales, reversed, dead,
-    factors: F, cols: C, padded: Cp, damp: request.damp,
+    hessian: request.hessian,
+    hessianBase: request.hessianBase ?? 0,
+    scales,
+    reversed,
+    dead,
+    factors: F,
+    cols: C,
+    padded: Cp,
+    damp: request.damp,
   });
   const blocks = Cp / FACTOR_TILE;
   for (let k = 0; k < blocks; k++) {
@@ -89,7 +100,12 @@ export function recordInverseHessianFactor(ctx: GpuContext, rec: Recorder, reque
   recordFactorStore(rec, inverse, factor, F, C, Cp);
   return {
     factor: {
-      label, factors: F, cols: C, factor, dead, status,
+      label,
+      factors: F,
+      cols: C,
+      factor,
+      dead,
+      status,
       destroy: () => {
         for (const b of [factor, dead, status]) b.destroy();
       },

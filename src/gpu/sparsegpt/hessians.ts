@@ -57,7 +57,12 @@ async function allocateSlabs(ctx: GpuContext, label: string, width: number, expe
   try {
     for (let first = 0; first < experts; first += per) {
       const segments = Math.min(per, experts - first);
-      slabs.push({ buffer: await ctx.allocate(`${label} [${first}..${first + segments})`, segments * width * width * 4), firstSegment: first, segments, width });
+      slabs.push({
+        buffer: await ctx.allocate(`${label} [${first}..${first + segments})`, segments * width * width * 4),
+        firstSegment: first,
+        segments,
+        width,
+      });
     }
   } catch (error) {
     for (const s of slabs) s.buffer.destroy();
@@ -127,15 +132,26 @@ export class HessianAccumulator {
     for (const slab of entry.input) {
       clearOnce(slab);
       recordHessianAccumulate(rec, {
-        rows: tap.input, width: tap.hidden, rowSlot: { buffer: tap.sortedRows, topK: tap.topK }, offsets: tap.expertOffsets,
-        firstSegment: slab.firstSegment, segments: slab.segments, totals: slab.buffer, label: `hessian layers.${tap.layer}.experts.input`,
+        rows: tap.input,
+        width: tap.hidden,
+        rowSlot: { buffer: tap.sortedRows, topK: tap.topK },
+        offsets: tap.expertOffsets,
+        firstSegment: slab.firstSegment,
+        segments: slab.segments,
+        totals: slab.buffer,
+        label: `hessian layers.${tap.layer}.experts.input`,
       });
     }
     for (const slab of entry.inter) {
       clearOnce(slab);
       recordHessianAccumulate(rec, {
-        rows: tap.inter, width: tap.expertFfn, offsets: tap.expertOffsets,
-        firstSegment: slab.firstSegment, segments: slab.segments, totals: slab.buffer, label: `hessian layers.${tap.layer}.experts.inter`,
+        rows: tap.inter,
+        width: tap.expertFfn,
+        offsets: tap.expertOffsets,
+        firstSegment: slab.firstSegment,
+        segments: slab.segments,
+        totals: slab.buffer,
+        label: `hessian layers.${tap.layer}.experts.inter`,
       });
     }
     if (entry.sharedInput && entry.sharedInter && tap.sharedInter) {

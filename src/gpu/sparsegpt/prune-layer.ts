@@ -56,11 +56,23 @@ function targetsOf(model: GpuModel, l: number, hessians: LayerHessians, stats: L
   const routedTokens = (e: number) => stats.expertTokens[e];
   const targets: Target[] = [
     {
-      key: 'experts.gate_up', matrix: layer.experts!.gateUp, rows: I, cols: H, share: 2, slabs: hessians.input, tokens: routedTokens,
+      key: 'experts.gate_up',
+      matrix: layer.experts!.gateUp,
+      rows: I,
+      cols: H,
+      share: 2,
+      slabs: hessians.input,
+      tokens: routedTokens,
       owner: (z) => `layers.${l}.experts.${z >> 1}.${z & 1 ? 'up' : 'gate'}`,
     },
     {
-      key: 'experts.down', matrix: layer.experts!.down, rows: H, cols: I, share: 1, slabs: hessians.inter, tokens: routedTokens,
+      key: 'experts.down',
+      matrix: layer.experts!.down,
+      rows: H,
+      cols: I,
+      share: 1,
+      slabs: hessians.inter,
+      tokens: routedTokens,
       owner: (z) => `layers.${l}.experts.${z}.down`,
     },
   ];
@@ -68,8 +80,26 @@ function targetsOf(model: GpuModel, l: number, hessians: LayerHessians, stats: L
     const S = layer.shared.width;
     const all = () => hessians.tokens;
     targets.push(
-      { key: 'shared.gate_up', matrix: layer.shared.gateUp, rows: S, cols: H, share: 2, slabs: [hessians.sharedInput], tokens: all, owner: (z) => `layers.${l}.shared.${z ? 'up' : 'gate'}` },
-      { key: 'shared.down', matrix: layer.shared.down, rows: H, cols: S, share: 1, slabs: [hessians.sharedInter], tokens: all, owner: () => `layers.${l}.shared.down` },
+      {
+        key: 'shared.gate_up',
+        matrix: layer.shared.gateUp,
+        rows: S,
+        cols: H,
+        share: 2,
+        slabs: [hessians.sharedInput],
+        tokens: all,
+        owner: (z) => `layers.${l}.shared.${z ? 'up' : 'gate'}`,
+      },
+      {
+        key: 'shared.down',
+        matrix: layer.shared.down,
+        rows: H,
+        cols: S,
+        share: 1,
+        slabs: [hessians.sharedInter],
+        tokens: all,
+        owner: () => `layers.${l}.shared.down`,
+      },
     );
   }
   return targets;
@@ -101,12 +131,19 @@ export async function sparseGptLayer(
         const tokens = Array.from({ length: slab.segments }, (_, f) => t.tokens(slab.firstSegment + f));
         const { factor, release: releaseFactor } = recordInverseHessianFactor(ctx, rec, {
           label: `${t.matrix.name} [${slab.firstSegment}..${slab.firstSegment + slab.segments})`,
-          hessian: slab.buffer, cols: t.cols, tokens, damp: settings.damp,
+          hessian: slab.buffer,
+          cols: t.cols,
+          tokens,
+          damp: settings.damp,
         });
         let batch: { loss: GPUBuffer; release: () => void } | null = null;
         try {
           batch = recordSparseGpt(ctx, rec, settings, {
-            label: t.matrix.name, rows: t.rows, cols: t.cols, matrices, share: t.share,
+            label: t.matrix.name,
+            rows: t.rows,
+            cols: t.cols,
+            matrices,
+            share: t.share,
             source: { buffer: t.matrix.buffer, dtype: t.matrix.dtype, elementOffset },
             output: { buffer: output, elementOffset },
             mask: { buffer: mask, elementOffset },

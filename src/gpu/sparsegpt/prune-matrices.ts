@@ -39,7 +39,12 @@ export interface SparseGptBatch {
 
 function checkBatch(ctx: GpuContext, settings: SparseGptSettings, b: SparseGptBatch, blockSize: number): number {
   const { rows: R, cols: C, matrices: Z, share, label } = b;
-  for (const [name, value] of [['rows', R], ['cols', C], ['matrices', Z], ['share', share]] as const) {
+  for (const [name, value] of [
+    ['rows', R],
+    ['cols', C],
+    ['matrices', Z],
+    ['share', share],
+  ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new PruneRequestError(`${label}: ${name} ${value} is not a positive integer`);
   }
   if (b.factor.cols !== C) throw new PruneRequestError(`${label}: the factor is ${b.factor.cols} wide, the matrices have ${C} columns`);
@@ -53,11 +58,14 @@ function checkBatch(ctx: GpuContext, settings: SparseGptSettings, b: SparseGptBa
   const outputEnd = (b.output.elementOffset ?? 0) + elements;
   const maskEnd = (b.mask.elementOffset ?? 0) + elements;
   if (Math.max(sourceEnd, outputEnd, maskEnd) > 0xffffffff) throw new PruneRequestError(`${label}: element offsets pass 2^32`);
-  if (weightBufferBytes(b.source.dtype, sourceEnd) > b.source.buffer.size) throw new PruneRequestError(`${label}: the source buffer holds fewer than ${sourceEnd} elements`);
-  if (weightBufferBytes(b.source.dtype, outputEnd) > b.output.buffer.size) throw new PruneRequestError(`${label}: the output buffer holds fewer than ${outputEnd} elements`);
+  if (weightBufferBytes(b.source.dtype, sourceEnd) > b.source.buffer.size)
+    throw new PruneRequestError(`${label}: the source buffer holds fewer than ${sourceEnd} elements`);
+  if (weightBufferBytes(b.source.dtype, outputEnd) > b.output.buffer.size)
+    throw new PruneRequestError(`${label}: the output buffer holds fewer than ${outputEnd} elements`);
   if (maskWords(maskEnd) * 4 > b.mask.buffer.size) throw new PruneRequestError(`${label}: the mask buffer holds fewer than ${maskEnd} bits`);
   const tileRows = columnLoopTileRows(blockSize, ctx.caps.limits.maxComputeWorkgroupStorageSize);
-  if (tileRows === 0) throw new PruneRequestError(`block size ${blockSize} does not fit this GPU's ${ctx.caps.limits.maxComputeWorkgroupStorageSize}-byte workgroup memory`);
+  if (tileRows === 0)
+    throw new PruneRequestError(`block size ${blockSize} does not fit this GPU's ${ctx.caps.limits.maxComputeWorkgroupStorageSize}-byte workgroup memory`);
   return tileRows;
 }
 
@@ -73,12 +81,7 @@ export function columnBlocks(cols: number, blockSize: number): { start: number; 
  * per-row OBS losses [Z, R] f32 (sum (w - q)^2 / U_ii^2 / 2; the caller destroys it) and a cleanup for the
  * scratch buffers, to call once the recorded work has run.
  */
-export function recordSparseGpt(
-  ctx: GpuContext,
-  rec: Recorder,
-  settings: SparseGptSettings,
-  batch: SparseGptBatch,
-): { loss: GPUBuffer; release: () => void } {
+export function recordSparseGpt(ctx: GpuContext, rec: Recorder, settings: SparseGptSettings, batch: SparseGptBatch): { loss: GPUBuffer; release: () => void } {
   checkSparseGptSettings(settings);
   const { rows: R, cols: C, matrices: Z, label } = batch;
   const B = Math.min(settings.blockSize, C);
@@ -94,7 +97,11 @@ export function recordSparseGpt(
   const { factor, dead } = batch.factor;
   for (let first = 0; first < Z; first += perChunk) {
     const chunk: MatrixChunk = {
-      rows: R, cols: C, matrices: Math.min(perChunk, Z - first), firstMatrix: first, share: batch.share,
+      rows: R,
+      cols: C,
+      matrices: Math.min(perChunk, Z - first),
+      firstMatrix: first,
+      share: batch.share,
       maskBase: (batch.mask.elementOffset ?? 0) + first * R * C,
     };
     const source = { weights: batch.source.buffer, dtype: batch.source.dtype, elementOffset: (batch.source.elementOffset ?? 0) + first * R * C };

@@ -111,7 +111,13 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
   const mode = options.mode ?? 'sequential';
   const pruned: PrunedLayer[] = [];
   const hessians = await HessianAccumulator.create(model, mode === 'dense' ? moeLayers : moeLayers.slice(0, 1));
-  const calibration = { mode, tokensPerBatch: options.tokensPerBatch, onProgress: options.onProgress, signal: options.signal, onMoeTap: hessians.record.bind(hessians) };
+  const calibration = {
+    mode,
+    tokensPerBatch: options.tokensPerBatch,
+    onProgress: options.onProgress,
+    signal: options.signal,
+    onMoeTap: hessians.record.bind(hessians),
+  };
   try {
     let stats: CalibrationStats;
     if (mode === 'dense') {
@@ -137,7 +143,15 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
       ).stats;
     }
     const layers = spec.moeLayers.map((_, l) => pruned.find((p) => p.layer === l)?.masks ?? null);
-    return new SparseGptResult(model, new GpuMaskSet(layers, pruned.flatMap((p) => p.buffers)), pruned, stats);
+    return new SparseGptResult(
+      model,
+      new GpuMaskSet(
+        layers,
+        pruned.flatMap((p) => p.buffers),
+      ),
+      pruned,
+      stats,
+    );
   } catch (error) {
     for (const p of pruned) for (const b of p.buffers) b.destroy();
     throw error;

@@ -38,12 +38,50 @@ export function recordAttentionBackward(
   const batch = { outer: B, inner: heads };
   const scale = 1 / Math.sqrt(D);
   // dP = dO v^T; dv = P^T dO (into the v columns of d qkv).
-  recordMatmul(rec, { M: S, N: S, K: D, batch, causal: 'skip-upper-tiles', a: headView(d.dAttn, s, H, 0), b: transposedHeadView(a.vT, s), c: attentionView(d.dProbs, s) });
-  recordMatmul(rec, { M: S, N: D, K: S, batch, causal: 'k-from-m', a: { ...attentionView(a.probs, s), row: 1, col: S }, b: headView(d.dAttn, s, H, 0), c: headView(d.dQkv, s, 3 * H, 2 * H) });
+  recordMatmul(rec, {
+    M: S,
+    N: S,
+    K: D,
+    batch,
+    causal: 'skip-upper-tiles',
+    a: headView(d.dAttn, s, H, 0),
+    b: transposedHeadView(a.vT, s),
+    c: attentionView(d.dProbs, s),
+  });
+  recordMatmul(rec, {
+    M: S,
+    N: D,
+    K: S,
+    batch,
+    causal: 'k-from-m',
+    a: { ...attentionView(a.probs, s), row: 1, col: S },
+    b: headView(d.dAttn, s, H, 0),
+    c: headView(d.dQkv, s, 3 * H, 2 * H),
+  });
   recordAttentionSoftmaxBackward(rec, B * heads * S, S, a.probs, d.dProbs); // dP -> dS
   // dq = scale dS k; dk = scale dS^T q.
-  recordMatmul(rec, { M: S, N: D, K: S, batch, causal: 'k-up-to-m', alpha: scale, a: attentionView(d.dProbs, s), b: headView(a.qkv, s, 3 * H, H), c: headView(d.dQkv, s, 3 * H, 0) });
-  recordMatmul(rec, { M: S, N: D, K: S, batch, causal: 'k-from-m', alpha: scale, a: { ...attentionView(d.dProbs, s), row: 1, col: S }, b: headView(a.qkv, s, 3 * H, 0), c: headView(d.dQkv, s, 3 * H, H) });
+  recordMatmul(rec, {
+    M: S,
+    N: D,
+    K: S,
+    batch,
+    causal: 'k-up-to-m',
+    alpha: scale,
+    a: attentionView(d.dProbs, s),
+    b: headView(a.qkv, s, 3 * H, H),
+    c: headView(d.dQkv, s, 3 * H, 0),
+  });
+  recordMatmul(rec, {
+    M: S,
+    N: D,
+    K: S,
+    batch,
+    causal: 'k-from-m',
+    alpha: scale,
+    a: { ...attentionView(d.dProbs, s), row: 1, col: S },
+    b: headView(a.qkv, s, 3 * H, 0),
+    c: headView(d.dQkv, s, 3 * H, H),
+  });
 }
 
 export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: number, hooks?: MoeBackwardHooks): void {
@@ -69,12 +107,44 @@ export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: num
     recordGatherRows(rec, rows, maps, d.dh, d.dYRows, a.gates); // dy rows [R, H] = g dh
     hooks?.expertOutputGrad?.(rec, l);
     // w2 [E, H, I]: d act [R, I] = dy w2_e; d w2_e [H, I] = dy_e^T act_e.
-    recordMatmul(rec, { M: s.R, N: I, K: H, grouped, a: rowMajor(d.dYRows, H), b: { ...rowMajor(b.params, I, w.w2.offset), outer: H * I }, c: rowMajor(d.dAct, I) });
-    recordMatmul(rec, { M: H, N: I, K: s.R, grouped: perExpert, a: transposed(d.dYRows, H), b: rowMajor(a.act, I), c: { ...rowMajor(b.grads, I, w.w2.offset), outer: H * I } });
+    recordMatmul(rec, {
+      M: s.R,
+      N: I,
+      K: H,
+      grouped,
+      a: rowMajor(d.dYRows, H),
+      b: { ...rowMajor(b.params, I, w.w2.offset), outer: H * I },
+      c: rowMajor(d.dAct, I),
+    });
+    recordMatmul(rec, {
+      M: H,
+      N: I,
+      K: s.R,
+      grouped: perExpert,
+      a: transposed(d.dYRows, H),
+      b: rowMajor(a.act, I),
+      c: { ...rowMajor(b.grads, I, w.w2.offset), outer: H * I },
+    });
     recordSwiGluBackward(rec, s.R, I, a.gu, d.dAct, d.dGu); // d gu [R, 2I]
     // w13 [E, 2I, H]: d w13_e = d gu_e^T x_e; d x rows [R, H] = d gu w13_e.
-    recordMatmul(rec, { M: 2 * I, N: H, K: s.R, grouped: perExpert, a: transposed(d.dGu, 2 * I), b: rowMajor(a.xRows, H), c: { ...rowMajor(b.grads, H, w.w13.offset), outer: 2 * I * H } });
-    recordMatmul(rec, { M: s.R, N: H, K: 2 * I, grouped, a: rowMajor(d.dGu, 2 * I), b: { ...rowMajor(b.params, H, w.w13.offset), outer: 2 * I * H }, c: rowMajor(d.dXRows, H) });
+    recordMatmul(rec, {
+      M: 2 * I,
+      N: H,
+      K: s.R,
+      grouped: perExpert,
+      a: transposed(d.dGu, 2 * I),
+      b: rowMajor(a.xRows, H),
+      c: { ...rowMajor(b.grads, H, w.w13.offset), outer: 2 * I * H },
+    });
+    recordMatmul(rec, {
+      M: s.R,
+      N: H,
+      K: 2 * I,
+      grouped,
+      a: rowMajor(d.dGu, 2 * I),
+      b: { ...rowMajor(b.params, H, w.w13.offset), outer: 2 * I * H },
+      c: rowMajor(d.dXRows, H),
+    });
     hooks?.expertInputGrad?.(rec, l);
     // Router: dL/dr [T, E] (gates + load balancing); d router [E, H] = dr^T norm2.
     recordRouterBackward(rec, { tokens: T, experts: E, topK: K }, auxCoef / L, d.dGates, a.table, a.routerProbs, a.chosen, d.dRouterLogits);

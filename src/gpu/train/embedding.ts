@@ -27,14 +27,7 @@ export function recordEmbeddingForward(rec: Recorder, s: EmbeddingShape, ids: GP
 }
 
 /** grads[embedOffset ...] [V, H] = per-id sums of dx [T, H]; order [T] positions sorted by id, starts [V + 1]. */
-export function recordEmbeddingBackward(
-  rec: Recorder,
-  s: EmbeddingShape,
-  order: GPUBuffer,
-  starts: GPUBuffer,
-  dx: GPUBuffer,
-  grads: GPUBuffer,
-): void {
+export function recordEmbeddingBackward(rec: Recorder, s: EmbeddingShape, order: GPUBuffer, starts: GPUBuffer, dx: GPUBuffer, grads: GPUBuffer): void {
   rec.dispatch(embeddingKernels.backward, {
     bindings: { ids: order, starts, source: dx, dest: grads },
     params: { tokens: s.tokens, hidden: s.hidden, vocab: s.vocab, embed_offset: s.embedOffset },

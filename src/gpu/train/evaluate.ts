@@ -8,7 +8,11 @@
 import { planWindows } from '../../engine/eval/windows.ts';
 import type { GpuTrainer } from './trainer.ts';
 
-export async function evaluateStream(trainer: GpuTrainer, stream: ArrayLike<number>, stride?: number): Promise<{ tokens: number; nll: number; windows: number }> {
+export async function evaluateStream(
+  trainer: GpuTrainer,
+  stream: ArrayLike<number>,
+  stride?: number,
+): Promise<{ tokens: number; nll: number; windows: number }> {
   const { B, S } = trainer.buffers.shape;
   const plan = planWindows(stream.length, S, stride ?? S);
   let total = 0;

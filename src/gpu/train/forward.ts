@@ -46,13 +46,26 @@ export function recordAttentionForward(rec: Recorder, s: StepShape, a: Attention
   const { B, S, H, D, heads } = s;
   const batch = { outer: B, inner: heads };
   recordMatmul(rec, {
-    M: S, N: S, K: D, batch, causal: 'skip-upper-tiles', alpha: 1 / Math.sqrt(D),
-    a: headView(a.qkv, s, 3 * H, 0), b: transposedHeadView(a.kT, s), c: attentionView(a.probs, s),
+    M: S,
+    N: S,
+    K: D,
+    batch,
+    causal: 'skip-upper-tiles',
+    alpha: 1 / Math.sqrt(D),
+    a: headView(a.qkv, s, 3 * H, 0),
+    b: transposedHeadView(a.kT, s),
+    c: attentionView(a.probs, s),
   });
   recordAttentionSoftmax(rec, B * heads * S, S, a.probs, unused);
   recordMatmul(rec, {
-    M: S, N: D, K: S, batch, causal: 'k-up-to-m',
-    a: attentionView(a.probs, s), b: headView(a.qkv, s, 3 * H, 2 * H), c: headView(a.attn, s, H, 0),
+    M: S,
+    N: D,
+    K: S,
+    batch,
+    causal: 'k-up-to-m',
+    a: attentionView(a.probs, s),
+    b: headView(a.qkv, s, 3 * H, 2 * H),
+    c: headView(a.attn, s, H, 0),
   });
 }
 
@@ -98,13 +111,23 @@ export function recordTrainForward(rec: Recorder, b: TrainBuffers, o: ForwardOpt
     recordGatherRows(rec, rows, maps, a.norm2, a.xRows, null);
     const grouped = { mode: 'rows' as const, groups: a.table, experts: E };
     recordMatmul(rec, {
-      M: s.R, N: 2 * I, K: H, grouped,
-      a: rowMajor(a.xRows, H), b: { ...rowMajor(b.paramsT, 2 * I, w.w13.offset), outer: 2 * I * H }, c: rowMajor(a.gu, 2 * I),
+      M: s.R,
+      N: 2 * I,
+      K: H,
+      grouped,
+      a: rowMajor(a.xRows, H),
+      b: { ...rowMajor(b.paramsT, 2 * I, w.w13.offset), outer: 2 * I * H },
+      c: rowMajor(a.gu, 2 * I),
     });
     recordSwiGluForward(rec, s.R, I, a.gu, a.act, b.unused);
     recordMatmul(rec, {
-      M: s.R, N: H, K: I, grouped,
-      a: rowMajor(a.act, I), b: { ...rowMajor(b.paramsT, H, w.w2.offset), outer: H * I }, c: rowMajor(a.yRows, H),
+      M: s.R,
+      N: H,
+      K: I,
+      grouped,
+      a: rowMajor(a.act, I),
+      b: { ...rowMajor(b.paramsT, H, w.w2.offset), outer: H * I },
+      c: rowMajor(a.yRows, H),
     });
     o.moeHooks?.expertOutputs?.(rec, l);
     recordCombineRows(rec, rows, maps, a.gates, a.yRows, a.mid, b.layerOutput(l));

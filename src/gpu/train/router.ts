@@ -26,7 +26,15 @@ const params = (s: RouterShape, auxScale = 0, statsOffset = 0) => ({
 });
 
 /** logits [T, E] -> probs [T, E], chosen [T, K] (u32), gates [T, K]. `table` is any buffer here (unused). */
-export function recordRouterForward(rec: Recorder, s: RouterShape, logits: GPUBuffer, table: GPUBuffer, probs: GPUBuffer, chosen: GPUBuffer, gates: GPUBuffer): void {
+export function recordRouterForward(
+  rec: Recorder,
+  s: RouterShape,
+  logits: GPUBuffer,
+  table: GPUBuffer,
+  probs: GPUBuffer,
+  chosen: GPUBuffer,
+  gates: GPUBuffer,
+): void {
   rec.dispatch(routerKernels.forward, { bindings: { input: logits, table, probs, chosen, output: gates }, params: params(s), workgroups: gridFlat(s.tokens) });
 }
 
@@ -49,7 +57,16 @@ export function recordRouterBackward(
 }
 
 /** stats[offset ..] = P_e [E] then assignment counts [E] (f32). `unused` fills the input binding. */
-export function recordRouterStats(rec: Recorder, s: RouterShape, table: GPUBuffer, probs: GPUBuffer, chosen: GPUBuffer, stats: GPUBuffer, offset: number, unused: GPUBuffer): void {
+export function recordRouterStats(
+  rec: Recorder,
+  s: RouterShape,
+  table: GPUBuffer,
+  probs: GPUBuffer,
+  chosen: GPUBuffer,
+  stats: GPUBuffer,
+  offset: number,
+  unused: GPUBuffer,
+): void {
   rec.dispatch(routerKernels.stats, {
     bindings: { input: unused, table, probs, chosen, output: stats },
     params: params(s, 0, offset),

@@ -69,12 +69,28 @@ export async function runTraining(
     const save = async () => hooks.saveState({ step: trainer.step, recipe, params: await trainer.getParameters(), moments: await trainer.getMoments() });
     const validate = async (full: boolean) => {
       const result = await trainer.evaluate(full ? validation : validationSlice);
-      await hooks.log({ type: 'validation', step: trainer.step, loss: result.loss, tokens: result.tokens, full, expertLoad: expertLoad(result.routing), seconds: seconds() });
+      await hooks.log({
+        type: 'validation',
+        step: trainer.step,
+        loss: result.loss,
+        tokens: result.tokens,
+        full,
+        expertLoad: expertLoad(result.routing),
+        seconds: seconds(),
+      });
     };
     const flushLogs = async () => {
       for (const entry of await trainer.readLogs()) {
         const tokens = entry.step * recipe.windows * S;
-        await hooks.log({ type: 'step', step: entry.step, loss: entry.loss, gradNorm: entry.gradNorm, lr: recipeLearningRate(recipe, entry.step), tokens, seconds: seconds() });
+        await hooks.log({
+          type: 'step',
+          step: entry.step,
+          loss: entry.loss,
+          gradNorm: entry.gradNorm,
+          lr: recipeLearningRate(recipe, entry.step),
+          tokens,
+          seconds: seconds(),
+        });
       }
     };
     const total = recipeSteps(recipe);

@@ -11,7 +11,11 @@ export const swigluKernels = {
 
 /** gu [R, 2I] -> act [R, I]. `unused` fills the backward-only binding. */
 export function recordSwiGluForward(rec: Recorder, rows: number, width: number, gu: GPUBuffer, act: GPUBuffer, unused: GPUBuffer): void {
-  rec.dispatch(swigluKernels.forward, { bindings: { gu, d_act: unused, out: act }, params: { count: rows * width, width }, workgroups: gridFlat(rows * width) });
+  rec.dispatch(swigluKernels.forward, {
+    bindings: { gu, d_act: unused, out: act },
+    params: { count: rows * width, width },
+    workgroups: gridFlat(rows * width),
+  });
 }
 
 /** dAct [R, I] -> dGu [R, 2I]. */

@@ -46,7 +46,9 @@ export class GpuTrainer {
   ) {
     const subgroupMin = (ctx.adapter as GPUAdapter & { info?: { subgroupMinSize?: number } }).info?.subgroupMinSize ?? 0;
     if (!ctx.caps.features.subgroups || subgroupMin < 8) {
-      throw new Error(`training needs the WebGPU 'subgroups' feature with subgroups of at least 8 invocations (this adapter: ${ctx.caps.features.subgroups ? `min size ${subgroupMin}` : 'no subgroups'})`);
+      throw new Error(
+        `training needs the WebGPU 'subgroups' feature with subgroups of at least 8 invocations (this adapter: ${ctx.caps.features.subgroups ? `min size ${subgroupMin}` : 'no subgroups'})`,
+      );
     }
     this.buffers = new TrainBuffers(ctx, layout, stepShape(layout, windows));
     const c = layout.config;

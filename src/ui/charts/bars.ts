@@ -90,7 +90,13 @@ export function drawBars(data: BarData, onHover?: HoverHandler, width?: number, 
   plot
     .append('g')
     .attr('class', 'grid')
-    .call(d3.axisLeft(layout.y).ticks(5).tickSize(-layout.plotWidth).tickFormat(() => ''))
+    .call(
+      d3
+        .axisLeft(layout.y)
+        .ticks(5)
+        .tickSize(-layout.plotWidth)
+        .tickFormat(() => ''),
+    )
     .call((g) => g.selectAll('line').attr('stroke', '#e6e8ee'))
     .call((g) => g.select('.domain').remove());
   const rects = plot
@@ -110,9 +116,20 @@ export function drawBars(data: BarData, onHover?: HoverHandler, width?: number, 
   const xAxis = plot
     .append('g')
     .attr('transform', `translate(0,${layout.plotHeight})`)
-    .call(d3.axisBottom(layout.x).tickValues(data.categories.filter((_, i) => i % every === 0)).tickFormat((c) => shorten(c)).tickSizeOuter(0));
+    .call(
+      d3
+        .axisBottom(layout.x)
+        .tickValues(data.categories.filter((_, i) => i % every === 0))
+        .tickFormat((c) => shorten(c))
+        .tickSizeOuter(0),
+    );
   if (data.rotateLabels) xAxis.selectAll('text').attr('text-anchor', 'end').attr('transform', 'rotate(-35)').attr('dx', '-0.4em').attr('dy', '0.6em');
-  plot.append('g').call(d3.axisLeft(layout.y).ticks(5).tickFormat((v) => (data.format ?? exact)(Number(v))));
+  plot.append('g').call(
+    d3
+      .axisLeft(layout.y)
+      .ticks(5)
+      .tickFormat((v) => (data.format ?? exact)(Number(v))),
+  );
   axisLabel(plot, data.xTitle, 'x', layout.plotWidth, layout.plotHeight, layout.margins.bottom - 8);
   axisLabel(plot, data.yTitle, 'y', layout.plotWidth, layout.plotHeight, 50);
   if (layout.legend.length > 1) drawSeriesLegend(plot, layout.legend, -22);

@@ -83,7 +83,16 @@ export function layoutHeatmap(data: HeatmapData, maxWidth = 720): HeatmapLayout 
       });
     }),
   );
-  return { width: margins.left + plotWidth + margins.right, height: margins.top + plotHeight + margins.bottom, margins, plotWidth, plotHeight, cells, domain, color };
+  return {
+    width: margins.left + plotWidth + margins.right,
+    height: margins.top + plotHeight + margins.bottom,
+    margins,
+    plotWidth,
+    plotHeight,
+    cells,
+    domain,
+    color,
+  };
 }
 
 export function drawHeatmap(data: HeatmapData, onHover?: HoverHandler, maxWidth?: number): SVGSVGElement {
@@ -121,11 +130,20 @@ export function drawHeatmap(data: HeatmapData, onHover?: HoverHandler, maxWidth?
   plot
     .append('g')
     .attr('transform', `translate(0,${layout.plotHeight})`)
-    .call(d3.axisBottom(x).tickValues(data.columnLabels.filter((_, i) => i % everyX === 0)).tickSizeOuter(0));
+    .call(
+      d3
+        .axisBottom(x)
+        .tickValues(data.columnLabels.filter((_, i) => i % everyX === 0))
+        .tickSizeOuter(0),
+    );
   const everyY = Math.ceil(data.rowLabels.length / Math.max(1, Math.floor(layout.plotHeight / 12)));
-  plot
-    .append('g')
-    .call(d3.axisLeft(y).tickValues(data.rowLabels.filter((_, i) => i % everyY === 0)).tickFormat((l) => shorten(l)).tickSizeOuter(0));
+  plot.append('g').call(
+    d3
+      .axisLeft(y)
+      .tickValues(data.rowLabels.filter((_, i) => i % everyY === 0))
+      .tickFormat((l) => shorten(l))
+      .tickSizeOuter(0),
+  );
   axisLabel(plot, data.xTitle, 'x', layout.plotWidth, layout.plotHeight, 34);
   axisLabel(plot, data.yTitle, 'y', layout.plotWidth, layout.plotHeight, layout.margins.left - 12);
   drawLegend(plot, layout, data);
@@ -141,7 +159,10 @@ function drawLegend(plot: d3.Selection<SVGGElement, undefined, null, undefined>,
   const gradient = legend.append('defs').append('linearGradient').attr('id', id).attr('x1', 0).attr('y1', 1).attr('x2', 0).attr('y2', 0);
   for (let i = 0; i <= 10; i++) {
     const v = layout.domain[0] + ((layout.domain[1] - layout.domain[0]) * i) / 10;
-    gradient.append('stop').attr('offset', `${i * 10}%`).attr('stop-color', layout.color(v));
+    gradient
+      .append('stop')
+      .attr('offset', `${i * 10}%`)
+      .attr('stop-color', layout.color(v));
   }
   legend.append('rect').attr('width', 12).attr('height', height).attr('fill', `url(#${id})`).attr('stroke', '#999');
   legend.append('text').attr('x', 16).attr('y', 9).text(format(layout.domain[1]));

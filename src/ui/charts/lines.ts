@@ -68,8 +68,15 @@ export function layoutLines(data: LineData, width = 640, plotHeight = 240): Line
   const yMax = ys.length ? Math.max(...ys) : 2;
   // No nice() on the log scale: it would widen a narrow range to whole decades and flatten every line.
   const y = data.logY
-    ? d3.scaleLog().domain([yMin / 1.1, yMax * 1.1]).range([plotHeight, 0])
-    : d3.scaleLinear().domain([Math.min(0, yMin), yMax * 1.05]).range([plotHeight, 0]).nice();
+    ? d3
+        .scaleLog()
+        .domain([yMin / 1.1, yMax * 1.1])
+        .range([plotHeight, 0])
+    : d3
+        .scaleLinear()
+        .domain([Math.min(0, yMin), yMax * 1.05])
+        .range([plotHeight, 0])
+        .nice();
   const formatX = data.formatX ?? exact;
   const formatY = data.formatY ?? exact;
   const legend = data.series.map((s, i) => ({ name: s.name, color: categoricalColor(i, data.series.length) }));
@@ -101,13 +108,24 @@ export function drawLines(data: LineData, onHover?: HoverHandler, width?: number
   const formatY = data.formatY ?? exact;
   plot
     .append('g')
-    .call(d3.axisLeft(layout.y).ticks(5).tickSize(-layout.plotWidth).tickFormat(() => ''))
+    .call(
+      d3
+        .axisLeft(layout.y)
+        .ticks(5)
+        .tickSize(-layout.plotWidth)
+        .tickFormat(() => ''),
+    )
     .call((g) => g.selectAll('line').attr('stroke', '#e6e8ee'))
     .call((g) => g.select('.domain').remove());
   if (data.reference && Number.isFinite(data.reference.y)) {
     const ry = layout.y(data.reference.y);
     plot.append('line').attr('x1', 0).attr('x2', layout.plotWidth).attr('y1', ry).attr('y2', ry).attr('stroke', '#555').attr('stroke-dasharray', '4 3');
-    plot.append('text').attr('x', 4).attr('y', ry - 4).attr('fill', '#333').text(`${data.reference.label}: ${formatY(data.reference.y)}`);
+    plot
+      .append('text')
+      .attr('x', 4)
+      .attr('y', ry - 4)
+      .attr('fill', '#333')
+      .text(`${data.reference.label}: ${formatY(data.reference.y)}`);
   }
   plot
     .selectAll('path.series')
@@ -129,8 +147,21 @@ export function drawLines(data: LineData, onHover?: HoverHandler, width?: number
     .attr('fill', (d) => d.color)
     .attr('data-value', (d) => d.point.y);
   hoverable(dots as unknown as d3.Selection<SVGCircleElement, LineMark, SVGGElement, undefined>, (d) => d.text, onHover);
-  plot.append('g').attr('transform', `translate(0,${layout.plotHeight})`).call(d3.axisBottom(layout.x).ticks(8).tickFormat((v) => formatX(Number(v))));
-  plot.append('g').call(d3.axisLeft(layout.y).ticks(5, data.logY ? '~g' : undefined).tickFormat((v) => formatY(Number(v))));
+  plot
+    .append('g')
+    .attr('transform', `translate(0,${layout.plotHeight})`)
+    .call(
+      d3
+        .axisBottom(layout.x)
+        .ticks(8)
+        .tickFormat((v) => formatX(Number(v))),
+    );
+  plot.append('g').call(
+    d3
+      .axisLeft(layout.y)
+      .ticks(5, data.logY ? '~g' : undefined)
+      .tickFormat((v) => formatY(Number(v))),
+  );
   axisLabel(plot, data.xTitle, 'x', layout.plotWidth, layout.plotHeight, 36);
   axisLabel(plot, data.yTitle, 'y', layout.plotWidth, layout.plotHeight, 54);
   drawSeriesLegend(plot, layout.legend, -22);

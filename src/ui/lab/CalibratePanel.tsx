@@ -33,26 +33,46 @@ export function CalibratePanel() {
     <section className="card lab-section" id="calibrate" aria-labelledby="calibrate-title">
       <h2 id="calibrate-title">Calibrate</h2>
       <p className="lead">
-        Run sample text through the model and record, per expert, how many tokens it got, its gate weights g and the squared norms of its
-        inputs (plain and router-weighted, Σ(g·x)²): the statistics Wanda and MoE-Pruner score weights with.
+        Run sample text through the model and record, per expert, how many tokens it got, its gate weights g and the squared norms of its inputs (plain and
+        router-weighted, Σ(g·x)²): the statistics Wanda and MoE-Pruner score weights with.
       </p>
       {model && !canRead && <NeedsTokenizer name={model.name} what="Calibration reads text" />}
       {!hideSettings && (
         <div className="settings">
           <TextPicker label="Calibration text" value={calibration.text} forTask="calibrate" onChange={actions.setCalibrationText} disabled={running} />
           <div className="row">
-            <NumberField label="Samples" value={calibration.samples} min={1} max={4096} onCommit={(v) => actions.setCalibrationSize(v, calibration.seqLen)} disabled={running} />
-            <NumberField label="Tokens per sample" value={calibration.seqLen} min={8} max={32768} onCommit={(v) => actions.setCalibrationSize(calibration.samples, v)} disabled={running} />
+            <NumberField
+              label="Samples"
+              value={calibration.samples}
+              min={1}
+              max={4096}
+              onCommit={(v) => actions.setCalibrationSize(v, calibration.seqLen)}
+              disabled={running}
+            />
+            <NumberField
+              label="Tokens per sample"
+              value={calibration.seqLen}
+              min={8}
+              max={32768}
+              onCommit={(v) => actions.setCalibrationSize(calibration.samples, v)}
+              disabled={running}
+            />
             <NumberField label="Seed" value={calibration.seed} min={0} max={4294967295} onCommit={actions.setCalibrationSeed} disabled={running} />
           </div>
           <fieldset className="choice stack" disabled={running}>
             <legend>Mode</legend>
             <label>
-              <input type="radio" name="calibration-mode" checked={calibration.mode === 'dense'} onChange={() => actions.setCalibrationMode('dense')} /> dense (one pass)
+              <input type="radio" name="calibration-mode" checked={calibration.mode === 'dense'} onChange={() => actions.setCalibrationMode('dense')} /> dense
+              (one pass)
             </label>
             <label>
-              <input type="radio" name="calibration-mode" checked={calibration.mode === 'sequential'} onChange={() => actions.setCalibrationMode('sequential')} /> sequential
-              (layer by layer through the already-pruned layers, as Wanda and SparseGPT do; runs as part of Prune)
+              <input
+                type="radio"
+                name="calibration-mode"
+                checked={calibration.mode === 'sequential'}
+                onChange={() => actions.setCalibrationMode('sequential')}
+              />{' '}
+              sequential (layer by layer through the already-pruned layers, as Wanda and SparseGPT do; runs as part of Prune)
             </label>
           </fieldset>
         </div>

@@ -33,15 +33,29 @@ export function EvaluatePanel() {
     <section className="card lab-section" id="evaluate" aria-labelledby="evaluate-title">
       <h2 id="evaluate-title">Evaluate</h2>
       <p className="lead">
-        Perplexity is exp(mean next-token loss) on held-out text the model did not train on: lower is better. The dense and the pruned model
-        read exactly the same windows.
+        Perplexity is exp(mean next-token loss) on held-out text the model did not train on: lower is better. The dense and the pruned model read exactly the
+        same windows.
       </p>
       {model && !canRead && <NeedsTokenizer name={model.name} what="Perplexity is measured on text" />}
       <div className="settings">
         <TextPicker label="Evaluation text" value={evaluation.text} onChange={actions.setEvaluationText} forTask="evaluate" disabled={running} />
         <div className="row">
-          <NumberField label="Window (tokens)" value={evaluation.ctx} min={8} max={limit} onCommit={(v) => actions.setEvaluationSize(Math.min(v, limit), evaluation.maxTokens)} disabled={running} />
-          <NumberField label="Tokens to read" value={evaluation.maxTokens} min={16} max={4194304} onCommit={(v) => actions.setEvaluationSize(evaluation.ctx, v)} disabled={running} />
+          <NumberField
+            label="Window (tokens)"
+            value={evaluation.ctx}
+            min={8}
+            max={limit}
+            onCommit={(v) => actions.setEvaluationSize(Math.min(v, limit), evaluation.maxTokens)}
+            disabled={running}
+          />
+          <NumberField
+            label="Tokens to read"
+            value={evaluation.maxTokens}
+            min={16}
+            max={4194304}
+            onCommit={(v) => actions.setEvaluationSize(evaluation.ctx, v)}
+            disabled={running}
+          />
           <label className="check">
             <input type="checkbox" checked={byGenre} onChange={(e) => setByGenre(e.target.checked)} disabled={running} /> per genre (split evenly)
           </label>

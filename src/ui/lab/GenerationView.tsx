@@ -57,7 +57,10 @@ export function GenerationView() {
                 </p>
                 {slot.result && (
                   <p className="hint">
-                    {slot.result.tokenTexts.length} tokens, {slot.result.sampling.kind === 'greedy' ? 'greedy' : `sampled (seed ${slot.result.sampling.seed}, temperature ${slot.result.sampling.temperature})`}
+                    {slot.result.tokenTexts.length} tokens,{' '}
+                    {slot.result.sampling.kind === 'greedy'
+                      ? 'greedy'
+                      : `sampled (seed ${slot.result.sampling.seed}, temperature ${slot.result.sampling.temperature})`}
                     {slot.result.stoppedAtEos ? ', stopped at end of text' : ''}
                   </p>
                 )}

@@ -22,9 +22,9 @@ export const TOUR: TourStep[] = [
     panel: 'model',
     body: (
       <p>
-        Each layer of this model has several <em>experts</em> (small feed-forward networks) and a <em>router</em>. For every token the router picks
-        the top-K experts and mixes their outputs with gate weights g. Only K experts run per token, so the model is cheap to run but big to
-        store — which is why pruning it is attractive.
+        Each layer of this model has several <em>experts</em> (small feed-forward networks) and a <em>router</em>. For every token the router picks the top-K
+        experts and mixes their outputs with gate weights g. Only K experts run per token, so the model is cheap to run but big to store — which is why pruning
+        it is attractive.
       </p>
     ),
   },
@@ -33,8 +33,8 @@ export const TOUR: TourStep[] = [
     panel: 'inspect',
     body: (
       <p>
-        Route a text through the model. The heatmap shows the share of tokens each expert gets per layer; the coloured text shows which expert
-        each token went to. Point at anything for its exact value.
+        Route a text through the model. The heatmap shows the share of tokens each expert gets per layer; the coloured text shows which expert each token went
+        to. Point at anything for its exact value.
       </p>
     ),
     act: { label: 'Route the text', run: (a, s) => a.inspect({ text: textRefOf(s.experiment.evaluation.text), tokens: 128, bySource: true }) },
@@ -45,9 +45,9 @@ export const TOUR: TourStep[] = [
     panel: 'calibrate',
     body: (
       <p>
-        Pruning methods need to know how large each input column of a weight matrix typically is. Calibration runs sample text through the model
-        and sums, per expert and input column j, the squared inputs Σx<sub>j</sub>² — and, router-weighted, Σ(g·x<sub>j</sub>)², where g is the
-        gate weight the token gave that expert.
+        Pruning methods need to know how large each input column of a weight matrix typically is. Calibration runs sample text through the model and sums, per
+        expert and input column j, the squared inputs Σx<sub>j</sub>² — and, router-weighted, Σ(g·x<sub>j</sub>)², where g is the gate weight the token gave
+        that expert.
       </p>
     ),
     act: { label: 'Calibrate', run: (a) => a.calibrate() },
@@ -59,9 +59,9 @@ export const TOUR: TourStep[] = [
     body: (
       <>
         <p>
-          Wanda (Sun et al. 2023) scores weight W<sub>ij</sub> by |W<sub>ij</sub>| · √Σx<sub>j</sub>². MoE-Pruner (Xie et al. 2024) uses the
-          router-weighted sum instead: |W<sub>ij</sub>| · √Σ(g·x<sub>j</sub>)². An input that only arrives with a small gate weight matters
-          less, because the router scales the expert's output down.
+          Wanda (Sun et al. 2023) scores weight W<sub>ij</sub> by |W<sub>ij</sub>| · √Σx<sub>j</sub>². MoE-Pruner (Xie et al. 2024) uses the router-weighted sum
+          instead: |W<sub>ij</sub>| · √Σ(g·x<sub>j</sub>)². An input that only arrives with a small gate weight matters less, because the router scales the
+          expert's output down.
         </p>
         <p>In each output row the lowest-scoring half of the weights is set to zero (50% sparsity).</p>
       </>
@@ -82,8 +82,8 @@ export const TOUR: TourStep[] = [
     panel: 'evaluate',
     body: (
       <p>
-        Perplexity measures how surprised the model is by held-out text (lower is better). The dense and the pruned model read exactly the same
-        windows, so the difference is what pruning cost.
+        Perplexity measures how surprised the model is by held-out text (lower is better). The dense and the pruned model read exactly the same windows, so the
+        difference is what pruning cost.
       </p>
     ),
     act: { label: 'Measure perplexity', run: (a) => a.evaluate(true) },
@@ -94,8 +94,8 @@ export const TOUR: TourStep[] = [
     panel: 'inspect',
     body: (
       <p>
-        Pruning the experts changes their outputs, and through the residual stream, what later routers see. Route the text again: the inspector
-        now shows the dense and the pruned model (switch between them) and how often a token's experts changed.
+        Pruning the experts changes their outputs, and through the residual stream, what later routers see. Route the text again: the inspector now shows the
+        dense and the pruned model (switch between them) and how often a token's experts changed.
       </p>
     ),
     act: { label: 'Route again', run: (a, s) => a.inspect({ text: textRefOf(s.experiment.evaluation.text), tokens: 128, bySource: true }) },
@@ -106,8 +106,8 @@ export const TOUR: TourStep[] = [
     panel: 'prune',
     body: (
       <p>
-        Now prune with Wanda at the same sparsity and measure again. Comparing the two perplexities shows what router weighting buys; the sweep
-        below draws the comparison over many sparsities.
+        Now prune with Wanda at the same sparsity and measure again. Comparing the two perplexities shows what router weighting buys; the sweep below draws the
+        comparison over many sparsities.
       </p>
     ),
     act: {
@@ -123,9 +123,9 @@ export const TOUR: TourStep[] = [
     panel: 'model',
     body: (
       <p>
-        The address bar holds the whole experiment: model (with its content hash), calibration, method and sparsity. Anyone who opens it gets the
-        same masks and numbers with “Reproduce this experiment”. For a class, add <code>hide=</code> to hide controls and <code>tour=1</code> to
-        start this tour (docs/classroom.md).
+        The address bar holds the whole experiment: model (with its content hash), calibration, method and sparsity. Anyone who opens it gets the same masks and
+        numbers with “Reproduce this experiment”. For a class, add <code>hide=</code> to hide controls and <code>tour=1</code> to start this tour
+        (docs/classroom.md).
       </p>
     ),
   },

@@ -38,8 +38,8 @@ export function InspectPanel() {
     <section className="card lab-section" id="inspect" aria-labelledby="inspect-title">
       <h2 id="inspect-title">Inspect the router</h2>
       <p className="lead">
-        Each MoE layer's router scores every token against every expert and sends it to the top {model?.spec.topK ?? 'K'}; their outputs are
-        mixed with gate weights g. Route a text and see where its tokens go.
+        Each MoE layer's router scores every token against every expert and sends it to the top {model?.spec.topK ?? 'K'}; their outputs are mixed with gate
+        weights g. Route a text and see where its tokens go.
       </p>
       {model && !canRead && <NeedsTokenizer name={model.name} what="The inspector routes the tokens of a text" />}
       <div className="settings row">

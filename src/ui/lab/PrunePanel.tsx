@@ -59,8 +59,8 @@ export function PrunePanel() {
     <section className="card lab-section" id="prune" aria-labelledby="prune-title">
       <h2 id="prune-title">Prune</h2>
       <p className="lead">
-        Set weights to zero where they matter least. MoE-Pruner scores each weight by its size times how strongly the router-weighted inputs
-        use its column; Wanda leaves the router out. Masks are applied on the fly, so the dense model stays one click away.
+        Set weights to zero where they matter least. MoE-Pruner scores each weight by its size times how strongly the router-weighted inputs use its column;
+        Wanda leaves the router out. Masks are applied on the fly, so the dense model stays one click away.
       </p>
       <div className="settings prune-settings">
         {!hide.method && (
@@ -111,14 +111,21 @@ export function PrunePanel() {
               aria-valuetext={percent(prune.sparsity, 0)}
             />
             <output htmlFor={`${id}-sparsity`} className="value">
-              {nm && prune.pattern.kind === 'n:m' ? `${percent(1 - prune.pattern.n / prune.pattern.m, 0)} (fixed by ${formatPattern(prune.pattern)})` : percent(prune.sparsity, 0)}
+              {nm && prune.pattern.kind === 'n:m'
+                ? `${percent(1 - prune.pattern.n / prune.pattern.m, 0)} (fixed by ${formatPattern(prune.pattern)})`
+                : percent(prune.sparsity, 0)}
             </output>
           </div>
         )}
         {!hide.group && (
           <div className="row">
             <label htmlFor={`${id}-group`}>Compare weights within</label>
-            <select id={`${id}-group`} value={prune.group} disabled={running || nm} onChange={(e) => actions.setPruneGroup(e.target.value as ExperimentPrune['group'])}>
+            <select
+              id={`${id}-group`}
+              value={prune.group}
+              disabled={running || nm}
+              onChange={(e) => actions.setPruneGroup(e.target.value as ExperimentPrune['group'])}
+            >
               <option value="row">each output row (Wanda, MoE-Pruner)</option>
               <option value="matrix">each matrix</option>
               <option value="layer">each layer</option>
@@ -128,7 +135,12 @@ export function PrunePanel() {
         {!hide.allocation && (
           <div className="row">
             <label htmlFor={`${id}-alloc`}>Sparsity per layer</label>
-            <select id={`${id}-alloc`} value={prune.allocation} disabled={running} onChange={(e) => actions.setAllocation(e.target.value as ExperimentPrune['allocation'])}>
+            <select
+              id={`${id}-alloc`}
+              value={prune.allocation}
+              disabled={running}
+              onChange={(e) => actions.setAllocation(e.target.value as ExperimentPrune['allocation'])}
+            >
               <option value="uniform">uniform</option>
               <option value="owl">OWL: less where activations have outliers (Yin et al. 2023)</option>
             </select>
@@ -147,7 +159,12 @@ export function PrunePanel() {
               onChange={(e) => actions.setExpertsDrop(Math.min(Number(e.target.value), maxDrop))}
             />
             <label htmlFor={`${id}-crit`}>chosen by</label>
-            <select id={`${id}-crit`} value={prune.expertCriterion} disabled={running || prune.expertsDrop === 0} onChange={(e) => actions.setExpertCriterion(e.target.value as ExperimentPrune['expertCriterion'])}>
+            <select
+              id={`${id}-crit`}
+              value={prune.expertCriterion}
+              disabled={running || prune.expertsDrop === 0}
+              onChange={(e) => actions.setExpertCriterion(e.target.value as ExperimentPrune['expertCriterion'])}
+            >
               <option value="frequency">fewest routed tokens</option>
               <option value="gate">smallest total gate weight</option>
               <option value="reap">REAP: smallest router-weighted output norm</option>
@@ -197,16 +214,18 @@ export function PrunePanel() {
             />
           </div>
           <p className="hint">
-            SparseGPT prunes the expert FFNs (routed{model?.spec.sharedExpert ? ' and shared' : ''}) row-wise in blocks and updates the kept weights
-            to compensate (Frantar &amp; Alistarh 2023); attention stays dense. Masks are chosen per block of that many columns;
-            dampening adds that fraction of the mean Hessian diagonal before inverting.
+            SparseGPT prunes the expert FFNs (routed{model?.spec.sharedExpert ? ' and shared' : ''}) row-wise in blocks and updates the kept weights to
+            compensate (Frantar &amp; Alistarh 2023); attention stays dense. Masks are chosen per block of that many columns; dampening adds that fraction of
+            the mean Hessian diagonal before inverting.
           </p>
         </>
       )}
       {model && needsText && !canRead && (
         <p className="notice" role="note">
-          {method.needsStats ? `${method.label.split(':')[0]} scores weights with calibration statistics` : 'Choosing experts to drop needs calibration statistics'}, which
-          need text, and {model.name} has no tokenizer. Magnitude and random pruning (without dropping experts) work without one.
+          {method.needsStats
+            ? `${method.label.split(':')[0]} scores weights with calibration statistics`
+            : 'Choosing experts to drop needs calibration statistics'}
+          , which need text, and {model.name} has no tokenizer. Magnitude and random pruning (without dropping experts) work without one.
         </p>
       )}
       <div className="row actions">

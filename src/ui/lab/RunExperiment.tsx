@@ -18,9 +18,9 @@ export function RunExperiment() {
     <section className="run-experiment" aria-label="Experiment">
       <p>
         <strong>Experiment:</strong> {p.method} at {pattern} ({p.group} groups, {p.allocation}
-        {p.expertsDrop ? `, ${p.expertsDrop} experts dropped per layer by ${p.expertCriterion}` : ''}; {p.targets.join(', ')}), calibrated on{' '}
-        {c.samples} × {c.seqLen} tokens of {text(c.text)} (seed {c.seed}, {c.mode}); perplexity on {e.maxTokens.toLocaleString('en-US')} tokens of{' '}
-        {text(e.text)} in windows of {e.ctx}.
+        {p.expertsDrop ? `, ${p.expertsDrop} experts dropped per layer by ${p.expertCriterion}` : ''}; {p.targets.join(', ')}), calibrated on {c.samples} ×{' '}
+        {c.seqLen} tokens of {text(c.text)} (seed {c.seed}, {c.mode}); perplexity on {e.maxTokens.toLocaleString('en-US')} tokens of {text(e.text)} in windows
+        of {e.ctx}.
       </p>
       <button type="button" className="primary" disabled={!model?.tokenizer || busy} onClick={() => void runExperiment(true)}>
         Reproduce this experiment

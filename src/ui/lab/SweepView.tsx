@@ -56,7 +56,9 @@ export function SweepView() {
             <input
               type="checkbox"
               checked={methods.includes(m.id)}
-              onChange={(e) => setMethods(e.target.checked ? METHODS.map((x) => x.id).filter((x) => x === m.id || methods.includes(x)) : methods.filter((x) => x !== m.id))}
+              onChange={(e) =>
+                setMethods(e.target.checked ? METHODS.map((x) => x.id).filter((x) => x === m.id || methods.includes(x)) : methods.filter((x) => x !== m.id))
+              }
             />{' '}
             {m.id}
           </label>

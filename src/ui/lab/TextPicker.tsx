@@ -34,7 +34,10 @@ export function TextPicker({ label, value, onChange, forTask, genres = true, dis
   const [draft, setDraft] = useState('');
   const current = valueOf(value);
   const missingPasted = value.kind === 'pasted' && !added.some((t) => t.hash === value.hash);
-  const known = new Set([...texts.flatMap((t) => [linkTextId(t.id), ...t.genres.map((g) => `${linkTextId(t.id)}.${g.id}`)]), ...added.map((t) => `pasted:${t.hash}`)]);
+  const known = new Set([
+    ...texts.flatMap((t) => [linkTextId(t.id), ...t.genres.map((g) => `${linkTextId(t.id)}.${g.id}`)]),
+    ...added.map((t) => `pasted:${t.hash}`),
+  ]);
 
   const use = async (text: string, name: string) => {
     const hash = await addText(text, name, forTask);
@@ -85,7 +88,11 @@ export function TextPicker({ label, value, onChange, forTask, genres = true, dis
               ))}
             </optgroup>
           )}
-          {!known.has(current) && <option value={current}>{missingPasted ? `pasted text ${value.kind === 'pasted' ? value.hash : ''} (not here)` : `${current} (not on this page)`}</option>}
+          {!known.has(current) && (
+            <option value={current}>
+              {missingPasted ? `pasted text ${value.kind === 'pasted' ? value.hash : ''} (not here)` : `${current} (not on this page)`}
+            </option>
+          )}
           <option value={PASTE}>Paste or upload a text…</option>
         </select>
       </div>

@@ -17,7 +17,19 @@ export function visible(token: string): string {
  * A text as coloured token boxes (the token views of the inspector and of the loss), with a readout line that
  * says what the token under the pointer means; the boxes' titles carry the same words.
  */
-export function TokenText({ label, tokens, mark, before, idle }: { label: string; tokens: string[]; mark: (t: number) => TokenMark; before?: ReactNode; idle: string }) {
+export function TokenText({
+  label,
+  tokens,
+  mark,
+  before,
+  idle,
+}: {
+  label: string;
+  tokens: string[];
+  mark: (t: number) => TokenMark;
+  before?: ReactNode;
+  idle: string;
+}) {
   const [hover, setHover] = useState<string | null>(null);
   return (
     <figure className="token-figure" aria-label={label}>

@@ -36,7 +36,9 @@ export function sparsityCsv(summary: PruneSummary): string {
   const rows: (string | number)[][] = [];
   for (const l of summary.layers) {
     for (const m of l.matrices) rows.push([l.layer, m.name, '', m.weights, m.pruned, m.weights ? m.pruned / m.weights : 0, l.target]);
-    l.experts.forEach((x, e) => rows.push([l.layer, 'expert', l.droppedExperts.includes(e) ? `${e} (dropped)` : e, x.weights, x.pruned, x.weights ? x.pruned / x.weights : 0, l.target]));
+    l.experts.forEach((x, e) =>
+      rows.push([l.layer, 'expert', l.droppedExperts.includes(e) ? `${e} (dropped)` : e, x.weights, x.pruned, x.weights ? x.pruned / x.weights : 0, l.target]),
+    );
   }
   return csv(['layer', 'matrix', 'expert', 'weights', 'pruned', 'sparsity', 'target_sparsity'], rows);
 }

@@ -30,8 +30,8 @@ export function LocalFiles() {
         onDrop={onDrop}
       >
         <p>
-          Drop a Hugging Face model folder here: <code>config.json</code> and <code>*.safetensors</code> (and{' '}
-          <code>tokenizer.json</code> if it has one). Nothing leaves your computer.
+          Drop a Hugging Face model folder here: <code>config.json</code> and <code>*.safetensors</code> (and <code>tokenizer.json</code> if it has one).
+          Nothing leaves your computer.
         </p>
         <div className="row">
           <label className="button">
@@ -40,12 +40,7 @@ export function LocalFiles() {
           </label>
           <label className="button">
             Choose a model folder…
-            <input
-              className="visually-hidden"
-              type="file"
-              {...{ webkitdirectory: '' }}
-              onChange={(e) => load([...(e.target.files ?? [])])}
-            />
+            <input className="visually-hidden" type="file" {...{ webkitdirectory: '' }} onChange={(e) => load([...(e.target.files ?? [])])} />
           </label>
         </div>
       </div>

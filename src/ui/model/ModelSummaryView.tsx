@@ -40,8 +40,7 @@ export function ModelSummaryView({ summary }: { summary: ModelSummary }) {
             <tr>
               <th scope="row">GPU fit</th>
               <td>
-                largest buffer {formatBytes(fit.largestBuffer.bytes)} of {formatBytes(fit.limit.bytes)} allowed; {formatBytes(fit.weightBytes)}{' '}
-                of weights
+                largest buffer {formatBytes(fit.largestBuffer.bytes)} of {formatBytes(fit.limit.bytes)} allowed; {formatBytes(fit.weightBytes)} of weights
               </td>
             </tr>
           )}

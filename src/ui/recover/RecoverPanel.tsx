@@ -118,15 +118,22 @@ export function RecoverPanel() {
     <section className="card lab-section recover" id="recover" aria-labelledby="recover-title">
       <h2 id="recover-title">Recover</h2>
       <p className="lead">
-        Fine-tunes the pruned model against the dense one: next-token loss plus, for every layer and expert, the squared error between the pruned
-        expert's output and the dense expert's output on the tokens routed to it (weighted so both start equal). Pruned weights stay exactly 0.
+        Fine-tunes the pruned model against the dense one: next-token loss plus, for every layer and expert, the squared error between the pruned expert's
+        output and the dense expert's output on the tokens routed to it (weighted so both start equal). Pruned weights stay exactly 0.
       </p>
       {!masksKey && <p className="hint">Prune first: Recover distills the pruned model toward the loaded dense one.</p>}
       <div className="settings">
         <TextPicker label="Training text" value={trainingText} onChange={(text) => patch({ text })} forTask="calibrate" disabled={running} />
         <div className="row">
           <NumberField label="Windows" value={settings.samples} min={1} max={4096} onCommit={(samples) => patch({ samples })} disabled={running} />
-          <NumberField label="Window (tokens)" value={Math.min(settings.seqLen, limit)} min={8} max={limit} onCommit={(seqLen) => patch({ seqLen })} disabled={running} />
+          <NumberField
+            label="Window (tokens)"
+            value={Math.min(settings.seqLen, limit)}
+            min={8}
+            max={limit}
+            onCommit={(seqLen) => patch({ seqLen })}
+            disabled={running}
+          />
           <NumberField label="Seed" value={settings.seed} min={0} max={4294967295} onCommit={(seed) => patch({ seed })} disabled={running} />
         </div>
         <div className="row">
@@ -134,8 +141,13 @@ export function RecoverPanel() {
           <NumberField label="Learning rate" value={settings.lr} min={1e-6} max={0.1} step={1e-6} onCommit={(lr) => patch({ lr })} disabled={running} />
           <NumberField label="Windows per step" value={settings.batch} min={1} max={64} onCommit={(batch) => patch({ batch })} disabled={running} />
           <label className="check">
-            <input type="checkbox" checked={settings.trainable === 'all'} onChange={(e) => patch({ trainable: e.target.checked ? 'all' : 'experts' })} disabled={running} /> train every
-            weight (default: experts only)
+            <input
+              type="checkbox"
+              checked={settings.trainable === 'all'}
+              onChange={(e) => patch({ trainable: e.target.checked ? 'all' : 'experts' })}
+              disabled={running}
+            />{' '}
+            train every weight (default: experts only)
           </label>
         </div>
       </div>
@@ -154,7 +166,9 @@ export function RecoverPanel() {
         <button type="button" disabled={!canRun || !started} onClick={() => void run(true)}>
           Start over
         </button>
-        <span className="hint">Perplexity is measured on the Evaluate panel's text and windows ({evaluation.ctx} tokens, first {evaluation.maxTokens.toLocaleString('en-US')}).</span>
+        <span className="hint">
+          Perplexity is measured on the Evaluate panel's text and windows ({evaluation.ctx} tokens, first {evaluation.maxTokens.toLocaleString('en-US')}).
+        </span>
       </div>
       {running && progress && (
         <section className="task" aria-label="Recover in progress" aria-busy="true">
@@ -197,10 +211,12 @@ function RecoverResult({ report, onDownload }: { report: RecoverReport; onDownlo
   return (
     <div className="result" role="region" aria-label="Recover result">
       <p className="hint">
-        Step {report.step} of {report.steps} in {report.seconds.toFixed(1)} s; λ = {lambda.toPrecision(4)}; {report.prunedWeights.toLocaleString('en-US')} pruned weights held at
-        0 (masks from {report.maskSource}).
+        Step {report.step} of {report.steps} in {report.seconds.toFixed(1)} s; λ = {lambda.toPrecision(4)}; {report.prunedWeights.toLocaleString('en-US')}{' '}
+        pruned weights held at 0 (masks from {report.maskSource}).
       </p>
-      {curves.step.length > 0 && <Chart label="Distillation loss curves" draw={draw} caption="λ is set on the first batch so that both terms start equal, then fixed." />}
+      {curves.step.length > 0 && (
+        <Chart label="Distillation loss curves" draw={draw} caption="λ is set on the first batch so that both terms start equal, then fixed." />
+      )}
       {p && (
         <>
           <table className="data-table recover-ppl" aria-label="Perplexity before and after recovery">
