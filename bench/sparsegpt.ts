@@ -15,7 +15,7 @@ import { UNSTRUCTURED, type PrunePattern } from '../src/engine/prune/settings.ts
 import { createRng } from '../src/engine/random.ts';
 import { summarizeCapabilities } from '../src/gpu/capabilities.ts';
 import type { GpuContext } from '../src/gpu/context.ts';
-import { recordHessianAccumulate } from '../src/gpu/kernels/sparsegpt-hessian_accumulate.ts';
+import { recordHessianAccumulate } from '../src/gpu/kernels/sparsegpt/hessian_accumulate.ts';
 import { createNodeGpuContext } from '../src/gpu/node.ts';
 import { recordInverseHessianFactor, type InverseHessianFactor } from '../src/gpu/sparsegpt/factor.ts';
 import { recordSparseGpt } from '../src/gpu/sparsegpt/prune-matrices.ts';

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createNodeGpuContext } from '../src/gpu/node.ts';
-import { matmulFlops, recordMatmul, rowMajor, transposed, type MatmulOptions } from '../src/gpu/train/matmul.ts';
+import { matmulFlops, recordMatmul, rowMajor, transposed, type MatmulOptions } from '../src/gpu/kernels/train/matmul.ts';
 
 const { values } = parseArgs({
   options: { tokens: { type: 'string', default: '2048' }, hidden: { type: 'string', default: '256' }, repeat: { type: 'string', default: '3' } },

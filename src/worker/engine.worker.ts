@@ -1,6 +1,6 @@
 /// <reference lib="webworker" />
-/** The engine's Web Worker: hosts the in-thread LabEngine behind the message protocol (src/worker/protocol.ts). */
+/** The engine's Web Worker: hosts the in-thread LabService behind the message protocol (src/worker/protocol.ts). */
 import { serveEngine } from './host.ts';
-import { LabEngine } from './lab-engine.ts';
+import { LabService } from '../lab/lab-service.ts';
 
-serveEngine(self as unknown as DedicatedWorkerGlobalScope, (init) => new LabEngine({ assetBase: init.assetBase }));
+serveEngine(self as unknown as DedicatedWorkerGlobalScope, (init) => new LabService({ assetBase: init.assetBase }));

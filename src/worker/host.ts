@@ -4,7 +4,7 @@
  */
 import type { Engine, OperationOptions } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
-import { toEngineError } from './errors.ts';
+import { toEngineError } from '../lab/errors.ts';
 import { parseClientMessage, type CallMessage, type EngineInit, type HostMessage, type MessageEndpoint } from './protocol.ts';
 
 /** Runs `call` on `engine`; exhaustive over the closed union, so a new method without a case fails to compile. */

@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { expertGradReference, expertMseReference, maskedAdamWReference, routerMaskReference } from '../../src/engine/distill/kernels-reference.ts';
 import { createRng } from '../../src/engine/random.ts';
-import { recordExpertGrad, recordExpertMse, recordExpertTotal } from '../../src/gpu/distill/expert_mse.ts';
-import { recordMaskedAdamW } from '../../src/gpu/distill/masked_adamw.ts';
-import { recordRouterMask } from '../../src/gpu/distill/router_mask.ts';
-import { NORM_LANES } from '../../src/gpu/train/adamw.ts';
+import { recordExpertGrad, recordExpertMse, recordExpertTotal } from '../../src/gpu/kernels/distill/expert_mse.ts';
+import { recordMaskedAdamW } from '../../src/gpu/kernels/distill/masked_adamw.ts';
+import { recordRouterMask } from '../../src/gpu/kernels/distill/router_mask.ts';
+import { NORM_LANES } from '../../src/gpu/kernels/train/adamw.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The page's Recover step through LabEngine on tests/fixtures/lab-tiny: refused before pruning; after pruning it
+ * The page's Recover step through LabService on tests/fixtures/lab-tiny: refused before pruning; after pruning it
  * runs in chunks (the curves grow, the step carries over: pause / resume), reports the three perplexities on the
  * same windows once finished with every pruned weight still 0, exports the distilled folder with its report, and
  * starts over when the pruning changes.
@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { EngineError } from '../../src/api/errors.ts';
 import type { PruneRequest } from '../../src/api/lab.ts';
 import type { RecoverRequest } from '../../src/engine/distill/recover-api.ts';
-import { LabEngine } from '../../src/worker/lab-engine.ts';
+import { LabService } from '../../src/lab/lab-service.ts';
 import { gpu } from './gpu-context.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -50,9 +50,9 @@ const request = (patch: Partial<RecoverRequest> = {}): RecoverRequest => ({
   ...patch,
 });
 
-describe('Recover step through LabEngine', () => {
+describe('Recover step through LabService', () => {
   it('runs in chunks after pruning, then reports dense / pruned / distilled perplexity and exports the folder', async () => {
-    const engine = new LabEngine({ assetBase: SITE, fetch: siteFetch, openGpu: gpu, openCache: async () => null });
+    const engine = new LabService({ assetBase: SITE, fetch: siteFetch, openGpu: gpu, openCache: async () => null });
     await engine.loadModel({ kind: 'files', files: FILES.map((f) => ({ path: `m/${f}`, file: new File([readFileSync(join(LAB_TINY, f))], f) })) });
     const refused = await engine.recover(request()).then(
       () => null,

@@ -2,8 +2,8 @@
 import { describe, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { applyRope, causalAttention } from '../../src/engine/reference/ops.ts';
-import { recordAttention } from '../../src/gpu/kernels/attention.ts';
-import { recordRope, ropeCosSinTable } from '../../src/gpu/kernels/rope.ts';
+import { recordAttention } from '../../src/gpu/kernels/nn/attention.ts';
+import { recordRope, ropeCosSinTable } from '../../src/gpu/kernels/nn/rope.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 import { normals } from './kernel-harness.ts';

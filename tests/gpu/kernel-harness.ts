@@ -3,7 +3,7 @@ import type { Rng } from '../../src/engine/random.ts';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { encodeWeights, roundToDtype } from '../../src/engine/reference/dtype.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
-import type { WeightOperand } from '../../src/gpu/kernels/matmul.ts';
+import type { WeightOperand } from '../../src/gpu/kernels/nn/matmul.ts';
 import { maskWords } from '../../src/gpu/weights.ts';
 
 export const DTYPES: WeightDtype[] = ['f32', 'f16', 'bf16'];

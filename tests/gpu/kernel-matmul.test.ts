@@ -2,7 +2,7 @@
 import { describe, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { linear } from '../../src/engine/reference/ops.ts';
-import { recordMatmul } from '../../src/gpu/kernels/matmul.ts';
+import { recordMatmul } from '../../src/gpu/kernels/nn/matmul.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 import { DTYPES, f64, normals, randomMask, uploadWeights } from './kernel-harness.ts';

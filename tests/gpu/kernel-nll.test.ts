@@ -2,7 +2,7 @@
 import { describe, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { nllOfRow } from '../../src/engine/reference/ops.ts';
-import { NO_TARGET, recordNll } from '../../src/gpu/kernels/nll.ts';
+import { NO_TARGET, recordNll } from '../../src/gpu/kernels/eval/nll.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 import { normals } from './kernel-harness.ts';

@@ -2,8 +2,8 @@
 import { describe, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { layerNorm, rmsNorm } from '../../src/engine/reference/ops.ts';
-import { recordEmbedding } from '../../src/gpu/kernels/embedding.ts';
-import { recordNorm } from '../../src/gpu/kernels/norm.ts';
+import { recordEmbedding } from '../../src/gpu/kernels/nn/embedding.ts';
+import { recordNorm } from '../../src/gpu/kernels/nn/norm.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 import { DTYPES, f64, normals, uploadWeights } from './kernel-harness.ts';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { RoutingRule } from '../../src/engine/model/spec.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { route } from '../../src/engine/reference/routing.ts';
-import { NO_EXPERT, recordRoute } from '../../src/gpu/kernels/route.ts';
+import { NO_EXPERT, recordRoute } from '../../src/gpu/kernels/moe/route.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 import { normals } from './kernel-harness.ts';
 

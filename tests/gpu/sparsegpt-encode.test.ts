@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { encodeWeights } from '../../src/engine/prune/packing.ts';
 import { createRng } from '../../src/engine/random.ts';
-import { recordEncodeWeights } from '../../src/gpu/kernels/sparsegpt-encode_weights.ts';
+import { recordEncodeWeights } from '../../src/gpu/kernels/sparsegpt/encode_weights.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 
 function testValues(): Float32Array {

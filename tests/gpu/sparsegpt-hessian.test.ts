@@ -11,7 +11,7 @@ import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
 import { sparseGptModelReference } from '../../src/engine/sparsegpt/model-reference.ts';
 import { UNSTRUCTURED } from '../../src/engine/prune/settings.ts';
 import { calibrateOnGpu } from '../../src/gpu/calibration/calibrate.ts';
-import { recordHessianAccumulate } from '../../src/gpu/kernels/sparsegpt-hessian_accumulate.ts';
+import { recordHessianAccumulate } from '../../src/gpu/kernels/sparsegpt/hessian_accumulate.ts';
 import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
 import { HessianAccumulator, type HessianSlab } from '../../src/gpu/sparsegpt/hessians.ts';
 import { FIXTURES, openFixture } from '../helpers/fixtures.ts';

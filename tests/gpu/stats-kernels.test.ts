@@ -6,11 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { routerHealthOfLogits, routingCounts, segmentColumnSqNorms, segmentWeightedRowNorms } from '../../src/engine/calibration/stats-kernels-reference.ts';
-import { recordColumnSqNorm } from '../../src/gpu/kernels/stats-column_sqnorm.ts';
-import { recordRouterHealth } from '../../src/gpu/kernels/stats-router_health.ts';
-import { recordRoutingCounts } from '../../src/gpu/kernels/stats-routing_counts.ts';
-import { recordRowNorm } from '../../src/gpu/kernels/stats-row_norm.ts';
-import { recordSegmentSum } from '../../src/gpu/kernels/stats-segment_sum.ts';
+import { recordColumnSqNorm } from '../../src/gpu/kernels/stats/column_sqnorm.ts';
+import { recordRouterHealth } from '../../src/gpu/kernels/stats/router_health.ts';
+import { recordRoutingCounts } from '../../src/gpu/kernels/stats/routing_counts.ts';
+import { recordRowNorm } from '../../src/gpu/kernels/stats/row_norm.ts';
+import { recordSegmentSum } from '../../src/gpu/kernels/stats/segment_sum.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 

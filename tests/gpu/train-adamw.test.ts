@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { adamwReferenceStep } from '../../src/engine/train/reference/adamw.ts';
-import { NORM_LANES, recordAdamW } from '../../src/gpu/train/adamw.ts';
+import { NORM_LANES, recordAdamW } from '../../src/gpu/kernels/train/adamw.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 

@@ -18,8 +18,8 @@ import {
   scoreKey,
 } from '../../src/engine/prune/scores.ts';
 import { checkSettings, parsePattern, prunedPerGroup, PruneRequestError, UNSTRUCTURED, type PruneSettings } from '../../src/engine/prune/settings.ts';
-import { GROUP_CHUNK_ELEMENTS, RADIX_BINS, RADIX_PASSES } from '../../src/gpu/kernels/prune-score.ts';
-import { rowSelectThreads } from '../../src/gpu/kernels/prune-row_select.ts';
+import { GROUP_CHUNK_ELEMENTS, RADIX_BINS, RADIX_PASSES } from '../../src/gpu/kernels/prune/score.ts';
+import { rowSelectThreads } from '../../src/gpu/kernels/prune/row_select.ts';
 
 const settings: PruneSettings = { method: 'wanda', pattern: UNSTRUCTURED, group: 'row', sparsity: 0.5, seed: 0 };
 

@@ -16,11 +16,11 @@
  */
 import type { MoeModelSpec } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
-import { recordColumnSqNorm } from '../kernels/stats-column_sqnorm.ts';
-import { recordRouterHealth } from '../kernels/stats-router_health.ts';
-import { recordRoutingCounts } from '../kernels/stats-routing_counts.ts';
-import { recordRowNorm } from '../kernels/stats-row_norm.ts';
-import { recordSegmentSum } from '../kernels/stats-segment_sum.ts';
+import { recordColumnSqNorm } from '../kernels/stats/column_sqnorm.ts';
+import { recordRouterHealth } from '../kernels/stats/router_health.ts';
+import { recordRoutingCounts } from '../kernels/stats/routing_counts.ts';
+import { recordRowNorm } from '../kernels/stats/row_norm.ts';
+import { recordSegmentSum } from '../kernels/stats/segment_sum.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
 import { recordModelNorm } from '../model/layer.ts';
 import type { MoeLayerTap } from '../model/taps.ts';

@@ -5,7 +5,7 @@
  * (router-health.ts definitions). One forward pass without the LM head; one readback per MoE layer.
  */
 import { HISTOGRAM_BINS } from '../../engine/calibration/stats.ts';
-import { recordRouterHealth } from '../kernels/stats-router_health.ts';
+import { recordRouterHealth } from '../kernels/stats/router_health.ts';
 import { GpuForward } from '../model/forward.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
 import type { GpuMaskSet } from '../model/masks.ts';

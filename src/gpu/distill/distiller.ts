@@ -13,15 +13,15 @@ import type { DistillProblem } from '../../engine/distill/problem.ts';
 import type { GpuContext } from '../context.ts';
 import { GpuError } from '../errors.ts';
 import type { Recorder } from '../recorder.ts';
-import type { AdamWSettings } from '../train/adamw.ts';
+import type { AdamWSettings } from '../kernels/train/adamw.ts';
 import { recordTrainBackward, type MoeBackwardHooks } from '../train/backward.ts';
 import { LOG_SLOTS, type TrainBuffers } from '../train/buffers.ts';
 import { recordTrainForward, type MoeForwardHooks } from '../train/forward.ts';
 import { GpuTrainer } from '../train/trainer.ts';
-import { recordTranspose } from '../train/transpose.ts';
-import { recordExpertGrad, recordExpertMse, recordExpertTotal } from './expert_mse.ts';
-import { recordMaskedAdamW, recordMaskGradients, type MaskedAdamWBuffers } from './masked_adamw.ts';
-import { recordRouterMask } from './router_mask.ts';
+import { recordTranspose } from '../kernels/train/transpose.ts';
+import { recordExpertGrad, recordExpertMse, recordExpertTotal } from '../kernels/distill/expert_mse.ts';
+import { recordMaskedAdamW, recordMaskGradients, type MaskedAdamWBuffers } from '../kernels/distill/masked_adamw.ts';
+import { recordRouterMask } from '../kernels/distill/router_mask.ts';
 import { TeacherExperts } from './teacher.ts';
 
 export type DistillOptimizer = Omit<AdamWSettings, 'lr'>;
@@ -43,7 +43,7 @@ const EVAL_SLOT = 3 * LOG_SLOTS;
 // The evaluation's CE goes to the training buffers' evaluation slot.
 const EVAL_CE_SLOT = 2 * LOG_SLOTS;
 
-/** Training uses subgroup matmuls (src/gpu/train/matmul.wgsl): the same requirement as GpuTrainer. */
+/** Training uses subgroup matmuls (shaders/train/matmul.wgsl): the same requirement as GpuTrainer. */
 export function requireTrainingFeatures(ctx: GpuContext): void {
   const subgroupMin = (ctx.adapter as GPUAdapter & { info?: { subgroupMinSize?: number } }).info?.subgroupMinSize ?? 0;
   if (!ctx.caps.features.subgroups || subgroupMin < 8) {

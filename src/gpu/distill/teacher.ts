@@ -9,9 +9,9 @@ import type { ParamLayout } from '../../engine/train/config.ts';
 import type { GpuContext } from '../context.ts';
 import type { Recorder } from '../recorder.ts';
 import type { StepShape, TrainBuffers } from '../train/buffers.ts';
-import { recordMatmul, rowMajor } from '../train/matmul.ts';
-import { recordSwiGluBackward, recordSwiGluForward } from '../train/swiglu.ts';
-import { recordTranspose } from '../train/transpose.ts';
+import { recordMatmul, rowMajor } from '../kernels/train/matmul.ts';
+import { recordSwiGluBackward, recordSwiGluForward } from '../kernels/train/swiglu.ts';
+import { recordTranspose } from '../kernels/train/transpose.ts';
 
 export class TeacherExperts {
   readonly weights: GPUBuffer; // [P], expert tensors only

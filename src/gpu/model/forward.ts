@@ -5,9 +5,9 @@
  * into one command buffer; logits are computed in chunks of rows so [T, V] is never needed when only NLL is.
  * Deterministic run to run: no float atomics, every reduction in a fixed order.
  */
-import { recordEmbedding } from '../kernels/embedding.ts';
-import { recordMatmul } from '../kernels/matmul.ts';
-import { NO_TARGET, recordNll } from '../kernels/nll.ts';
+import { recordEmbedding } from '../kernels/nn/embedding.ts';
+import { recordMatmul } from '../kernels/nn/matmul.ts';
+import { NO_TARGET, recordNll } from '../kernels/eval/nll.ts';
 import type { Recorder } from '../recorder.ts';
 import type { GpuModel } from './gpu-model.ts';
 import { recordLayer, recordModelNorm, type LayerOptions } from './layer.ts';

@@ -6,18 +6,18 @@
  * dispatch, grouped SwiGLU experts, shared expert, combine) or a dense SwiGLU MLP.
  * `recordLayer` is the unit sequential calibration runs layer by layer; the full forward is a loop over it.
  */
-import { recordAttention } from '../kernels/attention.ts';
-import { recordCombine } from '../kernels/combine.ts';
-import { recordDispatchCount } from '../kernels/dispatch_count.ts';
-import { recordDispatchFill } from '../kernels/dispatch_fill.ts';
-import { recordDispatchPlan } from '../kernels/dispatch_plan.ts';
-import { recordExpertDown } from '../kernels/expert_down.ts';
-import { recordExpertGateUp, type RowPlan } from '../kernels/expert_gate_up.ts';
-import { recordMatmul, type WeightOperand } from '../kernels/matmul.ts';
-import { recordNorm } from '../kernels/norm.ts';
-import { recordResidualAdd } from '../kernels/residual_add.ts';
-import { recordRope } from '../kernels/rope.ts';
-import { recordRoute } from '../kernels/route.ts';
+import { recordAttention } from '../kernels/nn/attention.ts';
+import { recordCombine } from '../kernels/moe/combine.ts';
+import { recordDispatchCount } from '../kernels/moe/dispatch_count.ts';
+import { recordDispatchFill } from '../kernels/moe/dispatch_fill.ts';
+import { recordDispatchPlan } from '../kernels/moe/dispatch_plan.ts';
+import { recordExpertDown } from '../kernels/moe/expert_down.ts';
+import { recordExpertGateUp, type RowPlan } from '../kernels/moe/expert_gate_up.ts';
+import { recordMatmul, type WeightOperand } from '../kernels/nn/matmul.ts';
+import { recordNorm } from '../kernels/nn/norm.ts';
+import { recordResidualAdd } from '../kernels/nn/residual_add.ts';
+import { recordRope } from '../kernels/nn/rope.ts';
+import { recordRoute } from '../kernels/moe/route.ts';
 import type { Recorder } from '../recorder.ts';
 import type { GpuFfn, GpuModel, GpuNorm } from './gpu-model.ts';
 import type { GpuLayerMasks } from './masks.ts';

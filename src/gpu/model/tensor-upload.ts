@@ -9,7 +9,7 @@ import { bytesToFloat32, DTYPE_BYTES, type Dtype } from '../../engine/io/safeten
 import { readTensorRaw, tensorInfo, type Checkpoint } from '../../engine/model/checkpoint.ts';
 import type { WeightDtype } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
-import type { WeightOperand } from '../kernels/matmul.ts';
+import type { WeightOperand } from '../kernels/nn/matmul.ts';
 
 /** A weight matrix on the GPU: its buffer, stored dtype and the checkpoint tensor(s) it came from. */
 export interface GpuMatrix extends WeightOperand {

@@ -5,9 +5,9 @@
 import type { MoeModelSpec } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
 import { beyondLimits } from '../errors.ts';
-import { maxExpertTiles } from '../kernels/dispatch_plan.ts';
-import { GEMM_TILE } from '../kernels/matmul.ts';
-import { ropeCosSinTable } from '../kernels/rope.ts';
+import { maxExpertTiles } from '../kernels/moe/dispatch_plan.ts';
+import { GEMM_TILE } from '../kernels/nn/matmul.ts';
+import { ropeCosSinTable } from '../kernels/nn/rope.ts';
 
 /** Bytes per token of the largest activation buffer, the one that bounds T under maxStorageBufferBindingSize. */
 export function largestBytesPerToken(spec: MoeModelSpec): number {

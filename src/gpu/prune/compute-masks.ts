@@ -14,15 +14,15 @@ import { checkSettings, prunedPerGroup, PruneRequestError, usesColumnFactors, ty
 import type { WeightDtype } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
 import { beyondLimits } from '../errors.ts';
-import { recordCountKept } from '../kernels/prune-count_kept.ts';
-import { recordGroupHistogram } from '../kernels/prune-group_histogram.ts';
-import { recordGroupMask } from '../kernels/prune-group_mask.ts';
-import { recordGroupPick } from '../kernels/prune-group_pick.ts';
-import { recordGroupTieCount } from '../kernels/prune-group_tie_count.ts';
-import { recordGroupTieScan } from '../kernels/prune-group_tie_scan.ts';
-import { recordNmSelect } from '../kernels/prune-nm_select.ts';
-import { recordRowSelect } from '../kernels/prune-row_select.ts';
-import { groupChunks, RADIX_BINS, RADIX_PASSES, type ScoredMatrix } from '../kernels/prune-score.ts';
+import { recordCountKept } from '../kernels/prune/count_kept.ts';
+import { recordGroupHistogram } from '../kernels/prune/group_histogram.ts';
+import { recordGroupMask } from '../kernels/prune/group_mask.ts';
+import { recordGroupPick } from '../kernels/prune/group_pick.ts';
+import { recordGroupTieCount } from '../kernels/prune/group_tie_count.ts';
+import { recordGroupTieScan } from '../kernels/prune/group_tie_scan.ts';
+import { recordNmSelect } from '../kernels/prune/nm_select.ts';
+import { recordRowSelect } from '../kernels/prune/row_select.ts';
+import { groupChunks, RADIX_BINS, RADIX_PASSES, type ScoredMatrix } from '../kernels/prune/score.ts';
 import type { Recorder } from '../recorder.ts';
 import { WEIGHT_BYTES } from '../weights.ts';
 

@@ -8,12 +8,12 @@
 import type { GpuContext } from '../context.ts';
 import { PruneRequestError } from '../../engine/prune/settings.ts';
 import { beyondLimits } from '../errors.ts';
-import { recordCholeskyDiagonal } from '../kernels/sparsegpt-cholesky_diagonal.ts';
-import { recordCholeskyPanel } from '../kernels/sparsegpt-cholesky_panel.ts';
-import { recordCholeskyUpdate } from '../kernels/sparsegpt-cholesky_update.ts';
-import { recordFactorStore } from '../kernels/sparsegpt-factor_store.ts';
-import { recordHessianPrepare } from '../kernels/sparsegpt-hessian_prepare.ts';
-import { recordTriangularInverse } from '../kernels/sparsegpt-triangular_inverse.ts';
+import { recordCholeskyDiagonal } from '../kernels/sparsegpt/cholesky_diagonal.ts';
+import { recordCholeskyPanel } from '../kernels/sparsegpt/cholesky_panel.ts';
+import { recordCholeskyUpdate } from '../kernels/sparsegpt/cholesky_update.ts';
+import { recordFactorStore } from '../kernels/sparsegpt/factor_store.ts';
+import { recordHessianPrepare } from '../kernels/sparsegpt/hessian_prepare.ts';
+import { recordTriangularInverse } from '../kernels/sparsegpt/triangular_inverse.ts';
 import type { Recorder } from '../recorder.ts';
 
 /** Blocks of the blocked Cholesky and triangular inverse (TILE in the shaders). */

@@ -13,7 +13,7 @@
 import type { MoeModelSpec } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
 import { beyondLimits } from '../errors.ts';
-import { recordHessianAccumulate } from '../kernels/sparsegpt-hessian_accumulate.ts';
+import { recordHessianAccumulate } from '../kernels/sparsegpt/hessian_accumulate.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
 import type { MoeLayerTap } from '../model/taps.ts';
 import { factorBatchBytes } from './factor.ts';

@@ -13,11 +13,11 @@ import { prunedPerGroup, PruneRequestError } from '../../engine/prune/settings.t
 import { checkSparseGptSettings, type SparseGptSettings } from '../../engine/sparsegpt/settings.ts';
 import type { GpuContext } from '../context.ts';
 import { beyondLimits } from '../errors.ts';
-import { recordBlockSelect } from '../kernels/sparsegpt-block_select.ts';
-import { columnLoopTileRows, recordColumnLoop } from '../kernels/sparsegpt-column_loop.ts';
-import { recordEncodeWeights } from '../kernels/sparsegpt-encode_weights.ts';
-import { recordInitWeights, type MatrixChunk } from '../kernels/sparsegpt-init_weights.ts';
-import { recordTrailingUpdate } from '../kernels/sparsegpt-trailing_update.ts';
+import { recordBlockSelect } from '../kernels/sparsegpt/block_select.ts';
+import { columnLoopTileRows, recordColumnLoop } from '../kernels/sparsegpt/column_loop.ts';
+import { recordEncodeWeights } from '../kernels/sparsegpt/encode_weights.ts';
+import { recordInitWeights, type MatrixChunk } from '../kernels/sparsegpt/init_weights.ts';
+import { recordTrailingUpdate } from '../kernels/sparsegpt/trailing_update.ts';
 import type { Recorder } from '../recorder.ts';
 import { maskWords, weightBufferBytes } from '../weights.ts';
 import type { InverseHessianFactor } from './factor.ts';

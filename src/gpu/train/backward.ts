@@ -5,16 +5,16 @@
  * Every product is a matmul.wgsl call with the operand views spelled out; shapes in the comments.
  */
 import type { Recorder } from '../recorder.ts';
-import { recordAttentionSoftmaxBackward } from './attention_softmax.ts';
+import { recordAttentionSoftmaxBackward } from '../kernels/train/attention_softmax.ts';
 import type { BackwardScratch, StepShape, TrainBuffers } from './buffers.ts';
-import { recordEmbeddingBackward } from './embedding.ts';
+import { recordEmbeddingBackward } from '../kernels/train/embedding.ts';
 import { attentionView, headView, transposedHeadView, type AttentionBuffers } from './forward.ts';
-import { recordMatmul, rowMajor, transposed } from './matmul.ts';
-import { recordGatherRows, recordGateGrad, recordInputGrad } from './moe_rows.ts';
-import { recordRmsNormBackward } from './rmsnorm.ts';
-import { recordRopeBackward } from './rope.ts';
-import { recordRouterBackward } from './router.ts';
-import { recordSwiGluBackward } from './swiglu.ts';
+import { recordMatmul, rowMajor, transposed } from '../kernels/train/matmul.ts';
+import { recordGatherRows, recordGateGrad, recordInputGrad } from '../kernels/train/moe_rows.ts';
+import { recordRmsNormBackward } from '../kernels/train/rmsnorm.ts';
+import { recordRopeBackward } from '../kernels/train/rope.ts';
+import { recordRouterBackward } from '../kernels/train/router.ts';
+import { recordSwiGluBackward } from '../kernels/train/swiglu.ts';
 
 /** Extra gradient terms recorded inside each MoE block's backward (distillation, src/gpu/distill). */
 export interface MoeBackwardHooks {

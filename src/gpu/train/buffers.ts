@@ -6,8 +6,8 @@
 import type { ParamLayout } from '../../engine/train/config.ts';
 import { headDim } from '../../engine/train/config.ts';
 import type { GpuContext } from '../context.ts';
-import { NORM_LANES } from './adamw.ts';
-import { expertRowCapacity } from './moe_dispatch.ts';
+import { NORM_LANES } from '../kernels/train/adamw.ts';
+import { expertRowCapacity } from '../kernels/train/moe_dispatch.ts';
 
 /** What layer l keeps from its forward. */
 export interface LayerActivations {

@@ -5,17 +5,17 @@
  * dL/dlogits in place when a gradient is wanted.
  */
 import type { Recorder } from '../recorder.ts';
-import { recordAttentionSoftmax } from './attention_softmax.ts';
+import { recordAttentionSoftmax } from '../kernels/train/attention_softmax.ts';
 import type { StepShape, TrainBuffers } from './buffers.ts';
-import { recordCrossEntropy } from './cross_entropy.ts';
-import { recordEmbeddingForward } from './embedding.ts';
-import { recordMatmul, rowMajor, type MatrixView } from './matmul.ts';
-import { recordMoeDispatch } from './moe_dispatch.ts';
-import { recordCombineRows, recordGatherRows } from './moe_rows.ts';
-import { recordRmsNormForward } from './rmsnorm.ts';
-import { recordRopeForward } from './rope.ts';
-import { recordRouterForward, recordRouterStats } from './router.ts';
-import { recordSwiGluForward } from './swiglu.ts';
+import { recordCrossEntropy } from '../kernels/train/cross_entropy.ts';
+import { recordEmbeddingForward } from '../kernels/train/embedding.ts';
+import { recordMatmul, rowMajor, type MatrixView } from '../kernels/train/matmul.ts';
+import { recordMoeDispatch } from '../kernels/train/moe_dispatch.ts';
+import { recordCombineRows, recordGatherRows } from '../kernels/train/moe_rows.ts';
+import { recordRmsNormForward } from '../kernels/train/rmsnorm.ts';
+import { recordRopeForward } from '../kernels/train/rope.ts';
+import { recordRouterForward, recordRouterStats } from '../kernels/train/router.ts';
+import { recordSwiGluForward } from '../kernels/train/swiglu.ts';
 
 /** Head h of window w of a [T, width] buffer at column `column` (q: 0, k: H, v: 2H of qkv). */
 export function headView(buffer: GPUBuffer, s: StepShape, width: number, column: number): MatrixView {

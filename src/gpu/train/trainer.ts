@@ -9,11 +9,11 @@ import { positionsById } from '../../engine/train/data.ts';
 import { ropeTable } from '../../engine/train/rope-table.ts';
 import type { GpuContext } from '../context.ts';
 import type { Recorder } from '../recorder.ts';
-import { recordAdamW, type AdamWSettings } from './adamw.ts';
+import { recordAdamW, type AdamWSettings } from '../kernels/train/adamw.ts';
 import { recordTrainBackward } from './backward.ts';
 import { LOG_SLOTS, stepShape, TrainBuffers } from './buffers.ts';
 import { recordTrainForward } from './forward.ts';
-import { recordTranspose } from './transpose.ts';
+import { recordTranspose } from '../kernels/train/transpose.ts';
 
 export type OptimizerSettings = Omit<AdamWSettings, 'lr'>;
 

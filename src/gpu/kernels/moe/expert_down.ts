@@ -1,0 +1,37 @@
+/** Host for shaders/moe/expert_down.wgsl: expertOut [rows, H] = inter [rows, I] . down_e^T, per expert. */
+import gemmTile from '../../../../shaders/nn/gemm_tile.wgsl';
+import groupedTile from '../../../../shaders/moe/grouped_tile.wgsl';
+import source from '../../../../shaders/moe/expert_down.wgsl';
+import { defineKernel } from '../../kernel.ts';
+import type { Recorder } from '../../recorder.ts';
+import { WEIGHT_DTYPE_CODE, WEIGHTS_WGSL } from '../../weights.ts';
+import type { RowPlan } from './expert_gate_up.ts';
+import { GEMM_TILE, type WeightOperand } from '../nn/matmul.ts';
+
+export const expertDownKernel = defineKernel({ name: 'moe/expert_down', source, include: [WEIGHTS_WGSL, gemmTile, groupedTile] });
+
+export interface ExpertDownArgs {
+  inter: GPUBuffer; // [rows, I]
+  down: WeightOperand; // [E, H, I] (dense: [H, I])
+  expertOut: GPUBuffer; // [rows, H]
+  plan: RowPlan;
+  hidden: number;
+  interSize: number;
+}
+
+export function recordExpertDown(rec: Recorder, a: ExpertDownArgs): void {
+  const p = a.plan;
+  rec.dispatch(expertDownKernel, {
+    bindings: {
+      x: a.inter,
+      weight: a.down.buffer,
+      keep_mask: a.down.mask ?? a.down.buffer,
+      tiles: p.kind === 'gathered' ? p.tiles : a.inter,
+      offsets: p.kind === 'gathered' ? p.offsets : a.inter,
+      expert_out: a.expertOut,
+    },
+    params: { rows: p.kind === 'dense' ? p.rows : 0, hidden: a.hidden, inter_size: a.interSize },
+    constants: { WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[a.down.dtype], HAS_MASK: Boolean(a.down.mask), GATHERED: p.kind === 'gathered' },
+    workgroups: [Math.ceil(a.hidden / GEMM_TILE), p.kind === 'gathered' ? p.maxTiles : Math.ceil(p.rows / GEMM_TILE)],
+  });
+}

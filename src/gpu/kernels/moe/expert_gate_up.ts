@@ -1,0 +1,43 @@
+/** Host for shaders/moe/expert_gate_up.wgsl: inter [rows, I] = silu(x W_gate^T) * (x W_up^T), per expert. */
+import gemmTile from '../../../../shaders/nn/gemm_tile.wgsl';
+import groupedTile from '../../../../shaders/moe/grouped_tile.wgsl';
+import source from '../../../../shaders/moe/expert_gate_up.wgsl';
+import { defineKernel } from '../../kernel.ts';
+import type { Recorder } from '../../recorder.ts';
+import { WEIGHT_DTYPE_CODE, WEIGHTS_WGSL } from '../../weights.ts';
+import { GEMM_TILE, type WeightOperand } from '../nn/matmul.ts';
+
+export const expertGateUpKernel = defineKernel({ name: 'moe/expert_gate_up', source, include: [WEIGHTS_WGSL, gemmTile, groupedTile] });
+
+/** How the grouped kernels find their rows: the dispatch plan of an MoE layer, or all rows of a dense FFN. */
+export type RowPlan =
+  { kind: 'gathered'; sortedRows: GPUBuffer; tiles: GPUBuffer; offsets: GPUBuffer; maxTiles: number; topK: number } | { kind: 'dense'; rows: number };
+
+export interface ExpertGateUpArgs {
+  x: GPUBuffer; // [T, H]
+  gateUp: WeightOperand; // [E, 2I, H] (dense: [2I, H])
+  inter: GPUBuffer; // [rows, I]
+  plan: RowPlan;
+  hidden: number;
+  interSize: number;
+}
+
+export function recordExpertGateUp(rec: Recorder, a: ExpertGateUpArgs): void {
+  const gathered = a.plan.kind === 'gathered';
+  const p = a.plan;
+  rec.dispatch(expertGateUpKernel, {
+    bindings: {
+      x: a.x,
+      weight: a.gateUp.buffer,
+      keep_mask: a.gateUp.mask ?? a.gateUp.buffer,
+      // Dense: the plan buffers are never read; any read-only buffer fills the bindings.
+      sorted_rows: p.kind === 'gathered' ? p.sortedRows : a.x,
+      tiles: p.kind === 'gathered' ? p.tiles : a.x,
+      offsets: p.kind === 'gathered' ? p.offsets : a.x,
+      inter: a.inter,
+    },
+    params: { rows: p.kind === 'dense' ? p.rows : 0, hidden: a.hidden, inter_size: a.interSize, top_k: p.kind === 'gathered' ? p.topK : 1 },
+    constants: { WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[a.gateUp.dtype], HAS_MASK: Boolean(a.gateUp.mask), GATHERED: gathered },
+    workgroups: [Math.ceil(a.interSize / (GEMM_TILE / 2)), p.kind === 'gathered' ? p.maxTiles : Math.ceil(p.rows / GEMM_TILE)],
+  });
+}

@@ -1,0 +1,35 @@
+/** Host for shaders/moe/route.wgsl: router logits [T, E] -> expert ids [T, K] u32 and gates [T, K] f32. */
+import source from '../../../../shaders/moe/route.wgsl';
+import type { RoutingRule } from '../../../engine/model/spec.ts';
+import { defineKernel, grid1d } from '../../kernel.ts';
+import type { Recorder } from '../../recorder.ts';
+
+export const routeKernel = defineKernel({ name: 'moe/route', source });
+
+/** MAX_TOP_K in the shader. */
+export const MAX_TOP_K = 16;
+/** Expert id of a slot no enabled expert could fill (fewer than K experts left after expert dropping). */
+export const NO_EXPERT = 0xffffffff;
+
+export interface RouteArgs {
+  logits: GPUBuffer; // [T, E]
+  enabled: GPUBuffer; // [E] u32: 1 kept, 0 dropped
+  expertIds: GPUBuffer; // [T, K] u32
+  gates: GPUBuffer; // [T, K] f32
+  tokens: number;
+  experts: number;
+  topK: number;
+  rule: RoutingRule;
+}
+
+export function recordRoute(rec: Recorder, a: RouteArgs): void {
+  if (a.topK > MAX_TOP_K) throw new Error(`route: top-k ${a.topK} is above the supported ${MAX_TOP_K}`);
+  if (a.rule.kind === 'sparsemixer' && a.topK !== 2) throw new Error(`route: sparsemixer routes to exactly 2 experts (top-k ${a.topK})`);
+  const rule = { 'softmax-topk': 0, 'topk-softmax': 1, sparsemixer: 2 }[a.rule.kind];
+  rec.dispatch(routeKernel, {
+    bindings: { logits: a.logits, enabled: a.enabled, expert_ids: a.expertIds, gates: a.gates },
+    params: { tokens: a.tokens, experts: a.experts, top_k: a.topK, jitter_eps: a.rule.kind === 'sparsemixer' ? a.rule.jitterEps : 0 },
+    constants: { RULE: rule, RENORMALIZE: a.rule.kind === 'softmax-topk' && a.rule.renormalize },
+    workgroups: grid1d(a.tokens, 64),
+  });
+}

@@ -1,0 +1,37 @@
+/** Host for shaders/nn/attention.wgsl: causal GQA over B windows of S tokens, flash-style online softmax. */
+import source from '../../../../shaders/nn/attention.wgsl';
+import { GpuError } from '../../errors.ts';
+import { defineKernel } from '../../kernel.ts';
+import type { Recorder } from '../../recorder.ts';
+
+export const attentionKernel = defineKernel({ name: 'nn/attention', source });
+
+/** MAX_HEAD_DIM in the shader: q and the accumulator of one row live in registers. */
+export const MAX_HEAD_DIM = 256;
+const BLOCK_Q = 64;
+
+export interface AttentionArgs {
+  q: GPUBuffer; // [T, Hq, D]
+  k: GPUBuffer; // [T, Hkv, D]
+  v: GPUBuffer; // [T, Hkv, D]
+  out: GPUBuffer; // [T, Hq, D]
+  windows: number; // B
+  seqLen: number; // S (T = B * S)
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  scale: number;
+}
+
+export function recordAttention(rec: Recorder, a: AttentionArgs): void {
+  if (a.headDim > MAX_HEAD_DIM || a.headDim % 2 !== 0) {
+    throw new GpuError('limits', `attention supports even head dims up to ${MAX_HEAD_DIM} (this model has ${a.headDim})`);
+  }
+  if (a.heads % a.kvHeads !== 0) throw new Error(`attention: ${a.heads} query heads are not a multiple of ${a.kvHeads} kv heads`);
+  rec.dispatch(attentionKernel, {
+    bindings: { q: a.q, k: a.k, v: a.v, out: a.out },
+    params: { seq_len: a.seqLen, heads: a.heads, kv_heads: a.kvHeads, scale: a.scale },
+    constants: { BLOCK_Q, HEAD_DIM: a.headDim },
+    workgroups: [Math.ceil(a.seqLen / BLOCK_Q), a.heads, a.windows],
+  });
+}

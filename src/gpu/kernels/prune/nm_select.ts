@@ -1,0 +1,35 @@
+/** Host for shaders/prune/nm_select.wgsl: N:M pruning, one invocation per mask word. */
+import source from '../../../../shaders/prune/nm_select.wgsl';
+import type { PruneMethod } from '../../../engine/prune/settings.ts';
+import { defineKernel, grid1d } from '../../kernel.ts';
+import type { BufferBinding, Recorder } from '../../recorder.ts';
+import { SCORE_INCLUDES, scoreConstants, type ScoredMatrix } from './score.ts';
+
+export const pruneNmSelectKernel = defineKernel({ name: 'prune/nm_select', source, include: SCORE_INCLUDES });
+
+/** Keeps the `keep` largest scores of every `block` consecutive columns; cols must be a multiple of `block`. */
+export function recordNmSelect(
+  rec: Recorder,
+  method: PruneMethod,
+  matrix: ScoredMatrix,
+  keep: number,
+  block: number,
+  mask: BufferBinding,
+  maskWordBase: number,
+): void {
+  const elementCount = matrix.rows * matrix.cols;
+  rec.dispatch(pruneNmSelectKernel, {
+    bindings: { weights: matrix.weights, column_factors: matrix.columnFactors, mask },
+    params: {
+      element_count: elementCount,
+      cols: matrix.cols,
+      weight_base: matrix.weightBase,
+      mask_word_base: maskWordBase,
+      stream_key: matrix.streamKey,
+      keep,
+      block,
+    },
+    constants: scoreConstants(method, matrix.dtype),
+    workgroups: grid1d(Math.ceil(elementCount / 32), 256),
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * Host side of shaders/prune/score.wgsl, radix.wgsl and select.wgsl (snippets, not kernels): the includes and override
+ * constants every prune kernel that scores weights shares, and the bindings of one scored matrix.
+ */
+import radixWgsl from '../../../../shaders/prune/radix.wgsl';
+import scoreWgsl from '../../../../shaders/prune/score.wgsl';
+import selectWgsl from '../../../../shaders/prune/select.wgsl';
+import type { PruneMethod } from '../../../engine/prune/settings.ts';
+import type { WeightDtype } from '../../../engine/model/spec.ts';
+import type { BufferBinding } from '../../recorder.ts';
+import { WEIGHT_DTYPE_CODE, WEIGHTS_WGSL } from '../../weights.ts';
+
+/** Snippets of a kernel that scores weights (score_key) ... */
+export const SCORE_INCLUDES = [WEIGHTS_WGSL, scoreWgsl];
+/** ... and radix-selects and writes tie-ordered mask words ... */
+export const SELECT_INCLUDES = [WEIGHTS_WGSL, scoreWgsl, radixWgsl, selectWgsl];
+/** ... or only works on histograms and scans. */
+export const RADIX_INCLUDES = [radixWgsl];
+
+/** Value of the PRUNE_METHOD override: wanda and moe-pruner share a kernel, only their column factors differ. */
+export const PRUNE_METHOD_CODE: Record<PruneMethod, number> = { magnitude: 0, wanda: 1, 'moe-pruner': 1, random: 2 };
+
+/** One matrix as the scoring kernels see it. */
+export interface ScoredMatrix {
+  /** Packed W [rows, cols]; element `weightBase` of the bound range is W[0, 0]. */
+  weights: BufferBinding;
+  weightBase: number;
+  dtype: WeightDtype;
+  /** [cols] f32 column factors (any buffer for magnitude and random: never read). */
+  columnFactors: BufferBinding;
+  rows: number;
+  cols: number;
+  /** randomStreamKey(seed, stream) (src/engine/prune/scores.ts); unused by the other methods. */
+  streamKey: number;
+}
+
+export function scoreConstants(method: PruneMethod, dtype: WeightDtype): Record<string, number> {
+  return { WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[dtype], PRUNE_METHOD: PRUNE_METHOD_CODE[method] };
+}
+
+/** Radix select over the u32 score keys: RADIX_PASSES digits of RADIX_BINS values (shaders/prune/radix.wgsl). */
+export const RADIX_PASSES = 3;
+export const RADIX_BINS = 2048;
+
+/** Elements per workgroup of the group kernels (CHUNK_ELEMENTS in group_*.wgsl = 256 mask words). */
+export const GROUP_CHUNK_ELEMENTS = 8192;
+
+/** Workgroups covering a matrix in chunks of GROUP_CHUNK_ELEMENTS. */
+export function groupChunks(elementCount: number): number {
+  return Math.ceil(elementCount / GROUP_CHUNK_ELEMENTS);
+}

@@ -1,0 +1,22 @@
+/** Host for shaders/stats/segment_sum.wgsl: per-segment sums of g * value added to running totals. */
+import source from '../../../../shaders/stats/segment_sum.wgsl';
+import { defineKernel } from '../../kernel.ts';
+import type { BufferBinding, Recorder } from '../../recorder.ts';
+
+export const segmentSumKernel = defineKernel({ name: 'stats/segment_sum', source });
+
+export interface SegmentSumArgs {
+  value: BufferBinding; // [R] f32
+  rowSlot: BufferBinding; // [R] u32 assignment t * K + k of each gathered row
+  gates: BufferBinding; // [T * K] f32
+  offsets: BufferBinding; // [S + 1] u32
+  segments: number; // S
+  totals: BufferBinding; // [S] f32 running
+}
+
+export function recordSegmentSum(rec: Recorder, a: SegmentSumArgs): void {
+  rec.dispatch(segmentSumKernel, {
+    bindings: { value: a.value, row_slot: a.rowSlot, gates: a.gates, offsets: a.offsets, totals: a.totals },
+    workgroups: [a.segments],
+  });
+}

@@ -1,0 +1,345 @@
+/**
+ * The in-thread Engine: what the worker hosts in the browser, and what Node code and tests call directly.
+ * It owns the GPU context (one device for every later stage) and the loaded model.
+ */
+import type {
+  CapabilitiesReport,
+  EmbeddedModel,
+  Engine,
+  ModelEstimate,
+  ModelFileInfo,
+  ModelFit,
+  ModelSource,
+  ModelSummary,
+  OperationOptions,
+  Progress,
+} from '../api/engine.ts';
+import { abortedError, EngineError, throwIfAborted } from '../api/errors.ts';
+import type * as Lab from '../api/lab.ts';
+import type { RecoverReport, RecoverRequest } from '../engine/distill/recover-api.ts';
+import { Recovery } from '../gpu/distill/recover.ts';
+import { modelContentHash } from '../engine/experiment/model-hash.ts';
+import type { Fetch } from '../engine/io/byte-source.ts';
+import { browserModelCache, type CacheLike, type HubEstimate, type HubProgress } from '../engine/io/hub-folder.ts';
+import { openCheckpoint, readText, type ModelFolder } from '../engine/model/checkpoint.ts';
+import { parseConfigJson } from '../engine/model/config.ts';
+import { countParameters, type MoeModelSpec } from '../engine/model/spec.ts';
+import { loadTokenizer } from '../engine/tokenizer.ts';
+import { ModelFileError } from '../engine/errors.ts';
+import { createBrowserGpuContext } from '../gpu/browser.ts';
+import { summarizeCapabilities } from '../gpu/capabilities.ts';
+import type { GpuContext } from '../gpu/context.ts';
+import { GpuError } from '../gpu/errors.ts';
+import { runCalibration } from './calibration.ts';
+import { exportFiles } from './export.ts';
+import { prunedFiles } from './prune-export.ts';
+import { progressStep } from './lab-session.ts';
+import { zipStored } from './zip.ts';
+import { toEngineError } from './errors.ts';
+import { runEvaluation, runGeneration, runTokenLoss } from './evaluate.ts';
+import { runInspection } from './inspect.ts';
+import { LabSession } from './lab-session.ts';
+import { runPrune, runSweepPoint } from './prune.ts';
+import { listModelFiles } from './model-files.ts';
+import { modelFit } from './model-fit.ts';
+import { downloadReporter } from './download-progress.ts';
+import { fetchEmbeddedIndex, resolveSource, type ResolvedSource } from './sources.ts';
+import { TextLibrary } from './texts.ts';
+
+export interface LabServiceOptions {
+  /** Absolute URL of the site root; embedded models are under `${assetBase}models/`. */
+  assetBase: string;
+  fetch?: Fetch;
+  /** Opens the GPU: navigator.gpu by default; Node passes Dawn's (src/gpu/node.ts). */
+  openGpu?: () => Promise<GpuContext>;
+  /** Where remote models are kept: Cache Storage by default, none in Node (then they are read by range). */
+  openCache?: () => Promise<CacheLike | null>;
+}
+
+export class LabService implements Engine {
+  private readonly fetchImpl: Fetch;
+  private readonly openGpu: () => Promise<GpuContext>;
+  private readonly openCache: () => Promise<CacheLike | null>;
+  private gpu: Promise<GpuContext> | null = null;
+  /** The loaded model and what was computed on it. */
+  private session: LabSession | null = null;
+  private readonly textLibrary: TextLibrary;
+  /** Bumped by every load, so a slow load that finishes after a newer one never replaces it. */
+  private loadGeneration = 0;
+  /** The Recover step's distillation of each session (src/gpu/distill/recover.ts). */
+  private readonly recoveries = new WeakMap<LabSession, Recovery>();
+
+  constructor(private readonly options: LabServiceOptions) {
+    this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
+    this.openGpu = options.openGpu ?? (() => createBrowserGpuContext({ label: 'moe-lab engine' }));
+    this.openCache = options.openCache ?? browserModelCache;
+    this.textLibrary = new TextLibrary(options.assetBase, this.fetchImpl);
+  }
+
+  capabilities(): Promise<CapabilitiesReport> {
+    return typed(() => this.probeGpu());
+  }
+
+  embeddedModels(): Promise<EmbeddedModel[]> {
+    return typed(() => fetchEmbeddedIndex(this.options.assetBase, this.fetchImpl));
+  }
+
+  estimateModel(source: ModelSource, options: OperationOptions = {}): Promise<ModelEstimate> {
+    return typed(() => this.estimate(source, options));
+  }
+
+  loadModel(source: ModelSource, options: OperationOptions = {}): Promise<ModelSummary> {
+    return typed(() => this.load(source, options));
+  }
+
+  async unloadModel(): Promise<void> {
+    this.loadGeneration++;
+    this.replaceSession(null);
+  }
+
+  tokenize(text: string): Promise<number[]> {
+    return typed(async () => {
+      const { loaded } = this.requireSession();
+      if (loaded.tokenizer) return loaded.tokenizer.encode(text);
+      // Models without tokenizer.json (the random-weight test model) are driven by token ids only.
+      throw new EngineError({
+        kind: 'no-tokenizer',
+        message: `${loaded.summary.name} has no tokenizer.json: it can only be run on token ids`,
+        file: `${loaded.checkpoint.folder.name}/tokenizer.json`,
+      });
+    });
+  }
+
+  texts(): Promise<Lab.TextInfo[]> {
+    return typed(() => this.textLibrary.catalog());
+  }
+
+  addText(text: string): Promise<Lab.AddedText> {
+    return typed(() => this.textLibrary.add(text));
+  }
+
+  calibrate(request: Lab.CalibrationRequest, options: OperationOptions = {}): Promise<Lab.CalibrationSummary> {
+    return this.compute((session) => runCalibration(session, this.textLibrary, request, options));
+  }
+
+  inspect(request: Lab.InspectRequest, options: OperationOptions = {}): Promise<Lab.RoutingReport> {
+    return this.compute((session) => runInspection(session, this.textLibrary, request, options));
+  }
+
+  evaluate(request: Lab.EvaluateRequest, options: OperationOptions = {}): Promise<Lab.EvaluateReport> {
+    return this.compute((session) => runEvaluation(session, this.textLibrary, request, options));
+  }
+
+  tokenLoss(request: Lab.TokenLossRequest, options: OperationOptions = {}): Promise<Lab.TokenLossReport> {
+    return this.compute((session) => runTokenLoss(session, this.textLibrary, request, options));
+  }
+
+  generate(request: Lab.GenerateRequest, options: OperationOptions = {}): Promise<Lab.GenerateResult> {
+    return this.compute((session) => runGeneration(session, request, options));
+  }
+
+  prune(request: Lab.PruneRequest, options: OperationOptions = {}): Promise<Lab.PruneSummary> {
+    return this.compute((session) => runPrune(session, this.textLibrary, request, options));
+  }
+
+  clearMasks(): Promise<void> {
+    return this.compute(async (session) => session.setMasks(null));
+  }
+
+  sweepPoint(request: Lab.SweepPointRequest, options: OperationOptions = {}): Promise<Lab.SweepPointResult> {
+    return this.compute((session) => runSweepPoint(session, this.textLibrary, request, options));
+  }
+
+  exportFiles(request: Lab.ExportRequest, options: OperationOptions = {}): Promise<Lab.ExportFile[]> {
+    return this.compute((session) => exportFiles(session, request, options));
+  }
+
+  recover(request: RecoverRequest, options: OperationOptions = {}): Promise<RecoverReport> {
+    return this.compute(async (session) => {
+      if (!session.masks) throw new EngineError({ kind: 'bad-request', message: 'Nothing is pruned yet: prune first, then recover.' });
+      const tokenizer = session.tokenizer('distillation on a text');
+      let recovery = this.recoveries.get(session);
+      if (!recovery) this.recoveries.set(session, (recovery = new Recovery()));
+      const inputs = {
+        ctx: await this.gpuContext(),
+        teacher: session.loaded.checkpoint,
+        pruning: session.masks,
+        prunedFiles: async () => (await prunedFiles(session, 'model', { signal: options.signal })).files,
+        trainingTokens: () => this.textLibrary.stream(tokenizer, request.training.text, false),
+        evaluationTokens: () => this.textLibrary.firstTokens(tokenizer, request.evaluation.text, request.evaluation.maxTokens, true),
+      };
+      return recovery.run(request, inputs, {
+        signal: options.signal,
+        onProgress: (p) => options.onProgress?.(progressStep('compute', p.message, p.step, p.untilStep)),
+      });
+    });
+  }
+
+  exportRecovered(request: { zip: boolean }): Promise<Lab.ExportFile[]> {
+    return this.compute(async (session) => {
+      const recovery = this.recoveries.get(session);
+      if (!recovery?.finished) throw new EngineError({ kind: 'bad-request', message: 'Nothing is distilled yet: run the Recover step to the end first.' });
+      const files = await recovery.exportFiles();
+      if (!request.zip) return files;
+      const parts = zipStored(files.map((f) => ({ path: `${session.name.replace(/[^\w.-]+/g, '-')}-distilled/${f.path}`, bytes: f.bytes })));
+      return [{ path: 'distilled.zip', bytes: new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer()) }];
+    });
+  }
+
+  /** Runs a computation on the loaded model, after the ones already queued, with typed errors. */
+  private compute<T>(operation: (session: LabSession) => Promise<T>): Promise<T> {
+    return typed(() => {
+      const session = this.requireSession();
+      return session.run(() => operation(session));
+    });
+  }
+
+  private replaceSession(session: LabSession | null): void {
+    const old = this.session;
+    const recovery = old && this.recoveries.get(old);
+    if (recovery) void old!.run(async () => recovery.destroy()).catch(() => undefined);
+    void this.session?.destroy();
+    this.session = session;
+  }
+
+  private async probeGpu(): Promise<CapabilitiesReport> {
+    try {
+      const context = await this.gpuContext();
+      return { available: true, caps: context.caps, summary: summarizeCapabilities(context.caps) };
+    } catch (error) {
+      if (error instanceof GpuError && error.kind === 'unavailable') return { available: false, reason: error.message };
+      throw error;
+    }
+  }
+
+  private async estimate(source: ModelSource, options: OperationOptions): Promise<ModelEstimate> {
+    const { signal, onProgress } = options;
+    const { folder, name, hub } = await this.resolve(source, signal);
+    onProgress?.(step('estimate', `Reading ${name}: config.json and the file sizes`, 0, 1));
+    const files = hub ? filesOfEstimate(await hub.estimate()) : await listModelFiles(folder);
+    throwIfAborted(signal, `Estimating ${name}`);
+    const spec = await readSpec(folder);
+    const parameters = countParameters(spec);
+    onProgress?.(step('estimate', `Estimated ${name}`, 1, 1));
+    return {
+      name,
+      spec,
+      parameters,
+      files,
+      totalBytes: sumBytes(files),
+      downloadBytes: hub ? sumBytes(files.filter((f) => !f.cached)) : 0,
+      fit: await this.fitOf(spec, parameters),
+    };
+  }
+
+  private async load(source: ModelSource, options: OperationOptions): Promise<ModelSummary> {
+    const { signal, onProgress } = options;
+    const generation = ++this.loadGeneration;
+    const reporter = downloadReporter(onProgress);
+    const { folder, name, hub } = await this.resolve(source, signal, reporter.report);
+    const what = `Loading ${name}`;
+    if (hub) {
+      // Refuse a model that cannot run here before any large download.
+      const files = filesOfEstimate(await hub.estimate());
+      const spec = await readSpec(folder);
+      this.refuseMisfit(name, await this.fitOf(spec, countParameters(spec)));
+      reporter.start(name, files);
+      await hub.download();
+      throwIfAborted(signal, what);
+    }
+    onProgress?.(step('read', `Reading ${name}: config.json and safetensors headers`, 0, 3));
+    const checkpoint = await openCheckpoint(folder);
+    throwIfAborted(signal, what);
+    onProgress?.(step('hash', `Hashing ${name}`, 1, 3));
+    const contentHash = await modelContentHash(folder, checkpoint.files);
+    throwIfAborted(signal, what);
+    onProgress?.(step('read', `Listing the files of ${name}`, 2, 3));
+    const files = hub ? filesOfEstimate(await hub.estimate()) : await listModelFiles(folder, checkpoint.files);
+    // A tokenizer.json that cannot be used fails the load here, naming the file, rather than at the first text.
+    const tokenizer = checkpoint.tokenizerJson
+      ? loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfig ?? undefined, `${folder.name}/tokenizer.json`)
+      : null;
+    const parameters = countParameters(checkpoint.spec);
+    const fit = await this.fitOf(checkpoint.spec, parameters);
+    this.refuseMisfit(name, fit);
+    throwIfAborted(signal, what);
+    if (generation !== this.loadGeneration) throw abortedError(`${what} (a newer load replaced it)`);
+    const summary: ModelSummary = {
+      name,
+      spec: checkpoint.spec,
+      parameters,
+      dtype: checkpoint.spec.dtype,
+      files,
+      totalBytes: sumBytes(files),
+      contentHash,
+      tokenizer: checkpoint.tokenizerJson !== null,
+      fit,
+    };
+    this.replaceSession(new LabSession({ checkpoint, summary, tokenizer }, () => this.gpuContext()));
+    onProgress?.(step('read', `Loaded ${name}`, 3, 3));
+    return summary;
+  }
+
+  private requireSession(): LabSession {
+    if (!this.session) throw new EngineError({ kind: 'no-model', message: 'No model is loaded: load one first.' });
+    return this.session;
+  }
+
+  /** The GPU context, opened once and reopened after a device loss. */
+  private async gpuContext(): Promise<GpuContext> {
+    if (this.gpu) {
+      const context = await this.gpu.catch(() => null);
+      if (context && !context.lostError) return context;
+    }
+    this.gpu = this.openGpu();
+    return this.gpu;
+  }
+
+  private refuseMisfit(name: string, fit: ModelFit | null): void {
+    if (fit && !fit.fits) throw new EngineError({ kind: 'gpu', detail: 'limits', message: `${name} does not fit this GPU: ${fit.problems.join(' ')}` });
+  }
+
+  /** The folder behind `source`, its fetches bound to `signal`; remote models download into Cache Storage. */
+  private async resolve(source: ModelSource, signal: AbortSignal | undefined, onDownload?: (p: HubProgress) => void): Promise<ResolvedSource> {
+    const cache = source.kind === 'hub' ? await this.openCache() : null;
+    return resolveSource(source, { assetBase: this.options.assetBase, fetch: this.fetchFor(signal), signal, cache, onDownload });
+  }
+
+  /** The fit against this adapter's limits, or null without a GPU (the page says so elsewhere). */
+  private async fitOf(spec: ModelSummary['spec'], parameters: ModelSummary['parameters']): Promise<ModelFit | null> {
+    const report = await this.probeGpu();
+    return report.available ? modelFit(spec, parameters, report.caps.limits) : null;
+  }
+
+  /** fetch bound to an operation's signal, so cancelling stops its downloads too. */
+  private fetchFor(signal: AbortSignal | undefined): Fetch {
+    return signal ? (input, init) => this.fetchImpl(input, { ...init, signal }) : this.fetchImpl;
+  }
+}
+
+/** Runs `operation`, turning whatever it throws into the EngineError the interface promises. */
+async function typed<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    throw toEngineError(error);
+  }
+}
+
+async function readSpec(folder: ModelFolder): Promise<MoeModelSpec> {
+  const config = await folder.open('config.json');
+  if (!config) throw new ModelFileError(`${folder.name}/config.json`, 'missing-file', 'file not found (every Hugging Face model folder has one)');
+  return parseConfigJson(config.name, await readText(config));
+}
+
+function filesOfEstimate(estimate: HubEstimate): ModelFileInfo[] {
+  return estimate.files.map((f) => ({ file: f.path, bytes: f.size ?? 0, cached: f.cached }));
+}
+
+function sumBytes(files: readonly ModelFileInfo[]): number {
+  return files.reduce((n, f) => n + f.bytes, 0);
+}
+
+function step(stage: Progress['stage'], message: string, done: number, total: number): Progress {
+  return { stage, message, done, total, unit: 'steps' };
+}
