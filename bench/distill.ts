@@ -3,7 +3,7 @@
  *   1. `moe-lab prune` the dense model 50% with MoE-Pruner (calibration: --calib-samples windows of --calib-seq-len
  *      from --train-text, seed 0) into OUT/pruned;
  *   2. `moe-lab distill` it toward the dense model on --samples windows of --seq-len from --train-text for --steps
- *      steps of --batch windows, evaluating dense / pruned / distilled on --eval-text (windows of --eval-ctx),
+ *      steps of --batch windows per MoE layer, evaluating dense / pruned / distilled on --eval-text (windows of --eval-ctx),
  *      into OUT/distilled, the curves as SVG into --curves;
  *   3. prints the report's numbers with the wall time of each stage (distillation seconds exclude evaluation).
  * Run: scripts/with-vulkan.sh node --import tsx --loader ./bin/wgsl-loader.mjs bench/distill.ts --dense DIR
@@ -31,11 +31,10 @@ const { values } = parseArgs({
     'seq-len': { type: 'string', default: '128' },
     'eval-ctx': { type: 'string' },
     'eval-max-tokens': { type: 'string' },
-    train: { type: 'string', default: 'experts' },
     curves: { type: 'string' },
   },
 });
-if (!values.dense) throw new Error('give --dense DIR (the dense Mixtral-architecture model folder)');
+if (!values.dense) throw new Error('give --dense DIR (the dense model folder)');
 const dense = values.dense;
 const out = join(values.out!, basename(dense));
 const io = { out: (t: string) => console.error(t), err: (t: string) => console.error(t) };
@@ -89,8 +88,6 @@ const distillSeconds = await timed([
   values.lr!,
   '--batch',
   values.batch!,
-  '--train',
-  values.train!,
   '--log-every',
   '10',
   '--eval-text',
@@ -109,7 +106,6 @@ console.log(
       device: report.device,
       settings: report.settings,
       data: report.data,
-      lambda: report.lambda,
       evaluation: report.evaluation,
       ppl_dense: report.ppl_dense,
       ppl_pruned: report.ppl_pruned,
@@ -117,8 +113,7 @@ console.log(
       gap_recovered: report.gap_recovered,
       masks_preserved: report.masks_preserved,
       seconds: { prune: pruneSeconds, distill_training: report.seconds, distill_command: distillSeconds },
-      first: { step: report.curves.step[0], cross_entropy: report.curves.cross_entropy[0], expert_loss: report.curves.expert_loss[0] },
-      last: { step: report.curves.step.at(-1), cross_entropy: report.curves.cross_entropy.at(-1), expert_loss: report.curves.expert_loss.at(-1) },
+      layers: report.layers,
     },
     null,
     2,

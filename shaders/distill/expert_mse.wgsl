@@ -1,14 +1,11 @@
 // Expert-wise distillation loss (MoE-Pruner, Xie et al. 2024, sec. 3.3) on one MoE layer's expert rows [R, H]
-// (moe_dispatch.wgsl: expert e owns rows table[e] .. table[e] + table[E + e], padding rows belong to nobody).
+// (expert e owns rows table[e] .. table[e] + table[E + e]; other rows belong to nobody).
 // student = the pruned expert's outputs, teacher = the dense expert's outputs on the same input rows.
 // mse:   result[mse_offset + e] = sum over e's rows and h of (student - teacher)^2 / (n_e H); 0 when n_e = 0.
 //        One workgroup per expert, a fixed-order tree sum (workgroup_reduce.wgsl): same bits run to run.
 // total: result[out_offset] = sum of the `count` values student[mse_offset ..] (the mse buffer bound read-only) in
-//        index order (L_expert = sum over layers and experts); one invocation.
-// grad:  delta[r, h] = coef_e (student - teacher)[r, h], coef_e = 2 lambda / (n_e H) (d (lambda mse_e) / d student),
-//        and result[r, h] (d_student) += delta[r, h]; delta is kept for the teacher path (its input rows get -delta).
-// Bindings differ per entry point (a buffer may not be bound writable twice in one dispatch; unused ones get a
-// spare buffer).
+//        index order (the layer's loss: the sum over its experts); one invocation.
+// grad:  result[r, h] = 2 / (n_e H) (student - teacher)[r, h] = d mse_e / d student on expert rows, 0 elsewhere.
 
 struct Params {
   experts: u32,     // E
@@ -17,15 +14,13 @@ struct Params {
   mse_offset: u32,  // mse: first slot written; total: first slot summed
   count: u32,       // total: values summed
   out_offset: u32,  // total: slot of `result`
-  lambda: f32,      // grad
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> table: array<u32>;          // [2E] segment starts, then counts
-@group(0) @binding(2) var<storage, read> student: array<f32>;        // [R, H]; total: mse [L, E]
+@group(0) @binding(2) var<storage, read> student: array<f32>;        // [R, H]; total: mse values
 @group(0) @binding(3) var<storage, read> teacher: array<f32>;        // [R, H]
-@group(0) @binding(4) var<storage, read_write> result: array<f32>;   // mse: [L, E]; total: loss slots; grad: d_student [R, H]
-@group(0) @binding(5) var<storage, read_write> delta: array<f32>;    // grad: [R, H]
+@group(0) @binding(4) var<storage, read_write> result: array<f32>;   // mse: [.., E]; total: loss slots; grad: [R, H]
 
 override WORKGROUP_SIZE: u32 = 64u; // for workgroup_reduce.wgsl
 
@@ -58,15 +53,14 @@ fn expert_grad(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let h = gid.x;
   let r = gid.y + gid.z * nwg.y;
   if (h >= params.width || r >= params.rows) { return; }
+  let i = r * params.width + h;
   for (var e = 0u; e < params.experts; e++) {
     let start = table[e];
     let n = table[params.experts + e];
     if (r >= start && r < start + n) {
-      let i = r * params.width + h;
-      let d = 2.0 * params.lambda / (f32(n) * f32(params.width)) * (student[i] - teacher[i]);
-      delta[i] = d;
-      result[i] += d;
+      result[i] = 2.0 / (f32(n) * f32(params.width)) * (student[i] - teacher[i]);
       return;
     }
   }
+  result[i] = 0.0;
 }

@@ -10,7 +10,7 @@
 import type { GpuCapabilities } from '../gpu/capabilities.ts';
 import type { MoeModelSpec, ParameterCounts, WeightDtype } from '../engine/model/spec.ts';
 import type * as Lab from './lab.ts';
-import type { RecoverReport, RecoverRequest } from '../engine/distill/recover-api.ts';
+import type { RecoverReport, RecoverRequest } from './recover.ts';
 
 /** How far a long operation has got; the page shows `message` and a bar for done / total. */
 export interface Progress {

@@ -16,7 +16,7 @@ import type {
 } from '../api/engine.ts';
 import { abortedError, EngineError, throwIfAborted } from '../api/errors.ts';
 import type * as Lab from '../api/lab.ts';
-import type { RecoverReport, RecoverRequest } from '../engine/distill/recover-api.ts';
+import type { RecoverReport, RecoverRequest } from '../api/recover.ts';
 import { Recovery } from '../gpu/distill/recover.ts';
 import { modelContentHash } from '../engine/experiment/model-hash.ts';
 import type { Fetch } from '../engine/io/byte-source.ts';
@@ -170,7 +170,7 @@ export class LabService implements Engine {
       };
       return recovery.run(request, inputs, {
         signal: options.signal,
-        onProgress: (p) => options.onProgress?.(progressStep('compute', p.message, p.step, p.untilStep)),
+        onProgress: (p) => options.onProgress?.(progressStep('compute', p.message, p.step, p.total)),
       });
     });
   }

@@ -5,7 +5,7 @@
  */
 import type { CapabilitiesReport, EmbeddedModel, Engine, ModelEstimate, ModelSource, ModelSummary, OperationOptions } from '../api/engine.ts';
 import type * as Lab from '../api/lab.ts';
-import type { RecoverReport, RecoverRequest } from '../engine/distill/recover-api.ts';
+import type { RecoverReport, RecoverRequest } from '../api/recover.ts';
 import { abortedError, EngineError, type EngineErrorInfo } from '../api/errors.ts';
 import type { ClientMessage, EngineCalls, EngineInit, EngineMethod, HostMessage, MessageEndpoint } from './protocol.ts';
 

@@ -9,7 +9,7 @@
 import type { CapabilitiesReport, EmbeddedModel, ModelEstimate, ModelSource, ModelSummary, Progress } from '../api/engine.ts';
 import type * as Lab from '../api/lab.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
-import type { RecoverReport, RecoverRequest } from '../engine/distill/recover-api.ts';
+import type { RecoverReport, RecoverRequest } from '../api/recover.ts';
 
 export interface EngineCalls {
   capabilities: { input: null; output: CapabilitiesReport };

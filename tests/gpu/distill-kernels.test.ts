@@ -1,19 +1,28 @@
 /**
  * The distillation kernels (shaders/distill/*) against their CPU references (src/engine/distill/kernels-reference.ts):
- * per-expert MSE over padded row segments (an expert with no rows included), their sum, the gradient term, masked
- * AdamW (pruned weights exactly 0 with zero moments, frozen weights untouched bit for bit), and the router mask.
+ * expert rows gathered from an inference routing (empty slots, an expert without rows), the per-expert products
+ * (rows x W_e^T, W_e itself through strides, per-expert outer products), per-expert MSE over row segments, their
+ * sum, its gradient, and masked AdamW (pruned weights exactly 0 with zero moments, frozen weights untouched).
  */
 import { describe, expect, it } from 'vitest';
-import { expertGradReference, expertMseReference, maskedAdamWReference, routerMaskReference } from '../../src/engine/distill/kernels-reference.ts';
+import {
+  expertGradReference,
+  expertMseReference,
+  expertOuterReference,
+  expertRowsMatmulReference,
+  expertRowsReference,
+  maskedAdamWReference,
+} from '../../src/engine/distill/kernels-reference.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { recordExpertGrad, recordExpertMse, recordExpertTotal } from '../../src/gpu/kernels/distill/expert_mse.ts';
+import { recordExpertOuter, recordExpertRowsMatmul } from '../../src/gpu/kernels/distill/expert_matmul.ts';
+import { recordExpertRows } from '../../src/gpu/kernels/distill/expert_rows.ts';
 import { recordMaskedAdamW } from '../../src/gpu/kernels/distill/masked_adamw.ts';
-import { recordRouterMask } from '../../src/gpu/kernels/distill/router_mask.ts';
 import { NORM_LANES } from '../../src/gpu/kernels/train/adamw.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 
-/** A dispatch table as moe_dispatch.wgsl writes it: 8-aligned segments of the given row counts. */
+/** A table as expert_rows.wgsl writes it: contiguous segments of the given row counts, then rows of nobody. */
 function dispatchTable(counts: number[]): { table: Uint32Array; rows: number } {
   const E = counts.length;
   const table = new Uint32Array(2 * E);
@@ -21,12 +30,97 @@ function dispatchTable(counts: number[]): { table: Uint32Array; rows: number } {
   counts.forEach((n, e) => {
     table[e] = start;
     table[E + e] = n;
-    start += Math.ceil(n / 8) * 8;
+    start += n;
   });
-  return { table, rows: start + 8 };
+  return { table, rows: start + 5 };
+}
+
+/** A random routing of T tokens to K of E experts as the inference dispatch lays it out, some slots empty. */
+function randomRouting(rng: ReturnType<typeof createRng>, T: number, E: number, K: number, emptyExpert: number) {
+  const assignments: [number, number][] = []; // [expert, a = t K + slot]
+  for (let t = 0; t < T; t++) {
+    const chosen = new Set<number>();
+    for (let k = 0; k < K; k++) {
+      if (rng.next() < 0.1) continue; // an empty slot
+      let e = rng.int(E);
+      while (e === emptyExpert || chosen.has(e)) e = (e + 1) % E;
+      chosen.add(e);
+      assignments.push([e, t * K + k]);
+    }
+  }
+  assignments.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const offsets = new Uint32Array(E + 1);
+  for (const [e] of assignments) offsets[e + 1]++;
+  for (let e = 0; e < E; e++) offsets[e + 1] += offsets[e];
+  const sortedRows = new Uint32Array(T * K).fill(0xffffffff);
+  assignments.forEach(([, a], r) => (sortedRows[r] = a));
+  return { offsets, sortedRows };
 }
 
 describe('distillation kernels', () => {
+  it('gather expert rows and the per-expert products match the CPU reference', async () => {
+    const ctx = await gpu();
+    const rng = createRng(11);
+    const [T, H, E, K, I] = [37, 24, 6, 2, 20];
+    const R = T * K;
+    const x = Float32Array.from({ length: T * H }, () => rng.normal());
+    const { offsets, sortedRows } = randomRouting(rng, T, E, K, 3);
+    const w = Float32Array.from({ length: 3 * E * I * H }, () => rng.normal());
+    const ref = expertRowsReference(x, sortedRows, offsets, T, H, E, K);
+    expect(ref.table[E + 3]).toBe(0);
+    expect(offsets[E]).toBeLessThan(R);
+    const a = Float32Array.from({ length: R * I }, () => rng.normal());
+    const got = await withinErrorScopes(ctx, async () => {
+      const b = {
+        x: await ctx.upload('x', x),
+        sorted: await ctx.upload('sorted rows', sortedRows),
+        offsets: await ctx.upload('offsets', offsets),
+        xRows: ctx.createBuffer('x rows', R * H * 4),
+        rowExpert: ctx.createBuffer('row expert', R * 4),
+        table: ctx.createBuffer('table', 2 * E * 4),
+        w: await ctx.upload('w', w),
+        a: await ctx.upload('a', a),
+        gu: ctx.createBuffer('gu', R * 2 * I * 4),
+        dAct: ctx.createBuffer('d act', R * I * 4),
+        gradGu: ctx.createBuffer('grad', 3 * E * I * H * 4),
+      };
+      const rec = ctx.record();
+      recordExpertRows(rec, { tokens: T, width: H, experts: E, topK: K, x: b.x, sortedRows: b.sorted, offsets: b.offsets }, b);
+      recordExpertRowsMatmul(
+        rec,
+        { rows: R, n: 2 * I, k: H, experts: E },
+        b.xRows,
+        { buffer: b.w, offset: 0, expert: 2 * I * H, n: H, k: 1 },
+        b.rowExpert,
+        b.gu,
+      );
+      // W_e itself: down [H, I] read as (n = i, k = h), on rows of width H (x rows stand in for delta).
+      const down = { buffer: b.w, offset: 2 * E * I * H, expert: H * I, n: 1, k: I };
+      recordExpertRowsMatmul(rec, { rows: R, n: I, k: H, experts: E }, b.xRows, down, b.rowExpert, b.dAct);
+      recordExpertOuter(rec, { m: I, n: H, experts: E }, b.a, b.xRows, b.table, b.gradGu, 7);
+      await rec.submit();
+      const result = {
+        xRows: await ctx.readF32(b.xRows),
+        rowExpert: await ctx.readU32(b.rowExpert),
+        table: await ctx.readU32(b.table),
+        gu: await ctx.readF32(b.gu),
+        dAct: await ctx.readF32(b.dAct),
+        outer: (await ctx.readF32(b.gradGu)).slice(7, 7 + E * I * H),
+      };
+      for (const buffer of Object.values(b)) buffer.destroy();
+      return result;
+    });
+    expect(Array.from(got.table)).toEqual(Array.from(ref.table));
+    expect(Array.from(got.rowExpert)).toEqual(Array.from(ref.rowExpert));
+    expect(Array.from(got.xRows)).toEqual(Array.from(ref.xRows)); // a copy: exact
+    const gu = expertRowsMatmulReference(ref.xRows, w, ref.rowExpert, { rows: R, n: 2 * I, k: H, offset: 0, expert: 2 * I * H, wn: H, wk: 1 });
+    expectClose(got.gu, gu, { atol: 1e-5, rtol: 1e-5, label: 'rows x W_e^T' });
+    const dAct = expertRowsMatmulReference(ref.xRows, w, ref.rowExpert, { rows: R, n: I, k: H, offset: 2 * E * I * H, expert: H * I, wn: 1, wk: I });
+    expectClose(got.dAct, dAct, { atol: 1e-5, rtol: 1e-5, label: 'rows x W_e' });
+    expectClose(got.outer, expertOuterReference(a, ref.xRows, ref.table, I, H, E), { atol: 1e-4, rtol: 1e-5, label: 'per-expert outer products' });
+    expect(got.outer.slice(3 * I * H, 4 * I * H).every((v) => v === 0)).toBe(true); // the expert without rows
+  });
+
   it('expert MSE, its total and its gradient match the CPU reference', async () => {
     const ctx = await gpu();
     const rng = createRng(5);
@@ -36,8 +130,6 @@ describe('distillation kernels', () => {
     const { table, rows: R } = dispatchTable(counts);
     const student = Float32Array.from({ length: R * H }, () => rng.normal());
     const teacher = Float32Array.from({ length: R * H }, () => rng.normal());
-    const dStudent = Float32Array.from({ length: R * H }, () => rng.normal());
-    const lambda = 0.37;
     const got = await withinErrorScopes(ctx, async () => {
       const buffers = {
         table: await ctx.upload('table', table),
@@ -45,20 +137,17 @@ describe('distillation kernels', () => {
         teacher: await ctx.upload('teacher', teacher),
         mse: ctx.createBuffer('mse', 2 * E * 4),
         out: ctx.createBuffer('out', 4 * 4),
-        dStudent: await ctx.upload('d student', dStudent),
         delta: ctx.createBuffer('delta', R * H * 4),
-        unused: ctx.createBuffer('unused', 16),
       };
       const b = buffers;
       const rec = ctx.record();
-      recordExpertMse(rec, { experts: E, width: H, rows: R }, b.table, b.student, b.teacher, b.mse, E, b.unused);
-      recordExpertTotal(rec, b.mse, E, E, b.out, 2, b.unused);
-      recordExpertGrad(rec, { experts: E, width: H, rows: R }, lambda, b.table, b.student, b.teacher, b.dStudent, b.delta);
+      recordExpertMse(rec, { experts: E, width: H, rows: R }, b.table, b.student, b.teacher, b.mse, E);
+      recordExpertTotal(rec, b.mse, E, E, b.out, 2);
+      recordExpertGrad(rec, { experts: E, width: H, rows: R }, b.table, b.student, b.teacher, b.delta);
       await rec.submit();
       const result = {
         mse: (await ctx.readF32(b.mse)).slice(E),
         total: (await ctx.readF32(b.out))[2],
-        dStudent: await ctx.readF32(b.dStudent),
         delta: await ctx.readF32(b.delta),
       };
       for (const buffer of Object.values(buffers)) buffer.destroy();
@@ -68,12 +157,9 @@ describe('distillation kernels', () => {
     expectClose(got.mse, mse, { atol: 1e-6, rtol: 1e-5, label: 'mse' });
     expect(got.mse[1]).toBe(0);
     expectClose([got.total], [mse.reduce((a, b) => a + b, 0)], { atol: 1e-6, rtol: 1e-5, label: 'total' });
-    const grad = expertGradReference(table, student, teacher, dStudent, E, H, lambda);
-    expectClose(got.delta, grad.delta, { atol: 1e-7, rtol: 1e-5, label: 'delta' });
-    expectClose(got.dStudent, grad.dStudent, { atol: 1e-6, rtol: 1e-5, label: 'd student' });
-    // Padding rows are nobody's: their gradient is left exactly as it was.
-    const padding = table[4] * H - 1; // last element of expert 3's padded segment (1 row of 8 used)
-    expect(got.dStudent[padding]).toBe(dStudent[padding]);
+    expectClose(got.delta, expertGradReference(table, student, teacher, E, H), { atol: 1e-7, rtol: 1e-5, label: 'delta' });
+    // Rows past the last segment are nobody's: their gradient is exactly 0.
+    expect(got.delta.slice((R - 5) * H).every((v) => v === 0)).toBe(true);
   });
 
   it('masked AdamW moves only trainable kept weights and holds pruned ones at exactly 0', async () => {
@@ -127,26 +213,5 @@ describe('distillation kernels', () => {
     }
     expect(pruned).toBeGreaterThan(1000);
     expect(frozen).toBeGreaterThan(100);
-  });
-
-  it('router mask sets dropped experts to -1e30 and leaves the others', async () => {
-    const ctx = await gpu();
-    const rng = createRng(2);
-    const T = 77;
-    const E = 8;
-    const logits = Float32Array.from({ length: T * E }, () => rng.normal());
-    const enabled = Uint32Array.from([1, 0, 1, 1, 0, 1, 1, 0]);
-    const got = await withinErrorScopes(ctx, async () => {
-      const l = await ctx.upload('logits', logits);
-      const en = await ctx.upload('enabled', enabled);
-      const rec = ctx.record();
-      recordRouterMask(rec, T, E, en, l);
-      await rec.submit();
-      const result = await ctx.readF32(l);
-      l.destroy();
-      en.destroy();
-      return result;
-    });
-    expect(Array.from(got)).toEqual(Array.from(routerMaskReference(logits, enabled, E)));
   });
 });

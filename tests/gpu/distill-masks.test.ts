@@ -1,7 +1,7 @@
 /**
- * The acceptance test of distillation: masks survive it bit for bit. tests/fixtures/lab-tiny pruned by the pipeline
- * (`moe-lab prune`, MoE-Pruner 50%) is distilled toward itself dense; after every step every pruned weight is
- * exactly +0 with zero AdamW moments on the GPU, frozen weights are untouched, kept expert weights do move; the
+ * Masks survive distillation bit for bit. tests/fixtures/lab-tiny pruned by the pipeline (`moe-lab prune`,
+ * MoE-Pruner 50%) is distilled toward itself dense, layer by layer; after every step every pruned expert weight of
+ * the layer under way is exactly +0 with zero AdamW moments on the GPU, kept expert weights do move; the
  * written folder has the input's masks.safetensors byte for byte, zeros exactly where the masks prune, and the
  * mask its zeros imply is the input's. Also: a pruning that removed experts (students with E - r experts), and
  * pausing / resuming (within a session, and from a saved state) reproducing an uninterrupted run exactly.
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryFolder } from '../../src/cli/fs-folder.ts';
 import { main } from '../../src/cli/main.ts';
 import { sampleTrainingWindows } from '../../src/engine/distill/data.ts';
-import { readFlatParameters } from '../../src/engine/distill/params.ts';
+import { readExpertsF32 } from '../../src/engine/distill/problem.ts';
 import { DEFAULT_DISTILL, type DistillSettings } from '../../src/engine/distill/settings.ts';
 import { decodeDistillState, encodeDistillState } from '../../src/engine/distill/state.ts';
 import { openCheckpoint, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
@@ -50,7 +50,7 @@ beforeAll(async () => {
   windows = sampleTrainingWindows(tokens, 8, 32, 1);
 });
 
-const settings = (patch: Partial<DistillSettings> = {}): DistillSettings => ({ ...DEFAULT_DISTILL, steps: 6, batch: 2, lr: 3e-3, logEvery: 1, ...patch });
+const settings = (patch: Partial<DistillSettings> = {}): DistillSettings => ({ ...DEFAULT_DISTILL, steps: 6, batch: 2, lr: 3e-3, logEvery: 2, ...patch });
 
 async function session(
   studentDir: string,
@@ -69,31 +69,31 @@ describe('distillation keeps the masks', () => {
     await withinErrorScopes(ctx, async () => {
       const s = await session(pruned);
       try {
-        const { problem, prunedWeights, maskSource } = s.prepared;
-        expect(maskSource).toBe('masks.safetensors');
-        expect(prunedWeights).toBe(196608); // half of lab-tiny's expert weights
-        const P = problem.layout.count;
-        const initial = await s.distiller.getParameters();
-        while (s.step < 6) {
+        const { problem } = s;
+        expect(problem.maskSource).toBe('masks.safetensors');
+        expect(problem.prunedWeights).toBe(196608); // half of lab-tiny's expert weights
+        expect(problem.layers.map((l) => l.layer)).toEqual([0, 1]);
+        while (!s.finished) {
           const next = s.step + 1;
           await s.run({ shouldStop: () => s.step >= next });
-          const params = await s.distiller.getParameters();
-          const moments = await s.distiller.getMoments();
+          const d = s.current;
+          if (!d) continue; // a layer just finished: its experts are checked in the written folder below
+          const layer = problem.layers.find((l) => l.student.length === d.count && !s.experts.has(l.layer))!;
+          const [params, moments] = [await d.getParameters(), await d.getMoments()];
+          const P = d.count;
           for (let i = 0; i < P; i++) {
-            if (isKept(problem.kept, i)) continue;
+            if (isKept(layer.kept, i)) continue;
             if (bitsOf(params[i]) !== 0 || bitsOf(moments[i]) !== 0 || bitsOf(moments[P + i]) !== 0)
-              throw new Error(`step ${s.step}: pruned parameter ${i} is ${params[i]} (moments ${moments[i]}, ${moments[P + i]})`);
+              throw new Error(`step ${s.step}: pruned expert weight ${i} of layer ${layer.layer} is ${params[i]} (moments ${moments[i]}, ${moments[P + i]})`);
           }
         }
-        expect(s.curves.step).toEqual([1, 2, 3, 4, 5, 6]);
-        const final = await s.distiller.getParameters();
-        let moved = 0;
-        for (let i = 0; i < P; i++) {
-          const trained = isKept(problem.update, i);
-          if (!trained && bitsOf(final[i]) !== bitsOf(initial[i]) && isKept(problem.kept, i)) throw new Error(`frozen parameter ${i} changed`);
-          if (trained && final[i] !== initial[i]) moved++;
+        expect(s.curves.step).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+        for (const layer of problem.layers) {
+          const final = s.experts.get(layer.layer)!;
+          let moved = 0;
+          for (let i = 0; i < final.length; i++) if (isKept(layer.kept, i) && final[i] !== layer.student[i]) moved++;
+          expect(moved).toBeGreaterThan(0.9 * (final.length - layer.pruned));
         }
-        expect(moved).toBeGreaterThan(0.9 * (problem.layout.layers.reduce((n, l) => n + l.w13.size + l.w2.size, 0) - prunedWeights));
 
         const out = await s.distilledModel('distilled');
         expect(out.nonzeroPruned).toBe(0);
@@ -108,12 +108,14 @@ describe('distillation keeps the masks', () => {
           'tokenizer_config.json',
         ]);
         for (const f of ['masks.safetensors', 'config.json', 'tokenizer.json']) expect(Buffer.compare(Buffer.from(files.get(f)!), input.get(f)!), f).toBe(0);
-        // The distilled weights read back from the written bytes: zeros exactly where pruned, and only there.
-        const written = await readFlatParameters(out.checkpoint, problem.layout);
-        for (let i = 0; i < P; i++) {
-          const zero = bitsOf(written[i]) === 0;
-          if (!isKept(problem.kept, i) && !zero) throw new Error(`written pruned parameter ${i} is ${written[i]}`);
-          if (isKept(problem.update, i) && written[i] === 0) throw new Error(`kept parameter ${i} became 0: the zeros would no longer give the mask`);
+        // The distilled experts read back from the written bytes: zeros exactly where pruned, and only there.
+        for (const layer of problem.layers) {
+          const written = (await readExpertsF32(out.checkpoint, layer.layer)).values;
+          for (let i = 0; i < written.length; i++) {
+            const zero = bitsOf(written[i]) === 0;
+            if (!isKept(layer.kept, i) && !zero) throw new Error(`written pruned expert weight ${i} is ${written[i]}`);
+            if (isKept(layer.kept, i) && written[i] === 0) throw new Error(`kept expert weight ${i} became 0: the zeros would no longer give the mask`);
+          }
         }
         // Bytes outside the expert tensors are the pruned input's.
         const header = 8 + Number(input.get('model.safetensors')!.readBigUInt64LE(0));
@@ -130,26 +132,20 @@ describe('distillation keeps the masks', () => {
       const s = await session(dropped, { steps: 3 });
       try {
         expect(s.input.student.spec.numExperts).toBe(6);
-        expect(s.prepared.droppedExperts.every((d) => d.length === 2)).toBe(true);
-        const { problem } = s.prepared;
-        expect(problem.expertEnabled).toEqual([null, null]);
+        expect(s.problem.droppedExperts.every((d) => d.length === 2)).toBe(true);
         // MoE-Pruner leaves kept weights as they were: student expert j's kept weights are those of the teacher expert
         // it came from, so the teacher was mapped onto the student's renumbered experts correctly.
         let compared = 0;
-        for (const t of problem.layout.layers.flatMap((l) => [l.w13, l.w2])) {
-          for (let i = t.offset; i < t.offset + t.size; i++) {
-            if (!isKept(problem.kept, i)) continue;
-            if (problem.student[i] !== problem.teacher[i])
-              throw new Error(`kept expert weight ${i}: student ${problem.student[i]}, teacher ${problem.teacher[i]}`);
+        for (const layer of s.problem.layers) {
+          for (let i = 0; i < layer.student.length; i++) {
+            if (!isKept(layer.kept, i)) continue;
+            if (layer.student[i] !== layer.teacher[i]) throw new Error(`kept expert weight ${i}: student ${layer.student[i]}, teacher ${layer.teacher[i]}`);
             compared++;
           }
         }
         expect(compared).toBeGreaterThan(100000);
         await s.run();
-        const params = await s.distiller.getParameters();
-        for (let i = 0; i < problem.layout.count; i++)
-          if (!isKept(problem.kept, i) && bitsOf(params[i]) !== 0) throw new Error(`pruned parameter ${i} is ${params[i]}`);
-        expect(s.lambdaMeasured!.expertLoss).toBeGreaterThan(0);
+        expect(s.layers.every((l) => l.mse_before > 0 && l.mse_after! < l.mse_before)).toBe(true);
         expect((await s.distilledModel('d')).nonzeroPruned).toBe(0);
       } finally {
         s.destroy();
@@ -162,24 +158,28 @@ describe('distillation keeps the masks', () => {
     await withinErrorScopes(ctx, async () => {
       const straight = await session(pruned);
       await straight.run();
-      const expected = await straight.distiller.getParameters();
+      const expected = straight.experts;
       const expectedCurves = straight.curves;
       straight.destroy();
+      const same = (s: DistillSession) => {
+        for (const [l, values] of expected) expect(Array.from(s.experts.get(l)!), `layer ${l}`).toEqual(Array.from(values));
+        expect(s.curves).toEqual(expectedCurves);
+      };
 
       const first = await session(pruned);
-      await first.run({ shouldStop: () => first.step >= 3 });
-      expect(first.step).toBe(3);
+      await first.run({ shouldStop: () => first.step >= 8 }); // inside layer 1
+      expect(first.step).toBe(8);
       const saved = await decodeDistillState('state', encodeDistillState(await first.state()));
+      expect(saved.layerIndex).toBe(1);
+      expect(saved.step).toBe(2);
       await first.run(); // pause / resume within a session
-      expect(Array.from(await first.distiller.getParameters())).toEqual(Array.from(expected));
-      expect(first.curves).toEqual(expectedCurves);
+      same(first);
       first.destroy();
 
       const resumed = await session(pruned, {}, saved);
-      expect(resumed.step).toBe(3);
+      expect(resumed.step).toBe(8);
       await resumed.run();
-      expect(Array.from(await resumed.distiller.getParameters())).toEqual(Array.from(expected));
-      expect(resumed.curves.total).toEqual(expectedCurves.total.slice(3));
+      same(resumed);
       resumed.destroy();
     });
   });

@@ -1,16 +1,17 @@
 /**
  * `moe-lab distill --teacher DENSE_DIR --model PRUNED_DIR (--ids IDS.json | --text FILE [--samples N] [--seq-len L]
  * [--seed S]) [--steps N] [--lr X] [--eval-ids IDS.json | --eval-text FILE] --out DIR`
- * Expert-wise knowledge distillation of a pruned model toward its dense model on the GPU (docs/distillation.md):
- * writes a Hugging Face folder with the same layout as PRUNED_DIR (masks preserved: every pruned weight exactly 0)
- * and distill-report.json with ppl_dense, ppl_pruned, ppl_distilled on the evaluation text and the loss curves.
+ * Expert-wise knowledge distillation of a pruned model toward its dense model on the GPU, MoE layer by MoE layer
+ * on the inference stack, any family the lab loads (docs/distillation.md): writes a Hugging Face folder with the
+ * same layout as PRUNED_DIR (masks preserved: every pruned weight exactly 0) and distill-report.json with
+ * ppl_dense, ppl_pruned, ppl_distilled on the evaluation text and the per-layer curves.
  * Ctrl-C stops after the current step and still writes everything (with --save-state, a state to --resume from).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { sampleTrainingWindows } from '../../engine/distill/data.ts';
-import { checkDistillable } from '../../engine/distill/scope.ts';
-import { curvesSvg, DISTILL_REPORT_FILE, perplexityFields, type DistillReport } from '../../engine/distill/report.ts';
+import { checkSameModel } from '../../engine/distill/scope.ts';
+import { curvesSvg, DISTILL_REPORT_FILE, DISTILL_REPORT_FORMAT, perplexityFields, type DistillReport } from '../../engine/distill/report.ts';
 import { DEFAULT_DISTILL, type DistillSettings } from '../../engine/distill/settings.ts';
 import { decodeDistillState, encodeDistillState } from '../../engine/distill/state.ts';
 import { ModelFileError } from '../../engine/errors.ts';
@@ -74,18 +75,22 @@ async function evaluationTokens(flags: ParsedFlags, student: Checkpoint, dir: st
 }
 
 function settingsOf(flags: ParsedFlags): DistillSettings {
-  const train = flags.optionalString('train') ?? DEFAULT_DISTILL.trainable;
-  if (train !== 'experts' && train !== 'all') throw new UsageError(`distill: --train must be experts or all (got ${JSON.stringify(train)})`);
-  const lambda = flags.optionalString('lambda');
+  const train = flags.optionalString('train');
+  if (train !== undefined && train !== 'experts')
+    throw new UsageError(
+      `distill: --train ${train} is no longer available: distillation trains the routed experts only, layer by layer on the inference forward (training every weight needs a full backward per model family; docs/distillation.md)`,
+    );
+  if (flags.values.lambda !== undefined)
+    throw new UsageError(
+      'distill: --lambda is no longer available: the objective is the expert-wise MSE alone, with no cross-entropy term to weigh it against (docs/distillation.md)',
+    );
   return {
     ...DEFAULT_DISTILL,
-    trainable: train,
     steps: flags.number('steps', DEFAULT_DISTILL.steps, { min: 1, integer: true }),
     lr: flags.number('lr', DEFAULT_DISTILL.lr, { min: 1e-8, max: 0.5 }),
     batch: flags.number('batch', DEFAULT_DISTILL.batch, { min: 1, integer: true }),
     seed: flags.number('seed', DEFAULT_DISTILL.seed, { min: 0, max: 0xffffffff, integer: true }),
     logEvery: flags.number('log-every', DEFAULT_DISTILL.logEvery, { min: 1, integer: true }),
-    lambda: lambda === undefined || lambda === 'auto' ? null : flags.number('lambda', 0, { min: 0 }),
   };
 }
 
@@ -108,6 +113,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
       train: { type: 'string' },
       lambda: { type: 'string' },
       'log-every': { type: 'string' },
+      'until-step': { type: 'string' },
       'eval-ids': { type: 'string' },
       'eval-text': { type: 'string' },
       'eval-ctx': { type: 'string' },
@@ -128,13 +134,13 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   let settings = settingsOf(flags);
   const teacher = await openCheckpoint(await directoryFolder(teacherDir));
   const student = await openCheckpoint(await directoryFolder(studentDir));
-  // Refuse what the training kernels cannot run before reading any data.
-  checkDistillable(teacher.spec, `${teacherDir}/config.json`, settings.trainable);
-  checkDistillable(student.spec, `${studentDir}/config.json`, settings.trainable);
+  // Refuse a student that is not the teacher's network before reading any data.
+  checkSameModel(teacher.spec, student.spec, teacherDir, `${studentDir}/config.json`);
   const resume = flags.optionalString('resume');
   const state = resume ? await decodeDistillState(resume, new Uint8Array(await readFile(resume))) : null;
   // A resumed run keeps its own optimizer settings and data order; only the step count may grow.
-  if (state) settings = { ...state.settings, steps: Math.max(settings.steps, state.step), logEvery: settings.logEvery };
+  if (state) settings = { ...state.settings, logEvery: settings.logEvery };
+  const untilStep = flags.optionalNumber('until-step', { min: 1, integer: true }) ?? Infinity;
   const data = await trainingWindows(flags, student, studentDir, settings.seed);
   settings.batch = Math.min(settings.batch, data.windows.length);
   const evaluation = await evaluationTokens(flags, student, studentDir);
@@ -143,9 +149,9 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   let session: DistillSession | null = null;
   try {
     session = await DistillSession.create(gpu, { teacher, student, windows: data.windows, settings, resume: state });
-    const { prepared } = session;
+    const { problem } = session;
     io.err(
-      `distill: ${prepared.prunedWeights} pruned weights held at 0 (masks from ${prepared.maskSource}); ${data.windows.length} windows of ${session.order.window}, ${settings.batch} per step; training ${settings.trainable}`,
+      `distill: ${problem.prunedWeights} pruned expert weights held at 0 (masks from ${problem.maskSource}); ${data.windows.length} windows of ${session.order.window}, ${settings.batch} per step; ${problem.layers.length} MoE layers x ${settings.steps} steps`,
     );
     const pplOptions = evaluation ? { ctx: evaluation.ctx } : null;
     const dense = evaluation && pplOptions ? await session.perplexity('dense', evaluation.tokens, pplOptions) : null;
@@ -160,18 +166,18 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     process.once('SIGINT', onSignal);
     try {
       await session.run({
-        shouldStop: () => stop,
-        onLambda: (m) =>
-          io.err(
-            `lambda ${m.lambda.toPrecision(4)}${settings.lambda === null ? ' =' : ' (given); first batch:'} CE ${m.crossEntropy.toFixed(4)} / L_expert ${m.expertLoss.toPrecision(4)}${settings.lambda === null ? ' on the first batch' : ''}`,
-          ),
+        shouldStop: () => stop || session!.step >= untilStep,
         onLog: (entries) => {
-          for (const e of entries.filter((e) => e.step % settings.logEvery === 0 || e.step === settings.steps)) {
+          for (const e of entries.filter((e) => e.step % settings.logEvery === 0 || e.step % settings.steps === 0)) {
             io.err(
-              `step ${e.step}  CE ${e.crossEntropy.toFixed(4)}  L_expert ${e.expertLoss.toPrecision(4)}  total ${e.loss.toFixed(4)}  |g| ${e.gradNorm.toFixed(3)}  lr ${e.lr.toExponential(2)}  ${e.seconds.toFixed(0)} s`,
+              `step ${e.step}  layer ${e.layer}  expert MSE ${e.expertLoss.toPrecision(4)}  |g| ${e.gradNorm.toFixed(3)}  lr ${e.lr.toExponential(2)}  ${e.seconds.toFixed(0)} s`,
             );
           }
         },
+        onLayer: (m) =>
+          io.err(
+            `layer ${m.layer}: expert MSE on its first batch ${m.mse_before.toPrecision(4)} -> ${m.mse_after!.toPrecision(4)} (${m.seconds.toFixed(0)} s)`,
+          ),
       });
     } finally {
       process.off('SIGINT', onSignal);
@@ -180,29 +186,31 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     const distilledPpl = evaluation && pplOptions ? await session.perplexity('distilled', evaluation.tokens, pplOptions, distilled.checkpoint) : null;
     const perplexity = dense && pruned && distilledPpl ? { dense: entryOf(dense), pruned: entryOf(pruned), distilled: entryOf(distilledPpl) } : null;
     const report: DistillReport = {
-      format: 'moe-lab-distill-report/1',
+      format: DISTILL_REPORT_FORMAT,
       created: new Date().toISOString(),
+      objective: 'expert-mse-layerwise',
       teacher: { folder: teacherDir, content_hash: await modelContentHash(teacher.folder, teacher.files) },
       student: {
         folder: studentDir,
         content_hash: await modelContentHash(student.folder, student.files),
-        masks: prepared.maskSource,
-        pruned_weights: prepared.prunedWeights,
-        nonzero_pruned_zeroed: prepared.nonzeroPruned,
-        dropped_experts: prepared.droppedExperts,
+        architecture: student.spec.architecture,
+        masks: problem.maskSource,
+        pruned_weights: problem.prunedWeights,
+        nonzero_pruned_zeroed: problem.nonzeroPruned,
+        dropped_experts: problem.droppedExperts,
       },
       settings,
       data: { source: data.source, windows: data.windows.length, seq_len: session.order.window, tokens_per_step: settings.batch * session.order.window },
-      lambda: session.distiller.lambda ?? 0,
-      lambda_measured: session.lambdaMeasured ? { cross_entropy: session.lambdaMeasured.crossEntropy, expert_loss: session.lambdaMeasured.expertLoss } : null,
       steps: session.step,
+      total_steps: session.totalSteps,
       finished: session.finished,
       seconds: session.seconds,
       device: summarizeCapabilities(gpu.caps),
       evaluation: evaluation && dense ? { source: evaluation.source, ctx: evaluation.ctx, stride: dense.stride, windows: dense.windows } : null,
       ...perplexityFields(perplexity),
       perplexity,
-      masks_preserved: { pruned_weights: prepared.prunedWeights, nonzero_after: distilled.nonzeroPruned },
+      masks_preserved: { pruned_weights: problem.prunedWeights, nonzero_after: distilled.nonzeroPruned },
+      layers: session.layers,
       curves: session.curves,
     };
     await mkdir(out, { recursive: true });
@@ -210,13 +218,13 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     await writeFile(join(out, DISTILL_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
     if (flags.flag('save-state')) await writeFile(join(out, DISTILL_STATE_FILE), encodeDistillState(await session.state()));
     const curvesFile = flags.optionalString('curves');
-    if (curvesFile) await writeFile(curvesFile, curvesSvg(report.curves, report.lambda, `distillation of ${basename(resolve(studentDir))}`));
+    if (curvesFile) await writeFile(curvesFile, curvesSvg(report.curves, `distillation of ${basename(resolve(studentDir))}`));
     if (distilled.nonzeroPruned) throw new Error(`${distilled.nonzeroPruned} pruned weights are not 0 in the written model (a bug: the masks must survive)`);
     const summary = {
       out,
       steps: report.steps,
       finished: report.finished,
-      lambda: report.lambda,
+      total_steps: report.total_steps,
       ppl_dense: report.ppl_dense,
       ppl_pruned: report.ppl_pruned,
       ppl_distilled: report.ppl_distilled,
@@ -240,8 +248,8 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
 
 export const distillCommand: Command = {
   name: 'distill',
-  summary: 'expert-wise knowledge distillation of a pruned model toward its dense model (masks preserved), on the GPU',
+  summary: 'expert-wise knowledge distillation of a pruned model toward its dense model, layer by layer (masks preserved), on the GPU',
   usage:
-    'distill --teacher DENSE_DIR --model PRUNED_DIR (--ids IDS.json | --text FILE [--samples N] [--seq-len L] [--seed S]) [--steps N] [--lr X] [--batch B] [--train experts|all] [--lambda auto|X] [--eval-ids IDS.json | --eval-text FILE] [--eval-ctx N] [--eval-max-tokens N] [--resume STATE] [--save-state] [--curves FILE.svg] --out DIR [--json]',
+    'distill --teacher DENSE_DIR --model PRUNED_DIR (--ids IDS.json | --text FILE [--samples N] [--seq-len L] [--seed S]) [--steps N] [--lr X] [--batch B] [--eval-ids IDS.json | --eval-text FILE] [--eval-ctx N] [--eval-max-tokens N] [--until-step N] [--resume STATE] [--save-state] [--curves FILE.svg] --out DIR [--json]',
   run,
 };

@@ -1,8 +1,71 @@
 /**
  * Plain CPU references of the distillation kernels (shaders/distill/*), in f64: the oracles of
- * tests/gpu/distill-kernels.test.ts. Rows follow moe_dispatch.wgsl's table: expert e owns rows
+ * tests/gpu/distill-kernels.test.ts. Rows follow expert_rows.wgsl's table: expert e owns rows
  * table[e] .. table[e] + table[E + e] of a [R, H] buffer.
  */
+
+const NO_EXPERT = 0xffffffff;
+
+/**
+ * expert_rows.wgsl: from the routing of one forward (offsets [E + 1], sortedRows [T K] as the inference dispatch
+ * writes them) the table [2E], the gathered rows xRows [T K, H] (0 past offsets[E]) and rowExpert [T K].
+ */
+export function expertRowsReference(
+  x: ArrayLike<number>,
+  sortedRows: ArrayLike<number>,
+  offsets: ArrayLike<number>,
+  T: number,
+  H: number,
+  E: number,
+  K: number,
+): { table: Uint32Array; xRows: Float64Array; rowExpert: Uint32Array } {
+  const table = new Uint32Array(2 * E);
+  for (let e = 0; e < E; e++) {
+    table[e] = offsets[e];
+    table[E + e] = offsets[e + 1] - offsets[e];
+  }
+  const xRows = new Float64Array(T * K * H);
+  const rowExpert = new Uint32Array(T * K).fill(NO_EXPERT);
+  for (let e = 0; e < E; e++) {
+    for (let r = offsets[e]; r < offsets[e + 1]; r++) {
+      rowExpert[r] = e;
+      const t = Math.floor(sortedRows[r] / K);
+      for (let h = 0; h < H; h++) xRows[r * H + h] = x[t * H + h];
+    }
+  }
+  return { table, xRows, rowExpert };
+}
+
+/** expert_matmul.wgsl rows: out [R, N] = a [R, K] . W_e^T, W_e (n, k) at offset + e * expert + n * wn + k * wk. */
+export function expertRowsMatmulReference(
+  a: ArrayLike<number>,
+  w: ArrayLike<number>,
+  rowExpert: Uint32Array,
+  s: { rows: number; n: number; k: number; offset: number; expert: number; wn: number; wk: number },
+): Float64Array {
+  const out = new Float64Array(s.rows * s.n);
+  for (let r = 0; r < s.rows; r++) {
+    const e = rowExpert[r];
+    if (e === NO_EXPERT) continue;
+    for (let n = 0; n < s.n; n++) {
+      let sum = 0;
+      for (let k = 0; k < s.k; k++) sum += a[r * s.k + k] * w[s.offset + e * s.expert + n * s.wn + k * s.wk];
+      out[r * s.n + n] = sum;
+    }
+  }
+  return out;
+}
+
+/** expert_matmul.wgsl outer: per expert e, [M, N] = sum over its rows of a[r, :M]^T b[r, :N]; [E, M, N]. */
+export function expertOuterReference(a: ArrayLike<number>, b: ArrayLike<number>, table: Uint32Array, M: number, N: number, E: number): Float64Array {
+  const out = new Float64Array(E * M * N);
+  for (let e = 0; e < E; e++) {
+    for (let r = table[e]; r < table[e] + table[E + e]; r++) {
+      for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) out[(e * M + m) * N + n] += a[r * M + m] * b[r * N + n];
+    }
+  }
+  return out;
+}
 
 /** mse [E]: mean over expert e's rows and H of (student - teacher)^2; 0 for an expert without rows. */
 export function expertMseReference(table: Uint32Array, student: ArrayLike<number>, teacher: ArrayLike<number>, E: number, H: number): Float64Array {
@@ -16,26 +79,14 @@ export function expertMseReference(table: Uint32Array, student: ArrayLike<number
   return mse;
 }
 
-/** delta [R, H] = 2 lambda / (n_e H) (student - teacher) on expert rows (0 on padding); dStudent + delta. */
-export function expertGradReference(
-  table: Uint32Array,
-  student: ArrayLike<number>,
-  teacher: ArrayLike<number>,
-  dStudent: ArrayLike<number>,
-  E: number,
-  H: number,
-  lambda: number,
-): { delta: Float64Array; dStudent: Float64Array } {
+/** d mse_e / d student [R, H] = 2 / (n_e H) (student - teacher) on expert rows, 0 elsewhere. */
+export function expertGradReference(table: Uint32Array, student: ArrayLike<number>, teacher: ArrayLike<number>, E: number, H: number): Float64Array {
   const delta = new Float64Array(student.length);
-  const out = Float64Array.from(dStudent);
   for (let e = 0; e < E; e++) {
     const n = table[E + e];
-    for (let i = table[e] * H; i < (table[e] + n) * H; i++) {
-      delta[i] = ((2 * lambda) / (n * H)) * (student[i] - teacher[i]);
-      out[i] += delta[i];
-    }
+    for (let i = table[e] * H; i < (table[e] + n) * H; i++) delta[i] = (2 / (n * H)) * (student[i] - teacher[i]);
   }
-  return { delta, dStudent: out };
+  return delta;
 }
 
 export interface AdamWReferenceSettings {
@@ -86,9 +137,4 @@ export function maskedAdamWReference(
     w[i] -= s.lr * (mHat / (Math.sqrt(vHat) + s.eps) + decay * w[i]);
   }
   return { weights: w, moments: m, norm };
-}
-
-/** router_mask.wgsl: logits [T, E] of experts with enabled[e] = 0 set to -1e30 (as f32). */
-export function routerMaskReference(logits: ArrayLike<number>, enabled: ArrayLike<number>, E: number): Float32Array {
-  return Float32Array.from(logits, (v, i) => (enabled[i % E] ? v : -1e30));
 }

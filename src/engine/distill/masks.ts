@@ -2,17 +2,14 @@
  * The pruned model's masks for distillation. From masks.safetensors when the pruned folder has one (the format the
  * pruning export writes: `layers.{l}.{matrix}` keep-mask words as I32 bit patterns over the canonical matrix, and
  * `layers.{l}.expert_enabled` [E]), else derived from the zeros of the pruned weights — then a weight that is
- * exactly 0 in the dense model too counts as pruned, which is harmless (it stays 0, as it was). Flattened onto the
- * training kernels' parameters as two bitsets: `kept` (0 = pruned, held at 0) and `update` (trainable and kept).
+ * exactly 0 in the dense model too counts as pruned, which is harmless (it stays 0, as it was). Flattened onto each
+ * MoE layer's expert weights as one bitset `kept` (0 = pruned, held at +0; every kept expert weight trains).
  */
 import type { ByteSource } from '../io/byte-source.ts';
 import { readSafetensorsHeader } from '../io/safetensors.ts';
 import { isKept, maskWordCount, type MaskSet } from '../model/masks.ts';
 import { masksFromSafetensors } from '../prune/masks-file.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
-import type { ParamLayout } from '../train/config.ts';
-import { isTrained, type Placement } from './params.ts';
-import type { DistillTrainable } from './scope.ts';
 
 export const MASKS_FILE = 'masks.safetensors';
 
@@ -64,29 +61,17 @@ export function studentRelativeMasks(masks: MaskSet, kept: number[][], spec: Moe
 }
 
 /**
- * kept [ceil(P / 32)]: 1 except for pruned weights — those the masks prune, or with `masks` null those of a
- * prunable matrix (experts, attention) that are exactly 0 in `values`.
+ * kept [ceil(P_l / 32)] over MoE layer l's expert weights, gate_up [E, 2I, H] then down [E, H, I] (the distiller's
+ * parameters): 0 for pruned weights — those the masks prune, or with `masks` null those exactly 0 in `values`.
  */
-export function keptBits(layout: ParamLayout, all: Placement[], masks: MaskSet | null, values: Float32Array): Uint32Array {
-  const bits = new Uint32Array(maskWordCount(layout.count)).fill(0xffffffff);
-  for (const p of all) {
-    if (!p.mask) continue;
-    const words = masks ? masks.layers[p.mask.layer]?.matrices[p.mask.key] : null;
-    if (masks && !words) continue;
-    for (let i = 0; i < p.count; i++) {
-      const kept = words ? isKept(words, p.mask.canonicalStart + i) : values[p.flatOffset + i] !== 0;
-      if (!kept) setBit(bits, p.flatOffset + i, false);
-    }
-  }
-  return bits;
-}
-
-/** update [ceil(P / 32)]: kept and trained in `trainable` mode. */
-export function updateBits(layout: ParamLayout, all: Placement[], kept: Uint32Array, trainable: DistillTrainable): Uint32Array {
-  const bits = new Uint32Array(kept.length);
-  for (const p of all) {
-    if (!isTrained(p, trainable)) continue;
-    for (let i = p.flatOffset; i < p.flatOffset + p.count; i++) if (isKept(kept, i)) setBit(bits, i, true);
+export function layerKeptBits(masks: MaskSet | null, layer: number, values: Float32Array, gateUpCount: number): Uint32Array {
+  const bits = new Uint32Array(maskWordCount(values.length)).fill(0xffffffff);
+  const words = masks?.layers[layer]?.matrices;
+  for (let i = 0; i < values.length; i++) {
+    const down = i >= gateUpCount;
+    const mask = masks ? words?.[down ? 'experts.down' : 'experts.gate_up'] : undefined;
+    const kept = masks ? !mask || isKept(mask, down ? i - gateUpCount : i) : values[i] !== 0;
+    if (!kept) setBit(bits, i, false);
   }
   return bits;
 }
@@ -96,12 +81,4 @@ export function countPruned(kept: Uint32Array, count: number): number {
   let pruned = 0;
   for (let i = 0; i < count; i++) if (!isKept(kept, i)) pruned++;
   return pruned;
-}
-
-/** Per layer, [E] 1 = enabled, or null when no expert of the layer is dropped. */
-export function expertEnabledOf(masks: MaskSet | null, layers: number): (Uint8Array | null)[] {
-  return Array.from({ length: layers }, (_, l) => {
-    const enabled = masks?.layers[l]?.expertEnabled;
-    return enabled && enabled.some((v) => !v) ? enabled : null;
-  });
 }

@@ -1,72 +1,74 @@
 /**
- * From two opened checkpoints (dense teacher, pruned student) to what the GPU distiller needs: both as flat f32
- * parameters in the training layout, the masks (masks.safetensors, else the student's zeros) as kept / update
- * bitsets, and the dropped experts. Checks scope and that both are the same network first.
+ * From two opened checkpoints (dense teacher, pruned student) to what the layer-wise distiller needs, per MoE layer:
+ * the teacher's and the student's routed experts as f32 in the canonical layout (gate_up [E, 2I, H] then
+ * down [E, H, I], whatever the family stores: src/engine/model/expert-layout.ts), and the kept bits (from
+ * masks.safetensors, else the student's zeros). Checks that both are the same network first. Weights the masks
+ * prune that the student's files hold nonzero are set to 0 (and counted).
  */
 import { ModelFileError } from '../errors.ts';
 import type { Checkpoint } from '../model/checkpoint.ts';
+import { readCanonicalExperts } from '../model/expert-layout.ts';
 import type { MaskSet } from '../model/masks.ts';
-import { paramLayout, type ParamLayout } from '../train/config.ts';
-import { countPruned, expertEnabledOf, keptBits, keptExperts, MASKS_FILE, readMasksFile, studentRelativeMasks, updateBits } from './masks.ts';
-import { placements, readFlatParameters, type Placement } from './params.ts';
-import { checkDistillable, checkSameModel, trainConfigOf, type DistillTrainable } from './scope.ts';
+import type { WeightDtype } from '../model/spec.ts';
+import { decodeWeights } from '../prune/packing.ts';
+import { countPruned, keptExperts, layerKeptBits, MASKS_FILE, readMasksFile, studentRelativeMasks } from './masks.ts';
+import { checkSameModel } from './scope.ts';
 
-/** Flat parameters and bitsets in the training layout (src/gpu/distill/distiller.ts uploads them). */
-export interface DistillProblem {
-  layout: ParamLayout;
-  student: Float32Array; // [P] the pruned model, pruned weights exactly 0
-  teacher: Float32Array; // [P] the dense model (its expert tensors are read)
-  kept: Uint32Array; // [ceil(P / 32)] 0 = pruned
-  update: Uint32Array; // [ceil(P / 32)] 1 = trainable and kept
-  /** Per layer [E], 1 = enabled; null: no expert of the layer dropped. */
-  expertEnabled: (Uint8Array | null)[];
-  trainable: DistillTrainable;
+const WEIGHT_DTYPE = { F32: 'f32', F16: 'f16', BF16: 'bf16' } as const;
+
+/** One MoE layer's experts, [P_l] = [E, 2I, H] then [E, H, I] f32. */
+export interface DistillLayer {
+  layer: number;
+  teacher: Float32Array;
+  student: Float32Array;
+  kept: Uint32Array; // [ceil(P_l / 32)] 0 = pruned
+  pruned: number;
 }
 
-export interface PreparedDistillation {
-  problem: DistillProblem;
-  /** The student's placements (for writing the distilled folder). */
-  placements: Placement[];
+export interface DistillProblem {
+  teacher: Checkpoint;
+  student: Checkpoint;
+  layers: DistillLayer[];
   /** The masks file's contents mapped onto the student (its own expert numbering), or null: masks from its zeros. */
   masks: MaskSet | null;
   maskSource: 'masks.safetensors' | 'zeros';
-  /** Parameters held at 0. */
+  /** Expert weights held at 0. */
   prunedWeights: number;
   /** Weights the masks prune that the student's files held nonzero (set to 0 before distilling). */
   nonzeroPruned: number;
   droppedExperts: number[][]; // [L] the teacher's expert ids
 }
 
-export interface PrepareOptions {
-  /** S: tokens per training window. */
-  window: number;
-  trainable: DistillTrainable;
-  signal?: AbortSignal;
+/** Layer l's routed experts as f32 [P_l] in the canonical layout, and their stored dtype. */
+export async function readExpertsF32(checkpoint: Checkpoint, layer: number): Promise<{ values: Float32Array; dtype: WeightDtype; gateUpCount: number }> {
+  const c = await readCanonicalExperts(checkpoint, layer);
+  const dtype = WEIGHT_DTYPE[c.dtype as keyof typeof WEIGHT_DTYPE];
+  if (!dtype) throw new ModelFileError(checkpoint.folder.name, 'bad-dtype', `layer ${layer}'s experts are ${c.dtype}, not F32, F16 or BF16`);
+  const { numExperts: E, expertFfnSize: I, hiddenSize: H } = checkpoint.spec;
+  const gateUpCount = 2 * E * I * H;
+  const values = new Float32Array(3 * E * I * H);
+  values.set(decodeWeights(c.gateUp, dtype, gateUpCount));
+  values.set(decodeWeights(c.down, dtype, E * I * H), gateUpCount);
+  return { values, dtype, gateUpCount };
 }
 
-export async function prepareDistillation(teacher: Checkpoint, student: Checkpoint, o: PrepareOptions): Promise<PreparedDistillation> {
+/** The experts `kept` (teacher ids, in order) of canonical f32 values of `from` experts. */
+function selectExperts(values: Float32Array, from: number, kept: number[], I: number, H: number): Float32Array {
+  if (kept.length === from) return values;
+  const gu = 2 * I * H;
+  const down = H * I;
+  const out = new Float32Array(kept.length * (gu + down));
+  kept.forEach((e, j) => {
+    out.set(values.subarray(e * gu, (e + 1) * gu), j * gu);
+    out.set(values.subarray(from * gu + e * down, from * gu + (e + 1) * down), kept.length * gu + j * down);
+  });
+  return out;
+}
+
+export async function prepareDistillation(teacher: Checkpoint, student: Checkpoint, signal?: AbortSignal): Promise<DistillProblem> {
   const teacherName = teacher.folder.name;
   const studentName = student.folder.name;
-  checkDistillable(teacher.spec, `${teacherName}/config.json`, o.trainable);
-  checkDistillable(student.spec, `${studentName}/config.json`, o.trainable);
   checkSameModel(teacher.spec, student.spec, teacherName, `${studentName}/config.json`);
-  if (o.window > student.spec.maxPositions) {
-    throw new ModelFileError(
-      `${studentName}/config.json`,
-      'unsupported',
-      `training windows of ${o.window} tokens are longer than max_position_embeddings ${student.spec.maxPositions}`,
-    );
-  }
-  if (student.spec.slidingWindow !== null && o.window > student.spec.slidingWindow) {
-    throw new ModelFileError(
-      `${studentName}/config.json`,
-      'unsupported',
-      `training windows of ${o.window} tokens are longer than the sliding window ${student.spec.slidingWindow}`,
-    );
-  }
-  const layout = paramLayout(trainConfigOf(student.spec, o.window));
-  const studentPlacements = placements(student, layout);
-  const studentValues = await readFlatParameters(student, layout, o.signal);
   // The masks were made for the dense model: read them against the teacher, then map them onto the student.
   const masksSource = await student.folder.open(MASKS_FILE);
   const teacherMasks = masksSource ? await readMasksFile(masksSource, teacher.spec) : null;
@@ -79,7 +81,7 @@ export async function prepareDistillation(teacher: Checkpoint, student: Checkpoi
       `${student.spec.numExperts} experts per layer, the teacher ${teacher.spec.numExperts}, and no ${MASKS_FILE} says which were dropped`,
     );
   }
-  if (removed && kept.some((k) => k.length !== student.spec.numExperts)) {
+  if (removed && kept.some((k, l) => student.spec.moeLayers[l] && k.length !== student.spec.numExperts)) {
     throw new ModelFileError(
       `${studentName}/config.json`,
       'shape-mismatch',
@@ -87,55 +89,36 @@ export async function prepareDistillation(teacher: Checkpoint, student: Checkpoi
     );
   }
   const masks = teacherMasks && studentRelativeMasks(teacherMasks, kept, teacher.spec);
-  const teacherLayout = removed ? paramLayout(trainConfigOf(teacher.spec, o.window)) : layout;
-  const teacherValues = expertsInLayout(await readFlatParameters(teacher, teacherLayout, o.signal), teacherLayout, layout, removed ? kept : null);
-  const keptWeights = keptBits(layout, studentPlacements, masks, studentValues);
+  const { expertFfnSize: I, hiddenSize: H } = student.spec;
+  const layers: DistillLayer[] = [];
   let nonzeroPruned = 0;
-  for (let i = 0; i < layout.count; i++) {
-    if (!((keptWeights[i >>> 5] >>> (i & 31)) & 1) && studentValues[i] !== 0) {
-      studentValues[i] = 0;
-      nonzeroPruned++;
-    }
-  }
-  const expertEnabled = expertEnabledOf(masks, student.spec.numLayers);
-  for (const [l, enabled] of expertEnabled.entries()) {
+  for (const [l, moe] of student.spec.moeLayers.entries()) {
+    if (!moe) continue;
+    signal?.throwIfAborted();
+    const enabled = masks?.layers[l]?.expertEnabled;
     const count = enabled ? enabled.reduce((a, b) => a + b, 0) : student.spec.numExperts;
     if (count < student.spec.topK)
       throw new ModelFileError(`${studentName}/${MASKS_FILE}`, 'bad-layout', `layer ${l} keeps ${count} experts, fewer than top-k ${student.spec.topK}`);
+    const s = await readExpertsF32(student, l);
+    const t = await readExpertsF32(teacher, l);
+    const keptBits = layerKeptBits(masks, l, s.values, s.gateUpCount);
+    for (let i = 0; i < s.values.length; i++) {
+      if (!((keptBits[i >>> 5] >>> (i & 31)) & 1) && s.values[i] !== 0) {
+        s.values[i] = 0;
+        nonzeroPruned++;
+      }
+    }
+    const teacherValues = removed ? selectExperts(t.values, teacher.spec.numExperts, kept[l], I, H) : t.values;
+    layers.push({ layer: l, teacher: teacherValues, student: s.values, kept: keptBits, pruned: countPruned(keptBits, s.values.length) });
   }
   return {
-    problem: {
-      layout,
-      student: studentValues,
-      teacher: teacherValues,
-      kept: keptWeights,
-      update: updateBits(layout, studentPlacements, keptWeights, o.trainable),
-      expertEnabled,
-      trainable: o.trainable,
-    },
-    placements: studentPlacements,
+    teacher,
+    student,
+    layers,
     masks,
     maskSource: masks ? 'masks.safetensors' : 'zeros',
-    prunedWeights: countPruned(keptWeights, layout.count),
+    prunedWeights: layers.reduce((sum, l) => sum + l.pruned, 0),
     nonzeroPruned,
     droppedExperts: kept.map((k) => [...Array(teacher.spec.numExperts).keys()].filter((e) => !k.includes(e))),
   };
-}
-
-/**
- * The expert tensors (w13, w2) of `values` in `from` layout copied into `to` layout, expert kept[l][j] of `from`
- * becoming expert j of `to` (null: same experts); everything else stays 0 (the teacher's experts are all that is read).
- */
-export function expertsInLayout(values: Float32Array, from: ParamLayout, to: ParamLayout, kept: number[][] | null): Float32Array {
-  if (!kept) return values;
-  const out = new Float32Array(to.count);
-  to.layers.forEach((t, l) => {
-    for (const key of ['w13', 'w2'] as const) {
-      const size = t[key].size / to.config.numExperts;
-      kept[l].forEach((e, j) =>
-        out.set(values.subarray(from.layers[l][key].offset + e * size, from.layers[l][key].offset + (e + 1) * size), t[key].offset + j * size),
-      );
-    }
-  });
-  return out;
 }

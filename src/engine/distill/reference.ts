@@ -1,66 +1,91 @@
 /**
- * The distillation objective on the CPU in f64, through the project's reference forward (which matches
- * transformers): the oracle the GPU gradients are checked against by finite differences.
- *   loss = CE + lambda * L_expert,   L_expert = sum over layers l and experts e with n_le > 0 tokens of
- *   MSE_le = 1 / (n_le H) * sum over the batch's tokens t routed to e of || E_e^student(x_t) - E_e^teacher(x_t) ||^2
- * where x_t is the student's own MoE input (post-attention RMSNorm output) of token t, so the teacher expert sees
- * exactly the rows the student expert sees and each term isolates that expert's pruning damage; the teacher
- * expert E_e^teacher is the dense checkpoint's (frozen). CE = mean next-token cross-entropy over the batch. The
- * student routes (dropped experts masked out); the teacher's router is not used.
+ * The distillation objective of one MoE layer on the CPU in f64, and its gradient: the oracle the GPU step
+ * (src/gpu/distill/distiller.ts) is checked against. With x_t the student's MoE input of token t (fixed: no
+ * gradient flows into it) and the student's routing,
+ *   L_l = sum over experts e with n_e > 0 of MSE_e,  MSE_e = 1 / (n_e H) * sum over the n_e rows routed to e of
+ *         || E_e^student(x_t) - E_e^teacher(x_t) ||^2,   E(x) = W_down (silu(W_gate x) * W_up x)
+ * (MoE-Pruner, Xie et al. 2024, sec. 3.3, the expert-wise term taken layer by layer). Experts are [P_l] =
+ * gate_up [E, 2I, H] (each expert's I gate rows, then its I up rows) then down [E, H, I].
  */
-import { referenceForward } from '../reference/forward.ts';
-import { nllOfRow, swiglu } from '../reference/ops.ts';
-import type { ParamLayout } from '../train/config.ts';
-import { referenceWeightsOf } from '../train/reference/model.ts';
 
-export interface DistillReferenceLoss {
-  loss: number;
-  crossEntropy: number;
-  expertLoss: number;
-  /** MSE [L][E] (0 where an expert got no token). */
-  mse: number[][];
+export interface LayerRouting {
+  /** Per expert, the tokens routed to it, in row order. */
+  tokens: number[][];
 }
 
-/**
- * The objective on B windows of S tokens (ids, targets [B * S], S = layout's context length) for flat student and
- * teacher parameters; `expertEnabled[l]` [E] marks dropped experts (null: all enabled).
- */
-export function referenceDistillLoss(
-  layout: ParamLayout,
-  student: Float32Array,
-  teacher: Float32Array,
-  ids: ArrayLike<number>,
-  targets: ArrayLike<number>,
-  lambda: number,
-  expertEnabled: (Uint8Array | null)[] = [],
-): DistillReferenceLoss {
-  const weights = referenceWeightsOf(layout, student);
-  weights.layers.forEach((layer, l) => (layer.expertEnabled = expertEnabled[l] ?? null));
-  const { contextLength: S, vocabSize: V, numExperts: E, numLayers: L, hiddenSize: H, expertFfnSize: I } = layout.config;
-  const squared = Array.from({ length: L }, () => new Float64Array(E));
-  const tokens = Array.from({ length: L }, () => new Float64Array(E));
-  const windows = ids.length / S;
-  let nll = 0;
-  for (let w = 0; w < windows; w++) {
-    const window = Array.from({ length: S }, (_, s) => ids[w * S + s]);
-    const { logits } = referenceForward(weights, window, {
-      onMoeLayer: (l, trace) => {
-        const t = layout.layers[l];
-        const w13 = teacher.subarray(t.w13.offset, t.w13.offset + t.w13.size);
-        const w2 = teacher.subarray(t.w2.offset, t.w2.offset + t.w2.size);
-        trace.experts.forEach((x, e) => {
-          const n = x.tokens.length;
-          if (!n) return;
-          const target = swiglu(x.input, n, H, I, w13, e * 2 * I * H, w2, e * H * I).out;
-          for (let i = 0; i < n * H; i++) squared[l][e] += (x.output[i] - target[i]) ** 2;
-          tokens[l][e] += n;
-        });
-      },
-    });
-    for (let s = 0; s < S; s++) nll += nllOfRow(logits, s * V, V, targets[w * S + s]);
+export interface LayerObjective {
+  loss: number;
+  mse: Float64Array; // [E]
+  grad: Float64Array; // [P_l] d loss / d student experts
+}
+
+const silu = (g: number) => g / (1 + Math.exp(-g));
+const dSilu = (g: number) => {
+  const s = 1 / (1 + Math.exp(-g));
+  return s * (1 + g * (1 - s));
+};
+
+/** One expert on one input row: pre-activations gu [2I], act [I], y [H]. */
+function expert(w: ArrayLike<number>, e: number, x: ArrayLike<number>, xOffset: number, E: number, H: number, I: number) {
+  const gu = new Float64Array(2 * I);
+  for (let j = 0; j < 2 * I; j++) {
+    let sum = 0;
+    for (let h = 0; h < H; h++) sum += w[(e * 2 * I + j) * H + h] * x[xOffset + h];
+    gu[j] = sum;
   }
-  const mse = squared.map((row, l) => Array.from(row, (sum, e) => (tokens[l][e] ? sum / (tokens[l][e] * H) : 0)));
-  const expertLoss = mse.flat().reduce((a, b) => a + b, 0);
-  const crossEntropy = nll / ids.length;
-  return { loss: crossEntropy + lambda * expertLoss, crossEntropy, expertLoss, mse };
+  const act = Float64Array.from({ length: I }, (_, i) => silu(gu[i]) * gu[I + i]);
+  const down = 2 * E * I * H + e * H * I;
+  const y = Float64Array.from({ length: H }, (_, h) => {
+    let sum = 0;
+    for (let i = 0; i < I; i++) sum += w[down + h * I + i] * act[i];
+    return sum;
+  });
+  return { gu, act, y };
+}
+
+/** L_l and its gradient for student / teacher experts [P_l], inputs x [T, H] and the routing. */
+export function referenceLayerObjective(
+  student: ArrayLike<number>,
+  teacher: ArrayLike<number>,
+  x: ArrayLike<number>,
+  routing: LayerRouting,
+  shape: { E: number; H: number; I: number },
+): LayerObjective {
+  const { E, H, I } = shape;
+  const grad = new Float64Array(3 * E * I * H);
+  const mse = new Float64Array(E);
+  for (let e = 0; e < E; e++) {
+    const tokens = routing.tokens[e];
+    const n = tokens.length;
+    if (!n) continue;
+    for (const t of tokens) {
+      const s = expert(student, e, x, t * H, E, H, I);
+      const d = expert(teacher, e, x, t * H, E, H, I);
+      const delta = new Float64Array(H);
+      for (let h = 0; h < H; h++) {
+        const diff = s.y[h] - d.y[h];
+        mse[e] += (diff * diff) / (n * H);
+        delta[h] = (2 / (n * H)) * diff;
+      }
+      const down = 2 * E * I * H + e * H * I;
+      const dAct = new Float64Array(I);
+      for (let h = 0; h < H; h++) {
+        for (let i = 0; i < I; i++) {
+          grad[down + h * I + i] += delta[h] * s.act[i];
+          dAct[i] += delta[h] * student[down + h * I + i];
+        }
+      }
+      for (let i = 0; i < I; i++) {
+        const g = s.gu[i];
+        const u = s.gu[I + i];
+        const dg = dAct[i] * u * dSilu(g);
+        const du = dAct[i] * silu(g);
+        for (let h = 0; h < H; h++) {
+          grad[(e * 2 * I + i) * H + h] += dg * x[t * H + h];
+          grad[(e * 2 * I + I + i) * H + h] += du * x[t * H + h];
+        }
+      }
+    }
+  }
+  return { loss: mse.reduce((a, b) => a + b, 0), mse, grad };
 }

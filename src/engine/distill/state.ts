@@ -1,21 +1,29 @@
 /**
- * A resumable distillation state as one safetensors file (pure: bytes in, bytes out): the flat f32 student
- * parameters and AdamW moments, with the step, lambda and settings in the metadata. A run resumed from it, batches
- * being a function of the step (data.ts), continues on the path it would have taken.
+ * A resumable distillation state as one safetensors file (pure: bytes in, bytes out): the f32 experts of every
+ * MoE layer distilled so far (finished layers and the one under way), that layer's AdamW moments, and in the
+ * metadata where the run stands (which layer, which step), its settings, the curves and per-layer summaries. A run
+ * resumed from it, batches being a function of the step (data.ts), continues on the path it would have taken.
  */
 import { ModelFileError } from '../errors.ts';
 import { MemoryByteSource } from '../io/byte-source.ts';
 import { readSafetensorsHeader, writeSafetensors } from '../io/safetensors.ts';
+import type { DistillCurves, DistillLayerSummary } from './report.ts';
 import type { DistillSettings } from './settings.ts';
 
-export const DISTILL_STATE_FORMAT = 'moe-lab-distill-state/1';
+export const DISTILL_STATE_FORMAT = 'moe-lab-distill-state/2';
 
 export interface DistillState {
+  /** Index into the MoE layers (0 = the first MoE layer) of the layer under way; = their count when finished. */
+  layerIndex: number;
+  /** Steps taken on that layer. */
   step: number;
-  lambda: number;
   settings: DistillSettings;
-  params: Float32Array; // [P]
-  moments: Float32Array; // [2P]
+  /** Model layer -> its experts [P_l] f32 (finished layers and the one under way). */
+  experts: Map<number, Float32Array>;
+  /** The layer under way's moments [2 P_l], or empty when finished. */
+  moments: Float32Array;
+  curves: DistillCurves;
+  layers: DistillLayerSummary[];
 }
 
 const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -23,10 +31,17 @@ const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.by
 export function encodeDistillState(s: DistillState): Uint8Array {
   return writeSafetensors(
     [
-      { name: 'params', dtype: 'F32', shape: [s.params.length], data: bytesOf(s.params) },
+      ...[...s.experts].map(([l, values]) => ({ name: `experts.${l}`, dtype: 'F32' as const, shape: [values.length], data: bytesOf(values) })),
       { name: 'moments', dtype: 'F32', shape: [s.moments.length], data: bytesOf(s.moments) },
     ],
-    { format: DISTILL_STATE_FORMAT, step: String(s.step), lambda: String(s.lambda), settings: JSON.stringify(s.settings) },
+    {
+      format: DISTILL_STATE_FORMAT,
+      layer_index: String(s.layerIndex),
+      step: String(s.step),
+      settings: JSON.stringify(s.settings),
+      curves: JSON.stringify(s.curves),
+      layers: JSON.stringify(s.layers),
+    },
   );
 }
 
@@ -34,26 +49,36 @@ export async function decodeDistillState(file: string, bytes: Uint8Array): Promi
   const source = new MemoryByteSource(file, bytes);
   const header = await readSafetensorsHeader(source);
   if (header.metadata.format !== DISTILL_STATE_FORMAT)
-    throw new ModelFileError(file, 'bad-layout', `not a moe-lab distillation state (metadata.format is not ${DISTILL_STATE_FORMAT})`);
+    throw new ModelFileError(file, 'bad-layout', `not a moe-lab distillation state of this version (metadata.format is not ${DISTILL_STATE_FORMAT})`);
   const tensor = async (name: string) => {
     const info = header.tensors.get(name);
     if (!info || info.dtype !== 'F32') throw new ModelFileError(file, 'missing-tensor', `distillation state lacks the F32 tensor ${name}`);
     return new Float32Array((await source.read(info.byteOffset, info.byteLength)).slice().buffer);
   };
-  const step = Number(header.metadata.step);
-  const lambda = Number(header.metadata.lambda);
-  if (!Number.isSafeInteger(step) || step < 0) throw new ModelFileError(file, 'bad-layout', `metadata.step ${header.metadata.step} is not a step count`);
-  if (!(lambda >= 0 && Number.isFinite(lambda)))
-    throw new ModelFileError(file, 'bad-layout', `metadata.lambda ${header.metadata.lambda} is not a finite number >= 0`);
-  let settings: DistillSettings;
-  try {
-    settings = JSON.parse(header.metadata.settings) as DistillSettings;
-  } catch {
-    throw new ModelFileError(file, 'bad-json', 'metadata.settings is not valid JSON');
+  const integer = (key: string) => {
+    const value = Number(header.metadata[key]);
+    if (!Number.isSafeInteger(value) || value < 0) throw new ModelFileError(file, 'bad-layout', `metadata.${key} ${header.metadata[key]} is not a count`);
+    return value;
+  };
+  const json = <T>(key: string): T => {
+    try {
+      return JSON.parse(header.metadata[key]) as T;
+    } catch {
+      throw new ModelFileError(file, 'bad-json', `metadata.${key} is not valid JSON`);
+    }
+  };
+  const experts = new Map<number, Float32Array>();
+  for (const name of header.tensors.keys()) {
+    const match = /^experts\.(\d+)$/.exec(name);
+    if (match) experts.set(Number(match[1]), await tensor(name));
   }
-  const params = await tensor('params');
-  const moments = await tensor('moments');
-  if (moments.length !== 2 * params.length)
-    throw new ModelFileError(file, 'shape-mismatch', `moments has ${moments.length} values, params ${params.length} (need twice as many)`);
-  return { step, lambda, settings, params, moments };
+  return {
+    layerIndex: integer('layer_index'),
+    step: integer('step'),
+    settings: json<DistillSettings>('settings'),
+    experts: new Map([...experts].sort(([a], [b]) => a - b)),
+    moments: await tensor('moments'),
+    curves: json<DistillCurves>('curves'),
+    layers: json<DistillLayerSummary[]>('layers'),
+  };
 }

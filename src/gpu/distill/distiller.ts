@@ -1,122 +1,114 @@
 /**
- * Expert-wise knowledge distillation of a pruned model toward its dense model on one GpuContext (MoE-Pruner, Xie
- * et al. 2024, sec. 3.3; objective in src/engine/distill/reference.ts): loss = CE + lambda * sum over layers and
- * experts of MSE(student expert output, teacher expert output) on the rows the student routes to each expert.
- * The training kernels' forward and backward (src/gpu/train) run with MoE hooks: dropped experts masked out of the
- * router, the teacher experts and the MSE after each layer's experts, the MSE's gradient into the expert outputs
- * and, through the teacher, into the expert inputs. Masked AdamW then moves only trainable kept weights; pruned
- * weights stay exactly 0 with zero moments after every step. Parameters, moments and step stay on the GPU between
- * calls, so a page can pause and resume; no Node APIs.
+ * Expert-wise distillation of one MoE layer on the GPU (MoE-Pruner, Xie et al. 2024, sec. 3.3, layer-local; the
+ * objective in src/engine/distill/reference.ts): on the rows the student routes to each expert (x fixed, the
+ * inference forward's tap, src/gpu/model/taps.ts),
+ *   L_l = sum over experts e with n_e > 0 of MSE_e,  MSE_e = 1 / (n_e H) sum over e's rows ||E_e^s(x) - E_e^t(x)||^2
+ * with E^s the pruned expert on f32 master weights and E^t the dense (teacher) expert, both SwiGLU:
+ * E(x) = W_down (silu(W_gate x) * W_up x). A step: the layer's rows gathered per expert, student and teacher
+ * forward, per-expert MSE, its gradient into the student's gate_up [E, 2I, H] and down [E, H, I] (x gets none),
+ * masked AdamW: only kept weights move, pruned ones stay exactly +0 with zero moments. No subgroups, no float
+ * atomics: every sum runs in a fixed order, so a run is the same bits on every call (and pause / resume continues
+ * it exactly). Parameters [P_l] = gate_up then down, the canonical layout (src/engine/model/expert-layout.ts).
  */
-import { positionsById } from '../../engine/train/data.ts';
-import type { DistillProblem } from '../../engine/distill/problem.ts';
 import type { GpuContext } from '../context.ts';
-import { GpuError } from '../errors.ts';
 import type { Recorder } from '../recorder.ts';
-import type { AdamWSettings } from '../kernels/train/adamw.ts';
-import { recordTrainBackward, type MoeBackwardHooks } from '../train/backward.ts';
-import { LOG_SLOTS, type TrainBuffers } from '../train/buffers.ts';
-import { recordTrainForward, type MoeForwardHooks } from '../train/forward.ts';
-import { GpuTrainer } from '../train/trainer.ts';
-import { recordTranspose } from '../kernels/train/transpose.ts';
+import type { MoeLayerTap } from '../model/taps.ts';
+import { NORM_LANES, type AdamWSettings } from '../kernels/train/adamw.ts';
+import { recordSwiGluBackward, recordSwiGluForward } from '../kernels/train/swiglu.ts';
 import { recordExpertGrad, recordExpertMse, recordExpertTotal } from '../kernels/distill/expert_mse.ts';
-import { recordMaskedAdamW, recordMaskGradients, type MaskedAdamWBuffers } from '../kernels/distill/masked_adamw.ts';
-import { recordRouterMask } from '../kernels/distill/router_mask.ts';
-import { TeacherExperts } from './teacher.ts';
+import { recordExpertOuter, recordExpertRowsMatmul, type ExpertWeights } from '../kernels/distill/expert_matmul.ts';
+import { recordExpertRows } from '../kernels/distill/expert_rows.ts';
+import { recordMaskedAdamW, type MaskedAdamWBuffers } from '../kernels/distill/masked_adamw.ts';
 
 export type DistillOptimizer = Omit<AdamWSettings, 'lr'>;
 
-export interface DistillStepLog {
-  step: number;
-  crossEntropy: number;
-  expertLoss: number;
-  /** crossEntropy + lambda * expertLoss */
-  loss: number;
-  /** Norm of the masked gradient before clipping. */
-  gradNorm: number;
+/** One MoE layer's shape: T tokens per forward, H hidden, E experts, K top-k, I expert FFN width. */
+export interface LayerShape {
+  tokens: number;
+  hidden: number;
+  experts: number;
+  topK: number;
+  expertFfn: number;
 }
 
-// Slots of the `logs` buffer: per-step CE, L_expert and gradient norm of a logging interval, then one evaluation.
-const EXPERT_SLOT = LOG_SLOTS;
-const NORM_SLOT = 2 * LOG_SLOTS;
-const EVAL_SLOT = 3 * LOG_SLOTS;
-// The evaluation's CE goes to the training buffers' evaluation slot.
-const EVAL_CE_SLOT = 2 * LOG_SLOTS;
+/** Logged steps kept on the GPU between readbacks. */
+export const LOG_SLOTS = 64;
 
-/** Training uses subgroup matmuls (shaders/train/matmul.wgsl): the same requirement as GpuTrainer. */
-export function requireTrainingFeatures(ctx: GpuContext): void {
-  const subgroupMin = (ctx.adapter as GPUAdapter & { info?: { subgroupMinSize?: number } }).info?.subgroupMinSize ?? 0;
-  if (!ctx.caps.features.subgroups || subgroupMin < 8) {
-    const has = ctx.caps.features.subgroups ? `subgroups of ${subgroupMin}` : 'no subgroups';
-    throw new GpuError(
-      'limits',
-      `Distillation runs on the training kernels, which need the WebGPU 'subgroups' feature with subgroups of at least 8 invocations; this GPU adapter has ${has}.`,
-    );
-  }
-}
+/** P_l: gate_up [E, 2I, H] then down [E, H, I]. */
+export const layerParameterCount = (s: Pick<LayerShape, 'experts' | 'hidden' | 'expertFfn'>) => 3 * s.experts * s.expertFfn * s.hidden;
 
-export class GpuDistiller {
-  readonly buffers: TrainBuffers;
-  private readonly trainer: GpuTrainer;
-  /** Optimizer steps taken. */
+export class LayerDistiller {
+  /** Optimizer steps taken on this layer. */
   step = 0;
-  /** The MSE weight: set before the first step (run.ts ensureLambda measures it on the first batch). */
-  lambda: number | null = null;
-  private readonly teacher: TeacherExperts;
-  private readonly mse: GPUBuffer; // [L, E]
-  private readonly delta: GPUBuffer; // [R, H]
-  private readonly logs: GPUBuffer; // [3 LOG_SLOTS + 1]
-  private readonly optimizerBuffers: MaskedAdamWBuffers;
-  private readonly enabled: (GPUBuffer | null)[];
   private readonly own: GPUBuffer[] = [];
-  private pendingLogs: number[] = [];
+  private readonly weights: GPUBuffer; // [P] f32 master copy of the student's experts
+  private readonly teacher: GPUBuffer; // [P] the dense experts
+  private readonly grads: GPUBuffer; // [P]
+  private readonly moments: GPUBuffer; // [2P]
+  private readonly stats: GPUBuffer; // [1 + NORM_LANES]
+  private readonly keptBits: GPUBuffer; // [ceil(P / 32)] 0 = pruned
+  private readonly rows: { xRows: GPUBuffer; rowExpert: GPUBuffer; table: GPUBuffer };
+  private readonly student: { gu: GPUBuffer; act: GPUBuffer; y: GPUBuffer };
+  private readonly dense: { gu: GPUBuffer; act: GPUBuffer; y: GPUBuffer };
+  private readonly delta: GPUBuffer; // [R, H] d L / d y_s
+  private readonly dAct: GPUBuffer; // [R, I]
+  private readonly dGu: GPUBuffer; // [R, 2I]
+  private readonly mse: GPUBuffer; // [(LOG_SLOTS + 1) E]: per-step MSE, then the evaluation's
+  /** [3 LOG_SLOTS + 1]: per slot the layer loss, the gradient norm; the evaluation's loss at the end. */
+  private readonly logs: GPUBuffer;
+  readonly count: number;
+  private readonly R: number;
+  private kept: Uint32Array | null = null;
 
-  private constructor(
+  constructor(
     readonly ctx: GpuContext,
-    readonly problem: DistillProblem,
-    readonly windows: number,
+    readonly shape: LayerShape,
     readonly optimizer: DistillOptimizer,
   ) {
-    const { layout } = problem;
-    // The trainer owns the buffers, the rope table and parameter I/O; distillation records its own steps on them.
-    this.trainer = new GpuTrainer(ctx, layout, windows, 0, optimizer);
-    this.buffers = this.trainer.buffers;
-    const { R, H, L, E } = this.buffers.shape;
-    this.teacher = new TeacherExperts(ctx, layout, this.buffers.shape);
-    const f32 = (label: string, count: number) => {
-      const buffer = ctx.createBuffer(label, count * 4);
-      this.own.push(buffer);
-      return buffer;
+    const { tokens: T, hidden: H, experts: E, topK: K, expertFfn: I } = shape;
+    const buffer = (label: string, count: number) => {
+      const b = ctx.createBuffer(label, Math.max(1, count) * 4);
+      this.own.push(b);
+      return b;
     };
-    this.mse = f32('expert mse', L * E);
-    this.delta = f32('expert output delta', R * H);
-    this.logs = f32('distill logs', 3 * LOG_SLOTS + 1);
-    const b = this.buffers;
-    this.optimizerBuffers = {
-      grads: b.grads,
-      weights: b.params,
-      moments: b.moments,
-      stats: b.adamStats,
-      updateBits: f32('update bits', problem.update.length),
-      keptBits: f32('kept bits', problem.kept.length),
-    };
-    this.enabled = problem.expertEnabled.map((enabled, l) => (enabled ? f32(`l${l} experts enabled`, E) : null));
+    const P = layerParameterCount(shape);
+    const R = T * K;
+    this.count = P;
+    this.R = R;
+    this.weights = buffer('distill student experts', P);
+    this.teacher = buffer('distill teacher experts', P);
+    this.grads = buffer('distill expert grads', P);
+    this.moments = buffer('distill moments', 2 * P);
+    this.stats = buffer('distill grad norm', 1 + NORM_LANES);
+    this.keptBits = buffer('distill kept bits', Math.ceil(P / 32));
+    this.rows = { xRows: buffer('distill x rows', R * H), rowExpert: buffer('distill row expert', R), table: buffer('distill table', 2 * E) };
+    const side = (who: string) => ({ gu: buffer(`${who} gate-up`, R * 2 * I), act: buffer(`${who} act`, R * I), y: buffer(`${who} outputs`, R * H) });
+    this.student = side('student');
+    this.dense = side('teacher');
+    this.delta = buffer('distill d outputs', R * H);
+    this.dAct = buffer('distill d act', R * I);
+    this.dGu = buffer('distill d gate-up', R * 2 * I);
+    this.mse = buffer('distill expert mse', (LOG_SLOTS + 1) * E);
+    this.logs = buffer('distill logs', 2 * LOG_SLOTS + 1);
   }
 
-  /** Builds the distiller and uploads the student, the teacher's experts, the masks and the rope table. */
-  static async create(ctx: GpuContext, problem: DistillProblem, windows: number, optimizer: DistillOptimizer): Promise<GpuDistiller> {
-    requireTrainingFeatures(ctx);
-    const { layout } = problem;
-    if (problem.student.length !== layout.count || problem.teacher.length !== layout.count) {
-      throw new RangeError(`expected ${layout.count} parameters (student ${problem.student.length}, teacher ${problem.teacher.length})`);
-    }
-    const d = new GpuDistiller(ctx, problem, windows, optimizer);
+  /** Uploads the teacher's and the student's experts [P] f32 and the kept bits; pruned student weights become +0. */
+  static create(
+    ctx: GpuContext,
+    shape: LayerShape,
+    optimizer: DistillOptimizer,
+    layer: { teacher: Float32Array; student: Float32Array; kept: Uint32Array },
+  ): LayerDistiller {
+    const d = new LayerDistiller(ctx, shape, optimizer);
     try {
-      ctx.write(d.optimizerBuffers.updateBits, problem.update);
-      ctx.write(d.optimizerBuffers.keptBits, problem.kept);
-      problem.expertEnabled.forEach((enabled, l) => enabled && ctx.write(d.enabled[l]!, Uint32Array.from(enabled)));
-      await d.teacher.upload(problem.teacher);
-      await d.setParameters(problem.student);
+      if (layer.teacher.length !== d.count || layer.student.length !== d.count || layer.kept.length !== Math.ceil(d.count / 32))
+        throw new RangeError(
+          `a layer has ${d.count} expert weights (teacher ${layer.teacher.length}, student ${layer.student.length}, kept words ${layer.kept.length})`,
+        );
+      ctx.write(d.teacher, layer.teacher);
+      ctx.write(d.keptBits, layer.kept);
+      d.kept = layer.kept;
+      d.setParameters(layer.student);
     } catch (error) {
       d.destroy();
       throw error;
@@ -124,155 +116,120 @@ export class GpuDistiller {
     return d;
   }
 
-  /** Uploads parameters [P] (the kept mask applied, so pruned weights start at exactly 0) and their transposes. */
-  async setParameters(values: Float32Array): Promise<void> {
-    await this.trainer.setParameters(Float32Array.from(values, (v, i) => ((this.problem.kept[i >>> 5] >>> (i & 31)) & 1 ? v : 0)));
+  /** Student experts [P] (the kept mask applied: pruned weights start at exactly +0). */
+  setParameters(values: Float32Array): void {
+    if (values.length !== this.count) throw new RangeError(`a layer has ${this.count} expert weights, got ${values.length}`);
+    const kept = this.kept!;
+    this.ctx.write(
+      this.weights,
+      Float32Array.from(values, (v, i) => ((kept[i >>> 5] >>> (i & 31)) & 1 ? v : 0)),
+    );
   }
 
   getParameters(): Promise<Float32Array> {
-    return this.trainer.getParameters();
+    return this.ctx.readF32(this.weights, 0, this.count * 4);
   }
 
   /** AdamW moments [2P] (m then v), for resuming. */
   setMoments(values: Float32Array): void {
-    this.trainer.setMoments(values);
+    if (values.length !== 2 * this.count) throw new RangeError(`expected ${2 * this.count} moments, got ${values.length}`);
+    this.ctx.write(this.moments, values);
   }
 
   getMoments(): Promise<Float32Array> {
-    return this.trainer.getMoments();
+    return this.ctx.readF32(this.moments, 0, 2 * this.count * 4);
   }
 
   getGradients(): Promise<Float32Array> {
-    return this.trainer.getGradients();
+    return this.ctx.readF32(this.grads, 0, this.count * 4);
   }
 
-  private forwardHooks(): MoeForwardHooks {
-    const b = this.buffers;
-    const { T, E, H, R } = b.shape;
-    return {
-      routerLogits: (rec, l) => {
-        const enabled = this.enabled[l];
-        if (enabled) recordRouterMask(rec, T, E, enabled, b.layers[l].routerLogits);
-      },
-      expertOutputs: (rec, l) => {
-        this.teacher.recordForward(rec, b, l);
-        recordExpertMse(rec, { experts: E, width: H, rows: R }, b.layers[l].table, b.layers[l].yRows, this.teacher.rows[l].y, this.mse, l * E, b.unused);
-      },
-    };
+  /** Every kept expert weight trains (update = kept); pruned ones are held at +0. */
+  private optimizerBuffers(): MaskedAdamWBuffers {
+    return { grads: this.grads, weights: this.weights, moments: this.moments, stats: this.stats, updateBits: this.keptBits, keptBits: this.keptBits };
   }
 
-  private backwardHooks(lambda: number): MoeBackwardHooks {
-    const b = this.buffers;
-    const { E, H, R } = b.shape;
-    if (lambda === 0) return {};
-    return {
-      expertOutputGrad: (rec, l) =>
-        recordExpertGrad(
-          rec,
-          { experts: E, width: H, rows: R },
-          lambda,
-          b.layers[l].table,
-          b.layers[l].yRows,
-          this.teacher.rows[l].y,
-          b.scratch.dYRows,
-          this.delta,
-        ),
-      expertInputGrad: (rec, l) => this.teacher.recordInputGrad(rec, b, l, this.delta),
-    };
+  private matrices(buffer: GPUBuffer) {
+    const { experts: E, hidden: H, expertFfn: I } = this.shape;
+    const gateUp: ExpertWeights = { buffer, offset: 0, expert: 2 * I * H, n: H, k: 1 }; // W_e [2I, H]
+    const down: ExpertWeights = { buffer, offset: 2 * E * I * H, expert: H * I, n: I, k: 1 }; // W_e [H, I]
+    return { gateUp, down };
   }
 
-  private writeBatch(ids: Uint32Array, targets: Uint32Array): void {
-    const { T, V } = this.buffers.shape;
-    if (ids.length !== T || targets.length !== T) throw new RangeError(`a batch has ${T} tokens (got ${ids.length} ids, ${targets.length} targets)`);
-    this.ctx.write(this.buffers.ids, ids);
-    this.ctx.write(this.buffers.targets, targets);
-    const { order, starts } = positionsById(ids, V);
-    this.ctx.write(this.buffers.embedOrder, order);
-    this.ctx.write(this.buffers.embedStarts, starts);
+  /** y = E(x rows) with the experts in `weights`, through side.gu / side.act. */
+  private recordExperts(rec: Recorder, weights: GPUBuffer, side: { gu: GPUBuffer; act: GPUBuffer; y: GPUBuffer }): void {
+    const { experts: E, hidden: H, expertFfn: I } = this.shape;
+    const w = this.matrices(weights);
+    recordExpertRowsMatmul(rec, { rows: this.R, n: 2 * I, k: H, experts: E }, this.rows.xRows, w.gateUp, this.rows.rowExpert, side.gu);
+    recordSwiGluForward(rec, this.R, I, side.gu, side.act, this.delta);
+    recordExpertRowsMatmul(rec, { rows: this.R, n: H, k: I, experts: E }, side.act, w.down, this.rows.rowExpert, side.y);
   }
 
-  /** Forward, L_expert into logs[expertSlot], backward of CE + lambda L_expert (no optimizer step). */
-  private recordLossAndGradients(rec: Recorder, lambda: number, slot: number): void {
-    const b = this.buffers;
-    const { L, E } = b.shape;
-    recordTrainForward(rec, b, { gradient: true, lossSlot: slot, moeHooks: this.forwardHooks() });
-    recordExpertTotal(rec, this.mse, 0, L * E, this.logs, EXPERT_SLOT + slot, b.unused);
-    rec.copy(b.sums, slot * 4, this.logs, slot * 4, 4);
-    recordTrainBackward(rec, b, 0, this.backwardHooks(lambda));
+  /** Rows, both experts' outputs and the per-expert MSE into mse[slot], L_l into logs[lossSlot]. */
+  private recordLoss(rec: Recorder, tap: MoeLayerTap, mseSlot: number, lossSlot: number): void {
+    const { experts: E, hidden: H, topK: K, tokens: T } = this.shape;
+    if (tap.tokens !== T || tap.experts !== E || tap.hidden !== H || tap.topK !== K)
+      throw new RangeError(`layer ${tap.layer}: the forward has ${tap.tokens} tokens, ${tap.experts} experts; the distiller ${T}, ${E}`);
+    recordExpertRows(rec, { tokens: T, width: H, experts: E, topK: K, x: tap.input, sortedRows: tap.sortedRows, offsets: tap.expertOffsets }, this.rows);
+    this.recordExperts(rec, this.weights, this.student);
+    this.recordExperts(rec, this.teacher, this.dense);
+    recordExpertMse(rec, { experts: E, width: H, rows: this.R }, this.rows.table, this.student.y, this.dense.y, this.mse, mseSlot * E);
+    recordExpertTotal(rec, this.mse, mseSlot * E, E, this.logs, lossSlot);
   }
 
-  /** CE and L_expert of one batch, without gradients. */
-  async evaluateBatch(ids: Uint32Array, targets: Uint32Array): Promise<{ crossEntropy: number; expertLoss: number }> {
-    this.writeBatch(ids, targets);
-    const b = this.buffers;
-    const { L, E } = b.shape;
-    const rec = this.ctx.record('distill evaluate');
-    recordTrainForward(rec, b, { gradient: false, lossSlot: EVAL_CE_SLOT, moeHooks: this.forwardHooks() });
-    recordExpertTotal(rec, this.mse, 0, L * E, this.logs, EVAL_SLOT, b.unused);
-    await rec.submit();
-    const [crossEntropy] = await this.ctx.readF32(b.sums, EVAL_CE_SLOT * 4, 4);
-    const [expertLoss] = await this.ctx.readF32(this.logs, EVAL_SLOT * 4, 4);
-    return { crossEntropy, expertLoss };
+  /** Inside layer l's tap: the loss on this forward's rows into the evaluation slot (no step). */
+  recordEvaluate(tap: MoeLayerTap): void {
+    this.recordLoss(tap.recorder, tap, LOG_SLOTS, 2 * LOG_SLOTS);
   }
 
-  /** Per-expert MSE [L, E] of the last forward. */
-  async readExpertMse(): Promise<Float32Array> {
-    return this.ctx.readF32(this.mse);
+  /** Inside layer l's tap: gradients of L_l with respect to the student's experts (no optimizer step). */
+  recordGradients(tap: MoeLayerTap, slot = this.step % LOG_SLOTS): void {
+    const rec = tap.recorder;
+    const { experts: E, hidden: H, expertFfn: I } = this.shape;
+    this.recordLoss(rec, tap, slot, slot);
+    const w = this.matrices(this.weights);
+    const { table, xRows, rowExpert } = this.rows;
+    recordExpertGrad(rec, { experts: E, width: H, rows: this.R }, table, this.student.y, this.dense.y, this.delta);
+    // down: d W_e [H, I] = sum over e's rows of delta^T act;  d act [R, I] = delta W_e.
+    recordExpertOuter(rec, { m: H, n: I, experts: E }, this.delta, this.student.act, table, this.grads, w.down.offset);
+    recordExpertRowsMatmul(rec, { rows: this.R, n: I, k: H, experts: E }, this.delta, { ...w.down, n: 1, k: I }, rowExpert, this.dAct);
+    recordSwiGluBackward(rec, this.R, I, this.student.gu, this.dAct, this.dGu);
+    // gate_up: d W_e [2I, H] = sum over e's rows of d gu^T x.
+    recordExpertOuter(rec, { m: 2 * I, n: H, experts: E }, this.dGu, xRows, table, this.grads, 0);
   }
 
-  /** Gradients of CE + lambda L_expert in `grads`, masked as the optimizer would see them when `masked`. */
-  async computeGradients(ids: Uint32Array, targets: Uint32Array, lambda: number, masked: boolean): Promise<void> {
-    this.writeBatch(ids, targets);
-    const rec = this.ctx.record('distill gradients');
-    this.recordLossAndGradients(rec, lambda, 0);
-    if (masked) recordMaskGradients(rec, this.problem.layout.count, this.optimizerBuffers);
-    await rec.submit();
-  }
-
-  /** One optimizer step at learning rate `lr`; submitted, not awaited on the GPU. lambda must be set. */
-  async trainStep(ids: Uint32Array, targets: Uint32Array, lr: number): Promise<void> {
-    if (this.lambda === null) throw new Error('set lambda (measureLambda) before the first step');
-    this.writeBatch(ids, targets);
+  /** Inside layer l's tap: one optimizer step at learning rate `lr`. */
+  recordStep(tap: MoeLayerTap, lr: number): void {
+    const rec = tap.recorder;
     const slot = this.step % LOG_SLOTS;
-    const b = this.buffers;
-    const { layout } = this.problem;
-    const rec = this.ctx.record('distill step');
-    this.recordLossAndGradients(rec, this.lambda, slot);
-    recordMaskedAdamW(rec, layout.count, layout.decayEnd, this.step + 1, { ...this.optimizer, lr }, this.optimizerBuffers);
-    rec.copy(b.adamStats, 0, this.logs, (NORM_SLOT + slot) * 4, 4);
-    for (const t of this.trainedTensors()) recordTranspose(rec, t.transpose!, b.params, t.offset, b.paramsT, t.offset);
-    await rec.submit();
+    this.recordGradients(tap, slot);
+    recordMaskedAdamW(rec, this.count, 0, this.step + 1, { ...this.optimizer, lr }, this.optimizerBuffers());
+    rec.copy(this.stats, 0, this.logs, (LOG_SLOTS + slot) * 4, 4);
     this.step++;
-    this.pendingLogs.push(this.step);
   }
 
-  /** Tensors whose transposed copies change with a step. */
-  private trainedTensors() {
-    const { layout, trainable } = this.problem;
-    const tensors = trainable === 'all' ? layout.tensors : layout.layers.flatMap((l) => [l.w13, l.w2]);
-    return tensors.filter((t) => t.transpose);
-  }
-
-  /** Losses of the steps since the last call (waits for the GPU). At most LOG_SLOTS steps apart. */
-  async readLogs(): Promise<DistillStepLog[]> {
-    if (this.pendingLogs.length > LOG_SLOTS) throw new Error(`read the step logs at least every ${LOG_SLOTS} steps`);
-    if (!this.pendingLogs.length) return [];
-    const logs = await this.ctx.readF32(this.logs, 0, 3 * LOG_SLOTS * 4);
-    const lambda = this.lambda ?? 0;
-    const entries = this.pendingLogs.map((step) => {
+  /** Layer loss and gradient norm of the steps from..step (at most LOG_SLOTS back; waits for the GPU). */
+  async readLogs(from: number): Promise<{ step: number; loss: number; gradNorm: number }[]> {
+    if (this.step - from > LOG_SLOTS) throw new Error(`read the step logs at least every ${LOG_SLOTS} steps`);
+    if (from >= this.step) return [];
+    const logs = await this.ctx.readF32(this.logs, 0, 2 * LOG_SLOTS * 4);
+    const out = [];
+    for (let step = from + 1; step <= this.step; step++) {
       const slot = (step - 1) % LOG_SLOTS;
-      const crossEntropy = logs[slot];
-      const expertLoss = logs[EXPERT_SLOT + slot];
-      return { step, crossEntropy, expertLoss, loss: crossEntropy + lambda * expertLoss, gradNorm: logs[NORM_SLOT + slot] };
-    });
-    this.pendingLogs = [];
-    return entries;
+      out.push({ step, loss: logs[slot], gradNorm: logs[LOG_SLOTS + slot] });
+    }
+    return out;
+  }
+
+  /** The evaluation's layer loss and per-expert MSE [E] (waits for the GPU). */
+  async readEvaluation(): Promise<{ loss: number; mse: Float32Array }> {
+    const E = this.shape.experts;
+    const [loss] = await this.ctx.readF32(this.logs, 2 * LOG_SLOTS * 4, 4);
+    return { loss, mse: await this.ctx.readF32(this.mse, LOG_SLOTS * E * 4, E * 4) };
   }
 
   destroy(): void {
-    this.trainer.destroy();
-    this.teacher.destroy();
-    for (const buffer of this.own) buffer.destroy();
+    for (const b of this.own) b.destroy();
     this.own.length = 0;
   }
 }

@@ -4,10 +4,10 @@
  * distilled folder and its report for download. What it reads from the lab (the pruned folder's files, token
  * streams) comes in as callbacks, so this file knows nothing of the worker.
  */
-import type { RecoverReport, RecoverRequest } from '../../engine/distill/recover-api.ts';
+import type { RecoverReport, RecoverRequest } from '../../api/recover.ts';
 import { sampleTrainingWindows } from '../../engine/distill/data.ts';
 import { memoryFolder, type FolderFile } from '../../engine/distill/export.ts';
-import { curvesSvg, DISTILL_REPORT_FILE, perplexityFields, type PerplexityEntry } from '../../engine/distill/report.ts';
+import { curvesSvg, DISTILL_REPORT_FILE, DISTILL_REPORT_FORMAT, perplexityFields, type PerplexityEntry } from '../../engine/distill/report.ts';
 import { DEFAULT_DISTILL, type DistillSettings } from '../../engine/distill/settings.ts';
 import { openCheckpoint, type Checkpoint } from '../../engine/model/checkpoint.ts';
 import type { GpuContext } from '../context.ts';
@@ -28,7 +28,8 @@ export interface RecoveryInputs {
 
 export interface RecoveryProgress {
   step: number;
-  untilStep: number;
+  /** Steps of the whole run (steps per layer x MoE layers). */
+  total: number;
   message: string;
 }
 
@@ -54,7 +55,6 @@ export class Recovery {
       steps: request.steps,
       lr: request.lr,
       batch: request.batch,
-      trainable: request.trainable,
       seed: request.training.seed,
       logEvery: 1,
     };
@@ -72,7 +72,7 @@ export class Recovery {
     }
     this.lastRequest = request;
     const session = this.session;
-    const untilStep = Math.min(request.untilStep, request.steps);
+    const untilStep = Math.min(request.untilStep, session.totalSteps);
     await session.run({
       signal: options.signal,
       shouldStop: () => session.step >= untilStep,
@@ -80,14 +80,14 @@ export class Recovery {
         const last = entries.at(-1)!;
         options.onProgress?.({
           step: last.step,
-          untilStep,
-          message: `Distilling: step ${last.step} of ${request.steps}, CE ${last.crossEntropy.toFixed(4)}, expert MSE ${last.expertLoss.toPrecision(3)}`,
+          total: session.totalSteps,
+          message: `Distilling layer ${last.layer}: step ${last.step} of ${session.totalSteps}, expert MSE ${last.expertLoss.toPrecision(3)}`,
         });
       },
     });
     options.signal?.throwIfAborted();
-    if (session.step >= request.steps && !this.perplexity) await this.evaluate(session, request, inputs, options);
-    return this.report(request);
+    if (session.finished && !this.perplexity) await this.evaluate(session, request, inputs, options);
+    return this.report();
   }
 
   private async evaluate(
@@ -99,7 +99,7 @@ export class Recovery {
     const tokens = await inputs.evaluationTokens();
     const ppl = { ctx: request.evaluation.ctx, signal: options.signal };
     const entry = (r: { ppl: number; nll: number; tokens: number }): PerplexityEntry => ({ ppl: r.ppl, nll: r.nll, tokens: r.tokens });
-    const say = (message: string) => options.onProgress?.({ step: session.step, untilStep: session.step, message });
+    const say = (message: string) => options.onProgress?.({ step: session.step, total: session.totalSteps, message });
     say('Perplexity of the dense model');
     const dense = entry(await session.perplexity('dense', tokens, ppl));
     say('Perplexity of the pruned model');
@@ -117,18 +117,18 @@ export class Recovery {
     this.distilledFiles = distilled.files;
   }
 
-  private report(request: RecoverRequest): RecoverReport {
+  private report(): RecoverReport {
     const session = this.session!;
     const fields = perplexityFields(this.perplexity);
     return {
       step: session.step,
-      steps: request.steps,
-      finished: session.step >= request.steps,
-      lambda: session.distiller.lambda ?? 0,
-      curves: structuredClone(session.curves), // a snapshot: the session keeps growing its own
+      totalSteps: session.totalSteps,
+      finished: session.finished,
+      curves: structuredClone(session.curves), // snapshots: the session keeps growing its own
+      layers: structuredClone(session.layers),
       seconds: session.seconds,
-      prunedWeights: session.prepared.prunedWeights,
-      maskSource: session.prepared.maskSource,
+      prunedWeights: session.problem.prunedWeights,
+      maskSource: session.problem.maskSource,
       perplexity: this.perplexity,
       gapRecovered: fields.gap_recovered,
       nonzeroPruned: this.nonzeroPruned,
@@ -145,12 +145,12 @@ export class Recovery {
     const session = this.session;
     const request = this.lastRequest;
     if (!session || !request || !this.distilledFiles) throw new Error('Nothing is distilled yet: run the Recover step to the end first.');
-    const report = { format: 'moe-lab-distill-report/1', created: new Date().toISOString(), request, ...this.report(request) };
+    const report = { format: DISTILL_REPORT_FORMAT, created: new Date().toISOString(), request, ...this.report() };
     const text = new TextEncoder();
     return [
       ...this.distilledFiles,
       { path: DISTILL_REPORT_FILE, bytes: text.encode(`${JSON.stringify(report, null, 2)}\n`) },
-      { path: 'distill-curves.svg', bytes: text.encode(curvesSvg(session.curves, session.distiller.lambda ?? 0, 'Recover: distillation of the pruned model')) },
+      { path: 'distill-curves.svg', bytes: text.encode(curvesSvg(session.curves, 'Recover: distillation of the pruned model')) },
     ];
   }
 

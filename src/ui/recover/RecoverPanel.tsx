@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { EngineErrorInfo } from '../../api/errors.ts';
-import type { RecoverReport, RecoverRequest } from '../../engine/distill/recover-api.ts';
+import type { RecoverReport, RecoverRequest } from '../../api/recover.ts';
 import type { CalibrationText } from '../../engine/experiment/schema.ts';
 import { textKey, textRefOf } from '../../engine/experiment/text-ref.ts';
 import { errorInfo } from '../../state/lab-actions.ts';
@@ -24,16 +24,15 @@ interface Settings {
   steps: number;
   lr: number;
   batch: number;
-  trainable: 'experts' | 'all';
 }
 
-const DEFAULTS: Settings = { text: null, samples: 64, seqLen: 128, seed: 0, steps: 100, lr: 1e-3, batch: 4, trainable: 'experts' };
+const DEFAULTS: Settings = { text: null, samples: 64, seqLen: 128, seed: 0, steps: 50, lr: 1e-3, batch: 4 };
 
 /**
  * Recover: expert-wise knowledge distillation of the pruned model toward the dense one (MoE-Pruner, Xie et al.
- * 2024, sec. 3.3), masks kept — every pruned weight stays exactly 0. Runs in the engine in chunks of steps, so the
- * loss curves draw as it trains and Pause / Resume continue the same run; when finished, the dense, pruned and
- * distilled perplexities on the Evaluate panel's windows side by side.
+ * 2024, sec. 3.3), MoE layer by MoE layer, masks kept — every pruned weight stays exactly 0. Runs in the engine in
+ * chunks of steps, so the loss curves draw as it trains and Pause / Resume continue the same run; when finished,
+ * the dense, pruned and distilled perplexities on the Evaluate panel's windows side by side.
  */
 export function RecoverPanel() {
   const model = useLab((s) => s.model);
@@ -66,7 +65,6 @@ export function RecoverPanel() {
     steps: settings.steps,
     lr: settings.lr,
     batch: settings.batch,
-    trainable: settings.trainable,
     untilStep,
     evaluation: { text: textRefOf(evaluation.text), ctx: evaluation.ctx, maxTokens: evaluation.maxTokens },
     restart,
@@ -83,9 +81,9 @@ export function RecoverPanel() {
     let first = restart;
     try {
       while (!mine.signal.aborted) {
-        const next = await engine.recover(request(Math.min(step + CHUNK, settings.steps), first), {
+        const next = await engine.recover(request(step + CHUNK, first), {
           signal: mine.signal,
-          onProgress: (p) => setProgress({ message: p.message, done: p.done, total: settings.steps }),
+          onProgress: (p) => setProgress({ message: p.message, done: p.done, total: p.total }),
         });
         first = false;
         step = next.step;
@@ -118,8 +116,8 @@ export function RecoverPanel() {
     <section className="card lab-section recover" id="recover" aria-labelledby="recover-title">
       <h2 id="recover-title">Recover</h2>
       <p className="lead">
-        Fine-tunes the pruned model against the dense one: next-token loss plus, for every layer and expert, the squared error between the pruned expert's
-        output and the dense expert's output on the tokens routed to it (weighted so both start equal). Pruned weights stay exactly 0.
+        Fine-tunes the pruned experts toward the dense ones, one MoE layer after the other: for every expert, the squared error between the pruned expert's
+        output and the dense expert's output on the tokens the pruned model routes to it. Only the routed experts train; pruned weights stay exactly 0.
       </p>
       {!masksKey && <p className="hint">Prune first: Recover distills the pruned model toward the loaded dense one.</p>}
       <div className="settings">
@@ -137,18 +135,9 @@ export function RecoverPanel() {
           <NumberField label="Seed" value={settings.seed} min={0} max={4294967295} onCommit={(seed) => patch({ seed })} disabled={running} />
         </div>
         <div className="row">
-          <NumberField label="Steps" value={settings.steps} min={1} max={100000} onCommit={(steps) => patch({ steps })} disabled={running} />
+          <NumberField label="Steps per layer" value={settings.steps} min={1} max={100000} onCommit={(steps) => patch({ steps })} disabled={running} />
           <NumberField label="Learning rate" value={settings.lr} min={1e-6} max={0.1} step={1e-6} onCommit={(lr) => patch({ lr })} disabled={running} />
           <NumberField label="Windows per step" value={settings.batch} min={1} max={64} onCommit={(batch) => patch({ batch })} disabled={running} />
-          <label className="check">
-            <input
-              type="checkbox"
-              checked={settings.trainable === 'all'}
-              onChange={(e) => patch({ trainable: e.target.checked ? 'all' : 'experts' })}
-              disabled={running}
-            />{' '}
-            train every weight (default: experts only)
-          </label>
         </div>
       </div>
       {sameText && <p className="hint warn">The training text is also the evaluation text: the recovered perplexity will look better than on unseen text.</p>}
@@ -187,35 +176,42 @@ export function RecoverPanel() {
 }
 
 function RecoverResult({ report, onDownload }: { report: RecoverReport; onDownload: () => void }) {
-  const { curves, lambda } = report;
+  const { curves } = report;
   const draw = useCallback(
     (onHover: (text: string | null) => void) =>
       drawLines(
         {
-          title: 'Distillation loss per step',
-          series: [
-            { name: 'cross-entropy', points: curves.step.map((x, i) => ({ x, y: curves.cross_entropy[i] })) },
-            { name: 'λ · expert MSE', points: curves.step.map((x, i) => ({ x, y: lambda * curves.expert_loss[i] })) },
-            { name: 'total', points: curves.step.map((x, i) => ({ x, y: curves.total[i] })) },
-          ],
+          title: 'Expert MSE per step (each layer in turn)',
+          series: [...new Set(curves.layer)].map((layer) => ({
+            name: `layer ${layer}`,
+            points: curves.step.flatMap((x, i) => (curves.layer[i] === layer ? [{ x, y: curves.expert_loss[i] }] : [])),
+          })),
           xTitle: 'step',
-          yTitle: 'loss (nats)',
+          yTitle: 'sum of expert MSE',
         },
         onHover,
         760,
         220,
       ),
-    [curves, lambda],
+    [curves],
   );
   const p = report.perplexity;
   return (
     <div className="result" role="region" aria-label="Recover result">
       <p className="hint">
-        Step {report.step} of {report.steps} in {report.seconds.toFixed(1)} s; λ = {lambda.toPrecision(4)}; {report.prunedWeights.toLocaleString('en-US')}{' '}
-        pruned weights held at 0 (masks from {report.maskSource}).
+        Step {report.step} of {report.totalSteps} in {report.seconds.toFixed(1)} s; {report.prunedWeights.toLocaleString('en-US')} pruned expert weights held at
+        0 (masks from {report.maskSource}).
+        {report.layers
+          .filter((l) => l.mse_after !== null)
+          .map((l) => ` Layer ${l.layer}: expert MSE ${l.mse_before.toPrecision(3)} → ${l.mse_after!.toPrecision(3)}.`)
+          .join('')}
       </p>
       {curves.step.length > 0 && (
-        <Chart label="Distillation loss curves" draw={draw} caption="λ is set on the first batch so that both terms start equal, then fixed." />
+        <Chart
+          label="Distillation loss curves"
+          draw={draw}
+          caption="Each layer's experts train on that layer's inputs with the layers before it already distilled; the loss is measured before each step's update."
+        />
       )}
       {p && (
         <>

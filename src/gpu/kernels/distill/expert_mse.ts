@@ -1,5 +1,5 @@
 /** Host for shaders/distill/expert_mse.wgsl: per-expert MSE between student and teacher expert outputs, their sum,
- * and the gradient term it adds to the student's expert outputs. */
+ * and its gradient with respect to the student's outputs. */
 import workgroupReduce from '../../../../shaders/nn/workgroup_reduce.wgsl';
 import source from '../../../../shaders/distill/expert_mse.wgsl';
 import { defineKernel } from '../../kernel.ts';
@@ -18,17 +18,16 @@ export interface ExpertRowsShape {
   rows: number; // R
 }
 
-const params = (s: ExpertRowsShape, extra: { mseOffset?: number; count?: number; outOffset?: number; lambda?: number } = {}) => ({
+const params = (s: ExpertRowsShape, extra: { mseOffset?: number; count?: number; outOffset?: number } = {}) => ({
   experts: s.experts,
   width: s.width,
   rows: s.rows,
   mse_offset: extra.mseOffset ?? 0,
   count: extra.count ?? 0,
   out_offset: extra.outOffset ?? 0,
-  lambda: extra.lambda ?? 0,
 });
 
-/** mse[mseOffset + e] = mean over expert e's rows and H of (student - teacher)^2, for e < E. `unused`: a spare buffer. */
+/** mse[mseOffset + e] = mean over expert e's rows and H of (student - teacher)^2, for e < E. */
 export function recordExpertMse(
   rec: Recorder,
   s: ExpertRowsShape,
@@ -37,38 +36,20 @@ export function recordExpertMse(
   teacher: GPUBuffer,
   mse: GPUBuffer,
   mseOffset: number,
-  unused: GPUBuffer,
 ): void {
-  rec.dispatch(expertMseKernels.mse, {
-    bindings: { table, student, teacher, result: mse, delta: unused },
-    params: params(s, { mseOffset }),
-    workgroups: [s.experts],
-  });
+  rec.dispatch(expertMseKernels.mse, { bindings: { table, student, teacher, result: mse }, params: params(s, { mseOffset }), workgroups: [s.experts] });
 }
 
-/** out[outOffset] = sum of mse[first .. first + count) in order. `unused`: a spare buffer other than mse and out. */
-export function recordExpertTotal(rec: Recorder, mse: GPUBuffer, first: number, count: number, out: GPUBuffer, outOffset: number, unused: GPUBuffer): void {
+/** out[outOffset] = sum of mse[first .. first + count) in order. */
+export function recordExpertTotal(rec: Recorder, mse: GPUBuffer, first: number, count: number, out: GPUBuffer, outOffset: number): void {
   rec.dispatch(expertMseKernels.total, {
-    bindings: { table: mse, student: mse, teacher: mse, result: out, delta: unused },
+    bindings: { table: mse, student: mse, teacher: mse, result: out },
     params: params({ experts: 0, width: 0, rows: 0 }, { mseOffset: first, count, outOffset }),
     workgroups: [1],
   });
 }
 
-/** delta [R, H] = 2 lambda / (n_e H) (student - teacher) on every expert's rows; dStudent [R, H] += delta. */
-export function recordExpertGrad(
-  rec: Recorder,
-  s: ExpertRowsShape,
-  lambda: number,
-  table: GPUBuffer,
-  student: GPUBuffer,
-  teacher: GPUBuffer,
-  dStudent: GPUBuffer,
-  delta: GPUBuffer,
-): void {
-  rec.dispatch(expertMseKernels.grad, {
-    bindings: { table, student, teacher, result: dStudent, delta },
-    params: params(s, { lambda }),
-    workgroups: gridRows(s.width, s.rows),
-  });
+/** dStudent [R, H] = 2 / (n_e H) (student - teacher) on every expert's rows, 0 on rows of no expert. */
+export function recordExpertGrad(rec: Recorder, s: ExpertRowsShape, table: GPUBuffer, student: GPUBuffer, teacher: GPUBuffer, dStudent: GPUBuffer): void {
+  rec.dispatch(expertMseKernels.grad, { bindings: { table, student, teacher, result: dStudent }, params: params(s), workgroups: gridRows(s.width, s.rows) });
 }
