@@ -10,14 +10,19 @@ import type { CalibrationRequest, CalibrationSummary, ExportFile } from '../api/
 import { loadSummary } from '../engine/calibration/router-health.ts';
 import { sampleWindows } from '../engine/calibration/sampling.ts';
 import { statsToSafetensors, type CalibrationStats } from '../engine/calibration/stats.ts';
+import { freshnessKey } from '../api/experiment-requests.ts';
 import { textKey } from '../engine/experiment/text-ref.ts';
 import { calibrateOnGpu } from '../gpu/calibration/calibrate.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
 import type { TextLibrary } from './texts.ts';
 
-/** The key statistics are stored under: the same settings on the same model give the same statistics. */
-export function calibrationKey(request: CalibrationRequest): string {
-  return `${textKey(request.text)}|${request.samples}|${request.seqLen}|${request.seed}`;
+/**
+ * The key statistics are stored under: the same request on the same model gives the same statistics. They are
+ * always dense statistics, whatever mode a pruning request asks (sequential measuring happens inside pruning), so
+ * the mode is fixed to dense here and a Calibrate followed by a Prune with equal settings reuses them.
+ */
+export function statisticsKey(request: CalibrationRequest): string {
+  return freshnessKey({ ...request, mode: 'dense' });
 }
 
 /** The windows `request` draws from its text (tokenized without special tokens, as the sampling rule says). */
@@ -83,7 +88,7 @@ export async function runCalibration(
     seed: String(request.seed),
     text_tokens: String(textTokens),
   };
-  session.statistics = { stats, key: calibrationKey(request) };
+  session.statistics = { stats, key: statisticsKey(request) };
   return summarizeStatistics(stats, request, textTokens, (performance.now() - started) / 1000);
 }
 

@@ -15,7 +15,7 @@ import type { PruneReport } from '../engine/prune/report.ts';
 import { PruneRequestError } from '../engine/prune/settings.ts';
 import { evaluatePerplexity } from '../gpu/eval/perplexity.ts';
 import { prunePipeline, type PipelineRun } from '../gpu/prune/pipeline.ts';
-import { calibrationKey, calibrationWindows, runCalibration } from './calibration.ts';
+import { calibrationWindows, runCalibration, statisticsKey } from './calibration.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
 import type { TextLibrary } from './texts.ts';
 
@@ -57,7 +57,7 @@ async function pipeline(
   let stats: CalibrationStats | undefined;
   // SparseGPT measures its own Hessians, so it always takes the windows; dense statistics are reused where they apply.
   if (wantsDenseStatistics(settings) && settings.method !== 'sparsegpt') {
-    if (session.statistics?.key !== calibrationKey(request.calibration)) calibration = await runCalibration(session, texts, request.calibration, options);
+    if (session.statistics?.key !== statisticsKey(request.calibration)) calibration = await runCalibration(session, texts, request.calibration, options);
     stats = session.statistics!.stats;
   }
   const needsWindows = settings.method === 'sparsegpt' || (settings.mode === 'sequential' && needsCalibration(settings));

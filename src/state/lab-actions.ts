@@ -6,8 +6,9 @@
 import type { Engine, OperationOptions } from '../api/engine.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 import type { ExportFile, ExportRequest, InspectRequest, PruneMethodName, Sampling, Variant } from '../api/lab.ts';
-import { textKey, textRefOf } from '../engine/experiment/text-ref.ts';
-import { calibrationKey, calibrationRequest, evaluateKey, evaluateRequest, pruneKey, pruneRequest } from './requests.ts';
+import { textRefOf } from '../engine/experiment/text-ref.ts';
+import { freshnessKey, REPRODUCE_EVALUATION } from '../api/experiment-requests.ts';
+import { calibrationKey, calibrationRequest, evaluatedVariants, evaluateKey, evaluateRequest, pruneKey, pruneRequest } from './requests.ts';
 import { idleTasks, type LabStore, type LabTasks, type SweepResult, type TaskName, type TaskState } from './store.ts';
 
 export function errorInfo(error: unknown): EngineErrorInfo {
@@ -112,14 +113,14 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
 
     async inspect(request: InspectSettings): Promise<void> {
       const masksKey = get().masksKey;
-      const key = `${modelHash()}|${textKey(request.text)}|${request.tokens}|${request.bySource}|${masksKey ?? 'dense'}`;
+      const key = freshnessKey({ model: modelHash(), inspect: request, masks: masksKey });
       await runTask('inspect', key, (options) => engine.inspect(request, options));
     },
 
     /** Perplexity of the dense model, and of the pruned one when masks are in force. */
     async evaluate(byGenre: boolean): Promise<boolean> {
       const { experiment, masksKey } = get();
-      const variants: Variant[] = masksKey ? ['dense', 'pruned'] : ['dense'];
+      const variants = evaluatedVariants(masksKey);
       const key = evaluateKey(experiment, modelHash(), masksKey, byGenre);
       return (await runTask('evaluate', key, (options) => engine.evaluate(evaluateRequest(experiment, variants, byGenre), options))) !== null;
     },
@@ -127,14 +128,14 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
     async tokenLoss(tokens: number): Promise<void> {
       const { experiment, masksKey } = get();
       const request = { text: textRefOf(experiment.evaluation.text), tokens };
-      await runTask('tokenLoss', `${modelHash()}|${JSON.stringify(request)}|${masksKey ?? 'dense'}`, (options) => engine.tokenLoss(request, options));
+      await runTask('tokenLoss', freshnessKey({ model: modelHash(), tokenLoss: request, masks: masksKey }), (options) => engine.tokenLoss(request, options));
     },
 
     /** The dense and (when pruned) the pruned continuation of one prompt, one after the other, text streaming in. */
     async generate(prompt: string, maxNewTokens: number, sampling: Sampling): Promise<void> {
-      const variants: Variant[] = get().masksKey ? ['dense', 'pruned'] : ['dense'];
+      const variants = evaluatedVariants(get().masksKey);
       const slots: LabTasks['generate']['result'] = { dense: null, pruned: null };
-      await runTask('generate', `${modelHash()}|${prompt}|${maxNewTokens}|${JSON.stringify(sampling)}`, async (options) => {
+      await runTask('generate', freshnessKey({ model: modelHash(), generate: { prompt, maxNewTokens, sampling } }), async (options) => {
         for (const variant of variants) {
           slots[variant] = { partial: '', result: null };
           const result = await engine.generate(
@@ -189,7 +190,7 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
      * Reproduces the experiment end to end: prune (calibrating as needed), then perplexity of the dense and the
      * pruned model — what a shared link's reader presses to get the same masks and numbers.
      */
-    async runExperiment(byGenre: boolean): Promise<void> {
+    async runExperiment(byGenre: boolean = REPRODUCE_EVALUATION.byGenre): Promise<void> {
       if (!(await actions.prune())) return;
       await actions.evaluate(byGenre);
     },
@@ -202,7 +203,7 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
       const { experiment } = get();
       const partial: SweepResult = { methods, sparsities, dense: null, points: [] };
       const evaluate = { text: evaluateRequest(experiment, ['dense'], false).text, ctx: experiment.evaluation.ctx, maxTokens: experiment.evaluation.maxTokens };
-      const key = `${pruneKey(experiment, modelHash())}|${methods.join(',')}|${sparsities.join(',')}|${evaluateKey(experiment, modelHash(), null, false)}`;
+      const key = freshnessKey({ prune: pruneKey(experiment, modelHash()), methods, sparsities, evaluate: evaluateKey(experiment, modelHash(), null, false) });
       const total = methods.length * sparsities.length + 1;
       await runTask('sweep', key, async (options) => {
         const step = (done: number, message: string) => options.onProgress?.({ stage: 'compute', message, done, total, unit: 'steps' });

@@ -22,7 +22,7 @@ export function RunExperiment() {
         {c.seqLen} tokens of {text(c.text)} (seed {c.seed}, {c.mode}); perplexity on {e.maxTokens.toLocaleString('en-US')} tokens of {text(e.text)} in windows
         of {e.ctx}.
       </p>
-      <button type="button" className="primary" disabled={!model?.tokenizer || busy} onClick={() => void runExperiment(true)}>
+      <button type="button" className="primary" disabled={!model?.tokenizer || busy} onClick={() => void runExperiment()}>
         Reproduce this experiment
       </button>
     </section>
