@@ -16,7 +16,7 @@
 import { parseArgs } from 'node:util';
 import { openCheckpoint } from '../src/engine/model/checkpoint.ts';
 import { createRng } from '../src/engine/random.ts';
-import { syntheticModelFolder } from '../src/engine/reference/synthetic.ts';
+import { syntheticModelFolder } from '../src/engine/io/synthetic-folder.ts';
 import { calibrateOnGpu, windowsPerBatch } from '../src/gpu/calibration/calibrate.ts';
 import { summarizeCapabilities } from '../src/gpu/capabilities.ts';
 import { GpuForward } from '../src/gpu/model/forward.ts';

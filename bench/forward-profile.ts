@@ -8,7 +8,7 @@
  */
 import { openCheckpoint } from '../src/engine/model/checkpoint.ts';
 import { createRng } from '../src/engine/random.ts';
-import { syntheticModelFolder } from '../src/engine/reference/synthetic.ts';
+import { syntheticModelFolder } from '../src/engine/io/synthetic-folder.ts';
 import { summarizeCapabilities } from '../src/gpu/capabilities.ts';
 import type { Kernel } from '../src/gpu/kernel.ts';
 import { GpuForward } from '../src/gpu/model/forward.ts';

@@ -23,7 +23,7 @@ import { calibrateOnGpu } from '../src/gpu/calibration/calibrate.ts';
 import { summarizeCapabilities } from '../src/gpu/capabilities.ts';
 import { evaluatePerplexity } from '../src/gpu/eval/perplexity.ts';
 import { GpuModel } from '../src/gpu/model/gpu-model.ts';
-import type { GpuMaskSet } from '../src/gpu/model/masks.ts';
+import type { GpuMaskSet } from '../src/gpu/model/gpu-mask-set.ts';
 import { createNodeGpuContext } from '../src/gpu/node.ts';
 import { prunePipeline } from '../src/gpu/prune/pipeline.ts';
 

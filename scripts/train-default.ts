@@ -29,7 +29,7 @@ import { lossCurvesSvg } from '../src/engine/train/loss-svg.ts';
 import { renderModelCard, type CardData, type GenreLoad, type HeldoutScore } from '../src/engine/train/model-card.ts';
 import { DEFAULT_RECIPE, recipeSteps } from '../src/engine/train/recipe.ts';
 import { decodeTrainState, type TrainState } from '../src/engine/train/state.ts';
-import { roundToDtype } from '../src/engine/reference/dtype.ts';
+import { roundToDtype } from '../src/engine/io/dtype-encoding.ts';
 import { generateTokens } from '../src/gpu/eval/generate.ts';
 import { GpuModel } from '../src/gpu/model/gpu-model.ts';
 import { createNodeGpuContext } from '../src/gpu/node.ts';

@@ -19,7 +19,7 @@ import type {
 } from '../api/lab.ts';
 import { generateTokens } from '../gpu/eval/generate.ts';
 import { GpuForward } from '../gpu/model/forward.ts';
-import type { GpuMaskSet } from '../gpu/model/masks.ts';
+import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
 import { tokenTexts } from './inspect.ts';
 import { streamsPerplexity } from './parts-perplexity.ts';
 import { progressStep, type LabSession } from './lab-session.ts';

@@ -8,7 +8,7 @@ import { EngineError } from '../api/errors.ts';
 import type { InspectRequest, RoutingReport, RoutingView, SourceLoad, Variant } from '../api/lab.ts';
 import { recordTokenRouting, type RoutingRecord } from '../gpu/calibration/routing-record.ts';
 import type { GpuModel } from '../gpu/model/gpu-model.ts';
-import type { GpuMaskSet } from '../gpu/model/masks.ts';
+import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
 import { expertLoad, routingDrift, summarizeLayer } from './routing-summary.ts';
 import { firstTokensOf, type TextLibrary } from './texts.ts';

@@ -8,13 +8,13 @@ import type { ModelSummary, OperationOptions, Progress } from '../api/engine.ts'
 import { EngineError } from '../api/errors.ts';
 import type { CalibrationStats } from '../engine/calibration/stats.ts';
 import type { Checkpoint } from '../engine/model/checkpoint.ts';
-import type { MaskSet, MatrixKey } from '../engine/model/masks.ts';
+import type { MaskSet, MatrixKey } from '../engine/model/mask-set.ts';
 import type { PruneRequest, PruneSummary } from '../api/lab.ts';
 import type { PruneReport } from '../engine/prune/report.ts';
 import type { TextTokenizer } from '../engine/tokenizer.ts';
 import type { GpuContext } from '../gpu/context.ts';
 import { GpuModel } from '../gpu/model/gpu-model.ts';
-import type { GpuMaskSet } from '../gpu/model/masks.ts';
+import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
 
 export interface LoadedModel {
   checkpoint: Checkpoint;

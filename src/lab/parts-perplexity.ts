@@ -8,7 +8,7 @@ import { NllAccumulator, type PerplexityResult } from '../engine/eval/perplexity
 import { planWindows, type EvalWindow } from '../engine/eval/windows.ts';
 import { GpuForward } from '../gpu/model/forward.ts';
 import type { GpuModel } from '../gpu/model/gpu-model.ts';
-import type { GpuMaskSet } from '../gpu/model/masks.ts';
+import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
 import { maxTokensPerPass } from '../gpu/model/workspace.ts';
 
 /** Tokens per forward pass at most (memory), as evaluatePerplexity's default. */

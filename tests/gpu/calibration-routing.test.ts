@@ -4,15 +4,15 @@
  * router logits — for a family of each routing rule, over two windows, dense and with a dropped expert.
  */
 import { describe, expect, it } from 'vitest';
-import { routerHealthOfLogits } from '../../src/engine/calibration/stats-kernels-reference.ts';
+import { routerHealthOfLogits } from '../../src/engine/reference/stats/kernels.ts';
 import { HISTOGRAM_BINS } from '../../src/engine/calibration/stats.ts';
-import type { MaskSet } from '../../src/engine/model/masks.ts';
+import type { MaskSet } from '../../src/engine/model/mask-set.ts';
 import { referenceForward } from '../../src/engine/reference/forward.ts';
-import { maskReferenceWeights } from '../../src/engine/reference/masked.ts';
+import { maskReferenceWeights } from '../../src/engine/reference/masked-weights.ts';
 import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
 import { recordTokenRouting } from '../../src/gpu/calibration/routing-record.ts';
 import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
-import { uploadMasks } from '../../src/gpu/model/masks.ts';
+import { uploadMasks } from '../../src/gpu/model/gpu-mask-set.ts';
 import { openFixture, readFixtureReference, type FixtureName } from '../helpers/fixtures.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';

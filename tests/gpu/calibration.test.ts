@@ -7,10 +7,10 @@
  * - repeatability: two runs give bit-identical totals.
  */
 import { describe, expect, it } from 'vitest';
-import { referenceCalibrationStats } from '../../src/engine/calibration/reference.ts';
-import { routerHealthOfLogits } from '../../src/engine/calibration/stats-kernels-reference.ts';
+import { referenceCalibrationStats } from '../../src/engine/reference/calibration.ts';
+import { routerHealthOfLogits } from '../../src/engine/reference/stats/kernels.ts';
 import { HISTOGRAM_BINS, layerTensors, type CalibrationStats, type LayerStats } from '../../src/engine/calibration/stats.ts';
-import { denseMask, type LayerMasks } from '../../src/engine/model/masks.ts';
+import { allKeptMask, type LayerMasks } from '../../src/engine/model/mask-set.ts';
 import type { MoeModelSpec } from '../../src/engine/model/spec.ts';
 import { referenceForward } from '../../src/engine/reference/forward.ts';
 import { loadReferenceWeights, type ReferenceWeights } from '../../src/engine/reference/weights.ts';
@@ -152,8 +152,8 @@ describe('GPU calibration: sequential mode and repeatability', () => {
     // weight of the experts, and drop the expert with the fewest tokens.
     const synthetic = (l: number, stats: LayerStats): LayerMasks | null => {
       if (l !== 0) return null;
-      const gateUp = denseMask(E * 2 * I * H);
-      const down = denseMask(E * H * I);
+      const gateUp = allKeptMask(E * 2 * I * H);
+      const down = allKeptMask(E * H * I);
       for (const m of [gateUp, down]) for (let i = 0; i < m.length; i++) m[i] &= 0x55555555;
       const fewest = stats.expertTokens.indexOf(Math.min(...stats.expertTokens));
       const expertEnabled = Uint8Array.from({ length: E }, (_, e) => (e === fewest ? 0 : 1));

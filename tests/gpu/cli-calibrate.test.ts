@@ -7,7 +7,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { referenceCalibrationStats } from '../../src/engine/calibration/reference.ts';
+import { referenceCalibrationStats } from '../../src/engine/reference/calibration.ts';
 import { sampleWindows } from '../../src/engine/calibration/sampling.ts';
 import { statsFromSafetensors } from '../../src/engine/calibration/stats.ts';
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';

@@ -16,9 +16,9 @@ import { statsFromSafetensors, type CalibrationStats } from '../../src/engine/ca
 import { prunableTensorLayouts } from '../../src/engine/export/tensor-plan.ts';
 import { readSafetensorsHeader } from '../../src/engine/io/safetensors.ts';
 import { openCheckpoint, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
-import { isKept, type MaskSet } from '../../src/engine/model/masks.ts';
+import { isKept, type MaskSet } from '../../src/engine/model/mask-set.ts';
 import { masksFromSafetensors } from '../../src/engine/prune/masks-file.ts';
-import { referencePipeline } from '../../src/engine/prune/pipeline-reference.ts';
+import { referencePipeline } from '../../src/engine/reference/prune-pipeline.ts';
 import { pipelineSettings, type PipelineSettings } from '../../src/engine/prune/pipeline-settings.ts';
 import { parsePattern } from '../../src/engine/prune/settings.ts';
 import { calibrateOnGpu } from '../../src/gpu/calibration/calibrate.ts';

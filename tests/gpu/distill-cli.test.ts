@@ -18,7 +18,7 @@ import { readMasksFile } from '../../src/engine/distill/masks.ts';
 import { readExpertsF32 } from '../../src/engine/distill/problem.ts';
 import type { DistillReport } from '../../src/engine/distill/report.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
-import { isKept } from '../../src/engine/model/masks.ts';
+import { isKept } from '../../src/engine/model/mask-set.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { tempDir } from '../helpers/safetensors-bytes.ts';
 import { sampleFromModel } from './distill-helpers.ts';

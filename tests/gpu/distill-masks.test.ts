@@ -16,7 +16,7 @@ import { readExpertsF32 } from '../../src/engine/distill/problem.ts';
 import { DEFAULT_DISTILL, type DistillSettings } from '../../src/engine/distill/settings.ts';
 import { decodeDistillState, encodeDistillState } from '../../src/engine/distill/state.ts';
 import { openCheckpoint, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
-import { isKept } from '../../src/engine/model/masks.ts';
+import { isKept } from '../../src/engine/model/mask-set.ts';
 import { loadTokenizer } from '../../src/engine/tokenizer.ts';
 import { DistillSession } from '../../src/gpu/distill/session.ts';
 import { tempDir } from '../helpers/safetensors-bytes.ts';

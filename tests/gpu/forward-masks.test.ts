@@ -4,14 +4,14 @@
  * gives the dense result bit for bit.
  */
 import { describe, expect, it } from 'vitest';
-import { MATRIX_KEYS, type LayerMasks, type MaskSet } from '../../src/engine/model/masks.ts';
+import { MATRIX_KEYS, type LayerMasks, type MaskSet } from '../../src/engine/model/mask-set.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { referenceForward } from '../../src/engine/reference/forward.ts';
-import { maskReferenceWeights } from '../../src/engine/reference/masked.ts';
+import { maskReferenceWeights } from '../../src/engine/reference/masked-weights.ts';
 import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
 import { GpuForward } from '../../src/gpu/model/forward.ts';
 import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
-import { maskedMatrix, uploadMasks } from '../../src/gpu/model/masks.ts';
+import { maskedMatrix, uploadMasks } from '../../src/gpu/model/gpu-mask-set.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { openFixture, readFixtureReference, type FixtureName } from '../helpers/fixtures.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { createRng, type Rng } from '../../src/engine/random.ts';
-import { dispatchPlan } from '../../src/engine/reference/dispatch.ts';
+import { dispatchPlan } from '../../src/engine/reference/moe/dispatch.ts';
 import { sigmoid, swiglu } from '../../src/engine/reference/ops.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import { recordCombine } from '../../src/gpu/kernels/moe/combine.ts';

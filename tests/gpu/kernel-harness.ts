@@ -1,7 +1,7 @@
 /** Shared inputs for the kernel tolerance tests (tests/gpu/kernel-*.test.ts): seeded data, masks, uploads. */
 import type { Rng } from '../../src/engine/random.ts';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
-import { encodeWeights, roundToDtype } from '../../src/engine/reference/dtype.ts';
+import { encodeWeights, roundToDtype } from '../../src/engine/io/dtype-encoding.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import type { WeightOperand } from '../../src/gpu/kernels/nn/matmul.ts';
 import { maskWords } from '../../src/gpu/weights.ts';

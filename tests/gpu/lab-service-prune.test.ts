@@ -13,11 +13,11 @@ import { statsFromSafetensors, type CalibrationStats } from '../../src/engine/ca
 import { filesFolder } from '../../src/engine/io/files-folder.ts';
 import { readSafetensorsHeader } from '../../src/engine/io/safetensors.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
-import type { MatrixKey } from '../../src/engine/model/masks.ts';
+import type { MatrixKey } from '../../src/engine/model/mask-set.ts';
 import { masksFromSafetensors } from '../../src/engine/prune/masks-file.ts';
 import { readCanonicalExperts } from '../../src/engine/model/expert-layout.ts';
 import { decodeWeights } from '../../src/engine/prune/packing.ts';
-import { pruneMasksReference } from '../../src/engine/prune/reference.ts';
+import { pruneMasksReference } from '../../src/engine/reference/prune/sorted-masks.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
 import { LabService } from '../../src/lab/lab-service.ts';
 import { gpu } from './gpu-context.ts';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { createRng, type Rng } from '../../src/engine/random.ts';
 import { parsePattern, PRUNE_METHODS, UNSTRUCTURED, type PruneGroup, type PruneSettings } from '../../src/engine/prune/settings.ts';
-import { countKept } from '../../src/engine/prune/masks.ts';
+import { countKept } from '../../src/engine/model/keep-mask.ts';
 import { encodeWeights } from '../../src/engine/prune/packing.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
 import { computeMasks, countKeptOnGpu, readMask } from '../../src/gpu/prune/compute-masks.ts';

@@ -1,13 +1,13 @@
 /**
  * Runs one pruning request through the GPU (src/gpu/prune/compute-masks.ts) and the CPU reference
- * (src/engine/prune/reference.ts) and compares the masks bit for bit, naming the first differing weights.
+ * (src/engine/reference/prune/sorted-masks.ts) and compares the masks bit for bit, naming the first differing weights.
  * Weights of one dtype share one buffer at unaligned element offsets and all masks share one buffer, as the
  * stacked expert layout will, so offsets and partial words are exercised on every call.
  */
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
-import { maskWordCount } from '../../src/engine/prune/masks.ts';
+import { maskWordCount } from '../../src/engine/model/keep-mask.ts';
 import { decodeWeights, encodeWeights } from '../../src/engine/prune/packing.ts';
-import { pruneMasksReference, scoreKeysReference, type ReferenceMatrix, type ReferenceResult } from '../../src/engine/prune/reference.ts';
+import { pruneMasksReference, scoreKeysReference, type ReferenceMatrix, type ReferenceResult } from '../../src/engine/reference/prune/sorted-masks.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
 import { patternName, usesColumnFactors, type PruneSettings } from '../../src/engine/prune/settings.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';

@@ -6,7 +6,7 @@
 import type { Checkpoint } from '../../src/engine/model/checkpoint.ts';
 import { readTensorRaw } from '../../src/engine/model/checkpoint.ts';
 import { readCanonicalExperts } from '../../src/engine/model/expert-layout.ts';
-import { MATRIX_KEYS, type MaskSet, type MatrixKey } from '../../src/engine/model/masks.ts';
+import { MATRIX_KEYS, type MaskSet, type MatrixKey } from '../../src/engine/model/mask-set.ts';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { decodeWeights } from '../../src/engine/prune/packing.ts';
 import { createRng } from '../../src/engine/random.ts';

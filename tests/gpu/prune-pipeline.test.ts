@@ -1,6 +1,6 @@
 /**
  * The GPU pruning pipeline (src/gpu/prune/pipeline.ts) against the CPU reference pipeline
- * (src/engine/prune/pipeline-reference.ts) on all six hf-tiny checkpoints: the masks, read back from the GPU, equal
+ * (src/engine/reference/prune-pipeline.ts) on all six hf-tiny checkpoints: the masks, read back from the GPU, equal
  * the reference bit for bit, and the report's kept counts (popcount on the GPU) equal the reference's, for every
  * method, N:M, the three groups, expert dropping by each criterion, OWL, attention and shared-expert targets, and
  * sequential mode (whose statistics the reference is then given). Calibration: 4 seeded windows of 24 tokens.
@@ -10,8 +10,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CalibrationStats } from '../../src/engine/calibration/stats.ts';
 import { openCheckpoint, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
-import { syntheticModelFolder } from '../../src/engine/reference/synthetic.ts';
-import { referencePipeline } from '../../src/engine/prune/pipeline-reference.ts';
+import { syntheticModelFolder } from '../../src/engine/io/synthetic-folder.ts';
+import { referencePipeline } from '../../src/engine/reference/prune-pipeline.ts';
 import { pipelineSettings, type PipelineSettings } from '../../src/engine/prune/pipeline-settings.ts';
 import { parsePattern } from '../../src/engine/prune/settings.ts';
 import { calibrateOnGpu } from '../../src/gpu/calibration/calibrate.ts';

@@ -3,7 +3,7 @@ import { summarizeCapabilities } from '../../src/gpu/capabilities.ts';
 import { GpuError } from '../../src/gpu/errors.ts';
 import { defineKernel } from '../../src/gpu/kernel.ts';
 import { recordResidualAdd, residualAddKernel } from '../../src/gpu/kernels/nn/residual_add.ts';
-import { residualAddReference } from '../../src/engine/reference/elementwise.ts';
+import { residualAddReference } from '../../src/engine/reference/nn/elementwise.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';

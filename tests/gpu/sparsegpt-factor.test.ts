@@ -5,7 +5,7 @@
  * matrix that is not positive definite without dampening.
  */
 import { describe, expect, it } from 'vitest';
-import { inverseHessianFactor, scaledHessian } from '../../src/engine/sparsegpt/reference.ts';
+import { inverseHessianFactor, scaledHessian } from '../../src/engine/reference/sparsegpt/matrix.ts';
 import { checkFactorStatus, recordInverseHessianFactor } from '../../src/gpu/sparsegpt/factor.ts';
 import { compareArrays } from '../helpers/tolerance.ts';
 import { rawSums } from './sparsegpt-helpers.ts';

@@ -9,15 +9,15 @@
  *   weights the GPU produced.
  */
 import { describe, expect, it } from 'vitest';
-import type { MaskSet, MatrixKey } from '../../src/engine/model/masks.ts';
+import type { MaskSet, MatrixKey } from '../../src/engine/model/mask-set.ts';
 import type { MoeModelSpec } from '../../src/engine/model/spec.ts';
-import { pruneMasksReference } from '../../src/engine/prune/reference.ts';
+import { pruneMasksReference } from '../../src/engine/reference/prune/sorted-masks.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
 import { UNSTRUCTURED, type PrunePattern } from '../../src/engine/prune/settings.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { referenceForward } from '../../src/engine/reference/forward.ts';
 import { loadReferenceWeights, type ReferenceWeights } from '../../src/engine/reference/weights.ts';
-import { sparseGptModelReference, type LayerSums } from '../../src/engine/sparsegpt/model-reference.ts';
+import { sparseGptModelReference, type LayerSums } from '../../src/engine/reference/sparsegpt-model.ts';
 import type { SparseGptSettings } from '../../src/engine/sparsegpt/settings.ts';
 import { GpuForward } from '../../src/gpu/model/forward.ts';
 import { GpuModel } from '../../src/gpu/model/gpu-model.ts';

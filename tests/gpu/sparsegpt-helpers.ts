@@ -6,9 +6,9 @@
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { decodeWeights, encodeWeights } from '../../src/engine/prune/packing.ts';
 import { createRng } from '../../src/engine/random.ts';
-import { hessianOf, scaledHessian, sparseGptReference } from '../../src/engine/sparsegpt/reference.ts';
+import { hessianOf, scaledHessian, sparseGptReference } from '../../src/engine/reference/sparsegpt/matrix.ts';
 import { referenceOptions, type SparseGptSettings } from '../../src/engine/sparsegpt/settings.ts';
-import { maskWordCount } from '../../src/engine/prune/masks.ts';
+import { maskWordCount } from '../../src/engine/model/keep-mask.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import { checkFactorStatus, recordInverseHessianFactor } from '../../src/gpu/sparsegpt/factor.ts';
 import { recordSparseGpt } from '../../src/gpu/sparsegpt/prune-matrices.ts';

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
-import { sparseGptModelReference } from '../../src/engine/sparsegpt/model-reference.ts';
+import { sparseGptModelReference } from '../../src/engine/reference/sparsegpt-model.ts';
 import { UNSTRUCTURED } from '../../src/engine/prune/settings.ts';
 import { calibrateOnGpu } from '../../src/gpu/calibration/calibrate.ts';
 import { recordHessianAccumulate } from '../../src/gpu/kernels/sparsegpt/hessian_accumulate.ts';

@@ -1,11 +1,11 @@
 /**
- * Each statistics kernel (shaders/stats) against its CPU reference (src/engine/calibration/stats-kernels-reference.ts)
+ * Each statistics kernel (shaders/stats) against its CPU reference (src/engine/reference/stats/kernels.ts)
  * on seeded data with odd sizes: segments of uneven length (one empty), rows gathered through an index, row
  * strides and column offsets, and two batches added to the same running totals.
  */
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
-import { routerHealthOfLogits, routingCounts, segmentColumnSqNorms, segmentWeightedRowNorms } from '../../src/engine/calibration/stats-kernels-reference.ts';
+import { routerHealthOfLogits, routingCounts, segmentColumnSqNorms, segmentWeightedRowNorms } from '../../src/engine/reference/stats/kernels.ts';
 import { recordColumnSqNorm } from '../../src/gpu/kernels/stats/column_sqnorm.ts';
 import { recordRouterHealth } from '../../src/gpu/kernels/stats/router_health.ts';
 import { recordRoutingCounts } from '../../src/gpu/kernels/stats/routing_counts.ts';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { createRng } from '../../src/engine/random.ts';
-import { roundToDtype } from '../../src/engine/reference/dtype.ts';
+import { roundToDtype } from '../../src/engine/io/dtype-encoding.ts';
 import { meanNextTokenNll, referenceForward } from '../../src/engine/reference/forward.ts';
 import { paramLayout, type TrainModelConfig } from '../../src/engine/train/config.ts';
 import { exportMixtral } from '../../src/engine/train/export.ts';

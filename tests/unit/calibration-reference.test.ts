@@ -4,13 +4,13 @@
  * sequential mode with a synthetic mask.
  */
 import { describe, expect, it } from 'vitest';
-import { referenceCalibrationStats } from '../../src/engine/calibration/reference.ts';
+import { referenceCalibrationStats } from '../../src/engine/reference/calibration.ts';
 import { sampleWindows, windowsFromIds } from '../../src/engine/calibration/sampling.ts';
 import { statsFromSafetensors, statsToSafetensors, type LayerStats } from '../../src/engine/calibration/stats.ts';
 import { loadSummary } from '../../src/engine/calibration/router-health.ts';
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
 import { readSafetensorsHeader } from '../../src/engine/io/safetensors.ts';
-import { denseMask, type LayerMasks } from '../../src/engine/model/masks.ts';
+import { allKeptMask, type LayerMasks } from '../../src/engine/model/mask-set.ts';
 import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
 import { independentStats } from '../helpers/calibration-independent.ts';
 import { expectClose } from '../helpers/tolerance.ts';
@@ -103,8 +103,8 @@ describe('calibration sets and files', () => {
     // Synthetic mask: prune every other element of layer 0's experts.
     const synthetic = (l: number, _stats: LayerStats): LayerMasks | null => {
       if (l !== 0) return null;
-      const gateUp = denseMask(E * 2 * I * H);
-      const down = denseMask(E * H * I);
+      const gateUp = allKeptMask(E * 2 * I * H);
+      const down = allKeptMask(E * H * I);
       for (const m of [gateUp, down]) for (let i = 0; i < m.length; i++) m[i] &= 0x55555555;
       return { matrices: { 'experts.gate_up': gateUp, 'experts.down': down } };
     };

@@ -19,8 +19,8 @@ import { DEFAULT_DISTILL, distillSchedule, gapRecovered, validateDistillSettings
 import { decodeDistillState, encodeDistillState } from '../../src/engine/distill/state.ts';
 import { ModelFileError } from '../../src/engine/errors.ts';
 import { openCheckpoint, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
-import { syntheticModelFolder } from '../../src/engine/reference/synthetic.ts';
-import { isKept, type MaskSet } from '../../src/engine/model/masks.ts';
+import { syntheticModelFolder } from '../../src/engine/io/synthetic-folder.ts';
+import { isKept, type MaskSet } from '../../src/engine/model/mask-set.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { learningRate } from '../../src/engine/train/schedule.ts';
 import { FIXTURES, fixtureDir, openFixture } from '../helpers/fixtures.ts';

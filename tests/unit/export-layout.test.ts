@@ -14,7 +14,7 @@ import { collectEntry, prunedConfig, prunedModelEntries, type SourceHashes } fro
 import { Sha256 } from '../../src/engine/export/sha256.ts';
 import { exportedTensor, prunableTensorLayouts, renameExpert } from '../../src/engine/export/tensor-plan.ts';
 import { openCheckpoint, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
-import { denseMask, isKept, type MaskSet } from '../../src/engine/model/masks.ts';
+import { allKeptMask, isKept, type MaskSet } from '../../src/engine/model/mask-set.ts';
 import { canonicalElements } from '../../src/engine/prune/layer-plan.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { fuseExperts, readRawTensors, toBf16, writeModelFolder, type RawTensor } from '../helpers/checkpoint-files.ts';
@@ -120,7 +120,7 @@ function randomMaskSet(checkpoint: Checkpoint, dropped: Map<number, number[]>, a
       const matrices = Object.fromEntries(
         keys.map((key) => {
           const n = canonicalElements(spec, key);
-          const mask = denseMask(n);
+          const mask = allKeptMask(n);
           for (let i = 0; i < n; i++) if (rng.next() < 0.4) mask[i >>> 5] &= ~(1 << (i & 31));
           return [key, mask];
         }),

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ModelFileError } from '../../src/engine/errors.ts';
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
 import { readSafetensorsHeader, writeSafetensors } from '../../src/engine/io/safetensors.ts';
-import { denseMask, type MaskSet } from '../../src/engine/model/masks.ts';
+import { allKeptMask, type MaskSet } from '../../src/engine/model/mask-set.ts';
 import { canonicalElements } from '../../src/engine/prune/layer-plan.ts';
 import { masksFromSafetensors, masksToSafetensors, packMaskBytes, unpackMaskBytes } from '../../src/engine/prune/masks-file.ts';
 import { createRng } from '../../src/engine/random.ts';
@@ -19,7 +19,7 @@ async function read(bytes: Uint8Array, u8 = true) {
 
 function randomMask(elements: number, seed: number): Uint32Array {
   const rng = createRng(seed);
-  const mask = denseMask(elements);
+  const mask = allKeptMask(elements);
   for (let i = 0; i < elements; i++) if (rng.next() < 0.5) mask[i >>> 5] &= ~(1 << (i & 31));
   return mask;
 }
@@ -65,7 +65,7 @@ describe('masks.safetensors', () => {
     const { spec } = await openFixture('mixtral');
     const qwen = (await openFixture('qwen2_moe')).spec;
     const n = canonicalElements(spec, 'experts.down');
-    const good = masksToSafetensors(spec, { layers: [{ matrices: { 'experts.down': denseMask(n) } }, null] });
+    const good = masksToSafetensors(spec, { layers: [{ matrices: { 'experts.down': allKeptMask(n) } }, null] });
     await expect(read(good, false)).rejects.toThrow(/dtype U8 is not supported/);
     const header = await read(good);
     // qwen2_moe's experts are narrower: the element count no longer matches.

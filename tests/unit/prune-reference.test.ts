@@ -4,9 +4,9 @@
  * layer groups), N:M counts per block; and the expert matrices of the fixtures with their layer groups.
  */
 import { describe, expect, it } from 'vitest';
-import { countKept, isKept } from '../../src/engine/prune/masks.ts';
+import { countKept, isKept } from '../../src/engine/model/keep-mask.ts';
 import { expertMatrices } from '../../src/engine/prune/matrices.ts';
-import { pruneMasksReference, scoreKeysReference, type ReferenceMatrix } from '../../src/engine/prune/reference.ts';
+import { pruneMasksReference, scoreKeysReference, type ReferenceMatrix } from '../../src/engine/reference/prune/sorted-masks.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
 import { parsePattern, PRUNE_METHODS, UNSTRUCTURED, type PruneSettings } from '../../src/engine/prune/settings.ts';
 import { createRng } from '../../src/engine/random.ts';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { f16ToF32 } from '../../src/engine/io/safetensors.ts';
-import { achievedSparsity, allKeptMask, countKept, isKept, markPruned } from '../../src/engine/prune/masks.ts';
+import { achievedSparsity, allKeptMask, countKept, isKept, markPruned } from '../../src/engine/model/keep-mask.ts';
 import { decodeWeights, encodeWeights, f32ToBf16Bits, f32ToF16Bits } from '../../src/engine/prune/packing.ts';
 import {
   bitsToFloat,

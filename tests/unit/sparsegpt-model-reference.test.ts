@@ -4,12 +4,12 @@
  * masked copy), and sequential calibration equal to dense on the first MoE layer but not after it.
  */
 import { describe, expect, it } from 'vitest';
-import { isKept } from '../../src/engine/model/masks.ts';
+import { isKept } from '../../src/engine/model/mask-set.ts';
 import { prunedPerGroup, UNSTRUCTURED } from '../../src/engine/prune/settings.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
-import { sparseGptModelReference } from '../../src/engine/sparsegpt/model-reference.ts';
-import { scaledHessian } from '../../src/engine/sparsegpt/reference.ts';
+import { sparseGptModelReference } from '../../src/engine/reference/sparsegpt-model.ts';
+import { scaledHessian } from '../../src/engine/reference/sparsegpt/matrix.ts';
 import { checkSparseGptSettings, type SparseGptSettings } from '../../src/engine/sparsegpt/settings.ts';
 import { openFixture } from '../helpers/fixtures.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cholesky, choleskyInverse, hessianOf, sparseGptReference } from '../../src/engine/sparsegpt/reference.ts';
+import { cholesky, choleskyInverse, hessianOf, sparseGptReference } from '../../src/engine/reference/sparsegpt/matrix.ts';
 import { createRng } from '../../src/engine/random.ts';
 
 /** Rows of correlated inputs x = z A (A random), so H is far from diagonal and OBS updates matter. */

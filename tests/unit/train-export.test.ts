@@ -8,7 +8,7 @@ import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
 import { openCheckpoint, type ModelFolder } from '../../src/engine/model/checkpoint.ts';
 import { countParameters } from '../../src/engine/model/spec.ts';
 import { createRng } from '../../src/engine/random.ts';
-import { roundToDtype } from '../../src/engine/reference/dtype.ts';
+import { roundToDtype } from '../../src/engine/io/dtype-encoding.ts';
 import { referenceForward } from '../../src/engine/reference/forward.ts';
 import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
 import { parameterCounts, paramLayout, type TrainModelConfig } from '../../src/engine/train/config.ts';

@@ -10,7 +10,7 @@ import { MemoryByteSource, type ByteSource } from '../io/byte-source.ts';
 import { DTYPE_BYTES } from '../io/safetensors.ts';
 import type { Checkpoint, ModelFolder } from '../model/checkpoint.ts';
 import { planCanonicalExperts } from '../model/expert-layout.ts';
-import { isKept } from '../model/masks.ts';
+import { isKept } from '../model/mask-set.ts';
 import { encodeWeights } from '../prune/packing.ts';
 import { MASKS_FILE } from './masks.ts';
 

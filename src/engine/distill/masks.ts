@@ -7,7 +7,7 @@
  */
 import type { ByteSource } from '../io/byte-source.ts';
 import { readSafetensorsHeader } from '../io/safetensors.ts';
-import { isKept, maskWordCount, type MaskSet } from '../model/masks.ts';
+import { isKept, maskWordCount, type MaskSet } from '../model/mask-set.ts';
 import { masksFromSafetensors } from '../prune/masks-file.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
 

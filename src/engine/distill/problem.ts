@@ -8,7 +8,7 @@
 import { ModelFileError } from '../errors.ts';
 import type { Checkpoint } from '../model/checkpoint.ts';
 import { readCanonicalExperts } from '../model/expert-layout.ts';
-import type { MaskSet } from '../model/masks.ts';
+import type { MaskSet } from '../model/mask-set.ts';
 import type { WeightDtype } from '../model/spec.ts';
 import { decodeWeights } from '../prune/packing.ts';
 import { countPruned, keptExperts, layerKeptBits, MASKS_FILE, readMasksFile, studentRelativeMasks } from './masks.ts';

@@ -19,7 +19,7 @@
 import { ModelFileError } from '../errors.ts';
 import { DTYPE_BYTES, readSafetensorsHeader, type TensorInfo } from '../io/safetensors.ts';
 import { SHARD_INDEX, type Checkpoint } from '../model/checkpoint.ts';
-import type { MaskSet, MatrixKey } from '../model/masks.ts';
+import type { MaskSet, MatrixKey } from '../model/mask-set.ts';
 import { Sha256 } from './sha256.ts';
 import { exportedTensor, prunableTensorLayouts, type ExportedTensor, type Segment } from './tensor-plan.ts';
 

@@ -16,7 +16,7 @@ import type { TensorInfo } from '../io/safetensors.ts';
 import type { Checkpoint } from '../model/checkpoint.ts';
 import { DTYPE_BYTES } from '../io/safetensors.ts';
 import { planCanonicalExperts } from '../model/expert-layout.ts';
-import type { MatrixKey } from '../model/masks.ts';
+import type { MatrixKey } from '../model/mask-set.ts';
 
 /** Stored elements [start, start + count) of a tensor and where they are in the canonical matrices. */
 export interface Segment {

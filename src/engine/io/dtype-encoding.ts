@@ -3,7 +3,7 @@
  * torch's `.to(dtype)` does) and encoded as the little-endian bytes a safetensors file holds. Tests use them to
  * build packed weights and the reference's rounded copy; the benchmark uses them for synthetic checkpoints.
  */
-import { f16ToF32 } from '../io/safetensors.ts';
+import { f16ToF32 } from './safetensors.ts';
 import type { WeightDtype } from '../model/spec.ts';
 
 const f32 = new Float32Array(1);

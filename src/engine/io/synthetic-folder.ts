@@ -6,12 +6,12 @@
  * For benchmarks (random weights of a real model's shape) and tests of limits and upload.
  */
 import { ModelFileError } from '../errors.ts';
-import { MemoryByteSource, type ByteSource } from '../io/byte-source.ts';
-import { DTYPE_BYTES, type Dtype } from '../io/safetensors.ts';
+import { MemoryByteSource, type ByteSource } from './byte-source.ts';
+import { DTYPE_BYTES, type Dtype } from './safetensors.ts';
 import type { ModelFolder } from '../model/checkpoint.ts';
 import { parseConfigJson } from '../model/config.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
-import { f32ToBf16Bits, f32ToF16Bits } from './dtype.ts';
+import { f32ToBf16Bits, f32ToF16Bits } from './dtype-encoding.ts';
 
 export interface SyntheticTensor {
   name: string;

@@ -47,3 +47,10 @@ export function countKept(mask: Uint32Array, count: number, wordOffset = 0): num
 export function achievedSparsity(mask: Uint32Array, count: number, wordOffset = 0): number {
   return count === 0 ? 0 : 1 - countKept(mask, count, wordOffset) / count;
 }
+
+/** Zeroes the pruned elements of `values` (a copy). */
+export function applyMask(values: Float32Array, mask: Uint32Array): Float32Array {
+  const out = new Float32Array(values);
+  for (let i = 0; i < out.length; i++) if (!isKept(mask, i)) out[i] = 0;
+  return out;
+}

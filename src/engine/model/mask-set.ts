@@ -25,38 +25,5 @@ export interface MaskSet {
   layers: (LayerMasks | null)[];
 }
 
-export function maskWordCount(elements: number): number {
-  return Math.ceil(elements / 32);
-}
-
-export function isKept(mask: Uint32Array, i: number): boolean {
-  return ((mask[i >>> 5] >>> (i & 31)) & 1) === 1;
-}
-
-/** A mask keeping everything (the tail bits beyond `elements` are 0). */
-export function denseMask(elements: number): Uint32Array {
-  const mask = new Uint32Array(maskWordCount(elements)).fill(0xffffffff);
-  const tail = elements & 31;
-  if (tail) mask[mask.length - 1] = (2 ** tail - 1) >>> 0;
-  return mask;
-}
-
-/** Number of kept elements among the first `elements` bits. */
-export function countKept(mask: Uint32Array, elements: number): number {
-  let kept = 0;
-  for (let w = 0; w < mask.length; w++) {
-    let word = mask[w];
-    if (w === mask.length - 1 && elements & 31) word &= (2 ** (elements & 31) - 1) >>> 0;
-    word = word - ((word >>> 1) & 0x55555555);
-    word = (word & 0x33333333) + ((word >>> 2) & 0x33333333);
-    kept += (((word + (word >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
-  }
-  return kept;
-}
-
-/** Zeroes the pruned elements of `values` (a copy). */
-export function applyMask(values: Float32Array, mask: Uint32Array): Float32Array {
-  const out = new Float32Array(values);
-  for (let i = 0; i < out.length; i++) if (!isKept(mask, i)) out[i] = 0;
-  return out;
-}
+// The bitset helpers live in keep-mask.ts (one definition); re-exported here beside the MaskSet they serve.
+export { allKeptMask, applyMask, countKept, isKept, maskWordCount } from './keep-mask.ts';

@@ -1,6 +1,6 @@
 /**
  * Which weights a pipeline run scores in one layer, located in the engine's canonical matrices
- * (src/engine/model/masks.ts): experts.gate_up [E, 2I, H] (expert e's I gate rows from element 2e*I*H, then its I
+ * (src/engine/model/mask-set.ts): experts.gate_up [E, 2I, H] (expert e's I gate rows from element 2e*I*H, then its I
  * up rows), experts.down [E, H, I] (expert e from e*H*I), attn.q [Hq*D, H], attn.k / attn.v [Hkv*D, H],
  * attn.o [H, Hq*D], shared.gate_up [2S, H] (gate rows, then up rows), shared.down [H, S].
  *
@@ -12,7 +12,7 @@
  * Only MoE layers are pruned: non-MoE layers have no calibration statistics and stay dense.
  */
 import type { ExpertStats, LayerStats } from '../calibration/stats.ts';
-import type { MatrixKey } from '../model/masks.ts';
+import type { MatrixKey } from '../model/mask-set.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
 import type { PruneMatrixShape } from './plan.ts';
 import type { PruneTarget } from './pipeline-settings.ts';

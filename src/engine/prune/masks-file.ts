@@ -11,7 +11,7 @@
  */
 import { ModelFileError } from '../errors.ts';
 import { writeSafetensors, type SafetensorsHeader } from '../io/safetensors.ts';
-import { MATRIX_KEYS, maskWordCount, type LayerMasks, type MaskSet, type MatrixKey } from '../model/masks.ts';
+import { MATRIX_KEYS, maskWordCount, type LayerMasks, type MaskSet, type MatrixKey } from '../model/mask-set.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
 import { canonicalElements } from './layer-plan.ts';
 

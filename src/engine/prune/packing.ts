@@ -1,12 +1,12 @@
 /**
  * Weights in their storage dtype (little-endian bytes as in safetensors, packed two per u32 for f16 / bf16, see
  * shaders/common/weights.wgsl), padded to whole u32 words for upload, and back. Encoding rounds to nearest, ties
- * to even, as torch's .to(float16 / bfloat16) does (the bit encoders of src/engine/reference/dtype.ts); decoding
+ * to even, as torch's .to(float16 / bfloat16) does (the bit encoders of src/engine/io/dtype-encoding.ts); decoding
  * is exact. Used to run the pruning paths on f16 / bf16 copies of f32 matrices.
  */
 import { f16ToF32 } from '../io/safetensors.ts';
 import type { WeightDtype } from '../model/spec.ts';
-import { encodeWeights as encodeStored, f32ToBf16Bits, f32ToF16Bits } from '../reference/dtype.ts';
+import { encodeWeights as encodeStored, f32ToBf16Bits, f32ToF16Bits } from '../io/dtype-encoding.ts';
 import { bitsToFloat } from './scores.ts';
 
 export { f32ToBf16Bits, f32ToF16Bits };

@@ -1,12 +1,12 @@
 /**
  * The decisions of a pipeline run that come before any mask, shared by the CPU reference pipeline
- * (pipeline-reference.ts) and the GPU pipeline (src/gpu/prune/pipeline.ts) so both decide alike:
+ * (src/engine/reference/prune-pipeline.ts) and the GPU pipeline (src/gpu/prune/pipeline.ts) so both decide alike:
  * - which experts each MoE layer drops (expert-drop.ts), from that layer's statistics;
  * - each layer's target sparsity: the global target (uniform), 1 - N/M for N:M, or OWL's allocation (owl.ts) over
  *   the MoE layers, with each layer's outlier ratio computed over the pieces it will prune.
  */
 import type { CalibrationStats, LayerStats } from '../calibration/stats.ts';
-import type { MatrixKey } from '../model/masks.ts';
+import type { MatrixKey } from '../model/mask-set.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
 import { expertCriterionValues, lowestExperts } from './expert-drop.ts';
 import { layerPieces, pieceStatistic, pieceStatisticName, type PrunePiece } from './layer-plan.ts';

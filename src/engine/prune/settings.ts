@@ -1,6 +1,6 @@
 /**
  * What a pruning run is asked to do: method, pattern, comparison group, sparsity, seed — shared by the CPU
- * reference (reference.ts) and the GPU path (src/gpu/prune). Definitions in docs/pruning.md and
+ * reference (src/engine/reference/prune/sorted-masks.ts) and the GPU path (src/gpu/prune). Definitions in docs/pruning.md and
  * ARCHITECTURE.md ("Pruning scores"); keep them in step.
  */
 

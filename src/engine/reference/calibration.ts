@@ -9,14 +9,14 @@
  *   that layer's masks; the next layer's statistics are then gathered through the pruned prefix. (The reference
  *   recomputes the prefix for every layer: O(L^2) but obviously right.)
  */
-import { maskReferenceWeights } from '../reference/masked.ts';
-import { referenceForward, type MoeTrace } from '../reference/forward.ts';
-import type { Vec } from '../reference/ops.ts';
-import type { ReferenceWeights } from '../reference/weights.ts';
-import type { LayerMasks, MaskSet } from '../model/masks.ts';
+import { maskReferenceWeights } from './masked-weights.ts';
+import { referenceForward, type MoeTrace } from './forward.ts';
+import type { Vec } from './ops.ts';
+import type { ReferenceWeights } from './weights.ts';
+import type { LayerMasks, MaskSet } from '../model/mask-set.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
-import { entropyNats, histogramBin, routerProbabilities, topMargin } from './router-health.ts';
-import { emptyLayerStats, HISTOGRAM_BINS, type CalibrationMode, type CalibrationStats, type ExpertStats, type LayerStats } from './stats.ts';
+import { entropyNats, histogramBin, routerProbabilities, topMargin } from '../calibration/router-health.ts';
+import { emptyLayerStats, HISTOGRAM_BINS, type CalibrationMode, type CalibrationStats, type ExpertStats, type LayerStats } from '../calibration/stats.ts';
 
 function addSquares(target: Float64Array, rows: Vec, width: number, rowScale: (row: number) => number): void {
   const n = rows.length / width;

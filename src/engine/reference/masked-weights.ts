@@ -1,5 +1,5 @@
 /** Reference weights with a MaskSet applied: pruned elements zeroed, dropped experts disabled (for parity tests). */
-import { applyMask, type MaskSet } from '../model/masks.ts';
+import { applyMask, type MaskSet } from '../model/mask-set.ts';
 import type { RefFfn, RefLayer, ReferenceWeights } from './weights.ts';
 
 function maskFfn(ffn: RefFfn | null, gateUp?: Uint32Array, down?: Uint32Array): RefFfn | null {

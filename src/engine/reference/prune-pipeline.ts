@@ -2,21 +2,31 @@
  * CPU reference of the pruning pipeline (the oracle of src/gpu/prune/pipeline.ts): given the canonical weights,
  * the statistics each layer is pruned with and the settings, the MaskSet the GPU must produce bit for bit. It
  * shares the pure decisions (pipeline-plan.ts: dropped experts, layer targets, OWL) and scores every piece with
- * the core's sorting reference (reference.ts); nothing of the GPU path (radix select, word placement in the
+ * the core's sorting reference (prune/sorted-masks.ts); nothing of the GPU path (radix select, word placement in the
  * canonical buffers, popcount) is involved. Sequential mode: pass the statistics the sequential run measured
  * (each layer's inputs came through the pruned prefix); the masks then follow from them exactly as in dense mode.
  */
 import type { CalibrationStats } from '../calibration/stats.ts';
-import { denseMask, type LayerMasks, type MaskSet, type MatrixKey } from '../model/masks.ts';
+import { allKeptMask, type LayerMasks, type MaskSet, type MatrixKey } from '../model/mask-set.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
-import { expertEnabledVector } from './expert-drop.ts';
-import { canonicalElements, droppedExpertPieces, layerPieces, targetKeys, type PrunePiece } from './layer-plan.ts';
-import { markPruned } from './masks.ts';
-import { allocate, layerSummary, moeLayerIndices, pieceFactors, pieceOutliers, pieceWeights, planDrop, statsOf, type LayerDrop } from './pipeline-plan.ts';
-import { checkPipelineSettings, coreSettings, prunesWeights, type PipelineSettings } from './pipeline-settings.ts';
-import { pruneMasksReference, type ReferenceMatrix } from './reference.ts';
-import type { LayerPlanSummary, PieceCount } from './report.ts';
-import { PruneRequestError, usesColumnFactors } from './settings.ts';
+import { expertEnabledVector } from '../prune/expert-drop.ts';
+import { canonicalElements, droppedExpertPieces, layerPieces, targetKeys, type PrunePiece } from '../prune/layer-plan.ts';
+import { markPruned } from '../model/keep-mask.ts';
+import {
+  allocate,
+  layerSummary,
+  moeLayerIndices,
+  pieceFactors,
+  pieceOutliers,
+  pieceWeights,
+  planDrop,
+  statsOf,
+  type LayerDrop,
+} from '../prune/pipeline-plan.ts';
+import { checkPipelineSettings, coreSettings, prunesWeights, type PipelineSettings } from '../prune/pipeline-settings.ts';
+import { pruneMasksReference, type ReferenceMatrix } from './prune/sorted-masks.ts';
+import type { LayerPlanSummary, PieceCount } from '../prune/report.ts';
+import { PruneRequestError, usesColumnFactors } from '../prune/settings.ts';
 
 export interface ReferencePipelineInput {
   spec: MoeModelSpec;
@@ -69,7 +79,7 @@ export async function referencePipeline(input: ReferencePipelineInput): Promise<
     const { dropped } = drops.get(l)!;
     const keys = targetKeys(spec, l, settings.targets);
     const layer: LayerMasks = { matrices: {} };
-    for (const key of keys) layer.matrices[key] = denseMask(canonicalElements(spec, key));
+    for (const key of keys) layer.matrices[key] = allKeptMask(canonicalElements(spec, key));
     const droppedPieces = settings.targets.includes('experts') ? droppedExpertPieces(spec, l, dropped) : [];
     for (const piece of droppedPieces) {
       for (let i = 0; i < piece.rows * piece.cols; i++) markPruned(layer.matrices[piece.key]!, piece.elementOffset + i);

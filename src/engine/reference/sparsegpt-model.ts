@@ -8,13 +8,13 @@
  *   layer: O(L^2), obviously right).
  * Returns the updated weights (f32, pruned entries 0), the masks, and the sums (for reconstruction errors).
  */
-import type { MaskSet } from '../model/masks.ts';
-import { maskWordCount } from '../model/masks.ts';
-import { referenceForward, type MoeTrace } from '../reference/forward.ts';
-import type { Vec } from '../reference/ops.ts';
-import type { RefLayer, ReferenceWeights } from '../reference/weights.ts';
-import { scaledHessian, sparseGptReference } from './reference.ts';
-import { checkSparseGptSettings, referenceOptions, type SparseGptSettings } from './settings.ts';
+import type { MaskSet } from '../model/mask-set.ts';
+import { maskWordCount } from '../model/mask-set.ts';
+import { referenceForward, type MoeTrace } from './forward.ts';
+import type { Vec } from './ops.ts';
+import type { RefLayer, ReferenceWeights } from './weights.ts';
+import { scaledHessian, sparseGptReference } from './sparsegpt/matrix.ts';
+import { checkSparseGptSettings, referenceOptions, type SparseGptSettings } from '../sparsegpt/settings.ts';
 
 /** Raw sums of one layer (f64): per expert [C, C], tokens per expert; the shared expert's, when it has one. */
 export interface LayerSums {

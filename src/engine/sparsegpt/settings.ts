@@ -1,7 +1,7 @@
 /**
  * What a SparseGPT run is asked to do (Frantar & Alistarh 2023): the sparsity or N:M pattern, the block size of the
  * column loop (`--blocksize`, 128 in the paper) and the dampening (`--damp`, a fraction of the mean Hessian
- * diagonal, 0.01 in the paper). Shared by the CPU reference (reference.ts) and the GPU path (src/gpu/sparsegpt).
+ * diagonal, 0.01 in the paper). Shared by the CPU reference (src/engine/reference/sparsegpt/matrix.ts) and the GPU path (src/gpu/sparsegpt).
  */
 import { MAX_SPARSITY, patternName, PruneRequestError, type PrunePattern } from '../prune/settings.ts';
 

@@ -5,7 +5,7 @@
  * lm_head), in f16 when every value fits its range, else bf16, and the matching config.json.
  */
 import { writeSafetensors, type Dtype } from '../io/safetensors.ts';
-import { encodeWeights } from '../reference/dtype.ts';
+import { encodeWeights } from '../io/dtype-encoding.ts';
 import { mixtralConfigJson, type ParamLayout } from './config.ts';
 
 /** Largest finite f16 is 65504; leave headroom so rounding never reaches infinity. */

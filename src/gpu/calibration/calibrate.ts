@@ -3,7 +3,7 @@
  * pass: the statistics kernels are recorded into the forward's own command buffers at each MoE layer's tap and
  * add into per-layer running totals that stay on the GPU until the end (one readback).
  *
- * Modes (as the CPU reference, src/engine/calibration/reference.ts):
+ * Modes (as the CPU reference, src/engine/reference/calibration.ts):
  * - dense: every statistic from the dense model; batches of whole windows run embedding + layers (no LM head:
  *   calibration needs no logits).
  * - sequential (as Wanda and SparseGPT prune): layer l's statistics come from inputs produced by layers < l that
@@ -12,11 +12,11 @@
  *   second pass runs the layer with those masks to make the next layer's input — two passes per layer, as
  *   Wanda's own prune loop does. Statistics of layer l are read back once per layer (the callback needs them).
  */
-import type { LayerMasks, MaskSet } from '../../engine/model/masks.ts';
+import type { LayerMasks, MaskSet } from '../../engine/model/mask-set.ts';
 import type { CalibrationMode, CalibrationStats, LayerStats } from '../../engine/calibration/stats.ts';
 import { GpuForward } from '../model/forward.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { uploadMasks, type GpuLayerMasks, type GpuMaskSet } from '../model/masks.ts';
+import { uploadMasks, type GpuLayerMasks, type GpuMaskSet } from '../model/gpu-mask-set.ts';
 import { maxTokensPerPass } from '../model/workspace.ts';
 import type { MoeLayerTap } from '../model/taps.ts';
 import type { Recorder } from '../recorder.ts';

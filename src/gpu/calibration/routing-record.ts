@@ -8,7 +8,7 @@ import { HISTOGRAM_BINS } from '../../engine/calibration/stats.ts';
 import { recordRouterHealth } from '../kernels/stats/router_health.ts';
 import { GpuForward } from '../model/forward.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import type { GpuMaskSet } from '../model/masks.ts';
+import type { GpuMaskSet } from '../model/gpu-mask-set.ts';
 import type { MoeLayerTap } from '../model/taps.ts';
 
 /** Marks an empty routing slot (no enabled expert left), as the forward's route kernel writes it. */

@@ -4,11 +4,11 @@
  * three, so the report's numbers are those `moe-lab ppl` and the Evaluate panel give.
  */
 import type { Checkpoint } from '../../engine/model/checkpoint.ts';
-import type { MaskSet } from '../../engine/model/masks.ts';
+import type { MaskSet } from '../../engine/model/mask-set.ts';
 import type { GpuContext } from '../context.ts';
 import { evaluatePerplexity, type PerplexityOptions, type PerplexityReport } from '../eval/perplexity.ts';
 import { GpuModel } from '../model/gpu-model.ts';
-import { uploadMasks } from '../model/masks.ts';
+import { uploadMasks } from '../model/gpu-mask-set.ts';
 
 export async function checkpointPerplexity(
   ctx: GpuContext,

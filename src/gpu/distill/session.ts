@@ -22,7 +22,7 @@ import type { PerplexityOptions, PerplexityReport } from '../eval/perplexity.ts'
 import { writeExperts } from '../model/expert-writeback.ts';
 import { GpuForward } from '../model/forward.ts';
 import { GpuModel } from '../model/gpu-model.ts';
-import { uploadMasks, type GpuMaskSet } from '../model/masks.ts';
+import { uploadMasks, type GpuMaskSet } from '../model/gpu-mask-set.ts';
 import type { MoeLayerTap } from '../model/taps.ts';
 import { LayerDistiller, LOG_SLOTS } from './distiller.ts';
 import { checkpointPerplexity } from './evaluate.ts';

@@ -8,7 +8,7 @@
 import { createRng, type Rng } from '../../engine/random.ts';
 import { GpuForward } from '../model/forward.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import type { GpuMaskSet } from '../model/masks.ts';
+import type { GpuMaskSet } from '../model/gpu-mask-set.ts';
 
 export type SamplingRule = { kind: 'greedy' } | { kind: 'sample'; seed: number; temperature: number };
 

@@ -8,7 +8,7 @@ import { NllAccumulator, type PerplexityResult } from '../../engine/eval/perplex
 import { planWindows, type EvalWindow } from '../../engine/eval/windows.ts';
 import { GpuForward } from '../model/forward.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import type { GpuMaskSet } from '../model/masks.ts';
+import type { GpuMaskSet } from '../model/gpu-mask-set.ts';
 import { maxTokensPerPass } from '../model/workspace.ts';
 
 export interface PerplexityOptions {

@@ -11,7 +11,7 @@ import { NO_TARGET, recordNll } from '../kernels/eval/nll.ts';
 import type { Recorder } from '../recorder.ts';
 import type { GpuModel } from './gpu-model.ts';
 import { recordLayer, recordModelNorm, type LayerOptions } from './layer.ts';
-import type { GpuMaskSet } from './masks.ts';
+import type { GpuMaskSet } from './gpu-mask-set.ts';
 import type { MoeLayerHook } from './taps.ts';
 import { Workspace } from './workspace.ts';
 

@@ -1,9 +1,9 @@
 /**
- * Pruning masks on the GPU (src/engine/model/masks.ts MaskSet): one keep-mask bitset buffer per masked canonical
+ * Pruning masks on the GPU (src/engine/model/mask-set.ts MaskSet): one keep-mask bitset buffer per masked canonical
  * matrix and a per-layer [E] u32 "expert enabled" vector. The forward applies them on the fly (a masked weight
  * reads as 0, a dropped expert's router logit as -inf), so dense and pruned runs share one copy of the weights.
  */
-import type { MaskSet, MatrixKey } from '../../engine/model/masks.ts';
+import type { MaskSet, MatrixKey } from '../../engine/model/mask-set.ts';
 import { GpuError } from '../errors.ts';
 import { maskWords } from '../weights.ts';
 import type { GpuModel } from './gpu-model.ts';

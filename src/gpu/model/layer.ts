@@ -20,7 +20,7 @@ import { recordRope } from '../kernels/nn/rope.ts';
 import { recordRoute } from '../kernels/moe/route.ts';
 import type { Recorder } from '../recorder.ts';
 import type { GpuFfn, GpuModel, GpuNorm } from './gpu-model.ts';
-import type { GpuLayerMasks } from './masks.ts';
+import type { GpuLayerMasks } from './gpu-mask-set.ts';
 import type { MoeLayerHook } from './taps.ts';
 import type { GpuMatrix } from './tensor-upload.ts';
 import type { Workspace } from './workspace.ts';

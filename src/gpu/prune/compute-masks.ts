@@ -1,13 +1,13 @@
 /**
  * Pruning masks on the GPU: the host API the pruning pipeline calls. Validates the request (the same checks as
- * the CPU reference, src/engine/prune/reference.ts, whose masks these match bit for bit), binds each matrix's
+ * the CPU reference, src/engine/reference/prune/sorted-masks.ts, whose masks these match bit for bit), binds each matrix's
  * weights, column factors and mask range, and records the dispatches of its pattern and group:
  * - row groups: prune/row_select, one dispatch per matrix;
  * - N:M: prune/nm_select, one dispatch per matrix;
  * - matrix / layer groups: 3 x (group_histogram per matrix + group_pick), group_tie_count per matrix,
  *   group_tie_scan, group_mask per matrix — all in one submit.
  */
-import { maskWordCount } from '../../engine/prune/masks.ts';
+import { maskWordCount } from '../../engine/model/keep-mask.ts';
 import { checkMatrixShapes, comparisonGroups, type PruneMatrixShape } from '../../engine/prune/plan.ts';
 import { randomStreamKey } from '../../engine/prune/scores.ts';
 import { checkSettings, prunedPerGroup, PruneRequestError, usesColumnFactors, type PruneSettings } from '../../engine/prune/settings.ts';

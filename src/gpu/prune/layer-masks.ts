@@ -1,6 +1,6 @@
 /**
  * One MoE layer's keep-masks made on the GPU and left there, ready for the forward (GpuLayerMasks): per canonical
- * matrix of the targets one bitset buffer (src/engine/model/masks.ts layout), every piece of the layer plan
+ * matrix of the targets one bitset buffer (src/engine/model/mask-set.ts layout), every piece of the layer plan
  * (src/engine/prune/layer-plan.ts) scored and selected by the pruning core (compute-masks.ts, bit-identical to the
  * CPU reference) straight into its range of that buffer, dropped experts all-pruned and disabled in the router.
  *
@@ -9,15 +9,15 @@
  * into their own buffers, read back, placed bit by bit on the CPU and written once (tiny or odd shapes only).
  */
 import type { LayerStats } from '../../engine/calibration/stats.ts';
-import { denseMask, type MatrixKey } from '../../engine/model/masks.ts';
+import { allKeptMask, type MatrixKey } from '../../engine/model/mask-set.ts';
 import { expertEnabledVector } from '../../engine/prune/expert-drop.ts';
 import { canonicalElements, droppedExpertPieces, layerPieces, targetKeys, type PrunePiece } from '../../engine/prune/layer-plan.ts';
-import { markPruned } from '../../engine/prune/masks.ts';
+import { markPruned } from '../../engine/model/keep-mask.ts';
 import { pieceFactors } from '../../engine/prune/pipeline-plan.ts';
 import { coreSettings, prunesWeights, type PipelineSettings } from '../../engine/prune/pipeline-settings.ts';
 import { usesColumnFactors } from '../../engine/prune/settings.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { maskedMatrix, type GpuLayerMasks } from '../model/masks.ts';
+import { maskedMatrix, type GpuLayerMasks } from '../model/gpu-mask-set.ts';
 import { maskWords } from '../weights.ts';
 import { readMask, recordMasks, type GpuPruneMatrix, type MaskSlot } from './compute-masks.ts';
 
@@ -47,7 +47,7 @@ export function pieceSlot(buffer: GPUBuffer, piece: PrunePiece): MaskSlot | null
 
 /** The initial bitset of a canonical mask: all kept except the dropped experts' ranges. */
 function initialMask(elements: number, dropped: readonly PrunePiece[]): Uint32Array {
-  const mask = denseMask(elements);
+  const mask = allKeptMask(elements);
   for (const piece of dropped) for (let i = 0; i < piece.rows * piece.cols; i++) markPruned(mask, piece.elementOffset + i);
   return mask;
 }

@@ -4,7 +4,7 @@
  * dense statistics, OWL's allocation on the GPU model's weights, and the popcount of every piece.
  */
 import type { CalibrationStats } from '../../engine/calibration/stats.ts';
-import type { MaskSet, MatrixKey } from '../../engine/model/masks.ts';
+import type { MaskSet, MatrixKey } from '../../engine/model/mask-set.ts';
 import type { PrunePiece } from '../../engine/prune/layer-plan.ts';
 import { decodeWeights } from '../../engine/prune/packing.ts';
 import { allocate, moeLayerIndices, pieceOutliers, planDrop, statsOf, type Allocation } from '../../engine/prune/pipeline-plan.ts';
@@ -13,7 +13,7 @@ import type { CalibrationInfo, PieceCount, PruneReport } from '../../engine/prun
 import { PruneRequestError } from '../../engine/prune/settings.ts';
 import { calibrateOnGpu, type CalibrationProgress } from '../calibration/calibrate.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { maskedMatrix, type GpuLayerMasks, type GpuMaskSet } from '../model/masks.ts';
+import { maskedMatrix, type GpuLayerMasks, type GpuMaskSet } from '../model/gpu-mask-set.ts';
 import { maskWords } from '../weights.ts';
 import { countKeptOnGpu } from './compute-masks.ts';
 import { pieceSlot } from './layer-masks.ts';

@@ -5,16 +5,16 @@
  * dropping (dense mode: decided on SparseGPT's own statistics, the dropped experts' bits cleared and the experts
  * disabled in the router), the popcount report, and the updated weights for the export.
  */
-import type { MatrixKey } from '../../engine/model/masks.ts';
+import type { MatrixKey } from '../../engine/model/mask-set.ts';
 import { expertEnabledVector } from '../../engine/prune/expert-drop.ts';
 import { droppedExpertPieces, layerPieces } from '../../engine/prune/layer-plan.ts';
-import { markPruned } from '../../engine/prune/masks.ts';
+import { markPruned } from '../../engine/model/keep-mask.ts';
 import { layerSummary, moeLayerIndices, owlNeedsStatistics, planDrop, statsOf, type LayerDrop } from '../../engine/prune/pipeline-plan.ts';
 import type { PipelineSettings } from '../../engine/prune/pipeline-settings.ts';
 import { pruneReport } from '../../engine/prune/report.ts';
 import { PruneRequestError } from '../../engine/prune/settings.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { GpuMaskSet, maskedMatrix, type GpuLayerMasks } from '../model/masks.ts';
+import { GpuMaskSet, maskedMatrix, type GpuLayerMasks } from '../model/gpu-mask-set.ts';
 import { sparseGptOnModel } from '../sparsegpt/run.ts';
 import { maskWords } from '../weights.ts';
 import { allocateOnGpu, calibrationInfo, countPieces, denseStatistics, PipelineRun, type PipelineCalibration, type PipelineOptions } from './pipeline-run.ts';

@@ -12,7 +12,7 @@
  *   await run.readMaskSet();           // CPU copy for masks.safetensors and the export (src/engine/export)
  *   run.destroy();
  *
- * Decisions shared with the CPU reference pipeline (src/engine/prune/pipeline-reference.ts), whose masks these equal
+ * Decisions shared with the CPU reference pipeline (src/engine/reference/prune-pipeline.ts), whose masks these equal
  * bit for bit: src/engine/prune/pipeline-plan.ts. Docs: docs/pruning.md ("Pipeline").
  */
 import type { CalibrationStats, LayerStats } from '../../engine/calibration/stats.ts';
@@ -21,7 +21,7 @@ import { checkPipelineSettings, needsCalibration, type PipelineSettings } from '
 import { pruneReport } from '../../engine/prune/report.ts';
 import { calibrateOnGpu } from '../calibration/calibrate.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { GpuMaskSet } from '../model/masks.ts';
+import { GpuMaskSet } from '../model/gpu-mask-set.ts';
 import { pruneLayerOnGpu, type GpuLayerPruning } from './layer-masks.ts';
 import {
   allocateOnGpu,

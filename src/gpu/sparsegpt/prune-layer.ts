@@ -5,14 +5,14 @@
  *   experts.gate_up [E, 2I, H]: 2E matrices [I, H], share 2;  experts.down [E, H, I]: E matrices [H, I], share 1;
  *   shared.gate_up [2S, H]: 2 matrices, share 2;               shared.down [H, S]: 1 matrix.
  * Output: keep-masks and new weight buffers (the model's dtype and layout) for these keys, as GpuLayerMasks the
- * forward reads (masks.ts `weights`); the model's own weights are untouched, so dense <-> pruned stays a switch.
+ * forward reads (gpu-mask-set.ts `weights`); the model's own weights are untouched, so dense <-> pruned stays a switch.
  */
 import type { LayerStats } from '../../engine/calibration/stats.ts';
-import type { MatrixKey } from '../../engine/model/masks.ts';
+import type { MatrixKey } from '../../engine/model/mask-set.ts';
 import type { SparseGptSettings } from '../../engine/sparsegpt/settings.ts';
 import type { GpuContext } from '../context.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import type { GpuLayerMasks } from '../model/masks.ts';
+import type { GpuLayerMasks } from '../model/gpu-mask-set.ts';
 import type { GpuMatrix } from '../model/tensor-upload.ts';
 import { maskWords } from '../weights.ts';
 import { checkFactorStatus, recordInverseHessianFactor } from './factor.ts';

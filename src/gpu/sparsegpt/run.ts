@@ -11,12 +11,12 @@
  * MaskSet plus canonical weight bytes for an export.
  */
 import type { CalibrationStats } from '../../engine/calibration/stats.ts';
-import type { MaskSet, MatrixKey } from '../../engine/model/masks.ts';
-import { countKept } from '../../engine/prune/masks.ts';
+import type { MaskSet, MatrixKey } from '../../engine/model/mask-set.ts';
+import { countKept } from '../../engine/model/keep-mask.ts';
 import { checkSparseGptSettings, type SparseGptSettings } from '../../engine/sparsegpt/settings.ts';
 import { calibrateOnGpu, type CalibrationProgress } from '../calibration/calibrate.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { GpuMaskSet, maskedMatrix } from '../model/masks.ts';
+import { GpuMaskSet, maskedMatrix } from '../model/gpu-mask-set.ts';
 import { maskWords } from '../weights.ts';
 import { HessianAccumulator } from './hessians.ts';
 import { sparseGptLayer, type PrunedLayer, type PrunedMatrix } from './prune-layer.ts';

@@ -4,10 +4,10 @@
  * and prune the first k = floor(n * sparsity); N:M does the same inside every block of M columns of a row with
  * k = M - N. No radix select, no histograms: nothing here shares a mistake with the GPU path.
  */
-import { allKeptMask, markPruned } from './masks.ts';
-import { checkMatrixShapes, comparisonGroups, type PruneMatrixShape } from './plan.ts';
-import { randomStreamKey, scoreKey } from './scores.ts';
-import { checkSettings, prunedPerGroup, PruneRequestError, usesColumnFactors, type PruneSettings } from './settings.ts';
+import { allKeptMask, markPruned } from '../../model/keep-mask.ts';
+import { checkMatrixShapes, comparisonGroups, type PruneMatrixShape } from '../../prune/plan.ts';
+import { randomStreamKey, scoreKey } from '../../prune/scores.ts';
+import { checkSettings, prunedPerGroup, PruneRequestError, usesColumnFactors, type PruneSettings } from '../../prune/settings.ts';
 
 export interface ReferenceMatrix extends PruneMatrixShape {
   /** [rows, cols] the stored values widened exactly to f32 (f16/bf16 included). */

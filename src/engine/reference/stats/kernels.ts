@@ -1,9 +1,9 @@
 /**
  * Plain CPU versions (f64) of the GPU statistics kernels (shaders/stats/*.wgsl), in the kernels' own data
- * layouts: the oracle for each kernel's tolerance test. The whole-model oracle is reference.ts; both use the
+ * layouts: the oracle for each kernel's tolerance test. The whole-model oracle is ../calibration.ts; both use the
  * definitions of stats.ts and router-health.ts.
  */
-import { entropyNats, histogramBin, routerProbabilities, topMargin } from './router-health.ts';
+import { entropyNats, histogramBin, routerProbabilities, topMargin } from '../../calibration/router-health.ts';
 
 /** How segmented rows are laid out: row r of segment s (offsets[s] <= r < offsets[s + 1]). */
 export interface SegmentedRows {
