@@ -3,7 +3,7 @@
  * layer, LM head and per-token NLL, read back: what `moe-lab ppl` runs per batch) with seeded random weights made
  * in memory in f16 (packed two per u32). Shapes (bench/forward-shape.ts): `--shape granite` (default here;
  * granite-3.0-1b-a400m, 24 layers, batch 4 x 512; reference on an H100: transformers eager 17.8K tokens/s in f32,
- * 38.9K in bf16, ../shared/GPU.md) or `--shape default` (the shipped default model, batch 8 x 256). Time is wall
+ * 38.9K in bf16, measured with PyTorch outside this repository) or `--shape default` (the shipped default model, batch 8 x 256). Time is wall
  * clock and this process's CPU time around `forward.run` after warm-up runs (pipelines compiled), median of
  * --iters; on a CPU driver the CPU time measures the work even when other programs share the cores.
  *   scripts/with-vulkan.sh node --import tsx --loader ./bin/wgsl-loader.mjs bench/forward.ts [--shape granite|default]
@@ -85,7 +85,11 @@ try {
     gflopPerCpuSecond: Number((flops.total / cpuMedian / 1e9).toFixed(2)),
     flopShare: Object.fromEntries(Object.entries(flops.parts).map(([k, v]) => [k, Number((v / flops.total).toFixed(4))])),
     meanNll: Number(meanNll.toFixed(4)),
-    reference: { note: 'transformers eager forward on an H100, 24 layers, 4 x 512 (../shared/GPU.md)', tokensPerSecondF32: 17800, tokensPerSecondBf16: 38900 },
+    reference: {
+      note: 'transformers eager forward on an H100, 24 layers, 4 x 512 (PyTorch, measured outside this repository)',
+      tokensPerSecondF32: 17800,
+      tokensPerSecondBf16: 38900,
+    },
   };
   console.log(JSON.stringify(report, null, 2));
 } finally {

@@ -3,7 +3,7 @@
  * 14336 x 4096, [I, H]) with seeded random normal weights, per dtype (f16 packed two per u32, f32) and method
  * (magnitude, wanda, moe-pruner: unstructured, one comparison group per row; 2:4 with wanda scores), in ms and GB/s
  * of weights (the matrix's bytes over the time: each radix pass re-reads W, a real GPU mostly from cache).
- * Reference on an H100: PyTorch's sort-based Wanda 2.64 ms, Dawn's buffer copy ~840 GB/s (../shared/GPU.md).
+ * Reference on an H100: PyTorch's sort-based Wanda 2.64 ms, Dawn's buffer copy ~840 GB/s (bench/README.md).
  *
  * A matrix larger than the adapter's storage binding limit (f32 at this shape: 224 MiB, lavapipe binds 128 MiB)
  * is split by rows into parts in separate buffers: with row groups that changes no mask bit. Time is wall clock

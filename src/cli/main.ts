@@ -1,5 +1,5 @@
 /**
- * `moe-lab <command> [flags]`: the engine headless, on Node + Dawn. Contract (ARCHITECTURE.md): JSON on stdout with
+ * `moe-lab <command> [flags]`: the engine headless, on Node + Dawn. Contract (docs/architecture.md): JSON on stdout with
  * --json, and on bad input a non-zero exit with one line on stderr that names the file and the problem.
  */
 import { ModelFileError } from '../engine/errors.ts';

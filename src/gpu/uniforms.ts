@@ -1,6 +1,6 @@
 /**
  * Uniform parameter blocks, laid out from the WGSL struct itself: the struct in the .wgsl file is the one
- * definition of the layout (STYLE.md #3), the host passes values by field name and never hand-computes offsets.
+ * definition of the layout (docs/style.md), the host passes values by field name and never hand-computes offsets.
  * Only 4-byte scalars and their vec2/vec4 are supported: that is all a kernel's parameters need.
  */
 

@@ -2,7 +2,7 @@
  * Will a model fit this adapter? Decided from the spec alone (config.json), before any weight is downloaded.
  * WebGPU caps each storage binding (maxStorageBufferBindingSize: 128 MiB by default, often 1-4 GiB when asked
  * for the adapter's maximum, as src/gpu/context.ts does), so the largest single weight buffer of the canonical
- * layout (ARCHITECTURE.md: per layer, experts stacked as gate_up [E, 2I, H] and down [E, H, I]) decides.
+ * layout (docs/forward.md: per layer, experts stacked as gate_up [E, 2I, H] and down [E, H, I]) decides.
  * WebGPU does not tell how much memory the GPU has in all, so the total is reported, not judged.
  */
 import type { ModelFit } from '../api/engine.ts';

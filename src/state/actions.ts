@@ -1,5 +1,5 @@
 /**
- * Named actions: the only code that changes the lab's state (STYLE.md #9). Each is a plain function over the
+ * Named actions: the only code that changes the lab's state (docs/style.md). Each is a plain function over the
  * store and the Engine, so the same actions drive the page and the Node tests (tests/unit/store.test.ts).
  */
 import type { Engine, ModelSource, ModelSummary } from '../api/engine.ts';

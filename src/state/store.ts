@@ -1,5 +1,5 @@
 /**
- * The page's state: one framework-neutral zustand store (STYLE.md #9, after excalidraw's actions and the
+ * The page's state: one framework-neutral zustand store (docs/style.md, after excalidraw's actions and the
  * TensorFlow playground's state.ts). Only the named actions in actions.ts change it; components read it with
  * useLab(selector) and act through useLabActions(). The shareable part is `experiment`, which url-sync.ts mirrors
  * into the URL hash.

@@ -1,6 +1,6 @@
 /**
  * `moe-lab calibrate` in-process (main(argv, io)): the file it writes has the contract's tensor names and shapes
- * (ARCHITECTURE.md) and the reference's values; --text draws the documented windows through the model's
+ * (docs/architecture.md) and the reference's values; --text draws the documented windows through the model's
  * tokenizer; bad input gives one line and a non-zero exit.
  */
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * `moe-lab prune` end to end on the GPU, in-process, on all six hf-tiny checkpoints (issue 6 acceptance): the
+ * `moe-lab prune` end to end on the GPU, in-process, on all six hf-tiny checkpoints: the
  * folder it writes holds zeros exactly where masks.safetensors prunes, every other tensor byte-identical to the
  * input, loads with `moe-lab info`, and `moe-lab ppl` of it equals `moe-lab ppl --masks` of the dense model and the
  * in-lab number (prunePipeline + evaluatePerplexity) exactly; the masks equal the CPU reference pipeline. With

@@ -20,7 +20,7 @@ export function gpu(): Promise<GpuContext> {
   return context;
 }
 
-/** Runs `body` inside validation and out-of-memory error scopes and fails the test on any error (STYLE.md #7). */
+/** Runs `body` inside validation and out-of-memory error scopes and fails the test on any error (docs/style.md). */
 export async function withinErrorScopes<T>(ctx: GpuContext, body: () => Promise<T>): Promise<T> {
   ctx.device.pushErrorScope('out-of-memory');
   ctx.device.pushErrorScope('validation');

@@ -1,5 +1,5 @@
 /**
- * Tolerance comparison for kernel tests: |got - ref| <= atol + rtol * |ref| elementwise (STYLE.md #4).
+ * Tolerance comparison for kernel tests: |got - ref| <= atol + rtol * |ref| elementwise (docs/style.md).
  * On failure the message lists the first mismatches with their index, so a wrong stride shows at a glance.
  */
 export interface Tolerance {

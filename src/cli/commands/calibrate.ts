@@ -1,7 +1,7 @@
 /**
  * `moe-lab calibrate --model DIR (--ids IDS.json | --text FILE [--samples N] [--seq-len L] [--seed S])
  *  [--mode dense|sequential <prune flags>] --out STATS.safetensors [--masks-out FILE] [--batch-tokens N] [--json]`
- * Calibration statistics on the GPU (Node + Dawn), written as the contract's safetensors file (ARCHITECTURE.md;
+ * Calibration statistics on the GPU (Node + Dawn), written as the contract's safetensors file (docs/architecture.md;
  * names in src/engine/calibration/stats.ts). --ids: one window (a list of ids) or several of one length (a list
  * of lists). --text: the model's tokenizer encodes the whole file once without special tokens, then N windows of
  * L tokens start at seeded random offsets (src/engine/calibration/sampling.ts, docs/calibration.md); --seq-len

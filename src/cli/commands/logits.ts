@@ -1,6 +1,6 @@
 /**
  * `moe-lab logits --model DIR --ids IDS.json --out FILE.safetensors [--json]`: one sequence through the GPU forward;
- * writes `logits` [T, V] f32 and `layers.{i}.router_logits` [T, E] f32 for every MoE layer (ARCHITECTURE.md).
+ * writes `logits` [T, V] f32 and `layers.{i}.router_logits` [T, E] f32 for every MoE layer (docs/architecture.md).
  */
 import { writeFile } from 'node:fs/promises';
 import { writeSafetensors } from '../../engine/io/safetensors.ts';

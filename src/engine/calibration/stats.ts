@@ -1,5 +1,5 @@
 /**
- * Calibration statistics: the file format of ARCHITECTURE.md (safetensors, f32) and its in-memory form.
+ * Calibration statistics: the file format of docs/architecture.md (safetensors, f32) and its in-memory form.
  * g(t, e) is the weight with which the architecture multiplies expert e's output for token t (after
  * renormalization where the architecture renormalizes); sums run over the calibration tokens routed to e:
  *   layers.{i}.expert_tokens [E]             tokens routed to each expert

@@ -1,6 +1,6 @@
 /**
  * The Brown Corpus (Francis & Kučera 1964/1979) as the default model's corpus: its 15 genres, its document ids
- * (`ca01` .. `cr09`: "c" for corpus form C, a genre letter, a two-digit number) and the split rule of issue 4.
+ * (`ca01` .. `cr09`: "c" for corpus form C, a genre letter, a two-digit number) and the split rule of docs/corpus.md.
  */
 import { ModelFileError } from '../errors.ts';
 
@@ -45,7 +45,7 @@ export function brownGenreOf(id: string): BrownGenre {
 }
 
 /**
- * Split of a document (issue 4): two-digit number a multiple of 10 -> test (the shipped held-out text),
+ * Split of a document (docs/corpus.md): two-digit number a multiple of 10 -> test (the shipped held-out text),
  * ending in 5 -> validation (early stopping), anything else -> train. Interleaving by number spreads every split
  * over the whole of each genre, since the documents of a genre are numbered in the manual's order of sources.
  */

@@ -1,5 +1,5 @@
 /**
- * The pruned model as a Hugging Face folder (ARCHITECTURE.md, `moe-lab prune --out`; issue 6 item 8): every
+ * The pruned model as a Hugging Face folder (`moe-lab prune --out`, docs/pruning.md): every
  * safetensors file of the input (one, or the shards of model.safetensors.index.json) with the same tensor names,
  * layout, dtype and order, pruned weights set to 0 (SparseGPT: the kept weights replaced by its updated ones);
  * config.json, generation_config.json and the tokenizer files copied byte for byte.

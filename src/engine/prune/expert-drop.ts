@@ -1,5 +1,5 @@
 /**
- * Expert-level pruning (issue 6 item 5): per MoE layer drop the r experts with the lowest criterion value, ties to
+ * Expert-level pruning (docs/pruning.md): per MoE layer drop the r experts with the lowest criterion value, ties to
  * the lower expert index (as a stable ascending sort). A dropped expert takes no part in routing any more
  * (expertEnabled = 0: its router logit counts as -inf, so the routing rule renormalizes over the kept experts,
  * docs/forward.md), and on export it is removed from the model (src/engine/export).

@@ -4,7 +4,7 @@
  * up rows), experts.down [E, H, I] (expert e from e*H*I), attn.q [Hq*D, H], attn.k / attn.v [Hkv*D, H],
  * attn.o [H, Hq*D], shared.gate_up [2S, H] (gate rows, then up rows), shared.down [H, S].
  *
- * Each piece names the calibration statistic its input columns are scored with (ARCHITECTURE.md): the expert's
+ * Each piece names the calibration statistic its input columns are scored with (docs/architecture.md): the expert's
  * input for gate/up, its intermediate act(gate(x)) * up(x) for down; MoE-Pruner takes the router-weighted (gated)
  * version. Attention has no router weight, so MoE-Pruner scores it like Wanda; the shared expert's "gate" is its
  * sigmoid gate (1 when ungated). Pieces are listed in the tie order of a 'layer' group (matrices.ts): routed experts

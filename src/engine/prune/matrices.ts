@@ -1,6 +1,6 @@
 /**
  * The prunable expert matrices of a checkpoint, in the engine's canonical order, with the layer groups they form
- * and the calibration statistics (ARCHITECTURE.md, "Calibration statistics file") their column factors come from.
+ * and the calibration statistics (docs/architecture.md, "Calibration statistics file") their column factors come from.
  *
  * Canonical order of one MoE layer's routed experts, which is also the tie order of a 'layer' group: the stacked
  * gate_up [E, 2I, H] (expert 0's gate rows, expert 0's up rows, expert 1's gate rows, ...) followed by the stacked

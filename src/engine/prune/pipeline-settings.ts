@@ -1,5 +1,5 @@
 /**
- * What a whole pruning run is asked to do (issue 6 items 5-7, `moe-lab prune`): the scoring method and its pattern,
+ * What a whole pruning run is asked to do (`moe-lab prune`, docs/pruning.md): the scoring method and its pattern,
  * comparison group and target sparsity (settings.ts, the core), plus what the pipeline adds on top — which matrices
  * (targets), expert dropping, the layer-wise allocation (uniform or OWL), the calibration mode and SparseGPT's
  * knobs. One definition shared by the CPU reference pipeline, the GPU pipeline, the CLI and the page.

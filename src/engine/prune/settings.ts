@@ -1,7 +1,7 @@
 /**
  * What a pruning run is asked to do: method, pattern, comparison group, sparsity, seed — shared by the CPU
  * reference (src/engine/reference/prune/sorted-masks.ts) and the GPU path (src/gpu/prune). Definitions in docs/pruning.md and
- * ARCHITECTURE.md ("Pruning scores"); keep them in step.
+ * docs/architecture.md ("Pruning scores"); keep them in step.
  */
 
 /** magnitude |W|; wanda |W| * sqrt(input sqnorm); moe-pruner |W| * sqrt(gated input sqnorm); random (seeded). */

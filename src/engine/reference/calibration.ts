@@ -2,7 +2,7 @@
  * CPU reference of the calibration statistics (stats.ts), accumulated in f64 from the reference forward's traces:
  * the oracle for the GPU statistics kernels.
  *
- * Modes (ARCHITECTURE.md):
+ * Modes (docs/calibration.md):
  * - dense: every statistic from the dense model, one pass per window.
  * - sequential (as Wanda and SparseGPT prune): layer l's statistics come from inputs produced by layers < l that
  *   are already pruned. `masksForLayer(l, stats_l)` is called once layer l's statistics are complete and returns

@@ -1,7 +1,7 @@
 /**
  * Router rules of the six families, on one token's router logits r [E] -> K (expert, weight) pairs. The weight
  * g(t, e) is what the architecture multiplies expert e's output by: it is also the gate the MoE-Pruner metric
- * and the calibration statistics use (ARCHITECTURE.md). Ties between equal logits go to the lower expert index,
+ * and the calibration statistics use (docs/calibration.md). Ties between equal logits go to the lower expert index,
  * as torch.topk does on CPU for our purposes (exact ties do not occur with real-valued logits).
  */
 import type { RoutingRule } from '../model/spec.ts';

@@ -1,5 +1,5 @@
 /**
- * Calibration statistics on the GPU (ARCHITECTURE.md statistics format, stats.ts) from one instrumented forward
+ * Calibration statistics on the GPU (the statistics format of docs/architecture.md, stats.ts) from one instrumented forward
  * pass: the statistics kernels are recorded into the forward's own command buffers at each MoE layer's tap and
  * add into per-layer running totals that stay on the GPU until the end (one readback).
  *

@@ -1,6 +1,6 @@
 /**
  * GpuModel: a checkpoint's weights on the GPU in the engine's canonical layout, whatever the stored names and
- * layout were (ARCHITECTURE.md): per MoE layer the routed experts stacked as gate_up [E, 2I, H] (each expert's I
+ * layout were (docs/forward.md): per MoE layer the routed experts stacked as gate_up [E, 2I, H] (each expert's I
  * gate rows, then its I up rows) and down [E, H, I]; attention, router, shared-expert and LM-head matrices as
  * stored ([out, in]); all matrices in the checkpoint dtype (f16/bf16 packed two per u32), norms and biases f32.
  * Upload is tensor by tensor (one tensor in memory at a time) with a progress callback.

@@ -1,5 +1,5 @@
 /**
- * The pruning pipeline on the GPU (issue 6 items 5-8): calibration statistics (given, or measured now; dense, or
+ * The pruning pipeline on the GPU (docs/pruning.md): calibration statistics (given, or measured now; dense, or
  * sequential through calibrateOnGpu's per-layer callback), expert dropping by a criterion, the layer allocation
  * (uniform or OWL), per-layer keep-masks from the pruning core written into GPU-resident canonical bitsets
  * (layer-masks.ts), or SparseGPT's masks and updated weights (src/gpu/sparsegpt). The masks apply on the fly in the
