@@ -2,6 +2,7 @@
  * `moe-lab <command> [flags]`: the engine headless, on Node + Dawn. Contract (docs/architecture.md): JSON on stdout with
  * --json, and on bad input a non-zero exit with one line on stderr that names the file and the problem.
  */
+import { EngineError } from '../api/errors.ts';
 import { ModelFileError } from '../engine/errors.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { UsageError } from './args.ts';
@@ -12,9 +13,10 @@ import { infoCommand } from './commands/info.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { pplCommand } from './commands/ppl.ts';
 import { pruneCommand } from './commands/prune.ts';
+import { runCommand } from './commands/run.ts';
 import { trainCommand } from './commands/train.ts';
 
-export const COMMANDS: Command[] = [infoCommand, logitsCommand, pplCommand, calibrateCommand, pruneCommand, trainCommand, distillCommand];
+export const COMMANDS: Command[] = [infoCommand, logitsCommand, pplCommand, calibrateCommand, pruneCommand, runCommand, trainCommand, distillCommand];
 
 const processIo: CommandIo = {
   out: (text) => process.stdout.write(`${text}\n`),
@@ -30,7 +32,7 @@ function usage(): string {
   ].join('\n');
 }
 
-/** Runs one command; returns the exit code (0 ok, 1 bad input or failure, 2 usage). */
+/** Runs one command; returns the exit code (0 ok, 1 bad input or failure, 2 usage, 130 cancelled with Ctrl-C). */
 export async function main(argv: string[], io: CommandIo = processIo): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -49,7 +51,12 @@ export async function main(argv: string[], io: CommandIo = processIo): Promise<n
       io.err(`moe-lab ${error.message}\nusage: moe-lab ${command.usage}`);
       return 2;
     }
-    if (error instanceof ModelFileError || error instanceof GpuError) {
+    // The lab service's errors (commands that run through it): one line; a cancelled run exits as an interrupted process does.
+    if (error instanceof EngineError && error.kind === 'aborted') {
+      io.err(`moe-lab: ${error.message}`);
+      return 130;
+    }
+    if ((error instanceof EngineError && error.kind !== 'internal') || error instanceof ModelFileError || error instanceof GpuError) {
       io.err(`moe-lab: ${error.message.split('\n')[0]}`);
       return 1;
     }

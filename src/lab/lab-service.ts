@@ -92,9 +92,26 @@ export class LabService implements Engine {
     return typed(() => this.load(source, options));
   }
 
+  /**
+   * Loads a model from any folder (Node and tests: the CLI's folder on disk), exactly as loadModel loads the page's
+   * sources once they are resolved. Not part of the Engine interface: a ModelFolder does not cross the worker boundary.
+   */
+  loadFolder(folder: ModelFolder, options: OperationOptions = {}): Promise<ModelSummary> {
+    return typed(() => this.open({ folder, name: folder.name, hub: null }, ++this.loadGeneration, options));
+  }
+
   async unloadModel(): Promise<void> {
     this.loadGeneration++;
-    this.replaceSession(null);
+    void this.replaceSession(null);
+  }
+
+  /** Frees the model and closes the GPU device (Node: the process can exit). The service cannot be used afterwards. */
+  async dispose(): Promise<void> {
+    this.loadGeneration++;
+    await this.replaceSession(null);
+    const context = await this.gpu?.catch(() => null);
+    this.gpu = null;
+    context?.destroy();
   }
 
   tokenize(text: string): Promise<number[]> {
@@ -194,12 +211,13 @@ export class LabService implements Engine {
     });
   }
 
-  private replaceSession(session: LabSession | null): void {
+  /** Puts `session` in place; resolves when the old one's GPU copies are freed (after its queued computations). */
+  private replaceSession(session: LabSession | null): Promise<void> {
     const old = this.session;
     const recovery = old && this.recoveries.get(old);
     if (recovery) void old!.run(async () => recovery.destroy()).catch(() => undefined);
-    void this.session?.destroy();
     this.session = session;
+    return old ? old.destroy() : Promise.resolve();
   }
 
   private async probeGpu(): Promise<CapabilitiesReport> {
@@ -233,11 +251,10 @@ export class LabService implements Engine {
   }
 
   private async load(source: ModelSource, options: OperationOptions): Promise<ModelSummary> {
-    const { signal, onProgress } = options;
     const generation = ++this.loadGeneration;
-    const reporter = downloadReporter(onProgress);
-    const { folder, name, hub } = await this.resolve(source, signal, reporter.report);
-    const what = `Loading ${name}`;
+    const reporter = downloadReporter(options.onProgress);
+    const resolved = await this.resolve(source, options.signal, reporter.report);
+    const { folder, name, hub } = resolved;
     if (hub) {
       // Refuse a model that cannot run here before any large download.
       const files = filesOfEstimate(await hub.estimate());
@@ -245,8 +262,15 @@ export class LabService implements Engine {
       this.refuseMisfit(name, await this.fitOf(spec, countParameters(spec)));
       reporter.start(name, files);
       await hub.download();
-      throwIfAborted(signal, what);
+      throwIfAborted(options.signal, `Loading ${name}`);
     }
+    return this.open(resolved, generation, options);
+  }
+
+  /** Opens a resolved (and, for remote models, downloaded) folder as the new session. */
+  private async open({ folder, name, hub }: ResolvedSource, generation: number, options: OperationOptions): Promise<ModelSummary> {
+    const { signal, onProgress } = options;
+    const what = `Loading ${name}`;
     onProgress?.(step('read', `Reading ${name}: config.json and safetensors headers`, 0, 3));
     const checkpoint = await openCheckpoint(folder);
     throwIfAborted(signal, what);
@@ -275,7 +299,7 @@ export class LabService implements Engine {
       tokenizer: checkpoint.tokenizerJson !== null,
       fit,
     };
-    this.replaceSession(new LabSession({ checkpoint, summary, tokenizer }, () => this.gpuContext()));
+    void this.replaceSession(new LabSession({ checkpoint, summary, tokenizer }, () => this.gpuContext()));
     onProgress?.(step('read', `Loaded ${name}`, 3, 3));
     return summary;
   }
