@@ -16,14 +16,6 @@ import { recordRopeBackward } from '../kernels/train/rope.ts';
 import { recordRouterBackward } from '../kernels/train/router.ts';
 import { recordSwiGluBackward } from '../kernels/train/swiglu.ts';
 
-/** Extra gradient terms recorded inside each MoE block's backward (distillation, src/gpu/distill). */
-export interface MoeBackwardHooks {
-  /** After dL/d(expert output rows) of layer l is in scratch.dYRows [R, H], before it is used. */
-  expertOutputGrad?(rec: Recorder, layer: number): void;
-  /** After dL/d(expert input rows) of layer l is in scratch.dXRows [R, H], before it is scattered to tokens. */
-  expertInputGrad?(rec: Recorder, layer: number): void;
-}
-
 /**
  * Attention's backward for one layer: from dO = d.dAttn [T, H] to the q, k, v columns of d.dQkv [T, 3H]
  * (q and k still rotated: the caller undoes RoPE). P from the forward; dP in d.dProbs becomes dS in place.
@@ -84,7 +76,7 @@ export function recordAttentionBackward(
   });
 }
 
-export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: number, hooks?: MoeBackwardHooks): void {
+export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: number): void {
   const s = b.shape;
   const { layout } = b;
   const { T, H, E, K, I, V, S, heads, D, L } = s;
@@ -105,7 +97,6 @@ export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: num
     const perExpert = { mode: 'reduction' as const, groups: a.table, experts: E };
     recordGateGrad(rec, rows, maps, a.yRows, d.dh, d.dGates, b.unused); // dg [T, K]
     recordGatherRows(rec, rows, maps, d.dh, d.dYRows, a.gates); // dy rows [R, H] = g dh
-    hooks?.expertOutputGrad?.(rec, l);
     // w2 [E, H, I]: d act [R, I] = dy w2_e; d w2_e [H, I] = dy_e^T act_e.
     recordMatmul(rec, {
       M: s.R,
@@ -145,7 +136,6 @@ export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: num
       b: { ...rowMajor(b.params, H, w.w13.offset), outer: 2 * I * H },
       c: rowMajor(d.dXRows, H),
     });
-    hooks?.expertInputGrad?.(rec, l);
     // Router: dL/dr [T, E] (gates + load balancing); d router [E, H] = dr^T norm2.
     recordRouterBackward(rec, { tokens: T, experts: E, topK: K }, auxCoef / L, d.dGates, a.table, a.routerProbs, a.chosen, d.dRouterLogits);
     recordMatmul(rec, { M: E, N: H, K: T, a: transposed(d.dRouterLogits, E), b: rowMajor(a.norm2, H), c: rowMajor(b.grads, H, w.router.offset) });

@@ -74,15 +74,6 @@ export interface ForwardOptions {
   gradient: boolean;
   /** Slot of `sums` for the batch's mean loss. */
   lossSlot: number;
-  /** Extra work recorded inside each MoE block (distillation, src/gpu/distill). */
-  moeHooks?: MoeForwardHooks;
-}
-
-export interface MoeForwardHooks {
-  /** After layer l's router logits [T, E], before routing reads them. */
-  routerLogits?(rec: Recorder, layer: number): void;
-  /** After layer l's expert outputs (yRows [R, H]), before they are combined. */
-  expertOutputs?(rec: Recorder, layer: number): void;
 }
 
 export function recordTrainForward(rec: Recorder, b: TrainBuffers, o: ForwardOptions): void {
@@ -103,7 +94,6 @@ export function recordTrainForward(rec: Recorder, b: TrainBuffers, o: ForwardOpt
     // Mixture-of-experts block.
     recordRmsNormForward(rec, { rows: T, width: H, eps, weightOffset: w.moeNorm.offset }, a.mid, b.params, a.rstd2, a.norm2);
     recordMatmul(rec, { M: T, N: E, K: H, a: rowMajor(a.norm2, H), b: rowMajor(b.paramsT, E, w.router.offset), c: rowMajor(a.routerLogits, E) });
-    o.moeHooks?.routerLogits?.(rec, l);
     recordRouterForward(rec, { tokens: T, experts: E, topK: K }, a.routerLogits, b.unused, a.routerProbs, a.chosen, a.gates);
     recordMoeDispatch(rec, { tokens: T, topK: K, experts: E }, a.chosen, a.table, a.rowSlot, a.slotRow);
     const rows = { tokens: T, width: H, topK: K, experts: E, rows: s.R };
@@ -129,7 +119,6 @@ export function recordTrainForward(rec: Recorder, b: TrainBuffers, o: ForwardOpt
       b: { ...rowMajor(b.paramsT, H, w.w2.offset), outer: H * I },
       c: rowMajor(a.yRows, H),
     });
-    o.moeHooks?.expertOutputs?.(rec, l);
     recordCombineRows(rec, rows, maps, a.gates, a.yRows, a.mid, b.layerOutput(l));
     recordRouterStats(rec, { tokens: T, experts: E, topK: K }, a.table, a.routerProbs, a.chosen, b.routerStats, l * 2 * E, b.unused);
   });
