@@ -7,7 +7,7 @@
  * To grow it (forward, calibrate, prune, evaluate): add the method here, its wire entry to EngineCalls in
  * src/worker/protocol.ts, and its case to the host's dispatch; the compiler lists what is missing.
  */
-import type { GpuCapabilities } from '../gpu/capabilities.ts';
+import type { GpuCapabilities } from './gpu-capabilities.ts';
 import type { MoeModelSpec, ParameterCounts, WeightDtype } from '../engine/model/spec.ts';
 import type * as Lab from './lab.ts';
 import type { RecoverReport, RecoverRequest } from './recover.ts';

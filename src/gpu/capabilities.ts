@@ -3,27 +3,7 @@
  * that bound model size (one buffer, one storage binding, workgroup memory) and every optional feature we can
  * use, but never require a feature: kernels must run without `shader-f16` (an H100 through Dawn lacks it).
  */
-
-export interface GpuCapabilities {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  /** SwiftShader, lavapipe/llvmpipe or a WARP-like fallback: correct but slow; keep models tiny. */
-  isSoftware: boolean;
-  features: { shaderF16: boolean; subgroups: boolean; timestampQuery: boolean };
-  limits: {
-    maxBufferSize: number;
-    maxStorageBufferBindingSize: number;
-    maxComputeWorkgroupStorageSize: number;
-    maxComputeInvocationsPerWorkgroup: number;
-    maxComputeWorkgroupSizeX: number;
-    maxComputeWorkgroupsPerDimension: number;
-    maxStorageBuffersPerShaderStage: number;
-    minStorageBufferOffsetAlignment: number;
-    minUniformBufferOffsetAlignment: number;
-  };
-}
+import type { GpuCapabilities } from '../api/gpu-capabilities.ts';
 
 /** Limits asked for at their adapter maximum. */
 export const REQUESTED_LIMITS = [

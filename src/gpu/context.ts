@@ -3,7 +3,8 @@
  * device setup with explicit limits, typed errors for loss / out-of-memory / bad shaders, a pipeline cache,
  * buffer helpers with error scopes around allocation, and readback.
  */
-import { describeCapabilities, requestedFeatures, requestedLimits, type GpuCapabilities } from './capabilities.ts';
+import type { GpuCapabilities } from '../api/gpu-capabilities.ts';
+import { describeCapabilities, requestedFeatures, requestedLimits } from './capabilities.ts';
 import { beyondLimits, deviceLost, GpuError, outOfMemory, unavailable } from './errors.ts';
 import type { Kernel } from './kernel.ts';
 import { Recorder } from './recorder.ts';

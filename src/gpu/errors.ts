@@ -2,6 +2,8 @@
  * Typed GPU failures with messages a person can act on. Every error the GPU layer raises is a `GpuError`,
  * so callers (CLI, worker, page) can show `message` as it is and branch on `kind`.
  */
+import { formatBytes } from '../engine/format-bytes.ts';
+
 export type GpuErrorKind =
   | 'unavailable' // no WebGPU, or no adapter
   | 'device-lost' // the driver reset or the device was destroyed
@@ -53,15 +55,4 @@ export function beyondLimits(what: string, bytes: number, limit: number, limitNa
     'limits',
     `${what} needs ${formatBytes(bytes)} in one GPU buffer, but this adapter allows at most ` + `${formatBytes(limit)} (${limitName}).`,
   );
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }

@@ -6,8 +6,8 @@
  * WebGPU does not tell how much memory the GPU has in all, so the total is reported, not judged.
  */
 import type { ModelFit } from '../api/engine.ts';
-import { formatBytes } from '../gpu/errors.ts';
-import type { GpuCapabilities } from '../gpu/capabilities.ts';
+import { formatBytes } from '../engine/format-bytes.ts';
+import type { GpuCapabilities } from '../api/gpu-capabilities.ts';
 import type { MoeModelSpec, ParameterCounts, WeightDtype } from '../engine/model/spec.ts';
 
 const ELEMENT_BYTES: Record<WeightDtype, number> = { f32: 4, f16: 2, bf16: 2 };

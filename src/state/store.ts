@@ -23,7 +23,7 @@ import type {
   Variant,
 } from '../api/lab.ts';
 import { defaultExperiment, type Experiment } from '../engine/experiment/schema.ts';
-import type { GpuCapabilities } from '../gpu/capabilities.ts';
+import type { GpuCapabilities } from '../api/gpu-capabilities.ts';
 import type { LabActions } from './actions.ts';
 
 export type GpuStatus = { status: 'probing' } | { status: 'ready'; caps: GpuCapabilities; summary: string } | { status: 'unavailable'; reason: string };

@@ -1,4 +1,4 @@
-import type { GpuCapabilities } from '../gpu/capabilities.ts';
+import type { GpuCapabilities } from '../api/gpu-capabilities.ts';
 import { useLab } from '../state/store.ts';
 import { formatBytes } from './format.ts';
 

@@ -1,5 +1,5 @@
 /** Numbers as the page shows them. */
-export { formatBytes } from '../gpu/errors.ts';
+export { formatBytes } from '../engine/format-bytes.ts';
 
 /** 484672 -> "484,672"; 1.2e9 -> "1.20 B" (parameter counts). */
 export function formatCount(n: number): string {
