@@ -1,4 +1,7 @@
-/** Host for shaders/distill/expert_matmul.wgsl: the per-expert products of expert-wise training on expert rows. */
+/**
+ * Host for shaders/distill/expert_matmul.wgsl: the per-expert products of expert-wise training on expert rows.
+ * CPU reference: `expertRowsMatmulReference`, `expertOuterReference` in src/engine/distill/kernels-reference.ts.
+ */
 import source from '../../../../shaders/distill/expert_matmul.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

@@ -1,5 +1,8 @@
-/** Host for shaders/distill/masked_adamw.wgsl: AdamW that moves only trainable kept weights and holds pruned ones
- * at exactly 0 (moments too), with train/adamw.wgsl's global-norm clipping over the masked gradient. */
+/**
+ * Host for shaders/distill/masked_adamw.wgsl: AdamW that moves only trainable kept weights and holds pruned ones
+ * at exactly 0 (moments too), with train/adamw.wgsl's global-norm clipping over the masked gradient.
+ * CPU reference: `maskedAdamWReference` in src/engine/distill/kernels-reference.ts.
+ */
 import source from '../../../../shaders/distill/masked_adamw.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

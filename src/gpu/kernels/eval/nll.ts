@@ -1,4 +1,7 @@
-/** Host for shaders/eval/nll.wgsl: per-row next-token NLL from a [rows, V] chunk of logits. */
+/**
+ * Host for shaders/eval/nll.wgsl: per-row next-token NLL from a [rows, V] chunk of logits.
+ * CPU reference: `nllOfRow` in src/engine/reference/ops.ts.
+ */
 import workgroupReduce from '../../../../shaders/nn/workgroup_reduce.wgsl';
 import source from '../../../../shaders/eval/nll.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/moe/combine.wgsl: out [T, H] = sum_k gate * expert_out[row] (+ gated shared expert). */
+/**
+ * Host for shaders/moe/combine.wgsl: out [T, H] = sum_k gate * expert_out[row] (+ gated shared expert).
+ * CPU reference: `moeBlock` in src/engine/reference/forward.ts.
+ */
 import source from '../../../../shaders/moe/combine.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/moe/dispatch_count.wgsl: tokens routed to each expert, counts [E] u32. */
+/**
+ * Host for shaders/moe/dispatch_count.wgsl: tokens routed to each expert, counts [E] u32.
+ * CPU reference: `dispatchPlan` in src/engine/reference/moe/dispatch.ts.
+ */
 import source from '../../../../shaders/moe/dispatch_count.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

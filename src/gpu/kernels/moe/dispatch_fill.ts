@@ -1,4 +1,7 @@
-/** Host for shaders/moe/dispatch_fill.wgsl: the gathered row order (sorted_rows) and its inverse (row_of_slot). */
+/**
+ * Host for shaders/moe/dispatch_fill.wgsl: the gathered row order (sorted_rows) and its inverse (row_of_slot).
+ * CPU reference: `dispatchPlan` in src/engine/reference/moe/dispatch.ts.
+ */
 import source from '../../../../shaders/moe/dispatch_fill.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/moe/dispatch_plan.wgsl: per-expert row offsets and the grouped GEMMs' tile list. */
+/**
+ * Host for shaders/moe/dispatch_plan.wgsl: per-expert row offsets and the grouped GEMMs' tile list.
+ * CPU reference: `dispatchPlan` in src/engine/reference/moe/dispatch.ts.
+ */
 import source from '../../../../shaders/moe/dispatch_plan.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

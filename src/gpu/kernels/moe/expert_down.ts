@@ -1,4 +1,7 @@
-/** Host for shaders/moe/expert_down.wgsl: expertOut [rows, H] = inter [rows, I] . down_e^T, per expert. */
+/**
+ * Host for shaders/moe/expert_down.wgsl: expertOut [rows, H] = inter [rows, I] . down_e^T, per expert.
+ * CPU reference: `swiglu` in src/engine/reference/ops.ts.
+ */
 import gemmTile from '../../../../shaders/nn/gemm_tile.wgsl';
 import groupedTile from '../../../../shaders/moe/grouped_tile.wgsl';
 import source from '../../../../shaders/moe/expert_down.wgsl';

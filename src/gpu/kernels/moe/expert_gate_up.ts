@@ -1,4 +1,7 @@
-/** Host for shaders/moe/expert_gate_up.wgsl: inter [rows, I] = silu(x W_gate^T) * (x W_up^T), per expert. */
+/**
+ * Host for shaders/moe/expert_gate_up.wgsl: inter [rows, I] = silu(x W_gate^T) * (x W_up^T), per expert.
+ * CPU reference: `swiglu` in src/engine/reference/ops.ts.
+ */
 import gemmTile from '../../../../shaders/nn/gemm_tile.wgsl';
 import groupedTile from '../../../../shaders/moe/grouped_tile.wgsl';
 import source from '../../../../shaders/moe/expert_gate_up.wgsl';

@@ -1,4 +1,7 @@
-/** Host for shaders/moe/route.wgsl: router logits [T, E] -> expert ids [T, K] u32 and gates [T, K] f32. */
+/**
+ * Host for shaders/moe/route.wgsl: router logits [T, E] -> expert ids [T, K] u32 and gates [T, K] f32.
+ * CPU reference: `route` in src/engine/reference/routing.ts.
+ */
 import source from '../../../../shaders/moe/route.wgsl';
 import type { RoutingRule } from '../../../engine/model/spec.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';

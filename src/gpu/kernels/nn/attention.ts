@@ -1,4 +1,7 @@
-/** Host for shaders/nn/attention.wgsl: causal GQA over B windows of S tokens, flash-style online softmax. */
+/**
+ * Host for shaders/nn/attention.wgsl: causal GQA over B windows of S tokens, flash-style online softmax.
+ * CPU reference: `causalAttention` in src/engine/reference/ops.ts.
+ */
 import source from '../../../../shaders/nn/attention.wgsl';
 import { GpuError } from '../../errors.ts';
 import { defineKernel } from '../../kernel.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/nn/embedding.wgsl: h [T, H] = table[ids] * multiplier. */
+/**
+ * Host for shaders/nn/embedding.wgsl: h [T, H] = table[ids] * multiplier.
+ * CPU reference: `referenceForward` in src/engine/reference/forward.ts.
+ */
 import source from '../../../../shaders/nn/embedding.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

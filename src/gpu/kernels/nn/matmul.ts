@@ -1,4 +1,7 @@
-/** Host for shaders/nn/matmul.wgsl: y [M, N] = clip(scale * (x [M, K] . W [N, K]^T + bias)). */
+/**
+ * Host for shaders/nn/matmul.wgsl: y [M, N] = clip(scale * (x [M, K] . W [N, K]^T + bias)).
+ * CPU reference: `linear` in src/engine/reference/ops.ts.
+ */
 import gemmTile from '../../../../shaders/nn/gemm_tile.wgsl';
 import source from '../../../../shaders/nn/matmul.wgsl';
 import type { WeightDtype } from '../../../engine/model/spec.ts';

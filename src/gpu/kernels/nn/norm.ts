@@ -1,4 +1,7 @@
-/** Host for shaders/nn/norm.wgsl: RMSNorm / LayerNorm over rows (also the q/k norms), optional clip after. */
+/**
+ * Host for shaders/nn/norm.wgsl: RMSNorm / LayerNorm over rows (also the q/k norms), optional clip after.
+ * CPU reference: `rmsNorm`, `layerNorm` in src/engine/reference/ops.ts.
+ */
 import workgroupReduce from '../../../../shaders/nn/workgroup_reduce.wgsl';
 import source from '../../../../shaders/nn/norm.wgsl';
 import type { NormKind } from '../../../engine/model/spec.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/nn/residual_add.wgsl: out = x + multiplier * branch. */
+/**
+ * Host for shaders/nn/residual_add.wgsl: out = x + multiplier * branch.
+ * CPU reference: `residualAddReference` in src/engine/reference/nn/elementwise.ts.
+ */
 import source from '../../../../shaders/nn/residual_add.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/nn/rope.wgsl: rotate-half RoPE in place on x [T, heads, D], positions t mod S. */
+/**
+ * Host for shaders/nn/rope.wgsl: rotate-half RoPE in place on x [T, heads, D], positions t mod S.
+ * CPU reference: `applyRope` in src/engine/reference/ops.ts.
+ */
 import source from '../../../../shaders/nn/rope.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

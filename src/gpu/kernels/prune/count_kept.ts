@@ -1,4 +1,7 @@
-/** Host for shaders/prune/count_kept.wgsl: kept weights of a keep-mask, for achieved-sparsity reports. */
+/**
+ * Host for shaders/prune/count_kept.wgsl: kept weights of a keep-mask, for achieved-sparsity reports.
+ * CPU reference: `countKept` in src/engine/model/keep-mask.ts.
+ */
 import source from '../../../../shaders/prune/count_kept.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/prune/group_mask.wgsl: the keep-mask of one matrix of a matrix / layer group. */
+/**
+ * Host for shaders/prune/group_mask.wgsl: the keep-mask of one matrix of a matrix / layer group.
+ * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
+ */
 import source from '../../../../shaders/prune/group_mask.wgsl';
 import type { PruneMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/prune/group_pick.wgsl: picks every group's radix digit of one pass. */
+/**
+ * Host for shaders/prune/group_pick.wgsl: picks every group's radix digit of one pass.
+ * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
+ */
 import source from '../../../../shaders/prune/group_pick.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/prune/group_tie_count.wgsl: keys equal to the group threshold, per chunk of one matrix. */
+/**
+ * Host for shaders/prune/group_tie_count.wgsl: keys equal to the group threshold, per chunk of one matrix.
+ * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
+ */
 import source from '../../../../shaders/prune/group_tie_count.wgsl';
 import type { PruneMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';

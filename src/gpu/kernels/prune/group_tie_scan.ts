@@ -1,4 +1,7 @@
-/** Host for shaders/prune/group_tie_scan.wgsl: per group, ties before each chunk (exclusive scan in place). */
+/**
+ * Host for shaders/prune/group_tie_scan.wgsl: per group, ties before each chunk (exclusive scan in place).
+ * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
+ */
 import source from '../../../../shaders/prune/group_tie_scan.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/prune/nm_select.wgsl: N:M pruning, one invocation per mask word. */
+/**
+ * Host for shaders/prune/nm_select.wgsl: N:M pruning, one invocation per mask word.
+ * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
+ */
 import source from '../../../../shaders/prune/nm_select.wgsl';
 import type { PruneMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/prune/row_select.wgsl: unstructured pruning, one comparison group per row, one dispatch. */
+/**
+ * Host for shaders/prune/row_select.wgsl: unstructured pruning, one comparison group per row, one dispatch.
+ * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
+ */
 import source from '../../../../shaders/prune/row_select.wgsl';
 import type { PruneMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/block_select.wgsl: the unstructured mask of one column block, per matrix. */
+/**
+ * Host for shaders/sparsegpt/block_select.wgsl: the unstructured mask of one column block, per matrix.
+ * CPU reference: `sparseGptReference` in src/engine/reference/sparsegpt/matrix.ts.
+ */
 import source from '../../../../shaders/sparsegpt/block_select.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

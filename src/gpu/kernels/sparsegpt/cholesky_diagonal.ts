@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/cholesky_diagonal.wgsl: factor diagonal block k of every matrix in place. */
+/**
+ * Host for shaders/sparsegpt/cholesky_diagonal.wgsl: factor diagonal block k of every matrix in place.
+ * CPU reference: `inverseHessianFactor` in src/engine/reference/sparsegpt/matrix.ts.
+ */
 import source from '../../../../shaders/sparsegpt/cholesky_diagonal.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/cholesky_panel.wgsl: solve the blocks below diagonal block k. */
+/**
+ * Host for shaders/sparsegpt/cholesky_panel.wgsl: solve the blocks below diagonal block k.
+ * CPU reference: `inverseHessianFactor` in src/engine/reference/sparsegpt/matrix.ts.
+ */
 import source from '../../../../shaders/sparsegpt/cholesky_panel.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/cholesky_update.wgsl: the trailing SYRK update after panel step k. */
+/**
+ * Host for shaders/sparsegpt/cholesky_update.wgsl: the trailing SYRK update after panel step k.
+ * CPU reference: `inverseHessianFactor` in src/engine/reference/sparsegpt/matrix.ts.
+ */
 import source from '../../../../shaders/sparsegpt/cholesky_update.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/column_loop.wgsl: OBS column loop of one block, rows in parallel. */
+/**
+ * Host for shaders/sparsegpt/column_loop.wgsl: OBS column loop of one block, rows in parallel.
+ * CPU reference: `sparseGptReference` in src/engine/reference/sparsegpt/matrix.ts.
+ */
 import source from '../../../../shaders/sparsegpt/column_loop.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

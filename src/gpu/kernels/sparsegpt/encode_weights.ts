@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/encode_weights.wgsl: f32 working weights into a packed weight buffer. */
+/**
+ * Host for shaders/sparsegpt/encode_weights.wgsl: f32 working weights into a packed weight buffer.
+ * CPU reference: `encodeWeights` in src/engine/prune/packing.ts.
+ */
 import source from '../../../../shaders/sparsegpt/encode_weights.wgsl';
 import type { WeightDtype } from '../../../engine/model/spec.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/factor_store.wgsl: U = J M J, the upper Cholesky factor of H^-1. */
+/**
+ * Host for shaders/sparsegpt/factor_store.wgsl: U = J M J, the upper Cholesky factor of H^-1.
+ * CPU reference: `inverseHessianFactor` in src/engine/reference/sparsegpt/matrix.ts.
+ */
 import source from '../../../../shaders/sparsegpt/factor_store.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

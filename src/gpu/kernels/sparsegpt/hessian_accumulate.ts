@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/hessian_accumulate.wgsl: S[s] += X_s^T X_s over each segment's rows. */
+/**
+ * Host for shaders/sparsegpt/hessian_accumulate.wgsl: S[s] += X_s^T X_s over each segment's rows.
+ * CPU reference: `sparseGptModelReference` in src/engine/reference/sparsegpt-model.ts.
+ */
 import source from '../../../../shaders/sparsegpt/hessian_accumulate.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

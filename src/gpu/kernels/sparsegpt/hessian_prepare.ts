@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/hessian_prepare.wgsl: H' = reversed, padded, dampened 2/n S; dead-input flags. */
+/**
+ * Host for shaders/sparsegpt/hessian_prepare.wgsl: H' = reversed, padded, dampened 2/n S; dead-input flags.
+ * CPU reference: `scaledHessian`, `inverseHessianFactor` in src/engine/reference/sparsegpt/matrix.ts.
+ */
 import source from '../../../../shaders/sparsegpt/hessian_prepare.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/init_weights.wgsl: f32 working copy with dead inputs zeroed; mask bits cleared. */
+/**
+ * Host for shaders/sparsegpt/init_weights.wgsl: f32 working copy with dead inputs zeroed; mask bits cleared.
+ * CPU reference: `sparseGptReference` in src/engine/reference/sparsegpt/matrix.ts.
+ */
 import source from '../../../../shaders/sparsegpt/init_weights.wgsl';
 import type { WeightDtype } from '../../../engine/model/spec.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';

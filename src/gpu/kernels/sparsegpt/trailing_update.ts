@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/trailing_update.wgsl: W[:, end:] -= Err x U[block, end:] after a block. */
+/**
+ * Host for shaders/sparsegpt/trailing_update.wgsl: W[:, end:] -= Err x U[block, end:] after a block.
+ * CPU reference: `sparseGptReference` in src/engine/reference/sparsegpt/matrix.ts.
+ */
 import source from '../../../../shaders/sparsegpt/trailing_update.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

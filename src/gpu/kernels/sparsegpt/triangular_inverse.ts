@@ -1,4 +1,7 @@
-/** Host for shaders/sparsegpt/triangular_inverse.wgsl: block row i of L^-1. */
+/**
+ * Host for shaders/sparsegpt/triangular_inverse.wgsl: block row i of L^-1.
+ * CPU reference: `inverseHessianFactor` in src/engine/reference/sparsegpt/matrix.ts.
+ */
 import source from '../../../../shaders/sparsegpt/triangular_inverse.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

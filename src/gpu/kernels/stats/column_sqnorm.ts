@@ -1,4 +1,7 @@
-/** Host for shaders/stats/column_sqnorm.wgsl: per-segment column sums of squares, plain and gated, added to totals. */
+/**
+ * Host for shaders/stats/column_sqnorm.wgsl: per-segment column sums of squares, plain and gated, added to totals.
+ * CPU reference: `segmentColumnSqNorms` in src/engine/reference/stats/kernels.ts.
+ */
 import source from '../../../../shaders/stats/column_sqnorm.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

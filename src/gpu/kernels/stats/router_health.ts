@@ -1,4 +1,7 @@
-/** Host for shaders/stats/router_health.wgsl: per-token router entropy and top-1/top-2 margin, with histograms. */
+/**
+ * Host for shaders/stats/router_health.wgsl: per-token router entropy and top-1/top-2 margin, with histograms.
+ * CPU reference: `routerHealthOfLogits` in src/engine/reference/stats/kernels.ts.
+ */
 import source from '../../../../shaders/stats/router_health.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

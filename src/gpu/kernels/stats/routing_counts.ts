@@ -1,4 +1,7 @@
-/** Host for shaders/stats/routing_counts.wgsl: expert tokens, gate sums and co-activation added to totals. */
+/**
+ * Host for shaders/stats/routing_counts.wgsl: expert tokens, gate sums and co-activation added to totals.
+ * CPU reference: `routingCounts` in src/engine/reference/stats/kernels.ts.
+ */
 import source from '../../../../shaders/stats/routing_counts.wgsl';
 import { GpuError } from '../../errors.ts';
 import { defineKernel } from '../../kernel.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/stats/row_norm.wgsl: the L2 norm of each row (expert outputs, for REAP). */
+/**
+ * Host for shaders/stats/row_norm.wgsl: the L2 norm of each row (expert outputs, for REAP).
+ * CPU reference: `segmentWeightedRowNorms` in src/engine/reference/stats/kernels.ts.
+ */
 import source from '../../../../shaders/stats/row_norm.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

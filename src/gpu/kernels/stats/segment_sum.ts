@@ -1,4 +1,7 @@
-/** Host for shaders/stats/segment_sum.wgsl: per-segment sums of g * value added to running totals. */
+/**
+ * Host for shaders/stats/segment_sum.wgsl: per-segment sums of g * value added to running totals.
+ * CPU reference: `segmentWeightedRowNorms` in src/engine/reference/stats/kernels.ts.
+ */
 import source from '../../../../shaders/stats/segment_sum.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/train/adamw.wgsl: global gradient norm, clipping and the AdamW step over flat buffers. */
+/**
+ * Host for shaders/train/adamw.wgsl: global gradient norm, clipping and the AdamW step over flat buffers.
+ * CPU reference: `adamwReferenceStep` in src/engine/train/reference/adamw.ts.
+ */
 import source from '../../../../shaders/train/adamw.wgsl';
 import type { AdamWSettings } from '../../../engine/train/recipe.ts';
 import { defineKernel } from '../../kernel.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/train/attention_softmax.wgsl: causal row softmax over scores, and its backward, in place. */
+/**
+ * Host for shaders/train/attention_softmax.wgsl: causal row softmax over scores, and its backward, in place.
+ * CPU reference: `causalAttention` in src/engine/reference/ops.ts.
+ */
 import source from '../../../../shaders/train/attention_softmax.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

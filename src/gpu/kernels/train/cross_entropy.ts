@@ -1,4 +1,7 @@
-/** Host for shaders/train/cross_entropy.wgsl: per-token NLL, dL/dlogits in place, and the step's mean loss. */
+/**
+ * Host for shaders/train/cross_entropy.wgsl: per-token NLL, dL/dlogits in place, and the step's mean loss.
+ * CPU reference: `meanCrossEntropy` in src/engine/train/reference/ops.ts.
+ */
 import source from '../../../../shaders/train/cross_entropy.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/train/embedding.wgsl: token embedding gather and its deterministic backward. */
+/**
+ * Host for shaders/train/embedding.wgsl: token embedding gather and its deterministic backward.
+ * CPU reference: `embeddingLookup` in src/engine/train/reference/ops.ts.
+ */
 import source from '../../../../shaders/train/embedding.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

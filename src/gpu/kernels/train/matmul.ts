@@ -1,4 +1,7 @@
-/** Host for shaders/train/matmul.wgsl: C = alpha * A . B (+ C), every operand addressed through strides. */
+/**
+ * Host for shaders/train/matmul.wgsl: C = alpha * A . B (+ C), every operand addressed through strides.
+ * CPU reference: `referenceMatmul` in src/engine/train/reference/matmul.ts.
+ */
 import source from '../../../../shaders/train/matmul.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

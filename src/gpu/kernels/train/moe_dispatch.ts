@@ -1,4 +1,7 @@
-/** Host for shaders/train/moe_dispatch.wgsl: expert segments (8-aligned) and the row <-> assignment maps. */
+/**
+ * Host for shaders/train/moe_dispatch.wgsl: expert segments (8-aligned) and the row <-> assignment maps.
+ * CPU reference: `referenceLoss` in src/engine/train/reference/model.ts.
+ */
 import source from '../../../../shaders/train/moe_dispatch.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

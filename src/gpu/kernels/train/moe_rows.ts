@@ -1,4 +1,7 @@
-/** Host for shaders/train/moe_rows.wgsl: gather to expert rows, weighted combine, and their backward pieces. */
+/**
+ * Host for shaders/train/moe_rows.wgsl: gather to expert rows, weighted combine, and their backward pieces.
+ * CPU reference: `referenceLoss` in src/engine/train/reference/model.ts.
+ */
 import source from '../../../../shaders/train/moe_rows.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

@@ -1,4 +1,7 @@
-/** Host for shaders/train/rmsnorm.wgsl: RMSNorm forward (keeping 1/rms) and both halves of its backward. */
+/**
+ * Host for shaders/train/rmsnorm.wgsl: RMSNorm forward (keeping 1/rms) and both halves of its backward.
+ * CPU reference: `rmsNorm` in src/engine/reference/ops.ts.
+ */
 import source from '../../../../shaders/train/rmsnorm.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

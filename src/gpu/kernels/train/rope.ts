@@ -1,4 +1,7 @@
-/** Host for shaders/train/rope.wgsl: RoPE in place on q|k of [T, 3H] (+ k^T, v^T copies), and its inverse. */
+/**
+ * Host for shaders/train/rope.wgsl: RoPE in place on q|k of [T, 3H] (+ k^T, v^T copies), and its inverse.
+ * CPU reference: `applyRope` in src/engine/reference/ops.ts.
+ */
 import source from '../../../../shaders/train/rope.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

@@ -1,5 +1,8 @@
-/** Host for shaders/train/router.wgsl: Mixtral softmax -> top-K -> renormalize, its backward with the
- * load-balancing term, and the per-step routing statistics. */
+/**
+ * Host for shaders/train/router.wgsl: Mixtral softmax -> top-K -> renormalize, its backward with the
+ * load-balancing term, and the per-step routing statistics.
+ * CPU reference: `routeTokens` in src/engine/train/reference/ops.ts.
+ */
 import source from '../../../../shaders/train/router.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

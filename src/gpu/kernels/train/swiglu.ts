@@ -1,4 +1,7 @@
-/** Host for shaders/train/swiglu.wgsl: act = silu(g) * u on expert rows, and its backward. */
+/**
+ * Host for shaders/train/swiglu.wgsl: act = silu(g) * u on expert rows, and its backward.
+ * CPU reference: `swigluRows` in src/engine/train/reference/ops.ts.
+ */
 import source from '../../../../shaders/train/swiglu.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';

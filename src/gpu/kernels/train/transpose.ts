@@ -1,4 +1,7 @@
-/** Host for shaders/train/transpose.wgsl: out[z] = in[z]^T for `batch` matrices of [rows, cols]. */
+/**
+ * Host for shaders/train/transpose.wgsl: out[z] = in[z]^T for `batch` matrices of [rows, cols].
+ * CPU reference: `referenceLoss` in src/engine/train/reference/model.ts.
+ */
 import source from '../../../../shaders/train/transpose.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';
