@@ -100,15 +100,20 @@ export class DistillSession {
     try {
       masks = problem.masks ? await uploadMasks(model, problem.masks) : null;
       forward = new GpuForward(model, order.batch, order.window);
-      const session = new DistillSession(ctx, input, problem, order, model, masks, forward);
-      if (input.resume) session.resumeFrom(input.resume);
-      return session;
     } catch (error) {
       forward?.destroy();
       masks?.destroy();
       model.destroy();
       throw error;
     }
+    const session = new DistillSession(ctx, input, problem, order, model, masks, forward);
+    try {
+      if (input.resume) session.resumeFrom(input.resume);
+    } catch (error) {
+      session.destroy();
+      throw error;
+    }
+    return session;
   }
 
   private resumeFrom(state: DistillState): void {
