@@ -1,5 +1,5 @@
 /**
- * The experiment: everything a share link carries to reproduce what one person saw (docs/ui.md, "Share"). The
+ * The experiment: everything a share link carries to reproduce what one person saw (docs/ui.md, "Share links"). The
  * pipeline is deterministic, so the same model (checked by its content hash), calibration text, sample count,
  * length, seed and pruning settings give the same masks and numbers.
  *
