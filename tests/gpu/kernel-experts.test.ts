@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { createRng, type Rng } from '../../src/engine/random.ts';
 import { dispatchPlan } from '../../src/engine/reference/moe/dispatch.ts';
-import { sigmoid, swiglu } from '../../src/engine/reference/ops.ts';
+import { combineReference } from '../../src/engine/reference/moe/combine.ts';
+import { swiglu } from '../../src/engine/reference/ops.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import { recordCombine } from '../../src/gpu/kernels/moe/combine.ts';
 import { recordDispatchCount } from '../../src/gpu/kernels/moe/dispatch_count.ts';
@@ -134,17 +135,7 @@ describe('kernel moe/dispatch + grouped expert GEMMs + combine', () => {
     expectClose(new Float32Array(got.inter).subarray(0, rowsRouted * I), interRef, { ...tol, label: `inter ${dtype}` });
     expectClose(new Float32Array(got.expertOut).subarray(0, rowsRouted * H), outRef, { ...tol, label: `expert out ${dtype}` });
 
-    const combined = new Float64Array(T * H);
-    for (let t = 0; t < T; t++) {
-      for (let h = 0; h < H; h++) {
-        let sum = sigmoid(sharedLogit[t]) * sharedOut[t * H + h];
-        for (let slot = 0; slot < K; slot++) {
-          const row = plan.rowOfSlot[t * K + slot];
-          if (ids[t * K + slot] !== NO_EXPERT) sum += gates[t * K + slot] * outRef[row * H + h];
-        }
-        combined[t * H + h] = sum;
-      }
-    }
+    const combined = combineReference(outRef, gates, plan.rowOfSlot, T, K, H, { out: sharedOut, gateLogit: sharedLogit });
     expectClose(new Float32Array(got.out), combined, { ...tol, label: `combine ${dtype}` });
   });
 

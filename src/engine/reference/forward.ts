@@ -9,7 +9,7 @@
  * SwiGLU experts weighted by g, plus Qwen2-MoE's shared expert scaled by sigmoid(shared_expert_gate . x).
  */
 import type { MoeModelSpec } from '../model/spec.ts';
-import { applyRope, causalAttention, layerNorm, linear, nllOfRow, rmsNorm, sigmoid, swiglu, type Vec } from './ops.ts';
+import { applyRope, causalAttention, embedding, layerNorm, linear, nllOfRow, rmsNorm, sigmoid, swiglu, type Vec } from './ops.ts';
 import { route, type Routed } from './routing.ts';
 import type { RefLayer, RefNorm, ReferenceWeights } from './weights.ts';
 
@@ -129,12 +129,11 @@ export function referenceForward(w: ReferenceWeights, ids: ArrayLike<number>, op
   const { spec } = w;
   const { hiddenSize: H, vocabSize: V } = spec;
   const T = ids.length;
-  let h = new Float64Array(T * H);
   for (let t = 0; t < T; t++) {
     const id = ids[t];
     if (!Number.isInteger(id) || id < 0 || id >= V) throw new RangeError(`token id ${id} at position ${t} is outside the vocabulary (0..${V - 1})`);
-    for (let i = 0; i < H; i++) h[t * H + i] = w.embedding[id * H + i] * spec.embeddingMultiplier;
   }
+  let h = embedding(w.embedding, ids, H, spec.embeddingMultiplier);
   const moe: (MoeTrace | null)[] = [];
   const layerCount = options.layers ?? w.layers.length;
   w.layers.slice(0, layerCount).forEach((layer, l) => {

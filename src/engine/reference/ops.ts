@@ -7,6 +7,13 @@
 export type Vec = Float64Array;
 export type Weights = Float32Array;
 
+/** h [T, H] = table[ids[t]] * multiplier: the token embedding (Granite scales it by embedding_multiplier). */
+export function embedding(table: ArrayLike<number>, ids: ArrayLike<number>, H: number, multiplier = 1): Vec {
+  const h = new Float64Array(ids.length * H);
+  for (let t = 0; t < ids.length; t++) for (let i = 0; i < H; i++) h[t * H + i] = table[ids[t] * H + i] * multiplier;
+  return h;
+}
+
 /** y [T, N] = x [T, K] . W^T + b, with W [N, K] row-major as in nn.Linear. */
 export function linear(x: Vec, T: number, K: number, W: ArrayLike<number>, N: number, bias: ArrayLike<number> | null = null): Vec {
   const y = new Float64Array(T * N);

@@ -1,6 +1,6 @@
 /**
  * Host for shaders/moe/combine.wgsl: out [T, H] = sum_k gate * expert_out[row] (+ gated shared expert).
- * CPU reference: `moeBlock` in src/engine/reference/forward.ts.
+ * CPU reference: `combineReference` in src/engine/reference/moe/combine.ts.
  */
 import source from '../../../../shaders/moe/combine.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';

@@ -1,6 +1,6 @@
 /**
  * Host for shaders/nn/embedding.wgsl: h [T, H] = table[ids] * multiplier.
- * CPU reference: `referenceForward` in src/engine/reference/forward.ts.
+ * CPU reference: `embedding` in src/engine/reference/ops.ts.
  */
 import source from '../../../../shaders/nn/embedding.wgsl';
 import { defineKernel, grid1d } from '../../kernel.ts';
