@@ -8,7 +8,7 @@ import type { OperationOptions } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
 import type { CalibrationRequest, CalibrationSummary, ExportFile } from '../api/lab.ts';
 import { loadSummary } from '../engine/calibration/router-health.ts';
-import { sampleWindows } from '../engine/calibration/sampling.ts';
+import { sampleWindows, type CalibrationSetOptions } from '../engine/calibration/sampling.ts';
 import { statsToSafetensors, type CalibrationStats } from '../engine/calibration/stats.ts';
 import { freshnessKey } from '../api/experiment-requests.ts';
 import { textKey } from '../engine/experiment/text-ref.ts';
@@ -25,23 +25,26 @@ export function statisticsKey(request: CalibrationRequest): string {
   return freshnessKey({ ...request, mode: 'dense' });
 }
 
-/** The windows `request` draws from its text (tokenized without special tokens, as the sampling rule says). */
+/**
+ * The windows a calibration draws from a token stream (its text tokenized without special tokens): N windows of L
+ * tokens at seeded random starts (src/engine/calibration/sampling.ts), L at most the model's context. The one rule
+ * for the page's requests and `moe-lab calibrate/prune --text`; RangeError with a plain sentence otherwise.
+ */
+export function drawCalibrationWindows(stream: ArrayLike<number>, request: CalibrationSetOptions, context: number): number[][] {
+  if (request.seqLen > context) throw new RangeError(`windows of ${request.seqLen} tokens are longer than the model's context (${context})`);
+  return sampleWindows(stream, request);
+}
+
+/** The windows `request` draws from its text. */
 export async function calibrationWindows(
   session: LabSession,
   texts: TextLibrary,
   request: CalibrationRequest,
 ): Promise<{ windows: number[][]; textTokens: number }> {
   const tokenizer = session.tokenizer('calibration');
-  const limit = session.contextLimit;
-  if (request.seqLen > limit) {
-    throw new EngineError({
-      kind: 'bad-request',
-      message: `Calibration windows of ${request.seqLen} tokens are longer than ${session.name}'s context (${limit}).`,
-    });
-  }
   const stream = await texts.stream(tokenizer, request.text, false);
   try {
-    return { windows: sampleWindows(stream, request), textTokens: stream.length };
+    return { windows: drawCalibrationWindows(stream, request, session.contextLimit), textTokens: stream.length };
   } catch (error) {
     throw new EngineError({ kind: 'bad-request', message: `Calibration: ${(error as Error).message}.` });
   }

@@ -45,6 +45,14 @@ import { modelFit } from './model-fit.ts';
 import { downloadReporter } from './download-progress.ts';
 import { fetchEmbeddedIndex, resolveSource, type ResolvedSource } from './sources.ts';
 import { TextLibrary } from './texts.ts';
+import { idsLogits, idsPerplexity, pruneWithSettings, readMasksInForce, windowsCalibration, writePruned, type IdsPerplexityRequest } from './token-runs.ts';
+import type { CalibrationStats } from '../engine/calibration/stats.ts';
+import type { PruneReportFile } from '../engine/export/pruned-export.ts';
+import type { MaskSet } from '../engine/model/mask-set.ts';
+import type { PipelineSettings } from '../engine/prune/pipeline-settings.ts';
+import type { TextTokenizer } from '../engine/tokenizer.ts';
+import type { PerplexityReport } from '../gpu/eval/perplexity.ts';
+import type { PipelineCalibration } from '../gpu/prune/pipeline.ts';
 
 export interface LabServiceOptions {
   /** Absolute URL of the site root; embedded models are under `${assetBase}models/`. */
@@ -201,6 +209,59 @@ export class LabService implements Engine {
       const parts = zipStored(files.map((f) => ({ path: `${session.name.replace(/[^\w.-]+/g, '-')}-distilled/${f.path}`, bytes: f.bytes })));
       return [{ path: 'distilled.zip', bytes: new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer()) }];
     });
+  }
+
+  // Node: the loaded model's facts and computations on token ids and files (src/lab/token-runs.ts), for the CLI.
+  // Not part of the Engine interface; they queue like every computation and throw the engine's own errors
+  // (ModelFileError, PruneRequestError, GpuError) unchanged, for the CLI to report as it always has.
+
+  /** The loaded model's summary (spec, content hash, tokenizer presence). */
+  summary(): ModelSummary {
+    return this.requireSession().loaded.summary;
+  }
+
+  /** The loaded model's tokenizer, or an error saying what `purpose` needs it for. */
+  textTokenizer(purpose: string): TextTokenizer {
+    return this.requireSession().tokenizer(purpose);
+  }
+
+  perplexityOfIds(request: IdsPerplexityRequest, options: OperationOptions = {}): Promise<PerplexityReport> {
+    return this.queued((session) => idsPerplexity(session, request, options));
+  }
+
+  logitsOfIds(ids: number[], options: OperationOptions = {}): Promise<{ logits: Float32Array; routerLogits: (Float32Array | null)[] }> {
+    return this.queued((session) => idsLogits(session, ids, options));
+  }
+
+  calibrateWindows(
+    windows: number[][],
+    settings: { mode: Lab.CalibrationModeName; tokensPerBatch?: number },
+    options: OperationOptions = {},
+  ): Promise<CalibrationStats> {
+    return this.queued((session) => windowsCalibration(session, windows, settings, options));
+  }
+
+  pruneWithSettings(settings: PipelineSettings, calibration: PipelineCalibration, options: OperationOptions = {}): Promise<{ stats: CalibrationStats | null }> {
+    return this.queued((session) => pruneWithSettings(session, settings, calibration, options));
+  }
+
+  readMasks(): Promise<MaskSet> {
+    return this.queued((session) => readMasksInForce(session));
+  }
+
+  writePruned(
+    name: string,
+    write: (path: string, chunks: AsyncIterable<Uint8Array>) => Promise<void>,
+    what: { model: boolean },
+    options: OperationOptions = {},
+  ): Promise<PruneReportFile> {
+    return this.queued((session) => writePruned(session, name, write, what, options));
+  }
+
+  /** Runs a computation on the loaded model after the ones already queued; its errors pass through unchanged. */
+  private queued<T>(operation: (session: LabSession) => Promise<T>): Promise<T> {
+    const session = this.requireSession();
+    return session.run(() => operation(session));
   }
 
   /** Runs a computation on the loaded model, after the ones already queued, with typed errors. */

@@ -8,6 +8,7 @@ import type { ModelSummary, OperationOptions, Progress } from '../api/engine.ts'
 import { EngineError } from '../api/errors.ts';
 import type { CalibrationStats } from '../engine/calibration/stats.ts';
 import type { Checkpoint } from '../engine/model/checkpoint.ts';
+import type { MoeModelSpec } from '../engine/model/spec.ts';
 import type { MaskSet, MatrixKey } from '../engine/model/mask-set.ts';
 import type { PruneRequest, PruneSummary } from '../api/lab.ts';
 import type { PruneReport } from '../engine/prune/report.ts';
@@ -32,7 +33,8 @@ export interface SessionStatistics {
 /** The pruning masks in force (on the GPU: the forward applies them), with what made them. */
 export interface SessionMasks {
   gpu: GpuMaskSet;
-  request: PruneRequest;
+  /** The page's request that made them; null for masks made from token windows or statistics (the CLI). */
+  request: PruneRequest | null;
   /** The page's summary and the pipeline's report (prune-report.json). */
   summary: PruneSummary;
   report: PruneReport;
@@ -42,6 +44,15 @@ export interface SessionMasks {
   updatedWeights(layer: number, key: MatrixKey): Promise<Uint8Array | null>;
   /** Frees every GPU buffer of these masks (and of the updated weights). */
   destroy(): void;
+}
+
+/**
+ * The longest window the lab runs on a model: its positions, and its sliding window when it has one (this engine
+ * attends to the whole window, so a longer one would not be what the model computes). The one definition: the
+ * page's requests, the calibration windows and the CLI's --ctx / --seq-len are all checked against it.
+ */
+export function contextLimit(spec: Pick<MoeModelSpec, 'maxPositions' | 'slidingWindow'>): number {
+  return Math.min(spec.maxPositions, spec.slidingWindow ?? Infinity);
 }
 
 export function progressStep(stage: Progress['stage'], message: string, done: number, total: number): Progress {
@@ -64,10 +75,9 @@ export class LabSession {
     return this.loaded.summary.name;
   }
 
-  /** The longest window the lab runs on this model: its positions, and its sliding window when it has one. */
+  /** The longest window the lab runs on this model (contextLimit). */
   get contextLimit(): number {
-    const { maxPositions, slidingWindow } = this.loaded.summary.spec;
-    return Math.min(maxPositions, slidingWindow ?? Infinity);
+    return contextLimit(this.loaded.summary.spec);
   }
 
   /** The tokenizer, or an error saying what `purpose` needs it for. */

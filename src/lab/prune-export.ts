@@ -20,7 +20,7 @@ export async function prunedFiles(
   const masks = session.masks;
   if (!masks) throw new EngineError({ kind: 'bad-request', message: 'Nothing is pruned yet: prune first, then export.' });
   const { checkpoint, summary } = session.loaded;
-  const folder = `${session.name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'model'}-${masks.request.method}-pruned`;
+  const folder = `${session.name.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '') || 'model'}-${masks.report.method}-pruned`;
   const files: ExportFile[] = [];
   await writePrunedExport(
     { checkpoint, masks: await masks.readMaskSet(), updatedWeights: (layer, key) => masks.updatedWeights(layer, key) },

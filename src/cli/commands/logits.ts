@@ -4,12 +4,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { writeSafetensors } from '../../engine/io/safetensors.ts';
-import { openCheckpoint } from '../../engine/model/checkpoint.ts';
-import { GpuForward } from '../../gpu/model/forward.ts';
-import { GpuModel } from '../../gpu/model/gpu-model.ts';
-import { createNodeGpuContext } from '../../gpu/node.ts';
 import { parseFlags } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
+import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
 import { readIdsFile } from './ppl.ts';
 
@@ -24,31 +21,23 @@ export const logitsCommand: Command = {
     const modelDir = flags.string('model');
     const idsFile = flags.string('ids');
     const outFile = flags.string('out');
-    const checkpoint = await openCheckpoint(await directoryFolder(modelDir));
-    const { spec } = checkpoint;
-    const ids = await readIdsFile(idsFile, checkpoint);
-    const T = ids.length;
-
-    const gpu = await createNodeGpuContext({ label: 'moe-lab logits' });
-    let result;
+    const folder = await directoryFolder(modelDir);
+    const lab = nodeLab('moe-lab logits');
+    let spec, ids, result;
     try {
-      const model = await GpuModel.upload(gpu, checkpoint);
-      const forward = new GpuForward(model, 1, T);
-      try {
-        result = await forward.run({ ids, logits: true, taps: ['routerLogits'] });
-      } finally {
-        forward.destroy();
-        model.destroy();
-      }
+      ({ spec } = await lab.loadFolder(folder));
+      ids = await readIdsFile(idsFile, spec);
+      result = await lab.logitsOfIds(ids);
     } finally {
-      gpu.destroy();
+      await lab.dispose();
     }
-    const tensors = [{ name: 'logits', dtype: 'F32' as const, shape: [T, spec.vocabSize], data: bytesOf(result.logits!) }];
+    const T = ids.length;
+    const tensors = [{ name: 'logits', dtype: 'F32' as const, shape: [T, spec.vocabSize], data: bytesOf(result.logits) }];
     const moeLayers: number[] = [];
-    result.layers.forEach((taps, l) => {
-      if (!taps.routerLogits) return;
+    result.routerLogits.forEach((routerLogits, l) => {
+      if (!routerLogits) return;
       moeLayers.push(l);
-      tensors.push({ name: `layers.${l}.router_logits`, dtype: 'F32', shape: [T, spec.numExperts], data: bytesOf(taps.routerLogits) });
+      tensors.push({ name: `layers.${l}.router_logits`, dtype: 'F32', shape: [T, spec.numExperts], data: bytesOf(routerLogits) });
     });
     await writeFile(outFile, writeSafetensors(tensors, { format: 'pt', producer: 'moe-lab logits' }));
     if (flags.flag('json')) io.out(JSON.stringify({ out: outFile, tokens: T, vocab: spec.vocabSize, routerLayers: moeLayers }));

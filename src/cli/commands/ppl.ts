@@ -10,42 +10,31 @@
 import { readFile } from 'node:fs/promises';
 import { ModelFileError } from '../../engine/errors.ts';
 import { parseTokenIds } from '../../engine/eval/ids.ts';
-import { modelContentHash } from '../../engine/experiment/model-hash.ts';
 import { readSafetensorsHeader } from '../../engine/io/safetensors.ts';
 import type { MaskSet } from '../../engine/model/mask-set.ts';
+import type { MoeModelSpec } from '../../engine/model/spec.ts';
 import { masksFromSafetensors } from '../../engine/prune/masks-file.ts';
-import { openCheckpoint, type Checkpoint } from '../../engine/model/checkpoint.ts';
-import { loadTokenizer } from '../../engine/tokenizer.ts';
-import { evaluatePerplexity } from '../../gpu/eval/perplexity.ts';
-import { GpuModel } from '../../gpu/model/gpu-model.ts';
-import { uploadMasks, type GpuMaskSet } from '../../gpu/model/gpu-mask-set.ts';
-import { createNodeGpuContext } from '../../gpu/node.ts';
+import { contextLimit } from '../../lab/lab-session.ts';
 import { parseFlags, UsageError } from '../args.ts';
-import { directoryFolder, FileByteSource, type DirectoryFolder } from '../fs-folder.ts';
+import { directoryFolder, FileByteSource } from '../fs-folder.ts';
+import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
 
 /** Default window for --text: the model's context, at most 2048 tokens (Wanda's and SparseGPT's LLaMA setting). */
 export const DEFAULT_TEXT_CTX = 2048;
 
 /** Token ids from --ids IDS.json (checked against the vocabulary). */
-export async function readIdsFile(file: string, checkpoint: Checkpoint): Promise<number[]> {
-  return parseTokenIds(file, await readFile(file, 'utf8'), checkpoint.spec.vocabSize);
-}
-
-async function readTextTokens(file: string, checkpoint: Checkpoint, modelDir: string): Promise<number[]> {
-  if (!checkpoint.tokenizerJson)
-    throw new ModelFileError(`${modelDir}/tokenizer.json`, 'missing-file', 'file not found (--text needs the model tokenizer; give --ids instead)');
-  const tokenizer = loadTokenizer(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, `${modelDir}/tokenizer.json`);
-  return tokenizer.encode(await readFile(file, 'utf8'));
+export async function readIdsFile(file: string, spec: MoeModelSpec): Promise<number[]> {
+  return parseTokenIds(file, await readFile(file, 'utf8'), spec.vocabSize);
 }
 
 /** masks.safetensors for this model (refused when its model_hash names another model). */
-export async function readMasksFile(file: string, checkpoint: Checkpoint, folder: DirectoryFolder): Promise<MaskSet> {
+export async function readMasksFile(file: string, spec: MoeModelSpec, modelHash: string): Promise<MaskSet> {
   const source = new FileByteSource(file);
   const header = await readSafetensorsHeader(source, { extraDtypes: ['U8'] });
-  const masks = masksFromSafetensors(checkpoint.spec, header, await source.read(0, await source.size()));
+  const masks = masksFromSafetensors(spec, header, await source.read(0, await source.size()));
   const hash = header.metadata.model_hash;
-  if (hash && hash !== (await modelContentHash(folder, checkpoint.files))) {
+  if (hash && hash !== modelHash) {
     throw new ModelFileError(file, 'bad-header', `masks of another model (model_hash ${hash.slice(0, 16)}…); give the dense model they were made on`);
   }
   return masks;
@@ -77,45 +66,39 @@ export const pplCommand: Command = {
     if ((idsFile === undefined) === (textFile === undefined)) throw new UsageError('ppl: give exactly one of --ids and --text');
     const masksFile = flags.optionalString('masks');
     const folder = await directoryFolder(modelDir);
-    const checkpoint = await openCheckpoint(folder);
-    const maskSet = masksFile ? await readMasksFile(masksFile, checkpoint, folder) : null;
-    const { spec } = checkpoint;
-    const tokens = idsFile ? await readIdsFile(idsFile, checkpoint) : await readTextTokens(textFile!, checkpoint, modelDir);
-    const maxTokens = flags.optionalNumber('max-tokens', { min: 2, integer: true });
-    const available = Math.min(tokens.length, maxTokens ?? Infinity);
-    const fallbackCtx = idsFile ? available : Math.min(spec.maxPositions, DEFAULT_TEXT_CTX);
-    const ctx = flags.number('ctx', fallbackCtx, { min: 2, integer: true });
-    const stride = flags.number('stride', ctx, { min: 1, max: ctx, integer: true });
-    const batch = flags.optionalNumber('batch', { min: 1, integer: true });
-    if (spec.slidingWindow !== null && ctx > spec.slidingWindow) {
-      throw new UsageError(`ppl: --ctx ${ctx} is longer than the model's sliding window (${spec.slidingWindow}); this engine attends to the whole window`);
-    }
-    if (available < 2) throw new UsageError(`ppl: ${idsFile ?? textFile} gives ${available} token(s); at least 2 are needed for one prediction`);
-
-    const gpu = await createNodeGpuContext({ label: 'moe-lab ppl' });
+    // The lab service the page's worker hosts: the model loads and runs through it (src/lab/token-runs.ts).
+    const lab = nodeLab('moe-lab ppl');
     try {
-      const model = await GpuModel.upload(gpu, checkpoint);
-      try {
-        let masks: GpuMaskSet | null = null;
-        let report;
-        try {
-          masks = maskSet ? await uploadMasks(model, maskSet) : null;
-          report = await evaluatePerplexity(model, tokens, { ctx, stride, maxTokens, batch, masks });
-        } finally {
-          masks?.destroy();
-        }
-        if (flags.flag('json')) {
-          io.out(JSON.stringify({ tokens: report.tokens, nll: report.nll, ppl: report.ppl, windows: report.windows, ctx, stride }));
-        } else {
-          io.out(
-            `ppl ${report.ppl.toFixed(4)} (mean NLL ${report.nll.toFixed(6)} nats over ${report.tokens} tokens, ${report.windows} windows of ${ctx}, stride ${stride})`,
-          );
-        }
-      } finally {
-        model.destroy();
+      const model = await lab.loadFolder(folder);
+      const { spec } = model;
+      const maskSet = masksFile ? await readMasksFile(masksFile, spec, model.contentHash) : null;
+      if (textFile !== undefined && !model.tokenizer) {
+        throw new ModelFileError(`${modelDir}/tokenizer.json`, 'missing-file', 'file not found (--text needs the model tokenizer; give --ids instead)');
+      }
+      const tokens = idsFile ? await readIdsFile(idsFile, spec) : lab.textTokenizer('--text').encode(await readFile(textFile!, 'utf8'));
+      const maxTokens = flags.optionalNumber('max-tokens', { min: 2, integer: true });
+      const available = Math.min(tokens.length, maxTokens ?? Infinity);
+      const limit = contextLimit(spec);
+      const fallbackCtx = idsFile ? available : Math.min(limit, DEFAULT_TEXT_CTX);
+      const ctx = flags.number('ctx', fallbackCtx, { min: 2, integer: true });
+      const stride = flags.number('stride', ctx, { min: 1, max: ctx, integer: true });
+      const batch = flags.optionalNumber('batch', { min: 1, integer: true });
+      if (ctx > limit) {
+        throw new UsageError(
+          `ppl: --ctx ${ctx} is longer than the model's context (${limit}: its positions${spec.slidingWindow !== null ? ' and sliding window; this engine attends to the whole window' : ''})`,
+        );
+      }
+      if (available < 2) throw new UsageError(`ppl: ${idsFile ?? textFile} gives ${available} token(s); at least 2 are needed for one prediction`);
+      const report = await lab.perplexityOfIds({ ids: tokens, ctx, stride, maxTokens, batch, masks: maskSet });
+      if (flags.flag('json')) {
+        io.out(JSON.stringify({ tokens: report.tokens, nll: report.nll, ppl: report.ppl, windows: report.windows, ctx, stride }));
+      } else {
+        io.out(
+          `ppl ${report.ppl.toFixed(4)} (mean NLL ${report.nll.toFixed(6)} nats over ${report.tokens} tokens, ${report.windows} windows of ${ctx}, stride ${stride})`,
+        );
       }
     } finally {
-      gpu.destroy();
+      await lab.dispose();
     }
     return 0;
   },
