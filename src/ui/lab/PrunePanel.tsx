@@ -9,17 +9,10 @@ import { Chart } from '../charts/Chart.tsx';
 import { percent } from '../charts/common.ts';
 import { drawHeatmap } from '../charts/heatmap.ts';
 import { ExportPanel } from './ExportPanel.tsx';
+import { METHODS } from './prune-methods.ts';
 import { SweepView } from './SweepView.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
 import { VariantToggle } from './VariantToggle.tsx';
-
-export const METHODS: { id: PruneMethod; label: string; needsStats: boolean }[] = [
-  { id: 'moe-pruner', label: 'MoE-Pruner: |W| · √Σ(g·x)² (router-weighted)', needsStats: true },
-  { id: 'wanda', label: 'Wanda: |W| · √Σx²', needsStats: true },
-  { id: 'magnitude', label: 'Magnitude: |W|', needsStats: false },
-  { id: 'sparsegpt', label: 'SparseGPT (updates the kept weights)', needsStats: true },
-  { id: 'random', label: 'Random (seeded baseline)', needsStats: false },
-];
 
 const PATTERNS = ['unstructured', '2:4', '4:8'];
 

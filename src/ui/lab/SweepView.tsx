@@ -5,7 +5,7 @@ import { Chart } from '../charts/Chart.tsx';
 import { percent } from '../charts/common.ts';
 import { drawLines, type LineData } from '../charts/lines.ts';
 import { saveFile, svgText, svgToPng } from '../download.ts';
-import { METHODS } from './PrunePanel.tsx';
+import { METHODS } from './prune-methods.ts';
 import { sweepCsv } from './reports.ts';
 import { TaskView, useRunning } from './TaskView.tsx';
 
