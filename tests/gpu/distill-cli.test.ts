@@ -6,10 +6,11 @@
  * curves have one point per step and layer; a run stopped (--until-step) with --save-state and resumed writes
  * the same bytes as one that ran through. The acceptance test: Qwen3-MoE, OLMoE and Granite-MoE fixtures pruned 50%
  * with MoE-Pruner get a lower held-out perplexity (on text sampled from the dense model) with every pruned weight
- * still exactly 0 in the written files. Bad input (another network, --train all, --lambda, --out onto the input) is
+ * still exactly 0 in the written files; packed bf16 experts (a synthetic OLMoE-shaped model) are distilled and
+ * written back as bf16 with the masks held. Bad input (another network, --train all, --lambda, --out onto the input) is
  * refused in one line.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryFolder } from '../../src/cli/fs-folder.ts';
@@ -17,6 +18,7 @@ import { main } from '../../src/cli/main.ts';
 import { readMasksFile } from '../../src/engine/distill/masks.ts';
 import { readExpertsF32 } from '../../src/engine/distill/problem.ts';
 import type { DistillReport } from '../../src/engine/distill/report.ts';
+import { syntheticModelFolder } from '../../src/engine/io/synthetic-folder.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { isKept } from '../../src/engine/model/mask-set.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
@@ -217,8 +219,56 @@ describe('moe-lab distill', () => {
       }
       expect(prunedCount).toBe(report.student.pruned_weights);
     },
-    120_000,
+    300_000,
   );
+
+  it('distills packed bf16 experts (an OLMoE-shaped model) and writes them back as bf16 with the masks held', async () => {
+    const config = JSON.parse(readFileSync(join(fixtureDir('olmoe'), 'config.json'), 'utf8')) as Record<string, unknown>;
+    const folder = syntheticModelFolder(config, 'BF16', 5);
+    const dense = join(temp.dir, 'olmoe-bf16');
+    mkdirSync(dense);
+    for (const file of ['config.json', 'model.safetensors']) {
+      const source = (await folder.open(file))!;
+      writeFileSync(join(dense, file), await source.read(0, await source.size()));
+    }
+    const ids = join(temp.dir, 'bf16-ids.json');
+    let seed = 7;
+    writeFileSync(ids, JSON.stringify(Array.from({ length: 8 }, () => Array.from({ length: 17 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) % 512))));
+    const prunedDir = join(temp.dir, 'olmoe-bf16-pruned');
+    const outDir = join(temp.dir, 'olmoe-bf16-distilled');
+    expect((await run(['prune', '--model', dense, '--method', 'moe-pruner', '--sparsity', '0.5', '--ids', ids, '--out', prunedDir])).code).toBe(0);
+    const result = await run([
+      'distill',
+      '--teacher',
+      dense,
+      '--model',
+      prunedDir,
+      '--ids',
+      ids,
+      '--steps',
+      '6',
+      '--lr',
+      '1e-3',
+      '--batch',
+      '2',
+      '--out',
+      outDir,
+    ]);
+    expect(result.code, result.err).toBe(0);
+    const report = JSON.parse(readFileSync(join(outDir, 'distill-report.json'), 'utf8')) as DistillReport;
+    expect(report.masks_preserved.nonzero_after).toBe(0);
+    for (const l of report.layers) expect(l.mse_after!).toBeLessThan(l.mse_before);
+    const written = await openCheckpoint(await directoryFolder(outDir));
+    const before = await openCheckpoint(await directoryFolder(prunedDir));
+    for (const l of [0, 1]) {
+      const [a, b] = [await readExpertsF32(written, l), await readExpertsF32(before, l)];
+      expect(a.dtype).toBe('bf16');
+      expect(a.values.some((v, i) => v !== b.values[i])).toBe(true); // distilled, and stored as bf16
+      a.values.forEach((v, i) => {
+        if (b.values[i] === 0 && v !== 0) throw new Error(`layer ${l}: pruned expert weight ${i} is ${v}`);
+      });
+    }
+  });
 
   it('refuses another network, removed flags and an output onto its input, in one line', async () => {
     const other = await run([
