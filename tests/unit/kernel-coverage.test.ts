@@ -2,8 +2,8 @@
  * Every kernel has its three companions (docs/style.md, "Kernels"): a `.wgsl` file with a `@compute` entry point
  * has a host at the mirrored path (shaders/<folder>/<name>.wgsl -> src/gpu/kernels/<folder>/<name>.ts) that loads
  * it; the host's doc comment names its CPU reference ("CPU reference: `fn` in <file>"), which exists and exports
- * that function; and a test in tests/gpu reaches the host — imports it, or imports the module that dispatches it
- * (directly or through a tests/ helper). A `.wgsl` file without `@compute` is a library (WGSL has no includes:
+ * that function; and a test in tests/gpu reaches both the host — imports it, or imports the module that
+ * dispatches it — and that reference file (directly or through a tests/ helper). A `.wgsl` file without `@compute` is a library (WGSL has no includes:
  * hosts prepend it through defineKernel's `include`): some host must load it.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -20,6 +20,13 @@ const root = resolve(import.meta.dirname, '../..');
 const REFERENCE_HOMES = ['src/engine/reference/', 'src/engine/model/keep-mask.ts', 'src/engine/prune/packing.ts'];
 /** References still in their feature folders, to move under src/engine/reference/<folder>/. */
 const NOT_YET_MOVED = ['src/engine/distill/kernels-reference.ts', 'src/engine/train/reference/'];
+/**
+ * Kernels whose own test compares against CPU code written inline in the test rather than a named reference:
+ * train/moe_dispatch and train/moe_rows (tests/gpu/train-kernels-gradient.test.ts, "expert rows"); the whole
+ * trainer is checked against referenceLoss by tests/gpu/train-model-gradient.test.ts. Remove an entry once its
+ * reference is named and tested; the test below fails while a listed kernel is already covered.
+ */
+const KNOWN_GAPS = ['shaders/train/moe_dispatch.wgsl', 'shaders/train/moe_rows.wgsl'];
 
 function files(dir: string, pattern: RegExp): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -126,12 +133,16 @@ describe('kernel coverage', () => {
     expect(problems).toEqual([]);
   });
 
-  it('every kernel is reached by a test in tests/gpu (its host, or a module that dispatches it)', () => {
+  it('every kernel is compared with its reference by a test in tests/gpu', () => {
+    // The test reaches the kernel (its host, or a module that dispatches it) and the reference file the host names.
     const untested = kernels.filter((shader) => {
       const host = hostOf(shader);
       const dispatchers = new Set([host, ...sources.filter((file) => sourceImports.get(file)!.includes(host))]);
-      return ![...testReach.values()].some((reached) => [...dispatchers].some((module) => reached.has(module)));
+      const references = existsSync(host) ? declaredReferences(host).map(({ file }) => join(root, file)) : [];
+      return ![...testReach.values()].some(
+        (reached) => [...dispatchers].some((module) => reached.has(module)) && references.some((reference) => reached.has(reference)),
+      );
     });
-    expect(untested.map(rel)).toEqual([]);
+    expect(untested.map(rel)).toEqual(KNOWN_GAPS);
   });
 });
