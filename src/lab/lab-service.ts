@@ -50,6 +50,8 @@ import type { CalibrationStats } from '../engine/calibration/stats.ts';
 import type { PruneReportFile } from '../engine/export/pruned-export.ts';
 import type { MaskSet } from '../engine/model/mask-set.ts';
 import type { PipelineSettings } from '../engine/prune/pipeline-settings.ts';
+import type { PruneReport } from '../engine/prune/report.ts';
+import type { Checkpoint } from '../engine/model/checkpoint.ts';
 import type { TextTokenizer } from '../engine/tokenizer.ts';
 import type { PerplexityReport } from '../gpu/eval/perplexity.ts';
 import type { PipelineCalibration } from '../gpu/prune/pipeline.ts';
@@ -220,6 +222,11 @@ export class LabService implements Engine {
     return this.requireSession().loaded.summary;
   }
 
+  /** The loaded checkpoint (headers read, tensors read on demand), for the CLI's file readers. */
+  checkpoint(): Checkpoint {
+    return this.requireSession().loaded.checkpoint;
+  }
+
   /** The loaded model's tokenizer, or an error saying what `purpose` needs it for. */
   textTokenizer(purpose: string): TextTokenizer {
     return this.requireSession().tokenizer(purpose);
@@ -241,7 +248,11 @@ export class LabService implements Engine {
     return this.queued((session) => windowsCalibration(session, windows, settings, options));
   }
 
-  pruneWithSettings(settings: PipelineSettings, calibration: PipelineCalibration, options: OperationOptions = {}): Promise<{ stats: CalibrationStats | null }> {
+  pruneWithSettings(
+    settings: PipelineSettings,
+    calibration: PipelineCalibration,
+    options: OperationOptions = {},
+  ): Promise<{ stats: CalibrationStats | null; report: PruneReport }> {
     return this.queued((session) => pruneWithSettings(session, settings, calibration, options));
   }
 

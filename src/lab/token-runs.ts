@@ -12,6 +12,7 @@ import type { CalibrationStats } from '../engine/calibration/stats.ts';
 import { writePrunedExport, type PruneReportFile } from '../engine/export/pruned-export.ts';
 import type { MaskSet } from '../engine/model/mask-set.ts';
 import type { PipelineSettings } from '../engine/prune/pipeline-settings.ts';
+import type { PruneReport } from '../engine/prune/report.ts';
 import { calibrateOnGpu } from '../gpu/calibration/calibrate.ts';
 import { evaluatePerplexity, type PerplexityReport } from '../gpu/eval/perplexity.ts';
 import { GpuForward } from '../gpu/model/forward.ts';
@@ -85,14 +86,14 @@ export async function windowsCalibration(
 
 /**
  * Runs the pruning pipeline with explicit settings and calibration (windows, statistics) and puts its masks in
- * force, as the page's prune does; returns the statistics it scored with (sequential mode: as measured).
+ * force, as the page's prune does; returns its report and the statistics it scored with (sequential mode: as measured).
  */
 export async function pruneWithSettings(
   session: LabSession,
   settings: PipelineSettings,
   calibration: PipelineCalibration,
   options: OperationOptions,
-): Promise<{ stats: CalibrationStats | null }> {
+): Promise<{ stats: CalibrationStats | null; report: PruneReport }> {
   const model = await session.model(options);
   const run = await prunePipeline(model, settings, calibration, {
     signal: options.signal,
@@ -107,7 +108,7 @@ export async function pruneWithSettings(
     updatedWeights: (layer, key) => run.updatedWeights(layer, key),
     destroy: () => run.destroy(),
   });
-  return { stats: run.stats };
+  return { stats: run.stats, report: run.report };
 }
 
 /** The masks in force, on the CPU. */

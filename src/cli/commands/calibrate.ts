@@ -12,15 +12,11 @@
 import { writeFile } from 'node:fs/promises';
 import { loadSummary } from '../../engine/calibration/router-health.ts';
 import { statsToSafetensors, type CalibrationStats } from '../../engine/calibration/stats.ts';
-import { modelContentHash } from '../../engine/experiment/model-hash.ts';
-import { openCheckpoint } from '../../engine/model/checkpoint.ts';
 import { masksToSafetensors } from '../../engine/prune/masks-file.ts';
-import { calibrateOnGpu, DEFAULT_TOKENS_PER_BATCH } from '../../gpu/calibration/calibrate.ts';
-import { GpuModel } from '../../gpu/model/gpu-model.ts';
-import { createNodeGpuContext } from '../../gpu/node.ts';
-import { prunePipeline } from '../../gpu/prune/pipeline.ts';
+import { DEFAULT_TOKENS_PER_BATCH } from '../../gpu/calibration/calibrate.ts';
 import { parseFlags, UsageError } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
+import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
 import { asUsageErrors, CALIBRATION_FLAGS, calibrationFromFlags, PRUNE_FLAGS, PRUNE_USAGE, settingsFromFlags } from './prune-options.ts';
 
@@ -68,58 +64,45 @@ export const calibrateCommand: Command = {
     const tokensPerBatch = flags.number('batch-tokens', DEFAULT_TOKENS_PER_BATCH, { min: 1, integer: true });
 
     const folder = await directoryFolder(modelDir);
-    const checkpoint = await openCheckpoint(folder);
-    const { spec } = checkpoint;
-    const modelHash = await modelContentHash(folder, checkpoint.files);
-    const calibration = (await calibrationFromFlags(flags, checkpoint, modelDir, 'calibrate'))!;
-    const { windows } = calibration;
-    const metadata: Record<string, string> = { model_hash: modelHash, ...calibration.metadata };
-    const windowLength = windows[0].length;
-    if (!spec.moeLayers.some(Boolean)) throw new UsageError(`calibrate: ${modelDir} has no MoE layer to calibrate`);
-
-    const started = performance.now();
-    const gpu = await createNodeGpuContext({ label: 'moe-lab calibrate' });
+    // The lab service the page's worker hosts: the model loads and runs through it (src/lab/token-runs.ts).
+    const lab = nodeLab('moe-lab calibrate');
     try {
-      const model = await GpuModel.upload(gpu, checkpoint);
-      try {
-        let stats: CalibrationStats;
-        if (settings) {
-          // Sequential: the pruning pipeline measures layer l through layers < l pruned with these settings.
-          const run = await asUsageErrors('calibrate', () =>
-            prunePipeline(model, settings, { windows, info: calibration.info, tokensPerBatch, measure: true }),
-          );
-          try {
-            stats = run.stats!;
-            const masksOut = flags.optionalString('masks-out');
-            if (masksOut) await writeFile(masksOut, masksToSafetensors(spec, await run.readMaskSet(), { model_hash: modelHash, method: settings.method }));
-            Object.assign(metadata, { method: settings.method, sparsity: String(run.report.achieved.overall.sparsity) });
-          } finally {
-            run.destroy();
-          }
-        } else {
-          stats = (await calibrateOnGpu(model, windows, { mode, tokensPerBatch })).stats;
-        }
-        stats.metadata = { ...metadata, windows: String(windows.length), window_length: String(windowLength) };
-        await writeFile(out, statsToSafetensors(stats));
-        const seconds = (performance.now() - started) / 1000;
-        const layers = stats.layers.flatMap((s, layer) => {
-          if (!s) return [];
-          const load = loadSummary(s);
-          return [{ layer, coefficientOfVariation: load.coefficientOfVariation, maxOverMean: load.maxOverMean, lowLoadExperts: load.lowLoadExperts }];
-        });
-        if (flags.flag('json')) {
-          io.out(JSON.stringify({ out, mode, tokens: stats.tokens, windows: windows.length, windowLength, seconds, layers }));
-        } else {
-          const worst = layers.reduce((m, l) => Math.max(m, l.maxOverMean), 0);
-          io.out(
-            `${out}: ${mode} statistics of ${stats.tokens} tokens (${windows.length} windows of ${windowLength}), ${layers.length} MoE layers, busiest expert ${worst.toFixed(2)}x the mean load, ${seconds.toFixed(1)} s`,
-          );
-        }
-      } finally {
-        model.destroy();
+      const started = performance.now();
+      const { spec, contentHash: modelHash } = await lab.loadFolder(folder);
+      const calibration = (await calibrationFromFlags(flags, lab.checkpoint(), modelDir, 'calibrate'))!;
+      const { windows } = calibration;
+      const metadata: Record<string, string> = { model_hash: modelHash, ...calibration.metadata };
+      const windowLength = windows[0].length;
+      if (!spec.moeLayers.some(Boolean)) throw new UsageError(`calibrate: ${modelDir} has no MoE layer to calibrate`);
+      let stats: CalibrationStats;
+      if (settings) {
+        // Sequential: the pruning pipeline measures layer l through layers < l pruned with these settings.
+        const run = await asUsageErrors('calibrate', () => lab.pruneWithSettings(settings, { windows, info: calibration.info, tokensPerBatch, measure: true }));
+        stats = run.stats!;
+        const masksOut = flags.optionalString('masks-out');
+        if (masksOut) await writeFile(masksOut, masksToSafetensors(spec, await lab.readMasks(), { model_hash: modelHash, method: settings.method }));
+        Object.assign(metadata, { method: settings.method, sparsity: String(run.report.achieved.overall.sparsity) });
+      } else {
+        stats = await lab.calibrateWindows(windows, { mode, tokensPerBatch });
+      }
+      stats.metadata = { ...metadata, windows: String(windows.length), window_length: String(windowLength) };
+      await writeFile(out, statsToSafetensors(stats));
+      const seconds = (performance.now() - started) / 1000;
+      const layers = stats.layers.flatMap((s, layer) => {
+        if (!s) return [];
+        const load = loadSummary(s);
+        return [{ layer, coefficientOfVariation: load.coefficientOfVariation, maxOverMean: load.maxOverMean, lowLoadExperts: load.lowLoadExperts }];
+      });
+      if (flags.flag('json')) {
+        io.out(JSON.stringify({ out, mode, tokens: stats.tokens, windows: windows.length, windowLength, seconds, layers }));
+      } else {
+        const worst = layers.reduce((m, l) => Math.max(m, l.maxOverMean), 0);
+        io.out(
+          `${out}: ${mode} statistics of ${stats.tokens} tokens (${windows.length} windows of ${windowLength}), ${layers.length} MoE layers, busiest expert ${worst.toFixed(2)}x the mean load, ${seconds.toFixed(1)} s`,
+        );
       }
     } finally {
-      gpu.destroy();
+      await lab.dispose();
     }
     return 0;
   },

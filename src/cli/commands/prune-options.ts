@@ -5,7 +5,7 @@
  * to reuse (`--stats`, prune only).
  */
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_CALIBRATION, sampleWindows, windowsFromIds } from '../../engine/calibration/sampling.ts';
+import { DEFAULT_CALIBRATION, windowsFromIds } from '../../engine/calibration/sampling.ts';
 import { statsFromSafetensors, type CalibrationStats } from '../../engine/calibration/stats.ts';
 import { ModelFileError } from '../../engine/errors.ts';
 import { readSafetensorsHeader } from '../../engine/io/safetensors.ts';
@@ -22,6 +22,8 @@ import type { CalibrationInfo } from '../../engine/prune/report.ts';
 import { parsePattern, PRUNE_GROUPS, PruneRequestError } from '../../engine/prune/settings.ts';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_DAMP } from '../../engine/sparsegpt/settings.ts';
 import { loadTokenizer } from '../../engine/tokenizer.ts';
+import { drawCalibrationWindows } from '../../lab/calibration.ts';
+import { contextLimit } from '../../lab/lab-session.ts';
 import { UsageError, type FlagSpec, type ParsedFlags } from '../args.ts';
 import { FileByteSource } from '../fs-folder.ts';
 
@@ -148,8 +150,7 @@ export async function calibrationFromFlags(flags: ParsedFlags, checkpoint: Check
   if (idsFile && ['samples', 'seq-len'].some((f) => flags.values[f] !== undefined)) {
     throw new UsageError(`${command}: --samples and --seq-len draw windows from --text; with --ids the file gives the windows`);
   }
-  const { spec } = checkpoint;
-  const context = Math.min(spec.maxPositions, spec.slidingWindow ?? Infinity);
+  const context = contextLimit(checkpoint.spec);
   let windows: number[][];
   let metadata: Record<string, string>;
   let info: Partial<CalibrationInfo>;
@@ -162,8 +163,12 @@ export async function calibrationFromFlags(flags: ParsedFlags, checkpoint: Check
     const seqLen = flags.number('seq-len', Math.min(DEFAULT_CALIBRATION.seqLen, context), { min: 2, integer: true });
     const seed = flags.number('seed', DEFAULT_CALIBRATION.seed, { min: 0, max: 0xffffffff, integer: true });
     const stream = await readTextStream(textFile, checkpoint, modelDir);
-    if (stream.length < seqLen) throw new UsageError(`${command}: ${textFile} has ${stream.length} tokens, fewer than one window of --seq-len ${seqLen}`);
-    windows = sampleWindows(stream, { samples, seqLen, seed });
+    // The page's rule (src/lab/calibration.ts), so the same text and settings give the page's windows.
+    try {
+      windows = drawCalibrationWindows(stream, { samples, seqLen, seed }, context);
+    } catch (error) {
+      throw new UsageError(`${command}: ${textFile}: ${(error as Error).message} (--seq-len ${seqLen})`);
+    }
     metadata = { source: `text:${textFile}`, samples: String(samples), seq_len: String(seqLen), seed: String(seed), text_tokens: String(stream.length) };
     info = { source: `text:${textFile}`, samples, seqLen, seed };
   } else {

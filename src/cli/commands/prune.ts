@@ -10,16 +10,11 @@
  */
 import { mkdir, open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { modelContentHash } from '../../engine/experiment/model-hash.ts';
-import { writePrunedExport } from '../../engine/export/pruned-export.ts';
-import { openCheckpoint } from '../../engine/model/checkpoint.ts';
 import { owlNeedsStatistics } from '../../engine/prune/pipeline-plan.ts';
 import { checkPipelineSettings, needsCalibration } from '../../engine/prune/pipeline-settings.ts';
-import { createNodeGpuContext } from '../../gpu/node.ts';
-import { GpuModel } from '../../gpu/model/gpu-model.ts';
-import { prunePipeline } from '../../gpu/prune/pipeline.ts';
 import { parseFlags, UsageError } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
+import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
 import { asUsageErrors, CALIBRATION_FLAGS, calibrationFromFlags, PRUNE_FLAGS, PRUNE_USAGE, readStatsFile, settingsFromFlags } from './prune-options.ts';
 
@@ -72,69 +67,53 @@ export const pruneCommand: Command = {
     const tokensPerBatch = flags.optionalNumber('batch-tokens', { min: 1, integer: true });
 
     const folder = await directoryFolder(modelDir);
-    const checkpoint = await openCheckpoint(folder);
-    await asUsageErrors('prune', async () => checkPipelineSettings(settings, checkpoint.spec));
-    const contentHash = await modelContentHash(folder, checkpoint.files);
-    const calibration = await calibrationFromFlags(flags, checkpoint, modelDir, 'prune');
-    const stats = statsFile ? await readStatsFile(statsFile, checkpoint, contentHash) : undefined;
-    if ((needsCalibration(settings) || owlNeedsStatistics(settings)) && !calibration && !stats) {
-      throw new UsageError(
-        `prune: ${settings.method}${settings.expertsDrop ? ' with --experts-drop' : ''}${settings.allocation === 'owl' ? ' with OWL' : ''} needs calibration: give --text FILE, --ids IDS.json or --stats STATS.safetensors`,
-      );
-    }
-
-    const started = performance.now();
-    const gpu = await createNodeGpuContext({ label: 'moe-lab prune' });
+    // The lab service the page's worker hosts: the model loads, prunes and exports through it (src/lab/token-runs.ts).
+    const lab = nodeLab('moe-lab prune');
     try {
-      const model = await GpuModel.upload(gpu, checkpoint);
-      try {
-        const run = await asUsageErrors('prune', () =>
-          prunePipeline(model, settings, {
-            windows: calibration?.windows,
-            stats,
-            info: calibration?.info ?? (statsFile ? { source: `stats:${statsFile}` } : undefined),
-            tokensPerBatch,
+      const started = performance.now();
+      const { spec, contentHash } = await lab.loadFolder(folder);
+      await asUsageErrors('prune', async () => checkPipelineSettings(settings, spec));
+      const checkpoint = lab.checkpoint();
+      const calibration = await calibrationFromFlags(flags, checkpoint, modelDir, 'prune');
+      const stats = statsFile ? await readStatsFile(statsFile, checkpoint, contentHash) : undefined;
+      if ((needsCalibration(settings) || owlNeedsStatistics(settings)) && !calibration && !stats) {
+        throw new UsageError(
+          `prune: ${settings.method}${settings.expertsDrop ? ' with --experts-drop' : ''}${settings.allocation === 'owl' ? ' with OWL' : ''} needs calibration: give --text FILE, --ids IDS.json or --stats STATS.safetensors`,
+        );
+      }
+      await asUsageErrors('prune', () =>
+        lab.pruneWithSettings(settings, {
+          windows: calibration?.windows,
+          stats,
+          info: calibration?.info ?? (statsFile ? { source: `stats:${statsFile}` } : undefined),
+          tokensPerBatch,
+        }),
+      );
+      await mkdir(out, { recursive: true });
+      const report = await lab.writePruned(modelDir, folderWriter(out), { model: !flags.flag('masks-only') });
+      const seconds = (performance.now() - started) / 1000;
+      const { overall, layers } = report.achieved;
+      if (flags.flag('json')) {
+        io.out(
+          JSON.stringify({
+            out,
+            method: settings.method,
+            sparsity: overall.sparsity,
+            weights: overall.weights,
+            pruned: overall.pruned,
+            layers: layers.map((l) => ({ layer: l.layer, target: l.target, sparsity: l.sparsity, droppedExperts: l.droppedExperts })),
+            files: report.files.map((f) => f.path),
+            seconds,
           }),
         );
-        try {
-          const masks = await run.readMaskSet();
-          await mkdir(out, { recursive: true });
-          const report = await writePrunedExport(
-            { checkpoint, masks, updatedWeights: (l, key) => run.updatedWeights(l, key) },
-            run.report,
-            { name: modelDir, architecture: checkpoint.spec.architecture, contentHash },
-            folderWriter(out),
-            { model: !flags.flag('masks-only') },
-          );
-          const seconds = (performance.now() - started) / 1000;
-          const { overall, layers } = report.achieved;
-          if (flags.flag('json')) {
-            io.out(
-              JSON.stringify({
-                out,
-                method: settings.method,
-                sparsity: overall.sparsity,
-                weights: overall.weights,
-                pruned: overall.pruned,
-                layers: layers.map((l) => ({ layer: l.layer, target: l.target, sparsity: l.sparsity, droppedExperts: l.droppedExperts })),
-                files: report.files.map((f) => f.path),
-                seconds,
-              }),
-            );
-          } else {
-            const dropped = layers.some((l) => l.droppedExperts.length) ? `, ${settings.expertsDrop} experts dropped per layer` : '';
-            io.out(
-              `${out}: ${settings.method} pruned ${(100 * overall.sparsity).toFixed(2)}% of ${overall.weights} weights${dropped}; ${report.files.length + 1} files, ${seconds.toFixed(1)} s`,
-            );
-          }
-        } finally {
-          run.destroy();
-        }
-      } finally {
-        model.destroy();
+      } else {
+        const dropped = layers.some((l) => l.droppedExperts.length) ? `, ${settings.expertsDrop} experts dropped per layer` : '';
+        io.out(
+          `${out}: ${settings.method} pruned ${(100 * overall.sparsity).toFixed(2)}% of ${overall.weights} weights${dropped}; ${report.files.length + 1} files, ${seconds.toFixed(1)} s`,
+        );
       }
     } finally {
-      gpu.destroy();
+      await lab.dispose();
     }
     return 0;
   },
