@@ -2,6 +2,10 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
 import { dirname, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (this file's folder), so the layer rule works whatever directory eslint runs from. */
+const repoRoot = dirname(fileURLToPath(import.meta.url));
 
 /**
  * The layers of src/ (docs/architecture.md, "Layers") and, for each, the layers it must not import — value and
@@ -29,13 +33,13 @@ function layerOf(path) {
 const layerImports = {
   meta: { type: 'problem', schema: [] },
   create(context) {
-    const from = layerOf(relative(context.cwd, context.filename));
+    const from = layerOf(relative(repoRoot, context.filename));
     const forbidden = (from && FORBIDDEN_LAYERS[from]) || [];
     if (forbidden.length === 0) return {};
     const check = (node) => {
       const spec = node.source?.value;
       if (typeof spec !== 'string' || !spec.startsWith('.')) return;
-      const to = layerOf(relative(context.cwd, resolve(dirname(context.filename), spec)));
+      const to = layerOf(relative(repoRoot, resolve(dirname(context.filename), spec)));
       if (to && forbidden.includes(to))
         context.report({ node: node.source, message: `src/${from} must not import src/${to} (${spec}); see docs/architecture.md, "Layers".` });
     };
