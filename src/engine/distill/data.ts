@@ -1,5 +1,5 @@
 /**
- * Distillation data: N windows of S + 1 tokens (S inputs, the next S tokens as targets), drawn from a text with the
+ * Distillation data: N windows of S + 1 tokens (the first S are a step's inputs), drawn from a text with the
  * calibration rule (src/engine/calibration/sampling.ts: seeded starts over the whole tokenized text, with L = S + 1)
  * or given as ids. Steps visit them B at a time in a seeded order: each epoch is a Fisher-Yates permutation from
  * createRng(mix(seed, epoch)); the last incomplete batch of an epoch is skipped. Batch b is a pure function of
@@ -11,10 +11,12 @@ import { createRng } from '../random.ts';
 export interface DistillBatch {
   epoch: number;
   ids: Uint32Array; // [B * S]
-  targets: Uint32Array; // [B * S]
 }
 
-/** Windows of S + 1 tokens from a token stream (the calibration rule with one extra token for the last target). */
+/**
+ * Windows of S + 1 tokens from a token stream (the calibration rule with one extra token). The extra token was the
+ * last target of the removed cross-entropy term. It is kept so that the same flags draw the same windows as before.
+ */
 export function sampleTrainingWindows(tokens: ArrayLike<number>, samples: number, seqLen: number, seed: number): number[][] {
   return sampleWindows(tokens, { samples, seqLen: seqLen + 1, seed });
 }
@@ -64,14 +66,10 @@ export class WindowOrder {
     const order = this.epochOrder(epoch);
     const within = step % this.batchesPerEpoch;
     const ids = new Uint32Array(B * S);
-    const targets = new Uint32Array(B * S);
     for (let b = 0; b < B; b++) {
       const w = this.windows[order[within * B + b]];
-      for (let s = 0; s < S; s++) {
-        ids[b * S + s] = w[s];
-        targets[b * S + s] = w[s + 1];
-      }
+      for (let s = 0; s < S; s++) ids[b * S + s] = w[s];
     }
-    return { epoch, ids, targets };
+    return { epoch, ids };
   }
 }
