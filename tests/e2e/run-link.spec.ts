@@ -1,0 +1,45 @@
+/**
+ * A link made on the page replays on the command line: on the default model with a small calibration and
+ * evaluation, "Reproduce this experiment" in the page (WebGPU on SwiftShader) prints the dense and pruned
+ * perplexities; `moe-lab run --experiment <the page's URL> --json` (Dawn, through scripts/with-vulkan.sh: lavapipe
+ * where unpacked) prints the same numbers to every digit the page shows (perplexity to 4 decimals, mean NLL to 6,
+ * tokens scored), the same achieved sparsity, and the model hash the link carries.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { DEFAULT_MODEL, expect, LOADED_DEFAULT, test } from './fixtures.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+/** Small enough for SwiftShader: 8 x 32 calibration tokens of one genre, 520 evaluation tokens over the 13 genres. */
+const SETTINGS = 'text=brown.reviews&samples=8&seqlen=32&seed=1&mode=dense&method=moe-pruner&sparsity=0.5&eval=brown&ctx=64&evaltokens=520';
+
+test('moe-lab run --experiment prints the perplexities the page shows for its share link', async ({ page }) => {
+  test.setTimeout(480_000);
+  await page.goto(`/#v=1&model=embedded:${DEFAULT_MODEL.id}&${SETTINGS}`);
+  await expect(page.getByRole('heading', { name: LOADED_DEFAULT })).toBeVisible();
+  await page.getByRole('button', { name: 'Reproduce this experiment' }).click();
+  const table = page.getByRole('table', { name: 'Perplexity' });
+  // Pruning and two evaluations on SwiftShader: minutes on a loaded machine.
+  await expect(table.getByTestId('ppl-pruned')).toBeVisible({ timeout: 180_000 });
+  // Every number the table prints per model: perplexity (4 decimals), mean NLL (6 decimals), tokens scored.
+  const rows = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((cell) => cell.textContent)));
+  const sparsity = await page.getByRole('region', { name: 'Pruning result' }).getByTestId('achieved-sparsity').textContent();
+  // The page writes the loaded model's hash into the link.
+  await expect(page).toHaveURL(new RegExp(`model=embedded:${DEFAULT_MODEL.id}&hash=[0-9a-f]{16}&`));
+  const link = page.url();
+
+  const { stdout } = await promisify(execFile)(join(ROOT, 'scripts/with-vulkan.sh'), ['node', 'bin/moe-lab.mjs', 'run', '--experiment', link, '--json'], {
+    cwd: ROOT,
+    timeout: 240_000,
+  });
+  type Numbers = { ppl: number; nll: number; tokens: number };
+  const replay = JSON.parse(stdout) as { dense: Numbers; pruned: Numbers; sparsity: number; model: { hash: string } };
+  expect(link).toContain(`hash=${replay.model.hash}&`);
+  const printed = (variant: 'dense' | 'pruned') => {
+    const n = replay[variant];
+    return [variant, n.ppl.toFixed(4), n.nll.toFixed(6), n.tokens.toLocaleString('en-US')];
+  };
+  expect(rows).toEqual([printed('dense'), printed('pruned')]);
+  expect(`${(100 * replay.sparsity).toFixed(2)}%`).toBe(sparsity);
+});
