@@ -6,7 +6,8 @@
  * curves have one point per step and layer; a run stopped (--until-step) with --save-state and resumed writes
  * the same bytes as one that ran through. The acceptance test: Qwen3-MoE, OLMoE and Granite-MoE fixtures pruned 50%
  * with MoE-Pruner get a lower held-out perplexity (on text sampled from the dense model) with every pruned weight
- * still exactly 0 in the written files; packed bf16 experts (a synthetic OLMoE-shaped model) are distilled and
+ * still exactly 0 in the written files; the Mixtral (grouped-query), Qwen2-MoE (shared expert) and PhiMoE
+ * (LayerNorm, sparsemixer) fixtures distill too (expert MSE down in every layer); packed bf16 experts (a synthetic OLMoE-shaped model) are distilled and
  * written back as bf16 with the masks held. Bad input (another network, --train all, --lambda, --out onto the input) is
  * refused in one line.
  */
@@ -221,6 +222,39 @@ describe('moe-lab distill', () => {
     },
     300_000,
   );
+
+  it.each(['mixtral', 'qwen2_moe', 'phimoe'] as const)("distills the %s fixture too: each layer's expert MSE goes down, masks held", async (name) => {
+    const dense = fixtureDir(name);
+    const ids = join(temp.dir, `${name}-random-ids.json`);
+    let seed = 11;
+    writeFileSync(ids, JSON.stringify(Array.from({ length: 8 }, () => Array.from({ length: 17 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) % 512))));
+    const prunedDir = join(temp.dir, `${name}-random-pruned`);
+    const outDir = join(temp.dir, `${name}-random-distilled`);
+    expect((await run(['prune', '--model', dense, '--method', 'moe-pruner', '--sparsity', '0.5', '--ids', ids, '--out', prunedDir])).code).toBe(0);
+    const result = await run([
+      'distill',
+      '--teacher',
+      dense,
+      '--model',
+      prunedDir,
+      '--ids',
+      ids,
+      '--steps',
+      '8',
+      '--lr',
+      '1e-3',
+      '--batch',
+      '2',
+      '--out',
+      outDir,
+    ]);
+    expect(result.code, result.err).toBe(0);
+    const report = JSON.parse(readFileSync(join(outDir, 'distill-report.json'), 'utf8')) as DistillReport;
+    expect(report.student.architecture).toBe(name);
+    expect(report.masks_preserved.nonzero_after).toBe(0);
+    expect(report.layers).toHaveLength(2);
+    for (const l of report.layers) expect(l.mse_after!).toBeLessThan(l.mse_before);
+  });
 
   it('distills packed bf16 experts (an OLMoE-shaped model) and writes them back as bf16 with the masks held', async () => {
     const config = JSON.parse(readFileSync(join(fixtureDir('olmoe'), 'config.json'), 'utf8')) as Record<string, unknown>;
