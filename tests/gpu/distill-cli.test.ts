@@ -6,10 +6,10 @@
  * curves have one point per step and layer; a run stopped (--until-step) with --save-state and resumed writes
  * the same bytes as one that ran through. The acceptance test: Qwen3-MoE, OLMoE and Granite-MoE fixtures pruned 50%
  * with MoE-Pruner get a lower held-out perplexity (on text sampled from the dense model) with every pruned weight
- * still exactly 0 in the written files; the Mixtral (grouped-query), Qwen2-MoE (shared expert) and PhiMoE
- * (LayerNorm, sparsemixer) fixtures distill too (expert MSE down in every layer); packed bf16 experts (a synthetic OLMoE-shaped model) are distilled and
- * written back as bf16 with the masks held. Bad input (another network, --train all, --lambda, --out onto the input) is
- * refused in one line.
+ * still exactly 0 in the written files. The Mixtral (grouped-query), Qwen2-MoE (shared expert) and PhiMoE
+ * (LayerNorm, sparsemixer) fixtures distill too (expert MSE down in every layer); packed bf16 experts (a synthetic
+ * OLMoE-shaped model) are distilled and written back as bf16 with the masks held. Bad input (another network,
+ * --train all, --lambda, --out onto the input) is refused in one line.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
