@@ -93,13 +93,18 @@ describe('moe-lab run --experiment', () => {
     expect(maskSetDifference(await readMasks(checkpoint, masksOut), await readMasks(checkpoint, join(out, 'masks.safetensors')))).toBeNull();
   });
 
-  it('prints a short summary without --json, with the perplexities as the page prints them', async () => {
-    const result = await run(['run', '--experiment', `#${SETTINGS.replace('evaltokens=520', 'evaltokens=130')}`]);
+  it('prints a short summary without --json; --model DIR (the same folder on disk) replays the same numbers', async () => {
+    const link = `#${SETTINGS.replace('evaltokens=520', 'evaltokens=130')}`;
+    const result = await run(['run', '--experiment', link]);
     expect(result.code, result.err.join('\n')).toBe(0);
     const text = result.out.join('\n');
     expect(text).toMatch(/^Brown MoE .*\(7ecca273f019400a\): moe-pruner pruned 50\.00% of 1,769,472 weights\n/);
-    expect(text).toMatch(/\ndense {2}ppl \d+\.\d{4} \(mean NLL/);
-    expect(text).toMatch(/\npruned ppl \d+\.\d{4} \(mean NLL/);
+    const local = await run(['run', '--experiment', link, '--model', MODEL_DIR, '--json']);
+    expect(local.code, local.err.join('\n')).toBe(0);
+    const json = JSON.parse(local.out.join('\n'));
+    expect(json.model).toMatchObject({ dir: MODEL_DIR, hash: HASH });
+    expect(text).toContain(`\ndense  ppl ${json.dense.ppl.toFixed(4)} (mean NLL ${json.dense.nll.toFixed(6)} over ${json.dense.tokens} tokens, windows of 64)`);
+    expect(text).toContain(`\npruned ppl ${json.pruned.ppl.toFixed(4)} (mean NLL ${json.pruned.nll.toFixed(6)}; `);
   });
 
   it('refuses another model, a Hub link without --model and a URL without its settings, in one line each', async () => {
