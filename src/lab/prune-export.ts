@@ -8,7 +8,8 @@ import type { OperationOptions } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
 import type { ExportFile, ExportRequest } from '../api/lab.ts';
 import { collectEntry } from '../engine/export/hf-folder.ts';
-import { MASKS_FILE, REPORT_FILE, writePrunedExport } from '../engine/export/pruned-export.ts';
+import { REPORT_FILE, writePrunedExport } from '../engine/export/pruned-export.ts';
+import { MASKS_FILE } from '../engine/prune/masks-file.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
 
 /** What the Export buttons download besides the statistics, and the folder (zip root) they go in. */

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryFolder } from '../../src/cli/fs-folder.ts';
 import { main } from '../../src/cli/main.ts';
-import { readMasksFile } from '../../src/engine/distill/masks.ts';
+import { readMasksFile } from '../../src/engine/prune/masks-file.ts';
 import { readExpertsF32 } from '../../src/engine/distill/problem.ts';
 import type { DistillReport } from '../../src/engine/distill/report.ts';
 import { syntheticModelFolder } from '../../src/engine/io/synthetic-folder.ts';

@@ -1,12 +1,12 @@
 /**
  * One MoE layer's distillation step on the GPU (src/gpu/distill/distiller.ts) against the f64 CPU reference of its
- * objective and gradient (src/engine/distill/reference.ts), on a routing laid out as the inference forward's tap
+ * objective and gradient (src/engine/reference/distill-layer.ts), on a routing laid out as the inference forward's tap
  * leaves it (empty slots, an expert without rows): the layer loss and per-expert MSE, the gradient of every expert
  * weight, and a few masked AdamW steps — pruned weights exactly +0 with zero moments after every step, the loss
  * going down.
  */
 import { describe, expect, it } from 'vitest';
-import { referenceLayerObjective } from '../../src/engine/distill/reference.ts';
+import { referenceLayerObjective } from '../../src/engine/reference/distill-layer.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { LayerDistiller } from '../../src/gpu/distill/distiller.ts';
 import type { MoeLayerTap } from '../../src/gpu/model/taps.ts';

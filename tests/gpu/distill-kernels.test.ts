@@ -1,5 +1,5 @@
 /**
- * The distillation kernels (shaders/distill/*) against their CPU references (src/engine/distill/kernels-reference.ts):
+ * The distillation kernels (shaders/distill/*) against their CPU references (src/engine/reference/distill/kernels.ts):
  * expert rows gathered from an inference routing (empty slots, an expert without rows), the per-expert products
  * (rows x W_e^T, W_e itself through strides, per-expert outer products), per-expert MSE over row segments, their
  * sum, its gradient, and masked AdamW (pruned weights exactly 0 with zero moments, frozen weights untouched).
@@ -12,7 +12,7 @@ import {
   expertRowsMatmulReference,
   expertRowsReference,
   maskedAdamWReference,
-} from '../../src/engine/distill/kernels-reference.ts';
+} from '../../src/engine/reference/distill/kernels.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { recordExpertGrad, recordExpertMse, recordExpertTotal } from '../../src/gpu/kernels/distill/expert_mse.ts';
 import { recordExpertOuter, recordExpertRowsMatmul } from '../../src/gpu/kernels/distill/expert_matmul.ts';

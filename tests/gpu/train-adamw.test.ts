@@ -1,7 +1,7 @@
 /** AdamW with global-norm clipping on the GPU against the CPU reference step, over several steps. */
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
-import { adamwReferenceStep } from '../../src/engine/train/reference/adamw.ts';
+import { adamwReferenceStep } from '../../src/engine/reference/train/adamw.ts';
 import { NORM_LANES, recordAdamW } from '../../src/gpu/kernels/train/adamw.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';

@@ -11,7 +11,7 @@ import { roundToDtype } from '../../src/engine/io/dtype-encoding.ts';
 import { meanNextTokenNll, referenceForward } from '../../src/engine/reference/forward.ts';
 import { paramLayout, type TrainModelConfig } from '../../src/engine/train/config.ts';
 import { exportMixtral } from '../../src/engine/train/export.ts';
-import { referenceWeightsOf } from '../../src/engine/train/reference/model.ts';
+import { referenceWeightsOf } from '../../src/engine/reference/train/model.ts';
 import { evaluatePerplexity } from '../../src/gpu/eval/perplexity.ts';
 import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
 import { evaluateStream } from '../../src/gpu/train/evaluate.ts';

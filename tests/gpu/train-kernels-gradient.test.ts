@@ -1,13 +1,16 @@
 /**
  * Gradient checks of the training kernels, one by one, at tiny odd shapes: each backward kernel, given a random
  * output gradient R, must return the gradient of L = sum(R * forward(x)) that central finite differences of the
- * f64 CPU reference give (src/engine/reference/ops.ts, src/engine/train/reference/ops.ts). Forward outputs are
- * compared with the same references first. (The whole model: train-model-gradient.test.ts.)
+ * f64 CPU reference give (src/engine/reference/ops.ts, src/engine/reference/train/: ops.ts, moe-dispatch.ts,
+ * moe-rows.ts). Forward outputs are compared with the same references first, the expert row maps bit for bit.
+ * (The whole model: train-model-gradient.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
-import { rmsNorm, applyRope, causalAttention } from '../../src/engine/reference/ops.ts';
-import { embeddingLookup, meanCrossEntropy, routeTokens, swigluRows } from '../../src/engine/train/reference/ops.ts';
+import { rmsNorm, applyRope, causalAttention, linear } from '../../src/engine/reference/ops.ts';
+import { expertRowMaps } from '../../src/engine/reference/train/moe-dispatch.ts';
+import { combineRows, gatherRows } from '../../src/engine/reference/train/moe-rows.ts';
+import { embeddingLookup, meanCrossEntropy, routeTokens, swigluRows } from '../../src/engine/reference/train/ops.ts';
 import { ropeTable } from '../../src/engine/train/rope-table.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import type { Recorder } from '../../src/gpu/recorder.ts';
@@ -255,7 +258,7 @@ describe('training kernels: forward against the reference, backward against fini
     );
   });
 
-  it('expert rows: combine and its gradients for gates and expert outputs; the MoE input gradient', async () => {
+  it('expert dispatch and rows: the row maps; gather, combine and its gradients for gates and expert outputs; the MoE input gradient', async () => {
     const ctx = await gpu();
     const [T, H, K, E] = [6, 5, 2, 3];
     const R = expertRowCapacity(T, K, E);
@@ -303,36 +306,31 @@ describe('training kernels: forward against the reference, backward against fini
         recordGatherRows(rec, shape, maps, b.x, b.xRows, null);
         recordInputGrad(rec, shape, maps, b.dRows, b.dr, b.weights, routerOffset, b.dx);
       },
-      ['slotRow', 'rowSlot', 'out', 'dGates', 'dYRows', 'xRows', 'dx'],
+      ['table', 'slotRow', 'rowSlot', 'out', 'dGates', 'dYRows', 'xRows', 'dx'],
     );
-    const slotRow = new Uint32Array(got.slotRow.buffer);
-    const rowSlot = new Uint32Array(got.rowSlot.buffer);
-    // Expert e's rows are its assignments in order, in a segment starting at a multiple of 8.
-    for (let a = 0; a < T * K; a++) expect(rowSlot[slotRow[a]]).toBe(a);
-    const combine = (g: Float64Array, rows: Float64Array) => {
-      const out = Float64Array.from(residual);
-      for (let a = 0; a < T * K; a++) for (let h = 0; h < H; h++) out[Math.floor(a / K) * H + h] += g[a] * rows[slotRow[a] * H + h];
-      return out;
-    };
+    // The maps are integers: bit for bit.
+    const expected = expertRowMaps(chosen, E, R);
+    expect([...new Uint32Array(got.table.buffer)]).toEqual([...expected.table]);
+    expect([...new Uint32Array(got.rowSlot.buffer)]).toEqual([...expected.rowSlot]);
+    expect([...new Uint32Array(got.slotRow.buffer)]).toEqual([...expected.slotRow]);
+    const { slotRow } = expected;
+    const combine = (g: Float64Array, rows: Float64Array) => combineRows(residual, g, rows, slotRow, K, H);
     expectClose(got.out, combine(gates, y), { atol: 1e-5, rtol: 1e-5, label: 'combine' });
     expectClose(
       got.dGates,
       numericGradient((g) => dot(dh, combine(g, y)), gates),
       { ...GRAD, label: 'd gates' },
     );
-    const dYRows = numericGradient((rows) => dot(dh, combine(gates, rows)), y);
-    for (let a = 0; a < T * K; a++) {
-      const r = slotRow[a];
-      expectClose(got.dYRows.subarray(r * H, r * H + H), dYRows.subarray(r * H, r * H + H), { ...GRAD, label: `d y row ${r}` });
-      expectClose(got.xRows.subarray(r * H, r * H + H), x.subarray(Math.floor(a / K) * H, Math.floor(a / K) * H + H), { atol: 0, rtol: 1e-6, label: 'gather' });
-    }
+    // Padding rows are never written (0 in the fresh buffers) and never read (0 in the references).
+    expectClose(got.xRows, gatherRows(x, slotRow, K, H, R), { atol: 0, rtol: 1e-6, label: 'gather' });
+    expectClose(got.dYRows, gatherRows(dh, slotRow, K, H, R, gates), { atol: 1e-6, rtol: 1e-5, label: 'gather scaled by the gates' });
+    expectClose(
+      got.dYRows,
+      numericGradient((rows) => dot(dh, combine(gates, rows)), y),
+      { ...GRAD, label: 'd y rows' },
+    );
     // L(x) = dRows . gather(x) + dr . (x router^T): its gradient is input_grad(dRows, dr).
-    const moeInput = (xx: Float64Array) => {
-      let sum = 0;
-      for (let a = 0; a < T * K; a++) for (let h = 0; h < H; h++) sum += dRows[slotRow[a] * H + h] * xx[Math.floor(a / K) * H + h];
-      for (let t = 0; t < T; t++) for (let e = 0; e < E; e++) for (let h = 0; h < H; h++) sum += dr[t * E + e] * xx[t * H + h] * router[e * H + h];
-      return sum;
-    };
+    const moeInput = (xx: Float64Array) => dot(dRows, gatherRows(xx, slotRow, K, H, R)) + dot(dr, linear(xx, T, H, router, E));
     expectClose(got.dx, numericGradient(moeInput, x), { ...GRAD, label: 'MoE input gradient' });
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
-import { referenceMatmul, type StridedView } from '../../src/engine/train/reference/matmul.ts';
+import { referenceMatmul, type StridedView } from '../../src/engine/reference/train/matmul.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import { recordMatmul, rowMajor, transposed, type MatmulOptions, type MatrixView } from '../../src/gpu/kernels/train/matmul.ts';
 import { expectClose } from '../helpers/tolerance.ts';

@@ -1,12 +1,12 @@
 /**
  * Whole-model gradient check: the GPU forward + backward (src/gpu/train) against central finite differences of
- * the f64 CPU objective (src/engine/train/reference/model.ts, built on the reference forward) at a few entries of
+ * the f64 CPU objective (src/engine/reference/train/model.ts, built on the reference forward) at a few entries of
  * every parameter tensor of a tiny Mixtral, cross-entropy plus load-balancing loss.
  */
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { paramLayout, type TrainModelConfig } from '../../src/engine/train/config.ts';
-import { referenceLoss } from '../../src/engine/train/reference/model.ts';
+import { referenceLoss } from '../../src/engine/reference/train/model.ts';
 import { GpuTrainer } from '../../src/gpu/train/trainer.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 

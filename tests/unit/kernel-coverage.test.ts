@@ -18,15 +18,6 @@ const root = resolve(import.meta.dirname, '../..');
  * (bitset popcount, f16/bf16 encoding).
  */
 const REFERENCE_HOMES = ['src/engine/reference/', 'src/engine/model/keep-mask.ts', 'src/engine/prune/packing.ts'];
-/** References still in their feature folders, to move under src/engine/reference/<folder>/. */
-const NOT_YET_MOVED = ['src/engine/distill/kernels-reference.ts', 'src/engine/train/reference/'];
-/**
- * Kernels whose own test compares against CPU code written inline in the test rather than a named reference:
- * train/moe_dispatch and train/moe_rows (tests/gpu/train-kernels-gradient.test.ts, "expert rows"); the whole
- * trainer is checked against referenceLoss by tests/gpu/train-model-gradient.test.ts. Remove an entry once its
- * reference is named and tested; the test below fails while a listed kernel is already covered.
- */
-const KNOWN_GAPS = ['shaders/train/moe_dispatch.wgsl', 'shaders/train/moe_rows.wgsl'];
 
 function files(dir: string, pattern: RegExp): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -123,7 +114,7 @@ describe('kernel coverage', () => {
         if (!existsSync(path)) return [`${rel(host)}: ${file} does not exist`];
         const text = readFileSync(path, 'utf8');
         const missing = names.filter((name) => !new RegExp(`export (?:async )?(?:function|const|class) ${name}\\b`).test(text));
-        const home = [...REFERENCE_HOMES, ...NOT_YET_MOVED].some((prefix) => file.startsWith(prefix));
+        const home = REFERENCE_HOMES.some((prefix) => file.startsWith(prefix));
         return [
           ...missing.map((name) => `${rel(host)}: ${file} exports no ${name}`),
           ...(home ? [] : [`${rel(host)}: ${file} is outside the reference homes`]),
@@ -143,6 +134,6 @@ describe('kernel coverage', () => {
         (reached) => [...dispatchers].some((module) => reached.has(module)) && references.some((reference) => reached.has(reference)),
       );
     });
-    expect(untested.map(rel)).toEqual(KNOWN_GAPS);
+    expect(untested.map(rel)).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ import { referenceForward } from '../../src/engine/reference/forward.ts';
 import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
 import { parameterCounts, paramLayout, type TrainModelConfig } from '../../src/engine/train/config.ts';
 import { exportMixtral } from '../../src/engine/train/export.ts';
-import { referenceWeightsOf } from '../../src/engine/train/reference/model.ts';
+import { referenceWeightsOf } from '../../src/engine/reference/train/model.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 
 const config: TrainModelConfig = {

@@ -11,8 +11,8 @@ import { DTYPE_BYTES } from '../io/safetensors.ts';
 import type { Checkpoint, ModelFolder } from '../model/checkpoint.ts';
 import { planCanonicalExperts } from '../model/expert-layout.ts';
 import { isKept } from '../model/mask-set.ts';
+import { MASKS_FILE } from '../prune/masks-file.ts';
 import { encodeWeights } from '../prune/packing.ts';
-import { MASKS_FILE } from './masks.ts';
 
 export interface FolderFile {
   path: string;

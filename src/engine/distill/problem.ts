@@ -11,7 +11,8 @@ import { readCanonicalExperts } from '../model/expert-layout.ts';
 import type { MaskSet } from '../model/mask-set.ts';
 import type { WeightDtype } from '../model/spec.ts';
 import { decodeWeights } from '../prune/packing.ts';
-import { countPruned, keptExperts, layerKeptBits, MASKS_FILE, readMasksFile, studentRelativeMasks } from './masks.ts';
+import { MASKS_FILE, readMasksFile } from '../prune/masks-file.ts';
+import { countPruned, keptExperts, layerKeptBits, studentRelativeMasks } from './student-masks.ts';
 import { checkSameModel } from './scope.ts';
 
 const WEIGHT_DTYPE = { F32: 'f32', F16: 'f16', BF16: 'bf16' } as const;

@@ -1,28 +1,18 @@
 /**
- * The pruned model's masks for distillation. From masks.safetensors when the pruned folder has one (the format the
- * pruning export writes: `layers.{l}.{matrix}` keep-mask words as I32 bit patterns over the canonical matrix, and
- * `layers.{l}.expert_enabled` [E]), else derived from the zeros of the pruned weights — then a weight that is
- * exactly 0 in the dense model too counts as pruned, which is harmless (it stays 0, as it was). Flattened onto each
- * MoE layer's expert weights as one bitset `kept` (0 = pruned, held at +0; every kept expert weight trains).
+ * The student's masks for distillation: which of its expert weights are pruned. The pruned folder's
+ * masks.safetensors (src/engine/prune/masks-file.ts) is made for the dense teacher; studentRelativeMasks cuts it to
+ * the experts the student kept. Without that file the zeros of the pruned weights are the mask — then a weight that
+ * is exactly 0 in the dense model too counts as pruned, which is harmless (it stays 0, as it was). Either way the
+ * masks are flattened onto each MoE layer's expert weights as one bitset `kept` (0 = pruned, held at +0; every kept
+ * expert weight trains).
  */
-import type { ByteSource } from '../io/byte-source.ts';
-import { readSafetensorsHeader } from '../io/safetensors.ts';
 import { isKept, maskWordCount, type MaskSet } from '../model/mask-set.ts';
-import { masksFromSafetensors } from '../prune/masks-file.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
-
-export const MASKS_FILE = 'masks.safetensors';
 
 const setBit = (bits: Uint32Array, i: number, on: boolean) => {
   if (on) bits[i >>> 5] |= 1 << (i & 31);
   else bits[i >>> 5] &= ~(1 << (i & 31));
 };
-
-/** Reads masks.safetensors (src/engine/prune/masks-file.ts format) for the model it was made for (`spec`). */
-export async function readMasksFile(source: ByteSource, spec: MoeModelSpec): Promise<MaskSet> {
-  const header = await readSafetensorsHeader(source, { extraDtypes: ['U8'] });
-  return masksFromSafetensors(spec, header, await source.read(0, await source.size()));
-}
 
 /** Experts of each layer the student still has, as teacher expert ids in the student's order. */
 export function keptExperts(masks: MaskSet | null, teacherExperts: number, layers: number): number[][] {

@@ -6,11 +6,10 @@
  * so the CLI streams to disk and the page collects bytes for a zip.
  */
 import type { MoeModelSpec } from '../model/spec.ts';
-import { masksToSafetensors } from '../prune/masks-file.ts';
+import { MASKS_FILE, masksToSafetensors } from '../prune/masks-file.ts';
 import type { PruneReport } from '../prune/report.ts';
 import { prunedModelEntries, writeEntries, type ExportEntry, type FileHash, type PrunedModelInput, type SourceHashes } from './hf-folder.ts';
 
-export const MASKS_FILE = 'masks.safetensors';
 export const REPORT_FILE = 'prune-report.json';
 
 export interface ModelIdentity {

@@ -10,12 +10,15 @@
  * method). A missing matrix is dense. The reader checks every name, shape and element count against the model.
  */
 import { ModelFileError } from '../errors.ts';
-import { writeSafetensors, type SafetensorsHeader } from '../io/safetensors.ts';
+import type { ByteSource } from '../io/byte-source.ts';
+import { readSafetensorsHeader, writeSafetensors, type SafetensorsHeader } from '../io/safetensors.ts';
 import { MATRIX_KEYS, maskWordCount, type LayerMasks, type MaskSet, type MatrixKey } from '../model/mask-set.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
 import { canonicalElements } from './layer-plan.ts';
 
 export const MASKS_FORMAT = 'moe-lab-masks/1';
+/** Its name beside an export (`moe-lab prune --out`, the page's download) and in a pruned folder distillation reads. */
+export const MASKS_FILE = 'masks.safetensors';
 
 /** The first ceil(n / 8) little-endian bytes of a bitset's words. */
 export function packMaskBytes(words: Uint32Array, elements: number): Uint8Array {
@@ -103,4 +106,10 @@ export function masksFromSafetensors(spec: MoeModelSpec, header: SafetensorsHead
     layerOf(l).matrices[key] = unpackMaskBytes(data, elements);
   }
   return { layers };
+}
+
+/** Reads a whole masks.safetensors from `source` for a model of `spec` (masksFromSafetensors checks it). */
+export async function readMasksFile(source: ByteSource, spec: MoeModelSpec): Promise<MaskSet> {
+  const header = await readSafetensorsHeader(source, { extraDtypes: ['U8'] });
+  return masksFromSafetensors(spec, header, await source.read(0, await source.size()));
 }

@@ -1,6 +1,6 @@
 /**
  * Expert-wise distillation of one MoE layer on the GPU (MoE-Pruner, Xie et al. 2024, sec. 3.3, layer-local; the
- * objective in src/engine/distill/reference.ts): on the rows the student routes to each expert (x fixed, the
+ * objective in src/engine/reference/distill-layer.ts): on the rows the student routes to each expert (x fixed, the
  * inference forward's tap, src/gpu/model/taps.ts),
  *   L_l = sum over experts e with n_e > 0 of MSE_e,  MSE_e = 1 / (n_e H) sum over e's rows ||E_e^s(x) - E_e^t(x)||^2
  * with E^s the pruned expert on f32 master weights and E^t the dense (teacher) expert, both SwiGLU:

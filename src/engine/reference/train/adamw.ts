@@ -2,7 +2,7 @@
  * CPU reference of shaders/train/adamw.wgsl (f64): global-norm clipping, then one AdamW step (Loshchilov & Hutter
  * 2019) with bias correction and decoupled weight decay on the elements before `decayEnd`. Updates in place.
  */
-import type { AdamWSettings } from '../recipe.ts';
+import type { AdamWSettings } from '../../train/recipe.ts';
 
 /** Returns the gradient norm before clipping. */
 export function adamwReferenceStep(

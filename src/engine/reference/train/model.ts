@@ -6,10 +6,10 @@
  */
 import { normalizeConfig } from '../../model/config.ts';
 import type { MoeModelSpec } from '../../model/spec.ts';
-import { referenceForward } from '../../reference/forward.ts';
-import { nllOfRow } from '../../reference/ops.ts';
-import type { RefLayer, ReferenceWeights } from '../../reference/weights.ts';
-import { mixtralConfigJson, type ParamLayout, type TrainModelConfig } from '../config.ts';
+import { referenceForward } from '../forward.ts';
+import { nllOfRow } from '../ops.ts';
+import type { RefLayer, ReferenceWeights } from '../weights.ts';
+import { mixtralConfigJson, type ParamLayout, type TrainModelConfig } from '../../train/config.ts';
 
 export function specOf(config: TrainModelConfig): MoeModelSpec {
   return normalizeConfig('config.json', mixtralConfigJson(config, 'float32', 0));

@@ -3,8 +3,8 @@
  * in this form. The backward kernels are checked against central finite differences of these (and of the ops.ts
  * ones: rmsNorm, applyRope, causalAttention), so each is the plain definition, nothing clever.
  */
-import { nllOfRow, silu } from '../../reference/ops.ts';
-import { route } from '../../reference/routing.ts';
+import { nllOfRow, silu } from '../ops.ts';
+import { route } from '../routing.ts';
 
 /** act [R, I] = silu(g) * u from gu [R, 2I] (gate columns, then up columns). */
 export function swigluRows(gu: ArrayLike<number>, rows: number, width: number): Float64Array {

@@ -1,6 +1,6 @@
 /**
  * Host for shaders/distill/expert_matmul.wgsl: the per-expert products of expert-wise training on expert rows.
- * CPU reference: `expertRowsMatmulReference`, `expertOuterReference` in src/engine/distill/kernels-reference.ts.
+ * CPU reference: `expertRowsMatmulReference`, `expertOuterReference` in src/engine/reference/distill/kernels.ts.
  */
 import source from '../../../../shaders/distill/expert_matmul.wgsl';
 import { defineKernel } from '../../kernel.ts';

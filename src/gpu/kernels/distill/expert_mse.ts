@@ -1,7 +1,7 @@
 /**
  * Host for shaders/distill/expert_mse.wgsl: per-expert MSE between student and teacher expert outputs, their sum,
  * and its gradient with respect to the student's outputs.
- * CPU reference: `expertMseReference`, `expertGradReference` in src/engine/distill/kernels-reference.ts.
+ * CPU reference: `expertMseReference`, `expertGradReference` in src/engine/reference/distill/kernels.ts.
  */
 import workgroupReduce from '../../../../shaders/nn/workgroup_reduce.wgsl';
 import source from '../../../../shaders/distill/expert_mse.wgsl';

@@ -1,7 +1,7 @@
 /**
  * Host for shaders/distill/expert_rows.wgsl: a MoE layer's routed rows (the inference forward's tap) gathered
  * per expert for expert-wise training, with the [2E] segment table.
- * CPU reference: `expertRowsReference` in src/engine/distill/kernels-reference.ts.
+ * CPU reference: `expertRowsReference` in src/engine/reference/distill/kernels.ts.
  */
 import source from '../../../../shaders/distill/expert_rows.wgsl';
 import { defineKernel } from '../../kernel.ts';

@@ -1,7 +1,7 @@
 /**
  * Host for shaders/distill/masked_adamw.wgsl: AdamW that moves only trainable kept weights and holds pruned ones
  * at exactly 0 (moments too), with train/adamw.wgsl's global-norm clipping over the masked gradient.
- * CPU reference: `maskedAdamWReference` in src/engine/distill/kernels-reference.ts.
+ * CPU reference: `maskedAdamWReference` in src/engine/reference/distill/kernels.ts.
  */
 import source from '../../../../shaders/distill/masked_adamw.wgsl';
 import { defineKernel } from '../../kernel.ts';

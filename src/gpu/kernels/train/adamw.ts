@@ -1,6 +1,6 @@
 /**
  * Host for shaders/train/adamw.wgsl: global gradient norm, clipping and the AdamW step over flat buffers.
- * CPU reference: `adamwReferenceStep` in src/engine/train/reference/adamw.ts.
+ * CPU reference: `adamwReferenceStep` in src/engine/reference/train/adamw.ts.
  */
 import source from '../../../../shaders/train/adamw.wgsl';
 import type { AdamWSettings } from '../../../engine/train/recipe.ts';

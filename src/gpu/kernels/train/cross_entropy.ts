@@ -1,6 +1,6 @@
 /**
  * Host for shaders/train/cross_entropy.wgsl: per-token NLL, dL/dlogits in place, and the step's mean loss.
- * CPU reference: `meanCrossEntropy` in src/engine/train/reference/ops.ts.
+ * CPU reference: `meanCrossEntropy` in src/engine/reference/train/ops.ts.
  */
 import source from '../../../../shaders/train/cross_entropy.wgsl';
 import { defineKernel } from '../../kernel.ts';

@@ -1,6 +1,6 @@
 /**
  * Host for shaders/train/embedding.wgsl: token embedding gather and its deterministic backward.
- * CPU reference: `embeddingLookup` in src/engine/train/reference/ops.ts.
+ * CPU reference: `embeddingLookup` in src/engine/reference/train/ops.ts.
  */
 import source from '../../../../shaders/train/embedding.wgsl';
 import { defineKernel } from '../../kernel.ts';

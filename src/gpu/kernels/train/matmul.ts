@@ -1,6 +1,6 @@
 /**
  * Host for shaders/train/matmul.wgsl: C = alpha * A . B (+ C), every operand addressed through strides.
- * CPU reference: `referenceMatmul` in src/engine/train/reference/matmul.ts.
+ * CPU reference: `referenceMatmul` in src/engine/reference/train/matmul.ts.
  */
 import source from '../../../../shaders/train/matmul.wgsl';
 import { defineKernel } from '../../kernel.ts';

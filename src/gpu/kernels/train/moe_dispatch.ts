@@ -1,6 +1,6 @@
 /**
  * Host for shaders/train/moe_dispatch.wgsl: expert segments (8-aligned) and the row <-> assignment maps.
- * CPU reference: `referenceLoss` in src/engine/train/reference/model.ts.
+ * CPU reference: `expertRowMaps` in src/engine/reference/train/moe-dispatch.ts (the maps, bit for bit).
  */
 import source from '../../../../shaders/train/moe_dispatch.wgsl';
 import { defineKernel } from '../../kernel.ts';

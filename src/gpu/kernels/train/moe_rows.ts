@@ -1,6 +1,7 @@
 /**
  * Host for shaders/train/moe_rows.wgsl: gather to expert rows, weighted combine, and their backward pieces.
- * CPU reference: `referenceLoss` in src/engine/train/reference/model.ts.
+ * CPU reference: `gatherRows`, `combineRows` in src/engine/reference/train/moe-rows.ts; gate_grad and input_grad are
+ * checked against finite differences of them.
  */
 import source from '../../../../shaders/train/moe_rows.wgsl';
 import { defineKernel } from '../../kernel.ts';

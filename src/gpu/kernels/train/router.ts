@@ -1,7 +1,7 @@
 /**
  * Host for shaders/train/router.wgsl: Mixtral softmax -> top-K -> renormalize, its backward with the
  * load-balancing term, and the per-step routing statistics.
- * CPU reference: `routeTokens` in src/engine/train/reference/ops.ts.
+ * CPU reference: `routeTokens` in src/engine/reference/train/ops.ts.
  */
 import source from '../../../../shaders/train/router.wgsl';
 import { defineKernel } from '../../kernel.ts';

@@ -1,6 +1,6 @@
 /**
  * Host for shaders/train/swiglu.wgsl: act = silu(g) * u on expert rows, and its backward.
- * CPU reference: `swigluRows` in src/engine/train/reference/ops.ts.
+ * CPU reference: `swigluRows` in src/engine/reference/train/ops.ts.
  */
 import source from '../../../../shaders/train/swiglu.wgsl';
 import { defineKernel } from '../../kernel.ts';

@@ -1,6 +1,6 @@
 /**
  * Host for shaders/train/transpose.wgsl: out[z] = in[z]^T for `batch` matrices of [rows, cols].
- * CPU reference: `referenceLoss` in src/engine/train/reference/model.ts.
+ * CPU reference: `referenceLoss` in src/engine/reference/train/model.ts.
  */
 import source from '../../../../shaders/train/transpose.wgsl';
 import { defineKernel } from '../../kernel.ts';
