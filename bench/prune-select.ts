@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import type { WeightDtype } from '../src/engine/model/spec.ts';
 import { encodeWeights } from '../src/engine/prune/packing.ts';
 import { columnFactors } from '../src/engine/prune/scores.ts';
-import { parsePattern, UNSTRUCTURED, type PruneMethod, type PruneSettings } from '../src/engine/prune/settings.ts';
+import { parsePattern, UNSTRUCTURED, type MaskMethod, type PruneSettings } from '../src/engine/prune/settings.ts';
 import { createRng } from '../src/engine/random.ts';
 import { summarizeCapabilities } from '../src/gpu/capabilities.ts';
 import { createNodeGpuContext } from '../src/gpu/node.ts';
@@ -48,7 +48,7 @@ for (const d of dtypes) if (!(d in WEIGHT_BYTES)) throw new Error(`--dtypes: ${d
 /** A method name, or N:M (scored with wanda, as the Wanda paper's N:M results). */
 function settingsFor(name: string): PruneSettings {
   if (name.includes(':')) return { method: 'wanda', pattern: parsePattern(name), group: 'row', sparsity: 0, seed: 0 };
-  return { method: name as PruneMethod, pattern: UNSTRUCTURED, group: 'row', sparsity, seed: 0 };
+  return { method: name as MaskMethod, pattern: UNSTRUCTURED, group: 'row', sparsity, seed: 0 };
 }
 const runs = values.methods!.split(',').map((name) => ({ name, settings: settingsFor(name) }));
 
@@ -91,7 +91,7 @@ try {
       const slots = parts.map((p) => ({ buffer: p.mask!.buffer, wordOffset: 0, words: maskWords(p.rows * cols), elements: p.rows * cols, created: false }));
       const kept = (await countKeptOnGpu(ctx, slots)).reduce((a, b) => a + b, 0);
       const expectedKept =
-        settings.pattern.kind === 'n:m' ? (rows * cols * settings.pattern.keep) / settings.pattern.block : rows * (cols - Math.floor(cols * sparsity));
+        settings.pattern.kind === 'n:m' ? (rows * cols * settings.pattern.n) / settings.pattern.m : rows * (cols - Math.floor(cols * sparsity));
       const weightBytes = rows * cols * WEIGHT_BYTES[dtype];
       const ms = median(times);
       results.push({

@@ -19,7 +19,7 @@ import type { LayerStats } from '../src/engine/calibration/stats.ts';
 import { openCheckpoint, type Checkpoint } from '../src/engine/model/checkpoint.ts';
 import { countKept, type LayerMasks, type MaskSet, type MatrixKey } from '../src/engine/model/mask-set.ts';
 import { columnFactors } from '../src/engine/prune/scores.ts';
-import { UNSTRUCTURED, type PruneMethod, type PrunePattern } from '../src/engine/prune/settings.ts';
+import { UNSTRUCTURED, type MaskMethod, type PrunePattern } from '../src/engine/prune/settings.ts';
 import { createRng } from '../src/engine/random.ts';
 import { loadTokenizer } from '../src/engine/tokenizer.ts';
 import { calibrateOnGpu } from '../src/gpu/calibration/calibrate.ts';
@@ -108,7 +108,7 @@ function expertTargets(model: GpuModel, l: number, stats: LayerStats, gated: boo
 }
 
 /** Masks of one MoE layer for a score-based method, on the GPU (prune engine), read back. */
-async function baselineLayerMasks(model: GpuModel, l: number, stats: LayerStats, method: PruneMethod, pattern: PrunePattern): Promise<LayerMasks> {
+async function baselineLayerMasks(model: GpuModel, l: number, stats: LayerStats, method: MaskMethod, pattern: PrunePattern): Promise<LayerMasks> {
   const ctx = model.ctx;
   const out: LayerMasks = { matrices: {} };
   for (const t of expertTargets(model, l, stats, method === 'moe-pruner')) {
@@ -161,10 +161,10 @@ try {
   results.dense = { ppl: await evaluate(null), sparsity: 0, seconds: 0 };
   const patterns: [string, PrunePattern][] = [
     ['50%', UNSTRUCTURED],
-    ['2:4', { kind: 'n:m', keep: 2, block: 4 }],
+    ['2:4', { kind: 'n:m', n: 2, m: 4 }],
   ];
   for (const [patternName, pattern] of patterns) {
-    for (const method of ['magnitude', 'wanda', 'moe-pruner'] as PruneMethod[]) {
+    for (const method of ['magnitude', 'wanda', 'moe-pruner'] as MaskMethod[]) {
       const start = performance.now();
       let maskSet: MaskSet;
       if (mode === 'sequential') {

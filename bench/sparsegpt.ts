@@ -99,7 +99,7 @@ try {
   const prune: Record<string, number> = {};
   const patterns: [string, PrunePattern, number][] = [
     ['unstructured 50%', UNSTRUCTURED, 0.5],
-    ['2:4', { kind: 'n:m', keep: 2, block: 4 }, 0],
+    ['2:4', { kind: 'n:m', n: 2, m: 4 }, 0],
   ];
   for (const [name, pattern, sparsity] of patterns) {
     prune[name] = await time(ctx, async () => {

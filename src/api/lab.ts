@@ -5,6 +5,7 @@
  * T tokens, E experts, K top-k, L layers.
  */
 
+import type { Allocation, CalibrationMode, ExpertCriterion, PruneGroup, PruneMethod, PruneTarget, SparsityPattern } from '../engine/experiment/schema.ts';
 import type { TextRef } from '../engine/experiment/text-ref.ts';
 
 /** Which text a computation reads (pasted and uploaded texts are first given to the engine with Engine.addText). */
@@ -24,7 +25,8 @@ export interface AddedText {
   bytes: number;
 }
 
-export type CalibrationModeName = 'dense' | 'sequential';
+/** The settings' value sets are the vocabulary's (src/engine/experiment/vocabulary.ts), through the schema's types. */
+export type CalibrationModeName = CalibrationMode;
 
 export interface CalibrationRequest {
   text: TextRef;
@@ -195,8 +197,8 @@ export interface TokenLossReport {
   pruned: Float32Array | null; // [T]
 }
 
-export type PruneMethodName = 'magnitude' | 'wanda' | 'moe-pruner' | 'random' | 'sparsegpt';
-export type PruneTargetName = 'experts' | 'attention' | 'shared';
+export type PruneMethodName = PruneMethod;
+export type PruneTargetName = PruneTarget;
 
 /** Everything a pruning run depends on; the same request on the same model gives the same masks. */
 export interface PruneRequest {
@@ -205,12 +207,12 @@ export interface PruneRequest {
   method: PruneMethodName;
   /** Fraction pruned per comparison group (unstructured), 0-0.95. */
   sparsity: number;
-  pattern: { kind: 'unstructured' } | { kind: 'n:m'; n: number; m: number };
-  group: 'row' | 'matrix' | 'layer';
-  allocation: 'uniform' | 'owl';
+  pattern: SparsityPattern;
+  group: PruneGroup;
+  allocation: Allocation;
   /** Experts dropped per MoE layer, chosen by the criterion (lowest first). */
   expertsDrop: number;
-  expertCriterion: 'frequency' | 'gate' | 'reap';
+  expertCriterion: ExpertCriterion;
   targets: PruneTargetName[];
   /** SparseGPT's block width and dampening (method sparsegpt; absent: 128 and 0.01). */
   sparseGpt?: { blockSize: number; damp: number };

@@ -21,11 +21,9 @@ import type { TextLibrary } from './texts.ts';
 
 /** The pipeline's settings for a page request (the link's one seed seeds calibration sampling and random pruning). */
 export function pipelineSettingsOf(request: PruneRequest): PipelineSettings {
-  const pattern =
-    request.pattern.kind === 'n:m' ? { kind: 'n:m' as const, keep: request.pattern.n, block: request.pattern.m } : { kind: 'unstructured' as const };
   return pipelineSettings({
     method: request.method,
-    pattern,
+    pattern: { ...request.pattern },
     group: request.group,
     sparsity: request.sparsity,
     seed: request.calibration.seed,

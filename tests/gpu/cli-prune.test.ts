@@ -255,6 +255,40 @@ describe('moe-lab prune: targets, SparseGPT, sequential calibration, errors', ()
     expect(await cliPpl(['--model', fixtureDir('mixtral'), '--masks', join(out, 'masks.safetensors')])).not.toBe(exported);
   });
 
+  it("SparseGPT with the default targets on a shared-expert model (Qwen2-MoE) prunes the routed experts only; 'shared' adds the shared expert", async () => {
+    const f = await fixture('qwen2_moe');
+    const args = ['prune', '--model', fixtureDir('qwen2_moe'), '--method', 'sparsegpt', '--sparsity', '0.5', '--blocksize', '16', '--ids', calibrationFile];
+    const routedOut = join(work, 'qwen2-sparsegpt-routed');
+    const bothOut = join(work, 'qwen2-sparsegpt-both');
+    await ok([...args, '--out', routedOut]);
+    await ok([...args, '--targets', 'experts,shared', '--out', bothOut]);
+    const routed = await readMasks(f.checkpoint, join(routedOut, 'masks.safetensors'));
+    const both = await readMasks(f.checkpoint, join(bothOut, 'masks.safetensors'));
+    const shared = ['shared.gate_up', 'shared.down'] as const;
+    const moeLayers = f.checkpoint.spec.moeLayers.flatMap((isMoe, l) => (isMoe ? [l] : []));
+    for (const l of moeLayers) {
+      // Dense mode: the routed experts' Hessians do not depend on the shared expert, so their masks are the same bits.
+      for (const key of ['experts.gate_up', 'experts.down'] as const) {
+        expect(routed.layers[l]!.matrices[key], `layer ${l} ${key}`).toBeDefined();
+        expect(Array.from(routed.layers[l]!.matrices[key]!)).toEqual(Array.from(both.layers[l]!.matrices[key]!));
+      }
+      for (const key of shared) {
+        expect(routed.layers[l]!.matrices[key], `layer ${l} ${key}: dense`).toBeUndefined();
+        expect(both.layers[l]!.matrices[key], `layer ${l} ${key}: pruned`).toBeDefined();
+      }
+    }
+    // The shared expert's tensors are exported unchanged; the routed ones carry SparseGPT's updated weights.
+    const input = new Map(readRawTensors(join(fixtureDir('qwen2_moe'), 'model.safetensors')).map((t) => [t.name, t]));
+    const output = readRawTensors(join(routedOut, 'model.safetensors'));
+    const sharedTensors = output.filter((t) => /\.shared_expert\./.test(t.name));
+    expect(sharedTensors.length).toBeGreaterThan(0);
+    for (const t of sharedTensors) expect(Buffer.compare(Buffer.from(t.data), Buffer.from(input.get(t.name)!.data)), t.name).toBe(0);
+    const report = JSON.parse(readFileSync(join(routedOut, 'prune-report.json'), 'utf8'));
+    expect(report.settings.targets).toEqual(['experts']);
+    const settings = pipelineSettings({ method: 'sparsegpt', sparsity: 0.5, sparseGpt: { blockSize: 16, damp: 0.01 } });
+    expect(await labNll(f, settings)).toBe(await cliPpl(['--model', routedOut]));
+  });
+
   it('calibrate --mode sequential takes the prune flags: statistics through the pruned prefix, and its masks', async () => {
     const f = await fixture('olmoe');
     const stats = join(work, 'olmoe-seq.safetensors');

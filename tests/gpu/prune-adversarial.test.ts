@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { createRng, type Rng } from '../../src/engine/random.ts';
-import { parsePattern, PRUNE_METHODS, UNSTRUCTURED, type PruneGroup, type PruneSettings } from '../../src/engine/prune/settings.ts';
+import { parsePattern, MASK_METHODS, UNSTRUCTURED, type PruneGroup, type PruneSettings } from '../../src/engine/prune/settings.ts';
 import { countKept } from '../../src/engine/model/keep-mask.ts';
 import { encodeWeights } from '../../src/engine/prune/packing.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
@@ -95,7 +95,7 @@ const base = { seed: 1234 } as const;
 
 describe('GPU pruning masks on adversarial matrices', () => {
   const groups: PruneGroup[] = ['row', 'matrix', 'layer'];
-  for (const method of PRUNE_METHODS) {
+  for (const method of MASK_METHODS) {
     it(`${method}: unstructured, every group and sparsity, bit-identical to the CPU reference`, async () => {
       const ctx = await gpu();
       const cases = adversarialCases().map((c, i) => ({ ...c, layerGroup: i % 3 }));
@@ -120,7 +120,7 @@ describe('GPU pruning masks on adversarial matrices', () => {
       await withinErrorScopes(ctx, async () => {
         for (const pattern of ['2:4', '4:8', '3:8', '1:2', '3:5', '15:16', '1:16']) {
           const settings: PruneSettings = { ...base, method, pattern: parsePattern(pattern), group: 'row', sparsity: 0 };
-          const usable = cases.filter((c) => c.cols % (settings.pattern.kind === 'n:m' ? settings.pattern.block : 1) === 0);
+          const usable = cases.filter((c) => c.cols % (settings.pattern.kind === 'n:m' ? settings.pattern.m : 1) === 0);
           expectSameMasks(settings, usable, await bothMasks(ctx, settings, usable));
         }
       });

@@ -10,7 +10,7 @@ import { readTensorF32 } from '../../src/engine/model/checkpoint.ts';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { expertMatrices, type ExpertMatrix } from '../../src/engine/prune/matrices.ts';
 import { createRng } from '../../src/engine/random.ts';
-import { parsePattern, PRUNE_GROUPS, PRUNE_METHODS, UNSTRUCTURED, type PruneMethod, type PruneSettings } from '../../src/engine/prune/settings.ts';
+import { parsePattern, PRUNE_GROUPS, MASK_METHODS, UNSTRUCTURED, type MaskMethod, type PruneSettings } from '../../src/engine/prune/settings.ts';
 import { FIXTURES, openFixture } from '../helpers/fixtures.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 import { bothMasks, expectSameMasks, type PruneCase } from './prune-helpers.ts';
@@ -44,7 +44,7 @@ async function loadFixture(name: (typeof FIXTURES)[number], seed: number): Promi
   return { matrices, values, statistics };
 }
 
-function cases(fixture: FixtureMatrices, method: PruneMethod, dtype: WeightDtype): PruneCase[] {
+function cases(fixture: FixtureMatrices, method: MaskMethod, dtype: WeightDtype): PruneCase[] {
   return fixture.matrices.map((m, i) => ({
     label: m.label,
     rows: m.rows,
@@ -77,7 +77,7 @@ describe.each(FIXTURES.map((name, i) => [name, i] as const))('GPU pruning masks 
       const ctx = await gpu();
       const boundaryTies = new Map<string, number>();
       await withinErrorScopes(ctx, async () => {
-        for (const method of PRUNE_METHODS) {
+        for (const method of MASK_METHODS) {
           const requestCases = cases(fixture, method, dtype);
           const runs: PruneSettings[] = [];
           // Packed copies: fewer sparsities (the f32 runs cover the grid), same patterns and groups.

@@ -179,7 +179,7 @@ function gateUpErrorRatios(spec: MoeModelSpec, dense: ReferenceWeights, sums: (L
 
 const PATTERNS: [string, PrunePattern, number][] = [
   ['50%', UNSTRUCTURED, 0.5],
-  ['2:4', { kind: 'n:m', keep: 2, block: 4 }, 0],
+  ['2:4', { kind: 'n:m', n: 2, m: 4 }, 0],
 ];
 
 describe('SparseGPT on the six fixtures', () => {

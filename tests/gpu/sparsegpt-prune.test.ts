@@ -39,8 +39,8 @@ describe('SparseGPT on the GPU vs the f64 reference', () => {
     ['f32, 3 blocks of 16 (last 8), 50%', randomCase('a', 24, 40, 4, 2, 'f32', 1), settingsOf(UNSTRUCTURED, 0.5, 16)],
     ['f16, one block of 64, 30%', randomCase('b', 40, 64, 2, 1, 'f16', 2), settingsOf(UNSTRUCTURED, 0.3, 128)],
     ['bf16, blocks of 32, 70%', randomCase('c', 33, 96, 3, 2, 'bf16', 3), settingsOf(UNSTRUCTURED, 0.7, 32)],
-    ['f32, 2:4, blocks of 16', randomCase('d', 24, 48, 4, 2, 'f32', 4), settingsOf({ kind: 'n:m', keep: 2, block: 4 }, 0, 16)],
-    ['f16, 3:8, blocks of 32', randomCase('e', 17, 64, 2, 1, 'f16', 5), settingsOf({ kind: 'n:m', keep: 3, block: 8 }, 0, 32)],
+    ['f32, 2:4, blocks of 16', randomCase('d', 24, 48, 4, 2, 'f32', 4), settingsOf({ kind: 'n:m', n: 2, m: 4 }, 0, 16)],
+    ['f16, 3:8, blocks of 32', randomCase('e', 17, 64, 2, 1, 'f16', 5), settingsOf({ kind: 'n:m', n: 3, m: 8 }, 0, 32)],
   ];
   for (const [name, c, settings] of cases) {
     it(name, async () => {
@@ -59,7 +59,7 @@ describe('SparseGPT on the GPU vs the f64 reference', () => {
       for (let z = 0; z < cmp.matrices; z++) {
         const base = z * R * C;
         if (settings.pattern.kind === 'n:m') {
-          const { keep, block } = settings.pattern;
+          const { n: keep, m: block } = settings.pattern;
           for (let r = 0; r < R; r++) {
             for (let g = 0; g < C; g += block) {
               let n = 0;

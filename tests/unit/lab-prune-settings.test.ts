@@ -13,7 +13,7 @@ describe('pipelineSettingsOf', () => {
     e.prune.sparseGpt = { blockSize: 32, damp: 0.05 };
     const settings = pipelineSettingsOf(pruneRequest(e));
     expect(settings.sparseGpt).toEqual({ blockSize: 32, damp: 0.05 });
-    expect(settings.pattern).toEqual({ kind: 'n:m', keep: 2, block: 4 });
+    expect(settings.pattern).toEqual({ kind: 'n:m', n: 2, m: 4 });
     const { sparseGpt: _unused, ...without } = pruneRequest(e);
     expect(pipelineSettingsOf(without).sparseGpt).toEqual({ blockSize: DEFAULT_BLOCK_SIZE, damp: DEFAULT_DAMP });
   });

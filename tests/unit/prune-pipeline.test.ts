@@ -193,7 +193,9 @@ describe('settings', () => {
       [{ expertCriterion: 'size' as never }, /unknown expert criterion "size"/],
     ];
     for (const [patch, message] of cases) expect(() => checkPipelineSettings(pipelineSettings(patch), spec), String(message)).toThrow(message);
-    expect(() => checkPipelineSettings(pipelineSettings({ method: 'sparsegpt' }), qwen)).toThrow(/add the target 'shared'/);
+    // SparseGPT's default targets on a model with a shared expert: the routed experts alone; the shared one when asked.
+    expect(() => checkPipelineSettings(pipelineSettings({ method: 'sparsegpt' }), qwen)).not.toThrow();
+    expect(() => checkPipelineSettings(pipelineSettings({ method: 'sparsegpt', targets: ['experts', 'shared'] }), qwen)).not.toThrow();
     expect(() => checkPipelineSettings(pipelineSettings({}), spec)).not.toThrow(PruneRequestError);
     expect(needsCalibration(pipelineSettings({ method: 'magnitude' }))).toBe(false);
     expect(needsCalibration(pipelineSettings({ method: 'random', expertsDrop: 1 }))).toBe(true);

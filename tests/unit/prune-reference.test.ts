@@ -8,7 +8,7 @@ import { countKept, isKept } from '../../src/engine/model/keep-mask.ts';
 import { expertMatrices } from '../../src/engine/prune/matrices.ts';
 import { pruneMasksReference, scoreKeysReference, type ReferenceMatrix } from '../../src/engine/reference/prune/sorted-masks.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
-import { parsePattern, PRUNE_METHODS, UNSTRUCTURED, type PruneSettings } from '../../src/engine/prune/settings.ts';
+import { parsePattern, MASK_METHODS, UNSTRUCTURED, type PruneSettings } from '../../src/engine/prune/settings.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { openFixture } from '../helpers/fixtures.ts';
 
@@ -40,7 +40,7 @@ function expectSortedSplit(keys: Uint32Array, mask: Uint32Array, positions: numb
 
 describe('pruning reference', () => {
   it('prunes exactly floor(cols * s) per row, lowest scores first, ties by lower column', () => {
-    for (const method of PRUNE_METHODS) {
+    for (const method of MASK_METHODS) {
       for (const [m, sparsity] of [
         [randomMatrix('a', 9, 70, 1), 0.3],
         [randomMatrix('b', 6, 40, 2, true), 0.55],
@@ -88,7 +88,7 @@ describe('pruning reference', () => {
       const settings = { ...base, method: 'magnitude' as const, pattern: parsePattern(pattern) };
       const [mask] = pruneMasksReference(settings, [m]).masks;
       const keys = scoreKeysReference(settings, m, 0);
-      const { keep, block } = settings.pattern as { keep: number; block: number };
+      const { n: keep, m: block } = settings.pattern as { n: number; m: number };
       for (let start = 0; start < m.rows * m.cols; start += block) {
         const positions = Array.from({ length: block }, (_, j) => start + j);
         expect(positions.filter((p) => isKept(mask, p)).length).toBe(keep);

@@ -25,7 +25,7 @@ const settings: PruneSettings = { method: 'wanda', pattern: UNSTRUCTURED, group:
 
 describe('pruning settings', () => {
   it('parses N:M patterns and refuses impossible ones', () => {
-    expect(parsePattern('2:4')).toEqual({ kind: 'n:m', keep: 2, block: 4 });
+    expect(parsePattern('2:4')).toEqual({ kind: 'n:m', n: 2, m: 4 });
     expect(parsePattern('unstructured')).toEqual(UNSTRUCTURED);
     expect(() => parsePattern('4:4')).toThrow(/4:4 needs integers 1 <= N < M <= 16/);
     expect(() => parsePattern('2:32')).toThrow(PruneRequestError);

@@ -24,7 +24,7 @@ describe('SparseGPT settings', () => {
     expect(() => checkSparseGptSettings({ ...base, damp: -0.1 })).toThrow(/dampening -0\.1/);
     expect(() => checkSparseGptSettings({ ...base, damp: NaN })).toThrow(/dampening NaN/);
     expect(() => checkSparseGptSettings({ ...base, sparsity: 0.99 })).toThrow(/sparsity 0\.99 is outside/);
-    expect(() => checkSparseGptSettings({ ...base, pattern: { kind: 'n:m', keep: 2, block: 4 }, blockSize: 30 })).toThrow(
+    expect(() => checkSparseGptSettings({ ...base, pattern: { kind: 'n:m', n: 2, m: 4 }, blockSize: 30 })).toThrow(
       /block size 30 is not a multiple of the N:M block 4 \(pattern 2:4\)/,
     );
   });

@@ -80,6 +80,16 @@ describe('lab store and actions', () => {
     expect(experiment.prune.sparsity).toBe(0.5);
   });
 
+  it("a link with a bad model= opens the page's default model, with one note", async () => {
+    const { store, actions, calls } = setup('#v=1&model=nonsense&method=wanda');
+    await actions.start({ webGpuInPage: true });
+    expect(calls).toEqual(['load test-tiny-mixtral']);
+    const { notes, experiment } = store.getState();
+    expect(notes.map((n) => n.text)).toEqual([expect.stringContaining('model="nonsense" does not start with embedded:')]);
+    expect(experiment.model.id).toBe('test-tiny-mixtral');
+    expect(experiment.prune.method).toBe('wanda');
+  });
+
   it('notes a linked model whose content hash no longer matches', async () => {
     const { store, actions } = setup(`#v=1&model=embedded:test-tiny-mixtral&hash=${'b'.repeat(16)}`);
     await actions.start({ webGpuInPage: true });
@@ -239,7 +249,8 @@ describe('share link <-> URL hash', () => {
       vi.advanceTimersByTime(250);
       expect(written).toHaveLength(1);
       const expected = defaultExperiment();
-      expected.model.hash = 'a'.repeat(16);
+      // The model loaded is this fake index's default.
+      expected.model = { source: 'embedded', id: 'test-tiny-mixtral', hash: 'a'.repeat(16) };
       expected.prune = { ...expected.prune, sparsity: 0.4, method: 'wanda' };
       expect(written[0]).toBe(`#${encodeExperiment(expected)}`);
 

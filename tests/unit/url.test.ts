@@ -90,7 +90,8 @@ describe('share-link codec', () => {
 
   it('writes a readable, stable v1 link for the defaults', () => {
     expect(encodeExperiment(defaultExperiment())).toBe(
-      'v=1&model=embedded:test-tiny-mixtral&text=brown&samples=64&seqlen=128&seed=0&mode=dense&method=moe-pruner' +
+      // The model default is the page's default model (every link the page writes names its model).
+      'v=1&model=embedded:brown-moe-3m&text=brown&samples=64&seqlen=128&seed=0&mode=dense&method=moe-pruner' +
         '&sparsity=0.5&pattern=unstructured&group=row&alloc=uniform&drop=0&crit=frequency&targets=experts' +
         '&eval=brown&ctx=128&evaltokens=4096',
     );
@@ -137,7 +138,9 @@ describe('share-link codec', () => {
   it('reads an empty hash as the defaults without notes', () => {
     expect(decodeExperiment('')).toEqual({ experiment: defaultExperiment(), notes: [], keys: [] });
     expect(decodeExperiment('#')).toEqual({ experiment: defaultExperiment(), notes: [], keys: [] });
-    expect(decodeExperiment('#v=1&method=wanda&model=bad&zzz=1').keys).toEqual(['method', 'model']);
+    // A refused model= names no model, so the page opens its own default.
+    expect(decodeExperiment('#v=1&method=wanda&model=bad&zzz=1').keys).toEqual(['method']);
+    expect(decodeExperiment('#v=1&method=wanda&model=embedded:other&zzz=1').keys).toEqual(['method', 'model']);
   });
 
   it('notes unknown, malformed, repeated and out-of-range parameters and uses defaults', () => {
@@ -178,6 +181,26 @@ describe('share-link codec', () => {
     }
     expect(notes).toHaveLength(8);
     expect(more.notes).toHaveLength(6);
+  });
+
+  it("falls back to the page's real default model on a bad model=", () => {
+    const { experiment, notes, keys } = decodeExperiment('#v=1&model=nonsense');
+    expect(experiment.model).toEqual({ source: 'embedded', id: 'brown-moe-3m', hash: null });
+    expect(notes).toEqual(['model="nonsense" does not start with embedded:, hub:, files:; using the default (embedded:brown-moe-3m).']);
+    expect(keys).toEqual([]);
+  });
+
+  it('names each distinct problem once, in notes of bounded length', () => {
+    const hide = decodeExperiment(`#v=1&hide=${Array.from({ length: 500 }, () => 'x').join(',')}`);
+    expect(hide.notes).toHaveLength(1);
+    expect(hide.notes[0]).toBe(`hide: ignored "x" (known: ${HIDEABLE_CONTROLS.join(', ')}).`);
+    const many = decodeExperiment(`#v=1&hide=method,${Array.from({ length: 500 }, (_, i) => `bad${i % 7}`).join(',')}`);
+    expect(many.experiment.hide).toEqual(['method']);
+    expect(many.notes).toEqual([`hide: ignored "bad0", "bad1", "bad2" and 4 more (known: ${HIDEABLE_CONTROLS.join(', ')}).`]);
+    const repeated = decodeExperiment(`#v=1&method=wanda${'&method=magnitude'.repeat(150)}${'&junk'.repeat(150)}`);
+    expect(repeated.experiment.prune.method).toBe('wanda');
+    expect(repeated.notes).toEqual(['Ignored "junk": not a key=value pair.', 'Ignored 150 repeats of "method" (the first one counts).']);
+    for (const note of [...hide.notes, ...many.notes, ...repeated.notes]) expect(note.length).toBeLessThan(300);
   });
 
   it('caps the notes of a very bad link', () => {

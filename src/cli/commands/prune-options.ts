@@ -5,22 +5,24 @@
  * to reuse (`--stats`, prune only).
  */
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_CALIBRATION, windowsFromIds } from '../../engine/calibration/sampling.ts';
+import { windowsFromIds } from '../../engine/calibration/sampling.ts';
 import { statsFromSafetensors, type CalibrationStats } from '../../engine/calibration/stats.ts';
 import { ModelFileError } from '../../engine/errors.ts';
 import { readSafetensorsHeader } from '../../engine/io/safetensors.ts';
 import type { Checkpoint } from '../../engine/model/checkpoint.ts';
+import { formatPattern, readPattern } from '../../engine/experiment/schema.ts';
 import {
-  DEFAULT_OWL,
-  EXPERT_CRITERIA,
-  PIPELINE_METHODS,
-  PRUNE_TARGETS,
-  pipelineSettings,
-  type PipelineSettings,
-} from '../../engine/prune/pipeline-settings.ts';
+  PATTERN,
+  SETTINGS,
+  usageOf,
+  type ChoiceSetting,
+  type NumberSetting,
+  type SettingName,
+  type SubsetSetting,
+} from '../../engine/experiment/vocabulary.ts';
+import { pipelineSettings, type PipelineSettings } from '../../engine/prune/pipeline-settings.ts';
 import type { CalibrationInfo } from '../../engine/prune/report.ts';
-import { parsePattern, PRUNE_GROUPS, PruneRequestError } from '../../engine/prune/settings.ts';
-import { DEFAULT_BLOCK_SIZE, DEFAULT_DAMP } from '../../engine/sparsegpt/settings.ts';
+import { PruneRequestError } from '../../engine/prune/settings.ts';
 import { loadTokenizer } from '../../engine/tokenizer.ts';
 import { drawCalibrationWindows } from '../../lab/calibration.ts';
 import { contextLimit } from '../../lab/lab-session.ts';
@@ -59,77 +61,104 @@ export async function readTextStream(file: string, checkpoint: Checkpoint, model
   return tokenizer.encode(await readFile(file, 'utf8'), { addSpecialTokens: false });
 }
 
+/** The flags of vocabulary rows (src/engine/experiment/vocabulary.ts), all read as strings and checked here. */
+function flagsOf(names: readonly SettingName[]): FlagSpec {
+  return Object.fromEntries(names.map((name) => [SETTINGS[name].cli!, { type: 'string' as const }]));
+}
+
+const CALIBRATION_SETTINGS = ['samples', 'seqLen', 'seed'] as const;
+const PRUNE_SETTINGS = [
+  'method',
+  'sparsity',
+  'group',
+  'targets',
+  'expertsDrop',
+  'expertCriterion',
+  'allocation',
+  'owlLambda',
+  'owlM',
+  'blockSize',
+  'damp',
+] as const;
+
 export const CALIBRATION_FLAGS: FlagSpec = {
   ids: { type: 'string' },
   text: { type: 'string' },
-  samples: { type: 'string' },
-  'seq-len': { type: 'string' },
-  seed: { type: 'string' },
+  ...flagsOf(CALIBRATION_SETTINGS),
   'batch-tokens': { type: 'string' },
 };
 
 export const PRUNE_FLAGS: FlagSpec = {
-  method: { type: 'string' },
-  sparsity: { type: 'string' },
-  pattern: { type: 'string' },
-  group: { type: 'string' },
-  targets: { type: 'string' },
-  'experts-drop': { type: 'string' },
-  'expert-criterion': { type: 'string' },
-  allocation: { type: 'string' },
-  'owl-lambda': { type: 'string' },
-  'owl-m': { type: 'string' },
-  blocksize: { type: 'string' },
-  damp: { type: 'string' },
+  ...flagsOf(PRUNE_SETTINGS),
+  [PATTERN.cli]: { type: 'string' },
 };
 
-export const PRUNE_USAGE =
-  '--method magnitude|wanda|moe-pruner|random|sparsegpt --sparsity S [--pattern unstructured|N:M] [--group row|matrix|layer] ' +
-  '[--targets experts[,attention][,shared]] [--experts-drop R --expert-criterion frequency|gate|reap] [--allocation uniform|owl [--owl-lambda L] [--owl-m M]] ' +
-  '[--blocksize B] [--damp D]';
+/** `[--samples N] [--seq-len N] [--seed N]`, with the defaults the page uses. */
+export const CALIBRATION_USAGE = CALIBRATION_SETTINGS.map((n) => `[${usageOf(n)}]`).join(' ');
 
-function oneOf<T extends string>(flags: ParsedFlags, name: string, allowed: readonly T[], fallback: T, command: string): T {
-  const value = flags.optionalString(name) ?? fallback;
-  if (!allowed.includes(value as T)) throw new UsageError(`${command}: --${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
-  return value as T;
+export const PRUNE_USAGE =
+  `${usageOf('method')} ${usageOf('sparsity')} [--${PATTERN.cli} unstructured|N:M] [${usageOf('group')}] [${usageOf('targets')}] ` +
+  `[${usageOf('expertsDrop')} ${usageOf('expertCriterion')}] [${usageOf('allocation')} [${usageOf('owlLambda')}] [${usageOf('owlM')}]] ` +
+  `[${usageOf('blockSize')}] [${usageOf('damp')}]`;
+
+/** A choice flag's value (the vocabulary's default when absent). */
+function choiceFlag<V extends string>(flags: ParsedFlags, s: ChoiceSetting<V>, command: string): V {
+  const value = flags.optionalString(s.cli!) ?? s.default;
+  if (!(s.values as readonly string[]).includes(value))
+    throw new UsageError(`${command}: --${s.cli} must be one of ${s.values.join(', ')} (got ${JSON.stringify(value)})`);
+  return value as V;
 }
 
-/** The pipeline settings the flags ask for (checked against the model later, by the pipeline). */
-export function settingsFromFlags(flags: ParsedFlags, mode: 'dense' | 'sequential', command: string): PipelineSettings {
-  const method = oneOf(flags, 'method', PIPELINE_METHODS, PIPELINE_METHODS[0], command);
-  if (flags.optionalString('method') === undefined) throw new UsageError(`${command}: --method is required (${PIPELINE_METHODS.join(', ')})`);
-  let pattern;
-  try {
-    pattern = parsePattern(flags.optionalString('pattern') ?? 'unstructured');
-  } catch (error) {
-    throw new UsageError(`${command}: --pattern: ${(error as Error).message}`);
-  }
-  const sparsity = flags.optionalNumber('sparsity', { min: 0, max: 0.95 });
+/** A number flag within the vocabulary's limits (its default when absent, unless `fallback` says otherwise). */
+export function numberFlag(flags: ParsedFlags, s: NumberSetting, fallback = s.default): number {
+  return flags.number(s.cli!, fallback, { min: s.min, max: s.max, integer: s.integer });
+}
+
+function subsetFlag<V extends string>(flags: ParsedFlags, s: SubsetSetting<V>, command: string): V[] {
+  const raw = flags.optionalString(s.cli!);
+  if (raw === undefined) return [...s.default];
+  const items = raw.split(',').map((t) => t.trim());
+  for (const t of items)
+    if (!(s.values as readonly string[]).includes(t))
+      throw new UsageError(`${command}: --${s.cli} lists ${JSON.stringify(t)}; choose from ${s.values.join(', ')}`);
+  return items as V[];
+}
+
+/** The pipeline settings the flags ask for (checked against the model later, by the pipeline); absent flags take the vocabulary's defaults. */
+export function settingsFromFlags(flags: ParsedFlags, mode: PipelineSettings['mode'], command: string): PipelineSettings {
+  const S = SETTINGS;
+  if (flags.optionalString('method') === undefined) throw new UsageError(`${command}: --method is required (${S.method.values.join(', ')})`);
+  const method = choiceFlag(flags, S.method, command);
+  const pattern = readPattern(flags.optionalString(PATTERN.cli) ?? formatPattern(PATTERN.default));
+  if ('error' in pattern) throw new UsageError(`${command}: --${PATTERN.cli}: pattern ${pattern.error}`);
+  const sparsity = flags.optionalNumber('sparsity', { min: S.sparsity.min, max: S.sparsity.max });
   if (sparsity === undefined && pattern.kind === 'unstructured')
-    throw new UsageError(`${command}: --sparsity is required for unstructured pruning (0..0.95; 0 with --experts-drop drops experts only)`);
-  const targets = (flags.optionalString('targets') ?? 'experts').split(',').map((t) => t.trim());
-  for (const t of targets)
-    if (!PRUNE_TARGETS.includes(t as never)) throw new UsageError(`${command}: --targets lists ${JSON.stringify(t)}; choose from ${PRUNE_TARGETS.join(', ')}`);
+    throw new UsageError(
+      `${command}: --sparsity is required for unstructured pruning (${S.sparsity.min}..${S.sparsity.max}; 0 with --experts-drop drops experts only)`,
+    );
   return pipelineSettings({
     method,
     pattern,
-    group: oneOf(flags, 'group', PRUNE_GROUPS, 'row', command),
-    sparsity: pattern.kind === 'n:m' ? 1 - pattern.keep / pattern.block : sparsity!,
-    seed: flags.number('seed', DEFAULT_CALIBRATION.seed, { min: 0, max: 0xffffffff, integer: true }),
-    targets: targets as PipelineSettings['targets'],
-    expertsDrop: flags.number('experts-drop', 0, { min: 0, integer: true }),
-    expertCriterion: oneOf(flags, 'expert-criterion', EXPERT_CRITERIA, 'frequency', command),
-    allocation: oneOf(flags, 'allocation', ['uniform', 'owl'] as const, 'uniform', command),
-    owl: {
-      lambda: flags.number('owl-lambda', DEFAULT_OWL.lambda, { min: 0, max: 0.5 }),
-      outlierFactor: flags.number('owl-m', DEFAULT_OWL.outlierFactor, { min: 0 }),
-    },
+    group: choiceFlag(flags, S.group, command),
+    sparsity: pattern.kind === 'n:m' ? 1 - pattern.n / pattern.m : sparsity!,
+    seed: numberFlag(flags, S.seed),
+    targets: subsetFlag(flags, S.targets, command),
+    expertsDrop: numberFlag(flags, S.expertsDrop),
+    expertCriterion: choiceFlag(flags, S.expertCriterion, command),
+    allocation: choiceFlag(flags, S.allocation, command),
+    owl: { lambda: numberFlag(flags, S.owlLambda), outlierFactor: numberFlag(flags, S.owlM) },
     mode,
-    sparseGpt: {
-      blockSize: flags.number('blocksize', DEFAULT_BLOCK_SIZE, { min: 1, integer: true }),
-      damp: flags.number('damp', DEFAULT_DAMP, { min: 0, max: 1 }),
-    },
+    sparseGpt: { blockSize: numberFlag(flags, S.blockSize), damp: numberFlag(flags, S.damp) },
   });
+}
+
+/** --samples, --seq-len and --seed (the page's defaults when absent; --seq-len's clamped to the model's `context`). */
+export function samplingFromFlags(flags: ParsedFlags, context: number): { samples: number; seqLen: number; seed: number } {
+  return {
+    samples: numberFlag(flags, SETTINGS.samples),
+    seqLen: numberFlag(flags, SETTINGS.seqLen, Math.min(SETTINGS.seqLen.default, context)),
+    seed: numberFlag(flags, SETTINGS.seed),
+  };
 }
 
 export interface CalibrationInput {
@@ -140,8 +169,9 @@ export interface CalibrationInput {
 }
 
 /**
- * The calibration windows of --ids or --text (null when neither is given). --seq-len defaults to 512, clamped to
- * the model's context (and sliding window), so small models work with the defaults.
+ * The calibration windows of --ids or --text (null when neither is given). --samples, --seq-len and --seed default
+ * to the page's (the vocabulary's) values, --seq-len clamped to the model's context (and sliding window), so the
+ * same settings give the page's windows and masks.
  */
 export async function calibrationFromFlags(flags: ParsedFlags, checkpoint: Checkpoint, modelDir: string, command: string): Promise<CalibrationInput | null> {
   const idsFile = flags.optionalString('ids');
@@ -159,9 +189,7 @@ export async function calibrationFromFlags(flags: ParsedFlags, checkpoint: Check
     metadata = { source: `ids:${idsFile}` };
     info = { source: `ids:${idsFile}` };
   } else if (textFile) {
-    const samples = flags.number('samples', DEFAULT_CALIBRATION.samples, { min: 1, integer: true });
-    const seqLen = flags.number('seq-len', Math.min(DEFAULT_CALIBRATION.seqLen, context), { min: 2, integer: true });
-    const seed = flags.number('seed', DEFAULT_CALIBRATION.seed, { min: 0, max: 0xffffffff, integer: true });
+    const { samples, seqLen, seed } = samplingFromFlags(flags, context);
     const stream = await readTextStream(textFile, checkpoint, modelDir);
     // The page's rule (src/lab/calibration.ts), so the same text and settings give the page's windows.
     try {

@@ -5,6 +5,7 @@
  * Rule (as Wanda/SparseGPT draw C4 samples — a random start per sample — but over one stream): tokenize the whole
  * text once, without special tokens; then for sample i = 0..N-1 draw start_i = rng.int(n - L + 1) from
  * createRng(seed) (src/engine/random.ts, mulberry32) and take tokens[start_i, start_i + L). Samples may overlap.
+ * N, L and the seed default to the settings vocabulary's (src/engine/experiment/vocabulary.ts), on the page and the CLI alike.
  */
 import { createRng } from '../random.ts';
 
@@ -13,8 +14,6 @@ export interface CalibrationSetOptions {
   seqLen: number; // L
   seed: number;
 }
-
-export const DEFAULT_CALIBRATION: CalibrationSetOptions = { samples: 128, seqLen: 512, seed: 0 };
 
 export function sampleWindows(tokens: ArrayLike<number>, { samples, seqLen, seed }: CalibrationSetOptions): number[][] {
   if (!Number.isInteger(samples) || samples < 1) throw new RangeError(`samples must be a positive integer (got ${samples})`);

@@ -8,17 +8,18 @@
  */
 
 import { parseModelLocation, type ModelLocation } from '../io/hub-location.ts';
-import { DEFAULT_BLOCK_SIZE, DEFAULT_DAMP, MAX_BLOCK_SIZE } from '../sparsegpt/settings.ts';
+import { DEFAULT_EMBEDDED_MODEL, DEFAULT_TEXT, PATTERN, SETTINGS, type ChoiceOf, type NumberSetting } from './vocabulary.ts';
 
 export const EXPERIMENT_VERSION = 1;
 
 export const MODEL_SOURCE_KINDS = ['embedded', 'hub', 'files'] as const;
-export const CALIBRATION_MODES = ['dense', 'sequential'] as const;
-export const PRUNE_METHODS = ['magnitude', 'wanda', 'moe-pruner', 'random', 'sparsegpt'] as const;
-export const PRUNE_GROUPS = ['row', 'matrix', 'layer'] as const;
-export const ALLOCATIONS = ['uniform', 'owl'] as const;
-export const EXPERT_CRITERIA = ['frequency', 'gate', 'reap'] as const;
-export const PRUNE_TARGETS = ['experts', 'attention', 'shared'] as const;
+// The settings' value sets come from the vocabulary (vocabulary.ts), in their canonical order.
+export const CALIBRATION_MODES = SETTINGS.mode.values;
+export const PRUNE_METHODS = SETTINGS.method.values;
+export const PRUNE_GROUPS = SETTINGS.group.values;
+export const ALLOCATIONS = SETTINGS.allocation.values;
+export const EXPERT_CRITERIA = SETTINGS.expertCriterion.values;
+export const PRUNE_TARGETS = SETTINGS.targets.values;
 export const PANELS = ['model', 'inspect', 'calibrate', 'prune', 'evaluate'] as const;
 /** Controls a teacher may hide with `hide=` (classroom mode). Grows as the page does; unknown names are noted. */
 export const HIDEABLE_CONTROLS = [
@@ -36,16 +37,16 @@ export const HIDEABLE_CONTROLS = [
 ] as const;
 
 export type ModelSourceKind = (typeof MODEL_SOURCE_KINDS)[number];
-export type CalibrationMode = (typeof CALIBRATION_MODES)[number];
-export type PruneMethod = (typeof PRUNE_METHODS)[number];
-export type PruneGroup = (typeof PRUNE_GROUPS)[number];
-export type Allocation = (typeof ALLOCATIONS)[number];
-export type ExpertCriterion = (typeof EXPERT_CRITERIA)[number];
-export type PruneTarget = (typeof PRUNE_TARGETS)[number];
+export type CalibrationMode = ChoiceOf<typeof SETTINGS.mode>;
+export type PruneMethod = ChoiceOf<typeof SETTINGS.method>;
+export type PruneGroup = ChoiceOf<typeof SETTINGS.group>;
+export type Allocation = ChoiceOf<typeof SETTINGS.allocation>;
+export type ExpertCriterion = ChoiceOf<typeof SETTINGS.expertCriterion>;
+export type PruneTarget = ChoiceOf<typeof SETTINGS.targets>;
 export type Panel = (typeof PANELS)[number];
 export type HideableControl = (typeof HIDEABLE_CONTROLS)[number];
 
-/** Keep the N largest of every M consecutive input columns (N < M <= 16), or no pattern. */
+/** Keep the N largest of every M consecutive input columns (1 <= N < M <= 16; vocabulary.ts PATTERN), or no pattern. One shape everywhere: links, API, pipeline. */
 export type SparsityPattern = { kind: 'unstructured' } | { kind: 'n:m'; n: number; m: number };
 
 export interface ExperimentModel {
@@ -112,44 +113,59 @@ export interface Experiment {
   tour: boolean;
 }
 
-/** Ranges every value is validated and clamped against. */
+const range = (s: NumberSetting) => ({ min: s.min, max: s.max });
+
+/** Ranges every value is validated and clamped against (the vocabulary's, plus the view's). */
 export const LIMITS = {
-  sparsity: { min: 0, max: 0.95 },
-  samples: { min: 1, max: 4096 },
-  seqLen: { min: 8, max: 32768 },
-  seed: { min: 0, max: 2 ** 32 - 1 },
-  expertsDrop: { min: 0, max: 1024 },
+  sparsity: range(SETTINGS.sparsity),
+  samples: range(SETTINGS.samples),
+  seqLen: range(SETTINGS.seqLen),
+  seed: range(SETTINGS.seed),
+  expertsDrop: range(SETTINGS.expertsDrop),
   layer: { min: 0, max: 1023 },
-  ctx: { min: 8, max: 32768 },
-  evalTokens: { min: 16, max: 4_194_304 },
-  patternM: { min: 2, max: 16 },
-  blockSize: { min: 1, max: MAX_BLOCK_SIZE },
-  damp: { min: 0, max: 1 },
+  ctx: range(SETTINGS.ctx),
+  evalTokens: range(SETTINGS.evalTokens),
+  patternM: { min: PATTERN.minM, max: PATTERN.maxM },
+  blockSize: range(SETTINGS.blockSize),
+  damp: range(SETTINGS.damp),
 } as const;
 
-export const DEFAULT_CALIBRATION_TEXT = 'brown';
-export const DEFAULT_EMBEDDED_MODEL = 'test-tiny-mixtral';
+export { DEFAULT_EMBEDDED_MODEL };
+export const DEFAULT_CALIBRATION_TEXT = DEFAULT_TEXT;
 
-/** The v1 defaults (frozen: see the file comment). */
+/** The v1 defaults (frozen: see the file comment), from the vocabulary. */
 export function defaultExperiment(): Experiment {
+  const S = SETTINGS;
   return {
     model: { source: 'embedded', id: DEFAULT_EMBEDDED_MODEL, hash: null },
-    calibration: { text: { kind: 'corpus', id: DEFAULT_CALIBRATION_TEXT }, samples: 64, seqLen: 128, seed: 0, mode: 'dense' },
-    prune: {
-      method: 'moe-pruner',
-      sparsity: 0.5,
-      pattern: { kind: 'unstructured' },
-      group: 'row',
-      allocation: 'uniform',
-      expertsDrop: 0,
-      expertCriterion: 'frequency',
-      targets: ['experts'],
-      sparseGpt: { blockSize: DEFAULT_BLOCK_SIZE, damp: DEFAULT_DAMP },
+    calibration: {
+      text: { kind: 'corpus', id: DEFAULT_TEXT },
+      samples: S.samples.default,
+      seqLen: S.seqLen.default,
+      seed: S.seed.default,
+      mode: S.mode.default,
     },
-    evaluation: { text: { kind: 'corpus', id: DEFAULT_CALIBRATION_TEXT }, ctx: 128, maxTokens: 4096 },
+    prune: defaultPrune(),
+    evaluation: { text: { kind: 'corpus', id: DEFAULT_TEXT }, ctx: S.ctx.default, maxTokens: S.evalTokens.default },
     view: { panel: 'model', layer: 0 },
     hide: [],
     tour: false,
+  };
+}
+
+/** The v1 pruning defaults. */
+export function defaultPrune(): ExperimentPrune {
+  const S = SETTINGS;
+  return {
+    method: S.method.default,
+    sparsity: S.sparsity.default,
+    pattern: { ...PATTERN.default },
+    group: S.group.default,
+    allocation: S.allocation.default,
+    expertsDrop: S.expertsDrop.default,
+    expertCriterion: S.expertCriterion.default,
+    targets: [...S.targets.default],
+    sparseGpt: { blockSize: S.blockSize.default, damp: S.damp.default },
   };
 }
 
@@ -174,6 +190,23 @@ export function canonicalSubset<T extends string>(values: readonly string[], ord
   return order.filter((v) => values.includes(v));
 }
 
+/** The pattern as links and flags write it: `unstructured` or `N:M`. */
 export function formatPattern(pattern: SparsityPattern): string {
   return pattern.kind === 'unstructured' ? 'unstructured' : `${pattern.n}:${pattern.m}`;
+}
+
+/** Reads `unstructured` or `N:M` (1 <= N < M, PATTERN.minM <= M <= PATTERN.maxM); otherwise says why not. */
+export function readPattern(text: string): SparsityPattern | { error: string } {
+  if (text === 'unstructured') return { kind: 'unstructured' };
+  const match = /^(\d{1,2}):(\d{1,2})$/.exec(text.trim());
+  const n = Number(match?.[1]);
+  const m = Number(match?.[2]);
+  if (!match) return { error: `${JSON.stringify(text)} is neither 'unstructured' nor N:M (e.g. 2:4)` };
+  if (n >= 1 && n < m && m >= PATTERN.minM && m <= PATTERN.maxM) return { kind: 'n:m', n, m };
+  return { error: `${n}:${m} needs integers 1 <= N < M <= ${PATTERN.maxM}` };
+}
+
+/** Fraction of weights an N:M pattern prunes, 1 - N/M (0 for unstructured: the sparsity setting says). */
+export function patternSparsity(pattern: SparsityPattern): number {
+  return pattern.kind === 'n:m' ? 1 - pattern.n / pattern.m : 0;
 }

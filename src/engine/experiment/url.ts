@@ -1,5 +1,6 @@
 /**
- * Experiment <-> URL hash: `#v=1&model=embedded:test-tiny-mixtral&hash=…&text=brown&samples=64&…`.
+ * Experiment <-> URL hash: `#v=1&model=embedded:brown-moe-3m&hash=…&text=brown&samples=64&…`. The settings' keys,
+ * value sets, limits and defaults are the vocabulary's (vocabulary.ts); this file only orders and reads them.
  * Readable (`key=value`, with `: , / @` left unescaped, as a fragment allows), short (view, hide and tour only
  * when not default) and stable (keys and v1 defaults never change meaning; see schema.ts).
  *
@@ -7,33 +8,33 @@
  * or replaced by its default, and every unknown, repeated or malformed parameter becomes a note for the page.
  */
 import {
-  ALLOCATIONS,
-  CALIBRATION_MODES,
   canonicalRemoteId,
   canonicalSubset,
   defaultExperiment,
   EXPERIMENT_VERSION,
-  EXPERT_CRITERIA,
   formatPattern,
   HIDEABLE_CONTROLS,
   LIMITS,
   MODEL_SOURCE_KINDS,
   PANELS,
-  PRUNE_GROUPS,
-  PRUNE_METHODS,
-  PRUNE_TARGETS,
+  readPattern,
   type CalibrationText,
   type Experiment,
   type ExperimentModel,
   type SparsityPattern,
 } from './schema.ts';
 import { SHORT_HASH_LENGTH } from './model-hash.ts';
+import { PATTERN, SETTINGS, type ChoiceSetting, type NumberSetting, type SubsetSetting } from './vocabulary.ts';
+
+const S = SETTINGS;
+/** A row's share-link key (every row read here has one). */
+const key = (row: { url: string | null }): string => row.url!;
 
 export interface DecodedExperiment {
   experiment: Experiment;
   /** One line per parameter that was ignored, clamped or replaced; empty for a clean link. */
   notes: string[];
-  /** The known parameters the link set (valid or not), e.g. to tell a link that names a model from one that does not. */
+  /** The known parameters the link set (valid or not, but a refused `model` is left out), e.g. to tell a link that names a model from one that does not. */
   keys: string[];
 }
 
@@ -51,28 +52,28 @@ export function encodeExperiment(experiment: Experiment): string {
   if (model.hash) pairs.push(['hash', model.hash]);
   pairs.push(
     ['text', textValue(c.text)],
-    ['samples', String(c.samples)],
-    ['seqlen', String(c.seqLen)],
-    ['seed', String(c.seed)],
-    ['mode', c.mode],
-    ['method', p.method],
-    ['sparsity', String(p.sparsity)],
-    ['pattern', formatPattern(p.pattern)],
-    ['group', p.group],
-    ['alloc', p.allocation],
-    ['drop', String(p.expertsDrop)],
-    ['crit', p.expertCriterion],
-    ['targets', p.targets.join(',')],
+    [key(S.samples), String(c.samples)],
+    [key(S.seqLen), String(c.seqLen)],
+    [key(S.seed), String(c.seed)],
+    [key(S.mode), c.mode],
+    [key(S.method), p.method],
+    [key(S.sparsity), String(p.sparsity)],
+    [key(PATTERN), formatPattern(p.pattern)],
+    [key(S.group), p.group],
+    [key(S.allocation), p.allocation],
+    [key(S.expertsDrop), String(p.expertsDrop)],
+    [key(S.expertCriterion), p.expertCriterion],
+    [key(S.targets), p.targets.join(',')],
     // SparseGPT's knobs only where they act, so other links stay as they were.
     ...(p.method === 'sparsegpt'
       ? ([
-          ['blocksize', String(p.sparseGpt.blockSize)],
-          ['damp', String(p.sparseGpt.damp)],
+          [key(S.blockSize), String(p.sparseGpt.blockSize)],
+          [key(S.damp), String(p.sparseGpt.damp)],
         ] as [string, string][])
       : []),
     ['eval', textValue(experiment.evaluation.text)],
-    ['ctx', String(experiment.evaluation.ctx)],
-    ['evaltokens', String(experiment.evaluation.maxTokens)],
+    [key(S.ctx), String(experiment.evaluation.ctx)],
+    [key(S.evalTokens), String(experiment.evaluation.maxTokens)],
   );
   if (view.panel !== defaults.view.panel) pairs.push(['panel', view.panel]);
   if (view.layer !== defaults.view.layer) pairs.push(['layer', String(view.layer)]);
@@ -92,15 +93,16 @@ function encodeValue(value: string): string {
 /** A parsed value, or why it was refused. */
 type Parsed<T> = { value: T; note?: string } | { error: string };
 
-type KeyReader = (raw: string, experiment: Experiment) => string | undefined;
+/** A note when the value was refused or changed; `refused`: the default stands, as if the key were absent. */
+type KeyReader = (raw: string, experiment: Experiment) => { note?: string; refused?: true };
 
-/** Sets the field from `raw`; returns a note when the value was refused or changed. */
+/** Sets the field from `raw`, or leaves the default and says so. */
 function field<T>(parse: (raw: string) => Parsed<T>, set: (experiment: Experiment, value: T) => void, fallback: (d: Experiment) => string): KeyReader {
   return (raw, experiment) => {
     const parsed = parse(raw);
-    if ('error' in parsed) return `${parsed.error}; using the default (${fallback(defaultExperiment())})`;
+    if ('error' in parsed) return { note: `${parsed.error}; using the default (${fallback(defaultExperiment())})`, refused: true };
     set(experiment, parsed.value);
-    return parsed.note;
+    return { note: parsed.note };
   };
 }
 
@@ -129,7 +131,7 @@ function listOf<T extends string>(key: string, values: readonly T[], allowEmpty:
     const unknown = items.filter((item) => !(values as readonly string[]).includes(item));
     const kept = canonicalSubset(items, values);
     if (!kept.length && !allowEmpty) return { error: `${key}=${show(raw)} names none of ${values.join(', ')}` };
-    return unknown.length ? { value: kept, note: `${key}: ignored ${unknown.map(show).join(', ')} (known: ${values.join(', ')})` } : { value: kept };
+    return unknown.length ? { value: kept, note: `${key}: ignored ${showSome(unknown)} (known: ${values.join(', ')})` } : { value: kept };
   };
 }
 
@@ -165,12 +167,22 @@ function prefixed<T>(key: string, parse: (raw: string) => Parsed<T>) {
 }
 
 function parsePattern(raw: string): Parsed<SparsityPattern> {
-  if (raw === 'unstructured') return { value: { kind: 'unstructured' } };
-  const match = /^(\d{1,2}):(\d{1,2})$/.exec(raw);
-  const n = Number(match?.[1]);
-  const m = Number(match?.[2]);
-  if (match && n >= 1 && n < m && m >= LIMITS.patternM.min && m <= LIMITS.patternM.max) return { value: { kind: 'n:m', n, m } };
-  return { error: `pattern=${show(raw)} is neither unstructured nor N:M with 1 <= N < M <= ${LIMITS.patternM.max}` };
+  const pattern = raw.trim() === raw ? readPattern(raw) : null;
+  if (pattern && !('error' in pattern)) return { value: pattern };
+  return { error: `${key(PATTERN)}=${show(raw)} is neither unstructured nor N:M with 1 <= N < M <= ${LIMITS.patternM.max}` };
+}
+
+/** A reader for a number row: parsed, clamped into the row's limits, else its default. */
+function numberKey(row: NumberSetting, set: (e: Experiment, v: number) => void): KeyReader {
+  return field(numberIn(key(row), row, row.integer), set, () => String(row.default));
+}
+
+function choiceKey<V extends string>(row: ChoiceSetting<V>, set: (e: Experiment, v: V) => void): KeyReader {
+  return field(oneOf(key(row), row.values), set, () => row.default);
+}
+
+function subsetKey<V extends string>(row: SubsetSetting<V>, set: (e: Experiment, v: V[]) => void): KeyReader {
+  return field(listOf(key(row), row.values, false), set, () => row.default.join(','));
 }
 
 function parseHash(raw: string): Parsed<string> {
@@ -196,91 +208,31 @@ const KEYS: Record<string, KeyReader> = {
     (e, v) => (e.calibration.text = v),
     (d) => (d.calibration.text.kind === 'corpus' ? d.calibration.text.id : ''),
   ),
-  samples: field(
-    numberIn('samples', LIMITS.samples, true),
-    (e, v) => (e.calibration.samples = v),
-    (d) => String(d.calibration.samples),
-  ),
-  seqlen: field(
-    numberIn('seqlen', LIMITS.seqLen, true),
-    (e, v) => (e.calibration.seqLen = v),
-    (d) => String(d.calibration.seqLen),
-  ),
-  seed: field(
-    numberIn('seed', LIMITS.seed, true),
-    (e, v) => (e.calibration.seed = v),
-    (d) => String(d.calibration.seed),
-  ),
-  mode: field(
-    oneOf('mode', CALIBRATION_MODES),
-    (e, v) => (e.calibration.mode = v),
-    (d) => d.calibration.mode,
-  ),
-  method: field(
-    oneOf('method', PRUNE_METHODS),
-    (e, v) => (e.prune.method = v),
-    (d) => d.prune.method,
-  ),
-  sparsity: field(
-    numberIn('sparsity', LIMITS.sparsity, false),
-    (e, v) => (e.prune.sparsity = v),
-    (d) => String(d.prune.sparsity),
-  ),
-  pattern: field(
+  [key(S.samples)]: numberKey(S.samples, (e, v) => (e.calibration.samples = v)),
+  [key(S.seqLen)]: numberKey(S.seqLen, (e, v) => (e.calibration.seqLen = v)),
+  [key(S.seed)]: numberKey(S.seed, (e, v) => (e.calibration.seed = v)),
+  [key(S.mode)]: choiceKey(S.mode, (e, v) => (e.calibration.mode = v)),
+  [key(S.method)]: choiceKey(S.method, (e, v) => (e.prune.method = v)),
+  [key(S.sparsity)]: numberKey(S.sparsity, (e, v) => (e.prune.sparsity = v)),
+  [key(PATTERN)]: field(
     parsePattern,
     (e, v) => (e.prune.pattern = v),
-    (d) => formatPattern(d.prune.pattern),
+    () => formatPattern(PATTERN.default),
   ),
-  group: field(
-    oneOf('group', PRUNE_GROUPS),
-    (e, v) => (e.prune.group = v),
-    (d) => d.prune.group,
-  ),
-  alloc: field(
-    oneOf('alloc', ALLOCATIONS),
-    (e, v) => (e.prune.allocation = v),
-    (d) => d.prune.allocation,
-  ),
-  drop: field(
-    numberIn('drop', LIMITS.expertsDrop, true),
-    (e, v) => (e.prune.expertsDrop = v),
-    (d) => String(d.prune.expertsDrop),
-  ),
-  crit: field(
-    oneOf('crit', EXPERT_CRITERIA),
-    (e, v) => (e.prune.expertCriterion = v),
-    (d) => d.prune.expertCriterion,
-  ),
-  targets: field(
-    listOf('targets', PRUNE_TARGETS, false),
-    (e, v) => (e.prune.targets = v),
-    (d) => d.prune.targets.join(','),
-  ),
-  blocksize: field(
-    numberIn('blocksize', LIMITS.blockSize, true),
-    (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, blockSize: v }),
-    (d) => String(d.prune.sparseGpt.blockSize),
-  ),
-  damp: field(
-    numberIn('damp', LIMITS.damp, false),
-    (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, damp: v }),
-    (d) => String(d.prune.sparseGpt.damp),
-  ),
+  [key(S.group)]: choiceKey(S.group, (e, v) => (e.prune.group = v)),
+  [key(S.allocation)]: choiceKey(S.allocation, (e, v) => (e.prune.allocation = v)),
+  [key(S.expertsDrop)]: numberKey(S.expertsDrop, (e, v) => (e.prune.expertsDrop = v)),
+  [key(S.expertCriterion)]: choiceKey(S.expertCriterion, (e, v) => (e.prune.expertCriterion = v)),
+  [key(S.targets)]: subsetKey(S.targets, (e, v) => (e.prune.targets = v)),
+  [key(S.blockSize)]: numberKey(S.blockSize, (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, blockSize: v })),
+  [key(S.damp)]: numberKey(S.damp, (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, damp: v })),
   eval: field(
     prefixed('eval', parseText),
     (e, v) => (e.evaluation.text = v),
     (d) => (d.evaluation.text.kind === 'corpus' ? d.evaluation.text.id : ''),
   ),
-  ctx: field(
-    numberIn('ctx', LIMITS.ctx, true),
-    (e, v) => (e.evaluation.ctx = v),
-    (d) => String(d.evaluation.ctx),
-  ),
-  evaltokens: field(
-    numberIn('evaltokens', LIMITS.evalTokens, true),
-    (e, v) => (e.evaluation.maxTokens = v),
-    (d) => String(d.evaluation.maxTokens),
-  ),
+  [key(S.ctx)]: numberKey(S.ctx, (e, v) => (e.evaluation.ctx = v)),
+  [key(S.evalTokens)]: numberKey(S.evalTokens, (e, v) => (e.evaluation.maxTokens = v)),
   panel: field(
     oneOf('panel', PANELS),
     (e, v) => (e.view.panel = v),
@@ -314,6 +266,8 @@ export function decodeExperiment(hash: string): DecodedExperiment {
   }
   const seen = new Set<string>();
   const keys: string[] = [];
+  // A repeated key is noted once, with how often it came again (a link may repeat a key hundreds of times).
+  const repeats = new Map<string, { raw: string; count: number }>();
   let version: string | null = null;
   for (const part of text.split('&')) {
     if (!part) continue;
@@ -325,7 +279,9 @@ export function decodeExperiment(hash: string): DecodedExperiment {
       continue;
     }
     if (seen.has(key)) {
-      notes.push(`Ignored a repeated ${show(key)}=${show(raw)} (the first one counts).`);
+      const repeat = repeats.get(key);
+      if (repeat) repeat.count++;
+      else repeats.set(key, { raw, count: 1 });
       continue;
     }
     seen.add(key);
@@ -338,10 +294,18 @@ export function decodeExperiment(hash: string): DecodedExperiment {
       notes.push(`Ignored the unknown parameter ${show(key)}.`);
       continue;
     }
-    keys.push(key);
-    const note = reader(raw, experiment);
+    const { note, refused } = reader(raw, experiment);
     if (note) notes.push(`${note}.`);
+    // A refused model= names no model: the page then opens its own default (public/models/index.json) as on a plain visit.
+    if (!(refused && key === 'model')) keys.push(key);
   }
+  for (const [key, { raw, count }] of repeats) {
+    notes.push(
+      count === 1 ? `Ignored a repeated ${show(key)}=${show(raw)} (the first one counts).` : `Ignored ${count} repeats of ${show(key)} (the first one counts).`,
+    );
+  }
+  // Each distinct problem once: the same malformed part may come many times.
+  notes.splice(0, notes.length, ...new Set(notes));
   if (version === null) notes.unshift(`The link has no schema version (v=${EXPERIMENT_VERSION} assumed).`);
   else if (version !== String(EXPERIMENT_VERSION)) {
     notes.unshift(
@@ -360,6 +324,13 @@ function safeDecode(text: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** At most a few distinct values, quoted, and how many more: a note stays short however long the list. */
+function showSome(values: readonly string[]): string {
+  const distinct = [...new Set(values)];
+  const shown = distinct.slice(0, 3).map(show).join(', ');
+  return distinct.length > 3 ? `${shown} and ${distinct.length - 3} more` : shown;
 }
 
 /** A value as a note quotes it: short, one line, no control characters. */

@@ -14,11 +14,11 @@
  * Equal ratios (or a single layer) give s everywhere. A layer sparsity outside 0..0.95 is refused (lower lambda).
  */
 import { bitsToFloat, scoreKey } from './scores.ts';
-import { MAX_SPARSITY, PruneRequestError, type PruneMethod } from './settings.ts';
+import { MAX_SPARSITY, PruneRequestError, type MaskMethod } from './settings.ts';
 import type { PipelineMethod } from './pipeline-settings.ts';
 
 /** The score OWL counts outliers of, for a pipeline method (see the file comment). */
-export function owlScoreMethod(method: PipelineMethod): PruneMethod {
+export function owlScoreMethod(method: PipelineMethod): MaskMethod {
   if (method === 'random') return 'magnitude';
   return method === 'sparsegpt' ? 'wanda' : method;
 }
@@ -42,12 +42,12 @@ export interface OutlierCount {
   ratio: number;
 }
 
-function scoreOf(method: PruneMethod, weight: number, factor: number): number {
+function scoreOf(method: MaskMethod, weight: number, factor: number): number {
   return bitsToFloat(scoreKey(method, weight, factor, 0, 0));
 }
 
 /** D_l of one layer: scores of all its matrices against M x their mean. Two passes, nothing stored. */
-export function layerOutliers(method: PruneMethod, matrices: readonly OwlMatrix[], outlierFactor: number): OutlierCount {
+export function layerOutliers(method: MaskMethod, matrices: readonly OwlMatrix[], outlierFactor: number): OutlierCount {
   const each = (visit: (score: number) => void) => {
     for (const m of matrices) {
       for (let i = 0; i < m.weights.length; i++) visit(scoreOf(method, m.weights[i], m.factors ? m.factors[i % m.cols] : 1));

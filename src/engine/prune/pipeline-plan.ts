@@ -23,7 +23,7 @@ export function moeLayerIndices(spec: MoeModelSpec): number[] {
 
 /** The sparsity every layer gets without OWL: the target, or 1 - N/M for an N:M pattern. */
 export function uniformSparsity(settings: PipelineSettings): number {
-  return settings.pattern.kind === 'n:m' ? 1 - settings.pattern.keep / settings.pattern.block : settings.sparsity;
+  return settings.pattern.kind === 'n:m' ? 1 - settings.pattern.n / settings.pattern.m : settings.sparsity;
 }
 
 export interface LayerDrop {

@@ -4,38 +4,38 @@
  * (targets), expert dropping, the layer-wise allocation (uniform or OWL), the calibration mode and SparseGPT's
  * knobs. One definition shared by the CPU reference pipeline, the GPU pipeline, the CLI and the page.
  */
-import type { MoeModelSpec } from '../model/spec.ts';
-import { DEFAULT_BLOCK_SIZE, DEFAULT_DAMP, checkSparseGptSettings } from '../sparsegpt/settings.ts';
 import {
-  checkSettings,
+  ALLOCATIONS,
+  CALIBRATION_MODES,
+  defaultPrune,
+  EXPERT_CRITERIA,
   PRUNE_METHODS,
-  PruneRequestError,
-  UNSTRUCTURED,
-  usesColumnFactors,
-  type PruneGroup,
+  PRUNE_TARGETS,
+  type Allocation,
+  type CalibrationMode,
+  type ExpertCriterion,
   type PruneMethod,
-  type PrunePattern,
-  type PruneSettings,
-} from './settings.ts';
+  type PruneTarget,
+} from '../experiment/schema.ts';
+import { SETTINGS } from '../experiment/vocabulary.ts';
+import type { MoeModelSpec } from '../model/spec.ts';
+import { checkSparseGptSettings } from '../sparsegpt/settings.ts';
+import { checkSettings, PruneRequestError, usesColumnFactors, type PruneGroup, type PrunePattern, type PruneSettings } from './settings.ts';
 
-/** The core's mask methods, plus SparseGPT (masks and updated weights, src/gpu/sparsegpt). */
-export type PipelineMethod = PruneMethod | 'sparsegpt';
-export const PIPELINE_METHODS: readonly PipelineMethod[] = [...PRUNE_METHODS, 'sparsegpt'];
-
+// The value sets, types and defaults are the settings vocabulary's (src/engine/experiment/vocabulary.ts).
+/** The core's mask methods (settings.ts), plus SparseGPT (masks and updated weights, src/gpu/sparsegpt). */
+export type PipelineMethod = PruneMethod;
+export const PIPELINE_METHODS = PRUNE_METHODS;
 /** Routed expert FFNs (default), attention projections q/k/v/o, the shared expert (Qwen2-MoE). Never routers or norms. */
-export type PruneTarget = 'experts' | 'attention' | 'shared';
-export const PRUNE_TARGETS: readonly PruneTarget[] = ['experts', 'attention', 'shared'];
-
+export { PRUNE_TARGETS, type PruneTarget };
 /**
  * Expert-level pruning criteria, lowest dropped first: routing frequency (tokens routed to the expert), mean gate
  * weight (sum of g over the calibration tokens / T: the same order as the sum), REAP saliency (Lasby et al. 2025:
  * mean over the expert's routed tokens of g x ||expert output||_2).
  */
-export type ExpertCriterion = 'frequency' | 'gate' | 'reap';
-export const EXPERT_CRITERIA: readonly ExpertCriterion[] = ['frequency', 'gate', 'reap'];
-
+export { EXPERT_CRITERIA, type ExpertCriterion };
 /** uniform: every layer at the target; owl: Yin et al. 2024's outlier-weighed layer sparsities (owl.ts). */
-export type Allocation = 'uniform' | 'owl';
+export type { Allocation };
 
 export interface OwlSettings {
   /** lambda: the layer sparsities span at most target +- lambda (the paper's 0.08). */
@@ -44,7 +44,7 @@ export interface OwlSettings {
   outlierFactor: number;
 }
 
-export const DEFAULT_OWL: OwlSettings = { lambda: 0.08, outlierFactor: 5 };
+export const DEFAULT_OWL: OwlSettings = { lambda: SETTINGS.owlLambda.default, outlierFactor: SETTINGS.owlM.default };
 
 export interface PipelineSettings {
   method: PipelineMethod;
@@ -61,25 +61,29 @@ export interface PipelineSettings {
   allocation: Allocation;
   owl: OwlSettings;
   /** dense: statistics of the dense model; sequential: layer l measured through layers < l already pruned. */
-  mode: 'dense' | 'sequential';
+  mode: CalibrationMode;
   /** SparseGPT only: block size of the column loop and dampening (docs/sparsegpt.md). */
   sparseGpt: { blockSize: number; damp: number };
 }
 
-export const DEFAULT_PIPELINE_SETTINGS: PipelineSettings = {
-  method: 'moe-pruner',
-  pattern: UNSTRUCTURED,
-  group: 'row',
-  sparsity: 0.5,
-  seed: 0,
-  targets: ['experts'],
-  expertsDrop: 0,
-  expertCriterion: 'frequency',
-  allocation: 'uniform',
-  owl: DEFAULT_OWL,
-  mode: 'dense',
-  sparseGpt: { blockSize: DEFAULT_BLOCK_SIZE, damp: DEFAULT_DAMP },
-};
+/** The v1 defaults of the share link (schema.ts), with the pipeline's own (seed, OWL, mode) from the vocabulary. */
+export const DEFAULT_PIPELINE_SETTINGS: PipelineSettings = (() => {
+  const { allocation, expertCriterion, expertsDrop, group, method, pattern, sparseGpt, sparsity, targets } = defaultPrune();
+  return {
+    method,
+    pattern,
+    group,
+    sparsity,
+    seed: SETTINGS.seed.default,
+    targets,
+    expertsDrop,
+    expertCriterion,
+    allocation,
+    owl: DEFAULT_OWL,
+    mode: SETTINGS.mode.default,
+    sparseGpt,
+  };
+})();
 
 /** Settings with every field present: `partial` over the defaults. */
 export function pipelineSettings(partial: Partial<PipelineSettings>): PipelineSettings {
@@ -113,7 +117,7 @@ export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModel
   if (!PIPELINE_METHODS.includes(method))
     throw new PruneRequestError(`unknown pruning method ${JSON.stringify(method)} (one of ${PIPELINE_METHODS.join(', ')})`);
   checkSettings({ ...settings, method: method === 'sparsegpt' ? 'magnitude' : method });
-  if (targets.length === 0) throw new PruneRequestError('no targets: choose at least one of experts, attention, shared');
+  if (targets.length === 0) throw new PruneRequestError(`no targets: choose at least one of ${PRUNE_TARGETS.join(', ')}`);
   for (const t of targets) {
     if (!PRUNE_TARGETS.includes(t)) throw new PruneRequestError(`unknown target ${JSON.stringify(t)} (one of ${PRUNE_TARGETS.join(', ')})`);
   }
@@ -128,29 +132,27 @@ export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModel
   // Fewer than K experts left would leave routing slots empty: the model would no longer be a top-K MoE.
   if (expertsDrop > E - K)
     throw new PruneRequestError(`cannot drop ${expertsDrop} of ${E} experts per layer: at least top-k = ${K} must remain (r <= ${E - K})`);
-  if (allocation !== 'uniform' && allocation !== 'owl') throw new PruneRequestError(`unknown allocation ${JSON.stringify(allocation)} (uniform or owl)`);
+  if (!ALLOCATIONS.includes(allocation)) throw new PruneRequestError(`unknown allocation ${JSON.stringify(allocation)} (one of ${ALLOCATIONS.join(', ')})`);
   if (allocation === 'owl') {
     if (settings.pattern.kind === 'n:m') throw new PruneRequestError('OWL allocates unstructured sparsity per layer; N:M fixes every layer at 1 - N/M');
-    if (!(owl.lambda >= 0 && owl.lambda <= 0.5)) throw new PruneRequestError(`OWL lambda ${owl.lambda} is outside 0..0.5`);
+    const L = SETTINGS.owlLambda;
+    if (!(owl.lambda >= L.min && owl.lambda <= L.max)) throw new PruneRequestError(`OWL lambda ${owl.lambda} is outside ${L.min}..${L.max}`);
     if (!(owl.outlierFactor > 0 && Number.isFinite(owl.outlierFactor)))
       throw new PruneRequestError(`OWL outlier factor M = ${owl.outlierFactor} must be a positive number`);
   }
-  if (settings.mode !== 'dense' && settings.mode !== 'sequential')
-    throw new PruneRequestError(`unknown mode ${JSON.stringify(settings.mode)} (dense or sequential)`);
-  if (method === 'sparsegpt') checkSparseGpt(settings, spec);
+  if (!CALIBRATION_MODES.includes(settings.mode))
+    throw new PruneRequestError(`unknown mode ${JSON.stringify(settings.mode)} (one of ${CALIBRATION_MODES.join(', ')})`);
+  if (method === 'sparsegpt') checkSparseGpt(settings);
 }
 
-/** SparseGPT's scope (docs/sparsegpt.md): routed and shared experts, its own R x B comparison group. */
-function checkSparseGpt(settings: PipelineSettings, spec: MoeModelSpec): void {
+/** SparseGPT's scope (docs/sparsegpt.md): the routed experts, and the shared expert when asked; its own R x B comparison group. */
+function checkSparseGpt(settings: PipelineSettings): void {
   checkSparseGptSettings({ sparsity: settings.sparsity, pattern: settings.pattern, ...settings.sparseGpt });
   if (settings.group !== 'row')
     throw new PruneRequestError(`sparsegpt chooses masks per block of R x B weights; group '${settings.group}' does not apply (use row)`);
   if (settings.targets.includes('attention'))
     throw new PruneRequestError("sparsegpt prunes expert FFNs only (attention would need the attention inputs' Hessians)");
   if (!settings.targets.includes('experts')) throw new PruneRequestError("sparsegpt prunes the routed experts: the targets must include 'experts'");
-  if (spec.sharedExpert && !settings.targets.includes('shared')) {
-    throw new PruneRequestError("sparsegpt prunes a layer's shared expert together with its routed experts: add the target 'shared'");
-  }
   // The SparseGPT run propagates layer l through its own masks; it has no hook to disable experts in that pass.
   if (settings.mode === 'sequential' && settings.expertsDrop > 0) {
     throw new PruneRequestError('sparsegpt with expert dropping runs in dense mode only (its sequential pass cannot disable experts)');

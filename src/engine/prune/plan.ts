@@ -25,8 +25,8 @@ export function checkMatrixShapes(settings: PruneSettings, matrices: readonly Pr
       throw new PruneRequestError(`${m.label}: shape [${m.rows}, ${m.cols}] is not a positive integer shape`);
     }
     if (m.rows * m.cols > MAX_GROUP_ELEMENTS) throw new PruneRequestError(`${m.label}: ${m.rows * m.cols} weights exceed the 2^32 - 1 a mask can index`);
-    if (settings.pattern.kind === 'n:m' && m.cols % settings.pattern.block) {
-      throw new PruneRequestError(`${m.label}: ${m.cols} columns are not a multiple of the N:M block ${settings.pattern.block}`);
+    if (settings.pattern.kind === 'n:m' && m.cols % settings.pattern.m) {
+      throw new PruneRequestError(`${m.label}: ${m.cols} columns are not a multiple of the N:M block ${settings.pattern.m}`);
     }
     const { layerGroup = 0, randomStream = 0 } = m;
     for (const [name, value] of [

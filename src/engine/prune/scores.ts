@@ -13,7 +13,7 @@
  * - random: key = mix32((element * 0x9e3779b1) ^ streamKey), a bijection of the element index, so a matrix has
  *   no ties; streamKey = mix32(seed ^ mix32(stream + 0x632be5ab)) depends on the seed and the matrix's stream id.
  */
-import { PruneRequestError, type PruneMethod } from './settings.ts';
+import { PruneRequestError, type MaskMethod } from './settings.ts';
 
 export const SCORE_TINY_BITS = 0x00800000;
 export const SCORE_INFINITY_BITS = 0x7f800000;
@@ -77,7 +77,7 @@ export function randomKey(streamKey: number, element: number): number {
 }
 
 /** The score key of one weight; `factor` is c_j of its input column (ignored by magnitude and random). */
-export function scoreKey(method: PruneMethod, weight: number, factor: number, element: number, streamKey: number): number {
+export function scoreKey(method: MaskMethod, weight: number, factor: number, element: number, streamKey: number): number {
   if (method === 'random') return randomKey(streamKey, element);
   const magnitude = clampScoreBits(floatBits(weight) & 0x7fffffff);
   if (method === 'magnitude' || magnitude === 0 || magnitude === SCORE_INFINITY_BITS) return magnitude;

@@ -4,26 +4,28 @@
  * docs/architecture.md ("Pruning scores"); keep them in step.
  */
 
-/** magnitude |W|; wanda |W| * sqrt(input sqnorm); moe-pruner |W| * sqrt(gated input sqnorm); random (seeded). */
-export type PruneMethod = 'magnitude' | 'wanda' | 'moe-pruner' | 'random';
-export const PRUNE_METHODS: readonly PruneMethod[] = ['magnitude', 'wanda', 'moe-pruner', 'random'];
+import { formatPattern, PRUNE_GROUPS, PRUNE_METHODS, readPattern, type PruneGroup, type PruneMethod, type SparsityPattern } from '../experiment/schema.ts';
+import { PATTERN, SETTINGS } from '../experiment/vocabulary.ts';
 
-/** Which weights compete for pruning: each output row (as Wanda and MoE-Pruner), a whole matrix, or a layer group. */
-export type PruneGroup = 'row' | 'matrix' | 'layer';
-export const PRUNE_GROUPS: readonly PruneGroup[] = ['row', 'matrix', 'layer'];
+export { PRUNE_GROUPS, type PruneGroup };
 
-/** unstructured, or N:M: in every block of M consecutive input columns of a row keep the N largest scores. */
-export type PrunePattern = { kind: 'unstructured' } | { kind: 'n:m'; keep: number; block: number };
+/**
+ * The core's mask methods: every pruning method but SparseGPT (which also updates weights, src/gpu/sparsegpt).
+ * magnitude |W|; wanda |W| * sqrt(input sqnorm); moe-pruner |W| * sqrt(gated input sqnorm); random (seeded).
+ */
+export type MaskMethod = Exclude<PruneMethod, 'sparsegpt'>;
+export const MASK_METHODS: readonly MaskMethod[] = PRUNE_METHODS.filter((m): m is MaskMethod => m !== 'sparsegpt');
 
-export const UNSTRUCTURED: PrunePattern = { kind: 'unstructured' };
-/** The N:M patterns offered by default (sparse tensor cores run 2:4; 4:8 as in Wanda's tables). */
-export const DEFAULT_NM_PATTERNS = ['2:4', '4:8'] as const;
-/** Largest N:M block: blocks are ranked in registers (one u32 key per column of the block). */
-export const MAX_NM_BLOCK = 16;
-export const MAX_SPARSITY = 0.95;
+/** unstructured, or N:M: in every block of M consecutive input columns of a row keep the N largest scores (schema.ts). */
+export type PrunePattern = SparsityPattern;
+
+export const UNSTRUCTURED: PrunePattern = PATTERN.default;
+/** Largest N:M block M: blocks are ranked in registers (one u32 key per column of the block). */
+export const MAX_NM_BLOCK = PATTERN.maxM;
+export const MAX_SPARSITY = SETTINGS.sparsity.max;
 
 export interface PruneSettings {
-  method: PruneMethod;
+  method: MaskMethod;
   pattern: PrunePattern;
   group: PruneGroup;
   /** Fraction pruned per group, 0..0.95; unused by N:M, whose sparsity is 1 - N/M by construction. */
@@ -37,32 +39,28 @@ export class PruneRequestError extends Error {
   override readonly name = 'PruneRequestError';
 }
 
-/** 'unstructured' or 'N:M' (N < M <= 16). */
+/** 'unstructured' or 'N:M' (1 <= N < M <= 16); throws PruneRequestError naming the text otherwise. */
 export function parsePattern(text: string): PrunePattern {
-  if (text === 'unstructured') return UNSTRUCTURED;
-  const match = /^(\d+):(\d+)$/.exec(text.trim());
-  if (!match) throw new PruneRequestError(`pattern ${JSON.stringify(text)} is neither 'unstructured' nor N:M (e.g. 2:4)`);
-  const pattern: PrunePattern = { kind: 'n:m', keep: Number(match[1]), block: Number(match[2]) };
-  checkPattern(pattern);
+  const pattern = readPattern(text);
+  if ('error' in pattern) throw new PruneRequestError(`pattern ${pattern.error}`);
   return pattern;
 }
 
-export function patternName(pattern: PrunePattern): string {
-  return pattern.kind === 'unstructured' ? 'unstructured' : `${pattern.keep}:${pattern.block}`;
-}
+export const patternName = formatPattern;
 
 function checkPattern(pattern: PrunePattern): void {
   if (pattern.kind !== 'n:m') return;
-  const { keep, block } = pattern;
-  if (!Number.isInteger(keep) || !Number.isInteger(block) || keep < 1 || keep >= block || block > MAX_NM_BLOCK) {
-    throw new PruneRequestError(`pattern ${keep}:${block} needs integers 1 <= N < M <= ${MAX_NM_BLOCK}`);
+  const { n, m } = pattern;
+  if (!Number.isInteger(n) || !Number.isInteger(m) || n < 1 || n >= m || m < PATTERN.minM || m > MAX_NM_BLOCK) {
+    throw new PruneRequestError(`pattern ${n}:${m} needs integers 1 <= N < M <= ${MAX_NM_BLOCK}`);
   }
 }
 
 /** Throws PruneRequestError unless the settings are runnable. */
 export function checkSettings(settings: PruneSettings): void {
   const { method, group, sparsity, seed, pattern } = settings;
-  if (!PRUNE_METHODS.includes(method)) throw new PruneRequestError(`unknown pruning method ${JSON.stringify(method)} (one of ${PRUNE_METHODS.join(', ')})`);
+  if (!MASK_METHODS.includes(method))
+    throw new PruneRequestError(`unknown pruning method ${JSON.stringify(method)} for the mask core (one of ${MASK_METHODS.join(', ')})`);
   if (!PRUNE_GROUPS.includes(group)) throw new PruneRequestError(`unknown comparison group ${JSON.stringify(group)} (one of ${PRUNE_GROUPS.join(', ')})`);
   checkPattern(pattern);
   if (pattern.kind === 'n:m' && group !== 'row') {
@@ -71,7 +69,7 @@ export function checkSettings(settings: PruneSettings): void {
   if (pattern.kind === 'unstructured' && !(sparsity >= 0 && sparsity <= MAX_SPARSITY)) {
     throw new PruneRequestError(`sparsity ${sparsity} is outside 0..${MAX_SPARSITY}`);
   }
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new PruneRequestError(`seed ${seed} is not a u32`);
+  if (!Number.isInteger(seed) || seed < SETTINGS.seed.min || seed > SETTINGS.seed.max) throw new PruneRequestError(`seed ${seed} is not a u32`);
 }
 
 /**

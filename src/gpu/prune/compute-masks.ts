@@ -135,7 +135,7 @@ export function recordMasks(
   const masks = prepared.map((p) => p.mask);
   if (pattern.kind === 'n:m') {
     for (const p of prepared) {
-      recordNmSelect(rec, method, p.scored, pattern.keep, pattern.block, p.maskBinding.binding, p.maskBinding.baseWord);
+      recordNmSelect(rec, method, p.scored, pattern.n, pattern.m, p.maskBinding.binding, p.maskBinding.baseWord);
     }
     return { masks, release: () => {} };
   }

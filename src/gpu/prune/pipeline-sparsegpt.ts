@@ -1,7 +1,8 @@
 /**
  * `--method sparsegpt` in the pipeline: SparseGPT (Frantar & Alistarh 2023; src/gpu/sparsegpt, docs/sparsegpt.md)
- * calibrates with its Hessians and returns masks plus updated weights for the routed and shared experts; the
- * pipeline adds what is common to every method — OWL's layer sparsities (its `layerSparsity` hook), expert
+ * calibrates with its Hessians and returns masks plus updated weights for the routed experts, and the shared
+ * expert when the targets include 'shared' (else it stays dense); the pipeline adds what is common to every
+ * method — OWL's layer sparsities (its `layerSparsity` hook), expert
  * dropping (dense mode: decided on SparseGPT's own statistics, the dropped experts' bits cleared and the experts
  * disabled in the router), the popcount report, and the updated weights for the export.
  */
@@ -35,6 +36,8 @@ export async function sparseGptPipeline(
   const result = await sparseGptOnModel(model, windows, {
     settings: { sparsity: settings.sparsity, pattern: settings.pattern, ...settings.sparseGpt },
     mode: settings.mode,
+    // The routed experts always; the shared expert only when the targets name it.
+    shared: settings.targets.includes('shared'),
     layerSparsity: settings.allocation === 'owl' ? (l) => allocation.targets.get(l)! : undefined,
     tokensPerBatch: calibration.tokensPerBatch,
     signal: options.signal,

@@ -77,11 +77,17 @@ export class HessianAccumulator {
   private readonly allTokens = new Map<number, GPUBuffer>();
   private cleared = new Set<GPUBuffer>();
 
-  private constructor(private readonly model: GpuModel) {}
+  private constructor(
+    private readonly model: GpuModel,
+    private readonly withShared: boolean,
+  ) {}
 
-  /** Sums for the MoE layers in `layers` (zeroed; the first record clears them). */
-  static async create(model: GpuModel, layers: number[]): Promise<HessianAccumulator> {
-    const acc = new HessianAccumulator(model);
+  /**
+   * Sums for the MoE layers in `layers` (zeroed; the first record clears them). `shared`: sum the shared expert's
+   * Hessians too (only when it is pruned: without them SparseGPT leaves it dense).
+   */
+  static async create(model: GpuModel, layers: number[], shared = true): Promise<HessianAccumulator> {
+    const acc = new HessianAccumulator(model, shared);
     try {
       for (const l of layers) await acc.track(l);
     } catch (error) {
@@ -101,7 +107,7 @@ export class HessianAccumulator {
     entry.input = await allocateSlabs(ctx, `layers.${l}.experts input Hessians`, H, E);
     entry.inter = await allocateSlabs(ctx, `layers.${l}.experts intermediate Hessians`, I, E);
     const shared = this.model.layers[l].shared;
-    if (shared) {
+    if (shared && this.withShared) {
       entry.sharedInput = (await allocateSlabs(ctx, `layers.${l}.shared input Hessian`, H, 1))[0];
       entry.sharedInter = (await allocateSlabs(ctx, `layers.${l}.shared intermediate Hessian`, shared.width, 1))[0];
     }

@@ -50,8 +50,8 @@ function checkBatch(ctx: GpuContext, settings: SparseGptSettings, b: SparseGptBa
   if (b.factor.cols !== C) throw new PruneRequestError(`${label}: the factor is ${b.factor.cols} wide, the matrices have ${C} columns`);
   if (b.factor.factors * share < Z) throw new PruneRequestError(`${label}: ${Z} matrices need ${Math.ceil(Z / share)} factors, got ${b.factor.factors}`);
   if (b.output.buffer === b.source.buffer) throw new PruneRequestError(`${label}: the output must not be the source weights (the dense copy stays)`);
-  if (settings.pattern.kind === 'n:m' && C % settings.pattern.block) {
-    throw new PruneRequestError(`${label}: ${C} columns are not a multiple of the N:M block ${settings.pattern.block}`);
+  if (settings.pattern.kind === 'n:m' && C % settings.pattern.m) {
+    throw new PruneRequestError(`${label}: ${C} columns are not a multiple of the N:M block ${settings.pattern.m}`);
   }
   const elements = Z * R * C;
   const sourceEnd = (b.source.elementOffset ?? 0) + elements;
@@ -93,7 +93,7 @@ export function recordSparseGpt(ctx: GpuContext, rec: Recorder, settings: Sparse
   const err = ctx.createBuffer(`${label} SparseGPT block errors`, perChunk * R * B * 4);
   const loss = ctx.createBuffer(`${label} SparseGPT losses`, Z * R * 4);
   rec.clear(loss);
-  const nm = settings.pattern.kind === 'n:m' ? { keep: settings.pattern.keep, block: settings.pattern.block } : null;
+  const nm = settings.pattern.kind === 'n:m' ? settings.pattern : null;
   const { factor, dead } = batch.factor;
   for (let first = 0; first < Z; first += perChunk) {
     const chunk: MatrixChunk = {

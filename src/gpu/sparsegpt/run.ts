@@ -26,6 +26,8 @@ export interface SparseGptRunOptions {
   /** Per-layer unstructured sparsity (e.g. OWL's allocation) instead of settings.sparsity; unused by N:M. */
   layerSparsity?: (layer: number) => number;
   mode?: 'dense' | 'sequential';
+  /** Prune a layer's shared expert too (default true); false leaves it dense (the pipeline's targets without 'shared'). */
+  shared?: boolean;
   tokensPerBatch?: number;
   onProgress?: (progress: CalibrationProgress) => void;
   signal?: AbortSignal;
@@ -110,7 +112,8 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
   const moeLayers = spec.moeLayers.flatMap((isMoe, l) => (isMoe ? [l] : []));
   const mode = options.mode ?? 'sequential';
   const pruned: PrunedLayer[] = [];
-  const hessians = await HessianAccumulator.create(model, mode === 'dense' ? moeLayers : moeLayers.slice(0, 1));
+  // A layer's shared expert is pruned only with its Hessians (prune-layer.ts targetsOf): not summed, it stays dense.
+  const hessians = await HessianAccumulator.create(model, mode === 'dense' ? moeLayers : moeLayers.slice(0, 1), options.shared ?? true);
   const calibration = {
     mode,
     tokensPerBatch: options.tokensPerBatch,

@@ -66,9 +66,9 @@ export function pruneMasksReference(settings: PruneSettings, matrices: Reference
 
   if (pattern.kind === 'n:m') {
     matrices.forEach((m, mi) => {
-      for (let start = 0; start < m.rows * m.cols; start += pattern.block) {
-        const block = Array.from({ length: pattern.block }, (_, j) => start + j);
-        for (const e of lowestK(keys[mi], block, pattern.block - pattern.keep, tally)) markPruned(masks[mi], e);
+      for (let start = 0; start < m.rows * m.cols; start += pattern.m) {
+        const block = Array.from({ length: pattern.m }, (_, j) => start + j);
+        for (const e of lowestK(keys[mi], block, pattern.m - pattern.n, tally)) markPruned(masks[mi], e);
       }
     });
   } else if (group === 'row') {

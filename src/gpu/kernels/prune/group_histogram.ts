@@ -3,7 +3,7 @@
  * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
  */
 import source from '../../../../shaders/prune/group_histogram.wgsl';
-import type { PruneMethod } from '../../../engine/prune/settings.ts';
+import type { MaskMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';
 import { groupChunks, scoreConstants, SELECT_INCLUDES, type ScoredMatrix } from './score.ts';
@@ -13,7 +13,7 @@ export const pruneGroupHistogramKernel = defineKernel({ name: 'prune/group_histo
 /** group_state [groups, 2] u32, histograms [groups, 256] u32 (zero before pass 0; group_pick re-zeroes them). */
 export function recordGroupHistogram(
   rec: Recorder,
-  method: PruneMethod,
+  method: MaskMethod,
   matrix: ScoredMatrix,
   group: number,
   pass: number,

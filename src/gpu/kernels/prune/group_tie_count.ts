@@ -3,7 +3,7 @@
  * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
  */
 import source from '../../../../shaders/prune/group_tie_count.wgsl';
-import type { PruneMethod } from '../../../engine/prune/settings.ts';
+import type { MaskMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';
 import { groupChunks, scoreConstants, SELECT_INCLUDES, type ScoredMatrix } from './score.ts';
@@ -12,7 +12,7 @@ export const pruneGroupTieCountKernel = defineKernel({ name: 'prune/group_tie_co
 
 export function recordGroupTieCount(
   rec: Recorder,
-  method: PruneMethod,
+  method: MaskMethod,
   matrix: ScoredMatrix,
   group: number,
   chunkBase: number,

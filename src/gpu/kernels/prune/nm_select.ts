@@ -3,7 +3,7 @@
  * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
  */
 import source from '../../../../shaders/prune/nm_select.wgsl';
-import type { PruneMethod } from '../../../engine/prune/settings.ts';
+import type { MaskMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';
 import { SCORE_INCLUDES, scoreConstants, type ScoredMatrix } from './score.ts';
@@ -13,7 +13,7 @@ export const pruneNmSelectKernel = defineKernel({ name: 'prune/nm_select', sourc
 /** Keeps the `keep` largest scores of every `block` consecutive columns; cols must be a multiple of `block`. */
 export function recordNmSelect(
   rec: Recorder,
-  method: PruneMethod,
+  method: MaskMethod,
   matrix: ScoredMatrix,
   keep: number,
   block: number,

@@ -3,7 +3,7 @@
  * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
  */
 import source from '../../../../shaders/prune/row_select.wgsl';
-import type { PruneMethod } from '../../../engine/prune/settings.ts';
+import type { MaskMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';
 import { scoreConstants, SELECT_INCLUDES, type ScoredMatrix } from './score.ts';
@@ -19,7 +19,7 @@ export function rowSelectThreads(cols: number): number {
 }
 
 /** Prunes `pruneCount` weights of every row of `matrix`; its mask words must be zero when cols % 32 != 0. */
-export function recordRowSelect(rec: Recorder, method: PruneMethod, matrix: ScoredMatrix, pruneCount: number, mask: BufferBinding, maskWordBase: number): void {
+export function recordRowSelect(rec: Recorder, method: MaskMethod, matrix: ScoredMatrix, pruneCount: number, mask: BufferBinding, maskWordBase: number): void {
   const { rows, cols, weightBase, streamKey } = matrix;
   rec.dispatch(pruneRowSelectKernel, {
     bindings: { weights: matrix.weights, column_factors: matrix.columnFactors, mask },

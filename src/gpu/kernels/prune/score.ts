@@ -5,7 +5,7 @@
 import radixWgsl from '../../../../shaders/prune/radix.wgsl';
 import scoreWgsl from '../../../../shaders/prune/score.wgsl';
 import selectWgsl from '../../../../shaders/prune/select.wgsl';
-import type { PruneMethod } from '../../../engine/prune/settings.ts';
+import type { MaskMethod } from '../../../engine/prune/settings.ts';
 import type { WeightDtype } from '../../../engine/model/spec.ts';
 import type { BufferBinding } from '../../recorder.ts';
 import { WEIGHT_DTYPE_CODE, WEIGHTS_WGSL } from '../../weights.ts';
@@ -18,7 +18,7 @@ export const SELECT_INCLUDES = [WEIGHTS_WGSL, scoreWgsl, radixWgsl, selectWgsl];
 export const RADIX_INCLUDES = [radixWgsl];
 
 /** Value of the PRUNE_METHOD override: wanda and moe-pruner share a kernel, only their column factors differ. */
-export const PRUNE_METHOD_CODE: Record<PruneMethod, number> = { magnitude: 0, wanda: 1, 'moe-pruner': 1, random: 2 };
+export const PRUNE_METHOD_CODE: Record<MaskMethod, number> = { magnitude: 0, wanda: 1, 'moe-pruner': 1, random: 2 };
 
 /** One matrix as the scoring kernels see it. */
 export interface ScoredMatrix {
@@ -34,7 +34,7 @@ export interface ScoredMatrix {
   streamKey: number;
 }
 
-export function scoreConstants(method: PruneMethod, dtype: WeightDtype): Record<string, number> {
+export function scoreConstants(method: MaskMethod, dtype: WeightDtype): Record<string, number> {
   return { WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[dtype], PRUNE_METHOD: PRUNE_METHOD_CODE[method] };
 }
 

@@ -26,7 +26,7 @@ export interface ColumnLoopArgs {
   blockSize: number; // B (the tile width; block.width <= B)
   tileRows: number; // columnLoopTileRows(B, limit)
   /** N:M pattern, or null when the block's unstructured mask is already in `mask`. */
-  nm: { keep: number; block: number } | null;
+  nm: { n: number; m: number } | null;
   work: BufferBinding; // [Z, R, C]
   factor: BufferBinding; // U [F, C, C]
   mask: BufferBinding;
@@ -47,8 +47,8 @@ export function recordColumnLoop(rec: Recorder, a: ColumnLoopArgs): void {
       first_matrix: chunk.firstMatrix,
       share: chunk.share,
       mask_base: chunk.maskBase,
-      nm_keep: a.nm?.keep ?? 0,
-      nm_block: a.nm?.block ?? 0,
+      nm_keep: a.nm?.n ?? 0,
+      nm_block: a.nm?.m ?? 0,
       row_tiles: rowTiles,
       matrices: chunk.matrices,
     },

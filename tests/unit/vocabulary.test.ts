@@ -1,0 +1,72 @@
+/**
+ * The settings vocabulary (src/engine/experiment/vocabulary.ts) is the one source of every setting: the page (the
+ * schema's defaults) and the CLI (its flags' defaults) agree, so the same settings give the same masks; the model
+ * default is the page's index default; each row is well formed.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseFlags } from '../../src/cli/args.ts';
+import { CALIBRATION_FLAGS, PRUNE_FLAGS, PRUNE_USAGE, samplingFromFlags, settingsFromFlags } from '../../src/cli/commands/prune-options.ts';
+import { defaultExperiment, LIMITS, PRUNE_METHODS } from '../../src/engine/experiment/schema.ts';
+import { DEFAULT_EMBEDDED_MODEL, SETTINGS } from '../../src/engine/experiment/vocabulary.ts';
+import { pipelineSettingsOf } from '../../src/lab/prune.ts';
+import { pruneRequest } from '../../src/state/requests.ts';
+
+const cli = (argv: string[]) => parseFlags(argv, { ...CALIBRATION_FLAGS, ...PRUNE_FLAGS }, 'prune');
+
+describe('settings vocabulary', () => {
+  it("the CLI's defaults are the page's: calibration windows and the pruning settings of the default experiment", () => {
+    const page = defaultExperiment();
+    // A model with a long context: the CLI clamps --seq-len's default only to shorter contexts.
+    expect(samplingFromFlags(cli([]), 1 << 20)).toEqual({ samples: page.calibration.samples, seqLen: page.calibration.seqLen, seed: page.calibration.seed });
+    expect(samplingFromFlags(cli([]), 100).seqLen).toBe(100);
+    const flags = cli(['--method', page.prune.method, '--sparsity', String(page.prune.sparsity)]);
+    // The page's request -> the lab service's settings, against the CLI's: the same object, so the same masks.
+    expect(settingsFromFlags(flags, page.calibration.mode, 'prune')).toEqual(pipelineSettingsOf(pruneRequest(page)));
+    const sparseGpt = defaultExperiment();
+    sparseGpt.prune.method = 'sparsegpt';
+    expect(settingsFromFlags(cli(['--method', 'sparsegpt', '--sparsity', '0.5']), 'dense', 'prune').sparseGpt).toEqual(
+      pipelineSettingsOf(pruneRequest(sparseGpt)).sparseGpt,
+    );
+  });
+
+  it("the default model is the page's default in public/models/index.json", () => {
+    const index = JSON.parse(readFileSync(new URL('../../public/models/index.json', import.meta.url), 'utf8')) as { id: string; default?: boolean }[];
+    expect(index.filter((m) => m.default).map((m) => m.id)).toEqual([DEFAULT_EMBEDDED_MODEL]);
+    expect(defaultExperiment().model.id).toBe(DEFAULT_EMBEDDED_MODEL);
+  });
+
+  it('every row is well formed, and the derived lists and limits are its values', () => {
+    for (const [name, row] of Object.entries(SETTINGS)) {
+      expect(row.label, name).not.toBe('');
+      expect(row.help, name).not.toBe('');
+      if (row.kind === 'number') {
+        expect(row.min, name).toBeLessThanOrEqual(row.default);
+        expect(row.default, name).toBeLessThanOrEqual(row.max);
+        if (row.integer) expect(Number.isInteger(row.default), name).toBe(true);
+      } else if (row.kind === 'choice') {
+        expect(row.values, name).toContain(row.default);
+      } else {
+        for (const v of row.default) expect(row.values, name).toContain(v);
+      }
+    }
+    const keys = Object.values(SETTINGS).flatMap((row) => (row.url ? [row.url] : []));
+    expect(new Set(keys).size).toBe(keys.length);
+    const flags = Object.values(SETTINGS).flatMap((row) => (row.cli ? [row.cli] : []));
+    expect(new Set(flags).size).toBe(flags.length);
+    expect(PRUNE_METHODS).toBe(SETTINGS.method.values);
+    expect(LIMITS.samples).toEqual({ min: SETTINGS.samples.min, max: SETTINGS.samples.max });
+    expect(PRUNE_USAGE).toContain(`--method ${SETTINGS.method.values.join('|')}`);
+  });
+
+  it('the CLI checks values against the same limits as links', () => {
+    expect(() => samplingFromFlags(cli(['--samples', '5000']), 1024)).toThrow(/--samples must be an integer in 1\.\.4096/);
+    expect(() => settingsFromFlags(cli(['--method', 'wanda', '--sparsity', '0.99']), 'dense', 'prune')).toThrow(/--sparsity must be a number in 0\.\.0\.95/);
+    expect(() => settingsFromFlags(cli(['--method', 'sorcery', '--sparsity', '0.5']), 'dense', 'prune')).toThrow(/--method must be one of magnitude, wanda/);
+    expect(() => settingsFromFlags(cli(['--method', 'wanda', '--pattern', '4:2']), 'dense', 'prune')).toThrow(/--pattern: pattern 4:2 needs integers/);
+    expect(settingsFromFlags(cli(['--method', 'wanda', '--pattern', '2:4']), 'dense', 'prune')).toMatchObject({
+      pattern: { kind: 'n:m', n: 2, m: 4 },
+      sparsity: 0.5,
+    });
+  });
+});
