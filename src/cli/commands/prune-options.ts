@@ -93,8 +93,8 @@ export const PRUNE_FLAGS: FlagSpec = {
   [PATTERN.cli]: { type: 'string' },
 };
 
-/** `[--samples N] [--seq-len N] [--seed N]`, with the defaults the page uses. */
-export const CALIBRATION_USAGE = CALIBRATION_SETTINGS.map((n) => `[${usageOf(n)}]`).join(' ');
+/** `--mode dense|sequential`. */
+export const MODE_USAGE = usageOf('mode');
 
 export const PRUNE_USAGE =
   `${usageOf('method')} ${usageOf('sparsity')} [--${PATTERN.cli} unstructured|N:M] [${usageOf('group')}] [${usageOf('targets')}] ` +
@@ -107,6 +107,11 @@ function choiceFlag<V extends string>(flags: ParsedFlags, s: ChoiceSetting<V>, c
   if (!(s.values as readonly string[]).includes(value))
     throw new UsageError(`${command}: --${s.cli} must be one of ${s.values.join(', ')} (got ${JSON.stringify(value)})`);
   return value as V;
+}
+
+/** --mode: how statistics are measured (the vocabulary's `mode` row; dense when absent). */
+export function modeFromFlags(flags: ParsedFlags, command: string): PipelineSettings['mode'] {
+  return choiceFlag(flags, SETTINGS.mode, command);
 }
 
 /** A number flag within the vocabulary's limits (its default when absent, unless `fallback` says otherwise). */

@@ -95,7 +95,7 @@ export const SETTINGS = {
   }),
   seqLen: number({
     section: 'calibration',
-    label: 'Tokens each',
+    label: 'Tokens per sample',
     help: "tokens per calibration window L (clamped to the model's context)",
     url: 'seqlen',
     cli: 'seq-len',
@@ -117,11 +117,14 @@ export const SETTINGS = {
   }),
   mode: choice({
     section: 'calibration',
-    label: 'Statistics',
+    label: 'Mode',
     help: 'dense: statistics of the dense model; sequential: layer l measured through layers < l already pruned',
     url: 'mode',
     cli: 'mode',
-    options: { dense: 'of the dense model', sequential: 'sequential: each layer sees the layers before it pruned' },
+    options: {
+      dense: 'dense (one pass)',
+      sequential: 'sequential (layer by layer through the already-pruned layers, as Wanda and SparseGPT do; runs as part of Prune)',
+    },
     default: 'dense',
   }),
   method: choice({
@@ -256,7 +259,7 @@ export const SETTINGS = {
   }),
   evalTokens: number({
     section: 'evaluation',
-    label: 'Tokens read',
+    label: 'Tokens to read',
     help: 'tokens of the evaluation text scored (split over genres when per genre)',
     url: 'evaltokens',
     cli: 'max-tokens',

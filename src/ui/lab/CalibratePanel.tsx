@@ -7,10 +7,14 @@ import { Chart } from '../charts/Chart.tsx';
 import { percent } from '../charts/common.ts';
 import { drawHeatmap } from '../charts/heatmap.ts';
 import { saveFile } from '../download.ts';
+import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
 import { NumberField } from './NumberField.tsx';
 import { NeedsTokenizer } from './NeedsTokenizer.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
 import { TextPicker } from './TextPicker.tsx';
+
+// Labels, limits and modes: the settings vocabulary's (src/engine/experiment/vocabulary.ts).
+const S = SETTINGS;
 
 /**
  * Calibration: which text, how many windows of how many tokens, the seed, dense or sequential; progress with
@@ -42,38 +46,38 @@ export function CalibratePanel() {
           <TextPicker label="Calibration text" value={calibration.text} forTask="calibrate" onChange={actions.setCalibrationText} disabled={running} />
           <div className="row">
             <NumberField
-              label="Samples"
+              label={S.samples.label}
               value={calibration.samples}
-              min={1}
-              max={4096}
+              min={S.samples.min}
+              max={S.samples.max}
               onCommit={(v) => actions.setCalibrationSize(v, calibration.seqLen)}
               disabled={running}
             />
             <NumberField
-              label="Tokens per sample"
+              label={S.seqLen.label}
               value={calibration.seqLen}
-              min={8}
-              max={32768}
+              min={S.seqLen.min}
+              max={S.seqLen.max}
               onCommit={(v) => actions.setCalibrationSize(calibration.samples, v)}
               disabled={running}
             />
-            <NumberField label="Seed" value={calibration.seed} min={0} max={4294967295} onCommit={actions.setCalibrationSeed} disabled={running} />
+            <NumberField
+              label={S.seed.label}
+              value={calibration.seed}
+              min={S.seed.min}
+              max={S.seed.max}
+              onCommit={actions.setCalibrationSeed}
+              disabled={running}
+            />
           </div>
           <fieldset className="choice stack" disabled={running}>
-            <legend>Mode</legend>
-            <label>
-              <input type="radio" name="calibration-mode" checked={calibration.mode === 'dense'} onChange={() => actions.setCalibrationMode('dense')} /> dense
-              (one pass)
-            </label>
-            <label>
-              <input
-                type="radio"
-                name="calibration-mode"
-                checked={calibration.mode === 'sequential'}
-                onChange={() => actions.setCalibrationMode('sequential')}
-              />{' '}
-              sequential (layer by layer through the already-pruned layers, as Wanda and SparseGPT do; runs as part of Prune)
-            </label>
+            <legend>{S.mode.label}</legend>
+            {S.mode.values.map((mode) => (
+              <label key={mode}>
+                <input type="radio" name="calibration-mode" checked={calibration.mode === mode} onChange={() => actions.setCalibrationMode(mode)} />{' '}
+                {S.mode.options[mode]}
+              </label>
+            ))}
           </fieldset>
         </div>
       )}

@@ -8,11 +8,15 @@ import { Chart } from '../charts/Chart.tsx';
 import { saveFile } from '../download.ts';
 import { GenerationView } from './GenerationView.tsx';
 import { NeedsTokenizer } from './NeedsTokenizer.tsx';
+import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
 import { NumberField } from './NumberField.tsx';
 import { perplexityCsv } from './reports.ts';
 import { TaskView, useRunning } from './TaskView.tsx';
 import { TextPicker } from './TextPicker.tsx';
 import { TokenLossView } from './TokenLossView.tsx';
+
+// Labels and limits: the settings vocabulary's (src/engine/experiment/vocabulary.ts).
+const S = SETTINGS;
 
 /**
  * Evaluation: dense vs pruned perplexity on the same held-out windows (per genre), which tokens got harder, and
@@ -27,7 +31,7 @@ export function EvaluatePanel() {
   const actions = useLabActions();
   const [byGenre, setByGenre] = useState(true);
   const currentKey = useLab((s) => evaluateKey(s.experiment, s.model?.contentHash ?? null, s.masksKey, byGenre));
-  const limit = model ? Math.min(model.spec.maxPositions, model.spec.slidingWindow ?? Infinity) : 32768;
+  const limit = model ? Math.min(model.spec.maxPositions, model.spec.slidingWindow ?? Infinity, S.ctx.max) : S.ctx.max;
   const canRead = model?.tokenizer ?? false;
   return (
     <section className="card lab-section" id="evaluate" aria-labelledby="evaluate-title">
@@ -41,18 +45,18 @@ export function EvaluatePanel() {
         <TextPicker label="Evaluation text" value={evaluation.text} onChange={actions.setEvaluationText} forTask="evaluate" disabled={running} />
         <div className="row">
           <NumberField
-            label="Window (tokens)"
+            label={S.ctx.label}
             value={evaluation.ctx}
-            min={8}
+            min={S.ctx.min}
             max={limit}
             onCommit={(v) => actions.setEvaluationSize(Math.min(v, limit), evaluation.maxTokens)}
             disabled={running}
           />
           <NumberField
-            label="Tokens to read"
+            label={S.evalTokens.label}
             value={evaluation.maxTokens}
-            min={16}
-            max={4194304}
+            min={S.evalTokens.min}
+            max={S.evalTokens.max}
             onCommit={(v) => actions.setEvaluationSize(evaluation.ctx, v)}
             disabled={running}
           />

@@ -1,6 +1,7 @@
 import { useCallback, useId } from 'react';
 import type { PruneSummary } from '../../api/lab.ts';
-import { formatPattern, LIMITS, type ExperimentPrune, type PruneMethod } from '../../engine/experiment/schema.ts';
+import { formatPattern, patternSparsity, readPattern, type ExperimentPrune, type PruneMethod } from '../../engine/experiment/schema.ts';
+import { PATTERN, SETTINGS } from '../../engine/experiment/vocabulary.ts';
 import { isHidden } from '../../state/actions.ts';
 import { pruneKey } from '../../state/requests.ts';
 import { useLab, useLabActions, type LabState } from '../../state/store.ts';
@@ -14,7 +15,17 @@ import { SweepView } from './SweepView.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
 import { VariantToggle } from './VariantToggle.tsx';
 
-const PATTERNS = ['unstructured', '2:4', '4:8'];
+// Every option, label, limit and default below is the settings vocabulary's (src/engine/experiment/vocabulary.ts).
+const S = SETTINGS;
+
+/** A choice row's options, with the vocabulary's labels. */
+function Options<V extends string>({ row }: { row: { values: readonly V[]; options: Readonly<Record<V, string>> } }) {
+  return row.values.map((v) => (
+    <option key={v} value={v}>
+      {row.options[v]}
+    </option>
+  ));
+}
 
 const hidden = (control: Parameters<typeof isHidden>[1]) => (s: LabState) => isHidden(s, control);
 
@@ -58,7 +69,7 @@ export function PrunePanel() {
       <div className="settings prune-settings">
         {!hide.method && (
           <div className="row">
-            <label htmlFor={`${id}-method`}>Method</label>
+            <label htmlFor={`${id}-method`}>{S.method.label}</label>
             <select id={`${id}-method`} value={prune.method} disabled={running} onChange={(e) => actions.setPruneMethod(e.target.value as PruneMethod)}>
               {METHODS.map((m) => (
                 <option key={m.id} value={m.id}>
@@ -70,18 +81,20 @@ export function PrunePanel() {
         )}
         {!hide.pattern && (
           <div className="row">
-            <label htmlFor={`${id}-pattern`}>Pattern</label>
+            <label htmlFor={`${id}-pattern`}>{PATTERN.label}</label>
             <select
               id={`${id}-pattern`}
               value={formatPattern(prune.pattern)}
               disabled={running}
               onChange={(e) => {
-                const [n, m] = e.target.value.split(':').map(Number);
-                actions.setSparsityPattern(e.target.value === 'unstructured' ? { kind: 'unstructured' } : { kind: 'n:m', n, m });
-                if (e.target.value !== 'unstructured') actions.setPruneGroup('row');
+                const pattern = readPattern(e.target.value);
+                if ('error' in pattern) return;
+                actions.setSparsityPattern(pattern);
+                // N:M selects within blocks of one row.
+                if (pattern.kind === 'n:m') actions.setPruneGroup('row');
               }}
             >
-              {[...new Set([...PATTERNS, formatPattern(prune.pattern)])].map((p) => (
+              {[...new Set([...PATTERN.offered, formatPattern(prune.pattern)])].map((p) => (
                 <option key={p} value={p}>
                   {p === 'unstructured' ? 'unstructured' : `${p} (keep ${p.split(':')[0]} of every ${p.split(':')[1]} inputs)`}
                 </option>
@@ -91,83 +104,76 @@ export function PrunePanel() {
         )}
         {!hide.sparsity && (
           <div className="row">
-            <label htmlFor={`${id}-sparsity`}>Sparsity</label>
+            <label htmlFor={`${id}-sparsity`}>{S.sparsity.label}</label>
             <input
               id={`${id}-sparsity`}
               type="range"
-              min={0}
-              max={0.95}
-              step={0.05}
-              value={nm && prune.pattern.kind === 'n:m' ? 1 - prune.pattern.n / prune.pattern.m : prune.sparsity}
+              min={S.sparsity.min}
+              max={S.sparsity.max}
+              step={S.sparsity.step}
+              value={nm ? patternSparsity(prune.pattern) : prune.sparsity}
               disabled={running || nm}
               onChange={(e) => actions.setSparsity(Number(e.target.value))}
               aria-valuetext={percent(prune.sparsity, 0)}
             />
             <output htmlFor={`${id}-sparsity`} className="value">
-              {nm && prune.pattern.kind === 'n:m'
-                ? `${percent(1 - prune.pattern.n / prune.pattern.m, 0)} (fixed by ${formatPattern(prune.pattern)})`
-                : percent(prune.sparsity, 0)}
+              {nm ? `${percent(patternSparsity(prune.pattern), 0)} (fixed by ${formatPattern(prune.pattern)})` : percent(prune.sparsity, 0)}
             </output>
           </div>
         )}
         {!hide.group && (
           <div className="row">
-            <label htmlFor={`${id}-group`}>Compare weights within</label>
+            <label htmlFor={`${id}-group`}>{S.group.label}</label>
             <select
               id={`${id}-group`}
               value={prune.group}
               disabled={running || nm}
               onChange={(e) => actions.setPruneGroup(e.target.value as ExperimentPrune['group'])}
             >
-              <option value="row">each output row (Wanda, MoE-Pruner)</option>
-              <option value="matrix">each matrix</option>
-              <option value="layer">each layer</option>
+              <Options row={S.group} />
             </select>
           </div>
         )}
         {!hide.allocation && (
           <div className="row">
-            <label htmlFor={`${id}-alloc`}>Sparsity per layer</label>
+            <label htmlFor={`${id}-alloc`}>{S.allocation.label}</label>
             <select
               id={`${id}-alloc`}
               value={prune.allocation}
               disabled={running}
               onChange={(e) => actions.setAllocation(e.target.value as ExperimentPrune['allocation'])}
             >
-              <option value="uniform">uniform</option>
-              <option value="owl">OWL: less where activations have outliers (Yin et al. 2023)</option>
+              <Options row={S.allocation} />
             </select>
           </div>
         )}
         {!hide.expertDrop && (
           <div className="row">
-            <label htmlFor={`${id}-drop`}>Experts dropped per layer</label>
+            <label htmlFor={`${id}-drop`}>{S.expertsDrop.label}</label>
             <input
               id={`${id}-drop`}
               type="number"
-              min={0}
+              min={S.expertsDrop.min}
               max={maxDrop}
               value={prune.expertsDrop}
               disabled={running}
               onChange={(e) => actions.setExpertsDrop(Math.min(Number(e.target.value), maxDrop))}
             />
-            <label htmlFor={`${id}-crit`}>chosen by</label>
+            <label htmlFor={`${id}-crit`}>{S.expertCriterion.label}</label>
             <select
               id={`${id}-crit`}
               value={prune.expertCriterion}
               disabled={running || prune.expertsDrop === 0}
               onChange={(e) => actions.setExpertCriterion(e.target.value as ExperimentPrune['expertCriterion'])}
             >
-              <option value="frequency">fewest routed tokens</option>
-              <option value="gate">smallest total gate weight</option>
-              <option value="reap">REAP: smallest router-weighted output norm</option>
+              <Options row={S.expertCriterion} />
             </select>
           </div>
         )}
         {!hide.targets && (
           <fieldset className="row choice" disabled={running}>
-            <legend>Prune</legend>
-            {(['experts', 'attention', 'shared'] as const).map((t) => (
+            <legend>{S.targets.label}</legend>
+            {S.targets.values.map((t) => (
               <label key={t}>
                 <input
                   type="checkbox"
@@ -175,7 +181,7 @@ export function PrunePanel() {
                   disabled={t === 'shared' && !model?.spec.sharedExpert}
                   onChange={(e) => actions.setPruneTargets(e.target.checked ? [...prune.targets, t] : prune.targets.filter((x) => x !== t))}
                 />{' '}
-                {t === 'experts' ? 'routed experts' : t === 'attention' ? 'attention' : 'shared expert'}
+                {S.targets.options[t]}
               </label>
             ))}
           </fieldset>
@@ -184,32 +190,32 @@ export function PrunePanel() {
       {prune.method === 'sparsegpt' && (
         <>
           <div className="row">
-            <label htmlFor={`${id}-blocksize`}>Block width (columns)</label>
+            <label htmlFor={`${id}-blocksize`}>{S.blockSize.label}</label>
             <input
               id={`${id}-blocksize`}
               type="number"
-              min={LIMITS.blockSize.min}
-              max={LIMITS.blockSize.max}
+              min={S.blockSize.min}
+              max={S.blockSize.max}
               value={prune.sparseGpt.blockSize}
               disabled={running}
               onChange={(e) => actions.setSparseGpt({ blockSize: Number(e.target.value) })}
             />
-            <label htmlFor={`${id}-damp`}>Dampening</label>
+            <label htmlFor={`${id}-damp`}>{S.damp.label}</label>
             <input
               id={`${id}-damp`}
               type="number"
-              min={LIMITS.damp.min}
-              max={LIMITS.damp.max}
-              step={0.005}
+              min={S.damp.min}
+              max={S.damp.max}
+              step={S.damp.step}
               value={prune.sparseGpt.damp}
               disabled={running}
               onChange={(e) => actions.setSparseGpt({ damp: Number(e.target.value) })}
             />
           </div>
           <p className="hint">
-            SparseGPT prunes the expert FFNs (routed{model?.spec.sharedExpert ? ' and shared' : ''}) row-wise in blocks and updates the kept weights to
-            compensate (Frantar &amp; Alistarh 2023); attention stays dense. Masks are chosen per block of that many columns; dampening adds that fraction of
-            the mean Hessian diagonal before inverting.
+            SparseGPT prunes the expert FFNs (routed{model?.spec.sharedExpert && prune.targets.includes('shared') ? ' and shared' : ''}) row-wise in blocks and
+            updates the kept weights to compensate (Frantar &amp; Alistarh 2023); attention stays dense. Masks are chosen per block of that many columns;
+            dampening adds that fraction of the mean Hessian diagonal before inverting.
           </p>
         </>
       )}

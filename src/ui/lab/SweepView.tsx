@@ -5,17 +5,18 @@ import { Chart } from '../charts/Chart.tsx';
 import { percent } from '../charts/common.ts';
 import { drawLines, type LineData } from '../charts/lines.ts';
 import { saveFile, svgText, svgToPng } from '../download.ts';
+import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
 import { METHODS } from './prune-methods.ts';
 import { sweepCsv } from './reports.ts';
 import { TaskView, useRunning } from './TaskView.tsx';
 
-/** "0.2, 0.4 0.6" -> [0.2, 0.4, 0.6] (percentages accepted: "50%"), sorted, deduplicated, within 0-0.95. */
+/** "0.2, 0.4 0.6" -> [0.2, 0.4, 0.6] (percentages accepted: "50%"), sorted, deduplicated, within the sparsity limits (0-0.95). */
 export function parseSparsities(text: string): number[] {
   const values = text
     .split(/[\s,;]+/)
     .filter(Boolean)
     .map((t) => (t.endsWith('%') ? Number(t.slice(0, -1)) / 100 : Number(t)))
-    .filter((v) => Number.isFinite(v) && v >= 0 && v <= 0.95);
+    .filter((v) => Number.isFinite(v) && v >= SETTINGS.sparsity.min && v <= SETTINGS.sparsity.max);
   return [...new Set(values)].sort((a, b) => a - b);
 }
 
