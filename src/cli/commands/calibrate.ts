@@ -4,10 +4,10 @@
  * Calibration statistics on the GPU (Node + Dawn), written as the contract's safetensors file (docs/architecture.md;
  * names in src/engine/calibration/stats.ts). --ids: one window (a list of ids) or several of one length (a list
  * of lists). --text: the model's tokenizer encodes the whole file once without special tokens, then N windows of
- * L tokens start at seeded random offsets (src/engine/calibration/sampling.ts, docs/calibration.md); --seq-len
- * defaults to 512 clamped to the model's context. --mode sequential measures layer l through layers < l already
- * pruned, so it takes the prune flags (prune-options.ts) and runs the pruning pipeline; --masks-out also writes
- * the masks it made (masks.safetensors).
+ * L tokens start at seeded random offsets (src/engine/calibration/sampling.ts, docs/calibration.md); --samples,
+ * --seq-len and --seed default to the page's (the settings vocabulary's), --seq-len clamped to the model's context.
+ * --mode sequential measures layer l through layers < l already pruned, so it takes the prune flags
+ * (prune-options.ts) and runs the pruning pipeline; --masks-out also writes the masks it made (masks.safetensors).
  */
 import { writeFile } from 'node:fs/promises';
 import { loadSummary } from '../../engine/calibration/router-health.ts';
@@ -18,13 +18,22 @@ import { parseFlags, UsageError } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
 import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
-import { asUsageErrors, CALIBRATION_FLAGS, calibrationFromFlags, PRUNE_FLAGS, PRUNE_USAGE, settingsFromFlags } from './prune-options.ts';
+import {
+  asUsageErrors,
+  CALIBRATION_FLAGS,
+  calibrationFromFlags,
+  MODE_USAGE,
+  modeFromFlags,
+  PRUNE_FLAGS,
+  PRUNE_USAGE,
+  settingsFromFlags,
+} from './prune-options.ts';
 
 export const calibrateCommand: Command = {
   name: 'calibrate',
   summary: 'calibration statistics (per-expert input norms, routing, router health) on the GPU, as safetensors',
   usage:
-    'calibrate --model DIR (--ids IDS.json | --text FILE [--samples N] [--seq-len L] [--seed S]) [--mode dense|sequential ' +
+    `calibrate --model DIR (--ids IDS.json | --text FILE [--samples N] [--seq-len L] [--seed S]) [${MODE_USAGE} ` +
     `${PRUNE_USAGE}] --out STATS.safetensors [--masks-out MASKS.safetensors] [--batch-tokens N] [--json]`,
   async run(argv, io) {
     const flags = parseFlags(
@@ -45,8 +54,7 @@ export const calibrateCommand: Command = {
     const idsFile = flags.optionalString('ids');
     const textFile = flags.optionalString('text');
     if ((idsFile === undefined) === (textFile === undefined)) throw new UsageError('calibrate: give exactly one of --ids and --text');
-    const mode = flags.optionalString('mode') ?? 'dense';
-    if (mode !== 'dense' && mode !== 'sequential') throw new UsageError(`calibrate: --mode must be dense or sequential (got ${JSON.stringify(mode)})`);
+    const mode = modeFromFlags(flags, 'calibrate');
     // In sequential mode --seed also seeds the random pruning method; with --ids it only draws nothing.
     if (idsFile && ['samples', 'seq-len', ...(mode === 'dense' ? ['seed'] : [])].some((f) => flags.values[f] !== undefined)) {
       throw new UsageError('calibrate: --samples, --seq-len and --seed draw windows from --text; with --ids the file gives the windows');

@@ -16,7 +16,17 @@ import { parseFlags, UsageError } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
 import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
-import { asUsageErrors, CALIBRATION_FLAGS, calibrationFromFlags, PRUNE_FLAGS, PRUNE_USAGE, readStatsFile, settingsFromFlags } from './prune-options.ts';
+import {
+  asUsageErrors,
+  CALIBRATION_FLAGS,
+  calibrationFromFlags,
+  MODE_USAGE,
+  modeFromFlags,
+  PRUNE_FLAGS,
+  PRUNE_USAGE,
+  readStatsFile,
+  settingsFromFlags,
+} from './prune-options.ts';
 
 /** Writes one file of the export from its chunks. */
 export function folderWriter(dir: string): (path: string, chunks: AsyncIterable<Uint8Array>) => Promise<void> {
@@ -35,7 +45,7 @@ export const pruneCommand: Command = {
   summary: 'prune a model on the GPU and write the pruned Hugging Face folder, masks.safetensors and prune-report.json',
   usage:
     `prune --model DIR ${PRUNE_USAGE} [--ids IDS.json | --text FILE [--samples N] [--seq-len L] [--seed S] | --stats STATS.safetensors] ` +
-    '[--mode dense|sequential] [--batch-tokens N] --out DIR [--masks-only] [--json]',
+    `[${MODE_USAGE}] [--batch-tokens N] --out DIR [--masks-only] [--json]`,
   async run(argv, io) {
     const flags = parseFlags(
       argv,
@@ -53,8 +63,7 @@ export const pruneCommand: Command = {
     );
     const modelDir = flags.string('model');
     const out = flags.string('out');
-    const mode = flags.optionalString('mode') ?? 'dense';
-    if (mode !== 'dense' && mode !== 'sequential') throw new UsageError(`prune: --mode must be dense or sequential (got ${JSON.stringify(mode)})`);
+    const mode = modeFromFlags(flags, 'prune');
     const settings = settingsFromFlags(flags, mode, 'prune');
     if (resolve(out) === resolve(modelDir))
       throw new UsageError('prune: --out must be another folder than --model (the input is read while the output is written)');
