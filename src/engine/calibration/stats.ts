@@ -18,6 +18,7 @@
  * The header's __metadata__ holds tokens (T), mode, samples, seq_len, seed and the model's content hash.
  */
 import { ModelFileError } from '../errors.ts';
+import type { CalibrationMode } from '../experiment/schema.ts';
 import { bytesToFloat32, writeSafetensors, type SafetensorsHeader } from '../io/safetensors.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
 
@@ -43,7 +44,8 @@ export interface LayerStats {
   routerMarginHist: Float32Array; // [B] over [0, 1]
 }
 
-export type CalibrationMode = 'dense' | 'sequential';
+/** dense or sequential: the settings vocabulary's `mode` row (src/engine/experiment/vocabulary.ts). */
+export type { CalibrationMode };
 
 export interface CalibrationStats {
   tokens: number; // T: calibration tokens that went through the model

@@ -111,7 +111,7 @@ export function sparsityReport(counts: readonly PieceCount[], layers: readonly L
 export interface CalibrationInfo {
   /** 'ids:FILE', 'text:FILE', 'stats:FILE' (a reused statistics file), or the page's text id. */
   source: string;
-  mode: 'dense' | 'sequential';
+  mode: PipelineSettings['mode'];
   tokens: number;
   windows?: number;
   windowLength?: number;

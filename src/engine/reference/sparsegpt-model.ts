@@ -8,6 +8,7 @@
  *   layer: O(L^2), obviously right).
  * Returns the updated weights (f32, pruned entries 0), the masks, and the sums (for reconstruction errors).
  */
+import type { CalibrationMode } from '../experiment/schema.ts';
 import type { MaskSet } from '../model/mask-set.ts';
 import { maskWordCount } from '../model/mask-set.ts';
 import { referenceForward, type MoeTrace } from './forward.ts';
@@ -134,7 +135,7 @@ export function sparseGptModelReference(
   weights: ReferenceWeights,
   windows: number[][],
   settings: SparseGptSettings,
-  mode: 'dense' | 'sequential',
+  mode: CalibrationMode,
 ): ReferenceSparseGpt {
   checkSparseGptSettings(settings);
   const { spec } = weights;

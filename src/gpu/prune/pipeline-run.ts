@@ -180,7 +180,7 @@ export async function countPieces(
 }
 
 /** The calibration part of the report. */
-export function calibrationInfo(calibration: PipelineCalibration, stats: CalibrationStats | null, mode: 'dense' | 'sequential'): CalibrationInfo | null {
+export function calibrationInfo(calibration: PipelineCalibration, stats: CalibrationStats | null, mode: PipelineSettings['mode']): CalibrationInfo | null {
   if (!stats) return null;
   const windows = calibration.windows;
   return {

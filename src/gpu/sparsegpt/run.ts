@@ -10,7 +10,7 @@
  * The result is forward-ready (a GpuMaskSet whose layers carry masks and updated weights) and can be read back as a
  * MaskSet plus canonical weight bytes for an export.
  */
-import type { CalibrationStats } from '../../engine/calibration/stats.ts';
+import type { CalibrationMode, CalibrationStats } from '../../engine/calibration/stats.ts';
 import type { MaskSet, MatrixKey } from '../../engine/model/mask-set.ts';
 import { countKept } from '../../engine/model/keep-mask.ts';
 import { checkSparseGptSettings, type SparseGptSettings } from '../../engine/sparsegpt/settings.ts';
@@ -25,7 +25,7 @@ export interface SparseGptRunOptions {
   settings: SparseGptSettings;
   /** Per-layer unstructured sparsity (e.g. OWL's allocation) instead of settings.sparsity; unused by N:M. */
   layerSparsity?: (layer: number) => number;
-  mode?: 'dense' | 'sequential';
+  mode?: CalibrationMode;
   /** Prune a layer's shared expert too (default true); false leaves it dense (the pipeline's targets without 'shared'). */
   shared?: boolean;
   tokensPerBatch?: number;
