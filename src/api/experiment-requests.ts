@@ -36,19 +36,13 @@ export function pruneCalibration(experiment: Experiment): CalibrationRequest & {
 
 /** The pruning request of the experiment (its calibration included: the engine reuses matching statistics). */
 export function pruneRequest(experiment: Experiment): PruneRequest {
-  const p = experiment.prune;
+  // Every pruning setting of the experiment, as it is (a new setting travels without a change here).
+  const { sparseGpt, ...p } = structuredClone(experiment.prune);
   return {
     calibration: pruneCalibration(experiment),
-    method: p.method,
-    sparsity: p.sparsity,
-    pattern: p.pattern,
-    group: p.group,
-    allocation: p.allocation,
-    expertsDrop: p.expertsDrop,
-    expertCriterion: p.expertCriterion,
-    targets: [...p.targets],
+    ...p,
     // SparseGPT's knobs only where they act (as the share link carries them), so other requests and keys stay as they were.
-    ...(p.method === 'sparsegpt' ? { sparseGpt: { ...p.sparseGpt } } : {}),
+    ...(p.method === 'sparsegpt' ? { sparseGpt } : {}),
   };
 }
 

@@ -5,7 +5,7 @@
  * T tokens, E experts, K top-k, L layers.
  */
 
-import type { Allocation, CalibrationMode, ExpertCriterion, PruneGroup, PruneMethod, PruneTarget, SparsityPattern } from '../engine/experiment/schema.ts';
+import type { CalibrationMode, ExperimentPrune, PruneMethod, PruneTarget } from '../engine/experiment/schema.ts';
 import type { TextRef } from '../engine/experiment/text-ref.ts';
 
 /** Which text a computation reads (pasted and uploaded texts are first given to the engine with Engine.addText). */
@@ -200,22 +200,15 @@ export interface TokenLossReport {
 export type PruneMethodName = PruneMethod;
 export type PruneTargetName = PruneTarget;
 
-/** Everything a pruning run depends on; the same request on the same model gives the same masks. */
-export interface PruneRequest {
+/**
+ * Everything a pruning run depends on; the same request on the same model gives the same masks. The pruning fields
+ * are the experiment's (ExperimentPrune, from the settings vocabulary), so a new pruning setting needs no change here.
+ */
+export interface PruneRequest extends Omit<ExperimentPrune, 'sparseGpt'> {
   /** The statistics to score with (dense ones are reused when they match; sequential mode always recomputes). */
   calibration: CalibrationRequest & { mode: CalibrationModeName };
-  method: PruneMethodName;
-  /** Fraction pruned per comparison group (unstructured), 0-0.95. */
-  sparsity: number;
-  pattern: SparsityPattern;
-  group: PruneGroup;
-  allocation: Allocation;
-  /** Experts dropped per MoE layer, chosen by the criterion (lowest first). */
-  expertsDrop: number;
-  expertCriterion: ExpertCriterion;
-  targets: PruneTargetName[];
-  /** SparseGPT's block width and dampening (method sparsegpt; absent: 128 and 0.01). */
-  sparseGpt?: { blockSize: number; damp: number };
+  /** SparseGPT's block width and dampening (method sparsegpt; absent: the defaults). */
+  sparseGpt?: ExperimentPrune['sparseGpt'];
 }
 
 /** Weights pruned in one matrix kind or one expert. */

@@ -21,19 +21,9 @@ import type { TextLibrary } from './texts.ts';
 
 /** The pipeline's settings for a page request (the link's one seed seeds calibration sampling and random pruning). */
 export function pipelineSettingsOf(request: PruneRequest): PipelineSettings {
-  return pipelineSettings({
-    method: request.method,
-    pattern: { ...request.pattern },
-    group: request.group,
-    sparsity: request.sparsity,
-    seed: request.calibration.seed,
-    targets: [...request.targets],
-    expertsDrop: request.expertsDrop,
-    expertCriterion: request.expertCriterion,
-    allocation: request.allocation,
-    mode: request.calibration.mode,
-    ...(request.sparseGpt ? { sparseGpt: { ...request.sparseGpt } } : {}),
-  });
+  // The request's pruning fields are the pipeline's (both are ExperimentPrune); an absent sparseGpt means the defaults.
+  const { calibration, sparseGpt, ...prune } = structuredClone(request);
+  return pipelineSettings({ ...prune, ...(sparseGpt ? { sparseGpt } : {}), seed: calibration.seed, mode: calibration.mode });
 }
 
 /** Dense statistics serve dense-mode scoring, expert dropping and OWL's outlier ratios in either mode. */

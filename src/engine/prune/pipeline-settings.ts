@@ -13,6 +13,7 @@ import {
   PRUNE_TARGETS,
   type Allocation,
   type CalibrationMode,
+  type ExperimentPrune,
   type ExpertCriterion,
   type PruneMethod,
   type PruneTarget,
@@ -20,7 +21,7 @@ import {
 import { SETTINGS } from '../experiment/vocabulary.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
 import { checkSparseGptSettings } from '../sparsegpt/settings.ts';
-import { checkSettings, PruneRequestError, usesColumnFactors, type PruneGroup, type PrunePattern, type PruneSettings } from './settings.ts';
+import { checkSettings, PruneRequestError, usesColumnFactors, type PruneSettings } from './settings.ts';
 
 // The value sets, types and defaults are the settings vocabulary's (src/engine/experiment/vocabulary.ts).
 /** The core's mask methods (settings.ts), plus SparseGPT (masks and updated weights, src/gpu/sparsegpt). */
@@ -46,24 +47,18 @@ export interface OwlSettings {
 
 export const DEFAULT_OWL: OwlSettings = { lambda: SETTINGS.owlLambda.default, outlierFactor: SETTINGS.owlM.default };
 
-export interface PipelineSettings {
-  method: PipelineMethod;
-  pattern: PrunePattern;
-  group: PruneGroup;
-  /** Target fraction pruned (unstructured; N:M fixes it at 1 - N/M). With OWL, the mean over layers. */
-  sparsity: number;
+/**
+ * The experiment's pruning settings (ExperimentPrune: method, pattern, group, sparsity, targets, expert dropping,
+ * allocation, SparseGPT's knobs; from the settings vocabulary), plus what the pipeline adds: the seed of the random
+ * method, OWL's constants and how statistics are measured. With OWL, `sparsity` is the mean over layers; N:M fixes
+ * it at 1 - N/M.
+ */
+export interface PipelineSettings extends ExperimentPrune {
   /** Seed of the random method (and recorded in the report; calibration sets have their own seed). */
   seed: number;
-  targets: PruneTarget[];
-  /** Experts dropped per MoE layer (r), lowest criterion first; 0 = none. */
-  expertsDrop: number;
-  expertCriterion: ExpertCriterion;
-  allocation: Allocation;
   owl: OwlSettings;
   /** dense: statistics of the dense model; sequential: layer l measured through layers < l already pruned. */
   mode: CalibrationMode;
-  /** SparseGPT only: block size of the column loop and dampening (docs/sparsegpt.md). */
-  sparseGpt: { blockSize: number; damp: number };
 }
 
 /** The v1 defaults of the share link (schema.ts), with the pipeline's own (seed, OWL, mode) from the vocabulary. */
