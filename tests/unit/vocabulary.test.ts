@@ -3,7 +3,8 @@
  * schema's defaults) and the CLI (its flags' defaults) agree, so the same settings give the same masks; the model
  * default is the page's index default; each row is well formed.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/args.ts';
 import { CALIBRATION_FLAGS, PRUNE_FLAGS, PRUNE_USAGE, samplingFromFlags, settingsFromFlags } from '../../src/cli/commands/prune-options.ts';
@@ -68,5 +69,28 @@ describe('settings vocabulary', () => {
       pattern: { kind: 'n:m', n: 2, m: 4 },
       sparsity: 0.5,
     });
+  });
+});
+
+describe('settings vocabulary: one definition', () => {
+  it('no source file but the vocabulary restates a value list (e.g. "magnitude", "wanda" or "dense" | "sequential")', () => {
+    const root = new URL('../../src/', import.meta.url).pathname;
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const name of readdirSync(dir)) {
+        const path = join(dir, name);
+        if (statSync(path).isDirectory()) walk(path);
+        else if (/\.tsx?$/.test(name) && !path.endsWith('engine/experiment/vocabulary.ts')) files.push(path);
+      }
+    };
+    walk(root);
+    // Two consecutive values of a choice row, as a list or a union, anywhere else is a second definition.
+    const lists = Object.values(SETTINGS).flatMap((row) => (row.kind === 'number' ? [] : [row.values]));
+    const patterns = lists.map(([a, b]) => new RegExp(`'${a}'\\s*(,|\\|)\\s*'${b}'`));
+    const offenders = files.flatMap((file) => {
+      const text = readFileSync(file, 'utf8');
+      return patterns.filter((p) => p.test(text)).map((p) => `${file.slice(root.length)}: ${p.source}`);
+    });
+    expect(offenders).toEqual([]);
   });
 });
