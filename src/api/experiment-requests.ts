@@ -9,6 +9,7 @@
  * in the key without being listed a second time: a field added to a request can never be forgotten by its key.
  */
 import type { CalibrationModeName, CalibrationRequest, EvaluateRequest, PruneRequest, Variant } from './lab.ts';
+import type { RecoverRequest } from './recover.ts';
 import type { Experiment } from '../engine/experiment/schema.ts';
 import { textRefOf } from '../engine/experiment/text-ref.ts';
 
@@ -57,3 +58,27 @@ export function evaluateRequest(experiment: Experiment, variants: Variant[], byG
  * (the page's runExperiment and `moe-lab run` both read this).
  */
 export const REPRODUCE_EVALUATION = { variants: ['dense', 'pruned'] as Variant[], byGenre: true } as const;
+
+/**
+ * The Recover step's request for the experiment, up to step `untilStep` (over all layers). `context` is the model's
+ * longest window: training windows take L + 1 tokens, so L is clamped below it. The training text defaults to the
+ * calibration text.
+ */
+export function recoverRequest(experiment: Experiment, context: number, untilStep: number, restart: boolean): RecoverRequest {
+  const r = experiment.recover;
+  return {
+    training: { text: textRefOf(r.text ?? experiment.calibration.text), samples: r.samples, seqLen: Math.min(r.seqLen, context - 1), seed: r.seed },
+    steps: r.steps,
+    lr: r.lr,
+    batch: r.batch,
+    untilStep,
+    evaluation: { text: textRefOf(experiment.evaluation.text), ctx: experiment.evaluation.ctx, maxTokens: experiment.evaluation.maxTokens },
+    restart,
+  };
+}
+
+/** What a Recover run's results depend on: its request without the chunking fields (untilStep, restart). */
+export function recoverSettings(experiment: Experiment, context: number): Omit<RecoverRequest, 'untilStep' | 'restart'> {
+  const { untilStep: _u, restart: _r, ...settings } = recoverRequest(experiment, context, 0, false);
+  return settings;
+}

@@ -8,7 +8,7 @@ import type { ModelSummary, OperationOptions, Progress } from '../api/engine.ts'
 import { EngineError } from '../api/errors.ts';
 import type { CalibrationStats } from '../engine/calibration/stats.ts';
 import type { Checkpoint } from '../engine/model/checkpoint.ts';
-import type { MoeModelSpec } from '../engine/model/spec.ts';
+import { contextLimit } from '../engine/model/spec.ts';
 import type { MaskSet, MatrixKey } from '../engine/model/mask-set.ts';
 import type { PruneRequest, PruneSummary } from '../api/lab.ts';
 import type { PruneReport } from '../engine/prune/report.ts';
@@ -46,14 +46,7 @@ export interface SessionMasks {
   destroy(): void;
 }
 
-/**
- * The longest window the lab runs on a model: its positions, and its sliding window when it has one (this engine
- * attends to the whole window, so a longer one would not be what the model computes). The one definition: the
- * page's requests, the calibration windows and the CLI's --ctx / --seq-len are all checked against it.
- */
-export function contextLimit(spec: Pick<MoeModelSpec, 'maxPositions' | 'slidingWindow'>): number {
-  return Math.min(spec.maxPositions, spec.slidingWindow ?? Infinity);
-}
+export { contextLimit };
 
 export function progressStep(stage: Progress['stage'], message: string, done: number, total: number): Progress {
   return { stage, message, done, total, unit: 'steps' };

@@ -15,11 +15,13 @@ import {
   type ExperimentEvaluation,
   type ExperimentModel,
   type ExperimentPrune,
+  type ExperimentRecover,
   type ExperimentView,
   type HideableControl,
   type PruneTarget,
 } from '../engine/experiment/schema.ts';
 import { decodeExperiment } from '../engine/experiment/url.ts';
+import { SETTINGS } from '../engine/experiment/vocabulary.ts';
 import { createTaskActions, errorInfo } from './lab-actions.ts';
 import type { LabState, LabStore, Note } from './store.ts';
 
@@ -78,8 +80,6 @@ export function createLabActions(store: LabStore, engine: Engine) {
 
   const actions = {
     ...tasks,
-    /** The engine itself, for a panel that keeps its own state (the Recover step, src/ui/recover). */
-    engine,
 
     /** Reads a share link (the URL hash) into the experiment; its notes replace the previous link's. */
     applyShareLink(hash: string): void {
@@ -90,6 +90,7 @@ export function createLabActions(store: LabStore, engine: Engine) {
       for (const [what, text] of [
         ['calibration', experiment.calibration.text],
         ['evaluation', experiment.evaluation.text],
+        ...(experiment.recover.text ? ([['Recover training', experiment.recover.text]] as const) : []),
       ] as const) {
         if (text.kind === 'pasted' && !have.has(text.hash)) {
           notes.push(`The link's ${what} text is a pasted text known only by its hash ${text.hash}: paste or upload the same text to reproduce the results.`);
@@ -269,6 +270,26 @@ export function createLabActions(store: LabStore, engine: Engine) {
     },
     setEvaluationSize(ctx: number, maxTokens: number): void {
       patchExperiment({ evaluation: { ...get().experiment.evaluation, ctx: clampInt(ctx, LIMITS.ctx), maxTokens: clampInt(maxTokens, LIMITS.evalTokens) } });
+    },
+    /** The Recover step's training text (null: the calibration text). */
+    setRecoverText(text: ExperimentRecover['text']): void {
+      patchExperiment({ recover: { ...get().experiment.recover, text } });
+    },
+    /** The Recover step's numbers, each clamped to its vocabulary row. */
+    setRecoverSettings(change: Partial<Omit<ExperimentRecover, 'text'>>): void {
+      const r = { ...get().experiment.recover, ...change };
+      const S = SETTINGS;
+      patchExperiment({
+        recover: {
+          text: r.text,
+          samples: clampInt(r.samples, S.recoverSamples),
+          seqLen: clampInt(r.seqLen, S.recoverSeqLen),
+          seed: clampInt(r.seed, S.recoverSeed),
+          steps: clampInt(r.steps, S.recoverSteps),
+          lr: clamp(r.lr, S.recoverLr),
+          batch: clampInt(r.batch, S.recoverBatch),
+        },
+      });
     },
     setView(view: Partial<ExperimentView>): void {
       const next = { ...get().experiment.view, ...view };

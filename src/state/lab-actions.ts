@@ -7,9 +7,10 @@ import type { Engine, OperationOptions } from '../api/engine.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 import type { ExportFile, ExportRequest, InspectRequest, PruneMethodName, Sampling, Variant } from '../api/lab.ts';
 import { textRefOf } from '../engine/experiment/text-ref.ts';
-import { freshnessKey, REPRODUCE_EVALUATION } from '../api/experiment-requests.ts';
+import { freshnessKey, recoverRequest, recoverSettings, REPRODUCE_EVALUATION } from '../api/experiment-requests.ts';
+import { contextLimit } from '../engine/model/spec.ts';
 import { calibrationKey, calibrationRequest, evaluatedVariants, evaluateKey, evaluateRequest, pruneKey, pruneRequest } from './requests.ts';
-import { idleTasks, type LabStore, type LabTasks, type SweepResult, type TaskName, type TaskState } from './store.ts';
+import { idleTasks, type LabState, type LabStore, type LabTasks, type SweepResult, type TaskName, type TaskState } from './store.ts';
 
 export function errorInfo(error: unknown): EngineErrorInfo {
   const e = error as Partial<EngineErrorInfo> | null;
@@ -171,6 +172,8 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
      * masks from now on; the views switch to the pruned model.
      */
     async prune(): Promise<boolean> {
+      // New masks end a Recover run of the old ones (its report no longer matches: the key holds the masks).
+      controllers.get('recover')?.abort();
       const { experiment } = get();
       const key = pruneKey(experiment, modelHash());
       const summary = await runTask('prune', key, (options) => engine.prune(pruneRequest(experiment), options));
@@ -182,6 +185,7 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
 
     /** Back to the dense model (the masks are dropped in the engine). */
     async clearMasks(): Promise<void> {
+      controllers.get('recover')?.abort();
       await engine.clearMasks().catch(() => undefined);
       set((s) => ({ masksKey: null, variant: 'dense', tasks: { ...s.tasks, prune: { ...s.tasks.prune, result: null, key: null } } }));
     },
@@ -224,6 +228,48 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
       });
     },
 
+    /**
+     * The Recover step: distills the pruned model toward the dense one in chunks of RECOVER_CHUNK steps, so the
+     * report (curves, per-layer losses) updates as it trains; cancelling the task (pauseRecover) stops after the
+     * chunk in flight and keeps the report so far. Resuming continues the same run in the engine when the settings
+     * and masks are unchanged (the task's key), else starts over; `restart` always starts over.
+     */
+    async recover(restart = false): Promise<void> {
+      const { experiment, model } = get();
+      if (!model) return;
+      const context = contextLimit(model.spec);
+      const key = recoverKeyOf(get());
+      const previous = get().tasks.recover;
+      const fresh = restart || previous.key !== key || previous.result === null;
+      let step = fresh ? 0 : previous.result!.step;
+      await runTask('recover', key, async (options) => {
+        if (fresh) patchTask('recover', { result: null, key });
+        let first = fresh;
+        for (;;) {
+          const report = await engine.recover(recoverRequest(experiment, context, step + RECOVER_CHUNK, first), options);
+          first = false;
+          step = report.step;
+          if (options.signal?.aborted) return report;
+          patchTask('recover', { result: report, key });
+          if (report.finished) return report;
+        }
+      });
+    },
+
+    pauseRecover(): void {
+      controllers.get('recover')?.abort();
+    },
+
+    /** The distilled model folder and its report as one zip (null when it failed: the error shows on the task). */
+    async exportRecovered(): Promise<ExportFile[] | null> {
+      try {
+        return await engine.exportRecovered({ zip: true });
+      } catch (error) {
+        patchTask('recover', { error: errorInfo(error) });
+        return null;
+      }
+    },
+
     setVariant(variant: Variant): void {
       set({ variant });
     },
@@ -232,6 +278,15 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
 }
 
 export type TaskActions = ReturnType<typeof createTaskActions>;
+
+/** What a Recover run's report depends on: the model, the masks in force and the Recover settings. */
+export function recoverKeyOf(state: LabState): string {
+  const { experiment, masksKey, model } = state;
+  return freshnessKey({ model: model?.contentHash ?? null, masks: masksKey, recover: model ? recoverSettings(experiment, contextLimit(model.spec)) : null });
+}
+
+/** Steps per Recover engine call: the curves redraw after each, and Pause takes effect within one. */
+export const RECOVER_CHUNK = 5;
 
 /** Whether a task's result was computed from `key` (the experiment's settings now). */
 export function isCurrent<T>(task: TaskState<T>, key: string): boolean {

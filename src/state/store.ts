@@ -9,6 +9,7 @@ import { useStore } from 'zustand';
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { EmbeddedModel, ModelEstimate, ModelSummary, Progress } from '../api/engine.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
+import type { RecoverReport } from '../api/recover.ts';
 import type {
   CalibrationSummary,
   EvaluateReport,
@@ -84,6 +85,8 @@ export interface LabTasks {
   tokenLoss: TaskState<TokenLossReport>;
   generate: TaskState<Record<Variant, GenerationSlot | null>>;
   export: TaskState<string>;
+  /** The Recover step: the report of the run so far (it grows chunk by chunk while the task runs). */
+  recover: TaskState<RecoverReport>;
 }
 
 export type TaskName = keyof LabTasks;
@@ -98,6 +101,7 @@ export function idleTasks(): LabTasks {
     tokenLoss: idleTask(),
     generate: idleTask(),
     export: idleTask(),
+    recover: idleTask(),
   };
 }
 

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import type { Engine, ModelSummary, OperationOptions } from '../../src/api/engine.ts';
 import { abortedError, EngineError } from '../../src/api/errors.ts';
 import type { CalibrationSummary, EvaluateRequest, PruneRequest, PruneSummary, SweepPointRequest } from '../../src/api/lab.ts';
+import type { RecoverReport, RecoverRequest } from '../../src/api/recover.ts';
+import { encodeExperiment } from '../../src/engine/experiment/url.ts';
 import { createLabActions } from '../../src/state/actions.ts';
+import { RECOVER_CHUNK, recoverKeyOf } from '../../src/state/lab-actions.ts';
 import { pruneKey } from '../../src/state/requests.ts';
 import { createLabStore } from '../../src/state/store.ts';
 import { unusedLabCalls } from './worker-fake-engine.ts';
@@ -169,5 +172,96 @@ describe('lab computation actions', () => {
     expect(state.masksKey).toBeNull();
     expect(state.tasks.prune.result).toBeNull();
     expect(state.tasks.evaluate.result).toBeNull();
+  });
+});
+
+describe('the Recover step as a task', () => {
+  const TOTAL = 12;
+  const report = (step: number): RecoverReport => ({
+    step,
+    totalSteps: TOTAL,
+    finished: step >= TOTAL,
+    curves: { step: [], layer: [], expert_loss: [], grad_norm: [], lr: [] },
+    layers: [],
+    seconds: 0,
+    prunedWeights: 5,
+    maskSource: 'zeros',
+    perplexity: null,
+    gapRecovered: null,
+    nonzeroPruned: step >= TOTAL ? 0 : null,
+  });
+
+  async function withRecover(holdAt: number | null) {
+    const { engine, log, holds } = scripted();
+    const requests: RecoverRequest[] = [];
+    engine.loadModel = async () => ({ ...summary, spec: { numExperts: 8, numLayers: 2, maxPositions: 64, slidingWindow: null } }) as unknown as ModelSummary;
+    engine.recover = async (request, options = {}) => {
+      requests.push(request);
+      const step = Math.min(request.untilStep, TOTAL);
+      if (step === holdAt) {
+        await new Promise<void>((resolve, reject) => {
+          holds.push({ release: resolve, options });
+          options.signal?.addEventListener('abort', () => reject(abortedError('test')));
+        });
+      }
+      return report(step);
+    };
+    const store = createLabStore();
+    const actions = createLabActions(store, engine);
+    await actions.start({ webGpuInPage: true });
+    await actions.prune();
+    return { store, actions, log, requests, holds };
+  }
+
+  it('runs in chunks from the experiment settings to the end, under a key of model, masks and settings', async () => {
+    const { store, actions, requests } = await withRecover(null);
+    actions.setRecoverSettings({ steps: 6, samples: 8, seqLen: 500, lr: 0.003, batch: 2 });
+    await actions.recover();
+    expect(requests.map((r) => [r.untilStep, r.restart])).toEqual([
+      [RECOVER_CHUNK, true],
+      [2 * RECOVER_CHUNK, false],
+      [3 * RECOVER_CHUNK, false],
+    ]);
+    // Windows take L + 1 tokens, so L is clamped below the context (64); the training text is the calibration text.
+    expect(requests[0]).toMatchObject({ steps: 6, lr: 0.003, batch: 2, training: { samples: 8, seqLen: 63, seed: 0 } });
+    const state = store.getState();
+    expect(state.tasks.recover.result?.finished).toBe(true);
+    expect(state.tasks.recover.key).toBe(recoverKeyOf(state));
+    // The settings are the experiment's, so the share link carries them.
+    expect(encodeExperiment(state.experiment)).toContain('rsteps=6');
+    // Changed settings or new masks make the report stale.
+    actions.setRecoverSettings({ steps: 7 });
+    expect(store.getState().tasks.recover.key).not.toBe(recoverKeyOf(store.getState()));
+  });
+
+  it('Pause keeps the report so far and Resume continues the same run; new settings start over', async () => {
+    const { store, actions, requests, holds } = await withRecover(2 * RECOVER_CHUNK);
+    const run = actions.recover();
+    while (holds.length === 0) await tick();
+    actions.pauseRecover();
+    await run;
+    let task = store.getState().tasks.recover;
+    expect(task).toMatchObject({ running: null, error: null });
+    expect(task.result?.step).toBe(RECOVER_CHUNK);
+    // Resume: from step 5, not a restart (the engine keeps the run).
+    holds.length = 0;
+    const resumed = actions.recover();
+    while (holds.length === 0) await tick();
+    holds[0].release();
+    await resumed;
+    expect(requests.slice(2).map((r) => [r.untilStep, r.restart])).toEqual([
+      [2 * RECOVER_CHUNK, false],
+      [3 * RECOVER_CHUNK, false],
+    ]);
+    task = store.getState().tasks.recover;
+    expect(task.result?.finished).toBe(true);
+    // Other settings: the next run restarts.
+    actions.setRecoverSettings({ seed: 3 });
+    const count = requests.length;
+    const restarted = actions.recover();
+    while (requests.length === count) await tick();
+    expect(requests.at(-1)).toMatchObject({ untilStep: RECOVER_CHUNK, restart: true, training: { seed: 3 } });
+    actions.pauseRecover();
+    await restarted;
   });
 });

@@ -68,6 +68,20 @@ function randomExperiment(rng: Rng): Experiment {
       ctx: intIn(rng, LIMITS.ctx),
       maxTokens: intIn(rng, LIMITS.evalTokens),
     },
+    // The Recover step's settings: the defaults (links then omit them) or any value in range.
+    recover:
+      rng.next() < 0.3
+        ? defaultExperiment().recover
+        : {
+            text:
+              rng.next() < 0.3 ? null : rng.next() < 0.5 ? { kind: 'corpus', id: pick(rng, ['brown', 'brown.news']) } : { kind: 'pasted', hash: hex(rng, 16) },
+            samples: intIn(rng, LIMITS.recoverSamples),
+            seqLen: intIn(rng, LIMITS.recoverSeqLen),
+            seed: rng.nextU32(),
+            steps: intIn(rng, LIMITS.recoverSteps),
+            lr: LIMITS.recoverLr.min + rng.next() * (LIMITS.recoverLr.max - LIMITS.recoverLr.min),
+            batch: intIn(rng, LIMITS.recoverBatch),
+          },
     view: { panel: pick(rng, PANELS), layer: intIn(rng, LIMITS.layer) },
     hide: subset(rng, HIDEABLE_CONTROLS),
     tour: rng.next() < 0.5,

@@ -27,7 +27,8 @@ import { parseFlags, UsageError, type ParsedFlags } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
 import type { Command, CommandIo } from './command.ts';
 import { DEFAULT_TEXT_CTX } from './ppl.ts';
-import { readIdWindows, readTextStream } from './prune-options.ts';
+import { numberFlag, readIdWindows, readTextStream } from './prune-options.ts';
+import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
 
 export const DISTILL_STATE_FILE = 'distill-state.safetensors';
 
@@ -47,8 +48,11 @@ async function trainingWindows(flags: ParsedFlags, student: Checkpoint, dir: str
       throw new UsageError('distill: --samples and --seq-len draw windows from --text; with --ids the file gives the windows');
     return { windows: await readIdWindows(idsFile, student), source: `ids:${idsFile}` };
   }
-  const samples = flags.number('samples', 128, { min: 1, integer: true });
-  const seqLen = flags.number('seq-len', Math.min(128, student.spec.maxPositions), { min: 2, max: student.spec.maxPositions, integer: true });
+  // The Recover step's rows of the settings vocabulary: the page's defaults and limits.
+  const samples = numberFlag(flags, SETTINGS.recoverSamples);
+  const seqLen = numberFlag(flags, SETTINGS.recoverSeqLen, Math.min(SETTINGS.recoverSeqLen.default, student.spec.maxPositions));
+  if (seqLen > student.spec.maxPositions)
+    throw new UsageError(`distill: --seq-len ${seqLen} is longer than the model's context (${student.spec.maxPositions})`);
   const tokens = await readTextStream(textFile!, student, dir);
   if (tokens.length < seqLen + 1) throw new UsageError(`distill: ${textFile} gives ${tokens.length} tokens, fewer than one window of ${seqLen + 1}`);
   return { windows: sampleTrainingWindows(tokens, samples, seqLen, seed), source: `text:${textFile}` };
@@ -86,10 +90,10 @@ function settingsOf(flags: ParsedFlags): DistillSettings {
     );
   return {
     ...DEFAULT_DISTILL,
-    steps: flags.number('steps', DEFAULT_DISTILL.steps, { min: 1, integer: true }),
-    lr: flags.number('lr', DEFAULT_DISTILL.lr, { min: 1e-8, max: 0.5 }),
-    batch: flags.number('batch', DEFAULT_DISTILL.batch, { min: 1, integer: true }),
-    seed: flags.number('seed', DEFAULT_DISTILL.seed, { min: 0, max: 0xffffffff, integer: true }),
+    steps: numberFlag(flags, SETTINGS.recoverSteps),
+    lr: numberFlag(flags, SETTINGS.recoverLr),
+    batch: numberFlag(flags, SETTINGS.recoverBatch),
+    seed: numberFlag(flags, SETTINGS.recoverSeed),
     logEvery: flags.number('log-every', DEFAULT_DISTILL.logEvery, { min: 1, integer: true }),
   };
 }

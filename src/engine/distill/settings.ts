@@ -3,6 +3,7 @@
  * steps (linear warmup, cosine to a floor; src/engine/train/schedule.ts), and the share of the perplexity gap
  * recovered.
  */
+import { SETTINGS } from '../experiment/vocabulary.ts';
 import type { LrSchedule } from '../train/schedule.ts';
 
 export interface DistillSettings {
@@ -24,11 +25,12 @@ export interface DistillSettings {
   logEvery: number;
 }
 
+/** Steps, learning rate, batch and seed are the Recover step's rows of the settings vocabulary (page and CLI alike). */
 export const DEFAULT_DISTILL: DistillSettings = {
-  steps: 100,
-  lr: 1e-3,
-  batch: 4,
-  seed: 0,
+  steps: SETTINGS.recoverSteps.default,
+  lr: SETTINGS.recoverLr.default,
+  batch: SETTINGS.recoverBatch.default,
+  seed: SETTINGS.recoverSeed.default,
   beta1: 0.9,
   beta2: 0.95,
   adamEps: 1e-8,

@@ -95,6 +95,23 @@ export interface ExperimentEvaluation {
   maxTokens: number;
 }
 
+/**
+ * The Recover step: expert-wise distillation of the pruned model toward the dense one (docs/distillation.md).
+ * Added to v1 after its first release: links without its keys mean the defaults.
+ */
+export interface ExperimentRecover {
+  /** Training text; null: the calibration text. */
+  text: CalibrationText | null;
+  samples: number;
+  seqLen: number;
+  seed: number;
+  /** Optimizer steps per MoE layer. */
+  steps: number;
+  lr: number;
+  /** Windows per step. */
+  batch: number;
+}
+
 export interface ExperimentView {
   panel: Panel;
   layer: number;
@@ -106,6 +123,7 @@ export interface Experiment {
   prune: ExperimentPrune;
   /** Added to v1 after its first release: links without these keys mean the defaults below. */
   evaluation: ExperimentEvaluation;
+  recover: ExperimentRecover;
   view: ExperimentView;
   /** Controls hidden from the page (classroom mode), kept in HIDEABLE_CONTROLS order. */
   hide: HideableControl[];
@@ -128,6 +146,11 @@ export const LIMITS = {
   patternM: { min: PATTERN.minM, max: PATTERN.maxM },
   blockSize: range(SETTINGS.blockSize),
   damp: range(SETTINGS.damp),
+  recoverSamples: range(SETTINGS.recoverSamples),
+  recoverSeqLen: range(SETTINGS.recoverSeqLen),
+  recoverSteps: range(SETTINGS.recoverSteps),
+  recoverLr: range(SETTINGS.recoverLr),
+  recoverBatch: range(SETTINGS.recoverBatch),
 } as const;
 
 export { DEFAULT_EMBEDDED_MODEL };
@@ -147,9 +170,24 @@ export function defaultExperiment(): Experiment {
     },
     prune: defaultPrune(),
     evaluation: { text: { kind: 'corpus', id: DEFAULT_TEXT }, ctx: S.ctx.default, maxTokens: S.evalTokens.default },
+    recover: defaultRecover(),
     view: { panel: 'model', layer: 0 },
     hide: [],
     tour: false,
+  };
+}
+
+/** The Recover step's defaults (the CLI's `moe-lab distill` takes the same). */
+export function defaultRecover(): ExperimentRecover {
+  const S = SETTINGS;
+  return {
+    text: null,
+    samples: S.recoverSamples.default,
+    seqLen: S.recoverSeqLen.default,
+    seed: S.recoverSeed.default,
+    steps: S.recoverSteps.default,
+    lr: S.recoverLr.default,
+    batch: S.recoverBatch.default,
   };
 }
 

@@ -20,6 +20,7 @@ import {
   readPattern,
   type CalibrationText,
   type Experiment,
+  type ExperimentRecover,
   type ExperimentModel,
   type SparsityPattern,
 } from './schema.ts';
@@ -75,6 +76,19 @@ export function encodeExperiment(experiment: Experiment): string {
     [key(S.ctx), String(experiment.evaluation.ctx)],
     [key(S.evalTokens), String(experiment.evaluation.maxTokens)],
   );
+  // The Recover step's settings only where they differ from its defaults, so links made before it stay as they were.
+  const r = experiment.recover;
+  const rd = defaults.recover;
+  if (r.text !== null) pairs.push(['rtext', textValue(r.text)]);
+  const recoverNumbers: [NumberSetting, keyof ExperimentRecover][] = [
+    [S.recoverSamples, 'samples'],
+    [S.recoverSeqLen, 'seqLen'],
+    [S.recoverSeed, 'seed'],
+    [S.recoverSteps, 'steps'],
+    [S.recoverLr, 'lr'],
+    [S.recoverBatch, 'batch'],
+  ];
+  for (const [row, name] of recoverNumbers) if (r[name] !== rd[name]) pairs.push([key(row), String(r[name])]);
   if (view.panel !== defaults.view.panel) pairs.push(['panel', view.panel]);
   if (view.layer !== defaults.view.layer) pairs.push(['layer', String(view.layer)]);
   if (experiment.hide.length) pairs.push(['hide', experiment.hide.join(',')]);
@@ -233,6 +247,17 @@ const KEYS: Record<string, KeyReader> = {
   ),
   [key(S.ctx)]: numberKey(S.ctx, (e, v) => (e.evaluation.ctx = v)),
   [key(S.evalTokens)]: numberKey(S.evalTokens, (e, v) => (e.evaluation.maxTokens = v)),
+  rtext: field(
+    prefixed('rtext', parseText),
+    (e, v) => (e.recover.text = v),
+    () => 'the calibration text',
+  ),
+  [key(S.recoverSamples)]: numberKey(S.recoverSamples, (e, v) => (e.recover.samples = v)),
+  [key(S.recoverSeqLen)]: numberKey(S.recoverSeqLen, (e, v) => (e.recover.seqLen = v)),
+  [key(S.recoverSeed)]: numberKey(S.recoverSeed, (e, v) => (e.recover.seed = v)),
+  [key(S.recoverSteps)]: numberKey(S.recoverSteps, (e, v) => (e.recover.steps = v)),
+  [key(S.recoverLr)]: numberKey(S.recoverLr, (e, v) => (e.recover.lr = v)),
+  [key(S.recoverBatch)]: numberKey(S.recoverBatch, (e, v) => (e.recover.batch = v)),
   panel: field(
     oneOf('panel', PANELS),
     (e, v) => (e.view.panel = v),

@@ -12,7 +12,7 @@
 
 /** What every row says. `url`: the share-link key (null: links do not carry it); `cli`: the flag without `--` (null: none). */
 interface SettingBase {
-  section: 'calibration' | 'prune' | 'evaluation';
+  section: 'calibration' | 'prune' | 'evaluation' | 'recover';
   label: string;
   help: string;
   url: string | null;
@@ -267,6 +267,75 @@ export const SETTINGS = {
     max: 4_194_304,
     integer: true,
     default: 4096,
+  }),
+  // The Recover step (docs/distillation.md): its share-link keys were added to v1 later, so a link without them means
+  // these defaults, and links carry them only where they differ.
+  recoverSamples: number({
+    section: 'recover',
+    label: 'Windows',
+    help: 'training windows N of the Recover step, drawn at seeded starts of the training text (the calibration rule)',
+    url: 'rsamples',
+    cli: 'samples',
+    min: 1,
+    max: 4096,
+    integer: true,
+    default: 128,
+  }),
+  recoverSeqLen: number({
+    section: 'recover',
+    label: 'Window (tokens)',
+    help: "tokens per training window L (clamped below the model's context)",
+    url: 'rseqlen',
+    cli: 'seq-len',
+    min: 8,
+    max: 32768,
+    integer: true,
+    default: 128,
+  }),
+  recoverSeed: number({
+    section: 'recover',
+    label: 'Seed',
+    help: 'seeds the training windows and their order',
+    url: 'rseed',
+    cli: 'seed',
+    min: 0,
+    max: 2 ** 32 - 1,
+    integer: true,
+    default: 0,
+  }),
+  recoverSteps: number({
+    section: 'recover',
+    label: 'Steps per layer',
+    help: 'optimizer steps per MoE layer (the layers are distilled one after the other)',
+    url: 'rsteps',
+    cli: 'steps',
+    min: 1,
+    max: 100_000,
+    integer: true,
+    default: 100,
+  }),
+  recoverLr: number({
+    section: 'recover',
+    label: 'Learning rate',
+    help: 'peak AdamW learning rate of each layer (warmup over 10% of its steps, cosine to a tenth)',
+    url: 'rlr',
+    cli: 'lr',
+    min: 1e-6,
+    max: 0.5,
+    integer: false,
+    default: 1e-3,
+    step: 1e-6,
+  }),
+  recoverBatch: number({
+    section: 'recover',
+    label: 'Windows per step',
+    help: 'training windows per optimizer step',
+    url: 'rbatch',
+    cli: 'batch',
+    min: 1,
+    max: 64,
+    integer: true,
+    default: 4,
   }),
 } as const;
 

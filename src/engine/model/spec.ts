@@ -121,3 +121,12 @@ export function countParameters(spec: MoeModelSpec): ParameterCounts {
   }
   return { total, expert, perExpert, active: total - expert + activeExperts };
 }
+
+/**
+ * The longest window the lab runs on a model: its positions, and its sliding window when it has one (this engine
+ * attends to the whole window, so a longer one would not be what the model computes). The one definition: the
+ * page's requests, the calibration windows and the CLI's --ctx / --seq-len and the page's window limits are all checked against it.
+ */
+export function contextLimit(spec: Pick<MoeModelSpec, 'maxPositions' | 'slidingWindow'>): number {
+  return Math.min(spec.maxPositions, spec.slidingWindow ?? Infinity);
+}

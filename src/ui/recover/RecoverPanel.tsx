@@ -1,9 +1,9 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
-import type { EngineErrorInfo } from '../../api/errors.ts';
-import type { RecoverReport, RecoverRequest } from '../../api/recover.ts';
-import type { CalibrationText } from '../../engine/experiment/schema.ts';
+import { useCallback } from 'react';
+import type { RecoverReport } from '../../api/recover.ts';
 import { textKey, textRefOf } from '../../engine/experiment/text-ref.ts';
-import { errorInfo } from '../../state/lab-actions.ts';
+import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
+import { contextLimit } from '../../engine/model/spec.ts';
+import { recoverKeyOf } from '../../state/lab-actions.ts';
 import { useLab, useLabActions } from '../../state/store.ts';
 import { Chart } from '../charts/Chart.tsx';
 import { drawLines } from '../charts/lines.ts';
@@ -13,105 +13,57 @@ import { TextPicker } from '../lab/TextPicker.tsx';
 import { ProgressBar } from '../ProgressBar.tsx';
 import './RecoverPanel.css';
 
-/** Steps per engine call: the curves redraw after each, and Pause takes effect within one. */
-const CHUNK = 5;
-
-interface Settings {
-  text: CalibrationText | null; // null: the calibration text
-  samples: number;
-  seqLen: number;
-  seed: number;
-  steps: number;
-  lr: number;
-  batch: number;
-}
-
-const DEFAULTS: Settings = { text: null, samples: 64, seqLen: 128, seed: 0, steps: 50, lr: 1e-3, batch: 4 };
+const S = SETTINGS;
 
 /**
  * Recover: expert-wise knowledge distillation of the pruned model toward the dense one (MoE-Pruner, Xie et al.
- * 2024, sec. 3.3), MoE layer by MoE layer, masks kept — every pruned weight stays exactly 0. Runs in the engine in
- * chunks of steps, so the loss curves draw as it trains and Pause / Resume continue the same run; when finished,
- * the dense, pruned and distilled perplexities on the Evaluate panel's windows side by side.
+ * 2024, sec. 3.3), MoE layer by MoE layer, masks kept — every pruned weight stays exactly 0. A task like the others:
+ * its settings are the experiment's (and the share link's), the named actions run it in chunks of steps (the curves
+ * draw as it trains; Pause / Resume continue the same run), and its report is current while the model, the masks
+ * and the settings are those it was computed from. When finished: the dense, pruned and distilled perplexities on
+ * the Evaluate panel's windows side by side.
  */
 export function RecoverPanel() {
   const model = useLab((s) => s.model);
   const masksKey = useLab((s) => s.masksKey);
   const experiment = useLab((s) => s.experiment);
-  const { engine } = useLabActions();
-  const [settings, setSettings] = useState<Settings>(DEFAULTS);
-  const [report, setReport] = useState<RecoverReport | null>(null);
-  const [progress, setProgress] = useState<{ message: string; done: number; total: number } | null>(null);
-  const [error, setError] = useState<EngineErrorInfo | null>(null);
-  const [running, setRunning] = useState(false);
-  const controller = useRef<AbortController | null>(null);
-  // A new pruning (or model) starts a new run in the engine: forget the old one's report, stop its loop.
-  useEffect(() => {
-    controller.current?.abort();
-    setReport(null);
-  }, [masksKey, model]);
-  // Changed settings start a new run too (the engine compares them); say Recover, not Resume.
-  useEffect(() => {
-    if (!controller.current) setReport((r) => (r && !r.finished ? null : r));
-  }, [settings, experiment.calibration.text]);
-  const limit = model ? Math.min(model.spec.maxPositions, model.spec.slidingWindow ?? Infinity) - 1 : 2048;
+  const task = useLab((s) => s.tasks.recover);
+  const key = useLab(recoverKeyOf);
+  const actions = useLabActions();
+  const settings = experiment.recover;
+  const running = task.running !== null;
+  // A report of other settings, masks or model is not this run's: Recover starts over then.
+  const report = task.key === key ? task.result : null;
+  const limit = model ? contextLimit(model.spec) - 1 : S.recoverSeqLen.max;
   const trainingText = settings.text ?? experiment.calibration.text;
   const evaluation = experiment.evaluation;
   const sameText = textKey(textRefOf(trainingText)) === textKey(textRefOf(evaluation.text));
-  const patch = (p: Partial<Settings>) => setSettings((s) => ({ ...s, ...p }));
-
-  const request = (untilStep: number, restart: boolean): RecoverRequest => ({
-    training: { text: textRefOf(trainingText), samples: settings.samples, seqLen: Math.min(settings.seqLen, limit), seed: settings.seed },
-    steps: settings.steps,
-    lr: settings.lr,
-    batch: settings.batch,
-    untilStep,
-    evaluation: { text: textRefOf(evaluation.text), ctx: evaluation.ctx, maxTokens: evaluation.maxTokens },
-    restart,
-  });
-
-  /** Asks the engine for chunk after chunk until the run is finished or paused. */
-  async function run(restart: boolean) {
-    controller.current?.abort();
-    const mine = new AbortController();
-    controller.current = mine;
-    setRunning(true);
-    setError(null);
-    let step = restart ? 0 : (report?.step ?? 0);
-    let first = restart;
-    try {
-      while (!mine.signal.aborted) {
-        const next = await engine.recover(request(step + CHUNK, first), {
-          signal: mine.signal,
-          onProgress: (p) => setProgress({ message: p.message, done: p.done, total: p.total }),
-        });
-        first = false;
-        step = next.step;
-        setReport(next);
-        if (next.finished) break;
-      }
-    } catch (e) {
-      const info = errorInfo(e);
-      if (info.kind !== 'aborted') setError(info);
-    } finally {
-      if (controller.current === mine) {
-        controller.current = null;
-        setRunning(false);
-        setProgress(null);
-      }
-    }
-  }
+  const progress = task.running?.progress ?? null;
 
   const download = async () => {
-    try {
-      for (const f of await engine.exportRecovered({ zip: true })) saveFile(f.path, f.bytes as Uint8Array<ArrayBuffer>);
-    } catch (e) {
-      setError(errorInfo(e));
-    }
+    const files = await actions.exportRecovered();
+    for (const f of files ?? []) saveFile(f.path, f.bytes as Uint8Array<ArrayBuffer>);
   };
 
   const canRun = Boolean(model?.tokenizer && masksKey) && !running;
   const started = report !== null && report.step > 0;
+  const error = task.error;
+  const number = (
+    name: 'recoverSamples' | 'recoverSeqLen' | 'recoverSeed' | 'recoverSteps' | 'recoverLr' | 'recoverBatch',
+    value: number,
+    field: keyof typeof settings,
+    max?: number,
+  ) => (
+    <NumberField
+      label={S[name].label}
+      value={value}
+      min={S[name].min}
+      max={max ?? S[name].max}
+      step={'step' in S[name] ? S[name].step : undefined}
+      onCommit={(v) => actions.setRecoverSettings({ [field]: v })}
+      disabled={running}
+    />
+  );
   return (
     <section className="card lab-section recover" id="recover" aria-labelledby="recover-title">
       <h2 id="recover-title">Recover</h2>
@@ -121,38 +73,31 @@ export function RecoverPanel() {
       </p>
       {!masksKey && <p className="hint">Prune first: Recover distills the pruned model toward the loaded dense one.</p>}
       <div className="settings">
-        <TextPicker label="Training text" value={trainingText} onChange={(text) => patch({ text })} forTask="calibrate" disabled={running} />
+        <TextPicker label="Training text" value={trainingText} onChange={(text) => actions.setRecoverText(text)} forTask="calibrate" disabled={running} />
         <div className="row">
-          <NumberField label="Windows" value={settings.samples} min={1} max={4096} onCommit={(samples) => patch({ samples })} disabled={running} />
-          <NumberField
-            label="Window (tokens)"
-            value={Math.min(settings.seqLen, limit)}
-            min={8}
-            max={limit}
-            onCommit={(seqLen) => patch({ seqLen })}
-            disabled={running}
-          />
-          <NumberField label="Seed" value={settings.seed} min={0} max={4294967295} onCommit={(seed) => patch({ seed })} disabled={running} />
+          {number('recoverSamples', settings.samples, 'samples')}
+          {number('recoverSeqLen', Math.min(settings.seqLen, limit), 'seqLen', limit)}
+          {number('recoverSeed', settings.seed, 'seed')}
         </div>
         <div className="row">
-          <NumberField label="Steps per layer" value={settings.steps} min={1} max={100000} onCommit={(steps) => patch({ steps })} disabled={running} />
-          <NumberField label="Learning rate" value={settings.lr} min={1e-6} max={0.1} step={1e-6} onCommit={(lr) => patch({ lr })} disabled={running} />
-          <NumberField label="Windows per step" value={settings.batch} min={1} max={64} onCommit={(batch) => patch({ batch })} disabled={running} />
+          {number('recoverSteps', settings.steps, 'steps')}
+          {number('recoverLr', settings.lr, 'lr')}
+          {number('recoverBatch', settings.batch, 'batch')}
         </div>
       </div>
       {sameText && <p className="hint warn">The training text is also the evaluation text: the recovered perplexity will look better than on unseen text.</p>}
       <div className="row actions">
         {!running && (
-          <button type="button" className="primary" disabled={!canRun || (report?.finished ?? false)} onClick={() => void run(!started)}>
+          <button type="button" className="primary" disabled={!canRun || (report?.finished ?? false)} onClick={() => void actions.recover(!started)}>
             {started ? 'Resume' : 'Recover'}
           </button>
         )}
         {running && (
-          <button type="button" onClick={() => controller.current?.abort()}>
+          <button type="button" onClick={() => actions.pauseRecover()}>
             Pause
           </button>
         )}
-        <button type="button" disabled={!canRun || !started} onClick={() => void run(true)}>
+        <button type="button" disabled={!canRun || !started} onClick={() => void actions.recover(true)}>
           Start over
         </button>
         <span className="hint">
