@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/args.ts';
+import { DEFAULT_DISTILL } from '../../src/engine/distill/settings.ts';
 import { CALIBRATION_FLAGS, PRUNE_FLAGS, PRUNE_USAGE, samplingFromFlags, settingsFromFlags } from '../../src/cli/commands/prune-options.ts';
 import { defaultExperiment, LIMITS, PRUNE_METHODS } from '../../src/engine/experiment/schema.ts';
 import { DEFAULT_EMBEDDED_MODEL, SETTINGS } from '../../src/engine/experiment/vocabulary.ts';
@@ -29,6 +30,14 @@ describe('settings vocabulary', () => {
     expect(settingsFromFlags(cli(['--method', 'sparsegpt', '--sparsity', '0.5']), 'dense', 'prune').sparseGpt).toEqual(
       pipelineSettingsOf(pruneRequest(sparseGpt)).sparseGpt,
     );
+  });
+
+  it("moe-lab distill's defaults are the page's Recover settings", () => {
+    const page = defaultExperiment().recover;
+    expect(page.text).toBeNull();
+    const { steps, lr, batch, seed } = DEFAULT_DISTILL;
+    expect({ steps, lr, batch, seed }).toEqual({ steps: page.steps, lr: page.lr, batch: page.batch, seed: page.seed });
+    expect([SETTINGS.recoverSamples.cli, SETTINGS.recoverSeqLen.cli]).toEqual(['samples', 'seq-len']);
   });
 
   it("the default model is the page's default in public/models/index.json", () => {
