@@ -7,10 +7,10 @@ import type { Engine, OperationOptions } from '../api/engine.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 import type { ExportFile, ExportRequest, InspectRequest, PruneMethodName, Sampling, Variant } from '../api/lab.ts';
 import { textRefOf } from '../engine/experiment/text-ref.ts';
-import { freshnessKey, recoverRequest, recoverSettings, REPRODUCE_EVALUATION } from '../api/experiment-requests.ts';
+import { freshnessKey, recoverRequest, REPRODUCE_EVALUATION } from '../api/experiment-requests.ts';
 import { contextLimit } from '../engine/model/spec.ts';
-import { calibrationKey, calibrationRequest, evaluatedVariants, evaluateKey, evaluateRequest, pruneKey, pruneRequest } from './requests.ts';
-import { idleTasks, type LabState, type LabStore, type LabTasks, type SweepResult, type TaskName, type TaskState } from './store.ts';
+import { calibrationKey, calibrationRequest, evaluatedVariants, evaluateKey, evaluateRequest, pruneKey, pruneRequest, recoverKeyOf } from './requests.ts';
+import { idleTasks, type LabStore, type LabTasks, type SweepResult, type TaskName, type TaskState } from './store.ts';
 
 export function errorInfo(error: unknown): EngineErrorInfo {
   const e = error as Partial<EngineErrorInfo> | null;
@@ -278,12 +278,6 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
 }
 
 export type TaskActions = ReturnType<typeof createTaskActions>;
-
-/** What a Recover run's report depends on: the model, the masks in force and the Recover settings. */
-export function recoverKeyOf(state: LabState): string {
-  const { experiment, masksKey, model } = state;
-  return freshnessKey({ model: model?.contentHash ?? null, masks: masksKey, recover: model ? recoverSettings(experiment, contextLimit(model.spec)) : null });
-}
 
 /** Steps per Recover engine call: the curves redraw after each, and Pause takes effect within one. */
 export const RECOVER_CHUNK = 5;

@@ -6,7 +6,9 @@
  */
 import type { Variant } from '../api/lab.ts';
 import type { Experiment } from '../engine/experiment/schema.ts';
-import { evaluateRequest, freshnessKey, pruneCalibration, pruneRequest } from '../api/experiment-requests.ts';
+import { evaluateRequest, freshnessKey, pruneCalibration, pruneRequest, recoverSettings } from '../api/experiment-requests.ts';
+import { contextLimit } from '../engine/model/spec.ts';
+import type { LabState } from './store.ts';
 
 export { calibrationRequest, evaluateRequest, pruneRequest } from '../api/experiment-requests.ts';
 
@@ -28,4 +30,10 @@ export function evaluatedVariants(masksKey: string | null): Variant[] {
 /** What an evaluation's numbers depend on: the model, the evaluation request, and the masks when the pruned model is measured. */
 export function evaluateKey(experiment: Experiment, modelHash: string | null, masksKey: string | null, byGenre: boolean): string {
   return freshnessKey({ model: modelHash, evaluate: evaluateRequest(experiment, evaluatedVariants(masksKey), byGenre), masks: masksKey });
+}
+
+/** What a Recover run's report depends on: the model, the masks in force and the Recover settings. */
+export function recoverKeyOf(state: LabState): string {
+  const { experiment, masksKey, model } = state;
+  return freshnessKey({ model: model?.contentHash ?? null, masks: masksKey, recover: model ? recoverSettings(experiment, contextLimit(model.spec)) : null });
 }

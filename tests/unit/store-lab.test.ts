@@ -6,7 +6,8 @@ import type { CalibrationSummary, EvaluateRequest, PruneRequest, PruneSummary, S
 import type { RecoverReport, RecoverRequest } from '../../src/api/recover.ts';
 import { encodeExperiment } from '../../src/engine/experiment/url.ts';
 import { createLabActions } from '../../src/state/actions.ts';
-import { RECOVER_CHUNK, recoverKeyOf } from '../../src/state/lab-actions.ts';
+import { RECOVER_CHUNK } from '../../src/state/lab-actions.ts';
+import { recoverKeyOf } from '../../src/state/requests.ts';
 import { pruneKey } from '../../src/state/requests.ts';
 import { createLabStore } from '../../src/state/store.ts';
 import { unusedLabCalls } from './worker-fake-engine.ts';

@@ -3,7 +3,7 @@ import type { RecoverReport } from '../../api/recover.ts';
 import { textKey, textRefOf } from '../../engine/experiment/text-ref.ts';
 import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
 import { contextLimit } from '../../engine/model/spec.ts';
-import { recoverKeyOf } from '../../state/lab-actions.ts';
+import { recoverKeyOf } from '../../state/requests.ts';
 import { useLab, useLabActions } from '../../state/store.ts';
 import { Chart } from '../charts/Chart.tsx';
 import { drawLines } from '../charts/lines.ts';
