@@ -9,7 +9,6 @@ import {
   canonicalSubset,
   HIDEABLE_CONTROLS,
   LIMITS,
-  PRUNE_TARGETS,
   type Experiment,
   type ExperimentCalibration,
   type ExperimentEvaluation,
@@ -21,7 +20,7 @@ import {
   type PruneTarget,
 } from '../engine/experiment/schema.ts';
 import { decodeExperiment } from '../engine/experiment/url.ts';
-import { SETTINGS } from '../engine/experiment/vocabulary.ts';
+import { settingOf, validSetting, withSetting, type SettingName } from '../engine/experiment/vocabulary.ts';
 import { createTaskActions, errorInfo } from './lab-actions.ts';
 import type { LabState, LabStore, Note } from './store.ts';
 
@@ -46,8 +45,6 @@ export function createLabActions(store: LabStore, engine: Engine) {
 
   const note = (topic: Note['topic'], text: string) => set((s) => ({ notes: [...s.notes, { id: nextNoteId++, topic, text }] }));
   const patchExperiment = (patch: Partial<Experiment>) => set((s) => ({ experiment: { ...s.experiment, ...patch } }));
-  const patchPrune = (patch: Partial<ExperimentPrune>) => patchExperiment({ prune: { ...get().experiment.prune, ...patch } });
-  const patchCalibration = (patch: Partial<ExperimentCalibration>) => patchExperiment({ calibration: { ...get().experiment.calibration, ...patch } });
 
   /** The experiment's model entry for a loaded model. */
   function experimentModel(source: ModelSource, summary: ModelSummary): ExperimentModel {
@@ -219,77 +216,81 @@ export function createLabActions(store: LabStore, engine: Engine) {
       set((s) => ({ notes: s.notes.filter((n) => n.id !== id) }));
     },
 
+    /**
+     * Any setting of the vocabulary (src/engine/experiment/vocabulary.ts), made valid by its row (numbers clamped
+     * and rounded, subsets in canonical order); a value the row refuses (a half-typed number, an empty subset) keeps
+     * the current one. The named setters below are this action for one row each.
+     */
+    setSetting(name: SettingName, value: unknown): void {
+      const { section, at } = settingOf(name);
+      const valid = at === null ? null : validSetting(name, value);
+      if (valid) patchExperiment({ [section]: withSetting(get().experiment[section], name, valid.value) });
+    },
     setPruneMethod(method: ExperimentPrune['method']): void {
-      patchPrune({ method });
+      actions.setSetting('method', method);
     },
     setSparsity(sparsity: number): void {
-      patchPrune({ sparsity: clamp(sparsity, LIMITS.sparsity) });
+      actions.setSetting('sparsity', sparsity);
     },
     setSparsityPattern(pattern: ExperimentPrune['pattern']): void {
-      patchPrune({ pattern });
+      actions.setSetting('pattern', pattern);
     },
     setPruneGroup(group: ExperimentPrune['group']): void {
-      patchPrune({ group });
+      actions.setSetting('group', group);
     },
     setAllocation(allocation: ExperimentPrune['allocation']): void {
-      patchPrune({ allocation });
+      actions.setSetting('allocation', allocation);
     },
     setExpertsDrop(expertsDrop: number): void {
-      patchPrune({ expertsDrop: clampInt(expertsDrop, LIMITS.expertsDrop) });
+      actions.setSetting('expertsDrop', expertsDrop);
     },
     setExpertCriterion(expertCriterion: ExperimentPrune['expertCriterion']): void {
-      patchPrune({ expertCriterion });
+      actions.setSetting('expertCriterion', expertCriterion);
     },
-    /** SparseGPT's block width (an integer) and dampening, each clamped to the schema's range. */
+    /** SparseGPT's block width and dampening (a half-typed field, NaN, keeps the current value). */
     setSparseGpt(change: Partial<ExperimentPrune['sparseGpt']>): void {
-      const current = get().experiment.prune.sparseGpt;
-      // A half-typed field (NaN) keeps the current value.
-      const blockSize = Number.isFinite(change.blockSize) ? clampInt(change.blockSize!, LIMITS.blockSize) : current.blockSize;
-      const damp = Number.isFinite(change.damp) ? clamp(change.damp!, LIMITS.damp) : current.damp;
-      patchPrune({ sparseGpt: { blockSize, damp } });
+      if (change.blockSize !== undefined) actions.setSetting('blockSize', change.blockSize);
+      if (change.damp !== undefined) actions.setSetting('damp', change.damp);
     },
     /** Keeps the targets in canonical order; an empty choice is refused (nothing would be pruned). */
     setPruneTargets(targets: readonly PruneTarget[]): void {
-      const canonical = canonicalSubset(targets, PRUNE_TARGETS);
-      if (canonical.length) patchPrune({ targets: canonical });
+      actions.setSetting('targets', targets);
     },
     setCalibrationText(text: ExperimentCalibration['text']): void {
-      patchCalibration({ text });
+      actions.setSetting('text', text);
     },
     setCalibrationSize(samples: number, seqLen: number): void {
-      patchCalibration({ samples: clampInt(samples, LIMITS.samples), seqLen: clampInt(seqLen, LIMITS.seqLen) });
+      actions.setSetting('samples', samples);
+      actions.setSetting('seqLen', seqLen);
     },
     setCalibrationSeed(seed: number): void {
-      patchCalibration({ seed: clampInt(seed, LIMITS.seed) });
+      actions.setSetting('seed', seed);
     },
     setCalibrationMode(mode: ExperimentCalibration['mode']): void {
-      patchCalibration({ mode });
+      actions.setSetting('mode', mode);
     },
     setEvaluationText(text: ExperimentEvaluation['text']): void {
-      patchExperiment({ evaluation: { ...get().experiment.evaluation, text } });
+      actions.setSetting('evalText', text);
     },
     setEvaluationSize(ctx: number, maxTokens: number): void {
-      patchExperiment({ evaluation: { ...get().experiment.evaluation, ctx: clampInt(ctx, LIMITS.ctx), maxTokens: clampInt(maxTokens, LIMITS.evalTokens) } });
+      actions.setSetting('ctx', ctx);
+      actions.setSetting('evalTokens', maxTokens);
     },
     /** The Recover step's training text (null: the calibration text). */
     setRecoverText(text: ExperimentRecover['text']): void {
-      patchExperiment({ recover: { ...get().experiment.recover, text } });
+      actions.setSetting('recoverText', text);
     },
-    /** The Recover step's numbers, each clamped to its vocabulary row. */
+    /** The Recover step's numbers, each made valid by its vocabulary row. */
     setRecoverSettings(change: Partial<Omit<ExperimentRecover, 'text'>>): void {
-      const r = { ...get().experiment.recover, ...change };
-      const S = SETTINGS;
-      patchExperiment({
-        recover: {
-          text: r.text,
-          samples: clampInt(r.samples, S.recoverSamples),
-          seqLen: clampInt(r.seqLen, S.recoverSeqLen),
-          seed: clampInt(r.seed, S.recoverSeed),
-          steps: clampInt(r.steps, S.recoverSteps),
-          lr: clamp(r.lr, S.recoverLr),
-          batch: clampInt(r.batch, S.recoverBatch),
-        },
-      });
+      const rows = {
+        samples: 'recoverSamples',
+        seqLen: 'recoverSeqLen',
+        seed: 'recoverSeed',
+        steps: 'recoverSteps',
+        lr: 'recoverLr',
+        batch: 'recoverBatch',
+      } as const;
+      for (const [field, value] of Object.entries(change)) actions.setSetting(rows[field as keyof typeof rows], value);
     },
     setView(view: Partial<ExperimentView>): void {
       const next = { ...get().experiment.view, ...view };

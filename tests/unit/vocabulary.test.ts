@@ -9,12 +9,46 @@ import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/args.ts';
 import { DEFAULT_DISTILL } from '../../src/engine/distill/settings.ts';
 import { CALIBRATION_FLAGS, PRUNE_FLAGS, PRUNE_USAGE, samplingFromFlags, settingsFromFlags } from '../../src/cli/commands/prune-options.ts';
-import { defaultExperiment, LIMITS, PRUNE_METHODS } from '../../src/engine/experiment/schema.ts';
-import { DEFAULT_EMBEDDED_MODEL, SETTINGS } from '../../src/engine/experiment/vocabulary.ts';
+import { defaultExperiment, formatPattern, LIMITS, PRUNE_METHODS, type Experiment } from '../../src/engine/experiment/schema.ts';
+import { decodeExperiment, encodeExperiment } from '../../src/engine/experiment/url.ts';
+import {
+  DEFAULT_EMBEDDED_MODEL,
+  readSetting,
+  sectionDefaults,
+  SETTING_NAMES,
+  SETTINGS,
+  settingOf,
+  validSetting,
+  withSetting,
+  type Setting,
+} from '../../src/engine/experiment/vocabulary.ts';
 import { pipelineSettingsOf } from '../../src/lab/prune.ts';
 import { pruneRequest } from '../../src/state/requests.ts';
 
 const cli = (argv: string[]) => parseFlags(argv, { ...CALIBRATION_FLAGS, ...PRUNE_FLAGS }, 'prune');
+
+/** A valid value of the row other than its default. */
+function otherValue(s: Setting): unknown {
+  switch (s.kind) {
+    case 'number':
+      return s.default === s.max ? s.min : s.integer ? s.default + 1 : Math.min(s.max, s.default + (s.step ?? 0.01));
+    case 'choice':
+      return s.values.find((v) => v !== s.default);
+    case 'subset':
+      return s.values.filter((v) => !s.default.includes(v));
+    case 'pattern':
+      return { kind: 'n:m', n: 2, m: 4 };
+    case 'text':
+      return { kind: 'corpus', id: 'another-text' };
+  }
+}
+
+/** The value as its flag is written. */
+function flagText(s: Setting, value: unknown): string {
+  if (s.kind === 'subset') return (value as string[]).join(',');
+  if (s.kind === 'pattern') return formatPattern(value as Experiment['prune']['pattern']);
+  return String(value);
+}
 
 describe('settings vocabulary', () => {
   it("the CLI's defaults are the page's: calibration windows and the pruning settings of the default experiment", () => {
@@ -56,7 +90,7 @@ describe('settings vocabulary', () => {
         if (row.integer) expect(Number.isInteger(row.default), name).toBe(true);
       } else if (row.kind === 'choice') {
         expect(row.values, name).toContain(row.default);
-      } else {
+      } else if (row.kind === 'subset') {
         for (const v of row.default) expect(row.values, name).toContain(v);
       }
     }
@@ -84,6 +118,65 @@ describe('settings vocabulary', () => {
   });
 });
 
+describe('settings vocabulary: everything derives from the rows', () => {
+  it("each section's defaults are its rows' defaults, at their places", () => {
+    const page = defaultExperiment();
+    for (const name of SETTING_NAMES) {
+      const s = settingOf(name);
+      if (s.at === null) continue;
+      expect(readSetting(page[s.section], name), name).toEqual(s.default);
+    }
+    expect(page.prune).toEqual(sectionDefaults('prune'));
+  });
+
+  it('every row with a link key travels through the link with a non-default value, and only its own field changes', () => {
+    for (const name of SETTING_NAMES) {
+      const s = settingOf(name);
+      if (s.url === null || s.at === null) continue;
+      const experiment = defaultExperiment();
+      // SparseGPT's knobs travel where they act.
+      if (s.link === 'sparsegpt') experiment.prune.method = 'sparsegpt';
+      const before = encodeExperiment(experiment);
+      const value = otherValue(s);
+      (experiment as unknown as Record<string, object>)[s.section] = withSetting(experiment[s.section], name, value);
+      const link = encodeExperiment(experiment);
+      expect(link, name).toContain(`${s.url}=`);
+      expect(link, name).not.toBe(before);
+      const { experiment: back, notes } = decodeExperiment(link);
+      expect(notes, name).toEqual([]);
+      expect(back, name).toEqual(experiment);
+      // A link without the key means the default.
+      const without = link
+        .split('&')
+        .filter((p) => !p.startsWith(`${s.url}=`))
+        .join('&');
+      expect(readSetting(decodeExperiment(without).experiment[s.section], name), name).toEqual(s.default);
+    }
+  });
+
+  it('every pruning row with a flag is read by the CLI into its place of the settings', () => {
+    for (const name of SETTING_NAMES) {
+      const s = settingOf(name);
+      if (s.section !== 'prune' || s.cli === null || s.at === null || name === 'method' || name === 'sparsity') continue;
+      const value = otherValue(s);
+      const settings = settingsFromFlags(cli(['--method', 'wanda', '--sparsity', '0.5', `--${s.cli}`, flagText(s, value)]), 'dense', 'prune');
+      expect(readSetting(settings, name), name).toEqual(value);
+    }
+    expect(settingsFromFlags(cli(['--method', 'magnitude', '--sparsity', '0.25']), 'dense', 'prune')).toMatchObject({ method: 'magnitude', sparsity: 0.25 });
+  });
+
+  it("the page's setting values are made valid by the row: clamped, rounded, refused", () => {
+    expect(validSetting('samples', 5000)).toEqual({ value: SETTINGS.samples.max });
+    expect(validSetting('samples', 3.6)).toEqual({ value: 4 });
+    expect(validSetting('samples', NaN)).toBeNull();
+    expect(validSetting('method', 'sorcery')).toBeNull();
+    expect(validSetting('method', 'wanda')).toEqual({ value: 'wanda' });
+    expect(validSetting('targets', ['shared', 'experts', 'nope'])).toEqual({ value: ['experts', 'shared'] });
+    expect(validSetting('targets', [])).toBeNull();
+    expect(validSetting('recoverText', null)).toEqual({ value: null });
+  });
+});
+
 describe('settings vocabulary: one definition', () => {
   it('no source file but the vocabulary restates a value list (e.g. "magnitude", "wanda" or "dense" | "sequential")', () => {
     const root = new URL('../../src/', import.meta.url).pathname;
@@ -97,7 +190,7 @@ describe('settings vocabulary: one definition', () => {
     };
     walk(root);
     // Two consecutive values of a choice row, as a list or a union, anywhere else is a second definition.
-    const lists = Object.values(SETTINGS).flatMap((row) => (row.kind === 'number' ? [] : [row.values]));
+    const lists = Object.values(SETTINGS).flatMap((row) => (row.kind === 'choice' || row.kind === 'subset' ? [row.values] : []));
     const patterns = lists.map(([a, b]) => new RegExp(`'${a}'\\s*(,|\\|)\\s*'${b}'`));
     const offenders = files.flatMap((file) => {
       const text = readFileSync(file, 'utf8');

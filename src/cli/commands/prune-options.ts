@@ -12,11 +12,16 @@ import { readSafetensorsHeader } from '../../engine/io/safetensors.ts';
 import type { Checkpoint } from '../../engine/model/checkpoint.ts';
 import { formatPattern, readPattern } from '../../engine/experiment/schema.ts';
 import {
-  PATTERN,
+  sectionDefaults,
+  SETTING_NAMES,
   SETTINGS,
+  settingOf,
   usageOf,
+  withSetting,
   type ChoiceSetting,
   type NumberSetting,
+  type Section,
+  type SectionValues,
   type SettingName,
   type SubsetSetting,
 } from '../../engine/experiment/vocabulary.ts';
@@ -63,23 +68,15 @@ export async function readTextStream(file: string, checkpoint: Checkpoint, model
 
 /** The flags of vocabulary rows (src/engine/experiment/vocabulary.ts), all read as strings and checked here. */
 function flagsOf(names: readonly SettingName[]): FlagSpec {
-  return Object.fromEntries(names.map((name) => [SETTINGS[name].cli!, { type: 'string' as const }]));
+  return Object.fromEntries(names.map((name) => [settingOf(name).cli!, { type: 'string' as const }]));
+}
+
+/** A section's rows that have a flag, in table order (CLI-only rows, such as OWL's constants, included). */
+function flagRows(section: Section): SettingName[] {
+  return SETTING_NAMES.filter((name) => SETTINGS[name].section === section && SETTINGS[name].cli !== null);
 }
 
 const CALIBRATION_SETTINGS = ['samples', 'seqLen', 'seed'] as const;
-const PRUNE_SETTINGS = [
-  'method',
-  'sparsity',
-  'group',
-  'targets',
-  'expertsDrop',
-  'expertCriterion',
-  'allocation',
-  'owlLambda',
-  'owlM',
-  'blockSize',
-  'damp',
-] as const;
 
 export const CALIBRATION_FLAGS: FlagSpec = {
   ids: { type: 'string' },
@@ -88,18 +85,16 @@ export const CALIBRATION_FLAGS: FlagSpec = {
   'batch-tokens': { type: 'string' },
 };
 
-export const PRUNE_FLAGS: FlagSpec = {
-  ...flagsOf(PRUNE_SETTINGS),
-  [PATTERN.cli]: { type: 'string' },
-};
+/** Every pruning row's flag. */
+export const PRUNE_FLAGS: FlagSpec = flagsOf(flagRows('prune'));
 
 /** `--mode dense|sequential`. */
 export const MODE_USAGE = usageOf('mode');
 
-export const PRUNE_USAGE =
-  `${usageOf('method')} ${usageOf('sparsity')} [--${PATTERN.cli} unstructured|N:M] [${usageOf('group')}] [${usageOf('targets')}] ` +
-  `[${usageOf('expertsDrop')} ${usageOf('expertCriterion')}] [${usageOf('allocation')} [${usageOf('owlLambda')}] [${usageOf('owlM')}]] ` +
-  `[${usageOf('blockSize')}] [${usageOf('damp')}]`;
+/** The pruning rows' usage, in table order; optional flags in brackets. */
+export const PRUNE_USAGE = flagRows('prune')
+  .map((name) => (settingOf(name).required ? usageOf(name) : `[${usageOf(name)}]`))
+  .join(' ');
 
 /** A choice flag's value (the vocabulary's default when absent). */
 function choiceFlag<V extends string>(flags: ParsedFlags, s: ChoiceSetting<V>, command: string): V {
@@ -129,31 +124,50 @@ function subsetFlag<V extends string>(flags: ParsedFlags, s: SubsetSetting<V>, c
   return items as V[];
 }
 
+/** A row's value from its flag (the row's default when absent), checked against the row. */
+function flagValue(flags: ParsedFlags, name: SettingName, command: string): unknown {
+  const s = settingOf(name);
+  switch (s.kind) {
+    case 'choice':
+      return choiceFlag(flags, s, command);
+    case 'subset':
+      return subsetFlag(flags, s, command);
+    case 'number':
+      return numberFlag(flags, s);
+    case 'pattern': {
+      const pattern = readPattern(flags.optionalString(s.cli!) ?? formatPattern(s.default));
+      if ('error' in pattern) throw new UsageError(`${command}: --${s.cli}: pattern ${pattern.error}`);
+      return pattern;
+    }
+    case 'text':
+      throw new Error(`${name}: a text row is not read from a flag`);
+  }
+}
+
+/** A section of the experiment from the flags of its rows (each absent flag: the row's default). */
+export function sectionFromFlags<S extends Section>(flags: ParsedFlags, section: S, command: string): SectionValues<S> {
+  const defaults = sectionDefaults(section) as object;
+  const names = flagRows(section).filter((name) => settingOf(name).at !== null);
+  return names.reduce((o, name) => withSetting(o, name, flagValue(flags, name, command)), defaults) as SectionValues<S>;
+}
+
 /** The pipeline settings the flags ask for (checked against the model later, by the pipeline); absent flags take the vocabulary's defaults. */
 export function settingsFromFlags(flags: ParsedFlags, mode: PipelineSettings['mode'], command: string): PipelineSettings {
   const S = SETTINGS;
-  if (flags.optionalString('method') === undefined) throw new UsageError(`${command}: --method is required (${S.method.values.join(', ')})`);
-  const method = choiceFlag(flags, S.method, command);
-  const pattern = readPattern(flags.optionalString(PATTERN.cli) ?? formatPattern(PATTERN.default));
-  if ('error' in pattern) throw new UsageError(`${command}: --${PATTERN.cli}: pattern ${pattern.error}`);
-  const sparsity = flags.optionalNumber('sparsity', { min: S.sparsity.min, max: S.sparsity.max });
-  if (sparsity === undefined && pattern.kind === 'unstructured')
+  if (flags.optionalString(S.method.cli!) === undefined) throw new UsageError(`${command}: --${S.method.cli} is required (${S.method.values.join(', ')})`);
+  const prune = sectionFromFlags(flags, 'prune', command);
+  const pattern = prune.pattern;
+  if (flags.optionalString(S.sparsity.cli!) === undefined && pattern.kind === 'unstructured')
     throw new UsageError(
       `${command}: --sparsity is required for unstructured pruning (${S.sparsity.min}..${S.sparsity.max}; 0 with --experts-drop drops experts only)`,
     );
   return pipelineSettings({
-    method,
-    pattern,
-    group: choiceFlag(flags, S.group, command),
-    sparsity: pattern.kind === 'n:m' ? 1 - pattern.n / pattern.m : sparsity!,
+    ...prune,
+    // N:M fixes the sparsity at 1 - N/M.
+    sparsity: pattern.kind === 'n:m' ? 1 - pattern.n / pattern.m : prune.sparsity,
     seed: numberFlag(flags, S.seed),
-    targets: subsetFlag(flags, S.targets, command),
-    expertsDrop: numberFlag(flags, S.expertsDrop),
-    expertCriterion: choiceFlag(flags, S.expertCriterion, command),
-    allocation: choiceFlag(flags, S.allocation, command),
     owl: { lambda: numberFlag(flags, S.owlLambda), outlierFactor: numberFlag(flags, S.owlM) },
     mode,
-    sparseGpt: { blockSize: numberFlag(flags, S.blockSize), damp: numberFlag(flags, S.damp) },
   });
 }
 

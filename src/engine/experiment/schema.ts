@@ -8,7 +8,21 @@
  */
 
 import { parseModelLocation, type ModelLocation } from '../io/hub-location.ts';
-import { DEFAULT_EMBEDDED_MODEL, DEFAULT_TEXT, PATTERN, SETTINGS, type ChoiceOf, type NumberSetting } from './vocabulary.ts';
+import {
+  DEFAULT_EMBEDDED_MODEL,
+  DEFAULT_TEXT,
+  PATTERN,
+  sectionDefaults,
+  SETTING_NAMES,
+  SETTINGS,
+  settingOf,
+  type CalibrationText,
+  type ChoiceOf,
+  type NumberSetting,
+  type SectionValues,
+  type SettingName,
+  type SparsityPattern,
+} from './vocabulary.ts';
 
 export const EXPERIMENT_VERSION = 1;
 
@@ -46,8 +60,7 @@ export type PruneTarget = ChoiceOf<typeof SETTINGS.targets>;
 export type Panel = (typeof PANELS)[number];
 export type HideableControl = (typeof HIDEABLE_CONTROLS)[number];
 
-/** Keep the N largest of every M consecutive input columns (1 <= N < M <= 16; vocabulary.ts PATTERN), or no pattern. One shape everywhere: links, API, pipeline. */
-export type SparsityPattern = { kind: 'unstructured' } | { kind: 'n:m'; n: number; m: number };
+export type { CalibrationText, SparsityPattern };
 
 export interface ExperimentModel {
   source: ModelSourceKind;
@@ -57,60 +70,24 @@ export interface ExperimentModel {
   hash: string | null;
 }
 
-/** Calibration text: one of the page's texts by id, or text the user pasted, known by its hash only. */
-export type CalibrationText = { kind: 'corpus'; id: string } | { kind: 'pasted'; hash: string };
-
-export interface ExperimentCalibration {
-  text: CalibrationText;
-  samples: number;
-  seqLen: number;
-  seed: number;
-  mode: CalibrationMode;
-}
-
-export interface ExperimentPrune {
-  method: PruneMethod;
-  /** Fraction of weights pruned in each comparison group, 0-0.95. */
-  sparsity: number;
-  pattern: SparsityPattern;
-  group: PruneGroup;
-  /** How sparsity is spread over layers: the same everywhere, or OWL's outlier-weighted allocation. */
-  allocation: Allocation;
-  /** Experts dropped per MoE layer (0: none). */
-  expertsDrop: number;
-  expertCriterion: ExpertCriterion;
-  /** Which weights are pruned: a non-empty subset, kept in PRUNE_TARGETS order. */
-  targets: PruneTarget[];
-  /**
-   * SparseGPT's block width B and dampening (fraction of the mean Hessian diagonal); used by method sparsegpt only.
-   * Added to v1 after its first release: links without `blocksize` / `damp` mean the defaults below.
-   */
-  sparseGpt: { blockSize: number; damp: number };
-}
-
-/** How perplexity is measured: which text, window length, tokens read (split over genres when per genre). */
-export interface ExperimentEvaluation {
-  text: CalibrationText;
-  ctx: number;
-  maxTokens: number;
-}
-
+// The settings' sections are laid out by the vocabulary's rows (their `at` paths), so a new setting is a row there
+// and nothing here. For the meaning of each field, see its row's help.
+/** Calibration: text, samples, seqLen, seed, mode. */
+export type ExperimentCalibration = SectionValues<'calibration'>;
 /**
- * The Recover step: expert-wise distillation of the pruned model toward the dense one (docs/distillation.md).
- * Added to v1 after its first release: links without its keys mean the defaults.
+ * Pruning: method, sparsity (with OWL the mean over layers), pattern, group, allocation, expertsDrop,
+ * expertCriterion, targets (a non-empty subset in canonical order), sparseGpt { blockSize, damp } (used by
+ * sparsegpt only; added to v1 after its first release: links without them mean the defaults).
  */
-export interface ExperimentRecover {
-  /** Training text; null: the calibration text. */
-  text: CalibrationText | null;
-  samples: number;
-  seqLen: number;
-  seed: number;
-  /** Optimizer steps per MoE layer. */
-  steps: number;
-  lr: number;
-  /** Windows per step. */
-  batch: number;
-}
+export type ExperimentPrune = SectionValues<'prune'>;
+/** How perplexity is measured: which text, window length ctx, tokens read maxTokens (split over genres when per genre). Added to v1 after its first release. */
+export type ExperimentEvaluation = SectionValues<'evaluation'>;
+/**
+ * The Recover step: expert-wise distillation of the pruned model toward the dense one (docs/distillation.md): text
+ * (null: the calibration text), samples, seqLen, seed, steps per MoE layer, lr, batch (windows per step). Added to
+ * v1 after its first release: links without its keys mean the defaults.
+ */
+export type ExperimentRecover = SectionValues<'recover'>;
 
 export interface ExperimentView {
   panel: Panel;
@@ -131,26 +108,18 @@ export interface Experiment {
   tour: boolean;
 }
 
-const range = (s: NumberSetting) => ({ min: s.min, max: s.max });
+type NumberRowName = { [N in SettingName]: (typeof SETTINGS)[N] extends NumberSetting ? N : never }[SettingName];
 
-/** Ranges every value is validated and clamped against (the vocabulary's, plus the view's). */
+/** Ranges every value is validated and clamped against: each number row's, plus the view's and the pattern's M. */
 export const LIMITS = {
-  sparsity: range(SETTINGS.sparsity),
-  samples: range(SETTINGS.samples),
-  seqLen: range(SETTINGS.seqLen),
-  seed: range(SETTINGS.seed),
-  expertsDrop: range(SETTINGS.expertsDrop),
+  ...(Object.fromEntries(
+    SETTING_NAMES.flatMap((name) => {
+      const s = settingOf(name);
+      return s.kind === 'number' ? [[name, { min: s.min, max: s.max }]] : [];
+    }),
+  ) as Record<NumberRowName, { min: number; max: number }>),
   layer: { min: 0, max: 1023 },
-  ctx: range(SETTINGS.ctx),
-  evalTokens: range(SETTINGS.evalTokens),
   patternM: { min: PATTERN.minM, max: PATTERN.maxM },
-  blockSize: range(SETTINGS.blockSize),
-  damp: range(SETTINGS.damp),
-  recoverSamples: range(SETTINGS.recoverSamples),
-  recoverSeqLen: range(SETTINGS.recoverSeqLen),
-  recoverSteps: range(SETTINGS.recoverSteps),
-  recoverLr: range(SETTINGS.recoverLr),
-  recoverBatch: range(SETTINGS.recoverBatch),
 } as const;
 
 export { DEFAULT_EMBEDDED_MODEL };
@@ -158,18 +127,11 @@ export const DEFAULT_CALIBRATION_TEXT = DEFAULT_TEXT;
 
 /** The v1 defaults (frozen: see the file comment), from the vocabulary. */
 export function defaultExperiment(): Experiment {
-  const S = SETTINGS;
   return {
     model: { source: 'embedded', id: DEFAULT_EMBEDDED_MODEL, hash: null },
-    calibration: {
-      text: { kind: 'corpus', id: DEFAULT_TEXT },
-      samples: S.samples.default,
-      seqLen: S.seqLen.default,
-      seed: S.seed.default,
-      mode: S.mode.default,
-    },
+    calibration: sectionDefaults('calibration'),
     prune: defaultPrune(),
-    evaluation: { text: { kind: 'corpus', id: DEFAULT_TEXT }, ctx: S.ctx.default, maxTokens: S.evalTokens.default },
+    evaluation: sectionDefaults('evaluation'),
     recover: defaultRecover(),
     view: { panel: 'model', layer: 0 },
     hide: [],
@@ -179,32 +141,12 @@ export function defaultExperiment(): Experiment {
 
 /** The Recover step's defaults (the CLI's `moe-lab distill` takes the same). */
 export function defaultRecover(): ExperimentRecover {
-  const S = SETTINGS;
-  return {
-    text: null,
-    samples: S.recoverSamples.default,
-    seqLen: S.recoverSeqLen.default,
-    seed: S.recoverSeed.default,
-    steps: S.recoverSteps.default,
-    lr: S.recoverLr.default,
-    batch: S.recoverBatch.default,
-  };
+  return sectionDefaults('recover');
 }
 
 /** The v1 pruning defaults. */
 export function defaultPrune(): ExperimentPrune {
-  const S = SETTINGS;
-  return {
-    method: S.method.default,
-    sparsity: S.sparsity.default,
-    pattern: { ...PATTERN.default },
-    group: S.group.default,
-    allocation: S.allocation.default,
-    expertsDrop: S.expertsDrop.default,
-    expertCriterion: S.expertCriterion.default,
-    targets: [...S.targets.default],
-    sparseGpt: { blockSize: S.blockSize.default, damp: S.damp.default },
-  };
+  return sectionDefaults('prune');
 }
 
 /**

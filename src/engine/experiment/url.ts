@@ -1,6 +1,8 @@
 /**
  * Experiment <-> URL hash: `#v=1&model=embedded:brown-moe-3m&hash=…&text=brown&samples=64&…`. The settings' keys,
- * value sets, limits and defaults are the vocabulary's (vocabulary.ts); this file only orders and reads them.
+ * value sets, limits, defaults and when each key is written are the vocabulary's rows (vocabulary.ts): this file
+ * walks the rows in table order both ways, and keeps only the keys that are not settings (v, model, hash, panel,
+ * layer, hide, tour).
  * Readable (`key=value`, with `: , / @` left unescaped, as a fragment allows), short (view, hide and tour only
  * when not default) and stable (keys and v1 defaults never change meaning; see schema.ts).
  *
@@ -20,16 +22,15 @@ import {
   readPattern,
   type CalibrationText,
   type Experiment,
-  type ExperimentRecover,
   type ExperimentModel,
   type SparsityPattern,
 } from './schema.ts';
 import { SHORT_HASH_LENGTH } from './model-hash.ts';
-import { PATTERN, SETTINGS, type ChoiceSetting, type NumberSetting, type SubsetSetting } from './vocabulary.ts';
+import { PATTERN, readSetting, SETTING_NAMES, settingOf, withSetting, type Section, type Setting, type SettingName } from './vocabulary.ts';
 
-const S = SETTINGS;
+/** The rows a link carries: those with a key and a place in the experiment, in table order. */
+const LINKED = SETTING_NAMES.filter((name) => settingOf(name).url !== null && settingOf(name).at !== null);
 /** A row's share-link key (every row read here has one). */
-const key = (row: { url: string | null }): string => row.url!;
 
 export interface DecodedExperiment {
   experiment: Experiment;
@@ -44,56 +45,35 @@ export const MAX_HASH_LENGTH = 4096;
 const MAX_NOTES = 12;
 
 export function encodeExperiment(experiment: Experiment): string {
-  const { model, calibration: c, prune: p, view } = experiment;
+  const { model, view } = experiment;
   const defaults = defaultExperiment();
   const pairs: [string, string][] = [
     ['v', String(EXPERIMENT_VERSION)],
     ['model', `${model.source}:${model.id}`],
   ];
   if (model.hash) pairs.push(['hash', model.hash]);
-  pairs.push(
-    ['text', textValue(c.text)],
-    [key(S.samples), String(c.samples)],
-    [key(S.seqLen), String(c.seqLen)],
-    [key(S.seed), String(c.seed)],
-    [key(S.mode), c.mode],
-    [key(S.method), p.method],
-    [key(S.sparsity), String(p.sparsity)],
-    [key(PATTERN), formatPattern(p.pattern)],
-    [key(S.group), p.group],
-    [key(S.allocation), p.allocation],
-    [key(S.expertsDrop), String(p.expertsDrop)],
-    [key(S.expertCriterion), p.expertCriterion],
-    [key(S.targets), p.targets.join(',')],
-    // SparseGPT's knobs only where they act, so other links stay as they were.
-    ...(p.method === 'sparsegpt'
-      ? ([
-          [key(S.blockSize), String(p.sparseGpt.blockSize)],
-          [key(S.damp), String(p.sparseGpt.damp)],
-        ] as [string, string][])
-      : []),
-    ['eval', textValue(experiment.evaluation.text)],
-    [key(S.ctx), String(experiment.evaluation.ctx)],
-    [key(S.evalTokens), String(experiment.evaluation.maxTokens)],
-  );
-  // The Recover step's settings only where they differ from its defaults, so links made before it stay as they were.
-  const r = experiment.recover;
-  const rd = defaults.recover;
-  if (r.text !== null) pairs.push(['rtext', textValue(r.text)]);
-  const recoverNumbers: [NumberSetting, keyof ExperimentRecover][] = [
-    [S.recoverSamples, 'samples'],
-    [S.recoverSeqLen, 'seqLen'],
-    [S.recoverSeed, 'seed'],
-    [S.recoverSteps, 'steps'],
-    [S.recoverLr, 'lr'],
-    [S.recoverBatch, 'batch'],
-  ];
-  for (const [row, name] of recoverNumbers) if (r[name] !== rd[name]) pairs.push([key(row), String(r[name])]);
+  for (const name of LINKED) {
+    const s = settingOf(name);
+    const value = readSetting(experiment[s.section], name);
+    // Keys added to v1 later only where they differ from the default, SparseGPT's knobs only where they act: links
+    // made before them stay as they were.
+    if (s.link === 'non-default' && JSON.stringify(value) === JSON.stringify(readSetting(defaults[s.section], name))) continue;
+    if (s.link === 'sparsegpt' && experiment.prune.method !== 'sparsegpt') continue;
+    pairs.push([s.url!, linkValue(s, value)]);
+  }
   if (view.panel !== defaults.view.panel) pairs.push(['panel', view.panel]);
   if (view.layer !== defaults.view.layer) pairs.push(['layer', String(view.layer)]);
   if (experiment.hide.length) pairs.push(['hide', experiment.hide.join(',')]);
   if (experiment.tour) pairs.push(['tour', '1']);
   return pairs.map(([key, value]) => `${key}=${encodeValue(value)}`).join('&');
+}
+
+/** A row's value as the link writes it. */
+function linkValue(s: Setting, value: unknown): string {
+  if (s.kind === 'subset') return (value as string[]).join(',');
+  if (s.kind === 'pattern') return formatPattern(value as SparsityPattern);
+  if (s.kind === 'text') return textValue(value as CalibrationText);
+  return String(value);
 }
 
 function textValue(text: CalibrationText): string {
@@ -183,20 +163,35 @@ function prefixed<T>(key: string, parse: (raw: string) => Parsed<T>) {
 function parsePattern(raw: string): Parsed<SparsityPattern> {
   const pattern = raw.trim() === raw ? readPattern(raw) : null;
   if (pattern && !('error' in pattern)) return { value: pattern };
-  return { error: `${key(PATTERN)}=${show(raw)} is neither unstructured nor N:M with 1 <= N < M <= ${LIMITS.patternM.max}` };
+  return { error: `${PATTERN.url}=${show(raw)} is neither unstructured nor N:M with 1 <= N < M <= ${LIMITS.patternM.max}` };
 }
 
-/** A reader for a number row: parsed, clamped into the row's limits, else its default. */
-function numberKey(row: NumberSetting, set: (e: Experiment, v: number) => void): KeyReader {
-  return field(numberIn(key(row), row, row.integer), set, () => String(row.default));
+/** How a row's value reads from a link, and what a note names as its default. */
+function parserOf(s: Setting): { parse: (raw: string) => Parsed<unknown>; shown: string } {
+  const key = s.url!;
+  switch (s.kind) {
+    case 'number':
+      return { parse: numberIn(key, s, s.integer), shown: String(s.default) };
+    case 'choice':
+      return { parse: oneOf(key, s.values), shown: s.default };
+    case 'subset':
+      return { parse: listOf(key, s.values, false), shown: s.default.join(',') };
+    case 'pattern':
+      return { parse: parsePattern, shown: formatPattern(s.default) };
+    case 'text':
+      return { parse: prefixed(key, parseText), shown: s.default === null ? (s.nullMeans ?? 'none') : textValue(s.default) };
+  }
 }
 
-function choiceKey<V extends string>(row: ChoiceSetting<V>, set: (e: Experiment, v: V) => void): KeyReader {
-  return field(oneOf(key(row), row.values), set, () => row.default);
-}
-
-function subsetKey<V extends string>(row: SubsetSetting<V>, set: (e: Experiment, v: V[]) => void): KeyReader {
-  return field(listOf(key(row), row.values, false), set, () => row.default.join(','));
+/** The reader of a row's key: parsed (numbers clamped into the row's limits) and set at the row's place, else its default. */
+function settingKey(name: SettingName): KeyReader {
+  const { parse, shown } = parserOf(settingOf(name));
+  const section: Section = settingOf(name).section;
+  return field(
+    parse,
+    (e, v) => ((e as unknown as Record<Section, object>)[section] = withSetting(e[section], name, v)),
+    () => shown,
+  );
 }
 
 function parseHash(raw: string): Parsed<string> {
@@ -217,47 +212,7 @@ const KEYS: Record<string, KeyReader> = {
     (e, v) => (e.model.hash = v),
     () => 'none',
   ),
-  text: field(
-    prefixed('text', parseText),
-    (e, v) => (e.calibration.text = v),
-    (d) => (d.calibration.text.kind === 'corpus' ? d.calibration.text.id : ''),
-  ),
-  [key(S.samples)]: numberKey(S.samples, (e, v) => (e.calibration.samples = v)),
-  [key(S.seqLen)]: numberKey(S.seqLen, (e, v) => (e.calibration.seqLen = v)),
-  [key(S.seed)]: numberKey(S.seed, (e, v) => (e.calibration.seed = v)),
-  [key(S.mode)]: choiceKey(S.mode, (e, v) => (e.calibration.mode = v)),
-  [key(S.method)]: choiceKey(S.method, (e, v) => (e.prune.method = v)),
-  [key(S.sparsity)]: numberKey(S.sparsity, (e, v) => (e.prune.sparsity = v)),
-  [key(PATTERN)]: field(
-    parsePattern,
-    (e, v) => (e.prune.pattern = v),
-    () => formatPattern(PATTERN.default),
-  ),
-  [key(S.group)]: choiceKey(S.group, (e, v) => (e.prune.group = v)),
-  [key(S.allocation)]: choiceKey(S.allocation, (e, v) => (e.prune.allocation = v)),
-  [key(S.expertsDrop)]: numberKey(S.expertsDrop, (e, v) => (e.prune.expertsDrop = v)),
-  [key(S.expertCriterion)]: choiceKey(S.expertCriterion, (e, v) => (e.prune.expertCriterion = v)),
-  [key(S.targets)]: subsetKey(S.targets, (e, v) => (e.prune.targets = v)),
-  [key(S.blockSize)]: numberKey(S.blockSize, (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, blockSize: v })),
-  [key(S.damp)]: numberKey(S.damp, (e, v) => (e.prune.sparseGpt = { ...e.prune.sparseGpt, damp: v })),
-  eval: field(
-    prefixed('eval', parseText),
-    (e, v) => (e.evaluation.text = v),
-    (d) => (d.evaluation.text.kind === 'corpus' ? d.evaluation.text.id : ''),
-  ),
-  [key(S.ctx)]: numberKey(S.ctx, (e, v) => (e.evaluation.ctx = v)),
-  [key(S.evalTokens)]: numberKey(S.evalTokens, (e, v) => (e.evaluation.maxTokens = v)),
-  rtext: field(
-    prefixed('rtext', parseText),
-    (e, v) => (e.recover.text = v),
-    () => 'the calibration text',
-  ),
-  [key(S.recoverSamples)]: numberKey(S.recoverSamples, (e, v) => (e.recover.samples = v)),
-  [key(S.recoverSeqLen)]: numberKey(S.recoverSeqLen, (e, v) => (e.recover.seqLen = v)),
-  [key(S.recoverSeed)]: numberKey(S.recoverSeed, (e, v) => (e.recover.seed = v)),
-  [key(S.recoverSteps)]: numberKey(S.recoverSteps, (e, v) => (e.recover.steps = v)),
-  [key(S.recoverLr)]: numberKey(S.recoverLr, (e, v) => (e.recover.lr = v)),
-  [key(S.recoverBatch)]: numberKey(S.recoverBatch, (e, v) => (e.recover.batch = v)),
+  ...Object.fromEntries(LINKED.map((name) => [settingOf(name).url!, settingKey(name)])),
   panel: field(
     oneOf('panel', PANELS),
     (e, v) => (e.view.panel = v),

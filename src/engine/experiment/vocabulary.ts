@@ -1,22 +1,38 @@
 /**
- * The settings vocabulary: one row per setting a person can choose (calibration, pruning, evaluation), holding its
- * values or limits, default, label, share-link key, CLI flag and help. Everything else derives from it: the
- * experiment schema's types, defaults and LIMITS (schema.ts), the share-link codec (url.ts), the pruning pipeline's
- * types and checks (src/engine/prune, src/engine/sparsegpt), the API request types (src/api/lab.ts), the CLI flags,
- * usage text and value checks (src/cli/commands/prune-options.ts) and the page's option lists (src/ui/lab).
+ * The settings vocabulary: one row per setting a person can choose (calibration, pruning, evaluation, recovery),
+ * holding where it lives in the experiment (`at`), its values or limits, default, label, share-link key and when the
+ * link writes it, CLI flag and help. Everything else derives from the rows:
+ * - the experiment's section types and defaults (`SectionValues`, `sectionDefaults`; schema.ts),
+ * - the share-link codec, both ways (url.ts walks the rows),
+ * - the CLI's flags, usage text and value checks (`sectionFromFlags` and friends in src/cli/commands/prune-options.ts),
+ * - the page's controls and the store's `setSetting` action (src/ui/lab/SettingField.tsx, src/state/actions.ts),
+ * - the API request types (src/api/lab.ts) and the pipeline's settings (src/engine/prune/pipeline-settings.ts),
+ *   which extend the section types.
  *
- * The defaults are the share link's v1 defaults and are frozen (schema.ts): a v1 link must keep its meaning. To add a
- * setting, add a row here (with `url: null` while links do not carry it, or a new key whose absence means the
- * default), then the field in schema.ts / the pipeline, and its implementation; see docs/architecture.md.
+ * The v1 defaults are frozen (schema.ts): a v1 link must keep its meaning. To add a setting: a row here (a new link
+ * key whose absence means the default, with `link: 'non-default'` so older links stay as they were), its
+ * implementation, a control where the page shows it (`<SettingField name=... />`), and tests; see
+ * docs/architecture.md "Settings vocabulary".
  */
 
-/** What every row says. `url`: the share-link key (null: links do not carry it); `cli`: the flag without `--` (null: none). */
+export type Section = 'calibration' | 'prune' | 'evaluation' | 'recover';
+
+/**
+ * What every row says. `at`: the dotted path of its value in the experiment, `<section>.<field>[.<field>]` (null:
+ * not part of the experiment, a CLI-only knob); `url`: the share-link key (null: links do not carry it); `link`: when
+ * the link writes the key (`always`, the default; `non-default`: only when it differs from the default, for keys
+ * added to v1 later; `sparsegpt`: only with method sparsegpt, where the knob acts); `cli`: the flag without `--`
+ * (null: none); `required`: the CLI usage shows the flag without brackets.
+ */
 interface SettingBase {
-  section: 'calibration' | 'prune' | 'evaluation' | 'recover';
+  section: Section;
+  at: string | null;
   label: string;
   help: string;
   url: string | null;
+  link?: 'always' | 'non-default' | 'sparsegpt';
   cli: string | null;
+  required?: true;
 }
 
 /** One of a fixed set of values; `options` maps each value, in canonical order, to the page's label. */
@@ -45,18 +61,57 @@ export interface NumberSetting extends SettingBase {
   step?: number;
 }
 
-type Row<S> = Omit<S, 'kind' | 'values' | 'options' | 'default'>;
+/** Keep the N largest of every M consecutive input columns (1 <= N < M <= maxM), or no pattern. One shape everywhere: links, API, pipeline. */
+export type SparsityPattern = { kind: 'unstructured' } | { kind: 'n:m'; n: number; m: number };
 
-function choice<const V extends string>(row: Row<ChoiceSetting<V>> & { options: Record<V, string>; default: NoInfer<V> }): ChoiceSetting<V> {
+/** `unstructured` or `N:M`, written so in links and flags. */
+export interface PatternSetting extends SettingBase {
+  kind: 'pattern';
+  minM: number;
+  maxM: number;
+  /** The patterns the page offers; any valid N:M from a link is offered too. */
+  offered: readonly string[];
+  default: SparsityPattern;
+}
+
+/** A text: one of the page's texts by id, or text the user pasted, known by its hash only. */
+export type CalibrationText = { kind: 'corpus'; id: string } | { kind: 'pasted'; hash: string };
+
+/** Which text a step reads; `nullMeans`: what null (the default of an optional text) stands for. */
+export interface TextSetting extends SettingBase {
+  kind: 'text';
+  default: CalibrationText | null;
+  nullMeans?: string;
+}
+
+export type Setting = ChoiceSetting<string> | SubsetSetting<string> | NumberSetting | PatternSetting | TextSetting;
+
+type Row<S> = Omit<S, 'kind' | 'values' | 'options' | 'default' | 'at'>;
+
+function choice<const V extends string, const A extends string>(
+  row: Row<ChoiceSetting<V>> & { at: A; options: Record<V, string>; default: NoInfer<V> },
+): ChoiceSetting<V> & { at: A } {
   return { kind: 'choice', ...row, values: Object.keys(row.options) as V[] };
 }
 
-function subset<const V extends string>(row: Row<SubsetSetting<V>> & { options: Record<V, string>; default: readonly NoInfer<V>[] }): SubsetSetting<V> {
+function subset<const V extends string, const A extends string>(
+  row: Row<SubsetSetting<V>> & { at: A; options: Record<V, string>; default: readonly NoInfer<V>[] },
+): SubsetSetting<V> & { at: A } {
   return { kind: 'subset', ...row, values: Object.keys(row.options) as V[] };
 }
 
-function number(row: Omit<NumberSetting, 'kind'>): NumberSetting {
+function number<const A extends string | null>(row: Row<NumberSetting> & { at: A; default: number }): NumberSetting & { at: A } {
   return { kind: 'number', ...row };
+}
+
+function pattern<const A extends string>(row: Row<PatternSetting> & { at: A; default: SparsityPattern }): PatternSetting & { at: A } {
+  return { kind: 'pattern', ...row };
+}
+
+function text<const A extends string, const D extends CalibrationText | null>(
+  row: Row<TextSetting> & { at: A; default: D },
+): TextSetting & { at: A; default: D } {
+  return { kind: 'text', ...row };
 }
 
 /** The page's default model: the `default: true` entry of public/models/index.json (a unit test holds them together). */
@@ -64,26 +119,19 @@ export const DEFAULT_EMBEDDED_MODEL = 'brown-moe-3m';
 /** The page's default calibration and evaluation text (public/texts). */
 export const DEFAULT_TEXT = 'brown';
 
-/**
- * Keep the N largest of every M consecutive input columns of a row (1 <= N < M <= maxM), or no pattern. Written
- * `unstructured` or `N:M` in links and flags. M is at most 16: blocks are ranked in registers (one u32 key per column).
- */
-export const PATTERN = {
-  section: 'prune',
-  label: 'Pattern',
-  help: "'unstructured' or N:M: keep the N largest scores of every M consecutive input columns (2:4 runs on sparse tensor cores)",
-  url: 'pattern',
-  cli: 'pattern',
-  minM: 2,
-  maxM: 16,
-  /** The patterns the page offers (4:8 as in Wanda's tables); any valid N:M from a link is offered too. */
-  offered: ['unstructured', '2:4', '4:8'],
-  default: { kind: 'unstructured' },
-} as const;
-
 export const SETTINGS = {
+  text: text({
+    section: 'calibration',
+    at: 'calibration.text',
+    label: 'Calibration text',
+    help: 'the text calibration windows are drawn from (the CLI reads --text FILE or --ids FILE instead)',
+    url: 'text',
+    cli: null,
+    default: { kind: 'corpus', id: DEFAULT_TEXT },
+  }),
   samples: number({
     section: 'calibration',
+    at: 'calibration.samples',
     label: 'Samples',
     help: 'calibration windows N, drawn at seeded random starts of the text (docs/calibration.md)',
     url: 'samples',
@@ -95,6 +143,7 @@ export const SETTINGS = {
   }),
   seqLen: number({
     section: 'calibration',
+    at: 'calibration.seqLen',
     label: 'Tokens per sample',
     help: "tokens per calibration window L (clamped to the model's context)",
     url: 'seqlen',
@@ -106,6 +155,7 @@ export const SETTINGS = {
   }),
   seed: number({
     section: 'calibration',
+    at: 'calibration.seed',
     label: 'Seed',
     help: 'seeds the calibration windows and the random method',
     url: 'seed',
@@ -117,6 +167,7 @@ export const SETTINGS = {
   }),
   mode: choice({
     section: 'calibration',
+    at: 'calibration.mode',
     label: 'Mode',
     help: 'dense: statistics of the dense model; sequential: layer l measured through layers < l already pruned',
     url: 'mode',
@@ -129,6 +180,8 @@ export const SETTINGS = {
   }),
   method: choice({
     section: 'prune',
+    at: 'prune.method',
+    required: true,
     label: 'Method',
     help: 'scoring method (docs/pruning.md; SparseGPT: docs/sparsegpt.md)',
     url: 'method',
@@ -144,6 +197,8 @@ export const SETTINGS = {
   }),
   sparsity: number({
     section: 'prune',
+    at: 'prune.sparsity',
+    required: true,
     label: 'Sparsity',
     help: 'fraction pruned in each comparison group (unstructured; N:M fixes it at 1 - N/M)',
     url: 'sparsity',
@@ -154,8 +209,23 @@ export const SETTINGS = {
     default: 0.5,
     step: 0.05,
   }),
+  // M is at most 16: blocks are ranked in registers (one u32 key per column).
+  pattern: pattern({
+    section: 'prune',
+    at: 'prune.pattern',
+    label: 'Pattern',
+    help: "'unstructured' or N:M: keep the N largest scores of every M consecutive input columns (2:4 runs on sparse tensor cores)",
+    url: 'pattern',
+    cli: 'pattern',
+    minM: 2,
+    maxM: 16,
+    // 4:8 as in Wanda's tables.
+    offered: ['unstructured', '2:4', '4:8'],
+    default: { kind: 'unstructured' },
+  }),
   group: choice({
     section: 'prune',
+    at: 'prune.group',
     label: 'Compare weights within',
     help: 'which weights compete: each output row (Wanda, MoE-Pruner), each matrix, or each layer',
     url: 'group',
@@ -165,6 +235,7 @@ export const SETTINGS = {
   }),
   allocation: choice({
     section: 'prune',
+    at: 'prune.allocation',
     label: 'Sparsity per layer',
     help: "uniform, or OWL's outlier-weighted layer sparsities (Yin et al. 2024)",
     url: 'alloc',
@@ -174,6 +245,7 @@ export const SETTINGS = {
   }),
   owlLambda: number({
     section: 'prune',
+    at: null,
     label: 'OWL lambda',
     help: 'OWL: layer sparsities span at most target +- lambda (the paper: 0.08)',
     url: null,
@@ -185,6 +257,7 @@ export const SETTINGS = {
   }),
   owlM: number({
     section: 'prune',
+    at: null,
     label: 'OWL outlier factor',
     help: "OWL: a score is an outlier above M times its layer's mean (the paper: 5)",
     url: null,
@@ -196,6 +269,7 @@ export const SETTINGS = {
   }),
   expertsDrop: number({
     section: 'prune',
+    at: 'prune.expertsDrop',
     label: 'Experts dropped per layer',
     help: 'experts dropped per MoE layer, lowest criterion first (at most E - top-k)',
     url: 'drop',
@@ -207,6 +281,7 @@ export const SETTINGS = {
   }),
   expertCriterion: choice({
     section: 'prune',
+    at: 'prune.expertCriterion',
     label: 'chosen by',
     help: 'which experts go first: fewest routed tokens, smallest total gate weight, or REAP saliency',
     url: 'crit',
@@ -216,6 +291,7 @@ export const SETTINGS = {
   }),
   targets: subset({
     section: 'prune',
+    at: 'prune.targets',
     label: 'Prune',
     help: 'which weights are pruned: routed expert FFNs, attention q/k/v/o, the shared expert (Qwen2-MoE); never routers or norms',
     url: 'targets',
@@ -225,6 +301,8 @@ export const SETTINGS = {
   }),
   blockSize: number({
     section: 'prune',
+    at: 'prune.sparseGpt.blockSize',
+    link: 'sparsegpt',
     label: 'Block width (columns)',
     help: "SparseGPT's block width B of the column loop (the paper: 128; a row's block stays in workgroup memory)",
     url: 'blocksize',
@@ -236,6 +314,8 @@ export const SETTINGS = {
   }),
   damp: number({
     section: 'prune',
+    at: 'prune.sparseGpt.damp',
+    link: 'sparsegpt',
     label: 'Dampening',
     help: "SparseGPT's dampening: the fraction of the mean Hessian diagonal added before inverting (the paper: 0.01)",
     url: 'damp',
@@ -246,8 +326,18 @@ export const SETTINGS = {
     default: 0.01,
     step: 0.005,
   }),
+  evalText: text({
+    section: 'evaluation',
+    at: 'evaluation.text',
+    label: 'Evaluation text',
+    help: 'the text perplexity is measured on',
+    url: 'eval',
+    cli: null,
+    default: { kind: 'corpus', id: DEFAULT_TEXT },
+  }),
   ctx: number({
     section: 'evaluation',
+    at: 'evaluation.ctx',
     label: 'Window (tokens)',
     help: 'perplexity window length',
     url: 'ctx',
@@ -259,6 +349,7 @@ export const SETTINGS = {
   }),
   evalTokens: number({
     section: 'evaluation',
+    at: 'evaluation.maxTokens',
     label: 'Tokens to read',
     help: 'tokens of the evaluation text scored (split over genres when per genre)',
     url: 'evaltokens',
@@ -270,8 +361,21 @@ export const SETTINGS = {
   }),
   // The Recover step (docs/distillation.md): its share-link keys were added to v1 later, so a link without them means
   // these defaults, and links carry them only where they differ.
+  recoverText: text({
+    section: 'recover',
+    at: 'recover.text',
+    label: 'Training text',
+    help: 'the text the Recover step trains on (null: the calibration text)',
+    url: 'rtext',
+    link: 'non-default',
+    cli: null,
+    default: null,
+    nullMeans: 'the calibration text',
+  }),
   recoverSamples: number({
     section: 'recover',
+    at: 'recover.samples',
+    link: 'non-default',
     label: 'Windows',
     help: 'training windows N of the Recover step, drawn at seeded starts of the training text (the calibration rule)',
     url: 'rsamples',
@@ -283,6 +387,8 @@ export const SETTINGS = {
   }),
   recoverSeqLen: number({
     section: 'recover',
+    at: 'recover.seqLen',
+    link: 'non-default',
     label: 'Window (tokens)',
     help: "tokens per training window L (clamped below the model's context)",
     url: 'rseqlen',
@@ -294,6 +400,8 @@ export const SETTINGS = {
   }),
   recoverSeed: number({
     section: 'recover',
+    at: 'recover.seed',
+    link: 'non-default',
     label: 'Seed',
     help: 'seeds the training windows and their order',
     url: 'rseed',
@@ -305,6 +413,8 @@ export const SETTINGS = {
   }),
   recoverSteps: number({
     section: 'recover',
+    at: 'recover.steps',
+    link: 'non-default',
     label: 'Steps per layer',
     help: 'optimizer steps per MoE layer (the layers are distilled one after the other)',
     url: 'rsteps',
@@ -316,6 +426,8 @@ export const SETTINGS = {
   }),
   recoverLr: number({
     section: 'recover',
+    at: 'recover.lr',
+    link: 'non-default',
     label: 'Learning rate',
     help: 'peak AdamW learning rate of each layer (warmup over 10% of its steps, cosine to a tenth)',
     url: 'rlr',
@@ -328,6 +440,8 @@ export const SETTINGS = {
   }),
   recoverBatch: number({
     section: 'recover',
+    at: 'recover.batch',
+    link: 'non-default',
     label: 'Windows per step',
     help: 'training windows per optimizer step',
     url: 'rbatch',
@@ -343,9 +457,98 @@ export type SettingName = keyof typeof SETTINGS;
 /** The value type of a choice setting. */
 export type ChoiceOf<S> = S extends ChoiceSetting<infer V> ? V : S extends SubsetSetting<infer V> ? V : never;
 
+/** The pattern row (its M limits are the pipeline's). */
+export const PATTERN = SETTINGS.pattern;
+
+/** The value a row holds: a choice's value, a subset's list, a number, a pattern, a text (null where the row's default is). */
+export type ValueOf<S> =
+  S extends ChoiceSetting<infer V>
+    ? V
+    : S extends SubsetSetting<infer V>
+      ? V[]
+      : S extends NumberSetting
+        ? number
+        : S extends PatternSetting
+          ? SparsityPattern
+          : S extends TextSetting & { default: infer D }
+            ? CalibrationText | (null extends D ? null : never)
+            : never;
+
+type Nest<P extends string, V> = P extends `${infer H}.${infer R}` ? { [K in H]: Nest<R, V> } : { [K in P]: V };
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+type Flatten<T> = T extends readonly unknown[] ? T : T extends { kind: string } ? T : T extends object ? { [K in keyof T]: Flatten<T[K]> } : T;
+type Rows = typeof SETTINGS;
+
+/** The experiment's section `S` as its rows lay it out: `{ samples: number; …; sparseGpt: { blockSize: number; … } }`. */
+export type SectionValues<S extends Section> = Flatten<
+  UnionToIntersection<{ [N in SettingName]: Rows[N]['at'] extends `${S}.${infer P}` ? Nest<P, ValueOf<Rows[N]>> : never }[SettingName]>
+>;
+
+/** Every row, by name, in table order (the order links write their keys in). */
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+
+/** A row as the common shape, for code that walks the table. */
+export function settingOf(name: SettingName): Setting {
+  return SETTINGS[name] as Setting;
+}
+
+/** The names of a section's rows that live in the experiment, in table order. */
+export function sectionRows(section: Section): SettingName[] {
+  return SETTING_NAMES.filter((name) => SETTINGS[name].section === section && SETTINGS[name].at !== null);
+}
+
+/** The path of a row's value inside its section (`sparseGpt.blockSize`). */
+function fieldPath(setting: Setting): string[] {
+  return setting.at!.split('.').slice(1);
+}
+
+/** A row's value inside `sectionValue` (an object shaped as `SectionValues` of the row's section). */
+export function readSetting(sectionValue: object, name: SettingName): unknown {
+  return fieldPath(settingOf(name)).reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], sectionValue);
+}
+
+/** Sets a row's value inside `sectionValue`, copying the objects on the way (the input is not changed). */
+export function withSetting<T extends object>(sectionValue: T, name: SettingName, value: unknown): T {
+  const put = (o: Record<string, unknown>, [k, ...rest]: string[]): Record<string, unknown> => ({
+    ...o,
+    [k]: rest.length ? put((o[k] ?? {}) as Record<string, unknown>, rest) : value,
+  });
+  return put(sectionValue as Record<string, unknown>, fieldPath(settingOf(name))) as T;
+}
+
+/** A fresh copy of a row's default. */
+export function defaultOf(name: SettingName): unknown {
+  return structuredClone(settingOf(name).default);
+}
+
+/** A section's defaults, from its rows. */
+export function sectionDefaults<S extends Section>(section: S): SectionValues<S> {
+  return sectionRows(section).reduce<object>((o, name) => withSetting(o, name, defaultOf(name)), {}) as SectionValues<S>;
+}
+
+/**
+ * A row's value made valid, for the page's controls: numbers clamped into the row's limits (integers rounded), a
+ * subset put in canonical order. Null when it cannot be: a number that is not finite (a half-typed field), a choice
+ * outside the row's values, an empty subset.
+ */
+export function validSetting(name: SettingName, value: unknown): { value: unknown } | null {
+  const s = settingOf(name);
+  if (s.kind === 'number') {
+    if (typeof value !== 'number' || !Number.isFinite(value)) return null;
+    return { value: Math.min(s.max, Math.max(s.min, s.integer ? Math.round(value) : value)) };
+  }
+  if (s.kind === 'choice') return typeof value === 'string' && s.values.includes(value) ? { value } : null;
+  if (s.kind === 'subset') {
+    const list = Array.isArray(value) ? (value as unknown[]) : [];
+    const kept = s.values.filter((v) => list.includes(v));
+    return kept.length ? { value: kept } : null;
+  }
+  return { value };
+}
+
 /** `--flag a|b|c` or `--flag N`, for usage lines. */
 export function usageOf(name: SettingName): string {
-  const s = SETTINGS[name] as ChoiceSetting<string> | SubsetSetting<string> | NumberSetting;
+  const s = settingOf(name);
   const flag = `--${s.cli}`;
   if (s.kind === 'choice') return `${flag} ${s.values.join('|')}`;
   if (s.kind === 'subset')
@@ -353,5 +556,7 @@ export function usageOf(name: SettingName): string {
       .slice(1)
       .map((v) => `[,${v}]`)
       .join('')}`;
+  if (s.kind === 'pattern') return `${flag} unstructured|N:M`;
+  if (s.kind === 'text') return `${flag} FILE`;
   return `${flag} ${s.integer ? 'N' : 'X'}`;
 }

@@ -8,7 +8,7 @@ import { percent } from '../charts/common.ts';
 import { drawHeatmap } from '../charts/heatmap.ts';
 import { saveFile } from '../download.ts';
 import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
-import { NumberField } from './NumberField.tsx';
+import { SettingField } from './SettingField.tsx';
 import { NeedsTokenizer } from './NeedsTokenizer.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
 import { TextPicker } from './TextPicker.tsx';
@@ -45,30 +45,9 @@ export function CalibratePanel() {
         <div className="settings">
           <TextPicker label="Calibration text" value={calibration.text} forTask="calibrate" onChange={actions.setCalibrationText} disabled={running} />
           <div className="row">
-            <NumberField
-              label={S.samples.label}
-              value={calibration.samples}
-              min={S.samples.min}
-              max={S.samples.max}
-              onCommit={(v) => actions.setCalibrationSize(v, calibration.seqLen)}
-              disabled={running}
-            />
-            <NumberField
-              label={S.seqLen.label}
-              value={calibration.seqLen}
-              min={S.seqLen.min}
-              max={S.seqLen.max}
-              onCommit={(v) => actions.setCalibrationSize(calibration.samples, v)}
-              disabled={running}
-            />
-            <NumberField
-              label={S.seed.label}
-              value={calibration.seed}
-              min={S.seed.min}
-              max={S.seed.max}
-              onCommit={actions.setCalibrationSeed}
-              disabled={running}
-            />
+            <SettingField name="samples" disabled={running} />
+            <SettingField name="seqLen" disabled={running} />
+            <SettingField name="seed" disabled={running} />
           </div>
           <fieldset className="choice stack" disabled={running}>
             <legend>{S.mode.label}</legend>

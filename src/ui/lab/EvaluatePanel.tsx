@@ -9,7 +9,7 @@ import { saveFile } from '../download.ts';
 import { GenerationView } from './GenerationView.tsx';
 import { NeedsTokenizer } from './NeedsTokenizer.tsx';
 import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
-import { NumberField } from './NumberField.tsx';
+import { SettingField } from './SettingField.tsx';
 import { perplexityCsv } from './reports.ts';
 import { TaskView, useRunning } from './TaskView.tsx';
 import { TextPicker } from './TextPicker.tsx';
@@ -44,22 +44,8 @@ export function EvaluatePanel() {
       <div className="settings">
         <TextPicker label="Evaluation text" value={evaluation.text} onChange={actions.setEvaluationText} forTask="evaluate" disabled={running} />
         <div className="row">
-          <NumberField
-            label={S.ctx.label}
-            value={evaluation.ctx}
-            min={S.ctx.min}
-            max={limit}
-            onCommit={(v) => actions.setEvaluationSize(Math.min(v, limit), evaluation.maxTokens)}
-            disabled={running}
-          />
-          <NumberField
-            label={S.evalTokens.label}
-            value={evaluation.maxTokens}
-            min={S.evalTokens.min}
-            max={S.evalTokens.max}
-            onCommit={(v) => actions.setEvaluationSize(evaluation.ctx, v)}
-            disabled={running}
-          />
+          <SettingField name="ctx" max={limit} disabled={running} />
+          <SettingField name="evalTokens" disabled={running} />
           <label className="check">
             <input type="checkbox" checked={byGenre} onChange={(e) => setByGenre(e.target.checked)} disabled={running} /> per genre (split evenly)
           </label>

@@ -8,7 +8,7 @@ import { useLab, useLabActions } from '../../state/store.ts';
 import { Chart } from '../charts/Chart.tsx';
 import { drawLines } from '../charts/lines.ts';
 import { saveFile } from '../download.ts';
-import { NumberField } from '../lab/NumberField.tsx';
+import { SettingField } from '../lab/SettingField.tsx';
 import { TextPicker } from '../lab/TextPicker.tsx';
 import { ProgressBar } from '../ProgressBar.tsx';
 import './RecoverPanel.css';
@@ -48,22 +48,6 @@ export function RecoverPanel() {
   const canRun = Boolean(model?.tokenizer && masksKey) && !running;
   const started = report !== null && report.step > 0;
   const error = task.error;
-  const number = (
-    name: 'recoverSamples' | 'recoverSeqLen' | 'recoverSeed' | 'recoverSteps' | 'recoverLr' | 'recoverBatch',
-    value: number,
-    field: keyof typeof settings,
-    max?: number,
-  ) => (
-    <NumberField
-      label={S[name].label}
-      value={value}
-      min={S[name].min}
-      max={max ?? S[name].max}
-      step={'step' in S[name] ? S[name].step : undefined}
-      onCommit={(v) => actions.setRecoverSettings({ [field]: v })}
-      disabled={running}
-    />
-  );
   return (
     <section className="card lab-section recover" id="recover" aria-labelledby="recover-title">
       <h2 id="recover-title">Recover</h2>
@@ -75,14 +59,14 @@ export function RecoverPanel() {
       <div className="settings">
         <TextPicker label="Training text" value={trainingText} onChange={(text) => actions.setRecoverText(text)} forTask="calibrate" disabled={running} />
         <div className="row">
-          {number('recoverSamples', settings.samples, 'samples')}
-          {number('recoverSeqLen', Math.min(settings.seqLen, limit), 'seqLen', limit)}
-          {number('recoverSeed', settings.seed, 'seed')}
+          <SettingField name="recoverSamples" disabled={running} />
+          <SettingField name="recoverSeqLen" max={limit} disabled={running} />
+          <SettingField name="recoverSeed" disabled={running} />
         </div>
         <div className="row">
-          {number('recoverSteps', settings.steps, 'steps')}
-          {number('recoverLr', settings.lr, 'lr')}
-          {number('recoverBatch', settings.batch, 'batch')}
+          <SettingField name="recoverSteps" disabled={running} />
+          <SettingField name="recoverLr" disabled={running} />
+          <SettingField name="recoverBatch" disabled={running} />
         </div>
       </div>
       {sameText && <p className="hint warn">The training text is also the evaluation text: the recovered perplexity will look better than on unseen text.</p>}
