@@ -7,6 +7,7 @@ import { ModelFileError } from '../engine/errors.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { UsageError } from './args.ts';
 import { calibrateCommand } from './commands/calibrate.ts';
+import { compareMasksCommand } from './commands/compare-masks.ts';
 import type { Command, CommandIo } from './commands/command.ts';
 import { distillCommand } from './commands/distill.ts';
 import { infoCommand } from './commands/info.ts';
@@ -16,7 +17,17 @@ import { pruneCommand } from './commands/prune.ts';
 import { runCommand } from './commands/run.ts';
 import { trainCommand } from './commands/train.ts';
 
-export const COMMANDS: Command[] = [infoCommand, logitsCommand, pplCommand, calibrateCommand, pruneCommand, runCommand, trainCommand, distillCommand];
+export const COMMANDS: Command[] = [
+  infoCommand,
+  logitsCommand,
+  pplCommand,
+  calibrateCommand,
+  pruneCommand,
+  runCommand,
+  trainCommand,
+  distillCommand,
+  compareMasksCommand,
+];
 
 const processIo: CommandIo = {
   out: (text) => process.stdout.write(`${text}\n`),
