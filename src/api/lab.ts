@@ -7,9 +7,12 @@
 
 import type { CalibrationMode, ExperimentPrune, PruneMethod, PruneTarget } from '../engine/experiment/schema.ts';
 import type { TextRef } from '../engine/experiment/text-ref.ts';
+import type { ExpertSwitch } from '../engine/model/steering.ts';
 
 /** Which text a computation reads (pasted and uploaded texts are first given to the engine with Engine.addText). */
 export type { TextRef };
+/** One switched-off expert (steering): layer index or '*' for every MoE layer, and expert index. */
+export type { ExpertSwitch };
 
 /** One of the page's texts, with its genres when it has a document index (Brown). */
 export interface TextInfo {
@@ -172,6 +175,8 @@ export interface GenerateRequest {
   maxNewTokens: number;
   sampling: Sampling;
   variant: Variant;
+  /** Experts switched off for this call on top of the variant's masks (steering, src/engine/model/steering.ts). */
+  disabledExperts?: ExpertSwitch[];
 }
 
 export interface GenerateResult {

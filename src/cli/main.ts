@@ -10,6 +10,7 @@ import { calibrateCommand } from './commands/calibrate.ts';
 import { compareMasksCommand } from './commands/compare-masks.ts';
 import type { Command, CommandIo } from './commands/command.ts';
 import { distillCommand } from './commands/distill.ts';
+import { generateCommand } from './commands/generate.ts';
 import { infoCommand } from './commands/info.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { pplCommand } from './commands/ppl.ts';
@@ -27,6 +28,7 @@ export const COMMANDS: Command[] = [
   trainCommand,
   distillCommand,
   compareMasksCommand,
+  generateCommand,
 ];
 
 const processIo: CommandIo = {

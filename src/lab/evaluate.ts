@@ -23,6 +23,7 @@ import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
 import { tokenTexts } from './inspect.ts';
 import { streamsPerplexity } from './parts-perplexity.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
+import { steeredMasks } from './steering.ts';
 import type { TextLibrary } from './texts.ts';
 
 /** The masks of a variant: none for dense; the session's for pruned, or an error when nothing is pruned. */
@@ -114,8 +115,23 @@ export async function runTokenLoss(session: LabSession, texts: TextLibrary, requ
 }
 
 export async function runGeneration(session: LabSession, request: GenerateRequest, options: OperationOptions): Promise<GenerateResult> {
+  const model = await session.model(options);
+  const steered = await steeredMasks(session, model, request.variant, request.disabledExperts);
+  try {
+    return await generateWithMasks(session, request, steered.masks, options);
+  } finally {
+    steered.destroy();
+  }
+}
+
+/** Generation from a text prompt under explicit masks (null: dense); `request.variant` only labels the result. */
+export async function generateWithMasks(
+  session: LabSession,
+  request: GenerateRequest,
+  masks: GpuMaskSet | null,
+  options: OperationOptions,
+): Promise<GenerateResult> {
   const tokenizer = session.tokenizer('generation');
-  const masks = masksOf(session, request.variant);
   const prompt = tokenizer.encode(request.prompt);
   if (!prompt.length) throw new EngineError({ kind: 'bad-request', message: 'Write a prompt first.' });
   const room = session.contextLimit - prompt.length;

@@ -45,7 +45,16 @@ import { modelFit } from './model-fit.ts';
 import { downloadReporter } from './download-progress.ts';
 import { fetchEmbeddedIndex, resolveSource, type ResolvedSource } from './sources.ts';
 import { TextLibrary } from './texts.ts';
-import { idsLogits, idsPerplexity, pruneWithSettings, readMasksInForce, windowsCalibration, writePruned, type IdsPerplexityRequest } from './token-runs.ts';
+import {
+  generationWithMaskSet,
+  idsLogits,
+  idsPerplexity,
+  pruneWithSettings,
+  readMasksInForce,
+  windowsCalibration,
+  writePruned,
+  type IdsPerplexityRequest,
+} from './token-runs.ts';
 import type { CalibrationStats } from '../engine/calibration/stats.ts';
 import type { PruneReportFile } from '../engine/export/pruned-export.ts';
 import type { MaskSet } from '../engine/model/mask-set.ts';
@@ -236,8 +245,18 @@ export class LabService implements Engine {
     return this.queued((session) => idsPerplexity(session, request, options));
   }
 
-  logitsOfIds(ids: number[], options: OperationOptions = {}): Promise<{ logits: Float32Array; routerLogits: (Float32Array | null)[] }> {
-    return this.queued((session) => idsLogits(session, ids, options));
+  /** Logits and router logits of one sequence, dense or under `masks` (a masks file and/or steering). */
+  logitsOfIds(
+    ids: number[],
+    options: OperationOptions = {},
+    masks: MaskSet | null = null,
+  ): Promise<{ logits: Float32Array; routerLogits: (Float32Array | null)[] }> {
+    return this.queued((session) => idsLogits(session, ids, masks, options));
+  }
+
+  /** Generation from a text prompt under `masks` (a masks file and/or steering; null: dense). */
+  generateWithMaskSet(request: Lab.GenerateRequest, masks: MaskSet | null, options: OperationOptions = {}): Promise<Lab.GenerateResult> {
+    return this.queued((session) => generationWithMaskSet(session, request, masks, options));
   }
 
   calibrateWindows(

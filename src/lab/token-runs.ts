@@ -7,7 +7,7 @@
  */
 import type { OperationOptions } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
-import type { CalibrationModeName } from '../api/lab.ts';
+import type { CalibrationModeName, GenerateRequest, GenerateResult } from '../api/lab.ts';
 import type { CalibrationStats } from '../engine/calibration/stats.ts';
 import { writePrunedExport, type PruneReportFile } from '../engine/export/pruned-export.ts';
 import type { MaskSet } from '../engine/model/mask-set.ts';
@@ -19,6 +19,7 @@ import { GpuForward } from '../gpu/model/forward.ts';
 import { uploadMasks } from '../gpu/model/gpu-mask-set.ts';
 import { prunePipeline, type PipelineCalibration } from '../gpu/prune/pipeline.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
+import { generateWithMasks } from './evaluate.ts';
 import { summarizeReport } from './prune.ts';
 
 /** Perplexity of a token stream in windows of `ctx` every `stride` tokens (src/engine/eval/windows.ts). */
@@ -51,19 +52,41 @@ export async function idsPerplexity(session: LabSession, request: IdsPerplexityR
   }
 }
 
-/** Logits [T, V] and the router logits [T, E] of every MoE layer (null elsewhere) of one sequence, dense. */
+/**
+ * Logits [T, V] and the router logits [T, E] of every MoE layer (null elsewhere) of one sequence, dense or under
+ * `maskSet` (a masks file, steering). Router logits are the router's own, before dropped experts are set to -inf.
+ */
 export async function idsLogits(
   session: LabSession,
   ids: number[],
+  maskSet: MaskSet | null,
   options: OperationOptions,
 ): Promise<{ logits: Float32Array; routerLogits: (Float32Array | null)[] }> {
   const model = await session.model(options);
+  const masks = maskSet ? await uploadMasks(model, maskSet) : null;
   const forward = new GpuForward(model, 1, ids.length);
   try {
-    const result = await forward.run({ ids, logits: true, taps: ['routerLogits'], signal: options.signal });
+    const result = await forward.run({ ids, logits: true, masks, taps: ['routerLogits'], signal: options.signal });
     return { logits: result.logits!, routerLogits: result.layers.map((taps) => taps.routerLogits ?? null) };
   } finally {
     forward.destroy();
+    masks?.destroy();
+  }
+}
+
+/** Generation from a text prompt under `maskSet` (a masks file, steering; null: dense), as the page's generate. */
+export async function generationWithMaskSet(
+  session: LabSession,
+  request: GenerateRequest,
+  maskSet: MaskSet | null,
+  options: OperationOptions,
+): Promise<GenerateResult> {
+  const model = await session.model(options);
+  const masks = maskSet ? await uploadMasks(model, maskSet) : null;
+  try {
+    return await generateWithMasks(session, request, masks, options);
+  } finally {
+    masks?.destroy();
   }
 }
 

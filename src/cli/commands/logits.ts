@@ -1,6 +1,7 @@
 /**
  * `moe-lab logits --model DIR --ids IDS.json --out FILE.safetensors [--json]`: one sequence through the GPU forward;
  * writes `logits` [T, V] f32 and `layers.{i}.router_logits` [T, E] f32 for every MoE layer (docs/architecture.md).
+ * --masks applies a pruning and --disable-experts switches experts off (steering) for the logits.
  */
 import { writeFile } from 'node:fs/promises';
 import { writeSafetensors } from '../../engine/io/safetensors.ts';
@@ -8,16 +9,30 @@ import { parseFlags } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
 import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
-import { readIdsFile } from './ppl.ts';
+import { DISABLE_EXPERTS_FLAG, DISABLE_EXPERTS_USAGE, parseDisableExperts, steeredMaskSet } from './disable-experts.ts';
+import { readIdsFile, readMasksFile } from './ppl.ts';
 
 const bytesOf = (values: Float32Array) => new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 
 export const logitsCommand: Command = {
   name: 'logits',
   summary: 'logits and router logits of one token sequence, written as safetensors',
-  usage: 'logits --model DIR --ids IDS.json --out FILE.safetensors [--json]',
+  usage: `logits --model DIR --ids IDS.json --out FILE.safetensors [--masks MASKS.safetensors] ${DISABLE_EXPERTS_USAGE} [--json]`,
   async run(argv, io) {
-    const flags = parseFlags(argv, { model: { type: 'string' }, ids: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } }, 'logits');
+    const flags = parseFlags(
+      argv,
+      {
+        model: { type: 'string' },
+        ids: { type: 'string' },
+        out: { type: 'string' },
+        masks: { type: 'string' },
+        ...DISABLE_EXPERTS_FLAG,
+        json: { type: 'boolean' },
+      },
+      'logits',
+    );
+    const switches = parseDisableExperts('logits', flags.optionalString('disable-experts'));
+    const masksFile = flags.optionalString('masks');
     const modelDir = flags.string('model');
     const idsFile = flags.string('ids');
     const outFile = flags.string('out');
@@ -25,9 +40,11 @@ export const logitsCommand: Command = {
     const lab = nodeLab('moe-lab logits');
     let spec, ids, result;
     try {
-      ({ spec } = await lab.loadFolder(folder));
+      const model = await lab.loadFolder(folder);
+      spec = model.spec;
       ids = await readIdsFile(idsFile, spec);
-      result = await lab.logitsOfIds(ids);
+      const masks = steeredMaskSet('logits', spec, masksFile ? await readMasksFile(masksFile, spec, model.contentHash) : null, switches);
+      result = await lab.logitsOfIds(ids, {}, masks);
     } finally {
       await lab.dispose();
     }

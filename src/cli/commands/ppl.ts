@@ -5,7 +5,8 @@
  * encodes the file (special tokens as `tokenizer(text)` adds them), then windows of --ctx tokens every --stride
  * tokens are scored (src/engine/eval/windows.ts; non-overlapping by default). --masks MASKS.safetensors (from
  * `moe-lab prune` or `calibrate --masks-out`) evaluates a pruning of this dense model without exporting it: the masks
- * apply on the fly, dropped experts leave the routing (src/engine/prune/masks-file.ts).
+ * apply on the fly, dropped experts leave the routing (src/engine/prune/masks-file.ts). --disable-experts L:E,...
+ * switches experts off (steering, src/engine/model/steering.ts), with or without --masks.
  */
 import { readFile } from 'node:fs/promises';
 import { ModelFileError } from '../../engine/errors.ts';
@@ -19,6 +20,7 @@ import { parseFlags, UsageError } from '../args.ts';
 import { directoryFolder, FileByteSource } from '../fs-folder.ts';
 import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
+import { DISABLE_EXPERTS_FLAG, DISABLE_EXPERTS_USAGE, parseDisableExperts, steeredMaskSet } from './disable-experts.ts';
 
 /** Default window for --text: the model's context, at most 2048 tokens (Wanda's and SparseGPT's LLaMA setting). */
 export const DEFAULT_TEXT_CTX = 2048;
@@ -43,7 +45,7 @@ export async function readMasksFile(file: string, spec: MoeModelSpec, modelHash:
 export const pplCommand: Command = {
   name: 'ppl',
   summary: 'perplexity (mean next-token NLL) of a model on token ids or a text file, on the GPU',
-  usage: 'ppl --model DIR (--ids IDS.json | --text FILE) [--ctx N] [--stride N] [--max-tokens N] [--batch N] [--masks MASKS.safetensors] [--json]',
+  usage: `ppl --model DIR (--ids IDS.json | --text FILE) [--ctx N] [--stride N] [--max-tokens N] [--batch N] [--masks MASKS.safetensors] ${DISABLE_EXPERTS_USAGE} [--json]`,
   async run(argv, io) {
     const flags = parseFlags(
       argv,
@@ -56,6 +58,7 @@ export const pplCommand: Command = {
         'max-tokens': { type: 'string' },
         batch: { type: 'string' },
         masks: { type: 'string' },
+        ...DISABLE_EXPERTS_FLAG,
         json: { type: 'boolean' },
       },
       'ppl',
@@ -65,13 +68,14 @@ export const pplCommand: Command = {
     const textFile = flags.optionalString('text');
     if ((idsFile === undefined) === (textFile === undefined)) throw new UsageError('ppl: give exactly one of --ids and --text');
     const masksFile = flags.optionalString('masks');
+    const switches = parseDisableExperts('ppl', flags.optionalString('disable-experts'));
     const folder = await directoryFolder(modelDir);
     // The lab service the page's worker hosts: the model loads and runs through it (src/lab/token-runs.ts).
     const lab = nodeLab('moe-lab ppl');
     try {
       const model = await lab.loadFolder(folder);
       const { spec } = model;
-      const maskSet = masksFile ? await readMasksFile(masksFile, spec, model.contentHash) : null;
+      const maskSet = steeredMaskSet('ppl', spec, masksFile ? await readMasksFile(masksFile, spec, model.contentHash) : null, switches);
       if (textFile !== undefined && !model.tokenizer) {
         throw new ModelFileError(`${modelDir}/tokenizer.json`, 'missing-file', 'file not found (--text needs the model tokenizer; give --ids instead)');
       }

@@ -1,0 +1,66 @@
+/**
+ * Steering on the GPU (src/engine/model/steering.ts): the masks a variant runs with, plus experts switched off. The
+ * pruned variant's bitsets and updated weights are shared with the masks in force; only the [E] expert-enabled
+ * vectors of the steered layers are new buffers, owned by the returned set and freed by `destroy`.
+ */
+import { EngineError } from '../api/errors.ts';
+import type { Variant } from '../api/lab.ts';
+import { switchedOffByLayer, type ExpertSwitch } from '../engine/model/steering.ts';
+import { GpuMaskSet, type GpuLayerMasks } from '../gpu/model/gpu-mask-set.ts';
+import type { GpuModel } from '../gpu/model/gpu-model.ts';
+import type { LabSession } from './lab-session.ts';
+
+/** Masks for one computation: the set and whether this call owns it (then it must be destroyed). */
+export interface SteeredMasks {
+  masks: GpuMaskSet | null;
+  destroy(): void;
+}
+
+/** Experts each layer's masks already drop (the pruned variant), [L]. */
+function droppedByLayer(session: LabSession, variant: Variant): number[][] {
+  const { spec } = session.loaded.summary;
+  const dropped: number[][] = spec.moeLayers.map(() => []);
+  if (variant === 'pruned') for (const layer of session.masks?.summary.layers ?? []) dropped[layer.layer] = layer.droppedExperts;
+  return dropped;
+}
+
+/** The GPU masks of `variant` (null: dense) with `switches` applied; a bad switch is a bad request naming it. */
+export async function steeredMasks(
+  session: LabSession,
+  model: GpuModel,
+  variant: Variant,
+  switches: readonly ExpertSwitch[] | undefined,
+): Promise<SteeredMasks> {
+  if (variant === 'pruned' && !session.masks) throw new EngineError({ kind: 'bad-request', message: 'Nothing is pruned yet: prune first, then compare.' });
+  const base = variant === 'pruned' ? session.masks!.gpu : null;
+  if (!switches?.length) return { masks: base, destroy: () => {} };
+  const { spec, ctx } = model;
+  let off: number[][];
+  try {
+    off = switchedOffByLayer(switches, spec);
+  } catch (error) {
+    throw new EngineError({ kind: 'bad-request', message: `Switching experts off: ${(error as Error).message}.` });
+  }
+  const dropped = droppedByLayer(session, variant);
+  const owned: GPUBuffer[] = [];
+  try {
+    const layers: (GpuLayerMasks | null)[] = [];
+    for (let l = 0; l < spec.numLayers; l++) {
+      const layer = base?.layers[l] ?? null;
+      if (!off[l].length) {
+        layers.push(layer);
+        continue;
+      }
+      const enabled = new Uint32Array(spec.numExperts).fill(1);
+      for (const e of [...dropped[l], ...off[l]]) enabled[e] = 0;
+      const buffer = await ctx.upload(`steering layers.${l}.expertEnabled`, enabled);
+      owned.push(buffer);
+      layers.push({ matrices: layer?.matrices ?? {}, weights: layer?.weights, expertEnabled: buffer });
+    }
+    const masks = new GpuMaskSet(layers, owned);
+    return { masks, destroy: () => masks.destroy() };
+  } catch (error) {
+    for (const b of owned) b.destroy();
+    throw error;
+  }
+}
