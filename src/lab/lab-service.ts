@@ -47,12 +47,14 @@ import { fetchEmbeddedIndex, resolveSource, type ResolvedSource } from './source
 import { TextLibrary } from './texts.ts';
 import {
   generationWithMaskSet,
+  idsComparison,
   idsLogits,
   idsPerplexity,
   pruneWithSettings,
   readMasksInForce,
   windowsCalibration,
   writePruned,
+  type IdsComparisonReport,
   type IdsPerplexityRequest,
 } from './token-runs.ts';
 import type { CalibrationStats } from '../engine/calibration/stats.ts';
@@ -243,6 +245,11 @@ export class LabService implements Engine {
 
   perplexityOfIds(request: IdsPerplexityRequest, options: OperationOptions = {}): Promise<PerplexityReport> {
     return this.queued((session) => idsPerplexity(session, request, options));
+  }
+
+  /** The pruned model (`request.masks`) against the dense one on the same windows: both perplexities and its fidelity. */
+  comparisonOfIds(request: IdsPerplexityRequest & { masks: MaskSet }, options: OperationOptions = {}): Promise<IdsComparisonReport> {
+    return this.queued((session) => idsComparison(session, request, options));
   }
 
   /** Logits and router logits of one sequence, dense or under `masks` (a masks file and/or steering). */

@@ -14,6 +14,9 @@ import type { MaskSet } from '../engine/model/mask-set.ts';
 import type { PipelineSettings } from '../engine/prune/pipeline-settings.ts';
 import type { PruneReport } from '../engine/prune/report.ts';
 import { calibrateOnGpu } from '../gpu/calibration/calibrate.ts';
+import type { FidelityResult } from '../engine/eval/fidelity.ts';
+import type { PerplexityResult } from '../engine/eval/perplexity.ts';
+import { compareStreams } from '../gpu/eval/fidelity.ts';
 import { evaluatePerplexity, type PerplexityReport } from '../gpu/eval/perplexity.ts';
 import { GpuForward } from '../gpu/model/forward.ts';
 import { uploadMasks } from '../gpu/model/gpu-mask-set.ts';
@@ -49,6 +52,38 @@ export async function idsPerplexity(session: LabSession, request: IdsPerplexityR
     });
   } finally {
     masks?.destroy();
+  }
+}
+
+/** `ppl --compare`: the pruned model's perplexity, the dense model's on the same positions, and the pruned model's fidelity. */
+export interface IdsComparisonReport extends PerplexityReport {
+  dense: PerplexityResult;
+  fidelity: FidelityResult;
+}
+
+/** Dense vs `request.masks` on the windows idsPerplexity scores (src/gpu/eval/fidelity.ts). */
+export async function idsComparison(
+  session: LabSession,
+  request: IdsPerplexityRequest & { masks: MaskSet },
+  options: OperationOptions,
+): Promise<IdsComparisonReport> {
+  const model = await session.model(options);
+  const masks = await uploadMasks(model, request.masks);
+  try {
+    const { ids, ctx, stride, maxTokens, batch } = request;
+    const { streams } = await compareStreams(model, [ids.slice(0, maxTokens ?? ids.length)], {
+      ctx,
+      stride,
+      batch,
+      masks,
+      signal: options.signal,
+      onProgress: (p) => options.onProgress?.(progressStep('compute', 'Dense and pruned', p.done, p.total)),
+    });
+    const result = streams[0];
+    if (!result) throw new RangeError('no token was scored (give at least two tokens)');
+    return { ...result.pruned, windows: result.windows, ctx, stride, dense: result.dense, fidelity: result.fidelity };
+  } finally {
+    masks.destroy();
   }
 }
 

@@ -6,7 +6,10 @@
  * tokens are scored (src/engine/eval/windows.ts; non-overlapping by default). --masks MASKS.safetensors (from
  * `moe-lab prune` or `calibrate --masks-out`) evaluates a pruning of this dense model without exporting it: the masks
  * apply on the fly, dropped experts leave the routing (src/engine/prune/masks-file.ts). --disable-experts L:E,...
- * switches experts off (steering, src/engine/model/steering.ts), with or without --masks.
+ * switches experts off (steering, src/engine/model/steering.ts), with or without --masks. --compare (with --masks)
+ * also runs the dense model on the same windows and reports its perplexity and the pruned model's fidelity to it:
+ * mean KL(p_dense || p_pruned) per scored token, top-1 agreement and each window's first disagreement
+ * (src/engine/eval/fidelity.ts), from the two models' logits on the GPU (src/gpu/eval/fidelity.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { ModelFileError } from '../../engine/errors.ts';
@@ -19,6 +22,7 @@ import { contextLimit } from '../../lab/lab-session.ts';
 import { parseFlags, UsageError } from '../args.ts';
 import { directoryFolder, FileByteSource } from '../fs-folder.ts';
 import { nodeLab } from '../node-lab.ts';
+import type { IdsComparisonReport } from '../../lab/token-runs.ts';
 import type { Command } from './command.ts';
 import { DISABLE_EXPERTS_FLAG, DISABLE_EXPERTS_USAGE, parseDisableExperts, steeredMaskSet } from './disable-experts.ts';
 
@@ -42,10 +46,32 @@ export async function readMasksFile(file: string, spec: MoeModelSpec, modelHash:
   return masks;
 }
 
+/** `--compare`'s JSON keys (docs/architecture.md, "Command line"): the dense model over the same positions, then fidelity. */
+function compareJson({ dense, fidelity }: IdsComparisonReport) {
+  return {
+    densePpl: dense.ppl,
+    denseNll: dense.nll,
+    kl: fidelity.kl,
+    top1Agreement: fidelity.top1Agreement,
+    windowsAgreeing: fidelity.windowsAgreeing,
+    firstDisagreementMean: fidelity.firstDisagreementMean,
+    firstDisagreementMedian: fidelity.firstDisagreementMedian,
+  };
+}
+
+function compareLine({ dense, fidelity }: IdsComparisonReport): string {
+  const first =
+    fidelity.firstDisagreementMedian === null ? 'no window disagrees' : `first disagreement at prediction ${fidelity.firstDisagreementMedian} (median)`;
+  return (
+    `dense ppl ${dense.ppl.toFixed(4)} on the same tokens; KL(dense || pruned) ${fidelity.kl.toFixed(6)} nats/token, ` +
+    `top-1 agreement ${(100 * fidelity.top1Agreement).toFixed(2)}%, ${first}, ${fidelity.windowsAgreeing} of ${fidelity.windows} windows agree throughout`
+  );
+}
+
 export const pplCommand: Command = {
   name: 'ppl',
   summary: 'perplexity (mean next-token NLL) of a model on token ids or a text file, on the GPU',
-  usage: `ppl --model DIR (--ids IDS.json | --text FILE) [--ctx N] [--stride N] [--max-tokens N] [--batch N] [--masks MASKS.safetensors] ${DISABLE_EXPERTS_USAGE} [--json]`,
+  usage: `ppl --model DIR (--ids IDS.json | --text FILE) [--ctx N] [--stride N] [--max-tokens N] [--batch N] [--masks MASKS.safetensors [--compare]] ${DISABLE_EXPERTS_USAGE} [--json]`,
   async run(argv, io) {
     const flags = parseFlags(
       argv,
@@ -59,6 +85,7 @@ export const pplCommand: Command = {
         batch: { type: 'string' },
         masks: { type: 'string' },
         ...DISABLE_EXPERTS_FLAG,
+        compare: { type: 'boolean' },
         json: { type: 'boolean' },
       },
       'ppl',
@@ -68,6 +95,9 @@ export const pplCommand: Command = {
     const textFile = flags.optionalString('text');
     if ((idsFile === undefined) === (textFile === undefined)) throw new UsageError('ppl: give exactly one of --ids and --text');
     const masksFile = flags.optionalString('masks');
+    const compare = flags.flag('compare');
+    if (compare && masksFile === undefined)
+      throw new UsageError('ppl: --compare needs --masks MASKS.safetensors (the pruning to compare with the dense model)');
     const switches = parseDisableExperts('ppl', flags.optionalString('disable-experts'));
     const folder = await directoryFolder(modelDir);
     // The lab service the page's worker hosts: the model loads and runs through it (src/lab/token-runs.ts).
@@ -93,13 +123,17 @@ export const pplCommand: Command = {
         );
       }
       if (available < 2) throw new UsageError(`ppl: ${idsFile ?? textFile} gives ${available} token(s); at least 2 are needed for one prediction`);
-      const report = await lab.perplexityOfIds({ ids: tokens, ctx, stride, maxTokens, batch, masks: maskSet });
+      const request = { ids: tokens, ctx, stride, maxTokens, batch, masks: maskSet };
+      const compared = compare ? await lab.comparisonOfIds({ ...request, masks: maskSet! }) : null;
+      const report = compared ?? (await lab.perplexityOfIds(request));
+      const comparison = compared ? compareJson(compared) : {};
       if (flags.flag('json')) {
-        io.out(JSON.stringify({ tokens: report.tokens, nll: report.nll, ppl: report.ppl, windows: report.windows, ctx, stride }));
+        io.out(JSON.stringify({ tokens: report.tokens, nll: report.nll, ppl: report.ppl, windows: report.windows, ctx, stride, ...comparison }));
       } else {
         io.out(
           `ppl ${report.ppl.toFixed(4)} (mean NLL ${report.nll.toFixed(6)} nats over ${report.tokens} tokens, ${report.windows} windows of ${ctx}, stride ${stride})`,
         );
+        if (compared) io.out(compareLine(compared));
       }
     } finally {
       await lab.dispose();

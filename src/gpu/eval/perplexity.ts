@@ -33,8 +33,8 @@ export interface PerplexityReport extends PerplexityResult {
   stride: number;
 }
 
-/** Windows per pass for windows of `length` tokens. */
-function batchSize(model: GpuModel, length: number, options: PerplexityOptions): number {
+/** Windows per pass for windows of `length` tokens (also the fidelity comparison's, src/gpu/eval/fidelity.ts). */
+export function batchSize(model: GpuModel, length: number, options: Pick<PerplexityOptions, 'batch' | 'tokensPerPass'>): number {
   const fit = Math.floor(maxTokensPerPass(model.spec, model.ctx.caps.limits.maxStorageBufferBindingSize) / length);
   const wanted = options.batch ?? Math.floor((options.tokensPerPass ?? 8192) / length);
   return Math.max(1, Math.min(wanted, fit));

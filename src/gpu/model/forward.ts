@@ -96,22 +96,26 @@ export class GpuForward {
     recordModelNorm(rec, this.model, this.model.finalNorm, this.ws.hidden, this.ws.normed, this.tokens);
   }
 
-  /** Logits of rows first .. first + rows - 1 into ws.logits [rows, V] (/ logits_scaling), and their NLL. */
-  recordHeadChunk(rec: Recorder, first: number, rows: number, nll: boolean): void {
+  /**
+   * Logits of rows first .. first + rows - 1 into ws.logits [rows, V] (/ logits_scaling), and their NLL. `from`
+   * swaps the head's input [T, H] and output [rows, V] for other buffers (a saved final-norm output: the fidelity
+   * comparison's dense logits, src/gpu/eval/fidelity.ts).
+   */
+  recordHeadChunk(rec: Recorder, first: number, rows: number, nll: boolean, from?: { normed: GPUBuffer; logits: GPUBuffer }): void {
     const { spec, lmHead } = this.model;
     recordMatmul(rec, {
-      x: this.ws.normed,
+      x: from?.normed ?? this.ws.normed,
       xRowOffset: first,
       weight: lmHead.weight,
       bias: lmHead.bias,
-      y: this.ws.logits,
+      y: from?.logits ?? this.ws.logits,
       rows,
       cols: spec.vocabSize,
       inner: spec.hiddenSize,
       scale: 1 / spec.logitsScaling,
       label: 'lm head',
     });
-    if (nll) recordNll(rec, this.ws.logits, this.ws.targets, this.ws.nll, rows, spec.vocabSize, first);
+    if (nll) recordNll(rec, from?.logits ?? this.ws.logits, this.ws.targets, this.ws.nll, rows, spec.vocabSize, first);
   }
 
   /** Runs the whole forward on `request.ids` and reads back what it asks for. */
