@@ -7,6 +7,7 @@
 
 import type { CalibrationMode, ExperimentPrune, PruneMethod, PruneTarget } from '../engine/experiment/schema.ts';
 import type { TextRef } from '../engine/experiment/text-ref.ts';
+import type { LayerCriteria } from '../engine/calibration/expert-criteria.ts';
 import type { ExpertSwitch } from '../engine/model/steering.ts';
 
 /** Which text a computation reads (pasted and uploaded texts are first given to the engine with Engine.addText). */
@@ -48,6 +49,14 @@ export interface CalibrationLayerSummary {
   coefficientOfVariation: number;
   maxOverMean: number;
   lowLoadExperts: number[];
+  /** Experts under MIN_EXPERT_TOKENS calibration tokens: their statistics are unreliable (expert-criteria.ts). */
+  lowCoverageExperts: number[];
+  /** [E] max |expert output| over the calibration tokens (NaN: statistics from before it was recorded). */
+  expertOutputAbsMax: number[];
+  /** Super experts (Su et al. 2025): max |output| above SUPER_EXPERT_FACTOR x the layer's median. */
+  superExperts: number[];
+  /** Frequency, mean gate, REAP, EAN and mean output norm per expert, their ranks and rank correlations. */
+  criteria: LayerCriteria;
 }
 
 export interface CalibrationSummary {

@@ -6,10 +6,11 @@
  */
 import type { OperationOptions } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
-import type { CalibrationRequest, CalibrationSummary, ExportFile } from '../api/lab.ts';
+import type { CalibrationLayerSummary, CalibrationRequest, CalibrationSummary, ExportFile } from '../api/lab.ts';
+import { layerCriteria, lowCoverageExperts, superExperts } from '../engine/calibration/expert-criteria.ts';
 import { loadSummary } from '../engine/calibration/router-health.ts';
 import { sampleWindows, type CalibrationSetOptions } from '../engine/calibration/sampling.ts';
-import { statsToSafetensors, type CalibrationStats } from '../engine/calibration/stats.ts';
+import { statsToSafetensors, type CalibrationStats, type LayerStats } from '../engine/calibration/stats.ts';
 import { freshnessKey } from '../api/experiment-requests.ts';
 import { textKey } from '../engine/experiment/text-ref.ts';
 import { calibrateOnGpu } from '../gpu/calibration/calibrate.ts';
@@ -50,6 +51,20 @@ export async function calibrationWindows(
   }
 }
 
+/** One MoE layer's summary: load, coverage, super experts and the expert criteria side by side. */
+export function layerSummary(layer: number, s: LayerStats, tokens: number): CalibrationLayerSummary {
+  return {
+    layer,
+    expertTokens: s.expertTokens,
+    expertGateSum: s.expertGateSum,
+    ...loadSummary(s),
+    lowCoverageExperts: lowCoverageExperts(s),
+    expertOutputAbsMax: Array.from(s.expertOutputAbsMax),
+    superExperts: superExperts(s),
+    criteria: layerCriteria(s, tokens),
+  };
+}
+
 export function summarizeStatistics(stats: CalibrationStats, request: CalibrationRequest, textTokens: number, seconds: number): CalibrationSummary {
   return {
     tokens: stats.tokens,
@@ -60,8 +75,7 @@ export function summarizeStatistics(stats: CalibrationStats, request: Calibratio
     seconds,
     layers: stats.layers.flatMap((s, layer) => {
       if (!s) return [];
-      const load = loadSummary(s);
-      return [{ layer, expertTokens: s.expertTokens, expertGateSum: s.expertGateSum, ...load }];
+      return [layerSummary(layer, s, stats.tokens)];
     }),
   };
 }

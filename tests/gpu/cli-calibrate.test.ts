@@ -36,7 +36,8 @@ describe('moe-lab calibrate', () => {
     writeFileSync(idsFile, JSON.stringify(windows));
     const outFile = join(work, 'stats.safetensors');
     const result = await run(['calibrate', '--model', fixtureDir(name), '--ids', idsFile, '--out', outFile, '--json']);
-    expect(result.err).toBe('');
+    // Tiny calibration sets leave experts under the coverage threshold: only those warnings may appear.
+    expect(result.err.split('\n').filter((line) => line && !/got fewer than \d+ calibration tokens/.test(line))).toEqual([]);
     expect(result.code).toBe(0);
     const report = JSON.parse(result.out);
     expect(report).toMatchObject({ out: outFile, mode: 'dense', tokens: 96, windows: 2, windowLength: 48 });
@@ -113,7 +114,8 @@ describe('moe-lab calibrate', () => {
     writeFileSync(textFile, text);
     const outFile = join(work, 'text-stats.safetensors');
     const result = await run(['calibrate', '--model', model, '--text', textFile, '--samples', '5', '--seq-len', '24', '--seed', '7', '--out', outFile]);
-    expect(result.err).toBe('');
+    // Tiny calibration sets leave experts under the coverage threshold: only those warnings may appear.
+    expect(result.err.split('\n').filter((line) => line && !/got fewer than \d+ calibration tokens/.test(line))).toEqual([]);
     expect(result.code).toBe(0);
     expect(result.out).toMatch(/dense statistics of 120 tokens \(5 windows of 24\)/);
     const bytes = new Uint8Array(readFileSync(outFile));

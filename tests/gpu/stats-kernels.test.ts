@@ -5,11 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
-import { routerHealthOfLogits, routingCounts, segmentColumnSqNorms, segmentWeightedRowNorms } from '../../src/engine/reference/stats/kernels.ts';
+import { routerHealthOfLogits, routingCounts, segmentAbsMax, segmentColumnSqNorms, segmentWeightedRowNorms } from '../../src/engine/reference/stats/kernels.ts';
 import { recordColumnSqNorm } from '../../src/gpu/kernels/stats/column_sqnorm.ts';
 import { recordRouterHealth } from '../../src/gpu/kernels/stats/router_health.ts';
 import { recordRoutingCounts } from '../../src/gpu/kernels/stats/routing_counts.ts';
 import { recordRowNorm } from '../../src/gpu/kernels/stats/row_norm.ts';
+import { recordSegmentAbsMax } from '../../src/gpu/kernels/stats/segment_absmax.ts';
 import { recordSegmentSum } from '../../src/gpu/kernels/stats/segment_sum.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
@@ -195,6 +196,53 @@ describe('statistics kernels vs CPU reference', () => {
       segmentWeightedRowNorms({ rows: b.out, width: H, offsets: b.routing.offsets }, b.routing.rowGate).forEach((v, e) => (expected[e] += v));
     }
     expectClose(got, expected, { atol: 1e-6, rtol: 1e-5, label: 'expert_output_norm_gated_sum' });
+  });
+
+  it('segment_sum ungated (EAN) and segment_absmax (super experts): per-expert sum of ||row|| and max |value| over two batches, one expert empty', async () => {
+    const ctx = await gpu();
+    const [T, K, E, H] = [173, 2, 7, 45];
+    const batches = [0, 1].map((i) => {
+      const { ids, gates } = randomRouting(T, K, E, 3);
+      const routing = rowsByExpert(ids, gates, K, E);
+      // One massive activation in the second batch (a super expert's signature).
+      const out = normals(routing.rowGate.length * H);
+      if (i === 1) out[5 * H + 7] = -400;
+      return { gates, routing, out };
+    });
+    const got = await withinErrorScopes(ctx, async () => {
+      const sums = ctx.createBuffer('ean', E * 4);
+      const maxima = ctx.createBuffer('absmax', E * 4);
+      const created = [sums, maxima];
+      for (const b of batches) {
+        const R = b.routing.rowGate.length;
+        const values = await ctx.upload('outputs', b.out);
+        const gates = await ctx.upload('gates', b.gates);
+        const rowSlot = await ctx.upload('row slot', b.routing.rowSlot);
+        const offsets = await ctx.upload('offsets', b.routing.offsets);
+        const norms = ctx.createBuffer('norms', R * 4);
+        created.push(values, gates, rowSlot, offsets, norms);
+        const rec = ctx.record();
+        recordRowNorm(rec, { values, rows: R, width: H, norms });
+        recordSegmentSum(rec, { value: norms, rowSlot, gates, offsets, segments: E, totals: sums, gated: false });
+        recordSegmentAbsMax(rec, { values, width: H, offsets, segments: E, totals: maxima });
+        await rec.submit();
+      }
+      const out = { sums: await ctx.readF32(sums), maxima: await ctx.readF32(maxima) };
+      for (const b of created) b.destroy();
+      return out;
+    });
+    const sums = new Float64Array(E);
+    const maxima = new Float64Array(E);
+    for (const b of batches) {
+      const rows = { rows: b.out, width: H, offsets: b.routing.offsets };
+      segmentWeightedRowNorms(rows, new Float64Array(b.routing.rowGate.length).fill(1)).forEach((v, e) => (sums[e] += v));
+      segmentAbsMax(rows).forEach((v, e) => (maxima[e] = Math.max(maxima[e], v)));
+    }
+    expectClose(got.sums, sums, { atol: 1e-6, rtol: 1e-5, label: 'expert_output_norm_sum' });
+    // Max is exact: the GPU picks the same f32 value.
+    expect(Array.from(got.maxima)).toEqual(Array.from(maxima));
+    expect(got.maxima[3]).toBe(0);
+    expect(Math.max(...got.maxima)).toBe(400);
   });
 });
 

@@ -30,6 +30,6 @@ describe('expert switches', () => {
     expect(Array.from(steered.layers[0]!.expertEnabled!)).toEqual([1, 0, 0, 1, 1, 1, 1, 1]);
     expect(steered.layers[0]!.matrices['attn.q']).toBe(bits);
     expect(Array.from(steered.layers[1]!.expertEnabled!)).toEqual([1, 1, 0, 1, 1, 1, 1, 1]);
-    expect(Array.from(base.layers[0].expertEnabled)).toEqual([1, 0, 1, 1, 1, 1, 1, 1]);
+    expect(Array.from(base.layers[0]!.expertEnabled)).toEqual([1, 0, 1, 1, 1, 1, 1, 1]);
   });
 });

@@ -10,12 +10,13 @@
  * (prune-options.ts) and runs the pruning pipeline; --masks-out also writes the masks it made (masks.safetensors).
  */
 import { writeFile } from 'node:fs/promises';
-import { loadSummary } from '../../engine/calibration/router-health.ts';
+import { MIN_EXPERT_TOKENS } from '../../engine/calibration/expert-criteria.ts';
 import { statsToSafetensors, type CalibrationStats } from '../../engine/calibration/stats.ts';
 import { masksToSafetensors } from '../../engine/prune/masks-file.ts';
 import { DEFAULT_TOKENS_PER_BATCH } from '../../gpu/calibration/calibrate.ts';
 import { parseFlags, UsageError } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
+import { layerSummary } from '../../lab/calibration.ts';
 import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
 import {
@@ -98,9 +99,30 @@ export const calibrateCommand: Command = {
       const seconds = (performance.now() - started) / 1000;
       const layers = stats.layers.flatMap((s, layer) => {
         if (!s) return [];
-        const load = loadSummary(s);
-        return [{ layer, coefficientOfVariation: load.coefficientOfVariation, maxOverMean: load.maxOverMean, lowLoadExperts: load.lowLoadExperts }];
+        const summary = layerSummary(layer, s, stats.tokens);
+        return [
+          {
+            layer,
+            coefficientOfVariation: summary.coefficientOfVariation,
+            maxOverMean: summary.maxOverMean,
+            lowLoadExperts: summary.lowLoadExperts,
+            expertTokens: Array.from(s.expertTokens),
+            lowCoverageExperts: summary.lowCoverageExperts,
+            expertOutputAbsMax: summary.expertOutputAbsMax,
+            superExperts: summary.superExperts,
+            criteria: summary.criteria,
+          },
+        ];
       });
+      // Coverage (docs/calibration.md): an expert reached by too few tokens has unreliable statistics.
+      for (const l of layers) {
+        if (l.lowCoverageExperts.length) {
+          const counts = l.lowCoverageExperts.map((e) => `${e} (${l.expertTokens[e]})`).join(', ');
+          io.err(
+            `moe-lab calibrate: warning: layer ${l.layer}: experts ${counts} got fewer than ${MIN_EXPERT_TOKENS} calibration tokens; their statistics are unreliable (use more or other text)`,
+          );
+        }
+      }
       if (flags.flag('json')) {
         io.out(JSON.stringify({ out, mode, tokens: stats.tokens, windows: windows.length, windowLength, seconds, layers }));
       } else {

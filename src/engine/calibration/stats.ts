@@ -10,6 +10,8 @@
  *   layers.{i}.coactivation [E, E]           tokens that chose both experts (diagonal: expert_tokens)
  * Beyond the contract (same naming scheme):
  *   layers.{i}.expert_output_norm_gated_sum [E]  sum of g * ||expert output||_2 (REAP saliency, Lasby et al. 2025)
+ *   layers.{i}.expert_output_norm_sum [E]    sum of ||expert output||_2 (EAN, the expert activation norm)
+ *   layers.{i}.expert_output_absmax [E]      max |expert output| over routed tokens and H (super experts, Su et al. 2025)
  *   layers.{i}.shared.{input_sqnorm,input_sqnorm_gated} [H], .{inter_sqnorm,inter_sqnorm_gated} [S]
  *                                            shared expert, gated by its sigmoid gate (1 when ungated)
  *   layers.{i}.attn.input_sqnorm [H]         input of q/k/v (after the input norm), over all tokens
@@ -24,6 +26,9 @@ import type { MoeModelSpec } from '../model/spec.ts';
 
 export const HISTOGRAM_BINS = 32;
 
+/** Statistics added after the format's first files: read as NaN (unknown) when a file lacks them. */
+const ADDED_LATER = ['.expert_output_norm_sum', '.expert_output_absmax'];
+
 export interface ExpertStats {
   inputSqNorm: Float32Array; // [H]
   inputSqNormGated: Float32Array; // [H]
@@ -35,6 +40,10 @@ export interface LayerStats {
   expertTokens: Float32Array; // [E]
   expertGateSum: Float32Array; // [E]
   expertOutputNormGatedSum: Float32Array; // [E]
+  /** Sum of ||expert output||_2 over routed tokens, ungated (EAN). */
+  expertOutputNormSum: Float32Array; // [E]
+  /** Max |expert output| (the down projection's output before g) over routed tokens and H: super experts. */
+  expertOutputAbsMax: Float32Array; // [E]
   coactivation: Float32Array; // [E, E]
   experts: ExpertStats[]; // [E]
   shared: ExpertStats | null;
@@ -66,6 +75,8 @@ export function emptyLayerStats(spec: MoeModelSpec): LayerStats {
     expertTokens: new Float32Array(E),
     expertGateSum: new Float32Array(E),
     expertOutputNormGatedSum: new Float32Array(E),
+    expertOutputNormSum: new Float32Array(E),
+    expertOutputAbsMax: new Float32Array(E),
     coactivation: new Float32Array(E * E),
     experts: Array.from({ length: E }, () => expert(I)),
     shared: spec.sharedExpert ? expert(spec.sharedExpert.ffnSize) : null,
@@ -84,6 +95,8 @@ export function layerTensors(i: number, s: LayerStats): [string, Float32Array, n
     [`${p}.expert_tokens`, s.expertTokens, [E]],
     [`${p}.expert_gate_sum`, s.expertGateSum, [E]],
     [`${p}.expert_output_norm_gated_sum`, s.expertOutputNormGatedSum, [E]],
+    [`${p}.expert_output_norm_sum`, s.expertOutputNormSum, [E]],
+    [`${p}.expert_output_absmax`, s.expertOutputAbsMax, [E]],
     [`${p}.coactivation`, s.coactivation, [E, E]],
   ];
   const expert = (prefix: string, x: ExpertStats) => {
@@ -124,6 +137,10 @@ export function statsFromSafetensors(spec: MoeModelSpec, header: SafetensorsHead
     const s = emptyLayerStats(spec);
     for (const [name, target, shape] of layerTensors(i, s)) {
       const info = header.tensors.get(name);
+      if (!info && ADDED_LATER.some((suffix) => name.endsWith(suffix))) {
+        target.fill(NaN); // a file from before these statistics: EAN and super experts are unknown, not zero
+        continue;
+      }
       if (!info) throw new ModelFileError(file, 'missing-tensor', `missing statistics tensor ${name} (statistics of another model?)`);
       if (info.dtype !== 'F32' || info.shape.join(',') !== shape.join(',')) {
         throw new ModelFileError(file, 'shape-mismatch', `${name} is ${info.dtype} [${info.shape}], expected F32 [${shape}]`);

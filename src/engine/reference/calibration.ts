@@ -38,6 +38,8 @@ export interface LayerAccumulator {
   expertTokens: Float64Array;
   expertGateSum: Float64Array;
   expertOutputNormGatedSum: Float64Array;
+  expertOutputNormSum: Float64Array;
+  expertOutputAbsMax: Float64Array;
   coactivation: Float64Array;
   experts: ExpertAccumulator[];
   shared: ExpertAccumulator | null;
@@ -58,6 +60,8 @@ function toF64(stats: LayerStats): LayerAccumulator {
     expertTokens: new Float64Array(stats.expertTokens.length),
     expertGateSum: new Float64Array(stats.expertGateSum.length),
     expertOutputNormGatedSum: new Float64Array(stats.expertOutputNormGatedSum.length),
+    expertOutputNormSum: new Float64Array(stats.expertOutputNormSum.length),
+    expertOutputAbsMax: new Float64Array(stats.expertOutputAbsMax.length),
     coactivation: new Float64Array(stats.coactivation.length),
     experts: stats.experts.map(e),
     shared: stats.shared ? e(stats.shared) : null,
@@ -74,6 +78,8 @@ function toF32(spec: MoeModelSpec, acc: LayerAccumulator): LayerStats {
   copy(out.expertTokens, acc.expertTokens);
   copy(out.expertGateSum, acc.expertGateSum);
   copy(out.expertOutputNormGatedSum, acc.expertOutputNormGatedSum);
+  copy(out.expertOutputNormSum, acc.expertOutputNormSum);
+  copy(out.expertOutputAbsMax, acc.expertOutputAbsMax);
   copy(out.coactivation, acc.coactivation);
   const expert = (target: ExpertStats, source: ExpertAccumulator) => {
     copy(target.inputSqNorm, source.inputSqNorm);
@@ -104,8 +110,12 @@ export function accumulateMoeTrace(spec: MoeModelSpec, acc: LayerAccumulator, tr
     x.gates.forEach((g, r) => {
       acc.expertGateSum[e] += g;
       let norm = 0;
-      for (let h = 0; h < H; h++) norm += x.output[r * H + h] ** 2;
+      for (let h = 0; h < H; h++) {
+        norm += x.output[r * H + h] ** 2;
+        acc.expertOutputAbsMax[e] = Math.max(acc.expertOutputAbsMax[e], Math.abs(x.output[r * H + h]));
+      }
       acc.expertOutputNormGatedSum[e] += g * Math.sqrt(norm);
+      acc.expertOutputNormSum[e] += Math.sqrt(norm);
     });
   });
   for (let t = 0; t < T; t++) {

@@ -9,7 +9,8 @@
  *   router_entropy_hist, router_margin_hist            routerLogits [T, E] + enabled [E]  router_health
  *   experts.{e}.input_sqnorm(_gated)                   input [T, H] via sortedRows        column_sqnorm
  *   experts.{e}.inter_sqnorm(_gated)                   inter [rows, I]                     column_sqnorm
- *   expert_output_norm_gated_sum                       expertOutput [rows, H]              row_norm, segment_sum
+ *   expert_output_norm_gated_sum, expert_output_norm_sum  expertOutput [rows, H]           row_norm, segment_sum
+ *   expert_output_absmax                               expertOutput [rows, H]              segment_absmax
  *   shared.input_sqnorm(_gated), shared.inter_...      input [T, H], sharedInter [T, S], sigmoid(sharedGateLogit)
  *   attn.input_sqnorm                                  inputNorm(ws.hidden), recomputed into scratch
  *   attn.o_input_sqnorm                                ws.context [T, Hq*D]
@@ -20,6 +21,7 @@ import { recordColumnSqNorm } from '../kernels/stats/column_sqnorm.ts';
 import { recordRouterHealth } from '../kernels/stats/router_health.ts';
 import { recordRoutingCounts } from '../kernels/stats/routing_counts.ts';
 import { recordRowNorm } from '../kernels/stats/row_norm.ts';
+import { recordSegmentAbsMax } from '../kernels/stats/segment_absmax.ts';
 import { recordSegmentSum } from '../kernels/stats/segment_sum.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
 import { recordModelNorm } from '../model/layer.ts';
@@ -134,6 +136,18 @@ export function recordMoeStats(tap: MoeLayerTap, enabled: GPUBuffer, totals: Lay
     segments: E,
     totals: totals.binding('expertOutputNormGatedSum'),
   });
+  // EAN: the same norms summed without g.
+  recordSegmentSum(rec, {
+    value: scratch.rowNorms,
+    rowSlot: tap.sortedRows,
+    gates: tap.gates,
+    offsets: tap.expertOffsets,
+    segments: E,
+    totals: totals.binding('expertOutputNormSum'),
+    gated: false,
+  });
+  // Super experts (Su et al. 2025): the largest |output| each expert produced.
+  recordSegmentAbsMax(rec, { values: tap.expertOutput, width: H, offsets: tap.expertOffsets, segments: E, totals: totals.binding('expertOutputAbsMax') });
   if (tap.sharedInter) {
     const S = totals.layout.sections.sharedInter.length / 2;
     const gate = tap.sharedGateLogit ? { gates: tap.sharedGateLogit, gateSigmoid: true } : {};

@@ -15,6 +15,8 @@ const SECTIONS = [
   'expertTokens', // u32 [E]
   'expertGateSum', // [E]
   'expertOutputNormGatedSum', // [E]
+  'expertOutputNormSum', // [E]
+  'expertOutputAbsMax', // [E] running max
   'coactivation', // u32 [E, E]
   'routerHistograms', // u32 [2, B]: entropy, margin
   'expertInput', // [E, H] plain then gated (one binding for column_sqnorm)
@@ -42,6 +44,8 @@ export function totalsLayout(spec: MoeModelSpec): TotalsLayout {
     expertTokens: E,
     expertGateSum: E,
     expertOutputNormGatedSum: E,
+    expertOutputNormSum: E,
+    expertOutputAbsMax: E,
     coactivation: E * E,
     routerHistograms: 2 * HISTOGRAM_BINS,
     expertInput: 2 * E * H,
@@ -106,6 +110,8 @@ export function layerStatsFromTotals(spec: MoeModelSpec, layout: TotalsLayout, w
   stats.expertTokens.set(section('expertTokens').u32);
   stats.expertGateSum.set(section('expertGateSum').f32);
   stats.expertOutputNormGatedSum.set(section('expertOutputNormGatedSum').f32);
+  stats.expertOutputNormSum.set(section('expertOutputNormSum').f32);
+  stats.expertOutputAbsMax.set(section('expertOutputAbsMax').f32);
   stats.coactivation.set(section('coactivation').u32);
   stats.routerEntropyHist.set(section('routerHistograms', 0, 2).u32);
   stats.routerMarginHist.set(section('routerHistograms', 1, 2).u32);

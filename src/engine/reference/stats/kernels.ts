@@ -93,3 +93,16 @@ export function segmentWeightedRowNorms(x: SegmentedRows, weight: ArrayLike<numb
   }
   return totals;
 }
+
+/** segment_absmax.wgsl: per segment, max |x| over its rows and columns (0 for an empty segment). */
+export function segmentAbsMax(x: SegmentedRows): Float64Array {
+  const S = x.offsets.length - 1;
+  const out = new Float64Array(S);
+  for (let s = 0; s < S; s++) {
+    for (let r = x.offsets[s]; r < x.offsets[s + 1]; r++) {
+      const base = rowBase(x, r);
+      for (let j = 0; j < x.width; j++) out[s] = Math.max(out[s], Math.abs(x.rows[base + j]));
+    }
+  }
+  return out;
+}
