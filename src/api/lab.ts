@@ -7,6 +7,7 @@
 
 import type { CalibrationMode, ExperimentPrune, PruneMethod, PruneTarget } from '../engine/experiment/schema.ts';
 import type { TextRef } from '../engine/experiment/text-ref.ts';
+import type { FidelityResult } from '../engine/eval/fidelity.ts';
 import type { LayerCriteria } from '../engine/calibration/expert-criteria.ts';
 import type { ExpertSwitch } from '../engine/model/steering.ts';
 
@@ -170,10 +171,22 @@ export interface VariantPerplexity {
   genres: ({ id: string; name: string } & PerplexityNumbers)[];
 }
 
+/**
+ * How closely the pruned model follows the dense one on the same scored positions (src/engine/eval/fidelity.ts):
+ * mean KL(p_dense || p_pruned) in nats per token, top-1 agreement, first disagreement per window.
+ */
+export interface EvaluateFidelity {
+  overall: FidelityResult;
+  /** Per genre when evaluated per genre, else []. */
+  genres: ({ id: string; name: string } & FidelityResult)[];
+}
+
 export interface EvaluateReport {
   text: TextRef;
   ctx: number;
   results: VariantPerplexity[];
+  /** Present when both dense and pruned were evaluated (one comparison on the GPU, src/gpu/eval/fidelity.ts). */
+  fidelity: EvaluateFidelity | null;
   seconds: number;
 }
 
@@ -265,6 +278,8 @@ export interface SweepPointResult {
   /** Achieved sparsity over the pruned targets. */
   achieved: number;
   perplexity: PerplexityNumbers;
+  /** The pruned model against the dense one on the same windows. */
+  fidelity: FidelityResult;
 }
 
 /** A file the page offers for download. */

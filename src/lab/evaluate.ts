@@ -1,6 +1,6 @@
 /**
  * Evaluation inside the worker: perplexity of the dense and the pruned model on the same windows (per genre when
- * the text has a document index), the per-token loss of both on one window (which tokens got harder), and
+ * the text has a document index) and the pruned model's fidelity to the dense one there (KL, top-1 agreement), the per-token loss of both on one window (which tokens got harder), and
  * generation from one prompt. Texts are tokenized as `moe-lab ppl --text` does (special tokens as the tokenizer
  * adds them); windows are non-overlapping (src/engine/eval/windows.ts, stride = ctx).
  */
@@ -17,6 +17,7 @@ import type {
   Variant,
   VariantPerplexity,
 } from '../api/lab.ts';
+import { compareStreams } from '../gpu/eval/fidelity.ts';
 import { generateTokens } from '../gpu/eval/generate.ts';
 import { GpuForward } from '../gpu/model/forward.ts';
 import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
@@ -69,6 +70,28 @@ export async function runEvaluation(session: LabSession, texts: TextLibrary, req
       : [{ id: '', name: '', ids: await texts.firstTokens(tokenizer, ref, perPart, true) }];
   const model = await session.model(options);
   const streams = parts.map((p) => p.ids.slice(0, perPart));
+  const tooShort = () => new EngineError({ kind: 'bad-request', message: 'The text is too short to evaluate: no window has two tokens.' });
+  if (request.variants.includes('dense') && request.variants.includes('pruned')) {
+    // Both models in one pass per batch (src/gpu/eval/fidelity.ts): the same perplexities as two separate runs, plus
+    // the pruned model's fidelity to the dense one on the same positions.
+    const comparison = await compareStreams(model, streams, {
+      ctx: request.ctx,
+      masks: masks[request.variants.indexOf('pruned')]!,
+      signal,
+      onProgress: (p) => onProgress?.(progressStep('compute', 'Perplexity of the dense and the pruned model', p.done, p.total)),
+    });
+    const scored = parts.flatMap((part, i) => {
+      const result = comparison.streams[i];
+      return result ? [{ id: part.id, name: part.name, result }] : [];
+    });
+    if (!scored.length || !comparison.fidelity) throw tooShort();
+    const compared = request.variants.map((variant): VariantPerplexity => {
+      const numbers = scored.map(({ id, name, result }) => ({ id, name, ...result[variant] }));
+      return { variant, overall: pooled(numbers), genres: genres.length ? numbers : [] };
+    });
+    const fidelity = { overall: comparison.fidelity, genres: genres.length ? scored.map(({ id, name, result }) => ({ id, name, ...result.fidelity })) : [] };
+    return { text: request.text, ctx: request.ctx, results: compared, fidelity, seconds: (performance.now() - started) / 1000 };
+  }
   const results: VariantPerplexity[] = [];
   for (const [v, variant] of request.variants.entries()) {
     const reports = await streamsPerplexity(model, streams, request.ctx, {
@@ -81,10 +104,10 @@ export async function runEvaluation(session: LabSession, texts: TextLibrary, req
       const report = reports[i];
       return report ? [{ id: part.id, name: part.name, tokens: report.tokens, nll: report.nll, ppl: report.ppl }] : [];
     });
-    if (!numbers.length) throw new EngineError({ kind: 'bad-request', message: 'The text is too short to evaluate: no window has two tokens.' });
+    if (!numbers.length) throw tooShort();
     results.push({ variant, overall: pooled(numbers), genres: genres.length ? numbers : [] });
   }
-  return { text: request.text, ctx: request.ctx, results, seconds: (performance.now() - started) / 1000 };
+  return { text: request.text, ctx: request.ctx, results, fidelity: null, seconds: (performance.now() - started) / 1000 };
 }
 
 /** Per-token NLL of the first tokens of a text under the dense model and, when masks are set, the pruned one. */

@@ -13,7 +13,7 @@ import { textKey } from '../engine/experiment/text-ref.ts';
 import { needsCalibration, pipelineSettings, type PipelineSettings } from '../engine/prune/pipeline-settings.ts';
 import type { PruneReport } from '../engine/prune/report.ts';
 import { PruneRequestError } from '../engine/prune/settings.ts';
-import { evaluatePerplexity } from '../gpu/eval/perplexity.ts';
+import { compareStreams } from '../gpu/eval/fidelity.ts';
 import { prunePipeline, type PipelineRun } from '../gpu/prune/pipeline.ts';
 import { calibrationWindows, runCalibration, statisticsKey } from './calibration.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
@@ -107,7 +107,7 @@ export async function runPrune(session: LabSession, texts: TextLibrary, request:
   return summary;
 }
 
-/** One sweep point: prune as asked into fresh masks, measure the pruned perplexity, free the masks. */
+/** One sweep point: prune as asked into fresh masks, measure the pruned perplexity and fidelity, free the masks. */
 export async function runSweepPoint(session: LabSession, texts: TextLibrary, request: SweepPointRequest, options: OperationOptions): Promise<SweepPointResult> {
   const tokenizer = session.tokenizer('perplexity on a text');
   const { run } = await pipeline(session, texts, request.prune, { signal: options.signal });
@@ -115,12 +115,17 @@ export async function runSweepPoint(session: LabSession, texts: TextLibrary, req
     const model = await session.model(options);
     const { ctx, maxTokens, text } = request.evaluate;
     const ids = await texts.firstTokens(tokenizer, text, maxTokens, true);
-    const report = await evaluatePerplexity(model, ids, { ctx: Math.min(ctx, session.contextLimit), masks: run.masks, signal: options.signal });
+    // Dense and pruned on the same windows: the pruned perplexity evaluatePerplexity gives, plus fidelity.
+    const { streams } = await compareStreams(model, [ids], { ctx: Math.min(ctx, session.contextLimit), masks: run.masks, signal: options.signal });
+    const compared = streams[0];
+    if (!compared) throw new EngineError({ kind: 'bad-request', message: 'The text is too short to evaluate: no window has two tokens.' });
+    const { tokens, nll, ppl } = compared.pruned;
     return {
       method: request.prune.method,
       sparsity: request.prune.sparsity,
       achieved: run.report.achieved.overall.sparsity,
-      perplexity: { tokens: report.tokens, nll: report.nll, ppl: report.ppl },
+      perplexity: { tokens, nll, ppl },
+      fidelity: compared.fidelity,
     };
   } finally {
     run.destroy();

@@ -27,7 +27,11 @@ const ppl = (variants: string[]) => ({
   ctx: 8,
   seconds: 0,
   results: variants.map((v) => ({ variant: v as 'dense', overall: { tokens: 4, nll: 1, ppl: Math.E }, genres: [] })),
+  fidelity: null,
 });
+
+/** What a sweep point reports about fidelity (the store passes it through). */
+const fidelity = { tokens: 4, kl: 0.5, top1Agreement: 0.75, windows: 1, windowsAgreeing: 0, firstDisagreementMean: 2, firstDisagreementMedian: 2 };
 
 /** An engine whose calls are logged and can be held until released. */
 function scripted() {
@@ -66,7 +70,13 @@ function scripted() {
     sweepPoint: async (request: SweepPointRequest, options = {}) => {
       log.push(`point ${request.prune.method} ${request.prune.sparsity}`);
       if (request.prune.sparsity > 0.6) await hold(options);
-      return { method: request.prune.method, sparsity: request.prune.sparsity, achieved: request.prune.sparsity, perplexity: { tokens: 4, nll: 2, ppl: 7 } };
+      return {
+        method: request.prune.method,
+        sparsity: request.prune.sparsity,
+        achieved: request.prune.sparsity,
+        perplexity: { tokens: 4, nll: 2, ppl: 7 },
+        fidelity,
+      };
     },
     clearMasks: async () => {
       log.push('clear');

@@ -23,14 +23,35 @@ describe('CSV and JSON reports', () => {
       seconds: 1,
       results: [
         { variant: 'dense', overall: { tokens: 10, nll: 1, ppl: Math.E }, genres: [{ id: 'news', name: 'Press: reportage', tokens: 10, nll: 1, ppl: Math.E }] },
-        { variant: 'pruned', overall: { tokens: 10, nll: 2, ppl: Math.E ** 2 }, genres: [] },
+        {
+          variant: 'pruned',
+          overall: { tokens: 10, nll: 2, ppl: Math.E ** 2 },
+          genres: [{ id: 'news', name: 'Press: reportage', tokens: 10, nll: 2, ppl: Math.E ** 2 }],
+        },
       ],
+      fidelity: {
+        overall: { tokens: 10, kl: 0.25, top1Agreement: 0.5, windows: 1, windowsAgreeing: 0, firstDisagreementMean: 3, firstDisagreementMedian: 3 },
+        genres: [
+          {
+            id: 'news',
+            name: 'Press: reportage',
+            tokens: 10,
+            kl: 0.25,
+            top1Agreement: 0.5,
+            windows: 1,
+            windowsAgreeing: 0,
+            firstDisagreementMean: 3,
+            firstDisagreementMedian: 3,
+          },
+        ],
+      },
     };
     expect(perplexityCsv(report).split('\r\n')).toEqual([
-      'model,genre,tokens,mean_nll,perplexity',
-      `dense,all,10,1,${Math.E}`,
-      `dense,news,10,1,${Math.E}`,
-      `pruned,all,10,2,${Math.E ** 2}`,
+      'model,genre,tokens,mean_nll,perplexity,kl_vs_dense,top1_agreement',
+      `dense,all,10,1,${Math.E},,`,
+      `dense,news,10,1,${Math.E},,`,
+      `pruned,all,10,2,${Math.E ** 2},0.25,0.5`,
+      `pruned,news,10,2,${Math.E ** 2},0.25,0.5`,
       '',
     ]);
   });
@@ -40,9 +61,17 @@ describe('CSV and JSON reports', () => {
       methods: ['wanda'],
       sparsities: [0.5],
       dense: { tokens: 5, nll: 1, ppl: 2.5 },
-      points: [{ method: 'wanda', sparsity: 0.5, achieved: 0.5, perplexity: { tokens: 5, nll: 2, ppl: 7 } }],
+      points: [
+        {
+          method: 'wanda',
+          sparsity: 0.5,
+          achieved: 0.5,
+          perplexity: { tokens: 5, nll: 2, ppl: 7 },
+          fidelity: { tokens: 5, kl: 0.5, top1Agreement: 0.8, windows: 1, windowsAgreeing: 0, firstDisagreementMean: 1, firstDisagreementMedian: 1 },
+        },
+      ],
     };
-    expect(sweepCsv(sweep).split('\r\n').slice(1, 3)).toEqual(['dense,0,0,5,1,2.5', 'wanda,0.5,0.5,5,2,7']);
+    expect(sweepCsv(sweep).split('\r\n').slice(1, 3)).toEqual(['dense,0,0,5,1,2.5,0,1', 'wanda,0.5,0.5,5,2,7,0.5,0.8']);
     const prune: PruneSummary = {
       method: 'moe-pruner',
       calibration: null,

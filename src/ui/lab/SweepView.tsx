@@ -1,5 +1,5 @@
 import { useCallback, useState } from 'react';
-import type { PruneMethodName } from '../../api/lab.ts';
+import type { PruneMethodName, SweepPointResult } from '../../api/lab.ts';
 import { useLab, useLabActions, type SweepResult } from '../../state/store.ts';
 import { Chart } from '../charts/Chart.tsx';
 import { percent } from '../charts/common.ts';
@@ -20,19 +20,32 @@ export function parseSparsities(text: string): number[] {
   return [...new Set(values)].sort((a, b) => a - b);
 }
 
-export function sweepChartData(result: SweepResult): LineData {
+/**
+ * What the sweep chart plots per point: perplexity (log scale, the dense model as a reference line), or the pruned
+ * model's fidelity to the dense one on the same windows (src/engine/eval/fidelity.ts).
+ */
+export const SWEEP_METRICS = {
+  ppl: { label: 'perplexity', value: (p: SweepPointResult) => p.perplexity.ppl },
+  kl: { label: 'KL from dense (nats/token)', value: (p: SweepPointResult) => p.fidelity.kl },
+  top1: { label: 'top-1 agreement with dense', value: (p: SweepPointResult) => p.fidelity.top1Agreement },
+} as const;
+export type SweepMetric = keyof typeof SWEEP_METRICS;
+
+export function sweepChartData(result: SweepResult, metric: SweepMetric = 'ppl'): LineData {
+  const { label, value } = SWEEP_METRICS[metric];
   return {
-    title: 'Perplexity against sparsity, per method',
+    title: `${label[0].toUpperCase()}${label.slice(1)} against sparsity, per method`,
     series: result.methods.map((method) => ({
       name: method,
-      points: result.points.filter((p) => p.method === method).map((p) => ({ x: p.sparsity, y: p.perplexity.ppl })),
+      points: result.points.filter((p) => p.method === method).map((p) => ({ x: p.sparsity, y: value(p) })),
     })),
     xTitle: 'sparsity',
-    yTitle: 'perplexity',
+    yTitle: label,
     formatX: (v) => percent(v, 0),
+    formatY: metric === 'top1' ? (v) => percent(v, 0) : undefined,
     xDomain: [0, Math.max(0.5, ...result.sparsities)],
-    reference: result.dense ? { y: result.dense.ppl, label: 'dense' } : undefined,
-    logY: true,
+    reference: metric === 'ppl' && result.dense ? { y: result.dense.ppl, label: 'dense' } : undefined,
+    logY: metric === 'ppl',
   };
 }
 
@@ -44,9 +57,10 @@ export function SweepView() {
   const { sweep } = useLabActions();
   const [methods, setMethods] = useState<PruneMethodName[]>(['moe-pruner', 'wanda', 'magnitude']);
   const [text, setText] = useState('0.25, 0.5, 0.75');
+  const [metric, setMetric] = useState<SweepMetric>('ppl');
   const sparsities = parseSparsities(text);
-  const draw = useCallback((onHover: (t: string | null) => void) => drawLines(sweepChartData(result!), onHover), [result]);
-  const png = async () => saveFile('sweep.png', await svgToPng(drawLines(sweepChartData(result!))), 'image/png');
+  const draw = useCallback((onHover: (t: string | null) => void) => drawLines(sweepChartData(result!, metric), onHover), [result, metric]);
+  const png = async () => saveFile('sweep.png', await svgToPng(drawLines(sweepChartData(result!, metric))), 'image/png');
   return (
     <div className="subsection" role="region" aria-label="Sweep">
       <h3>Sweep methods and sparsities</h3>
@@ -78,12 +92,22 @@ export function SweepView() {
       <TaskView task="sweep" label="Sweep" />
       {result && (
         <>
+          <div className="row">
+            <label htmlFor="sweep-metric">Metric</label>
+            <select id="sweep-metric" value={metric} onChange={(e) => setMetric(e.target.value as SweepMetric)}>
+              {(Object.keys(SWEEP_METRICS) as SweepMetric[]).map((m) => (
+                <option key={m} value={m}>
+                  {SWEEP_METRICS[m].label}
+                </option>
+              ))}
+            </select>
+          </div>
           <Chart label="Sweep chart" draw={draw} caption={`${result.points.length} of ${result.methods.length * result.sparsities.length} points`} />
           <div className="row">
             <button type="button" onClick={() => saveFile('sweep.csv', sweepCsv(result), 'text/csv')}>
               Download sweep (CSV)
             </button>
-            <button type="button" onClick={() => saveFile('sweep.svg', svgText(drawLines(sweepChartData(result))), 'image/svg+xml')}>
+            <button type="button" onClick={() => saveFile('sweep.svg', svgText(drawLines(sweepChartData(result, metric))), 'image/svg+xml')}>
               Download chart (SVG)
             </button>
             <button type="button" onClick={() => void png()}>

@@ -1,5 +1,6 @@
 /** Tables the page offers as CSV: plain functions of the results (RFC 4180 quoting). */
 import type { EvaluateReport, PruneSummary } from '../../api/lab.ts';
+import type { FidelityResult } from '../../engine/eval/fidelity.ts';
 import type { LabState, SweepResult } from '../../state/store.ts';
 import { encodeExperiment } from '../../engine/experiment/url.ts';
 
@@ -13,22 +14,29 @@ export function csv(header: string[], rows: (string | number)[][]): string {
   return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
 }
 
-/** Perplexity per model and genre ("all" for the pooled number). */
+/**
+ * Perplexity per model and genre ("all" for the pooled number); the pruned rows also carry the fidelity to the dense
+ * model (mean KL in nats per token, top-1 agreement) when both were evaluated.
+ */
 export function perplexityCsv(report: EvaluateReport): string {
   const rows: (string | number)[][] = [];
   for (const r of report.results) {
-    rows.push([r.variant, 'all', r.overall.tokens, r.overall.nll, r.overall.ppl]);
-    for (const g of r.genres) rows.push([r.variant, g.id, g.tokens, g.nll, g.ppl]);
+    const fidelity = r.variant === 'pruned' ? report.fidelity : null;
+    const of = (f: FidelityResult | undefined) => (f ? [f.kl, f.top1Agreement] : ['', '']);
+    rows.push([r.variant, 'all', r.overall.tokens, r.overall.nll, r.overall.ppl, ...of(fidelity?.overall)]);
+    for (const g of r.genres) rows.push([r.variant, g.id, g.tokens, g.nll, g.ppl, ...of(fidelity?.genres.find((x) => x.id === g.id))]);
   }
-  return csv(['model', 'genre', 'tokens', 'mean_nll', 'perplexity'], rows);
+  return csv(['model', 'genre', 'tokens', 'mean_nll', 'perplexity', 'kl_vs_dense', 'top1_agreement'], rows);
 }
 
-/** Sweep points, with the dense model as sparsity 0 of method "dense". */
+/** Sweep points, with the dense model as sparsity 0 of method "dense" (KL 0, top-1 agreement 1). */
 export function sweepCsv(result: SweepResult): string {
   const rows: (string | number)[][] = [];
-  if (result.dense) rows.push(['dense', 0, 0, result.dense.tokens, result.dense.nll, result.dense.ppl]);
-  for (const p of result.points) rows.push([p.method, p.sparsity, p.achieved, p.perplexity.tokens, p.perplexity.nll, p.perplexity.ppl]);
-  return csv(['method', 'sparsity', 'achieved_sparsity', 'tokens', 'mean_nll', 'perplexity'], rows);
+  if (result.dense) rows.push(['dense', 0, 0, result.dense.tokens, result.dense.nll, result.dense.ppl, 0, 1]);
+  for (const p of result.points) {
+    rows.push([p.method, p.sparsity, p.achieved, p.perplexity.tokens, p.perplexity.nll, p.perplexity.ppl, p.fidelity.kl, p.fidelity.top1Agreement]);
+  }
+  return csv(['method', 'sparsity', 'achieved_sparsity', 'tokens', 'mean_nll', 'perplexity', 'kl_vs_dense', 'top1_agreement'], rows);
 }
 
 /** Achieved sparsity per layer and matrix kind, and per expert. */
