@@ -210,7 +210,12 @@ export interface GenerateResult {
   /** The new text, decoded in one piece. */
   text: string;
   stoppedAtEos: boolean;
+  /** The NEXT_TOKEN_CHOICES most probable first new tokens (decoded) and their probabilities, most probable first. */
+  nextTokens: { text: string; p: number }[];
 }
+
+/** How many next-token probabilities a generation reports (the page's side-by-side view). */
+export const NEXT_TOKEN_CHOICES = 5;
 
 export interface TokenLossRequest {
   text: TextRef;

@@ -6,6 +6,7 @@
  */
 import type { OperationOptions } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
+import { NEXT_TOKEN_CHOICES } from '../api/lab.ts';
 import type {
   EvaluateReport,
   EvaluateRequest,
@@ -162,8 +163,9 @@ export async function generateWithMasks(
     throw new EngineError({ kind: 'bad-request', message: `The prompt has ${prompt.length} tokens, the model's whole context (${session.contextLimit}).` });
   const maxNewTokens = Math.min(request.maxNewTokens, room);
   const model = await session.model(options);
-  const { ids, stoppedAtEos } = await generateTokens(model, prompt, {
+  const { ids, stoppedAtEos, firstTokens } = await generateTokens(model, prompt, {
     maxNewTokens,
+    topFirst: NEXT_TOKEN_CHOICES,
     sampling: request.sampling,
     masks,
     eosTokenId: tokenizer.eosTokenId ?? session.loaded.summary.spec.eosTokenId,
@@ -179,5 +181,6 @@ export async function generateWithMasks(
     tokenTexts: ids.map((id) => tokenizer.decode([id])),
     text,
     stoppedAtEos,
+    nextTokens: firstTokens.map(({ id, p }) => ({ text: tokenizer.decode([id]), p })),
   };
 }

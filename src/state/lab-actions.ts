@@ -5,12 +5,12 @@
  */
 import type { Engine, OperationOptions } from '../api/engine.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
-import type { ExportFile, ExportRequest, InspectRequest, PruneMethodName, Sampling, Variant } from '../api/lab.ts';
+import type { ExpertSwitch, ExportFile, ExportRequest, InspectRequest, PruneMethodName, Sampling, Variant } from '../api/lab.ts';
 import { textRefOf } from '../engine/experiment/text-ref.ts';
 import { freshnessKey, recoverRequest, REPRODUCE_EVALUATION } from '../api/experiment-requests.ts';
 import { contextLimit } from '../engine/model/spec.ts';
 import { calibrationKey, calibrationRequest, evaluatedVariants, evaluateKey, evaluateRequest, pruneKey, pruneRequest, recoverKeyOf } from './requests.ts';
-import { idleTasks, type LabStore, type LabTasks, type SweepResult, type TaskName, type TaskState } from './store.ts';
+import { idleTasks, type GenerationColumn, type LabStore, type LabTasks, type SweepResult, type TaskName, type TaskState } from './store.ts';
 
 export function errorInfo(error: unknown): EngineErrorInfo {
   const e = error as Partial<EngineErrorInfo> | null;
@@ -132,25 +132,30 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
       await runTask('tokenLoss', freshnessKey({ model: modelHash(), tokenLoss: request, masks: masksKey }), (options) => engine.tokenLoss(request, options));
     },
 
-    /** The dense and (when pruned) the pruned continuation of one prompt, one after the other, text streaming in. */
-    async generate(prompt: string, maxNewTokens: number, sampling: Sampling): Promise<void> {
-      const variants = evaluatedVariants(get().masksKey);
-      const slots: LabTasks['generate']['result'] = { dense: null, pruned: null };
-      await runTask('generate', freshnessKey({ model: modelHash(), generate: { prompt, maxNewTokens, sampling } }), async (options) => {
-        for (const variant of variants) {
-          slots[variant] = { partial: '', result: null };
+    /**
+     * The dense and (when pruned) the pruned continuation of one prompt, one after the other, text streaming in; with
+     * experts switched off (`disabledExperts`, steering) also the dense model steered, as a third column.
+     */
+    async generate(prompt: string, maxNewTokens: number, sampling: Sampling, disabledExperts: ExpertSwitch[] = []): Promise<void> {
+      const columns: GenerationColumn[] = [...evaluatedVariants(get().masksKey), ...(disabledExperts.length ? (['steered'] as const) : [])];
+      const slots: LabTasks['generate']['result'] = { dense: null, pruned: null, steered: null };
+      const key = freshnessKey({ model: modelHash(), generate: { prompt, maxNewTokens, sampling, disabledExperts } });
+      await runTask('generate', key, async (options) => {
+        for (const column of columns) {
+          const variant = column === 'steered' ? 'dense' : column;
+          slots[column] = { partial: '', result: null };
           const result = await engine.generate(
-            { prompt, maxNewTokens, sampling, variant },
+            { prompt, maxNewTokens, sampling, variant, ...(column === 'steered' ? { disabledExperts } : {}) },
             {
               signal: options.signal,
               onProgress: (progress) => {
-                slots[variant] = { partial: progress.message, result: null };
+                slots[column] = { partial: progress.message, result: null };
                 patchTask('generate', { result: { ...slots } });
                 options.onProgress?.(progress);
               },
             },
           );
-          slots[variant] = { partial: result.text, result };
+          slots[column] = { partial: result.text, result };
           patchTask('generate', { result: { ...slots } });
         }
         return { ...slots };

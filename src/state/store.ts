@@ -61,6 +61,9 @@ export function idleTask<T>(): TaskState<T> {
   return { result: null, key: null, running: null, error: null };
 }
 
+/** The columns of the side-by-side generation: the two variants and the dense model steered. */
+export type GenerationColumn = Variant | 'steered';
+
 /** One column of the side-by-side generation: the text so far while it runs. */
 export interface GenerationSlot {
   partial: string;
@@ -83,7 +86,8 @@ export interface LabTasks {
   sweep: TaskState<SweepResult>;
   evaluate: TaskState<EvaluateReport>;
   tokenLoss: TaskState<TokenLossReport>;
-  generate: TaskState<Record<Variant, GenerationSlot | null>>;
+  /** Dense, pruned (when masks are in force) and steered (dense with experts switched off) continuations. */
+  generate: TaskState<Record<GenerationColumn, GenerationSlot | null>>;
   export: TaskState<string>;
   /** The Recover step: the report of the run so far (it grows chunk by chunk while the task runs). */
   recover: TaskState<RecoverReport>;

@@ -3,7 +3,8 @@
  * is exactly dropping it — ppl --disable-experts equals ppl --masks of a file that drops the same experts; logits
  * change while the router's own logits do not; `generate` is deterministic (greedy, and sampled with a seed), the
  * lab service's generate with `disabledExperts` gives the CLI's continuation, switching experts everywhere changes
- * it, and out-of-range or malformed switches are one-line usage errors.
+ * it, the lab service reports the first step's next-token probabilities, and out-of-range or malformed switches are
+ * one-line usage errors.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,7 +97,13 @@ describe('--disable-experts', () => {
       await lab.loadFolder(await directoryFolder(LAB_TINY));
       const request = { prompt: 'The jury said', maxNewTokens: 8, sampling: { kind: 'greedy' as const }, variant: 'dense' as const };
       expect((await lab.generate({ ...request, disabledExperts: [0, 1, 2, 3].map((expert) => ({ layer: '*' as const, expert })) })).text).toBe(steered.text);
-      expect((await lab.generate(request)).text).toBe(dense.text);
+      const plain = await lab.generate(request);
+      expect(plain.text).toBe(dense.text);
+      // The next-token probabilities: five, most probable first, and greedy decoding took the first of them.
+      expect(plain.nextTokens).toHaveLength(5);
+      plain.nextTokens.slice(1).forEach((t, i) => expect(t.p).toBeLessThanOrEqual(plain.nextTokens[i].p));
+      expect(plain.nextTokens.reduce((n, t) => n + t.p, 0)).toBeLessThanOrEqual(1 + 1e-9);
+      expect(plain.nextTokens[0].text).toBe(plain.tokenTexts[0]);
       await expect(lab.generate({ ...request, disabledExperts: [{ layer: 0, expert: 8 }] })).rejects.toThrow(/expert 8 is out of range/);
     } finally {
       await lab.dispose();

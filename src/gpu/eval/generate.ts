@@ -18,6 +18,8 @@ export interface GenerateOptions {
   masks?: GpuMaskSet | null;
   /** Stop after this token (the tokenizer's end of text); null: never stop early. */
   eosTokenId?: number | null;
+  /** Also return the `topFirst` most probable first new tokens with their probabilities (0: none). */
+  topFirst?: number;
   /** Called after every new token with all new ids so far. */
   onToken?: (ids: readonly number[]) => void;
   signal?: AbortSignal;
@@ -27,6 +29,19 @@ export interface GenerateOutput {
   /** The new token ids (without the prompt). */
   ids: number[];
   stoppedAtEos: boolean;
+  /** The most probable first new tokens, softmax(logits) in f64, most probable first (ties: lower id). */
+  firstTokens: { id: number; p: number }[];
+}
+
+/** The `count` most probable tokens of one row of logits [V] under softmax (f64), most probable first. */
+export function topProbabilities(logits: ArrayLike<number>, count: number): { id: number; p: number }[] {
+  if (count <= 0) return [];
+  let max = -Infinity;
+  for (let v = 0; v < logits.length; v++) max = Math.max(max, logits[v]);
+  let sum = 0;
+  for (let v = 0; v < logits.length; v++) sum += Number.isFinite(logits[v]) ? Math.exp(logits[v] - max) : 0;
+  const ids = Array.from({ length: logits.length }, (_, v) => v).sort((a, b) => logits[b] - logits[a] || a - b);
+  return ids.slice(0, count).map((id) => ({ id, p: Number.isFinite(logits[id]) ? Math.exp(logits[id] - max) / sum : 0 }));
 }
 
 /**
@@ -73,6 +88,7 @@ export async function generateTokens(model: GpuModel, prompt: readonly number[],
   const ids = new Uint32Array(length); // [S]; positions past the current one hold 0 and are never attended to
   ids.set(prompt);
   const generated: number[] = [];
+  let firstTokens: { id: number; p: number }[] = [];
   try {
     for (let position = prompt.length; position < length; position++) {
       options.signal?.throwIfAborted();
@@ -85,13 +101,15 @@ export async function generateTokens(model: GpuModel, prompt: readonly number[],
       await rec.submit();
       const logits = await ctx.readF32(forward.ws.logits, 0, spec.vocabSize * 4); // [V] of the row at position - 1
       ctx.throwIfFailed();
+      if (position === prompt.length) firstTokens = topProbabilities(logits, options.topFirst ?? 0);
       const next = chooseToken(logits, options.sampling, rng);
       generated.push(next);
       ids[position] = next;
       options.onToken?.(generated);
-      if (options.eosTokenId !== undefined && options.eosTokenId !== null && next === options.eosTokenId) return { ids: generated, stoppedAtEos: true };
+      if (options.eosTokenId !== undefined && options.eosTokenId !== null && next === options.eosTokenId)
+        return { ids: generated, stoppedAtEos: true, firstTokens };
     }
-    return { ids: generated, stoppedAtEos: false };
+    return { ids: generated, stoppedAtEos: false, firstTokens };
   } finally {
     forward.destroy();
   }

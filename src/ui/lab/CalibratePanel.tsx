@@ -8,6 +8,7 @@ import { percent } from '../charts/common.ts';
 import { drawHeatmap } from '../charts/heatmap.ts';
 import { saveFile } from '../download.ts';
 import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
+import { CriteriaView } from './CriteriaView.tsx';
 import { SettingField } from './SettingField.tsx';
 import { NeedsTokenizer } from './NeedsTokenizer.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
@@ -127,6 +128,7 @@ function CalibrationResult({ summary, stale }: { summary: CalibrationSummary; st
           ))}
         </tbody>
       </table>
+      <CriteriaView summary={summary} />
     </div>
   );
 }

@@ -1,10 +1,14 @@
 import { useState } from 'react';
-import type { Sampling } from '../../api/lab.ts';
+import type { ExpertSwitch, Sampling } from '../../api/lab.ts';
 import { useLab, useLabActions } from '../../state/store.ts';
 import { NumberField } from './NumberField.tsx';
+import { SteeringControls } from './SteeringControls.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
 
-/** One prompt continued by the dense and the pruned model side by side, greedy or sampled with a seed. */
+/**
+ * One prompt continued by the dense and the pruned model side by side, greedy or sampled with a seed, and by the
+ * dense model with experts switched off (steering); each column with its next-token probabilities.
+ */
 export function GenerationView() {
   const slots = useLab((s) => s.tasks.generate.result);
   const canRead = useLab((s) => s.model?.tokenizer ?? false);
@@ -15,6 +19,7 @@ export function GenerationView() {
   const [mode, setMode] = useState<'greedy' | 'sample'>('greedy');
   const [seed, setSeed] = useState(0);
   const [temperature, setTemperature] = useState(0.8);
+  const [steering, setSteering] = useState<ExpertSwitch[]>([]);
   const sampling: Sampling = mode === 'greedy' ? { kind: 'greedy' } : { kind: 'sample', seed, temperature };
   return (
     <div className="subsection" role="region" aria-label="Generation">
@@ -38,19 +43,20 @@ export function GenerationView() {
             <NumberField label="Temperature" value={temperature} min={0.05} max={5} step={0.05} onCommit={setTemperature} disabled={running} />
           </>
         )}
-        <button type="button" disabled={!canRead || running || !prompt.trim()} onClick={() => void generate(prompt, newTokens, sampling)}>
+        <button type="button" disabled={!canRead || running || !prompt.trim()} onClick={() => void generate(prompt, newTokens, sampling, steering)}>
           Generate
         </button>
       </div>
+      <SteeringControls value={steering} onChange={setSteering} disabled={running} />
       <TaskView task="generate" label="Generation" />
       {slots && (
         <div className="side-by-side">
-          {(['dense', 'pruned'] as const).map((variant) => {
+          {(['dense', 'pruned', 'steered'] as const).map((variant) => {
             const slot = slots[variant];
             if (!slot) return null;
             return (
               <div key={variant} className="generation" aria-label={`${variant} model continuation`} role="region">
-                <h4>{variant === 'dense' ? 'Dense model' : 'Pruned model'}</h4>
+                <h4>{COLUMN_TITLES[variant]}</h4>
                 <p>
                   <span className="prompt-text">{prompt}</span>
                   <span className="generated-text">{slot.partial}</span>
@@ -64,6 +70,21 @@ export function GenerationView() {
                     {slot.result.stoppedAtEos ? ', stopped at end of text' : ''}
                   </p>
                 )}
+                {slot.result && slot.result.nextTokens.length > 0 && (
+                  <table className="data-table" aria-label={`${variant} next-token probabilities`}>
+                    <caption>Next token after the prompt</caption>
+                    <tbody>
+                      {slot.result.nextTokens.map((t, i) => (
+                        <tr key={i}>
+                          <td>
+                            <code>{JSON.stringify(t.text)}</code>
+                          </td>
+                          <td>{(100 * t.p).toFixed(1)}%</td>
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                )}
               </div>
             );
           })}
@@ -72,3 +93,5 @@ export function GenerationView() {
     </div>
   );
 }
+
+const COLUMN_TITLES = { dense: 'Dense model', pruned: 'Pruned model', steered: 'Dense model, steered' } as const;
