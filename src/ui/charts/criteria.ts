@@ -5,10 +5,12 @@
  * - agreement: criteria x criteria, Spearman's rank correlation;
  * - disagreement: MoE layers x experts, the share of pruned weights on which two mask sets differ.
  */
-import { CRITERIA, CRITERION_LABELS, type LayerCriteria } from '../../engine/calibration/expert-criteria.ts';
+import { CRITERIA, CRITERION_LABELS, type CriterionName, type LayerCriteria } from '../../engine/calibration/expert-criteria.ts';
 import type { ExpertDisagreement } from '../../engine/prune/mask-compare.ts';
 import { percent } from './common.ts';
 import type { HeatmapData } from './heatmap.ts';
+
+const SHORT_LABELS: Record<CriterionName, string> = { frequency: 'freq.', gate: 'gate', reap: 'REAP', ean: 'EAN', meanNorm: 'norm' };
 
 /** An expert's column label: its index, marked * for a super expert and ! for too few calibration tokens. */
 export function expertLabel(e: number, superExperts: readonly number[], lowCoverage: readonly number[]): string {
@@ -40,7 +42,8 @@ export function criteriaAgreementData(layer: number, criteria: LayerCriteria): H
   return {
     title: `Layer ${layer}: rank correlation between criteria (Spearman's rho)`,
     rowLabels: labels,
-    columnLabels: labels,
+    // Short column labels: the full ones overlap under cells a few dozen pixels wide.
+    columnLabels: CRITERIA.map((c) => SHORT_LABELS[c]),
     values: criteria.spearman,
     xTitle: 'criterion',
     yTitle: 'criterion',

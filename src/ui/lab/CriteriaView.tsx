@@ -30,8 +30,14 @@ export function CriteriaView({ summary }: { summary: CalibrationSummary }) {
       {lowCoverage.length > 0 && (
         <p className="hint warn" role="alert" aria-label="Calibration coverage warning">
           Too few calibration tokens for some experts (fewer than {MIN_EXPERT_TOKENS}):{' '}
-          {lowCoverage.map((l) => `layer ${l.layer}: ${l.lowCoverageExperts.map((e) => `expert ${e} (${l.expertTokens[e]} tokens)`).join(', ')}`).join('; ')}.
-          Their statistics are unreliable, so Wanda, MoE-Pruner and SparseGPT rank their weights on noise: calibrate on more text, or on text that reaches them.
+          {lowCoverage
+            .map(
+              (l) =>
+                `layer ${l.layer}: ${l.lowCoverageExperts.map((e) => `expert ${e} (${l.expertTokens[e]} ${l.expertTokens[e] === 1 ? 'token' : 'tokens'})`).join(', ')}`,
+            )
+            .join('; ')}
+          . Their statistics are unreliable, so Wanda, MoE-Pruner and SparseGPT rank their weights on noise: calibrate on more text, or on text that reaches
+          them.
         </p>
       )}
       <p aria-label="Super experts">
