@@ -23,6 +23,10 @@ test('the default model loads by itself and the lab offers calibrate, prune and 
   if (hasTokenizer) {
     await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
     await expect(page.getByRole('table', { name: 'Perplexity' }).getByTestId('ppl-pruned')).toBeVisible();
+    // Fidelity to the dense model on the same windows: KL in nats per token and top-1 agreement, also per genre.
+    await expect(page.getByRole('table', { name: 'Perplexity' }).getByTestId('kl-pruned')).toHaveText(/^\d+\.\d{6}$/);
+    await expect(page.getByRole('table', { name: 'Perplexity' }).getByTestId('top1-pruned')).toHaveText(/^\d+\.\d{2}%$/);
+    await expect(page.getByRole('table', { name: 'Fidelity per genre' })).toBeVisible();
   }
   await shot(page, '#prune', 'default-model-prune');
   await page.screenshot({ path: 'test-results/screens/default-model.png' });
