@@ -11,6 +11,7 @@ import type { GpuCapabilities } from './gpu-capabilities.ts';
 import type { MoeModelSpec, ParameterCounts, WeightDtype } from '../engine/model/spec.ts';
 import type * as Lab from './lab.ts';
 import type { RecoverReport, RecoverRequest } from './recover.ts';
+import type { BenchmarkReport, BenchmarkRequest } from './benchmarks.ts';
 
 /** How far a long operation has got; the page shows `message` and a bar for done / total. */
 export interface Progress {
@@ -136,6 +137,8 @@ export interface Engine {
   evaluate(request: Lab.EvaluateRequest, options?: OperationOptions): Promise<Lab.EvaluateReport>;
   /** Per-token loss of the dense and (when pruned) pruned model on the first tokens of a text. */
   tokenLoss(request: Lab.TokenLossRequest, options?: OperationOptions): Promise<Lab.TokenLossReport>;
+  /** Zero-shot benchmarks by log-likelihood (BLiMP minimal pairs, multiple choice), dense and/or pruned (docs/evaluation.md). */
+  benchmark(request: BenchmarkRequest, options?: OperationOptions): Promise<BenchmarkReport>;
   /** Continues a prompt with the dense or the pruned model; progress messages carry the text so far. */
   generate(request: Lab.GenerateRequest, options?: OperationOptions): Promise<Lab.GenerateResult>;
   /** Computes pruning masks (calibrating first when needed) and applies them from now on; the weights stay dense. */

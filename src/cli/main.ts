@@ -10,6 +10,7 @@ import { calibrateCommand } from './commands/calibrate.ts';
 import { compareMasksCommand } from './commands/compare-masks.ts';
 import type { Command, CommandIo } from './commands/command.ts';
 import { distillCommand } from './commands/distill.ts';
+import { evalCommand } from './commands/eval.ts';
 import { generateCommand } from './commands/generate.ts';
 import { infoCommand } from './commands/info.ts';
 import { logitsCommand } from './commands/logits.ts';
@@ -29,6 +30,7 @@ export const COMMANDS: Command[] = [
   distillCommand,
   compareMasksCommand,
   generateCommand,
+  evalCommand,
 ];
 
 const processIo: CommandIo = {

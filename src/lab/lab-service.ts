@@ -37,6 +37,8 @@ import { progressStep } from './lab-session.ts';
 import { zipStored } from './zip.ts';
 import { toEngineError } from './errors.ts';
 import { runEvaluation, runGeneration, runTokenLoss } from './evaluate.ts';
+import { benchmarksWithMaskSet, runBenchmarks } from './benchmarks.ts';
+import type { BenchmarkReport, BenchmarkRequest } from '../api/benchmarks.ts';
 import { runInspection } from './inspect.ts';
 import { LabSession } from './lab-session.ts';
 import { runPrune, runSweepPoint } from './prune.ts';
@@ -176,6 +178,10 @@ export class LabService implements Engine {
     return this.compute((session) => runGeneration(session, request, options));
   }
 
+  benchmark(request: BenchmarkRequest, options: OperationOptions = {}): Promise<BenchmarkReport> {
+    return this.compute((session) => runBenchmarks(session, request, options));
+  }
+
   prune(request: Lab.PruneRequest, options: OperationOptions = {}): Promise<Lab.PruneSummary> {
     return this.compute((session) => runPrune(session, this.textLibrary, request, options));
   }
@@ -259,6 +265,11 @@ export class LabService implements Engine {
     masks: MaskSet | null = null,
   ): Promise<{ logits: Float32Array; routerLogits: (Float32Array | null)[] }> {
     return this.queued((session) => idsLogits(session, ids, masks, options));
+  }
+
+  /** `moe-lab eval`: the benchmarks of the dense model, or of the model under a masks file (reported as 'pruned'). */
+  benchmarksWithMaskSet(request: Omit<BenchmarkRequest, 'variants'>, masks: MaskSet | null, options: OperationOptions = {}): Promise<BenchmarkReport> {
+    return this.queued((session) => benchmarksWithMaskSet(session, request, masks, options));
   }
 
   /** Generation from a text prompt under `masks` (a masks file and/or steering; null: dense). */

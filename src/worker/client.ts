@@ -6,6 +6,7 @@
 import type { CapabilitiesReport, EmbeddedModel, Engine, ModelEstimate, ModelSource, ModelSummary, OperationOptions } from '../api/engine.ts';
 import type * as Lab from '../api/lab.ts';
 import type { RecoverReport, RecoverRequest } from '../api/recover.ts';
+import type { BenchmarkReport, BenchmarkRequest } from '../api/benchmarks.ts';
 import { abortedError, EngineError, type EngineErrorInfo } from '../api/errors.ts';
 import type { ClientMessage, EngineCalls, EngineInit, EngineMethod, HostMessage, MessageEndpoint } from './protocol.ts';
 
@@ -77,6 +78,10 @@ export class WorkerEngineClient implements Engine {
 
   tokenLoss(request: Lab.TokenLossRequest, options?: OperationOptions): Promise<Lab.TokenLossReport> {
     return this.call('tokenLoss', request, options);
+  }
+
+  benchmark(request: BenchmarkRequest, options?: OperationOptions): Promise<BenchmarkReport> {
+    return this.call('benchmark', request, options);
   }
 
   generate(request: Lab.GenerateRequest, options?: OperationOptions): Promise<Lab.GenerateResult> {

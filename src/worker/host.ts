@@ -34,6 +34,8 @@ function dispatch(engine: Engine, call: CallMessage, options: OperationOptions):
       return engine.evaluate(call.input, options);
     case 'tokenLoss':
       return engine.tokenLoss(call.input, options);
+    case 'benchmark':
+      return engine.benchmark(call.input, options);
     case 'generate':
       return engine.generate(call.input, options);
     case 'prune':

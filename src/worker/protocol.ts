@@ -10,6 +10,7 @@ import type { CapabilitiesReport, EmbeddedModel, ModelEstimate, ModelSource, Mod
 import type * as Lab from '../api/lab.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 import type { RecoverReport, RecoverRequest } from '../api/recover.ts';
+import type { BenchmarkReport, BenchmarkRequest } from '../api/benchmarks.ts';
 
 export interface EngineCalls {
   capabilities: { input: null; output: CapabilitiesReport };
@@ -24,6 +25,7 @@ export interface EngineCalls {
   inspect: { input: Lab.InspectRequest; output: Lab.RoutingReport };
   evaluate: { input: Lab.EvaluateRequest; output: Lab.EvaluateReport };
   tokenLoss: { input: Lab.TokenLossRequest; output: Lab.TokenLossReport };
+  benchmark: { input: BenchmarkRequest; output: BenchmarkReport };
   generate: { input: Lab.GenerateRequest; output: Lab.GenerateResult };
   prune: { input: Lab.PruneRequest; output: Lab.PruneSummary };
   clearMasks: { input: null; output: null };
@@ -48,6 +50,7 @@ export const ENGINE_METHODS: readonly EngineMethod[] = [
   'inspect',
   'evaluate',
   'tokenLoss',
+  'benchmark',
   'generate',
   'prune',
   'clearMasks',

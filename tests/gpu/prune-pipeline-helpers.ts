@@ -43,7 +43,7 @@ export function canonicalReader(checkpoint: Checkpoint): (layer: number, key: Ma
     } else if (key === 'shared.down') {
       values = await tensor(names.shared!.down);
     } else {
-      values = await tensor(names[key.slice('attn.'.length) as 'q' | 'k' | 'v' | 'o'].weight);
+      values = await tensor(names[key.slice('attn.'.length) as 'q' | 'k' | 'v' | 'o']!.weight);
     }
     cache.set(id, values);
     return values;

@@ -1,4 +1,4 @@
-/** The six hf-tiny fixtures (tests/fixtures/hf-tiny): checkpoints saved by transformers with its outputs. */
+/** The hf-tiny fixtures (tests/fixtures/hf-tiny): checkpoints saved by transformers with its outputs. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DirectoryFolder, FileByteSource } from '../../src/cli/fs-folder.ts';
@@ -6,13 +6,16 @@ import { openCheckpoint, type Checkpoint } from '../../src/engine/model/checkpoi
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
 
 export const FIXTURES = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'granitemoe', 'phimoe'] as const;
+/** Set b: the DeepSeek-V2/V3 (MLA, grouped sigmoid routing) and GLM-4.5 designs, layer 0 dense. */
+export const FIXTURES_B = ['deepseek_v2', 'deepseek_v3', 'deepseek_v3_nogroup', 'glm4_moe'] as const;
 export type FixtureName = (typeof FIXTURES)[number];
+export type AnyFixtureName = FixtureName | (typeof FIXTURES_B)[number];
 
-export function fixtureDir(name: FixtureName): string {
+export function fixtureDir(name: AnyFixtureName): string {
   return fileURLToPath(new URL(`../fixtures/hf-tiny/${name}`, import.meta.url));
 }
 
-export function openFixture(name: FixtureName): Promise<Checkpoint> {
+export function openFixture(name: AnyFixtureName): Promise<Checkpoint> {
   return openCheckpoint(new DirectoryFolder(fixtureDir(name)));
 }
 
@@ -24,7 +27,7 @@ export interface FixtureReference {
 }
 
 /** reference.safetensors (input_ids, logits, layers.{i}.moe_input|moe_output|router_logits) + reference.json. */
-export async function readFixtureReference(name: FixtureName): Promise<FixtureReference> {
+export async function readFixtureReference(name: AnyFixtureName): Promise<FixtureReference> {
   const dir = fixtureDir(name);
   const json = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as { mean_nll: number; perplexity: number };
   const source = new FileByteSource(`${dir}/reference.safetensors`);

@@ -66,7 +66,7 @@ describe('the six fixtures', () => {
       expect(names.lmHead === null).toBe(name === 'granitemoe');
       const layer = names.layers[1];
       expect(layer.experts?.layout).toBe(name === 'granitemoe' ? 'fused' : 'per-expert');
-      expect(layer.q.bias !== null).toBe(name === 'qwen2_moe');
+      expect(layer.q!.bias !== null).toBe(name === 'qwen2_moe');
       expect(layer.qNorm !== null).toBe(name === 'qwen3_moe' || name === 'olmoe');
       expect(layer.sharedGate !== null).toBe(name === 'qwen2_moe');
       expect(layer.inputNorm.bias !== null).toBe(name === 'phimoe');

@@ -55,6 +55,8 @@ const COMMON = {
   oBias: false,
   clipQkv: null,
   ropeTheta: 10000,
+  rope: { rotaryDim: 16, pairs: 'half', yarn: null },
+  mla: null,
   attentionScale: 0.25,
   embeddingMultiplier: 1,
   residualMultiplier: 1,
@@ -208,9 +210,9 @@ describe('older config generation and family defaults', () => {
 
 describe('configs we cannot run', () => {
   it('names an unknown architecture and lists the supported ones', () => {
-    const { problem, message } = problemOf(edited('mixtral', { model_type: 'deepseek_v3', architectures: ['DeepseekV3ForCausalLM'] }));
+    const { problem, message } = problemOf(edited('mixtral', { model_type: 'jamba', architectures: ['JambaForCausalLM'] }));
     expect(problem).toBe('unknown-architecture');
-    expect(message).toMatch(/"deepseek_v3".*mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, phimoe/);
+    expect(message).toMatch(/"jamba".*mixtral, qwen2_moe, qwen3_moe, olmoe, granitemoe, phimoe, deepseek_v2, deepseek_v3, glm4_moe/);
     expect(problemOf({}).problem).toBe('unknown-architecture');
   });
 

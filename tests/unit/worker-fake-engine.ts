@@ -10,6 +10,7 @@ type LabCalls = Pick<
   | 'inspect'
   | 'evaluate'
   | 'tokenLoss'
+  | 'benchmark'
   | 'generate'
   | 'prune'
   | 'clearMasks'
@@ -28,6 +29,7 @@ export function unusedLabCalls(): LabCalls {
     inspect: unused('inspect'),
     evaluate: unused('evaluate'),
     tokenLoss: unused('tokenLoss'),
+    benchmark: unused('benchmark'),
     generate: unused('generate'),
     prune: unused('prune'),
     clearMasks: unused('clearMasks'),

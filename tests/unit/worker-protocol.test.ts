@@ -20,6 +20,7 @@ class FakeEngine implements Engine {
   inspect = lab.inspect;
   evaluate = lab.evaluate;
   tokenLoss = lab.tokenLoss;
+  benchmark = lab.benchmark;
   generate = lab.generate;
   prune = lab.prune;
   clearMasks = lab.clearMasks;

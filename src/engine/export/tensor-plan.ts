@@ -53,6 +53,7 @@ export function prunableTensorLayouts(checkpoint: Checkpoint): Map<string, Tenso
       ['v', n.v],
       ['o', n.o],
     ] as const) {
+      if (!linear) continue; // MLA has no k/v (nor q under a q LoRA) projection
       out.set(linear.weight, { name: linear.weight, kind: 'other', segments: whole(info(linear.weight), { layer: l, key: `attn.${proj}`, start: 0 }) });
     }
     if (n.shared && spec.sharedExpert) {

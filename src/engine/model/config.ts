@@ -7,7 +7,7 @@
  * 1e6). Anything we cannot run exactly is refused with a reason rather than silently approximated.
  */
 import { ModelFileError } from '../errors.ts';
-import type { Architecture, MoeModelSpec, RoutingRule, WeightDtype } from './spec.ts';
+import type { Architecture, MlaSpec, MoeModelSpec, RopeSpec, RoutingRule, WeightDtype, YarnSpec } from './spec.ts';
 import { ARCHITECTURES } from './spec.ts';
 
 type Json = Record<string, unknown>;
@@ -20,7 +20,15 @@ const FAMILY_DEFAULTS: Record<Architecture, { ropeTheta: number; rmsNormEps: num
   olmoe: { ropeTheta: 10000, rmsNormEps: 1e-5 },
   granitemoe: { ropeTheta: 10000, rmsNormEps: 1e-6 },
   phimoe: { ropeTheta: 1e6, rmsNormEps: 1e-5 },
+  deepseek_v2: { ropeTheta: 10000, rmsNormEps: 1e-6 },
+  deepseek_v3: { ropeTheta: 10000, rmsNormEps: 1e-6 },
+  glm4_moe: { ropeTheta: 10000, rmsNormEps: 1e-5 },
 };
+
+/** YaRN's attention scale for a context extension `scale` (transformers' get_mscale / yarn_get_mscale). */
+function yarnMscale(scale: number, mscale = 1): number {
+  return scale <= 1 ? 1 : 0.1 * mscale * Math.log(scale) + 1;
+}
 
 /**
  * Counts that size per-layer and per-expert lists: far above any published MoE (e.g. 94 layers, 512 experts), and
@@ -36,6 +44,9 @@ const ARCHITECTURE_BY_CLASS: Record<string, Architecture> = {
   OlmoeForCausalLM: 'olmoe',
   GraniteMoeForCausalLM: 'granitemoe',
   PhimoeForCausalLM: 'phimoe',
+  DeepseekV2ForCausalLM: 'deepseek_v2',
+  DeepseekV3ForCausalLM: 'deepseek_v3',
+  Glm4MoeForCausalLM: 'glm4_moe',
 };
 
 export function parseConfigJson(file: string, text: string): MoeModelSpec {
@@ -90,16 +101,20 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
   }
 
   const defaults = FAMILY_DEFAULTS[architecture];
+  const deepseek = architecture === 'deepseek_v2' || architecture === 'deepseek_v3';
   const hiddenSize = size('hidden_size');
   const numHeads = size('num_attention_heads');
-  const numKvHeads = size('num_key_value_heads', numHeads);
-  const headDim = c.head_dim == null ? hiddenSize / numHeads : size('head_dim');
+  // MLA expands keys and values per query head (num_key_value_heads only matters to transformers' cache).
+  const numKvHeads = deepseek ? numHeads : size('num_key_value_heads', numHeads);
+  // MLA: q.k runs over qk_nope_head_dim + qk_rope_head_dim (its config's head_dim is the rope part alone).
+  const headDim = deepseek ? size('qk_nope_head_dim') + size('qk_rope_head_dim') : c.head_dim == null ? hiddenSize / numHeads : size('head_dim');
   if (!Number.isInteger(headDim) || headDim % 2) bad(`head_dim ${headDim} (hidden_size / num_attention_heads) must be an even integer`);
   if (numHeads % numKvHeads) bad(`num_attention_heads ${numHeads} must be a multiple of num_key_value_heads ${numKvHeads}`);
   const numLayers = size('num_hidden_layers');
   if (numLayers > MAX_LAYERS) bad(`num_hidden_layers ${numLayers} is more than the ${MAX_LAYERS} this lab supports`);
   // transformers 5 renamed some families' num_experts to num_local_experts (attribute_map keeps both readable).
-  const numExperts = c.num_experts != null ? size('num_experts') : size('num_local_experts');
+  // DeepSeek and GLM-4.5 write n_routed_experts.
+  const numExperts = c.num_experts != null ? size('num_experts') : c.n_routed_experts != null ? size('n_routed_experts') : size('num_local_experts');
   if (numExperts > MAX_EXPERTS) bad(`${numExperts} experts is more than the ${MAX_EXPERTS} this lab supports`);
   const topK = size('num_experts_per_tok');
   if (topK > numExperts) bad(`num_experts_per_tok ${topK} must be between 1 and the ${numExperts} experts`);
@@ -118,16 +133,68 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
   const ropeTheta = rope.rope_theta != null ? numIn(rope, 'rope_theta') : num('rope_theta', defaults.ropeTheta);
   if (ropeTheta <= 0) bad(`rope_theta must be positive (got ${ropeTheta})`);
   // Either generation's key may carry the scaling (transformers 5 moved rope_scaling into rope_parameters): any
-  // non-default type in either is refused.
+  // non-default type in either is refused, except YaRN on the DeepSeek families.
   const ropeTypes = [rope.rope_type, scaling.rope_type ?? scaling.type].map((t) => String(t ?? 'default'));
   const ropeType = ropeTypes.find((t) => t !== 'default');
-  if (ropeType !== undefined) {
-    throw new ModelFileError(file, 'unsupported', `rope scaling ${JSON.stringify(ropeType).slice(0, 40)} is not supported yet (only plain RoPE)`);
+  if (ropeType !== undefined && !(deepseek && ropeType === 'yarn')) {
+    throw new ModelFileError(
+      file,
+      'unsupported',
+      `rope scaling ${JSON.stringify(ropeType).slice(0, 40)} is not supported yet (only plain RoPE, and YaRN on DeepSeek models)`,
+    );
   }
-  const partialRotary = rope.partial_rotary_factor ?? c.partial_rotary_factor;
-  if (partialRotary != null && partialRotary !== 1) {
+  const ropeArgs = rope.rope_type != null && rope.rope_type !== 'default' ? rope : scaling;
+  const partialRotary = (rope.partial_rotary_factor ?? c.partial_rotary_factor ?? (architecture === 'glm4_moe' ? 0.5 : 1)) as number;
+  if (typeof partialRotary !== 'number' || !(partialRotary > 0 && partialRotary <= 1))
+    bad(`partial_rotary_factor must be in (0, 1] (got ${shown(partialRotary)})`);
+  if (partialRotary !== 1 && architecture !== 'glm4_moe') {
     throw new ModelFileError(file, 'unsupported', `partial_rotary_factor ${JSON.stringify(partialRotary).slice(0, 40)} is not supported`);
   }
+  let mla: MlaSpec | null = null;
+  if (deepseek) {
+    mla = {
+      qLoraRank: c.q_lora_rank == null ? null : size('q_lora_rank'),
+      kvLoraRank: size('kv_lora_rank'),
+      qkNopeDim: size('qk_nope_head_dim'),
+      qkRopeDim: size('qk_rope_head_dim'),
+      vDim: size('v_head_dim'),
+    };
+    if (mla.qkRopeDim % 2) bad(`qk_rope_head_dim ${mla.qkRopeDim} must be even`);
+  }
+  // transformers: dim = int(head_dim * partial_rotary_factor); DeepSeek rotates only the decoupled rope part.
+  const rotaryDim = mla ? mla.qkRopeDim : Math.trunc(headDim * partialRotary);
+  if (rotaryDim % 2) bad(`the rotary part of a head (${rotaryDim} dims) must be even`);
+  let yarn: YarnSpec | null = null;
+  let yarnSoftmaxMscale = 1;
+  if (ropeType === 'yarn') {
+    const maxPositions = int('max_position_embeddings', 4096);
+    const originalMaxPositions = ropeArgs.original_max_position_embeddings == null ? maxPositions : numIn(ropeArgs, 'original_max_position_embeddings');
+    const factor = ropeArgs.factor == null ? maxPositions / originalMaxPositions : numIn(ropeArgs, 'factor');
+    if (!(factor > 0) || !(originalMaxPositions > 0)) bad('YaRN factor and original_max_position_embeddings must be positive');
+    const mscale = ropeArgs.mscale == null ? 0 : numIn(ropeArgs, 'mscale');
+    const mscaleAllDim = ropeArgs.mscale_all_dim == null ? 0 : numIn(ropeArgs, 'mscale_all_dim');
+    // _compute_yarn_parameters: attention_factor, else mscale ratio when both are set, else get_mscale(factor).
+    const attentionFactor =
+      ropeArgs.attention_factor != null
+        ? numIn(ropeArgs, 'attention_factor')
+        : mscale && mscaleAllDim
+          ? yarnMscale(factor, mscale) / yarnMscale(factor, mscaleAllDim)
+          : yarnMscale(factor);
+    yarn = {
+      factor,
+      originalMaxPositions,
+      // `or 32` / `or 1` in transformers: a 0 or null takes the default too.
+      betaFast: Number(ropeArgs.beta_fast) || 32,
+      betaSlow: Number(ropeArgs.beta_slow) || 1,
+      attentionFactor,
+      truncate: ropeArgs.truncate !== false,
+    };
+    // DeepSeek's attention (yarn_apply_mscale): the softmax scale times mscale(factor, mscale_all_dim)^2.
+    if (mscaleAllDim) yarnSoftmaxMscale = yarnMscale(factor, mscaleAllDim) ** 2;
+  }
+  // DeepSeek-V2 rotates complex pairs (view_as_complex); V3 too unless rope_interleave is false; others rotate halves.
+  const pairs: RopeSpec['pairs'] = architecture === 'deepseek_v2' || (architecture === 'deepseek_v3' && c.rope_interleave !== false) ? 'interleaved' : 'half';
+  const ropeSpec: RopeSpec = { rotaryDim, pairs, yarn };
   if (c.hidden_act != null && c.hidden_act !== 'silu') {
     throw new ModelFileError(file, 'unsupported', `hidden_act ${shown(c.hidden_act)} is not supported (SwiGLU with silu is)`);
   }
@@ -201,6 +268,76 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
       residualMultiplier = num('residual_multiplier', 1);
       logitsScaling = num('logits_scaling', 1);
       break;
+    case 'deepseek_v2':
+    case 'deepseek_v3': {
+      expertFfnSize = size('moe_intermediate_size');
+      const firstDense = int('first_k_dense_replace', architecture === 'deepseek_v3' ? 3 : 0);
+      // transformers builds an MoE block for every layer >= first_k_dense_replace and ignores moe_layer_freq
+      // (DeepSeek's own code also needs layer % freq == 0): only the frequency both agree on is accepted.
+      if (c.moe_layer_freq != null && c.moe_layer_freq !== 1) {
+        throw new ModelFileError(file, 'unsupported', `moe_layer_freq ${shown(c.moe_layer_freq)} is not supported (only 1)`);
+      }
+      moeLayers = moeLayers.map((_, l) => l >= firstDense);
+      denseFfnSize = firstDense > 0 ? size('intermediate_size') : int('intermediate_size', 0);
+      const nShared = int('n_shared_experts', architecture === 'deepseek_v3' ? 1 : 2);
+      if (nShared > 0) sharedExpert = { ffnSize: nShared * expertFfnSize, gated: false };
+      qkvBias = oBias = bool('attention_bias', false);
+      attentionScale = yarnSoftmaxMscale / Math.sqrt(headDim);
+      const scale = num('routed_scaling_factor', architecture === 'deepseek_v3' ? 2.5 : 1);
+      if (architecture === 'deepseek_v2') {
+        // DeepseekV2TopkRouter: softmax scores; greedy, or group_limited_greedy (groups by their max); never renormalized.
+        const method = String(c.topk_method ?? 'greedy');
+        if (method !== 'greedy' && method !== 'group_limited_greedy') {
+          throw new ModelFileError(file, 'unsupported', `topk_method ${shown(c.topk_method)} is not supported (greedy, group_limited_greedy)`);
+        }
+        const grouped = method === 'group_limited_greedy';
+        routing = {
+          kind: 'grouped-topk',
+          score: 'softmax',
+          correctionBias: false,
+          groups: grouped ? size('n_group') : 1,
+          topkGroups: grouped ? size('topk_group') : 1,
+          groupScore: 'max',
+          renormalize: false,
+          scale,
+        };
+      } else {
+        // DeepseekV3TopkRouter (noaux_tc): sigmoid scores, correction bias, groups by the sum of their two best.
+        routing = {
+          kind: 'grouped-topk',
+          score: 'sigmoid',
+          correctionBias: true,
+          groups: size('n_group', 8),
+          topkGroups: size('topk_group', 4),
+          groupScore: 'top2-sum',
+          renormalize: bool('norm_topk_prob', true),
+          scale,
+        };
+      }
+      break;
+    }
+    case 'glm4_moe': {
+      expertFfnSize = size('moe_intermediate_size');
+      const firstDense = int('first_k_dense_replace', 1);
+      moeLayers = moeLayers.map((_, l) => l >= firstDense);
+      denseFfnSize = firstDense > 0 ? size('intermediate_size') : int('intermediate_size', 0);
+      const nShared = int('n_shared_experts', 1);
+      if (nShared > 0) sharedExpert = { ffnSize: nShared * expertFfnSize, gated: false };
+      // Glm4MoeAttention: q/k/v biases from attention_bias, o_proj never biased; per-head q/k norm when use_qk_norm.
+      qkvBias = bool('attention_bias', false);
+      qkNorm = bool('use_qk_norm', false) ? 'per-head' : 'none';
+      routing = {
+        kind: 'grouped-topk',
+        score: 'sigmoid',
+        correctionBias: true,
+        groups: size('n_group', 1),
+        topkGroups: size('topk_group', 1),
+        groupScore: 'top2-sum',
+        renormalize: bool('norm_topk_prob', true),
+        scale: num('routed_scaling_factor', 1),
+      };
+      break;
+    }
     case 'phimoe':
       routing = { kind: 'sparsemixer', jitterEps: num('router_jitter_noise', 0.01) };
       expertFfnSize = size('intermediate_size');
@@ -220,6 +357,14 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
         ? c.use_sliding_window === true
         : false;
   const slidingWindow = slidingEnabled && typeof slidingRaw === 'number' && slidingRaw > 0 ? slidingRaw : null;
+
+  if (routing.kind === 'grouped-topk') {
+    const { groups, topkGroups } = routing;
+    if (numExperts % groups) bad(`n_group ${groups} must divide the ${numExperts} experts`);
+    if (topkGroups > groups) bad(`topk_group ${topkGroups} must be at most n_group ${groups}`);
+    if (routing.groupScore === 'top2-sum' && numExperts / groups < 2) bad(`each of the n_group ${groups} groups needs at least 2 experts`);
+    if (topK > (numExperts / groups) * topkGroups) bad(`num_experts_per_tok ${topK} is more than the experts in topk_group ${topkGroups} groups`);
+  }
 
   const dtypeName = String(c.torch_dtype ?? c.dtype ?? 'float32');
   const dtype: WeightDtype = dtypeName.includes('bfloat16') ? 'bf16' : dtypeName.includes('float16') ? 'f16' : 'f32';
@@ -251,6 +396,8 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
     oBias,
     clipQkv,
     ropeTheta,
+    rope: ropeSpec,
+    mla,
     attentionScale,
     embeddingMultiplier,
     residualMultiplier,

@@ -7,9 +7,19 @@
  * V vocab, D head dim, L layers.
  */
 
-export type Architecture = 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'granitemoe' | 'phimoe';
+export type Architecture = 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'granitemoe' | 'phimoe' | 'deepseek_v2' | 'deepseek_v3' | 'glm4_moe';
 
-export const ARCHITECTURES: readonly Architecture[] = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'granitemoe', 'phimoe'];
+export const ARCHITECTURES: readonly Architecture[] = [
+  'mixtral',
+  'qwen2_moe',
+  'qwen3_moe',
+  'olmoe',
+  'granitemoe',
+  'phimoe',
+  'deepseek_v2',
+  'deepseek_v3',
+  'glm4_moe',
+];
 
 /**
  * How router logits r [E] become K (expert, weight) pairs:
@@ -18,8 +28,25 @@ export const ARCHITECTURES: readonly Architecture[] = ['mixtral', 'qwen2_moe', '
  * - topk-softmax: top-K of r, then softmax over those K logits (GraniteMoE's TopKGating).
  * - sparsemixer: PhiMoE at inference (Liu et al. 2023, "Sparse Backpropagation for MoE Training"): the top-1 and
  *   top-2 experts each get the softmax over the logits within a relative `jitterEps` band of the chosen one.
+ * - grouped-topk: DeepSeek-V2/V3 and GLM-4.5 (DeepSeek-V3 report, Sec. 2.1.2): scores s = softmax(r) or sigmoid(r);
+ *   the choice ranks c = s + b, b the layer's e_score_correction_bias when `correctionBias` (selection only); with
+ *   `groups` > 1 the E experts form `groups` equal groups, each scored by its best c ('max', DeepSeek-V2's
+ *   group_limited_greedy) or the sum of its two best ('top2-sum', V3), and only the `topkGroups` best groups compete;
+ *   top-K of c among them; weights s (never c), divided by their sum when `renormalize` (+1e-20 as transformers),
+ *   then times `scale` (routed_scaling_factor).
  */
-export type RoutingRule = { kind: 'softmax-topk'; renormalize: boolean } | { kind: 'topk-softmax' } | { kind: 'sparsemixer'; jitterEps: number };
+export type RoutingRule = { kind: 'softmax-topk'; renormalize: boolean } | { kind: 'topk-softmax' } | { kind: 'sparsemixer'; jitterEps: number } | GroupedTopk;
+
+export interface GroupedTopk {
+  kind: 'grouped-topk';
+  score: 'softmax' | 'sigmoid';
+  correctionBias: boolean;
+  groups: number;
+  topkGroups: number;
+  groupScore: 'max' | 'top2-sum';
+  renormalize: boolean;
+  scale: number;
+}
 
 export type NormKind = 'rms' | 'layer';
 
@@ -41,6 +68,48 @@ export interface SharedExpertSpec {
 }
 
 export type WeightDtype = 'f32' | 'f16' | 'bf16';
+
+/**
+ * Multi-head latent attention (DeepSeek-V2 report, Sec. 2.1; transformers' DeepseekV2/V3Attention), per token x [H]:
+ *   q = q_proj(x), or q_b_proj(rms(q_a_proj(x))) when qLoraRank is set          [Hq, dn + dr]
+ *   [c, kr] = kv_a_proj_with_mqa(x);  c = rms(c) (kv_a_layernorm)             [r], [dr]
+ *   [k_nope, v] = kv_b_proj(c) per head                                       [Hq, dn], [Hq, dv]
+ *   k = [k_nope, rope(kr)] (the decoupled rope key, one for all heads),  q = [q_nope, rope(q_rope)]
+ * then causal softmax(q k^T * scale) v and o_proj [H, Hq * dv]. The norms use eps 1e-6 (the modules' default).
+ */
+/** Epsilon of MLA's q_a_layernorm and kv_a_layernorm: transformers builds them with the RMSNorm default, not rms_norm_eps. */
+export const MLA_NORM_EPS = 1e-6;
+
+export interface MlaSpec {
+  qLoraRank: number | null;
+  kvLoraRank: number; // r
+  qkNopeDim: number; // dn
+  qkRopeDim: number; // dr
+  vDim: number; // dv
+}
+
+/**
+ * YaRN (Peng et al. 2023, "YaRN: Efficient Context Window Extension"), transformers' _compute_yarn_parameters:
+ * per frequency a ramp between interpolated (theta^-2i/d / factor) and original frequencies over the dims between the
+ * beta_fast and beta_slow rotation counts at `originalMaxPositions`; cos and sin are multiplied by `attentionFactor`.
+ */
+export interface YarnSpec {
+  factor: number;
+  originalMaxPositions: number;
+  betaFast: number;
+  betaSlow: number;
+  attentionFactor: number;
+  truncate: boolean;
+}
+
+/** How RoPE (base ropeTheta) applies beyond the plain full-width rotate-half default. */
+export interface RopeSpec {
+  /** Leading dims of each head that rotate (GLM-4.5's partial_rotary_factor 0.5: D / 2); MLA: dr. */
+  rotaryDim: number;
+  /** 'half': pairs (i, i + d/2) (rotate_half); 'interleaved': pairs (2i, 2i + 1) (DeepSeek's complex / rope_interleave). */
+  pairs: 'half' | 'interleaved';
+  yarn: YarnSpec | null;
+}
 
 export interface MoeModelSpec {
   architecture: Architecture;
@@ -67,7 +136,11 @@ export interface MoeModelSpec {
   /** OLMoE clamps q, k and v to [-clip, clip] after projection; null when absent. */
   clipQkv: number | null;
   ropeTheta: number;
-  /** Multiplies q.k^T: 1/sqrt(D), or Granite's attention_multiplier. */
+  /** Which dims of a head rotate, their pair layout, YaRN. */
+  rope: RopeSpec;
+  /** DeepSeek's multi-head latent attention instead of q/k/v projections; null for ordinary (GQA) attention. */
+  mla: MlaSpec | null;
+  /** Multiplies q.k^T: 1/sqrt(D), or Granite's attention_multiplier, or MLA's (dn + dr)^-1/2 x YaRN mscale^2. */
   attentionScale: number;
   /** Granite: embeddings x embedding_multiplier, residual branches x residual_multiplier, logits / logits_scaling. */
   embeddingMultiplier: number;

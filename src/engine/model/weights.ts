@@ -29,13 +29,31 @@ export interface FfnNames {
   down: string;
 }
 
+/**
+ * Multi-head latent attention's projections (spec.mla): q_a_proj [rq, H] (+bias), q_a_layernorm [rq], q_b_proj
+ * [Hq*D, rq] when q_lora_rank is set (else the layer's `q` is q_proj [Hq*D, H]); kv_a_proj_with_mqa [r + dr, H]
+ * (+bias), kv_a_layernorm [r], kv_b_proj [Hq*(dn + dv), r]. D = dn + dr.
+ */
+export interface MlaNames {
+  qA: LinearNames | null;
+  qANorm: string | null;
+  qB: string | null;
+  kvA: LinearNames;
+  kvANorm: string;
+  kvB: string;
+}
+
 export interface LayerNames {
   inputNorm: NormNames;
   postAttentionNorm: NormNames;
-  q: LinearNames;
-  k: LinearNames;
-  v: LinearNames;
+  /** q_proj; null under MLA with a q LoRA. */
+  q: LinearNames | null;
+  /** k_proj and v_proj; null under MLA. */
+  k: LinearNames | null;
+  v: LinearNames | null;
+  /** o_proj: [H, Hq*D], or [H, Hq*dv] under MLA. */
   o: LinearNames;
+  mla: MlaNames | null;
   qNorm: string | null;
   kNorm: string | null;
   /** MoE layers: router [E, H] and experts; dense layers: `dense` instead. */
@@ -44,6 +62,8 @@ export interface LayerNames {
   shared: FfnNames | null;
   /** Qwen2-MoE's shared_expert_gate [1, H]. */
   sharedGate: string | null;
+  /** DeepSeek-V3 / GLM-4.5 router's e_score_correction_bias [E] (selection only). */
+  correctionBias: string | null;
   dense: FfnNames | null;
 }
 
@@ -89,19 +109,33 @@ export function resolveWeightNames(
   for (let l = 0; l < spec.numLayers; l++) {
     const p = `model.layers.${l}`;
     const a = `${p}.self_attn`;
+    const mla = spec.mla;
+    const qLora = mla !== null && mla.qLoraRank !== null;
     const layer: LayerNames = {
       inputNorm: normNames(`${p}.input_layernorm`, `layer ${l} input norm`),
       postAttentionNorm: normNames(`${p}.post_attention_layernorm`, `layer ${l} post-attention norm`),
-      q: linear(`${a}.q_proj`, spec.qkvBias, `layer ${l} q projection`),
-      k: linear(`${a}.k_proj`, spec.qkvBias, `layer ${l} k projection`),
-      v: linear(`${a}.v_proj`, spec.qkvBias, `layer ${l} v projection`),
+      // MLA's q_proj (no q LoRA) has no bias (DeepseekV2/V3Attention); attention_bias covers q_a, kv_a and o.
+      q: qLora ? null : linear(`${a}.q_proj`, spec.qkvBias && !mla, `layer ${l} q projection`),
+      k: mla ? null : linear(`${a}.k_proj`, spec.qkvBias, `layer ${l} k projection`),
+      v: mla ? null : linear(`${a}.v_proj`, spec.qkvBias, `layer ${l} v projection`),
       o: linear(`${a}.o_proj`, spec.oBias, `layer ${l} o projection`),
+      mla: mla
+        ? {
+            qA: qLora ? linear(`${a}.q_a_proj`, spec.qkvBias, `layer ${l} q LoRA down projection`) : null,
+            qANorm: qLora ? need(`${a}.q_a_layernorm.weight`, `layer ${l} q LoRA norm`) : null,
+            qB: qLora ? need(`${a}.q_b_proj.weight`, `layer ${l} q LoRA up projection`) : null,
+            kvA: linear(`${a}.kv_a_proj_with_mqa`, spec.qkvBias, `layer ${l} kv latent projection`),
+            kvANorm: need(`${a}.kv_a_layernorm.weight`, `layer ${l} kv latent norm`),
+            kvB: need(`${a}.kv_b_proj.weight`, `layer ${l} kv up projection`),
+          }
+        : null,
       qNorm: spec.qkNorm === 'none' ? null : need(`${a}.q_norm.weight`, `layer ${l} q norm`),
       kNorm: spec.qkNorm === 'none' ? null : need(`${a}.k_norm.weight`, `layer ${l} k norm`),
       router: null,
       experts: null,
       shared: null,
       sharedGate: null,
+      correctionBias: null,
       dense: null,
     };
     if (!spec.moeLayers[l]) {
@@ -124,6 +158,9 @@ export function resolveWeightNames(
     } else {
       const m = [`${p}.block_sparse_moe`, `${p}.mlp`].find((prefix) => has(`${prefix}.gate.weight`)) ?? `${p}.mlp`;
       layer.router = need(`${m}.gate.weight`, `layer ${l} router`);
+      if (spec.routing.kind === 'grouped-topk' && spec.routing.correctionBias) {
+        layer.correctionBias = need(`${m}.gate.e_score_correction_bias`, `layer ${l} router correction bias`);
+      }
       const fusedGateUp = optional(`${m}.experts.gate_up_proj`) ?? optional(`${m}.experts.gate_up_proj.weight`);
       if (fusedGateUp) {
         layer.experts = {
@@ -144,10 +181,12 @@ export function resolveWeightNames(
         };
       }
       if (spec.sharedExpert) {
+        // Qwen2-MoE: `shared_expert`; DeepSeek and GLM-4.5: `shared_experts` (n_shared_experts fused into one MLP).
+        const s = has(`${m}.shared_experts.gate_proj.weight`) ? `${m}.shared_experts` : `${m}.shared_expert`;
         layer.shared = {
-          gate: need(`${m}.shared_expert.gate_proj.weight`, `layer ${l} shared expert`),
-          up: need(`${m}.shared_expert.up_proj.weight`, `layer ${l} shared expert`),
-          down: need(`${m}.shared_expert.down_proj.weight`, `layer ${l} shared expert`),
+          gate: need(`${s}.gate_proj.weight`, `layer ${l} shared expert`),
+          up: need(`${s}.up_proj.weight`, `layer ${l} shared expert`),
+          down: need(`${s}.down_proj.weight`, `layer ${l} shared expert`),
         };
         layer.sharedGate = spec.sharedExpert.gated ? need(`${m}.shared_expert_gate.weight`, `layer ${l} shared expert gate`) : null;
       }
@@ -191,14 +230,26 @@ function checkShapes(spec: MoeModelSpec, names: WeightNames, tensors: ReadonlyMa
   names.layers.forEach((layer) => {
     norm(layer.inputNorm, H);
     norm(layer.postAttentionNorm, H);
-    expect(layer.q.weight, [numHeads * D, H]);
-    expect(layer.k.weight, [numKvHeads * D, H]);
-    expect(layer.v.weight, [numKvHeads * D, H]);
-    expect(layer.o.weight, [H, numHeads * D]);
-    expect(layer.q.bias, [numHeads * D]);
-    expect(layer.k.bias, [numKvHeads * D]);
-    expect(layer.v.bias, [numKvHeads * D]);
+    expect(layer.q?.weight ?? null, [numHeads * D, H]);
+    expect(layer.k?.weight ?? null, [numKvHeads * D, H]);
+    expect(layer.v?.weight ?? null, [numKvHeads * D, H]);
+    expect(layer.o.weight, [H, numHeads * (spec.mla ? spec.mla.vDim : D)]);
+    expect(layer.q?.bias ?? null, [numHeads * D]);
+    expect(layer.k?.bias ?? null, [numKvHeads * D]);
+    expect(layer.v?.bias ?? null, [numKvHeads * D]);
     expect(layer.o.bias, [H]);
+    if (layer.mla && spec.mla) {
+      const { qLoraRank, kvLoraRank: r, qkRopeDim: dr, qkNopeDim: dn, vDim: dv } = spec.mla;
+      expect(layer.mla.qA?.weight ?? null, [qLoraRank ?? 0, H]);
+      expect(layer.mla.qA?.bias ?? null, [qLoraRank ?? 0]);
+      expect(layer.mla.qANorm, [qLoraRank ?? 0]);
+      expect(layer.mla.qB, [numHeads * D, qLoraRank ?? 0]);
+      expect(layer.mla.kvA.weight, [r + dr, H]);
+      expect(layer.mla.kvA.bias, [r + dr]);
+      expect(layer.mla.kvANorm, [r]);
+      expect(layer.mla.kvB, [numHeads * (dn + dv), r]);
+    }
+    expect(layer.correctionBias, [E]);
     const perHead = spec.qkNorm === 'per-head';
     expect(layer.qNorm, [perHead ? D : numHeads * D]);
     expect(layer.kNorm, [perHead ? D : numKvHeads * D]);

@@ -6,10 +6,13 @@
  *   logits = lm_head(norm(h)) / logits_scaling
  * Attention: q/k/v projections (+bias), optional clip (OLMoE), q/k norm (per head: Qwen3; full width: OLMoE),
  * RoPE, causal GQA softmax(q k^T * scale) v, o projection. MoE: router logits, the family's routing rule,
- * SwiGLU experts weighted by g, plus Qwen2-MoE's shared expert scaled by sigmoid(shared_expert_gate . x).
+ * SwiGLU experts weighted by g, plus Qwen2-MoE's shared expert scaled by sigmoid(shared_expert_gate . x)
+ * (DeepSeek / GLM-4.5: shared experts unscaled). DeepSeek-V2/V3 attend with multi-head latent attention (mlaContext).
  */
 import type { MoeModelSpec } from '../model/spec.ts';
-import { applyRope, causalAttention, embedding, layerNorm, linear, nllOfRow, rmsNorm, sigmoid, swiglu, type Vec } from './ops.ts';
+import { ropeFrequencies } from '../model/rope.ts';
+import { MLA_NORM_EPS } from '../model/spec.ts';
+import { applyRotary, causalAttention, embedding, layerNorm, linear, nllOfRow, rmsNorm, sigmoid, swiglu, type Vec } from './ops.ts';
 import { route, type Routed } from './routing.ts';
 import type { RefLayer, RefNorm, ReferenceWeights } from './weights.ts';
 
@@ -54,11 +57,55 @@ function norm(spec: MoeModelSpec, x: Vec, rows: number, width: number, n: RefNor
   return spec.norm.kind === 'layer' ? layerNorm(x, rows, width, n.weight, n.bias, spec.norm.eps) : rmsNorm(x, rows, width, n.weight, spec.norm.eps);
 }
 
+/**
+ * Multi-head latent attention (see MlaSpec): x [T, H] -> context [T, Hq * dv]. The decoupled rope key kr [T, dr] is
+ * one for all heads; q and k are [T, Hq, D] with D = dn + dr (nope part first, as transformers concatenates).
+ */
+function mlaContext(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number): Vec {
+  const { hiddenSize: H, numHeads: Hq, headDim: D } = spec;
+  const { qLoraRank, kvLoraRank: r, qkNopeDim: dn, qkRopeDim: dr, vDim: dv } = spec.mla!;
+  const w = layer.mla!;
+  let q: Vec;
+  if (w.qA) {
+    const qa = rmsNorm(linear(x, T, H, w.qA.weight, qLoraRank!, w.qA.bias), T, qLoraRank!, w.qANorm!, MLA_NORM_EPS);
+    q = linear(qa, T, qLoraRank!, w.qB!, Hq * D);
+  } else {
+    q = linear(x, T, H, layer.q!.weight, Hq * D, layer.q!.bias);
+  }
+  const ckv = linear(x, T, H, w.kvA.weight, r + dr, w.kvA.bias); // [T, r + dr]
+  const latent = new Float64Array(T * r);
+  const kr = new Float64Array(T * dr);
+  for (let t = 0; t < T; t++) {
+    latent.set(ckv.subarray(t * (r + dr), t * (r + dr) + r), t * r);
+    kr.set(ckv.subarray(t * (r + dr) + r, (t + 1) * (r + dr)), t * dr);
+  }
+  const kv = linear(rmsNorm(latent, T, r, w.kvANorm, MLA_NORM_EPS), T, r, w.kvB, Hq * (dn + dv)); // [T, Hq, dn + dv]
+  const { invFreq, attentionFactor } = ropeFrequencies(spec);
+  applyRotary(q, T, Hq, D, dn, invFreq, attentionFactor, spec.rope.pairs);
+  applyRotary(kr, T, 1, dr, 0, invFreq, attentionFactor, spec.rope.pairs);
+  const k = new Float64Array(T * Hq * D);
+  const v = new Float64Array(T * Hq * dv);
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < Hq; h++) {
+      const from = (t * Hq + h) * (dn + dv);
+      k.set(kv.subarray(from, from + dn), (t * Hq + h) * D);
+      k.set(kr.subarray(t * dr, (t + 1) * dr), (t * Hq + h) * D + dn);
+      v.set(kv.subarray(from + dn, from + dn + dv), (t * Hq + h) * dv);
+    }
+  }
+  return causalAttention(q, k, v, T, Hq, Hq, D, spec.attentionScale, dv);
+}
+
 function attention(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number, onInputs?: (context: Vec) => void): Vec {
   const { hiddenSize: H, numHeads: Hq, numKvHeads: Hkv, headDim: D } = spec;
-  let q = linear(x, T, H, layer.q.weight, Hq * D, layer.q.bias);
-  let k = linear(x, T, H, layer.k.weight, Hkv * D, layer.k.bias);
-  const v = linear(x, T, H, layer.v.weight, Hkv * D, layer.v.bias);
+  if (spec.mla) {
+    const context = mlaContext(spec, layer, x, T);
+    onInputs?.(context);
+    return linear(context, T, Hq * spec.mla.vDim, layer.o.weight, H, layer.o.bias);
+  }
+  let q = linear(x, T, H, layer.q!.weight, Hq * D, layer.q!.bias);
+  let k = linear(x, T, H, layer.k!.weight, Hkv * D, layer.k!.bias);
+  const v = linear(x, T, H, layer.v!.weight, Hkv * D, layer.v!.bias);
   if (spec.qkNorm === 'full-width') {
     q = rmsNorm(q, T, Hq * D, layer.qNorm!, spec.norm.eps);
     k = rmsNorm(k, T, Hkv * D, layer.kNorm!, spec.norm.eps);
@@ -70,9 +117,9 @@ function attention(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number, onInp
     const c = spec.clipQkv;
     for (const t of [q, k, v]) for (let i = 0; i < t.length; i++) t[i] = Math.min(c, Math.max(-c, t[i]));
   }
-  const positions = Array.from({ length: T }, (_, t) => t);
-  applyRope(q, T, Hq, D, positions, spec.ropeTheta);
-  applyRope(k, T, Hkv, D, positions, spec.ropeTheta);
+  const { invFreq, attentionFactor } = ropeFrequencies(spec);
+  applyRotary(q, T, Hq, D, 0, invFreq, attentionFactor, spec.rope.pairs);
+  applyRotary(k, T, Hkv, D, 0, invFreq, attentionFactor, spec.rope.pairs);
   const context = causalAttention(q, k, v, T, Hq, Hkv, D, spec.attentionScale);
   onInputs?.(context);
   return linear(context, T, Hq * D, layer.o.weight, H, layer.o.bias);
@@ -86,7 +133,7 @@ export function moeBlock(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number)
     // Dropped experts: -inf logits, so every routing rule renormalizes over the kept experts.
     for (let t = 0; t < T; t++) for (let e = 0; e < E; e++) if (!layer.expertEnabled[e]) routerLogits[t * E + e] = -Infinity;
   }
-  const routed = Array.from({ length: T }, (_, t) => route(spec.routing, routerLogits.subarray(t * E, (t + 1) * E), K));
+  const routed = Array.from({ length: T }, (_, t) => route(spec.routing, routerLogits.subarray(t * E, (t + 1) * E), K, layer.correctionBias));
   const output = new Float64Array(T * H);
   const experts: ExpertTrace[] = [];
   for (let e = 0; e < E; e++) {

@@ -12,7 +12,8 @@ export function maskReferenceWeights(w: ReferenceWeights, masks: MaskSet): Refer
     const m = masks.layers[l];
     if (!m) return layer;
     const x = m.matrices;
-    const linear = (lin: RefLayer['q'], mask?: Uint32Array) => (mask ? { weight: applyMask(lin.weight, mask), bias: lin.bias } : lin);
+    const linear = <L extends RefLayer['q']>(lin: L, mask?: Uint32Array): L =>
+      mask && lin ? ({ weight: applyMask(lin.weight, mask), bias: lin.bias } as L) : lin;
     return {
       ...layer,
       q: linear(layer.q, x['attn.q']),

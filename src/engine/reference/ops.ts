@@ -60,6 +60,40 @@ export function layerNorm(x: Vec, rows: number, width: number, weight: ArrayLike
 }
 
 /**
+ * RoPE on part of each head, in place: x [T, heads, stride]; the d = 2 * invFreq.length dims from `offset` rotate,
+ * pair i by angle pos * invFreq[i], cos and sin times `factor` (YaRN). Pairs 'half': (i, i + d/2) (rotate_half);
+ * 'interleaved': (2i, 2i + 1) (DeepSeek's complex rotation; its rope_interleave de-interleaves q and k alike
+ * afterwards, which leaves every q.k unchanged).
+ */
+export function applyRotary(
+  x: Vec,
+  T: number,
+  heads: number,
+  stride: number,
+  offset: number,
+  invFreq: ArrayLike<number>,
+  factor: number,
+  pairs: 'half' | 'interleaved',
+): void {
+  const half = invFreq.length;
+  for (let t = 0; t < T; t++) {
+    for (let i = 0; i < half; i++) {
+      const angle = t * invFreq[i];
+      const cos = Math.cos(angle) * factor;
+      const sin = Math.sin(angle) * factor;
+      const [ia, ib] = pairs === 'half' ? [i, i + half] : [2 * i, 2 * i + 1];
+      for (let h = 0; h < heads; h++) {
+        const o = (t * heads + h) * stride + offset;
+        const a = x[o + ia];
+        const b = x[o + ib];
+        x[o + ia] = a * cos - b * sin;
+        x[o + ib] = b * cos + a * sin;
+      }
+    }
+  }
+}
+
+/**
  * Rotary position embedding, rotate-half convention (GPT-NeoX / transformers' apply_rotary_pos_emb), in place on
  * x [T, heads, D]: for i < D/2, angle = pos * theta^(-2i/D); (x_i, x_{i+D/2}) rotated by that angle.
  */
@@ -86,8 +120,9 @@ export function applyRope(x: Vec, T: number, heads: number, D: number, positions
  * Causal grouped-query attention over one sequence: q [T, Hq, D], k/v [T, Hkv, D] -> out [T, Hq, D].
  * Query head h reads key/value head floor(h / (Hq / Hkv)). Softmax is max-subtracted (numerically stable).
  */
-export function causalAttention(q: Vec, k: Vec, v: Vec, T: number, Hq: number, Hkv: number, D: number, scale: number): Vec {
-  const out = new Float64Array(T * Hq * D);
+/** `Dv`: the value head width when it differs from the q/k width D (MLA's v_head_dim); out is [T, Hq, Dv]. */
+export function causalAttention(q: Vec, k: Vec, v: Vec, T: number, Hq: number, Hkv: number, D: number, scale: number, Dv = D): Vec {
+  const out = new Float64Array(T * Hq * Dv);
   const group = Hq / Hkv;
   const scores = new Float64Array(T);
   for (let h = 0; h < Hq; h++) {
@@ -107,11 +142,11 @@ export function causalAttention(q: Vec, k: Vec, v: Vec, T: number, Hq: number, H
         scores[s] = Math.exp(scores[s] - max);
         sum += scores[s];
       }
-      const oo = (t * Hq + h) * D;
+      const oo = (t * Hq + h) * Dv;
       for (let s = 0; s <= t; s++) {
         const p = scores[s] / sum;
-        const vo = (s * Hkv + kvh) * D;
-        for (let d = 0; d < D; d++) out[oo + d] += p * v[vo + d];
+        const vo = (s * Hkv + kvh) * Dv;
+        for (let d = 0; d < Dv; d++) out[oo + d] += p * v[vo + d];
       }
     }
   }

@@ -24,13 +24,24 @@ export interface RefFfn {
   width: number; // I
 }
 
+/** Multi-head latent attention's weights (see MlaNames). */
+export interface RefMla {
+  qA: RefLinear | null; // [rq, H]
+  qANorm: Float32Array | null; // [rq]
+  qB: Float32Array | null; // [Hq*D, rq]
+  kvA: RefLinear; // [r + dr, H]
+  kvANorm: Float32Array; // [r]
+  kvB: Float32Array; // [Hq*(dn + dv), r]
+}
+
 export interface RefLayer {
   inputNorm: RefNorm;
   postAttentionNorm: RefNorm;
-  q: RefLinear;
-  k: RefLinear;
-  v: RefLinear;
+  q: RefLinear | null; // null under MLA with a q LoRA
+  k: RefLinear | null; // null under MLA
+  v: RefLinear | null;
   o: RefLinear;
+  mla: RefMla | null;
   qNorm: Float32Array | null;
   kNorm: Float32Array | null;
   /** MoE layers */
@@ -39,6 +50,7 @@ export interface RefLayer {
   down: Float32Array | null; // [E, H, I]
   shared: RefFfn | null;
   sharedGate: Float32Array | null; // [1, H]
+  correctionBias: Float32Array | null; // [E], selection only
   /** dense layers */
   dense: RefFfn | null;
   /** Expert-level pruning: [E], 0 = dropped (its router logit counts as -inf). Null: all enabled. */
@@ -68,6 +80,7 @@ export async function loadReferenceWeights(checkpoint: Checkpoint): Promise<Refe
   const maybe = (name: string | null) => (name ? read(name) : Promise.resolve(null));
   const norm = async (n: NormNames): Promise<RefNorm> => ({ weight: await read(n.weight), bias: await maybe(n.bias) });
   const linear = async (n: LinearNames): Promise<RefLinear> => ({ weight: await read(n.weight), bias: await maybe(n.bias) });
+  const maybeLinear = (n: LinearNames | null) => (n ? linear(n) : Promise.resolve(null));
   const ffn = async (n: FfnNames, width: number): Promise<RefFfn> => ({
     gateUp: concat([await read(n.gate), await read(n.up)]),
     down: await read(n.down),
@@ -90,10 +103,20 @@ export async function loadReferenceWeights(checkpoint: Checkpoint): Promise<Refe
     layers.push({
       inputNorm: await norm(n.inputNorm),
       postAttentionNorm: await norm(n.postAttentionNorm),
-      q: await linear(n.q),
-      k: await linear(n.k),
-      v: await linear(n.v),
+      q: await maybeLinear(n.q),
+      k: await maybeLinear(n.k),
+      v: await maybeLinear(n.v),
       o: await linear(n.o),
+      mla: n.mla
+        ? {
+            qA: await maybeLinear(n.mla.qA),
+            qANorm: await maybe(n.mla.qANorm),
+            qB: await maybe(n.mla.qB),
+            kvA: await linear(n.mla.kvA),
+            kvANorm: await read(n.mla.kvANorm),
+            kvB: await read(n.mla.kvB),
+          }
+        : null,
       qNorm: await maybe(n.qNorm),
       kNorm: await maybe(n.kNorm),
       router: await maybe(n.router),
@@ -101,6 +124,7 @@ export async function loadReferenceWeights(checkpoint: Checkpoint): Promise<Refe
       down,
       shared: n.shared && spec.sharedExpert ? await ffn(n.shared, spec.sharedExpert.ffnSize) : null,
       sharedGate: await maybe(n.sharedGate),
+      correctionBias: await maybe(n.correctionBias),
       dense: n.dense ? await ffn(n.dense, spec.denseFfnSize) : null,
       expertEnabled: null,
     });

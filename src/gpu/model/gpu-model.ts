@@ -7,6 +7,7 @@
  */
 import { planCanonicalExperts, readExpertCopy } from '../../engine/model/expert-layout.ts';
 import type { Checkpoint } from '../../engine/model/checkpoint.ts';
+import { ModelFileError } from '../../engine/errors.ts';
 import type { MoeModelSpec } from '../../engine/model/spec.ts';
 import type { FfnNames, LinearNames, NormNames } from '../../engine/model/weights.ts';
 import type { GpuContext } from '../context.ts';
@@ -70,6 +71,13 @@ export class GpuModel {
   /** Uploads every weight of `checkpoint`; on failure, frees what was already allocated. */
   static async upload(ctx: GpuContext, checkpoint: Checkpoint, options: UploadOptions = {}): Promise<GpuModel> {
     const { names, spec } = checkpoint;
+    if (spec.mla) {
+      throw new ModelFileError(
+        checkpoint.folder.name,
+        'unsupported',
+        `${spec.architecture}'s multi-head latent attention runs only in the CPU reference so far, not on the GPU`,
+      );
+    }
     const tensors = listTensors(checkpoint);
     const totalBytes = tensors.reduce((sum, name) => sum + checkpoint.tensors.get(name)!.info.byteLength, 0);
     const up = new TensorUploader(ctx, checkpoint, totalBytes, tensors.length, options.onProgress);
@@ -89,9 +97,10 @@ export class GpuModel {
         layers.push({
           inputNorm: await norm(n.inputNorm),
           postAttentionNorm: await norm(n.postAttentionNorm),
-          q: await linear(n.q),
-          k: await linear(n.k),
-          v: await linear(n.v),
+          // Non-null: MLA models were refused above.
+          q: await linear(n.q!),
+          k: await linear(n.k!),
+          v: await linear(n.v!),
           o: await linear(n.o),
           qNorm: await up.optionalF32(n.qNorm),
           kNorm: await up.optionalF32(n.kNorm),
@@ -126,7 +135,7 @@ function listTensors(checkpoint: Checkpoint): string[] {
   const out: (string | null)[] = [names.embedding, names.finalNorm.weight, names.finalNorm.bias, names.lmHead?.weight ?? null, names.lmHead?.bias ?? null];
   for (const n of names.layers) {
     out.push(n.inputNorm.weight, n.inputNorm.bias, n.postAttentionNorm.weight, n.postAttentionNorm.bias);
-    for (const lin of [n.q, n.k, n.v, n.o]) out.push(lin.weight, lin.bias);
+    for (const lin of [n.q, n.k, n.v, n.o]) if (lin) out.push(lin.weight, lin.bias);
     out.push(n.qNorm, n.kNorm, n.router, n.sharedGate);
     if (n.experts?.layout === 'fused') out.push(n.experts.gateUp, n.experts.down);
     else if (n.experts) out.push(...n.experts.gate, ...n.experts.up, ...n.experts.down);

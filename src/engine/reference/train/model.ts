@@ -29,6 +29,7 @@ export function referenceWeightsOf(layout: ParamLayout, values: Float32Array): R
       k: linear(qkv.subarray(H * H, 2 * H * H)),
       v: linear(qkv.subarray(2 * H * H)),
       o: linear(slice(t.o)),
+      mla: null,
       qNorm: null,
       kNorm: null,
       router: slice(t.router),
@@ -36,6 +37,7 @@ export function referenceWeightsOf(layout: ParamLayout, values: Float32Array): R
       down: slice(t.w2),
       shared: null,
       sharedGate: null,
+      correctionBias: null,
       dense: null,
       expertEnabled: null,
     };

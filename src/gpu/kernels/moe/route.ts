@@ -28,6 +28,7 @@ export interface RouteArgs {
 export function recordRoute(rec: Recorder, a: RouteArgs): void {
   if (a.topK > MAX_TOP_K) throw new Error(`route: top-k ${a.topK} is above the supported ${MAX_TOP_K}`);
   if (a.rule.kind === 'sparsemixer' && a.topK !== 2) throw new Error(`route: sparsemixer routes to exactly 2 experts (top-k ${a.topK})`);
+  if (a.rule.kind === 'grouped-topk') throw new Error('route: grouped top-k routing (DeepSeek, GLM-4.5) runs only in the CPU reference so far');
   const rule = { 'softmax-topk': 0, 'topk-softmax': 1, sparsemixer: 2 }[a.rule.kind];
   rec.dispatch(routeKernel, {
     bindings: { logits: a.logits, enabled: a.enabled, expert_ids: a.expertIds, gates: a.gates },
