@@ -75,6 +75,8 @@ describe('moe-lab run --experiment', () => {
       expect(json[variant].genres).toEqual(page.genres.map((g) => ({ id: g.id, name: g.name, ppl: g.ppl, nll: g.nll, tokens: g.tokens })));
     }
     expect(json.pruned.ppl).not.toBe(json.dense.ppl);
+    expect(json.fidelity).toEqual(report.fidelity);
+    expect(json.fidelity.genres).toHaveLength(13);
     expect(json.prunedWeights).toBe(pruning.overall.pruned);
     expect(readFileSync(masksOut)).toEqual(Buffer.from(masksFile.bytes));
 

@@ -157,6 +157,8 @@ export const runCommand: Command = {
             ctx: evaluation.ctx,
             dense: variantJson(dense),
             pruned: variantJson(pruned),
+            // The pruned model against the dense one on the same windows (docs/forward.md, Fidelity).
+            fidelity: evaluation.fidelity,
             ...(masksOut ? { masks: masksOut } : {}),
             seconds,
           }),
@@ -168,6 +170,11 @@ export const runCommand: Command = {
             `${model.name} (${hash}): ${pruning.method} pruned ${(100 * sparsity).toFixed(2)}% of ${weights.toLocaleString('en-US')} weights`,
             `dense  ppl ${dense.overall.ppl.toFixed(4)} (mean NLL ${dense.overall.nll.toFixed(6)} over ${dense.overall.tokens} tokens, windows of ${evaluation.ctx})`,
             `pruned ppl ${pruned.overall.ppl.toFixed(4)} (mean NLL ${pruned.overall.nll.toFixed(6)}; ${change >= 0 ? '+' : ''}${(100 * change).toFixed(2)}%), ${seconds.toFixed(1)} s`,
+            ...(evaluation.fidelity
+              ? [
+                  `KL(dense || pruned) ${evaluation.fidelity.overall.kl.toFixed(6)} nats/token, top-1 agreement ${(100 * evaluation.fidelity.overall.top1Agreement).toFixed(2)}%`,
+                ]
+              : []),
           ].join('\n'),
         );
       }
