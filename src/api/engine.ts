@@ -153,4 +153,6 @@ export interface Engine {
   recover(request: RecoverRequest, options?: OperationOptions): Promise<RecoverReport>;
   /** The distilled model folder with distill-report.json and the curves, as files or one zip. */
   exportRecovered(request: { zip: boolean }, options?: OperationOptions): Promise<Lab.ExportFile[]>;
+  /** Where the masks in force and the masks another pruning request would make disagree; the masks in force stay. */
+  compareMasks(request: Lab.CompareMasksRequest, options?: OperationOptions): Promise<Lab.MaskComparisonReport>;
 }

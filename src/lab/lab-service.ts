@@ -42,6 +42,7 @@ import type { BenchmarkReport, BenchmarkRequest } from '../api/benchmarks.ts';
 import { runInspection } from './inspect.ts';
 import { LabSession } from './lab-session.ts';
 import { runPrune, runSweepPoint } from './prune.ts';
+import { runMaskComparison } from './mask-compare.ts';
 import { listModelFiles } from './model-files.ts';
 import { modelFit } from './model-fit.ts';
 import { downloadReporter } from './download-progress.ts';
@@ -228,6 +229,10 @@ export class LabService implements Engine {
       const parts = zipStored(files.map((f) => ({ path: `${session.name.replace(/[^\w.-]+/g, '-')}-distilled/${f.path}`, bytes: f.bytes })));
       return [{ path: 'distilled.zip', bytes: new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer()) }];
     });
+  }
+
+  compareMasks(request: Lab.CompareMasksRequest, options: OperationOptions = {}): Promise<Lab.MaskComparisonReport> {
+    return this.compute((session) => runMaskComparison(session, this.textLibrary, request, options));
   }
 
   // Node: the loaded model's facts and computations on token ids and files (src/lab/token-runs.ts), for the CLI.

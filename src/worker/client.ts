@@ -112,6 +112,10 @@ export class WorkerEngineClient implements Engine {
     return this.call('exportRecovered', request, options);
   }
 
+  compareMasks(request: Lab.CompareMasksRequest, options?: OperationOptions): Promise<Lab.MaskComparisonReport> {
+    return this.call('compareMasks', request, options);
+  }
+
   /**
    * The worker is gone (it failed to load or crashed): reject everything in flight and every later call with
    * `info`, so the page shows why instead of waiting forever.

@@ -50,6 +50,8 @@ function dispatch(engine: Engine, call: CallMessage, options: OperationOptions):
       return engine.recover(call.input, options);
     case 'exportRecovered':
       return engine.exportRecovered(call.input, options);
+    case 'compareMasks':
+      return engine.compareMasks(call.input, options);
     default: {
       const unreachable: never = call;
       throw new EngineError({ kind: 'bad-request', message: `unknown engine method ${JSON.stringify(unreachable)}` });

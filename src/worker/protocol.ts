@@ -33,6 +33,7 @@ export interface EngineCalls {
   exportFiles: { input: Lab.ExportRequest; output: Lab.ExportFile[] };
   recover: { input: RecoverRequest; output: RecoverReport };
   exportRecovered: { input: { zip: boolean }; output: Lab.ExportFile[] };
+  compareMasks: { input: Lab.CompareMasksRequest; output: Lab.MaskComparisonReport };
 }
 
 export type EngineMethod = keyof EngineCalls;
@@ -58,6 +59,7 @@ export const ENGINE_METHODS: readonly EngineMethod[] = [
   'exportFiles',
   'recover',
   'exportRecovered',
+  'compareMasks',
 ];
 
 /** What the worker needs to know about the page before its first call. */

@@ -18,6 +18,7 @@ type LabCalls = Pick<
   | 'exportFiles'
   | 'recover'
   | 'exportRecovered'
+  | 'compareMasks'
 >;
 
 export function unusedLabCalls(): LabCalls {
@@ -37,5 +38,6 @@ export function unusedLabCalls(): LabCalls {
     exportFiles: unused('exportFiles'),
     recover: unused('recover'),
     exportRecovered: unused('exportRecovered'),
+    compareMasks: unused('compareMasks'),
   };
 }

@@ -28,6 +28,7 @@ class FakeEngine implements Engine {
   exportFiles = lab.exportFiles;
   recover = lab.recover;
   exportRecovered = lab.exportRecovered;
+  compareMasks = lab.compareMasks;
   init: unknown;
   /** Resolves with the reason once loadModel's signal fires. */
   sawAbort: Promise<string>;
