@@ -10,6 +10,7 @@ import type { TextRef } from '../engine/experiment/text-ref.ts';
 import type { FidelityResult } from '../engine/eval/fidelity.ts';
 import type { LayerCriteria } from '../engine/calibration/expert-criteria.ts';
 import type { ExpertSwitch } from '../engine/model/steering.ts';
+import type { MaskComparison } from '../engine/prune/mask-compare.ts';
 
 /** Which text a computation reads (pasted and uploaded texts are first given to the engine with Engine.addText). */
 export type { TextRef };
@@ -269,6 +270,18 @@ export interface PruneSummary {
   overall: SparsityCount;
   layers: LayerPruneSummary[];
   seconds: number;
+}
+
+/** Compare the masks in force with the masks `other` would make (the masks in force stay). */
+export interface CompareMasksRequest {
+  other: PruneRequest;
+}
+
+/** Where the masks in force (a) and the other request's (b) prune different weights (src/engine/prune/mask-compare.ts). */
+export interface MaskComparisonReport {
+  a: PruneMethodName;
+  b: PruneMethodName;
+  comparison: MaskComparison;
 }
 
 /** One point of a sweep: the pruned model's perplexity under one method and sparsity (the masks in force stay). */

@@ -33,7 +33,7 @@ function wantsDenseStatistics(settings: PipelineSettings): boolean {
 }
 
 /** Runs the pipeline for `request`; nothing is kept in the session here. */
-async function pipeline(
+export async function pipeline(
   session: LabSession,
   texts: TextLibrary,
   request: PruneRequest,

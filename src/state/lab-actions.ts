@@ -188,6 +188,16 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
       return true;
     },
 
+    /**
+     * Where the masks in force and the masks `method` would make with the experiment's other settings disagree, per
+     * layer, matrix and expert; the masks in force stay (keyed by them and the method).
+     */
+    async compareMasks(method: PruneMethodName): Promise<void> {
+      const { experiment, masksKey } = get();
+      const other = { ...pruneRequest(experiment), method };
+      await runTask('compareMasks', freshnessKey({ model: modelHash(), masks: masksKey, other }), (options) => engine.compareMasks({ other }, options));
+    },
+
     /** Back to the dense model (the masks are dropped in the engine). */
     async clearMasks(): Promise<void> {
       controllers.get('recover')?.abort();

@@ -14,6 +14,7 @@ import type {
   CalibrationSummary,
   EvaluateReport,
   GenerateResult,
+  MaskComparisonReport,
   PerplexityNumbers,
   PruneMethodName,
   PruneSummary,
@@ -84,6 +85,8 @@ export interface LabTasks {
   inspect: TaskState<RoutingReport>;
   prune: TaskState<PruneSummary>;
   sweep: TaskState<SweepResult>;
+  /** Where the masks in force and another method's masks disagree. */
+  compareMasks: TaskState<MaskComparisonReport>;
   evaluate: TaskState<EvaluateReport>;
   tokenLoss: TaskState<TokenLossReport>;
   /** Dense, pruned (when masks are in force) and steered (dense with experts switched off) continuations. */
@@ -101,6 +104,7 @@ export function idleTasks(): LabTasks {
     inspect: idleTask(),
     prune: idleTask(),
     sweep: idleTask(),
+    compareMasks: idleTask(),
     evaluate: idleTask(),
     tokenLoss: idleTask(),
     generate: idleTask(),

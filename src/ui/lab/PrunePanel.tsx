@@ -11,6 +11,7 @@ import { percent } from '../charts/common.ts';
 import { drawHeatmap } from '../charts/heatmap.ts';
 import { ExportPanel } from './ExportPanel.tsx';
 import { METHODS } from './prune-methods.ts';
+import { MaskDisagreementView } from './MaskDisagreementView.tsx';
 import { SweepView } from './SweepView.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
 import { VariantToggle } from './VariantToggle.tsx';
@@ -242,6 +243,7 @@ export function PrunePanel() {
       </div>
       <TaskView task="prune" label="Pruning" />
       {task.result && <PruneResult summary={task.result} stale={task.key !== currentKey} />}
+      <MaskDisagreementView />
       <SweepView />
       <ExportPanel />
     </section>
