@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
-import { FIXTURES, fixtureDir } from '../helpers/fixtures.ts';
+import { FIXTURES, FIXTURES_B, fixtureDir } from '../helpers/fixtures.ts';
 import { concatBytes, copyFixtureFolder, readRawTensors } from '../helpers/checkpoint-files.ts';
 import { headerTextOf, safetensorsBytes, tempDir } from '../helpers/safetensors-bytes.ts';
 
@@ -24,16 +24,16 @@ async function runInProcess(argv: string[]): Promise<{ code: number; out: string
 }
 
 describe('moe-lab info (in-process)', () => {
-  for (const name of FIXTURES) {
+  for (const name of [...FIXTURES, ...FIXTURES_B]) {
     it(`${name}: --json reports architecture, shape, dtype and the parameter counts of the file`, async () => {
       const { code, out, err } = await runInProcess(['info', '--model', fixtureDir(name), '--json']);
       expect([code, err]).toEqual([0, '']);
       const report = JSON.parse(out);
       const config = JSON.parse(readFileSync(join(fixtureDir(name), 'config.json'), 'utf8'));
       expect(report).toMatchObject({
-        architecture: name,
+        architecture: name.replace('_nogroup', ''),
         layers: config.num_hidden_layers,
-        experts: config.num_experts ?? config.num_local_experts,
+        experts: config.num_experts ?? config.num_local_experts ?? config.n_routed_experts,
         topK: config.num_experts_per_tok,
         hidden: config.hidden_size,
         dtype: 'f32',

@@ -41,7 +41,8 @@ describe.each(FIXTURES_B)('reference forward: %s', (name) => {
     const checkpoint = await openFixture(name);
     const weights = await loadReferenceWeights(checkpoint);
     const { spec } = checkpoint;
-    if (spec.routing.kind !== 'grouped-topk' || !spec.routing.correctionBias) return;
+    const rule = spec.routing;
+    if (rule.kind !== 'grouped-topk' || !rule.correctionBias) return;
     const ref = await readFixtureReference(name);
     const logits = ref.tensors.get('layers.1.router_logits')!;
     const bias = weights.layers[1].correctionBias!;
@@ -49,13 +50,13 @@ describe.each(FIXTURES_B)('reference forward: %s', (name) => {
     let changed = 0;
     for (let t = 0; t < ref.inputIds.length; t++) {
       const row = logits.subarray(t * E, (t + 1) * E);
-      const withBias = route(spec.routing, row, spec.topK, bias);
-      const without = route(spec.routing, row, spec.topK, null);
+      const withBias = route(rule, row, spec.topK, bias);
+      const without = route(rule, row, spec.topK, null);
       if ([...withBias.experts].sort().join() !== [...without.experts].sort().join()) changed++;
       // g: sigmoid scores of the chosen experts, renormalized, times routed_scaling_factor; never the bias.
       const scores = withBias.experts.map((e) => 1 / (1 + Math.exp(-row[e])));
       const sum = scores.reduce((a, b) => a + b, 0);
-      withBias.weights.forEach((w, i) => expect(w).toBeCloseTo((scores[i] / sum) * spec.routing.scale, 12));
+      withBias.weights.forEach((w, i) => expect(w).toBeCloseTo((scores[i] / sum) * rule.scale, 12));
     }
     expect(changed).toBeGreaterThan(0);
   });

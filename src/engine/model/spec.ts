@@ -158,41 +158,68 @@ export interface MoeModelSpec {
   dtype: WeightDtype;
 }
 
-/** Parameter counts: total, in routed experts (all), and active per token (non-expert + K experts + shared). */
+/**
+ * Parameter counts: total, in routed experts (all), per routed expert, in shared experts (all layers), active per
+ * token (everything but the routed experts, plus K of them per MoE layer), and the input embedding table (V x H),
+ * of which a token reads one row: published "activated parameter" figures (DeepSeek-V2-Lite's 2.4B, GLM-4.5-Air's
+ * 12B) leave it out, so `active - embedding` is the number to compare with them. Multi-token-prediction layers
+ * (num_nextn_predict_layers) are not part of the model transformers runs and are not counted.
+ */
 export interface ParameterCounts {
   total: number;
   expert: number;
   perExpert: number;
+  shared: number;
   active: number;
+  embedding: number;
 }
 
-export function countParameters(spec: MoeModelSpec): ParameterCounts {
-  const { hiddenSize: H, vocabSize: V, headDim: D, numHeads, numKvHeads, expertFfnSize: I } = spec;
-  const normParams = H * (spec.norm.bias ? 2 : 1);
+/** Weights of one attention block (projections, their biases, q/k norms; MLA's LoRA factors and norms). */
+function attentionParameters(spec: MoeModelSpec): number {
+  const { hiddenSize: H, headDim: D, numHeads, numKvHeads } = spec;
+  if (spec.mla) {
+    const { qLoraRank: rq, kvLoraRank: r, qkRopeDim: dr, qkNopeDim: dn, vDim: dv } = spec.mla;
+    const bias = spec.qkvBias ? 1 : 0;
+    // q_a_proj (+bias), q_a_layernorm, q_b_proj; or q_proj alone.
+    const q = rq === null ? H * numHeads * D : H * rq + bias * rq + rq + rq * numHeads * D;
+    // kv_a_proj_with_mqa (+bias), kv_a_layernorm, kv_b_proj; o_proj (+bias).
+    const kv = H * (r + dr) + bias * (r + dr) + r + r * numHeads * (dn + dv);
+    return q + kv + numHeads * dv * H + (spec.oBias ? H : 0);
+  }
   const qkvOut = (numHeads + 2 * numKvHeads) * D;
   let attention = H * qkvOut + numHeads * D * H;
   if (spec.qkvBias) attention += qkvOut;
   if (spec.oBias) attention += H;
   if (spec.qkNorm === 'per-head') attention += 2 * D;
   if (spec.qkNorm === 'full-width') attention += (numHeads + numKvHeads) * D;
+  return attention;
+}
+
+export function countParameters(spec: MoeModelSpec): ParameterCounts {
+  const { hiddenSize: H, vocabSize: V, expertFfnSize: I } = spec;
+  const normParams = H * (spec.norm.bias ? 2 : 1);
+  const attention = attentionParameters(spec);
   const perExpert = 3 * H * I;
+  const router = spec.numExperts * H + (spec.routing.kind === 'grouped-topk' && spec.routing.correctionBias ? spec.numExperts : 0);
   let total = V * H + normParams; // embeddings + final norm
   if (!spec.tiedEmbeddings) total += V * H;
   if (spec.lmHeadBias) total += V;
   let expert = 0;
+  let shared = 0;
   let activeExperts = 0;
   for (const isMoe of spec.moeLayers) {
     total += attention + 2 * normParams;
     if (isMoe) {
-      total += spec.numExperts * H + spec.numExperts * perExpert; // router + experts
+      total += router + spec.numExperts * perExpert;
       expert += spec.numExperts * perExpert;
       activeExperts += spec.topK * perExpert;
-      if (spec.sharedExpert) total += 3 * H * spec.sharedExpert.ffnSize + (spec.sharedExpert.gated ? H : 0);
+      if (spec.sharedExpert) shared += 3 * H * spec.sharedExpert.ffnSize + (spec.sharedExpert.gated ? H : 0);
     } else {
       total += 3 * H * spec.denseFfnSize;
     }
   }
-  return { total, expert, perExpert, active: total - expert + activeExperts };
+  total += shared;
+  return { total, expert, perExpert, shared, active: total - expert + activeExperts, embedding: V * H };
 }
 
 /**
