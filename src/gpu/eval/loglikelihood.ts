@@ -1,7 +1,7 @@
 /**
  * Log-likelihoods of many scoring requests (src/engine/eval/loglikelihood.ts) on the GPU forward, many per
- * dispatch: requests are sorted by length, packed B at a time into windows of S tokens (S the longest in the batch,
- * rounded up to a multiple of 8 so few forward shapes exist) and right-padded. Attention is causal and routing is
+ * dispatch: requests are sorted longest first and packed B at a time into windows of S tokens (S the longest in the
+ * batch), right-padded; S only falls, so one forward shape is alive at a time. Attention is causal and routing is
  * per token, so padding after a sequence changes none of its positions. Identical sequences (the same answer under
  * the same context) are computed once. The forward's per-token NLL kernel (shaders/eval/nll.wgsl) gives
  * -log p(ids[t + 1] | ids[0..t]); a request's log-likelihood is minus the f64 sum of its scored positions in order.
@@ -24,9 +24,6 @@ export interface LogLikelihoodOptions {
   signal?: AbortSignal;
 }
 
-/** Window lengths are multiples of this (fewer forward shapes, each a workspace). */
-const SEQ_LEN_STEP = 8;
-
 /** Summed log-likelihood (nats) of each request's scored tokens, in request order. */
 export async function logLikelihoods(model: GpuModel, requests: readonly ScoringRequest[], options: LogLikelihoodOptions): Promise<Float64Array> {
   // Distinct sequences: the key is the ids and where scoring starts.
@@ -44,17 +41,19 @@ export async function logLikelihoods(model: GpuModel, requests: readonly Scoring
   });
   const order = distinct.map((_, i) => i).sort((a, b) => distinct[b].ids.length - distinct[a].ids.length || a - b);
   const sums = new Float64Array(distinct.length);
-  const forwards = new Map<string, GpuForward>();
+  let forward = null as GpuForward | null;
   let done = 0;
   try {
     for (let start = 0; start < order.length;) {
       options.signal?.throwIfAborted();
-      const S = Math.min(options.maxSeqLen, Math.ceil(distinct[order[start]].ids.length / SEQ_LEN_STEP) * SEQ_LEN_STEP);
+      const S = distinct[order[start]].ids.length;
+      if (S > options.maxSeqLen) throw new RangeError(`a sequence of ${S} tokens is longer than the model's context (${options.maxSeqLen})`);
       const B = Math.min(batchSize(model, S, { tokensPerPass: options.tokensPerPass }), order.length - start);
       const batch = order.slice(start, start + B);
-      const key = `${B}x${S}`;
-      let forward = forwards.get(key);
-      if (!forward) forwards.set(key, (forward = new GpuForward(model, B, S)));
+      if (forward?.windows !== B || forward.seqLen !== S) {
+        forward?.destroy();
+        forward = new GpuForward(model, B, S);
+      }
       // Padding: token 0 after each sequence (any id would do: nothing before it reads it).
       const ids = new Array<number>(B * S).fill(0);
       batch.forEach((r, b) => distinct[r].ids.forEach((id, t) => (ids[b * S + t] = id)));
@@ -71,7 +70,7 @@ export async function logLikelihoods(model: GpuModel, requests: readonly Scoring
       options.onProgress?.({ done, total: order.length });
     }
   } finally {
-    for (const f of forwards.values()) f.destroy();
+    forward?.destroy();
   }
   return Float64Array.from(slot, (i) => sums[i]);
 }
