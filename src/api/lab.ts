@@ -237,11 +237,13 @@ export type PruneTargetName = PruneTarget;
  * Everything a pruning run depends on; the same request on the same model gives the same masks. The pruning fields
  * are the experiment's (ExperimentPrune, from the settings vocabulary), so a new pruning setting needs no change here.
  */
-export interface PruneRequest extends Omit<ExperimentPrune, 'sparseGpt'> {
+export interface PruneRequest extends Omit<ExperimentPrune, 'sparseGpt' | 'protect'> {
   /** The statistics to score with (dense ones are reused when they match; sequential mode always recomputes). */
   calibration: CalibrationRequest & { mode: CalibrationModeName };
   /** SparseGPT's block width and dampening (method sparsegpt; absent: the defaults). */
   sparseGpt?: ExperimentPrune['sparseGpt'];
+  /** Experts kept whole (absent: the vocabulary's default, none): a request written before the setting means the same. */
+  protect?: ExperimentPrune['protect'];
 }
 
 /** Weights pruned in one matrix kind or one expert. */

@@ -247,6 +247,10 @@ export function createLabActions(store: LabStore, engine: Engine) {
     setExpertCriterion(expertCriterion: ExperimentPrune['expertCriterion']): void {
       actions.setSetting('expertCriterion', expertCriterion);
     },
+    /** Which experts pruning never drops or prunes (super experts, Su et al. 2025). */
+    setProtect(protect: ExperimentPrune['protect']): void {
+      actions.setSetting('protect', protect);
+    },
     /** SparseGPT's block width and dampening (a half-typed field, NaN, keeps the current value). */
     setSparseGpt(change: Partial<ExperimentPrune['sparseGpt']>): void {
       if (change.blockSize !== undefined) actions.setSetting('blockSize', change.blockSize);

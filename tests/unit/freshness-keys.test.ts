@@ -29,6 +29,7 @@ const MUTATIONS: { path: string; section: Section; apply(e: Experiment): void }[
   { path: 'prune.allocation', section: 'prune', apply: (e) => (e.prune.allocation = 'owl') },
   { path: 'prune.expertsDrop', section: 'prune', apply: (e) => (e.prune.expertsDrop = 2) },
   { path: 'prune.expertCriterion', section: 'prune', apply: (e) => (e.prune.expertCriterion = 'reap') },
+  { path: 'prune.protect', section: 'prune', apply: (e) => (e.prune.protect = 'super-experts') },
   { path: 'prune.targets', section: 'prune', apply: (e) => (e.prune.targets = ['experts', 'attention']) },
   { path: 'prune.sparseGpt.blockSize', section: 'prune', apply: (e) => (e.prune.sparseGpt.blockSize = 64) },
   { path: 'prune.sparseGpt.damp', section: 'prune', apply: (e) => (e.prune.sparseGpt.damp = 0.02) },

@@ -14,6 +14,7 @@ import {
   type Experiment,
 } from '../../src/engine/experiment/schema.ts';
 import { decodeExperiment, encodeExperiment } from '../../src/engine/experiment/url.ts';
+import { SETTINGS } from '../../src/engine/experiment/vocabulary.ts';
 
 const pick = <T>(rng: Rng, values: readonly T[]): T => values[rng.int(values.length)];
 const subset = <T>(rng: Rng, values: readonly T[]): T[] => values.filter(() => rng.next() < 0.5);
@@ -60,6 +61,7 @@ function randomExperiment(rng: Rng): Experiment {
       allocation: pick(rng, ALLOCATIONS),
       expertsDrop: intIn(rng, LIMITS.expertsDrop),
       expertCriterion: pick(rng, EXPERT_CRITERIA),
+      protect: pick(rng, SETTINGS.protect.values),
       targets: targets.length ? targets : ['attention'],
       sparseGpt,
     },

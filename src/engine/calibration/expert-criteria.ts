@@ -20,6 +20,7 @@
  * activations; removing them collapses the model. Flagged here when an expert's largest |output| exceeds
  * SUPER_EXPERT_FACTOR times the median of its layer's experts' largest |output|.
  */
+import { EXPERT_CRITERIA, type ExpertCriterion } from '../experiment/schema.ts';
 import { expertCriterionValues } from '../prune/expert-drop.ts';
 import type { LayerStats } from './stats.ts';
 
@@ -35,7 +36,8 @@ export const MIN_EXPERT_TOKENS = 32;
  */
 export const SUPER_EXPERT_FACTOR = 10;
 
-export const CRITERIA = ['frequency', 'gate', 'reap', 'ean', 'meanNorm'] as const;
+/** The expert-dropping criteria (the settings vocabulary's), then EAN and the mean output norm. */
+export const CRITERIA = [...EXPERT_CRITERIA, 'ean', 'meanNorm'] as const;
 export type CriterionName = (typeof CRITERIA)[number];
 
 export const CRITERION_LABELS: Record<CriterionName, string> = {
@@ -59,10 +61,8 @@ export interface LayerCriteria {
 export function layerCriteria(stats: LayerStats, tokens: number): LayerCriteria {
   const E = stats.expertTokens.length;
   const routed = (e: number) => stats.expertTokens[e];
-  const values: Record<CriterionName, number[]> = {
-    frequency: Array.from(expertCriterionValues(stats, 'frequency', tokens)),
-    gate: Array.from(expertCriterionValues(stats, 'gate', tokens)),
-    reap: Array.from(expertCriterionValues(stats, 'reap', tokens)),
+  const values = {
+    ...(Object.fromEntries(EXPERT_CRITERIA.map((c) => [c, Array.from(expertCriterionValues(stats, c, tokens))])) as Record<ExpertCriterion, number[]>),
     ean: Array.from(stats.expertOutputNormSum),
     meanNorm: Array.from({ length: E }, (_, e) => (routed(e) > 0 ? stats.expertOutputNormSum[e] / routed(e) : 0)),
   };

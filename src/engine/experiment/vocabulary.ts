@@ -289,6 +289,17 @@ export const SETTINGS = {
     options: { frequency: 'fewest routed tokens', gate: 'smallest total gate weight', reap: 'REAP: smallest router-weighted output norm' },
     default: 'frequency',
   }),
+  protect: choice({
+    section: 'prune',
+    at: 'prune.protect',
+    label: 'Protect',
+    help: 'experts never dropped or pruned: super experts, whose largest output is far above their layer median (Su et al. 2025; docs/calibration.md)',
+    url: 'protect',
+    link: 'non-default',
+    cli: 'protect',
+    options: { none: 'nothing', 'super-experts': 'super experts (never dropped or pruned)' },
+    default: 'none',
+  }),
   targets: subset({
     section: 'prune',
     at: 'prune.targets',

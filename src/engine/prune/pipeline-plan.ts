@@ -8,6 +8,7 @@
 import type { CalibrationStats, LayerStats } from '../calibration/stats.ts';
 import type { MatrixKey } from '../model/mask-set.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
+import { superExperts } from '../calibration/expert-criteria.ts';
 import { expertCriterionValues, lowestExperts } from './expert-drop.ts';
 import { layerPieces, pieceStatistic, pieceStatisticName, type PrunePiece } from './layer-plan.ts';
 import { layerOutliers, owlLayerSparsities, owlScoreMethod, type OutlierCount, type OwlMatrix } from './owl.ts';
@@ -30,14 +31,31 @@ export interface LayerDrop {
   dropped: number[];
   /** [E] the criterion's values, when experts are dropped. */
   criterionValues: number[] | null;
+  /** Experts `protect` keeps whole: never dropped, their weights never pruned (super experts, expert-criteria.ts). */
+  protected?: number[];
 }
 
-/** Experts layer `layer` drops under `settings`, from its statistics (`tokens`: calibration tokens, T). */
+/** Experts whose weights a layer leaves alone: the dropped ones (removed whole) and the protected ones (kept whole). */
+export function untouchedExperts(drop: LayerDrop): number[] {
+  return [...drop.dropped, ...(drop.protected ?? [])];
+}
+
+/**
+ * Experts layer `layer` drops under `settings`, from its statistics (`tokens`: calibration tokens, T); with
+ * protect = super-experts the layer's super experts are never among them (they rank as +inf) and are reported.
+ */
 export function planDrop(settings: PipelineSettings, layer: number, stats: LayerStats | null, tokens: number): LayerDrop {
-  if (settings.expertsDrop === 0) return { dropped: [], criterionValues: null };
-  if (!stats) throw new PruneRequestError(`layer ${layer}: dropping experts needs its calibration statistics`);
+  const protect = settings.protect === 'super-experts';
+  if (settings.expertsDrop === 0 && !protect) return { dropped: [], criterionValues: null };
+  if (!stats) throw new PruneRequestError(`layer ${layer}: ${protect ? 'protecting super experts' : 'dropping experts'} needs its calibration statistics`);
+  const kept = protect ? superExperts(stats) : [];
+  const base: LayerDrop = { dropped: [], criterionValues: null, ...(protect ? { protected: kept } : {}) };
+  if (settings.expertsDrop === 0) return base;
   const values = expertCriterionValues(stats, settings.expertCriterion, tokens);
-  return { dropped: lowestExperts(values, settings.expertsDrop), criterionValues: Array.from(values) };
+  const ranked = values.map((v, e) => (kept.includes(e) ? Infinity : v));
+  if (settings.expertsDrop > values.length - kept.length)
+    throw new PruneRequestError(`layer ${layer}: cannot drop ${settings.expertsDrop} experts while protecting super experts ${kept.join(', ')}`);
+  return { ...base, dropped: lowestExperts(ranked, settings.expertsDrop), criterionValues: Array.from(values) };
 }
 
 /** Column factors c_j of a piece under `method`'s statistic (plain for wanda, gated for moe-pruner). */
@@ -111,6 +129,7 @@ export function layerSummary(layer: number, allocation: Allocation, drop: LayerD
   const ratio = allocation.outlierRatios?.get(layer);
   if (ratio !== undefined) out.outlierRatio = ratio;
   if (drop.criterionValues) out.criterionValues = drop.criterionValues;
+  if (drop.protected) out.protectedExperts = drop.protected;
   return out;
 }
 

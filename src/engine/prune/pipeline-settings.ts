@@ -63,7 +63,7 @@ export interface PipelineSettings extends ExperimentPrune {
 
 /** The v1 defaults of the share link (schema.ts), with the pipeline's own (seed, OWL, mode) from the vocabulary. */
 export const DEFAULT_PIPELINE_SETTINGS: PipelineSettings = (() => {
-  const { allocation, expertCriterion, expertsDrop, group, method, pattern, sparseGpt, sparsity, targets } = defaultPrune();
+  const { allocation, expertCriterion, expertsDrop, group, method, pattern, protect, sparseGpt, sparsity, targets } = defaultPrune();
   return {
     method,
     pattern,
@@ -73,6 +73,7 @@ export const DEFAULT_PIPELINE_SETTINGS: PipelineSettings = (() => {
     targets,
     expertsDrop,
     expertCriterion,
+    protect,
     allocation,
     owl: DEFAULT_OWL,
     mode: SETTINGS.mode.default,
@@ -97,7 +98,8 @@ export function scoresNeedStatistics(method: PipelineMethod): boolean {
 
 /** Whether the run needs calibration statistics at all (magnitude and random alone need none). */
 export function needsCalibration(settings: PipelineSettings): boolean {
-  return settings.expertsDrop > 0 || (prunesWeights(settings) && scoresNeedStatistics(settings.method));
+  // Protecting super experts needs their statistics (max |output|) whatever the method scores with.
+  return settings.expertsDrop > 0 || settings.protect === 'super-experts' || (prunesWeights(settings) && scoresNeedStatistics(settings.method));
 }
 
 /** The core's settings (settings.ts) for a layer pruned at `sparsity`. SparseGPT is not a core method. */
@@ -127,6 +129,8 @@ export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModel
   // Fewer than K experts left would leave routing slots empty: the model would no longer be a top-K MoE.
   if (expertsDrop > E - K)
     throw new PruneRequestError(`cannot drop ${expertsDrop} of ${E} experts per layer: at least top-k = ${K} must remain (r <= ${E - K})`);
+  if (settings.protect === 'super-experts' && method === 'sparsegpt')
+    throw new PruneRequestError('protecting super experts is not available with sparsegpt yet (its layers are pruned inside its own calibration pass)');
   if (!ALLOCATIONS.includes(allocation)) throw new PruneRequestError(`unknown allocation ${JSON.stringify(allocation)} (one of ${ALLOCATIONS.join(', ')})`);
   if (allocation === 'owl') {
     if (settings.pattern.kind === 'n:m') throw new PruneRequestError('OWL allocates unstructured sparsity per layer; N:M fixes every layer at 1 - N/M');

@@ -60,6 +60,8 @@ export interface LayerPlanSummary {
   droppedExperts: number[];
   /** [E] the drop criterion's values (when experts were dropped). */
   criterionValues?: number[];
+  /** Super experts kept whole under protect = super-experts (never dropped, weights never pruned). */
+  protectedExperts?: number[];
 }
 
 function count(weights: number, pruned: number): SparsityCount {

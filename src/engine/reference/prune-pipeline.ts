@@ -20,6 +20,7 @@ import {
   pieceOutliers,
   pieceWeights,
   planDrop,
+  untouchedExperts,
   statsOf,
   type LayerDrop,
 } from '../prune/pipeline-plan.ts';
@@ -68,7 +69,7 @@ export async function referencePipeline(input: ReferencePipelineInput): Promise<
   const layers = moeLayerIndices(spec);
   const tokens = (s: CalibrationStats | null) => s?.tokens ?? 0;
   const drops = new Map<number, LayerDrop>(layers.map((l) => [l, planDrop(settings, l, statsOf(stats, l), tokens(stats))]));
-  const allocationDrops = new Map(layers.map((l) => [l, planDrop(settings, l, statsOf(allocationStats, l), tokens(allocationStats)).dropped]));
+  const allocationDrops = new Map(layers.map((l) => [l, untouchedExperts(planDrop(settings, l, statsOf(allocationStats, l), tokens(allocationStats)))]));
   const allocation = await allocate(spec, settings, allocationDrops, (l, pieces) =>
     pieceOutliers(settings, pieces, statsOf(allocationStats, l), (key) => input.canonical(l, key)),
   );
@@ -84,7 +85,7 @@ export async function referencePipeline(input: ReferencePipelineInput): Promise<
     for (const piece of droppedPieces) {
       for (let i = 0; i < piece.rows * piece.cols; i++) markPruned(layer.matrices[piece.key]!, piece.elementOffset + i);
     }
-    const pieces = layerPieces(spec, l, settings.targets, new Set(dropped));
+    const pieces = layerPieces(spec, l, settings.targets, new Set(untouchedExperts(drops.get(l)!)));
     if (prunesWeights(settings) && pieces.length) {
       const core = coreSettings(settings, allocation.targets.get(l)!);
       const matrices: ReferenceMatrix[] = [];

@@ -53,8 +53,9 @@ function initialMask(elements: number, dropped: readonly PrunePiece[]): Uint32Ar
 }
 
 /**
- * Masks of MoE layer `layer` at `sparsity` with experts `dropped` removed, scored with `stats` (wanda,
- * moe-pruner). One submit; waits for the GPU only when a key needs the CPU placement.
+ * Masks of MoE layer `layer` at `sparsity` with experts `dropped` removed and experts `protectedExperts` left whole
+ * (protect = super-experts), scored with `stats` (wanda, moe-pruner). One submit; waits for the GPU only when a key
+ * needs the CPU placement.
  */
 export async function pruneLayerOnGpu(
   model: GpuModel,
@@ -63,10 +64,11 @@ export async function pruneLayerOnGpu(
   sparsity: number,
   dropped: readonly number[],
   stats: LayerStats | null,
+  protectedExperts: readonly number[] = [],
 ): Promise<GpuLayerPruning> {
   const { ctx, spec } = model;
   const keys = targetKeys(spec, layer, settings.targets);
-  const pieces = layerPieces(spec, layer, settings.targets, new Set(dropped));
+  const pieces = layerPieces(spec, layer, settings.targets, new Set([...dropped, ...protectedExperts]));
   const droppedPieces = settings.targets.includes('experts') ? droppedExpertPieces(spec, layer, dropped) : [];
   const result: GpuLayerPruning = { layer, masks: { matrices: {}, expertEnabled: null }, pieces, droppedPieces, buffers: [] };
   const scratch: GPUBuffer[] = [];

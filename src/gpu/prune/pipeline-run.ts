@@ -7,7 +7,7 @@ import type { CalibrationStats } from '../../engine/calibration/stats.ts';
 import type { MaskSet, MatrixKey } from '../../engine/model/mask-set.ts';
 import type { PrunePiece } from '../../engine/prune/layer-plan.ts';
 import { decodeWeights } from '../../engine/prune/packing.ts';
-import { allocate, moeLayerIndices, pieceOutliers, planDrop, statsOf, type Allocation } from '../../engine/prune/pipeline-plan.ts';
+import { allocate, moeLayerIndices, pieceOutliers, planDrop, statsOf, untouchedExperts, type Allocation } from '../../engine/prune/pipeline-plan.ts';
 import type { PipelineSettings } from '../../engine/prune/pipeline-settings.ts';
 import type { CalibrationInfo, PieceCount, PruneReport } from '../../engine/prune/report.ts';
 import { PruneRequestError } from '../../engine/prune/settings.ts';
@@ -137,7 +137,7 @@ export async function allocateOnGpu(
   options: PipelineOptions,
 ): Promise<Allocation> {
   const layers = moeLayerIndices(model.spec);
-  const drops = new Map(layers.map((l) => [l, dense ? planDrop(settings, l, statsOf(dense, l), dense.tokens).dropped : []]));
+  const drops = new Map(layers.map((l) => [l, dense ? untouchedExperts(planDrop(settings, l, statsOf(dense, l), dense.tokens)) : []]));
   let done = 0;
   return allocate(model.spec, settings, drops, async (l, pieces) => {
     options.signal?.throwIfAborted();

@@ -61,7 +61,7 @@ export async function prunePipeline(
     options.signal?.throwIfAborted();
     const drop = planDrop(settings, l, stats, tokens);
     drops.set(l, drop);
-    const layer = await pruneLayerOnGpu(model, l, settings, allocation.targets.get(l)!, drop.dropped, stats);
+    const layer = await pruneLayerOnGpu(model, l, settings, allocation.targets.get(l)!, drop.dropped, stats, drop.protected);
     pruned.push(layer);
     progress(options.onProgress, { phase: 'prune', done: pruned.length, total: layers.length, layer: l }, `Pruned layer ${l}`);
     return layer;

@@ -169,6 +169,16 @@ export function PrunePanel() {
             >
               <Options row={S.expertCriterion} />
             </select>
+            <label htmlFor={`${id}-protect`}>{S.protect.label}</label>
+            <select
+              id={`${id}-protect`}
+              value={prune.protect}
+              disabled={running || prune.method === 'sparsegpt'}
+              title={S.protect.help}
+              onChange={(e) => actions.setProtect(e.target.value as ExperimentPrune['protect'])}
+            >
+              <Options row={S.protect} />
+            </select>
           </div>
         )}
         {!hide.targets && (
