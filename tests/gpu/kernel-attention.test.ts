@@ -1,7 +1,8 @@
-/** nn/rope and nn/attention against the CPU reference (applyRope, causalAttention), per window. */
+/** nn/rope and nn/attention against the CPU reference (applyRope / applyRotary, causalAttention), per window. */
 import { describe, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
-import { applyRope, causalAttention } from '../../src/engine/reference/ops.ts';
+import { ropeFrequencies } from '../../src/engine/model/rope.ts';
+import { applyRope, applyRotary, causalAttention } from '../../src/engine/reference/ops.ts';
 import { recordAttention } from '../../src/gpu/kernels/nn/attention.ts';
 import { recordRope, ropeCosSinTable } from '../../src/gpu/kernels/nn/rope.ts';
 import { expectClose } from '../helpers/tolerance.ts';
@@ -24,7 +25,7 @@ describe('kernel nn/rope', () => {
     const x = normals(rng, B * S * heads * D);
     const got = await withinErrorScopes(ctx, async () => {
       const xb = await ctx.upload('x', x);
-      const table = await ctx.upload('cos_sin', ropeCosSinTable(S, D, theta));
+      const table = await ctx.upload('cos_sin', ropeCosSinTable(S, ropeFrequencies({ ropeTheta: theta, rope: { rotaryDim: D, pairs: 'half', yarn: null } })));
       const rec = ctx.record();
       recordRope(rec, { x: xb, cosSin: table, tokens: B * S, heads, headDim: D, seqLen: S });
       await rec.submit();
@@ -36,6 +37,42 @@ describe('kernel nn/rope', () => {
     const positions = Array.from({ length: S }, (_, t) => t);
     const ref = perWindow(x, B, S, heads * D, (w) => {
       applyRope(w, S, heads, D, positions, theta);
+      return w;
+    });
+    expectClose(got, ref, { atol: 2e-6, rtol: 2e-6, label: 'rope' });
+  });
+
+  // GLM-4.5's partial rotary (first 8 of 16 dims, rotate-half); MLA's rope part after 10 nope dims of an 18-wide
+  // head, interleaved pairs, YaRN frequencies with an attention factor.
+  it.each([
+    ['partial, half pairs', 16, 0, 8, 'half', null],
+    [
+      'offset, interleaved, YaRN',
+      18,
+      10,
+      8,
+      'interleaved',
+      { factor: 4, originalMaxPositions: 16, betaFast: 32, betaSlow: 1, attentionFactor: 1.2, truncate: true },
+    ],
+  ] as const)('%s: matches applyRotary', async (_label, D, offset, rotaryDim, pairs, yarn) => {
+    const ctx = await gpu();
+    const rng = createRng(D + offset);
+    const [B, S, heads] = [2, 21, 3];
+    const x = normals(rng, B * S * heads * D);
+    const freqs = ropeFrequencies({ ropeTheta: 10000, rope: { rotaryDim, pairs, yarn } });
+    const got = await withinErrorScopes(ctx, async () => {
+      const xb = await ctx.upload('x', x);
+      const table = await ctx.upload('cos_sin', ropeCosSinTable(S, freqs));
+      const rec = ctx.record();
+      recordRope(rec, { x: xb, cosSin: table, tokens: B * S, heads, headDim: D, seqLen: S, rotaryDim, offset, pairs });
+      await rec.submit();
+      const out = await ctx.readF32(xb);
+      xb.destroy();
+      table.destroy();
+      return out;
+    });
+    const ref = perWindow(x, B, S, heads * D, (w) => {
+      applyRotary(w, S, heads, D, offset, freqs.invFreq, freqs.attentionFactor, pairs);
       return w;
     });
     expectClose(got, ref, { atol: 2e-6, rtol: 2e-6, label: 'rope' });

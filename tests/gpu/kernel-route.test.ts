@@ -14,11 +14,24 @@ const RULES: [string, RoutingRule, number][] = [
   ['sparsemixer (PhiMoE)', { kind: 'sparsemixer', jitterEps: 0.2 }, 2],
 ];
 
+const grouped = (score: 'softmax' | 'sigmoid', groups: number, topkGroups: number, groupScore: 'max' | 'top2-sum', renormalize: boolean, scale: number) =>
+  ({ kind: 'grouped-topk', score, correctionBias: score === 'sigmoid', groups, topkGroups, groupScore, renormalize, scale }) as const;
+
+/** DeepSeek-V2 (softmax, greedy and group-limited by max), V3 / GLM-4.5 (sigmoid + bias, groups by top-2 sum), Moonlight (one group). */
+const GROUPED_RULES: [string, RoutingRule, number][] = [
+  ['grouped-topk softmax greedy (DeepSeek-V2-Lite)', grouped('softmax', 1, 1, 'max', false, 1), 3],
+  ['grouped-topk softmax group-limited (DeepSeek-V2)', grouped('softmax', 4, 2, 'max', false, 16), 3],
+  ['grouped-topk sigmoid + bias, 4 groups keep 2 (DeepSeek-V3)', grouped('sigmoid', 4, 2, 'top2-sum', true, 2.5), 4],
+  ['grouped-topk sigmoid + bias, one group (Moonlight, GLM-4.5)', grouped('sigmoid', 1, 1, 'top2-sum', true, 2.446), 3],
+];
+
 describe('kernel moe/route', () => {
-  it.each(RULES)('%s matches the reference, all experts and with dropped experts', async (_name, rule, K) => {
+  it.each([...RULES, ...GROUPED_RULES])('%s matches the reference, all experts and with dropped experts', async (_name, rule, K) => {
     const ctx = await gpu();
     const rng = createRng(K * 31);
-    const [T, E] = [77, 11];
+    // Grouped rules need E divisible by the groups.
+    const [T, E] = [77, rule.kind === 'grouped-topk' ? 12 : 11];
+    const bias = rule.kind === 'grouped-topk' && rule.correctionBias ? normals(rng, E, 0.3) : null;
     // Logits spread widely, and a few tokens close together so sparsemixer's band holds several experts.
     const logits = normals(rng, T * E, 2);
     for (let e = 0; e < E; e++) logits[5 * E + e] = 1 + 0.01 * e;
@@ -31,18 +44,19 @@ describe('kernel moe/route', () => {
       const got = await withinErrorScopes(ctx, async () => {
         const lb = await ctx.upload('logits', logits);
         const eb = await ctx.upload('enabled', enabled);
+        const bb = bias ? await ctx.upload('bias', bias) : null;
         const ids = ctx.createBuffer('ids', T * K * 4);
         const gates = ctx.createBuffer('gates', T * K * 4);
         const rec = ctx.record();
-        recordRoute(rec, { logits: lb, enabled: eb, expertIds: ids, gates, tokens: T, experts: E, topK: K, rule });
+        recordRoute(rec, { logits: lb, enabled: eb, expertIds: ids, gates, tokens: T, experts: E, topK: K, rule, bias: bb });
         await rec.submit();
         const result = { ids: await ctx.readU32(ids), gates: await ctx.readF32(gates) };
-        for (const b of [lb, eb, ids, gates]) b.destroy();
+        for (const b of [lb, eb, ids, gates, bb]) b?.destroy();
         return result;
       });
       for (let t = 0; t < T; t++) {
         const row = Array.from(logits.subarray(t * E, (t + 1) * E), (v, e) => (enabled[e] ? v : -Infinity));
-        const ref = route(rule, row, K);
+        const ref = route(rule, row, K, bias);
         // Slots the reference fills with dropped experts (weight 0) are empty slots on the GPU.
         const kept = ref.experts.flatMap((e, slot) => (enabled[e] ? [[e, ref.weights[slot]]] : []));
         for (let slot = 0; slot < K; slot++) {
@@ -51,7 +65,8 @@ describe('kernel moe/route', () => {
           const where = `token ${t} slot ${slot} (enabled ${enabled.join('')})`;
           if (slot < kept.length) {
             expect(id, where).toBe(kept[slot][0]);
-            expect(Math.abs(gate - kept[slot][1]), where).toBeLessThan(1e-6);
+            // f32 against f64, relative for gates scaled by routed_scaling_factor.
+            expect(Math.abs(gate - kept[slot][1]), where).toBeLessThan(1e-6 * Math.max(1, kept[slot][1]));
           } else {
             expect(id, where).toBe(NO_EXPERT);
             expect(gate, where).toBe(0);

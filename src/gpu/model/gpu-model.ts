@@ -44,6 +44,7 @@ export interface GpuLayer {
   experts: { gateUp: GpuMatrix; down: GpuMatrix } | null; // [E, 2I, H], [E, H, I]
   shared: GpuFfn | null;
   sharedGate: GpuMatrix | null; // [1, H] (Qwen2-MoE)
+  correctionBias: GPUBuffer | null; // [E] f32 (DeepSeek-V3, GLM-4.5: selection only)
   /** Dense (non-MoE) layers. */
   dense: GpuFfn | null;
 }
@@ -108,6 +109,7 @@ export class GpuModel {
           experts: n.experts ? await uploadExperts(up, checkpoint, l) : null,
           shared: n.shared && spec.sharedExpert ? await ffn(n.shared, spec.sharedExpert.ffnSize) : null,
           sharedGate: n.sharedGate ? await up.matrix([n.sharedGate]) : null,
+          correctionBias: await up.optionalF32(n.correctionBias),
           dense: n.dense ? await ffn(n.dense, spec.denseFfnSize) : null,
         });
       }
@@ -136,7 +138,7 @@ function listTensors(checkpoint: Checkpoint): string[] {
   for (const n of names.layers) {
     out.push(n.inputNorm.weight, n.inputNorm.bias, n.postAttentionNorm.weight, n.postAttentionNorm.bias);
     for (const lin of [n.q, n.k, n.v, n.o]) if (lin) out.push(lin.weight, lin.bias);
-    out.push(n.qNorm, n.kNorm, n.router, n.sharedGate);
+    out.push(n.qNorm, n.kNorm, n.router, n.sharedGate, n.correctionBias);
     if (n.experts?.layout === 'fused') out.push(n.experts.gateUp, n.experts.down);
     else if (n.experts) out.push(...n.experts.gate, ...n.experts.up, ...n.experts.down);
     for (const f of [n.shared, n.dense]) if (f) out.push(f.gate, f.up, f.down);

@@ -71,7 +71,7 @@ function recordAttentionBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: 
     [ws.q, Hq],
     [ws.k, Hkv],
   ] as const) {
-    recordRope(rec, { x, cosSin: ws.ropeTable, tokens: T, heads, headDim: D, seqLen: ws.seqLen });
+    recordRope(rec, { x, cosSin: ws.ropeTable, tokens: T, heads, headDim: D, seqLen: ws.seqLen, rotaryDim: spec.rope.rotaryDim, pairs: spec.rope.pairs });
   }
   recordAttention(rec, {
     q: ws.q,
@@ -126,6 +126,7 @@ function recordMoeBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number
     experts: E,
     topK: K,
     rule: spec.routing,
+    bias: layer.correctionBias,
   });
   recordDispatchCount(rec, ws.expertIds, ws.expertCounts, T * K, E);
   recordDispatchPlan(rec, ws.expertCounts, ws.expertOffsets, ws.tiles, E);

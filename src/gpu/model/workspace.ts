@@ -8,6 +8,7 @@ import { beyondLimits } from '../errors.ts';
 import { maxExpertTiles } from '../kernels/moe/dispatch_plan.ts';
 import { GEMM_TILE } from '../kernels/nn/matmul.ts';
 import { ropeCosSinTable } from '../kernels/nn/rope.ts';
+import { ropeFrequencies } from '../../engine/model/rope.ts';
 
 /** Bytes per token of the largest activation buffer, the one that bounds T under maxStorageBufferBindingSize. */
 export function largestBytesPerToken(spec: MoeModelSpec): number {
@@ -43,7 +44,7 @@ export class Workspace {
   readonly v: GPUBuffer; // [T, Hkv * D]
   readonly context: GPUBuffer; // [T, Hq * D] attention output, the o projection's input
   readonly branch: GPUBuffer; // [T, H] attention or FFN output before the residual add
-  readonly ropeTable: GPUBuffer; // [S, D / 2] (cos, sin)
+  readonly ropeTable: GPUBuffer; // [S, rotaryDim / 2] (cos, sin)
   // MoE
   readonly routerLogits: GPUBuffer; // [T, E]
   readonly expertIds: GPUBuffer; // [T, K] u32
@@ -98,8 +99,8 @@ export class Workspace {
     this.v = make('v', T * numKvHeads * D * f32);
     this.context = make('context', T * numHeads * D * f32);
     this.branch = make('branch', T * H * f32);
-    this.ropeTable = make('rope table', ((seqLen * D) / 2) * 2 * f32);
-    ctx.write(this.ropeTable, ropeCosSinTable(seqLen, D, spec.ropeTheta));
+    this.ropeTable = make('rope table', ((seqLen * spec.rope.rotaryDim) / 2) * 2 * f32);
+    ctx.write(this.ropeTable, ropeCosSinTable(seqLen, ropeFrequencies(spec)));
 
     this.routerLogits = make('router logits', T * E * f32);
     this.expertIds = make('expert ids', T * K * 4);

@@ -11,6 +11,8 @@ export const routeKernel = defineKernel({ name: 'moe/route', source });
 
 /** MAX_TOP_K in the shader. */
 export const MAX_TOP_K = 16;
+/** MAX_GROUPS in the shader (n_group; DeepSeek-V3 has 8). */
+export const MAX_GROUPS = 64;
 /** Expert id of a slot no enabled expert could fill (fewer than K experts left after expert dropping). */
 export const NO_EXPERT = 0xffffffff;
 
@@ -23,17 +25,37 @@ export interface RouteArgs {
   experts: number;
   topK: number;
   rule: RoutingRule;
+  /** [E] f32 e_score_correction_bias, for grouped-topk rules with correctionBias. */
+  bias?: GPUBuffer | null;
 }
 
 export function recordRoute(rec: Recorder, a: RouteArgs): void {
   if (a.topK > MAX_TOP_K) throw new Error(`route: top-k ${a.topK} is above the supported ${MAX_TOP_K}`);
   if (a.rule.kind === 'sparsemixer' && a.topK !== 2) throw new Error(`route: sparsemixer routes to exactly 2 experts (top-k ${a.topK})`);
-  if (a.rule.kind === 'grouped-topk') throw new Error('route: grouped top-k routing (DeepSeek, GLM-4.5) runs only in the CPU reference so far');
-  const rule = { 'softmax-topk': 0, 'topk-softmax': 1, sparsemixer: 2 }[a.rule.kind];
+  const rule = { 'softmax-topk': 0, 'topk-softmax': 1, sparsemixer: 2, 'grouped-topk': 3 }[a.rule.kind];
+  const grouped = a.rule.kind === 'grouped-topk' ? a.rule : null;
+  if (grouped && grouped.groups > MAX_GROUPS) throw new Error(`route: ${grouped.groups} expert groups is above the supported ${MAX_GROUPS}`);
+  const hasBias = grouped !== null && grouped.correctionBias;
+  if (hasBias && !a.bias) throw new Error('route: this routing rule needs the layer correction bias');
   rec.dispatch(routeKernel, {
-    bindings: { logits: a.logits, enabled: a.enabled, expert_ids: a.expertIds, gates: a.gates },
-    params: { tokens: a.tokens, experts: a.experts, top_k: a.topK, jitter_eps: a.rule.kind === 'sparsemixer' ? a.rule.jitterEps : 0 },
-    constants: { RULE: rule, RENORMALIZE: a.rule.kind === 'softmax-topk' && a.rule.renormalize },
+    // Without a bias the binding is never read: `enabled` stands in for it.
+    bindings: { logits: a.logits, enabled: a.enabled, expert_ids: a.expertIds, gates: a.gates, bias: hasBias ? a.bias! : a.enabled },
+    params: {
+      tokens: a.tokens,
+      experts: a.experts,
+      top_k: a.topK,
+      jitter_eps: a.rule.kind === 'sparsemixer' ? a.rule.jitterEps : 0,
+      groups: grouped?.groups ?? 1,
+      topk_groups: grouped?.topkGroups ?? 1,
+      scale: grouped?.scale ?? 1,
+    },
+    constants: {
+      RULE: rule,
+      RENORMALIZE: (a.rule.kind === 'softmax-topk' || a.rule.kind === 'grouped-topk') && a.rule.renormalize,
+      SIGMOID: grouped?.score === 'sigmoid',
+      HAS_BIAS: hasBias,
+      GROUP_TOP2: grouped?.groupScore === 'top2-sum',
+    },
     workgroups: grid1d(a.tokens, 64),
   });
 }
