@@ -16,8 +16,7 @@ function expectScaledClose(got: ArrayLike<number>, ref: Float32Array, label: str
   return expectClose(got, ref, { atol: 1e-4 * scale, rtol: 0, label }).maxAbsDiff / scale;
 }
 
-// MLA on the GPU comes next: GLM-4.5 first.
-describe.each(FIXTURES_B.filter((n) => n === 'glm4_moe'))('GPU forward: %s', (name) => {
+describe.each(FIXTURES_B)('GPU forward: %s', (name) => {
   it('matches transformers (logits, router logits, MoE input/output, NLL)', async () => {
     const ctx = await gpu();
     const checkpoint = await openFixture(name);

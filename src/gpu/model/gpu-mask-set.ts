@@ -40,12 +40,13 @@ export function maskedMatrix(model: GpuModel, l: number, key: MatrixKey): GpuMat
       return layer.experts?.gateUp ?? null;
     case 'experts.down':
       return layer.experts?.down ?? null;
+    // MLA layers have no k/v (nor q, under a q LoRA) projection to mask.
     case 'attn.q':
-      return layer.q.weight;
+      return layer.q?.weight ?? null;
     case 'attn.k':
-      return layer.k.weight;
+      return layer.k?.weight ?? null;
     case 'attn.v':
-      return layer.v.weight;
+      return layer.v?.weight ?? null;
     case 'attn.o':
       return layer.o.weight;
     case 'shared.gate_up':

@@ -30,13 +30,25 @@ export interface GpuFfn {
   width: number; // W
 }
 
+/** Multi-head latent attention's weights (see MlaNames). */
+export interface GpuMla {
+  qA: GpuLinear | null; // [rq, H]
+  qANorm: GPUBuffer | null; // [rq] f32
+  qB: GpuMatrix | null; // [Hq*D, rq]
+  kvA: GpuLinear; // [r + dr, H]
+  kvANorm: GPUBuffer; // [r] f32
+  kvB: GpuMatrix; // [Hq*(dn + dv), r]
+}
+
 export interface GpuLayer {
   inputNorm: GpuNorm;
   postAttentionNorm: GpuNorm;
-  q: GpuLinear;
-  k: GpuLinear;
-  v: GpuLinear;
+  /** q_proj (null under MLA with a q LoRA); k_proj and v_proj (null under MLA). */
+  q: GpuLinear | null;
+  k: GpuLinear | null;
+  v: GpuLinear | null;
   o: GpuLinear;
+  mla: GpuMla | null;
   qNorm: GPUBuffer | null; // [D] per head or [heads * D] full width, f32
   kNorm: GPUBuffer | null;
   /** MoE layers: router [E, H] and the stacked experts. */
@@ -72,11 +84,11 @@ export class GpuModel {
   /** Uploads every weight of `checkpoint`; on failure, frees what was already allocated. */
   static async upload(ctx: GpuContext, checkpoint: Checkpoint, options: UploadOptions = {}): Promise<GpuModel> {
     const { names, spec } = checkpoint;
-    if (spec.mla) {
+    if (spec.mla && spec.mla.vDim > spec.headDim) {
       throw new ModelFileError(
         checkpoint.folder.name,
         'unsupported',
-        `${spec.architecture}'s multi-head latent attention runs only in the CPU reference so far, not on the GPU`,
+        `v_head_dim ${spec.mla.vDim} wider than the q/k head (${spec.headDim}) is not supported on the GPU`,
       );
     }
     const tensors = listTensors(checkpoint);
@@ -98,10 +110,19 @@ export class GpuModel {
         layers.push({
           inputNorm: await norm(n.inputNorm),
           postAttentionNorm: await norm(n.postAttentionNorm),
-          // Non-null: MLA models were refused above.
-          q: await linear(n.q!),
-          k: await linear(n.k!),
-          v: await linear(n.v!),
+          q: n.q ? await linear(n.q) : null,
+          k: n.k ? await linear(n.k) : null,
+          v: n.v ? await linear(n.v) : null,
+          mla: n.mla
+            ? {
+                qA: n.mla.qA ? await linear(n.mla.qA) : null,
+                qANorm: await up.optionalF32(n.mla.qANorm),
+                qB: n.mla.qB ? await up.matrix([n.mla.qB]) : null,
+                kvA: await linear(n.mla.kvA),
+                kvANorm: await up.f32(n.mla.kvANorm),
+                kvB: await up.matrix([n.mla.kvB]),
+              }
+            : null,
           o: await linear(n.o),
           qNorm: await up.optionalF32(n.qNorm),
           kNorm: await up.optionalF32(n.kNorm),
@@ -139,6 +160,7 @@ function listTensors(checkpoint: Checkpoint): string[] {
     out.push(n.inputNorm.weight, n.inputNorm.bias, n.postAttentionNorm.weight, n.postAttentionNorm.bias);
     for (const lin of [n.q, n.k, n.v, n.o]) if (lin) out.push(lin.weight, lin.bias);
     out.push(n.qNorm, n.kNorm, n.router, n.sharedGate, n.correctionBias);
+    if (n.mla) out.push(n.mla.qA?.weight ?? null, n.mla.qA?.bias ?? null, n.mla.qANorm, n.mla.qB, n.mla.kvA.weight, n.mla.kvA.bias, n.mla.kvANorm, n.mla.kvB);
     if (n.experts?.layout === 'fused') out.push(n.experts.gateUp, n.experts.down);
     else if (n.experts) out.push(...n.experts.gate, ...n.experts.up, ...n.experts.down);
     for (const f of [n.shared, n.dense]) if (f) out.push(f.gate, f.up, f.down);

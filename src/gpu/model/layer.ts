@@ -3,7 +3,8 @@
  *   h' = h + m * attn(norm1(h));   h'' = h' + m * ffn(norm2(h'))      (m = residual_multiplier, Granite; else 1)
  * attn: q/k/v projections (+bias), q/k norm (per head: Qwen3-MoE; full width: OLMoE), clip_qkv (OLMoE, after the
  * norm as transformers does), RoPE, causal GQA, o projection. ffn: the MoE block (router, routing rule, expert
- * dispatch, grouped SwiGLU experts, shared expert, combine) or a dense SwiGLU MLP.
+ * dispatch, grouped SwiGLU experts, shared expert, combine) or a dense SwiGLU MLP. DeepSeek's multi-head latent
+ * attention replaces the q/k/v projections (recordMlaContext).
  * `recordLayer` is the unit sequential calibration runs layer by layer; the full forward is a loop over it.
  */
 import { recordAttention } from '../kernels/nn/attention.ts';
@@ -17,6 +18,8 @@ import { recordMatmul, type WeightOperand } from '../kernels/nn/matmul.ts';
 import { recordNorm } from '../kernels/nn/norm.ts';
 import { recordResidualAdd } from '../kernels/nn/residual_add.ts';
 import { recordRope } from '../kernels/nn/rope.ts';
+import { recordHeadCopy } from '../kernels/nn/head_copy.ts';
+import { MLA_NORM_EPS } from '../../engine/model/spec.ts';
 import { recordRoute } from '../kernels/moe/route.ts';
 import type { Recorder } from '../recorder.ts';
 import type { GpuFfn, GpuModel, GpuNorm } from './gpu-model.ts';
@@ -41,6 +44,66 @@ export function recordModelNorm(rec: Recorder, model: GpuModel, norm: GpuNorm, x
   recordNorm(rec, { x, y, weight: norm.weight, bias: norm.bias, kind, rows, width: model.spec.hiddenSize, eps });
 }
 
+/**
+ * Multi-head latent attention (MoeModelSpec.mla) on ws.normed -> ws.mla.context [T, Hq * dv], composed of
+ * matmuls, RMS norms, rope and head copies: q [T, Hq, D] from q_proj or q_b(norm(q_a(x))); [latent, kr] =
+ * kv_a(x) with kr rotated in place; kv = kv_b(norm(latent)) [T, Hq, dn + dv]; k = [k_nope, kr for every head],
+ * v = kv's v part zero-padded to D, so the ordinary attention kernel runs with D = dn + dr; then each head's first
+ * dv outputs.
+ */
+function recordMlaContext(rec: Recorder, model: GpuModel, ws: Workspace, l: number): void {
+  const { spec } = model;
+  const layer = model.layers[l];
+  const w = layer.mla!;
+  const b = ws.mla!;
+  const { hiddenSize: H, numHeads: Hq, headDim: D } = spec;
+  const { qLoraRank: rq, kvLoraRank: r, qkNopeDim: dn, qkRopeDim: dr, vDim: dv } = spec.mla!;
+  const T = ws.tokens;
+  const none = undefined;
+  if (w.qA && rq) {
+    recordMatmul(rec, { x: ws.normed, weight: withMask(w.qA.weight, none), bias: w.qA.bias, y: b.qA!, rows: T, cols: rq, inner: H });
+    recordNorm(rec, { x: b.qA!, y: b.qANormed!, weight: w.qANorm!, kind: 'rms', rows: T, width: rq, eps: MLA_NORM_EPS });
+    recordMatmul(rec, { x: b.qANormed!, weight: withMask(w.qB!, none), y: ws.q, rows: T, cols: Hq * D, inner: rq });
+  } else {
+    recordMatmul(rec, { x: ws.normed, weight: withMask(layer.q!.weight, none), bias: layer.q!.bias, y: ws.q, rows: T, cols: Hq * D, inner: H });
+  }
+  recordMatmul(rec, { x: ws.normed, weight: withMask(w.kvA.weight, none), bias: w.kvA.bias, y: b.kvA, rows: T, cols: r + dr, inner: H });
+  const rope = { cosSin: ws.ropeTable, tokens: T, seqLen: ws.seqLen, rotaryDim: dr, pairs: spec.rope.pairs };
+  recordRope(rec, { ...rope, x: ws.q, heads: Hq, headDim: D, offset: dn });
+  recordRope(rec, { ...rope, x: b.kvA, heads: 1, headDim: r + dr, offset: r });
+  const copy = (src: GPUBuffer, dst: GPUBuffer, heads: number, width: number, from: [number, number, number], to: [number, number, number]) =>
+    recordHeadCopy(rec, src, dst, {
+      tokens: T,
+      heads,
+      width,
+      inTokenStride: from[0],
+      inHeadStride: from[1],
+      inOffset: from[2],
+      outTokenStride: to[0],
+      outHeadStride: to[1],
+      outOffset: to[2],
+    });
+  copy(b.kvA, b.latent, 1, r, [r + dr, 0, 0], [r, 0, 0]);
+  recordNorm(rec, { x: b.latent, y: b.latentNormed, weight: w.kvANorm, kind: 'rms', rows: T, width: r, eps: MLA_NORM_EPS });
+  recordMatmul(rec, { x: b.latentNormed, weight: withMask(w.kvB, none), y: b.kv, rows: T, cols: Hq * (dn + dv), inner: r });
+  copy(b.kv, ws.k, Hq, dn, [Hq * (dn + dv), dn + dv, 0], [Hq * D, D, 0]);
+  copy(b.kvA, ws.k, Hq, dr, [r + dr, 0, r], [Hq * D, D, dn]);
+  copy(b.kv, ws.v, Hq, dv, [Hq * (dn + dv), dn + dv, dn], [Hq * D, D, 0]);
+  recordAttention(rec, {
+    q: ws.q,
+    k: ws.k,
+    v: ws.v,
+    out: ws.context,
+    windows: ws.windows,
+    seqLen: ws.seqLen,
+    heads: Hq,
+    kvHeads: Hq,
+    headDim: D,
+    scale: spec.attentionScale,
+  });
+  copy(ws.context, b.context, Hq, dv, [Hq * D, D, 0], [Hq * dv, dv, 0]);
+}
+
 /** ws.hidden -> ws.hiddenMid = hidden + m * attn(inputNorm(hidden)). */
 function recordAttentionBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number, masks: GpuLayerMasks | null): void {
   const { spec } = model;
@@ -49,13 +112,21 @@ function recordAttentionBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: 
   const T = ws.tokens;
   const m = masks?.matrices ?? {};
   recordModelNorm(rec, model, layer.inputNorm, ws.hidden, ws.normed, T);
+  if (spec.mla) {
+    recordMlaContext(rec, model, ws, l);
+    const inner = Hq * spec.mla.vDim;
+    recordMatmul(rec, { x: ws.mla!.context, weight: withMask(layer.o.weight, m['attn.o']), bias: layer.o.bias, y: ws.branch, rows: T, cols: H, inner });
+    recordResidualAdd(rec, ws.hidden, ws.branch, ws.hiddenMid, T * H, spec.residualMultiplier);
+    return;
+  }
+  const [q, k, v] = [layer.q!, layer.k!, layer.v!];
   // clip_qkv applies after the q/k norm when there is one, else straight after the projection.
   const clipProj = spec.qkNorm === 'none' ? spec.clipQkv : null;
   const project = (weight: WeightOperand, bias: GPUBuffer | null, y: GPUBuffer, width: number, clip: number | null) =>
     recordMatmul(rec, { x: ws.normed, weight, bias, y, rows: T, cols: width, inner: H, clip });
-  project(withMask(layer.q.weight, m['attn.q']), layer.q.bias, ws.qProj, Hq * D, clipProj);
-  project(withMask(layer.k.weight, m['attn.k']), layer.k.bias, ws.kProj, Hkv * D, clipProj);
-  project(withMask(layer.v.weight, m['attn.v']), layer.v.bias, ws.v, Hkv * D, spec.clipQkv);
+  project(withMask(q.weight, m['attn.q']), q.bias, ws.qProj, Hq * D, clipProj);
+  project(withMask(k.weight, m['attn.k']), k.bias, ws.kProj, Hkv * D, clipProj);
+  project(withMask(v.weight, m['attn.v']), v.bias, ws.v, Hkv * D, spec.clipQkv);
   if (spec.qkNorm !== 'none') {
     const perHead = spec.qkNorm === 'per-head';
     const qk: [GPUBuffer, GPUBuffer, GPUBuffer, number][] = [

@@ -13,7 +13,8 @@ import { ropeFrequencies } from '../../engine/model/rope.ts';
 /** Bytes per token of the largest activation buffer, the one that bounds T under maxStorageBufferBindingSize. */
 export function largestBytesPerToken(spec: MoeModelSpec): number {
   const { hiddenSize: H, topK: K, expertFfnSize: I, numHeads, numKvHeads, headDim: D } = spec;
-  return 4 * Math.max(K * H, K * I, numHeads * D, numKvHeads * D, H, spec.denseFfnSize, spec.sharedExpert?.ffnSize ?? 0);
+  const mla = spec.mla ? [numHeads * (spec.mla.qkNopeDim + spec.mla.vDim), spec.mla.kvLoraRank + spec.mla.qkRopeDim, spec.mla.qLoraRank ?? 0] : [];
+  return 4 * Math.max(K * H, K * I, numHeads * D, numKvHeads * D, H, spec.denseFfnSize, spec.sharedExpert?.ffnSize ?? 0, ...mla);
 }
 
 /** Most tokens one forward pass can take without an activation buffer passing `maxBindingBytes`. */
@@ -44,6 +45,16 @@ export class Workspace {
   readonly v: GPUBuffer; // [T, Hkv * D]
   readonly context: GPUBuffer; // [T, Hq * D] attention output, the o projection's input
   readonly branch: GPUBuffer; // [T, H] attention or FFN output before the residual add
+  /** Multi-head latent attention's intermediates (spec.mla), else null. */
+  readonly mla: {
+    qA: GPUBuffer | null; // [T, rq] q LoRA down projection, then its norm in qANormed
+    qANormed: GPUBuffer | null; // [T, rq]
+    kvA: GPUBuffer; // [T, r + dr] kv_a_proj_with_mqa output; the rope part rotates in place
+    latent: GPUBuffer; // [T, r] its first r, then normed in latentNormed
+    latentNormed: GPUBuffer; // [T, r]
+    kv: GPUBuffer; // [T, Hq, dn + dv] kv_b_proj output
+    context: GPUBuffer; // [T, Hq * dv] the v part of each head of `context`, the o projection's input
+  } | null;
   readonly ropeTable: GPUBuffer; // [S, rotaryDim / 2] (cos, sin)
   // MoE
   readonly routerLogits: GPUBuffer; // [T, E]
@@ -99,6 +110,19 @@ export class Workspace {
     this.v = make('v', T * numKvHeads * D * f32);
     this.context = make('context', T * numHeads * D * f32);
     this.branch = make('branch', T * H * f32);
+    const mla = spec.mla;
+    // q, k and v are [T, Hq, D] (D = dn + dr); v's last D - dv dims of each head stay zero (never written).
+    this.mla = mla
+      ? {
+          qA: mla.qLoraRank ? make('mla q a', T * mla.qLoraRank * f32) : null,
+          qANormed: mla.qLoraRank ? make('mla q a normed', T * mla.qLoraRank * f32) : null,
+          kvA: make('mla kv a', T * (mla.kvLoraRank + mla.qkRopeDim) * f32),
+          latent: make('mla latent', T * mla.kvLoraRank * f32),
+          latentNormed: make('mla latent normed', T * mla.kvLoraRank * f32),
+          kv: make('mla kv', T * numHeads * (mla.qkNopeDim + mla.vDim) * f32),
+          context: make('mla context', T * numHeads * mla.vDim * f32),
+        }
+      : null;
     this.ropeTable = make('rope table', ((seqLen * spec.rope.rotaryDim) / 2) * 2 * f32);
     ctx.write(this.ropeTable, ropeCosSinTable(seqLen, ropeFrequencies(spec)));
 
