@@ -18,6 +18,8 @@ import { abortedError, EngineError, throwIfAborted } from '../api/errors.ts';
 import type * as Lab from '../api/lab.ts';
 import type { RecoverReport, RecoverRequest } from '../api/recover.ts';
 import { Recovery } from '../gpu/distill/recover.ts';
+import { DistillSession, type DistillSessionInput } from '../gpu/distill/session.ts';
+import { checkSameModel } from '../engine/distill/scope.ts';
 import { modelContentHash } from '../engine/experiment/model-hash.ts';
 import type { Fetch } from '../engine/io/byte-source.ts';
 import { browserModelCache, type CacheLike, type HubEstimate, type HubProgress } from '../engine/io/hub-folder.ts';
@@ -309,6 +311,26 @@ export class LabService implements Engine {
     options: OperationOptions = {},
   ): Promise<PruneReportFile> {
     return this.queued((session) => writePruned(session, name, write, what, options));
+  }
+
+  /**
+   * A distillation of `student` (a pruned copy of the loaded model: its folder with masks.safetensors, or zeros)
+   * toward the loaded model, the teacher, on the service's GPU: `moe-lab distill`'s session, which the CLI drives
+   * step by step (logs, Ctrl-C, saved states). The page's Recover step runs the same DistillSession through
+   * `recover`, with the pruning in force as its student. Destroy it when done.
+   */
+  distillation(input: Omit<DistillSessionInput, 'teacher'>): Promise<DistillSession> {
+    return this.queued(async (session) => {
+      // Refuse a student that is not the teacher's network before anything is uploaded.
+      this.checkStudent(input.student);
+      return DistillSession.create(await this.gpuContext(), { ...input, teacher: session.loaded.checkpoint });
+    });
+  }
+
+  /** Throws (ModelFileError, naming the student's config.json) unless `student` is the loaded model's network: the same family and shapes. */
+  checkStudent(student: Checkpoint): void {
+    const teacher = this.requireSession().loaded.checkpoint;
+    checkSameModel(teacher.spec, student.spec, teacher.folder.name, `${student.folder.name}/config.json`);
   }
 
   /** Runs a computation on the loaded model after the ones already queued; its errors pass through unchanged. */

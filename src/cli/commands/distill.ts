@@ -10,7 +10,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { sampleTrainingWindows } from '../../engine/distill/data.ts';
-import { checkSameModel } from '../../engine/distill/scope.ts';
 import { curvesSvg, DISTILL_REPORT_FILE, DISTILL_REPORT_FORMAT, perplexityFields, type DistillReport } from '../../engine/distill/report.ts';
 import { DEFAULT_DISTILL, type DistillSettings } from '../../engine/distill/settings.ts';
 import { decodeDistillState, encodeDistillState } from '../../engine/distill/state.ts';
@@ -20,11 +19,11 @@ import { modelContentHash } from '../../engine/experiment/model-hash.ts';
 import { openCheckpoint, type Checkpoint } from '../../engine/model/checkpoint.ts';
 import { loadTokenizer } from '../../engine/tokenizer.ts';
 import { summarizeCapabilities } from '../../gpu/capabilities.ts';
-import { DistillSession } from '../../gpu/distill/session.ts';
+import type { DistillSession } from '../../gpu/distill/session.ts';
 import type { PerplexityReport } from '../../gpu/eval/perplexity.ts';
-import { createNodeGpuContext } from '../../gpu/node.ts';
 import { parseFlags, UsageError, type ParsedFlags } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
+import { nodeLab } from '../node-lab.ts';
 import type { Command, CommandIo } from './command.ts';
 import { DEFAULT_TEXT_CTX } from './ppl.ts';
 import { numberFlag, readIdWindows, readTextStream } from './prune-options.ts';
@@ -136,23 +135,25 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
   if ([teacherDir, studentDir].some((dir) => resolve(dir) === resolve(out)))
     throw new UsageError('distill: --out must be a new folder, not --teacher or --model');
   let settings = settingsOf(flags);
-  const teacher = await openCheckpoint(await directoryFolder(teacherDir));
   const student = await openCheckpoint(await directoryFolder(studentDir));
-  // Refuse a student that is not the teacher's network before reading any data.
-  checkSameModel(teacher.spec, student.spec, teacherDir, `${studentDir}/config.json`);
-  const resume = flags.optionalString('resume');
-  const state = resume ? await decodeDistillState(resume, new Uint8Array(await readFile(resume))) : null;
-  // A resumed run keeps its own optimizer settings and data order; only the step count may grow.
-  if (state) settings = { ...state.settings, logEvery: settings.logEvery };
-  const untilStep = flags.optionalNumber('until-step', { min: 1, integer: true }) ?? Infinity;
-  const data = await trainingWindows(flags, student, studentDir, settings.seed);
-  settings.batch = Math.min(settings.batch, data.windows.length);
-  const evaluation = await evaluationTokens(flags, student, studentDir);
-
-  const gpu = await createNodeGpuContext({ label: 'moe-lab distill' });
+  // The lab service the page's worker hosts: the teacher is its loaded model, the student distills on its GPU.
+  const lab = nodeLab('moe-lab distill');
   let session: DistillSession | null = null;
   try {
-    session = await DistillSession.create(gpu, { teacher, student, windows: data.windows, settings, resume: state });
+    await lab.loadFolder(await directoryFolder(teacherDir));
+    const teacher = lab.checkpoint();
+    // Refuse a student that is not the teacher's network before reading any data.
+    lab.checkStudent(student);
+    const resume = flags.optionalString('resume');
+    const state = resume ? await decodeDistillState(resume, new Uint8Array(await readFile(resume))) : null;
+    // A resumed run keeps its own optimizer settings and data order; only the step count may grow.
+    if (state) settings = { ...state.settings, logEvery: settings.logEvery };
+    const untilStep = flags.optionalNumber('until-step', { min: 1, integer: true }) ?? Infinity;
+    const data = await trainingWindows(flags, student, studentDir, settings.seed);
+    settings.batch = Math.min(settings.batch, data.windows.length);
+    const evaluation = await evaluationTokens(flags, student, studentDir);
+
+    session = await lab.distillation({ student, windows: data.windows, settings, resume: state });
     const { problem } = session;
     io.err(
       `distill: ${problem.prunedWeights} pruned expert weights held at 0 (masks from ${problem.maskSource}); ${data.windows.length} windows of ${session.order.window}, ${settings.batch} per step; ${problem.layers.length} MoE layers x ${settings.steps} steps`,
@@ -209,7 +210,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
       total_steps: session.totalSteps,
       finished: session.finished,
       seconds: session.seconds,
-      device: summarizeCapabilities(gpu.caps),
+      device: summarizeCapabilities(session.ctx.caps),
       evaluation: evaluation && dense ? { source: evaluation.source, ctx: evaluation.ctx, stride: dense.stride, windows: dense.windows } : null,
       ...perplexityFields(perplexity),
       perplexity,
@@ -246,7 +247,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     return 0;
   } finally {
     session?.destroy();
-    gpu.destroy();
+    await lab.dispose();
   }
 }
 
