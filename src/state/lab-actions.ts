@@ -4,6 +4,7 @@
  * from, and leaves the previous result in place when it fails or is cancelled.
  */
 import type { Engine, OperationOptions } from '../api/engine.ts';
+import type { BenchmarkTaskInput } from '../api/benchmarks.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 import type { ExpertSwitch, ExportFile, ExportRequest, InspectRequest, PruneMethodName, Sampling, Variant } from '../api/lab.ts';
 import { textRefOf } from '../engine/experiment/text-ref.ts';
@@ -124,6 +125,18 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
       const variants = evaluatedVariants(masksKey);
       const key = evaluateKey(experiment, modelHash(), masksKey, byGenre);
       return (await runTask('evaluate', key, (options) => engine.evaluate(evaluateRequest(experiment, variants, byGenre), options))) !== null;
+    },
+
+    /**
+     * Zero-shot benchmarks on task files (BLiMP pairs, multiple choice) for the dense model and, when masks are in
+     * force, the pruned one: the same items and sequences, every item kept so the page can list the flipped ones.
+     */
+    async benchmark(tasks: BenchmarkTaskInput[], limit?: number): Promise<void> {
+      const { masksKey } = get();
+      const request = { tasks, limit, variants: evaluatedVariants(masksKey), perItem: true };
+      const files = tasks.map((t) => ({ file: t.file, bytes: t.text.length }));
+      const key = freshnessKey({ model: modelHash(), benchmark: { files, limit }, masks: masksKey });
+      await runTask('benchmark', key, (options) => engine.benchmark(request, options));
     },
 
     async tokenLoss(tokens: number): Promise<void> {

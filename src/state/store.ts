@@ -4,6 +4,7 @@
  * useLab(selector) and act through useLabActions(). The shareable part is `experiment`, which url-sync.ts mirrors
  * into the URL hash.
  */
+import type { BenchmarkReport } from '../api/benchmarks.ts';
 import { createContext, useContext } from 'react';
 import { useStore } from 'zustand';
 import { createStore, type StoreApi } from 'zustand/vanilla';
@@ -89,6 +90,8 @@ export interface LabTasks {
   compareMasks: TaskState<MaskComparisonReport>;
   evaluate: TaskState<EvaluateReport>;
   tokenLoss: TaskState<TokenLossReport>;
+  /** Zero-shot benchmarks (BLiMP, multiple choice), dense and (when pruned) pruned, every item kept. */
+  benchmark: TaskState<BenchmarkReport>;
   /** Dense, pruned (when masks are in force) and steered (dense with experts switched off) continuations. */
   generate: TaskState<Record<GenerationColumn, GenerationSlot | null>>;
   export: TaskState<string>;
@@ -107,6 +110,7 @@ export function idleTasks(): LabTasks {
     compareMasks: idleTask(),
     evaluate: idleTask(),
     tokenLoss: idleTask(),
+    benchmark: idleTask(),
     generate: idleTask(),
     export: idleTask(),
     recover: idleTask(),

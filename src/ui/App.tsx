@@ -5,6 +5,7 @@ import { GpuPanel } from './GpuPanel.tsx';
 import { Header } from './Header.tsx';
 import { CalibratePanel } from './lab/CalibratePanel.tsx';
 import { EvaluatePanel } from './lab/EvaluatePanel.tsx';
+import { BenchmarksPanel } from './lab/BenchmarksPanel.tsx';
 import { GuidedTour } from './lab/GuidedTour.tsx';
 import { InspectPanel } from './lab/InspectPanel.tsx';
 import { PrunePanel } from './lab/PrunePanel.tsx';
@@ -44,6 +45,7 @@ export function App() {
           <CalibratePanel />
           <PrunePanel />
           <EvaluatePanel />
+          <BenchmarksPanel />
           <RecoverPanel />
           <GuidedTour />
         </>
