@@ -247,6 +247,10 @@ export function createLabActions(store: LabStore, engine: Engine) {
     setExpertCriterion(expertCriterion: ExperimentPrune['expertCriterion']): void {
       actions.setSetting('expertCriterion', expertCriterion);
     },
+    /** Experts switched off in the steered generation (steering; in the share link as steer=). */
+    setSteering(disabledExperts: ExperimentEvaluation['disabledExperts']): void {
+      actions.setSetting('disabledExperts', disabledExperts);
+    },
     /** Which experts pruning never drops or prunes (super experts, Su et al. 2025). */
     setProtect(protect: ExperimentPrune['protect']): void {
       actions.setSetting('protect', protect);

@@ -2,7 +2,7 @@
  * The router made visible on the tiny model with a tokenizer (lab-tiny, served by routes): a calibration set too
  * short to reach every expert shows the coverage warning next to the criteria views; switching experts off in
  * every layer adds the dense model steered beside the dense one, with a different continuation and its own
- * next-token probabilities.
+ * next-token probabilities, and the link carries them; after pruning, MoE-Pruner's masks against Wanda's.
  */
 import { expect, test } from './fixtures.ts';
 import { expectLoaded, LAB_MODEL, serveLabModel, shot } from './lab-model.ts';
@@ -10,7 +10,7 @@ import { expectLoaded, LAB_MODEL, serveLabModel, shot } from './lab-model.ts';
 /** 1 x 16 calibration tokens: 32 routed assignments over 8 experts, so every expert is under the threshold. */
 const SETTINGS = 'text=brown.reviews&samples=1&seqlen=16&seed=1&mode=dense&method=moe-pruner&sparsity=0.5';
 
-test('a short calibration text warns about coverage; switching experts off changes the continuation', async ({ page, context }) => {
+test('a short calibration text warns about coverage; switching experts off changes the continuation; two methods disagree', async ({ page, context }) => {
   test.setTimeout(240_000);
   await serveLabModel(context);
   await page.goto(`/#v=1&model=embedded:${LAB_MODEL.id}&${SETTINGS}`);
@@ -38,6 +38,8 @@ test('a short calibration text warns about coverage; switching experts off chang
     await page.getByRole('button', { name: 'Switch off' }).click();
   }
   await expect(page.getByLabel('Switched-off experts')).toContainText('(*:0,*:1,*:2,*:3)');
+  // The switched-off experts are part of the experiment: the share link carries them.
+  await expect.poll(() => decodeURIComponent(page.url())).toContain('steer=*:0,*:1,*:2,*:3');
   await page.getByRole('button', { name: 'Generate' }).click();
   const dense = page.getByRole('region', { name: 'dense model continuation' });
   const steered = page.getByRole('region', { name: 'steered model continuation' });
@@ -48,4 +50,14 @@ test('a short calibration text warns about coverage; switching experts off chang
   const steeredText = await steered.locator('.generated-text').textContent();
   expect(steeredText).not.toBe(denseText);
   await shot(page, '#evaluate', 'panel-evaluate-steering');
+
+  // Where MoE-Pruner (the link's method) and Wanda prune different weights.
+  await page.getByRole('button', { name: 'Prune', exact: true }).click();
+  await expect(page.getByRole('region', { name: 'Pruning result' })).toBeVisible();
+  await expect(page.getByLabel('Compare with method')).toHaveValue('wanda');
+  await page.getByRole('button', { name: 'Compare masks' }).click();
+  const disagreement = page.getByRole('region', { name: 'Mask disagreement' });
+  await expect(disagreement.getByLabel('Mask disagreement overall')).toContainText(/moe-pruner and wanda disagree on [\d.]+% of the pruned weights/);
+  await expect(disagreement.getByRole('figure', { name: 'Mask disagreement per expert' })).toBeVisible();
+  await shot(page, '#prune', 'panel-prune-disagreement');
 });

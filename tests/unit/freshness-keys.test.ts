@@ -13,6 +13,9 @@ import { calibrationKey, calibrationRequest, evaluateKey, pruneKey } from '../..
 
 type Section = 'calibration' | 'prune' | 'evaluation';
 
+/** The steering setting's path (src/engine/model/steering.ts). */
+const STEERING = 'evaluation.disabledExperts';
+
 /** One change per setting: a path and a different valid value at it. */
 const MUTATIONS: { path: string; section: Section; apply(e: Experiment): void }[] = [
   { path: 'calibration.text', section: 'calibration', apply: (e) => (e.calibration.text = { kind: 'corpus', id: 'tiny-shakespeare' }) },
@@ -61,7 +64,8 @@ describe('freshness keys', () => {
   it('have a mutation for every calibration, pruning and evaluation setting of the schema', () => {
     const e = defaultExperiment();
     const all = [...leaves(e.calibration, 'calibration'), ...leaves(e.prune, 'prune'), ...leaves(e.evaluation, 'evaluation')];
-    const uncovered = all.filter((leaf) => !MUTATIONS.some((m) => leaf === m.path || leaf.startsWith(`${m.path}.`)));
+    // Steering only changes the steered generation (its own key, in the generate action): tested on its own below.
+    const uncovered = all.filter((leaf) => leaf !== STEERING && !MUTATIONS.some((m) => leaf === m.path || leaf.startsWith(`${m.path}.`)));
     expect(uncovered).toEqual([]);
   });
 
@@ -80,6 +84,13 @@ describe('freshness keys', () => {
       expect(after.dense !== before.dense).toBe(mutation.section === 'evaluation');
     });
   }
+
+  it('steering (experts switched off) moves none of these keys: it acts on the steered generation only', () => {
+    const base = defaultExperiment();
+    const changed = structuredClone(base);
+    changed.evaluation.disabledExperts = [{ layer: '*', expert: 1 }];
+    expect(keys(changed)).toEqual(keys(base));
+  });
 
   it("SparseGPT's knobs do not move the keys of another method (they do not act there)", () => {
     const base = defaultExperiment();

@@ -62,6 +62,7 @@ function randomExperiment(rng: Rng): Experiment {
       expertsDrop: intIn(rng, LIMITS.expertsDrop),
       expertCriterion: pick(rng, EXPERT_CRITERIA),
       protect: pick(rng, SETTINGS.protect.values),
+      structure: pick(rng, SETTINGS.structure.values),
       targets: targets.length ? targets : ['attention'],
       sparseGpt,
     },
@@ -69,6 +70,13 @@ function randomExperiment(rng: Rng): Experiment {
       text: rng.next() < 0.5 ? { kind: 'corpus', id: pick(rng, ['brown', 'brown.news', 'wikitext-2-test']) } : { kind: 'pasted', hash: hex(rng, 16) },
       ctx: intIn(rng, LIMITS.ctx),
       maxTokens: intIn(rng, LIMITS.evalTokens),
+      disabledExperts:
+        rng.next() < 0.5
+          ? []
+          : [
+              { layer: rng.next() < 0.5 ? ('*' as const) : rng.int(48), expert: rng.int(128) },
+              { layer: rng.int(4), expert: rng.int(8) },
+            ],
     },
     // The Recover step's settings: the defaults (links then omit them) or any value in range.
     recover:

@@ -40,6 +40,8 @@ function otherValue(s: Setting): unknown {
       return { kind: 'n:m', n: 2, m: 4 };
     case 'text':
       return { kind: 'corpus', id: 'another-text' };
+    case 'switches':
+      return [{ layer: '*', expert: 3 }];
   }
 }
 

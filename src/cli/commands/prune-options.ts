@@ -140,7 +140,8 @@ function flagValue(flags: ParsedFlags, name: SettingName, command: string): unkn
       return pattern;
     }
     case 'text':
-      throw new Error(`${name}: a text row is not read from a flag`);
+    case 'switches':
+      throw new Error(`${name}: a ${s.kind} row is not read from a prune flag`);
   }
 }
 

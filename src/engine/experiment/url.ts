@@ -25,6 +25,7 @@ import {
   type ExperimentModel,
   type SparsityPattern,
 } from './schema.ts';
+import { formatExpertSwitches, parseExpertSwitches, type ExpertSwitch } from '../model/steering.ts';
 import { SHORT_HASH_LENGTH } from './model-hash.ts';
 import { PATTERN, readSetting, SETTING_NAMES, settingOf, withSetting, type Section, type Setting, type SettingName } from './vocabulary.ts';
 
@@ -73,6 +74,7 @@ function linkValue(s: Setting, value: unknown): string {
   if (s.kind === 'subset') return (value as string[]).join(',');
   if (s.kind === 'pattern') return formatPattern(value as SparsityPattern);
   if (s.kind === 'text') return textValue(value as CalibrationText);
+  if (s.kind === 'switches') return formatExpertSwitches(value as ExpertSwitch[]);
   return String(value);
 }
 
@@ -160,6 +162,15 @@ function prefixed<T>(key: string, parse: (raw: string) => Parsed<T>) {
   };
 }
 
+/** Switched-off experts; their range is checked against the model only when a computation uses them. */
+function parseSwitches(key: string, raw: string): Parsed<ExpertSwitch[]> {
+  try {
+    return { value: parseExpertSwitches(raw) };
+  } catch (error) {
+    return { error: `${key}=${show(raw)}: ${(error as Error).message}` };
+  }
+}
+
 function parsePattern(raw: string): Parsed<SparsityPattern> {
   const pattern = raw.trim() === raw ? readPattern(raw) : null;
   if (pattern && !('error' in pattern)) return { value: pattern };
@@ -180,6 +191,8 @@ function parserOf(s: Setting): { parse: (raw: string) => Parsed<unknown>; shown:
       return { parse: parsePattern, shown: formatPattern(s.default) };
     case 'text':
       return { parse: prefixed(key, parseText), shown: s.default === null ? (s.nullMeans ?? 'none') : textValue(s.default) };
+    case 'switches':
+      return { parse: (raw) => parseSwitches(key, raw), shown: formatExpertSwitches(s.default) || 'none' };
   }
 }
 

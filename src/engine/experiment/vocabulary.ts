@@ -14,6 +14,7 @@
  * implementation, a control where the page shows it (`<SettingField name=... />`), and tests; see
  * docs/architecture.md "Settings vocabulary".
  */
+import type { ExpertSwitch } from '../model/steering.ts';
 
 export type Section = 'calibration' | 'prune' | 'evaluation' | 'recover';
 
@@ -84,7 +85,13 @@ export interface TextSetting extends SettingBase {
   nullMeans?: string;
 }
 
-export type Setting = ChoiceSetting<string> | SubsetSetting<string> | NumberSetting | PatternSetting | TextSetting;
+/** Experts switched off (steering, src/engine/model/steering.ts), written `L:E[,L:E...]` with L a layer or `*`. */
+export interface SwitchesSetting extends SettingBase {
+  kind: 'switches';
+  default: ExpertSwitch[];
+}
+
+export type Setting = ChoiceSetting<string> | SubsetSetting<string> | NumberSetting | PatternSetting | TextSetting | SwitchesSetting;
 
 type Row<S> = Omit<S, 'kind' | 'values' | 'options' | 'default' | 'at'>;
 
@@ -112,6 +119,10 @@ function text<const A extends string, const D extends CalibrationText | null>(
   row: Row<TextSetting> & { at: A; default: D },
 ): TextSetting & { at: A; default: D } {
   return { kind: 'text', ...row };
+}
+
+function switches<const A extends string>(row: Row<SwitchesSetting> & { at: A; default: ExpertSwitch[] }): SwitchesSetting & { at: A } {
+  return { kind: 'switches', ...row };
 }
 
 /** The page's default model: the `default: true` entry of public/models/index.json (a unit test holds them together). */
@@ -370,6 +381,16 @@ export const SETTINGS = {
     integer: true,
     default: 4096,
   }),
+  disabledExperts: switches({
+    section: 'evaluation',
+    at: 'evaluation.disabledExperts',
+    label: 'Experts switched off',
+    help: 'steering: experts whose router logit becomes -inf in the steered generation, L:E with L a MoE layer or * for every one (docs/forward.md)',
+    url: 'steer',
+    link: 'non-default',
+    cli: null,
+    default: [],
+  }),
   // The Recover step (docs/distillation.md): its share-link keys were added to v1 later, so a link without them means
   // these defaults, and links carry them only where they differ.
   recoverText: text({
@@ -483,7 +504,9 @@ export type ValueOf<S> =
           ? SparsityPattern
           : S extends TextSetting & { default: infer D }
             ? CalibrationText | (null extends D ? null : never)
-            : never;
+            : S extends SwitchesSetting
+              ? ExpertSwitch[]
+              : never;
 
 type Nest<P extends string, V> = P extends `${infer H}.${infer R}` ? { [K in H]: Nest<R, V> } : { [K in P]: V };
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
@@ -569,5 +592,6 @@ export function usageOf(name: SettingName): string {
       .join('')}`;
   if (s.kind === 'pattern') return `${flag} unstructured|N:M`;
   if (s.kind === 'text') return `${flag} FILE`;
+  if (s.kind === 'switches') return `${flag} L:E[,L:E...]`;
   return `${flag} ${s.integer ? 'N' : 'X'}`;
 }

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { ExpertSwitch, Sampling } from '../../api/lab.ts';
+import type { Sampling } from '../../api/lab.ts';
 import { useLab, useLabActions } from '../../state/store.ts';
 import { NumberField } from './NumberField.tsx';
 import { SteeringControls } from './SteeringControls.tsx';
@@ -13,13 +13,13 @@ export function GenerationView() {
   const slots = useLab((s) => s.tasks.generate.result);
   const canRead = useLab((s) => s.model?.tokenizer ?? false);
   const running = useRunning('generate');
-  const { generate } = useLabActions();
+  const { generate, setSteering } = useLabActions();
   const [prompt, setPrompt] = useState('The jury said');
   const [newTokens, setNewTokens] = useState(32);
   const [mode, setMode] = useState<'greedy' | 'sample'>('greedy');
   const [seed, setSeed] = useState(0);
   const [temperature, setTemperature] = useState(0.8);
-  const [steering, setSteering] = useState<ExpertSwitch[]>([]);
+  const steering = useLab((s) => s.experiment.evaluation.disabledExperts);
   const sampling: Sampling = mode === 'greedy' ? { kind: 'greedy' } : { kind: 'sample', seed, temperature };
   return (
     <div className="subsection" role="region" aria-label="Generation">
