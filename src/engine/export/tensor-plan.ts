@@ -64,6 +64,14 @@ export function prunableTensorLayouts(checkpoint: Checkpoint): Map<string, Tenso
       out.set(n.shared.down, { name: n.shared.down, kind: 'other', segments: whole(info(n.shared.down), { layer: l, key: 'shared.down', start: 0 }) });
     }
     const H = spec.hiddenSize;
+    // e_score_correction_bias [E]: one element per expert, removed with its expert.
+    if (n.correctionBias) {
+      out.set(n.correctionBias, {
+        name: n.correctionBias,
+        kind: 'router',
+        segments: Array.from({ length: spec.numExperts }, (_, e) => ({ start: e, count: 1, canonical: null, expert: { layer: l, index: e } })),
+      });
+    }
     out.set(n.router, {
       name: n.router,
       kind: 'router',

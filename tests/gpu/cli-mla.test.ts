@@ -1,0 +1,152 @@
+/**
+ * The lab's commands on the set-b fixtures (DeepSeek-V2, DeepSeek-V3 with and without expert groups, GLM-4.5), in
+ * process on the GPU: `ppl --ids` equals transformers' perplexity to 1e-5 relative; `logits` writes the MoE
+ * layers' router logits (the raw logits, before sigmoid/softmax and correction bias) matching transformers;
+ * prune -> export -> reload -> ppl gives the number `ppl --masks` gives on the dense folder; dropping experts
+ * exports E - 2 experts with the same perplexity (and is refused with expert groups, whose membership would
+ * change); distillation lowers every MoE layer's expert MSE with the masks held.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.ts';
+import { DirectoryFolder, FileByteSource } from '../../src/cli/fs-folder.ts';
+import type { DistillReport } from '../../src/engine/distill/report.ts';
+import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
+import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
+import { expectClose } from '../helpers/tolerance.ts';
+import { FIXTURES_B, fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
+import { randomWindows } from './prune-pipeline-helpers.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'moe-lab-cli-mla-'));
+const calibrationFile = join(work, 'calibration.json');
+const evalFile = join(work, 'eval.json');
+
+beforeAll(() => {
+  writeFileSync(calibrationFile, JSON.stringify(randomWindows(4, 24, 512, 5)));
+  writeFileSync(evalFile, JSON.stringify(randomWindows(1, 64, 512, 9)[0]));
+});
+
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+async function ok(argv: string[]): Promise<string> {
+  const r = await run(argv);
+  expect(r.code, r.err).toBe(0);
+  return r.out;
+}
+
+async function cliNll(args: string[]): Promise<number> {
+  return (JSON.parse(await ok(['ppl', ...args, '--ids', evalFile, '--json'])) as { nll: number }).nll;
+}
+
+describe.each(FIXTURES_B)('%s', (name) => {
+  it("ppl --ids equals transformers to 1e-5; logits writes the MoE layers' router logits", async () => {
+    const ref = await readFixtureReference(name);
+    const ids = join(work, `${name}-ids.json`);
+    writeFileSync(ids, JSON.stringify(ref.inputIds));
+    const report = JSON.parse(await ok(['ppl', '--model', fixtureDir(name), '--ids', ids, '--json'])) as { nll: number; ppl: number };
+    expect(Math.abs(report.nll - ref.meanNll) / ref.meanNll).toBeLessThan(1e-5);
+    expect(Math.abs(report.ppl - ref.perplexity) / ref.perplexity).toBeLessThan(1e-5 * ref.meanNll * 1.01);
+    const out = join(work, `${name}-logits.safetensors`);
+    await ok(['logits', '--model', fixtureDir(name), '--ids', ids, '--out', out]);
+    const source = new FileByteSource(out);
+    const header = await readSafetensorsHeader(source);
+    for (const l of [1, 2]) {
+      const info = header.tensors.get(`layers.${l}.router_logits`)!;
+      const expected = ref.tensors.get(`layers.${l}.router_logits`)!;
+      const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expectClose(bytesToFloat32(info, await readTensorBytes(source, info)), expected, {
+        atol: 1e-4 * scale,
+        rtol: 0,
+        label: `${name} layer ${l} router logits`,
+      });
+    }
+  });
+
+  it('prune -> export -> reload -> ppl = ppl --masks on the dense folder', async () => {
+    const out = join(work, `${name}-pruned`);
+    await ok([
+      'prune',
+      '--model',
+      fixtureDir(name),
+      '--method',
+      'moe-pruner',
+      '--sparsity',
+      '0.5',
+      '--targets',
+      'experts,shared',
+      '--ids',
+      calibrationFile,
+      '--out',
+      out,
+    ]);
+    expect(await ok(['info', '--model', out])).toContain(name.replace('_nogroup', ''));
+    const exported = await cliNll(['--model', out]);
+    expect(await cliNll(['--model', fixtureDir(name), '--masks', join(out, 'masks.safetensors')])).toBe(exported);
+    expect(exported).not.toBe(await cliNll(['--model', fixtureDir(name)]));
+  });
+
+  it('dropping 2 experts exports E - 2 of them (correction bias too) with the same perplexity; refused with expert groups', async () => {
+    const out = join(work, `${name}-drop`);
+    const argv = [
+      'prune',
+      '--model',
+      fixtureDir(name),
+      '--method',
+      'wanda',
+      '--sparsity',
+      '0.3',
+      '--experts-drop',
+      '2',
+      '--ids',
+      calibrationFile,
+      '--out',
+      out,
+    ];
+    const dense = await openCheckpoint(new DirectoryFolder(fixtureDir(name)));
+    const rule = dense.spec.routing;
+    if (rule.kind === 'grouped-topk' && rule.groups > 1) {
+      const r = await run(argv);
+      expect(r.code).not.toBe(0);
+      expect(r.err).toMatch(/group-limited routing \(n_group 4\)/);
+      return;
+    }
+    await ok(argv);
+    const exported = await openCheckpoint(new DirectoryFolder(out));
+    expect(exported.spec.numExperts).toBe(dense.spec.numExperts - 2);
+    expect(await cliNll(['--model', out])).toBe(await cliNll(['--model', fixtureDir(name), '--masks', join(out, 'masks.safetensors')]));
+  });
+
+  it("distills: every MoE layer's expert MSE goes down, masks held", async () => {
+    const pruned = join(work, `${name}-pruned`);
+    const outDir = join(work, `${name}-distilled`);
+    const result = await run([
+      'distill',
+      '--teacher',
+      fixtureDir(name),
+      '--model',
+      pruned,
+      '--ids',
+      calibrationFile,
+      '--steps',
+      '6',
+      '--lr',
+      '1e-3',
+      '--batch',
+      '2',
+      '--out',
+      outDir,
+    ]);
+    expect(result.code, result.err).toBe(0);
+    const report = JSON.parse(readFileSync(join(outDir, 'distill-report.json'), 'utf8')) as DistillReport;
+    expect(report.masks_preserved.nonzero_after).toBe(0);
+    expect(report.layers).toHaveLength(2);
+    for (const l of report.layers) expect(l.mse_after!).toBeLessThan(l.mse_before);
+  });
+});
