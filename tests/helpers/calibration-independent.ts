@@ -25,7 +25,7 @@ export function independentStats(w: ReferenceWeights, ref: FixtureReference, l: 
     const logits = new Float64Array(E);
     for (let e = 0; e < E; e++) for (let h = 0; h < H; h++) logits[e] += x[t * H + h] * layer.router![e * H + h];
     const given = ref.tensors.get(`layers.${l}.router_logits`);
-    const r = route(spec.routing, given ? given.subarray(t * E, (t + 1) * E) : logits, K);
+    const r = route(spec.routing, given ? given.subarray(t * E, (t + 1) * E) : logits, K, layer.correctionBias);
     r.experts.forEach((e, k) => {
       const g = r.weights[k];
       tokens[e] += 1;

@@ -22,7 +22,7 @@
 import { ModelFileError } from '../errors.ts';
 import type { CalibrationMode } from '../experiment/schema.ts';
 import { bytesToFloat32, writeSafetensors, type SafetensorsHeader } from '../io/safetensors.ts';
-import type { MoeModelSpec } from '../model/spec.ts';
+import { attentionOutputWidth, type MoeModelSpec } from '../model/spec.ts';
 
 export const HISTOGRAM_BINS = 32;
 
@@ -81,7 +81,7 @@ export function emptyLayerStats(spec: MoeModelSpec): LayerStats {
     experts: Array.from({ length: E }, () => expert(I)),
     shared: spec.sharedExpert ? expert(spec.sharedExpert.ffnSize) : null,
     attnInputSqNorm: new Float32Array(H),
-    attnOInputSqNorm: new Float32Array(spec.numHeads * spec.headDim),
+    attnOInputSqNorm: new Float32Array(attentionOutputWidth(spec)),
     routerEntropyHist: new Float32Array(HISTOGRAM_BINS),
     routerMarginHist: new Float32Array(HISTOGRAM_BINS),
   };

@@ -174,6 +174,11 @@ export interface ParameterCounts {
   embedding: number;
 }
 
+/** Width of the o projection's input (the attention output per token): Hq * D, or Hq * dv under MLA. */
+export function attentionOutputWidth(spec: Pick<MoeModelSpec, 'numHeads' | 'headDim' | 'mla'>): number {
+  return spec.numHeads * (spec.mla?.vDim ?? spec.headDim);
+}
+
 /** Weights of one attention block (projections, their biases, q/k norms; MLA's LoRA factors and norms). */
 function attentionParameters(spec: MoeModelSpec): number {
   const { hiddenSize: H, headDim: D, numHeads, numKvHeads } = spec;

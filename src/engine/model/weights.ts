@@ -9,7 +9,7 @@
  */
 import { ModelFileError } from '../errors.ts';
 import type { TensorInfo } from '../io/safetensors.ts';
-import type { MoeModelSpec } from './spec.ts';
+import { attentionOutputWidth, type MoeModelSpec } from './spec.ts';
 
 export interface LinearNames {
   weight: string;
@@ -233,7 +233,7 @@ function checkShapes(spec: MoeModelSpec, names: WeightNames, tensors: ReadonlyMa
     expect(layer.q?.weight ?? null, [numHeads * D, H]);
     expect(layer.k?.weight ?? null, [numKvHeads * D, H]);
     expect(layer.v?.weight ?? null, [numKvHeads * D, H]);
-    expect(layer.o.weight, [H, numHeads * (spec.mla ? spec.mla.vDim : D)]);
+    expect(layer.o.weight, [H, attentionOutputWidth(spec)]);
     expect(layer.q?.bias ?? null, [numHeads * D]);
     expect(layer.k?.bias ?? null, [numKvHeads * D]);
     expect(layer.v?.bias ?? null, [numKvHeads * D]);

@@ -13,7 +13,7 @@
  */
 import type { ExpertStats, LayerStats } from '../calibration/stats.ts';
 import type { MatrixKey } from '../model/mask-set.ts';
-import type { MoeModelSpec } from '../model/spec.ts';
+import { attentionOutputWidth, type MoeModelSpec } from '../model/spec.ts';
 import type { PruneMatrixShape } from './plan.ts';
 import type { PruneTarget } from './pipeline-settings.ts';
 
@@ -163,8 +163,9 @@ export function canonicalElements(spec: MoeModelSpec, key: MatrixKey): number {
     case 'experts.down':
       return E * H * I;
     case 'attn.q':
-    case 'attn.o':
       return numHeads * D * H;
+    case 'attn.o':
+      return attentionOutputWidth(spec) * H;
     case 'attn.k':
     case 'attn.v':
       return numKvHeads * D * H;
@@ -180,7 +181,9 @@ export function targetKeys(spec: MoeModelSpec, layer: number, targets: readonly 
   if (!spec.moeLayers[layer]) return [];
   const keys: MatrixKey[] = [];
   if (targets.includes('experts')) keys.push('experts.gate_up', 'experts.down');
-  if (targets.includes('attention')) keys.push('attn.q', 'attn.k', 'attn.v', 'attn.o');
+  // MLA has no k/v projections (its latent factors are not pruned), and a q projection only without a q LoRA.
+  if (targets.includes('attention') && spec.mla) keys.push(...(spec.mla.qLoraRank === null ? (['attn.q'] as const) : []), 'attn.o');
+  else if (targets.includes('attention')) keys.push('attn.q', 'attn.k', 'attn.v', 'attn.o');
   if (targets.includes('shared') && spec.sharedExpert) keys.push('shared.gate_up', 'shared.down');
   return keys;
 }

@@ -14,7 +14,7 @@ import { referenceForward, type MoeTrace } from './forward.ts';
 import type { Vec } from './ops.ts';
 import type { ReferenceWeights } from './weights.ts';
 import type { LayerMasks, MaskSet } from '../model/mask-set.ts';
-import type { MoeModelSpec } from '../model/spec.ts';
+import { attentionOutputWidth, type MoeModelSpec } from '../model/spec.ts';
 import { entropyNats, histogramBin, routerProbabilities, topMargin } from '../calibration/router-health.ts';
 import { emptyLayerStats, HISTOGRAM_BINS, type CalibrationMode, type CalibrationStats, type ExpertStats, type LayerStats } from '../calibration/stats.ts';
 
@@ -164,7 +164,7 @@ export function referenceCalibrationStats(
           const acc = accumulators[l];
           if (!acc || (onlyLayer !== null && l !== onlyLayer)) return;
           addSquares(acc.attnInputSqNorm, input, spec.hiddenSize, () => 1);
-          addSquares(acc.attnOInputSqNorm, context, spec.numHeads * spec.headDim, () => 1);
+          addSquares(acc.attnOInputSqNorm, context, attentionOutputWidth(spec), () => 1);
         },
         onMoeLayer: (l, trace) => {
           const acc = accumulators[l];

@@ -15,7 +15,7 @@
  *   attn.input_sqnorm                                  inputNorm(ws.hidden), recomputed into scratch
  *   attn.o_input_sqnorm                                ws.context [T, Hq*D]
  */
-import type { MoeModelSpec } from '../../engine/model/spec.ts';
+import { attentionOutputWidth, type MoeModelSpec } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
 import { recordColumnSqNorm } from '../kernels/stats/column_sqnorm.ts';
 import { recordRouterHealth } from '../kernels/stats/router_health.ts';
@@ -75,10 +75,9 @@ export function recordAttentionInputStats(rec: Recorder, model: GpuModel, ws: Wo
 
 /** After layer l is recorded: attn.o_input_sqnorm from ws.context, the o projection's input. */
 export function recordAttentionContextStats(rec: Recorder, model: GpuModel, ws: Workspace, l: number, totals: LayerTotals, scratch: StatsScratch): void {
-  const { numHeads, headDim } = model.spec;
   recordColumnSqNorm(rec, {
-    rows: ws.context,
-    width: numHeads * headDim,
+    rows: ws.mla?.context ?? ws.context,
+    width: attentionOutputWidth(model.spec),
     offsets: scratch.allTokens,
     segments: 1,
     totals: totals.buffer,

@@ -6,7 +6,7 @@
  * own (minStorageBufferOffsetAlignment). `readLayerTotals` brings every layer back with one copy and one map.
  */
 import { HISTOGRAM_BINS, emptyLayerStats, type ExpertStats, type LayerStats } from '../../engine/calibration/stats.ts';
-import type { MoeModelSpec } from '../../engine/model/spec.ts';
+import { attentionOutputWidth, type MoeModelSpec } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
 import type { BufferBinding } from '../recorder.ts';
 
@@ -53,7 +53,7 @@ export function totalsLayout(spec: MoeModelSpec): TotalsLayout {
     sharedInput: S ? 2 * H : 0,
     sharedInter: 2 * S,
     attnInput: H,
-    attnOInput: spec.numHeads * spec.headDim,
+    attnOInput: attentionOutputWidth(spec),
   };
   let at = 0;
   const sections = {} as TotalsLayout['sections'];

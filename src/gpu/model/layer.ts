@@ -19,7 +19,7 @@ import { recordNorm } from '../kernels/nn/norm.ts';
 import { recordResidualAdd } from '../kernels/nn/residual_add.ts';
 import { recordRope } from '../kernels/nn/rope.ts';
 import { recordHeadCopy } from '../kernels/nn/head_copy.ts';
-import { MLA_NORM_EPS } from '../../engine/model/spec.ts';
+import { attentionOutputWidth, MLA_NORM_EPS } from '../../engine/model/spec.ts';
 import { recordRoute } from '../kernels/moe/route.ts';
 import type { Recorder } from '../recorder.ts';
 import type { GpuFfn, GpuModel, GpuNorm } from './gpu-model.ts';
@@ -114,7 +114,7 @@ function recordAttentionBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: 
   recordModelNorm(rec, model, layer.inputNorm, ws.hidden, ws.normed, T);
   if (spec.mla) {
     recordMlaContext(rec, model, ws, l);
-    const inner = Hq * spec.mla.vDim;
+    const inner = attentionOutputWidth(spec);
     recordMatmul(rec, { x: ws.mla!.context, weight: withMask(layer.o.weight, m['attn.o']), bias: layer.o.bias, y: ws.branch, rows: T, cols: H, inner });
     recordResidualAdd(rec, ws.hidden, ws.branch, ws.hiddenMid, T * H, spec.residualMultiplier);
     return;
