@@ -214,7 +214,7 @@ function BenchmarkResult({ report, stale }: { report: BenchmarkReport; stale: bo
               <thead>
                 <tr>
                   <th scope="col">task</th>
-                  <th scope="col">line</th>
+                  <th scope="col">item</th>
                   <th scope="col">paradigm</th>
                   <th scope="col">dense</th>
                   <th scope="col">pruned</th>
@@ -225,7 +225,8 @@ function BenchmarkResult({ report, stale }: { report: BenchmarkReport; stale: bo
                 {flipped.slice(0, FLIPPED_SHOWN).map((f) => (
                   <tr key={`${f.task}/${f.dense.line}`}>
                     <td>{f.task}</td>
-                    <td>{f.dense.line}</td>
+                    {/* A BLiMP pair by its paradigm's pairID (the page sends a filtered file, whose line numbers are its own). */}
+                    <td>{f.dense.pairId !== undefined ? `pair ${f.dense.pairId}` : `line ${f.dense.line}`}</td>
                     <td>{f.dense.uid ?? ''}</td>
                     <td>{f.dense.correct ? 'right' : 'wrong'}</td>
                     <td>{f.pruned.correct ? 'right' : 'wrong'}</td>
