@@ -14,7 +14,7 @@ import { normalizeConfig } from '../../src/engine/model/config.ts';
 import { countParameters } from '../../src/engine/model/spec.ts';
 import { resolveWeightNames } from '../../src/engine/model/weights.ts';
 import { createRng } from '../../src/engine/random.ts';
-import { FIXTURES, fixtureDir } from '../helpers/fixtures.ts';
+import { FIXTURES, FIXTURES_B, fixtureDir } from '../helpers/fixtures.ts';
 import { hostileNumber, pick, randomJson, randomString } from '../helpers/fuzz.ts';
 
 const CASE_TIME_LIMIT_MS = 1000;
@@ -36,7 +36,7 @@ function onlyModelFileErrors(label: string, run: () => void): 'ok' | string {
 describe('config and index fuzzing', () => {
   it('normalizes thousands of mutated configs into a spec or a ModelFileError, and checks weights against it', async () => {
     const fixtures = await Promise.all(
-      FIXTURES.map(async (name) => {
+      [...FIXTURES, ...FIXTURES_B].map(async (name) => {
         const config = JSON.parse(readFileSync(join(fixtureDir(name), 'config.json'), 'utf8')) as Record<string, unknown>;
         const source = await new DirectoryFolder(fixtureDir(name)).open('model.safetensors');
         return { name, config, tensors: (await readSafetensorsHeader(source!)).tensors };
