@@ -112,6 +112,15 @@ export interface ModelSummary {
   fit: ModelFit | null;
 }
 
+/** What the engine holds on the GPU (src/gpu/memory.ts): bytes in buffers now and at most since the GPU opened, and the budget. */
+export interface GpuMemoryReport {
+  resident: number;
+  peak: number;
+  buffers: number;
+  /** null: no budget but the adapter's own limits. */
+  budget: number | null;
+}
+
 export interface Engine {
   /** The WebGPU adapter the engine computes on, or why there is none. Never rejects for a missing GPU. */
   capabilities(): Promise<CapabilitiesReport>;
@@ -122,6 +131,8 @@ export interface Engine {
   /** Opens and validates a model; replaces the loaded one only when it succeeds. */
   loadModel(source: ModelSource, options?: OperationOptions): Promise<ModelSummary>;
   unloadModel(): Promise<void>;
+  /** Bytes on the GPU now and at most (null before the GPU is opened). */
+  gpuMemory(): Promise<GpuMemoryReport | null>;
   /** Token ids of `text` with the loaded model's tokenizer. */
   tokenize(text: string, options?: OperationOptions): Promise<number[]>;
 

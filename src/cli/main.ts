@@ -6,6 +6,8 @@ import { EngineError } from '../api/errors.ts';
 import { ModelFileError } from '../engine/errors.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { UsageError } from './args.ts';
+import { parseByteSize } from '../engine/format-bytes.ts';
+import { processPeakGpuBytes, resetPeakGpuBytes, setGpuMemoryBudget } from '../gpu/memory.ts';
 import { calibrateCommand } from './commands/calibrate.ts';
 import { compareMasksCommand } from './commands/compare-masks.ts';
 import type { Command, CommandIo } from './commands/command.ts';
@@ -47,6 +49,47 @@ function usage(): string {
   ].join('\n');
 }
 
+/**
+ * `--gpu-memory SIZE` (every command; `512MiB`, `8GiB`, plain bytes): the GPU memory budget of this run
+ * (src/gpu/memory.ts). Taken out of the argv before the command reads its own flags.
+ */
+function gpuMemoryFlag(argv: string[], command: string): { argv: string[]; budget: number | null } {
+  const rest: string[] = [];
+  let budget: number | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg !== '--gpu-memory' && !arg.startsWith('--gpu-memory=')) {
+      rest.push(arg);
+      continue;
+    }
+    const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i];
+    const bytes = text === undefined ? null : parseByteSize(text);
+    if (bytes === null)
+      throw new UsageError(`${command}: --gpu-memory must be a size such as 512MiB, 8GiB or a number of bytes (got ${JSON.stringify(text ?? '')})`);
+    budget = bytes;
+  }
+  return { argv: rest, budget };
+}
+
+/**
+ * With --json, every command's JSON object also says `peakGpuBytes`: the most bytes the run held on the GPU at
+ * once (all buffers of its GPU context: src/gpu/memory.ts; 0 for a command that never opens the GPU).
+ */
+function withPeakGpuBytes(io: CommandIo): CommandIo {
+  return {
+    err: io.err,
+    out: (text) => {
+      if (!text.startsWith('{')) return io.out(text);
+      try {
+        const value = JSON.parse(text) as Record<string, unknown>;
+        io.out(JSON.stringify({ ...value, peakGpuBytes: processPeakGpuBytes() }));
+      } catch {
+        io.out(text);
+      }
+    },
+  };
+}
+
 /** Runs one command; returns the exit code (0 ok, 1 bad input or failure, 2 usage, 130 cancelled with Ctrl-C). */
 export async function main(argv: string[], io: CommandIo = processIo): Promise<number> {
   const [name, ...rest] = argv;
@@ -60,7 +103,10 @@ export async function main(argv: string[], io: CommandIo = processIo): Promise<n
     return 2;
   }
   try {
-    return await command.run(rest, io);
+    const { argv: commandArgv, budget } = gpuMemoryFlag(rest, name);
+    setGpuMemoryBudget(budget);
+    resetPeakGpuBytes();
+    return await command.run(commandArgv, rest.includes('--json') ? withPeakGpuBytes(io) : io);
   } catch (error) {
     if (error instanceof UsageError) {
       io.err(`moe-lab ${error.message}\nusage: moe-lab ${command.usage}`);

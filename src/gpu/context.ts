@@ -6,6 +6,7 @@
 import type { GpuCapabilities } from '../api/gpu-capabilities.ts';
 import { describeCapabilities, requestedFeatures, requestedLimits } from './capabilities.ts';
 import { beyondLimits, deviceLost, GpuError, outOfMemory, unavailable } from './errors.ts';
+import { GpuMemory, gpuMemoryBudget } from './memory.ts';
 import type { Kernel } from './kernel.ts';
 import { Recorder } from './recorder.ts';
 
@@ -25,6 +26,8 @@ export class GpuContext {
   private readonly layouts = new Map<Kernel, GPUBindGroupLayout>();
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly freeUniformBuffers: GPUBuffer[] = [];
+  /** Bytes held on the GPU now and at most, and the budget (src/gpu/memory.ts). */
+  readonly memory = new GpuMemory(gpuMemoryBudget());
 
   private constructor(
     readonly gpu: GPU,
@@ -32,6 +35,7 @@ export class GpuContext {
     readonly device: GPUDevice,
     readonly caps: GpuCapabilities,
   ) {
+    this.memory.track(device);
     void device.lost.then((info) => {
       this.lostError = deviceLost(info.reason, info.message);
     });
@@ -149,6 +153,8 @@ export class GpuContext {
     this.throwIfFailed();
     const bytes = Math.max(4, Math.ceil(size / 4) * 4);
     this.checkSize(label, bytes, usage);
+    // Over the budget: refused before the error scopes open (the device's createBuffer would throw inside them).
+    this.memory.check(label, bytes);
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     const buffer = this.device.createBuffer({ label, size: bytes, usage });

@@ -6,6 +6,7 @@ import type {
   CapabilitiesReport,
   EmbeddedModel,
   Engine,
+  GpuMemoryReport,
   ModelEstimate,
   ModelFileInfo,
   ModelFit,
@@ -354,6 +355,13 @@ export class LabService implements Engine {
     if (recovery) void old!.run(async () => recovery.destroy()).catch(() => undefined);
     this.session = session;
     return old ? old.destroy() : Promise.resolve();
+  }
+
+  async gpuMemory(): Promise<GpuMemoryReport | null> {
+    const context = this.gpu ? await this.gpu.catch(() => null) : null;
+    if (!context) return null;
+    const { resident, peak, buffers, budget } = context.memory;
+    return { resident, peak, buffers, budget };
   }
 
   private async probeGpu(): Promise<CapabilitiesReport> {

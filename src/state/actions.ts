@@ -172,6 +172,7 @@ export function createLabActions(store: LabStore, engine: Engine) {
         tasks.resetTasks();
         set((s) => ({ model: summary, modelRef: model, modelTask: { status: 'idle' }, experiment: { ...s.experiment, model } }));
         checkLinkedModel(model);
+        void tasks.refreshGpuMemory();
       } catch (error) {
         if (modelController !== controller) return;
         const info = errorInfo(error);

@@ -63,10 +63,22 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
       return null;
     } finally {
       if (current()) controllers.delete(name);
+      void refreshGpuMemory();
+    }
+  }
+
+  /** Reads what the engine holds on the GPU (shown on the GPU panel); a failure to ask leaves the last reading. */
+  async function refreshGpuMemory(): Promise<void> {
+    try {
+      set({ gpuMemory: await engine.gpuMemory() });
+    } catch {
+      // The reading is informative only.
     }
   }
 
   const actions = {
+    refreshGpuMemory,
+
     /** Forgets every result: they belong to the model that was loaded. */
     resetTasks(): void {
       for (const controller of controllers.values()) controller.abort();

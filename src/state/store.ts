@@ -8,7 +8,7 @@ import type { BenchmarkReport } from '../api/benchmarks.ts';
 import { createContext, useContext } from 'react';
 import { useStore } from 'zustand';
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { EmbeddedModel, ModelEstimate, ModelSummary, Progress } from '../api/engine.ts';
+import type { EmbeddedModel, GpuMemoryReport, ModelEstimate, ModelSummary, Progress } from '../api/engine.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 import type { RecoverReport } from '../api/recover.ts';
 import type {
@@ -144,6 +144,8 @@ export interface LabState {
   variant: Variant;
   /** The pruning settings whose masks the engine applies now (pruneKey), or null while the model is dense. */
   masksKey: string | null;
+  /** Bytes the engine holds on the GPU now and at most, read after every task and model load (null: not opened yet). */
+  gpuMemory: GpuMemoryReport | null;
 }
 
 export type LabStore = StoreApi<LabState>;
@@ -164,6 +166,7 @@ export function initialLabState(): LabState {
     tasks: idleTasks(),
     variant: 'dense',
     masksKey: null,
+    gpuMemory: null,
   };
 }
 

@@ -14,12 +14,31 @@ const LIMIT_ROWS: { key: keyof GpuCapabilities['limits']; label: string; bytes: 
 /** The adapter the engine computes on: its name, optional features and the limits that bound model size. */
 export function GpuPanel() {
   const gpu = useLab((s) => s.gpu);
+  const memory = useLab((s) => s.gpuMemory);
   return (
     <section className="card" aria-labelledby="gpu-title">
       <h2 id="gpu-title">GPU</h2>
       {gpu.status === 'probing' && <p>Looking for a WebGPU adapter…</p>}
       {gpu.status === 'unavailable' && <p role="alert">{gpu.reason}</p>}
       {gpu.status === 'ready' && <Capabilities caps={gpu.caps} summary={gpu.summary} />}
+      {gpu.status === 'ready' && memory && (
+        <table className="facts" aria-label="GPU memory in use">
+          <tbody>
+            <tr>
+              <th scope="row">Memory in use</th>
+              <td data-testid="gpu-resident">
+                {formatBytes(memory.resident)} in {memory.buffers.toLocaleString('en-US')} buffers
+              </td>
+            </tr>
+            <tr>
+              <th scope="row" title="The most held at once since the GPU was opened: weights, masks, activations, statistics and scratch">
+                Peak
+              </th>
+              <td data-testid="gpu-peak">{formatBytes(memory.peak)}</td>
+            </tr>
+          </tbody>
+        </table>
+      )}
     </section>
   );
 }

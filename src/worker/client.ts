@@ -3,7 +3,7 @@
  * gets a fresh id; progress for that id goes to its onProgress; its AbortSignal posts a cancel and rejects at
  * once with kind 'aborted' (a late answer for a cancelled id is dropped).
  */
-import type { CapabilitiesReport, EmbeddedModel, Engine, ModelEstimate, ModelSource, ModelSummary, OperationOptions } from '../api/engine.ts';
+import type { CapabilitiesReport, GpuMemoryReport, EmbeddedModel, Engine, ModelEstimate, ModelSource, ModelSummary, OperationOptions } from '../api/engine.ts';
 import type * as Lab from '../api/lab.ts';
 import type { RecoverReport, RecoverRequest } from '../api/recover.ts';
 import type { BenchmarkReport, BenchmarkRequest } from '../api/benchmarks.ts';
@@ -30,6 +30,10 @@ export class WorkerEngineClient implements Engine {
     endpoint.addEventListener('message', this.onMessage);
     endpoint.start?.();
     this.post({ type: 'init', init });
+  }
+
+  gpuMemory(): Promise<GpuMemoryReport | null> {
+    return this.call('gpuMemory', null);
   }
 
   capabilities(): Promise<CapabilitiesReport> {

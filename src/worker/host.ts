@@ -12,6 +12,8 @@ function dispatch(engine: Engine, call: CallMessage, options: OperationOptions):
   switch (call.method) {
     case 'capabilities':
       return engine.capabilities();
+    case 'gpuMemory':
+      return engine.gpuMemory();
     case 'embeddedModels':
       return engine.embeddedModels();
     case 'estimateModel':

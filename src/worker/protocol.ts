@@ -6,7 +6,7 @@
  * EngineCalls is the wire form of the Engine interface: each method's input (its arguments without the
  * OperationOptions, whose callback and signal cannot be cloned) and output.
  */
-import type { CapabilitiesReport, EmbeddedModel, ModelEstimate, ModelSource, ModelSummary, Progress } from '../api/engine.ts';
+import type { CapabilitiesReport, EmbeddedModel, GpuMemoryReport, ModelEstimate, ModelSource, ModelSummary, Progress } from '../api/engine.ts';
 import type * as Lab from '../api/lab.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 import type { RecoverReport, RecoverRequest } from '../api/recover.ts';
@@ -18,6 +18,7 @@ export interface EngineCalls {
   estimateModel: { input: ModelSource; output: ModelEstimate };
   loadModel: { input: ModelSource; output: ModelSummary };
   unloadModel: { input: null; output: null };
+  gpuMemory: { input: null; output: GpuMemoryReport | null };
   tokenize: { input: string; output: number[] };
   texts: { input: null; output: Lab.TextInfo[] };
   addText: { input: string; output: Lab.AddedText };
@@ -44,6 +45,7 @@ export const ENGINE_METHODS: readonly EngineMethod[] = [
   'estimateModel',
   'loadModel',
   'unloadModel',
+  'gpuMemory',
   'tokenize',
   'texts',
   'addText',

@@ -19,6 +19,7 @@ type LabCalls = Pick<
   | 'recover'
   | 'exportRecovered'
   | 'compareMasks'
+  | 'gpuMemory'
 >;
 
 export function unusedLabCalls(): LabCalls {
@@ -39,5 +40,6 @@ export function unusedLabCalls(): LabCalls {
     recover: unused('recover'),
     exportRecovered: unused('exportRecovered'),
     compareMasks: unused('compareMasks'),
+    gpuMemory: async () => null,
   };
 }

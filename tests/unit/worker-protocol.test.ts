@@ -29,6 +29,7 @@ class FakeEngine implements Engine {
   recover = lab.recover;
   exportRecovered = lab.exportRecovered;
   compareMasks = lab.compareMasks;
+  gpuMemory = lab.gpuMemory;
   init: unknown;
   /** Resolves with the reason once loadModel's signal fires. */
   sawAbort: Promise<string>;
