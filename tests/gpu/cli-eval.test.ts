@@ -78,16 +78,16 @@ const tokenizer = loadTokenizer(
 );
 const encode = (text: string) => tokenizer.encode(text, { addSpecialTokens: false });
 
-// Two pairs each of three paradigms of the shipped subset (two fields).
+// One pair each of three paradigms of the shipped subset (two fields).
 const blimpLines = readFileSync('public/data/blimp/blimp-200.jsonl', 'utf8').split('\n');
-const blimp = [0, 1, 200, 201, 6000, 6001].map((i) => blimpLines[i]);
+const blimp = [0, 200, 6000].map((i) => blimpLines[i]);
 const choiceItems = [
   { context: 'The cat sat on the', choices: ['mat', 'moon', 'dog'], gold: 0 },
   { context: '', choices: ['Hello world.', 'world Hello.'], gold: 1 },
   { context: 'Question: one plus one is ', choices: ['two', 'three'], gold: 0 },
   { context: 'Caf\u00e9 au', choices: ['lait', 'na\u00efve'], gold: 1 },
 ];
-const blimpFile = join(dir, 'blimp-six.jsonl');
+const blimpFile = join(dir, 'blimp-three.jsonl');
 const choicesFile = join(dir, 'choices.jsonl');
 writeFileSync(blimpFile, blimp.join('\n') + '\n');
 writeFileSync(choicesFile, choiceItems.map((x) => JSON.stringify(x)).join('\n'));
@@ -103,7 +103,7 @@ function expectedRequest(context: string, answer: string): { ids: number[]; scor
 
 async function checkTasks(tasks: Task[], masks?: string): Promise<void> {
   const [pairs, choices] = tasks;
-  expect(pairs).toMatchObject({ name: 'blimp-six', format: 'minimal-pairs', items: 6, accNorm: null });
+  expect(pairs).toMatchObject({ name: 'blimp-three', format: 'minimal-pairs', items: 3, accNorm: null });
   expect(choices).toMatchObject({ name: 'choices', format: 'multiple-choice', items: 4 });
   const answers = [
     ...pairs.perItem.map((item, i) => ({ item, context: '', texts: [JSON.parse(blimp[i]).sentence_good, JSON.parse(blimp[i]).sentence_bad], gold: 0 })),
@@ -125,10 +125,10 @@ async function checkTasks(tasks: Task[], masks?: string): Promise<void> {
       expect(item.correctNorm).toBe(normed.indexOf(Math.max(...normed)) === gold);
     }
   }
-  expect(pairs.accuracy).toBeCloseTo(pairs.perItem.filter((i) => i.correct).length / 6, 12);
+  expect(pairs.accuracy).toBeCloseTo(pairs.perItem.filter((i) => i.correct).length / 3, 12);
   expect(pairs.fields.map((f) => f.name)).toEqual(['syntax', 'morphology']);
-  expect(pairs.fields.reduce((n, f) => n + f.items, 0)).toBe(6);
-  expect(pairs.terms.reduce((n, f) => n + f.items, 0)).toBe(6);
+  expect(pairs.fields.reduce((n, f) => n + f.items, 0)).toBe(3);
+  expect(pairs.terms.reduce((n, f) => n + f.items, 0)).toBe(3);
 }
 
 describe('moe-lab eval', () => {
@@ -140,10 +140,10 @@ describe('moe-lab eval', () => {
       tasks: Task[];
     };
     expect(report.contextToken).toEqual({ rule: 'bos', id: 0 });
-    expect(report.items).toBe(10);
+    expect(report.items).toBe(7);
     await checkTasks(report.tasks);
     const correct = report.tasks.flatMap((t) => t.perItem).filter((i) => i.correct).length;
-    expect(report.accuracy).toBeCloseTo(correct / 10, 12);
+    expect(report.accuracy).toBeCloseTo(correct / 7, 12);
 
     const pruned = join(dir, 'pruned');
     await ok(['prune', '--model', LAB_TINY, '--method', 'magnitude', '--sparsity', '0.5', '--out', pruned, '--masks-only']);
