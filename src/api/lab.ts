@@ -106,6 +106,16 @@ export interface LayerRoutingView {
   marginHistogram: number[]; // [HEALTH_BINS] over [0, 1]
   meanEntropy: number;
   meanMargin: number;
+  /**
+   * Grouped-topk routers (DeepSeek, GLM-4.5): the score of each chosen slot [T, K] (sigmoid or softmax of its logit,
+   * before renormalizing and routed_scaling_factor); null for the other rules.
+   */
+  scores: Float32Array | null;
+  /**
+   * Routers with e_score_correction_bias: the K experts the scores alone would pick [T, K] (no bias), and how many
+   * tokens the bias moved to another set. Null without a bias.
+   */
+  biasChoice: { scoreOnly: Uint32Array; changed: number } | null;
 }
 
 export interface RoutingView {
@@ -237,13 +247,15 @@ export type PruneTargetName = PruneTarget;
  * Everything a pruning run depends on; the same request on the same model gives the same masks. The pruning fields
  * are the experiment's (ExperimentPrune, from the settings vocabulary), so a new pruning setting needs no change here.
  */
-export interface PruneRequest extends Omit<ExperimentPrune, 'sparseGpt' | 'protect'> {
+export interface PruneRequest extends Omit<ExperimentPrune, 'sparseGpt' | 'protect' | 'structure'> {
   /** The statistics to score with (dense ones are reused when they match; sequential mode always recomputes). */
   calibration: CalibrationRequest & { mode: CalibrationModeName };
   /** SparseGPT's block width and dampening (method sparsegpt; absent: the defaults). */
   sparseGpt?: ExperimentPrune['sparseGpt'];
   /** Experts kept whole (absent: the vocabulary's default, none): a request written before the setting means the same. */
   protect?: ExperimentPrune['protect'];
+  /** Single weights or whole expert neurons (absent: the vocabulary's default, unstructured). */
+  structure?: ExperimentPrune['structure'];
 }
 
 /** Weights pruned in one matrix kind or one expert. */

@@ -62,6 +62,7 @@ function randomExperiment(rng: Rng): Experiment {
       expertsDrop: intIn(rng, LIMITS.expertsDrop),
       expertCriterion: pick(rng, EXPERT_CRITERIA),
       protect: pick(rng, SETTINGS.protect.values),
+      structure: pick(rng, SETTINGS.structure.values),
       targets: targets.length ? targets : ['attention'],
       sparseGpt,
     },

@@ -111,14 +111,23 @@ export const pruneCommand: Command = {
             weights: overall.weights,
             pruned: overall.pruned,
             layers: layers.map((l) => ({ layer: l.layer, target: l.target, sparsity: l.sparsity, droppedExperts: l.droppedExperts })),
+            structure: settings.structure,
+            ...(report.neurons ? { ffn: report.neurons.ffn, keptFfn: report.neurons.keptFfn } : {}),
+            ...(report.accounting ? { accounting: report.accounting } : {}),
             files: report.files.map((f) => f.path),
             seconds,
           }),
         );
       } else {
         const dropped = layers.some((l) => l.droppedExperts.length) ? `, ${settings.expertsDrop} experts dropped per layer` : '';
+        const neurons = report.neurons ? `, expert FFN ${report.neurons.ffn} -> ${report.neurons.keptFfn} neurons` : '';
+        const acc = report.accounting;
+        const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
+        const bytes = acc
+          ? `; weights on disk ${mib(acc.dense.diskBytes)} -> ${mib(acc.pruned.diskBytes)}, read per token ${mib(acc.dense.readPerTokenBytes)} -> ${mib(acc.pruned.readPerTokenBytes)}`
+          : '';
         io.out(
-          `${out}: ${settings.method} pruned ${(100 * overall.sparsity).toFixed(2)}% of ${overall.weights} weights${dropped}; ${report.files.length + 1} files, ${seconds.toFixed(1)} s`,
+          `${out}: ${settings.method} pruned ${(100 * overall.sparsity).toFixed(2)}% of ${overall.weights} weights${dropped}${neurons}${bytes}; ${report.files.length + 1} files, ${seconds.toFixed(1)} s`,
         );
       }
     } finally {

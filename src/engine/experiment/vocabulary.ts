@@ -244,6 +244,17 @@ export const SETTINGS = {
     options: { row: 'each output row (Wanda, MoE-Pruner)', matrix: 'each matrix', layer: 'each layer' },
     default: 'row',
   }),
+  structure: choice({
+    section: 'prune',
+    at: 'prune.structure',
+    label: 'Structure',
+    help: "unstructured: single weights (masks; the model stays as large); neurons: every routed expert drops the same share of its FFN neurons (a gate row, an up row and a down column each), so the export is genuinely smaller (docs/pruning.md, 'Neuron pruning')",
+    url: 'structure',
+    link: 'non-default',
+    cli: 'structure',
+    options: { unstructured: 'single weights (masks)', neurons: 'expert neurons (smaller model)' },
+    default: 'unstructured',
+  }),
   allocation: choice({
     section: 'prune',
     at: 'prune.allocation',

@@ -21,6 +21,8 @@ import { DTYPE_BYTES, readSafetensorsHeader, type TensorInfo } from '../io/safet
 import { SHARD_INDEX, type Checkpoint } from '../model/checkpoint.ts';
 import type { MaskSet, MatrixKey } from '../model/mask-set.ts';
 import { Sha256 } from './sha256.ts';
+import type { NeuronStructure } from '../prune/neurons.ts';
+import { exportedElements, keptBytes, keptRuns, neuronConfig, neuronTensor } from './neuron-export.ts';
 import { exportedTensor, prunableTensorLayouts, type ExportedTensor, type Segment } from './tensor-plan.ts';
 
 /** Copied when the input folder has them (tokenizer files, generation settings). */
@@ -52,6 +54,8 @@ export interface FileHash {
 export interface PrunedModelInput {
   checkpoint: Checkpoint;
   masks: MaskSet;
+  /** A neuron pruning's kept neurons (neuron-export.ts): expert tensors shrink to I' and config.json says so. */
+  neurons?: NeuronStructure | null;
   /** Replacement weights of a canonical matrix (SparseGPT's updated weights, model dtype), or null. */
   updatedWeights?: (layer: number, key: MatrixKey) => Promise<Uint8Array | null>;
 }
@@ -136,9 +140,11 @@ function safetensorsEntry(input: PrunedModelInput, file: string, sources: Source
       hash.update(prefix);
       const layouts = prunableTensorLayouts(checkpoint);
       const stored = [...header.tensors.values()].sort((a, b) => a.byteOffset - b.byteOffset);
-      const plans = stored.map((info) => ({ info, out: exportedTensor(info, layouts.get(info.name), dropped) }));
-      const sizeOf = (out: ExportedTensor, info: TensorInfo) => out.segments.reduce((n, s) => n + s.count, 0) * DTYPE_BYTES[info.dtype];
-      if (dropped.size === 0) {
+      const neurons = input.neurons ?? null;
+      const shrunk = (out: ExportedTensor | null) => (out && neurons ? neuronTensor(out, checkpoint.spec, neurons) : out);
+      const plans = stored.map((info) => ({ info, out: shrunk(exportedTensor(info, layouts.get(info.name), dropped)) }));
+      const sizeOf = (out: ExportedTensor, info: TensorInfo) => exportedElements(out, checkpoint.spec, neurons) * DTYPE_BYTES[info.dtype];
+      if (dropped.size === 0 && !neurons) {
         yield prefix;
       } else {
         const kept = plans.filter((p) => p.out !== null).map((p) => ({ out: p.out!, dtype: p.info.dtype, info: p.info }));
@@ -163,7 +169,11 @@ function safetensorsEntry(input: PrunedModelInput, file: string, sources: Source
             const count = segment.canonical ? segment.count : Math.min(segment.count - at, Math.max(1, Math.floor(READ_PIECE / size)));
             const bytes = await source.read(info.byteOffset + (segment.start + at) * size, count * size);
             hash.update(bytes);
-            if (keep.has(segment)) yield await transformed(bytes, segment, size, masks, updatedOf);
+            if (keep.has(segment)) {
+              const out = await transformed(bytes, segment, size, masks, updatedOf);
+              const runs = neurons ? keptRuns(segment, checkpoint.spec, neurons) : null;
+              yield runs ? keptBytes(out, size, runs) : out;
+            }
             at += count;
           }
         }
@@ -226,13 +236,16 @@ export async function prunedModelEntries(input: PrunedModelInput, sources: Sourc
   if (dropped.size > 0 && routing.kind === 'grouped-topk' && routing.groups > 1) {
     throw new RangeError(`experts cannot be dropped from a model with group-limited routing (n_group ${routing.groups}): its expert groups would change`);
   }
-  const entries: ExportEntry[] = [
-    copiedEntry(checkpoint, 'config.json', sources, dropped.size ? () => jsonBytes(prunedConfig(checkpoint.config, kept)) : undefined),
-  ];
+  const neurons = input.neurons ?? null;
+  const config = () => {
+    const out = dropped.size ? prunedConfig(checkpoint.config, kept) : checkpoint.config;
+    return neurons ? neuronConfig(out, checkpoint.spec, neurons.ffn) : out;
+  };
+  const entries: ExportEntry[] = [copiedEntry(checkpoint, 'config.json', sources, dropped.size || neurons ? () => jsonBytes(config()) : undefined)];
   for (const path of COPIED_FILES) if (await checkpoint.folder.open(path)) entries.push(copiedEntry(checkpoint, path, sources));
   for (const file of checkpoint.files) entries.push(safetensorsEntry(input, file, sources));
   if (await checkpoint.folder.open(SHARD_INDEX))
-    entries.push(copiedEntry(checkpoint, SHARD_INDEX, sources, dropped.size ? (bytes) => prunedIndex(input, bytes) : undefined));
+    entries.push(copiedEntry(checkpoint, SHARD_INDEX, sources, dropped.size || neurons ? (bytes) => prunedIndex(input, bytes) : undefined));
   return entries;
 }
 
@@ -253,7 +266,7 @@ function prunedIndex(input: PrunedModelInput, bytes: Uint8Array): Uint8Array {
     const out = exportedTensor(info, layouts.get(name), dropped);
     if (!out) continue;
     weightMap[out.name] = shard;
-    total += out.segments.reduce((n, s) => n + s.count, 0) * DTYPE_BYTES[info.dtype];
+    total += exportedElements(out, checkpoint.spec, input.neurons ?? null) * DTYPE_BYTES[info.dtype];
   }
   return jsonBytes({ ...index, metadata: { ...index.metadata, total_size: total }, weight_map: weightMap });
 }

@@ -7,6 +7,7 @@
  */
 import type { MoeModelSpec } from '../model/spec.ts';
 import { MASKS_FILE, masksToSafetensors } from '../prune/masks-file.ts';
+import { neuronStructureOf } from '../prune/neurons.ts';
 import type { PruneReport } from '../prune/report.ts';
 import { prunedModelEntries, writeEntries, type ExportEntry, type FileHash, type PrunedModelInput, type SourceHashes } from './hf-folder.ts';
 
@@ -56,6 +57,9 @@ export async function writePrunedExport(
   signal?: AbortSignal,
 ): Promise<PruneReportFile> {
   const sources: SourceHashes = new Map();
+  // A neuron pruning's masks are whole neurons (checked): the folder holds the smaller experts.
+  if (report.settings.structure === 'neurons' && input.neurons === undefined)
+    input = { ...input, neurons: neuronStructureOf(input.checkpoint.spec, input.masks) };
   const entries = what.model === false ? [] : await prunedModelEntries(input, sources);
   const masksMetadata = { method: report.method, ...(model.contentHash ? { model_hash: model.contentHash } : {}), ...what.masksMetadata };
   entries.push(bytesEntry(MASKS_FILE, masksToSafetensors(input.checkpoint.spec, input.masks, masksMetadata)));

@@ -21,6 +21,7 @@ import {
 import { SETTINGS } from '../experiment/vocabulary.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
 import { checkSparseGptSettings } from '../sparsegpt/settings.ts';
+import { checkNeuronSettings } from './neurons.ts';
 import { checkSettings, PruneRequestError, usesColumnFactors, type PruneSettings } from './settings.ts';
 
 // The value sets, types and defaults are the settings vocabulary's (src/engine/experiment/vocabulary.ts).
@@ -63,11 +64,12 @@ export interface PipelineSettings extends ExperimentPrune {
 
 /** The v1 defaults of the share link (schema.ts), with the pipeline's own (seed, OWL, mode) from the vocabulary. */
 export const DEFAULT_PIPELINE_SETTINGS: PipelineSettings = (() => {
-  const { allocation, expertCriterion, expertsDrop, group, method, pattern, protect, sparseGpt, sparsity, targets } = defaultPrune();
+  const { allocation, expertCriterion, expertsDrop, group, method, pattern, protect, sparseGpt, sparsity, structure, targets } = defaultPrune();
   return {
     method,
     pattern,
     group,
+    structure,
     sparsity,
     seed: SETTINGS.seed.default,
     targets,
@@ -142,6 +144,7 @@ export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModel
   if (!CALIBRATION_MODES.includes(settings.mode))
     throw new PruneRequestError(`unknown mode ${JSON.stringify(settings.mode)} (one of ${CALIBRATION_MODES.join(', ')})`);
   if (method === 'sparsegpt') checkSparseGpt(settings);
+  if (settings.structure === 'neurons') checkNeuronSettings(settings, spec);
 }
 
 /** SparseGPT's scope (docs/sparsegpt.md): the routed experts, and the shared expert when asked; its own R x B comparison group. */

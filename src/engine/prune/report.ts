@@ -4,6 +4,7 @@
  * (OWL varies them), the dropped experts with their criterion values, and the settings, seed and calibration that
  * reproduce the run. The JSON form is prune-report.json (the export adds the model and the file hashes).
  */
+import type { PruneAccounting } from './accounting.ts';
 import { patternName } from './settings.ts';
 import type { PieceProjection, PrunePiece } from './layer-plan.ts';
 import type { ExpertCriterion, PipelineSettings } from './pipeline-settings.ts';
@@ -133,6 +134,20 @@ export interface PruneReport {
   layers: LayerPlanSummary[];
   achieved: SparsityReport;
   seconds: number;
+  /** Neuron pruning (structure neurons): the expert FFN size before and after, and the neurons each expert dropped. */
+  neurons?: NeuronReport;
+  /** Bytes on disk, on the GPU and read per token, dense vs pruned (accounting.ts). */
+  accounting?: PruneAccounting;
+}
+
+/** What a neuron pruning removed (docs/pruning.md, "Neuron pruning"). */
+export interface NeuronReport {
+  /** I of the dense model. */
+  ffn: number;
+  /** I' = I - floor(I * s), every routed expert of every MoE layer. */
+  keptFfn: number;
+  /** Per MoE layer, per expert, the dropped neuron indices (ascending). */
+  dropped: { layer: number; experts: number[][] }[];
 }
 
 /** The report of a run (JSON-ready). */

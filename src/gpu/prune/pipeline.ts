@@ -21,7 +21,10 @@ import { checkPipelineSettings, needsCalibration, type PipelineSettings } from '
 import { pruneReport } from '../../engine/prune/report.ts';
 import { calibrateOnGpu } from '../calibration/calibrate.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { GpuMaskSet } from '../model/gpu-mask-set.ts';
+import { GpuMaskSet, maskedMatrix } from '../model/gpu-mask-set.ts';
+import { WEIGHT_BYTES } from '../weights.ts';
+import type { MatrixKey } from '../../engine/model/mask-set.ts';
+import { pruneAccounting } from '../../engine/prune/accounting.ts';
 import { pruneLayerOnGpu, type GpuLayerPruning } from './layer-masks.ts';
 import {
   allocateOnGpu,
@@ -35,6 +38,7 @@ import {
   type PipelineOptions,
 } from './pipeline-run.ts';
 import { sparseGptPipeline } from './pipeline-sparsegpt.ts';
+import { neuronPipeline } from './neuron-pipeline.ts';
 
 export { PipelineRun, type PipelineCalibration, type PipelineOptions, type PipelineProgress } from './pipeline-run.ts';
 
@@ -48,6 +52,7 @@ export async function prunePipeline(
   const started = performance.now();
   checkPipelineSettings(settings, model.spec);
   if (settings.method === 'sparsegpt') return sparseGptPipeline(model, settings, calibration, options, started);
+  if (settings.structure === 'neurons') return neuronPipeline(model, settings, calibration, options, started);
   const { spec } = model;
   const layers = moeLayerIndices(spec);
   const measure = needsCalibration(settings) || calibration.measure === true;
@@ -98,6 +103,12 @@ export async function prunePipeline(
     const summaries = layers.map((l) => layerSummary(l, allocation, drops.get(l) ?? { dropped: [], criterionValues: null }));
     const info = calibrationInfo(calibration, stats, sequential ? 'sequential' : 'dense');
     const run = pruneReport(settings, info, summaries, counts, (performance.now() - started) / 1000);
+    // Masks save nothing on disk or in the lab; dropped experts leave the export (E - r experts).
+    const expertsLeft = spec.numExperts - ([...drops.values()].find((d) => d.dropped.length)?.dropped.length ?? 0);
+    const buffers = pruned.flatMap((p) => Object.entries(p.masks.matrices).map(([key, b]) => ({ key: key as MatrixKey, bytes: b.size })));
+    const enabled = pruned.filter((p) => p.masks.expertEnabled).map(() => ({ key: 'expert_enabled' as const, bytes: 4 * spec.numExperts }));
+    const dtype = layers.length ? maskedMatrix(model, layers[0], 'experts.gate_up')?.dtype : undefined;
+    if (dtype) run.accounting = pruneAccounting(spec, { ...spec, numExperts: expertsLeft }, WEIGHT_BYTES[dtype], [...buffers, ...enabled]);
     const dropped = new Map([...drops].map(([l, d]) => [l, d.dropped]));
     return new PipelineRun(
       model,
