@@ -20,7 +20,7 @@ export function tokenTexts(session: LabSession, ids: readonly number[]): string[
 }
 
 function view(session: LabSession, record: RoutingRecord, variant: Variant, window = 0): RoutingView {
-  const { numExperts: E, topK: K } = session.loaded.summary.spec;
+  const { numExperts: E, topK: K, routing } = session.loaded.summary.spec;
   const S = record.seqLen;
   const layers = record.layers.flatMap((layer, l) => {
     if (!layer) return [];
@@ -29,8 +29,10 @@ function view(session: LabSession, record: RoutingRecord, variant: Variant, wind
       gates: layer.gates.slice(window * S * K, (window + 1) * S * K),
       entropy: layer.entropy.slice(window * S, (window + 1) * S),
       margin: layer.margin.slice(window * S, (window + 1) * S),
+      routerLogits: layer.routerLogits?.slice(window * S * E, (window + 1) * S * E),
+      correctionBias: layer.correctionBias,
     };
-    return [summarizeLayer(l, slice, E, K)];
+    return [summarizeLayer(l, slice, E, K, routing)];
   });
   return { variant, layers };
 }

@@ -6,6 +6,9 @@
  */
 import { GATE_BINS, HEALTH_BINS, type LayerDrift, type LayerRoutingView } from '../api/lab.ts';
 import type { LayerRouting } from '../gpu/calibration/routing-record.ts';
+import type { RoutingRule } from '../engine/model/spec.ts';
+import { route } from '../engine/reference/routing.ts';
+import { sigmoid } from '../engine/reference/ops.ts';
 
 const NO_EXPERT = 0xffffffff;
 
@@ -27,8 +30,45 @@ export function expertLoad(expertIds: Uint32Array, experts: number): number[] {
   return counts.map((c) => (assigned ? c / assigned : 0));
 }
 
-/** Everything the inspector draws for one MoE layer of a record with T tokens and K slots. */
-export function summarizeLayer(layer: number, record: LayerRouting, experts: number, topK: number): LayerRoutingView {
+/**
+ * Grouped-topk routers: each chosen slot's score and, with a correction bias, the experts the scores alone pick
+ * (the same rule without the bias, routing.ts), from the recorded router logits.
+ */
+function scoresAndChoice(record: LayerRouting, experts: number, topK: number, rule: RoutingRule | undefined): Pick<LayerRoutingView, 'scores' | 'biasChoice'> {
+  const logits = record.routerLogits;
+  if (!rule || rule.kind !== 'grouped-topk' || !logits) return { scores: null, biasChoice: null };
+  const T = record.entropy.length;
+  const scores = new Float32Array(T * topK);
+  const withBias = rule.correctionBias && record.correctionBias ? record.correctionBias : null;
+  const scoreOnly = withBias ? new Uint32Array(T * topK).fill(NO_EXPERT) : null;
+  let changed = 0;
+  for (let t = 0; t < T; t++) {
+    const row = logits.subarray(t * experts, (t + 1) * experts);
+    // Softmax scores are over the enabled experts; the ids the forward chose stand for them (dropped ones never are).
+    let max = -Infinity;
+    for (const v of row) max = Math.max(max, v);
+    let sum = 0;
+    for (const v of row) sum += Math.exp(v - max);
+    for (let k = 0; k < topK; k++) {
+      const e = record.expertIds[t * topK + k];
+      if (e === NO_EXPERT || e >= experts) continue;
+      scores[t * topK + k] = rule.score === 'sigmoid' ? sigmoid(row[e]) : Math.exp(row[e] - max) / sum;
+    }
+    if (scoreOnly) {
+      const plain = route(rule, row, topK, null).experts;
+      plain.forEach((e, k) => (scoreOnly[t * topK + k] = e));
+      const chosen = new Set(Array.from(record.expertIds.subarray(t * topK, (t + 1) * topK)));
+      if (plain.some((e) => !chosen.has(e))) changed++;
+    }
+  }
+  return { scores, biasChoice: scoreOnly ? { scoreOnly, changed } : null };
+}
+
+/**
+ * Everything the inspector draws for one MoE layer of a record with T tokens and K slots. `rule`: the model's
+ * routing rule, for the grouped-topk scores and the correction bias's effect.
+ */
+export function summarizeLayer(layer: number, record: LayerRouting, experts: number, topK: number, rule?: RoutingRule): LayerRoutingView {
   const { expertIds, gates, entropy, margin } = record;
   const T = entropy.length;
   const gateHistogram = Array.from({ length: experts }, () => new Array<number>(GATE_BINS).fill(0));
@@ -67,6 +107,7 @@ export function summarizeLayer(layer: number, record: LayerRouting, experts: num
     marginHistogram,
     meanEntropy: T ? entropySum / T : 0,
     meanMargin: T ? marginSum / T : 0,
+    ...scoresAndChoice(record, experts, topK, rule),
   };
 }
 

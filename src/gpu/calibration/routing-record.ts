@@ -19,6 +19,10 @@ export interface LayerRouting {
   gates: Float32Array; // [T, K]
   entropy: Float32Array; // [T] nats
   margin: Float32Array; // [T] p(1) - p(2)
+  /** The raw router logits [T, E] and the layer's e_score_correction_bias [E] (null without one), so the page can
+   * show scores and the bias-corrected choice apart (DeepSeek-V3, GLM-4.5). */
+  routerLogits?: Float32Array;
+  correctionBias?: Float32Array | null;
 }
 
 export interface RoutingRecord {
@@ -35,15 +39,20 @@ export interface RoutingRecordOptions {
   signal?: AbortSignal;
 }
 
-/** Sections of one layer's record buffer, 256-byte aligned: ids, gates [T, K]; entropy, margin [T]; histograms. */
-function recordLayout(T: number, K: number) {
+/**
+ * Sections of one layer's record buffer, 256-byte aligned: ids, gates [T, K]; entropy, margin [T]; histograms;
+ * router logits [T, E]; correction bias [E].
+ */
+function recordLayout(T: number, K: number, E: number) {
   const align = (words: number) => Math.ceil(words / 64) * 64;
   const ids = 0;
   const gates = ids + align(T * K);
   const entropy = gates + align(T * K);
   const margin = entropy + align(T);
   const histograms = margin + align(T);
-  return { ids, gates, entropy, margin, histograms, words: histograms + align(2 * HISTOGRAM_BINS) };
+  const logits = histograms + align(2 * HISTOGRAM_BINS);
+  const bias = logits + align(T * E);
+  return { ids, gates, entropy, margin, histograms, logits, bias, words: bias + align(E) };
 }
 
 /** The routing of every token of `windows` (token ids, all of one length) through `model`. */
@@ -55,7 +64,8 @@ export async function recordTokenRouting(model: GpuModel, windows: number[][], o
   const forward = new GpuForward(model, windows.length, windows[0].length);
   const T = forward.tokens;
   const K = spec.topK;
-  const layout = recordLayout(T, K);
+  const E = spec.numExperts;
+  const layout = recordLayout(T, K, E);
   const buffers: (GPUBuffer | null)[] = [];
   try {
     for (const [l, isMoe] of spec.moeLayers.entries()) buffers.push(isMoe ? await ctx.allocate(`routing record layer ${l}`, layout.words * 4) : null);
@@ -69,6 +79,9 @@ export async function recordTokenRouting(model: GpuModel, windows: number[][], o
       const out = buffers[tap.layer]!;
       tap.recorder.copy(tap.expertIds, 0, out, layout.ids * 4, T * K * 4);
       tap.recorder.copy(tap.gates, 0, out, layout.gates * 4, T * K * 4);
+      tap.recorder.copy(tap.routerLogits, 0, out, layout.logits * 4, T * E * 4);
+      const bias = model.layers[tap.layer].correctionBias;
+      if (bias) tap.recorder.copy(bias, 0, out, layout.bias * 4, E * 4);
       recordRouterHealth(tap.recorder, {
         routerLogits: tap.routerLogits,
         enabled: options.masks?.layers[tap.layer]?.expertEnabled ?? model.allExpertsEnabled,
@@ -83,17 +96,20 @@ export async function recordTokenRouting(model: GpuModel, windows: number[][], o
     for (let l = 0; l < spec.numLayers; l++) forward.recordLayer(rec, l, { masks: options.masks?.layers[l] ?? null, onMoeLayer });
     await rec.submit();
     const layers: (LayerRouting | null)[] = [];
-    for (const b of buffers) {
+    for (const [l, b] of buffers.entries()) {
       if (!b) {
         layers.push(null);
         continue;
       }
       const words = await ctx.read(b);
+      const hasBias = model.layers[l].correctionBias !== null;
       layers.push({
         expertIds: new Uint32Array(words, layout.ids * 4, T * K),
         gates: new Float32Array(words, layout.gates * 4, T * K),
         entropy: new Float32Array(words, layout.entropy * 4, T),
         margin: new Float32Array(words, layout.margin * 4, T),
+        routerLogits: new Float32Array(words, layout.logits * 4, T * E),
+        correctionBias: hasBias ? new Float32Array(words, layout.bias * 4, E) : null,
       });
     }
     return { windows: windows.length, seqLen: windows[0].length, topK: K, layers };

@@ -223,6 +223,12 @@ function RoutingCharts({ report, view }: { report: RoutingReport; view: RoutingV
           mean router entropy {selected.meanEntropy.toFixed(3)} nats, mean top-1/top-2 margin {selected.meanMargin.toFixed(3)}
         </span>
       </div>
+      {selected.biasChoice && (
+        <p className="hint" data-testid="bias-choice">
+          Experts are chosen by score + e_score_correction_bias, weighted by the score alone: the bias changed the chosen experts of{' '}
+          {selected.biasChoice.changed} of {report.tokenTexts.length} tokens in layer {selected.layer}.
+        </p>
+      )}
       <TokenRoutingView tokens={report.tokenTexts} layer={selected} topK={report.topK} experts={E} />
       <div className="chart-grid">
         <Chart label="Gate weight distribution" draw={gateMap} />

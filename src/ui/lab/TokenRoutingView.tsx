@@ -9,9 +9,19 @@ export function describeTokenRouting(token: string, t: number, layer: LayerRouti
   const slots: string[] = [];
   for (let k = 0; k < topK; k++) {
     const e = layer.expertIds[t * topK + k];
-    if (e !== NO_EXPERT) slots.push(`expert ${e} (g = ${layer.gates[t * topK + k].toFixed(4)})`);
+    // Grouped-topk routers: the score (sigmoid or softmax) apart from g (renormalized, times the scaling factor).
+    const score = layer.scores ? `score ${layer.scores[t * topK + k].toFixed(4)}, ` : '';
+    if (e !== NO_EXPERT) slots.push(`expert ${e} (${score}g = ${layer.gates[t * topK + k].toFixed(4)})`);
   }
-  return `token ${t} ${JSON.stringify(token)}: ${slots.join(', ') || 'no expert'}; router entropy ${layer.entropy[t].toFixed(3)} nats, top-1/top-2 margin ${layer.margin[t].toFixed(3)}`;
+  let bias = '';
+  if (layer.biasChoice) {
+    const plain = Array.from(layer.biasChoice.scoreOnly.subarray(t * topK, (t + 1) * topK)).filter((e) => e !== NO_EXPERT);
+    const chosen = new Set(Array.from(layer.expertIds.subarray(t * topK, (t + 1) * topK)));
+    bias = plain.every((e) => chosen.has(e))
+      ? '; the correction bias did not change the choice'
+      : `; chosen with the correction bias: the scores alone pick experts ${plain.join(', ')}`;
+  }
+  return `token ${t} ${JSON.stringify(token)}: ${slots.join(', ') || 'no expert'}${bias}; router entropy ${layer.entropy[t].toFixed(3)} nats, top-1/top-2 margin ${layer.margin[t].toFixed(3)}`;
 }
 
 /** The expert with the largest gate of token t (the one whose colour the token takes), or -1. */
