@@ -42,6 +42,7 @@ export function InspectPanel() {
         weights g. Route a text and see where its tokens go.
       </p>
       {model && !canRead && <NeedsTokenizer name={model.name} what="The inspector routes the tokens of a text" />}
+      <SuperExpertsNote />
       <div className="settings row">
         <TextPicker label="Text to route" value={text} onChange={setText} forTask="evaluate" disabled={running} />
         <NumberField label="Tokens" value={Math.min(tokens, limit)} min={2} max={limit} onCommit={setTokens} disabled={running} />
@@ -239,5 +240,19 @@ function RoutingCharts({ report, view }: { report: RoutingReport; view: RoutingV
       {sources.length > 0 && <Chart label="Expert load per source" draw={sourceMap} caption="Each row routes the first tokens of one genre (or text)." />}
       {drift && <Chart label="Routing drift" draw={driftChart} caption="How often pruning changed which experts a token goes to." />}
     </div>
+  );
+}
+
+/** Super experts of the last calibration (Su et al. 2025; docs/calibration.md), so the inspector marks them too. */
+function SuperExpertsNote() {
+  const calibration = useLab((s) => s.tasks.calibrate.result);
+  if (!calibration) return null;
+  const supers = calibration.layers.filter((l) => l.superExperts.length);
+  return (
+    <p className="hint" aria-label="Super experts in the inspector">
+      {supers.length
+        ? `Super experts (the last calibration: an expert whose largest output is far above its layer's): ${supers.map((l) => `layer ${l.layer}: expert ${l.superExperts.join(', ')}`).join('; ')}. Switching one off (Evaluate, Steering) shows what the model loses without it.`
+        : "The last calibration found no super expert: no expert's largest output stands far above its layer's."}
+    </p>
   );
 }
