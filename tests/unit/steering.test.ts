@@ -3,6 +3,8 @@
  * round trip, range checks against the model, and switched-off experts combined with a pruning's dropped experts.
  */
 import { describe, expect, it } from 'vitest';
+import { decodeExperiment, encodeExperiment } from '../../src/engine/experiment/url.ts';
+import { defaultExperiment } from '../../src/engine/experiment/schema.ts';
 import { formatExpertSwitches, parseExpertSwitches, steerMaskSet, switchedOffByLayer } from '../../src/engine/model/steering.ts';
 import { openFixture } from '../helpers/fixtures.ts';
 
@@ -31,5 +33,17 @@ describe('expert switches', () => {
     expect(steered.layers[0]!.matrices['attn.q']).toBe(bits);
     expect(Array.from(steered.layers[1]!.expertEnabled!)).toEqual([1, 1, 0, 1, 1, 1, 1, 1]);
     expect(Array.from(base.layers[0]!.expertEnabled)).toEqual([1, 0, 1, 1, 1, 1, 1, 1]);
+  });
+
+  it('travels in the share link as steer= (only when some expert is off); a bad value is a note and means none', () => {
+    const e = defaultExperiment();
+    expect(encodeExperiment(e)).not.toContain('steer=');
+    e.evaluation.disabledExperts = parseExpertSwitches('*:3,1:0');
+    const hash = encodeExperiment(e);
+    expect(hash).toContain('steer=*:3,1:0');
+    expect(decodeExperiment(`#${hash}`).experiment.evaluation.disabledExperts).toEqual(e.evaluation.disabledExperts);
+    const bad = decodeExperiment('#v=1&steer=3-1');
+    expect(bad.experiment.evaluation.disabledExperts).toEqual([]);
+    expect(bad.notes.join(' ')).toMatch(/steer=.*3-1.*not LAYER:EXPERT/);
   });
 });
