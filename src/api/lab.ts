@@ -98,8 +98,10 @@ export interface LayerRoutingView {
   margin: Float32Array; // [T] p(1) - p(2)
   /** Share of the T*K assignments per expert. */
   load: number[]; // [E]
-  /** Histogram of g per expert over [0, 1], GATE_BINS bins. */
+  /** Histogram of g per expert over [0, gateMax], GATE_BINS bins. */
   gateHistogram: number[][]; // [E][GATE_BINS]
+  /** The largest g the routing rule gives: 1, or routed_scaling_factor (grouped-topk; at least 1). */
+  gateMax: number;
   /** Tokens that chose both experts; diagonal: tokens that chose the expert. */
   coactivation: number[]; // [E * E]
   entropyHistogram: number[]; // [HEALTH_BINS] over [0, ln E]

@@ -72,13 +72,15 @@ export function summarizeLayer(layer: number, record: LayerRouting, experts: num
   const { expertIds, gates, entropy, margin } = record;
   const T = entropy.length;
   const gateHistogram = Array.from({ length: experts }, () => new Array<number>(GATE_BINS).fill(0));
+  // Grouped-topk gates are scores (at most 1 each, renormalized or not) times routed_scaling_factor.
+  const gateMax = rule?.kind === 'grouped-topk' ? Math.max(1, rule.scale) : 1;
   const coactivation = new Array<number>(experts * experts).fill(0);
   for (let t = 0; t < T; t++) {
     const chosen: number[] = [];
     for (let k = 0; k < topK; k++) {
       const e = expertIds[t * topK + k];
       if (e === NO_EXPERT || e >= experts) continue;
-      gateHistogram[e][binOf(gates[t * topK + k], 1, GATE_BINS)]++;
+      gateHistogram[e][binOf(gates[t * topK + k], gateMax, GATE_BINS)]++;
       chosen.push(e);
     }
     for (const a of chosen) for (const b of chosen) coactivation[a * experts + b]++;
@@ -102,6 +104,7 @@ export function summarizeLayer(layer: number, record: LayerRouting, experts: num
     margin,
     load: expertLoad(expertIds, experts),
     gateHistogram,
+    gateMax,
     coactivation,
     entropyHistogram,
     marginHistogram,

@@ -36,6 +36,9 @@ describe('router inspector: sigmoid scores and the bias-corrected choice', () =>
     const view = summarizeLayer(1, record, E, K, rule);
     expect(moved).toBeGreaterThan(0);
     expect(view.biasChoice!.changed).toBe(moved);
+    // g runs up to routed_scaling_factor: the gate histogram spans [0, 2.5] and holds every chosen slot.
+    expect(view.gateMax).toBe(2.5);
+    expect(view.gateHistogram.flat().reduce((a, b) => a + b, 0)).toBe(T * K);
     for (let t = 0; t < T; t++) {
       for (let k = 0; k < K; k++) {
         const e = expertIds[t * K + k];

@@ -99,13 +99,14 @@ function RoutingCharts({ report, view }: { report: RoutingReport; view: RoutingV
         {
           title: `Gate weight distribution per expert, layer ${selected.layer}, ${which}`,
           rowLabels: expertLabels(E).map((e) => `expert ${e}`),
-          columnLabels: Array.from({ length: GATE_BINS }, (_, b) => (b / GATE_BINS).toFixed(2)),
+          columnLabels: Array.from({ length: GATE_BINS }, (_, b) => ((b / GATE_BINS) * selected.gateMax).toFixed(2)),
           values: selected.gateHistogram,
           xTitle: 'gate weight g (bin start)',
           yTitle: 'expert',
           valueTitle: 'tokens',
           showValues: false,
-          describe: (r, c, v) => `expert ${r}: ${v} tokens with g in [${(c / GATE_BINS).toFixed(2)}, ${((c + 1) / GATE_BINS).toFixed(2)})`,
+          describe: (r, c, v) =>
+            `expert ${r}: ${v} tokens with g in [${((c / GATE_BINS) * selected.gateMax).toFixed(2)}, ${(((c + 1) / GATE_BINS) * selected.gateMax).toFixed(2)})`,
         },
         onHover,
         560,
