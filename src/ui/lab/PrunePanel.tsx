@@ -135,6 +135,18 @@ export function PrunePanel() {
             </select>
           </div>
         )}
+        <div className="row">
+          <label htmlFor={`${id}-structure`}>{S.structure.label}</label>
+          <select
+            id={`${id}-structure`}
+            value={prune.structure}
+            disabled={running || prune.method === 'sparsegpt'}
+            title={S.structure.help}
+            onChange={(e) => actions.setSetting('structure', e.target.value)}
+          >
+            <Options row={S.structure} />
+          </select>
+        </div>
         {!hide.allocation && (
           <div className="row">
             <label htmlFor={`${id}-alloc`}>{S.allocation.label}</label>
