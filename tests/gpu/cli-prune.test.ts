@@ -41,7 +41,11 @@ async function run(argv: string[]): Promise<{ code: number; out: string[]; err: 
 
 async function ok(argv: string[]): Promise<string> {
   const result = await run(argv);
-  expect(result.err, argv.join(' ')).toEqual([]);
+  // The tiny calibration sets leave experts under the coverage threshold: only those warnings may appear.
+  expect(
+    result.err.filter((line) => !/got fewer than \d+ calibration tokens/.test(line)),
+    argv.join(' '),
+  ).toEqual([]);
   expect(result.code).toBe(0);
   return result.out.join('\n');
 }
