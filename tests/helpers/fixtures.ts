@@ -9,7 +9,9 @@ export const FIXTURES = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe', 'granitem
 /** Set b: the DeepSeek-V2/V3 (MLA, grouped sigmoid routing) and GLM-4.5 designs, layer 0 dense. */
 export const FIXTURES_B = ['deepseek_v2', 'deepseek_v3', 'deepseek_v3_nogroup', 'glm4_moe'] as const;
 export type FixtureName = (typeof FIXTURES)[number];
-export type AnyFixtureName = FixtureName | (typeof FIXTURES_B)[number];
+/** Set c: gpt_oss (sinks, sliding/full layers, biased router and experts, clamped SwiGLU); experts f32 or MXFP4. */
+export const FIXTURES_C = ['gpt_oss', 'gpt_oss_mxfp4'] as const;
+export type AnyFixtureName = FixtureName | (typeof FIXTURES_B)[number] | (typeof FIXTURES_C)[number];
 
 export function fixtureDir(name: AnyFixtureName): string {
   return fileURLToPath(new URL(`../fixtures/hf-tiny/${name}`, import.meta.url));

@@ -65,6 +65,11 @@ const COMMON = {
   lmHeadBias: false,
   maxPositions: 512,
   slidingWindow: null,
+  attentionWindows: [null, null],
+  attentionSinks: false,
+  routerBias: false,
+  expertBias: false,
+  expertActivation: { kind: 'swiglu' },
   dtype: 'f32',
 } satisfies Partial<MoeModelSpec>;
 

@@ -101,7 +101,7 @@ async function locateTensors(folder: ModelFolder): Promise<{ files: string[]; te
   const tensors = new Map<string, LocatedTensor>();
   if (!index) {
     const source = await require(folder, 'model.safetensors', 'or a sharded model.safetensors.index.json');
-    const header = await readSafetensorsHeader(source);
+    const header = await readSafetensorsHeader(source, WEIGHT_HEADER);
     for (const info of header.tensors.values()) tensors.set(info.name, { info, source });
     return { files: ['model.safetensors'], tensors };
   }
@@ -109,7 +109,7 @@ async function locateTensors(folder: ModelFolder): Promise<{ files: string[]; te
   const files = [...byFile.keys()].sort();
   for (const file of files) {
     const source = await require(folder, file, `listed in ${SHARD_INDEX}`);
-    const header = await readSafetensorsHeader(source);
+    const header = await readSafetensorsHeader(source, WEIGHT_HEADER);
     for (const name of byFile.get(file)!) {
       const info = header.tensors.get(name);
       if (!info) throw new ModelFileError(source.name, 'missing-tensor', `tensor ${quoted(name)} listed in ${SHARD_INDEX} is not in this shard`);
@@ -118,6 +118,9 @@ async function locateTensors(folder: ModelFolder): Promise<{ files: string[]; te
   }
   return { files, tensors };
 }
+
+/** U8 tensors are gpt-oss's MXFP4 blocks and scales; resolveWeightNames refuses U8 anywhere else. */
+const WEIGHT_HEADER = { extraDtypes: ['U8'] } as const;
 
 const DTYPE_OF: Record<string, WeightDtype> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 

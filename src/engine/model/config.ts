@@ -23,7 +23,14 @@ const FAMILY_DEFAULTS: Record<Architecture, { ropeTheta: number; rmsNormEps: num
   deepseek_v2: { ropeTheta: 10000, rmsNormEps: 1e-6 },
   deepseek_v3: { ropeTheta: 10000, rmsNormEps: 1e-6 },
   glm4_moe: { ropeTheta: 10000, rmsNormEps: 1e-5 },
+  gpt_oss: { ropeTheta: 150000, rmsNormEps: 1e-5 },
 };
+
+/**
+ * gpt_oss's SwiGLU constants: transformers' GptOssExperts hard-codes alpha 1.702 and limit 7.0; the hub config
+ * writes the limit as swiglu_limit (OpenAI's reference code reads it), so an absent key means 7.
+ */
+export const GPT_OSS_SWIGLU = { alpha: 1.702, limit: 7 } as const;
 
 /** YaRN's attention scale for a context extension `scale` (transformers' get_mscale / yarn_get_mscale). */
 function yarnMscale(scale: number, mscale = 1): number {
@@ -47,6 +54,7 @@ const ARCHITECTURE_BY_CLASS: Record<string, Architecture> = {
   DeepseekV2ForCausalLM: 'deepseek_v2',
   DeepseekV3ForCausalLM: 'deepseek_v3',
   Glm4MoeForCausalLM: 'glm4_moe',
+  GptOssForCausalLM: 'gpt_oss',
 };
 
 export function parseConfigJson(file: string, text: string): MoeModelSpec {
@@ -136,11 +144,11 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
   // non-default type in either is refused, except YaRN on the DeepSeek families.
   const ropeTypes = [rope.rope_type, scaling.rope_type ?? scaling.type].map((t) => String(t ?? 'default'));
   const ropeType = ropeTypes.find((t) => t !== 'default');
-  if (ropeType !== undefined && !(deepseek && ropeType === 'yarn')) {
+  if (ropeType !== undefined && !((deepseek || architecture === 'gpt_oss') && ropeType === 'yarn')) {
     throw new ModelFileError(
       file,
       'unsupported',
-      `rope scaling ${JSON.stringify(ropeType).slice(0, 40)} is not supported yet (only plain RoPE, and YaRN on DeepSeek models)`,
+      `rope scaling ${JSON.stringify(ropeType).slice(0, 40)} is not supported yet (only plain RoPE, and YaRN on DeepSeek and gpt_oss models)`,
     );
   }
   const ropeArgs = rope.rope_type != null && rope.rope_type !== 'default' ? rope : scaling;
@@ -214,6 +222,11 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
   let residualMultiplier = 1;
   let logitsScaling = 1;
   let lmHeadBias = false;
+  let attentionWindows: (number | null)[] = Array.from({ length: numLayers }, () => null);
+  let attentionSinks = false;
+  let routerBias = false;
+  let expertBias = false;
+  let expertActivation: MoeModelSpec['expertActivation'] = { kind: 'swiglu' };
 
   const qwenLayers = () => {
     const step = size('decoder_sparse_step', 1);
@@ -338,6 +351,28 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
       };
       break;
     }
+    case 'gpt_oss': {
+      // GptOssTopKRouter: top-K of the biased router logits, then softmax over those K.
+      routing = { kind: 'topk-softmax' };
+      expertFfnSize = size('intermediate_size');
+      qkvBias = oBias = bool('attention_bias', true);
+      attentionSinks = routerBias = expertBias = true;
+      expertActivation = { kind: 'clamped-swiglu', alpha: GPT_OSS_SWIGLU.alpha, limit: num('swiglu_limit', GPT_OSS_SWIGLU.limit) };
+      if (!(expertActivation.limit > 0)) bad(`swiglu_limit must be positive (got ${expertActivation.limit})`);
+      // GptOssConfig: layer_types defaults to sliding_attention on even layers, full_attention on odd ones.
+      const types = c.layer_types ?? Array.from({ length: numLayers }, (_, l) => (l % 2 === 0 ? 'sliding_attention' : 'full_attention'));
+      if (!Array.isArray(types) || types.length !== numLayers || !types.every((t) => t === 'sliding_attention' || t === 'full_attention')) {
+        bad(`layer_types must list 'sliding_attention' or 'full_attention' for each of the ${numLayers} layers`);
+      }
+      const window = size('sliding_window', 128);
+      attentionWindows = (types as string[]).map((t) => (t === 'sliding_attention' ? window : null));
+      const quant = c.quantization_config as Json | undefined;
+      // MXFP4 expert blocks + scales are decoded on load (weights.ts); any other quantization is refused.
+      if (quant != null && quant.quant_method !== 'mxfp4') {
+        throw new ModelFileError(file, 'unsupported', `quantization ${shown(quant.quant_method)} is not supported (gpt_oss's mxfp4 is)`);
+      }
+      break;
+    }
     case 'phimoe':
       routing = { kind: 'sparsemixer', jitterEps: num('router_jitter_noise', 0.01) };
       expertFfnSize = size('intermediate_size');
@@ -406,6 +441,11 @@ export function normalizeConfig(file: string, c: Json): MoeModelSpec {
     lmHeadBias,
     maxPositions: int('max_position_embeddings', 4096),
     slidingWindow,
+    attentionWindows,
+    attentionSinks,
+    routerBias,
+    expertBias,
+    expertActivation,
     bosTokenId: tokenId('bos_token_id'),
     eosTokenId: tokenId('eos_token_id'),
     dtype,

@@ -11,9 +11,10 @@
  */
 import { ModelFileError } from '../errors.ts';
 import { DTYPE_BYTES, type Dtype } from '../io/safetensors.ts';
-import type { Checkpoint, LocatedTensor } from './checkpoint.ts';
+import { readTensorF32, readTensorRaw, type Checkpoint, type LocatedTensor } from './checkpoint.ts';
+import { decodeMxfp4 } from './mxfp4.ts';
 import type { MoeModelSpec } from './spec.ts';
-import type { ExpertNames } from './weights.ts';
+import { mxfp4Names, type ExpertNames } from './weights.ts';
 
 export type CanonicalTarget = 'gateUp' | 'down';
 
@@ -55,6 +56,7 @@ function layerExperts(checkpoint: Checkpoint, layer: number): ExpertNames {
 export function planCanonicalExperts(checkpoint: Checkpoint, layer: number): CanonicalExpertPlan {
   const { numExperts: E, expertFfnSize: I, hiddenSize: H } = checkpoint.spec;
   const experts = layerExperts(checkpoint, layer);
+  if (experts.layout === 'gpt-oss') throw gptOssUnsupported(checkpoint.folder.name, 'the GPU forward, pruning and export');
   const located = (name: string): LocatedTensor => {
     const tensor = checkpoint.tensors.get(name);
     if (!tensor) throw new ModelFileError(checkpoint.folder.name, 'missing-tensor', `missing tensor ${name}`);
@@ -95,6 +97,54 @@ export function planCanonicalExperts(checkpoint: Checkpoint, layer: number): Can
   return { dtype, gateUpBytes: 2 * E * matrix, downBytes: E * matrix, copies };
 }
 
+/** gpt_oss's experts (interleaved, transposed, biased, maybe MXFP4) reach only the CPU reference so far. */
+export function gptOssUnsupported(file: string, what: string): ModelFileError {
+  return new ModelFileError(file, 'unsupported', `gpt_oss experts are not supported by ${what} yet (the CPU reference forward runs them)`);
+}
+
+/**
+ * gpt_oss's experts of layer `layer` in the canonical layout, f32: gate_up [E, 2I, H] (gate rows, then up rows,
+ * de-interleaved from the stored [..., 0::2] / [..., 1::2]), down [E, H, I], and their biases in the same order:
+ * gate_up [E, 2I], down [E, H]. Dense storage is x @ W ([E, H, 2I], [E, I, H]) and is transposed; MXFP4 storage
+ * already holds the transposed matrices ([E, 2I, H], [E, H, I]) and is decoded (model/mxfp4.ts).
+ */
+export async function readGptOssExperts(
+  checkpoint: Checkpoint,
+  layer: number,
+): Promise<{ gateUp: Float32Array; down: Float32Array; gateUpBias: Float32Array; downBias: Float32Array }> {
+  const experts = layerExperts(checkpoint, layer);
+  if (experts.layout !== 'gpt-oss') throw new RangeError(`layer ${layer} of ${checkpoint.folder.name} does not hold gpt_oss experts`);
+  const { numExperts: E, expertFfnSize: I, hiddenSize: H } = checkpoint.spec;
+  /** The matrix [E, R, C] as R outputs x C inputs (nn.Linear's [out, in]). */
+  const outIn = async (base: string, R: number, C: number): Promise<Float32Array> => {
+    if (experts.format === 'mxfp4') {
+      const { blocks, scales } = mxfp4Names(base);
+      return decodeMxfp4((await readTensorRaw(checkpoint, blocks)).bytes, (await readTensorRaw(checkpoint, scales)).bytes, E * R, C);
+    }
+    const stored = await readTensorF32(checkpoint, base); // [E, C, R]
+    const out = new Float32Array(E * R * C);
+    for (let e = 0; e < E; e++) for (let c = 0; c < C; c++) for (let r = 0; r < R; r++) out[(e * R + r) * C + c] = stored[(e * C + c) * R + r];
+    return out;
+  };
+  const interleaved = await outIn(experts.gateUp, 2 * I, H); // [E, 2I, H], rows gate0, up0, gate1, up1, ...
+  const interleavedBias = await readTensorF32(checkpoint, experts.gateUpBias); // [E, 2I]
+  const gateUp = new Float32Array(E * 2 * I * H);
+  const gateUpBias = new Float32Array(E * 2 * I);
+  for (let e = 0; e < E; e++) {
+    for (let i = 0; i < I; i++) {
+      for (const [part, row] of [
+        [0, 2 * i],
+        [1, 2 * i + 1],
+      ]) {
+        const to = e * 2 * I + part * I + i;
+        gateUp.set(interleaved.subarray((e * 2 * I + row) * H, (e * 2 * I + row + 1) * H), to * H);
+        gateUpBias[to] = interleavedBias[e * 2 * I + row];
+      }
+    }
+  }
+  return { gateUp, down: await outIn(experts.down, H, I), gateUpBias, downBias: await readTensorF32(checkpoint, experts.downBias) };
+}
+
 /** Reads the bytes of one planned copy (one expert matrix, or an expert's fused gate+up rows). */
 export function readExpertCopy(copy: ExpertCopy): Promise<Uint8Array> {
   const { info, source } = copy.tensor;
@@ -127,6 +177,7 @@ export function checkpointExpertTensors(spec: MoeModelSpec, names: ExpertNames, 
     throw new RangeError(`canonical experts must be ${2 * E * matrix} + ${E * matrix} bytes, got ${experts.gateUp.byteLength} + ${experts.down.byteLength}`);
   }
   const { dtype, gateUp, down } = experts;
+  if (names.layout === 'gpt-oss') throw gptOssUnsupported(names.gateUp, 'export');
   if (names.layout === 'fused') {
     return [
       { name: names.gateUp, dtype, shape: [E, 2 * I, H], data: gateUp },

@@ -7,7 +7,7 @@
  * V vocab, D head dim, L layers.
  */
 
-export type Architecture = 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'granitemoe' | 'phimoe' | 'deepseek_v2' | 'deepseek_v3' | 'glm4_moe';
+export type Architecture = 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe' | 'granitemoe' | 'phimoe' | 'deepseek_v2' | 'deepseek_v3' | 'glm4_moe' | 'gpt_oss';
 
 export const ARCHITECTURES: readonly Architecture[] = [
   'mixtral',
@@ -19,6 +19,7 @@ export const ARCHITECTURES: readonly Architecture[] = [
   'deepseek_v2',
   'deepseek_v3',
   'glm4_moe',
+  'gpt_oss',
 ];
 
 /**
@@ -68,6 +69,13 @@ export interface SharedExpertSpec {
 }
 
 export type WeightDtype = 'f32' | 'f16' | 'bf16';
+
+/**
+ * The experts' activation: SwiGLU down(silu(gate) * up) (Shazeer 2020), or gpt_oss's clamped variant
+ * (transformers' GptOssExperts._apply_gate): g = min(gate, limit), u = clamp(up, -limit, limit),
+ * act = (u + 1) * g * sigmoid(alpha * g).
+ */
+export type ExpertActivation = { kind: 'swiglu' } | { kind: 'clamped-swiglu'; alpha: number; limit: number };
 
 /**
  * Multi-head latent attention (DeepSeek-V2 report, Sec. 2.1; transformers' DeepseekV2/V3Attention), per token x [H]:
@@ -152,6 +160,18 @@ export interface MoeModelSpec {
   maxPositions: number;
   /** Mixtral/Qwen sliding window, null when full attention; windows longer than it are refused. */
   slidingWindow: number | null;
+  /**
+   * Per layer: the window w of a sliding-window attention layer (query t attends to keys t-w+1..t), null for full
+   * causal attention. gpt_oss alternates them (layer_types); the other families have all null (their sliding
+   * window is a context limit, above).
+   */
+  attentionWindows: (number | null)[];
+  /** gpt_oss: a learned logit per head joins each attention softmax and takes no value (attention sinks). */
+  attentionSinks: boolean;
+  /** gpt_oss: router logits = x . router^T + bias [E]; experts add biases gate_up [E, 2I] and down [E, H]. */
+  routerBias: boolean;
+  expertBias: boolean;
+  expertActivation: ExpertActivation;
   bosTokenId: number | null;
   eosTokenId: number | null;
   /** Storage dtype of the checkpoint's floating-point weights. */
@@ -197,6 +217,7 @@ function attentionParameters(spec: MoeModelSpec): number {
   if (spec.oBias) attention += H;
   if (spec.qkNorm === 'per-head') attention += 2 * D;
   if (spec.qkNorm === 'full-width') attention += (numHeads + numKvHeads) * D;
+  if (spec.attentionSinks) attention += numHeads;
   return attention;
 }
 
@@ -204,8 +225,9 @@ export function countParameters(spec: MoeModelSpec): ParameterCounts {
   const { hiddenSize: H, vocabSize: V, expertFfnSize: I } = spec;
   const normParams = H * (spec.norm.bias ? 2 : 1);
   const attention = attentionParameters(spec);
-  const perExpert = 3 * H * I;
-  const router = spec.numExperts * H + (spec.routing.kind === 'grouped-topk' && spec.routing.correctionBias ? spec.numExperts : 0);
+  const perExpert = 3 * H * I + (spec.expertBias ? 2 * I + H : 0);
+  const router =
+    spec.numExperts * H + (spec.routing.kind === 'grouped-topk' && spec.routing.correctionBias ? spec.numExperts : 0) + (spec.routerBias ? spec.numExperts : 0);
   let total = V * H + normParams; // embeddings + final norm
   if (!spec.tiedEmbeddings) total += V * H;
   if (spec.lmHeadBias) total += V;

@@ -4,6 +4,10 @@
  *   (Qwen2/3-MoE, OLMoE), under `block_sparse_moe.` or `mlp.`;
  * - transformers 5 fused layout: `experts.gate_up_proj` [E, 2I, H] (gate rows first) + `experts.down_proj` [E, H, I];
  * - GraniteMoE: `input_linear.weight` [E, 2I, H] (gate rows first) + `output_linear.weight` [E, H, I].
+ * - gpt_oss: `mlp.experts.gate_up_proj` [E, H, 2I] (x @ W, gate and up interleaved: gate = [..., 0::2], up =
+ *   [..., 1::2]) + `down_proj` [E, I, H], with biases `gate_up_proj_bias` [E, 2I] (interleaved too) and
+ *   `down_proj_bias` [E, H]; or, as the hub stores gpt-oss-20b/120b, the two matrices in MXFP4 (`*_blocks` +
+ *   `*_scales`, see model/mxfp4.ts).
  * The engine's canonical layout is the fused one: per layer gate_up [E, 2I, H] and down [E, H, I], row-major
  * [out, in] as in nn.Linear.
  */
@@ -21,7 +25,26 @@ export interface NormNames {
   bias: string | null;
 }
 
-export type ExpertNames = { layout: 'per-expert'; gate: string[]; up: string[]; down: string[] } | { layout: 'fused'; gateUp: string; down: string };
+export type ExpertNames =
+  { layout: 'per-expert'; gate: string[]; up: string[]; down: string[] } | { layout: 'fused'; gateUp: string; down: string } | GptOssExpertNames;
+
+/**
+ * gpt_oss's experts (see the header). `gateUp` / `down` name the matrices, or with format 'mxfp4' the base name
+ * whose `_blocks` and `_scales` tensors hold them (mxfp4Names).
+ */
+export interface GptOssExpertNames {
+  layout: 'gpt-oss';
+  format: 'dense' | 'mxfp4';
+  gateUp: string;
+  down: string;
+  gateUpBias: string;
+  downBias: string;
+}
+
+/** The MXFP4 tensors of a matrix stored under `base` (the hub's gpt-oss naming). */
+export function mxfp4Names(base: string): { blocks: string; scales: string } {
+  return { blocks: `${base}_blocks`, scales: `${base}_scales` };
+}
 
 export interface FfnNames {
   gate: string;
@@ -64,6 +87,9 @@ export interface LayerNames {
   sharedGate: string | null;
   /** DeepSeek-V3 / GLM-4.5 router's e_score_correction_bias [E] (selection only). */
   correctionBias: string | null;
+  /** gpt_oss: the router's bias [E] (added to the logits) and the attention sinks [Hq]. */
+  routerBias: string | null;
+  sinks: string | null;
   dense: FfnNames | null;
 }
 
@@ -136,6 +162,8 @@ export function resolveWeightNames(
       shared: null,
       sharedGate: null,
       correctionBias: null,
+      routerBias: null,
+      sinks: spec.attentionSinks ? need(`${a}.sinks`, `layer ${l} attention sinks`) : null,
       dense: null,
     };
     if (!spec.moeLayers[l]) {
@@ -154,6 +182,23 @@ export function resolveWeightNames(
         layout: 'fused',
         gateUp: need(`${m}.input_linear.weight`, `layer ${l} experts`),
         down: need(`${m}.output_linear.weight`, `layer ${l} experts`),
+      };
+    } else if (spec.architecture === 'gpt_oss') {
+      const m = `${p}.mlp`;
+      layer.router = need(`${m}.router.weight`, `layer ${l} router`);
+      layer.routerBias = need(`${m}.router.bias`, `layer ${l} router bias`);
+      const gateUp = `${m}.experts.gate_up_proj`;
+      const down = `${m}.experts.down_proj`;
+      const mxfp4 = has(mxfp4Names(gateUp).blocks);
+      if (mxfp4) for (const base of [gateUp, down]) for (const n of Object.values(mxfp4Names(base))) need(n, `layer ${l} MXFP4 experts`);
+      else for (const n of [gateUp, down]) need(n, `layer ${l} experts`);
+      layer.experts = {
+        layout: 'gpt-oss',
+        format: mxfp4 ? 'mxfp4' : 'dense',
+        gateUp,
+        down,
+        gateUpBias: need(`${gateUp}_bias`, `layer ${l} expert biases`),
+        downBias: need(`${down}_bias`, `layer ${l} expert biases`),
       };
     } else {
       const m = [`${p}.block_sparse_moe`, `${p}.mlp`].find((prefix) => has(`${prefix}.gate.weight`)) ?? `${p}.mlp`;
@@ -213,8 +258,25 @@ function checkShapes(spec: MoeModelSpec, names: WeightNames, tensors: ReadonlyMa
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
       throw new ModelFileError(fileOf(name), 'shape-mismatch', `tensor ${name} has shape [${info.shape.slice(0, 8)}], config.json implies [${shape}]`);
     }
-    if (info.dtype === 'I32' || info.dtype === 'I64') {
+    if (info.dtype === 'I32' || info.dtype === 'I64' || info.dtype === 'U8') {
       throw new ModelFileError(fileOf(name), 'bad-dtype', `tensor ${name} is ${info.dtype}; weights must be F32, F16 or BF16`);
+    }
+  };
+  /** MXFP4 blocks [..., C/32, 16] and scales [..., C/32] of a matrix [R, C] per expert (stored transposed: R outputs). */
+  const expectMxfp4 = (base: string, R: number, C: number) => {
+    const { blocks, scales } = mxfp4Names(base);
+    for (const [name, shape] of [
+      [blocks, [E, R, C / 32, 16]],
+      [scales, [E, R, C / 32]],
+    ] as const) {
+      const info = tensors.get(name)!;
+      if (C % 32 || info.dtype !== 'U8' || info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+        throw new ModelFileError(
+          fileOf(name),
+          'shape-mismatch',
+          `MXFP4 tensor ${name} is ${info.dtype} [${info.shape.slice(0, 8)}], config.json implies U8 [${shape}]`,
+        );
+      }
     }
   };
   const norm = (n: NormNames, width: number) => {
@@ -254,7 +316,19 @@ function checkShapes(spec: MoeModelSpec, names: WeightNames, tensors: ReadonlyMa
     expect(layer.qNorm, [perHead ? D : numHeads * D]);
     expect(layer.kNorm, [perHead ? D : numKvHeads * D]);
     expect(layer.router, [E, H]);
-    if (layer.experts?.layout === 'fused') {
+    expect(layer.sinks, [numHeads]);
+    expect(layer.routerBias, [E]);
+    if (layer.experts?.layout === 'gpt-oss') {
+      if (layer.experts.format === 'mxfp4') {
+        expectMxfp4(layer.experts.gateUp, 2 * I, H);
+        expectMxfp4(layer.experts.down, H, I);
+      } else {
+        expect(layer.experts.gateUp, [E, H, 2 * I]);
+        expect(layer.experts.down, [E, I, H]);
+      }
+      expect(layer.experts.gateUpBias, [E, 2 * I]);
+      expect(layer.experts.downBias, [E, H]);
+    } else if (layer.experts?.layout === 'fused') {
       expect(layer.experts.gateUp, [E, 2 * I, H]);
       expect(layer.experts.down, [E, H, I]);
     } else if (layer.experts) {

@@ -8,6 +8,7 @@
  * forms its own layer group (gate, up, down). Dense MLP layers and attention are not expert matrices.
  */
 import type { MoeModelSpec } from '../model/spec.ts';
+import { gptOssUnsupported } from '../model/expert-layout.ts';
 import type { WeightNames } from '../model/weights.ts';
 import type { PruneMatrixShape } from './plan.ts';
 
@@ -36,6 +37,7 @@ export function expertMatrices(spec: MoeModelSpec, names: WeightNames): ExpertMa
   };
   names.layers.forEach((layer, l) => {
     const experts = layer.experts;
+    if (experts?.layout === 'gpt-oss') throw gptOssUnsupported(experts.gateUp, 'pruning');
     if (experts) {
       const routed = { layer: l, layerGroup: 2 * l };
       for (let e = 0; e < E; e++) {

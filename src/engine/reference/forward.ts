@@ -96,7 +96,7 @@ function mlaContext(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number): Vec
   return causalAttention(q, k, v, T, Hq, Hq, D, spec.attentionScale, dv);
 }
 
-function attention(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number, onInputs?: (context: Vec) => void): Vec {
+function attention(spec: MoeModelSpec, layer: RefLayer, l: number, x: Vec, T: number, onInputs?: (context: Vec) => void): Vec {
   const { hiddenSize: H, numHeads: Hq, numKvHeads: Hkv, headDim: D } = spec;
   if (spec.mla) {
     const context = mlaContext(spec, layer, x, T);
@@ -120,7 +120,7 @@ function attention(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number, onInp
   const { invFreq, attentionFactor } = ropeFrequencies(spec);
   applyRotary(q, T, Hq, D, 0, invFreq, attentionFactor, spec.rope.pairs);
   applyRotary(k, T, Hkv, D, 0, invFreq, attentionFactor, spec.rope.pairs);
-  const context = causalAttention(q, k, v, T, Hq, Hkv, D, spec.attentionScale);
+  const context = causalAttention(q, k, v, T, Hq, Hkv, D, spec.attentionScale, D, spec.attentionWindows[l], layer.sinks);
   onInputs?.(context);
   return linear(context, T, Hq * D, layer.o.weight, H, layer.o.bias);
 }
@@ -128,7 +128,7 @@ function attention(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number, onInp
 /** The MoE block on x [T, H]: routing, experts, shared expert. */
 export function moeBlock(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number): MoeTrace {
   const { hiddenSize: H, numExperts: E, expertFfnSize: I, topK: K } = spec;
-  const routerLogits = linear(x, T, H, layer.router!, E);
+  const routerLogits = linear(x, T, H, layer.router!, E, layer.routerBias);
   if (layer.expertEnabled) {
     // Dropped experts: -inf logits, so every routing rule renormalizes over the kept experts.
     for (let t = 0; t < T; t++) for (let e = 0; e < E; e++) if (!layer.expertEnabled[e]) routerLogits[t * E + e] = -Infinity;
@@ -148,7 +148,12 @@ export function moeBlock(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number)
     });
     const input = new Float64Array(tokens.length * H);
     tokens.forEach((t, n) => input.set(x.subarray(t * H, (t + 1) * H), n * H));
-    const { out, inter } = swiglu(input, tokens.length, H, I, layer.gateUp!, e * 2 * I * H, layer.down!, e * H * I);
+    // gpt_oss: clamped SwiGLU and expert biases; the other families: plain SwiGLU.
+    const extras =
+      spec.expertActivation.kind === 'swiglu' && !layer.gateUpBias
+        ? null
+        : { activation: spec.expertActivation, gateUpBias: layer.gateUpBias, gateUpBiasOffset: e * 2 * I, downBias: layer.downBias, downBiasOffset: e * H };
+    const { out, inter } = swiglu(input, tokens.length, H, I, layer.gateUp!, e * 2 * I * H, layer.down!, e * H * I, extras);
     tokens.forEach((t, n) => {
       for (let h = 0; h < H; h++) output[t * H + h] += gates[n] * out[n * H + h];
     });
@@ -185,7 +190,7 @@ export function referenceForward(w: ReferenceWeights, ids: ArrayLike<number>, op
   const layerCount = options.layers ?? w.layers.length;
   w.layers.slice(0, layerCount).forEach((layer, l) => {
     const attnInput = norm(spec, h, T, H, layer.inputNorm);
-    const attn = attention(spec, layer, attnInput, T, (context) => options.onAttention?.(l, { input: attnInput, context }));
+    const attn = attention(spec, layer, l, attnInput, T, (context) => options.onAttention?.(l, { input: attnInput, context }));
     const afterAttention = new Float64Array(T * H);
     for (let i = 0; i < T * H; i++) afterAttention[i] = h[i] + spec.residualMultiplier * attn[i];
     h = afterAttention;

@@ -4,6 +4,8 @@
  * are Float64Array; weights are the checkpoint's values widened to f32 (Float32Array).
  */
 
+import type { ExpertActivation } from '../model/spec.ts';
+
 export type Vec = Float64Array;
 export type Weights = Float32Array;
 
@@ -120,30 +122,47 @@ export function applyRope(x: Vec, T: number, heads: number, D: number, positions
  * Causal grouped-query attention over one sequence: q [T, Hq, D], k/v [T, Hkv, D] -> out [T, Hq, D].
  * Query head h reads key/value head floor(h / (Hq / Hkv)). Softmax is max-subtracted (numerically stable).
  */
-/** `Dv`: the value head width when it differs from the q/k width D (MLA's v_head_dim); out is [T, Hq, Dv]. */
-export function causalAttention(q: Vec, k: Vec, v: Vec, T: number, Hq: number, Hkv: number, D: number, scale: number, Dv = D): Vec {
+/**
+ * `Dv`: the value head width when it differs from the q/k width D (MLA's v_head_dim); out is [T, Hq, Dv].
+ * `window`: a sliding window w, query t sees keys t-w+1..t (transformers' sliding_window_overlay: kv > q - w).
+ * `sinks` [Hq] (gpt_oss): a per-head logit that joins the softmax's denominator and takes no value.
+ */
+export function causalAttention(
+  q: Vec,
+  k: Vec,
+  v: Vec,
+  T: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  scale: number,
+  Dv = D,
+  window: number | null = null,
+  sinks: ArrayLike<number> | null = null,
+): Vec {
   const out = new Float64Array(T * Hq * Dv);
   const group = Hq / Hkv;
   const scores = new Float64Array(T);
   for (let h = 0; h < Hq; h++) {
     const kvh = Math.floor(h / group);
     for (let t = 0; t < T; t++) {
-      let max = -Infinity;
+      const first = window === null ? 0 : Math.max(0, t - window + 1);
+      let max = sinks ? sinks[h] : -Infinity;
       const qo = (t * Hq + h) * D;
-      for (let s = 0; s <= t; s++) {
+      for (let s = first; s <= t; s++) {
         const ko = (s * Hkv + kvh) * D;
         let dot = 0;
         for (let d = 0; d < D; d++) dot += q[qo + d] * k[ko + d];
         scores[s] = dot * scale;
         if (scores[s] > max) max = scores[s];
       }
-      let sum = 0;
-      for (let s = 0; s <= t; s++) {
+      let sum = sinks ? Math.exp(sinks[h] - max) : 0;
+      for (let s = first; s <= t; s++) {
         scores[s] = Math.exp(scores[s] - max);
         sum += scores[s];
       }
       const oo = (t * Hq + h) * Dv;
-      for (let s = 0; s <= t; s++) {
+      for (let s = first; s <= t; s++) {
         const p = scores[s] / sum;
         const vo = (s * Hkv + kvh) * Dv;
         for (let d = 0; d < Dv; d++) out[oo + d] += p * v[vo + d];
@@ -166,6 +185,23 @@ export function sigmoid(x: number): number {
  * from `gateUp` [2I, H] (gate rows 0..I-1, up rows I..2I-1) at element offset `gateUpOffset`, and down [H, I] at
  * `downOffset`. Returns { out [R, H], inter [R, I] } (inter = the down projection's input, for statistics).
  */
+/** gpt_oss's expert extras for `swiglu`: its clamped activation and biases gate_up [2I] and down [H] at the offsets. */
+export interface ExpertExtras {
+  activation: ExpertActivation;
+  gateUpBias: ArrayLike<number> | null;
+  gateUpBiasOffset: number;
+  downBias: ArrayLike<number> | null;
+  downBiasOffset: number;
+}
+
+/** The expert activation of the gate and up pre-activations (see ExpertActivation). */
+export function expertActivation(activation: ExpertActivation, g: number, u: number): number {
+  if (activation.kind === 'swiglu') return silu(g) * u;
+  const { alpha, limit } = activation;
+  const gc = Math.min(g, limit);
+  return (Math.min(limit, Math.max(-limit, u)) + 1) * gc * sigmoid(alpha * gc);
+}
+
 export function swiglu(
   x: Vec,
   R: number,
@@ -175,6 +211,7 @@ export function swiglu(
   gateUpOffset: number,
   down: ArrayLike<number>,
   downOffset: number,
+  extras: ExpertExtras | null = null,
 ): { out: Vec; inter: Vec } {
   const inter = new Float64Array(R * I);
   for (let r = 0; r < R; r++) {
@@ -182,20 +219,20 @@ export function swiglu(
     for (let i = 0; i < I; i++) {
       const go = gateUpOffset + i * H;
       const uo = gateUpOffset + (I + i) * H;
-      let g = 0;
-      let u = 0;
+      let g = extras?.gateUpBias ? extras.gateUpBias[extras.gateUpBiasOffset + i] : 0;
+      let u = extras?.gateUpBias ? extras.gateUpBias[extras.gateUpBiasOffset + I + i] : 0;
       for (let h = 0; h < H; h++) {
         g += x[xo + h] * gateUp[go + h];
         u += x[xo + h] * gateUp[uo + h];
       }
-      inter[r * I + i] = silu(g) * u;
+      inter[r * I + i] = extras ? expertActivation(extras.activation, g, u) : silu(g) * u;
     }
   }
   const out = new Float64Array(R * H);
   for (let r = 0; r < R; r++) {
     for (let h = 0; h < H; h++) {
       const wo = downOffset + h * I;
-      let acc = 0;
+      let acc = extras?.downBias ? extras.downBias[extras.downBiasOffset + h] : 0;
       for (let i = 0; i < I; i++) acc += inter[r * I + i] * down[wo + i];
       out[r * H + h] = acc;
     }

@@ -4,6 +4,7 @@
  * memory at f32.
  */
 import { readTensorF32, type Checkpoint } from '../model/checkpoint.ts';
+import { readGptOssExperts } from '../model/expert-layout.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
 import type { FfnNames, LinearNames, NormNames } from '../model/weights.ts';
 
@@ -51,6 +52,11 @@ export interface RefLayer {
   shared: RefFfn | null;
   sharedGate: Float32Array | null; // [1, H]
   correctionBias: Float32Array | null; // [E], selection only
+  /** gpt_oss: router bias [E], expert biases gate_up [E, 2I] (gate then up, as gateUp) and down [E, H], sinks [Hq]. */
+  routerBias: Float32Array | null;
+  gateUpBias: Float32Array | null;
+  downBias: Float32Array | null;
+  sinks: Float32Array | null;
   /** dense layers */
   dense: RefFfn | null;
   /** Expert-level pruning: [E], 0 = dropped (its router logit counts as -inf). Null: all enabled. */
@@ -91,7 +97,11 @@ export async function loadReferenceWeights(checkpoint: Checkpoint): Promise<Refe
   for (const n of names.layers) {
     let gateUp: Float32Array | null = null;
     let down: Float32Array | null = null;
-    if (n.experts?.layout === 'fused') {
+    let gateUpBias: Float32Array | null = null;
+    let downBias: Float32Array | null = null;
+    if (n.experts?.layout === 'gpt-oss') {
+      ({ gateUp, down, gateUpBias, downBias } = await readGptOssExperts(checkpoint, layers.length));
+    } else if (n.experts?.layout === 'fused') {
       gateUp = await read(n.experts.gateUp);
       down = await read(n.experts.down);
     } else if (n.experts) {
@@ -125,6 +135,10 @@ export async function loadReferenceWeights(checkpoint: Checkpoint): Promise<Refe
       shared: n.shared && spec.sharedExpert ? await ffn(n.shared, spec.sharedExpert.ffnSize) : null,
       sharedGate: await maybe(n.sharedGate),
       correctionBias: await maybe(n.correctionBias),
+      routerBias: await maybe(n.routerBias),
+      gateUpBias,
+      downBias,
+      sinks: await maybe(n.sinks),
       dense: n.dense ? await ffn(n.dense, spec.denseFfnSize) : null,
       expertEnabled: null,
     });

@@ -162,6 +162,7 @@ function listTensors(checkpoint: Checkpoint): string[] {
     out.push(n.qNorm, n.kNorm, n.router, n.sharedGate, n.correctionBias);
     if (n.mla) out.push(n.mla.qA?.weight ?? null, n.mla.qA?.bias ?? null, n.mla.qANorm, n.mla.qB, n.mla.kvA.weight, n.mla.kvA.bias, n.mla.kvANorm, n.mla.kvB);
     if (n.experts?.layout === 'fused') out.push(n.experts.gateUp, n.experts.down);
+    else if (n.experts?.layout === 'gpt-oss') out.push(n.experts.gateUp, n.experts.down, n.experts.gateUpBias, n.experts.downBias);
     else if (n.experts) out.push(...n.experts.gate, ...n.experts.up, ...n.experts.down);
     for (const f of [n.shared, n.dense]) if (f) out.push(f.gate, f.up, f.down);
   }

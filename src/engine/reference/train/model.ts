@@ -38,6 +38,10 @@ export function referenceWeightsOf(layout: ParamLayout, values: Float32Array): R
       shared: null,
       sharedGate: null,
       correctionBias: null,
+      routerBias: null,
+      gateUpBias: null,
+      downBias: null,
+      sinks: null,
       dense: null,
       expertEnabled: null,
     };
