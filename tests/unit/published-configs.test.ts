@@ -32,6 +32,8 @@ const CASES = [
     published: [16e9, 3e9],
   },
   { name: 'glm-4.5-air', architecture: 'glm4_moe', total: 106852251264, expert: 99656663040, shared: 778567680, active: 13424129664, published: [106e9, 12e9] },
+  // Sinks, router and expert biases counted; the model card's 20.9B total and 3.6B active (embedding left out).
+  { name: 'gpt-oss-20b', architecture: 'gpt_oss', total: 20914757184, expert: 19116933120, shared: 0, active: 4187440704, published: [21e9, 3.6e9] },
 ] as const;
 
 describe('moe-lab info on published configs (no weights)', () => {
@@ -46,7 +48,7 @@ describe('moe-lab info on published configs (no weights)', () => {
     expect([p.total, p.expert, p.shared, p.active]).toEqual([c.total, c.expert, c.shared, c.active]);
     const [total, active] = c.published;
     expect(Math.abs(p.total - total) / total).toBeLessThan(0.01);
-    // Without the input embedding: 2.45B, 2.58B, 12.8B against the published 2.4B, 3B, 12B.
+    // Without the input embedding: 2.45B, 2.58B, 12.8B, 3.61B against the published 2.4B, 3B, 12B, 3.6B.
     expect(Math.abs(p.active - p.embedding - active) / active).toBeLessThan(0.15);
   });
 });
