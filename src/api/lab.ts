@@ -11,6 +11,7 @@ import type { FidelityResult } from '../engine/eval/fidelity.ts';
 import type { LayerCriteria } from '../engine/calibration/expert-criteria.ts';
 import type { ExpertSwitch } from '../engine/model/steering.ts';
 import type { MaskComparison } from '../engine/prune/mask-compare.ts';
+import type { PruneAccounting } from '../engine/prune/accounting.ts';
 
 /** Which text a computation reads (pasted and uploaded texts are first given to the engine with Engine.addText). */
 export type { TextRef };
@@ -286,6 +287,10 @@ export interface PruneSummary {
   overall: SparsityCount;
   layers: LayerPruneSummary[];
   seconds: number;
+  /** Neuron pruning: the expert FFN size I and what every routed expert keeps, I'. */
+  neurons?: { ffn: number; keptFfn: number };
+  /** Bytes on disk, on the GPU and read per token, dense vs pruned (src/engine/prune/accounting.ts). */
+  accounting?: PruneAccounting;
 }
 
 /** Compare the masks in force with the masks `other` would make (the masks in force stay). */

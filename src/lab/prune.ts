@@ -76,6 +76,8 @@ export function summarizeReport(report: PruneReport, calibration: CalibrationSum
     calibration,
     overall: count('all', achieved.overall),
     seconds: report.seconds,
+    ...(report.neurons ? { neurons: { ffn: report.neurons.ffn, keptFfn: report.neurons.keptFfn } } : {}),
+    ...(report.accounting ? { accounting: report.accounting } : {}),
     layers: achieved.layers.map((layer) => {
       const kinds = new Map<string, SparsityCount>();
       for (const m of achieved.matrices.filter((x) => x.layer === layer.layer)) {

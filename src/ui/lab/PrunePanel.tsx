@@ -2,6 +2,7 @@ import { useCallback, useId } from 'react';
 import type { PruneSummary } from '../../api/lab.ts';
 import { formatPattern, patternSparsity, readPattern, type ExperimentPrune, type PruneMethod } from '../../engine/experiment/schema.ts';
 import { PATTERN, SETTINGS } from '../../engine/experiment/vocabulary.ts';
+import { formatBytes } from '../../engine/format-bytes.ts';
 import { isHidden } from '../../state/actions.ts';
 import { pruneKey } from '../../state/requests.ts';
 import { useLab, useLabActions, type LabState } from '../../state/store.ts';
@@ -334,7 +335,16 @@ function PruneResult({ summary, stale }: { summary: PruneSummary; stale: boolean
             .filter((l) => l.droppedExperts.length)
             .map((l) => `layer ${l.layer}: ${l.droppedExperts.join(', ')}`)
             .join('; ')}.`}
+        {summary.neurons && ` Every routed expert keeps ${summary.neurons.keptFfn} of its ${summary.neurons.ffn} neurons.`}
       </p>
+      {summary.accounting && (
+        <p className="hint" data-testid="prune-accounting">
+          Weights on disk {formatBytes(summary.accounting.dense.diskBytes)} → {formatBytes(summary.accounting.pruned.diskBytes)} in the export; on the GPU{' '}
+          {formatBytes(summary.accounting.dense.gpuBytes)} → {formatBytes(summary.accounting.pruned.gpuBytes)} (here, masks on the dense model:{' '}
+          {formatBytes(summary.accounting.masksInLab.gpuBytes)}); read per token {formatBytes(summary.accounting.dense.readPerTokenBytes)} →{' '}
+          {formatBytes(summary.accounting.pruned.readPerTokenBytes)}.
+        </p>
+      )}
       <Chart label="Achieved sparsity per layer" draw={perLayer} />
       {moeLayers.length > 0 && <Chart label="Achieved sparsity per expert" draw={perExpert} />}
     </div>
