@@ -28,8 +28,10 @@ test('calibrate, prune 50% with MoE-Pruner, evaluate, and a shared link reproduc
   await page.getByRole('button', { name: 'Calibrate', exact: true }).click();
   const calibration = page.getByRole('region', { name: 'Calibration result' });
   await expect(calibration).toContainText('256 tokens (8 samples of 32)');
-  await calibration.locator('rect[data-value]').first().hover();
-  await expect(calibration.getByTestId('hover-readout')).toContainText(/layer 0, expert 0: [\d.]+% of routed tokens \(\d+ tokens, mean gate/);
+  // The load heatmap's own readout (the criteria views below it have theirs).
+  const load = calibration.getByRole('figure', { name: 'Calibration expert load' });
+  await load.locator('rect[data-value]').first().hover();
+  await expect(load.getByTestId('hover-readout')).toContainText(/layer 0, expert 0: [\d.]+% of routed tokens \(\d+ tokens, mean gate/);
   await shot(page, '#calibrate', 'panel-calibrate');
 
   // Prune 50% with MoE-Pruner: exactly half of every expert row.
