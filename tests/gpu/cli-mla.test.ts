@@ -92,7 +92,7 @@ describe.each(FIXTURES_B)('%s', (name) => {
     expect(exported).not.toBe(await cliNll(['--model', fixtureDir(name)]));
   });
 
-  it('dropping 2 experts exports E - 2 of them (correction bias too) with the same perplexity; refused with expert groups', async () => {
+  it('dropping 2 experts exports E - 2 of them (correction bias too) with the same perplexity; refused with expert groups, before the GPU', async () => {
     const out = join(work, `${name}-drop`);
     const argv = [
       'prune',
@@ -113,14 +113,36 @@ describe.each(FIXTURES_B)('%s', (name) => {
     const rule = dense.spec.routing;
     if (rule.kind === 'grouped-topk' && rule.groups > 1) {
       const r = await run(argv);
-      expect(r.code).not.toBe(0);
-      expect(r.err).toMatch(/group-limited routing \(n_group 4\)/);
+      expect(r.err).toMatch(/^moe-lab prune: cannot drop experts from a model with group-limited routing \(n_group 4\)/);
+      expect(r.code).toBe(2); // a usage error: its line, then the usage
       return;
     }
     await ok(argv);
     const exported = await openCheckpoint(new DirectoryFolder(out));
     expect(exported.spec.numExperts).toBe(dense.spec.numExperts - 2);
     expect(await cliNll(['--model', out])).toBe(await cliNll(['--model', fixtureDir(name), '--masks', join(out, 'masks.safetensors')]));
+  });
+
+  it('refuses the attention target on multi-head latent attention with its one line', async () => {
+    if (!name.startsWith('deepseek')) return;
+    const out = join(work, `${name}-attn`);
+    const r = await run([
+      'prune',
+      '--model',
+      fixtureDir(name),
+      '--method',
+      'wanda',
+      '--sparsity',
+      '0.5',
+      '--targets',
+      'experts,attention',
+      '--ids',
+      calibrationFile,
+      '--out',
+      out,
+    ]);
+    expect(r.err).toMatch(/^moe-lab prune: target 'attention': the multi-head latent attention of this deepseek_v[23] model is not pruned yet/);
+    expect(r.code).toBe(2); // a usage error: its line, then the usage
   });
 
   it("distills: every MoE layer's expert MSE goes down, masks held", async () => {

@@ -181,9 +181,7 @@ export function targetKeys(spec: MoeModelSpec, layer: number, targets: readonly 
   if (!spec.moeLayers[layer]) return [];
   const keys: MatrixKey[] = [];
   if (targets.includes('experts')) keys.push('experts.gate_up', 'experts.down');
-  // MLA has no k/v projections (its latent factors are not pruned), and a q projection only without a q LoRA.
-  if (targets.includes('attention') && spec.mla) keys.push(...(spec.mla.qLoraRank === null ? (['attn.q'] as const) : []), 'attn.o');
-  else if (targets.includes('attention')) keys.push('attn.q', 'attn.k', 'attn.v', 'attn.o');
+  if (targets.includes('attention')) keys.push('attn.q', 'attn.k', 'attn.v', 'attn.o');
   if (targets.includes('shared') && spec.sharedExpert) keys.push('shared.gate_up', 'shared.down');
   return keys;
 }

@@ -122,6 +122,9 @@ export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModel
   }
   if (new Set(targets).size !== targets.length) throw new PruneRequestError(`targets ${targets.join(',')} list one twice`);
   if (targets.includes('shared') && !spec.sharedExpert) throw new PruneRequestError(`target 'shared': this ${spec.architecture} model has no shared expert`);
+  if (targets.includes('attention') && spec.mla) {
+    throw new PruneRequestError(`target 'attention': the multi-head latent attention of this ${spec.architecture} model is not pruned yet`);
+  }
   if (!spec.moeLayers.some(Boolean)) throw new PruneRequestError('this model has no MoE layer to prune');
   if (!EXPERT_CRITERIA.includes(settings.expertCriterion)) {
     throw new PruneRequestError(`unknown expert criterion ${JSON.stringify(settings.expertCriterion)} (one of ${EXPERT_CRITERIA.join(', ')})`);
@@ -131,6 +134,11 @@ export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModel
   // Fewer than K experts left would leave routing slots empty: the model would no longer be a top-K MoE.
   if (expertsDrop > E - K)
     throw new PruneRequestError(`cannot drop ${expertsDrop} of ${E} experts per layer: at least top-k = ${K} must remain (r <= ${E - K})`);
+  // Group-limited routing picks among groups of E / n_group consecutive experts: a model without some of them has
+  // other groups, so no exported checkpoint would compute what the lab does.
+  if (expertsDrop > 0 && spec.routing.kind === 'grouped-topk' && spec.routing.groups > 1) {
+    throw new PruneRequestError(`cannot drop experts from a model with group-limited routing (n_group ${spec.routing.groups}): its expert groups would change`);
+  }
   if (settings.protect === 'super-experts' && method === 'sparsegpt')
     throw new PruneRequestError('protecting super experts is not available with sparsegpt yet (its layers are pruned inside its own calibration pass)');
   if (!ALLOCATIONS.includes(allocation)) throw new PruneRequestError(`unknown allocation ${JSON.stringify(allocation)} (one of ${ALLOCATIONS.join(', ')})`);
