@@ -19,7 +19,7 @@ test('a short calibration text warns about coverage; switching experts off chang
   await page.getByRole('button', { name: 'Calibrate', exact: true }).click();
   const calibration = page.getByRole('region', { name: 'Calibration result' });
   await expect(calibration).toContainText('16 tokens (1 samples of 16)');
-  await expect(calibration.getByRole('alert', { name: 'Calibration coverage warning' })).toContainText(
+  await expect(calibration.getByRole('note', { name: 'Calibration coverage warning' })).toContainText(
     /Too few calibration tokens for some experts \(fewer than 32\)/,
   );
   await expect(calibration.getByRole('figure', { name: 'Expert criteria ranks' })).toBeVisible();

@@ -28,7 +28,7 @@ export function CriteriaView({ summary }: { summary: CalibrationSummary }) {
   return (
     <div className="subsection" role="region" aria-label="Expert criteria">
       {lowCoverage.length > 0 && (
-        <p className="hint warn" role="alert" aria-label="Calibration coverage warning">
+        <p className="hint warn" role="note" aria-label="Calibration coverage warning">
           Too few calibration tokens for some experts (fewer than {MIN_EXPERT_TOKENS}):{' '}
           {lowCoverage
             .map(
