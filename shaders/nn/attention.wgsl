@@ -4,12 +4,16 @@
 // weighted sum acc while key/value blocks stream through workgroup memory, so context length is bounded by
 // neither workgroup memory nor registers, and the softmax is max-subtracted (numerically stable).
 // One workgroup = BLOCK_Q query rows of one head of one window; one thread = one query row.
+// gpt_oss: `sliding` w > 0 limits query t to keys t-w+1..t (transformers' sliding_window_overlay); HAS_SINKS adds
+// the head's sink logit to each softmax's denominator (no value): the running max and normalizer start at
+// (sink, 1) instead of (-inf, 0).
 
 struct Params {
   seq_len: u32,
   heads: u32,
   kv_heads: u32,
   scale: f32,
+  sliding: u32, // 0: full causal attention
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -17,8 +21,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read> k: array<f32>;         // [T, Hkv, D]
 @group(0) @binding(3) var<storage, read> v: array<f32>;         // [T, Hkv, D]
 @group(0) @binding(4) var<storage, read_write> out: array<f32>; // [T, Hq, D]
+@group(0) @binding(5) var<storage, read> sinks: array<f32>;     // [Hq] (HAS_SINKS)
 
 override BLOCK_Q: u32 = 64u;
+override HAS_SINKS: bool = false;
 // D, fixed per pipeline: loops over d have a constant trip count, so a driver can unroll them and keep the row's
 // q and accumulator in registers (with a runtime bound they spill to local memory).
 override HEAD_DIM: u32 = 128u;
@@ -54,9 +60,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   var m = NEG_BIG;
   var l = 0.0;
-  // Keys the block's last query can see (causal): the loop bound is the same for the whole workgroup.
+  if (HAS_SINKS) {
+    m = sinks[head];
+    l = 1.0;
+  }
+  // First key this row sees, and the keys the block's first / last query can see (causal, windowed): the loop
+  // bounds are the same for the whole workgroup.
+  var first_key = 0u;
+  var key_start = 0u;
+  if (params.sliding > 0u) {
+    first_key = select(0u, t + 1u - params.sliding, t + 1u > params.sliding);
+    key_start = select(0u, first_query + 1u - params.sliding, first_query + 1u > params.sliding);
+  }
   let key_end = min(S, first_query + BLOCK_Q);
-  for (var kb = 0u; kb < key_end; kb += block_keys) {
+  for (var kb = key_start; kb < key_end; kb += block_keys) {
     let n = min(block_keys, key_end - kb);
     for (var i = lid; i < n * D; i += BLOCK_Q) {
       let src = ((window * S + kb + i / D) * params.kv_heads + kv_head) * D + i % D;
@@ -64,11 +81,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       v_tile[i] = v[src];
     }
     workgroupBarrier();
-    if (valid && t >= kb) {
+    if (valid && t >= kb && first_key < kb + n) {
       let visible = min(n, t - kb + 1u);
+      let j0 = select(0u, first_key - kb, first_key > kb);
       var scores: array<f32, MAX_BLOCK_KEYS>;
       var block_max = NEG_BIG;
-      for (var j = 0u; j < visible; j++) {
+      for (var j = j0; j < visible; j++) {
         var dot = 0.0;
         for (var d = 0u; d < D; d++) { dot += q_row[d] * k_tile[j * D + d]; }
         scores[j] = dot;
@@ -78,7 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
       let correction = exp(m - m_new);
       l *= correction;
       for (var d = 0u; d < D; d++) { acc[d] *= correction; }
-      for (var j = 0u; j < visible; j++) {
+      for (var j = j0; j < visible; j++) {
         let p = exp(scores[j] - m_new);
         l += p;
         for (var d = 0u; d < D; d++) { acc[d] += p * v_tile[j * D + d]; }

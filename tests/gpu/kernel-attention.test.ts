@@ -110,4 +110,38 @@ describe('kernel nn/attention', () => {
     }
     expectClose(got, ref, { atol: 1e-5, rtol: 1e-5, label: `attention B${B} S${S} D${D}` });
   });
+
+  // gpt_oss: a sliding window shorter than S (3, inside one key block; 40, across blocks and query blocks) and
+  // per-head sinks, together and apart.
+  it.each([
+    [2, 150, 4, 2, 16, 40, true],
+    [1, 70, 2, 1, 64, 3, false],
+    [1, 90, 4, 2, 16, null, true],
+  ])('B=%i S=%i Hq=%i Hkv=%i D=%i window %s sinks %s matches causalAttention', async (B, S, Hq, Hkv, D, sliding, withSinks) => {
+    const ctx = await gpu();
+    const rng = createRng(S * D + 1);
+    const T = B * S;
+    const q = normals(rng, T * Hq * D, 2);
+    const k = normals(rng, T * Hkv * D, 2);
+    const v = normals(rng, T * Hkv * D);
+    const sinks = withSinks ? normals(rng, Hq, 2) : null;
+    const scale = 1 / Math.sqrt(D);
+    const got = await withinErrorScopes(ctx, async () => {
+      const [qb, kb, vb] = await Promise.all([ctx.upload('q', q), ctx.upload('k', k), ctx.upload('v', v)]);
+      const sb = sinks ? await ctx.upload('sinks', sinks) : null;
+      const out = ctx.createBuffer('out', q.byteLength);
+      const rec = ctx.record();
+      recordAttention(rec, { q: qb, k: kb, v: vb, out, windows: B, seqLen: S, heads: Hq, kvHeads: Hkv, headDim: D, scale, sliding, sinks: sb });
+      await rec.submit();
+      const result = await ctx.readF32(out);
+      for (const b of [qb, kb, vb, out, sb]) b?.destroy();
+      return result;
+    });
+    const ref = new Float64Array(T * Hq * D);
+    for (let b = 0; b < B; b++) {
+      const slice = (a: Float32Array, width: number) => Float64Array.from(a.subarray(b * S * width, (b + 1) * S * width));
+      ref.set(causalAttention(slice(q, Hq * D), slice(k, Hkv * D), slice(v, Hkv * D), S, Hq, Hkv, D, scale, D, sliding, sinks), b * S * Hq * D);
+    }
+    expectClose(got, ref, { atol: 1e-5, rtol: 1e-5, label: `attention window ${sliding} sinks ${withSinks}` });
+  });
 });

@@ -5,7 +5,7 @@
  * stored ([out, in]); all matrices in the checkpoint dtype (f16/bf16 packed two per u32), norms and biases f32.
  * Upload is tensor by tensor (one tensor in memory at a time) with a progress callback.
  */
-import { planCanonicalExperts, readExpertCopy } from '../../engine/model/expert-layout.ts';
+import { gptOssUnsupported, planCanonicalExperts, readExpertCopy } from '../../engine/model/expert-layout.ts';
 import type { Checkpoint } from '../../engine/model/checkpoint.ts';
 import { ModelFileError } from '../../engine/errors.ts';
 import type { MoeModelSpec } from '../../engine/model/spec.ts';
@@ -91,6 +91,8 @@ export class GpuModel {
         `v_head_dim ${spec.mla.vDim} wider than the q/k head (${spec.headDim}) is not supported on the GPU`,
       );
     }
+    // Attention sinks, per-layer windows, biased clamped-SwiGLU experts and MXFP4 have no GPU kernels yet.
+    if (spec.architecture === 'gpt_oss') throw gptOssUnsupported(checkpoint.folder.name, 'the GPU forward');
     const tensors = listTensors(checkpoint);
     const totalBytes = tensors.reduce((sum, name) => sum + checkpoint.tensors.get(name)!.info.byteLength, 0);
     const up = new TensorUploader(ctx, checkpoint, totalBytes, tensors.length, options.onProgress);

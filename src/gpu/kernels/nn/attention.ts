@@ -1,5 +1,6 @@
 /**
- * Host for shaders/nn/attention.wgsl: causal GQA over B windows of S tokens, flash-style online softmax.
+ * Host for shaders/nn/attention.wgsl: causal GQA over B windows of S tokens, flash-style online softmax, with
+ * gpt_oss's sliding window and attention sinks as options.
  * CPU reference: `causalAttention` in src/engine/reference/ops.ts.
  */
 import source from '../../../../shaders/nn/attention.wgsl';
@@ -24,6 +25,10 @@ export interface AttentionArgs {
   kvHeads: number;
   headDim: number;
   scale: number;
+  /** gpt_oss: a sliding window w (query t sees keys t-w+1..t); null or absent: full causal. */
+  sliding?: number | null;
+  /** gpt_oss: per-head sink logits [Hq] that join each softmax's denominator. */
+  sinks?: GPUBuffer | null;
 }
 
 export function recordAttention(rec: Recorder, a: AttentionArgs): void {
@@ -32,9 +37,10 @@ export function recordAttention(rec: Recorder, a: AttentionArgs): void {
   }
   if (a.heads % a.kvHeads !== 0) throw new Error(`attention: ${a.heads} query heads are not a multiple of ${a.kvHeads} kv heads`);
   rec.dispatch(attentionKernel, {
-    bindings: { q: a.q, k: a.k, v: a.v, out: a.out },
-    params: { seq_len: a.seqLen, heads: a.heads, kv_heads: a.kvHeads, scale: a.scale },
-    constants: { BLOCK_Q, HEAD_DIM: a.headDim },
+    // Without sinks the binding is never read: q stands in for it.
+    bindings: { q: a.q, k: a.k, v: a.v, out: a.out, sinks: a.sinks ?? a.q },
+    params: { seq_len: a.seqLen, heads: a.heads, kv_heads: a.kvHeads, scale: a.scale, sliding: a.sliding ?? 0 },
+    constants: { BLOCK_Q, HEAD_DIM: a.headDim, HAS_SINKS: Boolean(a.sinks) },
     workgroups: [Math.ceil(a.seqLen / BLOCK_Q), a.heads, a.windows],
   });
 }
