@@ -3,6 +3,7 @@
 // the expert's output before it is weighted by the gate (moe/combine does that). Tiles as in expert_gate_up:
 // workgroup (column tile c, tile slot s) takes tile s of dispatch_plan's list and hidden columns 64c .. 64c + 63.
 // GATHERED = false: one dense down projection of all `rows` rows (shared experts, dense MLP layers).
+// HAS_BIAS (gpt_oss): + bias [E, H] of the expert, before the gate weighs the output.
 
 struct Params {
   rows: u32,
@@ -17,9 +18,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read> tiles: array<u32>;           // count, then (expert, first row) pairs
 @group(0) @binding(5) var<storage, read> offsets: array<u32>;         // [E + 1]
 @group(0) @binding(6) var<storage, read_write> expert_out: array<f32>; // [rows, H]
+@group(0) @binding(7) var<storage, read> bias: array<f32>;            // [E, H] (HAS_BIAS)
 
 override HAS_MASK: bool = false;
 override GATHERED: bool = true;
+override HAS_BIAS: bool = false;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: vec3u,
@@ -42,7 +45,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: 
     if (out_row >= row_end) { continue; }
     for (var j = 0u; j < 4u; j++) {
       let c = col0 + local.x + 16u * j;
-      if (c < H) { expert_out[out_row * H + c] = acc[m * 4u + j]; }
+      if (c < H) {
+        var value = acc[m * 4u + j];
+        if (HAS_BIAS) { value += bias[tile.x * H + c]; }
+        expert_out[out_row * H + c] = value;
+      }
     }
   }
 }

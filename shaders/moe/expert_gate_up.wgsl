@@ -6,6 +6,8 @@
 // rows then the 32 up rows of the same i, so each thread ends with gate and up of its own outputs
 // (shaders/nn/gemm_tile.wgsl: thread columns tx, tx + 16 are gate, tx + 32, tx + 48 the matching up).
 // GATHERED = false runs one dense SwiGLU on all `rows` rows of x instead (shared experts, dense MLP layers).
+// gpt_oss: HAS_BIAS adds bias [E, 2I] (gate then up, as the weight rows) to the two pre-activations, and CLAMPED
+// takes its SwiGLU: g = min(gate, LIMIT), u = clamp(up, -LIMIT, LIMIT), inter = (u + 1) * g * sigmoid(ALPHA * g).
 
 struct Params {
   rows: u32,
@@ -22,13 +24,24 @@ struct Params {
 @group(0) @binding(5) var<storage, read> tiles: array<u32>;         // count, then (expert, first row) pairs
 @group(0) @binding(6) var<storage, read> offsets: array<u32>;       // [E + 1]
 @group(0) @binding(7) var<storage, read_write> inter: array<f32>;   // [rows, I] in gathered order
+@group(0) @binding(8) var<storage, read> bias: array<f32>;          // [E, 2I] (HAS_BIAS)
 
 override HAS_MASK: bool = false;
 override GATHERED: bool = true;
+override HAS_BIAS: bool = false;
+override CLAMPED: bool = false;
+override ALPHA: f32 = 1.702;
+override LIMIT: f32 = 7.0;
 
 fn silu(v: f32) -> f32 {
   // v * sigmoid(v), without exp overflow for large |v|.
   let e = exp(-abs(v));
+  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
+// v * sigmoid(alpha * v), without exp overflow.
+fn silu_scaled(v: f32, alpha: f32) -> f32 {
+  let e = exp(-abs(alpha * v));
   return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
 }
 
@@ -59,7 +72,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: 
     for (var j = 0u; j < 2u; j++) {
       let out_i = i0 + local.x + 16u * j;
       if (out_i >= I) { continue; }
-      inter[out_row * I + out_i] = silu(acc[m * 4u + j]) * acc[m * 4u + j + 2u];
+      var g = acc[m * 4u + j];
+      var u = acc[m * 4u + j + 2u];
+      if (HAS_BIAS) {
+        g += bias[expert * 2u * I + out_i];
+        u += bias[expert * 2u * I + I + out_i];
+      }
+      if (CLAMPED) {
+        let gc = min(g, LIMIT);
+        inter[out_row * I + out_i] = (clamp(u, -LIMIT, LIMIT) + 1.0) * silu_scaled(gc, ALPHA);
+      } else {
+        inter[out_row * I + out_i] = silu(g) * u;
+      }
     }
   }
 }

@@ -167,4 +167,37 @@ describe('kernel moe/dispatch + grouped expert GEMMs + combine', () => {
     expectClose(got.inter, ref.inter, { atol: 2e-5, rtol: 2e-5, label: 'dense inter' });
     expectClose(got.out, ref.out, { atol: 2e-5, rtol: 2e-5, label: 'dense out' });
   });
+
+  it("gpt_oss's experts: biases and the clamped SwiGLU (limit reached on a share of the entries)", async () => {
+    const ctx = await gpu();
+    const rng = createRng(7);
+    const [rows, width] = [70, 33];
+    const activation = { kind: 'clamped-swiglu' as const, alpha: 1.702, limit: 2 };
+    const x = normals(rng, rows * H);
+    const gateUp = normals(rng, 2 * width * H, 3 / Math.sqrt(H));
+    const down = normals(rng, H * width, 1 / Math.sqrt(width));
+    const gateUpBias = normals(rng, 2 * width, 0.5);
+    const downBias = normals(rng, H, 0.5);
+    const got = await withinErrorScopes(ctx, async () => {
+      const gu = await uploadWeights(ctx, gateUp, 'f32');
+      const dn = await uploadWeights(ctx, down, 'bf16');
+      const [xb, gub, dnb] = await Promise.all([ctx.upload('x', x), ctx.upload('gate_up bias', gateUpBias), ctx.upload('down bias', downBias)]);
+      const inter = ctx.createBuffer('inter', rows * width * 4);
+      const out = ctx.createBuffer('out', rows * H * 4);
+      const rec = ctx.record();
+      const plan = { kind: 'dense' as const, rows };
+      recordExpertGateUp(rec, { x: xb, gateUp: gu.operand, inter, plan, hidden: H, interSize: width, bias: gub, activation });
+      recordExpertDown(rec, { inter, down: dn.operand, expertOut: out, plan, hidden: H, interSize: width, bias: dnb });
+      await rec.submit();
+      const result = { inter: await ctx.readF32(inter), out: await ctx.readF32(out), gu: gu.seen, dn: dn.seen };
+      for (const b of [xb, gub, dnb, inter, out]) b.destroy();
+      gu.destroy();
+      dn.destroy();
+      return result;
+    });
+    const extras = { activation, gateUpBias, gateUpBiasOffset: 0, downBias, downBiasOffset: 0 };
+    const ref = swiglu(f64(x), rows, H, width, got.gu, 0, got.dn, 0, extras);
+    expectClose(got.inter, ref.inter, { atol: 2e-5, rtol: 2e-5, label: 'clamped inter' });
+    expectClose(got.out, ref.out, { atol: 2e-5, rtol: 2e-5, label: 'biased out' });
+  });
 });

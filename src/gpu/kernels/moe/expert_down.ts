@@ -20,6 +20,8 @@ export interface ExpertDownArgs {
   plan: RowPlan;
   hidden: number;
   interSize: number;
+  /** gpt_oss: bias [E, H]. */
+  bias?: GPUBuffer | null;
 }
 
 export function recordExpertDown(rec: Recorder, a: ExpertDownArgs): void {
@@ -32,9 +34,11 @@ export function recordExpertDown(rec: Recorder, a: ExpertDownArgs): void {
       tiles: p.kind === 'gathered' ? p.tiles : a.inter,
       offsets: p.kind === 'gathered' ? p.offsets : a.inter,
       expert_out: a.expertOut,
+      // Without a bias the binding is never read.
+      bias: a.bias ?? a.inter,
     },
     params: { rows: p.kind === 'dense' ? p.rows : 0, hidden: a.hidden, inter_size: a.interSize },
-    constants: { WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[a.down.dtype], HAS_MASK: Boolean(a.down.mask), GATHERED: p.kind === 'gathered' },
+    constants: { WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[a.down.dtype], HAS_MASK: Boolean(a.down.mask), GATHERED: p.kind === 'gathered', HAS_BIAS: Boolean(a.bias) },
     workgroups: [Math.ceil(a.hidden / GEMM_TILE), p.kind === 'gathered' ? p.maxTiles : Math.ceil(p.rows / GEMM_TILE)],
   });
 }

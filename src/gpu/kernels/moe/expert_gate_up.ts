@@ -1,11 +1,12 @@
 /**
  * Host for shaders/moe/expert_gate_up.wgsl: inter [rows, I] = silu(x W_gate^T) * (x W_up^T), per expert.
- * CPU reference: `swiglu` in src/engine/reference/ops.ts.
+ * gpt_oss: + bias, clamped SwiGLU (`expertActivation`). CPU reference: `swiglu` in src/engine/reference/ops.ts.
  */
 import gemmTile from '../../../../shaders/nn/gemm_tile.wgsl';
 import groupedTile from '../../../../shaders/moe/grouped_tile.wgsl';
 import source from '../../../../shaders/moe/expert_gate_up.wgsl';
 import { defineKernel } from '../../kernel.ts';
+import type { ExpertActivation } from '../../../engine/model/spec.ts';
 import type { Recorder } from '../../recorder.ts';
 import { WEIGHT_DTYPE_CODE, WEIGHTS_WGSL } from '../../weights.ts';
 import { GEMM_TILE, type WeightOperand } from '../nn/matmul.ts';
@@ -23,6 +24,9 @@ export interface ExpertGateUpArgs {
   plan: RowPlan;
   hidden: number;
   interSize: number;
+  /** gpt_oss: bias [E, 2I] (gate then up) and the clamped SwiGLU. */
+  bias?: GPUBuffer | null;
+  activation?: ExpertActivation;
 }
 
 export function recordExpertGateUp(rec: Recorder, a: ExpertGateUpArgs): void {
@@ -38,9 +42,17 @@ export function recordExpertGateUp(rec: Recorder, a: ExpertGateUpArgs): void {
       tiles: p.kind === 'gathered' ? p.tiles : a.x,
       offsets: p.kind === 'gathered' ? p.offsets : a.x,
       inter: a.inter,
+      // Without a bias the binding is never read.
+      bias: a.bias ?? a.x,
     },
     params: { rows: p.kind === 'dense' ? p.rows : 0, hidden: a.hidden, inter_size: a.interSize, top_k: p.kind === 'gathered' ? p.topK : 1 },
-    constants: { WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[a.gateUp.dtype], HAS_MASK: Boolean(a.gateUp.mask), GATHERED: gathered },
+    constants: {
+      WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[a.gateUp.dtype],
+      HAS_MASK: Boolean(a.gateUp.mask),
+      GATHERED: gathered,
+      HAS_BIAS: Boolean(a.bias),
+      ...(a.activation?.kind === 'clamped-swiglu' ? { CLAMPED: true, ALPHA: a.activation.alpha, LIMIT: a.activation.limit } : {}),
+    },
     workgroups: [Math.ceil(a.interSize / (GEMM_TILE / 2)), p.kind === 'gathered' ? p.maxTiles : Math.ceil(p.rows / GEMM_TILE)],
   });
 }
