@@ -14,16 +14,9 @@ import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
 import { readSafetensorsHeader } from '../../src/engine/io/safetensors.ts';
 import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
 import { loadTokenizer } from '../../src/engine/tokenizer.ts';
-import { main } from '../../src/cli/main.ts';
 import { fixtureDir, openFixture, readFixtureReference } from '../helpers/fixtures.ts';
 import { expectClose } from '../helpers/tolerance.ts';
-
-async function run(argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { runCliText as run } from '../helpers/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'moe-lab-calibrate-'));
 

@@ -7,15 +7,8 @@ import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { runCli as run } from '../helpers/cli.ts';
 import { fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
-
-async function run(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out, err };
-}
 
 describe('moe-lab --gpu-memory and peakGpuBytes', () => {
   it('mixtral fixture: the peak covers the weights; a budget below it refuses; the peak itself suffices', async () => {

@@ -7,20 +7,13 @@ import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { runCli as run } from '../helpers/cli.ts';
 import { FileByteSource } from '../../src/cli/fs-folder.ts';
 import { planWindows } from '../../src/engine/eval/windows.ts';
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
 import { loadTokenizer } from '../../src/engine/tokenizer.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { FIXTURES, fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
-
-async function run(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out, err };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'moe-lab-cli-gpu-'));
 

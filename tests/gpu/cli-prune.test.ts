@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { runCli as run } from '../helpers/cli.ts';
 import { DirectoryFolder, FileByteSource } from '../../src/cli/fs-folder.ts';
 import { statsFromSafetensors, type CalibrationStats } from '../../src/engine/calibration/stats.ts';
 import { prunableTensorLayouts } from '../../src/engine/export/tensor-plan.ts';
@@ -31,13 +31,6 @@ import { gpu } from './gpu-context.ts';
 import { canonicalReader, maskSetDifference, randomWindows } from './prune-pipeline-helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'moe-lab-cli-prune-'));
-
-async function run(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out, err };
-}
 
 async function ok(argv: string[]): Promise<string> {
   const result = await run(argv);

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { evaluateRequest, pruneRequest, REPRODUCE_EVALUATION } from '../../src/api/experiment-requests.ts';
 import { FileByteSource } from '../../src/cli/fs-folder.ts';
-import { main } from '../../src/cli/main.ts';
+import { runCli as run } from '../helpers/cli.ts';
 import { folderFetch, siteFolder } from '../../src/cli/node-lab.ts';
 import { textRefOf } from '../../src/engine/experiment/text-ref.ts';
 import { decodeExperiment } from '../../src/engine/experiment/url.ts';
@@ -32,13 +32,6 @@ const MODEL_DIR = join(SITE, 'models/brown-moe-3m');
 const HASH = '7ecca273f019400a';
 /** A small experiment: 8 x 32 calibration tokens of one Brown genre, 520 evaluation tokens over the 13 genres. */
 const SETTINGS = `v=1&model=embedded:brown-moe-3m&hash=${HASH}&text=brown.reviews&samples=8&seqlen=32&seed=1&mode=dense&method=moe-pruner&sparsity=0.5&eval=brown&ctx=64&evaltokens=520`;
-
-async function run(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out, err };
-}
 
 async function readMasks(checkpoint: Checkpoint, file: string): Promise<MaskSet> {
   const source = new FileByteSource(file);

@@ -15,7 +15,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryFolder } from '../../src/cli/fs-folder.ts';
-import { main } from '../../src/cli/main.ts';
+import { runCliText as run } from '../helpers/cli.ts';
 import { readMasksFile } from '../../src/engine/prune/masks-file.ts';
 import { readExpertsF32 } from '../../src/engine/distill/problem.ts';
 import type { DistillReport } from '../../src/engine/distill/report.ts';
@@ -34,13 +34,6 @@ afterAll(() => temp.remove());
 const pruned = join(temp.dir, 'pruned');
 const out = join(temp.dir, 'distilled');
 const text = join(temp.dir, 'text.txt');
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const o: string[] = [];
-  const e: string[] = [];
-  const code = await main(argv, { out: (t) => o.push(t), err: (t) => e.push(t) });
-  return { code, out: o.join('\n'), err: e.join('\n') };
-}
 
 beforeAll(async () => {
   writeFileSync(text, readFileSync(join(ROOT, 'public/data/brown/heldout.txt'), 'utf8').slice(0, 12000));

@@ -8,20 +8,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { runCliText as runInProcess } from '../helpers/cli.ts';
 import { FIXTURES, FIXTURES_B, fixtureDir } from '../helpers/fixtures.ts';
 import { concatBytes, copyFixtureFolder, readRawTensors } from '../helpers/checkpoint-files.ts';
 import { headerTextOf, safetensorsBytes, tempDir } from '../helpers/safetensors-bytes.ts';
 
 const temp = tempDir('moe-lab-cli-');
 afterAll(() => temp.remove());
-
-async function runInProcess(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 describe('moe-lab info (in-process)', () => {
   for (const name of [...FIXTURES, ...FIXTURES_B]) {

@@ -7,7 +7,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { runCliText as run } from '../helpers/cli.ts';
 import { writeSafetensors } from '../../src/engine/io/safetensors.ts';
 import { allKeptMask, isKept, type MaskSet, type MatrixKey } from '../../src/engine/model/mask-set.ts';
 import { compareMaskSets } from '../../src/engine/prune/mask-compare.ts';
@@ -21,13 +21,6 @@ function randomMask(elements: number, seed: number, pruneShare: number): Uint32A
   const mask = allKeptMask(elements);
   for (let i = 0; i < elements; i++) if (rng.next() < pruneShare) mask[i >>> 5] &= ~(1 << (i & 31));
   return mask;
-}
-
-async function run(argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
 describe('compareMaskSets', () => {
