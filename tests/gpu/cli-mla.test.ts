@@ -2,7 +2,7 @@
  * The lab's commands on the set-b fixtures (DeepSeek-V2, DeepSeek-V3 with and without expert groups, GLM-4.5), in
  * process on the GPU: `ppl --ids` equals transformers' perplexity to 1e-5 relative; `logits` writes the MoE
  * layers' router logits (the raw logits, before sigmoid/softmax and correction bias) matching transformers;
- * prune -> export -> reload -> ppl gives the number `ppl --masks` gives on the dense folder; dropping experts
+ * prune gives the CPU reference pipeline's masks, and export -> reload -> ppl the number `ppl --masks` gives on the dense folder; dropping experts
  * exports E - 2 experts with the same perplexity (and is refused with expert groups, whose membership would
  * change); distillation lowers every MoE layer's expert MSE with the masks held.
  */
@@ -17,7 +17,13 @@ import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../sr
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { FIXTURES_B, fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
-import { randomWindows } from './prune-pipeline-helpers.ts';
+import { canonicalReader, maskSetDifference, randomWindows } from './prune-pipeline-helpers.ts';
+import { masksFromSafetensors } from '../../src/engine/prune/masks-file.ts';
+import { pipelineSettings } from '../../src/engine/prune/pipeline-settings.ts';
+import { referencePipeline } from '../../src/engine/reference/prune-pipeline.ts';
+import { calibrateOnGpu } from '../../src/gpu/calibration/calibrate.ts';
+import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
+import { gpu } from './gpu-context.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'moe-lab-cli-mla-'));
 const calibrationFile = join(work, 'calibration.json');
@@ -69,7 +75,7 @@ describe.each(FIXTURES_B)('%s', (name) => {
     }
   });
 
-  it('prune -> export -> reload -> ppl = ppl --masks on the dense folder', async () => {
+  it('prune: masks = the CPU reference pipeline; export -> reload -> ppl = ppl --masks on the dense folder', async () => {
     const out = join(work, `${name}-pruned`);
     await ok([
       'prune',
@@ -86,6 +92,16 @@ describe.each(FIXTURES_B)('%s', (name) => {
       '--out',
       out,
     ]);
+    const checkpoint = await openCheckpoint(new DirectoryFolder(fixtureDir(name)));
+    const model = await GpuModel.upload(await gpu(), checkpoint);
+    const { stats } = await calibrateOnGpu(model, JSON.parse(readFileSync(calibrationFile, 'utf8')) as number[][]);
+    model.destroy();
+    const settings = pipelineSettings({ method: 'moe-pruner', sparsity: 0.5, targets: ['experts', 'shared'] });
+    const reference = await referencePipeline({ spec: checkpoint.spec, canonical: canonicalReader(checkpoint), stats, settings });
+    const source = new FileByteSource(join(out, 'masks.safetensors'));
+    const header = await readSafetensorsHeader(source, { extraDtypes: ['U8'] });
+    const masks = masksFromSafetensors(checkpoint.spec, header, await source.read(0, await source.size()));
+    expect(maskSetDifference(masks, reference.masks)).toBeNull();
     expect(await ok(['info', '--model', out])).toContain(name.replace('_nogroup', ''));
     const exported = await cliNll(['--model', out]);
     expect(await cliNll(['--model', fixtureDir(name), '--masks', join(out, 'masks.safetensors')])).toBe(exported);
