@@ -41,6 +41,11 @@ export interface GptOssExpertNames {
   downBias: string;
 }
 
+/** The stored tensors of gpt_oss's two expert matrices: the matrices, or their MXFP4 blocks and scales. */
+export function gptOssMatrixTensors(n: GptOssExpertNames): string[] {
+  return n.format === 'mxfp4' ? [n.gateUp, n.down].flatMap((base) => Object.values(mxfp4Names(base))) : [n.gateUp, n.down];
+}
+
 /** The MXFP4 tensors of a matrix stored under `base` (the hub's gpt-oss naming). */
 export function mxfp4Names(base: string): { blocks: string; scales: string } {
   return { blocks: `${base}_blocks`, scales: `${base}_scales` };

@@ -5,11 +5,11 @@
  * stored ([out, in]); all matrices in the checkpoint dtype (f16/bf16 packed two per u32), norms and biases f32.
  * Upload is tensor by tensor (one tensor in memory at a time) with a progress callback.
  */
-import { gptOssUnsupported, planCanonicalExperts, readExpertCopy } from '../../engine/model/expert-layout.ts';
+import { planCanonicalExperts, readExpertCopy, readGptOssExperts } from '../../engine/model/expert-layout.ts';
 import type { Checkpoint } from '../../engine/model/checkpoint.ts';
 import { ModelFileError } from '../../engine/errors.ts';
 import type { MoeModelSpec } from '../../engine/model/spec.ts';
-import type { FfnNames, LinearNames, NormNames } from '../../engine/model/weights.ts';
+import { gptOssMatrixTensors, type FfnNames, type LinearNames, type NormNames } from '../../engine/model/weights.ts';
 import type { GpuContext } from '../context.ts';
 import { SequentialWriter, TensorUploader, weightDtypeOf, type GpuMatrix, type UploadProgress } from './tensor-upload.ts';
 
@@ -57,6 +57,10 @@ export interface GpuLayer {
   shared: GpuFfn | null;
   sharedGate: GpuMatrix | null; // [1, H] (Qwen2-MoE)
   correctionBias: GPUBuffer | null; // [E] f32 (DeepSeek-V3, GLM-4.5: selection only)
+  /** gpt_oss: router bias [E], expert biases gate_up [E, 2I] (gate then up) and down [E, H], sinks [Hq]; f32. */
+  routerBias: GPUBuffer | null;
+  expertBias: { gateUp: GPUBuffer; down: GPUBuffer } | null;
+  sinks: GPUBuffer | null;
   /** Dense (non-MoE) layers. */
   dense: GpuFfn | null;
 }
@@ -91,8 +95,6 @@ export class GpuModel {
         `v_head_dim ${spec.mla.vDim} wider than the q/k head (${spec.headDim}) is not supported on the GPU`,
       );
     }
-    // Attention sinks, per-layer windows, biased clamped-SwiGLU experts and MXFP4 have no GPU kernels yet.
-    if (spec.architecture === 'gpt_oss') throw gptOssUnsupported(checkpoint.folder.name, 'the GPU forward');
     const tensors = listTensors(checkpoint);
     const totalBytes = tensors.reduce((sum, name) => sum + checkpoint.tensors.get(name)!.info.byteLength, 0);
     const up = new TensorUploader(ctx, checkpoint, totalBytes, tensors.length, options.onProgress);
@@ -129,7 +131,11 @@ export class GpuModel {
           qNorm: await up.optionalF32(n.qNorm),
           kNorm: await up.optionalF32(n.kNorm),
           router: n.router ? await up.matrix([n.router]) : null,
-          experts: n.experts ? await uploadExperts(up, checkpoint, l) : null,
+          ...(n.experts?.layout === 'gpt-oss'
+            ? await uploadGptOssExperts(up, checkpoint, l)
+            : { experts: n.experts ? await uploadExperts(up, checkpoint, l) : null, expertBias: null }),
+          routerBias: await up.optionalF32(n.routerBias),
+          sinks: await up.optionalF32(n.sinks),
           shared: n.shared && spec.sharedExpert ? await ffn(n.shared, spec.sharedExpert.ffnSize) : null,
           sharedGate: n.sharedGate ? await up.matrix([n.sharedGate]) : null,
           correctionBias: await up.optionalF32(n.correctionBias),
@@ -164,11 +170,45 @@ function listTensors(checkpoint: Checkpoint): string[] {
     out.push(n.qNorm, n.kNorm, n.router, n.sharedGate, n.correctionBias);
     if (n.mla) out.push(n.mla.qA?.weight ?? null, n.mla.qA?.bias ?? null, n.mla.qANorm, n.mla.qB, n.mla.kvA.weight, n.mla.kvA.bias, n.mla.kvANorm, n.mla.kvB);
     if (n.experts?.layout === 'fused') out.push(n.experts.gateUp, n.experts.down);
-    else if (n.experts?.layout === 'gpt-oss') out.push(n.experts.gateUp, n.experts.down, n.experts.gateUpBias, n.experts.downBias);
-    else if (n.experts) out.push(...n.experts.gate, ...n.experts.up, ...n.experts.down);
+    else if (n.experts?.layout === 'gpt-oss') {
+      out.push(...gptOssMatrixTensors(n.experts), n.experts.gateUpBias, n.experts.downBias);
+    } else if (n.experts) out.push(...n.experts.gate, ...n.experts.up, ...n.experts.down);
+    out.push(n.routerBias, n.sinks);
     for (const f of [n.shared, n.dense]) if (f) out.push(f.gate, f.up, f.down);
   }
   return out.filter((name): name is string => name !== null);
+}
+
+/**
+ * gpt_oss's experts of layer l, brought to the canonical layout and f32 on the CPU (readGptOssExperts: interleaved
+ * x @ W de-interleaved and transposed, MXFP4 decoded), with their biases.
+ */
+async function uploadGptOssExperts(
+  up: TensorUploader,
+  checkpoint: Checkpoint,
+  layer: number,
+): Promise<{ experts: { gateUp: GpuMatrix; down: GpuMatrix }; expertBias: { gateUp: GPUBuffer; down: GPUBuffer } }> {
+  const c = await readGptOssExperts(checkpoint, layer);
+  const { numExperts: E, expertFfnSize: I, hiddenSize: H } = checkpoint.spec;
+  const prefix = `model.layers.${layer} experts`;
+  const put = async (label: string, values: Float32Array) => {
+    const buffer = await up.allocate(label, values.byteLength);
+    up.ctx.write(buffer, values);
+    return buffer;
+  };
+  const gateUp = await put(`${prefix} gate_up [${E}, ${2 * I}, ${H}]`, c.gateUp);
+  const down = await put(`${prefix} down [${E}, ${H}, ${I}]`, c.down);
+  const expertBias = { gateUp: await put(`${prefix} gate_up bias`, c.gateUpBias), down: await put(`${prefix} down bias`, c.downBias) };
+  const names = checkpoint.names.layers[layer].experts;
+  const stored = names?.layout === 'gpt-oss' ? [...gptOssMatrixTensors(names), names.gateUpBias, names.downBias] : [];
+  for (const name of stored) up.progress(name, checkpoint.tensors.get(name)!.info.byteLength);
+  return {
+    experts: {
+      gateUp: { buffer: gateUp, dtype: 'f32', mask: null, name: `${prefix} gate_up`, elements: E * 2 * I * H },
+      down: { buffer: down, dtype: 'f32', mask: null, name: `${prefix} down`, elements: E * H * I },
+    },
+    expertBias,
+  };
 }
 
 /** Layer l's routed experts into gate_up [E, 2I, H] and down [E, H, I], one expert matrix at a time. */

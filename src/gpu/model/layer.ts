@@ -155,6 +155,8 @@ function recordAttentionBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: 
     kvHeads: Hkv,
     headDim: D,
     scale: spec.attentionScale,
+    sliding: spec.attentionWindows[l],
+    sinks: layer.sinks,
   });
   recordMatmul(rec, { x: ws.context, weight: withMask(layer.o.weight, m['attn.o']), bias: layer.o.bias, y: ws.branch, rows: T, cols: H, inner: Hq * D });
   recordResidualAdd(rec, ws.hidden, ws.branch, ws.hiddenMid, T * H, spec.residualMultiplier);
@@ -187,7 +189,7 @@ function recordMoeBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number
   const T = ws.tokens;
   const m = masks?.matrices ?? {};
   const w = masks?.weights ?? {};
-  recordMatmul(rec, { x: ws.normed, weight: withMask(layer.router!, undefined), y: ws.routerLogits, rows: T, cols: E, inner: H });
+  recordMatmul(rec, { x: ws.normed, weight: withMask(layer.router!, undefined), bias: layer.routerBias, y: ws.routerLogits, rows: T, cols: E, inner: H });
   recordRoute(rec, {
     logits: ws.routerLogits,
     enabled: masks?.expertEnabled ?? model.allExpertsEnabled,
@@ -211,6 +213,8 @@ function recordMoeBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number
     plan,
     hidden: H,
     interSize: I,
+    bias: layer.expertBias?.gateUp,
+    activation: spec.expertActivation,
   });
   recordExpertDown(rec, {
     inter: ws.inter,
@@ -219,6 +223,7 @@ function recordMoeBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number
     plan,
     hidden: H,
     interSize: I,
+    bias: layer.expertBias?.down,
   });
   let shared: { out: GPUBuffer; gateLogit: GPUBuffer | null } | null = null;
   if (layer.shared) {
