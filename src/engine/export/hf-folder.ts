@@ -134,7 +134,8 @@ function safetensorsEntry(input: PrunedModelInput, file: string, sources: Source
     async *chunks() {
       const source = await checkpoint.folder.open(file);
       if (!source) throw new ModelFileError(`${checkpoint.folder.name}/${file}`, 'missing-file', 'file not found while exporting');
-      const header = await readSafetensorsHeader(source);
+      // U8: gpt_oss's MXFP4 blocks and scales (prunableTensorLayouts says whether this layout can be exported).
+      const header = await readSafetensorsHeader(source, { extraDtypes: ['U8'] });
       const hash = new Sha256();
       const prefix = await source.read(0, 8 + header.headerLength);
       hash.update(prefix);

@@ -56,7 +56,7 @@ function layerExperts(checkpoint: Checkpoint, layer: number): ExpertNames {
 export function planCanonicalExperts(checkpoint: Checkpoint, layer: number): CanonicalExpertPlan {
   const { numExperts: E, expertFfnSize: I, hiddenSize: H } = checkpoint.spec;
   const experts = layerExperts(checkpoint, layer);
-  if (experts.layout === 'gpt-oss') throw gptOssUnsupported(checkpoint.folder.name, 'the GPU forward, pruning and export');
+  if (experts.layout === 'gpt-oss') throw gptOssUnsupported(checkpoint.folder.name, 'export and distillation');
   const located = (name: string): LocatedTensor => {
     const tensor = checkpoint.tensors.get(name);
     if (!tensor) throw new ModelFileError(checkpoint.folder.name, 'missing-tensor', `missing tensor ${name}`);
@@ -97,9 +97,13 @@ export function planCanonicalExperts(checkpoint: Checkpoint, layer: number): Can
   return { dtype, gateUpBytes: 2 * E * matrix, downBytes: E * matrix, copies };
 }
 
-/** gpt_oss's experts (interleaved, transposed, biased, maybe MXFP4) reach only the CPU reference so far. */
+/** gpt_oss's experts (interleaved, transposed, biased, maybe MXFP4) are read by readGptOssExperts, not the copy plans. */
 export function gptOssUnsupported(file: string, what: string): ModelFileError {
-  return new ModelFileError(file, 'unsupported', `gpt_oss experts are not supported by ${what} yet (the CPU reference forward runs them)`);
+  return new ModelFileError(
+    file,
+    'unsupported',
+    `gpt_oss experts are not supported by ${what} yet (the forward, ppl, logits, calibration and pruning in memory run)`,
+  );
 }
 
 /**
