@@ -19,6 +19,7 @@
 import { ModelFileError } from '../errors.ts';
 import { DTYPE_BYTES, readSafetensorsHeader, type TensorInfo } from '../io/safetensors.ts';
 import { SHARD_INDEX, type Checkpoint } from '../model/checkpoint.ts';
+import { zeroPrunedGptOss } from '../model/expert-layout.ts';
 import type { MaskSet, MatrixKey } from '../model/mask-set.ts';
 import { Sha256 } from './sha256.ts';
 import type { NeuronStructure } from '../prune/neurons.ts';
@@ -198,6 +199,12 @@ async function transformed(
   if (!mask) return bytes;
   const out = bytes.slice();
   const updated = await updatedOf(canonical.layer, canonical.key);
+  if (canonical.gptOss) {
+    // gpt_oss experts map element by element (interleaved, transposed or MXFP4): zeros only, no updated weights.
+    if (updated) throw new ModelFileError('export', 'unsupported', 'SparseGPT-updated gpt_oss experts cannot be exported yet (masks can)');
+    zeroPrunedGptOss(out, size, canonical.gptOss, mask, canonical.start);
+    return out;
+  }
   if (updated) out.set(updated.subarray(canonical.start * size, (canonical.start + segment.count) * size));
   applyMask(out, size, mask, canonical.start, segment.count);
   return out;

@@ -15,15 +15,19 @@
 import type { TensorInfo } from '../io/safetensors.ts';
 import type { Checkpoint } from '../model/checkpoint.ts';
 import { DTYPE_BYTES } from '../io/safetensors.ts';
-import { planCanonicalExperts } from '../model/expert-layout.ts';
+import { planCanonicalExperts, type GptOssStoredMatrix } from '../model/expert-layout.ts';
+import { mxfp4Names } from '../model/weights.ts';
 import type { MatrixKey } from '../model/mask-set.ts';
 
 /** Stored elements [start, start + count) of a tensor and where they are in the canonical matrices. */
 export interface Segment {
   start: number;
   count: number;
-  /** Canonical matrix and first element there, for prunable weights; null for the router and copied tensors. */
-  canonical: { layer: number; key: MatrixKey; start: number } | null;
+  /**
+   * Canonical matrix and first element there, for prunable weights; null for the router and copied tensors.
+   * `gptOss`: the segment is one gpt_oss expert's stored matrix, which maps element by element (not in one run).
+   */
+  canonical: { layer: number; key: MatrixKey; start: number; gptOss?: GptOssStoredMatrix } | null;
   /** The routed expert the elements belong to (removed with it when it is dropped), or null. */
   expert: { layer: number; index: number } | null;
 }
@@ -77,6 +81,35 @@ export function prunableTensorLayouts(checkpoint: Checkpoint): Map<string, Tenso
       kind: 'router',
       segments: Array.from({ length: spec.numExperts }, (_, e) => ({ start: e * H, count: H, canonical: null, expert: { layer: l, index: e } })),
     });
+    if (n.experts.layout === 'gpt-oss') {
+      // gpt_oss: one segment per expert in every expert tensor (matrices or their MXFP4 blocks and scales, biases),
+      // so dropping removes an expert's slice; only the matrices (or blocks) are prunable.
+      const x = n.experts;
+      const { numExperts: E, expertFfnSize: I } = spec;
+      const perExpert = (name: string, canonical: (e: number) => Segment['canonical'], kind: TensorLayout['kind'] = 'fused-experts') => {
+        const count = info(name).byteLength / DTYPE_BYTES[info(name).dtype] / E;
+        out.set(name, {
+          name,
+          kind,
+          segments: Array.from({ length: E }, (_, e) => ({ start: e * count, count, canonical: canonical(e), expert: { layer: l, index: e } })),
+        });
+      };
+      for (const [base, key, rows, cols] of [
+        [x.gateUp, 'experts.gate_up', 2 * I, H],
+        [x.down, 'experts.down', H, I],
+      ] as const) {
+        const gptOss: GptOssStoredMatrix = { format: x.format, interleaved: key === 'experts.gate_up', rows, cols };
+        const canonical = (e: number) => ({ layer: l, key, start: e * rows * cols, gptOss });
+        if (x.format === 'mxfp4') {
+          perExpert(mxfp4Names(base).blocks, canonical);
+          perExpert(mxfp4Names(base).scales, () => null);
+        } else perExpert(base, canonical);
+      }
+      perExpert(x.gateUpBias, () => null);
+      perExpert(x.downBias, () => null);
+      if (n.routerBias) perExpert(n.routerBias, () => null, 'router');
+      return;
+    }
     const plan = planCanonicalExperts(checkpoint, l);
     const bytes = DTYPE_BYTES[plan.dtype];
     const matrix = spec.expertFfnSize * H * bytes; // one [I, H] or [H, I] matrix, in bytes

@@ -56,7 +56,7 @@ function layerExperts(checkpoint: Checkpoint, layer: number): ExpertNames {
 export function planCanonicalExperts(checkpoint: Checkpoint, layer: number): CanonicalExpertPlan {
   const { numExperts: E, expertFfnSize: I, hiddenSize: H } = checkpoint.spec;
   const experts = layerExperts(checkpoint, layer);
-  if (experts.layout === 'gpt-oss') throw gptOssUnsupported(checkpoint.folder.name, 'export and distillation');
+  if (experts.layout === 'gpt-oss') throw gptOssUnsupported(checkpoint.folder.name, 'distillation');
   const located = (name: string): LocatedTensor => {
     const tensor = checkpoint.tensors.get(name);
     if (!tensor) throw new ModelFileError(checkpoint.folder.name, 'missing-tensor', `missing tensor ${name}`);
@@ -102,7 +102,7 @@ export function gptOssUnsupported(file: string, what: string): ModelFileError {
   return new ModelFileError(
     file,
     'unsupported',
-    `gpt_oss experts are not supported by ${what} yet (the forward, ppl, logits, calibration and pruning in memory run)`,
+    `gpt_oss experts are not supported by ${what} yet (the forward, ppl, logits, calibration, pruning and export run)`,
   );
 }
 
@@ -149,6 +149,46 @@ export async function readGptOssExperts(
   return { gateUp, down: await outIn(experts.down, H, I), gateUpBias, downBias: await readTensorF32(checkpoint, experts.downBias) };
 }
 
+/**
+ * How one expert's stored gpt_oss matrix maps to its canonical matrix [R, C] (gate_up: R = 2I rows gate then up,
+ * C = H; down: R = H, C = I): dense storage is the transpose [C, R] (x @ W), MXFP4 storage is [R, C/32, 16] bytes of
+ * two codes each; gate_up's stored rows interleave gate and up (stored row 2j + p is canonical row p * I + j).
+ */
+export interface GptOssStoredMatrix {
+  format: 'dense' | 'mxfp4';
+  interleaved: boolean;
+  rows: number; // R
+  cols: number; // C
+}
+
+/** Canonical row of stored row s (de-interleaving gate_up). */
+function canonicalRow(m: GptOssStoredMatrix, s: number): number {
+  return m.interleaved ? (s % 2) * (m.rows / 2) + (s >> 1) : s;
+}
+
+/**
+ * Zeroes, in one expert's stored bytes, the elements whose canonical bit (offset `start` in `mask`) is 0: a dense
+ * element, or an MXFP4 nibble (code 0 is +0, exact; the scales stay as they are).
+ */
+export function zeroPrunedGptOss(bytes: Uint8Array, size: number, m: GptOssStoredMatrix, mask: Uint32Array, start: number): void {
+  const kept = (c: number) => (mask[(start + c) >>> 5] >>> ((start + c) & 31)) & 1;
+  const { rows: R, cols: C } = m;
+  if (m.format === 'mxfp4') {
+    for (let s = 0; s < R; s++) {
+      const row = canonicalRow(m, s) * C;
+      for (let b = 0; b < C / 2; b++) {
+        const at = s * (C / 2) + b;
+        if (!kept(row + 2 * b)) bytes[at] &= 0xf0;
+        if (!kept(row + 2 * b + 1)) bytes[at] &= 0x0f;
+      }
+    }
+    return;
+  }
+  for (let c = 0; c < C; c++) {
+    for (let s = 0; s < R; s++) if (!kept(canonicalRow(m, s) * C + c)) bytes.fill(0, (c * R + s) * size, (c * R + s + 1) * size);
+  }
+}
+
 /** Reads the bytes of one planned copy (one expert matrix, or an expert's fused gate+up rows). */
 export function readExpertCopy(copy: ExpertCopy): Promise<Uint8Array> {
   const { info, source } = copy.tensor;
@@ -181,7 +221,7 @@ export function checkpointExpertTensors(spec: MoeModelSpec, names: ExpertNames, 
     throw new RangeError(`canonical experts must be ${2 * E * matrix} + ${E * matrix} bytes, got ${experts.gateUp.byteLength} + ${experts.down.byteLength}`);
   }
   const { dtype, gateUp, down } = experts;
-  if (names.layout === 'gpt-oss') throw gptOssUnsupported(names.gateUp, 'export');
+  if (names.layout === 'gpt-oss') throw gptOssUnsupported(names.gateUp, 'checkpointExpertTensors');
   if (names.layout === 'fused') {
     return [
       { name: names.gateUp, dtype, shape: [E, 2 * I, H], data: gateUp },
