@@ -33,6 +33,7 @@ const MUTATIONS: { path: string; section: Section; apply(e: Experiment): void }[
   { path: 'prune.expertsDrop', section: 'prune', apply: (e) => (e.prune.expertsDrop = 2) },
   { path: 'prune.expertCriterion', section: 'prune', apply: (e) => (e.prune.expertCriterion = 'reap') },
   { path: 'prune.protect', section: 'prune', apply: (e) => (e.prune.protect = 'super-experts') },
+  { path: 'prune.structure', section: 'prune', apply: (e) => (e.prune.structure = 'neurons') },
   { path: 'prune.targets', section: 'prune', apply: (e) => (e.prune.targets = ['experts', 'attention']) },
   { path: 'prune.sparseGpt.blockSize', section: 'prune', apply: (e) => (e.prune.sparseGpt.blockSize = 64) },
   { path: 'prune.sparseGpt.damp', section: 'prune', apply: (e) => (e.prune.sparseGpt.damp = 0.02) },

@@ -105,7 +105,7 @@ describe('LabService (in-thread engine)', () => {
     expect(summary.spec.architecture).toBe('mixtral');
     expect(summary.spec.numExperts).toBe(8);
     expect(summary.spec.numLayers).toBe(2);
-    expect(summary.parameters).toEqual({ total: 484672, expert: 393216, perExpert: 24576, active: 189760 });
+    expect(summary.parameters).toEqual({ total: 484672, expert: 393216, perExpert: 24576, shared: 0, active: 189760, embedding: 32768 });
     expect(summary.dtype).toBe('f32');
     expect(summary.tokenizer).toBe(false);
     expect(summary.contentHash).toBe(expectedHash(MIXTRAL));

@@ -4,6 +4,7 @@
  * fixes the flat f32 parameter layout the GPU trainer uses (one buffer; matrices that are weight-decayed first,
  * then the norms) and its mapping to Hugging Face Mixtral tensor names and config.json.
  */
+import type { ParameterCounts } from '../model/spec.ts';
 
 export interface TrainModelConfig {
   vocabSize: number; // V
@@ -106,12 +107,13 @@ export function paramLayout(config: TrainModelConfig): ParamLayout {
 }
 
 /** Parameter counts as `moe-lab info` reports them (src/engine/model/spec.ts countParameters). */
-export function parameterCounts(c: TrainModelConfig): { total: number; perExpert: number; expert: number; active: number } {
+export function parameterCounts(c: TrainModelConfig): ParameterCounts {
   const { hiddenSize: H, vocabSize: V, numExperts: E, topK: K, expertFfnSize: I, numLayers: L } = c;
   const perExpert = 3 * H * I;
   const perLayerShared = 4 * H * H + 2 * H + E * H;
   const total = 2 * V * H + H + L * (perLayerShared + E * perExpert);
-  return { total, perExpert, expert: L * E * perExpert, active: total - L * (E - K) * perExpert };
+  // No shared expert; the input embedding is V x H (the LM head is untied).
+  return { total, perExpert, expert: L * E * perExpert, shared: 0, active: total - L * (E - K) * perExpert, embedding: V * H };
 }
 
 /** config.json as transformers 5 writes MixtralConfig (both rope_theta and rope_parameters, for older readers). */
