@@ -9,6 +9,8 @@
  * is split by rows into parts in separate buffers: with row groups that changes no mask bit. Time is wall clock
  * from recording to queue.onSubmittedWorkDone after --warmup runs (pipelines compiled), median of --iters; the
  * Recorder encodes no timestamp queries, and at these sizes the submit overhead is far below the run time.
+ * `cpuMs` is this process's CPU time over the same run (median): on a CPU driver (lavapipe) the shaders run on this
+ * process's threads, so it measures the work even when other programs share the cores and wall time swings.
  *   scripts/with-vulkan.sh node --import tsx --loader ./bin/wgsl-loader.mjs bench/prune-select.ts
  *     [--rows 14336] [--cols 4096] [--dtypes f16,f32] [--methods magnitude,wanda,moe-pruner,2:4]
  *     [--sparsity 0.5] [--warmup 1] [--iters 3]
@@ -82,11 +84,17 @@ try {
     }
     for (const { name, settings } of runs) {
       const times: number[] = [];
+      const cpuTimes: number[] = [];
       for (let i = 0; i < warmup + iters; i++) {
         const start = performance.now();
+        const cpuStart = process.cpuUsage();
         await computeMasks(ctx, settings, parts);
         await ctx.idle();
-        if (i >= warmup) times.push(performance.now() - start);
+        const cpu = process.cpuUsage(cpuStart);
+        if (i >= warmup) {
+          times.push(performance.now() - start);
+          cpuTimes.push((cpu.user + cpu.system) / 1000);
+        }
       }
       const slots = parts.map((p) => ({ buffer: p.mask!.buffer, wordOffset: 0, words: maskWords(p.rows * cols), elements: p.rows * cols, created: false }));
       const kept = (await countKeptOnGpu(ctx, slots)).reduce((a, b) => a + b, 0);
@@ -101,6 +109,7 @@ try {
         weightMiB: +(weightBytes / 2 ** 20).toFixed(1),
         ms: +ms.toFixed(2),
         msRuns: times.map((t) => +t.toFixed(2)),
+        cpuMs: +median(cpuTimes).toFixed(1),
         gbPerSecond: +(weightBytes / (ms / 1000) / 1e9).toFixed(3),
         achievedSparsity: +(1 - kept / (rows * cols)).toFixed(6),
         keptAsExpected: kept === expectedKept,
