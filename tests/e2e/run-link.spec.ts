@@ -22,7 +22,8 @@ test('moe-lab run --experiment prints the perplexities the page shows for its sh
   const table = page.getByRole('table', { name: 'Perplexity' });
   // Pruning and two evaluations on SwiftShader: minutes on a loaded machine.
   await expect(table.getByTestId('ppl-pruned')).toBeVisible({ timeout: 180_000 });
-  // Every number the table prints per model: perplexity (4 decimals), mean NLL (6 decimals), tokens scored.
+  // Every number the table prints per model: perplexity (4 decimals), mean NLL (6 decimals), tokens scored, and the
+  // pruned model's fidelity to the dense one: KL in nats per token (6 decimals), top-1 agreement (2 decimals).
   const rows = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((cell) => cell.textContent)));
   const sparsity = await page.getByRole('region', { name: 'Pruning result' }).getByTestId('achieved-sparsity').textContent();
   // The page writes the loaded model's hash into the link.
@@ -34,11 +35,19 @@ test('moe-lab run --experiment prints the perplexities the page shows for its sh
     timeout: 240_000,
   });
   type Numbers = { ppl: number; nll: number; tokens: number };
-  const replay = JSON.parse(stdout) as { dense: Numbers; pruned: Numbers; sparsity: number; model: { hash: string } };
+  const replay = JSON.parse(stdout) as {
+    dense: Numbers;
+    pruned: Numbers;
+    sparsity: number;
+    model: { hash: string };
+    fidelity: { overall: { kl: number; top1Agreement: number } };
+  };
   expect(link).toContain(`hash=${replay.model.hash}&`);
   const printed = (variant: 'dense' | 'pruned') => {
     const n = replay[variant];
-    return [variant, n.ppl.toFixed(4), n.nll.toFixed(6), n.tokens.toLocaleString('en-US')];
+    const { kl, top1Agreement } = replay.fidelity.overall;
+    const fidelity = variant === 'pruned' ? [kl.toFixed(6), `${(100 * top1Agreement).toFixed(2)}%`] : ['0', '100%'];
+    return [variant, n.ppl.toFixed(4), n.nll.toFixed(6), n.tokens.toLocaleString('en-US'), ...fidelity];
   };
   expect(rows).toEqual([printed('dense'), printed('pruned')]);
   expect(`${(100 * replay.sparsity).toFixed(2)}%`).toBe(sparsity);
