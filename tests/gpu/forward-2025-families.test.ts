@@ -1,14 +1,16 @@
 /**
- * The GPU forward against transformers' own outputs for the gpt_oss fixtures (attention sinks, a sliding window of
- * 16 / 24 < T on layer 0, biased router and experts, clamped SwiGLU; gpt_oss_mxfp4's MXFP4 experts decoded on load,
- * YaRN): logits, router logits and the MoE layers' input/output within 1e-4 of each tensor's largest magnitude,
- * mean NLL (so perplexity) within 1e-5 relative.
+ * The GPU forward against transformers' own outputs for the set-b fixtures (DeepSeek-V2/V3 with multi-head latent
+ * attention, grouped softmax/sigmoid routing with correction bias, YaRN; GLM-4.5 with partial rotary, qk-norm and
+ * sigmoid routing; their layer 0 is a dense MLP, with no MoE tensors) and the set-c fixtures (gpt_oss: attention
+ * sinks, a sliding window of 16 / 24 < T on layer 0, biased router and experts, clamped SwiGLU; gpt_oss_mxfp4's MXFP4
+ * experts decoded on load, YaRN): logits, router logits and the MoE layers' input/output within 1e-4 of each
+ * tensor's largest magnitude, mean NLL (so perplexity) within 1e-5 relative.
  */
 import { describe, expect, it } from 'vitest';
 import { GpuForward } from '../../src/gpu/model/forward.ts';
 import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
 import { expectClose } from '../helpers/tolerance.ts';
-import { FIXTURES_C, openFixture, readFixtureReference } from '../helpers/fixtures.ts';
+import { FIXTURES_B, FIXTURES_C, openFixture, readFixtureReference } from '../helpers/fixtures.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 
 function expectScaledClose(got: ArrayLike<number>, ref: Float32Array, label: string): number {
@@ -16,7 +18,7 @@ function expectScaledClose(got: ArrayLike<number>, ref: Float32Array, label: str
   return expectClose(got, ref, { atol: 1e-4 * scale, rtol: 0, label }).maxAbsDiff / scale;
 }
 
-describe.each(FIXTURES_C)('GPU forward: %s', (name) => {
+describe.each([...FIXTURES_B, ...FIXTURES_C])('GPU forward: %s', (name) => {
   it('matches transformers (logits, router logits, MoE input/output, NLL)', async () => {
     const ctx = await gpu();
     const checkpoint = await openFixture(name);
@@ -35,6 +37,7 @@ describe.each(FIXTURES_C)('GPU forward: %s', (name) => {
     });
     const errors = [expectScaledClose(result.logits!, ref.tensors.get('logits')!, `${name} logits`)];
     for (let l = 0; l < spec.numLayers; l++) {
+      if (!spec.moeLayers[l]) continue;
       const taps = result.layers[l];
       errors.push(expectScaledClose(taps.moeInput!, ref.tensors.get(`layers.${l}.moe_input`)!, `${name} layer ${l} moe_input`));
       errors.push(expectScaledClose(taps.moeOutput!, ref.tensors.get(`layers.${l}.moe_output`)!, `${name} layer ${l} moe_output`));
