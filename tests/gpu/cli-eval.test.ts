@@ -9,20 +9,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { runCli as run } from '../helpers/cli.ts';
 import { FileByteSource } from '../../src/cli/fs-folder.ts';
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
 import { loadTokenizer } from '../../src/engine/tokenizer.ts';
 
 const LAB_TINY = resolve('tests/fixtures/lab-tiny');
 const dir = mkdtempSync(join(tmpdir(), 'moe-lab-eval-'));
-
-async function run(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out, err };
-}
 
 async function ok(argv: string[]): Promise<string> {
   const r = await run(argv);

@@ -8,20 +8,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { runCliText as run } from '../helpers/cli.ts';
 import { FileByteSource } from '../../src/cli/fs-folder.ts';
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { FIXTURES_C, fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'moe-lab-cli-gpt-oss-'));
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 describe.each(FIXTURES_C)('%s', (name) => {
   it('ppl --ids equals transformers to 1e-5; logits writes the router logits; calibrate runs; prune -> export -> reload; distill refused', async () => {

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { runCliText as run } from '../helpers/cli.ts';
 import { DirectoryFolder, FileByteSource } from '../../src/cli/fs-folder.ts';
 import type { DistillReport } from '../../src/engine/distill/report.ts';
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
@@ -33,13 +33,6 @@ beforeAll(() => {
   writeFileSync(calibrationFile, JSON.stringify(randomWindows(4, 24, 512, 5)));
   writeFileSync(evalFile, JSON.stringify(randomWindows(1, 64, 512, 9)[0]));
 });
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 async function ok(argv: string[]): Promise<string> {
   const r = await run(argv);

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { runCliText as run } from '../helpers/cli.ts';
 import { FileByteSource, directoryFolder } from '../../src/cli/fs-folder.ts';
 import { nodeLab } from '../../src/cli/node-lab.ts';
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
@@ -19,13 +19,6 @@ import { masksToSafetensors } from '../../src/engine/prune/masks-file.ts';
 
 const LAB_TINY = resolve('tests/fixtures/lab-tiny');
 const dir = mkdtempSync(join(tmpdir(), 'moe-lab-steering-'));
-
-async function run(argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 async function tensor(file: string, name: string): Promise<Float32Array> {
   const source = new FileByteSource(file);
