@@ -7,7 +7,7 @@ import { ModelFileError } from '../engine/errors.ts';
 import { GpuError } from '../gpu/errors.ts';
 import { UsageError } from './args.ts';
 import { parseByteSize } from '../engine/format-bytes.ts';
-import { processPeakGpuBytes, resetPeakGpuBytes, setGpuMemoryBudget } from '../gpu/memory.ts';
+import { processLayerStreaming, processPeakGpuBytes, resetPeakGpuBytes, setGpuMemoryBudget } from '../gpu/memory.ts';
 import { calibrateCommand } from './commands/calibrate.ts';
 import { compareMasksCommand } from './commands/compare-masks.ts';
 import type { Command, CommandIo } from './commands/command.ts';
@@ -73,7 +73,8 @@ function gpuMemoryFlag(argv: string[], command: string): { argv: string[]; budge
 
 /**
  * With --json, every command's JSON object also says `peakGpuBytes`: the most bytes the run held on the GPU at
- * once (all buffers of its GPU context: src/gpu/memory.ts; 0 for a command that never opens the GPU).
+ * once (all buffers of its GPU context: src/gpu/memory.ts; 0 for a command that never opens the GPU), and when a
+ * model went to the GPU `streamed` (its layers were streamed under the budget) and `layersResident` (most at once).
  */
 function withPeakGpuBytes(io: CommandIo): CommandIo {
   return {
@@ -82,7 +83,7 @@ function withPeakGpuBytes(io: CommandIo): CommandIo {
       if (!text.startsWith('{')) return io.out(text);
       try {
         const value = JSON.parse(text) as Record<string, unknown>;
-        io.out(JSON.stringify({ ...value, peakGpuBytes: processPeakGpuBytes() }));
+        io.out(JSON.stringify({ ...value, peakGpuBytes: processPeakGpuBytes(), ...processLayerStreaming() }));
       } catch {
         io.out(text);
       }

@@ -69,9 +69,25 @@ export function gpuMemoryBudget(): number | null {
   return processBudget;
 }
 
+let processLayers: { streamed: boolean; layersResident: number } | null = null;
+
 /** Starts a new run's peak (the CLI, before each command). */
 export function resetPeakGpuBytes(): void {
   processPeak = 0;
+  processLayers = null;
+}
+
+/** A model's decoder layers on the GPU now (GpuModel): streamed or resident, counted into this run's most at once. */
+export function noteLayersResident(streamed: boolean, layers: number): void {
+  processLayers = { streamed: streamed || processLayers?.streamed === true, layersResident: Math.max(layers, processLayers?.layersResident ?? 0) };
+}
+
+/**
+ * Whether this run streamed layers (docs/forward.md "Layer streaming") and the most decoder layers it held on the
+ * GPU at once (the CLI's `streamed` and `layersResident`); null when no model went to the GPU.
+ */
+export function processLayerStreaming(): { streamed: boolean; layersResident: number } | null {
+  return processLayers;
 }
 
 /** The most bytes a GPU context of this process held at once since the last reset (the CLI's `peakGpuBytes`). */

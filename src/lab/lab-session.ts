@@ -1,6 +1,7 @@
 /**
  * What the engine keeps for the loaded model between calls: its weights on the GPU (uploaded at the first
- * computation, with progress), the last calibration statistics and the current pruning masks. Computations run one
+ * computation, with progress; only the embedding and head when the weights exceed the GPU memory budget, the
+ * layers then streaming through each pass), the last calibration statistics and the current pruning masks. Computations run one
  * at a time (a queue), so a new model never frees buffers a running pass still reads, and two passes never race
  * for the statistics or the masks.
  */
@@ -14,7 +15,7 @@ import type { PruneRequest, PruneSummary } from '../api/lab.ts';
 import type { PruneReport } from '../engine/prune/report.ts';
 import type { TextTokenizer } from '../engine/tokenizer.ts';
 import type { GpuContext } from '../gpu/context.ts';
-import { GpuModel } from '../gpu/model/gpu-model.ts';
+import { checkpointWeightBytes, GpuModel, streamsUnder } from '../gpu/model/gpu-model.ts';
 import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
 
 export interface LoadedModel {
@@ -98,9 +99,12 @@ export class LabSession {
     if (!this.gpuModel) {
       const { onProgress, signal } = options;
       const name = this.name;
+      const checkpoint = this.loaded.checkpoint;
       this.gpuModel = this.gpu().then((ctx) =>
-        GpuModel.upload(ctx, this.loaded.checkpoint, {
+        GpuModel.upload(ctx, checkpoint, {
           signal,
+          // Weights beyond the GPU memory budget stream layer by layer (docs/forward.md "Layer streaming").
+          stream: streamsUnder(ctx.memory.budget, checkpointWeightBytes(checkpoint)),
           onProgress: (p) =>
             onProgress?.({ stage: 'upload', message: `Uploading ${name} to the GPU: ${p.tensor}`, done: p.doneBytes, total: p.totalBytes, unit: 'bytes' }),
         }),

@@ -2,13 +2,15 @@
  * Perplexity of a model on a token stream: windows (src/engine/eval/windows.ts) run through the GPU forward in
  * batches of equal-length windows, per-position NLL read back, the scored positions summed in f64 in window order
  * (the same result whatever the batch size). Progress after every batch; the AbortSignal is checked between
- * batches.
+ * batches. A streamed model runs layer-major (src/gpu/model/layer-major.ts: all windows through layer l, then l + 1;
+ * progress per layer) with the same NLL.
  */
 import { NllAccumulator, type PerplexityResult } from '../../engine/eval/perplexity.ts';
 import { planWindows, type EvalWindow } from '../../engine/eval/windows.ts';
 import { GpuForward } from '../model/forward.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
 import type { GpuMaskSet } from '../model/gpu-mask-set.ts';
+import { runLayerMajor } from '../model/layer-major.ts';
 import { maxTokensPerPass } from '../model/workspace.ts';
 
 export interface PerplexityOptions {
@@ -53,23 +55,51 @@ export async function evaluatePerplexity(model: GpuModel, stream: ArrayLike<numb
     else batches.push([window]);
   }
   const forwards = new Map<string, GpuForward>();
+  const forwardOf = (batch: EvalWindow[]) => {
+    const key = `${batch.length}x${batch[0].length}`;
+    let forward = forwards.get(key);
+    if (!forward) {
+      forward = new GpuForward(model, batch.length, batch[0].length);
+      forwards.set(key, forward);
+    }
+    return forward;
+  };
+  // Plain numbers, so GpuForward.writeIds sees (and refuses) a non-integer or negative id as given.
+  const idsOf = (batch: EvalWindow[]) => batch.flatMap((w) => Array.from({ length: w.length }, (_, j) => stream[w.start + j]));
   let done = 0;
   try {
-    for (const batch of batches) {
-      options.signal?.throwIfAborted();
-      const S = batch[0].length;
-      const key = `${batch.length}x${S}`;
-      let forward = forwards.get(key);
-      if (!forward) {
-        forward = new GpuForward(model, batch.length, S);
-        forwards.set(key, forward);
+    if (model.streamed) {
+      // Layer-major (layer-major.ts): every batch through layer l before layer l + 1 is read; the same NLL.
+      const passes = batches.map((batch) => ({ forward: forwardOf(batch), ids: idsOf(batch) }));
+      const masks = options.masks?.layers;
+      const stashes = await runLayerMajor(model, passes, {
+        signal: options.signal,
+        recordLayer: (rec, b, l) => passes[b].forward.recordLayer(rec, l, { masks: masks?.[l] ?? null }),
+        afterLayer: async (l) => options.onProgress?.({ done: l + 1, total: model.spec.numLayers + 1 }),
+      });
+      try {
+        for (const [b, batch] of batches.entries()) {
+          const { forward, ids } = passes[b];
+          forward.writeIds(ids);
+          const rec = model.ctx.record('lm head');
+          stashes[b].restore(rec);
+          const { nll } = await forward.finish(rec, { nll: true, signal: options.signal });
+          batch.forEach((w, i) => accumulator.addWindow(w, nll!, i * w.length));
+        }
+      } finally {
+        for (const s of stashes) s.destroy();
       }
-      // Plain numbers, so GpuForward.writeIds sees (and refuses) a non-integer or negative id as given.
-      const ids = batch.flatMap((w) => Array.from({ length: S }, (_, j) => stream[w.start + j]));
-      const { nll } = await forward.run({ ids, nll: true, masks: options.masks, signal: options.signal });
-      batch.forEach((w, b) => accumulator.addWindow(w, nll!, b * S));
-      done += batch.length;
-      options.onProgress?.({ done, total: plan.windows.length });
+      options.onProgress?.({ done: model.spec.numLayers + 1, total: model.spec.numLayers + 1 });
+    } else {
+      for (const batch of batches) {
+        options.signal?.throwIfAborted();
+        const S = batch[0].length;
+        const forward = forwardOf(batch);
+        const { nll } = await forward.run({ ids: idsOf(batch), nll: true, masks: options.masks, signal: options.signal });
+        batch.forEach((w, b) => accumulator.addWindow(w, nll!, b * S));
+        done += batch.length;
+        options.onProgress?.({ done, total: plan.windows.length });
+      }
     }
   } finally {
     for (const f of forwards.values()) f.destroy();

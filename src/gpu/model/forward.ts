@@ -118,7 +118,11 @@ export class GpuForward {
     if (nll) recordNll(rec, from?.logits ?? this.ws.logits, this.ws.targets, this.ws.nll, rows, spec.vocabSize, first);
   }
 
-  /** Runs the whole forward on `request.ids` and reads back what it asks for. */
+  /**
+   * Runs the whole forward on `request.ids` and reads back what it asks for. A streamed model (GpuModel.acquire)
+   * brings each layer up before it is recorded and frees it once its commands have run: the same kernels in the
+   * same order, one command buffer per layer instead of one for the pass.
+   */
   async run(request: ForwardRequest): Promise<ForwardResult> {
     const { ctx, spec } = this.model;
     const T = this.tokens;
@@ -130,46 +134,27 @@ export class GpuForward {
       const rec = ctx.record('forward');
       this.recordEmbedding(rec);
       for (let l = 0; l < spec.numLayers; l++) {
-        this.recordLayer(rec, l, { masks: request.masks?.layers[l] ?? null, onMoeLayer: request.onMoeLayer });
-        const taps: Partial<Record<TapName, GPUBuffer>> = {};
-        if (this.model.layers[l].experts) {
-          const sources: Record<TapName, [GPUBuffer, number]> = {
-            routerLogits: [ws.routerLogits, T * spec.numExperts * 4],
-            moeInput: [ws.normed, T * spec.hiddenSize * 4],
-            moeOutput: [ws.branch, T * spec.hiddenSize * 4],
-          };
-          for (const name of tapNames) {
-            const [source, bytes] = sources[name];
-            taps[name] = ctx.createBuffer(`tap layers.${l}.${name}`, bytes);
-            rec.copy(source, 0, taps[name], 0, bytes);
+        request.signal?.throwIfAborted();
+        await this.model.withLayer(l, async () => {
+          this.recordLayer(rec, l, { masks: request.masks?.layers[l] ?? null, onMoeLayer: request.onMoeLayer });
+          const taps: Partial<Record<TapName, GPUBuffer>> = {};
+          if (spec.moeLayers[l]) {
+            const sources: Record<TapName, [GPUBuffer, number]> = {
+              routerLogits: [ws.routerLogits, T * spec.numExperts * 4],
+              moeInput: [ws.normed, T * spec.hiddenSize * 4],
+              moeOutput: [ws.branch, T * spec.hiddenSize * 4],
+            };
+            for (const name of tapNames) {
+              const [source, bytes] = sources[name];
+              taps[name] = ctx.createBuffer(`tap layers.${l}.${name}`, bytes);
+              rec.copy(source, 0, taps[name], 0, bytes);
+            }
           }
-        }
-        tapBuffers.push(taps);
+          tapBuffers.push(taps);
+          if (this.model.streamed) await rec.submit();
+        });
       }
-      this.recordFinalNorm(rec);
-      const result: ForwardResult = { windows: this.windows, seqLen: this.seqLen, layers: [] };
-      const rowsPerChunk = ws.logitRows;
-      if (request.logits) {
-        await rec.submit();
-        result.logits = new Float32Array(T * spec.vocabSize);
-        for (let first = 0; first < T; first += rowsPerChunk) {
-          request.signal?.throwIfAborted();
-          const rows = Math.min(rowsPerChunk, T - first);
-          const chunk = ctx.record('lm head');
-          this.recordHeadChunk(chunk, first, rows, Boolean(request.nll));
-          await chunk.submit();
-          result.logits.set(await ctx.readF32(ws.logits, 0, rows * spec.vocabSize * 4), first * spec.vocabSize);
-        }
-      } else if (request.nll) {
-        for (let first = 0; first < T; first += rowsPerChunk) this.recordHeadChunk(rec, first, Math.min(rowsPerChunk, T - first), true);
-        await rec.submit();
-      } else {
-        await rec.submit();
-      }
-      if (request.nll) {
-        result.nll = await ctx.readF32(ws.nll, 0, T * 4);
-        for (let t = this.seqLen - 1; t < T; t += this.seqLen) result.nll[t] = NaN;
-      }
+      const result = await this.finish(rec, request);
       for (const taps of tapBuffers) {
         const read: Partial<Record<TapName, Float32Array>> = {};
         for (const [name, buffer] of Object.entries(taps) as [TapName, GPUBuffer][]) read[name] = await ctx.readF32(buffer);
@@ -180,6 +165,41 @@ export class GpuForward {
     } finally {
       for (const taps of tapBuffers) for (const b of Object.values(taps)) b.destroy();
     }
+  }
+
+  /**
+   * The end of a pass from ws.hidden after the last layer (with `rec` holding whatever is not yet submitted): the
+   * final norm, then the LM head in chunks of rows for the logits and/or NLL the request asks for, read back.
+   */
+  async finish(rec: Recorder, request: Pick<ForwardRequest, 'logits' | 'nll' | 'signal'>): Promise<ForwardResult> {
+    const { ctx, spec } = this.model;
+    const T = this.tokens;
+    const ws = this.ws;
+    this.recordFinalNorm(rec);
+    const result: ForwardResult = { windows: this.windows, seqLen: this.seqLen, layers: [] };
+    const rowsPerChunk = ws.logitRows;
+    if (request.logits) {
+      await rec.submit();
+      result.logits = new Float32Array(T * spec.vocabSize);
+      for (let first = 0; first < T; first += rowsPerChunk) {
+        request.signal?.throwIfAborted();
+        const rows = Math.min(rowsPerChunk, T - first);
+        const chunk = ctx.record('lm head');
+        this.recordHeadChunk(chunk, first, rows, Boolean(request.nll));
+        await chunk.submit();
+        result.logits.set(await ctx.readF32(ws.logits, 0, rows * spec.vocabSize * 4), first * spec.vocabSize);
+      }
+    } else if (request.nll) {
+      for (let first = 0; first < T; first += rowsPerChunk) this.recordHeadChunk(rec, first, Math.min(rowsPerChunk, T - first), true);
+      await rec.submit();
+    } else {
+      await rec.submit();
+    }
+    if (request.nll) {
+      result.nll = await ctx.readF32(ws.nll, 0, T * 4);
+      for (let t = this.seqLen - 1; t < T; t += this.seqLen) result.nll[t] = NaN;
+    }
+    return result;
   }
 
   destroy(): void {

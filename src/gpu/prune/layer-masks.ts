@@ -17,7 +17,7 @@ import { pieceFactors } from '../../engine/prune/pipeline-plan.ts';
 import { coreSettings, prunesWeights, type PipelineSettings } from '../../engine/prune/pipeline-settings.ts';
 import { usesColumnFactors } from '../../engine/prune/settings.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { maskedMatrix, type GpuLayerMasks } from '../model/gpu-mask-set.ts';
+import { maskedMatrix, maskedMatrixInfo, type GpuLayerMasks } from '../model/gpu-mask-set.ts';
 import { maskWords } from '../weights.ts';
 import { readMask, recordMasks, type GpuPruneMatrix, type MaskSlot } from './compute-masks.ts';
 
@@ -76,7 +76,7 @@ export async function pruneLayerOnGpu(
     const initial = new Map<MatrixKey, Uint32Array>();
     for (const key of keys) {
       const elements = canonicalElements(spec, key);
-      if (maskedMatrix(model, layer, key)?.elements !== elements)
+      if (maskedMatrixInfo(model, layer, key)?.elements !== elements)
         throw new RangeError(`layers.${layer}.${key}: the model's matrix is not ${elements} elements`);
       const bits = initialMask(
         elements,

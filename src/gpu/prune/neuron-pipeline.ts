@@ -15,7 +15,7 @@ import { needsCalibration, type PipelineSettings } from '../../engine/prune/pipe
 import type { MaskSet } from '../../engine/model/mask-set.ts';
 import { pruneReport, type NeuronReport } from '../../engine/prune/report.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { GpuMaskSet, maskedMatrix } from '../model/gpu-mask-set.ts';
+import { GpuMaskSet, maskedMatrix, maskedMatrixInfo } from '../model/gpu-mask-set.ts';
 import { WEIGHT_BYTES } from '../weights.ts';
 import type { GpuLayerPruning } from './layer-masks.ts';
 import { calibrationInfo, countPieces, denseStatistics, PipelineRun, progress, type PipelineCalibration, type PipelineOptions } from './pipeline-run.ts';
@@ -80,7 +80,7 @@ export async function neuronPipeline(
     ctx.throwIfFailed();
     const summaries = layers.map((l) => layerSummary(l, allocation, { dropped: [], criterionValues: null }));
     const report = pruneReport(settings, calibrationInfo(calibration, stats, 'dense'), summaries, counts, (performance.now() - started) / 1000);
-    const dtype = maskedMatrix(model, layers[0], 'experts.gate_up')!.dtype;
+    const dtype = maskedMatrixInfo(model, layers[0], 'experts.gate_up')!.dtype;
     report.neurons = neurons;
     report.accounting = pruneAccounting(spec, { ...spec, expertFfnSize: neurons.keptFfn }, WEIGHT_BYTES[dtype], maskBuffers(cpuMasks));
     const masks = new GpuMaskSet(

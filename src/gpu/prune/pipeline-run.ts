@@ -13,7 +13,7 @@ import type { CalibrationInfo, PieceCount, PruneReport } from '../../engine/prun
 import { PruneRequestError } from '../../engine/prune/settings.ts';
 import { calibrateOnGpu, type CalibrationProgress } from '../calibration/calibrate.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { maskedMatrix, type GpuLayerMasks, type GpuMaskSet } from '../model/gpu-mask-set.ts';
+import { maskedMatrix, maskedMatrixInfo, type GpuLayerMasks, type GpuMaskSet } from '../model/gpu-mask-set.ts';
 import { maskWords } from '../weights.ts';
 import { countKeptOnGpu } from './compute-masks.ts';
 import { pieceSlot } from './layer-masks.ts';
@@ -66,7 +66,7 @@ export class PipelineRun {
       if (!layer) continue;
       const matrices: Partial<Record<MatrixKey, Uint32Array>> = {};
       for (const [key, buffer] of Object.entries(layer.matrices) as [MatrixKey, GPUBuffer][]) {
-        const elements = maskedMatrix(this.model, l, key)!.elements;
+        const elements = maskedMatrixInfo(this.model, l, key)!.elements;
         matrices[key] = await this.model.ctx.readU32(buffer, 0, maskWords(elements) * 4);
       }
       const dropped = this.dropped.get(l) ?? [];

@@ -15,7 +15,7 @@ import type { PipelineSettings } from '../../engine/prune/pipeline-settings.ts';
 import { pruneReport } from '../../engine/prune/report.ts';
 import { PruneRequestError } from '../../engine/prune/settings.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { GpuMaskSet, maskedMatrix, type GpuLayerMasks } from '../model/gpu-mask-set.ts';
+import { GpuMaskSet, maskedMatrixInfo, type GpuLayerMasks } from '../model/gpu-mask-set.ts';
 import { sparseGptOnModel } from '../sparsegpt/run.ts';
 import { maskWords } from '../weights.ts';
 import { allocateOnGpu, calibrationInfo, countPieces, denseStatistics, PipelineRun, type PipelineCalibration, type PipelineOptions } from './pipeline-run.ts';
@@ -60,7 +60,7 @@ export async function sparseGptPipeline(
         // Clear the dropped experts' bits (they are removed whole) in SparseGPT's canonical mask buffers.
         for (const key of ['experts.gate_up', 'experts.down'] as MatrixKey[]) {
           const buffer = own.matrices[key]!;
-          const bits = await ctx.readU32(buffer, 0, maskWords(maskedMatrix(model, l, key)!.elements) * 4);
+          const bits = await ctx.readU32(buffer, 0, maskWords(maskedMatrixInfo(model, l, key)!.elements) * 4);
           for (const piece of droppedPieces.filter((p) => p.key === key))
             for (let i = 0; i < piece.rows * piece.cols; i++) markPruned(bits, piece.elementOffset + i);
           ctx.write(buffer, bits);

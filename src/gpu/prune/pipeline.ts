@@ -21,7 +21,7 @@ import { checkPipelineSettings, needsCalibration, type PipelineSettings } from '
 import { pruneReport } from '../../engine/prune/report.ts';
 import { calibrateOnGpu } from '../calibration/calibrate.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { GpuMaskSet, maskedMatrix } from '../model/gpu-mask-set.ts';
+import { GpuMaskSet, maskedMatrixInfo } from '../model/gpu-mask-set.ts';
 import { WEIGHT_BYTES } from '../weights.ts';
 import type { MatrixKey } from '../../engine/model/mask-set.ts';
 import { pruneAccounting } from '../../engine/prune/accounting.ts';
@@ -107,7 +107,7 @@ export async function prunePipeline(
     const expertsLeft = spec.numExperts - ([...drops.values()].find((d) => d.dropped.length)?.dropped.length ?? 0);
     const buffers = pruned.flatMap((p) => Object.entries(p.masks.matrices).map(([key, b]) => ({ key: key as MatrixKey, bytes: b.size })));
     const enabled = pruned.filter((p) => p.masks.expertEnabled).map(() => ({ key: 'expert_enabled' as const, bytes: 4 * spec.numExperts }));
-    const dtype = layers.length ? maskedMatrix(model, layers[0], 'experts.gate_up')?.dtype : undefined;
+    const dtype = layers.length ? maskedMatrixInfo(model, layers[0], 'experts.gate_up')?.dtype : undefined;
     if (dtype) run.accounting = pruneAccounting(spec, { ...spec, numExperts: expertsLeft }, WEIGHT_BYTES[dtype], [...buffers, ...enabled]);
     const dropped = new Map([...drops].map(([l, d]) => [l, d.dropped]));
     return new PipelineRun(

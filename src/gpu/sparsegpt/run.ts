@@ -16,7 +16,7 @@ import { countKept } from '../../engine/model/keep-mask.ts';
 import { checkSparseGptSettings, type SparseGptSettings } from '../../engine/sparsegpt/settings.ts';
 import { calibrateOnGpu, type CalibrationProgress } from '../calibration/calibrate.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { GpuMaskSet, maskedMatrix } from '../model/gpu-mask-set.ts';
+import { GpuMaskSet, maskedMatrixInfo } from '../model/gpu-mask-set.ts';
 import { maskWords } from '../weights.ts';
 import { HessianAccumulator } from './hessians.ts';
 import { sparseGptLayer, type PrunedLayer, type PrunedMatrix } from './prune-layer.ts';
@@ -54,7 +54,7 @@ export class SparseGptResult {
     for (const pruned of this.layers) {
       const matrices: Partial<Record<MatrixKey, Uint32Array>> = {};
       for (const [key, buffer] of Object.entries(pruned.masks.matrices) as [MatrixKey, GPUBuffer][]) {
-        const elements = maskedMatrix(this.model, pruned.layer, key)!.elements;
+        const elements = maskedMatrixInfo(this.model, pruned.layer, key)!.elements;
         matrices[key] = await this.model.ctx.readU32(buffer, 0, maskWords(elements) * 4);
       }
       out.layers[pruned.layer] = { matrices };
