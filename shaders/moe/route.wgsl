@@ -13,6 +13,8 @@
 // Dropped experts (enabled[e] == 0, expert-level pruning) are left out before the rule, as if their logits were
 // -inf: softmax and top-k run over the enabled experts only. Ties go to the lower expert index. A slot with no
 // enabled expert left gets NO_EXPERT and gate 0.
+// Steering's forced expert (`forced` != NO_EXPERT) replaces the rule: slot 0 = forced with gate 1, the other K - 1
+// slots NO_EXPERT with gate 0, for every token, whatever the logits, the enabled experts and the rule's scaling.
 
 struct Params {
   tokens: u32,
@@ -22,6 +24,7 @@ struct Params {
   groups: u32,
   topk_groups: u32,
   scale: f32,
+  forced: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -156,6 +159,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let base = t * E;
   var taken: array<u32, MAX_TOP_K>;
   var weight: array<f32, MAX_TOP_K>;
+  if (params.forced != NO_EXPERT) {
+    for (var j = 0u; j < K; j++) {
+      expert_ids[t * K + j] = select(NO_EXPERT, params.forced, j == 0u);
+      gates[t * K + j] = select(0.0, 1.0, j == 0u);
+    }
+    return;
+  }
   for (var j = 0u; j < K; j++) {
     taken[j] = argmax_excluding(base, &taken, j);
   }

@@ -213,6 +213,8 @@ export interface GenerateRequest {
   variant: Variant;
   /** Experts switched off for this call on top of the variant's masks (steering, src/engine/model/steering.ts). */
   disabledExperts?: ExpertSwitch[];
+  /** Experts forced for this call: every token of the layer routed to that expert alone with gate 1 (steering). */
+  forcedExperts?: ExpertSwitch[];
 }
 
 export interface GenerateResult {

@@ -140,7 +140,7 @@ export async function runTokenLoss(session: LabSession, texts: TextLibrary, requ
 
 export async function runGeneration(session: LabSession, request: GenerateRequest, options: OperationOptions): Promise<GenerateResult> {
   const model = await session.model(options);
-  const steered = await steeredMasks(session, model, request.variant, request.disabledExperts);
+  const steered = await steeredMasks(session, model, request.variant, request.disabledExperts, request.forcedExperts);
   try {
     return await generateWithMasks(session, request, steered.masks, options);
   } finally {

@@ -1,11 +1,12 @@
 /**
- * Steering on the GPU (src/engine/model/steering.ts): the masks a variant runs with, plus experts switched off. The
- * pruned variant's bitsets and updated weights are shared with the masks in force; only the [E] expert-enabled
- * vectors of the steered layers are new buffers, owned by the returned set and freed by `destroy`.
+ * Steering on the GPU (src/engine/model/steering.ts): the masks a variant runs with, plus experts switched off or
+ * forced. The pruned variant's bitsets and updated weights are shared with the masks in force; only the [E]
+ * expert-enabled vectors of the layers with switched-off experts are new buffers, owned by the returned set and freed
+ * by `destroy` (a forced expert is a number the route kernel reads from its parameters).
  */
 import { EngineError } from '../api/errors.ts';
 import type { Variant } from '../api/lab.ts';
-import { switchedOffByLayer, type ExpertSwitch } from '../engine/model/steering.ts';
+import { forcedByLayer, switchedOffByLayer, type ExpertSwitch } from '../engine/model/steering.ts';
 import { GpuMaskSet, type GpuLayerMasks } from '../gpu/model/gpu-mask-set.ts';
 import type { GpuModel } from '../gpu/model/gpu-model.ts';
 import type { LabSession } from './lab-session.ts';
@@ -24,38 +25,51 @@ function droppedByLayer(session: LabSession, variant: Variant): number[][] {
   return dropped;
 }
 
-/** The GPU masks of `variant` (null: dense) with `switches` applied; a bad switch is a bad request naming it. */
+/**
+ * The GPU masks of `variant` (null: dense) with experts switched off (`switches`) and forced (`forced`) applied; a
+ * bad switch is a bad request naming it.
+ */
 export async function steeredMasks(
   session: LabSession,
   model: GpuModel,
   variant: Variant,
   switches: readonly ExpertSwitch[] | undefined,
+  forced: readonly ExpertSwitch[] | undefined = [],
 ): Promise<SteeredMasks> {
   if (variant === 'pruned' && !session.masks) throw new EngineError({ kind: 'bad-request', message: 'Nothing is pruned yet: prune first, then compare.' });
   const base = variant === 'pruned' ? session.masks!.gpu : null;
-  if (!switches?.length) return { masks: base, destroy: () => {} };
+  if (!switches?.length && !forced.length) return { masks: base, destroy: () => {} };
   const { spec, ctx } = model;
-  let off: number[][];
-  try {
-    off = switchedOffByLayer(switches, spec);
-  } catch (error) {
-    throw new EngineError({ kind: 'bad-request', message: `Switching experts off: ${(error as Error).message}.` });
-  }
   const dropped = droppedByLayer(session, variant);
+  let off: number[][];
+  let force: (number | null)[];
+  try {
+    off = switchedOffByLayer(switches ?? [], spec);
+    force = forcedByLayer(
+      forced,
+      spec,
+      off.map((o, l) => [...o, ...dropped[l]]),
+    );
+  } catch (error) {
+    throw new EngineError({ kind: 'bad-request', message: `Steering experts: ${(error as Error).message}.` });
+  }
   const owned: GPUBuffer[] = [];
   try {
     const layers: (GpuLayerMasks | null)[] = [];
     for (let l = 0; l < spec.numLayers; l++) {
       const layer = base?.layers[l] ?? null;
-      if (!off[l].length) {
+      if (!off[l].length && force[l] === null) {
         layers.push(layer);
         continue;
       }
-      const enabled = new Uint32Array(spec.numExperts).fill(1);
-      for (const e of [...dropped[l], ...off[l]]) enabled[e] = 0;
-      const buffer = await ctx.upload(`steering layers.${l}.expertEnabled`, enabled);
-      owned.push(buffer);
-      layers.push({ matrices: layer?.matrices ?? {}, weights: layer?.weights, expertEnabled: buffer });
+      let expertEnabled = layer?.expertEnabled ?? null;
+      if (off[l].length) {
+        const enabled = new Uint32Array(spec.numExperts).fill(1);
+        for (const e of [...dropped[l], ...off[l]]) enabled[e] = 0;
+        expertEnabled = await ctx.upload(`steering layers.${l}.expertEnabled`, enabled);
+        owned.push(expertEnabled);
+      }
+      layers.push({ matrices: layer?.matrices ?? {}, weights: layer?.weights, expertEnabled, ...(force[l] !== null ? { forcedExpert: force[l]! } : {}) });
     }
     const masks = new GpuMaskSet(layers, owned);
     return { masks, destroy: () => masks.destroy() };

@@ -252,6 +252,10 @@ export function createLabActions(store: LabStore, engine: Engine) {
     setSteering(disabledExperts: ExperimentEvaluation['disabledExperts']): void {
       actions.setSetting('disabledExperts', disabledExperts);
     },
+    /** Experts forced in the steered generation, one per layer (steering; in the share link as force=). */
+    setForcedExperts(forcedExperts: ExperimentEvaluation['forcedExperts']): void {
+      actions.setSetting('forcedExperts', forcedExperts);
+    },
     /** Which experts pruning never drops or prunes (super experts, Su et al. 2025). */
     setProtect(protect: ExperimentPrune['protect']): void {
       actions.setSetting('protect', protect);

@@ -159,18 +159,27 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
 
     /**
      * The dense and (when pruned) the pruned continuation of one prompt, one after the other, text streaming in; with
-     * experts switched off (`disabledExperts`, steering) also the dense model steered, as a third column.
+     * experts switched off (`disabledExperts`) or forced (`forcedExperts`; steering) also the dense model steered, as a
+     * third column.
      */
-    async generate(prompt: string, maxNewTokens: number, sampling: Sampling, disabledExperts: ExpertSwitch[] = []): Promise<void> {
-      const columns: GenerationColumn[] = [...evaluatedVariants(get().masksKey), ...(disabledExperts.length ? (['steered'] as const) : [])];
+    async generate(
+      prompt: string,
+      maxNewTokens: number,
+      sampling: Sampling,
+      disabledExperts: ExpertSwitch[] = [],
+      forcedExperts: ExpertSwitch[] = [],
+    ): Promise<void> {
+      const steering = { disabledExperts, forcedExperts };
+      const steered = disabledExperts.length > 0 || forcedExperts.length > 0;
+      const columns: GenerationColumn[] = [...evaluatedVariants(get().masksKey), ...(steered ? (['steered'] as const) : [])];
       const slots: LabTasks['generate']['result'] = { dense: null, pruned: null, steered: null };
-      const key = freshnessKey({ model: modelHash(), generate: { prompt, maxNewTokens, sampling, disabledExperts } });
+      const key = freshnessKey({ model: modelHash(), generate: { prompt, maxNewTokens, sampling, ...steering } });
       await runTask('generate', key, async (options) => {
         for (const column of columns) {
           const variant = column === 'steered' ? 'dense' : column;
           slots[column] = { partial: '', result: null };
           const result = await engine.generate(
-            { prompt, maxNewTokens, sampling, variant, ...(column === 'steered' ? { disabledExperts } : {}) },
+            { prompt, maxNewTokens, sampling, variant, ...(column === 'steered' ? steering : {}) },
             {
               signal: options.signal,
               onProgress: (progress) => {

@@ -1,4 +1,4 @@
-/** moe/route against the CPU routing rules (src/engine/reference/routing.ts), with dropped experts. */
+/** moe/route against the CPU routing rules (src/engine/reference/routing.ts), with dropped experts and with a forced expert. */
 import { describe, expect, it } from 'vitest';
 import type { RoutingRule } from '../../src/engine/model/spec.ts';
 import { createRng } from '../../src/engine/random.ts';
@@ -51,6 +51,16 @@ describe('kernel moe/route', () => {
         recordRoute(rec, { logits: lb, enabled: eb, expertIds: ids, gates, tokens: T, experts: E, topK: K, rule, bias: bb });
         await rec.submit();
         const result = { ids: await ctx.readU32(ids), gates: await ctx.readF32(gates) };
+        // Steering's forced expert replaces the rule (src/engine/model/steering.ts): slot 0 = the expert with gate 1, the rest empty.
+        const forced = rng.int(E);
+        const frec = ctx.record();
+        recordRoute(frec, { logits: lb, enabled: eb, expertIds: ids, gates, tokens: T, experts: E, topK: K, rule, bias: bb, forcedExpert: forced });
+        await frec.submit();
+        const forcedIds = Array.from(await ctx.readU32(ids));
+        const forcedGates = Array.from(await ctx.readF32(gates));
+        const slots = (first: number) => Array.from({ length: T * K }, (_, i) => (i % K === 0 ? first : -1));
+        expect(forcedIds).toEqual(slots(forced).map((v) => (v < 0 ? NO_EXPERT : v)));
+        expect(forcedGates).toEqual(slots(1).map((v) => Math.max(v, 0)));
         for (const b of [lb, eb, ids, gates, bb]) b?.destroy();
         return result;
       });

@@ -4,9 +4,10 @@
  * change while the router's own logits do not; `generate` is deterministic (greedy, and sampled with a seed), the
  * lab service's generate with `disabledExperts` gives the CLI's continuation, switching experts everywhere changes
  * it, the lab service reports the first step's next-token probabilities, and out-of-range or malformed switches are
- * one-line usage errors.
+ * one-line usage errors. `--force-expert`: the GPU forward with a forced expert equals the CPU reference forward, the
+ * commands take it, and conflicting forcings are refused.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +17,15 @@ import { nodeLab } from '../../src/cli/node-lab.ts';
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { masksToSafetensors } from '../../src/engine/prune/masks-file.ts';
+import { parseExpertSwitches, steerMaskSet } from '../../src/engine/model/steering.ts';
+import { referenceForward } from '../../src/engine/reference/forward.ts';
+import { maskReferenceWeights } from '../../src/engine/reference/masked-weights.ts';
+import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
+import { GpuForward } from '../../src/gpu/model/forward.ts';
+import { uploadMasks } from '../../src/gpu/model/gpu-mask-set.ts';
+import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
+import { expectClose } from '../helpers/tolerance.ts';
+import { gpu, withinErrorScopes } from './gpu-context.ts';
 
 const LAB_TINY = resolve('tests/fixtures/lab-tiny');
 const dir = mkdtempSync(join(tmpdir(), 'moe-lab-steering-'));
@@ -112,5 +122,64 @@ describe('--disable-experts', () => {
     await bad('2:0', /--disable-experts 2:0: layer 2 is not a MoE layer of this model \(MoE layers 0, 1\)/);
     await bad('*:8', /expert 8 is out of range \(this model has experts 0 to 7\)/);
     await bad('0-1', /'0-1' is not LAYER:EXPERT/);
+  });
+});
+
+describe('--force-expert', () => {
+  it('the GPU forward with a forced expert equals the CPU reference forward (every token to that expert, gate 1)', async () => {
+    const ctx = await gpu();
+    const checkpoint = await openCheckpoint(await directoryFolder(LAB_TINY));
+    const { spec } = checkpoint;
+    const tokens = JSON.parse(readFileSync(ids, 'utf8')) as number[];
+    const weights = await loadReferenceWeights(checkpoint);
+    await withinErrorScopes(ctx, async () => {
+      const model = await GpuModel.upload(ctx, checkpoint);
+      const forward = new GpuForward(model, 1, tokens.length);
+      try {
+        // Layer 1 forced alone, then every layer forced with an expert switched off elsewhere as well.
+        for (const [off, forced] of [
+          ['', '1:5'],
+          ['0:2', '*:3'],
+        ]) {
+          const maskSet = steerMaskSet(null, parseExpertSwitches(off), spec, parseExpertSwitches(forced));
+          const masks = await uploadMasks(model, maskSet);
+          const got = await forward.run({ ids: tokens, logits: true, masks, taps: ['moeOutput'] });
+          masks.destroy();
+          const ref = referenceForward(maskReferenceWeights(weights, maskSet), tokens, { trace: true });
+          expectClose(got.logits!, ref.logits, { atol: 1e-3, rtol: 0, label: `forced ${forced} logits` });
+          for (let l = 0; l < spec.numLayers; l++) {
+            expectClose(got.layers[l].moeOutput!, ref.moe[l]!.output, { atol: 1e-3, rtol: 0, label: `forced ${forced} layer ${l} moe_output` });
+          }
+        }
+      } finally {
+        forward.destroy();
+        model.destroy();
+      }
+    });
+  });
+
+  it('ppl, logits and generate take it; the router logits stay; a second expert for a layer or an unknown one is refused', async () => {
+    const ppl = async (...extra: string[]) => {
+      const r = await run(['ppl', '--model', LAB_TINY, '--ids', ids, '--json', ...extra]);
+      return { ...r, nll: r.code === 0 ? (JSON.parse(r.out).nll as number) : NaN };
+    };
+    const dense = await ppl();
+    const forced = await ppl('--force-expert', '*:2');
+    expect(forced.code, forced.err).toBe(0);
+    expect(forced.nll).not.toBe(dense.nll);
+    const dense0 = join(dir, 'dense-forced.safetensors');
+    const steered = join(dir, 'forced.safetensors');
+    expect((await run(['logits', '--model', LAB_TINY, '--ids', ids, '--out', dense0])).code).toBe(0);
+    expect((await run(['logits', '--model', LAB_TINY, '--ids', ids, '--out', steered, '--force-expert', '0:4'])).code).toBe(0);
+    expect(Array.from(await tensor(steered, 'layers.0.router_logits'))).toEqual(Array.from(await tensor(dense0, 'layers.0.router_logits')));
+    const g = await run(['generate', '--model', LAB_TINY, '--prompt', 'The jury said', '--tokens', '8', '--json', '--force-expert', '*:2']);
+    expect(g.code, g.err).toBe(0);
+    expect(JSON.parse(g.out)).toMatchObject({ forcedExperts: '*:2', disabledExperts: '' });
+    const refused = await ppl('--force-expert', '*:2,0:3');
+    expect(refused.code).toBe(2);
+    expect(refused.err.split('\n')[0]).toMatch(/--force-expert layer 0 is forced to both expert 2 and expert 3/);
+    const both = await ppl('--force-expert', '0:1', '--disable-experts', '0:1');
+    expect(both.code).toBe(2);
+    expect(both.err.split('\n')[0]).toMatch(/steering 0:1: expert 1 is switched off or dropped in layer 0/);
   });
 });

@@ -13,8 +13,8 @@ import { calibrationKey, calibrationRequest, evaluateKey, pruneKey } from '../..
 
 type Section = 'calibration' | 'prune' | 'evaluation';
 
-/** The steering setting's path (src/engine/model/steering.ts). */
-const STEERING = 'evaluation.disabledExperts';
+/** The steering settings' paths (src/engine/model/steering.ts). */
+const STEERING = ['evaluation.disabledExperts', 'evaluation.forcedExperts'];
 
 /** One change per setting: a path and a different valid value at it. */
 const MUTATIONS: { path: string; section: Section; apply(e: Experiment): void }[] = [
@@ -66,7 +66,7 @@ describe('freshness keys', () => {
     const e = defaultExperiment();
     const all = [...leaves(e.calibration, 'calibration'), ...leaves(e.prune, 'prune'), ...leaves(e.evaluation, 'evaluation')];
     // Steering only changes the steered generation (its own key, in the generate action): tested on its own below.
-    const uncovered = all.filter((leaf) => leaf !== STEERING && !MUTATIONS.some((m) => leaf === m.path || leaf.startsWith(`${m.path}.`)));
+    const uncovered = all.filter((leaf) => !STEERING.includes(leaf) && !MUTATIONS.some((m) => leaf === m.path || leaf.startsWith(`${m.path}.`)));
     expect(uncovered).toEqual([]);
   });
 
@@ -86,10 +86,12 @@ describe('freshness keys', () => {
     });
   }
 
-  it('steering (experts switched off) moves none of these keys: it acts on the steered generation only', () => {
+  it('steering (experts switched off or forced) moves none of these keys: it acts on the steered generation only', () => {
     const base = defaultExperiment();
     const changed = structuredClone(base);
     changed.evaluation.disabledExperts = [{ layer: '*', expert: 1 }];
+    expect(keys(changed)).toEqual(keys(base));
+    changed.evaluation.forcedExperts = [{ layer: 0, expert: 2 }];
     expect(keys(changed)).toEqual(keys(base));
   });
 

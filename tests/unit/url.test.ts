@@ -77,6 +77,15 @@ function randomExperiment(rng: Rng): Experiment {
               { layer: rng.next() < 0.5 ? ('*' as const) : rng.int(48), expert: rng.int(128) },
               { layer: rng.int(4), expert: rng.int(8) },
             ],
+      forcedExperts: rng.next() < 0.5 ? [] : [{ layer: rng.next() < 0.5 ? ('*' as const) : rng.int(48), expert: rng.int(128) }],
+    },
+    // The Benchmarks step: the shipped BLiMP subset, a field or paradigm of it, or an uploaded file by hash.
+    benchmark: {
+      tasks:
+        rng.next() < 0.6
+          ? { kind: 'corpus', id: pick(rng, ['blimp', 'blimp.morphology', 'blimp.syntax-semantics', 'blimp.adjunct_island']) }
+          : { kind: 'pasted', hash: hex(rng, 16) },
+      limit: intIn(rng, LIMITS.benchLimit),
     },
     // The Recover step's settings: the defaults (links then omit them) or any value in range.
     recover:

@@ -1,7 +1,7 @@
 /**
  * `moe-lab logits --model DIR --ids IDS.json --out FILE.safetensors [--json]`: one sequence through the GPU forward;
  * writes `logits` [T, V] f32 and `layers.{i}.router_logits` [T, E] f32 for every MoE layer (docs/architecture.md).
- * --masks applies a pruning and --disable-experts switches experts off (steering) for the logits.
+ * --masks applies a pruning, --disable-experts switches experts off and --force-expert forces one (steering) for the logits.
  */
 import { writeFile } from 'node:fs/promises';
 import { writeSafetensors } from '../../engine/io/safetensors.ts';
@@ -9,7 +9,7 @@ import { parseFlags } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
 import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
-import { DISABLE_EXPERTS_FLAG, DISABLE_EXPERTS_USAGE, parseDisableExperts, steeredMaskSet } from './disable-experts.ts';
+import { parseSteeringFlags, steeredMaskSet, STEERING_FLAGS, STEERING_USAGE } from './steering-flags.ts';
 import { readIdsFile, readMasksFile } from './ppl.ts';
 
 const bytesOf = (values: Float32Array) => new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
@@ -17,7 +17,7 @@ const bytesOf = (values: Float32Array) => new Uint8Array(values.buffer, values.b
 export const logitsCommand: Command = {
   name: 'logits',
   summary: 'logits and router logits of one token sequence, written as safetensors',
-  usage: `logits --model DIR --ids IDS.json --out FILE.safetensors [--masks MASKS.safetensors] ${DISABLE_EXPERTS_USAGE} [--json]`,
+  usage: `logits --model DIR --ids IDS.json --out FILE.safetensors [--masks MASKS.safetensors] ${STEERING_USAGE} [--json]`,
   async run(argv, io) {
     const flags = parseFlags(
       argv,
@@ -26,12 +26,12 @@ export const logitsCommand: Command = {
         ids: { type: 'string' },
         out: { type: 'string' },
         masks: { type: 'string' },
-        ...DISABLE_EXPERTS_FLAG,
+        ...STEERING_FLAGS,
         json: { type: 'boolean' },
       },
       'logits',
     );
-    const switches = parseDisableExperts('logits', flags.optionalString('disable-experts'));
+    const steering = parseSteeringFlags('logits', flags);
     const masksFile = flags.optionalString('masks');
     const modelDir = flags.string('model');
     const idsFile = flags.string('ids');
@@ -43,7 +43,7 @@ export const logitsCommand: Command = {
       const model = await lab.loadFolder(folder);
       spec = model.spec;
       ids = await readIdsFile(idsFile, spec);
-      const masks = steeredMaskSet('logits', spec, masksFile ? await readMasksFile(masksFile, spec, model.contentHash) : null, switches);
+      const masks = steeredMaskSet('logits', spec, masksFile ? await readMasksFile(masksFile, spec, model.contentHash) : null, steering);
       result = await lab.logitsOfIds(ids, {}, masks);
     } finally {
       await lab.dispose();

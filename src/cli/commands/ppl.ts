@@ -6,8 +6,8 @@
  * tokens are scored (src/engine/eval/windows.ts; non-overlapping by default). --masks MASKS.safetensors (from
  * `moe-lab prune` or `calibrate --masks-out`) evaluates a pruning of this dense model without exporting it: the masks
  * apply on the fly, dropped experts leave the routing (src/engine/prune/masks-file.ts). --disable-experts L:E,...
- * switches experts off (steering, src/engine/model/steering.ts), with or without --masks. --compare (with --masks)
- * also runs the dense model on the same windows and reports its perplexity and the pruned model's fidelity to it:
+ * switches experts off and --force-expert L:E,... routes every token of a layer to one expert (steering,
+ * src/engine/model/steering.ts), with or without --masks. --compare (with --masks) also runs the dense model on the same windows and reports its perplexity and the pruned model's fidelity to it:
  * mean KL(p_dense || p_pruned) per scored token, top-1 agreement and each window's first disagreement
  * (src/engine/eval/fidelity.ts), from the two models' logits on the GPU (src/gpu/eval/fidelity.ts).
  */
@@ -24,7 +24,7 @@ import { directoryFolder, FileByteSource } from '../fs-folder.ts';
 import { nodeLab } from '../node-lab.ts';
 import type { IdsComparisonReport } from '../../lab/token-runs.ts';
 import type { Command } from './command.ts';
-import { DISABLE_EXPERTS_FLAG, DISABLE_EXPERTS_USAGE, parseDisableExperts, steeredMaskSet } from './disable-experts.ts';
+import { parseSteeringFlags, steeredMaskSet, STEERING_FLAGS, STEERING_USAGE } from './steering-flags.ts';
 
 /** Default window for --text: the model's context, at most 2048 tokens (Wanda's and SparseGPT's LLaMA setting). */
 export const DEFAULT_TEXT_CTX = 2048;
@@ -71,7 +71,7 @@ function compareLine({ dense, fidelity }: IdsComparisonReport): string {
 export const pplCommand: Command = {
   name: 'ppl',
   summary: 'perplexity (mean next-token NLL) of a model on token ids or a text file, on the GPU',
-  usage: `ppl --model DIR (--ids IDS.json | --text FILE) [--ctx N] [--stride N] [--max-tokens N] [--batch N] [--masks MASKS.safetensors [--compare]] ${DISABLE_EXPERTS_USAGE} [--json]`,
+  usage: `ppl --model DIR (--ids IDS.json | --text FILE) [--ctx N] [--stride N] [--max-tokens N] [--batch N] [--masks MASKS.safetensors [--compare]] ${STEERING_USAGE} [--json]`,
   async run(argv, io) {
     const flags = parseFlags(
       argv,
@@ -84,7 +84,7 @@ export const pplCommand: Command = {
         'max-tokens': { type: 'string' },
         batch: { type: 'string' },
         masks: { type: 'string' },
-        ...DISABLE_EXPERTS_FLAG,
+        ...STEERING_FLAGS,
         compare: { type: 'boolean' },
         json: { type: 'boolean' },
       },
@@ -98,14 +98,14 @@ export const pplCommand: Command = {
     const compare = flags.flag('compare');
     if (compare && masksFile === undefined)
       throw new UsageError('ppl: --compare needs --masks MASKS.safetensors (the pruning to compare with the dense model)');
-    const switches = parseDisableExperts('ppl', flags.optionalString('disable-experts'));
+    const steering = parseSteeringFlags('ppl', flags);
     const folder = await directoryFolder(modelDir);
     // The lab service the page's worker hosts: the model loads and runs through it (src/lab/token-runs.ts).
     const lab = nodeLab('moe-lab ppl');
     try {
       const model = await lab.loadFolder(folder);
       const { spec } = model;
-      const maskSet = steeredMaskSet('ppl', spec, masksFile ? await readMasksFile(masksFile, spec, model.contentHash) : null, switches);
+      const maskSet = steeredMaskSet('ppl', spec, masksFile ? await readMasksFile(masksFile, spec, model.contentHash) : null, steering);
       if (textFile !== undefined && !model.tokenizer) {
         throw new ModelFileError(`${modelDir}/tokenizer.json`, 'missing-file', 'file not found (--text needs the model tokenizer; give --ids instead)');
       }

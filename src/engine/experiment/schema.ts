@@ -89,6 +89,9 @@ export type ExperimentEvaluation = SectionValues<'evaluation'>;
  */
 export type ExperimentRecover = SectionValues<'recover'>;
 
+/** The Benchmarks step's selection: tasks (the shipped BLiMP subset, a field or paradigm of it, or an uploaded file by hash) and limit. Added to v1 after its first release. */
+export type ExperimentBenchmark = SectionValues<'benchmark'>;
+
 export interface ExperimentView {
   panel: Panel;
   layer: number;
@@ -100,6 +103,8 @@ export interface Experiment {
   prune: ExperimentPrune;
   /** Added to v1 after its first release: links without these keys mean the defaults below. */
   evaluation: ExperimentEvaluation;
+  /** Added to v1 after its first release: links without its keys mean the defaults. */
+  benchmark: ExperimentBenchmark;
   recover: ExperimentRecover;
   view: ExperimentView;
   /** Controls hidden from the page (classroom mode), kept in HIDEABLE_CONTROLS order. */
@@ -132,6 +137,7 @@ export function defaultExperiment(): Experiment {
     calibration: sectionDefaults('calibration'),
     prune: defaultPrune(),
     evaluation: sectionDefaults('evaluation'),
+    benchmark: sectionDefaults('benchmark'),
     recover: defaultRecover(),
     view: { panel: 'model', layer: 0 },
     hide: [],

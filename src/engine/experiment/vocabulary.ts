@@ -16,7 +16,7 @@
  */
 import type { ExpertSwitch } from '../model/steering.ts';
 
-export type Section = 'calibration' | 'prune' | 'evaluation' | 'recover';
+export type Section = 'calibration' | 'prune' | 'evaluation' | 'benchmark' | 'recover';
 
 /**
  * What every row says. `at`: the dotted path of its value in the experiment, `<section>.<field>[.<field>]` (null:
@@ -401,6 +401,42 @@ export const SETTINGS = {
     link: 'non-default',
     cli: null,
     default: [],
+  }),
+  forcedExperts: switches({
+    section: 'evaluation',
+    at: 'evaluation.forcedExperts',
+    label: 'Experts forced',
+    help: 'steering: in the steered generation every token of layer L (every MoE layer for *) goes to expert E alone with gate 1, L:E, one per layer (docs/forward.md)',
+    url: 'force',
+    link: 'non-default',
+    cli: null,
+    default: [],
+  }),
+  // The Benchmarks step (docs/evaluation.md): which items, and how many per task (BLiMP: per paradigm). Keys added to
+  // v1 later: links carry them only where they differ from the defaults.
+  benchTasks: text({
+    section: 'benchmark',
+    at: 'benchmark.tasks',
+    label: 'Benchmark items',
+    help: "the shipped BLiMP subset (blimp), one field or paradigm of it (blimp.<field or paradigm>, non-word characters as '-'), or an uploaded task file known by its hash (pasted:<hash>); src/engine/eval/benchmark-selection.ts",
+    url: 'bench',
+    link: 'non-default',
+    cli: null,
+    default: { kind: 'corpus', id: 'blimp' },
+  }),
+  benchLimit: number({
+    section: 'benchmark',
+    at: 'benchmark.limit',
+    label: 'Items per paradigm',
+    help: "at most this many items per task file, per paradigm for BLiMP (lm-evaluation-harness's --limit); the shipped subset has 200 per paradigm",
+    url: 'benchlimit',
+    link: 'non-default',
+    cli: null,
+    min: 1,
+    max: 1_000_000,
+    integer: true,
+    // 67 x 10 pairs: seconds on a GPU, about a minute on a CPU driver.
+    default: 10,
   }),
   // The Recover step (docs/distillation.md): its share-link keys were added to v1 later, so a link without them means
   // these defaults, and links carry them only where they differ.

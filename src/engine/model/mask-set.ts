@@ -18,6 +18,8 @@ export interface LayerMasks {
   matrices: Partial<Record<MatrixKey, Uint32Array>>;
   /** [E], 1 = enabled, 0 = dropped; absent: all enabled. */
   expertEnabled?: Uint8Array;
+  /** Steering only (never in a masks file): every token of this layer routed to this expert alone with gate 1 (src/engine/model/steering.ts). */
+  forcedExpert?: number;
 }
 
 export interface MaskSet {

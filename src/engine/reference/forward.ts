@@ -133,7 +133,11 @@ export function moeBlock(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number)
     // Dropped experts: -inf logits, so every routing rule renormalizes over the kept experts.
     for (let t = 0; t < T; t++) for (let e = 0; e < E; e++) if (!layer.expertEnabled[e]) routerLogits[t * E + e] = -Infinity;
   }
-  const routed = Array.from({ length: T }, (_, t) => route(spec.routing, routerLogits.subarray(t * E, (t + 1) * E), K, layer.correctionBias));
+  // Steering's forced expert replaces the rule: top-K = {E} with gate 1 for every token (src/engine/model/steering.ts).
+  const forced = layer.forcedExpert;
+  const routed = Array.from({ length: T }, (_, t) =>
+    forced !== null ? { experts: [forced], weights: [1] } : route(spec.routing, routerLogits.subarray(t * E, (t + 1) * E), K, layer.correctionBias),
+  );
   const output = new Float64Array(T * H);
   const experts: ExpertTrace[] = [];
   for (let e = 0; e < E; e++) {

@@ -1,4 +1,4 @@
-/** Reference weights with a MaskSet applied: pruned elements zeroed, dropped experts disabled (for parity tests). */
+/** Reference weights with a MaskSet applied: pruned elements zeroed, dropped experts disabled, forced experts set (for parity tests). */
 import { applyMask, type MaskSet } from '../model/mask-set.ts';
 import type { RefFfn, RefLayer, ReferenceWeights } from './weights.ts';
 
@@ -24,6 +24,7 @@ export function maskReferenceWeights(w: ReferenceWeights, masks: MaskSet): Refer
       down: layer.down && x['experts.down'] ? applyMask(layer.down, x['experts.down']) : layer.down,
       shared: maskFfn(layer.shared, x['shared.gate_up'], x['shared.down']),
       expertEnabled: m.expertEnabled ?? layer.expertEnabled,
+      forcedExpert: m.forcedExpert ?? layer.forcedExpert,
     };
   });
   return { ...w, layers };

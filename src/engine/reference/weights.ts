@@ -61,6 +61,8 @@ export interface RefLayer {
   dense: RefFfn | null;
   /** Expert-level pruning: [E], 0 = dropped (its router logit counts as -inf). Null: all enabled. */
   expertEnabled: Uint8Array | null;
+  /** Steering: every token routed to this expert alone with gate 1 (src/engine/model/steering.ts). Null: the router decides. */
+  forcedExpert: number | null;
 }
 
 export interface ReferenceWeights {
@@ -141,6 +143,7 @@ export async function loadReferenceWeights(checkpoint: Checkpoint): Promise<Refe
       sinks: await maybe(n.sinks),
       dense: n.dense ? await ffn(n.dense, spec.denseFfnSize) : null,
       expertEnabled: null,
+      forcedExpert: null,
     });
   }
   const embedding = await read(names.embedding);

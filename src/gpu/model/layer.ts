@@ -200,6 +200,7 @@ function recordMoeBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number
     topK: K,
     rule: spec.routing,
     bias: layer.correctionBias,
+    forcedExpert: masks?.forcedExpert,
   });
   recordDispatchCount(rec, ws.expertIds, ws.expertCounts, T * K, E);
   recordDispatchPlan(rec, ws.expertCounts, ws.expertOffsets, ws.tiles, E);

@@ -7,19 +7,20 @@ import { TaskView, useRunning } from './TaskView.tsx';
 
 /**
  * One prompt continued by the dense and the pruned model side by side, greedy or sampled with a seed, and by the
- * dense model with experts switched off (steering); each column with its next-token probabilities.
+ * dense model with experts switched off or forced (steering); each column with its next-token probabilities.
  */
 export function GenerationView() {
   const slots = useLab((s) => s.tasks.generate.result);
   const canRead = useLab((s) => s.model?.tokenizer ?? false);
   const running = useRunning('generate');
-  const { generate, setSteering } = useLabActions();
+  const { generate, setSteering, setForcedExperts } = useLabActions();
   const [prompt, setPrompt] = useState('The jury said');
   const [newTokens, setNewTokens] = useState(32);
   const [mode, setMode] = useState<'greedy' | 'sample'>('greedy');
   const [seed, setSeed] = useState(0);
   const [temperature, setTemperature] = useState(0.8);
   const steering = useLab((s) => s.experiment.evaluation.disabledExperts);
+  const forced = useLab((s) => s.experiment.evaluation.forcedExperts);
   const sampling: Sampling = mode === 'greedy' ? { kind: 'greedy' } : { kind: 'sample', seed, temperature };
   return (
     <div className="subsection" role="region" aria-label="Generation">
@@ -43,11 +44,11 @@ export function GenerationView() {
             <NumberField label="Temperature" value={temperature} min={0.05} max={5} step={0.05} onCommit={setTemperature} disabled={running} />
           </>
         )}
-        <button type="button" disabled={!canRead || running || !prompt.trim()} onClick={() => void generate(prompt, newTokens, sampling, steering)}>
+        <button type="button" disabled={!canRead || running || !prompt.trim()} onClick={() => void generate(prompt, newTokens, sampling, steering, forced)}>
           Generate
         </button>
       </div>
-      <SteeringControls value={steering} onChange={setSteering} disabled={running} />
+      <SteeringControls value={steering} onChange={setSteering} forced={forced} onForcedChange={setForcedExperts} disabled={running} />
       <TaskView task="generate" label="Generation" />
       {slots && (
         <div className="side-by-side">

@@ -44,6 +44,7 @@ export function referenceWeightsOf(layout: ParamLayout, values: Float32Array): R
       sinks: null,
       dense: null,
       expertEnabled: null,
+      forcedExpert: null,
     };
   });
   return {

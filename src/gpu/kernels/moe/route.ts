@@ -27,6 +27,8 @@ export interface RouteArgs {
   rule: RoutingRule;
   /** [E] f32 e_score_correction_bias, for grouped-topk rules with correctionBias. */
   bias?: GPUBuffer | null;
+  /** Steering: every token's top-K replaced by {forcedExpert} with gate 1 (src/engine/model/steering.ts). */
+  forcedExpert?: number | null;
 }
 
 export function recordRoute(rec: Recorder, a: RouteArgs): void {
@@ -35,6 +37,10 @@ export function recordRoute(rec: Recorder, a: RouteArgs): void {
   const rule = { 'softmax-topk': 0, 'topk-softmax': 1, sparsemixer: 2, 'grouped-topk': 3 }[a.rule.kind];
   const grouped = a.rule.kind === 'grouped-topk' ? a.rule : null;
   if (grouped && grouped.groups > MAX_GROUPS) throw new Error(`route: ${grouped.groups} expert groups is above the supported ${MAX_GROUPS}`);
+  const forced = a.forcedExpert ?? null;
+  if (forced !== null && !(Number.isInteger(forced) && forced >= 0 && forced < a.experts)) {
+    throw new Error(`route: forced expert ${forced} is outside 0..${a.experts - 1}`);
+  }
   const hasBias = grouped !== null && grouped.correctionBias;
   if (hasBias && !a.bias) throw new Error('route: this routing rule needs the layer correction bias');
   rec.dispatch(routeKernel, {
@@ -48,6 +54,7 @@ export function recordRoute(rec: Recorder, a: RouteArgs): void {
       groups: grouped?.groups ?? 1,
       topk_groups: grouped?.topkGroups ?? 1,
       scale: grouped?.scale ?? 1,
+      forced: forced ?? NO_EXPERT,
     },
     constants: {
       RULE: rule,
