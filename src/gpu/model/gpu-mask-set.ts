@@ -6,7 +6,7 @@
 import type { MaskSet, MatrixKey } from '../../engine/model/mask-set.ts';
 import { GpuError } from '../errors.ts';
 import { maskWords } from '../weights.ts';
-import type { GpuModel } from './gpu-model.ts';
+import type { GpuModel, MatrixInfo } from './gpu-model.ts';
 import type { GpuMatrix } from './tensor-upload.ts';
 
 export interface GpuLayerMasks {
@@ -34,7 +34,7 @@ export class GpuMaskSet {
   }
 }
 
-/** The canonical matrix a mask key names in layer `l`, or null when the layer has none. */
+/** The canonical matrix a mask key names in layer `l` (on the GPU now: a streamed model's acquired layer), or null when the layer has none. */
 export function maskedMatrix(model: GpuModel, l: number, key: MatrixKey): GpuMatrix | null {
   const layer = model.layers[l];
   switch (key) {
@@ -58,6 +58,11 @@ export function maskedMatrix(model: GpuModel, l: number, key: MatrixKey): GpuMat
   }
 }
 
+/** The name, dtype and size of the matrix a mask key names in layer `l` (resident or not), or null when the layer has none. */
+export function maskedMatrixInfo(model: GpuModel, l: number, key: MatrixKey): MatrixInfo | null {
+  return model.matrixInfos[l]?.[key] ?? null;
+}
+
 /** Uploads `masks` for `model`, checking every bitset's length against the matrix it masks. */
 export async function uploadMasks(model: GpuModel, masks: MaskSet): Promise<GpuMaskSet> {
   const { ctx, spec } = model;
@@ -74,7 +79,7 @@ export async function uploadMasks(model: GpuModel, masks: MaskSet): Promise<GpuM
       }
       const matrices: Partial<Record<MatrixKey, GPUBuffer>> = {};
       for (const [key, bits] of Object.entries(m.matrices) as [MatrixKey, Uint32Array][]) {
-        const matrix = maskedMatrix(model, l, key);
+        const matrix = maskedMatrixInfo(model, l, key);
         if (!matrix) throw new GpuError('validation', `mask layers.${l}.${key}: this model's layer ${l} has no such matrix`);
         if (bits.length !== maskWords(matrix.elements)) {
           throw new GpuError('validation', `mask layers.${l}.${key} has ${bits.length} words, ${matrix.name} needs ${maskWords(matrix.elements)}`);
@@ -85,10 +90,10 @@ export async function uploadMasks(model: GpuModel, masks: MaskSet): Promise<GpuM
       }
       let expertEnabled: GPUBuffer | null = null;
       if (m.expertEnabled) {
-        if (!model.layers[l].experts || m.expertEnabled.length !== spec.numExperts) {
+        if (!spec.moeLayers[l] || m.expertEnabled.length !== spec.numExperts) {
           throw new GpuError(
             'validation',
-            `mask layers.${l}.expertEnabled has ${m.expertEnabled.length} entries, layer ${l} has ${model.layers[l].experts ? spec.numExperts : 0} experts`,
+            `mask layers.${l}.expertEnabled has ${m.expertEnabled.length} entries, layer ${l} has ${spec.moeLayers[l] ? spec.numExperts : 0} experts`,
           );
         }
         expertEnabled = await ctx.upload(`mask layers.${l}.expertEnabled`, Uint32Array.from(m.expertEnabled));
