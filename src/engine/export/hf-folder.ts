@@ -210,8 +210,8 @@ async function transformed(
   return out;
 }
 
-/** A small input file copied as is (hashed as it is read). */
-function copiedEntry(checkpoint: Checkpoint, path: string, sources: SourceHashes, transform?: (bytes: Uint8Array) => Uint8Array): ExportEntry {
+/** A small input file copied as is (hashed as it is read), or transformed. */
+export function copiedEntry(checkpoint: Checkpoint, path: string, sources: SourceHashes, transform?: (bytes: Uint8Array) => Uint8Array): ExportEntry {
   return {
     path,
     async *chunks() {
@@ -232,6 +232,9 @@ const jsonBytes = (value: unknown) => new TextEncoder().encode(`${JSON.stringify
  */
 export async function prunedModelEntries(input: PrunedModelInput, sources: SourceHashes): Promise<ExportEntry[]> {
   const { checkpoint, masks } = input;
+  // A GPTQ folder's Linears are read dequantized; writing them back in its packed layout is not implemented.
+  if (checkpoint.gptq)
+    throw new ModelFileError(checkpoint.folder.name, 'unsupported', 'pruned exports of a GPTQ checkpoint are not supported (prune the unquantized model)');
   const dropped = droppedExperts(masks);
   const counts = new Set([...dropped.values()].map((d) => d.length));
   if (counts.size > 1) throw new RangeError(`layers drop different numbers of experts (${[...counts].join(', ')}); config.json has one expert count`);
