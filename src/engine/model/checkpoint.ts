@@ -7,6 +7,7 @@ import { ModelFileError, quoted } from '../errors.ts';
 import type { ByteSource } from '../io/byte-source.ts';
 import { bytesToFloat32, readSafetensorsHeader, type TensorInfo } from '../io/safetensors.ts';
 import { normalizeConfig } from './config.ts';
+import { dequantizedGptqTensors, gptqQuantizationConfig, type GptqQuantizationConfig } from './gptq-checkpoint.ts';
 import type { MoeModelSpec, WeightDtype } from './spec.ts';
 import { resolveWeightNames, type WeightNames } from './weights.ts';
 
@@ -34,6 +35,8 @@ export interface Checkpoint {
   files: string[];
   tokenizerJson: Record<string, unknown> | null;
   tokenizerConfig: Record<string, unknown> | null;
+  /** A GPTQ checkpoint's settings: its quantized Linears appear in `tensors` as dequantized F32 weights (gptq-checkpoint.ts). */
+  gptq?: GptqQuantizationConfig | null;
 }
 
 export const SHARD_INDEX = 'model.safetensors.index.json';
@@ -129,9 +132,12 @@ export async function openCheckpoint(folder: ModelFolder): Promise<Checkpoint> {
   const configSource = await require(folder, 'config.json', 'every Hugging Face model folder has one');
   const config = await readJson(configSource, JSON_LIMITS.config);
   const spec = normalizeConfig(configSource.name, config);
-  const { files, tensors } = await locateTensors(folder);
+  const located = await locateTensors(folder);
+  const { files } = located;
+  const modelFile = files.length === 1 ? (located.tensors.values().next().value?.source.name ?? `${folder.name}/${files[0]}`) : `${folder.name}/${SHARD_INDEX}`;
+  const gptq = gptqQuantizationConfig(configSource.name, config);
+  const tensors = gptq ? dequantizedGptqTensors(modelFile, gptq, located.tensors) : located.tensors;
   const infos = new Map([...tensors].map(([name, t]) => [name, t.info]));
-  const modelFile = files.length === 1 ? (tensors.values().next().value?.source.name ?? `${folder.name}/${files[0]}`) : `${folder.name}/${SHARD_INDEX}`;
   const names = resolveWeightNames(spec, infos, modelFile, (name) => tensors.get(name)!.source.name);
   // The checkpoint's own storage dtype wins over config's torch_dtype (they disagree in the wild).
   spec.dtype = DTYPE_OF[infos.get(names.embedding)!.dtype] ?? spec.dtype;
@@ -146,6 +152,7 @@ export async function openCheckpoint(folder: ModelFolder): Promise<Checkpoint> {
     files,
     tokenizerJson: tokenizerSource ? await readJson(tokenizerSource, JSON_LIMITS.tokenizer) : null,
     tokenizerConfig: tokenizerConfigSource ? await readJson(tokenizerConfigSource) : null,
+    gptq,
   };
 }
 

@@ -1,0 +1,172 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DirectoryFolder } from '../../src/cli/fs-folder.ts';
+import { memoryFolder } from '../../src/engine/distill/export.ts';
+import { gptqModelEntries } from '../../src/engine/export/gptq-export.ts';
+import { collectEntry } from '../../src/engine/export/hf-folder.ts';
+import { f32ToF16Bits } from '../../src/engine/io/dtype-encoding.ts';
+import { f16ToF32 } from '../../src/engine/io/safetensors.ts';
+import { openCheckpoint, readTensorF32, readTensorRaw, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
+import { gptqModuleSettings, gptqQuantizationConfig } from '../../src/engine/model/gptq-checkpoint.ts';
+import { expertMatrices } from '../../src/engine/prune/matrices.ts';
+import { dequantize, maxCode, zeroPoint, type QuantBits, type QuantizedModel, type QuantizedModelMatrix } from '../../src/engine/quantize/quantized-matrix.ts';
+import { fuseExperts, readRawTensors, writeModelFolder } from '../helpers/checkpoint-files.ts';
+import { fixtureDir, openFixture } from '../helpers/fixtures.ts';
+
+/** Round to nearest on the symmetric grid, scale = f16(max|w| / (2^(bits-1) - 1)) per row and group (the test's own quantizer). */
+function rtn(w: Float32Array, rows: number, cols: number, bits: QuantBits, groupSize: number) {
+  const groups = cols / groupSize;
+  const codes = new Uint8Array(rows * cols);
+  const scales = new Float32Array(rows * groups);
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < groups; g++) {
+      let max = 0;
+      for (let c = g * groupSize; c < (g + 1) * groupSize; c++) max = Math.max(max, Math.abs(w[r * cols + c]));
+      const scale = f16ToF32(f32ToF16Bits(max / (zeroPoint(bits) - 1) || 1));
+      scales[r * groups + g] = scale;
+      for (let c = g * groupSize; c < (g + 1) * groupSize; c++) {
+        codes[r * cols + c] = Math.min(maxCode(bits), Math.max(0, Math.round(w[r * cols + c] / scale) + zeroPoint(bits)));
+      }
+    }
+  }
+  return { rows, cols, bits, groupSize, codes, scales };
+}
+
+/** Every routed expert matrix at `bits` (one at `otherBits`, for mixed precision) plus the attention tensors given. */
+async function quantizeModel(checkpoint: Checkpoint, bits: QuantBits, otherBits: QuantBits, attention: string[]): Promise<QuantizedModel> {
+  const matrices: QuantizedModelMatrix[] = [];
+  const routed = expertMatrices(checkpoint.spec, checkpoint.names).filter((m) => m.expert !== 'shared');
+  for (const [k, m] of routed.entries()) {
+    const all = await readTensorF32(checkpoint, m.tensor);
+    const w = all.subarray(m.elementOffset, m.elementOffset + m.rows * m.cols);
+    matrices.push({
+      layer: m.layer,
+      label: m.label,
+      tensor: m.tensor,
+      elementOffset: m.elementOffset,
+      matrix: rtn(w, m.rows, m.cols, k === 5 ? otherBits : bits, 32),
+    });
+  }
+  for (const name of attention) {
+    const info = checkpoint.tensors.get(name)!.info;
+    matrices.push({
+      layer: 0,
+      label: name,
+      tensor: name,
+      elementOffset: 0,
+      matrix: rtn(await readTensorF32(checkpoint, name), info.shape[0], info.shape[1], 3, 64),
+    });
+  }
+  return { method: 'rtn', bits, mixed: bits !== otherBits, groupSize: 32, matrices };
+}
+
+async function exportFolder(checkpoint: Checkpoint, quantized: QuantizedModel) {
+  const entries = await gptqModelEntries(checkpoint, quantized, new Map());
+  const files = await Promise.all(entries.map(async (e) => ({ path: e.path, bytes: await collectEntry(e) })));
+  return { files, reloaded: await openCheckpoint(memoryFolder('gptq', files)) };
+}
+
+/** The reloaded weights of every quantized matrix equal the lab's dequantized values bit for bit. */
+async function expectDequantized(reloaded: Checkpoint, quantized: QuantizedModel, moduleOf: (m: QuantizedModelMatrix) => string) {
+  for (const m of quantized.matrices) {
+    const got = await readTensorF32(reloaded, `${moduleOf(m)}.weight`);
+    expect(Buffer.from(got.buffer).equals(Buffer.from(dequantize(m.matrix).buffer)), m.label).toBe(true);
+  }
+}
+
+describe('GPTQ export and reload', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('mixtral (per-expert): quantized Linears become qweight/qzeros/scales/g_idx, mixed bits through dynamic, the rest byte for byte', async () => {
+    const checkpoint = await openFixture('mixtral');
+    const q = 'model.layers.0.self_attn.q_proj.weight';
+    const quantized = await quantizeModel(checkpoint, 4, 8, [q]);
+    const { files, reloaded } = await exportFolder(checkpoint, quantized);
+    expect(files.map((f) => f.path)).toEqual(['config.json', 'generation_config.json', 'model.safetensors']);
+    const config = reloaded.gptq!;
+    expect(config).toMatchObject({ quant_method: 'gptq', bits: 4, group_size: 32, sym: true, desc_act: false, checkpoint_format: 'gptq' });
+    const written = JSON.parse(new TextDecoder().decode(files[0].bytes)).quantization_config;
+    expect(written.modules_in_block_to_quantize[0]).toContain('block_sparse_moe.experts.7.w2');
+    expect(written.modules_in_block_to_quantize[0]).toContain('self_attn.q_proj');
+    // Expert 2's up (w3) of layer 0 (matrix 5 in canonical order: gate, up of expert 0, 1, 2) is 8-bit; q_proj of layer 0 3-bit with groups of 64.
+    expect(gptqModuleSettings(config, 'model.layers.0.block_sparse_moe.experts.2.w3')).toEqual({ bits: 8, groupSize: 32 });
+    expect(gptqModuleSettings(config, 'model.layers.0.self_attn.q_proj')).toEqual({ bits: 3, groupSize: 64 });
+    expect(gptqModuleSettings(config, 'model.layers.1.block_sparse_moe.experts.2.w1')).toEqual({ bits: 4, groupSize: 32 });
+    // Unquantized block Linears are excluded: q_proj of layer 1 by name, k_proj and the router in every layer.
+    expect(gptqModuleSettings(config, 'model.layers.1.self_attn.q_proj')).toBeNull();
+    expect(gptqModuleSettings(config, 'model.layers.1.self_attn.k_proj')).toBeNull();
+    expect(gptqModuleSettings(config, 'model.layers.0.block_sparse_moe.gate')).toBeNull();
+    const e0 = 'model.layers.0.block_sparse_moe.experts.0.w1';
+    expect(reloaded.tensors.get(`${e0}.weight`)!.info).toMatchObject({ dtype: 'F32', shape: [128, 64] });
+    await expectDequantized(reloaded, quantized, (m) => m.tensor.slice(0, -'.weight'.length));
+    // Everything else: the input's bytes.
+    for (const name of [
+      'model.embed_tokens.weight',
+      'model.layers.1.self_attn.q_proj.weight',
+      'model.layers.0.block_sparse_moe.gate.weight',
+      'lm_head.weight',
+    ]) {
+      expect((await readTensorRaw(reloaded, name)).bytes).toEqual((await readTensorRaw(checkpoint, name)).bytes);
+    }
+    expect(reloaded.spec).toEqual(checkpoint.spec);
+  });
+
+  it('fused experts (transformers 5 layout) are written per expert under the hub names and reload as per-expert Linears', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'moe-lab-gptq-'));
+    dirs.push(dir);
+    const config = JSON.parse(readFileSync(join(fixtureDir('qwen2_moe'), 'config.json'), 'utf8'));
+    writeModelFolder(dir, config, fuseExperts(readRawTensors(join(fixtureDir('qwen2_moe'), 'model.safetensors'))));
+    const checkpoint = await openCheckpoint(new DirectoryFolder(dir));
+    expect(checkpoint.names.layers[0].experts!.layout).toBe('fused');
+    const quantized = await quantizeModel(checkpoint, 2, 4, []);
+    const { reloaded } = await exportFolder(checkpoint, quantized);
+    const experts = reloaded.names.layers[1].experts!;
+    expect(experts.layout).toBe('per-expert');
+    if (experts.layout !== 'per-expert') return;
+    expect(experts.gate[3]).toBe('model.layers.1.mlp.experts.3.gate_proj.weight');
+    expect(experts.down[7]).toBe('model.layers.1.mlp.experts.7.down_proj.weight');
+    // Labels are layers.{l}.experts.{e}.{gate|up|down}; the module is {prefix}.experts.{e}.{gate|up|down}_proj.
+    await expectDequantized(reloaded, quantized, (m) => {
+      const [, , , e, projection] = m.label.split('.');
+      return `${m.tensor.slice(0, m.tensor.lastIndexOf('.experts.'))}.experts.${e}.${projection}_proj`;
+    });
+    // The shared expert is a block Linear left as it was and excluded by a "-:" rule.
+    expect(gptqModuleSettings(reloaded.gptq!, 'model.layers.0.mlp.shared_expert.up_proj')).toBeNull();
+  });
+
+  it('refuses experts without a per-expert Linear form, a second quantization, and matrices the checkpoint lacks', async () => {
+    const granite = await openFixture('granitemoe');
+    await expect(exportFolder(granite, { method: 'rtn', bits: 4, mixed: false, groupSize: 32, matrices: [] })).rejects.toThrow(
+      /granitemoe experts have no per-expert Linear/,
+    );
+    const checkpoint = await openFixture('olmoe');
+    const quantized = await quantizeModel(checkpoint, 4, 4, []);
+    const stray = { ...quantized, matrices: [...quantized.matrices, { ...quantized.matrices[0], tensor: 'model.layers.9.mlp.experts.0.up_proj.weight' }] };
+    await expect(exportFolder(checkpoint, stray)).rejects.toThrow(/is not a Linear of/);
+    const { reloaded } = await exportFolder(checkpoint, quantized);
+    await expect(exportFolder(reloaded, quantized)).rejects.toThrow(/GPTQ checkpoint already/);
+  });
+
+  it('reads quantization_config as GPTQModel and vLLM do: first matching dynamic rule, "-:" excludes, format aliases, bad values refused', () => {
+    const base = { quant_method: 'gptq', bits: 4, group_size: 128, sym: true, desc_act: false };
+    expect(gptqQuantizationConfig('c.json', { quantization_config: { quant_method: 'awq' } })).toBeNull();
+    const c = gptqQuantizationConfig('c.json', {
+      quantization_config: {
+        ...base,
+        format: 'gptq_v2',
+        dynamic: { '-:.*\\.self_attn\\..*': {}, '+:model\\.layers\\.0\\..*': { bits: 8 }, '.*experts.*': { group_size: 32 } },
+      },
+    })!;
+    expect(c.checkpoint_format).toBe('gptq_v2');
+    expect(gptqModuleSettings(c, 'model.layers.0.self_attn.q_proj')).toBeNull();
+    expect(gptqModuleSettings(c, 'model.layers.0.mlp.experts.1.up_proj')).toEqual({ bits: 8, groupSize: 128 });
+    expect(gptqModuleSettings(c, 'model.layers.1.mlp.experts.1.up_proj')).toEqual({ bits: 4, groupSize: 32 });
+    expect(() => gptqQuantizationConfig('c.json', { quantization_config: { ...base, bits: 5 } })).toThrow(/c.json.*bits 5 is not one of/);
+    expect(() => gptqQuantizationConfig('c.json', { quantization_config: { ...base, group_size: 0 } })).toThrow(/group_size 0/);
+    expect(() => gptqQuantizationConfig('c.json', { quantization_config: { ...base, checkpoint_format: 'marlin' } })).toThrow(/checkpoint_format "marlin"/);
+    expect(() => gptqQuantizationConfig('c.json', { quantization_config: { ...base, dynamic: { '+:(': {} } } })).toThrow(/not a regular expression/);
+  });
+});
