@@ -15,9 +15,9 @@ const root = resolve(import.meta.dirname, '../..');
 /**
  * Where a kernel's CPU reference may live (docs/architecture.md, "Kernels, hosts, references, tests"): under
  * src/engine/reference/, or the engine's own CPU function when the product itself computes the same thing
- * (bitset popcount, f16/bf16 encoding).
+ * (bitset popcount, f16/bf16 encoding, MXFP4 decoding).
  */
-const REFERENCE_HOMES = ['src/engine/reference/', 'src/engine/model/keep-mask.ts', 'src/engine/prune/packing.ts'];
+const REFERENCE_HOMES = ['src/engine/reference/', 'src/engine/model/keep-mask.ts', 'src/engine/prune/packing.ts', 'src/engine/model/mxfp4.ts'];
 
 function files(dir: string, pattern: RegExp): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

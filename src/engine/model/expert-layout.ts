@@ -12,7 +12,7 @@
 import { ModelFileError } from '../errors.ts';
 import { DTYPE_BYTES, type Dtype } from '../io/safetensors.ts';
 import { readTensorF32, readTensorRaw, type Checkpoint, type LocatedTensor } from './checkpoint.ts';
-import { decodeMxfp4 } from './mxfp4.ts';
+import { decodeMxfp4Experts, gateUpRow } from './mxfp4.ts';
 import type { MoeModelSpec } from './spec.ts';
 import { mxfp4Names, type ExpertNames } from './weights.ts';
 
@@ -119,34 +119,35 @@ export async function readGptOssExperts(
   const experts = layerExperts(checkpoint, layer);
   if (experts.layout !== 'gpt-oss') throw new RangeError(`layer ${layer} of ${checkpoint.folder.name} does not hold gpt_oss experts`);
   const { numExperts: E, expertFfnSize: I, hiddenSize: H } = checkpoint.spec;
-  /** The matrix [E, R, C] as R outputs x C inputs (nn.Linear's [out, in]). */
+  /** The matrix [E, R, C] as R outputs x C inputs (nn.Linear's [out, in]), gate_up's rows de-interleaved (gateUpRow). */
   const outIn = async (base: string, R: number, C: number): Promise<Float32Array> => {
+    const interleaved = base === experts.gateUp;
     if (experts.format === 'mxfp4') {
       const { blocks, scales } = mxfp4Names(base);
-      return decodeMxfp4((await readTensorRaw(checkpoint, blocks)).bytes, (await readTensorRaw(checkpoint, scales)).bytes, E * R, C);
+      const [b, s] = [(await readTensorRaw(checkpoint, blocks)).bytes, (await readTensorRaw(checkpoint, scales)).bytes];
+      return decodeMxfp4Experts(b, s, { experts: E, rows: R, cols: C, interleaved });
     }
     const stored = await readTensorF32(checkpoint, base); // [E, C, R]
     const out = new Float32Array(E * R * C);
-    for (let e = 0; e < E; e++) for (let c = 0; c < C; c++) for (let r = 0; r < R; r++) out[(e * R + r) * C + c] = stored[(e * C + c) * R + r];
-    return out;
-  };
-  const interleaved = await outIn(experts.gateUp, 2 * I, H); // [E, 2I, H], rows gate0, up0, gate1, up1, ...
-  const interleavedBias = await readTensorF32(checkpoint, experts.gateUpBias); // [E, 2I]
-  const gateUp = new Float32Array(E * 2 * I * H);
-  const gateUpBias = new Float32Array(E * 2 * I);
-  for (let e = 0; e < E; e++) {
-    for (let i = 0; i < I; i++) {
-      for (const [part, row] of [
-        [0, 2 * i],
-        [1, 2 * i + 1],
-      ]) {
-        const to = e * 2 * I + part * I + i;
-        gateUp.set(interleaved.subarray((e * 2 * I + row) * H, (e * 2 * I + row + 1) * H), to * H);
-        gateUpBias[to] = interleavedBias[e * 2 * I + row];
+    for (let e = 0; e < E; e++) {
+      for (let c = 0; c < C; c++) {
+        for (let s = 0; s < R; s++) out[(e * R + (interleaved ? gateUpRow(R, s) : s)) * C + c] = stored[(e * C + c) * R + s];
       }
     }
-  }
-  return { gateUp, down: await outIn(experts.down, H, I), gateUpBias, downBias: await readTensorF32(checkpoint, experts.downBias) };
+    return out;
+  };
+  return { gateUp: await outIn(experts.gateUp, 2 * I, H), down: await outIn(experts.down, H, I), ...(await readGptOssBiases(checkpoint, layer)) };
+}
+
+/** gpt_oss's expert biases of layer `layer` in the canonical order: gate_up [E, 2I] (gate, then up) and down [E, H]. */
+export async function readGptOssBiases(checkpoint: Checkpoint, layer: number): Promise<{ gateUpBias: Float32Array; downBias: Float32Array }> {
+  const experts = layerExperts(checkpoint, layer);
+  if (experts.layout !== 'gpt-oss') throw new RangeError(`layer ${layer} of ${checkpoint.folder.name} does not hold gpt_oss experts`);
+  const { numExperts: E, expertFfnSize: I } = checkpoint.spec;
+  const interleavedBias = await readTensorF32(checkpoint, experts.gateUpBias); // [E, 2I]
+  const gateUpBias = new Float32Array(E * 2 * I);
+  for (let e = 0; e < E; e++) for (let s = 0; s < 2 * I; s++) gateUpBias[e * 2 * I + gateUpRow(2 * I, s)] = interleavedBias[e * 2 * I + s];
+  return { gateUpBias, downBias: await readTensorF32(checkpoint, experts.downBias) };
 }
 
 /**
@@ -163,7 +164,7 @@ export interface GptOssStoredMatrix {
 
 /** Canonical row of stored row s (de-interleaving gate_up). */
 function canonicalRow(m: GptOssStoredMatrix, s: number): number {
-  return m.interleaved ? (s % 2) * (m.rows / 2) + (s >> 1) : s;
+  return m.interleaved ? gateUpRow(m.rows, s) : s;
 }
 
 /**

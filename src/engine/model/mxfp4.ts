@@ -35,3 +35,31 @@ export function decodeMxfp4(blocks: Uint8Array, scales: Uint8Array, rows: number
   }
   return out;
 }
+
+/**
+ * Experts' MXFP4 matrices into the canonical layout: blocks [E, R, C/32, 16], scales [E, R, C/32] -> [E, R, C]
+ * f32, with `interleaved` (gpt-oss's gate_up) moving each expert's rows by gateUpRow. What shaders/moe/mxfp4_decode.wgsl computes on upload.
+ */
+export function decodeMxfp4Experts(
+  blocks: Uint8Array,
+  scales: Uint8Array,
+  shape: { experts: number; rows: number; cols: number; interleaved: boolean },
+): Float32Array {
+  const { experts: E, rows: R, cols: C, interleaved } = shape;
+  if (interleaved && R % 2) throw new RangeError(`interleaved MXFP4 rows must come in gate/up pairs (got ${R} rows)`);
+  const stored = decodeMxfp4(blocks, scales, E * R, C);
+  if (!interleaved) return stored;
+  const out = new Float32Array(stored.length);
+  for (let e = 0; e < E; e++) {
+    for (let s = 0; s < R; s++) out.set(stored.subarray((e * R + s) * C, (e * R + s + 1) * C), (e * R + gateUpRow(R, s)) * C);
+  }
+  return out;
+}
+
+/**
+ * Canonical row (gate rows, then up rows) of stored row s of one expert's gate_up with R rows: gpt-oss stores them
+ * alternately (stored row 2j + p is gate (p = 0) or up (p = 1) row j).
+ */
+export function gateUpRow(R: number, s: number): number {
+  return (s % 2) * (R / 2) + (s >> 1);
+}

@@ -9,7 +9,9 @@ import { bytesToFloat32, DTYPE_BYTES, type Dtype } from '../../engine/io/safeten
 import { readTensorRaw, tensorInfo, type Checkpoint } from '../../engine/model/checkpoint.ts';
 import type { WeightDtype } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
+import { recordMxfp4Decode } from '../kernels/moe/mxfp4_decode.ts';
 import type { WeightOperand } from '../kernels/nn/matmul.ts';
+import { Recorder } from '../recorder.ts';
 
 /** A weight matrix on the GPU: its buffer, stored dtype and the checkpoint tensor(s) it came from. */
 export interface GpuMatrix extends WeightOperand {
@@ -154,6 +156,35 @@ export class TensorUploader {
     }
     writer.finish();
     return { buffer, dtype, name: label, elements: bytes / DTYPE_BYTES[infos[0].dtype] };
+  }
+
+  /**
+   * A gpt-oss MXFP4 expert matrix (`blocks` [E, R, C/32, 16] + `scales` [E, R, C/32], the checkpoint's bytes)
+   * decoded on the GPU (moe/mxfp4_decode) into the canonical f32 matrix [E, R, C], gate_up de-interleaved when
+   * `interleaved`. The packed bytes are on the GPU only while the decode runs; the model keeps the f32 matrix.
+   */
+  async mxfp4Experts(
+    tensors: { blocks: string; scales: string },
+    shape: { experts: number; rows: number; cols: number; interleaved: boolean },
+    label: string,
+  ): Promise<GpuMatrix> {
+    const { experts: E, rows: R, cols: C } = shape;
+    const packed: GPUBuffer[] = [];
+    try {
+      for (const name of [tensors.blocks, tensors.scales]) {
+        const { info, bytes } = await readTensorRaw(this.checkpoint, name);
+        packed.push(await this.ctx.upload(`${name} (MXFP4, until decoded)`, bytes));
+        this.progress(name, info.byteLength);
+      }
+      const decoded = await this.allocate(`${label} [${E}, ${R}, ${C}]`, E * R * C * 4);
+      const rec = new Recorder(this.ctx, `decode ${label}`);
+      recordMxfp4Decode(rec, { blocks: packed[0], scales: packed[1], decoded, ...shape });
+      await rec.submit();
+      return { buffer: decoded, dtype: 'f32', mask: null, name: label, elements: E * R * C };
+    } finally {
+      // Destroying after submit is safe: WebGPU frees a buffer only once the work already queued on it is done.
+      for (const buffer of packed) buffer.destroy();
+    }
   }
 
   destroyAll(): void {
