@@ -1,12 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DirectoryFolder } from '../../src/cli/fs-folder.ts';
 import { memoryFolder } from '../../src/engine/distill/export.ts';
 import { gptqModelEntries } from '../../src/engine/export/gptq-export.ts';
 import { collectEntry } from '../../src/engine/export/hf-folder.ts';
-import { f32ToF16Bits } from '../../src/engine/io/dtype-encoding.ts';
+import { encodeWeights, f32ToF16Bits } from '../../src/engine/io/dtype-encoding.ts';
+import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { f16ToF32 } from '../../src/engine/io/safetensors.ts';
 import { openCheckpoint, readTensorF32, readTensorRaw, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
 import { gptqModuleSettings, gptqQuantizationConfig } from '../../src/engine/model/gptq-checkpoint.ts';
@@ -69,10 +71,10 @@ async function exportFolder(checkpoint: Checkpoint, quantized: QuantizedModel) {
 }
 
 /** The reloaded weights of every quantized matrix equal the lab's dequantized values bit for bit. */
-async function expectDequantized(reloaded: Checkpoint, quantized: QuantizedModel, moduleOf: (m: QuantizedModelMatrix) => string) {
+async function expectDequantized(reloaded: Checkpoint, quantized: QuantizedModel, moduleOf: (m: QuantizedModelMatrix) => string, dtype: WeightDtype = 'f32') {
   for (const m of quantized.matrices) {
-    const got = await readTensorF32(reloaded, `${moduleOf(m)}.weight`);
-    expect(Buffer.from(got.buffer).equals(Buffer.from(dequantize(m.matrix).buffer)), m.label).toBe(true);
+    const got = (await readTensorRaw(reloaded, `${moduleOf(m)}.weight`)).bytes;
+    expect(Buffer.from(got).equals(Buffer.from(encodeWeights(dequantize(m.matrix), dtype))), m.label).toBe(true);
   }
 }
 
@@ -135,6 +137,17 @@ describe('GPTQ export and reload', () => {
     });
     // The shared expert is a block Linear left as it was and excluded by a "-:" rule.
     expect(gptqModuleSettings(reloaded.gptq!, 'model.layers.0.mlp.shared_expert.up_proj')).toBeNull();
+  });
+
+  it('an f16 model (the default model) reads back its quantized experts in f16, the rounding the lab applies to its own', async () => {
+    const checkpoint = await openCheckpoint(new DirectoryFolder(fileURLToPath(new URL('../../public/models/brown-moe-3m', import.meta.url))));
+    expect(checkpoint.spec.dtype).toBe('f16');
+    const all = await quantizeModel(checkpoint, 4, 3, []);
+    const quantized = { ...all, matrices: all.matrices.filter((m) => m.layer === 0) };
+    const { reloaded } = await exportFolder(checkpoint, quantized);
+    expect(reloaded.tensors.get('model.layers.0.block_sparse_moe.experts.0.w2.weight')!.info).toMatchObject({ dtype: 'F16', shape: [96, 192] });
+    await expectDequantized(reloaded, quantized, (m) => m.tensor.slice(0, -'.weight'.length), 'f16');
+    expect(reloaded.gptq!.dynamic['+:^model\\.layers\\.0\\.block_sparse_moe\\.experts\\.2\\.w3$']).toEqual({ bits: 3, group_size: 32 });
   });
 
   it('refuses experts without a per-expert Linear form, a second quantization, and matrices the checkpoint lacks', async () => {

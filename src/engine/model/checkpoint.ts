@@ -35,7 +35,7 @@ export interface Checkpoint {
   files: string[];
   tokenizerJson: Record<string, unknown> | null;
   tokenizerConfig: Record<string, unknown> | null;
-  /** A GPTQ checkpoint's settings: its quantized Linears appear in `tensors` as dequantized F32 weights (gptq-checkpoint.ts). */
+  /** A GPTQ checkpoint's settings: its quantized Linears appear in `tensors` as dequantized weights (gptq-checkpoint.ts). */
   gptq?: GptqQuantizationConfig | null;
 }
 
@@ -136,7 +136,8 @@ export async function openCheckpoint(folder: ModelFolder): Promise<Checkpoint> {
   const { files } = located;
   const modelFile = files.length === 1 ? (located.tensors.values().next().value?.source.name ?? `${folder.name}/${files[0]}`) : `${folder.name}/${SHARD_INDEX}`;
   const gptq = gptqQuantizationConfig(configSource.name, config);
-  const tensors = gptq ? dequantizedGptqTensors(modelFile, gptq, located.tensors) : located.tensors;
+  const embeddingDtype = located.tensors.get('model.embed_tokens.weight')?.info.dtype ?? 'F32';
+  const tensors = gptq ? dequantizedGptqTensors(modelFile, gptq, located.tensors, embeddingDtype) : located.tensors;
   const infos = new Map([...tensors].map(([name, t]) => [name, t.info]));
   const names = resolveWeightNames(spec, infos, modelFile, (name) => tensors.get(name)!.source.name);
   // The checkpoint's own storage dtype wins over config's torch_dtype (they disagree in the wild).

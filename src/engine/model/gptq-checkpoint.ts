@@ -1,9 +1,11 @@
 /**
  * Reading a GPTQ checkpoint (config.json `quantization_config.quant_method` = "gptq"; docs/quantization.md, "GPTQ
  * checkpoint layout"): every Linear stored as `qweight` / `qzeros` / `scales` / `g_idx` is presented to the rest of
- * the engine as its `weight` [out, in] in F32, dequantized on the CPU when read (export/gptq-layout.ts). The value of
- * an f16 scale times a small integer is exact in f32, so a file the lab wrote reads back to the very values the lab
- * quantized to, and the forward, calibration and pruning run on them unchanged.
+ * the engine as its `weight` [out, in] in the checkpoint's weight dtype (the embedding's), dequantized on the CPU
+ * when read (export/gptq-layout.ts) and rounded once to that dtype. That is what the lab's own quantized forward
+ * reads (its dequantize kernel encodes into the model dtype) and what GPTQ kernels compute in f16; in an f32 model
+ * an f16 scale times a small integer is exact. So a file the lab wrote reads back to the very weights the lab
+ * evaluated, and the forward, calibration and pruning run on them unchanged.
  *
  * Per-module settings follow GPTQModel's `dynamic` map, as vLLM reads it: patterns in order, the first that matches
  * the module name (Python `re.match`: anchored at the start) decides; "-:pattern" means not quantized, "+:pattern"
@@ -12,7 +14,8 @@
  */
 import { ModelFileError } from '../errors.ts';
 import type { ByteSource } from '../io/byte-source.ts';
-import { bytesToFloat32 } from '../io/safetensors.ts';
+import { encodeWeights } from '../io/dtype-encoding.ts';
+import { bytesToFloat32, type Dtype } from '../io/safetensors.ts';
 import { dequantizeGptq, GPTQ_BITS, type GptqCheckpointFormat } from '../export/gptq-layout.ts';
 import type { LocatedTensor } from './checkpoint.ts';
 
@@ -105,12 +108,21 @@ class ComputedByteSource implements ByteSource {
   }
 }
 
+/** The dtype of a dequantized weight: the model's (the embedding's) where it is F16 or BF16, else F32. */
+const WEIGHT_DTYPES = { F16: 'f16', BF16: 'bf16', F32: 'f32' } as const;
+
 /**
- * `tensors` with every GPTQ Linear (`{module}.qweight` + qzeros, scales, g_idx) replaced by a virtual F32
- * `{module}.weight` [out, in] that dequantizes when read. Shapes, dtypes and the module's settings are checked here,
- * before any data is read.
+ * `tensors` with every GPTQ Linear (`{module}.qweight` + qzeros, scales, g_idx) replaced by a virtual
+ * `{module}.weight` [out, in] in `dtype` that dequantizes when read. Shapes, dtypes and the module's settings are
+ * checked here, before any data is read.
  */
-export function dequantizedGptqTensors(file: string, config: GptqQuantizationConfig, tensors: Map<string, LocatedTensor>): Map<string, LocatedTensor> {
+export function dequantizedGptqTensors(
+  file: string,
+  config: GptqQuantizationConfig,
+  tensors: Map<string, LocatedTensor>,
+  modelDtype: Dtype,
+): Map<string, LocatedTensor> {
+  const dtype = modelDtype === 'F16' || modelDtype === 'BF16' ? modelDtype : 'F32';
   const out = new Map(tensors);
   for (const name of tensors.keys()) {
     if (!name.endsWith('.qweight')) continue;
@@ -154,7 +166,7 @@ export function dequantizedGptqTensors(file: string, config: GptqQuantizationCon
       const bytes = await read(t);
       return new Uint32Array(bytes.slice().buffer);
     };
-    const byteLength = outFeatures * inFeatures * 4;
+    const byteLength = outFeatures * inFeatures * (dtype === 'F32' ? 4 : 2);
     const source = new ComputedByteSource(`${where(parts.qweight)} (${module}, GPTQ dequantized)`, byteLength, async () => {
       const weight = dequantizeGptq(
         {
@@ -165,11 +177,11 @@ export function dequantizedGptqTensors(file: string, config: GptqQuantizationCon
         },
         { bits, out: outFeatures, inFeatures, format: config.checkpoint_format },
       );
-      return new Uint8Array(weight.buffer);
+      return encodeWeights(weight, WEIGHT_DTYPES[dtype]);
     });
     for (const t of GPTQ_TENSORS) out.delete(`${module}.${t}`);
     const weightName = `${module}.weight`;
-    out.set(weightName, { info: { name: weightName, dtype: 'F32', shape: [outFeatures, inFeatures], byteOffset: 0, byteLength }, source });
+    out.set(weightName, { info: { name: weightName, dtype, shape: [outFeatures, inFeatures], byteOffset: 0, byteLength }, source });
   }
   return out;
 }
