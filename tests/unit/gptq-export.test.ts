@@ -5,68 +5,22 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DirectoryFolder } from '../../src/cli/fs-folder.ts';
 import { memoryFolder } from '../../src/engine/distill/export.ts';
-import { gptqModelEntries } from '../../src/engine/export/gptq-export.ts';
-import { collectEntry } from '../../src/engine/export/hf-folder.ts';
-import { encodeWeights, f32ToF16Bits } from '../../src/engine/io/dtype-encoding.ts';
-import type { WeightDtype } from '../../src/engine/model/spec.ts';
-import { f16ToF32 } from '../../src/engine/io/safetensors.ts';
-import { openCheckpoint, readTensorF32, readTensorRaw, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
+import { encodeWeights } from '../../src/engine/io/dtype-encoding.ts';
+import { openCheckpoint, readTensorRaw, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
 import { gptqModuleSettings, gptqQuantizationConfig } from '../../src/engine/model/gptq-checkpoint.ts';
-import { expertMatrices } from '../../src/engine/prune/matrices.ts';
-import { dequantize, maxCode, zeroPoint, type QuantBits, type QuantizedModel, type QuantizedModelMatrix } from '../../src/engine/quantize/quantized-matrix.ts';
+import type { WeightDtype } from '../../src/engine/model/spec.ts';
+import { dequantize, type QuantBits, type QuantizedModel, type QuantizedModelMatrix } from '../../src/engine/quantize/quantized-matrix.ts';
 import { fuseExperts, readRawTensors, writeModelFolder } from '../helpers/checkpoint-files.ts';
 import { fixtureDir, openFixture } from '../helpers/fixtures.ts';
+import { gptqExportFiles, rtnQuantizedModel } from '../helpers/gptq.ts';
 
-/** Round to nearest on the symmetric grid, scale = f16(max|w| / (2^(bits-1) - 1)) per row and group (the test's own quantizer). */
-function rtn(w: Float32Array, rows: number, cols: number, bits: QuantBits, groupSize: number) {
-  const groups = cols / groupSize;
-  const codes = new Uint8Array(rows * cols);
-  const scales = new Float32Array(rows * groups);
-  for (let r = 0; r < rows; r++) {
-    for (let g = 0; g < groups; g++) {
-      let max = 0;
-      for (let c = g * groupSize; c < (g + 1) * groupSize; c++) max = Math.max(max, Math.abs(w[r * cols + c]));
-      const scale = f16ToF32(f32ToF16Bits(max / (zeroPoint(bits) - 1) || 1));
-      scales[r * groups + g] = scale;
-      for (let c = g * groupSize; c < (g + 1) * groupSize; c++) {
-        codes[r * cols + c] = Math.min(maxCode(bits), Math.max(0, Math.round(w[r * cols + c] / scale) + zeroPoint(bits)));
-      }
-    }
-  }
-  return { rows, cols, bits, groupSize, codes, scales };
-}
-
-/** Every routed expert matrix at `bits` (one at `otherBits`, for mixed precision) plus the attention tensors given. */
-async function quantizeModel(checkpoint: Checkpoint, bits: QuantBits, otherBits: QuantBits, attention: string[]): Promise<QuantizedModel> {
-  const matrices: QuantizedModelMatrix[] = [];
-  const routed = expertMatrices(checkpoint.spec, checkpoint.names).filter((m) => m.expert !== 'shared');
-  for (const [k, m] of routed.entries()) {
-    const all = await readTensorF32(checkpoint, m.tensor);
-    const w = all.subarray(m.elementOffset, m.elementOffset + m.rows * m.cols);
-    matrices.push({
-      layer: m.layer,
-      label: m.label,
-      tensor: m.tensor,
-      elementOffset: m.elementOffset,
-      matrix: rtn(w, m.rows, m.cols, k === 5 ? otherBits : bits, 32),
-    });
-  }
-  for (const name of attention) {
-    const info = checkpoint.tensors.get(name)!.info;
-    matrices.push({
-      layer: 0,
-      label: name,
-      tensor: name,
-      elementOffset: 0,
-      matrix: rtn(await readTensorF32(checkpoint, name), info.shape[0], info.shape[1], 3, 64),
-    });
-  }
-  return { method: 'rtn', bits, mixed: bits !== otherBits, groupSize: 32, matrices };
+/** Every routed expert at `bits` (canonical matrix 5 at `otherBits`) and the attention tensors given at 3 bits, groups of 64. */
+function quantizeModel(checkpoint: Checkpoint, bits: QuantBits, otherBits: QuantBits, attention: string[]): Promise<QuantizedModel> {
+  return rtnQuantizedModel(checkpoint, { bits, groupSize: 32, otherBits: new Map([[5, otherBits]]), attention, attentionBits: 3, attentionGroupSize: 64 });
 }
 
 async function exportFolder(checkpoint: Checkpoint, quantized: QuantizedModel) {
-  const entries = await gptqModelEntries(checkpoint, quantized, new Map());
-  const files = await Promise.all(entries.map(async (e) => ({ path: e.path, bytes: await collectEntry(e) })));
+  const files = await gptqExportFiles(checkpoint, quantized);
   return { files, reloaded: await openCheckpoint(memoryFolder('gptq', files)) };
 }
 
