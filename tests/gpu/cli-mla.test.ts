@@ -3,8 +3,8 @@
  * process on the GPU: `ppl --ids` equals transformers' perplexity to 1e-5 relative; `logits` writes the MoE
  * layers' router logits (the raw logits, before sigmoid/softmax and correction bias) matching transformers;
  * prune gives the CPU reference pipeline's masks, and export -> reload -> ppl the number `ppl --masks` gives on the dense folder; dropping experts
- * exports E - 2 experts with the same perplexity (and is refused with expert groups, whose membership would
- * change); distillation lowers every MoE layer's expert MSE with the masks held.
+ * exports E - r experts with the same perplexity (with expert groups r / n_group from each group, n_group kept; an
+ * uneven r is refused); distillation lowers every MoE layer's expert MSE with the masks held.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,7 @@ import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { FIXTURES_B, fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
 import { canonicalReader, maskSetDifference, randomWindows } from './prune-pipeline-helpers.ts';
-import { masksFromSafetensors } from '../../src/engine/prune/masks-file.ts';
+import { masksFromSafetensors, readMasksFile } from '../../src/engine/prune/masks-file.ts';
 import { pipelineSettings } from '../../src/engine/prune/pipeline-settings.ts';
 import { referencePipeline } from '../../src/engine/reference/prune-pipeline.ts';
 import { calibrateOnGpu } from '../../src/gpu/calibration/calibrate.ts';
@@ -101,9 +101,11 @@ describe.each(FIXTURES_B)('%s', (name) => {
     expect(exported).not.toBe(await cliNll(['--model', fixtureDir(name)]));
   });
 
-  it('dropping 2 experts exports E - 2 of them (correction bias too) with the same perplexity; refused with expert groups, before the GPU', async () => {
-    const out = join(work, `${name}-drop`);
-    const argv = [
+  it('dropping experts exports E - r of them (correction bias too) with the same perplexity; with expert groups r / n_group from each group', async () => {
+    const dense = await openCheckpoint(new DirectoryFolder(fixtureDir(name)));
+    const rule = dense.spec.routing;
+    const groups = rule.kind === 'grouped-topk' ? rule.groups : 1;
+    const argv = (r: number, out: string) => [
       'prune',
       '--model',
       fixtureDir(name),
@@ -112,23 +114,31 @@ describe.each(FIXTURES_B)('%s', (name) => {
       '--sparsity',
       '0.3',
       '--experts-drop',
-      '2',
+      String(r),
       '--ids',
       calibrationFile,
       '--out',
       out,
     ];
-    const dense = await openCheckpoint(new DirectoryFolder(fixtureDir(name)));
-    const rule = dense.spec.routing;
-    if (rule.kind === 'grouped-topk' && rule.groups > 1) {
-      const r = await run(argv);
-      expect(r.err).toMatch(/^moe-lab prune: cannot drop experts from a model with group-limited routing \(n_group 4\)/);
+    if (groups > 1) {
+      // 2 of 16 experts cannot come evenly from 4 groups: refused before the GPU with its one line.
+      const r = await run(argv(2, join(work, `${name}-drop-uneven`)));
+      expect(r.err).toMatch(/^moe-lab prune: cannot drop 2 experts under group-limited routing \(n_group 4\): .* drop a multiple of 4/);
       expect(r.code).toBe(2); // a usage error: its line, then the usage
-      return;
     }
-    await ok(argv);
+    const r = groups > 1 ? groups : 2;
+    const out = join(work, `${name}-drop`);
+    await ok(argv(r, out));
     const exported = await openCheckpoint(new DirectoryFolder(out));
-    expect(exported.spec.numExperts).toBe(dense.spec.numExperts - 2);
+    expect(exported.spec.numExperts).toBe(dense.spec.numExperts - r);
+    expect(exported.spec.routing).toEqual(rule); // n_group, topk_group and the rest unchanged
+    const masks = await readMasksFile(new FileByteSource(join(out, 'masks.safetensors')), dense.spec);
+    const size = dense.spec.numExperts / groups;
+    for (const layer of masks.layers) {
+      if (!layer?.expertEnabled) continue;
+      const perGroup = Array.from({ length: groups }, (_, g) => layer.expertEnabled!.subarray(g * size, (g + 1) * size).filter((on) => !on).length);
+      expect(perGroup).toEqual(Array(groups).fill(r / groups));
+    }
     expect(await cliNll(['--model', out])).toBe(await cliNll(['--model', fixtureDir(name), '--masks', join(out, 'masks.safetensors')]));
   });
 

@@ -1,11 +1,11 @@
 /**
  * The pure decisions of the pruning pipeline, against hand computations: expert-drop criteria and selection (ties
- * to the lower index, r <= E - K), OWL's outlier ratio and layer allocation (the global target kept when weighted
+ * to the lower index, r <= E - K, r / n_group per routing group), OWL's outlier ratio and layer allocation (the global target kept when weighted
  * by prunable weights), the layer plan's canonical offsets, the achieved-sparsity report, and the settings' errors.
  */
 import { describe, expect, it } from 'vitest';
 import { emptyLayerStats } from '../../src/engine/calibration/stats.ts';
-import { expertCriterionValues, expertEnabledVector, lowestExperts } from '../../src/engine/prune/expert-drop.ts';
+import { expertCriterionValues, expertEnabledVector, lowestExperts, lowestExpertsPerGroup } from '../../src/engine/prune/expert-drop.ts';
 import { canonicalElements, droppedExpertPieces, layerPieces, targetKeys } from '../../src/engine/prune/layer-plan.ts';
 import { layerOutliers, owlLayerSparsities, owlScoreMethod } from '../../src/engine/prune/owl.ts';
 import { allocate, planDrop, uniformSparsity } from '../../src/engine/prune/pipeline-plan.ts';
@@ -39,12 +39,31 @@ describe('expert dropping', () => {
     const stats = emptyLayerStats(spec);
     stats.expertTokens.set([5, 1, 7, 3, 9, 2, 8, 4]);
     const settings = pipelineSettings({ method: 'magnitude', sparsity: 0, expertsDrop: 2 });
-    expect(planDrop(settings, 0, stats, 39)).toEqual({ dropped: [1, 5], criterionValues: [5, 1, 7, 3, 9, 2, 8, 4] });
-    expect(() => planDrop(settings, 3, null, 0)).toThrow(/layer 3: dropping experts needs its calibration statistics/);
+    expect(planDrop(settings, 0, stats, 39, spec)).toEqual({ dropped: [1, 5], criterionValues: [5, 1, 7, 3, 9, 2, 8, 4] });
+    expect(() => planDrop(settings, 3, null, 0, spec)).toThrow(/layer 3: dropping experts needs its calibration statistics/);
     checkPipelineSettings(pipelineSettings({ expertsDrop: 6 }), spec); // E - K = 8 - 2
     expect(() => checkPipelineSettings(pipelineSettings({ expertsDrop: 7 }), spec)).toThrow(
       /cannot drop 7 of 8 experts per layer: at least top-k = 2 must remain \(r <= 6\)/,
     );
+  });
+
+  it('group-limited routing: r / n_group from each group, ranked within it; uneven or starving drops refused', async () => {
+    const { spec } = await openFixture('deepseek_v3'); // 16 experts in 4 groups (top-2-sum scores), 2 groups kept, K = 2
+    const values = [5, 1, 7, 3, /**/ 9, 2, 8, 4, /**/ 0, 6, 6, 6, /**/ 3, 3, 1, 1];
+    expect(lowestExpertsPerGroup(values, 4, 4)).toEqual([1, 5, 8, 14]);
+    expect(lowestExpertsPerGroup(values, 8, 4)).toEqual([1, 3, 5, 7, 8, 9, 14, 15]);
+    expect(lowestExpertsPerGroup(values, 2, 1)).toEqual(lowestExperts(values, 2));
+    expect(() => lowestExpertsPerGroup(values, 2, 4)).toThrow(/cannot drop 2 of 16 experts evenly from 4 routing groups/);
+    const stats = emptyLayerStats(spec);
+    stats.expertTokens.set(values);
+    const settings = pipelineSettings({ method: 'magnitude', sparsity: 0, expertsDrop: 4 });
+    expect(planDrop(settings, 1, stats, 40, spec).dropped).toEqual([1, 5, 8, 14]);
+    checkPipelineSettings(settings, spec);
+    checkPipelineSettings(pipelineSettings({ expertsDrop: 8 }), spec); // 2 left per group: enough for the top-2 sum
+    expect(() => checkPipelineSettings(pipelineSettings({ expertsDrop: 6 }), spec)).toThrow(
+      /cannot drop 6 experts under group-limited routing \(n_group 4\): .* drop a multiple of 4/,
+    );
+    expect(() => checkPipelineSettings(pipelineSettings({ expertsDrop: 12 }), spec)).toThrow(/each routing group would keep 1, its group score needs 2/);
   });
 });
 

@@ -21,6 +21,7 @@ import { DTYPE_BYTES, readSafetensorsHeader, type TensorInfo } from '../io/safet
 import { SHARD_INDEX, type Checkpoint } from '../model/checkpoint.ts';
 import { zeroPrunedGptOss } from '../model/expert-layout.ts';
 import type { MaskSet, MatrixKey } from '../model/mask-set.ts';
+import { expertGroups } from '../prune/expert-drop.ts';
 import { Sha256 } from './sha256.ts';
 import type { NeuronStructure } from '../prune/neurons.ts';
 import { exportedElements, keptBytes, keptRuns, neuronConfig, neuronTensor } from './neuron-export.ts';
@@ -242,10 +243,13 @@ export async function prunedModelEntries(input: PrunedModelInput, sources: Sourc
   if (dropped.size > 0 && dropped.size !== moeLayers)
     throw new RangeError(`experts are dropped in ${dropped.size} of ${moeLayers} MoE layers; config.json has one expert count`);
   const kept = checkpoint.spec.numExperts - ([...dropped.values()][0]?.length ?? 0);
-  const routing = checkpoint.spec.routing;
-  // Group-limited routing picks groups of E / n_group consecutive experts: without some experts the groups change.
-  if (dropped.size > 0 && routing.kind === 'grouped-topk' && routing.groups > 1) {
-    throw new RangeError(`experts cannot be dropped from a model with group-limited routing (n_group ${routing.groups}): its expert groups would change`);
+  // Group-limited routing picks groups of E / n_group consecutive experts: the export keeps n_group, so every group
+  // must lose the same number for each to stay one index range of the same experts (pipeline-settings.ts).
+  const groups = expertGroups(checkpoint.spec);
+  for (const [l, list] of dropped) {
+    const perGroup = Array.from({ length: groups }, (_, g) => list.filter((e) => Math.floor((e * groups) / checkpoint.spec.numExperts) === g).length);
+    if (new Set(perGroup).size > 1)
+      throw new RangeError(`layer ${l} drops ${perGroup.join(', ')} experts from its ${groups} routing groups; n_group needs the same number from each`);
   }
   const neurons = input.neurons ?? null;
   const config = () => {

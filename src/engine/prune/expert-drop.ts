@@ -12,6 +12,7 @@
  *   expert_output_norm_gated_sum[e] / expert_tokens[e]; an expert no token reached scores 0.
  */
 import type { LayerStats } from '../calibration/stats.ts';
+import type { MoeModelSpec } from '../model/spec.ts';
 import type { ExpertCriterion } from './pipeline-settings.ts';
 import { PruneRequestError } from './settings.ts';
 
@@ -36,6 +37,28 @@ export function lowestExperts(values: ArrayLike<number>, count: number): number[
   }
   const order = Array.from({ length: values.length }, (_, e) => e).sort((a, b) => values[a] - values[b] || a - b);
   return order.slice(0, count).sort((a, b) => a - b);
+}
+
+/**
+ * How many routing groups the experts form: n_group under group-limited routing (DeepSeek-V2/V3, GLM-4.5: groups of
+ * E / n_group consecutive experts), else 1. Expert dropping takes the same number from each group (docs/pruning.md).
+ */
+export function expertGroups(spec: Pick<MoeModelSpec, 'routing'>): number {
+  return spec.routing.kind === 'grouped-topk' ? spec.routing.groups : 1;
+}
+
+/**
+ * The `count` experts to drop with `groups` routing groups: count / groups from each group of values.length / groups
+ * consecutive experts, the lowest of that group (lowestExperts), so every exported group keeps the same size and its
+ * experts stay one index range. Ascending index order.
+ */
+export function lowestExpertsPerGroup(values: ArrayLike<number>, count: number, groups: number): number[] {
+  if (values.length % groups || count % groups) {
+    throw new PruneRequestError(`cannot drop ${count} of ${values.length} experts evenly from ${groups} routing groups (drop a multiple of ${groups})`);
+  }
+  const size = values.length / groups;
+  const all = Array.from(values);
+  return Array.from({ length: groups }, (_, g) => lowestExperts(all.slice(g * size, (g + 1) * size), count / groups).map((e) => g * size + e)).flat();
 }
 
 /** [E] 1 = enabled, 0 = dropped (the MaskSet's expertEnabled). */

@@ -9,7 +9,7 @@ import type { CalibrationStats, LayerStats } from '../calibration/stats.ts';
 import type { MatrixKey } from '../model/mask-set.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
 import { superExperts } from '../calibration/expert-criteria.ts';
-import { expertCriterionValues, lowestExperts } from './expert-drop.ts';
+import { expertCriterionValues, expertGroups, lowestExpertsPerGroup } from './expert-drop.ts';
 import { layerPieces, pieceStatistic, pieceStatisticName, type PrunePiece } from './layer-plan.ts';
 import { layerOutliers, owlLayerSparsities, owlScoreMethod, type OutlierCount, type OwlMatrix } from './owl.ts';
 import { prunesWeights, type PipelineSettings } from './pipeline-settings.ts';
@@ -43,8 +43,9 @@ export function untouchedExperts(drop: LayerDrop): number[] {
 /**
  * Experts layer `layer` drops under `settings`, from its statistics (`tokens`: calibration tokens, T); with
  * protect = super-experts the layer's super experts are never among them (they rank as +inf) and are reported.
+ * Under group-limited routing the criterion ranks within each routing group and each group drops r / n_group.
  */
-export function planDrop(settings: PipelineSettings, layer: number, stats: LayerStats | null, tokens: number): LayerDrop {
+export function planDrop(settings: PipelineSettings, layer: number, stats: LayerStats | null, tokens: number, spec: Pick<MoeModelSpec, 'routing'>): LayerDrop {
   const protect = settings.protect === 'super-experts';
   if (settings.expertsDrop === 0 && !protect) return { dropped: [], criterionValues: null };
   if (!stats) throw new PruneRequestError(`layer ${layer}: ${protect ? 'protecting super experts' : 'dropping experts'} needs its calibration statistics`);
@@ -53,9 +54,18 @@ export function planDrop(settings: PipelineSettings, layer: number, stats: Layer
   if (settings.expertsDrop === 0) return base;
   const values = expertCriterionValues(stats, settings.expertCriterion, tokens);
   const ranked = values.map((v, e) => (kept.includes(e) ? Infinity : v));
-  if (settings.expertsDrop > values.length - kept.length)
-    throw new PruneRequestError(`layer ${layer}: cannot drop ${settings.expertsDrop} experts while protecting super experts ${kept.join(', ')}`);
-  return { ...base, dropped: lowestExperts(ranked, settings.expertsDrop), criterionValues: Array.from(values) };
+  const groups = expertGroups(spec);
+  const size = values.length / groups;
+  for (let g = 0; g < groups; g++) {
+    const inGroup = kept.filter((e) => Math.floor(e / size) === g);
+    if (settings.expertsDrop / groups > size - inGroup.length) {
+      const where = groups > 1 ? ` from routing group ${g} (experts ${g * size}..${(g + 1) * size - 1})` : '';
+      throw new PruneRequestError(
+        `layer ${layer}: cannot drop ${settings.expertsDrop / groups} experts${where} while protecting super experts ${kept.join(', ')}`,
+      );
+    }
+  }
+  return { ...base, dropped: lowestExpertsPerGroup(ranked, settings.expertsDrop, groups), criterionValues: Array.from(values) };
 }
 
 /** Column factors c_j of a piece under `method`'s statistic (plain for wanda, gated for moe-pruner). */

@@ -19,7 +19,7 @@ import {
   type PruneTarget,
 } from '../experiment/schema.ts';
 import { SETTINGS } from '../experiment/vocabulary.ts';
-import type { MoeModelSpec } from '../model/spec.ts';
+import type { GroupedTopk, MoeModelSpec } from '../model/spec.ts';
 import { checkSparseGptSettings } from '../sparsegpt/settings.ts';
 import { checkNeuronSettings } from './neurons.ts';
 import { checkSettings, PruneRequestError, usesColumnFactors, type PruneSettings } from './settings.ts';
@@ -134,11 +134,7 @@ export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModel
   // Fewer than K experts left would leave routing slots empty: the model would no longer be a top-K MoE.
   if (expertsDrop > E - K)
     throw new PruneRequestError(`cannot drop ${expertsDrop} of ${E} experts per layer: at least top-k = ${K} must remain (r <= ${E - K})`);
-  // Group-limited routing picks among groups of E / n_group consecutive experts: a model without some of them has
-  // other groups, so no exported checkpoint would compute what the lab does.
-  if (expertsDrop > 0 && spec.routing.kind === 'grouped-topk' && spec.routing.groups > 1) {
-    throw new PruneRequestError(`cannot drop experts from a model with group-limited routing (n_group ${spec.routing.groups}): its expert groups would change`);
-  }
+  if (expertsDrop > 0 && spec.routing.kind === 'grouped-topk' && spec.routing.groups > 1) checkGroupedDrop(expertsDrop, spec.routing, E, K);
   if (settings.protect === 'super-experts' && method === 'sparsegpt')
     throw new PruneRequestError('protecting super experts is not available with sparsegpt yet (its layers are pruned inside its own calibration pass)');
   if (!ALLOCATIONS.includes(allocation)) throw new PruneRequestError(`unknown allocation ${JSON.stringify(allocation)} (one of ${ALLOCATIONS.join(', ')})`);
@@ -153,6 +149,27 @@ export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModel
     throw new PruneRequestError(`unknown mode ${JSON.stringify(settings.mode)} (one of ${CALIBRATION_MODES.join(', ')})`);
   if (method === 'sparsegpt') checkSparseGpt(settings);
   if (settings.structure === 'neurons') checkNeuronSettings(settings, spec);
+}
+
+/**
+ * Group-limited routing picks among groups of E / n_group consecutive experts, and the exported model regroups its
+ * E - r experts the same way. Dropping r / n_group from every group keeps each group one index range of the same
+ * experts, so the export routes as the lab does (docs/pruning.md). Each group must keep what its score needs (the sum
+ * of its two best for top2-sum) and the topk_group kept groups at least top-k experts.
+ */
+function checkGroupedDrop(r: number, routing: GroupedTopk, E: number, K: number): void {
+  const G = routing.groups;
+  if (r % G) {
+    throw new PruneRequestError(
+      `cannot drop ${r} experts under group-limited routing (n_group ${G}): each of the ${G} groups of ${E / G} experts drops the same number, so drop a multiple of ${G}`,
+    );
+  }
+  const left = (E - r) / G;
+  const needed = routing.groupScore === 'top2-sum' ? 2 : 1;
+  if (left < needed) throw new PruneRequestError(`cannot drop ${r} experts: each routing group would keep ${left}, its group score needs ${needed}`);
+  if (routing.topkGroups * left < K) {
+    throw new PruneRequestError(`cannot drop ${r} experts: the ${routing.topkGroups} chosen groups of ${left} experts would hold fewer than top-k = ${K}`);
+  }
 }
 
 /** SparseGPT's scope (docs/sparsegpt.md): the routed experts, and the shared expert when asked; its own R x B comparison group. */

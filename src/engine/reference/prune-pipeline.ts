@@ -68,8 +68,8 @@ export async function referencePipeline(input: ReferencePipelineInput): Promise<
   const allocationStats = input.allocationStats === undefined ? stats : input.allocationStats;
   const layers = moeLayerIndices(spec);
   const tokens = (s: CalibrationStats | null) => s?.tokens ?? 0;
-  const drops = new Map<number, LayerDrop>(layers.map((l) => [l, planDrop(settings, l, statsOf(stats, l), tokens(stats))]));
-  const allocationDrops = new Map(layers.map((l) => [l, untouchedExperts(planDrop(settings, l, statsOf(allocationStats, l), tokens(allocationStats)))]));
+  const drops = new Map<number, LayerDrop>(layers.map((l) => [l, planDrop(settings, l, statsOf(stats, l), tokens(stats), spec)]));
+  const allocationDrops = new Map(layers.map((l) => [l, untouchedExperts(planDrop(settings, l, statsOf(allocationStats, l), tokens(allocationStats), spec))]));
   const allocation = await allocate(spec, settings, allocationDrops, (l, pieces) =>
     pieceOutliers(settings, pieces, statsOf(allocationStats, l), (key) => input.canonical(l, key)),
   );

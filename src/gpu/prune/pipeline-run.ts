@@ -137,7 +137,7 @@ export async function allocateOnGpu(
   options: PipelineOptions,
 ): Promise<Allocation> {
   const layers = moeLayerIndices(model.spec);
-  const drops = new Map(layers.map((l) => [l, dense ? untouchedExperts(planDrop(settings, l, statsOf(dense, l), dense.tokens)) : []]));
+  const drops = new Map(layers.map((l) => [l, dense ? untouchedExperts(planDrop(settings, l, statsOf(dense, l), dense.tokens, model.spec)) : []]));
   let done = 0;
   return allocate(model.spec, settings, drops, async (l, pieces) => {
     options.signal?.throwIfAborted();

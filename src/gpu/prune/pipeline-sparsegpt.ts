@@ -52,7 +52,7 @@ export async function sparseGptPipeline(
     for (const l of moeLayerIndices(spec)) {
       const own = result.masks.layers[l];
       if (!own) continue;
-      const drop = planDrop(settings, l, statsOf(result.stats, l), result.stats.tokens);
+      const drop = planDrop(settings, l, statsOf(result.stats, l), result.stats.tokens, spec);
       drops.set(l, drop);
       const droppedPieces = droppedExpertPieces(spec, l, drop.dropped);
       let expertEnabled: GPUBuffer | null = null;

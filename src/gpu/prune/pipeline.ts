@@ -64,7 +64,7 @@ export async function prunePipeline(
   const drops = new Map<number, LayerDrop>();
   const pruneLayer = async (l: number, stats: LayerStats | null, tokens: number) => {
     options.signal?.throwIfAborted();
-    const drop = planDrop(settings, l, stats, tokens);
+    const drop = planDrop(settings, l, stats, tokens, spec);
     drops.set(l, drop);
     const layer = await pruneLayerOnGpu(model, l, settings, allocation.targets.get(l)!, drop.dropped, stats, drop.protected);
     pruned.push(layer);
