@@ -18,6 +18,7 @@ import { infoCommand } from './commands/info.ts';
 import { logitsCommand } from './commands/logits.ts';
 import { pplCommand } from './commands/ppl.ts';
 import { pruneCommand } from './commands/prune.ts';
+import { quantizeCommand } from './commands/quantize.ts';
 import { runCommand } from './commands/run.ts';
 import { trainCommand } from './commands/train.ts';
 
@@ -27,6 +28,7 @@ export const COMMANDS: Command[] = [
   pplCommand,
   calibrateCommand,
   pruneCommand,
+  quantizeCommand,
   runCommand,
   trainCommand,
   distillCommand,

@@ -51,6 +51,10 @@ import { modelFit } from './model-fit.ts';
 import { downloadReporter } from './download-progress.ts';
 import { fetchEmbeddedIndex, resolveSource, type ResolvedSource } from './sources.ts';
 import { TextLibrary } from './texts.ts';
+import { quantizationInForce, quantizedPerplexity, quantizeWithSettings, type QuantizeCalibration } from './quantize.ts';
+import type { QuantizedModel } from '../engine/quantize/quantized-matrix.ts';
+import type { QuantizeReport } from '../engine/quantize/report.ts';
+import type { QuantizeSettings } from '../engine/quantize/settings.ts';
 import {
   generationWithMaskSet,
   idsComparison,
@@ -312,6 +316,29 @@ export class LabService implements Engine {
     options: OperationOptions = {},
   ): Promise<PruneReportFile> {
     return this.queued((session) => writePruned(session, name, write, what, options));
+  }
+
+  /** `moe-lab quantize`: quantizes the routed experts (under a masks file, when given) and keeps the result in force (src/lab/quantize.ts). */
+  quantizeWithSettings(
+    settings: QuantizeSettings,
+    masks: { masks: MaskSet; source: string } | null,
+    calibration: QuantizeCalibration,
+    options: OperationOptions = {},
+  ): Promise<QuantizeReport> {
+    return this.queued((session) => quantizeWithSettings(session, settings, masks, calibration, options));
+  }
+
+  /** The quantized model in force (codes and scales per matrix), for its export and tests. */
+  quantizedModel(): Promise<QuantizedModel> {
+    return this.queued(async (session) => quantizationInForce(session).model);
+  }
+
+  /** Perplexity of token ids on the quantized model in force (dequantized in a shader). */
+  quantizedPerplexityOfIds(
+    request: { ids: number[]; ctx: number; stride: number; maxTokens?: number },
+    options: OperationOptions = {},
+  ): Promise<PerplexityReport> {
+    return this.queued((session) => quantizedPerplexity(session, request, options));
   }
 
   /**

@@ -1,0 +1,125 @@
+/**
+ * `moe-lab quantize --model DIR (--bits B | --avg-bits B) [--group-size G] [--method rtn|gptq]
+ *  [--allocation knapsack|greedy] [--damp D] [--masks MASKS.safetensors] [--ids IDS.json | --text FILE [--samples N]
+ *  [--seq-len L] [--seed S]] [--eval-text FILE [--eval-ctx N] [--eval-max-tokens N]] --out DIR [--json]`
+ * Quantizes the routed experts' matrices through the lab service (src/lab/quantize.ts; docs/quantization.md):
+ * symmetric per-group integer codes by round-to-nearest or GPTQ, uniform or mixed precision under an average bit
+ * budget, pruned weights (a masks file, or zeros in the checkpoint) staying exactly 0. --eval-text scores a text on
+ * the quantized model as the lab runs it (dequantized in a shader). Writes quantize-report.json to DIR.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { formatBytes } from '../../engine/format-bytes.ts';
+import { QUANT_BITS, type QuantBits } from '../../engine/quantize/quantized-matrix.ts';
+import { ALLOCATIONS, QUANTIZE_DEFAULTS, QUANTIZE_METHODS, QuantizeRequestError, type QuantizeSettings } from '../../engine/quantize/settings.ts';
+import { contextLimit } from '../../lab/lab-session.ts';
+import { parseFlags, UsageError, type ParsedFlags } from '../args.ts';
+import { directoryFolder } from '../fs-folder.ts';
+import { nodeLab } from '../node-lab.ts';
+import type { Command } from './command.ts';
+import { DEFAULT_TEXT_CTX, readMasksFile } from './ppl.ts';
+import { CALIBRATION_FLAGS, calibrationFromFlags } from './prune-options.ts';
+
+/** One of `values` or a usage error naming the flag. */
+function choiceFlag<T extends string>(flags: ParsedFlags, name: string, values: readonly T[], fallback: T): T {
+  const value = flags.optionalString(name) ?? fallback;
+  if (!values.includes(value as T)) throw new UsageError(`quantize: --${name} ${value} is not one of ${values.join(', ')}`);
+  return value as T;
+}
+
+/** The settings of the flags (checked: usage errors name the flag). */
+export function quantizeSettingsFromFlags(flags: ParsedFlags): QuantizeSettings {
+  const bits = flags.optionalNumber('bits', { integer: true });
+  const avgBits = flags.optionalNumber('avg-bits', { min: Math.min(...QUANT_BITS), max: Math.max(...QUANT_BITS) });
+  if ((bits === undefined) === (avgBits === undefined))
+    throw new UsageError('quantize: give exactly one of --bits B (uniform) and --avg-bits B (mixed precision)');
+  if (bits !== undefined && !QUANT_BITS.includes(bits as QuantBits)) throw new UsageError(`quantize: --bits ${bits} is not one of ${QUANT_BITS.join(', ')}`);
+  return {
+    method: choiceFlag(flags, 'method', QUANTIZE_METHODS, QUANTIZE_DEFAULTS.method),
+    bits: (bits as QuantBits | undefined) ?? null,
+    avgBits: avgBits ?? null,
+    groupSize: flags.number('group-size', QUANTIZE_DEFAULTS.groupSize, { min: 4, integer: true }),
+    allocation: choiceFlag(flags, 'allocation', ALLOCATIONS, QUANTIZE_DEFAULTS.allocation),
+    damp: flags.number('damp', QUANTIZE_DEFAULTS.damp, { min: 0, max: 1 }),
+  };
+}
+
+export const quantizeCommand: Command = {
+  name: 'quantize',
+  summary: 'quantize the routed experts (RTN or GPTQ, uniform or mixed precision) on the GPU and report bytes and perplexity',
+  usage:
+    `quantize --model DIR (--bits ${QUANT_BITS.join('|')} | --avg-bits B) [--group-size G] [--method ${QUANTIZE_METHODS.join('|')}] ` +
+    `[--allocation ${ALLOCATIONS.join('|')}] [--damp D] [--masks MASKS.safetensors] [--ids IDS.json | --text FILE [--samples N] [--seq-len L] [--seed S]] ` +
+    `[--batch-tokens N] [--eval-text FILE [--eval-ctx N] [--eval-max-tokens N]] --out DIR [--json]`,
+  async run(argv, io) {
+    const flags = parseFlags(
+      argv,
+      {
+        model: { type: 'string' },
+        out: { type: 'string' },
+        bits: { type: 'string' },
+        'avg-bits': { type: 'string' },
+        'group-size': { type: 'string' },
+        method: { type: 'string' },
+        allocation: { type: 'string' },
+        damp: { type: 'string' },
+        masks: { type: 'string' },
+        'eval-text': { type: 'string' },
+        'eval-ctx': { type: 'string' },
+        'eval-max-tokens': { type: 'string' },
+        json: { type: 'boolean' },
+        ...CALIBRATION_FLAGS,
+      },
+      'quantize',
+    );
+    const modelDir = flags.string('model');
+    const out = flags.string('out');
+    if (resolve(out) === resolve(modelDir)) throw new UsageError('quantize: --out must be another folder than --model');
+    const settings = quantizeSettingsFromFlags(flags);
+    const masksFile = flags.optionalString('masks');
+    const evalText = flags.optionalString('eval-text');
+    const tokensPerBatch = flags.optionalNumber('batch-tokens', { min: 1, integer: true });
+    const lab = nodeLab('moe-lab quantize');
+    try {
+      const started = performance.now();
+      const { spec, contentHash } = await lab.loadFolder(await directoryFolder(modelDir));
+      const checkpoint = lab.checkpoint();
+      const calibration = await calibrationFromFlags(flags, checkpoint, modelDir, 'quantize');
+      const masks = masksFile ? { masks: await readMasksFile(masksFile, spec, contentHash), source: masksFile } : null;
+      let report;
+      try {
+        report = await lab.quantizeWithSettings(settings, masks, { windows: calibration?.windows, info: calibration?.info, tokensPerBatch });
+      } catch (error) {
+        if (error instanceof QuantizeRequestError) throw new UsageError(`quantize: ${error.message}`);
+        throw error;
+      }
+      let evaluation = null;
+      if (evalText !== undefined) {
+        const ids = lab.textTokenizer('--eval-text').encode(await readFile(evalText, 'utf8'));
+        const ctx = flags.number('eval-ctx', Math.min(contextLimit(spec), DEFAULT_TEXT_CTX), { min: 2, max: contextLimit(spec), integer: true });
+        const maxTokens = flags.optionalNumber('eval-max-tokens', { min: 2, integer: true });
+        const ppl = await lab.quantizedPerplexityOfIds({ ids, ctx, stride: ctx, maxTokens });
+        evaluation = { text: evalText, ctx, tokens: ppl.tokens, nll: ppl.nll, ppl: ppl.ppl };
+      }
+      await mkdir(out, { recursive: true });
+      const file = join(out, 'quantize-report.json');
+      await writeFile(file, `${JSON.stringify({ format: 'moe-lab-quantize-report/1', ...report, evaluation }, null, 2)}\n`);
+      const seconds = (performance.now() - started) / 1000;
+      if (flags.flag('json')) {
+        io.out(JSON.stringify({ out, ...report, evaluation, files: ['quantize-report.json'], seconds }));
+      } else {
+        const acc = report.accounting;
+        const width =
+          report.bits !== null ? `${report.bits}-bit` : `mixed ${report.achievedBits.toFixed(3)} bits (budget ${report.avgBits}, ${report.allocation})`;
+        const ppl = evaluation ? `; ppl ${evaluation.ppl.toFixed(4)} on ${evaluation.tokens} tokens of ${evalText}` : '';
+        io.out(
+          `${out}: ${report.method} ${width}, group ${report.groupSize}, ${report.matrices.length} matrices; weights on disk ${formatBytes(acc.dense.diskBytes)} -> ${formatBytes(acc.quantized.diskBytes)}, ` +
+            `read per token ${formatBytes(acc.dense.readPerTokenBytes)} -> ${formatBytes(acc.quantized.readPerTokenBytes)}${ppl}; ${seconds.toFixed(1)} s`,
+        );
+      }
+    } finally {
+      await lab.dispose();
+    }
+    return 0;
+  },
+};

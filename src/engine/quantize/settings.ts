@@ -1,0 +1,47 @@
+/**
+ * What a quantization run is asked to do (docs/quantization.md): the method, uniform bits or an average bit budget
+ * (mixed precision per matrix), the group size along the input, how the budget is allocated, and GPTQ's
+ * dampening (the fraction of the mean Hessian diagonal, as SparseGPT's). The one table of these defaults and
+ * limits; the CLI reads its usage and checks from here.
+ */
+import { QUANT_BITS, type QuantBits, type QuantizeMethod } from './quantized-matrix.ts';
+
+export const QUANTIZE_METHODS = ['rtn', 'gptq'] as const satisfies readonly QuantizeMethod[];
+/** exact: the knapsack over matrices x total bits (a DP); greedy: upgrade the best error drop per bit first. */
+export const ALLOCATIONS = ['knapsack', 'greedy'] as const;
+export type BitAllocation = (typeof ALLOCATIONS)[number];
+
+export const QUANTIZE_DEFAULTS = { method: 'rtn' as QuantizeMethod, groupSize: 32, damp: 0.01, allocation: 'knapsack' as BitAllocation };
+/** Average budgets lie between the narrowest and the widest width. */
+export const MIN_BITS = Math.min(...QUANT_BITS);
+export const MAX_BITS = Math.max(...QUANT_BITS);
+
+export interface QuantizeSettings {
+  method: QuantizeMethod;
+  /** Uniform width, or null with `avgBits` set. */
+  bits: QuantBits | null;
+  /** Average code bits per weight over the quantized matrices (mixed precision), or null. */
+  avgBits: number | null;
+  groupSize: number;
+  allocation: BitAllocation;
+  damp: number;
+}
+
+export class QuantizeRequestError extends Error {
+  override name = 'QuantizeRequestError';
+}
+
+/** Throws QuantizeRequestError naming the value unless the settings are runnable. */
+export function checkQuantizeSettings(s: QuantizeSettings): void {
+  if (!QUANTIZE_METHODS.includes(s.method)) throw new QuantizeRequestError(`method ${s.method} is not one of ${QUANTIZE_METHODS.join(', ')}`);
+  if ((s.bits === null) === (s.avgBits === null)) throw new QuantizeRequestError('give either uniform bits or an average bit budget, not both or neither');
+  if (s.bits !== null && !QUANT_BITS.includes(s.bits)) throw new QuantizeRequestError(`bits ${s.bits} is not one of ${QUANT_BITS.join(', ')}`);
+  if (s.avgBits !== null && !(s.avgBits >= MIN_BITS && s.avgBits <= MAX_BITS)) {
+    throw new QuantizeRequestError(`average bits ${s.avgBits} is outside ${MIN_BITS}..${MAX_BITS}`);
+  }
+  if (!Number.isInteger(s.groupSize) || s.groupSize < 4 || s.groupSize % 4 !== 0) {
+    throw new QuantizeRequestError(`group size ${s.groupSize} must be a positive multiple of 4 (the lab packs four one-byte codes per word)`);
+  }
+  if (!ALLOCATIONS.includes(s.allocation)) throw new QuantizeRequestError(`allocation ${s.allocation} is not one of ${ALLOCATIONS.join(', ')}`);
+  if (!(s.damp > 0 && s.damp <= 1)) throw new QuantizeRequestError(`dampening ${s.damp} must be in (0, 1]`);
+}
