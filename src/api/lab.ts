@@ -10,6 +10,7 @@ import type { TextRef } from '../engine/experiment/text-ref.ts';
 import type { FidelityResult } from '../engine/eval/fidelity.ts';
 import type { LayerCriteria } from '../engine/calibration/expert-criteria.ts';
 import type { ExpertSwitch } from '../engine/model/steering.ts';
+import type { BenchmarkRequest } from './benchmarks.ts';
 import type { MaskComparison } from '../engine/prune/mask-compare.ts';
 import type { PruneAccounting } from '../engine/prune/accounting.ts';
 
@@ -311,6 +312,8 @@ export interface MaskComparisonReport {
 export interface SweepPointRequest {
   prune: PruneRequest;
   evaluate: Omit<EvaluateRequest, 'variants' | 'byGenre'>;
+  /** Also score these benchmark items (the Benchmarks step's selection) under the point's masks: BLiMP accuracy as a sweep metric. */
+  benchmark?: Pick<BenchmarkRequest, 'tasks' | 'limit'>;
 }
 
 export interface SweepPointResult {
@@ -321,6 +324,8 @@ export interface SweepPointResult {
   perplexity: PerplexityNumbers;
   /** The pruned model against the dense one on the same windows. */
   fidelity: FidelityResult;
+  /** With `benchmark` in the request: acc over its items (docs/evaluation.md). */
+  benchmark?: { accuracy: number; items: number };
 }
 
 /** A file the page offers for download. */

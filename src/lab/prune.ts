@@ -15,6 +15,7 @@ import type { PruneReport } from '../engine/prune/report.ts';
 import { PruneRequestError } from '../engine/prune/settings.ts';
 import { compareStreams } from '../gpu/eval/fidelity.ts';
 import { prunePipeline, type PipelineRun } from '../gpu/prune/pipeline.ts';
+import { benchmarksWithMasks } from './benchmarks.ts';
 import { calibrationWindows, runCalibration, statisticsKey } from './calibration.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
 import type { TextLibrary } from './texts.ts';
@@ -109,7 +110,7 @@ export async function runPrune(session: LabSession, texts: TextLibrary, request:
   return summary;
 }
 
-/** One sweep point: prune as asked into fresh masks, measure the pruned perplexity and fidelity, free the masks. */
+/** One sweep point: prune as asked into fresh masks, measure the pruned perplexity and fidelity (and benchmark accuracy when asked), free the masks. */
 export async function runSweepPoint(session: LabSession, texts: TextLibrary, request: SweepPointRequest, options: OperationOptions): Promise<SweepPointResult> {
   const tokenizer = session.tokenizer('perplexity on a text');
   const { run } = await pipeline(session, texts, request.prune, { signal: options.signal });
@@ -122,12 +123,17 @@ export async function runSweepPoint(session: LabSession, texts: TextLibrary, req
     const compared = streams[0];
     if (!compared) throw new EngineError({ kind: 'bad-request', message: 'The text is too short to evaluate: no window has two tokens.' });
     const { tokens, nll, ppl } = compared.pruned;
+    // BLiMP accuracy as a sweep metric: the same items under this point's masks.
+    const scored = request.benchmark
+      ? (await benchmarksWithMasks(session, { ...request.benchmark, variants: ['pruned'], perItem: false }, [run.masks], { signal: options.signal })).results[0]
+      : null;
     return {
       method: request.prune.method,
       sparsity: request.prune.sparsity,
       achieved: run.report.achieved.overall.sparsity,
       perplexity: { tokens, nll, ppl },
       fidelity: compared.fidelity,
+      ...(scored ? { benchmark: { accuracy: scored.accuracy, items: scored.items } } : {}),
     };
   } finally {
     run.destroy();

@@ -4,7 +4,7 @@
  * from, and leaves the previous result in place when it fails or is cancelled.
  */
 import type { Engine, OperationOptions } from '../api/engine.ts';
-import type { BenchmarkTaskInput } from '../api/benchmarks.ts';
+import type { BenchmarkRequest, BenchmarkTaskInput } from '../api/benchmarks.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 import type { ExpertSwitch, ExportFile, ExportRequest, InspectRequest, PruneMethodName, Sampling, Variant } from '../api/lab.ts';
 import { textRefOf } from '../engine/experiment/text-ref.ts';
@@ -21,6 +21,9 @@ export function errorInfo(error: unknown): EngineErrorInfo {
 }
 
 export type InspectSettings = InspectRequest;
+
+/** Benchmark items a sweep also scores (the Benchmarks step's selection). */
+export type BenchmarkTasks = Pick<BenchmarkRequest, 'tasks' | 'limit'>;
 
 export function createTaskActions(store: LabStore, engine: Engine, onNote?: (text: string) => void) {
   const get = store.getState;
@@ -249,26 +252,38 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
     },
 
     /**
-     * Perplexity under each method x sparsity on the evaluation windows, plus the dense model's once; points
-     * appear as they come, Cancel keeps those already measured. The masks in force are not touched.
+     * Perplexity under each method x sparsity on the evaluation windows, plus the dense model's once; with benchmark
+     * items (the Benchmarks step's selection) also their accuracy per point and the dense model's; points appear as
+     * they come, Cancel keeps those already measured. The masks in force are not touched.
      */
-    async sweep(methods: PruneMethodName[], sparsities: number[]): Promise<void> {
+    async sweep(methods: PruneMethodName[], sparsities: number[], benchmark?: BenchmarkTasks): Promise<void> {
       const { experiment } = get();
-      const partial: SweepResult = { methods, sparsities, dense: null, points: [] };
+      const partial: SweepResult = { methods, sparsities, dense: null, denseBenchmark: null, points: [] };
       const evaluate = { text: evaluateRequest(experiment, ['dense'], false).text, ctx: experiment.evaluation.ctx, maxTokens: experiment.evaluation.maxTokens };
-      const key = freshnessKey({ prune: pruneKey(experiment, modelHash()), methods, sparsities, evaluate: evaluateKey(experiment, modelHash(), null, false) });
+      const benchmarkKey = benchmark && { files: benchmark.tasks.map((t) => ({ file: t.file, bytes: t.text.length })), limit: benchmark.limit };
+      const key = freshnessKey({
+        prune: pruneKey(experiment, modelHash()),
+        methods,
+        sparsities,
+        evaluate: evaluateKey(experiment, modelHash(), null, false),
+        benchmark: benchmarkKey,
+      });
       const total = methods.length * sparsities.length + 1;
       await runTask('sweep', key, async (options) => {
         const step = (done: number, message: string) => options.onProgress?.({ stage: 'compute', message, done, total, unit: 'steps' });
         step(0, 'Perplexity of the dense model');
         const dense = await engine.evaluate({ ...evaluate, byGenre: false, variants: ['dense'] }, { signal: options.signal });
         partial.dense = dense.results[0].overall;
+        if (benchmark) {
+          const scored = await engine.benchmark({ ...benchmark, variants: ['dense'], perItem: false }, { signal: options.signal });
+          partial.denseBenchmark = scored.results[0].accuracy;
+        }
         patchTask('sweep', { result: { ...partial } });
         for (const method of methods) {
           for (const sparsity of sparsities) {
             step(partial.points.length + 1, `${method} at ${(sparsity * 100).toFixed(0)}% sparsity`);
             const prune = { ...pruneRequest(experiment), method, sparsity };
-            const point = await engine.sweepPoint({ prune, evaluate }, { signal: options.signal });
+            const point = await engine.sweepPoint({ prune, evaluate, ...(benchmark ? { benchmark } : {}) }, { signal: options.signal });
             partial.points = [...partial.points, point];
             patchTask('sweep', { result: { ...partial } });
           }

@@ -78,6 +78,8 @@ export interface SweepResult {
   sparsities: number[];
   /** The dense model's perplexity on the same windows (the reference line). */
   dense: PerplexityNumbers | null;
+  /** With benchmark items: the dense model's accuracy on them (the BLiMP metric's reference line); else null. */
+  denseBenchmark?: number | null;
   points: SweepPointResult[];
 }
 

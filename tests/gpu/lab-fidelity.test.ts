@@ -1,12 +1,14 @@
 /**
  * Fidelity through the page's engine (LabService) on tests/fixtures/lab-tiny: evaluating dense and pruned together
  * gives the same perplexities as evaluating each alone (per genre too) plus KL and top-1 agreement, overall pooled
- * from the genres' windows; a sweep point reports the fidelity of its own pruning.
+ * from the genres' windows; a sweep point reports the fidelity of its own pruning, and with benchmark items the
+ * accuracy the same pruning gets in force (BLiMP accuracy as a sweep metric).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PruneRequest } from '../../src/api/lab.ts';
+import { selectBlimp, SHIPPED_BLIMP_FILE } from '../../src/engine/eval/benchmark-selection.ts';
 import { LabService } from '../../src/lab/lab-service.ts';
 import { gpu } from './gpu-context.ts';
 
@@ -38,7 +40,7 @@ const request = (patch: Partial<PruneRequest> = {}): PruneRequest => ({
 });
 
 describe('LabService: fidelity of the pruned model', () => {
-  it('evaluate(dense + pruned) = each alone, plus KL and top-1 agreement per genre and pooled', async () => {
+  it('evaluate(dense + pruned) = each alone, plus KL and top-1 agreement per genre and pooled; a sweep point = its pruning in force, benchmark accuracy too', async () => {
     const engine = new LabService({ assetBase: SITE, fetch: siteFetch, openGpu: gpu, openCache: async () => null });
     await engine.loadModel({ kind: 'files', files: FILES.map((f) => ({ path: `m/${f}`, file: new File([readFileSync(join(LAB_TINY, f))], f) })) });
     await engine.prune(request());
@@ -69,6 +71,19 @@ describe('LabService: fidelity of the pruned model', () => {
     expect(again.fidelity!.overall).toEqual(point.fidelity);
     expect(again.results[1].overall.ppl).toBeCloseTo(point.perplexity.ppl, 10);
     expect(point.fidelity.kl).toBeLessThan(fidelity.overall.kl);
+    // With benchmark items a sweep point also scores them under its pruning: BLiMP accuracy as a sweep metric.
+    expect(point.benchmark).toBeUndefined();
+    const lines = readFileSync(join(ROOT, 'public', SHIPPED_BLIMP_FILE), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim());
+    const { file, lines: chosen } = selectBlimp(lines, 'blimp.morphology');
+    // One pair per paradigm of the morphology field: 18 pairs.
+    const benchmark = { tasks: [{ file, text: chosen.join('\n') }], limit: 1 };
+    const scored = await engine.sweepPoint({ prune: request({ method: 'magnitude', sparsity: 0.75 }), evaluate: { ctx, maxTokens, text }, benchmark });
+    expect(scored.benchmark!.items).toBe(18);
+    await engine.prune(request({ method: 'magnitude', sparsity: 0.75 }));
+    const inForce = await engine.benchmark({ ...benchmark, variants: ['pruned'], perItem: false });
+    expect(scored.benchmark!.accuracy).toBe(inForce.results[0].accuracy);
     await engine.dispose();
   });
 });

@@ -1,7 +1,11 @@
-/** The sweep chart's metric choice: perplexity (log scale, dense line) or the fidelity of each point to the dense model. */
+/**
+ * The sweep chart's metric choice: perplexity (log scale, dense line), the fidelity of each point to the dense model,
+ * or BLiMP accuracy (for a sweep that scored the Benchmarks step's items, dense line); the CSV's accuracy column.
+ */
 import { describe, expect, it } from 'vitest';
 import type { SweepResult } from '../../src/state/store.ts';
 import { sweepChartData } from '../../src/ui/lab/SweepView.tsx';
+import { sweepCsv } from '../../src/ui/lab/reports.ts';
 
 const fidelity = (kl: number, top1Agreement: number) => ({
   tokens: 5,
@@ -37,5 +41,23 @@ describe('sweepChartData', () => {
     const top1 = sweepChartData(result, 'top1');
     expect(top1.series[0].points.map((p) => p.y)).toEqual([0.95, 0.8]);
     expect(top1.formatY!(0.8)).toBe('80%');
+  });
+
+  it('plots BLiMP accuracy per point with the dense accuracy as reference, and the CSV gains its column', () => {
+    expect(sweepCsv(result).split('\r\n')[0]).not.toContain('blimp_accuracy');
+    const scored: SweepResult = {
+      ...result,
+      denseBenchmark: 0.6,
+      points: result.points.map((p, i) => (i < 2 ? { ...p, benchmark: { accuracy: 0.55 - 0.05 * i, items: 67 } } : p)),
+    };
+    const data = sweepChartData(scored, 'blimp');
+    // The magnitude point has no accuracy (a sweep stopped before scoring it): left out, not drawn as 0.
+    expect(data.series.map((s) => s.points.map((p) => p.y))).toEqual([[0.55, 0.5], []]);
+    expect(data).toMatchObject({ logY: false, reference: { y: 0.6, label: 'dense' }, yTitle: 'BLiMP accuracy' });
+    const rows = sweepCsv(scored).split('\r\n');
+    expect(rows[0]).toBe('method,sparsity,achieved_sparsity,tokens,mean_nll,perplexity,kl_vs_dense,top1_agreement,blimp_accuracy');
+    expect(rows[1]).toBe('dense,0,0,5,1,2.5,0,1,0.6');
+    expect(rows[3]).toBe('wanda,0.5,0.5,5,1.5,4.5,0.05,0.8,0.5');
+    expect(rows[4].endsWith(',')).toBe(true);
   });
 });

@@ -1,89 +1,82 @@
 import { useCallback, useEffect, useState } from 'react';
-import type { BenchmarkReport, BenchmarkTaskInput } from '../../api/benchmarks.ts';
+import type { BenchmarkReport } from '../../api/benchmarks.ts';
+import { blimpChoices, SHIPPED_BLIMP, type BlimpChoice } from '../../engine/eval/benchmark-selection.ts';
 import { parseTaskFile } from '../../engine/eval/tasks.ts';
 import { useLab, useLabActions } from '../../state/store.ts';
 import { drawBars } from '../charts/bars.ts';
 import { percent } from '../charts/common.ts';
 import { Chart } from '../charts/Chart.tsx';
 import { saveFile } from '../download.ts';
+import { benchmarkInput, rememberUpload, shippedBlimp, uploadedFile } from './benchmark-inputs.ts';
 import { accuracyRows, benchmarkCsv, flippedItems } from './benchmark-reports.ts';
 import { NeedsTokenizer } from './NeedsTokenizer.tsx';
-import { NumberField } from './NumberField.tsx';
+import { SettingField } from './SettingField.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
 
-/** The shipped BLiMP subset (public/data/blimp/README.md), relative to the site root. */
-const BLIMP_FILE = 'data/blimp/blimp-200.jsonl';
-/** Pairs per paradigm by default: 67 x 10 pairs run in seconds on a GPU, about a minute on a CPU driver. */
-const DEFAULT_LIMIT = 10;
 /** The shipped file has 200 pairs per paradigm. */
-const MAX_LIMIT = 200;
+const SHIPPED_PER_PARADIGM = 200;
 /** Flipped items listed on the page (the CSV has them all). */
 const FLIPPED_SHOWN = 30;
 
-/** The shipped BLiMP file's lines, fetched once per page. */
-let blimpLines: Promise<string[]> | null = null;
-function shippedBlimp(): Promise<string[]> {
-  blimpLines ??= fetch(BLIMP_FILE).then(async (response) => {
-    if (!response.ok) throw new Error(`${BLIMP_FILE}: HTTP ${response.status}`);
-    return (await response.text()).split('\n').filter((line) => line.trim());
-  });
-  blimpLines.catch(() => (blimpLines = null));
-  return blimpLines;
-}
-
 /**
  * Benchmarks: zero-shot accuracy by log-likelihood (docs/evaluation.md) of the dense and the pruned model on the same
- * items: BLiMP's minimal pairs (the shipped subset, all fields or one) or an uploaded task file; accuracy per field
- * and linguistics term, the items whose verdict flipped, CSV.
+ * items: BLiMP's minimal pairs (the shipped subset, all of it, one field or one paradigm) or an uploaded task file;
+ * accuracy per field and linguistics term, the items whose verdict flipped, CSV. The selection and the limit are the
+ * experiment's (share-link keys bench, benchlimit), so a link opens the step with the same items.
  */
 export function BenchmarksPanel() {
   const model = useLab((s) => s.model);
   const masksKey = useLab((s) => s.masksKey);
   const task = useLab((s) => s.tasks.benchmark);
+  const selection = useLab((s) => s.experiment.benchmark.tasks);
+  const limit = useLab((s) => s.experiment.benchmark.limit);
   const running = useRunning('benchmark');
   const actions = useLabActions();
-  const [source, setSource] = useState<'blimp' | 'upload'>('blimp');
-  const [fields, setFields] = useState<string[]>([]);
-  const [field, setField] = useState('');
-  const [limit, setLimit] = useState(DEFAULT_LIMIT);
-  const [upload, setUpload] = useState<BenchmarkTaskInput | null>(null);
+  const [choices, setChoices] = useState<BlimpChoice[]>([]);
+  // The last BLiMP choice, restored when switching back from an uploaded file.
+  const [blimpId, setBlimpId] = useState(selection.kind === 'corpus' ? selection.id : SHIPPED_BLIMP);
+  const [, setUploads] = useState(0);
   const [problem, setProblem] = useState<string | null>(null);
   // The masks the shown result was computed under (undefined: nothing run in this page yet).
   const [ranMasks, setRanMasks] = useState<string | null | undefined>(undefined);
   const canRead = model?.tokenizer ?? false;
+  const upload = selection.kind === 'pasted' ? uploadedFile(selection.hash) : null;
 
   useEffect(() => {
     if (!canRead) return;
     shippedBlimp()
-      .then((lines) => setFields([...new Set(lines.map((line) => (JSON.parse(line) as { field: string }).field))]))
+      .then((lines) => setChoices(blimpChoices(lines)))
       .catch((error: Error) => setProblem(error.message));
   }, [canRead]);
+  useEffect(() => {
+    if (selection.kind === 'corpus') setBlimpId(selection.id);
+  }, [selection]);
 
   const onFile = async (file: File | undefined) => {
     if (!file) return;
     const input = { file: file.name, text: await file.text() };
     try {
       parseTaskFile(input.file, input.text);
-      setUpload(input);
+      actions.setSetting('benchTasks', { kind: 'pasted', hash: await rememberUpload(input) });
+      setUploads((n) => n + 1);
       setProblem(null);
     } catch (error) {
-      setUpload(null);
       setProblem((error as Error).message);
     }
   };
 
   const run = async () => {
-    let input = upload;
-    if (source === 'blimp') {
-      const lines = await shippedBlimp();
-      const chosen = field ? lines.filter((line) => (JSON.parse(line) as { field: string }).field === field) : lines;
-      input = { file: field ? `blimp-${field.replace(/\W+/g, '-')}.jsonl` : 'blimp-200.jsonl', text: chosen.join('\n') };
+    try {
+      const input = await benchmarkInput(selection);
+      setProblem(null);
+      setRanMasks(masksKey);
+      await actions.benchmark([input], limit);
+    } catch (error) {
+      setProblem((error as Error).message);
     }
-    if (!input) return;
-    setRanMasks(masksKey);
-    await actions.benchmark([input], limit);
   };
 
+  const known = selection.kind === 'pasted' || choices.length === 0 || choices.some((c) => c.id === selection.id);
   return (
     <section className="card lab-section" id="benchmarks" aria-labelledby="benchmarks-title">
       <h2 id="benchmarks-title">Benchmarks</h2>
@@ -95,48 +88,66 @@ export function BenchmarksPanel() {
       <div className="settings">
         <div className="row">
           <label className="check">
-            <input type="radio" name="benchmark-source" checked={source === 'blimp'} onChange={() => setSource('blimp')} disabled={running} /> BLiMP minimal
-            pairs
+            <input
+              type="radio"
+              name="benchmark-source"
+              checked={selection.kind === 'corpus'}
+              onChange={() => actions.setSetting('benchTasks', { kind: 'corpus', id: blimpId })}
+              disabled={running}
+            />{' '}
+            BLiMP minimal pairs
           </label>
           <label>
-            Field{' '}
-            <select value={field} onChange={(e) => setField(e.target.value)} disabled={running || source !== 'blimp'}>
-              <option value="">all fields</option>
-              {fields.map((f) => (
-                <option key={f} value={f}>
-                  {f}
-                </option>
+            Field or paradigm{' '}
+            <select
+              value={selection.kind === 'corpus' ? selection.id : blimpId}
+              onChange={(e) => actions.setSetting('benchTasks', { kind: 'corpus', id: e.target.value })}
+              disabled={running || selection.kind !== 'corpus'}
+            >
+              {!known && selection.kind === 'corpus' && <option value={selection.id}>{selection.id} (not in the shipped subset)</option>}
+              {(['all', 'field', 'paradigm'] as const).map((level) => (
+                <optgroup key={level} label={{ all: 'everything', field: 'fields', paradigm: 'paradigms' }[level]}>
+                  {choices
+                    .filter((c) => c.level === level)
+                    .map((c) => (
+                      <option key={c.id} value={c.id}>
+                        {c.name} ({c.pairs} pairs)
+                      </option>
+                    ))}
+                </optgroup>
               ))}
             </select>
           </label>
-          <NumberField label="Items per paradigm" value={limit} min={1} max={MAX_LIMIT} onCommit={setLimit} disabled={running} />
+          <SettingField name="benchLimit" max={selection.kind === 'corpus' ? SHIPPED_PER_PARADIGM : undefined} disabled={running} />
         </div>
         <div className="row">
           <label className="check">
-            <input type="radio" name="benchmark-source" checked={source === 'upload'} onChange={() => setSource('upload')} disabled={running} /> a task file
+            <input type="radio" name="benchmark-source" checked={selection.kind === 'pasted'} disabled /> a task file
           </label>
           <label className="button">
             Upload a task file (.jsonl)…
-            <input
-              className="visually-hidden"
-              type="file"
-              accept=".jsonl,.json,application/json"
-              onChange={(e) => {
-                setSource('upload');
-                void onFile(e.target.files?.[0]);
-              }}
-            />
+            <input className="visually-hidden" type="file" accept=".jsonl,.json,application/json" onChange={(e) => void onFile(e.target.files?.[0])} />
           </label>
-          {upload && <span className="hint">{upload.file}</span>}
+          {selection.kind === 'pasted' && (
+            <span className="hint">
+              {upload ? `${upload.file} (hash ${selection.hash})` : `The link's task file is known only by its hash ${selection.hash}: upload the same file.`}
+            </span>
+          )}
         </div>
       </div>
+      {!known && <p className="hint warn">bench={selection.kind === 'corpus' ? selection.id : ''} names no field or paradigm of the shipped BLiMP subset.</p>}
       {problem && (
         <p className="error" role="alert">
           {problem}
         </p>
       )}
       <div className="row actions">
-        <button type="button" className="primary" disabled={!canRead || running || (source === 'upload' && !upload)} onClick={() => void run()}>
+        <button
+          type="button"
+          className="primary"
+          disabled={!canRead || running || (selection.kind === 'pasted' && !upload) || !known}
+          onClick={() => void run()}
+        >
           Run benchmarks
         </button>
         <span className="hint">{masksKey ? 'Scores the dense and the pruned model.' : 'Nothing is pruned yet: scores the dense model.'}</span>

@@ -6,6 +6,7 @@ import { percent } from '../charts/common.ts';
 import { drawLines, type LineData } from '../charts/lines.ts';
 import { saveFile, svgText, svgToPng } from '../download.ts';
 import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
+import { benchmarkInput } from './benchmark-inputs.ts';
 import { METHODS } from './prune-methods.ts';
 import { sweepCsv } from './reports.ts';
 import { TaskView, useRunning } from './TaskView.tsx';
@@ -28,6 +29,8 @@ export const SWEEP_METRICS = {
   ppl: { label: 'perplexity', value: (p: SweepPointResult) => p.perplexity.ppl },
   kl: { label: 'KL from dense (nats/token)', value: (p: SweepPointResult) => p.fidelity.kl },
   top1: { label: 'top-1 agreement with dense', value: (p: SweepPointResult) => p.fidelity.top1Agreement },
+  // Only for sweeps that scored the Benchmarks step's items (points without it are left out).
+  blimp: { label: 'BLiMP accuracy', value: (p: SweepPointResult) => p.benchmark?.accuracy ?? NaN },
 } as const;
 export type SweepMetric = keyof typeof SWEEP_METRICS;
 
@@ -37,14 +40,22 @@ export function sweepChartData(result: SweepResult, metric: SweepMetric = 'ppl')
     title: `${label[0].toUpperCase()}${label.slice(1)} against sparsity, per method`,
     series: result.methods.map((method) => ({
       name: method,
-      points: result.points.filter((p) => p.method === method).map((p) => ({ x: p.sparsity, y: value(p) })),
+      points: result.points
+        .filter((p) => p.method === method)
+        .map((p) => ({ x: p.sparsity, y: value(p) }))
+        .filter((p) => Number.isFinite(p.y)),
     })),
     xTitle: 'sparsity',
     yTitle: label,
     formatX: (v) => percent(v, 0),
-    formatY: metric === 'top1' ? (v) => percent(v, 0) : undefined,
+    formatY: metric === 'top1' || metric === 'blimp' ? (v) => percent(v, metric === 'blimp' ? 1 : 0) : undefined,
     xDomain: [0, Math.max(0.5, ...result.sparsities)],
-    reference: metric === 'ppl' && result.dense ? { y: result.dense.ppl, label: 'dense' } : undefined,
+    reference:
+      metric === 'ppl' && result.dense
+        ? { y: result.dense.ppl, label: 'dense' }
+        : metric === 'blimp' && typeof result.denseBenchmark === 'number'
+          ? { y: result.denseBenchmark, label: 'dense' }
+          : undefined,
     logY: metric === 'ppl',
   };
 }
@@ -57,8 +68,25 @@ export function SweepView() {
   const { sweep } = useLabActions();
   const [methods, setMethods] = useState<PruneMethodName[]>(['moe-pruner', 'wanda', 'magnitude']);
   const [text, setText] = useState('0.25, 0.5, 0.75');
-  const [metric, setMetric] = useState<SweepMetric>('ppl');
+  const [chosenMetric, setMetric] = useState<SweepMetric>('ppl');
+  const [withBenchmark, setWithBenchmark] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+  const selection = useLab((s) => s.experiment.benchmark);
   const sparsities = parseSparsities(text);
+  const scored = typeof result?.denseBenchmark === 'number';
+  // BLiMP accuracy is offered only for a sweep that scored the items.
+  const metric: SweepMetric = chosenMetric === 'blimp' && !scored ? 'ppl' : chosenMetric;
+  const run = async () => {
+    let benchmark;
+    try {
+      benchmark = withBenchmark ? { tasks: [await benchmarkInput(selection.tasks)], limit: selection.limit } : undefined;
+      setProblem(null);
+    } catch (error) {
+      setProblem((error as Error).message);
+      return;
+    }
+    await sweep(methods, sparsities, benchmark);
+  };
   const draw = useCallback((onHover: (t: string | null) => void) => drawLines(sweepChartData(result!, metric), onHover), [result, metric]);
   const png = async () => saveFile('sweep.png', await svgToPng(drawLines(sweepChartData(result!, metric))), 'image/png');
   return (
@@ -85,21 +113,33 @@ export function SweepView() {
         <span className="hint">
           {sparsities.length} × {methods.length} = {sparsities.length * methods.length} prunings, each measured on the evaluation settings below
         </span>
-        <button type="button" disabled={!model?.tokenizer || running || !methods.length || !sparsities.length} onClick={() => void sweep(methods, sparsities)}>
+        <button type="button" disabled={!model?.tokenizer || running || !methods.length || !sparsities.length} onClick={() => void run()}>
           Run sweep
         </button>
       </div>
+      <label className="check">
+        <input type="checkbox" checked={withBenchmark} onChange={(e) => setWithBenchmark(e.target.checked)} disabled={running} /> Also BLiMP accuracy (the
+        Benchmarks step's items: {selection.tasks.kind === 'pasted' ? `uploaded file ${selection.tasks.hash}` : selection.tasks.id}, {selection.limit} per
+        paradigm)
+      </label>
+      {problem && (
+        <p className="error" role="alert">
+          {problem}
+        </p>
+      )}
       <TaskView task="sweep" label="Sweep" />
       {result && (
         <>
           <div className="row">
             <label htmlFor="sweep-metric">Metric</label>
             <select id="sweep-metric" value={metric} onChange={(e) => setMetric(e.target.value as SweepMetric)}>
-              {(Object.keys(SWEEP_METRICS) as SweepMetric[]).map((m) => (
-                <option key={m} value={m}>
-                  {SWEEP_METRICS[m].label}
-                </option>
-              ))}
+              {(Object.keys(SWEEP_METRICS) as SweepMetric[])
+                .filter((m) => m !== 'blimp' || scored)
+                .map((m) => (
+                  <option key={m} value={m}>
+                    {SWEEP_METRICS[m].label}
+                  </option>
+                ))}
             </select>
           </div>
           <Chart label="Sweep chart" draw={draw} caption={`${result.points.length} of ${result.methods.length * result.sparsities.length} points`} />

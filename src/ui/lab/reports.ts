@@ -29,14 +29,30 @@ export function perplexityCsv(report: EvaluateReport): string {
   return csv(['model', 'genre', 'tokens', 'mean_nll', 'perplexity', 'kl_vs_dense', 'top1_agreement'], rows);
 }
 
-/** Sweep points, with the dense model as sparsity 0 of method "dense" (KL 0, top-1 agreement 1). */
+/**
+ * Sweep points, with the dense model as sparsity 0 of method "dense" (KL 0, top-1 agreement 1); a sweep that scored
+ * benchmark items adds their accuracy as `blimp_accuracy`.
+ */
 export function sweepCsv(result: SweepResult): string {
+  const scored = typeof result.denseBenchmark === 'number';
+  const extra = (accuracy: number | undefined) => (scored ? [accuracy ?? ''] : []);
   const rows: (string | number)[][] = [];
-  if (result.dense) rows.push(['dense', 0, 0, result.dense.tokens, result.dense.nll, result.dense.ppl, 0, 1]);
+  if (result.dense) rows.push(['dense', 0, 0, result.dense.tokens, result.dense.nll, result.dense.ppl, 0, 1, ...extra(result.denseBenchmark ?? undefined)]);
   for (const p of result.points) {
-    rows.push([p.method, p.sparsity, p.achieved, p.perplexity.tokens, p.perplexity.nll, p.perplexity.ppl, p.fidelity.kl, p.fidelity.top1Agreement]);
+    rows.push([
+      p.method,
+      p.sparsity,
+      p.achieved,
+      p.perplexity.tokens,
+      p.perplexity.nll,
+      p.perplexity.ppl,
+      p.fidelity.kl,
+      p.fidelity.top1Agreement,
+      ...extra(p.benchmark?.accuracy),
+    ]);
   }
-  return csv(['method', 'sparsity', 'achieved_sparsity', 'tokens', 'mean_nll', 'perplexity', 'kl_vs_dense', 'top1_agreement'], rows);
+  const header = ['method', 'sparsity', 'achieved_sparsity', 'tokens', 'mean_nll', 'perplexity', 'kl_vs_dense', 'top1_agreement'];
+  return csv(scored ? [...header, 'blimp_accuracy'] : header, rows);
 }
 
 /** Achieved sparsity per layer and matrix kind, and per expert. */
