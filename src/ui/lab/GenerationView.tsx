@@ -5,6 +5,9 @@ import { NumberField } from './NumberField.tsx';
 import { SteeringControls } from './SteeringControls.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
 
+/** The prompt the view opens with (the guided tour generates from it too). */
+export const DEFAULT_PROMPT = 'The jury said';
+
 /**
  * One prompt continued by the dense and the pruned model side by side, greedy or sampled with a seed, and by the
  * dense model with experts switched off or forced (steering); each column with its next-token probabilities.
@@ -14,7 +17,7 @@ export function GenerationView() {
   const canRead = useLab((s) => s.model?.tokenizer ?? false);
   const running = useRunning('generate');
   const { generate, setSteering, setForcedExperts } = useLabActions();
-  const [prompt, setPrompt] = useState('The jury said');
+  const [prompt, setPrompt] = useState(DEFAULT_PROMPT);
   const [newTokens, setNewTokens] = useState(32);
   const [mode, setMode] = useState<'greedy' | 'sample'>('greedy');
   const [seed, setSeed] = useState(0);

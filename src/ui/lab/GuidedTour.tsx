@@ -4,6 +4,7 @@ import { textRefOf } from '../../engine/experiment/text-ref.ts';
 import type { LabActions } from '../../state/actions.ts';
 import { useLab, useLabActions, type LabState } from '../../state/store.ts';
 import { scrollToSection, SECTIONS } from '../SectionNav.tsx';
+import { DEFAULT_PROMPT } from './GenerationView.tsx';
 
 interface TourStep {
   title: string;
@@ -15,7 +16,17 @@ interface TourStep {
   done?: (state: LabState) => boolean;
 }
 
-/** Router-guided pruning in eight steps, on whatever model is loaded (the default one on a plain visit). */
+/** The expert the lesson switches off in every MoE layer (on the default model any one changes the continuation). */
+const LESSON_EXPERT = 3;
+/** New tokens of the lesson's generations: a sentence, quick even on a CPU driver. */
+const LESSON_TOKENS = 12;
+const GREEDY = { kind: 'greedy' } as const;
+
+/**
+ * Router-guided pruning in eleven steps, on whatever model is loaded (the default one on a plain visit): routing, one
+ * expert switched off, calibration and its coverage, MoE-Pruner's masks against Wanda's, perplexity and a generated
+ * sentence before and after (docs/classroom.md).
+ */
 export const TOUR: TourStep[] = [
   {
     title: 'A Mixture-of-Experts model',
@@ -41,13 +52,34 @@ export const TOUR: TourStep[] = [
     done: (s) => s.tasks.inspect.result !== null,
   },
   {
+    title: 'Switch one expert off',
+    panel: 'evaluate',
+    body: (
+      <p>
+        Does the router's choice matter? Switch expert {LESSON_EXPERT} off in every layer — its router logit becomes −∞, so each token goes to its best experts
+        among the others — and let the model continue the same sentence. The columns show the dense model as trained and steered. The Steering controls switch
+        other experts off, or <em>force</em> one expert to take every token.
+      </p>
+    ),
+    act: {
+      label: `Generate with expert ${LESSON_EXPERT} off`,
+      run: async (a) => {
+        const off = [{ layer: '*' as const, expert: LESSON_EXPERT }];
+        a.setSteering(off);
+        await a.generate(DEFAULT_PROMPT, LESSON_TOKENS, GREEDY, off);
+      },
+    },
+    done: (s) => Boolean(s.tasks.generate.result?.steered?.result),
+  },
+  {
     title: 'Calibrate: what each expert sees',
     panel: 'calibrate',
     body: (
       <p>
         Pruning methods need to know how large each input column of a weight matrix typically is. Calibration runs sample text through the model and sums, per
         expert and input column j, the squared inputs Σx<sub>j</sub>² — and, router-weighted, Σ(g·x<sub>j</sub>)², where g is the gate weight the token gave
-        that expert.
+        that expert. The criteria views rank the experts by how often they are chosen, their gate weight and their output; an expert that received few
+        calibration tokens gets a warning, because its statistics are unreliable.
       </p>
     ),
     act: { label: 'Calibrate', run: (a) => a.calibrate() },
@@ -78,6 +110,18 @@ export const TOUR: TourStep[] = [
     done: (s) => s.masksKey !== null,
   },
   {
+    title: 'Where Wanda and MoE-Pruner disagree',
+    panel: 'prune',
+    body: (
+      <p>
+        Both methods keep half of every row; they differ only in the router weighting. Compare the MoE-Pruner masks in force with the masks Wanda makes from the
+        same calibration: the heatmap shows, per layer and expert, the share of pruned weights on which the two disagree.
+      </p>
+    ),
+    act: { label: "Compare with Wanda's masks", run: (a) => a.compareMasks('wanda') },
+    done: (s) => s.tasks.compareMasks.result !== null,
+  },
+  {
     title: 'What did it cost?',
     panel: 'evaluate',
     body: (
@@ -88,6 +132,21 @@ export const TOUR: TourStep[] = [
     ),
     act: { label: 'Measure perplexity', run: (a) => a.evaluate(true) },
     done: (s) => s.tasks.evaluate.result?.results.some((r) => r.variant === 'pruned') ?? false,
+  },
+  {
+    title: 'What does the pruned model say?',
+    panel: 'evaluate',
+    body: (
+      <p>
+        Perplexity is an average. Continue the same sentence again: now the pruned model writes beside the dense one (and the steered one, while an expert is
+        switched off). Where does the pruned sentence part from the dense one?
+      </p>
+    ),
+    act: {
+      label: 'Generate again',
+      run: (a, s) => a.generate(DEFAULT_PROMPT, LESSON_TOKENS, GREEDY, s.experiment.evaluation.disabledExperts, s.experiment.evaluation.forcedExperts),
+    },
+    done: (s) => Boolean(s.tasks.generate.result?.pruned?.result),
   },
   {
     title: 'Did the routing change?',
