@@ -117,6 +117,24 @@ describe('GPTQ export and reload', () => {
     await expect(exportFolder(reloaded, quantized)).rejects.toThrow(/GPTQ checkpoint already/);
   });
 
+  it('refuses a GPTQ folder whose tensors disagree with its quantization_config, naming the module', async () => {
+    const checkpoint = await openFixture('olmoe');
+    const files = await gptqExportFiles(checkpoint, await quantizeModel(checkpoint, 4, 4, []));
+    const withConfig = (patch: (q: Record<string, unknown>) => void) =>
+      files.map((f) => {
+        if (f.path !== 'config.json') return f;
+        const config = JSON.parse(new TextDecoder().decode(f.bytes));
+        patch(config.quantization_config);
+        return { path: f.path, bytes: new TextEncoder().encode(JSON.stringify(config)) };
+      });
+    const open = (patch: (q: Record<string, unknown>) => void) => openCheckpoint(memoryFolder('gptq', withConfig(patch)));
+    await expect(open((q) => (q.bits = 8))).rejects.toThrow(
+      /model\.safetensors: GPTQ Linear model\.layers\.0\.mlp\.experts\.0\.\w+: qweight .* is 4 bits, quantization_config says 8/,
+    );
+    await expect(open((q) => (q.group_size = 16))).rejects.toThrow(/experts\.0\.\w+: scales \[\d+,\d+\] do not give \[\d+\/16, \d+\] \(group_size 16\)/);
+    await expect(open((q) => (q.dynamic = { '-:.*experts\\.3\\..*': {} }))).rejects.toThrow(/experts\.3\.\w+: quantization_config.dynamic excludes it/);
+  });
+
   it('reads quantization_config as GPTQModel and vLLM do: first matching dynamic rule, "-:" excludes, format aliases, bad values refused', () => {
     const base = { quant_method: 'gptq', bits: 4, group_size: 128, sym: true, desc_act: false };
     expect(gptqQuantizationConfig('c.json', { quantization_config: { quant_method: 'awq' } })).toBeNull();
