@@ -14,11 +14,11 @@ import { collectEntry, prunedConfig, prunedModelEntries, type SourceHashes } fro
 import { Sha256 } from '../../src/engine/export/sha256.ts';
 import { exportedTensor, prunableTensorLayouts, renameExpert } from '../../src/engine/export/tensor-plan.ts';
 import { openCheckpoint, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
-import { allKeptMask, isKept, type MaskSet } from '../../src/engine/model/mask-set.ts';
-import { canonicalElements } from '../../src/engine/prune/layer-plan.ts';
+import { isKept, type MaskSet } from '../../src/engine/model/mask-set.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { fuseExperts, readRawTensors, toBf16, writeModelFolder, type RawTensor } from '../helpers/checkpoint-files.ts';
 import { fixtureDir, openFixture } from '../helpers/fixtures.ts';
+import { randomMaskSet } from '../helpers/random-masks.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'moe-lab-export-'));
 
@@ -110,25 +110,9 @@ describe('stored tensors -> canonical matrices', () => {
   });
 });
 
-/** Random masks over every canonical matrix of the MoE layers, and `dropped` experts disabled. */
-function randomMaskSet(checkpoint: Checkpoint, dropped: Map<number, number[]>, attention: boolean): MaskSet {
-  const rng = createRng(17);
-  const { spec } = checkpoint;
-  const keys = ['experts.gate_up', 'experts.down', ...(attention ? (['attn.q', 'attn.k', 'attn.v', 'attn.o'] as const) : [])] as const;
-  return {
-    layers: spec.moeLayers.map((_, l) => {
-      const matrices = Object.fromEntries(
-        keys.map((key) => {
-          const n = canonicalElements(spec, key);
-          const mask = allKeptMask(n);
-          for (let i = 0; i < n; i++) if (rng.next() < 0.4) mask[i >>> 5] &= ~(1 << (i & 31));
-          return [key, mask];
-        }),
-      );
-      const off = dropped.get(l) ?? [];
-      return { matrices, ...(off.length ? { expertEnabled: Uint8Array.from({ length: spec.numExperts }, (_, e) => (off.includes(e) ? 0 : 1)) } : {}) };
-    }),
-  };
+/** Random masks over the experts' (and with `attention`, attention's) matrices of the MoE layers, `dropped` experts disabled. */
+function randomMasks(checkpoint: Checkpoint, dropped: Map<number, number[]>, attention: boolean): MaskSet {
+  return randomMaskSet(checkpoint, ['experts.gate_up', 'experts.down', ...(attention ? (['attn.q', 'attn.k', 'attn.v', 'attn.o'] as const) : [])], dropped);
 }
 
 async function exportInMemory(checkpoint: Checkpoint, masks: MaskSet): Promise<{ files: Map<string, Uint8Array>; sources: SourceHashes }> {
@@ -143,7 +127,7 @@ const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('he
 describe('pruned folder in memory', () => {
   it('Mixtral: same header bytes, zeros exactly where the masks prune, everything else byte-identical; input hashes', async () => {
     const checkpoint = await openFixture('mixtral');
-    const masks = randomMaskSet(checkpoint, new Map(), true);
+    const masks = randomMasks(checkpoint, new Map(), true);
     const { files, sources } = await exportInMemory(checkpoint, masks);
     const inputBytes = new Uint8Array(readFileSync(join(fixtureDir('mixtral'), 'model.safetensors')));
     const output = files.get('model.safetensors')!;
@@ -179,7 +163,7 @@ describe('pruned folder in memory', () => {
       [0, [0, 6]],
       [1, [2, 3]],
     ]);
-    const masks = randomMaskSet(checkpoint, dropped, false);
+    const masks = randomMasks(checkpoint, dropped, false);
     const { files } = await exportInMemory(checkpoint, masks);
     expect(JSON.parse(new TextDecoder().decode(files.get('config.json')!)).num_local_experts).toBe(6);
     const index = JSON.parse(new TextDecoder().decode(files.get('model.safetensors.index.json')!)) as {

@@ -154,11 +154,18 @@ function safetensorsEntry(input: PrunedModelInput, file: string, sources: Source
         const byName = new Map(kept.map((k) => [k.out.name, k.info]));
         yield headerBytes(kept, header.metadata, (out) => sizeOf(out, byName.get(out.name)!));
       }
+      // SparseGPT's updated weights, one layer at a time: a layer's tensors lie together in the file (per-expert
+      // ones interleave gate_up and down), so entries of earlier layers are dropped when the next layer starts and
+      // the export holds at most one layer's updated matrices, never the whole model's.
       const updated = new Map<string, Uint8Array | null>();
+      let updatedLayer = -1;
       const updatedOf = async (layer: number, key: MatrixKey) => {
-        const id = `${layer}.${key}`;
-        if (!updated.has(id)) updated.set(id, (await input.updatedWeights?.(layer, key)) ?? null);
-        return updated.get(id)!;
+        if (layer !== updatedLayer) {
+          updated.clear();
+          updatedLayer = layer;
+        }
+        if (!updated.has(key)) updated.set(key, (await input.updatedWeights?.(layer, key)) ?? null);
+        return updated.get(key)!;
       };
       for (const { info, out } of plans) {
         const size = DTYPE_BYTES[info.dtype];
