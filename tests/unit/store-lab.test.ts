@@ -76,6 +76,17 @@ function scripted() {
         achieved: request.prune.sparsity,
         perplexity: { tokens: 4, nll: 2, ppl: 7 },
         fidelity,
+        ...(request.benchmark ? { benchmark: { accuracy: 0.25, items: 4 } } : {}),
+      };
+    },
+    benchmark: async (request) => {
+      log.push(`benchmark ${request.variants.join('+')} ${request.tasks.map((t) => t.file).join(',')} limit ${request.limit}`);
+      return {
+        contextToken: { rule: 'bos', id: 0 },
+        results: [{ variant: 'dense', accuracy: 0.75, items: 4, tasks: [] }],
+        sequences: 8,
+        tokens: 40,
+        seconds: 0,
       };
     },
     clearMasks: async () => {
@@ -173,6 +184,21 @@ describe('lab computation actions', () => {
     expect(store.getState().tasks.sweep).toMatchObject({ running: null, error: null });
     expect(store.getState().tasks.sweep.result!.points).toHaveLength(2);
     expect(log.filter((l) => l.startsWith('point'))).toEqual(['point wanda 0.25', 'point wanda 0.5', 'point wanda 0.75']);
+  });
+
+  it('a sweep with benchmark items scores them once dense and at every point (BLiMP accuracy as a sweep metric)', async () => {
+    const { store, actions, log } = await started();
+    const benchmark = { tasks: [{ file: 'blimp-morphology.jsonl', text: '{}' }], limit: 1 };
+    await actions.sweep(['wanda'], [0.25], benchmark);
+    const result = store.getState().tasks.sweep.result!;
+    expect(result.denseBenchmark).toBe(0.75);
+    expect(result.points.map((p) => p.benchmark)).toEqual([{ accuracy: 0.25, items: 4 }]);
+    expect(log.filter((l) => l.startsWith('benchmark'))).toEqual(['benchmark dense blimp-morphology.jsonl limit 1']);
+    // Another selection is another sweep: the key holds the items.
+    const key = store.getState().tasks.sweep.key;
+    await actions.sweep(['wanda'], [0.25]);
+    expect(store.getState().tasks.sweep.key).not.toBe(key);
+    expect(store.getState().tasks.sweep.result!.denseBenchmark).toBeNull();
   });
 
   it('a new model forgets every result and the masks', async () => {
