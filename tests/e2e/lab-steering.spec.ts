@@ -2,7 +2,8 @@
  * The router made visible on the tiny model with a tokenizer (lab-tiny, served by routes): a calibration set too
  * short to reach every expert shows the coverage warning next to the criteria views; switching experts off in
  * every layer adds the dense model steered beside the dense one, with a different continuation and its own
- * next-token probabilities, and the link carries them; after pruning, MoE-Pruner's masks against Wanda's.
+ * next-token probabilities, and the link carries them; forcing one expert (force=) changes it again; after pruning,
+ * MoE-Pruner's masks against Wanda's.
  */
 import { expect, test } from './fixtures.ts';
 import { expectLoaded, LAB_MODEL, serveLabModel, shot } from './lab-model.ts';
@@ -50,6 +51,17 @@ test('a short calibration text warns about coverage; switching experts off chang
   const steeredText = await steered.locator('.generated-text').textContent();
   expect(steeredText).not.toBe(denseText);
   await shot(page, '#evaluate', 'panel-evaluate-steering');
+
+  // Forcing one expert instead: every token of every layer to expert 2 alone; the link carries force=.
+  await page.getByRole('button', { name: 'Route as trained' }).click();
+  await page.getByLabel('Steering expert').selectOption('2');
+  await page.getByRole('button', { name: 'Force', exact: true }).click();
+  await expect(page.getByLabel('Switched-off experts')).toContainText('Forced: expert 2 in every layer (*:2)');
+  await expect.poll(() => decodeURIComponent(page.url())).toContain('force=*:2');
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect.poll(() => steered.locator('.generated-text').textContent()).not.toBe(steeredText);
+  await expect(page.getByRole('button', { name: 'Generate' })).toBeEnabled();
+  await expect(steered).toContainText(/\d+ tokens, greedy/);
 
   // Where MoE-Pruner (the link's method) and Wanda prune different weights.
   await page.getByRole('button', { name: 'Prune', exact: true }).click();
