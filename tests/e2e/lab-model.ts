@@ -3,8 +3,10 @@
  * embedded model, `lab-tiny`, listed in models/index.json next to the page's own entries. Files answer HEAD with
  * their size and GET with Range, as a static server does.
  */
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from '@playwright/test';
+import type { BrowserContext, Locator, Page } from '@playwright/test';
 import { expect } from './fixtures.ts';
 import { serveFile } from './serve-file.ts';
 
@@ -31,6 +33,52 @@ export async function serveLabModel(context: BrowserContext, options: { asDefaul
     const name = new URL(route.request().url()).pathname.split('/').pop()!;
     return serveFile(route, join(LAB_TINY, name));
   });
+}
+
+/**
+ * Adds an hf-tiny fixture (tests/fixtures/hf-tiny/<fixture>: config.json and model.safetensors, random weights)
+ * with lab-tiny's 512-token tokenizer to the page's model list as embedded model `id`: how the e2e tier reaches
+ * the families whose fixtures have no tokenizer of their own.
+ */
+export async function serveHfTinyModel(context: BrowserContext, model: { id: string; name: string; fixture: string }): Promise<void> {
+  const dir = join(tmpdir(), `moe-lab-e2e-${model.id}-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const fixtures = join(import.meta.dirname, '../fixtures');
+  for (const name of ['config.json', 'model.safetensors']) copyFileSync(join(fixtures, 'hf-tiny', model.fixture, name), join(dir, name));
+  for (const name of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(LAB_TINY, name), join(dir, name));
+  await context.route(/\/models\/index\.json$/, async (route) => {
+    const response = await route.fetch();
+    const models = (await response.json()) as object[];
+    const entry = {
+      id: model.id,
+      name: model.name,
+      path: `models/${model.id}`,
+      description: `hf-tiny ${model.fixture} with the lab-tiny tokenizer, for the e2e tests.`,
+    };
+    await route.fulfill({ response, json: [...models, entry] });
+  });
+  await context.route(new RegExp(`/models/${model.id}/([\\w.-]+)$`), (route) =>
+    serveFile(route, join(dir, new URL(route.request().url()).pathname.split('/').pop()!)),
+  );
+}
+
+/**
+ * Opens the page on an hf-tiny fixture (serveHfTinyModel) with the link's `settings`, waits for the model and runs
+ * "Inspect routing" through the dense model: the routing result's region.
+ */
+export async function inspectHfTinyModel(
+  page: Page,
+  context: BrowserContext,
+  model: { id: string; name: string; fixture: string },
+  settings: string,
+): Promise<Locator> {
+  await serveHfTinyModel(context, model);
+  await page.goto(`/#v=1&model=embedded:${model.id}&${settings}`);
+  await expectLoaded(page, model.name);
+  await page.getByRole('button', { name: 'Inspect routing' }).click();
+  const routing = page.getByRole('region', { name: 'Routing result' });
+  await expect(routing).toContainText('through the dense model');
+  return routing;
 }
 
 /** Waits until the page shows `name` as the loaded model. */

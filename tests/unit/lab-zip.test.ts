@@ -6,50 +6,9 @@ import { crc32 as zlibCrc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { crc32, zipStored } from '../../src/lab/zip.ts';
+import { readZip } from '../helpers/zip-reader.ts';
 
 const concat = (parts: Uint8Array[]) => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
-
-/** Reads a stored archive back by its central directory (an independent reader: ZIP64 extra fields included). */
-function readZip(zip: Buffer): { name: string; data: Buffer; crc: number }[] {
-  let eocd = zip.length - 22;
-  while (zip.readUInt32LE(eocd) !== 0x06054b50) eocd--;
-  let count = zip.readUInt16LE(eocd + 10);
-  let cd = zip.readUInt32LE(eocd + 16);
-  if (cd === 0xffffffff) {
-    const locator = eocd - 20;
-    expect(zip.readUInt32LE(locator)).toBe(0x07064b50);
-    const record = Number(zip.readBigUInt64LE(locator + 8));
-    expect(zip.readUInt32LE(record)).toBe(0x06064b50);
-    count = Number(zip.readBigUInt64LE(record + 32));
-    cd = Number(zip.readBigUInt64LE(record + 48));
-  }
-  const out: { name: string; data: Buffer; crc: number }[] = [];
-  for (let i = 0; i < count; i++) {
-    expect(zip.readUInt32LE(cd)).toBe(0x02014b50);
-    expect(zip.readUInt16LE(cd + 10)).toBe(0); // stored
-    const crc = zip.readUInt32LE(cd + 16);
-    let size = zip.readUInt32LE(cd + 24);
-    const nameLength = zip.readUInt16LE(cd + 28);
-    const extraLength = zip.readUInt16LE(cd + 30);
-    let offset = zip.readUInt32LE(cd + 42);
-    const name = zip.subarray(cd + 46, cd + 46 + nameLength).toString('utf8');
-    let extra = cd + 46 + nameLength;
-    if (extraLength) {
-      expect(zip.readUInt16LE(extra)).toBe(1);
-      extra += 4;
-      if (size === 0xffffffff) {
-        size = Number(zip.readBigUInt64LE(extra));
-        extra += 16;
-      }
-      if (offset === 0xffffffff) offset = Number(zip.readBigUInt64LE(extra));
-    }
-    expect(zip.readUInt32LE(offset)).toBe(0x04034b50);
-    const start = offset + 30 + zip.readUInt16LE(offset + 26) + zip.readUInt16LE(offset + 28);
-    out.push({ name, data: zip.subarray(start, start + size), crc });
-    cd += 46 + nameLength + extraLength + zip.readUInt16LE(cd + 32);
-  }
-  return out;
-}
 
 describe('zip writer', () => {
   it('computes CRC-32 as zlib does', () => {
