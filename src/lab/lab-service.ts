@@ -51,7 +51,7 @@ import { modelFit } from './model-fit.ts';
 import { downloadReporter } from './download-progress.ts';
 import { fetchEmbeddedIndex, resolveSource, type ResolvedSource } from './sources.ts';
 import { TextLibrary } from './texts.ts';
-import { quantizationInForce, quantizedPerplexity, quantizeWithSettings, type QuantizeCalibration } from './quantize.ts';
+import { quantizationInForce, quantizedPerplexity, quantizeWithSettings, writeQuantized, type QuantizeCalibration } from './quantize.ts';
 import type { QuantizedModel } from '../engine/quantize/quantized-matrix.ts';
 import type { QuantizeReport } from '../engine/quantize/report.ts';
 import type { QuantizeSettings } from '../engine/quantize/settings.ts';
@@ -331,6 +331,11 @@ export class LabService implements Engine {
   /** The quantized model in force (codes and scales per matrix), for its export and tests. */
   quantizedModel(): Promise<QuantizedModel> {
     return this.queued(async (session) => quantizationInForce(session).model);
+  }
+
+  /** Writes the quantized model in force as a GPTQ checkpoint folder, each file through `write`; the paths written. */
+  writeQuantized(write: (path: string, chunks: AsyncIterable<Uint8Array>) => Promise<void>): Promise<string[]> {
+    return this.queued((session) => writeQuantized(session, write));
   }
 
   /** Perplexity of token ids on the quantized model in force (dequantized in a shader). */

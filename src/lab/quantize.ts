@@ -9,6 +9,7 @@
  */
 import type { OperationOptions } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
+import { gptqModelEntries } from '../engine/export/gptq-export.ts';
 import type { MaskSet } from '../engine/model/mask-set.ts';
 import type { ExpertNames } from '../engine/model/weights.ts';
 import { greedyAllocation, knapsackAllocation, type AllocationItem } from '../engine/quantize/allocate.ts';
@@ -267,4 +268,15 @@ export async function quantizedPerplexity(
     signal: options.signal,
     onProgress: (p) => options.onProgress?.(progressStep('compute', 'Perplexity', p.done, p.total)),
   });
+}
+
+/**
+ * Writes the quantized model in force as a GPTQ checkpoint folder (src/engine/export/gptq-export.ts; layout in
+ * docs/quantization.md), each file through `write`; returns the paths written.
+ */
+export async function writeQuantized(session: LabSession, write: (path: string, chunks: AsyncIterable<Uint8Array>) => Promise<void>): Promise<string[]> {
+  const run = quantizationInForce(session);
+  const entries = await gptqModelEntries(session.loaded.checkpoint, run.model, new Map());
+  for (const entry of entries) await write(entry.path, entry.chunks());
+  return entries.map((e) => e.path);
 }

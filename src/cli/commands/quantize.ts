@@ -1,11 +1,13 @@
 /**
  * `moe-lab quantize --model DIR (--bits B | --avg-bits B) [--group-size G] [--method rtn|gptq]
  *  [--allocation knapsack|greedy] [--damp D] [--masks MASKS.safetensors] [--ids IDS.json | --text FILE [--samples N]
- *  [--seq-len L] [--seed S]] [--eval-text FILE [--eval-ctx N] [--eval-max-tokens N]] --out DIR [--json]`
+ *  [--seq-len L] [--seed S]] [--eval-text FILE | --eval-ids IDS.json] [--eval-ctx N] [--eval-max-tokens N] --out DIR [--json]`
  * Quantizes the routed experts' matrices through the lab service (src/lab/quantize.ts; docs/quantization.md):
  * symmetric per-group integer codes by round-to-nearest or GPTQ, uniform or mixed precision under an average bit
- * budget, pruned weights (a masks file, or zeros in the checkpoint) staying exactly 0. --eval-text scores a text on
- * the quantized model as the lab runs it (dequantized in a shader). Writes quantize-report.json to DIR.
+ * budget, pruned weights (a masks file, or zeros in the checkpoint) staying exactly 0. --eval-text / --eval-ids score tokens on
+ * the quantized model as the lab runs it (dequantized in a shader). Writes DIR as a GPTQ checkpoint folder
+ * (config.json with quantization_config, model.safetensors with qweight / qzeros / scales / g_idx, tokenizer files;
+ * docs/quantization.md) plus quantize-report.json; `moe-lab ppl --model DIR` reloads it.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -17,8 +19,9 @@ import { parseFlags, UsageError, type ParsedFlags } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
 import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
-import { DEFAULT_TEXT_CTX, readMasksFile } from './ppl.ts';
+import { DEFAULT_TEXT_CTX, readIdsFile, readMasksFile } from './ppl.ts';
 import { CALIBRATION_FLAGS, calibrationFromFlags } from './prune-options.ts';
+import { folderWriter } from './prune.ts';
 
 /** One of `values` or a usage error naming the flag. */
 function choiceFlag<T extends string>(flags: ParsedFlags, name: string, values: readonly T[], fallback: T): T {
@@ -50,7 +53,7 @@ export const quantizeCommand: Command = {
   usage:
     `quantize --model DIR (--bits ${QUANT_BITS.join('|')} | --avg-bits B) [--group-size G] [--method ${QUANTIZE_METHODS.join('|')}] ` +
     `[--allocation ${ALLOCATIONS.join('|')}] [--damp D] [--masks MASKS.safetensors] [--ids IDS.json | --text FILE [--samples N] [--seq-len L] [--seed S]] ` +
-    `[--batch-tokens N] [--eval-text FILE [--eval-ctx N] [--eval-max-tokens N]] --out DIR [--json]`,
+    `[--batch-tokens N] [--eval-text FILE | --eval-ids IDS.json] [--eval-ctx N] [--eval-max-tokens N] --out DIR [--json]`,
   async run(argv, io) {
     const flags = parseFlags(
       argv,
@@ -65,6 +68,7 @@ export const quantizeCommand: Command = {
         damp: { type: 'string' },
         masks: { type: 'string' },
         'eval-text': { type: 'string' },
+        'eval-ids': { type: 'string' },
         'eval-ctx': { type: 'string' },
         'eval-max-tokens': { type: 'string' },
         json: { type: 'boolean' },
@@ -78,6 +82,8 @@ export const quantizeCommand: Command = {
     const settings = quantizeSettingsFromFlags(flags);
     const masksFile = flags.optionalString('masks');
     const evalText = flags.optionalString('eval-text');
+    const evalIds = flags.optionalString('eval-ids');
+    if (evalText !== undefined && evalIds !== undefined) throw new UsageError('quantize: give one of --eval-text and --eval-ids, not both');
     const tokensPerBatch = flags.optionalNumber('batch-tokens', { min: 1, integer: true });
     const lab = nodeLab('moe-lab quantize');
     try {
@@ -94,24 +100,26 @@ export const quantizeCommand: Command = {
         throw error;
       }
       let evaluation = null;
-      if (evalText !== undefined) {
-        const ids = lab.textTokenizer('--eval-text').encode(await readFile(evalText, 'utf8'));
-        const ctx = flags.number('eval-ctx', Math.min(contextLimit(spec), DEFAULT_TEXT_CTX), { min: 2, max: contextLimit(spec), integer: true });
+      if (evalText !== undefined || evalIds !== undefined) {
+        // --eval-ids: one window of the whole list by default, as `ppl --ids`; --eval-text: windows of the context.
+        const ids = evalIds !== undefined ? await readIdsFile(evalIds, spec) : lab.textTokenizer('--eval-text').encode(await readFile(evalText!, 'utf8'));
+        const fallbackCtx = evalIds !== undefined ? ids.length : Math.min(contextLimit(spec), DEFAULT_TEXT_CTX);
+        const ctx = flags.number('eval-ctx', fallbackCtx, { min: 2, max: contextLimit(spec), integer: true });
         const maxTokens = flags.optionalNumber('eval-max-tokens', { min: 2, integer: true });
         const ppl = await lab.quantizedPerplexityOfIds({ ids, ctx, stride: ctx, maxTokens });
-        evaluation = { text: evalText, ctx, tokens: ppl.tokens, nll: ppl.nll, ppl: ppl.ppl };
+        evaluation = { source: evalIds ?? evalText, ctx, tokens: ppl.tokens, nll: ppl.nll, ppl: ppl.ppl };
       }
       await mkdir(out, { recursive: true });
-      const file = join(out, 'quantize-report.json');
-      await writeFile(file, `${JSON.stringify({ format: 'moe-lab-quantize-report/1', ...report, evaluation }, null, 2)}\n`);
+      const files = [...(await lab.writeQuantized(folderWriter(out))), 'quantize-report.json'];
+      await writeFile(join(out, 'quantize-report.json'), `${JSON.stringify({ format: 'moe-lab-quantize-report/1', ...report, evaluation }, null, 2)}\n`);
       const seconds = (performance.now() - started) / 1000;
       if (flags.flag('json')) {
-        io.out(JSON.stringify({ out, ...report, evaluation, files: ['quantize-report.json'], seconds }));
+        io.out(JSON.stringify({ out, ...report, evaluation, files, seconds }));
       } else {
         const acc = report.accounting;
         const width =
           report.bits !== null ? `${report.bits}-bit` : `mixed ${report.achievedBits.toFixed(3)} bits (budget ${report.avgBits}, ${report.allocation})`;
-        const ppl = evaluation ? `; ppl ${evaluation.ppl.toFixed(4)} on ${evaluation.tokens} tokens of ${evalText}` : '';
+        const ppl = evaluation ? `; ppl ${evaluation.ppl.toFixed(4)} on ${evaluation.tokens} tokens of ${evaluation.source}` : '';
         io.out(
           `${out}: ${report.method} ${width}, group ${report.groupSize}, ${report.matrices.length} matrices; weights on disk ${formatBytes(acc.dense.diskBytes)} -> ${formatBytes(acc.quantized.diskBytes)}, ` +
             `read per token ${formatBytes(acc.dense.readPerTokenBytes)} -> ${formatBytes(acc.quantized.readPerTokenBytes)}${ppl}; ${seconds.toFixed(1)} s`,
