@@ -23,6 +23,7 @@ import { syntheticModelFolder } from '../../src/engine/io/synthetic-folder.ts';
 import { isKept, type MaskSet } from '../../src/engine/model/mask-set.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { learningRate } from '../../src/engine/train/schedule.ts';
+import { centralDifference } from '../helpers/finite-differences.ts';
 import { FIXTURES, fixtureDir, openFixture } from '../helpers/fixtures.ts';
 
 describe('distillation scope', () => {
@@ -62,6 +63,21 @@ describe("experts <-> the family's tensors", () => {
       expect(Array.from((await readExpertsF32(back, 1)).values)).toEqual(Array.from(changed));
       expect(Array.from((await readExpertsF32(back, 0)).values)).toEqual(Array.from((await readExpertsF32(checkpoint, 0)).values));
     }
+  });
+
+  it("writes gpt_oss's experts and biases back through its own tensors (x @ W, interleaved gate_up): same bytes when unchanged", async () => {
+    const checkpoint = await openFixture('gpt_oss');
+    const { values, layout } = await readExpertsF32(checkpoint, 1);
+    expect(layout.count).toBe(layout.matrices + 8 * (2 * 32 + 64));
+    const original = (await checkpoint.folder.open('model.safetensors'))!;
+    const same = await distilledFolderFiles(checkpoint, new Map([[1, values]]));
+    const bytes = same.find((f) => f.path === 'model.safetensors')!.bytes;
+    expect(Buffer.compare(Buffer.from(bytes), Buffer.from(await original.read(0, await original.size())))).toBe(0);
+    const changed = Float32Array.from(values);
+    for (const i of [5, 32 * 64 + 7, layout.down + 999, layout.gateUpBias + 3, layout.gateUpBias + 32 + 3, layout.downBias + 64 * 7 + 63]) changed[i] = 0.375;
+    const back = await reopened(await distilledFolderFiles(checkpoint, new Map([[1, changed]])));
+    expect(Array.from((await readExpertsF32(back, 1)).values)).toEqual(Array.from(changed));
+    expect(Array.from((await readExpertsF32(back, 0)).values)).toEqual(Array.from((await readExpertsF32(checkpoint, 0)).values));
   });
 
   it('re-encodes distilled experts in the stored dtype (bf16 here): unchanged values give the same bytes, zeros exact zeros', async () => {
@@ -209,14 +225,7 @@ describe('the layer objective (f64 reference)', () => {
     expect(loss).toBeCloseTo(mse[0] + mse[2], 12);
     const at = [0, 7, I * H + 3, 2 * 2 * I * H + 11, 2 * E * I * H, 2 * E * I * H + 2 * H * I + 9, 2 * I * H + 1];
     for (const i of at) {
-      const h = 1e-6;
-      const plus = Float64Array.from(student);
-      const minus = Float64Array.from(student);
-      plus[i] += h;
-      minus[i] -= h;
-      const fd =
-        (referenceLayerObjective(plus, teacher, x, routing, { E, H, I }).loss - referenceLayerObjective(minus, teacher, x, routing, { E, H, I }).loss) /
-        (2 * h);
+      const fd = centralDifference((w) => referenceLayerObjective(w, teacher, x, routing, { E, H, I }).loss, student, i);
       expect(grad[i], `weight ${i}`).toBeCloseTo(fd, 7);
     }
     // Expert 1 got no rows: no gradient.

@@ -51,13 +51,14 @@ export function studentRelativeMasks(masks: MaskSet, kept: number[][], spec: Moe
 }
 
 /**
- * kept [ceil(P_l / 32)] over MoE layer l's expert weights, gate_up [E, 2I, H] then down [E, H, I] (the distiller's
- * parameters): 0 for pruned weights — those the masks prune, or with `masks` null those exactly 0 in `values`.
+ * kept [ceil(P_l / 32)] over MoE layer l's expert parameters, gate_up [E, 2I, H] then down [E, H, I] (then gpt_oss's
+ * biases, from `matrices` on: never pruned): 0 for pruned weights — those the masks prune, or with `masks` null
+ * those exactly 0 in `values`.
  */
-export function layerKeptBits(masks: MaskSet | null, layer: number, values: Float32Array, gateUpCount: number): Uint32Array {
+export function layerKeptBits(masks: MaskSet | null, layer: number, values: Float32Array, gateUpCount: number, matrices = values.length): Uint32Array {
   const bits = new Uint32Array(maskWordCount(values.length)).fill(0xffffffff);
   const words = masks?.layers[layer]?.matrices;
-  for (let i = 0; i < values.length; i++) {
+  for (let i = 0; i < matrices; i++) {
     const down = i >= gateUpCount;
     const mask = masks ? words?.[down ? 'experts.down' : 'experts.gate_up'] : undefined;
     const kept = masks ? !mask || isKept(mask, down ? i - gateUpCount : i) : values[i] !== 0;

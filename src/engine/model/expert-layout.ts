@@ -56,7 +56,7 @@ function layerExperts(checkpoint: Checkpoint, layer: number): ExpertNames {
 export function planCanonicalExperts(checkpoint: Checkpoint, layer: number): CanonicalExpertPlan {
   const { numExperts: E, expertFfnSize: I, hiddenSize: H } = checkpoint.spec;
   const experts = layerExperts(checkpoint, layer);
-  if (experts.layout === 'gpt-oss') throw gptOssUnsupported(checkpoint.folder.name, 'distillation');
+  if (experts.layout === 'gpt-oss') throw gptOssUnsupported(checkpoint.folder.name, 'the copy plan (readGptOssExperts reads them)');
   const located = (name: string): LocatedTensor => {
     const tensor = checkpoint.tensors.get(name);
     if (!tensor) throw new ModelFileError(checkpoint.folder.name, 'missing-tensor', `missing tensor ${name}`);
@@ -102,7 +102,7 @@ export function gptOssUnsupported(file: string, what: string): ModelFileError {
   return new ModelFileError(
     file,
     'unsupported',
-    `gpt_oss experts are not supported by ${what} yet (the forward, ppl, logits, calibration, pruning and export run)`,
+    `gpt_oss experts are not supported by ${what} yet (the forward, ppl, logits, calibration, pruning, export and distillation run)`,
   );
 }
 

@@ -4,12 +4,15 @@
  * inference forward's tap, src/gpu/model/taps.ts),
  *   L_l = sum over experts e with n_e > 0 of MSE_e,  MSE_e = 1 / (n_e H) sum over e's rows ||E_e^s(x) - E_e^t(x)||^2
  * with E^s the pruned expert on f32 master weights and E^t the dense (teacher) expert, both SwiGLU:
- * E(x) = W_down (silu(W_gate x) * W_up x). A step: the layer's rows gathered per expert, student and teacher
+ * E(x) = W_down (silu(W_gate x) * W_up x), or for gpt_oss W_down act(W_gate_up x + b_gu) + b_down with its clamped
+ * SwiGLU (the clamps pass no gradient outside their range) and the biases trained too. A step: the layer's rows gathered per expert, student and teacher
  * forward, per-expert MSE, its gradient into the student's gate_up [E, 2I, H] and down [E, H, I] (x gets none),
  * masked AdamW: only kept weights move, pruned ones stay exactly +0 with zero moments. No subgroups, no float
  * atomics: every sum runs in a fixed order, so a run is the same bits on every call (and pause / resume continues
- * it exactly). Parameters [P_l] = gate_up then down, the canonical layout (src/engine/model/expert-layout.ts).
+ * it exactly). Parameters [P_l] = gate_up, down (then the biases), src/engine/distill/layout.ts.
  */
+import { expertParameterLayout, type ExpertParameterLayout } from '../../engine/distill/layout.ts';
+import type { ExpertActivation } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
 import type { Recorder } from '../recorder.ts';
 import type { MoeLayerTap } from '../model/taps.ts';
@@ -18,6 +21,7 @@ import { recordSwiGluBackward, recordSwiGluForward } from '../kernels/train/swig
 import { recordExpertGrad, recordExpertMse, recordExpertTotal } from '../kernels/distill/expert_mse.ts';
 import { recordExpertOuter, recordExpertRowsMatmul, type ExpertWeights } from '../kernels/distill/expert_matmul.ts';
 import { recordExpertRows } from '../kernels/distill/expert_rows.ts';
+import { recordExpertBias } from '../kernels/distill/expert_bias.ts';
 import { recordMaskedAdamW, type MaskedAdamWBuffers } from '../kernels/distill/masked_adamw.ts';
 
 export type DistillOptimizer = Omit<AdamWSettings, 'lr'>;
@@ -29,13 +33,17 @@ export interface LayerShape {
   experts: number;
   topK: number;
   expertFfn: number;
+  /** The experts' activation (default SwiGLU) and whether they carry biases (gpt_oss; default none). */
+  activation?: ExpertActivation;
+  biases?: boolean;
 }
 
 /** Logged steps kept on the GPU between readbacks. */
 export const LOG_SLOTS = 64;
 
-/** P_l: gate_up [E, 2I, H] then down [E, H, I]. */
-export const layerParameterCount = (s: Pick<LayerShape, 'experts' | 'hidden' | 'expertFfn'>) => 3 * s.experts * s.expertFfn * s.hidden;
+/** Where gate_up, down and the biases sit in the layer's [P_l]. */
+export const layerParameterLayout = (s: Pick<LayerShape, 'experts' | 'hidden' | 'expertFfn' | 'biases'>): ExpertParameterLayout =>
+  expertParameterLayout({ E: s.experts, H: s.hidden, I: s.expertFfn, biases: Boolean(s.biases) });
 
 export class LayerDistiller {
   /** Optimizer steps taken on this layer. */
@@ -56,6 +64,9 @@ export class LayerDistiller {
   private readonly mse: GPUBuffer; // [(LOG_SLOTS + 1) E]: per-step MSE, then the evaluation's
   /** [3 LOG_SLOTS + 1]: per slot the layer loss, the gradient norm; the evaluation's loss at the end. */
   private readonly logs: GPUBuffer;
+  /** [R] ones: the bias gradients are the per-expert outer products with a column of ones (sums over e's rows). */
+  private readonly ones: GPUBuffer | null;
+  readonly layout: ExpertParameterLayout;
   readonly count: number;
   private readonly R: number;
   private kept: Uint32Array | null = null;
@@ -71,7 +82,8 @@ export class LayerDistiller {
       this.own.push(b);
       return b;
     };
-    const P = layerParameterCount(shape);
+    this.layout = layerParameterLayout(shape);
+    const P = this.layout.count;
     const R = T * K;
     this.count = P;
     this.R = R;
@@ -90,6 +102,8 @@ export class LayerDistiller {
     this.dGu = buffer('distill d gate-up', R * 2 * I);
     this.mse = buffer('distill expert mse', (LOG_SLOTS + 1) * E);
     this.logs = buffer('distill logs', 2 * LOG_SLOTS + 1);
+    this.ones = shape.biases ? buffer('distill ones', R) : null;
+    if (this.ones) ctx.write(this.ones, new Float32Array(R).fill(1));
   }
 
   /** Uploads the teacher's and the student's experts [P] f32 and the kept bits; pruned student weights become +0. */
@@ -150,19 +164,22 @@ export class LayerDistiller {
   }
 
   private matrices(buffer: GPUBuffer) {
-    const { experts: E, hidden: H, expertFfn: I } = this.shape;
-    const gateUp: ExpertWeights = { buffer, offset: 0, expert: 2 * I * H, n: H, k: 1 }; // W_e [2I, H]
-    const down: ExpertWeights = { buffer, offset: 2 * E * I * H, expert: H * I, n: I, k: 1 }; // W_e [H, I]
+    const { hidden: H, expertFfn: I } = this.shape;
+    const gateUp: ExpertWeights = { buffer, offset: this.layout.gateUp, expert: 2 * I * H, n: H, k: 1 }; // W_e [2I, H]
+    const down: ExpertWeights = { buffer, offset: this.layout.down, expert: H * I, n: I, k: 1 }; // W_e [H, I]
     return { gateUp, down };
   }
 
   /** y = E(x rows) with the experts in `weights`, through side.gu / side.act. */
   private recordExperts(rec: Recorder, weights: GPUBuffer, side: { gu: GPUBuffer; act: GPUBuffer; y: GPUBuffer }): void {
-    const { experts: E, hidden: H, expertFfn: I } = this.shape;
+    const { experts: E, hidden: H, expertFfn: I, activation, biases } = this.shape;
     const w = this.matrices(weights);
-    recordExpertRowsMatmul(rec, { rows: this.R, n: 2 * I, k: H, experts: E }, this.rows.xRows, w.gateUp, this.rows.rowExpert, side.gu);
-    recordSwiGluForward(rec, this.R, I, side.gu, side.act, this.delta);
-    recordExpertRowsMatmul(rec, { rows: this.R, n: H, k: I, experts: E }, side.act, w.down, this.rows.rowExpert, side.y);
+    const { rowExpert } = this.rows;
+    recordExpertRowsMatmul(rec, { rows: this.R, n: 2 * I, k: H, experts: E }, this.rows.xRows, w.gateUp, rowExpert, side.gu);
+    if (biases) recordExpertBias(rec, { rows: this.R, n: 2 * I }, weights, this.layout.gateUpBias, rowExpert, side.gu);
+    recordSwiGluForward(rec, this.R, I, side.gu, side.act, this.delta, activation);
+    recordExpertRowsMatmul(rec, { rows: this.R, n: H, k: I, experts: E }, side.act, w.down, rowExpert, side.y);
+    if (biases) recordExpertBias(rec, { rows: this.R, n: H }, weights, this.layout.downBias, rowExpert, side.y);
   }
 
   /** Rows, both experts' outputs and the per-expert MSE into mse[slot], L_l into logs[lossSlot]. */
@@ -185,7 +202,7 @@ export class LayerDistiller {
   /** Inside layer l's tap: gradients of L_l with respect to the student's experts (no optimizer step). */
   recordGradients(tap: MoeLayerTap, slot = this.step % LOG_SLOTS): void {
     const rec = tap.recorder;
-    const { experts: E, hidden: H, expertFfn: I } = this.shape;
+    const { experts: E, hidden: H, expertFfn: I, activation } = this.shape;
     this.recordLoss(rec, tap, slot, slot);
     const w = this.matrices(this.weights);
     const { table, xRows, rowExpert } = this.rows;
@@ -193,9 +210,14 @@ export class LayerDistiller {
     // down: d W_e [H, I] = sum over e's rows of delta^T act;  d act [R, I] = delta W_e.
     recordExpertOuter(rec, { m: H, n: I, experts: E }, this.delta, this.student.act, table, this.grads, w.down.offset);
     recordExpertRowsMatmul(rec, { rows: this.R, n: I, k: H, experts: E }, this.delta, { ...w.down, n: 1, k: I }, rowExpert, this.dAct);
-    recordSwiGluBackward(rec, this.R, I, this.student.gu, this.dAct, this.dGu);
+    recordSwiGluBackward(rec, this.R, I, this.student.gu, this.dAct, this.dGu, activation);
     // gate_up: d W_e [2I, H] = sum over e's rows of d gu^T x.
-    recordExpertOuter(rec, { m: 2 * I, n: H, experts: E }, this.dGu, xRows, table, this.grads, 0);
+    recordExpertOuter(rec, { m: 2 * I, n: H, experts: E }, this.dGu, xRows, table, this.grads, w.gateUp.offset);
+    if (this.ones) {
+      // d b_down,e [H] = sum over e's rows of delta; d b_gu,e [2I] = sum over e's rows of d gu.
+      recordExpertOuter(rec, { m: H, n: 1, experts: E }, this.delta, this.ones, table, this.grads, this.layout.downBias);
+      recordExpertOuter(rec, { m: 2 * I, n: 1, experts: E }, this.dGu, this.ones, table, this.grads, this.layout.gateUpBias);
+    }
   }
 
   /** Inside layer l's tap: one optimizer step at learning rate `lr`. */

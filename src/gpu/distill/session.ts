@@ -9,7 +9,8 @@
  * resume, or a saved state); batches being a function of (layer step, seed) it continues exactly. No Node APIs.
  */
 import { WindowOrder } from '../../engine/distill/data.ts';
-import { distilledFolderFiles, memoryFolder, pruneViolations, type FolderFile } from '../../engine/distill/export.ts';
+import { distilledFolderFiles, memoryFolder, pruneViolations, roundToStored, type FolderFile } from '../../engine/distill/export.ts';
+import { expertParameterLayout } from '../../engine/distill/layout.ts';
 import { prepareDistillation, readExpertsF32, type DistillProblem } from '../../engine/distill/problem.ts';
 import { appendCurves, emptyCurves, type DistillCurves, type DistillLayerSummary } from '../../engine/distill/report.ts';
 import { distillSchedule, validateDistillSettings, type DistillSettings } from '../../engine/distill/settings.ts';
@@ -155,7 +156,15 @@ export class DistillSession {
     const layer = this.problem.layers[index];
     this.distiller = LayerDistiller.create(
       this.ctx,
-      { tokens: this.forward.tokens, hidden: spec.hiddenSize, experts: spec.numExperts, topK: spec.topK, expertFfn: spec.expertFfnSize },
+      {
+        tokens: this.forward.tokens,
+        hidden: spec.hiddenSize,
+        experts: spec.numExperts,
+        topK: spec.topK,
+        expertFfn: spec.expertFfnSize,
+        activation: spec.expertActivation,
+        biases: Boolean(this.model.layers[layer.layer].expertBias),
+      },
       { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay, maxNorm: s.maxGradNorm },
       { teacher: layer.teacher, student, kept: layer.kept },
     );
@@ -163,10 +172,11 @@ export class DistillSession {
     return this.distiller;
   }
 
-  /** Layer `layer`'s experts are final: into the model (its dtype) and the distilled set. */
+  /** Layer `layer`'s experts are final: into the model (as the files will store them) and the distilled set. */
   private finishLayer(layer: number, values: Float32Array): void {
     const { numExperts: E, expertFfnSize: I, hiddenSize: H } = this.model.spec;
-    writeExperts(this.model, layer, values.subarray(0, 2 * E * I * H), values.subarray(2 * E * I * H));
+    const biases = Boolean(this.model.layers[layer].expertBias);
+    writeExperts(this.model, layer, roundToStored(this.input.student, layer, values), expertParameterLayout({ E, H, I, biases }));
     this.experts.set(layer, values);
   }
 

@@ -3,6 +3,7 @@
  * tests/gpu/distill-kernels.test.ts. Rows follow expert_rows.wgsl's table: expert e owns rows
  * table[e] .. table[e] + table[E + e] of a [R, H] buffer.
  */
+import type { ExpertActivation } from '../../model/spec.ts';
 
 const NO_EXPERT = 0xffffffff;
 
@@ -137,4 +138,60 @@ export function maskedAdamWReference(
     w[i] -= s.lr * (mHat / (Math.sqrt(vHat) + s.eps) + decay * w[i]);
   }
   return { weights: w, moments: m, norm };
+}
+
+/**
+ * The experts' activation on one (gate g, up u) pair with its partial derivatives, in f64: SwiGLU silu(g) u, or
+ * gpt_oss's clamped SwiGLU (transformers' GptOssExperts._apply_gate: gc = min(g, L), uc = clamp(u, -L, L), (uc + 1) gc sigmoid(alpha gc)), where the clamps pass no
+ * gradient outside their range (torch.clamp's backward: 1 inside [min, max], bounds included, else 0).
+ */
+export function expertActivationReference(g: number, u: number, activation: ExpertActivation): { value: number; dg: number; du: number } {
+  if (activation.kind === 'swiglu') {
+    const s = 1 / (1 + Math.exp(-g));
+    return { value: g * s * u, dg: u * s * (1 + g * (1 - s)), du: g * s };
+  }
+  const { alpha, limit } = activation;
+  const gc = Math.min(g, limit);
+  const uc = Math.min(Math.max(u, -limit), limit);
+  const s = 1 / (1 + Math.exp(-alpha * gc));
+  const dgc = (uc + 1) * s * (1 + alpha * gc * (1 - s));
+  return { value: (uc + 1) * gc * s, dg: g <= limit ? dgc : 0, du: u >= -limit && u <= limit ? gc * s : 0 };
+}
+
+/** clamped_swiglu.wgsl forward: gu [R, 2I] (gate columns, then up columns) -> act [R, I]. */
+export function clampedSwigluReference(gu: ArrayLike<number>, R: number, I: number, activation: ExpertActivation): Float64Array {
+  const act = new Float64Array(R * I);
+  for (let r = 0; r < R; r++)
+    for (let i = 0; i < I; i++) act[r * I + i] = expertActivationReference(gu[r * 2 * I + i], gu[r * 2 * I + I + i], activation).value;
+  return act;
+}
+
+/** clamped_swiglu.wgsl backward: d act [R, I] -> d gu [R, 2I]. */
+export function clampedSwigluBackwardReference(
+  gu: ArrayLike<number>,
+  dAct: ArrayLike<number>,
+  R: number,
+  I: number,
+  activation: ExpertActivation,
+): Float64Array {
+  const dGu = new Float64Array(R * 2 * I);
+  for (let r = 0; r < R; r++) {
+    for (let i = 0; i < I; i++) {
+      const { dg, du } = expertActivationReference(gu[r * 2 * I + i], gu[r * 2 * I + I + i], activation);
+      dGu[r * 2 * I + i] = dAct[r * I + i] * dg;
+      dGu[r * 2 * I + I + i] = dAct[r * I + i] * du;
+    }
+  }
+  return dGu;
+}
+
+/** expert_bias.wgsl: y [R, N] plus, on each row of an expert e = rowExpert[r], its bias bias[offset + e N ..]; rows of no expert unchanged. */
+export function expertBiasReference(y: ArrayLike<number>, bias: ArrayLike<number>, rowExpert: Uint32Array, N: number, offset: number): Float64Array {
+  const out = Float64Array.from(y);
+  for (let r = 0; r < rowExpert.length; r++) {
+    const e = rowExpert[r];
+    if (e === NO_EXPERT) continue;
+    for (let n = 0; n < N; n++) out[r * N + n] += bias[offset + e * N + n];
+  }
+  return out;
 }
