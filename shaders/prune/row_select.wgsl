@@ -1,7 +1,26 @@
 // Unstructured pruning with one comparison group per output row (Wanda's and MoE-Pruner's default): one
-// workgroup per row scores, radix-selects and writes the row's keep-mask in a single dispatch. Scores are
-// recomputed from W on each pass (never stored): up to 3 histogram passes (usually 2: see the early exit) and the
-// mask pass read the row, which a real GPU serves from cache after the first. Include weights.wgsl, score.wgsl, radix.wgsl, select.wgsl.
+// workgroup per row scores, selects and writes the row's keep-mask in a single dispatch. Two ways, chosen per matrix
+// by the host (`rowSelectShape` in src/gpu/kernels/prune/row_select.ts) from the row's width:
+// - keys in registers (KEYS_IN_REGISTERS = 1; rows of up to ROW_WORDS x 256 mask words, 16352 columns: every real
+//   expert row): each invocation scores ROW_WORDS whole mask words once and keeps their 64 keys in registers. The
+//   k-th smallest key is found by radix select on 4-bit digits of (key - lo) over an interval [lo, hi] that holds
+//   it, starting from the row's smallest and largest key: every invocation counts its candidates per digit in
+//   registers (16 byte-wide counters in a vec4u) and notes their smallest and largest, the workgroup folds the
+//   counters (fold_partials), and the interval becomes the digit holding the rank, clipped to the candidates'
+//   smallest and largest key (so a run of equal keys, e.g. f16 ties, ends the search once they are the only
+//   candidates). The digit width follows the interval (2^shift with shift = bit length of hi - lo, minus 4), so
+//   hi - lo loses 4 bits per step: at most 8 steps, about 4 for 4096 continuous scores (f16 ties one or two more).
+//   The mask words then come from the registers with the tie order of select.wgsl.
+//   Why not the 2048-bin histogram of radix.wgsl here: on CPU drivers (lavapipe, SwiftShader) a workgroup atomic
+//   runs lane by lane as a locked instruction, every bin is cleared and scanned per pass, and each pass re-read and
+//   re-scored W; counting in registers costs a few vector operations per key and step, and the workgroup's shared
+//   work per step is a fold of 256 x 6 words instead of 2048 bins. On a GPU it suits as well: the row is read from
+//   memory once (word-strided, so neighbouring invocations read neighbouring 32-element words) instead of 3-4
+//   times, the search touches registers and 6 KiB of workgroup memory (3 barriers per step), no atomics but the
+//   mask words shared with a neighbouring row.
+// - streaming (KEYS_IN_REGISTERS = 0, wider rows): radix select with the 2048-bin histogram of radix.wgsl, scores
+//   recomputed from W on each pass: up to 3 histogram passes (usually 2: see the early exit) and the mask pass.
+// Both prune exactly the same weights (docs/pruning.md). Include weights.wgsl, score.wgsl, radix.wgsl, select.wgsl.
 
 struct Params {
   rows: u32,
@@ -24,6 +43,210 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (row >= params.rows) {
     return;
   }
+  if (KEYS_IN_REGISTERS == 1u) {
+    select_row_in_registers(row, lid);
+  } else {
+    select_row_streaming(row, lid);
+  }
+}
+
+// Writes one mask word's keep bits: a word of the row's own is stored, one shared with the neighbouring row (cols
+// not a multiple of 32) is OR-ed into the cleared mask.
+fn store_mask_word(word: u32, lo: u32, hi: u32, keep: u32) {
+  if (lo < hi) {
+    if (hi - lo == 32u) {
+      atomicStore(&mask[params.mask_word_base + word], keep);
+    } else {
+      atomicOr(&mask[params.mask_word_base + word], keep);
+    }
+  }
+}
+
+// 1: keys in registers (rows of at most ROW_WORDS x SELECT_THREADS mask words); 0: streaming.
+override KEYS_IN_REGISTERS: u32 = 1u;
+
+const ROW_WORDS: u32 = 2u;               // mask words per invocation in registers
+const ROW_KEYS: u32 = 64u;               // ROW_WORDS x 32
+const ROW_MAX_STEPS: u32 = 10u;          // a step shrinks hi - lo below 2^(bits - 4): at most 8 steps from 2^32
+// A slot past the row's ends. Above every score key (<= SCORE_INFINITY_BITS), so never a candidate; the random
+// method's keys take every u32 value, so there it may tie with the largest key, which changes no choice: k < cols
+// keys are pruned, so the k-th smallest key never needs an absent slot counted, and the mask drops its bits.
+const KEY_ABSENT: u32 = 0xffffffffu;
+const STEP_OPEN: u32 = 0u;
+const STEP_EXACT: u32 = 1u;              // threshold = lo = hi, the remaining rank are its ties to prune
+const STEP_ALL: u32 = 2u;                // every key <= hi is pruned
+
+var<workgroup> partial_counts: array<vec4u, 256>; // [SELECT_THREADS]: 16 digit counts of one invocation, a byte each
+var<workgroup> partial_range: array<vec2u, 256>;  // [SELECT_THREADS]: smallest, largest candidate key
+var<workgroup> search: vec4u;                     // lo, hi, keys below lo, STEP_*
+
+const FOLD_LANES: u32 = 8u; // invocations that fold the partials first (SELECT_THREADS >= 32)
+const BYTE_LANES: u32 = 0x00ff00ffu;
+
+struct Folded {
+  even: vec4u, // digit counts 4c and 4c + 2 of the workgroup in the 16-bit halves of component c
+  odd: vec4u,  // digit counts 4c + 1 and 4c + 3 (a row has at most 2^14 keys: 16 bits hold any count)
+  low: u32,
+  high: u32,
+}
+
+// Sums every invocation's partial_counts and partial_range; the result is complete in invocation 0 only. Call from
+// uniform control flow once both are written. FOLD_LANES invocations fold every FOLD_LANES-th entry first, then
+// invocation 0 folds their sums: a serial chain of SELECT_THREADS / 8 + 8 entries, not SELECT_THREADS.
+fn fold_partials(lid: u32) -> Folded {
+  workgroupBarrier();
+  var sum = Folded(vec4u(0u), vec4u(0u), KEY_ABSENT, 0u);
+  if (lid < FOLD_LANES) {
+    for (var t = lid; t < SELECT_THREADS; t += FOLD_LANES) {
+      let c = partial_counts[t];
+      sum.even += c & vec4u(BYTE_LANES);
+      sum.odd += (c >> vec4u(8u)) & vec4u(BYTE_LANES);
+      sum.low = min(sum.low, partial_range[t].x);
+      sum.high = max(sum.high, partial_range[t].y);
+    }
+    // Entries lid and lid + FOLD_LANES were read by this invocation only.
+    partial_counts[lid] = sum.even;
+    partial_counts[lid + FOLD_LANES] = sum.odd;
+    partial_range[lid] = vec2u(sum.low, sum.high);
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    sum = Folded(vec4u(0u), vec4u(0u), KEY_ABSENT, 0u);
+    for (var t = 0u; t < FOLD_LANES; t++) {
+      sum.even += partial_counts[t];
+      sum.odd += partial_counts[t + FOLD_LANES];
+      sum.low = min(sum.low, partial_range[t].x);
+      sum.high = max(sum.high, partial_range[t].y);
+    }
+  }
+  return sum;
+}
+
+fn select_row_in_registers(row: u32, lid: u32) {
+  let cols = params.cols;
+  let row_start = row * cols;
+  let row_end = row_start + cols;
+  let first_word = row_start >> 5u;
+  // Invocation lid owns mask words first_word + lid + s x SELECT_THREADS (s < ROW_WORDS); keys[s x 8 + j] holds
+  // the keys of the word's elements 4j..4j+3, KEY_ABSENT outside the row. Four keys per array element and loops of
+  // constant length, so that compilers keep the array in registers instead of indexing memory.
+  var keys: array<vec4u, 16>; // [ROW_KEYS / 4]
+  var smallest = vec4u(KEY_ABSENT);
+  var largest = vec4u(0u);
+  for (var s = 0u; s < ROW_WORDS; s++) {
+    let word = first_word + lid + s * SELECT_THREADS;
+    for (var j = 0u; j < 8u; j++) {
+      let e = vec4u(word * 32u + 4u * j) + vec4u(0u, 1u, 2u, 3u);
+      let inside = (e >= vec4u(row_start)) & (e < vec4u(row_end));
+      // Scored without branches: slots outside the row score a clamped element and are then marked absent.
+      let at = clamp(e, vec4u(row_start), vec4u(row_end - 1u));
+      let col = at - vec4u(row_start);
+      let base = params.weight_base;
+      let stream = params.stream_key;
+      let scored = vec4u(score_key(base + at.x, at.x, col.x, stream), score_key(base + at.y, at.y, col.y, stream),
+                         score_key(base + at.z, at.z, col.z, stream), score_key(base + at.w, at.w, col.w, stream));
+      let key = select(vec4u(KEY_ABSENT), scored, inside);
+      smallest = select(smallest, min(smallest, key), inside);
+      largest = select(largest, max(largest, key), inside);
+      keys[s * 8u + j] = key;
+    }
+  }
+
+  var threshold = 0u;
+  var ties_to_prune = 0u;
+  if (params.prune_count > 0u) {
+    // The search starts on [smallest key, largest key] of the row.
+    partial_counts[lid] = vec4u(0u);
+    partial_range[lid] = vec2u(min(min(smallest.x, smallest.y), min(smallest.z, smallest.w)),
+                               max(max(largest.x, largest.y), max(largest.z, largest.w)));
+    let row_range = fold_partials(lid);
+    if (lid == 0u) {
+      search = vec4u(row_range.low, row_range.high, 0u, select(STEP_OPEN, STEP_EXACT, row_range.low == row_range.high));
+    }
+    var picked = workgroupUniformLoad(&search);
+    for (var step = 0u; step < ROW_MAX_STEPS && picked.w == STEP_OPEN; step++) {
+      let lo = picked.x;
+      let span = picked.y - lo;
+      let below = picked.z; // keys < lo: all pruned
+      let bits = 32u - countLeadingZeros(span);
+      let shift = select(0u, bits - 4u, bits > 4u); // 16 digits of 2^shift cover [lo, hi]
+      var counts = vec4u(0u); // digit d counted in byte d & 3 of component d >> 2
+      var low = KEY_ABSENT;
+      var high = 0u;
+      var low4 = vec4u(KEY_ABSENT);
+      var high4 = vec4u(0u);
+      for (var i = 0u; i < ROW_KEYS / 4u; i++) {
+        let key = keys[i];
+        let offset = key - vec4u(lo); // wraps above span for keys < lo (and KEY_ABSENT): not candidates
+        let candidate = offset <= vec4u(span);
+        let digit = offset >> vec4u(shift);
+        let one = select(vec4u(0u), vec4u(1u) << ((digit & vec4u(3u)) * 8u), candidate);
+        let quarter = digit >> vec4u(2u);
+        counts += select(vec4u(0u), vec4u(one.x), vec4u(quarter.x) == vec4u(0u, 1u, 2u, 3u));
+        counts += select(vec4u(0u), vec4u(one.y), vec4u(quarter.y) == vec4u(0u, 1u, 2u, 3u));
+        counts += select(vec4u(0u), vec4u(one.z), vec4u(quarter.z) == vec4u(0u, 1u, 2u, 3u));
+        counts += select(vec4u(0u), vec4u(one.w), vec4u(quarter.w) == vec4u(0u, 1u, 2u, 3u));
+        low4 = select(low4, min(low4, key), candidate);
+        high4 = select(high4, max(high4, key), candidate);
+      }
+      low = min(min(low4.x, low4.y), min(low4.z, low4.w));
+      high = max(max(high4.x, high4.y), max(high4.z, high4.w));
+      partial_counts[lid] = counts;
+      partial_range[lid] = vec2u(low, high);
+      let total = fold_partials(lid);
+      if (lid == 0u) {
+        // The digit holding the rank-th smallest candidate (rank >= 1; the candidates number at least rank).
+        let rank = params.prune_count - below;
+        var before = 0u;
+        var digit = 0u;
+        var count = 0u;
+        for (var d = 0u; d < 16u; d++) {
+          let halves = select(total.even[d >> 2u], total.odd[d >> 2u], (d & 1u) == 1u);
+          count = (halves >> ((d & 2u) * 8u)) & 0xffffu;
+          digit = d;
+          if (rank <= before + count) {
+            break;
+          }
+          before += count;
+        }
+        // The digit's keys, clipped to the candidates' range; (digit + 1) << shift <= 2^bits: no overflow past hi.
+        let digit_lo = max(lo + (digit << shift), total.low);
+        let digit_hi = min(lo + min((digit << shift) + ((1u << shift) - 1u), span), total.high);
+        if (rank - before == count) {
+          // Every candidate with this digit is pruned: so is every key up to the digit's largest, ties included.
+          search = vec4u(digit_hi, digit_hi, below + before + count, STEP_ALL);
+        } else {
+          search = vec4u(digit_lo, digit_hi, below + before, select(STEP_OPEN, STEP_EXACT, digit_lo == digit_hi));
+        }
+      }
+      picked = workgroupUniformLoad(&search);
+    }
+    threshold = picked.x;
+    ties_to_prune = select(params.prune_count - picked.z, 0xffffffffu, picked.w == STEP_ALL);
+  }
+
+  var ties_before = 0u;
+  for (var s = 0u; s < ROW_WORDS; s++) {
+    let word = first_word + lid + s * SELECT_THREADS;
+    let lo = max(word * 32u, row_start);
+    let hi = min(word * 32u + 32u, row_end);
+    var classes = vec2u(0u);
+    for (var j = 0u; j < 8u; j++) {
+      let key = keys[s * 8u + j];
+      let bits = vec4u(1u, 2u, 4u, 8u) << vec4u(4u * j);
+      let less = select(vec4u(0u), bits, key < vec4u(threshold));
+      let ties = select(vec4u(0u), bits, key == vec4u(threshold));
+      classes |= vec2u(less.x | less.y | less.z | less.w, ties.x | ties.y | ties.z | ties.w);
+    }
+    let valid = word_bits(lo, hi);
+    let selected = prune_ties_in_order(lid, classes & vec2u(valid), valid, ties_before, ties_to_prune);
+    store_mask_word(word, lo, hi, selected.x);
+    ties_before += selected.y;
+  }
+}
+
+// The streaming way: keys recomputed from W on every radix pass and for the mask.
+fn select_row_streaming(row: u32, lid: u32) {
   let cols = params.cols;
   let row_start = row * cols;
   var threshold = 0u;
@@ -55,8 +278,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
   }
 
-  // Mask words overlapping the row, SELECT_THREADS at a time. A word shared with the neighbouring row (cols not a
-  // multiple of 32) is OR-ed into a cleared mask; a word of its own is stored.
+  // Mask words overlapping the row, SELECT_THREADS at a time.
   let row_end = row_start + cols;
   let last_word = (row_end - 1u) >> 5u;
   var ties_before = 0u;
@@ -66,13 +288,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let hi = min(word * 32u + 32u, row_end);
     let selected = select_word(lid, lo, hi, lo - row_start, cols, params.weight_base, params.stream_key,
                                threshold, ties_before, ties_to_prune);
-    if (lo < hi) {
-      if (hi - lo == 32u) {
-        atomicStore(&mask[params.mask_word_base + word], selected.x);
-      } else {
-        atomicOr(&mask[params.mask_word_base + word], selected.x);
-      }
-    }
+    store_mask_word(word, lo, hi, selected.x);
     ties_before += selected.y;
   }
 }

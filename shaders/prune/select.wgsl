@@ -36,11 +36,21 @@ fn classify_word(lo: u32, hi: u32, first_col: u32, cols: u32, weight_base: u32, 
 fn select_word(lid: u32, lo: u32, hi: u32, first_col: u32, cols: u32, weight_base: u32, stream_key: u32,
                threshold: u32, ties_before_block: u32, ties_to_prune: u32) -> vec2u {
   var classes = vec2u(0u, 0u);
-  var valid = 0u;
   if (lo < hi) {
     classes = classify_word(lo, hi, first_col, cols, weight_base, stream_key, threshold);
-    valid = bit_range(lo & 31u, hi - (lo & ~31u));
   }
+  return prune_ties_in_order(lid, classes, word_bits(lo, hi), ties_before_block, ties_to_prune);
+}
+
+// Bits of elements [lo, hi) in their mask word (lo < hi in the same word), or 0 when lo >= hi.
+fn word_bits(lo: u32, hi: u32) -> u32 {
+  return select(0u, bit_range(lo & 31u, hi - (lo & ~31u)), lo < hi);
+}
+
+// The tie order of select_word, given one word's classes (.x below the threshold, .y equal to it) and its `valid`
+// element bits: the group's ties are pruned lowest index first while `ties_to_prune` lasts. Returns (keep bits,
+// ties in the whole block of SELECT_THREADS words); call from uniform control flow.
+fn prune_ties_in_order(lid: u32, classes: vec2u, valid: u32, ties_before_block: u32, ties_to_prune: u32) -> vec2u {
   let tie_count = countOneBits(classes.y);
   let ties_before = ties_before_block + workgroup_inclusive_scan(lid, tie_count) - tie_count;
   // Ties are pruned lowest index first while the budget lasts: clear the lowest set bits one by one.

@@ -19,7 +19,7 @@ import {
 } from '../../src/engine/prune/scores.ts';
 import { checkSettings, parsePattern, prunedPerGroup, PruneRequestError, UNSTRUCTURED, type PruneSettings } from '../../src/engine/prune/settings.ts';
 import { GROUP_CHUNK_ELEMENTS, RADIX_BINS, RADIX_PASSES } from '../../src/gpu/kernels/prune/score.ts';
-import { rowSelectThreads } from '../../src/gpu/kernels/prune/row_select.ts';
+import { ROW_WORDS, rowSelectShape } from '../../src/gpu/kernels/prune/row_select.ts';
 
 const settings: PruneSettings = { method: 'wanda', pattern: UNSTRUCTURED, group: 'row', sparsity: 0.5, seed: 0 };
 
@@ -173,7 +173,10 @@ describe('constants the WGSL repeats', () => {
     expect(score).toContain(`SCORE_INFINITY_BITS: u32 = 0x${SCORE_INFINITY_BITS.toString(16)}u;`);
   });
 
-  it('sizes row workgroups to the row', () => {
-    expect([16, 64, 600, 1024, 4096, 14336].map(rowSelectThreads)).toEqual([32, 32, 64, 64, 256, 256]);
+  it('sizes row workgroups to the row: keys in registers up to 16352 columns, streaming beyond', () => {
+    const shapes = [16, 64, 600, 1024, 4096, 14336, 16352, 16384, 20000].map(rowSelectShape);
+    expect(shapes.map((s) => s.threads)).toEqual([32, 32, 32, 32, 64, 256, 256, 256, 256]);
+    expect(shapes.map((s) => s.keysInRegisters)).toEqual([true, true, true, true, true, true, true, true, false]);
+    expect(wgsl('row_select.wgsl')).toContain(`const ROW_WORDS: u32 = ${ROW_WORDS}u;`);
   });
 });

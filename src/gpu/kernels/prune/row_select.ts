@@ -1,5 +1,6 @@
 /**
- * Host for shaders/prune/row_select.wgsl: unstructured pruning, one comparison group per row, one dispatch.
+ * Host for shaders/prune/row_select.wgsl: unstructured pruning, one comparison group per row, one dispatch (keys in
+ * registers, or streaming for rows too wide for them).
  * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
  */
 import source from '../../../../shaders/prune/row_select.wgsl';
@@ -10,21 +11,30 @@ import { scoreConstants, SELECT_INCLUDES, type ScoredMatrix } from './score.ts';
 
 export const pruneRowSelectKernel = defineKernel({ name: 'prune/row_select', source, include: SELECT_INCLUDES });
 
+/** Mask words per invocation on the keys-in-registers way (ROW_WORDS in row_select.wgsl). */
+export const ROW_WORDS = 2;
+
 /**
- * Invocations per row (SELECT_THREADS): about 16 columns each, a power of two in 32..256 — 256 for the 4096- and
- * 14336-wide rows of real experts, fewer for short rows, whose idle invocations would only wait at barriers.
+ * How row_select runs a row of `cols` weights: keys in registers when the mask words a row can overlap (cols / 32,
+ * plus one when rows share words) fit ROW_WORDS per invocation of at most 256 — every real expert row (Mixtral's
+ * 14336 included) — with the smallest power of two of invocations (at least 32) that holds them; else streaming
+ * with about 16 columns per invocation (32..256).
  */
-export function rowSelectThreads(cols: number): number {
-  return Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(cols / 16))));
+export function rowSelectShape(cols: number): { threads: number; keysInRegisters: boolean } {
+  const words = cols % 32 === 0 ? cols / 32 : Math.ceil(cols / 32) + 1;
+  const threads = Math.max(32, 2 ** Math.ceil(Math.log2(words / ROW_WORDS)));
+  if (threads <= 256) return { threads, keysInRegisters: true };
+  return { threads: Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(cols / 16)))), keysInRegisters: false };
 }
 
 /** Prunes `pruneCount` weights of every row of `matrix`; its mask words must be zero when cols % 32 != 0. */
 export function recordRowSelect(rec: Recorder, method: MaskMethod, matrix: ScoredMatrix, pruneCount: number, mask: BufferBinding, maskWordBase: number): void {
   const { rows, cols, weightBase, streamKey } = matrix;
+  const { threads, keysInRegisters } = rowSelectShape(cols);
   rec.dispatch(pruneRowSelectKernel, {
     bindings: { weights: matrix.weights, column_factors: matrix.columnFactors, mask },
     params: { rows, cols, weight_base: weightBase, mask_word_base: maskWordBase, prune_count: pruneCount, stream_key: streamKey },
-    constants: { ...scoreConstants(method, matrix.dtype), SELECT_THREADS: rowSelectThreads(cols) },
+    constants: { ...scoreConstants(method, matrix.dtype), SELECT_THREADS: threads, KEYS_IN_REGISTERS: keysInRegisters ? 1 : 0 },
     workgroups: grid1d(rows, 1),
   });
 }
