@@ -2,7 +2,7 @@
  * What distillation needs of its two checkpoints: the same network (every shape and rule equal, except that the
  * student may have fewer experts: the pruning export removes dropped ones, masks.safetensors says which) with at
  * least one MoE layer. Every family the loader reads qualifies: distillation runs on the inference forward
- * (src/gpu/model) and trains only the routed experts, which are SwiGLU in all of them.
+ * (src/gpu/model) and trains only the routed experts, SwiGLU in all of them (gpt_oss's clamped and biased).
  */
 import { ModelFileError } from '../errors.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
