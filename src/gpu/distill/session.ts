@@ -17,6 +17,7 @@ import { distillSchedule, validateDistillSettings, type DistillSettings } from '
 import type { DistillState } from '../../engine/distill/state.ts';
 import { ModelFileError } from '../../engine/errors.ts';
 import { openCheckpoint, type Checkpoint } from '../../engine/model/checkpoint.ts';
+import { contextLimit } from '../../engine/model/spec.ts';
 import { learningRate } from '../../engine/train/schedule.ts';
 import type { GpuContext } from '../context.ts';
 import type { PerplexityOptions, PerplexityReport } from '../eval/perplexity.ts';
@@ -91,7 +92,7 @@ export class DistillSession {
     const order = new WindowOrder(input.windows, input.settings.batch, input.settings.seed);
     const { spec } = input.student;
     const file = `${input.student.folder.name}/config.json`;
-    const limit = Math.min(spec.maxPositions, spec.slidingWindow ?? Infinity);
+    const limit = contextLimit(spec);
     if (order.window > limit)
       throw new ModelFileError(file, 'unsupported', `training windows of ${order.window} tokens are longer than the model's context ${limit}`);
     const problem = await prepareDistillation(input.teacher, input.student, input.signal);
