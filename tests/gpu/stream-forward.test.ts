@@ -2,7 +2,7 @@
  * Layer streaming (docs/forward.md "Layer streaming") on every hf-tiny family: a streamed model (embedding and head
  * resident, each layer uploaded for its pass and freed after) gives bit for bit the resident model's perplexity
  * (layer-major over several batches of windows, also with masks) and the resident forward's logits, NLL and router
- * logits, while holding at most two layers at once.
+ * logits, with one layer on the GPU at a time.
  */
 import { describe, expect, it } from 'vitest';
 import { evaluatePerplexity } from '../../src/gpu/eval/perplexity.ts';
@@ -67,8 +67,8 @@ describe('layer streaming: the same numbers as the resident model', () => {
         expect(got.logits).toEqual(want.logits);
         expect(got.nll).toEqual(want.nll);
         expect(got.layers).toEqual(want.layers);
-        // Only the layer in use and the one read ahead were ever on the GPU; none stays after a pass.
-        expect(streamed.layersResidentPeak).toBeLessThanOrEqual(2);
+        // Only the layer in use was ever on the GPU (the next one is read ahead into host memory); none stays after a pass.
+        expect(streamed.layersResidentPeak).toBe(1);
         expect(streamed.layersResident).toBe(0);
         expect(streamed.streamedBytes).toBeGreaterThan(0);
       } finally {

@@ -7,16 +7,21 @@
  * - dense: every statistic from the dense model; batches of whole windows run embedding + layers (no LM head:
  *   calibration needs no logits).
  * - sequential (as Wanda and SparseGPT prune): layer l's statistics come from inputs produced by layers < l that
- *   are already pruned. Each batch's residual stream is kept on the GPU between layers; per layer, one pass
+ *   are already pruned. Each batch's residual stream is kept between layers; per layer, one pass
  *   gathers its statistics (through the pruned prefix), `masksForLayer(l, stats)` turns them into masks, and a
  *   second pass runs the layer with those masks to make the next layer's input — two passes per layer, as
  *   Wanda's own prune loop does. Statistics of layer l are read back once per layer (the callback needs them).
+ * A streamed model (docs/forward.md "Layer streaming") has one layer's weights on the GPU at a time: dense mode runs
+ * layer-major (every batch through layer l, then l + 1), sequential mode holds layer l through its statistics, its
+ * masks and its propagation. Each layer's totals add the batches in the same order, so the statistics are equal.
+ * The residual streams wait between layers on the GPU while the budget has room, else in CPU memory.
  */
 import type { LayerMasks, MaskSet } from '../../engine/model/mask-set.ts';
 import type { CalibrationMode, CalibrationStats, LayerStats } from '../../engine/calibration/stats.ts';
 import { GpuForward } from '../model/forward.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
 import { uploadMasks, type GpuLayerMasks, type GpuMaskSet } from '../model/gpu-mask-set.ts';
+import { ResidualStash, runLayerMajor } from '../model/layer-major.ts';
 import { maxTokensPerPass } from '../model/workspace.ts';
 import type { MoeLayerTap } from '../model/taps.ts';
 import type { Recorder } from '../recorder.ts';
@@ -135,26 +140,29 @@ export async function calibrateOnGpu(model: GpuModel, windows: number[][], optio
   for (let i = 0; i < windows.length; i += perBatch) batches.push(windows.slice(i, i + perBatch));
   const passes = new Passes(model, seqLen);
   const totals: (LayerTotals | null)[] = [];
-  const stash: GPUBuffer[] = [];
+  const stash: ResidualStash[] = [];
   const gpuMasks: GpuMaskSet[] = [];
   const masks: MaskSet = { layers: spec.moeLayers.map(() => null) };
   const signal = options.signal;
   try {
     let layers: (LayerStats | null)[];
     if (mode === 'dense') {
-      for (const [l, isMoe] of spec.moeLayers.entries()) totals.push(isMoe ? await LayerTotals.create(ctx, spec, l) : null);
-      for (const [b, batch] of batches.entries()) {
-        signal?.throwIfAborted();
-        const pass = passes.of(batch.length);
-        pass.forward.writeIds(batch.flat());
-        const rec = ctx.record('calibrate');
-        pass.forward.recordEmbedding(rec);
-        for (let l = 0; l < spec.numLayers; l++) recordInstrumentedLayer(rec, model, pass, l, totals[l], null, options.onMoeTap);
-        await rec.submit();
-        await ctx.idle();
-        options.onProgress?.({ done: b + 1, total: batches.length, phase: 'statistics' });
+      if (model.streamed) layers = await denseStreamed();
+      else {
+        for (const [l, isMoe] of spec.moeLayers.entries()) totals.push(isMoe ? await LayerTotals.create(ctx, spec, l) : null);
+        for (const [b, batch] of batches.entries()) {
+          signal?.throwIfAborted();
+          const pass = passes.of(batch.length);
+          pass.forward.writeIds(batch.flat());
+          const rec = ctx.record('calibrate');
+          pass.forward.recordEmbedding(rec);
+          for (let l = 0; l < spec.numLayers; l++) recordInstrumentedLayer(rec, model, pass, l, totals[l], null, options.onMoeTap);
+          await rec.submit();
+          await ctx.idle();
+          options.onProgress?.({ done: b + 1, total: batches.length, phase: 'statistics' });
+        }
+        layers = await readLayerTotals(ctx, spec, totals);
       }
-      layers = await readLayerTotals(ctx, spec, totals);
     } else {
       layers = await sequential();
     }
@@ -168,66 +176,99 @@ export async function calibrateOnGpu(model: GpuModel, windows: number[][], optio
     for (const m of gpuMasks) m.destroy();
   }
 
+  /**
+   * Dense mode on a streamed model: layer-major (src/gpu/model/layer-major.ts), each layer's totals adding the
+   * batches in the resident order, read back and freed after the layer (one layer's totals on the GPU at a time).
+   */
+  async function denseStreamed(): Promise<(LayerStats | null)[]> {
+    const layers: (LayerStats | null)[] = spec.moeLayers.map(() => null);
+    let current: LayerTotals | null = null;
+    const stashes = await runLayerMajor(
+      model,
+      batches.map((batch) => ({ forward: passes.of(batch.length).forward, ids: batch.flat() })),
+      {
+        signal,
+        beforeLayer: async (l) => {
+          current = spec.moeLayers[l] ? await LayerTotals.create(ctx, spec, l) : null;
+          if (current) totals.push(current);
+        },
+        recordLayer: (rec, b, l) => recordInstrumentedLayer(rec, model, passes.of(batches[b].length), l, current, null, options.onMoeTap),
+        afterLayer: async (l) => {
+          if (current) {
+            layers[l] = (await readLayerTotals(ctx, spec, [current]))[0];
+            current.destroy();
+          }
+          options.onProgress?.({ done: l + 1, total: spec.numLayers, layer: l, phase: 'statistics' });
+        },
+      },
+    );
+    for (const stash of stashes) stash.destroy();
+    return layers;
+  }
+
   async function sequential(): Promise<(LayerStats | null)[]> {
     const L = spec.numLayers;
-    const H = spec.hiddenSize;
     const moeCount = spec.moeLayers.filter(Boolean).length;
     const total = batches.length * (moeCount + L - 1);
     let done = 0;
     const step = (layer: number, phase: CalibrationProgress['phase']) => options.onProgress?.({ done: ++done, total, layer, phase });
-    // The residual stream of every batch, kept between layers: [T_b, H] each.
+    // The residual stream of every batch, kept between layers: [T_b, H] each (on the GPU while the budget has room).
     for (const batch of batches) {
       const pass = passes.of(batch.length);
-      const hidden = await ctx.allocate('calibration residual stream', pass.forward.tokens * H * 4);
+      const hidden = await ResidualStash.create(pass.forward);
       stash.push(hidden);
       pass.forward.writeIds(batch.flat());
       const rec = ctx.record('calibrate embedding');
       pass.forward.recordEmbedding(rec);
-      rec.copy(pass.forward.ws.hidden, 0, hidden, 0, hidden.size);
-      await rec.submit();
+      await hidden.save(rec);
     }
     const layers: (LayerStats | null)[] = spec.moeLayers.map(() => null);
-    for (let l = 0; l < L; l++) {
-      let layerMasks: GpuLayerMasks | null = null;
-      if (spec.moeLayers[l]) {
-        const layerTotals = await LayerTotals.create(ctx, spec, l);
-        totals.push(layerTotals);
-        for (const [b, batch] of batches.entries()) {
-          signal?.throwIfAborted();
-          const pass = passes.of(batch.length);
-          const rec = ctx.record(`calibrate layer ${l}`);
-          rec.copy(stash[b], 0, pass.forward.ws.hidden, 0, stash[b].size);
-          recordInstrumentedLayer(rec, model, pass, l, layerTotals, null, options.onMoeTap);
-          await rec.submit();
-          await ctx.idle();
-          step(l, 'statistics');
-        }
-        const stats = (await readLayerTotals(ctx, spec, [layerTotals]))[0]!;
-        layers[l] = stats;
-        if (options.gpuMasksForLayer) {
-          layerMasks = await options.gpuMasksForLayer(l, stats);
-        }
-        const chosen = options.gpuMasksForLayer ? null : ((await options.masksForLayer?.(l, stats)) ?? null);
-        masks.layers[l] = chosen;
-        if (chosen) {
-          const upload = await uploadMasks(model, { layers: masks.layers.map((m, i) => (i === l ? m : null)) });
-          gpuMasks.push(upload);
-          layerMasks = upload.layers[l];
-        }
-      }
-      if (l === L - 1) break; // the last layer's output feeds nothing
+    // One layer's weights on the GPU at a time when streamed: its statistics, its masks and its propagation.
+    for (let l = 0; l < L; l++) await model.withLayer(l, () => calibrateLayer(l, layers, step));
+    return layers;
+  }
+
+  /** Sequential mode, layer l: statistics through the pruned prefix, the layer's masks, then its output for l + 1. */
+  async function calibrateLayer(l: number, layers: (LayerStats | null)[], step: (layer: number, phase: CalibrationProgress['phase']) => void): Promise<void> {
+    const L = spec.numLayers;
+    let layerMasks: GpuLayerMasks | null = null;
+    if (spec.moeLayers[l]) {
+      const layerTotals = await LayerTotals.create(ctx, spec, l);
+      totals.push(layerTotals);
       for (const [b, batch] of batches.entries()) {
         signal?.throwIfAborted();
         const pass = passes.of(batch.length);
-        const rec = ctx.record(`propagate layer ${l}`);
-        rec.copy(stash[b], 0, pass.forward.ws.hidden, 0, stash[b].size);
-        pass.forward.recordLayer(rec, l, { masks: layerMasks });
-        rec.copy(pass.forward.ws.hidden, 0, stash[b], 0, stash[b].size);
+        const rec = ctx.record(`calibrate layer ${l}`);
+        stash[b].restore(rec);
+        recordInstrumentedLayer(rec, model, pass, l, layerTotals, null, options.onMoeTap);
         await rec.submit();
         await ctx.idle();
-        step(l, 'propagate');
+        step(l, 'statistics');
+      }
+      const stats = (await readLayerTotals(ctx, spec, [layerTotals]))[0]!;
+      layerTotals.destroy(); // one layer's totals on the GPU at a time
+      layers[l] = stats;
+      if (options.gpuMasksForLayer) {
+        layerMasks = await options.gpuMasksForLayer(l, stats);
+      }
+      const chosen = options.gpuMasksForLayer ? null : ((await options.masksForLayer?.(l, stats)) ?? null);
+      masks.layers[l] = chosen;
+      if (chosen) {
+        const upload = await uploadMasks(model, { layers: masks.layers.map((m, i) => (i === l ? m : null)) });
+        gpuMasks.push(upload);
+        layerMasks = upload.layers[l];
       }
     }
-    return layers;
+    if (l === L - 1) return; // the last layer's output feeds nothing
+    for (const [b, batch] of batches.entries()) {
+      signal?.throwIfAborted();
+      const pass = passes.of(batch.length);
+      const rec = ctx.record(`propagate layer ${l}`);
+      stash[b].restore(rec);
+      pass.forward.recordLayer(rec, l, { masks: layerMasks });
+      await stash[b].save(rec);
+      await ctx.idle();
+      step(l, 'propagate');
+    }
   }
 }

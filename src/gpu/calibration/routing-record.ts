@@ -74,6 +74,7 @@ export async function recordTokenRouting(model: GpuModel, windows: number[][], o
     const rec = ctx.record('routing record');
     for (const b of buffers) if (b) rec.clear(b);
     forward.recordEmbedding(rec);
+    const biased = new Set<number>();
     const section = (buffer: GPUBuffer, at: number, words: number) => ({ buffer, offset: at * 4, size: words * 4 });
     const onMoeLayer = (tap: MoeLayerTap) => {
       const out = buffers[tap.layer]!;
@@ -81,6 +82,7 @@ export async function recordTokenRouting(model: GpuModel, windows: number[][], o
       tap.recorder.copy(tap.gates, 0, out, layout.gates * 4, T * K * 4);
       tap.recorder.copy(tap.routerLogits, 0, out, layout.logits * 4, T * E * 4);
       const bias = model.layers[tap.layer].correctionBias;
+      if (bias) biased.add(tap.layer);
       if (bias) tap.recorder.copy(bias, 0, out, layout.bias * 4, E * 4);
       recordRouterHealth(tap.recorder, {
         routerLogits: tap.routerLogits,
@@ -93,7 +95,7 @@ export async function recordTokenRouting(model: GpuModel, windows: number[][], o
         bins: HISTOGRAM_BINS,
       });
     };
-    for (let l = 0; l < spec.numLayers; l++) forward.recordLayer(rec, l, { masks: options.masks?.layers[l] ?? null, onMoeLayer });
+    await forward.recordLayers(rec, (l) => ({ masks: options.masks?.layers[l] ?? null, onMoeLayer }));
     await rec.submit();
     const layers: (LayerRouting | null)[] = [];
     for (const [l, b] of buffers.entries()) {
@@ -102,7 +104,7 @@ export async function recordTokenRouting(model: GpuModel, windows: number[][], o
         continue;
       }
       const words = await ctx.read(b);
-      const hasBias = model.layers[l].correctionBias !== null;
+      const hasBias = biased.has(l);
       layers.push({
         expertIds: new Uint32Array(words, layout.ids * 4, T * K),
         gates: new Float32Array(words, layout.gates * 4, T * K),

@@ -91,11 +91,11 @@ async function compareBatch(buffers: ComparisonBuffers, ids: Uint32Array, masks:
   forward.writeIds(ids);
   const rec = ctx.record('fidelity');
   forward.recordEmbedding(rec);
-  for (let l = 0; l < spec.numLayers; l++) forward.recordLayer(rec, l, { masks: null });
+  await forward.recordLayers(rec, () => ({ masks: null }));
   forward.recordFinalNorm(rec);
   rec.copy(ws.normed, 0, buffers.denseNormed, 0, T * spec.hiddenSize * 4);
   forward.recordEmbedding(rec);
-  for (let l = 0; l < spec.numLayers; l++) forward.recordLayer(rec, l, { masks: masks.layers[l] ?? null });
+  await forward.recordLayers(rec, (l) => ({ masks: masks.layers[l] ?? null }));
   forward.recordFinalNorm(rec);
   const out = { kl: buffers.kl, denseTop: buffers.denseTop, prunedTop: buffers.prunedTop };
   for (let first = 0; first < T; first += ws.logitRows) {

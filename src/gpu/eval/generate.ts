@@ -95,7 +95,7 @@ export async function generateTokens(model: GpuModel, prompt: readonly number[],
       forward.writeIds(ids);
       const rec = ctx.record('generate');
       forward.recordEmbedding(rec);
-      for (let l = 0; l < spec.numLayers; l++) forward.recordLayer(rec, l, { masks: options.masks?.layers[l] ?? null });
+      await forward.recordLayers(rec, (l) => ({ masks: options.masks?.layers[l] ?? null }));
       forward.recordFinalNorm(rec);
       forward.recordHeadChunk(rec, position - 1, 1, false);
       await rec.submit();

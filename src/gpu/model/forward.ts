@@ -91,6 +91,21 @@ export class GpuForward {
     recordLayer(rec, this.model, this.ws, l, options);
   }
 
+  /**
+   * Every layer on ws.hidden, in order, into `rec` (`after(l)` right after layer l: taps). A streamed model's layers
+   * come up one at a time (GpuModel.withLayer): `rec` is submitted after each and the layer freed once it has run.
+   */
+  async recordLayers(rec: Recorder, options: (l: number) => LayerOptions, after?: (l: number) => void, signal?: AbortSignal): Promise<void> {
+    for (let l = 0; l < this.model.spec.numLayers; l++) {
+      signal?.throwIfAborted();
+      await this.model.withLayer(l, async () => {
+        this.recordLayer(rec, l, options(l));
+        after?.(l);
+        if (this.model.streamed) await rec.submit();
+      });
+    }
+  }
+
   /** ws.normed = final norm(ws.hidden): the LM head's input. */
   recordFinalNorm(rec: Recorder): void {
     recordModelNorm(rec, this.model, this.model.finalNorm, this.ws.hidden, this.ws.normed, this.tokens);
@@ -133,27 +148,24 @@ export class GpuForward {
     try {
       const rec = ctx.record('forward');
       this.recordEmbedding(rec);
-      for (let l = 0; l < spec.numLayers; l++) {
-        request.signal?.throwIfAborted();
-        await this.model.withLayer(l, async () => {
-          this.recordLayer(rec, l, { masks: request.masks?.layers[l] ?? null, onMoeLayer: request.onMoeLayer });
-          const taps: Partial<Record<TapName, GPUBuffer>> = {};
-          if (spec.moeLayers[l]) {
-            const sources: Record<TapName, [GPUBuffer, number]> = {
-              routerLogits: [ws.routerLogits, T * spec.numExperts * 4],
-              moeInput: [ws.normed, T * spec.hiddenSize * 4],
-              moeOutput: [ws.branch, T * spec.hiddenSize * 4],
-            };
-            for (const name of tapNames) {
-              const [source, bytes] = sources[name];
-              taps[name] = ctx.createBuffer(`tap layers.${l}.${name}`, bytes);
-              rec.copy(source, 0, taps[name], 0, bytes);
-            }
+      const layerOptions = (l: number): LayerOptions => ({ masks: request.masks?.layers[l] ?? null, onMoeLayer: request.onMoeLayer });
+      const copyTaps = (l: number) => {
+        const taps: Partial<Record<TapName, GPUBuffer>> = {};
+        if (spec.moeLayers[l]) {
+          const sources: Record<TapName, [GPUBuffer, number]> = {
+            routerLogits: [ws.routerLogits, T * spec.numExperts * 4],
+            moeInput: [ws.normed, T * spec.hiddenSize * 4],
+            moeOutput: [ws.branch, T * spec.hiddenSize * 4],
+          };
+          for (const name of tapNames) {
+            const [source, bytes] = sources[name];
+            taps[name] = ctx.createBuffer(`tap layers.${l}.${name}`, bytes);
+            rec.copy(source, 0, taps[name], 0, bytes);
           }
-          tapBuffers.push(taps);
-          if (this.model.streamed) await rec.submit();
-        });
-      }
+        }
+        tapBuffers.push(taps);
+      };
+      await this.recordLayers(rec, layerOptions, copyTaps, request.signal);
       const result = await this.finish(rec, request);
       for (const taps of tapBuffers) {
         const read: Partial<Record<TapName, Float32Array>> = {};

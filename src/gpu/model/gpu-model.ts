@@ -10,7 +10,8 @@
 import { planCanonicalExperts, readExpertCopy, readGptOssBiases, readGptOssExperts } from '../../engine/model/expert-layout.ts';
 import type { Checkpoint } from '../../engine/model/checkpoint.ts';
 import { ModelFileError } from '../../engine/errors.ts';
-import { DTYPE_BYTES } from '../../engine/io/safetensors.ts';
+import type { ByteSource } from '../../engine/io/byte-source.ts';
+import { DTYPE_BYTES, type TensorInfo } from '../../engine/io/safetensors.ts';
 import { tensorInfo } from '../../engine/model/checkpoint.ts';
 import type { MatrixKey } from '../../engine/model/mask-set.ts';
 import type { MoeModelSpec, WeightDtype } from '../../engine/model/spec.ts';
@@ -108,9 +109,9 @@ export class GpuModel {
   layersResidentPeak = 0;
   /** Bytes read from the checkpoint for layers brought in by streaming (each pass reads them again). */
   streamedBytes = 0;
-  /** Buffers of each resident layer of a streamed model, and layers being read ahead. */
+  /** Buffers of each resident layer of a streamed model, and layers whose bytes are being read ahead (host memory). */
   private readonly held = new Map<number, GPUBuffer[]>();
-  private readonly ahead = new Map<number, Promise<{ layer: GpuLayer; buffers: GPUBuffer[] } | null>>();
+  private readonly ahead = new Map<number, Promise<Checkpoint | null>>();
 
   private constructor(
     readonly ctx: GpuContext,
@@ -182,20 +183,22 @@ export class GpuModel {
   }
 
   /**
-   * Layer l's weights on the GPU until `release(l)` (a resident model: nothing to do). A streamed model takes the
-   * copy read ahead, or reads it now by ranges, then starts reading layer `next` (default l + 1) so the read
-   * overlaps the caller's computation on layer l.
+   * Layer l's weights on the GPU until `release(l)` (a resident model: nothing to do). A streamed model uploads the
+   * bytes read ahead, or reads them now by ranges, then starts reading layer `next`'s bytes (default l + 1) into
+   * host memory so the read overlaps the caller's computation on layer l. Only acquired layers use GPU memory.
    */
   async acquire(l: number, next: number | null = l + 1 < this.spec.numLayers ? l + 1 : null): Promise<void> {
     if (!this.source || this.held.has(l)) return;
     const pending = this.ahead.get(l);
     this.ahead.delete(l);
-    const loaded = (pending ? await pending : null) ?? (await this.load(l));
-    this.install(l, loaded);
-    if (next !== null && next !== l && !this.held.has(next) && !this.ahead.has(next) && this.roomFor(next)) {
-      // A read-ahead that does not fit after all is dropped; acquire(next) then reads it again.
-      const ahead = this.load(next).catch(() => null);
-      this.ahead.set(next, ahead);
+    // A failed read-ahead is read again here, so its error (if it persists) surfaces from this call.
+    const bytes = (pending ? await pending : null) ?? this.source;
+    this.install(l, await this.load(l, bytes));
+    if (next !== null && next !== l && !this.held.has(next) && !this.ahead.has(next)) {
+      this.ahead.set(
+        next,
+        readLayerAhead(this.source, next).catch(() => null),
+      );
     }
   }
 
@@ -226,14 +229,8 @@ export class GpuModel {
     }
   }
 
-  /** Read ahead only while the budget keeps room for another layer beside it (statistics, masks, a second shape). */
-  private roomFor(l: number): boolean {
-    const { budget, resident } = this.ctx.memory;
-    return budget === null || resident + 2 * this.layerBytes[l] <= budget;
-  }
-
-  private async load(l: number): Promise<{ layer: GpuLayer; buffers: GPUBuffer[] }> {
-    const checkpoint = this.source!;
+  /** Layer l onto the GPU from `checkpoint` (the model's, or a view of it with the layer's bytes read ahead). */
+  private async load(l: number, checkpoint: Checkpoint): Promise<{ layer: GpuLayer; buffers: GPUBuffer[] }> {
     const tensors = layerTensors(checkpoint.names.layers[l]);
     const up = new TensorUploader(this.ctx, checkpoint, this.layerBytes[l], tensors.length);
     try {
@@ -256,11 +253,46 @@ export class GpuModel {
 
   destroy(): void {
     for (const l of [...this.held.keys()]) this.release(l);
-    for (const pending of this.ahead.values()) void pending.then((loaded) => loaded?.buffers.forEach((b) => b.destroy()));
     this.ahead.clear();
     for (const b of this.buffers) b.destroy();
     this.buffers.length = 0;
   }
+}
+
+/** A tensor's bytes read ahead, served at the file offsets they came from (a ByteSource over one range). */
+class TensorBytes implements ByteSource {
+  constructor(
+    private readonly file: ByteSource,
+    private readonly info: TensorInfo,
+    private readonly bytes: Uint8Array,
+  ) {}
+
+  get name(): string {
+    return this.file.name;
+  }
+
+  size(): Promise<number> {
+    return this.file.size();
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const from = offset - this.info.byteOffset;
+    if (from < 0 || from + length > this.bytes.byteLength) return this.file.read(offset, length);
+    return this.bytes.subarray(from, from + length);
+  }
+}
+
+/**
+ * Layer l's tensors read into host memory (by ranges, one tensor at a time): a view of `checkpoint` whose layer-l
+ * tensors answer from memory, so the GPU upload that follows reads nothing from the files.
+ */
+async function readLayerAhead(checkpoint: Checkpoint, l: number): Promise<Checkpoint> {
+  const tensors = new Map(checkpoint.tensors);
+  for (const name of layerTensors(checkpoint.names.layers[l])) {
+    const { info, source } = checkpoint.tensors.get(name)!;
+    tensors.set(name, { info, source: new TensorBytes(source, info, await source.read(info.byteOffset, info.byteLength)) });
+  }
+  return { ...checkpoint, tensors };
 }
 
 const uploadNorm = async (up: TensorUploader, n: NormNames): Promise<GpuNorm> => ({ weight: await up.f32(n.weight), bias: await up.optionalF32(n.bias) });

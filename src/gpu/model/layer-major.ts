@@ -70,6 +70,8 @@ export class ResidualStash {
 }
 
 export interface LayerMajorOptions {
+  /** Before any batch goes through layer l (its weights on the GPU): per-layer buffers such as statistics totals. */
+  beforeLayer?: (l: number) => Promise<void>;
   /** Records layer l of batch b on its ws.hidden (default: the plain layer). */
   recordLayer?: (rec: Recorder, b: number, l: number) => void;
   /** After every batch went through layer l (its weights still on the GPU, the GPU idle). */
@@ -96,6 +98,7 @@ export async function runLayerMajor(model: GpuModel, batches: readonly LayerMajo
     }
     for (let l = 0; l < spec.numLayers; l++) {
       await model.withLayer(l, async () => {
+        await options.beforeLayer?.(l);
         for (const [b, batch] of batches.entries()) {
           options.signal?.throwIfAborted();
           const rec = ctx.record(`layer ${l}`);

@@ -50,13 +50,13 @@ export async function neuronPipeline(
   try {
     for (const l of layers) {
       options.signal?.throwIfAborted();
-      const weights = {
+      const weights = await model.withLayer(l, async () => ({
         experts: E,
         ffn: I,
         hidden: H,
         gateUp: await readCanonical(model, l, 'experts.gate_up'),
         down: await readCanonical(model, l, 'experts.down'),
-      };
+      }));
       const scores = neuronScores(settings.method as NeuronMethod, weights, statsOf(stats, l), l, settings.seed);
       const dropped = selectNeurons(scores, E, I, sparsity);
       const bits = neuronMasks(E, I, H, dropped);

@@ -142,7 +142,7 @@ export async function allocateOnGpu(
   return allocate(model.spec, settings, drops, async (l, pieces) => {
     options.signal?.throwIfAborted();
     progress(options.onProgress, { phase: 'allocate', done: done++, total: layers.length, layer: l }, `OWL: outlier ratio of layer ${l}`);
-    return pieceOutliers(settings, pieces, statsOf(dense, l), canonicalReader(model, l));
+    return model.withLayer(l, () => pieceOutliers(settings, pieces, statsOf(dense, l), canonicalReader(model, l)));
   });
 }
 

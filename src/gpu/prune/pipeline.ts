@@ -95,7 +95,8 @@ export async function prunePipeline(
       });
       stats = result.stats;
     } else {
-      for (const l of layers) await pruneLayer(l, statsOf(dense, l), dense?.tokens ?? 0);
+      // A streamed model (docs/forward.md "Layer streaming") brings each layer's weights up for its masks only.
+      for (const l of layers) await model.withLayer(l, () => pruneLayer(l, statsOf(dense, l), dense?.tokens ?? 0));
     }
     progress(options.onProgress, { phase: 'report', done: 0, total: 1 }, 'Counting kept weights');
     const counts = await countPieces(model, pruned);

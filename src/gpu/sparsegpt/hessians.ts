@@ -100,16 +100,17 @@ export class HessianAccumulator {
   /** Starts sums for MoE layer l (sequential mode tracks one layer at a time). */
   async track(l: number): Promise<void> {
     const { ctx, spec } = this.model;
-    if (!this.model.layers[l]?.experts) throw new RangeError(`layer ${l} is not an MoE layer`);
+    if (!spec.moeLayers[l]) throw new RangeError(`layer ${l} is not an MoE layer`);
     const { numExperts: E, hiddenSize: H, expertFfnSize: I } = spec;
     const entry: LayerHessians = { layer: l, input: [], inter: [], sharedInput: null, sharedInter: null, tokens: 0 };
     this.layers.set(l, entry);
     entry.input = await allocateSlabs(ctx, `layers.${l}.experts input Hessians`, H, E);
     entry.inter = await allocateSlabs(ctx, `layers.${l}.experts intermediate Hessians`, I, E);
-    const shared = this.model.layers[l].shared;
+    // From the headers: a streamed model's layer l need not be on the GPU yet.
+    const shared = this.model.matrixInfos[l]['shared.gate_up'] ? spec.sharedExpert : null;
     if (shared && this.withShared) {
       entry.sharedInput = (await allocateSlabs(ctx, `layers.${l}.shared input Hessian`, H, 1))[0];
-      entry.sharedInter = (await allocateSlabs(ctx, `layers.${l}.shared intermediate Hessian`, shared.width, 1))[0];
+      entry.sharedInter = (await allocateSlabs(ctx, `layers.${l}.shared intermediate Hessian`, shared.ffnSize, 1))[0];
     }
   }
 

@@ -127,7 +127,7 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
       stats = (await calibrateOnGpu(model, windows, calibration)).stats;
       for (const l of moeLayers) {
         options.signal?.throwIfAborted();
-        pruned.push(await sparseGptLayer(model, l, hessians.of(l), stats.layers[l]!, settingsOf(l)));
+        pruned.push(await model.withLayer(l, () => sparseGptLayer(model, l, hessians.of(l), stats.layers[l]!, settingsOf(l))));
         hessians.release(l);
       }
     } else {
