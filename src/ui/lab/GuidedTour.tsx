@@ -19,7 +19,7 @@ interface TourStep {
 /** The expert the lesson switches off in every MoE layer (on the default model any one changes the continuation). */
 const LESSON_EXPERT = 3;
 /** New tokens of the lesson's generations: a sentence, quick even on a CPU driver. */
-const LESSON_TOKENS = 12;
+const LESSON_TOKENS = 8;
 const GREEDY = { kind: 'greedy' } as const;
 
 /**
@@ -143,7 +143,7 @@ export const TOUR: TourStep[] = [
       </p>
     ),
     act: {
-      label: 'Generate again',
+      label: 'Generate after pruning',
       run: (a, s) => a.generate(DEFAULT_PROMPT, LESSON_TOKENS, GREEDY, s.experiment.evaluation.disabledExperts, s.experiment.evaluation.forcedExperts),
     },
     done: (s) => Boolean(s.tasks.generate.result?.pruned?.result),
