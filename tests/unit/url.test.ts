@@ -66,6 +66,18 @@ function randomExperiment(rng: Rng): Experiment {
       targets: targets.length ? targets : ['attention'],
       sparseGpt,
     },
+    // Quantization: the defaults (not quantized; links omit its keys) or any value in range.
+    quantize:
+      rng.next() < 0.3
+        ? defaultExperiment().quantize
+        : {
+            bits: pick(rng, SETTINGS.quantBits.values),
+            method: pick(rng, SETTINGS.quantMethod.values),
+            avgBits: LIMITS.quantAvgBits.min + rng.next() * (LIMITS.quantAvgBits.max - LIMITS.quantAvgBits.min),
+            groupSize: intIn(rng, LIMITS.quantGroupSize),
+            allocation: pick(rng, SETTINGS.quantAllocation.values),
+            damp: LIMITS.quantDamp.min + rng.next() * (LIMITS.quantDamp.max - LIMITS.quantDamp.min),
+          },
     evaluation: {
       text: rng.next() < 0.5 ? { kind: 'corpus', id: pick(rng, ['brown', 'brown.news', 'wikitext-2-test']) } : { kind: 'pasted', hash: hex(rng, 16) },
       ctx: intIn(rng, LIMITS.ctx),

@@ -20,6 +20,7 @@ import {
   settingOf,
   validSetting,
   withSetting,
+  type Section,
   type Setting,
 } from '../../src/engine/experiment/vocabulary.ts';
 import { pipelineSettingsOf } from '../../src/lab/prune.ts';
@@ -98,11 +99,14 @@ describe('settings vocabulary', () => {
     }
     const keys = Object.values(SETTINGS).flatMap((row) => (row.url ? [row.url] : []));
     expect(new Set(keys).size).toBe(keys.length);
-    // Flags are unique per command: the Recover rows are `moe-lab distill`'s, the others calibrate's and prune's.
-    for (const recover of [false, true]) {
-      const flags = Object.values(SETTINGS).flatMap((row) => (row.cli && (row.section === 'recover') === recover ? [row.cli] : []));
-      expect(new Set(flags).size).toBe(flags.length);
+    // Flags are unique per command: the Recover rows are `moe-lab distill`'s, the quantize rows (with the calibration
+    // flags) `moe-lab quantize`'s, the others calibrate's and prune's.
+    const commands: Section[][] = [['recover'], ['calibration', 'quantize'], ['calibration', 'prune', 'evaluation', 'benchmark']];
+    for (const sections of commands) {
+      const flags = Object.values(SETTINGS).flatMap((row) => (row.cli && sections.includes(row.section) ? [row.cli] : []));
+      expect(new Set(flags).size, sections.join('+')).toBe(flags.length);
     }
+    expect(new Set(commands.flat())).toEqual(new Set(Object.values(SETTINGS).map((row) => row.section)));
     expect(PRUNE_METHODS).toBe(SETTINGS.method.values);
     expect(LIMITS.samples).toEqual({ min: SETTINGS.samples.min, max: SETTINGS.samples.max });
     expect(PRUNE_USAGE).toContain(`--method ${SETTINGS.method.values.join('|')}`);

@@ -89,6 +89,13 @@ export type ExperimentEvaluation = SectionValues<'evaluation'>;
  */
 export type ExperimentRecover = SectionValues<'recover'>;
 
+/**
+ * Quantization of the routed experts after the pruning (or alone): bits (none, a width, or mixed under avgBits),
+ * method, groupSize, allocation, damp (docs/quantization.md). Added to v1 after its first release: links without its
+ * keys mean "not quantized".
+ */
+export type ExperimentQuantize = SectionValues<'quantize'>;
+
 /** The Benchmarks step's selection: tasks (the shipped BLiMP subset, a field or paradigm of it, or an uploaded file by hash) and limit. Added to v1 after its first release. */
 export type ExperimentBenchmark = SectionValues<'benchmark'>;
 
@@ -101,6 +108,8 @@ export interface Experiment {
   model: ExperimentModel;
   calibration: ExperimentCalibration;
   prune: ExperimentPrune;
+  /** Added to v1 after its first release: links without its keys mean the defaults (not quantized). */
+  quantize: ExperimentQuantize;
   /** Added to v1 after its first release: links without these keys mean the defaults below. */
   evaluation: ExperimentEvaluation;
   /** Added to v1 after its first release: links without its keys mean the defaults. */
@@ -136,6 +145,7 @@ export function defaultExperiment(): Experiment {
     model: { source: 'embedded', id: DEFAULT_EMBEDDED_MODEL, hash: null },
     calibration: sectionDefaults('calibration'),
     prune: defaultPrune(),
+    quantize: sectionDefaults('quantize'),
     evaluation: sectionDefaults('evaluation'),
     benchmark: sectionDefaults('benchmark'),
     recover: defaultRecover(),

@@ -1,5 +1,5 @@
 /**
- * The settings vocabulary: one row per setting a person can choose (calibration, pruning, evaluation, recovery),
+ * The settings vocabulary: one row per setting a person can choose (calibration, pruning, quantization, evaluation, recovery),
  * holding where it lives in the experiment (`at`), its values or limits, default, label, share-link key and when the
  * link writes it, CLI flag and help. Everything else derives from the rows:
  * - the experiment's section types and defaults (`SectionValues`, `sectionDefaults`; schema.ts),
@@ -16,7 +16,7 @@
  */
 import type { ExpertSwitch } from '../model/steering.ts';
 
-export type Section = 'calibration' | 'prune' | 'evaluation' | 'benchmark' | 'recover';
+export type Section = 'calibration' | 'prune' | 'quantize' | 'evaluation' | 'benchmark' | 'recover';
 
 /**
  * What every row says. `at`: the dotted path of its value in the experiment, `<section>.<field>[.<field>]` (null:
@@ -354,6 +354,84 @@ export const SETTINGS = {
     url: 'damp',
     cli: 'damp',
     min: 0,
+    max: 1,
+    integer: false,
+    default: 0.01,
+    step: 0.005,
+  }),
+  // Quantization of the routed experts (docs/quantization.md), after pruning or alone. Keys added to v1 later: links
+  // carry them only where they differ from the defaults, so a link without qbits means "not quantized".
+  quantBits: choice({
+    section: 'quantize',
+    at: 'quantize.bits',
+    label: 'Quantize experts to',
+    help: 'code bits per routed-expert weight (symmetric per-group integers, GPTQ layout), or mixed precision under an average bit budget (bits per matrix by measured error)',
+    url: 'qbits',
+    link: 'non-default',
+    cli: null,
+    // The numeric options are the lab's code widths (QUANT_BITS, src/engine/quantize/quantized-matrix.ts, derives from them).
+    options: { none: 'not quantized', '8': '8 bits', '4': '4 bits', '3': '3 bits', '2': '2 bits', mixed: 'mixed precision (average budget)' },
+    default: 'none',
+  }),
+  quantMethod: choice({
+    section: 'quantize',
+    at: 'quantize.method',
+    label: 'Quantizer',
+    help: "round-to-nearest, or GPTQ (Frantar et al. 2022): the column sweep that updates the not yet quantized weights with the routed tokens' Hessian",
+    url: 'qmethod',
+    link: 'non-default',
+    cli: 'method',
+    options: { rtn: 'round to nearest (RTN)', gptq: 'GPTQ (calibration windows)' },
+    default: 'rtn',
+  }),
+  quantAvgBits: number({
+    section: 'quantize',
+    at: 'quantize.avgBits',
+    label: 'Average bits',
+    help: 'mixed precision: average code bits per weight over the routed experts; each matrix gets a width so that the summed routed-token error is smallest (QPruner)',
+    url: 'qavg',
+    link: 'non-default',
+    cli: 'avg-bits',
+    min: 2,
+    max: 8,
+    integer: false,
+    default: 4,
+    step: 0.25,
+  }),
+  quantGroupSize: number({
+    section: 'quantize',
+    at: 'quantize.groupSize',
+    label: 'Group size',
+    help: "input columns sharing one scale (a multiple of 4 that divides every expert matrix's input width)",
+    url: 'qgroup',
+    link: 'non-default',
+    cli: 'group-size',
+    min: 4,
+    max: 4096,
+    integer: true,
+    default: 32,
+    step: 4,
+  }),
+  quantAllocation: choice({
+    section: 'quantize',
+    at: 'quantize.allocation',
+    label: 'Bit allocation',
+    help: 'mixed precision: the exact knapsack over matrices x widths, or greedy (the best error drop per bit first)',
+    url: 'qalloc',
+    link: 'non-default',
+    cli: 'allocation',
+    options: { knapsack: 'exact knapsack', greedy: 'greedy' },
+    default: 'knapsack',
+  }),
+  quantDamp: number({
+    section: 'quantize',
+    at: 'quantize.damp',
+    label: 'GPTQ dampening',
+    help: "GPTQ's dampening: the fraction of the mean Hessian diagonal added before inverting (the paper: 0.01)",
+    url: 'qdamp',
+    link: 'non-default',
+    cli: 'damp',
+    min: 0.0001,
     max: 1,
     integer: false,
     default: 0.01,

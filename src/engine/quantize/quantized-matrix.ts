@@ -10,10 +10,15 @@
  * Scales are f32 values that f16 represents exactly: GPTQ checkpoints store `scales` in f16, so a matrix written
  * in that layout and read back decodes to the same values bit for bit.
  */
+import { SETTINGS, type ChoiceOf } from '../experiment/vocabulary.ts';
 
-/** The bit widths the lab quantizes to. */
-export const QUANT_BITS = [8, 4, 3, 2] as const;
-export type QuantBits = (typeof QUANT_BITS)[number];
+type NumberOf<S> = S extends `${infer N extends number}` ? N : never;
+/** The bit widths the lab quantizes to: the numeric options of the vocabulary's quantBits row, widest first. */
+export type QuantBits = NumberOf<ChoiceOf<typeof SETTINGS.quantBits>>;
+export const QUANT_BITS: readonly QuantBits[] = SETTINGS.quantBits.values
+  .filter((v) => /^\d+$/.test(v))
+  .map((v) => Number(v) as QuantBits)
+  .sort((a, b) => b - a);
 
 /** One quantized matrix [rows, cols]: codes row-major [rows, cols], scales [rows, cols / groupSize]. */
 export interface QuantizedMatrix {
@@ -88,7 +93,7 @@ export interface QuantizedModelMatrix {
 }
 
 /** Method that chose the codes: round-to-nearest, or GPTQ's column sweep with error feedback. */
-export type QuantizeMethod = 'rtn' | 'gptq';
+export type QuantizeMethod = ChoiceOf<typeof SETTINGS.quantMethod>;
 
 /**
  * A quantized model: the quantized matrices (each with its own bits and group size, so mixed precision is a

@@ -4,14 +4,22 @@
  * dampening (the fraction of the mean Hessian diagonal, as SparseGPT's). The one table of these defaults and
  * limits; the CLI reads its usage and checks from here.
  */
+import { SETTINGS, type ChoiceOf, type SectionValues } from '../experiment/vocabulary.ts';
 import { QUANT_BITS, type QuantBits, type QuantizeMethod } from './quantized-matrix.ts';
 
-export const QUANTIZE_METHODS = ['rtn', 'gptq'] as const satisfies readonly QuantizeMethod[];
+// The methods, allocations and defaults are the vocabulary's quantize rows (src/engine/experiment/vocabulary.ts),
+// which the page's controls and share links read too.
+export const QUANTIZE_METHODS: readonly QuantizeMethod[] = SETTINGS.quantMethod.values;
 /** exact: the knapsack over matrices x total bits (a DP); greedy: upgrade the best error drop per bit first. */
-export const ALLOCATIONS = ['knapsack', 'greedy'] as const;
-export type BitAllocation = (typeof ALLOCATIONS)[number];
+export const ALLOCATIONS = SETTINGS.quantAllocation.values;
+export type BitAllocation = ChoiceOf<typeof SETTINGS.quantAllocation>;
 
-export const QUANTIZE_DEFAULTS = { method: 'rtn' as QuantizeMethod, groupSize: 32, damp: 0.01, allocation: 'knapsack' as BitAllocation };
+export const QUANTIZE_DEFAULTS = {
+  method: SETTINGS.quantMethod.default as QuantizeMethod,
+  groupSize: SETTINGS.quantGroupSize.default,
+  damp: SETTINGS.quantDamp.default,
+  allocation: SETTINGS.quantAllocation.default as BitAllocation,
+};
 /** Average budgets lie between the narrowest and the widest width. */
 export const MIN_BITS = Math.min(...QUANT_BITS);
 export const MAX_BITS = Math.max(...QUANT_BITS);
@@ -44,4 +52,18 @@ export function checkQuantizeSettings(s: QuantizeSettings): void {
   }
   if (!ALLOCATIONS.includes(s.allocation)) throw new QuantizeRequestError(`allocation ${s.allocation} is not one of ${ALLOCATIONS.join(', ')}`);
   if (!(s.damp > 0 && s.damp <= 1)) throw new QuantizeRequestError(`dampening ${s.damp} must be in (0, 1]`);
+}
+
+/** The experiment's quantize section (the page, share links) as settings; null when it asks for no quantization. */
+export function quantizeSettingsOf(section: SectionValues<'quantize'>): QuantizeSettings | null {
+  if (section.bits === 'none') return null;
+  const mixed = section.bits === 'mixed';
+  return {
+    method: section.method,
+    bits: mixed ? null : (Number(section.bits) as QuantBits),
+    avgBits: mixed ? section.avgBits : null,
+    groupSize: section.groupSize,
+    allocation: section.allocation,
+    damp: section.damp,
+  };
 }
