@@ -338,4 +338,9 @@ export interface ExportFile {
 export interface ExportRequest {
   kind: 'statistics' | 'masks' | 'model' | 'report';
   zip: boolean;
+  /**
+   * kind 'model' only: a folder of the File System Access API (the page's "save to folder") that the engine writes
+   * the files into as they stream, tensor by tensor, instead of returning them (the answer is then empty).
+   */
+  folder?: FileSystemDirectoryHandle;
 }

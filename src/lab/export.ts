@@ -5,9 +5,12 @@
  */
 import type { OperationOptions } from '../api/engine.ts';
 import type { ExportFile, ExportRequest } from '../api/lab.ts';
+import { EngineError } from '../api/errors.ts';
+import { directoryWriter } from '../engine/export/directory-writer.ts';
 import { statisticsFile } from './calibration.ts';
-import type { LabSession } from './lab-session.ts';
+import { progressStep, type LabSession } from './lab-session.ts';
 import { prunedFiles } from './prune-export.ts';
+import { writePruned } from './token-runs.ts';
 import { zipStored } from './zip.ts';
 
 async function filesOf(session: LabSession, request: ExportRequest, options: OperationOptions): Promise<{ folder: string; files: ExportFile[] }> {
@@ -20,6 +23,25 @@ async function filesOf(session: LabSession, request: ExportRequest, options: Ope
 }
 
 export async function exportFiles(session: LabSession, request: ExportRequest, options: OperationOptions): Promise<ExportFile[]> {
+  if (request.folder) {
+    // Streamed to disk: host memory stays at a tensor or so, whatever the model's size.
+    if (request.kind !== 'model' || request.zip)
+      throw new EngineError({ kind: 'bad-request', message: 'Only the unzipped model folder can be written into a folder.' });
+    let written = 0;
+    const write = directoryWriter(request.folder);
+    await writePruned(
+      session,
+      session.loaded.summary.name,
+      (path, chunks) => {
+        options.onProgress?.(progressStep('compute', `Writing ${path}`, written, written + 1));
+        written++;
+        return write(path, chunks);
+      },
+      { model: true },
+      options,
+    );
+    return [];
+  }
   const { folder, files } = await filesOf(session, request, options);
   if (!request.zip) return files;
   const parts = zipStored(files.map((f) => ({ path: `${folder}/${f.path}`, bytes: f.bytes })));

@@ -4,10 +4,12 @@
  * Along the way: the inspector with dense/pruned switching, exact values on hover, the per-token loss, generation,
  * a sweep, the downloads, and a screenshot of every panel.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Page } from '@playwright/test';
 import { expect, test } from './fixtures.ts';
 import { expectLoaded, LAB_MODEL, serveLabModel, shot } from './lab-model.ts';
+import { readZip } from '../helpers/zip-reader.ts';
 
 /** Small enough for SwiftShader: 8 x 32 calibration tokens from one genre, 520 evaluation tokens over 13 genres. */
 const SETTINGS = 'text=brown.reviews&samples=8&seqlen=32&seed=1&mode=dense&method=moe-pruner&sparsity=0.5&eval=brown&ctx=64&evaltokens=520';
@@ -96,6 +98,30 @@ test('calibrate, prune 50% with MoE-Pruner, evaluate, and a shared link reproduc
   const zipBytes = readFileSync(await zipFile.path());
   expect(zipBytes.readUInt32LE(0)).toBe(0x04034b50);
   expect(zipBytes.toString('latin1')).toContain('prune-report.json');
+  // "Save model folder to disk…": the engine writes into the folder as the export streams (an origin-private folder
+  // stands in for the one the picker would give); the files are the zip's, byte for byte.
+  await page.evaluate(() => {
+    (window as unknown as { showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker = () => navigator.storage.getDirectory();
+  });
+  await page.getByRole('button', { name: 'Save model folder to disk…' }).click();
+  const zipped = new Map(readZip(zipBytes).map((f) => [f.name.split('/').pop()!, createHash('sha256').update(f.data).digest('hex')]));
+  const saved = (names: string[]) =>
+    page.evaluate(async (names) => {
+      const root = await navigator.storage.getDirectory();
+      const hex = (b: ArrayBuffer) => Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, '0')).join('');
+      const out: Record<string, string | null> = {};
+      for (const name of names) {
+        const file = await root.getFileHandle(name).then(
+          (h) => h.getFile(),
+          () => null,
+        );
+        out[name] = file ? hex(await crypto.subtle.digest('SHA-256', await file.arrayBuffer())) : null;
+      }
+      return out;
+    }, names);
+  await expect.poll(async () => (await saved(['prune-report.json']))['prune-report.json'] !== null, { timeout: 60_000 }).toBe(true);
+  const names = ['config.json', 'model.safetensors', 'masks.safetensors'];
+  expect(await saved(names)).toEqual(Object.fromEntries(names.map((n) => [n, zipped.get(n)])));
   await shot(page, '#model', 'panel-model-and-gpu');
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: 'test-results/screens/lab-page.png', fullPage: true });

@@ -1,4 +1,4 @@
-import type { ExportFile, ExportRequest } from '../../api/lab.ts';
+import type { ExportRequest } from '../../api/lab.ts';
 import { useLab, useLabActions, type Lab } from '../../state/store.ts';
 import { useContext } from 'react';
 import { LabContext } from '../../state/store.ts';
@@ -9,18 +9,6 @@ import { TaskView, useRunning } from './TaskView.tsx';
 /** The File System Access API's folder picker (Chromium), where the browser has it. */
 type DirectoryPicker = (options?: { mode?: 'readwrite' }) => Promise<FileSystemDirectoryHandle>;
 const directoryPicker = (): DirectoryPicker | null => (globalThis as { showDirectoryPicker?: DirectoryPicker }).showDirectoryPicker ?? null;
-
-/** Writes files (paths may hold '/') under a folder the user picked. */
-async function writeToFolder(folder: FileSystemDirectoryHandle, files: ExportFile[]): Promise<void> {
-  for (const file of files) {
-    const parts = file.path.split('/');
-    let dir = folder;
-    for (const part of parts.slice(0, -1)) dir = await dir.getDirectoryHandle(part, { create: true });
-    const writable = await (await dir.getFileHandle(parts.at(-1)!, { create: true })).createWritable();
-    await writable.write(file.bytes as Uint8Array<ArrayBuffer>);
-    await writable.close();
-  }
-}
 
 /** Downloads: the pruned model (a Hugging Face folder, zipped or into a folder), masks, statistics, and the report. */
 export function ExportPanel() {
@@ -41,8 +29,8 @@ export function ExportPanel() {
     } catch {
       return; // the user closed the picker
     }
-    const files = await exportFiles({ kind: 'model', zip: false });
-    if (files) await writeToFolder(folder, files);
+    // The engine writes into the folder as the export streams (never the whole model in memory).
+    await exportFiles({ kind: 'model', zip: false, folder });
   };
   const report = () => {
     const state = lab.store.getState();
