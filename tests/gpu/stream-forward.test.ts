@@ -14,6 +14,9 @@ import { maskWords } from '../../src/gpu/weights.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { FIXTURES, FIXTURES_B, FIXTURES_C, openFixture, readFixtureReference, type AnyFixtureName } from '../helpers/fixtures.ts';
 import { gpu } from './gpu-context.ts';
+import { setGpuMemoryBudget } from '../../src/gpu/memory.ts';
+import { createNodeGpuContext } from '../../src/gpu/node.ts';
+import type { GpuContext } from '../../src/gpu/context.ts';
 
 /** Random keep-masks on every layer's experts and o projection (about half kept). */
 function randomMasks(model: GpuModel, seed: number): MaskSet {
@@ -77,4 +80,34 @@ describe('layer streaming: the same numbers as the resident model', () => {
       }
     });
   }
+
+  it('mixtral: residual streams spilled to CPU memory under a tight budget give the same perplexity', async () => {
+    const checkpoint = await openFixture('mixtral');
+    const rng = createRng(3);
+    const ids = Array.from({ length: 2048 }, () => rng.int(checkpoint.spec.vocabSize));
+    const options = { ctx: 64, batch: 4 }; // 8 batches of 256 tokens: 8 stashes of 64 KiB
+    const perplexity = async (budget: number | null) => {
+      setGpuMemoryBudget(budget);
+      let ctx: GpuContext | null = null;
+      try {
+        ctx = await createNodeGpuContext({ label: 'stream spill' });
+        const model = await GpuModel.upload(ctx, checkpoint, { stream: true });
+        const report = await evaluatePerplexity(model, ids, options);
+        model.destroy();
+        return { report, peak: ctx.memory.peak };
+      } finally {
+        setGpuMemoryBudget(null);
+        ctx?.destroy();
+      }
+    };
+    const free = await perplexity(null);
+    const stashes = 2048 * checkpoint.spec.hiddenSize * 4;
+    // A quarter of the stashes' bytes less than the free run's peak: the first stashes stay on the GPU, the rest spill.
+    const tight = await perplexity(free.peak - stashes / 4);
+    expect(tight.peak).toBeLessThan(free.peak);
+    expect(tight.report).toEqual(free.report);
+    const resident = await GpuModel.upload(await gpu(), checkpoint);
+    expect(await evaluatePerplexity(resident, ids, options)).toEqual(free.report);
+    resident.destroy();
+  });
 });

@@ -215,7 +215,7 @@ export async function calibrateOnGpu(model: GpuModel, windows: number[][], optio
     // The residual stream of every batch, kept between layers: [T_b, H] each (on the GPU while the budget has room).
     for (const batch of batches) {
       const pass = passes.of(batch.length);
-      const hidden = await ResidualStash.create(pass.forward);
+      const hidden = await ResidualStash.create(pass.forward, model.streamed ? Math.max(...model.layerBytes) : 0);
       stash.push(hidden);
       pass.forward.writeIds(batch.flat());
       const rec = ctx.record('calibrate embedding');

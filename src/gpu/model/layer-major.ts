@@ -18,6 +18,9 @@ export interface LayerMajorBatch {
   ids: ArrayLike<number>;
 }
 
+/** Bytes a GPU stash leaves free for what a layer's pass allocates besides its weights (uniform parameter buffers). */
+const STASH_HEADROOM = 64 * 1024;
+
 /** A batch's residual stream [T_b, H] kept between layers: on the GPU, or spilled to CPU memory. */
 export class ResidualStash {
   private constructor(
@@ -27,10 +30,16 @@ export class ResidualStash {
     private cpu: Float32Array | null,
   ) {}
 
-  /** A GPU buffer when the budget allows one, else CPU memory. */
-  static async create(forward: GpuForward): Promise<ResidualStash> {
+  /**
+   * A GPU buffer when the budget allows one beside `reserve` bytes still to come (a streamed layer's weights), else
+   * CPU memory.
+   */
+  static async create(forward: GpuForward, reserve = 0): Promise<ResidualStash> {
     const ctx = forward.model.ctx;
     const bytes = forward.ws.hidden.size;
+    const { budget, resident } = ctx.memory;
+    // Beside the reserve, room for a spilled stash's readback staging and for the pooled uniform buffers.
+    if (budget !== null && resident + 2 * bytes + reserve + STASH_HEADROOM > budget) return new ResidualStash(ctx, forward, null, new Float32Array(bytes / 4));
     try {
       return new ResidualStash(ctx, forward, await ctx.allocate('residual stream stash', bytes), null);
     } catch (error) {
@@ -89,7 +98,8 @@ export async function runLayerMajor(model: GpuModel, batches: readonly LayerMajo
   try {
     for (const batch of batches) {
       options.signal?.throwIfAborted();
-      const stash = await ResidualStash.create(batch.forward);
+      // Stashes on the GPU leave room for the largest layer that streams through after them.
+      const stash = await ResidualStash.create(batch.forward, model.streamed ? Math.max(...model.layerBytes) : 0);
       stashes.push(stash);
       batch.forward.writeIds(batch.ids);
       const rec = ctx.record('embedding');
