@@ -3,7 +3,8 @@
  * streamed model (one layer's weights on the GPU at a time, read by ranges for each pass) gives the resident model's
  * dense and sequential statistics, the router record of the inspector, and bit-identical masks (and SparseGPT's
  * updated weights) for magnitude, Wanda (sequential), MoE-Pruner with OWL and expert dropping, SparseGPT (sequential
- * and dense) and neuron pruning. Calibration runs in 2 batches so the layer-major order is exercised.
+ * and dense) and neuron pruning (the last two on the first six families). Calibration runs in 2 batches so the
+ * layer-major order is exercised.
  */
 import { describe, expect, it } from 'vitest';
 import type { MatrixKey } from '../../src/engine/model/mask-set.ts';
@@ -51,7 +52,9 @@ describe('layer streaming: the same statistics and masks as the resident model',
         }
         expect(await recordTokenRouting(streamed, windows.slice(0, 2))).toEqual(await recordTokenRouting(resident, windows.slice(0, 2)));
 
-        for (const [label, partial] of CASES) {
+        // SparseGPT's dense mode and neuron pruning take the same streamed paths on every family: the first set only.
+        const cases = (FIXTURES as readonly string[]).includes(name) ? CASES : CASES.filter(([label]) => !/dense|neurons/.test(label));
+        for (const [label, partial] of cases) {
           const settings = pipelineSettings(partial);
           const calibration = { windows, tokensPerBatch, info: { source: 'test' } };
           const want = await outcome(() => prunePipeline(resident, settings, calibration));
