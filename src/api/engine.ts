@@ -12,6 +12,7 @@ import type { MoeModelSpec, ParameterCounts, WeightDtype } from '../engine/model
 import type * as Lab from './lab.ts';
 import type { RecoverReport, RecoverRequest } from './recover.ts';
 import type { BenchmarkReport, BenchmarkRequest } from './benchmarks.ts';
+import type { QuantizeRequest, QuantizeSummary } from './quantize.ts';
 
 /** How far a long operation has got; the page shows `message` and a bar for done / total. */
 export interface Progress {
@@ -166,4 +167,8 @@ export interface Engine {
   exportRecovered(request: { zip: boolean }, options?: OperationOptions): Promise<Lab.ExportFile[]>;
   /** Where the masks in force and the masks another pruning request would make disagree; the masks in force stay. */
   compareMasks(request: Lab.CompareMasksRequest, options?: OperationOptions): Promise<Lab.MaskComparisonReport>;
+  /** Quantizes the routed experts (under the masks in force) and measures the quantized perplexity; the quantization stays in force for its export. */
+  quantize(request: QuantizeRequest, options?: OperationOptions): Promise<QuantizeSummary>;
+  /** The quantized model in force as a GPTQ checkpoint folder with quantize-report.json, as files or one zip. */
+  exportQuantized(request: { zip: boolean }, options?: OperationOptions): Promise<Lab.ExportFile[]>;
 }

@@ -55,6 +55,8 @@ import { quantizationInForce, quantizedPerplexity, quantizeWithSettings, writeQu
 import type { QuantizedModel } from '../engine/quantize/quantized-matrix.ts';
 import type { QuantizeReport } from '../engine/quantize/report.ts';
 import type { QuantizeSettings } from '../engine/quantize/settings.ts';
+import type { QuantizeRequest, QuantizeSummary } from '../api/quantize.ts';
+import { quantizedFiles, runQuantize } from './quantize-page.ts';
 import {
   generationWithMaskSet,
   idsComparison,
@@ -240,6 +242,14 @@ export class LabService implements Engine {
 
   compareMasks(request: Lab.CompareMasksRequest, options: OperationOptions = {}): Promise<Lab.MaskComparisonReport> {
     return this.compute((session) => runMaskComparison(session, this.textLibrary, request, options));
+  }
+
+  quantize(request: QuantizeRequest, options: OperationOptions = {}): Promise<QuantizeSummary> {
+    return this.compute((session) => runQuantize(session, this.textLibrary, request, options));
+  }
+
+  exportQuantized(request: { zip: boolean }): Promise<Lab.ExportFile[]> {
+    return this.compute((session) => quantizedFiles(session, request));
   }
 
   // Node: the loaded model's facts and computations on token ids and files (src/lab/token-runs.ts), for the CLI.

@@ -10,7 +10,18 @@ import type { ExpertSwitch, ExportFile, ExportRequest, InspectRequest, PruneMeth
 import { textRefOf } from '../engine/experiment/text-ref.ts';
 import { freshnessKey, recoverRequest, REPRODUCE_EVALUATION } from '../api/experiment-requests.ts';
 import { contextLimit } from '../engine/model/spec.ts';
-import { calibrationKey, calibrationRequest, evaluatedVariants, evaluateKey, evaluateRequest, pruneKey, pruneRequest, recoverKeyOf } from './requests.ts';
+import {
+  calibrationKey,
+  calibrationRequest,
+  evaluatedVariants,
+  evaluateKey,
+  evaluateRequest,
+  pruneKey,
+  pruneRequest,
+  quantizeKey,
+  recoverKeyOf,
+} from './requests.ts';
+import { quantizeRequest } from '../api/quantize.ts';
 import { idleTasks, type GenerationColumn, type LabStore, type LabTasks, type SweepResult, type TaskName, type TaskState } from './store.ts';
 
 export function errorInfo(error: unknown): EngineErrorInfo {
@@ -249,6 +260,28 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
     async runExperiment(byGenre: boolean = REPRODUCE_EVALUATION.byGenre): Promise<void> {
       if (!(await actions.prune())) return;
       await actions.evaluate(byGenre);
+      // A link with quantization settings (qbits=...) reproduces the quantized model too.
+      if (get().experiment.quantize.bits !== 'none') await actions.quantize();
+    },
+
+    /**
+     * Quantizes the routed experts as the experiment's quantize section says, under the masks in force (none: the
+     * dense model), and measures the quantized perplexity on the evaluation text; keyed by the masks too.
+     */
+    async quantize(): Promise<boolean> {
+      const { experiment, masksKey } = get();
+      const request = quantizeRequest(experiment);
+      return (await runTask('quantize', quantizeKey(experiment, modelHash(), masksKey), (options) => engine.quantize(request, options))) !== null;
+    },
+
+    /** The quantized model as a GPTQ checkpoint folder with its report, one zip (null when it failed: the error shows on the task). */
+    async exportQuantized(): Promise<ExportFile[] | null> {
+      try {
+        return await engine.exportQuantized({ zip: true });
+      } catch (error) {
+        patchTask('quantize', { error: errorInfo(error) });
+        return null;
+      }
     },
 
     /**

@@ -8,6 +8,7 @@ import type { Variant } from '../api/lab.ts';
 import type { Experiment } from '../engine/experiment/schema.ts';
 import { evaluateRequest, freshnessKey, pruneCalibration, pruneRequest, recoverSettings } from '../api/experiment-requests.ts';
 import { contextLimit } from '../engine/model/spec.ts';
+import { quantizeRequest } from '../api/quantize.ts';
 import type { LabState } from './store.ts';
 
 export { calibrationRequest, evaluateRequest, pruneRequest } from '../api/experiment-requests.ts';
@@ -30,6 +31,11 @@ export function evaluatedVariants(masksKey: string | null): Variant[] {
 /** What an evaluation's numbers depend on: the model, the evaluation request, and the masks when the pruned model is measured. */
 export function evaluateKey(experiment: Experiment, modelHash: string | null, masksKey: string | null, byGenre: boolean): string {
   return freshnessKey({ model: modelHash, evaluate: evaluateRequest(experiment, evaluatedVariants(masksKey), byGenre), masks: masksKey });
+}
+
+/** What a quantization's numbers depend on: the model, the masks it was quantized under, and the quantization request. */
+export function quantizeKey(experiment: Experiment, modelHash: string | null, masksKey: string | null): string {
+  return freshnessKey({ model: modelHash, masks: masksKey, quantize: quantizeRequest(experiment) });
 }
 
 /** What a Recover run's report depends on: the model, the masks in force and the Recover settings. */

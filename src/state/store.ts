@@ -5,6 +5,7 @@
  * into the URL hash.
  */
 import type { BenchmarkReport } from '../api/benchmarks.ts';
+import type { QuantizeSummary } from '../api/quantize.ts';
 import { createContext, useContext } from 'react';
 import { useStore } from 'zustand';
 import { createStore, type StoreApi } from 'zustand/vanilla';
@@ -99,6 +100,8 @@ export interface LabTasks {
   export: TaskState<string>;
   /** The Recover step: the report of the run so far (it grows chunk by chunk while the task runs). */
   recover: TaskState<RecoverReport>;
+  /** The quantized model (after the pruning in force, or alone): its report, accounting and perplexity. */
+  quantize: TaskState<QuantizeSummary>;
 }
 
 export type TaskName = keyof LabTasks;
@@ -116,6 +119,7 @@ export function idleTasks(): LabTasks {
     generate: idleTask(),
     export: idleTask(),
     recover: idleTask(),
+    quantize: idleTask(),
   };
 }
 

@@ -7,6 +7,7 @@ import type { CapabilitiesReport, GpuMemoryReport, EmbeddedModel, Engine, ModelE
 import type * as Lab from '../api/lab.ts';
 import type { RecoverReport, RecoverRequest } from '../api/recover.ts';
 import type { BenchmarkReport, BenchmarkRequest } from '../api/benchmarks.ts';
+import type { QuantizeRequest, QuantizeSummary } from '../api/quantize.ts';
 import { abortedError, EngineError, type EngineErrorInfo } from '../api/errors.ts';
 import type { ClientMessage, EngineCalls, EngineInit, EngineMethod, HostMessage, MessageEndpoint } from './protocol.ts';
 
@@ -118,6 +119,14 @@ export class WorkerEngineClient implements Engine {
 
   compareMasks(request: Lab.CompareMasksRequest, options?: OperationOptions): Promise<Lab.MaskComparisonReport> {
     return this.call('compareMasks', request, options);
+  }
+
+  quantize(request: QuantizeRequest, options?: OperationOptions): Promise<QuantizeSummary> {
+    return this.call('quantize', request, options);
+  }
+
+  exportQuantized(request: { zip: boolean }, options?: OperationOptions): Promise<Lab.ExportFile[]> {
+    return this.call('exportQuantized', request, options);
   }
 
   /**

@@ -54,6 +54,10 @@ function dispatch(engine: Engine, call: CallMessage, options: OperationOptions):
       return engine.exportRecovered(call.input, options);
     case 'compareMasks':
       return engine.compareMasks(call.input, options);
+    case 'quantize':
+      return engine.quantize(call.input, options);
+    case 'exportQuantized':
+      return engine.exportQuantized(call.input, options);
     default: {
       const unreachable: never = call;
       throw new EngineError({ kind: 'bad-request', message: `unknown engine method ${JSON.stringify(unreachable)}` });

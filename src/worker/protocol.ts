@@ -11,6 +11,7 @@ import type * as Lab from '../api/lab.ts';
 import type { EngineErrorInfo } from '../api/errors.ts';
 import type { RecoverReport, RecoverRequest } from '../api/recover.ts';
 import type { BenchmarkReport, BenchmarkRequest } from '../api/benchmarks.ts';
+import type { QuantizeRequest, QuantizeSummary } from '../api/quantize.ts';
 
 export interface EngineCalls {
   capabilities: { input: null; output: CapabilitiesReport };
@@ -35,6 +36,8 @@ export interface EngineCalls {
   recover: { input: RecoverRequest; output: RecoverReport };
   exportRecovered: { input: { zip: boolean }; output: Lab.ExportFile[] };
   compareMasks: { input: Lab.CompareMasksRequest; output: Lab.MaskComparisonReport };
+  quantize: { input: QuantizeRequest; output: QuantizeSummary };
+  exportQuantized: { input: { zip: boolean }; output: Lab.ExportFile[] };
 }
 
 export type EngineMethod = keyof EngineCalls;
@@ -62,6 +65,8 @@ export const ENGINE_METHODS: readonly EngineMethod[] = [
   'recover',
   'exportRecovered',
   'compareMasks',
+  'quantize',
+  'exportQuantized',
 ];
 
 /** What the worker needs to know about the page before its first call. */

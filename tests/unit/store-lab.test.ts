@@ -10,7 +10,7 @@ import { RECOVER_CHUNK } from '../../src/state/lab-actions.ts';
 import { recoverKeyOf } from '../../src/state/requests.ts';
 import { pruneKey } from '../../src/state/requests.ts';
 import { createLabStore } from '../../src/state/store.ts';
-import { unusedLabCalls } from './worker-fake-engine.ts';
+import { loadedModelCalls, unusedLabCalls } from './worker-fake-engine.ts';
 
 const HASH = 'c'.repeat(64);
 const summary = { name: 'm', contentHash: HASH, spec: { numExperts: 8, numLayers: 2 }, tokenizer: true } as unknown as ModelSummary;
@@ -43,12 +43,7 @@ function scripted() {
       options.signal?.addEventListener('abort', () => reject(abortedError('test')));
     });
   const engine: Engine = {
-    capabilities: async () => ({ available: true, caps: { limits: {} } as never, summary: '' }),
-    embeddedModels: async () => [{ id: 'm', name: 'm', path: 'models/m', description: '', default: true }],
-    estimateModel: async () => ({}) as never,
-    loadModel: async () => summary,
-    unloadModel: async () => {},
-    tokenize: async () => [],
+    ...loadedModelCalls(summary),
     ...unusedLabCalls(),
     texts: async () => [{ id: 'brown-heldout', name: 'Brown', bytes: 1, genres: [] }],
     addText: async (text) => ({ hash: text === 'bad' ? 'x' : 'f'.repeat(16), bytes: text.length }),

@@ -1,5 +1,5 @@
 /** The Engine's computation calls for fakes that do not use them: each rejects, naming the call. */
-import type { Engine } from '../../src/api/engine.ts';
+import type { Engine, ModelSummary } from '../../src/api/engine.ts';
 import { EngineError } from '../../src/api/errors.ts';
 
 type LabCalls = Pick<
@@ -19,6 +19,8 @@ type LabCalls = Pick<
   | 'recover'
   | 'exportRecovered'
   | 'compareMasks'
+  | 'quantize'
+  | 'exportQuantized'
   | 'gpuMemory'
 >;
 
@@ -40,6 +42,22 @@ export function unusedLabCalls(): LabCalls {
     recover: unused('recover'),
     exportRecovered: unused('exportRecovered'),
     compareMasks: unused('compareMasks'),
+    quantize: unused('quantize'),
+    exportQuantized: unused('exportQuantized'),
     gpuMemory: async () => null,
+  };
+}
+
+/** The model calls of a fake engine whose one embedded model 'm' (the index default) loads as `summary` at once. */
+export function loadedModelCalls(
+  summary: ModelSummary,
+): Pick<Engine, 'capabilities' | 'embeddedModels' | 'estimateModel' | 'loadModel' | 'unloadModel' | 'tokenize'> {
+  return {
+    capabilities: async () => ({ available: true, caps: { limits: {} } as never, summary: '' }),
+    embeddedModels: async () => [{ id: 'm', name: 'm', path: 'models/m', description: '', default: true }],
+    estimateModel: async () => ({}) as never,
+    loadModel: async () => summary,
+    unloadModel: async () => {},
+    tokenize: async () => [],
   };
 }

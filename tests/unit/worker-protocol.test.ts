@@ -29,6 +29,8 @@ class FakeEngine implements Engine {
   recover = lab.recover;
   exportRecovered = lab.exportRecovered;
   compareMasks = lab.compareMasks;
+  quantize = lab.quantize;
+  exportQuantized = lab.exportQuantized;
   gpuMemory = lab.gpuMemory;
   init: unknown;
   /** Resolves with the reason once loadModel's signal fires. */

@@ -13,6 +13,7 @@ import { drawHeatmap } from '../charts/heatmap.ts';
 import { ExportPanel } from './ExportPanel.tsx';
 import { METHODS } from './prune-methods.ts';
 import { MaskDisagreementView } from './MaskDisagreementView.tsx';
+import { QuantizePanel } from './QuantizePanel.tsx';
 import { SweepView } from './SweepView.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
 import { VariantToggle } from './VariantToggle.tsx';
@@ -267,6 +268,7 @@ export function PrunePanel() {
       <TaskView task="prune" label="Pruning" />
       {task.result && <PruneResult summary={task.result} stale={task.key !== currentKey} />}
       <MaskDisagreementView />
+      <QuantizePanel />
       <SweepView />
       <ExportPanel />
     </section>
