@@ -2,7 +2,8 @@
  * The lab's commands on the set-b fixtures (DeepSeek-V2, DeepSeek-V3 with and without expert groups, GLM-4.5), in
  * process on the GPU: `ppl --ids` equals transformers' perplexity to 1e-5 relative; `logits` writes the MoE
  * layers' router logits (the raw logits, before sigmoid/softmax and correction bias) matching transformers;
- * prune gives the CPU reference pipeline's masks, and export -> reload -> ppl the number `ppl --masks` gives on the dense folder; dropping experts
+ * prune gives the CPU reference pipeline's masks, and export -> reload -> ppl the number `ppl --masks` gives on the dense folder (with the
+ * multi-head latent attention pruned too: q or q_a / q_b, kv_a, kv_b and o masked and exported); dropping experts
  * exports E - r experts with the same perplexity (with expert groups r / n_group from each group, n_group kept; an
  * uneven r is refused); distillation lowers every MoE layer's expert MSE with the masks held.
  */
@@ -142,10 +143,10 @@ describe.each(FIXTURES_B)('%s', (name) => {
     expect(await cliNll(['--model', out])).toBe(await cliNll(['--model', fixtureDir(name), '--masks', join(out, 'masks.safetensors')]));
   });
 
-  it('refuses the attention target on multi-head latent attention with its one line', async () => {
+  it('prunes multi-head latent attention too: its masks in masks.safetensors; export -> reload -> ppl = ppl --masks', async () => {
     if (!name.startsWith('deepseek')) return;
     const out = join(work, `${name}-attn`);
-    const r = await run([
+    await ok([
       'prune',
       '--model',
       fixtureDir(name),
@@ -160,8 +161,13 @@ describe.each(FIXTURES_B)('%s', (name) => {
       '--out',
       out,
     ]);
-    expect(r.err).toMatch(/^moe-lab prune: target 'attention': the multi-head latent attention of this deepseek_v[23] model is not pruned yet/);
-    expect(r.code).toBe(2); // a usage error: its line, then the usage
+    const dense = await openCheckpoint(new DirectoryFolder(fixtureDir(name)));
+    const masks = await readMasksFile(new FileByteSource(join(out, 'masks.safetensors')), dense.spec);
+    const q = dense.spec.mla!.qLoraRank === null ? ['attn.q'] : ['attn.q_a', 'attn.q_b'];
+    expect(Object.keys(masks.layers[1]!.matrices).sort()).toEqual(['attn.kv_a', 'attn.kv_b', 'attn.o', ...q, 'experts.down', 'experts.gate_up'].sort());
+    const exported = await cliNll(['--model', out]);
+    expect(await cliNll(['--model', fixtureDir(name), '--masks', join(out, 'masks.safetensors')])).toBe(exported);
+    expect(exported).not.toBe(await cliNll(['--model', join(work, `${name}-pruned`)]));
   });
 
   it("distills: every MoE layer's expert MSE goes down, masks held", async () => {

@@ -1,7 +1,8 @@
 /**
  * Pruning masks applied on the fly: the GPU forward with a MaskSet (every maskable matrix, dropped experts) equals
  * the CPU reference on weights with the masked elements zeroed and the experts removed; switching back to dense
- * gives the dense result bit for bit.
+ * gives the dense result bit for bit. DeepSeek-V2 (q_proj) and DeepSeek-V3 (q LoRA) mask multi-head latent attention's
+ * projections (q or q_a / q_b, kv_a, kv_b, o).
  */
 import { describe, expect, it } from 'vitest';
 import { MATRIX_KEYS, type LayerMasks, type MaskSet } from '../../src/engine/model/mask-set.ts';
@@ -13,11 +14,11 @@ import { GpuForward } from '../../src/gpu/model/forward.ts';
 import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
 import { maskedMatrix, uploadMasks } from '../../src/gpu/model/gpu-mask-set.ts';
 import { expectClose } from '../helpers/tolerance.ts';
-import { openFixture, readFixtureReference, type FixtureName } from '../helpers/fixtures.ts';
+import { openFixture, readFixtureReference, type AnyFixtureName } from '../helpers/fixtures.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 import { randomMask } from './kernel-harness.ts';
 
-describe.each(['qwen2_moe', 'phimoe'] as FixtureName[])('GPU forward with masks: %s', (name) => {
+describe.each(['qwen2_moe', 'phimoe', 'deepseek_v2', 'deepseek_v3'] as AnyFixtureName[])('GPU forward with masks: %s', (name) => {
   it('matches the reference on masked weights, and dense again after', async () => {
     const ctx = await gpu();
     const checkpoint = await openFixture(name);
@@ -35,11 +36,17 @@ describe.each(['qwen2_moe', 'phimoe'] as FixtureName[])('GPU forward with masks:
               const matrix = maskedMatrix(model, l, key);
               if (matrix) matrices[key] = randomMask(rng, matrix.elements, 0.7);
             }
-            // Layer 0 drops three experts, layer 1 none.
-            const expertEnabled = l === 0 ? Uint8Array.from({ length: spec.numExperts }, (_, e) => (e % 3 === 2 ? 0 : 1)) : undefined;
+            // The first MoE layer drops three experts, the others none.
+            const expertEnabled =
+              l === spec.moeLayers.indexOf(true) ? Uint8Array.from({ length: spec.numExperts }, (_, e) => (e % 3 === 2 ? 0 : 1)) : undefined;
             return { matrices, expertEnabled };
           }),
         };
+        if (spec.mla) {
+          const q = spec.mla.qLoraRank === null ? ['attn.q'] : ['attn.q_a', 'attn.q_b'];
+          const attention = Object.keys(masks.layers[1]!.matrices).filter((k) => k.startsWith('attn.'));
+          expect(attention.sort()).toEqual([...q, 'attn.o', 'attn.kv_a', 'attn.kv_b'].sort());
+        }
         const dense = await forward.run({ ids, logits: true });
         const gpuMasks = await uploadMasks(model, masks);
         const pruned = await forward.run({ ids, logits: true, masks: gpuMasks, taps: ['moeOutput'] });
@@ -50,6 +57,7 @@ describe.each(['qwen2_moe', 'phimoe'] as FixtureName[])('GPU forward with masks:
         const ref = referenceForward(maskReferenceWeights(weights, masks), ids, { trace: true });
         expectClose(pruned.logits!, ref.logits, { atol: 1e-3, rtol: 0, label: `${name} masked logits` });
         for (let l = 0; l < spec.numLayers; l++) {
+          if (!spec.moeLayers[l]) continue; // DeepSeek's dense first layer has no MoE output
           expectClose(pruned.layers[l].moeOutput!, ref.moe[l]!.output, { atol: 1e-3, rtol: 0, label: `${name} masked layer ${l} moe_output` });
         }
         // Masks did change the model, and took nothing with them.

@@ -42,6 +42,10 @@ export function canonicalReader(checkpoint: Checkpoint): (layer: number, key: Ma
       values.set(up, gate.length);
     } else if (key === 'shared.down') {
       values = await tensor(names.shared!.down);
+    } else if (key === 'attn.q_a' || key === 'attn.q_b' || key === 'attn.kv_a' || key === 'attn.kv_b') {
+      const mla = names.mla!;
+      const stored = { 'attn.q_a': mla.qA?.weight, 'attn.q_b': mla.qB, 'attn.kv_a': mla.kvA.weight, 'attn.kv_b': mla.kvB }[key];
+      values = await tensor(stored!);
     } else {
       values = await tensor(names[key.slice('attn.'.length) as 'q' | 'k' | 'v' | 'o']!.weight);
     }

@@ -15,7 +15,9 @@
  *   layers.{i}.shared.{input_sqnorm,input_sqnorm_gated} [H], .{inter_sqnorm,inter_sqnorm_gated} [S]
  *                                            shared expert, gated by its sigmoid gate (1 when ungated)
  *   layers.{i}.attn.input_sqnorm [H]         input of q/k/v (after the input norm), over all tokens
- *   layers.{i}.attn.o_input_sqnorm [Hq*D]    input of the o projection
+ *   layers.{i}.attn.o_input_sqnorm [Hq*D]    input of the o projection ([Hq*dv] under MLA)
+ *   layers.{i}.attn.q_b_input_sqnorm [rq]    MLA with a q LoRA only: q_b_proj's input, q_a_layernorm(q_a_proj(x))
+ *   layers.{i}.attn.kv_b_input_sqnorm [r]    MLA only: kv_b_proj's input, kv_a_layernorm(latent)
  *   layers.{i}.router_entropy_hist [B], layers.{i}.router_margin_hist [B]  router health (router-health.ts)
  * The header's __metadata__ holds tokens (T), mode, samples, seq_len, seed and the model's content hash.
  */
@@ -27,7 +29,7 @@ import { attentionOutputWidth, type MoeModelSpec } from '../model/spec.ts';
 export const HISTOGRAM_BINS = 32;
 
 /** Statistics added after the format's first files: read as NaN (unknown) when a file lacks them. */
-const ADDED_LATER = ['.expert_output_norm_sum', '.expert_output_absmax'];
+const ADDED_LATER = ['.expert_output_norm_sum', '.expert_output_absmax', '.attn.q_b_input_sqnorm', '.attn.kv_b_input_sqnorm'];
 
 export interface ExpertStats {
   inputSqNorm: Float32Array; // [H]
@@ -49,6 +51,10 @@ export interface LayerStats {
   shared: ExpertStats | null;
   attnInputSqNorm: Float32Array; // [H]
   attnOInputSqNorm: Float32Array; // [Hq*D]
+  /** MLA with a q LoRA: q_b_proj's input columns [rq]; null otherwise. */
+  attnQBInputSqNorm: Float32Array | null;
+  /** MLA: kv_b_proj's input columns [r]; null otherwise. */
+  attnKvBInputSqNorm: Float32Array | null;
   routerEntropyHist: Float32Array; // [B] over [0, ln E]
   routerMarginHist: Float32Array; // [B] over [0, 1]
 }
@@ -82,6 +88,8 @@ export function emptyLayerStats(spec: MoeModelSpec): LayerStats {
     shared: spec.sharedExpert ? expert(spec.sharedExpert.ffnSize) : null,
     attnInputSqNorm: new Float32Array(H),
     attnOInputSqNorm: new Float32Array(attentionOutputWidth(spec)),
+    attnQBInputSqNorm: spec.mla?.qLoraRank ? new Float32Array(spec.mla.qLoraRank) : null,
+    attnKvBInputSqNorm: spec.mla ? new Float32Array(spec.mla.kvLoraRank) : null,
     routerEntropyHist: new Float32Array(HISTOGRAM_BINS),
     routerMarginHist: new Float32Array(HISTOGRAM_BINS),
   };
@@ -109,6 +117,8 @@ export function layerTensors(i: number, s: LayerStats): [string, Float32Array, n
   if (s.shared) expert(`${p}.shared`, s.shared);
   out.push([`${p}.attn.input_sqnorm`, s.attnInputSqNorm, [s.attnInputSqNorm.length]]);
   out.push([`${p}.attn.o_input_sqnorm`, s.attnOInputSqNorm, [s.attnOInputSqNorm.length]]);
+  if (s.attnQBInputSqNorm) out.push([`${p}.attn.q_b_input_sqnorm`, s.attnQBInputSqNorm, [s.attnQBInputSqNorm.length]]);
+  if (s.attnKvBInputSqNorm) out.push([`${p}.attn.kv_b_input_sqnorm`, s.attnKvBInputSqNorm, [s.attnKvBInputSqNorm.length]]);
   out.push([`${p}.router_entropy_hist`, s.routerEntropyHist, [s.routerEntropyHist.length]]);
   out.push([`${p}.router_margin_hist`, s.routerMarginHist, [s.routerMarginHist.length]]);
   return out;
@@ -138,7 +148,7 @@ export function statsFromSafetensors(spec: MoeModelSpec, header: SafetensorsHead
     for (const [name, target, shape] of layerTensors(i, s)) {
       const info = header.tensors.get(name);
       if (!info && ADDED_LATER.some((suffix) => name.endsWith(suffix))) {
-        target.fill(NaN); // a file from before these statistics: EAN and super experts are unknown, not zero
+        target.fill(NaN); // a file from before these statistics: EAN, super experts, MLA's q_b / kv_b inputs are unknown, not zero
         continue;
       }
       if (!info) throw new ModelFileError(file, 'missing-tensor', `missing statistics tensor ${name} (statistics of another model?)`);

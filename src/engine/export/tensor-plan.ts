@@ -60,6 +60,17 @@ export function prunableTensorLayouts(checkpoint: Checkpoint): Map<string, Tenso
       if (!linear) continue; // MLA has no k/v (nor q under a q LoRA) projection
       out.set(linear.weight, { name: linear.weight, kind: 'other', segments: whole(info(linear.weight), { layer: l, key: `attn.${proj}`, start: 0 }) });
     }
+    if (n.mla) {
+      // Multi-head latent attention's projections: q_a_proj, q_b_proj (with a q LoRA), kv_a_proj_with_mqa, kv_b_proj.
+      for (const [key, weight] of [
+        ['attn.q_a', n.mla.qA?.weight ?? null],
+        ['attn.q_b', n.mla.qB],
+        ['attn.kv_a', n.mla.kvA.weight],
+        ['attn.kv_b', n.mla.kvB],
+      ] as const) {
+        if (weight) out.set(weight, { name: weight, kind: 'other', segments: whole(info(weight), { layer: l, key, start: 0 }) });
+      }
+    }
     if (n.shared && spec.sharedExpert) {
       const S = spec.sharedExpert.ffnSize;
       const H = spec.hiddenSize;

@@ -6,10 +6,26 @@
  *
  * Canonical matrices per layer (src/engine/model/weights.ts): experts.gate_up [E, 2I, H] (gate rows first),
  * experts.down [E, H, I], attn.q [Hq*D, H], attn.k / attn.v [Hkv*D, H], attn.o [H, Hq*D],
- * shared.gate_up [2S, H], shared.down [H, S]. Routers and norms are never pruned.
+ * shared.gate_up [2S, H], shared.down [H, S]. Multi-head latent attention (MlaSpec) has no attn.k / attn.v but
+ * attn.q_a [rq, H] and attn.q_b [Hq*D, rq] (q_a_proj, q_b_proj; attn.q is q_proj when q_lora_rank is null),
+ * attn.kv_a [r + dr, H] (kv_a_proj_with_mqa) and attn.kv_b [Hq*(dn + dv), r]; attn.o is [H, Hq*dv].
+ * Routers and norms are never pruned.
  */
 
-export const MATRIX_KEYS = ['experts.gate_up', 'experts.down', 'attn.q', 'attn.k', 'attn.v', 'attn.o', 'shared.gate_up', 'shared.down'] as const;
+export const MATRIX_KEYS = [
+  'experts.gate_up',
+  'experts.down',
+  'attn.q',
+  'attn.k',
+  'attn.v',
+  'attn.o',
+  'attn.q_a',
+  'attn.q_b',
+  'attn.kv_a',
+  'attn.kv_b',
+  'shared.gate_up',
+  'shared.down',
+] as const;
 
 export type MatrixKey = (typeof MATRIX_KEYS)[number];
 

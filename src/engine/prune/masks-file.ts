@@ -2,7 +2,9 @@
  * masks.safetensors: a MaskSet on disk, to evaluate a pruning without exporting (`moe-lab ppl --masks`) and to ship
  * the masks beside an export. Format `moe-lab-masks/1`:
  *   layers.{l}.{key}        U8 [ceil(n / 8)]  packed keep bits over canonical matrix `key` of layer l
- *                                             (experts.gate_up, experts.down, attn.q|k|v|o, shared.gate_up|down):
+ *                                             (experts.gate_up, experts.down, attn.q|k|v|o, shared.gate_up|down;
+ *                                             multi-head latent attention: attn.q_a|q_b|kv_a|kv_b, attn.q without a
+ *                                             q LoRA, attn.o):
  *                                             bit (i & 7) of byte (i >> 3) = 1 when flat element i is kept, i.e. the
  *                                             little-endian bytes of the engine's u32 bitset words
  *   layers.{l}.expert_enabled  U8 [E]         1 = kept, 0 = dropped (only for layers with dropped experts)
@@ -14,7 +16,7 @@ import type { ByteSource } from '../io/byte-source.ts';
 import { readSafetensorsHeader, writeSafetensors, type SafetensorsHeader } from '../io/safetensors.ts';
 import { MATRIX_KEYS, maskWordCount, type LayerMasks, type MaskSet, type MatrixKey } from '../model/mask-set.ts';
 import type { MoeModelSpec } from '../model/spec.ts';
-import { canonicalElements } from './layer-plan.ts';
+import { canonicalElements, hasCanonicalMatrix } from './layer-plan.ts';
 
 export const MASKS_FORMAT = 'moe-lab-masks/1';
 /** Its name beside an export (`moe-lab prune --out`, the page's download) and in a pruned folder distillation reads. */
@@ -91,7 +93,7 @@ export function masksFromSafetensors(spec: MoeModelSpec, header: SafetensorsHead
       continue;
     }
     const key = match[2] as MatrixKey;
-    if (!MATRIX_KEYS.includes(key) || (key.startsWith('shared') && !spec.sharedExpert)) {
+    if (!MATRIX_KEYS.includes(key) || !hasCanonicalMatrix(spec, key)) {
       throw new ModelFileError(file, 'shape-mismatch', `tensor ${info.name}: ${match[2]} is not a prunable matrix of this model`);
     }
     const elements = canonicalElements(spec, key);

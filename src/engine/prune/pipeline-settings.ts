@@ -28,7 +28,10 @@ import { checkSettings, PruneRequestError, usesColumnFactors, type PruneSettings
 /** The core's mask methods (settings.ts), plus SparseGPT (masks and updated weights, src/gpu/sparsegpt). */
 export type PipelineMethod = PruneMethod;
 export const PIPELINE_METHODS = PRUNE_METHODS;
-/** Routed expert FFNs (default), attention projections q/k/v/o, the shared expert (Qwen2-MoE). Never routers or norms. */
+/**
+ * Routed expert FFNs (default), attention projections q/k/v/o (multi-head latent attention: q_a, q_b or q, kv_a, kv_b,
+ * o), the shared expert (Qwen2-MoE). Never routers or norms.
+ */
 export { PRUNE_TARGETS, type PruneTarget };
 /**
  * Expert-level pruning criteria, lowest dropped first: routing frequency (tokens routed to the expert), mean gate
@@ -122,9 +125,6 @@ export function checkPipelineSettings(settings: PipelineSettings, spec: MoeModel
   }
   if (new Set(targets).size !== targets.length) throw new PruneRequestError(`targets ${targets.join(',')} list one twice`);
   if (targets.includes('shared') && !spec.sharedExpert) throw new PruneRequestError(`target 'shared': this ${spec.architecture} model has no shared expert`);
-  if (targets.includes('attention') && spec.mla) {
-    throw new PruneRequestError(`target 'attention': the multi-head latent attention of this ${spec.architecture} model is not pruned yet`);
-  }
   if (!spec.moeLayers.some(Boolean)) throw new PruneRequestError('this model has no MoE layer to prune');
   if (!EXPERT_CRITERIA.includes(settings.expertCriterion)) {
     throw new PruneRequestError(`unknown expert criterion ${JSON.stringify(settings.expertCriterion)} (one of ${EXPERT_CRITERIA.join(', ')})`);

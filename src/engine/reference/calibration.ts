@@ -45,6 +45,8 @@ export interface LayerAccumulator {
   shared: ExpertAccumulator | null;
   attnInputSqNorm: Float64Array;
   attnOInputSqNorm: Float64Array;
+  attnQBInputSqNorm: Float64Array | null;
+  attnKvBInputSqNorm: Float64Array | null;
   routerEntropyHist: Float64Array;
   routerMarginHist: Float64Array;
 }
@@ -67,6 +69,8 @@ function toF64(stats: LayerStats): LayerAccumulator {
     shared: stats.shared ? e(stats.shared) : null,
     attnInputSqNorm: new Float64Array(stats.attnInputSqNorm.length),
     attnOInputSqNorm: new Float64Array(stats.attnOInputSqNorm.length),
+    attnQBInputSqNorm: stats.attnQBInputSqNorm ? new Float64Array(stats.attnQBInputSqNorm.length) : null,
+    attnKvBInputSqNorm: stats.attnKvBInputSqNorm ? new Float64Array(stats.attnKvBInputSqNorm.length) : null,
     routerEntropyHist: new Float64Array(HISTOGRAM_BINS),
     routerMarginHist: new Float64Array(HISTOGRAM_BINS),
   };
@@ -91,6 +95,8 @@ function toF32(spec: MoeModelSpec, acc: LayerAccumulator): LayerStats {
   if (acc.shared && out.shared) expert(out.shared, acc.shared);
   copy(out.attnInputSqNorm, acc.attnInputSqNorm);
   copy(out.attnOInputSqNorm, acc.attnOInputSqNorm);
+  if (out.attnQBInputSqNorm && acc.attnQBInputSqNorm) copy(out.attnQBInputSqNorm, acc.attnQBInputSqNorm);
+  if (out.attnKvBInputSqNorm && acc.attnKvBInputSqNorm) copy(out.attnKvBInputSqNorm, acc.attnKvBInputSqNorm);
   copy(out.routerEntropyHist, acc.routerEntropyHist);
   copy(out.routerMarginHist, acc.routerMarginHist);
   return out;
@@ -160,11 +166,13 @@ export function referenceCalibrationStats(
     for (const ids of windows) {
       referenceForward(model, ids, {
         layers: onlyLayer === null ? undefined : onlyLayer + 1,
-        onAttention: (l, { input, context }) => {
+        onAttention: (l, { input, context, qBInput, kvBInput }) => {
           const acc = accumulators[l];
           if (!acc || (onlyLayer !== null && l !== onlyLayer)) return;
           addSquares(acc.attnInputSqNorm, input, spec.hiddenSize, () => 1);
           addSquares(acc.attnOInputSqNorm, context, attentionOutputWidth(spec), () => 1);
+          if (acc.attnQBInputSqNorm && qBInput) addSquares(acc.attnQBInputSqNorm, qBInput, acc.attnQBInputSqNorm.length, () => 1);
+          if (acc.attnKvBInputSqNorm && kvBInput) addSquares(acc.attnKvBInputSqNorm, kvBInput, acc.attnKvBInputSqNorm.length, () => 1);
         },
         onMoeLayer: (l, trace) => {
           const acc = accumulators[l];

@@ -16,6 +16,17 @@ import { applyRotary, causalAttention, embedding, layerNorm, linear, nllOfRow, r
 import { route, type Routed } from './routing.ts';
 import type { RefLayer, RefNorm, ReferenceWeights } from './weights.ts';
 
+/** The inputs of a layer's attention projections (see ForwardOptions.onAttention). */
+export interface AttentionInputs {
+  input: Vec; // [T, H]
+  context: Vec; // [T, Hq*D], [T, Hq*dv] under MLA
+  qBInput?: Vec; // [T, rq]: q_a_layernorm(q_a_proj(x)), MLA with a q LoRA
+  kvBInput?: Vec; // [T, r]: kv_a_layernorm(latent), MLA
+}
+
+/** MLA's inner projection inputs (AttentionInputs). */
+type MlaInputs = Pick<AttentionInputs, 'qBInput' | 'kvBInput'>;
+
 /** What one expert saw in an MoE layer: the tokens routed to it, their gates g, its input rows and intermediate. */
 export interface ExpertTrace {
   tokens: number[]; // token positions, ascending
@@ -39,8 +50,11 @@ export interface ForwardOptions {
   trace?: boolean;
   /** Called with each MoE layer's trace as it is computed (calibration statistics hook). */
   onMoeLayer?: (layer: number, trace: MoeTrace) => void;
-  /** Called with each layer's attention inputs: the q/k/v input [T, H] and the o-projection input [T, Hq*D]. */
-  onAttention?: (layer: number, inputs: { input: Vec; context: Vec }) => void;
+  /**
+   * Called with each layer's attention inputs: the q/k/v input [T, H] and the o-projection input [T, Hq*D]; under
+   * MLA also q_b_proj's input [T, rq] (with a q LoRA) and kv_b_proj's input [T, r].
+   */
+  onAttention?: (layer: number, inputs: AttentionInputs) => void;
   /** Stop after this many layers (sequential calibration runs a prefix of the model). */
   layers?: number;
 }
@@ -61,7 +75,7 @@ function norm(spec: MoeModelSpec, x: Vec, rows: number, width: number, n: RefNor
  * Multi-head latent attention (see MlaSpec): x [T, H] -> context [T, Hq * dv]. The decoupled rope key kr [T, dr] is
  * one for all heads; q and k are [T, Hq, D] with D = dn + dr (nope part first, as transformers concatenates).
  */
-function mlaContext(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number): Vec {
+function mlaContext(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number, inputs: MlaInputs): Vec {
   const { hiddenSize: H, numHeads: Hq, headDim: D } = spec;
   const { qLoraRank, kvLoraRank: r, qkNopeDim: dn, qkRopeDim: dr, vDim: dv } = spec.mla!;
   const w = layer.mla!;
@@ -69,6 +83,7 @@ function mlaContext(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number): Vec
   if (w.qA) {
     const qa = rmsNorm(linear(x, T, H, w.qA.weight, qLoraRank!, w.qA.bias), T, qLoraRank!, w.qANorm!, MLA_NORM_EPS);
     q = linear(qa, T, qLoraRank!, w.qB!, Hq * D);
+    inputs.qBInput = qa;
   } else {
     q = linear(x, T, H, layer.q!.weight, Hq * D, layer.q!.bias);
   }
@@ -79,7 +94,8 @@ function mlaContext(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number): Vec
     latent.set(ckv.subarray(t * (r + dr), t * (r + dr) + r), t * r);
     kr.set(ckv.subarray(t * (r + dr) + r, (t + 1) * (r + dr)), t * dr);
   }
-  const kv = linear(rmsNorm(latent, T, r, w.kvANorm, MLA_NORM_EPS), T, r, w.kvB, Hq * (dn + dv)); // [T, Hq, dn + dv]
+  inputs.kvBInput = rmsNorm(latent, T, r, w.kvANorm, MLA_NORM_EPS);
+  const kv = linear(inputs.kvBInput, T, r, w.kvB, Hq * (dn + dv)); // [T, Hq, dn + dv]
   const { invFreq, attentionFactor } = ropeFrequencies(spec);
   applyRotary(q, T, Hq, D, dn, invFreq, attentionFactor, spec.rope.pairs);
   applyRotary(kr, T, 1, dr, 0, invFreq, attentionFactor, spec.rope.pairs);
@@ -96,11 +112,12 @@ function mlaContext(spec: MoeModelSpec, layer: RefLayer, x: Vec, T: number): Vec
   return causalAttention(q, k, v, T, Hq, Hq, D, spec.attentionScale, dv);
 }
 
-function attention(spec: MoeModelSpec, layer: RefLayer, l: number, x: Vec, T: number, onInputs?: (context: Vec) => void): Vec {
+function attention(spec: MoeModelSpec, layer: RefLayer, l: number, x: Vec, T: number, onInputs?: (context: Vec, mla: MlaInputs) => void): Vec {
   const { hiddenSize: H, numHeads: Hq, numKvHeads: Hkv, headDim: D } = spec;
   if (spec.mla) {
-    const context = mlaContext(spec, layer, x, T);
-    onInputs?.(context);
+    const mla: MlaInputs = {};
+    const context = mlaContext(spec, layer, x, T, mla);
+    onInputs?.(context, mla);
     return linear(context, T, Hq * spec.mla.vDim, layer.o.weight, H, layer.o.bias);
   }
   let q = linear(x, T, H, layer.q!.weight, Hq * D, layer.q!.bias);
@@ -121,7 +138,7 @@ function attention(spec: MoeModelSpec, layer: RefLayer, l: number, x: Vec, T: nu
   applyRotary(q, T, Hq, D, 0, invFreq, attentionFactor, spec.rope.pairs);
   applyRotary(k, T, Hkv, D, 0, invFreq, attentionFactor, spec.rope.pairs);
   const context = causalAttention(q, k, v, T, Hq, Hkv, D, spec.attentionScale, D, spec.attentionWindows[l], layer.sinks);
-  onInputs?.(context);
+  onInputs?.(context, {});
   return linear(context, T, Hq * D, layer.o.weight, H, layer.o.bias);
 }
 
@@ -194,7 +211,7 @@ export function referenceForward(w: ReferenceWeights, ids: ArrayLike<number>, op
   const layerCount = options.layers ?? w.layers.length;
   w.layers.slice(0, layerCount).forEach((layer, l) => {
     const attnInput = norm(spec, h, T, H, layer.inputNorm);
-    const attn = attention(spec, layer, l, attnInput, T, (context) => options.onAttention?.(l, { input: attnInput, context }));
+    const attn = attention(spec, layer, l, attnInput, T, (context, mla) => options.onAttention?.(l, { input: attnInput, context, ...mla }));
     const afterAttention = new Float64Array(T * H);
     for (let i = 0; i < T * H; i++) afterAttention[i] = h[i] + spec.residualMultiplier * attn[i];
     h = afterAttention;

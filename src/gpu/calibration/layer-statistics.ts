@@ -13,7 +13,8 @@
  *   expert_output_absmax                               expertOutput [rows, H]              segment_absmax
  *   shared.input_sqnorm(_gated), shared.inter_...      input [T, H], sharedInter [T, S], sigmoid(sharedGateLogit)
  *   attn.input_sqnorm                                  inputNorm(ws.hidden), recomputed into scratch
- *   attn.o_input_sqnorm                                ws.context [T, Hq*D]
+ *   attn.o_input_sqnorm                                ws.context [T, Hq*D] (MLA: ws.mla.context [T, Hq*dv])
+ *   attn.q_b_input_sqnorm, attn.kv_b_input_sqnorm      MLA: ws.mla.qANormed [T, rq], ws.mla.latentNormed [T, r]
  */
 import { attentionOutputWidth, type MoeModelSpec } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
@@ -73,17 +74,29 @@ export function recordAttentionInputStats(rec: Recorder, model: GpuModel, ws: Wo
   });
 }
 
-/** After layer l is recorded: attn.o_input_sqnorm from ws.context, the o projection's input. */
+/**
+ * After layer l is recorded: attn.o_input_sqnorm from ws.context, the o projection's input; under MLA also the inputs
+ * of q_b_proj and kv_b_proj the layer left in ws.mla (each projection is scored with its own input).
+ */
 export function recordAttentionContextStats(rec: Recorder, model: GpuModel, ws: Workspace, l: number, totals: LayerTotals, scratch: StatsScratch): void {
-  recordColumnSqNorm(rec, {
-    rows: ws.mla?.context ?? ws.context,
-    width: attentionOutputWidth(model.spec),
-    offsets: scratch.allTokens,
-    segments: 1,
-    totals: totals.buffer,
-    plainAt: totals.at('attnOInput'),
-    label: `stats layers.${l}.attn.o_input`,
-  });
+  const columns = (rows: GPUBuffer | null | undefined, width: number, section: 'attnOInput' | 'attnQBInput' | 'attnKvBInput', name: string) => {
+    if (!rows || !width) return;
+    recordColumnSqNorm(rec, {
+      rows,
+      width,
+      offsets: scratch.allTokens,
+      segments: 1,
+      totals: totals.buffer,
+      plainAt: totals.at(section),
+      label: `stats layers.${l}.attn.${name}`,
+    });
+  };
+  const mla = model.spec.mla;
+  if (mla) {
+    columns(ws.mla?.qANormed, mla.qLoraRank ?? 0, 'attnQBInput', 'q_b_input');
+    columns(ws.mla?.latentNormed, mla.kvLoraRank, 'attnKvBInput', 'kv_b_input');
+  }
+  columns(ws.mla?.context ?? ws.context, attentionOutputWidth(model.spec), 'attnOInput', 'o_input');
 }
 
 /** At the MoE tap: every MoE statistic of the layer. `enabled` [E] is the expert-enabled vector the forward routed with. */

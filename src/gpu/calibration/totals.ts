@@ -25,6 +25,8 @@ const SECTIONS = [
   'sharedInter', // [S] plain then gated
   'attnInput', // [H]
   'attnOInput', // [Hq*D]
+  'attnQBInput', // [rq] MLA with a q LoRA: q_b_proj's input
+  'attnKvBInput', // [r] MLA: kv_b_proj's input
 ] as const;
 
 export type TotalsSection = (typeof SECTIONS)[number];
@@ -54,6 +56,8 @@ export function totalsLayout(spec: MoeModelSpec): TotalsLayout {
     sharedInter: 2 * S,
     attnInput: H,
     attnOInput: attentionOutputWidth(spec),
+    attnQBInput: spec.mla?.qLoraRank ?? 0,
+    attnKvBInput: spec.mla?.kvLoraRank ?? 0,
   };
   let at = 0;
   const sections = {} as TotalsLayout['sections'];
@@ -133,6 +137,8 @@ export function layerStatsFromTotals(spec: MoeModelSpec, layout: TotalsLayout, w
   }
   stats.attnInputSqNorm.set(section('attnInput').f32);
   stats.attnOInputSqNorm.set(section('attnOInput').f32);
+  stats.attnQBInputSqNorm?.set(section('attnQBInput').f32);
+  stats.attnKvBInputSqNorm?.set(section('attnKvBInput').f32);
   return stats;
 }
 

@@ -51,6 +51,14 @@ export function maskedMatrix(model: GpuModel, l: number, key: MatrixKey): GpuMat
       return layer.v?.weight ?? null;
     case 'attn.o':
       return layer.o.weight;
+    case 'attn.q_a':
+      return layer.mla?.qA?.weight ?? null;
+    case 'attn.q_b':
+      return layer.mla?.qB ?? null;
+    case 'attn.kv_a':
+      return layer.mla?.kvA.weight ?? null;
+    case 'attn.kv_b':
+      return layer.mla?.kvB ?? null;
     case 'shared.gate_up':
       return layer.shared?.gateUp ?? null;
     case 'shared.down':

@@ -345,7 +345,7 @@ async function uploadLayer(up: TensorUploader, checkpoint: Checkpoint, l: number
 
 /**
  * The masked matrices of layer l as uploadLayer names and sizes them, from the checkpoint's headers alone: the
- * canonical experts [E, 2I, H] / [E, H, I] (gpt_oss's decoded to f32), the attention projections and the shared
+ * canonical experts [E, 2I, H] / [E, H, I] (gpt_oss's decoded to f32), the attention projections (MLA's too) and the shared
  * expert's gate_up [2S, H] / down [H, S] in their stored dtype.
  */
 function layerMatrixInfos(checkpoint: Checkpoint, l: number): Partial<Record<MatrixKey, MatrixInfo>> {
@@ -369,6 +369,10 @@ function layerMatrixInfos(checkpoint: Checkpoint, l: number): Partial<Record<Mat
   if (n.k) out['attn.k'] = stored(n.k.weight);
   if (n.v) out['attn.v'] = stored(n.v.weight);
   out['attn.o'] = stored(n.o.weight);
+  if (n.mla?.qA) out['attn.q_a'] = stored(n.mla.qA.weight);
+  if (n.mla?.qB) out['attn.q_b'] = stored(n.mla.qB);
+  if (n.mla) out['attn.kv_a'] = stored(n.mla.kvA.weight);
+  if (n.mla) out['attn.kv_b'] = stored(n.mla.kvB);
   if (n.shared && spec.sharedExpert) {
     const label = `${n.shared.gate} + ${n.shared.up} (gate_up [${2 * spec.sharedExpert.ffnSize}, ${spec.hiddenSize}])`;
     out['shared.gate_up'] = stored(n.shared.gate, label, [n.shared.gate, n.shared.up]);

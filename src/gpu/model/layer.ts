@@ -51,7 +51,7 @@ export function recordModelNorm(rec: Recorder, model: GpuModel, norm: GpuNorm, x
  * v = kv's v part zero-padded to D, so the ordinary attention kernel runs with D = dn + dr; then each head's first
  * dv outputs.
  */
-function recordMlaContext(rec: Recorder, model: GpuModel, ws: Workspace, l: number): void {
+function recordMlaContext(rec: Recorder, model: GpuModel, ws: Workspace, l: number, m: GpuLayerMasks['matrices']): void {
   const { spec } = model;
   const layer = model.layers[l];
   const w = layer.mla!;
@@ -59,15 +59,14 @@ function recordMlaContext(rec: Recorder, model: GpuModel, ws: Workspace, l: numb
   const { hiddenSize: H, numHeads: Hq, headDim: D } = spec;
   const { qLoraRank: rq, kvLoraRank: r, qkNopeDim: dn, qkRopeDim: dr, vDim: dv } = spec.mla!;
   const T = ws.tokens;
-  const none = undefined;
   if (w.qA && rq) {
-    recordMatmul(rec, { x: ws.normed, weight: withMask(w.qA.weight, none), bias: w.qA.bias, y: b.qA!, rows: T, cols: rq, inner: H });
+    recordMatmul(rec, { x: ws.normed, weight: withMask(w.qA.weight, m['attn.q_a']), bias: w.qA.bias, y: b.qA!, rows: T, cols: rq, inner: H });
     recordNorm(rec, { x: b.qA!, y: b.qANormed!, weight: w.qANorm!, kind: 'rms', rows: T, width: rq, eps: MLA_NORM_EPS });
-    recordMatmul(rec, { x: b.qANormed!, weight: withMask(w.qB!, none), y: ws.q, rows: T, cols: Hq * D, inner: rq });
+    recordMatmul(rec, { x: b.qANormed!, weight: withMask(w.qB!, m['attn.q_b']), y: ws.q, rows: T, cols: Hq * D, inner: rq });
   } else {
-    recordMatmul(rec, { x: ws.normed, weight: withMask(layer.q!.weight, none), bias: layer.q!.bias, y: ws.q, rows: T, cols: Hq * D, inner: H });
+    recordMatmul(rec, { x: ws.normed, weight: withMask(layer.q!.weight, m['attn.q']), bias: layer.q!.bias, y: ws.q, rows: T, cols: Hq * D, inner: H });
   }
-  recordMatmul(rec, { x: ws.normed, weight: withMask(w.kvA.weight, none), bias: w.kvA.bias, y: b.kvA, rows: T, cols: r + dr, inner: H });
+  recordMatmul(rec, { x: ws.normed, weight: withMask(w.kvA.weight, m['attn.kv_a']), bias: w.kvA.bias, y: b.kvA, rows: T, cols: r + dr, inner: H });
   const rope = { cosSin: ws.ropeTable, tokens: T, seqLen: ws.seqLen, rotaryDim: dr, pairs: spec.rope.pairs };
   recordRope(rec, { ...rope, x: ws.q, heads: Hq, headDim: D, offset: dn });
   recordRope(rec, { ...rope, x: b.kvA, heads: 1, headDim: r + dr, offset: r });
@@ -85,7 +84,7 @@ function recordMlaContext(rec: Recorder, model: GpuModel, ws: Workspace, l: numb
     });
   copy(b.kvA, b.latent, 1, r, [r + dr, 0, 0], [r, 0, 0]);
   recordNorm(rec, { x: b.latent, y: b.latentNormed, weight: w.kvANorm, kind: 'rms', rows: T, width: r, eps: MLA_NORM_EPS });
-  recordMatmul(rec, { x: b.latentNormed, weight: withMask(w.kvB, none), y: b.kv, rows: T, cols: Hq * (dn + dv), inner: r });
+  recordMatmul(rec, { x: b.latentNormed, weight: withMask(w.kvB, m['attn.kv_b']), y: b.kv, rows: T, cols: Hq * (dn + dv), inner: r });
   copy(b.kv, ws.k, Hq, dn, [Hq * (dn + dv), dn + dv, 0], [Hq * D, D, 0]);
   copy(b.kvA, ws.k, Hq, dr, [r + dr, 0, r], [Hq * D, D, dn]);
   copy(b.kv, ws.v, Hq, dv, [Hq * (dn + dv), dn + dv, dn], [Hq * D, D, 0]);
@@ -113,7 +112,7 @@ function recordAttentionBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: 
   const m = masks?.matrices ?? {};
   recordModelNorm(rec, model, layer.inputNorm, ws.hidden, ws.normed, T);
   if (spec.mla) {
-    recordMlaContext(rec, model, ws, l);
+    recordMlaContext(rec, model, ws, l, m);
     const inner = attentionOutputWidth(spec);
     recordMatmul(rec, { x: ws.mla!.context, weight: withMask(layer.o.weight, m['attn.o']), bias: layer.o.bias, y: ws.branch, rows: T, cols: H, inner });
     recordResidualAdd(rec, ws.hidden, ws.branch, ws.hiddenMid, T * H, spec.residualMultiplier);
