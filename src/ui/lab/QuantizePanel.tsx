@@ -87,10 +87,11 @@ function QuantizeResult({ summary, stale }: { summary: QuantizeSummary; stale: b
   const acc = report.accounting;
   const pplOf = (variant: 'dense' | 'pruned') => evaluation?.results.find((r) => r.variant === variant)?.overall.ppl ?? null;
   const widths = [...new Set(report.matrices.map((m) => m.bits))].sort((a, b) => b - a);
-  const rows: { name: string; ppl: number | null; bytes: typeof acc.dense | null }[] = [
-    { name: 'dense', ppl: pplOf('dense'), bytes: acc.dense },
-    ...(summary.pruned ? [{ name: 'pruned (masks)', ppl: pplOf('pruned'), bytes: acc.dense }] : []),
-    { name: `quantized${summary.pruned ? ' after pruning' : ''}`, ppl: perplexity.ppl, bytes: acc.quantized },
+  const rows: { id: string; name: string; ppl: number | null; bytes: typeof acc.dense }[] = [
+    { id: 'dense', name: 'dense', ppl: pplOf('dense'), bytes: acc.dense },
+    // Masks save nothing: the pruned model needs the dense bytes.
+    ...(summary.pruned ? [{ id: 'pruned', name: 'pruned (masks)', ppl: pplOf('pruned'), bytes: acc.dense }] : []),
+    { id: 'quantized', name: `quantized${summary.pruned ? ' after pruning' : ''}`, ppl: perplexity.ppl, bytes: acc.quantized },
   ];
   return (
     <div className="quantize-result">
@@ -111,20 +112,20 @@ function QuantizeResult({ summary, stale }: { summary: QuantizeSummary; stale: b
         </thead>
         <tbody>
           {rows.map((r) => (
-            <tr key={r.name}>
+            <tr key={r.id} data-testid={`quantize-${r.id}`}>
               <td>{r.name}</td>
-              <td className="num">{r.ppl === null ? '(evaluate)' : r.ppl.toFixed(3)}</td>
-              <td className="num">{r.bytes ? formatBytes(r.bytes.diskBytes) : ''}</td>
-              <td className="num">{r.bytes ? formatBytes(r.bytes.gpuBytes) : ''}</td>
-              <td className="num">{r.bytes ? formatBytes(r.bytes.readPerTokenBytes) : ''}</td>
+              <td className="num">{r.ppl === null ? '(evaluate)' : r.ppl.toFixed(4)}</td>
+              <td className="num">{formatBytes(r.bytes.diskBytes)}</td>
+              <td className="num">{formatBytes(r.bytes.gpuBytes)}</td>
+              <td className="num">{formatBytes(r.bytes.readPerTokenBytes)}</td>
             </tr>
           ))}
         </tbody>
       </table>
       <p className="hint">
-        Quantized on disk: {(acc.ratio.diskBytes * 100).toFixed(1)}% of the dense file (the GPTQ checkpoint). On the GPU and per token: a runtime that reads
-        packed codes (GPTQ kernels). Masks alone save nothing. This lab itself evaluates the codes dequantized into extra weights (
-        {formatBytes(acc.inLab.gpuBytes)} on the GPU), so it measures the quality, not the speed.
+        Quantized on disk: <span data-testid="quantize-disk-ratio">{(acc.ratio.diskBytes * 100).toFixed(1)}%</span> of the dense file (the GPTQ checkpoint). On
+        the GPU and per token: a runtime that reads packed codes (GPTQ kernels). Masks alone save nothing. This lab itself evaluates the codes dequantized into
+        extra weights ({formatBytes(acc.inLab.gpuBytes)} on the GPU), so it measures the quality, not the speed.
       </p>
       {stale && <p className="hint warn">This quantization comes from other settings (or other masks) than the ones above: quantize again.</p>}
     </div>

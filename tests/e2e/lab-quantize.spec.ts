@@ -1,0 +1,41 @@
+/**
+ * Quantization in the page (docs/quantization.md, "The page"): on the default model, prune, then quantize the
+ * routed experts to 4 bits by RTN in the Prune step; the page shows the quantized perplexity beside the dense and
+ * pruned ones and a smaller file than the dense one, and the share link carries qbits=4. Opening that link and
+ * pressing "Reproduce this experiment" prunes, evaluates and quantizes again: the same quantized perplexity.
+ */
+import { DEFAULT_MODEL, expect, LOADED_DEFAULT, test } from './fixtures.ts';
+
+/** Small enough for SwiftShader: 8 x 32 calibration tokens, 256 evaluation tokens in windows of 64. */
+const SETTINGS = 'text=brown.reviews&samples=8&seqlen=32&seed=1&mode=dense&method=moe-pruner&sparsity=0.5&eval=brown&ctx=64&evaltokens=256';
+
+test('4-bit RTN after pruning: quantized perplexity and smaller bytes; a link with qbits reproduces it', async ({ page }) => {
+  test.setTimeout(480_000);
+  await page.goto(`/#v=1&model=embedded:${DEFAULT_MODEL.id}&${SETTINGS}`);
+  await expect(page.getByRole('heading', { name: LOADED_DEFAULT })).toBeVisible();
+  await page.getByRole('button', { name: 'Prune', exact: true }).click();
+  await expect(page.getByRole('region', { name: 'Pruning result' })).toBeVisible({ timeout: 180_000 });
+
+  await page.getByLabel('Quantize experts to').selectOption('4');
+  await expect.poll(() => page.url()).toContain('qbits=4');
+  await page.getByRole('button', { name: 'Quantize', exact: true }).click();
+  const table = page.getByRole('table', { name: 'Quantized model' });
+  const quantized = table.getByTestId('quantize-quantized');
+  await expect(quantized).toContainText('quantized after pruning', { timeout: 180_000 });
+  const cells = async (id: string) => table.getByTestId(`quantize-${id}`).locator('td').allTextContents();
+  const [, ppl, disk] = await cells('quantized');
+  expect(Number(ppl)).toBeGreaterThan(1);
+  const [, , denseDisk] = await cells('dense');
+  expect(disk).not.toBe(denseDisk);
+  // int4 codes and f16 scales per 32 inputs for every expert matrix: well under the dense file.
+  expect(parseFloat((await page.getByTestId('quantize-disk-ratio').textContent())!)).toBeLessThan(70);
+
+  // The link reproduces the quantization (pruning first, as it says).
+  const link = page.url();
+  await page.goto('about:blank');
+  await page.goto(link);
+  await expect(page.getByRole('heading', { name: LOADED_DEFAULT })).toBeVisible();
+  await page.getByRole('button', { name: 'Reproduce this experiment' }).click();
+  await expect(page.getByRole('table', { name: 'Quantized model' }).getByTestId('quantize-quantized')).toContainText(ppl, { timeout: 300_000 });
+  expect(await cells('quantized')).toEqual(expect.arrayContaining([ppl, disk]));
+});
