@@ -91,7 +91,7 @@ describe('moe-lab quantize', () => {
     const cases: [string[], RegExp][] = [
       [['--bits', '5'], /--bits 5 is not one of 8, 4, 3, 2/],
       [['--bits', '4', '--avg-bits', '3'], /exactly one of --bits/],
-      [['--bits', '4', '--method', 'awq'], /--method awq is not one of rtn, gptq/],
+      [['--bits', '4', '--method', 'awq'], /--method must be one of rtn, gptq \(got "awq"\)/],
       [['--bits', '4', '--method', 'gptq'], /GPTQ needs calibration windows/],
       [['--bits', '4', '--group-size', '6'], /group size 6 must be a positive multiple of 4/],
     ];

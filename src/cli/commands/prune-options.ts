@@ -88,6 +88,14 @@ export const CALIBRATION_FLAGS: FlagSpec = {
 /** Every pruning row's flag. */
 export const PRUNE_FLAGS: FlagSpec = flagsOf(flagRows('prune'));
 
+/** Every quantize row's flag (`moe-lab quantize`; --bits is its own: the row's none / mixed are no flag values). */
+export const QUANTIZE_FLAGS: FlagSpec = flagsOf(flagRows('quantize'));
+
+/** The quantize rows' usage, in table order, each optional. */
+export const QUANTIZE_USAGE = flagRows('quantize')
+  .map((name) => `[${usageOf(name)}]`)
+  .join(' ');
+
 /** `--mode dense|sequential`. */
 export const MODE_USAGE = usageOf('mode');
 

@@ -13,46 +13,35 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { formatBytes } from '../../engine/format-bytes.ts';
 import { QUANT_BITS, type QuantBits } from '../../engine/quantize/quantized-matrix.ts';
-import { ALLOCATIONS, QUANTIZE_DEFAULTS, QUANTIZE_METHODS, QuantizeRequestError, type QuantizeSettings } from '../../engine/quantize/settings.ts';
+import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
+import { QuantizeRequestError, quantizeSettingsOf, type QuantizeSettings } from '../../engine/quantize/settings.ts';
 import { contextLimit } from '../../lab/lab-session.ts';
 import { parseFlags, UsageError, type ParsedFlags } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
 import { nodeLab } from '../node-lab.ts';
 import type { Command } from './command.ts';
 import { DEFAULT_TEXT_CTX, readIdsFile, readMasksFile } from './ppl.ts';
-import { CALIBRATION_FLAGS, calibrationFromFlags } from './prune-options.ts';
+import { CALIBRATION_FLAGS, calibrationFromFlags, QUANTIZE_FLAGS, QUANTIZE_USAGE, sectionFromFlags } from './prune-options.ts';
 import { folderWriter } from './prune.ts';
 
-/** One of `values` or a usage error naming the flag. */
-function choiceFlag<T extends string>(flags: ParsedFlags, name: string, values: readonly T[], fallback: T): T {
-  const value = flags.optionalString(name) ?? fallback;
-  if (!values.includes(value as T)) throw new UsageError(`quantize: --${name} ${value} is not one of ${values.join(', ')}`);
-  return value as T;
-}
-
-/** The settings of the flags (checked: usage errors name the flag). */
+/**
+ * The settings of the flags (checked: usage errors name the flag): --bits or the quantize rows' --avg-bits, and the
+ * rows' --method, --group-size, --allocation, --damp (sectionFromFlags: the page's defaults and limits).
+ */
 export function quantizeSettingsFromFlags(flags: ParsedFlags): QuantizeSettings {
   const bits = flags.optionalNumber('bits', { integer: true });
-  const avgBits = flags.optionalNumber('avg-bits', { min: Math.min(...QUANT_BITS), max: Math.max(...QUANT_BITS) });
-  if ((bits === undefined) === (avgBits === undefined))
-    throw new UsageError('quantize: give exactly one of --bits B (uniform) and --avg-bits B (mixed precision)');
+  const mixed = flags.optionalString(SETTINGS.quantAvgBits.cli!) !== undefined;
+  if ((bits === undefined) !== mixed) throw new UsageError('quantize: give exactly one of --bits B (uniform) and --avg-bits B (mixed precision)');
   if (bits !== undefined && !QUANT_BITS.includes(bits as QuantBits)) throw new UsageError(`quantize: --bits ${bits} is not one of ${QUANT_BITS.join(', ')}`);
-  return {
-    method: choiceFlag(flags, 'method', QUANTIZE_METHODS, QUANTIZE_DEFAULTS.method),
-    bits: (bits as QuantBits | undefined) ?? null,
-    avgBits: avgBits ?? null,
-    groupSize: flags.number('group-size', QUANTIZE_DEFAULTS.groupSize, { min: 4, integer: true }),
-    allocation: choiceFlag(flags, 'allocation', ALLOCATIONS, QUANTIZE_DEFAULTS.allocation),
-    damp: flags.number('damp', QUANTIZE_DEFAULTS.damp, { min: 0, max: 1 }),
-  };
+  const section = sectionFromFlags(flags, 'quantize', 'quantize');
+  return quantizeSettingsOf({ ...section, bits: mixed ? 'mixed' : (String(bits) as typeof section.bits) })!;
 }
 
 export const quantizeCommand: Command = {
   name: 'quantize',
   summary: 'quantize the routed experts (RTN or GPTQ, uniform or mixed precision) on the GPU and report bytes and perplexity',
   usage:
-    `quantize --model DIR (--bits ${QUANT_BITS.join('|')} | --avg-bits B) [--group-size G] [--method ${QUANTIZE_METHODS.join('|')}] ` +
-    `[--allocation ${ALLOCATIONS.join('|')}] [--damp D] [--masks MASKS.safetensors] [--ids IDS.json | --text FILE [--samples N] [--seq-len L] [--seed S]] ` +
+    `quantize --model DIR (--bits ${QUANT_BITS.join('|')} | --avg-bits X) ${QUANTIZE_USAGE.replace('[--avg-bits X] ', '')} [--masks MASKS.safetensors] [--ids IDS.json | --text FILE [--samples N] [--seq-len L] [--seed S]] ` +
     `[--batch-tokens N] [--eval-text FILE | --eval-ids IDS.json] [--eval-ctx N] [--eval-max-tokens N] --out DIR [--json]`,
   async run(argv, io) {
     const flags = parseFlags(
@@ -61,11 +50,7 @@ export const quantizeCommand: Command = {
         model: { type: 'string' },
         out: { type: 'string' },
         bits: { type: 'string' },
-        'avg-bits': { type: 'string' },
-        'group-size': { type: 'string' },
-        method: { type: 'string' },
-        allocation: { type: 'string' },
-        damp: { type: 'string' },
+        ...QUANTIZE_FLAGS,
         masks: { type: 'string' },
         'eval-text': { type: 'string' },
         'eval-ids': { type: 'string' },
