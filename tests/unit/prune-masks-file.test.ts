@@ -1,14 +1,15 @@
 /**
  * masks.safetensors (src/engine/prune/masks-file.ts): the packed-bit layout (bit i & 7 of byte i >> 3 = the
  * little-endian bytes of the u32 bitset words), a round trip through the safetensors reader with U8 on request,
- * and the reader's refusals (U8 without asking, another model's shapes, wrong element counts, bad values).
+ * and the reader's refusals (U8 without asking, another model's shapes, wrong element counts, bad values); multi-head
+ * latent attention's keys (attn.q_a / q_b / kv_a / kv_b) where the model has them.
  */
 import { describe, expect, it } from 'vitest';
 import { ModelFileError } from '../../src/engine/errors.ts';
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
 import { readSafetensorsHeader, writeSafetensors } from '../../src/engine/io/safetensors.ts';
 import { allKeptMask, type MaskSet } from '../../src/engine/model/mask-set.ts';
-import { canonicalElements } from '../../src/engine/prune/layer-plan.ts';
+import { canonicalElements, targetKeys } from '../../src/engine/prune/layer-plan.ts';
 import { masksFromSafetensors, masksToSafetensors, packMaskBytes, unpackMaskBytes } from '../../src/engine/prune/masks-file.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { openFixture } from '../helpers/fixtures.ts';
@@ -59,6 +60,26 @@ describe('masks.safetensors', () => {
     expect(back.layers[1]).toBeNull();
     for (const k of keys) expect(Array.from(back.layers[0]!.matrices[k]!), k).toEqual(Array.from(masks.layers[0]!.matrices[k]!));
     expect(Array.from(back.layers[0]!.expertEnabled!)).toEqual([1, 0, 1, 1, 1, 1, 0, 1]);
+  });
+
+  it("round-trips multi-head latent attention's masks and refuses the projections its layers lack", async () => {
+    for (const name of ['deepseek_v2', 'deepseek_v3'] as const) {
+      const { spec } = await openFixture(name);
+      const keys = targetKeys(spec, 1, ['attention']);
+      expect(keys, name).toEqual(
+        spec.mla!.qLoraRank === null ? ['attn.q', 'attn.kv_a', 'attn.kv_b', 'attn.o'] : ['attn.q_a', 'attn.q_b', 'attn.kv_a', 'attn.kv_b', 'attn.o'],
+      );
+      const layers: MaskSet['layers'] = spec.moeLayers.map(() => null);
+      layers[1] = { matrices: Object.fromEntries(keys.map((k, i) => [k, randomMask(canonicalElements(spec, k), i)])) };
+      const bytes = masksToSafetensors(spec, { layers });
+      const back = masksFromSafetensors(spec, await read(bytes), bytes);
+      for (const k of keys) expect(Array.from(back.layers[1]!.matrices[k]!), `${name} ${k}`).toEqual(Array.from(layers[1].matrices[k]!));
+      for (const absent of ['attn.k', ...(spec.mla!.qLoraRank === null ? ['attn.q_a'] : ['attn.q'])]) {
+        const file = writeSafetensors([{ name: `layers.1.${absent}`, dtype: 'U8', shape: [8], data: new Uint8Array(8) }], { format: 'moe-lab-masks/1' });
+        const header = await read(file);
+        expect(() => masksFromSafetensors(spec, header, file), `${name} ${absent}`).toThrow(/is not a prunable matrix of this model/);
+      }
+    }
   });
 
   it('refuses U8 unless asked, other models, wrong counts and bad values with a one-line ModelFileError', async () => {
