@@ -1,9 +1,12 @@
 /**
  * Quantization in the page (docs/quantization.md, "The page"): on the default model, prune, then quantize the
  * routed experts to 4 bits by RTN in the Prune step; the page shows the quantized perplexity beside the dense and
- * pruned ones and a smaller file than the dense one, and the share link carries qbits=4. Opening that link and
+ * pruned ones and a smaller file than the dense one, the download is a GPTQ checkpoint folder, and the share link
+ * carries qbits=4. Opening that link and
  * pressing "Reproduce this experiment" prunes, evaluates and quantizes again: the same quantized perplexity.
  */
+import { readFileSync } from 'node:fs';
+import { readZip } from '../helpers/zip-reader.ts';
 import { DEFAULT_MODEL, expect, LOADED_DEFAULT, test } from './fixtures.ts';
 
 /** Small enough for SwiftShader: 8 x 32 calibration tokens, 256 evaluation tokens in windows of 64. */
@@ -29,6 +32,18 @@ test('4-bit RTN after pruning: quantized perplexity and smaller bytes; a link wi
   expect(disk).not.toBe(denseDisk);
   // int4 codes and f16 scales per 32 inputs for every expert matrix: well under the dense file.
   expect(parseFloat((await page.getByTestId('quantize-disk-ratio').textContent())!)).toBeLessThan(70);
+
+  // The download is the GPTQ checkpoint folder: quantization_config of 4-bit groups of 32, qweight tensors, the report.
+  const download = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download the GPTQ folder (zip)' }).click();
+  const files = new Map(readZip(readFileSync(await (await download).path())).map((f) => [f.name.split('/').pop()!, f.data]));
+  const config = JSON.parse(files.get('config.json')!.toString('utf8')) as { quantization_config: Record<string, unknown> };
+  expect(config.quantization_config).toMatchObject({ quant_method: 'gptq', bits: 4, group_size: 32, sym: true, desc_act: false });
+  const weights = files.get('model.safetensors')!;
+  const header = JSON.parse(weights.subarray(8, 8 + Number(weights.readBigUInt64LE(0))).toString('utf8')) as Record<string, unknown>;
+  expect(Object.keys(header).some((name) => name.endsWith('.qweight'))).toBe(true);
+  const report = JSON.parse(files.get('quantize-report.json')!.toString('utf8')) as { bits: number; masks: string };
+  expect(report).toMatchObject({ bits: 4, masks: 'the pruning in force' });
 
   // The link reproduces the quantization (pruning first, as it says).
   const link = page.url();
