@@ -8,6 +8,7 @@ import type { OperationOptions } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
 import type { ExportFile } from '../api/lab.ts';
 import type { QuantizeRequest, QuantizeSummary } from '../api/quantize.ts';
+import { QUANTIZE_REPORT_FORMAT } from '../engine/quantize/report.ts';
 import { QuantizeRequestError, quantizeSettingsOf } from '../engine/quantize/settings.ts';
 import { calibrationWindows } from './calibration.ts';
 import type { LabSession } from './lab-session.ts';
@@ -51,7 +52,7 @@ export async function quantizedFiles(session: LabSession, request: { zip: boolea
     files.push({ path, bytes: new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer()) });
   });
   // The report as `moe-lab quantize --out` writes it beside the folder's files.
-  const report = { format: 'moe-lab-quantize-report/1', ...quantizationInForce(session).report };
+  const report = { format: QUANTIZE_REPORT_FORMAT, ...quantizationInForce(session).report };
   files.push({ path: 'quantize-report.json', bytes: new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`) });
   if (!request.zip) return files;
   const folder = `${session.name.replace(/[^\w.-]+/g, '-')}-gptq`;

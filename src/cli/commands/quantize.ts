@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { formatBytes } from '../../engine/format-bytes.ts';
 import { QUANT_BITS, type QuantBits } from '../../engine/quantize/quantized-matrix.ts';
 import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
+import { QUANTIZE_REPORT_FORMAT } from '../../engine/quantize/report.ts';
 import { QuantizeRequestError, quantizeSettingsOf, type QuantizeSettings } from '../../engine/quantize/settings.ts';
 import { contextLimit } from '../../lab/lab-session.ts';
 import { parseFlags, UsageError, type ParsedFlags } from '../args.ts';
@@ -96,7 +97,7 @@ export const quantizeCommand: Command = {
       }
       await mkdir(out, { recursive: true });
       const files = [...(await lab.writeQuantized(folderWriter(out))), 'quantize-report.json'];
-      await writeFile(join(out, 'quantize-report.json'), `${JSON.stringify({ format: 'moe-lab-quantize-report/1', ...report, evaluation }, null, 2)}\n`);
+      await writeFile(join(out, 'quantize-report.json'), `${JSON.stringify({ format: QUANTIZE_REPORT_FORMAT, ...report, evaluation }, null, 2)}\n`);
       const seconds = (performance.now() - started) / 1000;
       if (flags.flag('json')) {
         io.out(JSON.stringify({ out, ...report, evaluation, files, seconds }));

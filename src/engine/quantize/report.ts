@@ -16,6 +16,9 @@ import type { CalibrationInfo } from '../prune/report.ts';
 import { quantizedBytes, type QuantBits, type QuantizeMethod } from './quantized-matrix.ts';
 import type { BitAllocation } from './settings.ts';
 
+/** The `format` of quantize-report.json (`moe-lab quantize --out`, the page's GPTQ download). */
+export const QUANTIZE_REPORT_FORMAT = 'moe-lab-quantize-report/1';
+
 export interface QuantizedMatrixReport {
   label: string;
   layer: number;
