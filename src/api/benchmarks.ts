@@ -77,3 +77,23 @@ export interface BenchmarkReport {
   tokens: number;
   seconds: number;
 }
+
+/** An item whose verdict differs between the dense and the pruned model. */
+export interface FlippedItem {
+  task: string;
+  dense: BenchmarkItem;
+  pruned: BenchmarkItem;
+}
+
+/** Items right under one model and wrong under the other, task by task in file order (empty without both variants). */
+export function flippedItems(report: BenchmarkReport): FlippedItem[] {
+  const dense = report.results.find((r) => r.variant === 'dense');
+  const pruned = report.results.find((r) => r.variant === 'pruned');
+  if (!dense || !pruned) return [];
+  return dense.tasks.flatMap((task, t) =>
+    (task.perItem ?? []).flatMap((item, i) => {
+      const other = pruned.tasks[t].perItem?.[i];
+      return other && other.correct !== item.correct ? [{ task: task.name, dense: item, pruned: other }] : [];
+    }),
+  );
+}

@@ -11,6 +11,7 @@
 import type { CalibrationModeName, CalibrationRequest, EvaluateRequest, PruneRequest, Variant } from './lab.ts';
 import type { RecoverRequest } from './recover.ts';
 import type { Experiment } from '../engine/experiment/schema.ts';
+import { sectionDefaults } from '../engine/experiment/vocabulary.ts';
 import { textRefOf } from '../engine/experiment/text-ref.ts';
 
 /**
@@ -58,6 +59,18 @@ export function evaluateRequest(experiment: Experiment, variants: Variant[], byG
  * (the page's runExperiment and `moe-lab run` both read this).
  */
 export const REPRODUCE_EVALUATION = { variants: ['dense', 'pruned'] as Variant[], byGenre: true } as const;
+
+/**
+ * The benchmark "Reproduce this experiment" and `moe-lab run` score after the perplexities: the experiment's
+ * Benchmarks selection when it differs from the defaults, that is when the share link carries `bench` or
+ * `benchlimit` (links write them only then); null otherwise, so a link made without the Benchmarks step replays
+ * as before. The dense and the pruned model score the same items, each item kept (the flipped ones are counted).
+ */
+export function reproduceBenchmark(experiment: Experiment): { tasks: Experiment['benchmark']['tasks']; limit: number; variants: Variant[] } | null {
+  if (freshnessKey(experiment.benchmark) === freshnessKey(sectionDefaults('benchmark'))) return null;
+  const { tasks, limit } = experiment.benchmark;
+  return { tasks, limit, variants: [...REPRODUCE_EVALUATION.variants] };
+}
 
 /**
  * The Recover step's request for the experiment, up to step `untilStep` (over all layers). `context` is the model's

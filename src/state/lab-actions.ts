@@ -255,11 +255,14 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
 
     /**
      * Reproduces the experiment end to end: prune (calibrating as needed), then perplexity of the dense and the
-     * pruned model — what a shared link's reader presses to get the same masks and numbers.
+     * pruned model — what a shared link's reader presses to get the same masks and numbers. With `benchmark` (the
+     * task file of the link's Benchmarks selection, reproduceBenchmark in src/api/experiment-requests.ts, read by the
+     * caller) the dense and the pruned model then score its items, as `moe-lab run` does.
      */
-    async runExperiment(byGenre: boolean = REPRODUCE_EVALUATION.byGenre): Promise<void> {
+    async runExperiment(byGenre: boolean = REPRODUCE_EVALUATION.byGenre, benchmark?: BenchmarkTasks): Promise<void> {
       if (!(await actions.prune())) return;
       await actions.evaluate(byGenre);
+      if (benchmark) await actions.benchmark(benchmark.tasks, benchmark.limit);
       // A link with quantization settings (qbits=...) reproduces the quantized model too.
       if (get().experiment.quantize.bits !== 'none') await actions.quantize();
     },

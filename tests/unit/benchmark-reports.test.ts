@@ -1,7 +1,7 @@
 /** The Benchmarks step's tables (src/ui/lab/benchmark-reports.ts): rows per task, field and term; flipped items; CSV. */
 import { describe, expect, it } from 'vitest';
-import type { BenchmarkItem, BenchmarkReport, BenchmarkTaskResult } from '../../src/api/benchmarks.ts';
-import { accuracyRows, benchmarkCsv, flippedItems } from '../../src/ui/lab/benchmark-reports.ts';
+import { flippedItems, type BenchmarkItem, type BenchmarkReport, type BenchmarkTaskResult } from '../../src/api/benchmarks.ts';
+import { accuracyRows, benchmarkCsv } from '../../src/ui/lab/benchmark-reports.ts';
 
 const item = (line: number, correct: boolean, lls: number[]): BenchmarkItem => ({
   line,

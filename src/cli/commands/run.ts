@@ -10,11 +10,18 @@
  * links to a Hub repo or to files opened from disk need (the CLI does not download; the link names the repo). When
  * the link carries the model's content hash, a different model is refused. A link to a pasted text needs the text:
  * --text FILE (checked against the link's hash).
+ *
+ * A link that names a Benchmarks selection (keys `bench`, `benchlimit`; reproduceBenchmark in
+ * src/api/experiment-requests.ts) also scores the same items on the dense and the pruned model, as the page's
+ * Reproduce does: the shipped BLiMP subset from the site folder, or an uploaded task file, which the link knows
+ * only by its hash: --tasks FILE gives it (its hash must be the link's).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import type { OperationOptions, Progress } from '../../api/engine.ts';
-import { evaluateRequest, pruneRequest, REPRODUCE_EVALUATION } from '../../api/experiment-requests.ts';
+import { flippedItems, type BenchmarkReport, type BenchmarkTaskInput, type BenchmarkVariantResult } from '../../api/benchmarks.ts';
+import { evaluateRequest, pruneRequest, REPRODUCE_EVALUATION, reproduceBenchmark } from '../../api/experiment-requests.ts';
 import type { PerplexityNumbers, VariantPerplexity } from '../../api/lab.ts';
+import { selectionTaskFile, SHIPPED_BLIMP_FILE, taskFileHash } from '../../engine/eval/benchmark-selection.ts';
 import { ModelFileError } from '../../engine/errors.ts';
 import { shortHash } from '../../engine/experiment/model-hash.ts';
 import type { Experiment } from '../../engine/experiment/schema.ts';
@@ -22,7 +29,7 @@ import { decodeExperiment, encodeExperiment } from '../../engine/experiment/url.
 import type { LabService } from '../../lab/lab-service.ts';
 import { parseFlags, UsageError } from '../args.ts';
 import { directoryFolder } from '../fs-folder.ts';
-import { nodeLab } from '../node-lab.ts';
+import { nodeLab, siteFolder } from '../node-lab.ts';
 import type { Command, CommandIo } from './command.ts';
 
 /** The `#...` part of a share link given whole or as its fragment (with or without the '#'). */
@@ -74,14 +81,84 @@ async function givePastedText(lab: LabService, experiment: Experiment, file: str
   if (missing) throw new ModelFileError(file, 'bad-header', `this text hashes to ${added.hash}, the link's pasted text is ${missing}: another text`);
 }
 
+/**
+ * The task file of the link's benchmark selection (null: the link names none). The shipped subset is read from the
+ * site folder the embedded models come from; an uploaded file only from --tasks FILE, whose hash must be the link's.
+ * Without a benchmark selection in the link, --tasks is refused, so it never silently stands in for one.
+ */
+async function linkedTaskFile(experiment: Experiment, file: string | undefined): Promise<BenchmarkTaskInput | null> {
+  const benchmark = reproduceBenchmark(experiment);
+  if (!benchmark) {
+    if (file !== undefined) throw new UsageError('run: --tasks gives the task file of a benchmark selection (bench=pasted:<hash>), but the link names none');
+    return null;
+  }
+  const given = file === undefined ? null : { file, text: await readFile(file, 'utf8') };
+  if (given && benchmark.tasks.kind !== 'pasted') {
+    throw new UsageError(`run: --tasks gives an uploaded task file, but the link's benchmark is the shipped BLiMP subset (bench=${benchmark.tasks.id})`);
+  }
+  const givenHash = given && (await taskFileHash(given.text));
+  if (given && benchmark.tasks.kind === 'pasted' && givenHash !== benchmark.tasks.hash) {
+    throw new ModelFileError(given.file, 'bad-header', `this task file hashes to ${givenHash}, the link's is ${benchmark.tasks.hash}: another file`);
+  }
+  try {
+    return await selectionTaskFile(
+      benchmark.tasks,
+      async () => (await readFile(`${siteFolder()}/${SHIPPED_BLIMP_FILE}`, 'utf8')).split('\n').filter((line) => line.trim()),
+      () => given,
+      'give the task file with --tasks FILE',
+    );
+  } catch (error) {
+    throw new UsageError(`run: ${(error as Error).message}`);
+  }
+}
+
+/** The text output's benchmark lines: accuracy as the page's Reproduce shows it (percent to 2 decimals). */
+function benchmarkLines(b: ReturnType<typeof benchmarkJson>): string[] {
+  const acc = (x: number) => `${(100 * x).toFixed(2)}%`;
+  return [
+    `benchmark ${b.selection} (${b.file}, ${b.dense.items} items, limit ${b.limit} per ${b.format === 'minimal-pairs' ? 'paradigm' : 'file'}): dense acc ${acc(b.dense.accuracy)}, pruned acc ${acc(b.pruned.accuracy)}, ${b.flipped} flipped`,
+  ];
+}
+
+/** `run --json`'s `benchmarks`: per variant the accuracy of the one task file, per BLiMP field, term and paradigm. */
+function benchmarkJson(report: BenchmarkReport, experiment: Experiment) {
+  const { tasks, limit } = experiment.benchmark;
+  const variant = (result: BenchmarkVariantResult) => {
+    const { perItem: _items, name: _name, file: _file, format: _format, ...task } = result.tasks[0];
+    return task;
+  };
+  const of = (v: string) => variant(report.results.find((r) => r.variant === v)!);
+  const [task] = report.results[0].tasks;
+  return {
+    selection: tasks.kind === 'pasted' ? `pasted:${tasks.hash}` : tasks.id,
+    file: task.file,
+    format: task.format,
+    limit,
+    contextToken: report.contextToken,
+    sequences: report.sequences,
+    tokens: report.tokens,
+    dense: of('dense'),
+    pruned: of('pruned'),
+    flipped: flippedItems(report).length,
+    seconds: report.seconds,
+  };
+}
+
 export const runCommand: Command = {
   name: 'run',
   summary: "replay a share link headless (the page's Reproduce this experiment): prune, then dense and pruned perplexity",
-  usage: 'run --experiment LINK [--model DIR] [--text FILE] [--masks-out MASKS.safetensors] [--json]',
+  usage: 'run --experiment LINK [--model DIR] [--text FILE] [--tasks FILE] [--masks-out MASKS.safetensors] [--json]',
   async run(argv, io) {
     const flags = parseFlags(
       argv,
-      { experiment: { type: 'string' }, model: { type: 'string' }, text: { type: 'string' }, 'masks-out': { type: 'string' }, json: { type: 'boolean' } },
+      {
+        experiment: { type: 'string' },
+        model: { type: 'string' },
+        text: { type: 'string' },
+        tasks: { type: 'string' },
+        'masks-out': { type: 'string' },
+        json: { type: 'boolean' },
+      },
       'run',
     );
     const fragment = linkFragment(flags.string('experiment'));
@@ -101,6 +178,9 @@ export const runCommand: Command = {
     if (!modelDir && experiment.model.source === 'files') {
       throw new UsageError(`run: the link's model was opened from disk on the page (${linked}); give that folder with --model DIR`);
     }
+
+    // Before the model loads: a benchmark file the replay cannot have is refused at once.
+    const taskFile = await linkedTaskFile(experiment, flags.optionalString('tasks'));
 
     const controller = new AbortController();
     const cancel = () => {
@@ -137,6 +217,9 @@ export const runCommand: Command = {
       const evaluation = await lab.evaluate(evaluateRequest(experiment, [...variants], byGenre), options);
       const dense = evaluation.results.find((r) => r.variant === 'dense')!;
       const pruned = evaluation.results.find((r) => r.variant === 'pruned')!;
+      const benchmark = reproduceBenchmark(experiment);
+      const scored =
+        taskFile && benchmark && (await lab.benchmark({ tasks: [taskFile], limit: benchmark.limit, variants: benchmark.variants, perItem: true }, options));
       const { weights, pruned: prunedWeights } = pruning.overall;
       const sparsity = prunedWeights / Math.max(1, weights);
       const seconds = (performance.now() - started) / 1000;
@@ -159,6 +242,7 @@ export const runCommand: Command = {
             pruned: variantJson(pruned),
             // The pruned model against the dense one on the same windows (docs/forward.md, Fidelity).
             fidelity: evaluation.fidelity,
+            ...(scored ? { benchmarks: benchmarkJson(scored, experiment) } : {}),
             ...(masksOut ? { masks: masksOut } : {}),
             seconds,
           }),
@@ -175,6 +259,7 @@ export const runCommand: Command = {
                   `KL(dense || pruned) ${evaluation.fidelity.overall.kl.toFixed(6)} nats/token, top-1 agreement ${(100 * evaluation.fidelity.overall.top1Agreement).toFixed(2)}%`,
                 ]
               : []),
+            ...(scored ? benchmarkLines(benchmarkJson(scored, experiment)) : []),
           ].join('\n'),
         );
       }

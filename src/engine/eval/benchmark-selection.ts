@@ -4,7 +4,8 @@
  * characters outside [A-Za-z0-9_] written '-': `blimp.syntax-semantics` for the field "syntax/semantics"), or an
  * uploaded task file known by the first 16 hex digits of its SHA-256 (`pasted:<hash>`, as pasted texts are).
  */
-import { SETTINGS } from '../experiment/vocabulary.ts';
+import { shortHash, sha256Hex } from '../experiment/model-hash.ts';
+import { SETTINGS, type CalibrationText } from '../experiment/vocabulary.ts';
 
 /** The id of the whole shipped subset: the row's default. */
 export const SHIPPED_BLIMP = (SETTINGS.benchTasks.default as { id: string }).id;
@@ -54,4 +55,29 @@ export function selectBlimp(lines: readonly string[], id: string): { file: strin
   });
   if (!chosen.length) throw new RangeError(`bench=${id} names no field or paradigm of the shipped BLiMP subset (e.g. ${blimpGroupId('morphology')})`);
   return { file: `${id.replace('.', '-')}.jsonl`, lines: chosen };
+}
+
+/** The hash a selection names an uploaded task file by: the first 16 hex digits of the SHA-256 of its UTF-8 text. */
+export async function taskFileHash(text: string): Promise<string> {
+  return shortHash(await sha256Hex(new TextEncoder().encode(text)));
+}
+
+/**
+ * The task file a selection scores, for the page and `moe-lab run` alike: the shipped subset's lines (`shipped`,
+ * read once by the caller's means: fetch or the disk) filtered by selectBlimp, or the uploaded file the hash names
+ * (`uploaded`: null when the caller does not have it; then an Error ending with `howToGive`).
+ */
+export async function selectionTaskFile(
+  tasks: CalibrationText,
+  shipped: () => Promise<readonly string[]>,
+  uploaded: (hash: string) => { file: string; text: string } | null,
+  howToGive: string,
+): Promise<{ file: string; text: string }> {
+  if (tasks.kind === 'pasted') {
+    const input = uploaded(tasks.hash);
+    if (!input) throw new Error(`The benchmark file is known only by its hash ${tasks.hash}: ${howToGive}.`);
+    return input;
+  }
+  const { file, lines } = selectBlimp(await shipped(), tasks.id);
+  return { file, text: lines.join('\n') };
 }

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import type { BenchmarkReport } from '../../api/benchmarks.ts';
+import { flippedItems, type BenchmarkReport } from '../../api/benchmarks.ts';
 import { blimpChoices, SHIPPED_BLIMP, type BlimpChoice } from '../../engine/eval/benchmark-selection.ts';
 import { parseTaskFile } from '../../engine/eval/tasks.ts';
 import { useLab, useLabActions } from '../../state/store.ts';
@@ -8,7 +8,7 @@ import { percent } from '../charts/common.ts';
 import { Chart } from '../charts/Chart.tsx';
 import { saveFile } from '../download.ts';
 import { benchmarkInput, rememberUpload, shippedBlimp, uploadedFile } from './benchmark-inputs.ts';
-import { accuracyRows, benchmarkCsv, flippedItems } from './benchmark-reports.ts';
+import { accuracyRows, benchmarkCsv } from './benchmark-reports.ts';
 import { NeedsTokenizer } from './NeedsTokenizer.tsx';
 import { SettingField } from './SettingField.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';

@@ -5,8 +5,7 @@
  * The Benchmarks panel and the sweep's BLiMP metric both read the items through here.
  */
 import type { BenchmarkTaskInput } from '../../api/benchmarks.ts';
-import { selectBlimp, SHIPPED_BLIMP_FILE } from '../../engine/eval/benchmark-selection.ts';
-import { shortHash, sha256Hex } from '../../engine/experiment/model-hash.ts';
+import { selectionTaskFile, SHIPPED_BLIMP_FILE, taskFileHash } from '../../engine/eval/benchmark-selection.ts';
 import type { CalibrationText } from '../../engine/experiment/vocabulary.ts';
 
 let blimpLines: Promise<string[]> | null = null;
@@ -24,7 +23,7 @@ export function shippedBlimp(): Promise<string[]> {
 
 /** Remembers an uploaded task file and returns the hash a selection names it by. */
 export async function rememberUpload(input: BenchmarkTaskInput): Promise<string> {
-  const hash = shortHash(await sha256Hex(new TextEncoder().encode(input.text)));
+  const hash = await taskFileHash(input.text);
   uploads.set(hash, input);
   return hash;
 }
@@ -35,12 +34,6 @@ export function uploadedFile(hash: string): BenchmarkTaskInput | null {
 }
 
 /** The task file the selection scores; an Error saying what is missing when it cannot be had. */
-export async function benchmarkInput(tasks: CalibrationText): Promise<BenchmarkTaskInput> {
-  if (tasks.kind === 'pasted') {
-    const input = uploads.get(tasks.hash);
-    if (!input) throw new Error(`The benchmark file is known only by its hash ${tasks.hash}: upload the same task file to score it.`);
-    return input;
-  }
-  const { file, lines } = selectBlimp(await shippedBlimp(), tasks.id);
-  return { file, text: lines.join('\n') };
+export function benchmarkInput(tasks: CalibrationText): Promise<BenchmarkTaskInput> {
+  return selectionTaskFile(tasks, shippedBlimp, uploadedFile, 'upload the same task file to score it');
 }

@@ -1,5 +1,5 @@
-/** The Benchmarks step's tables: accuracy per group dense vs pruned, the items whose verdict flipped, CSV. */
-import type { BenchmarkItem, BenchmarkReport, BenchmarkTaskResult } from '../../api/benchmarks.ts';
+/** The Benchmarks step's tables: accuracy per group dense vs pruned, CSV (the flipped items: flippedItems, src/api/benchmarks.ts). */
+import type { BenchmarkReport, BenchmarkTaskResult } from '../../api/benchmarks.ts';
 import type { Variant } from '../../api/lab.ts';
 import { csv } from './reports.ts';
 
@@ -27,26 +27,6 @@ export function accuracyRows(report: BenchmarkReport): AccuracyRow[] {
       rows.push({ task: task.name, level: 'term', name: g.name, items: g.items, accuracy: of((x) => x.terms.find((f) => f.name === g.name)) });
   });
   return rows;
-}
-
-/** An item whose verdict differs between the dense and the pruned model. */
-export interface FlippedItem {
-  task: string;
-  dense: BenchmarkItem;
-  pruned: BenchmarkItem;
-}
-
-/** Items right under one model and wrong under the other, task by task in file order (empty without both variants). */
-export function flippedItems(report: BenchmarkReport): FlippedItem[] {
-  const dense = report.results.find((r) => r.variant === 'dense');
-  const pruned = report.results.find((r) => r.variant === 'pruned');
-  if (!dense || !pruned) return [];
-  return dense.tasks.flatMap((task, t) =>
-    (task.perItem ?? []).flatMap((item, i) => {
-      const other = pruned.tasks[t].perItem?.[i];
-      return other && other.correct !== item.correct ? [{ task: task.name, dense: item, pruned: other }] : [];
-    }),
-  );
 }
 
 /** Every item: per variant its verdict and the log-likelihood of each answer (separated by ';'). */
