@@ -4,6 +4,7 @@ import type { Engine, ModelSummary, OperationOptions } from '../../src/api/engin
 import { abortedError, EngineError } from '../../src/api/errors.ts';
 import type { CalibrationSummary, EvaluateRequest, PruneRequest, PruneSummary, SweepPointRequest } from '../../src/api/lab.ts';
 import type { RecoverReport, RecoverRequest } from '../../src/api/recover.ts';
+import { reproduceBenchmark } from '../../src/api/experiment-requests.ts';
 import { encodeExperiment } from '../../src/engine/experiment/url.ts';
 import { createLabActions } from '../../src/state/actions.ts';
 import { RECOVER_CHUNK } from '../../src/state/lab-actions.ts';
@@ -155,6 +156,20 @@ describe('lab computation actions', () => {
     expect(store.getState()).toMatchObject({ masksKey: null, variant: 'dense' });
     await actions.evaluate(false);
     expect(log.at(-1)).toBe('evaluate dense');
+  });
+
+  it("with a link's benchmark, Reproduce scores its items dense and pruned after the perplexities, as moe-lab run does", async () => {
+    const { store, actions, log } = await started();
+    actions.setSetting('benchTasks', { kind: 'corpus', id: 'blimp.morphology' });
+    actions.setSetting('benchLimit', 1);
+    const bench = reproduceBenchmark(store.getState().experiment)!;
+    expect(bench).toEqual({ tasks: { kind: 'corpus', id: 'blimp.morphology' }, limit: 1, variants: ['dense', 'pruned'] });
+    await actions.runExperiment(true, { tasks: [{ file: 'blimp-morphology.jsonl', text: '{}' }], limit: bench.limit });
+    expect(log).toEqual(['prune moe-pruner 0.5', 'evaluate dense+pruned', 'benchmark dense+pruned blimp-morphology.jsonl limit 1']);
+    // The default selection (a link without bench / benchlimit) names no benchmark.
+    actions.setSetting('benchTasks', { kind: 'corpus', id: 'blimp' });
+    actions.setSetting('benchLimit', 10);
+    expect(reproduceBenchmark(store.getState().experiment)).toBeNull();
   });
 
   it('a refused pruning shows its error and keeps the masks in force', async () => {
