@@ -1,11 +1,21 @@
 /**
  * The Benchmarks step's selection (src/engine/eval/benchmark-selection.ts) and its share-link keys: the shipped BLiMP
  * subset, one field or paradigm of it, or an uploaded file by hash round-trip through a link (bench=, benchlimit=),
- * a link without them means the whole subset and 10 pairs per paradigm, and an id picks exactly its lines.
+ * a link without them means the whole subset and 10 pairs per paradigm, and an id picks exactly its lines; a link
+ * names a benchmark to replay only with bench or benchlimit, and selectionTaskFile gives the page and run its task file.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { blimpChoices, blimpGroupId, selectBlimp, SHIPPED_BLIMP, SHIPPED_BLIMP_FILE } from '../../src/engine/eval/benchmark-selection.ts';
+import { reproduceBenchmark } from '../../src/api/experiment-requests.ts';
+import {
+  blimpChoices,
+  blimpGroupId,
+  selectBlimp,
+  selectionTaskFile,
+  SHIPPED_BLIMP,
+  SHIPPED_BLIMP_FILE,
+  taskFileHash,
+} from '../../src/engine/eval/benchmark-selection.ts';
 import { defaultExperiment } from '../../src/engine/experiment/schema.ts';
 import { decodeExperiment, encodeExperiment } from '../../src/engine/experiment/url.ts';
 
@@ -51,5 +61,26 @@ describe('benchmark selection', () => {
     // A malformed id means the default; a limit out of range is clamped (each with a note).
     expect(bad.experiment.benchmark).toEqual({ tasks: { kind: 'corpus', id: 'blimp' }, limit: 1 });
     expect(bad.notes.join(' ')).toMatch(/bench=.*BLiMP!.*benchlimit="0" is outside/);
+  });
+
+  it('a link names a benchmark to replay only with bench or benchlimit; its task file is the selection or the upload with that hash', async () => {
+    const of = (keys: string) => reproduceBenchmark(decodeExperiment(`v=1&model=embedded:brown-moe-3m${keys}`).experiment);
+    expect(of('')).toBeNull();
+    expect(of('&bench=blimp')).toBeNull();
+    expect(of('&benchlimit=1')).toEqual({ tasks: { kind: 'corpus', id: SHIPPED_BLIMP }, limit: 1, variants: ['dense', 'pruned'] });
+    expect(of('&bench=blimp.morphology')).toMatchObject({ tasks: { kind: 'corpus', id: 'blimp.morphology' }, limit: 10 });
+
+    const shipped = async () => lines;
+    const none = () => null;
+    const morphology = await selectionTaskFile({ kind: 'corpus', id: 'blimp.morphology' }, shipped, none, 'unused');
+    expect(morphology).toEqual({ file: 'blimp-morphology.jsonl', text: selectBlimp(lines, 'blimp.morphology').lines.join('\n') });
+    const upload = { file: 'mine.jsonl', text: lines[0] };
+    const hash = await taskFileHash(upload.text);
+    expect(hash).toMatch(/^[0-9a-f]{16}$/);
+    const byHash = (h: string) => (h === hash ? upload : null);
+    expect(await selectionTaskFile({ kind: 'pasted', hash }, shipped, byHash, 'unused')).toBe(upload);
+    await expect(selectionTaskFile({ kind: 'pasted', hash: '0'.repeat(16) }, shipped, byHash, 'give it')).rejects.toThrow(
+      `The benchmark file is known only by its hash ${'0'.repeat(16)}: give it.`,
+    );
   });
 });
