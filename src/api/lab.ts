@@ -326,6 +326,11 @@ export interface SweepPointResult {
   fidelity: FidelityResult;
   /** With `benchmark` in the request: acc over its items (docs/evaluation.md). */
   benchmark?: { accuracy: number; items: number };
+  /**
+   * Weight bytes on disk of the dense model and of this point's export (the prune report's accounting, docs/pruning.md
+   * "Accounting"): masks save nothing, dropped experts and removed neurons do. Absent where the pipeline gave no accounting.
+   */
+  diskBytes?: { dense: number; pruned: number };
 }
 
 /** A file the page offers for download. */

@@ -127,6 +127,7 @@ export async function runSweepPoint(session: LabSession, texts: TextLibrary, req
     const scored = request.benchmark
       ? (await benchmarksWithMasks(session, { ...request.benchmark, variants: ['pruned'], perItem: false }, [run.masks], { signal: options.signal })).results[0]
       : null;
+    const { accounting } = run.report;
     return {
       method: request.prune.method,
       sparsity: request.prune.sparsity,
@@ -134,6 +135,7 @@ export async function runSweepPoint(session: LabSession, texts: TextLibrary, req
       perplexity: { tokens, nll, ppl },
       fidelity: compared.fidelity,
       ...(scored ? { benchmark: { accuracy: scored.accuracy, items: scored.items } } : {}),
+      ...(accounting ? { diskBytes: { dense: accounting.dense.diskBytes, pruned: accounting.pruned.diskBytes } } : {}),
     };
   } finally {
     run.destroy();

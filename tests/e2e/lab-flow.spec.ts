@@ -84,7 +84,7 @@ test('calibrate, prune 50% with MoE-Pruner, evaluate, and a shared link reproduc
   const csv = page.waitForEvent('download');
   await sweep.getByRole('button', { name: 'Download sweep (CSV)' }).click();
   const csvText = readFileSync(await (await csv).path(), 'utf8');
-  expect(csvText.split('\r\n')[0]).toBe('method,sparsity,achieved_sparsity,tokens,mean_nll,perplexity,kl_vs_dense,top1_agreement');
+  expect(csvText.split('\r\n')[0]).toBe('method,sparsity,achieved_sparsity,tokens,mean_nll,perplexity,kl_vs_dense,top1_agreement,disk_bytes');
   expect(csvText).toContain('moe-pruner,0.5,0.5,');
   const svg = page.waitForEvent('download');
   await sweep.getByRole('button', { name: 'Download chart (SVG)' }).click();

@@ -2,7 +2,8 @@
  * Pruning through the page's engine (LabService) on tests/fixtures/lab-tiny: masks equal the CPU reference on the
  * same statistics, expert dropping follows its criterion, N:M holds, OWL varies the layers, sequential mode
  * differs from dense from layer 1 on, the exported Hugging Face folder computes what the masked model computes
- * (SparseGPT's updated weights included), sweeps leave the masks in force alone, and everything repeats exactly.
+ * (SparseGPT's updated weights included), sweeps leave the masks in force alone (their points' bytes on disk are the
+ * prune report's), and everything repeats exactly.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -195,6 +196,17 @@ describe('pruning through LabService on lab-tiny', () => {
       expect(fromExport.results[0].overall.ppl).toBeCloseTo(masked, 4);
     });
   }
+
+  it("a sweep point's bytes on disk are the prune report's: neurons shrink the export, masks keep the dense size", async () => {
+    const engine = await engineOn();
+    const neurons = request({ method: 'wanda', sparsity: 0.25, structure: 'neurons' });
+    const { accounting } = await engine.prune(neurons);
+    expect(accounting!.pruned.diskBytes).toBeLessThan(accounting!.dense.diskBytes);
+    const point = await engine.sweepPoint({ prune: neurons, evaluate: evaluation });
+    expect(point.diskBytes).toEqual({ dense: accounting!.dense.diskBytes, pruned: accounting!.pruned.diskBytes });
+    const masked = await engine.sweepPoint({ prune: request({ method: 'wanda', sparsity: 0.25 }), evaluate: evaluation });
+    expect(masked.diskBytes).toEqual({ dense: accounting!.dense.diskBytes, pruned: accounting!.dense.diskBytes });
+  });
 
   it('an export with dropped experts removes them and still computes what the pruned model computes', async () => {
     const engine = await engineOn();

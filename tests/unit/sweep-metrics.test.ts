@@ -1,6 +1,7 @@
 /**
  * The sweep chart's metric choice: perplexity (log scale, dense line), the fidelity of each point to the dense model,
- * or BLiMP accuracy (for a sweep that scored the Benchmarks step's items, dense line); the CSV's accuracy column.
+ * or BLiMP accuracy (for a sweep that scored the Benchmarks step's items, dense line); the CSV's accuracy column;
+ * against bytes on disk, one line per method with the dense model as a reference point, and the CSV's bytes column.
  */
 import { describe, expect, it } from 'vitest';
 import type { SweepResult } from '../../src/state/store.ts';
@@ -55,9 +56,43 @@ describe('sweepChartData', () => {
     expect(data.series.map((s) => s.points.map((p) => p.y))).toEqual([[0.55, 0.5], []]);
     expect(data).toMatchObject({ logY: false, reference: { y: 0.6, label: 'dense' }, yTitle: 'BLiMP accuracy' });
     const rows = sweepCsv(scored).split('\r\n');
-    expect(rows[0]).toBe('method,sparsity,achieved_sparsity,tokens,mean_nll,perplexity,kl_vs_dense,top1_agreement,blimp_accuracy');
-    expect(rows[1]).toBe('dense,0,0,5,1,2.5,0,1,0.6');
-    expect(rows[3]).toBe('wanda,0.5,0.5,5,1.5,4.5,0.05,0.8,0.5');
+    expect(rows[0]).toBe('method,sparsity,achieved_sparsity,tokens,mean_nll,perplexity,kl_vs_dense,top1_agreement,disk_bytes,blimp_accuracy');
+    // Points without the accounting leave disk_bytes empty.
+    expect(rows[1]).toBe('dense,0,0,5,1,2.5,0,1,,0.6');
+    expect(rows[3]).toBe('wanda,0.5,0.5,5,1.5,4.5,0.05,0.8,,0.5');
     expect(rows[4].endsWith(',')).toBe(true);
+  });
+
+  // Neuron pruning shrinks the export (wanda here); masks keep the dense size (magnitude: a vertical line).
+  const DENSE = 4096;
+  const sized: SweepResult = {
+    ...result,
+    points: result.points.map((p) => ({ ...p, diskBytes: { dense: DENSE, pruned: p.method === 'wanda' ? DENSE * (1 - p.sparsity / 2) : DENSE } })),
+  };
+
+  it('plots against bytes on disk: one line per method and the dense model as a reference point', () => {
+    const data = sweepChartData(sized, 'ppl', 'bytes');
+    expect(data.series.map((s) => s.name)).toEqual(['wanda', 'magnitude', 'dense']);
+    expect(data.series.map((s) => s.points)).toEqual([
+      [
+        { x: 3584, y: 3 },
+        { x: 3072, y: 4.5 },
+      ],
+      [{ x: DENSE, y: 3.3 }],
+      [{ x: DENSE, y: 2.5 }],
+    ]);
+    expect(data).toMatchObject({ xTitle: 'bytes on disk', logY: true, reference: undefined, xDomain: [0, 1.05 * DENSE] });
+    expect(data.formatX!(3072)).toBe('3.0 KiB');
+    // Fidelity metrics: the dense model agrees with itself (KL 0, top-1 100%).
+    expect(sweepChartData(sized, 'kl', 'bytes').series[2].points).toEqual([{ x: DENSE, y: 0 }]);
+    expect(sweepChartData(sized, 'top1', 'bytes').series[2].points).toEqual([{ x: DENSE, y: 1 }]);
+    // Points without bytes (a sweep from before the accounting) are left out, and no dense point is drawn.
+    expect(sweepChartData(result, 'ppl', 'bytes').series.map((s) => s.points)).toEqual([[], []]);
+  });
+
+  it("writes each point's bytes on disk and the dense model's in the CSV", () => {
+    const rows = sweepCsv(sized).split('\r\n');
+    expect(rows[0]).toBe('method,sparsity,achieved_sparsity,tokens,mean_nll,perplexity,kl_vs_dense,top1_agreement,disk_bytes');
+    expect(rows.slice(1, 5).map((r) => r.split(',').at(-1))).toEqual(['4096', '3584', '3072', '4096']);
   });
 });

@@ -71,7 +71,7 @@ describe('CSV and JSON reports', () => {
         },
       ],
     };
-    expect(sweepCsv(sweep).split('\r\n').slice(1, 3)).toEqual(['dense,0,0,5,1,2.5,0,1', 'wanda,0.5,0.5,5,2,7,0.5,0.8']);
+    expect(sweepCsv(sweep).split('\r\n').slice(1, 3)).toEqual(['dense,0,0,5,1,2.5,0,1,', 'wanda,0.5,0.5,5,2,7,0.5,0.8,']);
     const prune: PruneSummary = {
       method: 'moe-pruner',
       calibration: null,

@@ -33,11 +33,17 @@ export function perplexityCsv(report: EvaluateReport): string {
  * Sweep points, with the dense model as sparsity 0 of method "dense" (KL 0, top-1 agreement 1); a sweep that scored
  * benchmark items adds their accuracy as `blimp_accuracy`.
  */
+/** The dense model's weight bytes on disk (the same in every point's accounting), or null before a point has them. */
+export function denseDiskBytes(result: SweepResult): number | null {
+  return result.points.find((p) => p.diskBytes)?.diskBytes?.dense ?? null;
+}
+
 export function sweepCsv(result: SweepResult): string {
   const scored = typeof result.denseBenchmark === 'number';
   const extra = (accuracy: number | undefined) => (scored ? [accuracy ?? ''] : []);
   const rows: (string | number)[][] = [];
-  if (result.dense) rows.push(['dense', 0, 0, result.dense.tokens, result.dense.nll, result.dense.ppl, 0, 1, ...extra(result.denseBenchmark ?? undefined)]);
+  const dense = result.dense;
+  if (dense) rows.push(['dense', 0, 0, dense.tokens, dense.nll, dense.ppl, 0, 1, denseDiskBytes(result) ?? '', ...extra(result.denseBenchmark ?? undefined)]);
   for (const p of result.points) {
     rows.push([
       p.method,
@@ -48,10 +54,12 @@ export function sweepCsv(result: SweepResult): string {
       p.perplexity.ppl,
       p.fidelity.kl,
       p.fidelity.top1Agreement,
+      p.diskBytes?.pruned ?? '',
       ...extra(p.benchmark?.accuracy),
     ]);
   }
-  const header = ['method', 'sparsity', 'achieved_sparsity', 'tokens', 'mean_nll', 'perplexity', 'kl_vs_dense', 'top1_agreement'];
+  // disk_bytes: the weights the point's export stores (the prune report's accounting; empty where it has none).
+  const header = ['method', 'sparsity', 'achieved_sparsity', 'tokens', 'mean_nll', 'perplexity', 'kl_vs_dense', 'top1_agreement', 'disk_bytes'];
   return csv(scored ? [...header, 'blimp_accuracy'] : header, rows);
 }
 
