@@ -13,6 +13,7 @@ import type { ExpertSwitch } from '../engine/model/steering.ts';
 import type { BenchmarkRequest } from './benchmarks.ts';
 import type { MaskComparison } from '../engine/prune/mask-compare.ts';
 import type { PruneAccounting } from '../engine/prune/accounting.ts';
+import type { QuantBits } from '../engine/quantize/quantized-matrix.ts';
 
 /** Which text a computation reads (pasted and uploaded texts are first given to the engine with Engine.addText). */
 export type { TextRef };
@@ -308,16 +309,25 @@ export interface MaskComparisonReport {
   comparison: MaskComparison;
 }
 
-/** One point of a sweep: the pruned model's perplexity under one method and sparsity (the masks in force stay). */
+/**
+ * One point of a sweep: the pruned model's perplexity under one method and sparsity (the masks in force stay), or,
+ * with `quantize` instead of `prune`, round-to-nearest at that many bits on the routed experts under the masks in
+ * force (the quantization in force stays; docs/quantization.md).
+ */
 export interface SweepPointRequest {
-  prune: PruneRequest;
+  prune?: PruneRequest;
+  quantize?: { bits: QuantBits };
   evaluate: Omit<EvaluateRequest, 'variants' | 'byGenre'>;
   /** Also score these benchmark items (the Benchmarks step's selection) under the point's masks: BLiMP accuracy as a sweep metric. */
   benchmark?: Pick<BenchmarkRequest, 'tasks' | 'limit'>;
 }
 
 export interface SweepPointResult {
-  method: PruneMethodName;
+  /** The pruning method, or 'rtn' for a quantization point. */
+  method: PruneMethodName | 'rtn';
+  /** A quantization point's width. */
+  bits?: QuantBits;
+  /** The sparsity asked for (a quantization point: 0). */
   sparsity: number;
   /** Achieved sparsity over the pruned targets. */
   achieved: number;
@@ -328,7 +338,8 @@ export interface SweepPointResult {
   benchmark?: { accuracy: number; items: number };
   /**
    * Weight bytes on disk of the dense model and of this point's export (the prune report's accounting, docs/pruning.md
-   * "Accounting"): masks save nothing, dropped experts and removed neurons do. Absent where the pipeline gave no accounting.
+   * "Accounting": masks save nothing, dropped experts and removed neurons do; a quantization point: the quantize
+   * report's). Absent where the pipeline gave no accounting.
    */
   diskBytes?: { dense: number; pruned: number };
 }

@@ -15,7 +15,11 @@ import type { PruneReport } from '../engine/prune/report.ts';
 import { PruneRequestError } from '../engine/prune/settings.ts';
 import { compareStreams } from '../gpu/eval/fidelity.ts';
 import { prunePipeline, type PipelineRun } from '../gpu/prune/pipeline.ts';
+import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
+import type { QuantBits } from '../engine/quantize/quantized-matrix.ts';
+import { QUANTIZE_DEFAULTS, QuantizeRequestError } from '../engine/quantize/settings.ts';
 import { benchmarksWithMasks } from './benchmarks.ts';
+import { quantizeAside } from './quantize.ts';
 import { calibrationWindows, runCalibration, statisticsKey } from './calibration.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
 import type { TextLibrary } from './texts.ts';
@@ -110,34 +114,84 @@ export async function runPrune(session: LabSession, texts: TextLibrary, request:
   return summary;
 }
 
-/** One sweep point: prune as asked into fresh masks, measure the pruned perplexity and fidelity (and benchmark accuracy when asked), free the masks. */
+/**
+ * One sweep point: prune as asked into fresh masks (or, with `quantize`, round-to-nearest on the routed experts under
+ * the masks in force, beside the quantization in force), measure the perplexity and fidelity to the dense model (and
+ * benchmark accuracy when asked), free what the point made.
+ */
 export async function runSweepPoint(session: LabSession, texts: TextLibrary, request: SweepPointRequest, options: OperationOptions): Promise<SweepPointResult> {
   const tokenizer = session.tokenizer('perplexity on a text');
-  const { run } = await pipeline(session, texts, request.prune, { signal: options.signal });
+  if (Boolean(request.prune) === Boolean(request.quantize))
+    throw new EngineError({ kind: 'bad-request', message: 'A sweep point takes either a pruning (prune) or a quantization (quantize), not both or neither.' });
+  const made = request.prune
+    ? await prunedPoint(session, texts, request.prune, options.signal)
+    : await quantizedPoint(session, request.quantize!.bits, options);
   try {
     const model = await session.model(options);
     const { ctx, maxTokens, text } = request.evaluate;
     const ids = await texts.firstTokens(tokenizer, text, maxTokens, true);
     // Dense and pruned on the same windows: the pruned perplexity evaluatePerplexity gives, plus fidelity.
-    const { streams } = await compareStreams(model, [ids], { ctx: Math.min(ctx, session.contextLimit), masks: run.masks, signal: options.signal });
+    const { streams } = await compareStreams(model, [ids], { ctx: Math.min(ctx, session.contextLimit), masks: made.masks, signal: options.signal });
     const compared = streams[0];
     if (!compared) throw new EngineError({ kind: 'bad-request', message: 'The text is too short to evaluate: no window has two tokens.' });
     const { tokens, nll, ppl } = compared.pruned;
     // BLiMP accuracy as a sweep metric: the same items under this point's masks.
     const scored = request.benchmark
-      ? (await benchmarksWithMasks(session, { ...request.benchmark, variants: ['pruned'], perItem: false }, [run.masks], { signal: options.signal })).results[0]
+      ? (await benchmarksWithMasks(session, { ...request.benchmark, variants: ['pruned'], perItem: false }, [made.masks], { signal: options.signal }))
+          .results[0]
       : null;
-    const { accounting } = run.report;
+    const { accounting } = made;
     return {
-      method: request.prune.method,
-      sparsity: request.prune.sparsity,
-      achieved: run.report.achieved.overall.sparsity,
+      ...made.point,
       perplexity: { tokens, nll, ppl },
       fidelity: compared.fidelity,
       ...(scored ? { benchmark: { accuracy: scored.accuracy, items: scored.items } } : {}),
-      ...(accounting ? { diskBytes: { dense: accounting.dense.diskBytes, pruned: accounting.pruned.diskBytes } } : {}),
+      ...(accounting ? { diskBytes: accounting } : {}),
     };
   } finally {
-    run.destroy();
+    made.destroy();
   }
+}
+
+/** What a sweep point measures on: its masks (or quantized weights), its identity, its bytes on disk, how to free it. */
+interface PointModel {
+  masks: GpuMaskSet;
+  point: Pick<SweepPointResult, 'method' | 'sparsity' | 'achieved' | 'bits'>;
+  accounting: { dense: number; pruned: number } | null;
+  destroy: () => void;
+}
+
+async function prunedPoint(session: LabSession, texts: TextLibrary, prune: PruneRequest, signal?: AbortSignal): Promise<PointModel> {
+  const { run } = await pipeline(session, texts, prune, { signal });
+  const { accounting } = run.report;
+  return {
+    masks: run.masks,
+    point: { method: prune.method, sparsity: prune.sparsity, achieved: run.report.achieved.overall.sparsity },
+    accounting: accounting ? { dense: accounting.dense.diskBytes, pruned: accounting.pruned.diskBytes } : null,
+    destroy: () => run.destroy(),
+  };
+}
+
+/** Round-to-nearest at `bits` (the quantize defaults otherwise) under the masks in force. */
+async function quantizedPoint(session: LabSession, bits: QuantBits, options: OperationOptions): Promise<PointModel> {
+  const masks = session.masks ? { masks: await session.masks.readMaskSet(), source: 'the pruning in force' } : null;
+  const settings = { ...QUANTIZE_DEFAULTS, method: 'rtn' as const, bits, avgBits: null };
+  let run;
+  try {
+    run = await quantizeAside(session, settings, masks, { signal: options.signal });
+  } catch (error) {
+    if (error instanceof QuantizeRequestError) throw new EngineError({ kind: 'bad-request', message: `Quantization: ${error.message}.` });
+    throw error;
+  }
+  const { accounting } = run.report;
+  const achieved = session.masks?.summary.overall;
+  return {
+    masks: run.gpu,
+    point: { method: 'rtn', bits, sparsity: 0, achieved: achieved && achieved.weights ? achieved.pruned / achieved.weights : 0 },
+    accounting: { dense: accounting.dense.diskBytes, pruned: accounting.quantized.diskBytes },
+    destroy: () => {
+      run.gpu.destroy();
+      run.masks?.destroy();
+    },
+  };
 }

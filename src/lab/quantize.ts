@@ -91,6 +91,31 @@ export async function quantizeWithSettings(
   calibration: QuantizeCalibration,
   options: OperationOptions,
 ): Promise<QuantizeReport> {
+  return (await quantize(session, settings, maskSet, calibration, options, true)).report;
+}
+
+/**
+ * A quantization beside the one in force (a sweep point): the caller owns the run and destroys its `gpu` and `masks`
+ * buffers; the quantization in force stays.
+ */
+export function quantizeAside(
+  session: LabSession,
+  settings: QuantizeSettings,
+  maskSet: { masks: MaskSet; source: string } | null,
+  options: OperationOptions,
+): Promise<QuantizeRun> {
+  return quantize(session, settings, maskSet, {}, options, false);
+}
+
+/** Quantizes; `inForce` frees the quantization in force first and puts the new one in its place. */
+async function quantize(
+  session: LabSession,
+  settings: QuantizeSettings,
+  maskSet: { masks: MaskSet; source: string } | null,
+  calibration: QuantizeCalibration,
+  options: OperationOptions,
+  inForce: boolean,
+): Promise<QuantizeRun> {
   checkQuantizeSettings(settings);
   const mixed = settings.avgBits !== null;
   if ((settings.method === 'gptq' || mixed) && !calibration.windows?.length) {
@@ -105,7 +130,7 @@ export async function quantizeWithSettings(
     if (s.cols % settings.groupSize)
       throw new QuantizeRequestError(`group size ${settings.groupSize} does not divide the ${s.cols} input columns of ${s.matrix.name}`);
   }
-  releaseRun(session);
+  if (inForce) releaseRun(session);
   const progress = (message: string, done: number, total: number) => options.onProgress?.(progressStep('compute', message, done, total));
   let hessians: (ExpertHessians | null)[] = [];
   let calibrationInfo: CalibrationInfo | null = null;
@@ -232,9 +257,10 @@ export async function quantizeWithSettings(
       groupSize: settings.groupSize,
       matrices: modelMatrices,
     };
-    runs.set(session, { model: quantizedModel, report, gpu, masks });
+    const run = { model: quantizedModel, report, gpu, masks };
+    if (inForce) runs.set(session, run);
     progress('Quantized', stacks.length, stacks.length);
-    return report;
+    return run;
   } catch (error) {
     masks?.destroy();
     throw error;

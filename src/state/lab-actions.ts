@@ -22,6 +22,7 @@ import {
   recoverKeyOf,
 } from './requests.ts';
 import { quantizeRequest } from '../api/quantize.ts';
+import type { QuantBits } from '../engine/quantize/quantized-matrix.ts';
 import { idleTasks, type GenerationColumn, type LabStore, type LabTasks, type SweepResult, type TaskName, type TaskState } from './store.ts';
 
 export function errorInfo(error: unknown): EngineErrorInfo {
@@ -292,9 +293,9 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
      * items (the Benchmarks step's selection) also their accuracy per point and the dense model's; points appear as
      * they come, Cancel keeps those already measured. The masks in force are not touched.
      */
-    async sweep(methods: PruneMethodName[], sparsities: number[], benchmark?: BenchmarkTasks): Promise<void> {
+    async sweep(methods: PruneMethodName[], sparsities: number[], benchmark?: BenchmarkTasks, quantBits: QuantBits[] = []): Promise<void> {
       const { experiment } = get();
-      const partial: SweepResult = { methods, sparsities, dense: null, denseBenchmark: null, points: [] };
+      const partial: SweepResult = { methods, sparsities, quantBits, dense: null, denseBenchmark: null, points: [] };
       const evaluate = { text: evaluateRequest(experiment, ['dense'], false).text, ctx: experiment.evaluation.ctx, maxTokens: experiment.evaluation.maxTokens };
       const benchmarkKey = benchmark && { files: benchmark.tasks.map((t) => ({ file: t.file, bytes: t.text.length })), limit: benchmark.limit };
       const key = freshnessKey({
@@ -303,8 +304,9 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
         sparsities,
         evaluate: evaluateKey(experiment, modelHash(), null, false),
         benchmark: benchmarkKey,
+        quantBits,
       });
-      const total = methods.length * sparsities.length + 1;
+      const total = methods.length * sparsities.length + quantBits.length + 1;
       await runTask('sweep', key, async (options) => {
         const step = (done: number, message: string) => options.onProgress?.({ stage: 'compute', message, done, total, unit: 'steps' });
         step(0, 'Perplexity of the dense model');
@@ -323,6 +325,13 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
             partial.points = [...partial.points, point];
             patchTask('sweep', { result: { ...partial } });
           }
+        }
+        // Quantization points: round-to-nearest under the masks in force (the quantization in force stays).
+        for (const bits of quantBits) {
+          step(partial.points.length + 1, `round-to-nearest at ${bits} bits`);
+          const point = await engine.sweepPoint({ quantize: { bits }, evaluate, ...(benchmark ? { benchmark } : {}) }, { signal: options.signal });
+          partial.points = [...partial.points, point];
+          patchTask('sweep', { result: { ...partial } });
         }
         return { ...partial };
       });

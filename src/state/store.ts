@@ -6,6 +6,7 @@
  */
 import type { BenchmarkReport } from '../api/benchmarks.ts';
 import type { QuantizeSummary } from '../api/quantize.ts';
+import type { QuantBits } from '../engine/quantize/quantized-matrix.ts';
 import { createContext, useContext } from 'react';
 import { useStore } from 'zustand';
 import { createStore, type StoreApi } from 'zustand/vanilla';
@@ -77,6 +78,8 @@ export interface GenerationSlot {
 export interface SweepResult {
   methods: PruneMethodName[];
   sparsities: number[];
+  /** Round-to-nearest widths measured after the prunings, under the masks in force (method 'rtn' points; absent: none). */
+  quantBits?: QuantBits[];
   /** The dense model's perplexity on the same windows (the reference line). */
   dense: PerplexityNumbers | null;
   /** With benchmark items: the dense model's accuracy on them (the BLiMP metric's reference line); else null. */

@@ -3,7 +3,8 @@
  * same statistics, expert dropping follows its criterion, N:M holds, OWL varies the layers, sequential mode
  * differs from dense from layer 1 on, the exported Hugging Face folder computes what the masked model computes
  * (SparseGPT's updated weights included), sweeps leave the masks in force alone (their points' bytes on disk are the
- * prune report's), and everything repeats exactly.
+ * prune report's; quantization points' the quantize report's, beside the quantization in force), and everything
+ * repeats exactly.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +22,8 @@ import { decodeWeights } from '../../src/engine/prune/packing.ts';
 import { pruneMasksReference } from '../../src/engine/reference/prune/sorted-masks.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
 import { LabService } from '../../src/lab/lab-service.ts';
+import type { QuantBits } from '../../src/engine/quantize/quantized-matrix.ts';
+import { QUANTIZE_DEFAULTS } from '../../src/engine/quantize/settings.ts';
 import { gpu } from './gpu-context.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -206,6 +209,21 @@ describe('pruning through LabService on lab-tiny', () => {
     expect(point.diskBytes).toEqual({ dense: accounting!.dense.diskBytes, pruned: accounting!.pruned.diskBytes });
     const masked = await engine.sweepPoint({ prune: request({ method: 'wanda', sparsity: 0.25 }), evaluate: evaluation });
     expect(masked.diskBytes).toEqual({ dense: accounting!.dense.diskBytes, pruned: accounting!.dense.diskBytes });
+  });
+
+  it("a quantization sweep point's bytes are the quantize report's, and the quantization in force stays", async () => {
+    const engine = await engineOn();
+    const rtn = (bits: QuantBits) => ({ ...QUANTIZE_DEFAULTS, method: 'rtn' as const, bits, avgBits: null });
+    const three = await engine.quantizeWithSettings(rtn(3), null, {});
+    const inForce = await engine.quantizedModel();
+    const eight = await engine.sweepPoint({ quantize: { bits: 8 }, evaluate: evaluation });
+    expect(eight).toMatchObject({ method: 'rtn', bits: 8, sparsity: 0 });
+    expect(await engine.quantizedModel()).toBe(inForce);
+    const point = await engine.sweepPoint({ quantize: { bits: 3 }, evaluate: evaluation });
+    expect(point.diskBytes).toEqual({ dense: three.accounting.dense.diskBytes, pruned: three.accounting.quantized.diskBytes });
+    expect(eight.diskBytes!.pruned).toBeGreaterThan(point.diskBytes!.pruned);
+    // Fewer bits, further from the dense model (the tiny random model's perplexity need not order so).
+    expect(eight.fidelity.kl).toBeLessThan(point.fidelity.kl);
   });
 
   it('an export with dropped experts removes them and still computes what the pruned model computes', async () => {

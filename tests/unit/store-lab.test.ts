@@ -64,12 +64,17 @@ function scripted() {
       return ppl(request.variants);
     },
     sweepPoint: async (request: SweepPointRequest, options = {}) => {
-      log.push(`point ${request.prune.method} ${request.prune.sparsity}`);
-      if (request.prune.sparsity > 0.6) await hold(options);
+      if (request.quantize) {
+        log.push(`point rtn ${request.quantize.bits}`);
+        return { method: 'rtn', bits: request.quantize.bits, sparsity: 0, achieved: 0, perplexity: { tokens: 4, nll: 2, ppl: 8 }, fidelity };
+      }
+      const prune = request.prune!;
+      log.push(`point ${prune.method} ${prune.sparsity}`);
+      if (prune.sparsity > 0.6) await hold(options);
       return {
-        method: request.prune.method,
-        sparsity: request.prune.sparsity,
-        achieved: request.prune.sparsity,
+        method: prune.method,
+        sparsity: prune.sparsity,
+        achieved: prune.sparsity,
         perplexity: { tokens: 4, nll: 2, ppl: 7 },
         fidelity,
         ...(request.benchmark ? { benchmark: { accuracy: 0.25, items: 4 } } : {}),
@@ -209,6 +214,15 @@ describe('lab computation actions', () => {
     await actions.sweep(['wanda'], [0.25]);
     expect(store.getState().tasks.sweep.key).not.toBe(key);
     expect(store.getState().tasks.sweep.result!.denseBenchmark).toBeNull();
+  });
+
+  it('a sweep with quantization widths measures round-to-nearest points after the prunings (method rtn)', async () => {
+    const { store, actions, log } = await started();
+    await actions.sweep(['wanda'], [0.25], undefined, [8, 4]);
+    const result = store.getState().tasks.sweep.result!;
+    expect(result.quantBits).toEqual([8, 4]);
+    expect(result.points.map((p) => `${p.method} ${p.bits ?? p.sparsity}`)).toEqual(['wanda 0.25', 'rtn 8', 'rtn 4']);
+    expect(log.filter((l) => l.startsWith('point'))).toEqual(['point wanda 0.25', 'point rtn 8', 'point rtn 4']);
   });
 
   it('a new model forgets every result and the masks', async () => {

@@ -95,4 +95,33 @@ describe('sweepChartData', () => {
     expect(rows[0]).toBe('method,sparsity,achieved_sparsity,tokens,mean_nll,perplexity,kl_vs_dense,top1_agreement,disk_bytes');
     expect(rows.slice(1, 5).map((r) => r.split(',').at(-1))).toEqual(['4096', '3584', '3072', '4096']);
   });
+
+  it('draws round-to-nearest points as one more line against bytes only, and the CSV gains quant_bits', () => {
+    const rtn = (bits: 8 | 4, ppl: number) => ({
+      method: 'rtn' as const,
+      bits,
+      sparsity: 0,
+      achieved: 0,
+      perplexity: { tokens: 5, nll: Math.log(ppl), ppl },
+      fidelity: fidelity(0.01, 0.9),
+      diskBytes: { dense: DENSE, pruned: (DENSE * bits) / 16 },
+    });
+    const quantized: SweepResult = { ...sized, quantBits: [8, 4], points: [...sized.points, rtn(8, 2.6), rtn(4, 2.9)] };
+    const bytes = sweepChartData(quantized, 'ppl', 'bytes');
+    expect(bytes.series.map((s) => s.name)).toEqual(['wanda', 'magnitude', 'rtn', 'dense']);
+    expect(bytes.series[2].points).toEqual([
+      { x: 2048, y: 2.6 },
+      { x: 1024, y: 2.9 },
+    ]);
+    // Against sparsity a quantization has no x: the line is empty, not piled up at 0%.
+    expect(sweepChartData(quantized).series[2].points).toEqual([]);
+    const rows = sweepCsv(quantized).split('\r\n');
+    expect(rows[0].endsWith(',disk_bytes,quant_bits')).toBe(true);
+    expect(rows[1].endsWith(',4096,')).toBe(true);
+    expect(rows.slice(4, 7)).toEqual([
+      'magnitude,0.25,0.25,5,1.2,3.3,0.02,0.9,4096,',
+      `rtn,0,0,5,${Math.log(2.6)},2.6,0.01,0.9,2048,8`,
+      `rtn,0,0,5,${Math.log(2.9)},2.9,0.01,0.9,1024,4`,
+    ]);
+  });
 });

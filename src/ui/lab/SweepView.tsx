@@ -7,6 +7,7 @@ import { formatBytes } from '../format.ts';
 import { drawLines, type LineData } from '../charts/lines.ts';
 import { saveFile, svgText, svgToPng } from '../download.ts';
 import { SETTINGS } from '../../engine/experiment/vocabulary.ts';
+import { QUANT_BITS, type QuantBits } from '../../engine/quantize/quantized-matrix.ts';
 import { benchmarkInput } from './benchmark-inputs.ts';
 import { METHODS } from './prune-methods.ts';
 import { denseDiskBytes, sweepCsv } from './reports.ts';
@@ -46,7 +47,8 @@ export type SweepMetric = keyof typeof SWEEP_METRICS;
  * nothing on disk), while removed neurons and dropped experts move the line left.
  */
 export const SWEEP_AXES = {
-  sparsity: { label: 'sparsity', value: (p: SweepPointResult) => p.sparsity, format: (v: number) => percent(v, 0) },
+  // Quantization points have no sparsity of their own: drawn against bytes only.
+  sparsity: { label: 'sparsity', value: (p: SweepPointResult) => (p.method === 'rtn' ? NaN : p.sparsity), format: (v: number) => percent(v, 0) },
   bytes: { label: 'bytes on disk', value: (p: SweepPointResult) => p.diskBytes?.pruned ?? NaN, format: formatBytes },
 } as const;
 export type SweepAxis = keyof typeof SWEEP_AXES;
@@ -55,7 +57,9 @@ export function sweepChartData(result: SweepResult, metric: SweepMetric = 'ppl',
   const { label, value, dense } = SWEEP_METRICS[metric];
   const x = SWEEP_AXES[axis];
   const denseValue = dense(result);
-  const series = result.methods.map((method) => ({
+  // Round-to-nearest points (one line over their widths) after the methods, when the sweep measured any.
+  const methods = [...result.methods, ...(result.quantBits?.length ? (['rtn'] as const) : [])];
+  const series = methods.map((method) => ({
     name: method,
     points: result.points
       .filter((p) => p.method === method)
@@ -91,6 +95,7 @@ export function SweepView() {
   const [text, setText] = useState('0.25, 0.5, 0.75');
   const [chosenMetric, setMetric] = useState<SweepMetric>('ppl');
   const [axis, setAxis] = useState<SweepAxis>('sparsity');
+  const [quantBits, setQuantBits] = useState<QuantBits[]>([]);
   const [withBenchmark, setWithBenchmark] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const selection = useLab((s) => s.experiment.benchmark);
@@ -108,7 +113,7 @@ export function SweepView() {
       setProblem((error as Error).message);
       return;
     }
-    await sweep(methods, sparsities, benchmark);
+    await sweep(methods, sparsities, benchmark, quantBits);
   };
   const draw = useCallback((onHover: (t: string | null) => void) => drawLines(sweepChartData(result!, metric, axis), onHover), [result, metric, axis]);
   const png = async () => saveFile('sweep.png', await svgToPng(drawLines(sweepChartData(result!, metric, axis))), 'image/png');
@@ -127,6 +132,21 @@ export function SweepView() {
               }
             />{' '}
             {m.id}
+          </label>
+        ))}
+      </fieldset>
+      <fieldset className="row choice" disabled={running}>
+        <legend>Round-to-nearest at (bits; under the masks in force, beside the quantization in force; drawn against bytes on disk)</legend>
+        {QUANT_BITS.map((bits) => (
+          <label key={bits}>
+            <input
+              type="checkbox"
+              checked={quantBits.includes(bits)}
+              onChange={(e) =>
+                setQuantBits(e.target.checked ? QUANT_BITS.filter((b) => b === bits || quantBits.includes(b)) : quantBits.filter((b) => b !== bits))
+              }
+            />{' '}
+            {bits}
           </label>
         ))}
       </fieldset>
@@ -174,7 +194,11 @@ export function SweepView() {
               ))}
             </select>
           </div>
-          <Chart label="Sweep chart" draw={draw} caption={`${result.points.length} of ${result.methods.length * result.sparsities.length} points`} />
+          <Chart
+            label="Sweep chart"
+            draw={draw}
+            caption={`${result.points.length} of ${result.methods.length * result.sparsities.length + (result.quantBits?.length ?? 0)} points`}
+          />
           <div className="row">
             <button type="button" onClick={() => saveFile('sweep.csv', sweepCsv(result), 'text/csv')}>
               Download sweep (CSV)

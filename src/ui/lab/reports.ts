@@ -1,5 +1,5 @@
 /** Tables the page offers as CSV: plain functions of the results (RFC 4180 quoting). */
-import type { EvaluateReport, PruneSummary } from '../../api/lab.ts';
+import type { EvaluateReport, PruneSummary, SweepPointResult } from '../../api/lab.ts';
 import type { FidelityResult } from '../../engine/eval/fidelity.ts';
 import type { LabState, SweepResult } from '../../state/store.ts';
 import { encodeExperiment } from '../../engine/experiment/url.ts';
@@ -40,10 +40,26 @@ export function denseDiskBytes(result: SweepResult): number | null {
 
 export function sweepCsv(result: SweepResult): string {
   const scored = typeof result.denseBenchmark === 'number';
+  const quantized = Boolean(result.quantBits?.length);
   const extra = (accuracy: number | undefined) => (scored ? [accuracy ?? ''] : []);
+  // quant_bits: a round-to-nearest point's width (empty for prunings and the dense row).
+  const bits = (p: SweepPointResult | null) => (quantized ? [p?.bits ?? ''] : []);
   const rows: (string | number)[][] = [];
   const dense = result.dense;
-  if (dense) rows.push(['dense', 0, 0, dense.tokens, dense.nll, dense.ppl, 0, 1, denseDiskBytes(result) ?? '', ...extra(result.denseBenchmark ?? undefined)]);
+  if (dense)
+    rows.push([
+      'dense',
+      0,
+      0,
+      dense.tokens,
+      dense.nll,
+      dense.ppl,
+      0,
+      1,
+      denseDiskBytes(result) ?? '',
+      ...bits(null),
+      ...extra(result.denseBenchmark ?? undefined),
+    ]);
   for (const p of result.points) {
     rows.push([
       p.method,
@@ -55,12 +71,13 @@ export function sweepCsv(result: SweepResult): string {
       p.fidelity.kl,
       p.fidelity.top1Agreement,
       p.diskBytes?.pruned ?? '',
+      ...bits(p),
       ...extra(p.benchmark?.accuracy),
     ]);
   }
   // disk_bytes: the weights the point's export stores (the prune report's accounting; empty where it has none).
   const header = ['method', 'sparsity', 'achieved_sparsity', 'tokens', 'mean_nll', 'perplexity', 'kl_vs_dense', 'top1_agreement', 'disk_bytes'];
-  return csv(scored ? [...header, 'blimp_accuracy'] : header, rows);
+  return csv([...header, ...(quantized ? ['quant_bits'] : []), ...(scored ? ['blimp_accuracy'] : [])], rows);
 }
 
 /** Achieved sparsity per layer and matrix kind, and per expert. */
