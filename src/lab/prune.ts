@@ -20,6 +20,7 @@ import type { QuantBits } from '../engine/quantize/quantized-matrix.ts';
 import { QUANTIZE_DEFAULTS, QuantizeRequestError } from '../engine/quantize/settings.ts';
 import { benchmarksWithMasks } from './benchmarks.ts';
 import { quantizeAside } from './quantize.ts';
+import { checkQuantizableMasks } from './quantize-page.ts';
 import { calibrationWindows, runCalibration, statisticsKey } from './calibration.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
 import type { TextLibrary } from './texts.ts';
@@ -174,6 +175,7 @@ async function prunedPoint(session: LabSession, texts: TextLibrary, prune: Prune
 
 /** Round-to-nearest at `bits` (the quantize defaults otherwise) under the masks in force. */
 async function quantizedPoint(session: LabSession, bits: QuantBits, options: OperationOptions): Promise<PointModel> {
+  checkQuantizableMasks(session);
   const masks = session.masks ? { masks: await session.masks.readMaskSet(), source: 'the pruning in force' } : null;
   const settings = { ...QUANTIZE_DEFAULTS, method: 'rtn' as const, bits, avgBits: null };
   let run;

@@ -16,16 +16,22 @@ import { quantizationInForce, quantizedPerplexity, quantizeWithSettings, writeQu
 import type { TextLibrary } from './texts.ts';
 import { zipStored } from './zip.ts';
 
-export async function runQuantize(session: LabSession, texts: TextLibrary, request: QuantizeRequest, options: OperationOptions): Promise<QuantizeSummary> {
-  const settings = quantizeSettingsOf(request.quantize);
-  if (!settings) throw new EngineError({ kind: 'bad-request', message: 'Choose a bit width (or mixed precision) to quantize to.' });
-  // SparseGPT's masks come with updated weights the quantizer does not read (it quantizes the loaded weights under
-  // the masks), so the result would not be the pruned model's: refused rather than quietly different.
+/**
+ * SparseGPT's masks come with updated weights the quantizer does not read (it quantizes the loaded weights under
+ * the masks), so the result would not be the pruned model's: refused rather than quietly different.
+ */
+export function checkQuantizableMasks(session: LabSession): void {
   if (session.masks?.report.method === 'sparsegpt')
     throw new EngineError({
       kind: 'bad-request',
       message: 'Quantizing after SparseGPT is not supported yet (its updated weights are not quantized): prune with another method, or remove the masks.',
     });
+}
+
+export async function runQuantize(session: LabSession, texts: TextLibrary, request: QuantizeRequest, options: OperationOptions): Promise<QuantizeSummary> {
+  const settings = quantizeSettingsOf(request.quantize);
+  if (!settings) throw new EngineError({ kind: 'bad-request', message: 'Choose a bit width (or mixed precision) to quantize to.' });
+  checkQuantizableMasks(session);
   const tokenizer = session.tokenizer('quantization and its perplexity on a text');
   const needsWindows = settings.method === 'gptq' || settings.avgBits !== null;
   const windows = needsWindows ? (await calibrationWindows(session, texts, request.calibration)).windows : undefined;

@@ -305,6 +305,8 @@ export function createTaskActions(store: LabStore, engine: Engine, onNote?: (tex
         evaluate: evaluateKey(experiment, modelHash(), null, false),
         benchmark: benchmarkKey,
         quantBits,
+        // Quantization points are measured under the masks in force.
+        masks: quantBits.length ? get().masksKey : null,
       });
       const total = methods.length * sparsities.length + quantBits.length + 1;
       await runTask('sweep', key, async (options) => {

@@ -224,6 +224,10 @@ describe('pruning through LabService on lab-tiny', () => {
     expect(eight.diskBytes!.pruned).toBeGreaterThan(point.diskBytes!.pruned);
     // Fewer bits, further from the dense model (the tiny random model's perplexity need not order so).
     expect(eight.fidelity.kl).toBeLessThan(point.fidelity.kl);
+    // As the Quantize step: not after SparseGPT (its updated weights would not be the ones quantized).
+    await engine.prune(request({ method: 'sparsegpt' }));
+    const refused = await errorOf(engine.sweepPoint({ quantize: { bits: 4 }, evaluate: evaluation }));
+    expect(refused).toMatchObject({ kind: 'bad-request', message: expect.stringContaining('Quantizing after SparseGPT is not supported') });
   });
 
   it('an export with dropped experts removes them and still computes what the pruned model computes', async () => {
