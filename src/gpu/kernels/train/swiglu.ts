@@ -19,6 +19,18 @@ export const swigluKernels = {
 const constantsOf = (activation: ExpertActivation) =>
   activation.kind === 'clamped-swiglu' ? { CLAMPED: true, ALPHA: activation.alpha, LIMIT: activation.limit } : undefined;
 
+/** One SwiGLU pass over [R, I] elements: both passes bind gu, d_act and out and share Params and overrides. */
+function dispatchSwiGlu(
+  rec: Recorder,
+  kernel: typeof swigluKernels.forward,
+  rows: number,
+  width: number,
+  bindings: { gu: GPUBuffer; d_act: GPUBuffer; out: GPUBuffer },
+  activation: ExpertActivation,
+): void {
+  rec.dispatch(kernel, { bindings, params: { count: rows * width, width }, constants: constantsOf(activation), workgroups: gridFlat(rows * width) });
+}
+
 /** gu [R, 2I] -> act [R, I]. `unused` fills the backward-only binding. */
 export function recordSwiGluForward(
   rec: Recorder,
@@ -29,12 +41,7 @@ export function recordSwiGluForward(
   unused: GPUBuffer,
   activation: ExpertActivation = { kind: 'swiglu' },
 ): void {
-  rec.dispatch(swigluKernels.forward, {
-    bindings: { gu, d_act: unused, out: act },
-    params: { count: rows * width, width },
-    constants: constantsOf(activation),
-    workgroups: gridFlat(rows * width),
-  });
+  dispatchSwiGlu(rec, swigluKernels.forward, rows, width, { gu, d_act: unused, out: act }, activation);
 }
 
 /** dAct [R, I] -> dGu [R, 2I]. */
@@ -47,10 +54,5 @@ export function recordSwiGluBackward(
   dGu: GPUBuffer,
   activation: ExpertActivation = { kind: 'swiglu' },
 ): void {
-  rec.dispatch(swigluKernels.backward, {
-    bindings: { gu, d_act: dAct, out: dGu },
-    params: { count: rows * width, width },
-    constants: constantsOf(activation),
-    workgroups: gridFlat(rows * width),
-  });
+  dispatchSwiGlu(rec, swigluKernels.backward, rows, width, { gu, d_act: dAct, out: dGu }, activation);
 }
