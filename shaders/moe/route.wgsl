@@ -1,5 +1,5 @@
 // The routing rule of each family, one thread per token: router logits r [T, E] -> K (expert, gate) pairs, where
-// the gate g(t, e) is the weight the architecture multiplies expert e's output by (ARCHITECTURE.md).
+// the gate g(t, e) is the weight the architecture multiplies expert e's output by (docs/calibration.md, "The statistics").
 // RULE 0 softmax-topk (Mixtral, Qwen2/3-MoE, OLMoE): p = softmax(r); top-K of p; p / sum of the K when RENORMALIZE.
 // RULE 1 topk-softmax (GraniteMoE's TopKGating): top-K of r, then softmax over those K logits.
 // RULE 2 sparsemixer (PhiMoE at inference; Liu et al. 2023): K = 2; expert 1 = argmax r, its gate the softmax
