@@ -70,6 +70,8 @@ describe('moe-lab run --experiment', () => {
     expect(json.pruned.ppl).not.toBe(json.dense.ppl);
     expect(json.fidelity).toEqual(report.fidelity);
     expect(json.fidelity.genres).toHaveLength(13);
+    // A link without qbits is not quantized (tests/gpu/cli-run-quantize.test.ts: one with qbits).
+    expect(json.quantized).toBeUndefined();
     expect(json.prunedWeights).toBe(pruning.overall.pruned);
     expect(readFileSync(masksOut)).toEqual(Buffer.from(masksFile.bytes));
 

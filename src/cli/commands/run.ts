@@ -15,14 +15,20 @@
  * src/api/experiment-requests.ts) also scores the same items on the dense and the pruned model, as the page's
  * Reproduce does: the shipped BLiMP subset from the site folder, or an uploaded task file, which the link knows
  * only by its hash: --tasks FILE gives it (its hash must be the link's).
+ *
+ * A link with quantization settings (`qbits`, the experiment's quantize section) then quantizes the routed experts
+ * under the replayed masks, as the page's Reproduce does after pruning and evaluating: the same lab-service method
+ * (Engine.quantize, src/lab/quantize-page.ts) with the page's request (quantizeRequest, src/api/quantize.ts).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import type { OperationOptions, Progress } from '../../api/engine.ts';
 import { flippedItems, type BenchmarkReport, type BenchmarkTaskInput, type BenchmarkVariantResult } from '../../api/benchmarks.ts';
 import { evaluateRequest, pruneRequest, REPRODUCE_EVALUATION, reproduceBenchmark } from '../../api/experiment-requests.ts';
 import type { PerplexityNumbers, VariantPerplexity } from '../../api/lab.ts';
+import { quantizeRequest } from '../../api/quantize.ts';
 import { selectionTaskFile, SHIPPED_BLIMP_FILE, taskFileHash } from '../../engine/eval/benchmark-selection.ts';
 import { ModelFileError } from '../../engine/errors.ts';
+import { formatBytes } from '../../engine/format-bytes.ts';
 import { shortHash } from '../../engine/experiment/model-hash.ts';
 import type { Experiment } from '../../engine/experiment/schema.ts';
 import { decodeExperiment, encodeExperiment } from '../../engine/experiment/url.ts';
@@ -146,7 +152,8 @@ function benchmarkJson(report: BenchmarkReport, experiment: Experiment) {
 
 export const runCommand: Command = {
   name: 'run',
-  summary: "replay a share link headless (the page's Reproduce this experiment): prune, then dense and pruned perplexity",
+  summary:
+    "replay a share link headless (the page's Reproduce this experiment): prune, then dense and pruned perplexity, then quantize when the link has qbits",
   usage: 'run --experiment LINK [--model DIR] [--text FILE] [--tasks FILE] [--masks-out MASKS.safetensors] [--json]',
   async run(argv, io) {
     const flags = parseFlags(
@@ -220,6 +227,8 @@ export const runCommand: Command = {
       const benchmark = reproduceBenchmark(experiment);
       const scored =
         taskFile && benchmark && (await lab.benchmark({ tasks: [taskFile], limit: benchmark.limit, variants: benchmark.variants, perItem: true }, options));
+      // The page's Reproduce quantizes last, under the masks in force (src/state/lab-actions.ts, runExperiment).
+      const quantized = experiment.quantize.bits === 'none' ? null : await lab.quantize(quantizeRequest(experiment), options);
       const { weights, pruned: prunedWeights } = pruning.overall;
       const sparsity = prunedWeights / Math.max(1, weights);
       const seconds = (performance.now() - started) / 1000;
@@ -244,6 +253,8 @@ export const runCommand: Command = {
             fidelity: evaluation.fidelity,
             ...(scored ? { benchmarks: benchmarkJson(scored, experiment) } : {}),
             ...(masksOut ? { masks: masksOut } : {}),
+            // The page's quantization summary (QuantizeSummary, src/api/quantize.ts): report, pruned, perplexity.
+            ...(quantized ? { quantized } : {}),
             seconds,
           }),
         );
@@ -260,6 +271,12 @@ export const runCommand: Command = {
                 ]
               : []),
             ...(scored ? benchmarkLines(benchmarkJson(scored, experiment)) : []),
+            // The digits of the page's Quantize panel: perplexity to 4 decimals, bytes on disk as formatBytes writes them.
+            ...(quantized
+              ? [
+                  `quantized ppl ${quantized.perplexity.ppl.toFixed(4)} (${quantized.report.method.toUpperCase()} ${quantized.report.bits === null ? `mixed ${quantized.report.achievedBits.toFixed(2)} average bits` : `${quantized.report.bits} bits`}${quantized.pruned ? ' after pruning' : ''}), ${formatBytes(quantized.report.accounting.quantized.diskBytes)} on disk`,
+                ]
+              : []),
           ].join('\n'),
         );
       }
