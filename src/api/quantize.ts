@@ -23,7 +23,18 @@ export interface QuantizeSummary {
   /** Quantized under the pruning masks in force (pruned weights stay 0). */
   pruned: boolean;
   /** The quantized model's perplexity on the evaluation text (dequantized in a shader, as the CLI's). */
-  perplexity: { tokens: number; nll: number; ppl: number };
+  perplexity: QuantizePerplexity;
+  /**
+   * The dense model and the pruned one (the masks in force; null when nothing is pruned) on the same windows as
+   * `perplexity`, so the three compare (the Evaluate step's numbers are per genre, on other windows).
+   */
+  reference: { dense: QuantizePerplexity; pruned: QuantizePerplexity | null };
+}
+
+export interface QuantizePerplexity {
+  tokens: number;
+  nll: number;
+  ppl: number;
 }
 
 /** The quantization request of the experiment (calibration only where the settings need windows). */

@@ -7,12 +7,12 @@
 import type { OperationOptions } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
 import type { ExportFile } from '../api/lab.ts';
-import type { QuantizeRequest, QuantizeSummary } from '../api/quantize.ts';
+import type { QuantizePerplexity, QuantizeRequest, QuantizeSummary } from '../api/quantize.ts';
 import { QUANTIZE_REPORT_FORMAT } from '../engine/quantize/report.ts';
 import { QuantizeRequestError, quantizeSettingsOf } from '../engine/quantize/settings.ts';
 import { calibrationWindows } from './calibration.ts';
 import type { LabSession } from './lab-session.ts';
-import { quantizationInForce, quantizedPerplexity, quantizeWithSettings, writeQuantized } from './quantize.ts';
+import { perplexityUnder, quantizationInForce, quantizedPerplexity, quantizeWithSettings, writeQuantized } from './quantize.ts';
 import type { TextLibrary } from './texts.ts';
 import { zipStored } from './zip.ts';
 
@@ -52,8 +52,12 @@ export async function runQuantize(session: LabSession, texts: TextLibrary, reque
   const { text, ctx, maxTokens } = request.evaluation;
   const ids = await texts.firstTokens(tokenizer, text, maxTokens, true);
   const window = Math.min(ctx, session.contextLimit);
-  const { tokens, nll, ppl } = await quantizedPerplexity(session, { ids, ctx: window, stride: window }, options);
-  return { report, pruned: masks !== null, perplexity: { tokens, nll, ppl } };
+  const scored = { ids, ctx: window, stride: window };
+  const numbers = ({ tokens, nll, ppl }: QuantizePerplexity): QuantizePerplexity => ({ tokens, nll, ppl });
+  const perplexity = numbers(await quantizedPerplexity(session, scored, options));
+  const dense = numbers(await perplexityUnder(session, null, scored, options));
+  const pruned = session.masks ? numbers(await perplexityUnder(session, session.masks.gpu, scored, options)) : null;
+  return { report, pruned: masks !== null, perplexity, reference: { dense, pruned } };
 }
 
 /** The quantized model in force as a GPTQ checkpoint folder (docs/quantization.md) with quantize-report.json, as files or one stored zip. */

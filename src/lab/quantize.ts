@@ -286,11 +286,20 @@ export async function quantizedPerplexity(
   request: { ids: number[]; ctx: number; stride: number; maxTokens?: number; batch?: number },
   options: OperationOptions,
 ): Promise<PerplexityReport> {
-  const run = quantizationInForce(session);
+  return perplexityUnder(session, quantizationInForce(session).gpu, request, options);
+}
+
+/** Perplexity of the loaded model under `masks` (null: dense; the quantization's replacement weights ride on its mask set). */
+export async function perplexityUnder(
+  session: LabSession,
+  masks: GpuMaskSet | null,
+  request: { ids: number[]; ctx: number; stride: number; maxTokens?: number; batch?: number },
+  options: OperationOptions,
+): Promise<PerplexityReport> {
   const model = await session.model(options);
   return evaluatePerplexity(model, request.ids, {
     ...request,
-    masks: run.gpu,
+    masks,
     signal: options.signal,
     onProgress: (p) => options.onProgress?.(progressStep('compute', 'Perplexity', p.done, p.total)),
   });

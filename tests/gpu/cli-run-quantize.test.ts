@@ -36,5 +36,12 @@ describe('moe-lab run --experiment with qbits', () => {
     expect(json.quantized.perplexity).toEqual(summary.perplexity);
     expect(json.quantized).toEqual(JSON.parse(JSON.stringify(summary)));
     expect(json.quantized.perplexity.ppl).not.toBe(json.pruned.ppl);
+    // The dense and pruned references are scored on the quantized perplexity's own windows, so the rows compare:
+    // 4-bit RTN moves the pruned model's perplexity by a few percent at most (docs/quantization.md's table).
+    const { dense, pruned } = json.quantized.reference;
+    expect(dense.tokens).toBe(json.quantized.perplexity.tokens);
+    expect(pruned.tokens).toBe(json.quantized.perplexity.tokens);
+    expect(pruned.ppl).toBeGreaterThan(dense.ppl);
+    expect(Math.abs(json.quantized.perplexity.ppl / pruned.ppl - 1)).toBeLessThan(0.05);
   });
 });

@@ -16,6 +16,7 @@ const quantized = (request: QuantizeRequest): QuantizeSummary =>
     report: { bits: Number(request.quantize.bits), matrices: [] },
     pruned: true,
     perplexity: { tokens: 4, nll: 2, ppl: Math.exp(2) },
+    reference: { dense: { tokens: 4, nll: 1.8, ppl: Math.exp(1.8) }, pruned: { tokens: 4, nll: 1.9, ppl: Math.exp(1.9) } },
   }) as unknown as QuantizeSummary;
 
 function scripted() {

@@ -82,15 +82,14 @@ export function QuantizePanel() {
 }
 
 function QuantizeResult({ summary, stale }: { summary: QuantizeSummary; stale: boolean }) {
-  const evaluation = useLab((s) => s.tasks.evaluate.result);
-  const { report, perplexity } = summary;
+  const { report, perplexity, reference } = summary;
   const acc = report.accounting;
-  const pplOf = (variant: 'dense' | 'pruned') => evaluation?.results.find((r) => r.variant === variant)?.overall.ppl ?? null;
   const widths = [...new Set(report.matrices.map((m) => m.bits))].sort((a, b) => b - a);
+  // All three perplexities on the same windows of the evaluation text (QuantizeSummary.reference).
   const rows: { id: string; name: string; ppl: number | null; bytes: typeof acc.dense }[] = [
-    { id: 'dense', name: 'dense', ppl: pplOf('dense'), bytes: acc.dense },
+    { id: 'dense', name: 'dense', ppl: reference.dense.ppl, bytes: acc.dense },
     // Masks save nothing: the pruned model needs the dense bytes.
-    ...(summary.pruned ? [{ id: 'pruned', name: 'pruned (masks)', ppl: pplOf('pruned'), bytes: acc.dense }] : []),
+    ...(reference.pruned ? [{ id: 'pruned', name: 'pruned (masks)', ppl: reference.pruned.ppl, bytes: acc.dense }] : []),
     { id: 'quantized', name: `quantized${summary.pruned ? ' after pruning' : ''}`, ppl: perplexity.ppl, bytes: acc.quantized },
   ];
   return (
