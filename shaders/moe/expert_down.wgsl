@@ -4,25 +4,7 @@
 // workgroup (column tile c, tile slot s) takes tile s of dispatch_plan's list and hidden columns 64c .. 64c + 63.
 // GATHERED = false: one dense down projection of all `rows` rows (shared experts, dense MLP layers).
 // HAS_BIAS (gpt_oss): + bias [E, H] of the expert, before the gate weighs the output.
-
-struct Params {
-  rows: u32,
-  hidden: u32,
-  inter_size: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;               // inter [rows, I], the down projection's input
-@group(0) @binding(2) var<storage, read> weight: array<u32>;          // down [E, H, I] packed
-@group(0) @binding(3) var<storage, read> keep_mask: array<u32>;       // bitset over [E, H, I] (HAS_MASK)
-@group(0) @binding(4) var<storage, read> tiles: array<u32>;           // count, then (expert, first row) pairs
-@group(0) @binding(5) var<storage, read> offsets: array<u32>;         // [E + 1]
-@group(0) @binding(6) var<storage, read_write> expert_out: array<f32>; // [rows, H]
-@group(0) @binding(7) var<storage, read> bias: array<f32>;            // [E, H] (HAS_BIAS)
-
-override HAS_MASK: bool = false;
-override GATHERED: bool = true;
-override HAS_BIAS: bool = false;
+// Parameters, bindings and overrides: moe/expert_down_bindings.wgsl.
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: vec3u,

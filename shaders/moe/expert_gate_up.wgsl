@@ -7,43 +7,8 @@
 // (shaders/nn/gemm_tile.wgsl: thread columns tx, tx + 16 are gate, tx + 32, tx + 48 the matching up).
 // GATHERED = false runs one dense SwiGLU on all `rows` rows of x instead (shared experts, dense MLP layers).
 // gpt_oss: HAS_BIAS adds bias [E, 2I] (gate then up, as the weight rows) to the two pre-activations, and CLAMPED
-// takes its SwiGLU: g = min(gate, LIMIT), u = clamp(up, -LIMIT, LIMIT), inter = (u + 1) * g * sigmoid(ALPHA * g).
-
-struct Params {
-  rows: u32,
-  hidden: u32,
-  inter_size: u32,
-  top_k: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;             // [T, H]
-@group(0) @binding(2) var<storage, read> weight: array<u32>;        // gate_up [E, 2I, H] packed
-@group(0) @binding(3) var<storage, read> keep_mask: array<u32>;     // bitset over [E, 2I, H] (HAS_MASK)
-@group(0) @binding(4) var<storage, read> sorted_rows: array<u32>;   // [T * K] assignment of each gathered row
-@group(0) @binding(5) var<storage, read> tiles: array<u32>;         // count, then (expert, first row) pairs
-@group(0) @binding(6) var<storage, read> offsets: array<u32>;       // [E + 1]
-@group(0) @binding(7) var<storage, read_write> inter: array<f32>;   // [rows, I] in gathered order
-@group(0) @binding(8) var<storage, read> bias: array<f32>;          // [E, 2I] (HAS_BIAS)
-
-override HAS_MASK: bool = false;
-override GATHERED: bool = true;
-override HAS_BIAS: bool = false;
-override CLAMPED: bool = false;
-override ALPHA: f32 = 1.702;
-override LIMIT: f32 = 7.0;
-
-fn silu(v: f32) -> f32 {
-  // v * sigmoid(v), without exp overflow for large |v|.
-  let e = exp(-abs(v));
-  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
-
-// v * sigmoid(alpha * v), without exp overflow.
-fn silu_scaled(v: f32, alpha: f32) -> f32 {
-  let e = exp(-abs(alpha * v));
-  return v * select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-}
+// takes its SwiGLU (moe/swiglu.wgsl).
+// Parameters, bindings and overrides: moe/expert_gate_up_bindings.wgsl.
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: vec3u,
@@ -78,12 +43,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: 
         g += bias[expert * 2u * I + out_i];
         u += bias[expert * 2u * I + I + out_i];
       }
-      if (CLAMPED) {
-        let gc = min(g, LIMIT);
-        inter[out_row * I + out_i] = (clamp(u, -LIMIT, LIMIT) + 1.0) * silu_scaled(gc, ALPHA);
-      } else {
-        inter[out_row * I + out_i] = silu(g) * u;
-      }
+      inter[out_row * I + out_i] = swiglu(g, u);
     }
   }
 }

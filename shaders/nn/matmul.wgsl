@@ -3,26 +3,7 @@
 // Used for the q/k/v/o projections, the router, the shared-expert gate and the LM head (chunks of rows:
 // x_row_offset picks the first row of x). `scale` is 1 except for the LM head (1 / logits_scaling, Granite);
 // CLIP clamps to [-clip, clip] (OLMoE's clip_qkv).
-
-struct Params {
-  rows: u32,
-  cols: u32,
-  inner: u32,
-  x_row_offset: u32,
-  scale: f32,
-  clip: f32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;         // [M, K] (from row x_row_offset)
-@group(0) @binding(2) var<storage, read> weight: array<u32>;    // [N, K] packed
-@group(0) @binding(3) var<storage, read> keep_mask: array<u32>; // bitset over [N, K] (HAS_MASK)
-@group(0) @binding(4) var<storage, read> bias: array<f32>;      // [N] (HAS_BIAS)
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;   // [M, N]
-
-override HAS_BIAS: bool = false;
-override HAS_MASK: bool = false;
-override CLIP: bool = false;
+// Parameters, bindings and overrides: nn/matmul_bindings.wgsl.
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: vec3u,

@@ -15,6 +15,25 @@ export type OverrideConstants = Record<string, number | boolean>;
 export interface GpuContextOptions {
   powerPreference?: GPUPowerPreference;
   label?: string;
+  /** The forward's matrix kernels: 'subgroup' where the adapter allows (the default), or 'tile' always (tests of the fallback). */
+  matrixKernels?: MatrixKernels;
+}
+
+/**
+ * Which matrix kernels the forward runs (nn/matmul, moe/expert_gate_up, moe/expert_down): 'subgroup' (the
+ * *_subgroup.wgsl kernels: subgroup broadcasts, no workgroup memory; bench/README measures them on lavapipe) needs
+ * the `subgroups` feature with subgroups of at least 8 invocations (they broadcast 8 lanes); 'tile' (workgroup-memory
+ * tiles, shaders/nn/gemm_tile.wgsl) runs everywhere, e.g. on SwiftShader (subgroups of 4) or without subgroups.
+ */
+export type MatrixKernels = 'subgroup' | 'tile';
+
+/** Subgroup size the subgroup matrix kernels need at least (they broadcast lanes 0..7). */
+export const MATRIX_SUBGROUP_MIN = 8;
+
+/** Chosen once per device: 'subgroup' when the device has the feature and subgroups of MATRIX_SUBGROUP_MIN or more. */
+export function chooseMatrixKernels(adapter: GPUAdapter, device: GPUDevice, wanted: MatrixKernels = 'subgroup'): MatrixKernels {
+  const min = (adapter as GPUAdapter & { info?: { subgroupMinSize?: number } }).info?.subgroupMinSize ?? 0;
+  return wanted === 'subgroup' && device.features.has('subgroups') && min >= MATRIX_SUBGROUP_MIN ? 'subgroup' : 'tile';
 }
 
 export class GpuContext {
@@ -34,6 +53,8 @@ export class GpuContext {
     readonly adapter: GPUAdapter,
     readonly device: GPUDevice,
     readonly caps: GpuCapabilities,
+    /** The forward's matrix kernels on this device (chooseMatrixKernels, once at setup). */
+    readonly matrixKernels: MatrixKernels,
   ) {
     this.memory.track(device);
     void device.lost.then((info) => {
@@ -60,7 +81,7 @@ export class GpuContext {
     } catch (error) {
       throw unavailable(`the adapter refused a device (${(error as Error).message})`);
     }
-    return new GpuContext(gpu, adapter, device, describeCapabilities(adapter, device));
+    return new GpuContext(gpu, adapter, device, describeCapabilities(adapter, device), chooseMatrixKernels(adapter, device, options.matrixKernels));
   }
 
   /** Throws the device-lost or first uncaptured error, if any. */

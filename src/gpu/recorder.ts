@@ -3,7 +3,7 @@
  * parameter blocks of a batch go to the GPU in one writeBuffer and pipelines (built asynchronously, cached) are
  * ready before encoding starts.
  */
-import type { GpuContext, OverrideConstants } from './context.ts';
+import type { GpuContext, MatrixKernels, OverrideConstants } from './context.ts';
 import { beyondLimits } from './errors.ts';
 import type { Kernel } from './kernel.ts';
 import { writeUniforms, type UniformValues } from './uniforms.ts';
@@ -34,6 +34,11 @@ export class Recorder {
     private readonly ctx: GpuContext,
     private readonly label: string,
   ) {}
+
+  /** The device's matrix kernels (GpuContext.matrixKernels): the matrix hosts dispatch the subgroup or the tile kernel. */
+  get matrixKernels(): MatrixKernels {
+    return this.ctx.matrixKernels;
+  }
 
   get length(): number {
     return this.steps.length;

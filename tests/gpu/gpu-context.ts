@@ -3,7 +3,7 @@
  * adapter every test fails with the reason (see scripts/with-vulkan.sh for how the driver is chosen).
  */
 import { afterAll } from 'vitest';
-import type { GpuContext } from '../../src/gpu/context.ts';
+import type { GpuContext, MatrixKernels } from '../../src/gpu/context.ts';
 import { createNodeGpuContext } from '../../src/gpu/node.ts';
 
 let context: Promise<GpuContext> | null = null;
@@ -18,6 +18,25 @@ export function gpu(): Promise<GpuContext> {
     });
   }
   return context;
+}
+
+let tileContext: Promise<GpuContext> | null = null;
+
+/**
+ * The context of the file for matrix kernels `kind`: gpu() for 'subgroup' (its kernels where the device has
+ * subgroups), or a second context forced to the workgroup-tile fallback for 'tile' (GpuContextOptions.matrixKernels).
+ */
+export function gpuWithMatrixKernels(kind: MatrixKernels): Promise<GpuContext> {
+  if (kind === 'subgroup') return gpu();
+  if (!tileContext) {
+    tileContext = createNodeGpuContext({ label: 'gpu-tier tile kernels', matrixKernels: 'tile' });
+    afterAll(async () => {
+      const ctx = await tileContext!.catch(() => null);
+      ctx?.destroy();
+      tileContext = null;
+    });
+  }
+  return tileContext;
 }
 
 /** Runs `body` inside validation and out-of-memory error scopes and fails the test on any error (docs/style.md). */

@@ -1,6 +1,7 @@
 /**
  * Expert dispatch (moe/dispatch_count, dispatch_plan, dispatch_fill), the grouped SwiGLU GEMMs
- * (moe/expert_gate_up, moe/expert_down, gathered and dense) and moe/combine against the CPU reference.
+ * (moe/expert_gate_up, moe/expert_down, gathered and dense) and moe/combine against the CPU reference, with both
+ * matrix kernels (the *_subgroup kernels where the device has subgroups, the workgroup-tile fallback).
  */
 import { describe, expect, it } from 'vitest';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
@@ -18,7 +19,7 @@ import { recordExpertGateUp } from '../../src/gpu/kernels/moe/expert_gate_up.ts'
 import { GEMM_TILE } from '../../src/gpu/kernels/nn/matmul.ts';
 import { NO_EXPERT } from '../../src/gpu/kernels/moe/route.ts';
 import { expectClose } from '../helpers/tolerance.ts';
-import { gpu, withinErrorScopes } from './gpu-context.ts';
+import { gpuWithMatrixKernels, withinErrorScopes } from './gpu-context.ts';
 import { DTYPES, f64, normals, randomMask, uploadWeights } from './kernel-harness.ts';
 
 /** K distinct experts per token, expert 0 favoured (more than one tile), expert E-1 never, some empty slots. */
@@ -43,11 +44,11 @@ async function readAll<Name extends string>(ctx: GpuContext, buffers: Record<Nam
   return out;
 }
 
-describe('kernel moe/dispatch + grouped expert GEMMs + combine', () => {
+describe.each(['subgroup', 'tile'] as const)('kernel moe/dispatch + grouped expert GEMMs + combine (%s kernels)', (kind) => {
   const [T, E, K, H, I] = [75, 5, 2, 37, 45];
 
   it.each(DTYPES)('routes, gathers, runs every expert (%s weights, masks) and combines like the reference', async (dtype: WeightDtype) => {
-    const ctx = await gpu();
+    const ctx = await gpuWithMatrixKernels(kind);
     const rng = createRng(5);
     const ids = randomAssignments(rng, T, E, K);
     const x = normals(rng, T * H);
@@ -140,9 +141,10 @@ describe('kernel moe/dispatch + grouped expert GEMMs + combine', () => {
   });
 
   it('runs a dense SwiGLU FFN (shared expert / dense layer mode) on all rows', async () => {
-    const ctx = await gpu();
+    const ctx = await gpuWithMatrixKernels(kind);
     const rng = createRng(6);
-    const [rows, width] = [70, 33];
+    // Even reduction sizes (H elsewhere is odd): the subgroup kernels read two f16 / bf16 weights per word.
+    const [rows, width, H] = [70, 34, 38];
     const x = normals(rng, rows * H);
     const gateUp = normals(rng, 2 * width * H, 1 / Math.sqrt(H));
     const down = normals(rng, H * width, 1 / Math.sqrt(width));
@@ -169,7 +171,7 @@ describe('kernel moe/dispatch + grouped expert GEMMs + combine', () => {
   });
 
   it("gpt_oss's experts: biases and the clamped SwiGLU (limit reached on a share of the entries)", async () => {
-    const ctx = await gpu();
+    const ctx = await gpuWithMatrixKernels(kind);
     const rng = createRng(7);
     const [rows, width] = [70, 33];
     const activation = { kind: 'clamped-swiglu' as const, alpha: 1.702, limit: 2 };

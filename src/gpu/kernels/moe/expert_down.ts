@@ -1,17 +1,21 @@
 /**
  * Host for shaders/moe/expert_down.wgsl: expertOut [rows, H] = inter [rows, I] . down_e^T, per expert.
- * CPU reference: `swiglu` in src/engine/reference/ops.ts.
+ * On devices whose GpuContext.matrixKernels is 'subgroup', moe/expert_down_subgroup instead (same bindings, same
+ * result). CPU reference: `swiglu` in src/engine/reference/ops.ts.
  */
 import gemmTile from '../../../../shaders/nn/gemm_tile.wgsl';
 import groupedTile from '../../../../shaders/moe/grouped_tile.wgsl';
 import source from '../../../../shaders/moe/expert_down.wgsl';
+import downBindings from '../../../../shaders/moe/expert_down_bindings.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';
 import { WEIGHT_DTYPE_CODE, WEIGHTS_WGSL } from '../../weights.ts';
 import type { RowPlan } from './expert_gate_up.ts';
 import { GEMM_TILE, type WeightOperand } from '../nn/matmul.ts';
+import { subgroupShape } from '../nn/matmul_subgroup.ts';
+import { expertDownSubgroupKernel } from './expert_down_subgroup.ts';
 
-export const expertDownKernel = defineKernel({ name: 'moe/expert_down', source, include: [WEIGHTS_WGSL, gemmTile, groupedTile] });
+export const expertDownKernel = defineKernel({ name: 'moe/expert_down', source, include: [WEIGHTS_WGSL, gemmTile, groupedTile, downBindings] });
 
 export interface ExpertDownArgs {
   inter: GPUBuffer; // [rows, I]
@@ -26,7 +30,14 @@ export interface ExpertDownArgs {
 
 export function recordExpertDown(rec: Recorder, a: ExpertDownArgs): void {
   const p = a.plan;
-  rec.dispatch(expertDownKernel, {
+  const rows = p.kind === 'gathered' ? p.maxTiles : Math.ceil(p.rows / GEMM_TILE);
+  const constants = {
+    WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[a.down.dtype],
+    HAS_MASK: Boolean(a.down.mask),
+    GATHERED: p.kind === 'gathered',
+    HAS_BIAS: Boolean(a.bias),
+  };
+  const common = {
     bindings: {
       x: a.inter,
       weight: a.down.buffer,
@@ -38,7 +49,11 @@ export function recordExpertDown(rec: Recorder, a: ExpertDownArgs): void {
       bias: a.bias ?? a.inter,
     },
     params: { rows: p.kind === 'dense' ? p.rows : 0, hidden: a.hidden, inter_size: a.interSize },
-    constants: { WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[a.down.dtype], HAS_MASK: Boolean(a.down.mask), GATHERED: p.kind === 'gathered', HAS_BIAS: Boolean(a.bias) },
-    workgroups: [Math.ceil(a.hidden / GEMM_TILE), p.kind === 'gathered' ? p.maxTiles : Math.ceil(p.rows / GEMM_TILE)],
-  });
+  };
+  if (rec.matrixKernels === 'subgroup') {
+    const shape = subgroupShape(a.hidden, a.interSize, GEMM_TILE);
+    rec.dispatch(expertDownSubgroupKernel, { ...common, constants: { ...constants, ...shape }, workgroups: [Math.ceil(a.hidden / (2 * shape.LANES)), rows] });
+    return;
+  }
+  rec.dispatch(expertDownKernel, { ...common, constants, workgroups: [Math.ceil(a.hidden / GEMM_TILE), rows] });
 }

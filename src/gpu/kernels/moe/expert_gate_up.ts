@@ -1,17 +1,26 @@
 /**
  * Host for shaders/moe/expert_gate_up.wgsl: inter [rows, I] = silu(x W_gate^T) * (x W_up^T), per expert.
- * gpt_oss: + bias, clamped SwiGLU (`expertActivation`). CPU reference: `swiglu` in src/engine/reference/ops.ts.
+ * gpt_oss: + bias, clamped SwiGLU (`expertActivation`). On devices whose GpuContext.matrixKernels is 'subgroup',
+ * moe/expert_gate_up_subgroup instead (same bindings, same result). CPU reference: `swiglu` in src/engine/reference/ops.ts.
  */
 import gemmTile from '../../../../shaders/nn/gemm_tile.wgsl';
 import groupedTile from '../../../../shaders/moe/grouped_tile.wgsl';
 import source from '../../../../shaders/moe/expert_gate_up.wgsl';
+import gateUpBindings from '../../../../shaders/moe/expert_gate_up_bindings.wgsl';
+import swigluWgsl from '../../../../shaders/moe/swiglu.wgsl';
 import { defineKernel } from '../../kernel.ts';
 import type { ExpertActivation } from '../../../engine/model/spec.ts';
 import type { Recorder } from '../../recorder.ts';
 import { WEIGHT_DTYPE_CODE, WEIGHTS_WGSL } from '../../weights.ts';
 import { GEMM_TILE, type WeightOperand } from '../nn/matmul.ts';
+import { subgroupShape } from '../nn/matmul_subgroup.ts';
+import { expertGateUpSubgroupKernel } from './expert_gate_up_subgroup.ts';
 
-export const expertGateUpKernel = defineKernel({ name: 'moe/expert_gate_up', source, include: [WEIGHTS_WGSL, gemmTile, groupedTile] });
+export const expertGateUpKernel = defineKernel({
+  name: 'moe/expert_gate_up',
+  source,
+  include: [WEIGHTS_WGSL, gemmTile, groupedTile, gateUpBindings, swigluWgsl],
+});
 
 /** How the grouped kernels find their rows: the dispatch plan of an MoE layer, or all rows of a dense FFN. */
 export type RowPlan =
@@ -30,9 +39,16 @@ export interface ExpertGateUpArgs {
 }
 
 export function recordExpertGateUp(rec: Recorder, a: ExpertGateUpArgs): void {
-  const gathered = a.plan.kind === 'gathered';
   const p = a.plan;
-  rec.dispatch(expertGateUpKernel, {
+  const rows = p.kind === 'gathered' ? p.maxTiles : Math.ceil(p.rows / GEMM_TILE);
+  const constants = {
+    WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[a.gateUp.dtype],
+    HAS_MASK: Boolean(a.gateUp.mask),
+    GATHERED: p.kind === 'gathered',
+    HAS_BIAS: Boolean(a.bias),
+    ...(a.activation?.kind === 'clamped-swiglu' ? { CLAMPED: true, ALPHA: a.activation.alpha, LIMIT: a.activation.limit } : {}),
+  };
+  const common = {
     bindings: {
       x: a.x,
       weight: a.gateUp.buffer,
@@ -46,13 +62,12 @@ export function recordExpertGateUp(rec: Recorder, a: ExpertGateUpArgs): void {
       bias: a.bias ?? a.x,
     },
     params: { rows: p.kind === 'dense' ? p.rows : 0, hidden: a.hidden, inter_size: a.interSize, top_k: p.kind === 'gathered' ? p.topK : 1 },
-    constants: {
-      WEIGHT_DTYPE: WEIGHT_DTYPE_CODE[a.gateUp.dtype],
-      HAS_MASK: Boolean(a.gateUp.mask),
-      GATHERED: gathered,
-      HAS_BIAS: Boolean(a.bias),
-      ...(a.activation?.kind === 'clamped-swiglu' ? { CLAMPED: true, ALPHA: a.activation.alpha, LIMIT: a.activation.limit } : {}),
-    },
-    workgroups: [Math.ceil(a.interSize / (GEMM_TILE / 2)), p.kind === 'gathered' ? p.maxTiles : Math.ceil(p.rows / GEMM_TILE)],
-  });
+  };
+  if (rec.matrixKernels === 'subgroup') {
+    // One invocation per intermediate feature: its two columns are that feature's gate and up rows.
+    const shape = subgroupShape(2 * a.interSize, a.hidden, GEMM_TILE);
+    rec.dispatch(expertGateUpSubgroupKernel, { ...common, constants: { ...constants, ...shape }, workgroups: [Math.ceil(a.interSize / shape.LANES), rows] });
+    return;
+  }
+  rec.dispatch(expertGateUpKernel, { ...common, constants, workgroups: [Math.ceil(a.interSize / (GEMM_TILE / 2)), rows] });
 }
