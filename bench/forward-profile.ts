@@ -32,7 +32,7 @@ forward.writeIds(ids);
 /** Kernel name, with the matrix shape for the matrix kernels (their cost depends on it). */
 function key(kernel: Kernel, options: DispatchOptions): string {
   const p = (options.params ?? {}) as Record<string, number>;
-  if (kernel.name === 'nn/matmul') return `${kernel.name} ${p.rows}x${p.cols}x${p.inner}${options.label === 'lm head' ? ' (lm head)' : ''}`;
+  if (kernel.name.startsWith('nn/matmul')) return `${kernel.name} ${p.rows}x${p.cols}x${p.inner}${options.label === 'lm head' ? ' (lm head)' : ''}`;
   if (kernel.name.startsWith('moe/expert')) return `${kernel.name} H${p.hidden} I${p.inter_size}`;
   return kernel.name;
 }
@@ -41,6 +41,8 @@ function key(kernel: Kernel, options: DispatchOptions): string {
 function recordPass(): { key: string; run: () => Promise<void> }[] {
   const steps: { key: string; run: () => Promise<void> }[] = [];
   const timing = {
+    // The hosts pick their matrix kernels from the recorder, as from a real one.
+    matrixKernels: ctx.matrixKernels,
     dispatch(kernel: Kernel, options: DispatchOptions) {
       steps.push({
         key: key(kernel, options),
