@@ -95,6 +95,28 @@ export interface ModelEstimate {
   downloadBytes: number;
   /** Null when there is no GPU to compare with. */
   fit: ModelFit | null;
+  /** Set when the weights exceed the GPU memory budget: the model will load in streaming mode. */
+  streaming?: StreamPlan | null;
+}
+
+/**
+ * A model whose weights exceed the GPU memory budget streams its decoder layers through every pass (docs/forward.md
+ * "Layer streaming"); this is what the page tells before loading it (docs/ui.md, "Streaming mode").
+ */
+export interface StreamPlan {
+  /** Weight bytes the GPU model reads from the checkpoint (checkpointWeightBytes). */
+  weightBytes: number;
+  /** The GPU memory budget: the most the lab will hold on the GPU at once. */
+  budget: number;
+  layers: number;
+  /** Weight bytes of one decoder layer on average: one is on the GPU at a time, the next one read ahead in host memory. */
+  layerBytes: number;
+  /** The read rate the time estimate uses and what it was measured on; null before anything was read. */
+  readRate: { bytesPerSecond: number; measured: string } | null;
+  /** Seconds to read the weights once at that rate (every streamed pass reads them all; computing comes on top). */
+  secondsPerPass: number | null;
+  /** Remote weights: whether fetched ranges are kept in Cache Storage, and why not; null for local files. */
+  cache: { kept: boolean; message: string | null } | null;
 }
 
 /** A loaded model, as the page shows it. */
@@ -111,6 +133,8 @@ export interface ModelSummary {
   contentHash: string;
   tokenizer: boolean;
   fit: ModelFit | null;
+  /** Set when the weights exceed the GPU memory budget and the layers stream through each pass. */
+  streaming?: StreamPlan | null;
 }
 
 /** What the engine holds on the GPU (src/gpu/memory.ts): bytes in buffers now and at most since the GPU opened, and the budget. */
@@ -120,6 +144,8 @@ export interface GpuMemoryReport {
   buffers: number;
   /** null: no budget but the adapter's own limits. */
   budget: number | null;
+  /** The loaded model's decoder layers on the GPU now and at most at once, of `total` (null before it went to the GPU). */
+  layers?: { streamed: boolean; resident: number; peak: number; total: number } | null;
 }
 
 export interface Engine {

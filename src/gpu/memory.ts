@@ -15,7 +15,8 @@ export class GpuMemory {
   peak = 0;
   buffers = 0;
 
-  constructor(readonly budget: number | null) {}
+  /** The budget (null: none but the adapter's); the page sets it once the adapter is known (src/lab/page-gpu.ts). */
+  constructor(public budget: number | null) {}
 
   /** Counts every buffer `device` creates from now on (wraps its createBuffer and each buffer's destroy). */
   track(device: GPUDevice): void {

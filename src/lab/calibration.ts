@@ -14,7 +14,7 @@ import { statsToSafetensors, type CalibrationStats, type LayerStats } from '../e
 import { freshnessKey } from '../api/experiment-requests.ts';
 import { textKey } from '../engine/experiment/text-ref.ts';
 import { calibrateOnGpu } from '../gpu/calibration/calibrate.ts';
-import { progressStep, type LabSession } from './lab-session.ts';
+import { passStep, progressStep, type LabSession } from './lab-session.ts';
 import type { TextLibrary } from './texts.ts';
 
 /**
@@ -95,7 +95,13 @@ export async function runCalibration(
   const { stats } = await calibrateOnGpu(model, windows, {
     mode: 'dense',
     signal,
-    onProgress: (p) => onProgress?.(progressStep('compute', `Calibrating: batch ${p.done} of ${p.total}`, p.done, p.total)),
+    // Per batch, or per layer when the model streams (the layer-major pass).
+    onProgress: (p) =>
+      onProgress?.(
+        p.layer === undefined
+          ? progressStep('compute', `Calibrating: batch ${p.done} of ${p.total}`, p.done, p.total)
+          : passStep('Calibrating', p.done, p.total, p.layer, model.spec.numLayers),
+      ),
   });
   stats.metadata = {
     model_hash: session.loaded.summary.contentHash,

@@ -24,7 +24,7 @@ import { GpuForward } from '../gpu/model/forward.ts';
 import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
 import { tokenTexts } from './inspect.ts';
 import { streamsPerplexity } from './parts-perplexity.ts';
-import { progressStep, type LabSession } from './lab-session.ts';
+import { passStep, progressStep, type LabSession } from './lab-session.ts';
 import { steeredMasks } from './steering.ts';
 import type { TextLibrary } from './texts.ts';
 
@@ -98,8 +98,8 @@ export async function runEvaluation(session: LabSession, texts: TextLibrary, req
     const reports = await streamsPerplexity(model, streams, request.ctx, {
       masks: masks[v],
       signal,
-      onProgress: (done, total) =>
-        onProgress?.(progressStep('compute', `Perplexity of the ${variant} model`, v * total + done, request.variants.length * total)),
+      onProgress: (done, total, layer) =>
+        onProgress?.(passStep(`Perplexity of the ${variant} model`, v * total + done, request.variants.length * total, layer, model.spec.numLayers)),
     });
     const numbers = parts.flatMap((part, i) => {
       const report = reports[i];

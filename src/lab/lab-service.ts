@@ -3,6 +3,7 @@
  * It owns the GPU context (one device for every later stage) and the loaded model.
  */
 import type {
+  StreamPlan,
   CapabilitiesReport,
   EmbeddedModel,
   Engine,
@@ -23,13 +24,16 @@ import { DistillSession, type DistillSessionInput } from '../gpu/distill/session
 import { checkSameModel } from '../engine/distill/scope.ts';
 import { modelContentHash } from '../engine/experiment/model-hash.ts';
 import type { Fetch } from '../engine/io/byte-source.ts';
-import { browserModelCache, type CacheLike, type HubEstimate, type HubProgress } from '../engine/io/hub-folder.ts';
+import { browserModelCache, type CacheLike, type HubEstimate, type HubFolder, type HubProgress } from '../engine/io/hub-folder.ts';
+import { rangeCachePlan, ReadMeter } from '../engine/io/range-cache.ts';
+import { streamsUnder } from '../gpu/model/gpu-model.ts';
+import { openPageGpu } from './page-gpu.ts';
+import { safetensorsBytes, storageQuota, streamPlanOf } from './stream-plan.ts';
 import { openCheckpoint, readText, type ModelFolder } from '../engine/model/checkpoint.ts';
 import { parseConfigJson } from '../engine/model/config.ts';
 import { countParameters, type MoeModelSpec } from '../engine/model/spec.ts';
 import { loadTokenizer } from '../engine/tokenizer.ts';
 import { ModelFileError } from '../engine/errors.ts';
-import { createBrowserGpuContext } from '../gpu/browser.ts';
 import { summarizeCapabilities } from '../gpu/capabilities.ts';
 import type { GpuContext } from '../gpu/context.ts';
 import { GpuError } from '../gpu/errors.ts';
@@ -87,6 +91,8 @@ export interface LabServiceOptions {
   openGpu?: () => Promise<GpuContext>;
   /** Where remote models are kept: Cache Storage by default, none in Node (then they are read by range). */
   openCache?: () => Promise<CacheLike | null>;
+  /** The page's GPU memory budget in bytes (its `gpumem` URL parameter); absent: derived from the adapter (src/lab/page-gpu.ts). */
+  gpuMemory?: number | null;
 }
 
 export class LabService implements Engine {
@@ -104,7 +110,7 @@ export class LabService implements Engine {
 
   constructor(private readonly options: LabServiceOptions) {
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
-    this.openGpu = options.openGpu ?? (() => createBrowserGpuContext({ label: 'moe-lab engine' }));
+    this.openGpu = options.openGpu ?? (() => openPageGpu(options.gpuMemory ?? null));
     this.openCache = options.openCache ?? browserModelCache;
     this.textLibrary = new TextLibrary(options.assetBase, this.fetchImpl);
   }
@@ -403,7 +409,7 @@ export class LabService implements Engine {
     const context = this.gpu ? await this.gpu.catch(() => null) : null;
     if (!context) return null;
     const { resident, peak, buffers, budget } = context.memory;
-    return { resident, peak, buffers, budget };
+    return { resident, peak, buffers, budget, layers: this.session?.layerResidency() ?? null };
   }
 
   private async probeGpu(): Promise<CapabilitiesReport> {
@@ -424,6 +430,7 @@ export class LabService implements Engine {
     throwIfAborted(signal, `Estimating ${name}`);
     const spec = await readSpec(folder);
     const parameters = countParameters(spec);
+    const streaming = hub ? await this.hubStreaming(hub, files) : null;
     onProgress?.(step('estimate', `Estimated ${name}`, 1, 1));
     return {
       name,
@@ -431,8 +438,9 @@ export class LabService implements Engine {
       parameters,
       files,
       totalBytes: sumBytes(files),
-      downloadBytes: hub ? sumBytes(files.filter((f) => !f.cached)) : 0,
+      downloadBytes: hub && !streaming ? sumBytes(files.filter((f) => !f.cached)) : 0,
       fit: await this.fitOf(spec, parameters),
+      streaming: streaming?.plan ?? null,
     };
   }
 
@@ -446,6 +454,9 @@ export class LabService implements Engine {
       const files = filesOfEstimate(await hub.estimate());
       const spec = await readSpec(folder);
       this.refuseMisfit(name, await this.fitOf(spec, countParameters(spec)));
+      // Above the GPU memory budget nothing is downloaded whole: each pass reads the layers by ranges.
+      const streaming = await this.hubStreaming(hub, files);
+      if (streaming) return this.open({ ...resolved, folder: streaming.folder }, generation, options, streaming.plan);
       reporter.start(name, files);
       await hub.download();
       throwIfAborted(options.signal, `Loading ${name}`);
@@ -453,8 +464,37 @@ export class LabService implements Engine {
     return this.open(resolved, generation, options);
   }
 
+  /**
+   * A remote model whose weights exceed the GPU memory budget: its folder with the safetensors files read by ranges
+   * (kept in Cache Storage block by block when the storage quota has room: src/engine/io/range-cache.ts) and the
+   * plan the page shows; null when the model fits the budget (then it downloads whole, as before).
+   */
+  private async hubStreaming(hub: HubFolder, files: ModelFileInfo[]): Promise<{ folder: ModelFolder; plan: StreamPlan } | null> {
+    const budget = await this.memoryBudget();
+    // The weights are at most the safetensors files' bytes: under the budget, no header needs reading to know.
+    if (budget === null || !streamsUnder(budget, safetensorsBytes(files))) return null;
+    const cachePlan = rangeCachePlan((await this.openCache()) !== null, await storageQuota(), safetensorsBytes(files.filter((f) => !f.cached)));
+    const meter = new ReadMeter();
+    const folder = hub.ranged(cachePlan.cache, meter);
+    // The headers, read by range (and metered: the read rate of the time estimate), give the exact weight bytes.
+    const plan = streamPlanOf(await openCheckpoint(folder), budget, meter, cachePlan);
+    return plan && { folder, plan };
+  }
+
+  /** The GPU memory budget of the context (the page's, or the CLI's --gpu-memory); null without one or without a GPU. */
+  private async memoryBudget(): Promise<number | null> {
+    const context = await this.gpuContext().catch(() => null);
+    // A context stand-in with capabilities only (the Node tests of the fit check) has no memory accounting.
+    return context?.memory?.budget ?? null;
+  }
+
   /** Opens a resolved (and, for remote models, downloaded) folder as the new session. */
-  private async open({ folder, name, hub }: ResolvedSource, generation: number, options: OperationOptions): Promise<ModelSummary> {
+  private async open(
+    { folder, name, hub }: ResolvedSource,
+    generation: number,
+    options: OperationOptions,
+    streaming?: StreamPlan | null,
+  ): Promise<ModelSummary> {
     const { signal, onProgress } = options;
     const what = `Loading ${name}`;
     onProgress?.(step('read', `Reading ${name}: config.json and safetensors headers`, 0, 3));
@@ -484,6 +524,7 @@ export class LabService implements Engine {
       contentHash,
       tokenizer: checkpoint.tokenizerJson !== null,
       fit,
+      streaming: streaming !== undefined ? streaming : streamPlanOf(checkpoint, await this.memoryBudget(), null, null),
     };
     void this.replaceSession(new LabSession({ checkpoint, summary, tokenizer }, () => this.gpuContext()));
     onProgress?.(step('read', `Loaded ${name}`, 3, 3));

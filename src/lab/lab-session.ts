@@ -53,8 +53,18 @@ export function progressStep(stage: Progress['stage'], message: string, done: nu
   return { stage, message, done, total, unit: 'steps' };
 }
 
+/**
+ * A computation's progress; passes that go layer by layer (a streamed model's layer-major passes, sequential
+ * calibration) name the layer (0-based `layer`), so a streamed pass shows which layer it reads and computes.
+ */
+export function passStep(message: string, done: number, total: number, layer: number | undefined, layers: number): Progress {
+  return progressStep('compute', layer === undefined ? message : `${message}: layer ${layer + 1} of ${layers}`, done, total);
+}
+
 export class LabSession {
   private gpuModel: Promise<GpuModel> | null = null;
+  /** The model once uploaded (for the GPU panel's layer counts). */
+  private uploaded: GpuModel | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private destroyed = false;
   statistics: SessionStatistics | null = null;
@@ -110,9 +120,18 @@ export class LabSession {
         }),
       );
       // A failed or cancelled upload is tried again by the next computation.
-      this.gpuModel.catch(() => (this.gpuModel = null));
+      this.gpuModel.then(
+        (model) => (this.uploaded = model),
+        () => (this.gpuModel = null),
+      );
     }
     return this.gpuModel;
+  }
+
+  /** The model's decoder layers on the GPU now and at most at once (streamed or not); null before the upload. */
+  layerResidency(): { streamed: boolean; resident: number; peak: number; total: number } | null {
+    const model = this.uploaded;
+    return model && { streamed: model.streamed, resident: model.layersResident, peak: model.layersResidentPeak, total: model.spec.numLayers };
   }
 
   /** Replaces the masks in force (null: dense again), freeing the previous GPU copies. */
@@ -129,6 +148,7 @@ export class LabSession {
       const model = await this.gpuModel?.catch(() => null);
       model?.destroy();
       this.gpuModel = null;
+      this.uploaded = null;
     }).catch(() => undefined);
   }
 }

@@ -2,10 +2,12 @@
  * Perplexity of several token streams at once (the genres of a text): every stream's windows (planWindows,
  * non-overlapping) go through the GPU forward in shared batches of equal-length windows, so thirteen genres cost a
  * few passes instead of thirteen. Each stream's NLL is then summed in f64 in its own window order (NllAccumulator),
- * exactly as evaluatePerplexity sums one stream.
+ * exactly as evaluatePerplexity sums one stream. A streamed model runs every batch layer-major (layerMajorNll), with
+ * progress per layer.
  */
 import { NllAccumulator, type PerplexityResult } from '../engine/eval/perplexity.ts';
 import { planWindows, type EvalWindow } from '../engine/eval/windows.ts';
+import { layerMajorNll } from '../gpu/eval/perplexity.ts';
 import { GpuForward } from '../gpu/model/forward.ts';
 import type { GpuModel } from '../gpu/model/gpu-model.ts';
 import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
@@ -25,7 +27,7 @@ export async function streamsPerplexity(
   model: GpuModel,
   streams: readonly ArrayLike<number>[],
   ctx: number,
-  options: { masks?: GpuMaskSet | null; signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+  options: { masks?: GpuMaskSet | null; signal?: AbortSignal; onProgress?: (done: number, total: number, layer?: number) => void } = {},
 ): Promise<(PerplexityResult | null)[]> {
   const plans = streams.map((s) => planWindows(s.length, ctx).windows);
   const byLength = new Map<number, Job[]>();
@@ -38,10 +40,10 @@ export async function streamsPerplexity(
   let done = 0;
   const forwards = new Map<string, GpuForward>();
   try {
+    const batches: { jobs: Job[]; length: number; forward: GpuForward; ids: Uint32Array }[] = [];
     for (const [length, jobs] of byLength) {
       const perBatch = Math.max(1, Math.min(Math.floor(TOKENS_PER_PASS / length), Math.floor(fit / length)));
       for (let first = 0; first < jobs.length; first += perBatch) {
-        options.signal?.throwIfAborted();
         const batch = jobs.slice(first, first + perBatch);
         const shape = `${batch.length}x${length}`;
         let forward = forwards.get(shape);
@@ -53,9 +55,26 @@ export async function streamsPerplexity(
         batch.forEach((job, b) => {
           for (let j = 0; j < length; j++) ids[b * length + j] = streams[job.stream][job.window.start + j];
         });
-        const result = await forward.run({ ids, nll: true, masks: options.masks, signal: options.signal });
-        batch.forEach((job, b) => (nll[job.stream][job.index] = result.nll!.slice(b * length, (b + 1) * length)));
-        done += batch.length;
+        batches.push({ jobs: batch, length, forward, ids });
+      }
+    }
+    const keep = ({ jobs, length }: (typeof batches)[number], result: Float32Array) =>
+      jobs.forEach((job, b) => (nll[job.stream][job.index] = result.slice(b * length, (b + 1) * length)));
+    if (model.streamed) {
+      const layers = model.spec.numLayers;
+      const results = await layerMajorNll(model, batches, {
+        masks: options.masks,
+        signal: options.signal,
+        onLayer: (l) => options.onProgress?.(l + 1, layers + 1, l),
+      });
+      batches.forEach((batch, b) => keep(batch, results[b]));
+      options.onProgress?.(layers + 1, layers + 1);
+    } else {
+      for (const batch of batches) {
+        options.signal?.throwIfAborted();
+        const result = await batch.forward.run({ ids: batch.ids, nll: true, masks: options.masks, signal: options.signal });
+        keep(batch, result.nll!);
+        done += batch.jobs.length;
         options.onProgress?.(done, total);
       }
     }

@@ -1,3 +1,4 @@
+import type { GpuMemoryReport } from '../api/engine.ts';
 import type { GpuCapabilities } from '../api/gpu-capabilities.ts';
 import { useLab } from '../state/store.ts';
 import { formatBytes } from './format.ts';
@@ -36,11 +37,29 @@ export function GpuPanel() {
               </th>
               <td data-testid="gpu-peak">{formatBytes(memory.peak)}</td>
             </tr>
+            <tr>
+              <th scope="row" title="Models whose weights exceed it stream their layers (docs/ui.md, Streaming mode); ?gpumem=SIZE in the URL sets it">
+                Budget
+              </th>
+              <td data-testid="gpu-budget">{memory.budget === null ? 'none but the adapter’s limits' : formatBytes(memory.budget)}</td>
+            </tr>
+            {memory.layers && (
+              <tr>
+                <th scope="row">Model layers</th>
+                <td data-testid="gpu-layers">{layersText(memory.layers)}</td>
+              </tr>
+            )}
           </tbody>
         </table>
       )}
     </section>
   );
+}
+
+/** 'streamed, 1 of 24 layers resident (at most 1 at once)' or 'all 24 layers resident'. */
+function layersText(layers: NonNullable<GpuMemoryReport['layers']>): string {
+  if (!layers.streamed) return `all ${layers.total} layers resident`;
+  return `streamed, ${layers.resident} of ${layers.total} layers resident (at most ${layers.peak} at once)`;
 }
 
 function Capabilities({ caps, summary }: { caps: GpuCapabilities; summary: string }) {

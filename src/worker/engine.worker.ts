@@ -3,4 +3,4 @@
 import { serveEngine } from './host.ts';
 import { LabService } from '../lab/lab-service.ts';
 
-serveEngine(self as unknown as DedicatedWorkerGlobalScope, (init) => new LabService({ assetBase: init.assetBase }));
+serveEngine(self as unknown as DedicatedWorkerGlobalScope, (init) => new LabService({ assetBase: init.assetBase, gpuMemory: init.gpuMemory ?? null }));

@@ -73,6 +73,8 @@ export const ENGINE_METHODS: readonly EngineMethod[] = [
 export interface EngineInit {
   /** Absolute URL of the site root (where public/ is served): embedded models live at `${assetBase}models/...`. */
   assetBase: string;
+  /** The page's GPU memory budget in bytes (the `gpumem` URL parameter, docs/ui.md "Streaming mode"); absent: the adapter's (src/lab/page-gpu.ts). */
+  gpuMemory?: number | null;
 }
 
 export type CallMessage = {
@@ -103,7 +105,8 @@ export function parseClientMessage(data: unknown): ClientMessage | null {
   switch (message.type) {
     case 'init': {
       const init = message.init as Record<string, unknown> | null;
-      return typeof init === 'object' && init !== null && typeof init.assetBase === 'string' ? (message as ClientMessage) : null;
+      const budgetOk = init?.gpuMemory === undefined || init.gpuMemory === null || (Number.isSafeInteger(init.gpuMemory) && (init.gpuMemory as number) > 0);
+      return typeof init === 'object' && init !== null && typeof init.assetBase === 'string' && budgetOk ? (message as ClientMessage) : null;
     }
     case 'cancel':
       return Number.isSafeInteger(message.id) ? (message as ClientMessage) : null;

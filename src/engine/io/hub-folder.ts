@@ -11,6 +11,7 @@ import { JSON_LIMITS, parseJsonObject, SHARD_INDEX, shardsOfIndex, type ModelFol
 import { BlobByteSource, HttpByteSource, type ByteSource } from './byte-source.ts';
 import { cancelledError, contentLength, defaultFetch, fetchOrThrow, httpStatusError, readBodyText, transferError, type Fetch } from './http.ts';
 import { fileUrl, parseModelLocation, type ModelLocation } from './hub-location.ts';
+import { RangeCachedSource, type ReadMeter } from './range-cache.ts';
 
 /** The part of the browser's Cache interface used here (`caches.open(MODEL_CACHE_NAME)` satisfies it). */
 export interface CacheLike {
@@ -63,6 +64,12 @@ export interface HubFolder extends ModelFolder {
   estimate(): Promise<HubEstimate>;
   /** Downloads every file of the estimate that is not cached yet; resolves with the final estimate. */
   download(): Promise<HubEstimate>;
+  /**
+   * The same folder with its safetensors files read by range instead of downloaded whole (a model whose layers
+   * stream: docs/forward.md "Layer streaming"): fetched ranges go into the cache block by block when `cacheRanges`
+   * (src/engine/io/range-cache.ts), every read is metered into `meter`; a file already cached whole is read from there.
+   */
+  ranged(cacheRanges: boolean, meter: ReadMeter): ModelFolder;
 }
 
 interface Manifest {
@@ -236,5 +243,27 @@ export function hubFolder(input: string, options: HubOptions = {}): HubFolder {
     return found ? new HttpByteSource(fileName(path), url(path), (u, init) => fetchImpl(u, { ...init, signal }), found.size ?? undefined) : null;
   }
 
-  return { name: location.name, location, url, estimate, download, open };
+  function ranged(cacheRanges: boolean, meter: ReadMeter): ModelFolder {
+    const opened = new Map<string, Promise<ByteSource | null>>();
+    const openRanged = async (path: string): Promise<ByteSource | null> => {
+      if (!path.endsWith('.safetensors')) return open(path);
+      const blob = await cachedBlob(path);
+      if (blob) return new BlobByteSource(fileName(path), blob);
+      const entry = (await loadManifest()).files.find((f) => f.path === path);
+      if (!entry) return null;
+      const http = new HttpByteSource(fileName(path), url(path), (u, init) => fetchImpl(u, { ...init, signal }), entry.size ?? undefined);
+      return new RangeCachedSource(http, url(path), cacheRanges ? cache : null, meter);
+    };
+    return {
+      name: location.name,
+      open(path) {
+        // One source per file, so reads of the same block share one fetch.
+        let source = opened.get(path);
+        if (!source) opened.set(path, (source = openRanged(path)));
+        return source;
+      },
+    };
+  }
+
+  return { name: location.name, location, url, estimate, download, open, ranged };
 }

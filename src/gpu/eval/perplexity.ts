@@ -10,7 +10,7 @@ import { planWindows, type EvalWindow } from '../../engine/eval/windows.ts';
 import { GpuForward } from '../model/forward.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
 import type { GpuMaskSet } from '../model/gpu-mask-set.ts';
-import { runLayerMajor } from '../model/layer-major.ts';
+import { runLayerMajor, type LayerMajorBatch } from '../model/layer-major.ts';
 import { maxTokensPerPass } from '../model/workspace.ts';
 
 export interface PerplexityOptions {
@@ -27,6 +27,36 @@ export interface PerplexityOptions {
   masks?: GpuMaskSet | null;
   onProgress?: (progress: { done: number; total: number }) => void;
   signal?: AbortSignal;
+}
+
+/**
+ * Per-position NLL [B_b * S] of each batch of a streamed model, layer-major (layer-major.ts: every batch through
+ * layer l before layer l + 1 is read), the resident forward's NLL bit for bit. `onLayer(l)` after every batch went
+ * through layer l: the progress of a streamed pass.
+ */
+export async function layerMajorNll(
+  model: GpuModel,
+  passes: readonly LayerMajorBatch[],
+  options: { masks?: GpuMaskSet | null; signal?: AbortSignal; onLayer?: (layer: number) => void },
+): Promise<Float32Array[]> {
+  const masks = options.masks?.layers;
+  const stashes = await runLayerMajor(model, passes, {
+    signal: options.signal,
+    recordLayer: (rec, b, l) => passes[b].forward.recordLayer(rec, l, { masks: masks?.[l] ?? null }),
+    afterLayer: async (l) => options.onLayer?.(l),
+  });
+  try {
+    const out: Float32Array[] = [];
+    for (const [b, { forward, ids }] of passes.entries()) {
+      forward.writeIds(ids);
+      const rec = model.ctx.record('lm head');
+      stashes[b].restore(rec);
+      out.push((await forward.finish(rec, { nll: true, signal: options.signal })).nll!);
+    }
+    return out;
+  } finally {
+    for (const s of stashes) s.destroy();
+  }
 }
 
 export interface PerplexityReport extends PerplexityResult {
@@ -71,24 +101,12 @@ export async function evaluatePerplexity(model: GpuModel, stream: ArrayLike<numb
     if (model.streamed) {
       // Layer-major (layer-major.ts): every batch through layer l before layer l + 1 is read; the same NLL.
       const passes = batches.map((batch) => ({ forward: forwardOf(batch), ids: idsOf(batch) }));
-      const masks = options.masks?.layers;
-      const stashes = await runLayerMajor(model, passes, {
+      const nlls = await layerMajorNll(model, passes, {
+        masks: options.masks,
         signal: options.signal,
-        recordLayer: (rec, b, l) => passes[b].forward.recordLayer(rec, l, { masks: masks?.[l] ?? null }),
-        afterLayer: async (l) => options.onProgress?.({ done: l + 1, total: model.spec.numLayers + 1 }),
+        onLayer: (l) => options.onProgress?.({ done: l + 1, total: model.spec.numLayers + 1 }),
       });
-      try {
-        for (const [b, batch] of batches.entries()) {
-          const { forward, ids } = passes[b];
-          forward.writeIds(ids);
-          const rec = model.ctx.record('lm head');
-          stashes[b].restore(rec);
-          const { nll } = await forward.finish(rec, { nll: true, signal: options.signal });
-          batch.forEach((w, i) => accumulator.addWindow(w, nll!, i * w.length));
-        }
-      } finally {
-        for (const s of stashes) s.destroy();
-      }
+      batches.forEach((batch, b) => batch.forEach((w, i) => accumulator.addWindow(w, nlls[b], i * w.length)));
       options.onProgress?.({ done: model.spec.numLayers + 1, total: model.spec.numLayers + 1 });
     } else {
       for (const batch of batches) {

@@ -2,6 +2,7 @@ import type { FormEvent } from 'react';
 import type { ModelEstimate } from '../../api/engine.ts';
 import { useLab, useLabActions } from '../../state/store.ts';
 import { formatBytes, formatCount } from '../format.ts';
+import { StreamNotice } from './StreamNotice.tsx';
 
 /** A Hugging Face repo id or URL: its size and fit are checked first, and only then is it downloaded. */
 export function HubLoader() {
@@ -69,13 +70,14 @@ function Estimate({ estimate, busy, onLoad }: { estimate: ModelEstimate; busy: b
         {estimate.downloadBytes < estimate.totalBytes ? `, ${formatBytes(estimate.downloadBytes)} still to download` : ''}.
         {fit && fit.fits && ` Its largest buffer (${formatBytes(fit.largestBuffer.bytes)}) fits this GPU's ${formatBytes(fit.limit.bytes)} binding limit.`}
       </p>
+      {estimate.streaming && <StreamNotice name={estimate.name} plan={estimate.streaming} />}
       {fit?.problems.map((problem) => (
         <p key={problem} className="error" role="alert">
           {problem}
         </p>
       ))}
       <button type="button" disabled={busy || !fits} onClick={onLoad}>
-        {estimate.downloadBytes > 0 ? `Download ${formatBytes(estimate.downloadBytes)} and load` : 'Load'}
+        {estimate.streaming ? 'Load in streaming mode' : estimate.downloadBytes > 0 ? `Download ${formatBytes(estimate.downloadBytes)} and load` : 'Load'}
       </button>
     </div>
   );

@@ -1,6 +1,7 @@
 import type { ModelSummary } from '../../api/engine.ts';
 import { shortHash } from '../../engine/experiment/model-hash.ts';
 import { formatBytes, formatCount } from '../format.ts';
+import { StreamNotice } from './StreamNotice.tsx';
 
 /** The loaded model at a glance: shape, parameter counts, files, content hash, and how it fits the GPU. */
 export function ModelSummaryView({ summary }: { summary: ModelSummary }) {
@@ -46,6 +47,7 @@ export function ModelSummaryView({ summary }: { summary: ModelSummary }) {
           )}
         </tbody>
       </table>
+      {summary.streaming && <StreamNotice name={summary.name} plan={summary.streaming} />}
       <details>
         <summary>Files</summary>
         <ul className="file-list">
