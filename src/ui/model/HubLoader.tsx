@@ -67,7 +67,7 @@ function Estimate({ estimate, busy, onLoad }: { estimate: ModelEstimate; busy: b
       </ul>
       <p>
         {formatBytes(estimate.totalBytes)} in all
-        {estimate.downloadBytes < estimate.totalBytes ? `, ${formatBytes(estimate.downloadBytes)} still to download` : ''}.
+        {!estimate.streaming && estimate.downloadBytes < estimate.totalBytes ? `, ${formatBytes(estimate.downloadBytes)} still to download` : ''}.
         {fit && fit.fits && ` Its largest buffer (${formatBytes(fit.largestBuffer.bytes)}) fits this GPU's ${formatBytes(fit.limit.bytes)} binding limit.`}
       </p>
       {estimate.streaming && <StreamNotice name={estimate.name} plan={estimate.streaming} />}
