@@ -1,9 +1,11 @@
 /**
  * Model shapes and flags shared by bench/forward.ts and bench/forward-profile.ts: a config.json for
  * syntheticModelFolder (seeded random weights through the real upload path).
- *   --shape default   the shipped default model (DEFAULT_RECIPE, Mixtral layout): 4 layers, hidden 96, 3 heads of 32,
- *                     8 experts top-2, expert FFN 2x hidden, vocab 4096, context 256, untied head;
- *                     --hidden 128 gives the earlier brown-moe-4m shape (4 heads of 32, FFN 256)
+ *   --shape default   the shipped default model (DEFAULT_RECIPE, Mixtral layout): its layers, hidden size (heads of 32),
+ *                     experts, top-k, expert FFN, vocab and context, untied head; --hidden scales the FFN with it
+ *                     (--hidden 128 of the 8-expert brown-moe-3m gives the earlier brown-moe-4m shape, FFN 256);
+ *                     --experts E, --topk K and --ffn I override the recipe's (to compare with a tree whose
+ *                     default model had another expert layout: brown-moe-3m is --experts 8 --topk 2 --ffn 192)
  *   --shape granite   granite-3.0-1b-a400m: 24 layers, hidden 1024, 32 experts top-8, FFN 512, 16/8 heads,
  *                     vocab 49155, tied embeddings
  * --layers overrides the layer count of either; --batch / --seq default to 8 x 256 (default) and 4 x 512 (granite).
@@ -24,18 +26,18 @@ export interface ForwardBenchShape {
   iters: number;
 }
 
-function defaultConfig(hidden: number, layers: number): Record<string, unknown> {
+function defaultConfig(hidden: number, layers: number, moe: { experts: number; topK: number; ffn: number }): Record<string, unknown> {
   const m = DEFAULT_RECIPE.model;
   return {
     architectures: ['MixtralForCausalLM'],
     model_type: 'mixtral',
     hidden_size: hidden,
-    intermediate_size: 2 * hidden,
+    intermediate_size: moe.ffn,
     num_hidden_layers: layers,
     num_attention_heads: hidden / 32,
     num_key_value_heads: hidden / 32,
-    num_local_experts: m.numExperts,
-    num_experts_per_tok: m.topK,
+    num_local_experts: moe.experts,
+    num_experts_per_tok: moe.topK,
     vocab_size: m.vocabSize,
     max_position_embeddings: m.contextLength,
     rms_norm_eps: m.rmsNormEps,
@@ -81,6 +83,9 @@ export function forwardBenchShape(extra: string[] = []): { shape: ForwardBenchSh
       dtype: { type: 'string', default: 'f16' },
       warmup: { type: 'string', default: '1' },
       iters: { type: 'string', default: '3' },
+      experts: { type: 'string' },
+      topk: { type: 'string' },
+      ffn: { type: 'string' },
       ...Object.fromEntries(extra.map((name) => [name, { type: 'string' as const }])),
     },
   });
@@ -98,9 +103,15 @@ export function forwardBenchShape(extra: string[] = []): { shape: ForwardBenchSh
   const layers = count('layers', granite ? 24 : DEFAULT_RECIPE.model.numLayers, 1);
   const hidden = count('hidden', DEFAULT_RECIPE.model.hiddenSize, 32);
   if (!granite && hidden % 32 !== 0) throw new Error(`--hidden must be a multiple of 32 (heads of 32; got ${hidden})`);
+  const m = DEFAULT_RECIPE.model;
+  const experts = count('experts', m.numExperts, 1);
+  const moe = { experts, topK: count('topk', m.topK, 1), ffn: count('ffn', Math.round((hidden * m.expertFfnSize) / m.hiddenSize), 1) };
+  if (moe.topK > experts) throw new Error(`--topk must be at most --experts (${experts}; got ${moe.topK})`);
   const shape: ForwardBenchShape = {
-    name: granite ? 'granite-3.0-1b-a400m shape, random weights' : `default-model shape (hidden ${hidden}), random weights`,
-    config: granite ? graniteConfig(layers) : defaultConfig(hidden, layers),
+    name: granite
+      ? 'granite-3.0-1b-a400m shape, random weights'
+      : `default-model shape (hidden ${hidden}, ${moe.experts} experts top-${moe.topK}, FFN ${moe.ffn}), random weights`,
+    config: granite ? graniteConfig(layers) : defaultConfig(hidden, layers, moe),
     dtype,
     layers,
     batch: count('batch', granite ? 4 : 8, 1),
