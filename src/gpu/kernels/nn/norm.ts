@@ -23,8 +23,11 @@ export interface NormArgs {
 }
 
 export function recordNorm(rec: Recorder, a: NormArgs): void {
-  // Narrow rows (a head of 64-128) would leave most of 256 threads idle.
-  const workgroupSize = a.width <= 512 ? 64 : 256;
+  // About 16 elements per thread (a power of two from 8 to 256, as nn/workgroup_reduce.wgsl needs): narrow rows (a
+  // head of 64-128, a hidden size of 96) would leave most of a large workgroup idle, and each halving of the
+  // workgroup takes one barrier level off its reductions (lavapipe: the norms of the default model 4x faster at 8
+  // threads than at 64).
+  const workgroupSize = Math.min(256, Math.max(8, 2 ** Math.ceil(Math.log2(a.width / 16))));
   rec.dispatch(normKernel, {
     bindings: { x: a.x, weight: a.weight, bias: a.bias ?? a.weight, y: a.y },
     params: { rows: a.rows, width: a.width, eps: a.eps, clip: a.clip ?? 0 },
