@@ -2,14 +2,15 @@
  * The page's engine (LabService) on a remote model above its GPU memory budget: the estimate says streaming mode
  * (weight bytes, budget, a measured read rate) after reading only the safetensors header by range; the load
  * downloads no weights whole; the Evaluate step's perplexity equals the resident engine's to the last bit, with
- * progress per layer and one layer on the GPU at a time; the peak stays under the budget. Cache Storage itself is
+ * progress per layer and one layer on the GPU at a time, and so does its calibration; a cancel stops a pass; the
+ * peak stays under the budget; without Cache Storage every pass reads the weights again. Cache Storage itself is
  * the browser's: tests/e2e/lab-stream.spec.ts checks that a second pass reads no network.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Progress } from '../../src/api/engine.ts';
-import type { EvaluateRequest } from '../../src/api/lab.ts';
+import type { CalibrationRequest, EvaluateRequest } from '../../src/api/lab.ts';
 import { createNodeGpuContext } from '../../src/gpu/node.ts';
 import { LabService } from '../../src/lab/lab-service.ts';
 import { gpu } from './gpu-context.ts';
@@ -49,10 +50,11 @@ function siteAndHub(requests: string[]) {
   };
 }
 
+const CALIBRATE: CalibrationRequest = { text: { kind: 'corpus', id: 'brown-heldout' }, samples: 4, seqLen: 16, seed: 1 };
 const EVALUATE: EvaluateRequest = { text: { kind: 'corpus', id: 'brown-heldout' }, ctx: 32, maxTokens: 128, byGenre: false, variants: ['dense'] };
 
 describe('LabService streams a remote model above its GPU memory budget', () => {
-  it('estimate, load by ranges, and the resident perplexity layer by layer', async () => {
+  it('estimate, load by ranges, cancel, and the resident perplexity and calibration layer by layer', async () => {
     const requests: string[] = [];
     const streamed = new LabService({
       assetBase: SITE,
@@ -86,6 +88,18 @@ describe('LabService streams a remote model above its GPU memory budget', () => 
       expect(progress.map((p) => p.message)).toEqual(
         expect.arrayContaining(['Perplexity of the dense model: layer 1 of 2', 'Perplexity of the dense model: layer 2 of 2']),
       );
+      // Without Cache Storage (Node) a second pass reads the weights from the network again.
+      const readsBefore = weightGets().length;
+      const controller = new AbortController();
+      const cancelled = streamed.evaluate(EVALUATE, {
+        signal: controller.signal,
+        onProgress: (p) => p.message.endsWith('layer 1 of 2') && controller.abort(),
+      });
+      await expect(cancelled).rejects.toMatchObject({ kind: 'aborted' });
+      expect(weightGets().length).toBeGreaterThan(readsBefore);
+      const calibrationProgress: string[] = [];
+      const calibration = await streamed.calibrate(CALIBRATE, { onProgress: (p) => calibrationProgress.push(p.message) });
+      expect(calibrationProgress).toEqual(expect.arrayContaining(['Calibrating: layer 1 of 2', 'Calibrating: layer 2 of 2']));
       const memory = (await streamed.gpuMemory())!;
       expect(memory.layers).toEqual({ streamed: true, resident: 0, peak: 1, total: 2 });
       expect(memory.peak).toBeLessThanOrEqual(BUDGET);
@@ -98,6 +112,9 @@ describe('LabService streams a remote model above its GPU memory budget', () => 
         })),
       });
       const want = await resident.evaluate(EVALUATE);
+      const { seconds: _s1, ...residentCalibration } = await resident.calibrate(CALIBRATE);
+      const { seconds: _s2, ...streamedCalibration } = calibration;
+      expect(streamedCalibration).toEqual(residentCalibration);
       expect((await resident.gpuMemory())!.layers).toEqual({ streamed: false, resident: 2, peak: 2, total: 2 });
       expect(got.results).toEqual(want.results);
     } finally {
