@@ -54,7 +54,7 @@ function overBudget(label: string, bytes: number, resident: number, budget: numb
   return new GpuError(
     'limits',
     `${label} needs ${formatBytes(bytes)} more on the GPU, but the memory budget is ${formatBytes(budget)} and ${formatBytes(resident)} are in use ` +
-      '(raise --gpu-memory, or use a smaller batch, context or model).',
+      '(raise --gpu-memory, or ?gpumem= in the page address, or use a smaller batch, context or model).',
   );
 }
 
