@@ -19,3 +19,10 @@ export function pageGpuMemory(search: string): { bytes: number | null; problem: 
     problem: `The page's ${GPU_MEMORY_PARAM}=${text} is not a size such as 512MiB, 8GiB or a number of bytes; the GPU memory budget comes from the adapter.`,
   };
 }
+
+/** The page's address as a share link: without `gpumem`, a setting of this tab that the experiment does not carry. */
+export function shareableUrl(href: string): string {
+  const url = new URL(href);
+  url.searchParams.delete(GPU_MEMORY_PARAM);
+  return url.href;
+}

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { isHidden } from '../state/actions.ts';
+import { shareableUrl } from '../state/page-gpu-memory.ts';
 import { useLab, useLabActions } from '../state/store.ts';
 
 /** Title, one line on what this is, the guided tour, and the share link (the address bar holds the whole experiment). */
@@ -10,7 +11,7 @@ export function Header() {
   const { setTour } = useLabActions();
   const [copied, setCopied] = useState<'idle' | 'copied' | 'failed'>('idle');
   const copy = () => {
-    navigator.clipboard.writeText(location.href).then(
+    navigator.clipboard.writeText(shareableUrl(location.href)).then(
       () => setCopied('copied'),
       () => setCopied('failed'),
     );

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PAGE_GPU_BUDGET, pageGpuBudget } from '../../src/lab/page-gpu.ts';
-import { pageGpuMemory } from '../../src/state/page-gpu-memory.ts';
+import { pageGpuMemory, shareableUrl } from '../../src/state/page-gpu-memory.ts';
 
 const GiB = 2 ** 30;
 
@@ -32,5 +32,13 @@ describe('pageGpuMemory', () => {
       bytes: null,
       problem: "The page's gpumem=lots is not a size such as 512MiB, 8GiB or a number of bytes; the GPU memory budget comes from the adapter.",
     });
+  });
+});
+
+describe('shareableUrl', () => {
+  it('drops gpumem and keeps the rest of the address and the experiment', () => {
+    expect(shareableUrl('http://lab.test/app/?gpumem=64MiB#v=1&model=hub:org/m')).toBe('http://lab.test/app/#v=1&model=hub:org/m');
+    expect(shareableUrl('http://lab.test/?a=1&gpumem=1GiB#v=1')).toBe('http://lab.test/?a=1#v=1');
+    expect(shareableUrl('http://lab.test/#v=1&sparsity=0.5')).toBe('http://lab.test/#v=1&sparsity=0.5');
   });
 });
