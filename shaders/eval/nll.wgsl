@@ -15,7 +15,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> targets: array<u32>;   // [T]
 @group(0) @binding(3) var<storage, read_write> nll: array<f32>; // [T]
 
-const WORKGROUP_SIZE: u32 = 256u;
+// Threads per row, a power of two <= 256 (the host's reductionWorkgroupSize).
+override WORKGROUP_SIZE: u32 = 256u;
 const NO_TARGET: u32 = 0xffffffffu;
 
 @compute @workgroup_size(WORKGROUP_SIZE)

@@ -22,12 +22,18 @@ export interface NormArgs {
   clip?: number | null;
 }
 
+/**
+ * Threads for a kernel that reduces rows of `width` with nn/workgroup_reduce.wgsl: about `perThread` elements each,
+ * as a power of two from 8 to 256 (what the reduction needs). Narrow rows (a head of 64-128, a hidden size of 96)
+ * would leave most of a large workgroup idle, and each halving of the workgroup takes a barrier level off every
+ * reduction (lavapipe: the default model's norms 4x faster at 8 threads than at 64, its NLL 2x at 64 than at 256).
+ */
+export function reductionWorkgroupSize(width: number, perThread: number): number {
+  return Math.min(256, Math.max(8, 2 ** Math.ceil(Math.log2(width / perThread))));
+}
+
 export function recordNorm(rec: Recorder, a: NormArgs): void {
-  // About 16 elements per thread (a power of two from 8 to 256, as nn/workgroup_reduce.wgsl needs): narrow rows (a
-  // head of 64-128, a hidden size of 96) would leave most of a large workgroup idle, and each halving of the
-  // workgroup takes one barrier level off its reductions (lavapipe: the norms of the default model 4x faster at 8
-  // threads than at 64).
-  const workgroupSize = Math.min(256, Math.max(8, 2 ** Math.ceil(Math.log2(a.width / 16))));
+  const workgroupSize = reductionWorkgroupSize(a.width, 16);
   rec.dispatch(normKernel, {
     bindings: { x: a.x, weight: a.weight, bias: a.bias ?? a.weight, y: a.y },
     params: { rows: a.rows, width: a.width, eps: a.eps, clip: a.clip ?? 0 },
