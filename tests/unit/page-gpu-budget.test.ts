@@ -1,11 +1,13 @@
 /**
  * The page's GPU memory budget (src/lab/page-gpu.ts) and its URL override (src/state/page-gpu-memory.ts): the
  * smaller of the adapter's largest buffer and half the host memory, 2 GiB of host memory assumed where the
- * browser hides it; `?gpumem=` read with the CLI's size parser, and a note for a value that is not a size.
+ * browser hides it; `?gpumem=` read with the CLI's size parser, and a note for a value that is not a size; the
+ * share link without it; the worker's init message with it.
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PAGE_GPU_BUDGET, pageGpuBudget } from '../../src/lab/page-gpu.ts';
 import { pageGpuMemory, shareableUrl } from '../../src/state/page-gpu-memory.ts';
+import { parseClientMessage } from '../../src/worker/protocol.ts';
 
 const GiB = 2 ** 30;
 
@@ -40,5 +42,15 @@ describe('shareableUrl', () => {
     expect(shareableUrl('http://lab.test/app/?gpumem=64MiB#v=1&model=hub:org/m')).toBe('http://lab.test/app/#v=1&model=hub:org/m');
     expect(shareableUrl('http://lab.test/?a=1&gpumem=1GiB#v=1')).toBe('http://lab.test/?a=1#v=1');
     expect(shareableUrl('http://lab.test/#v=1&sparsity=0.5')).toBe('http://lab.test/#v=1&sparsity=0.5');
+  });
+});
+
+describe('the worker init message', () => {
+  it('carries the budget in bytes, or none; anything else is refused', () => {
+    const init = (gpuMemory: unknown) => parseClientMessage({ type: 'init', init: { assetBase: 'http://lab.test/', gpuMemory } });
+    expect(init(64 * 2 ** 20)).not.toBeNull();
+    expect(init(null)).not.toBeNull();
+    expect(init(undefined)).not.toBeNull();
+    for (const bad of [-1, 0, 1.5, '64MiB']) expect(init(bad)).toBeNull();
   });
 });
