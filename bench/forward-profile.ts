@@ -20,7 +20,7 @@ import { cpuSecondsSince, forwardBenchShape } from './forward-shape.ts';
 
 const { shape, extra } = forwardBenchShape(['repeat']);
 const repeat = Number(extra.repeat ?? 2);
-const ctx = await createNodeGpuContext({ label: 'bench-forward-profile' });
+const ctx = await createNodeGpuContext({ label: 'bench-forward-profile', matrixKernels: shape.matrixKernels });
 const model = await GpuModel.upload(ctx, await openCheckpoint(syntheticModelFolder(shape.config, shape.dtype, 1)));
 const forward = new GpuForward(model, shape.batch, shape.seq);
 const T = forward.tokens;
@@ -43,6 +43,7 @@ function recordPass(): { key: string; run: () => Promise<void> }[] {
   const timing = {
     // The hosts pick their matrix kernels from the recorder, as from a real one.
     matrixKernels: ctx.matrixKernels,
+    subgroupStep: ctx.matrix.step,
     dispatch(kernel: Kernel, options: DispatchOptions) {
       steps.push({
         key: key(kernel, options),

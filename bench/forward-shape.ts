@@ -8,10 +8,13 @@
  *                     default model had another expert layout: brown-moe-3m is --experts 8 --topk 2 --ffn 192)
  *   --shape granite   granite-3.0-1b-a400m: 24 layers, hidden 1024, 32 experts top-8, FFN 512, 16/8 heads,
  *                     vocab 49155, tied embeddings
+ * --matrix-kernels subgroup|tile: the forward's matrix kernels (GpuContextOptions.matrixKernels; subgroup where the
+ * device allows, the default) or the workgroup-tile fallback everywhere.
  * --layers overrides the layer count of either; --batch / --seq default to 8 x 256 (default) and 4 x 512 (granite).
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_RECIPE } from '../src/engine/train/recipe.ts';
+import type { MatrixKernels } from '../src/gpu/context.ts';
 
 export type BenchDtype = 'F16' | 'BF16' | 'F32';
 
@@ -24,6 +27,7 @@ export interface ForwardBenchShape {
   seq: number;
   warmup: number;
   iters: number;
+  matrixKernels: MatrixKernels;
 }
 
 function defaultConfig(hidden: number, layers: number, moe: { experts: number; topK: number; ffn: number }): Record<string, unknown> {
@@ -86,6 +90,7 @@ export function forwardBenchShape(extra: string[] = []): { shape: ForwardBenchSh
       experts: { type: 'string' },
       topk: { type: 'string' },
       ffn: { type: 'string' },
+      'matrix-kernels': { type: 'string', default: 'subgroup' },
       ...Object.fromEntries(extra.map((name) => [name, { type: 'string' as const }])),
     },
   });
@@ -98,6 +103,8 @@ export function forwardBenchShape(extra: string[] = []): { shape: ForwardBenchSh
   const dtypes = { f16: 'F16', bf16: 'BF16', f32: 'F32' } as const;
   const dtype = dtypes[v.dtype as keyof typeof dtypes];
   if (!dtype) throw new Error(`--dtype must be f16, bf16 or f32 (got ${v.dtype})`);
+  const matrixKernels = v['matrix-kernels'];
+  if (matrixKernels !== 'subgroup' && matrixKernels !== 'tile') throw new Error(`--matrix-kernels must be subgroup or tile (got ${matrixKernels})`);
   const granite = v.shape === 'granite';
   if (!granite && v.shape !== 'default') throw new Error(`--shape must be default or granite (got ${v.shape})`);
   const layers = count('layers', granite ? 24 : DEFAULT_RECIPE.model.numLayers, 1);
@@ -118,6 +125,7 @@ export function forwardBenchShape(extra: string[] = []): { shape: ForwardBenchSh
     seq: count('seq', granite ? 512 : DEFAULT_RECIPE.model.contextLength, 2),
     warmup: count('warmup', 1, 0),
     iters: count('iters', 3, 1),
+    matrixKernels,
   };
   return { shape, extra: Object.fromEntries(extra.map((name) => [name, v[name]])) };
 }

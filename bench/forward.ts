@@ -7,7 +7,8 @@
  * clock and this process's CPU time around `forward.run` after warm-up runs (pipelines compiled), median of
  * --iters; on a CPU driver the CPU time measures the work even when other programs share the cores.
  *   scripts/with-vulkan.sh node --import tsx --loader ./bin/wgsl-loader.mjs bench/forward.ts [--shape granite|default]
- *     [--layers N] [--hidden N] [--batch B] [--seq S] [--dtype f16|bf16|f32] [--warmup 1] [--iters 3]
+ *     [--layers N] [--hidden N] [--experts E] [--topk K] [--ffn I] [--batch B] [--seq S] [--dtype f16|bf16|f32]
+ *     [--warmup 1] [--iters 3] [--matrix-kernels subgroup|tile]
  */
 import { openCheckpoint } from '../src/engine/model/checkpoint.ts';
 import { createRng } from '../src/engine/random.ts';
@@ -22,7 +23,7 @@ import { cpuSecondsSince, forwardBenchShape } from './forward-shape.ts';
 const { shape } = forwardBenchShape();
 const { layers, batch, seq, warmup, iters, dtype } = shape;
 
-const ctx = await createNodeGpuContext({ label: 'bench-forward' });
+const ctx = await createNodeGpuContext({ label: 'bench-forward', matrixKernels: shape.matrixKernels });
 try {
   const checkpoint = await openCheckpoint(syntheticModelFolder(shape.config, dtype, 1));
   const uploadStart = performance.now();
@@ -70,6 +71,7 @@ try {
     tokens,
     dtype: dtype.toLowerCase(),
     adapter: summarizeCapabilities(ctx.caps),
+    matrixKernels: ctx.matrix,
     weightBytes: model.bytes,
     uploadSeconds: Number(uploadSeconds.toFixed(3)),
     warmupSeconds: warmupSeconds.map((s) => Number(s.toFixed(4))),

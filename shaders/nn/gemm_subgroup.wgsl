@@ -1,11 +1,12 @@
-// Shared subgroup matrix product for the forward's matrix kernels where the device has subgroups of 8 or more
+// Shared subgroup matrix product for the forward's matrix kernels where the device has subgroups of 4 or more
 // (nn/matmul_subgroup, moe/expert_gate_up_subgroup, moe/expert_down_subgroup; GpuContext.matrixKernels). Included
 // FIRST (it carries the `enable` directive), before common/weights.wgsl and the kernel's own source.
 //
-// The shape of shaders/train/matmul.wgsl, which on lavapipe runs 3-5x more FLOPs per CPU-second than the
-// workgroup-memory tiles of nn/gemm_tile.wgsl: a workgroup of LANES invocations, each holding 8 rows x 2 columns
-// of the output in registers. Every 8 steps along k, lane j (of 8) of each subgroup loads A(m0 + r, k0 + j) for
-// the 8 rows r and hands them to every lane with subgroupBroadcast; each invocation reads its own two weight rows
+// The shape of shaders/train/matmul.wgsl, which on CPU drivers runs several times more FLOPs per CPU-second than
+// the workgroup-memory tiles of nn/gemm_tile.wgsl (bench/README.md): a workgroup of LANES invocations, each
+// holding 8 rows x 2 columns of the output in registers. Every SG_STEP (8, or 4 where subgroups have 4 lanes) steps
+// along k, lane j of each subgroup loads A(m0 + r, k0 + j) for the 8 rows r and hands them to every lane with
+// subgroupBroadcast; each invocation reads its own two weight rows
 // (W [N, K] k-contiguous, packed as common/weights.wgsl says, two k per u32 word where PAIRED). No workgroup memory,
 // no barriers: on a CPU driver those cost more than the arithmetic. Each output is one sequential sum over k in
 // increasing order, so results are deterministic (and equal the tile kernels' to rounding).
@@ -19,6 +20,8 @@ enable subgroups;
 // WGSL's analysis cannot see that through storage reads.
 diagnostic(off, subgroup_uniformity);
 
+// Lanes that load A and hand it out per step along k: 8, or 4 where subgroups have 4 lanes (SwiftShader).
+override SG_STEP: u32 = 8u;
 // Invocations per workgroup, a multiple of 8: the workgroup computes 2 LANES columns (narrower for narrow outputs).
 override LANES: u32 = 64u;
 // Rows per workgroup, a multiple of 8, done 8 at a time: the dispatch plan's tile (moe/dispatch_plan, GEMM_TILE).
@@ -53,17 +56,17 @@ fn sg_weight_pair(i: u32) -> vec2f {
   return v;
 }
 
-// W(row_base, k0 + 0..7): k past `inner` is clamped into the row (its A is 0, so the value never counts).
+// W(row_base, k0 + 0 .. SG_STEP - 1) (the rest 0): k past `inner` is clamped into the row (its A is 0, so the value never counts).
 fn sg_weights(row_base: u32, k0: u32, inner: u32) -> array<f32, 8> {
   var w: array<f32, 8>;
   if (PAIRED) {
-    for (var j = 0u; j < 4u; j++) {
+    for (var j = 0u; j < SG_STEP / 2u; j++) {
       let v = sg_weight_pair(row_base + min(k0 + 2u * j, inner - 2u));
       w[2u * j] = v.x;
       w[2u * j + 1u] = v.y;
     }
   } else {
-    for (var j = 0u; j < 8u; j++) {
+    for (var j = 0u; j < SG_STEP; j++) {
       w[j] = sg_weight(row_base + min(k0 + j, inner - 1u));
     }
   }
@@ -83,14 +86,14 @@ fn sg_accumulate(m0: u32, m_end: u32, inner: u32, w_row0: u32, w_row1: u32, sg_l
   acc_hi0 = vec4f(0.0);
   acc_lo1 = vec4f(0.0);
   acc_hi1 = vec4f(0.0);
-  let lane = sg_lane % 8u;
+  let lane = sg_lane % SG_STEP;
   var base: array<u32, 8>;
   var valid: array<bool, 8>;
   for (var r = 0u; r < 8u; r++) {
     valid[r] = m0 + r < m_end;
     base[r] = select(0u, x_row_base(m0 + r), valid[r]);
   }
-  for (var k0 = 0u; k0 < inner; k0 += 8u) {
+  for (var k0 = 0u; k0 < inner; k0 += SG_STEP) {
     let k = k0 + lane;
     let kc = min(k, inner - 1u);
     let inside = k < inner;
@@ -112,6 +115,7 @@ fn sg_accumulate(m0: u32, m_end: u32, inner: u32, w_row0: u32, w_row1: u32, sg_l
             vec4f(subgroupBroadcast(a4, 2u), subgroupBroadcast(a5, 2u), subgroupBroadcast(a6, 2u), subgroupBroadcast(a7, 2u)), w0[2], w1[2]);
     sg_step(vec4f(subgroupBroadcast(a0, 3u), subgroupBroadcast(a1, 3u), subgroupBroadcast(a2, 3u), subgroupBroadcast(a3, 3u)),
             vec4f(subgroupBroadcast(a4, 3u), subgroupBroadcast(a5, 3u), subgroupBroadcast(a6, 3u), subgroupBroadcast(a7, 3u)), w0[3], w1[3]);
+    if (SG_STEP == 4u) { continue; }
     sg_step(vec4f(subgroupBroadcast(a0, 4u), subgroupBroadcast(a1, 4u), subgroupBroadcast(a2, 4u), subgroupBroadcast(a3, 4u)),
             vec4f(subgroupBroadcast(a4, 4u), subgroupBroadcast(a5, 4u), subgroupBroadcast(a6, 4u), subgroupBroadcast(a7, 4u)), w0[4], w1[4]);
     sg_step(vec4f(subgroupBroadcast(a0, 5u), subgroupBroadcast(a1, 5u), subgroupBroadcast(a2, 5u), subgroupBroadcast(a3, 5u)),

@@ -22,18 +22,22 @@ export interface GpuContextOptions {
 /**
  * Which matrix kernels the forward runs (nn/matmul, moe/expert_gate_up, moe/expert_down): 'subgroup' (the
  * *_subgroup.wgsl kernels: subgroup broadcasts, no workgroup memory; bench/README measures them on lavapipe) needs
- * the `subgroups` feature with subgroups of at least 8 invocations (they broadcast 8 lanes); 'tile' (workgroup-memory
- * tiles, shaders/nn/gemm_tile.wgsl) runs everywhere, e.g. on SwiftShader (subgroups of 4) or without subgroups.
+ * the `subgroups` feature with subgroups of at least 4 invocations (they broadcast 8 lanes, or 4: SwiftShader);
+ * 'tile' (workgroup-memory tiles, shaders/nn/gemm_tile.wgsl) runs everywhere, also without subgroups.
  */
 export type MatrixKernels = 'subgroup' | 'tile';
 
-/** Subgroup size the subgroup matrix kernels need at least (they broadcast lanes 0..7). */
-export const MATRIX_SUBGROUP_MIN = 8;
+/** The subgroup matrix kernels' steps along k: lanes 0 .. step - 1 load A and broadcast it (nn/gemm_subgroup.wgsl's SG_STEP). */
+export const MATRIX_SUBGROUP_STEPS = [8, 4] as const;
 
-/** Chosen once per device: 'subgroup' when the device has the feature and subgroups of MATRIX_SUBGROUP_MIN or more. */
-export function chooseMatrixKernels(adapter: GPUAdapter, device: GPUDevice, wanted: MatrixKernels = 'subgroup'): MatrixKernels {
+/**
+ * Chosen once per device: 'subgroup' with the largest step the device's smallest subgroup holds, when it has the
+ * feature and subgroups of 4 or more; else 'tile' (step 0).
+ */
+export function chooseMatrixKernels(adapter: GPUAdapter, device: GPUDevice, wanted: MatrixKernels = 'subgroup'): { kind: MatrixKernels; step: number } {
   const min = (adapter as GPUAdapter & { info?: { subgroupMinSize?: number } }).info?.subgroupMinSize ?? 0;
-  return wanted === 'subgroup' && device.features.has('subgroups') && min >= MATRIX_SUBGROUP_MIN ? 'subgroup' : 'tile';
+  const step = MATRIX_SUBGROUP_STEPS.find((s) => s <= min) ?? 0;
+  return wanted === 'subgroup' && device.features.has('subgroups') && step > 0 ? { kind: 'subgroup', step } : { kind: 'tile', step: 0 };
 }
 
 export class GpuContext {
@@ -53,8 +57,8 @@ export class GpuContext {
     readonly adapter: GPUAdapter,
     readonly device: GPUDevice,
     readonly caps: GpuCapabilities,
-    /** The forward's matrix kernels on this device (chooseMatrixKernels, once at setup). */
-    readonly matrixKernels: MatrixKernels,
+    /** The forward's matrix kernels on this device and their step along k (chooseMatrixKernels, once at setup). */
+    readonly matrix: { kind: MatrixKernels; step: number },
   ) {
     this.memory.track(device);
     void device.lost.then((info) => {
@@ -64,6 +68,10 @@ export class GpuContext {
       const error = (event as GPUUncapturedErrorEvent).error;
       this.uncaptured ??= toGpuError(error, 'a GPU command');
     });
+  }
+
+  get matrixKernels(): MatrixKernels {
+    return this.matrix.kind;
   }
 
   /** Asks `gpu` for an adapter and a device with the adapter's own limits; throws GpuError('unavailable'). */

@@ -40,6 +40,11 @@ export class Recorder {
     return this.ctx.matrixKernels;
   }
 
+  /** Lanes per step along k of the subgroup matrix kernels on this device (GpuContext.matrix). */
+  get subgroupStep(): number {
+    return this.ctx.matrix.step;
+  }
+
   get length(): number {
     return this.steps.length;
   }

@@ -51,7 +51,7 @@ export function recordExpertDown(rec: Recorder, a: ExpertDownArgs): void {
     params: { rows: p.kind === 'dense' ? p.rows : 0, hidden: a.hidden, inter_size: a.interSize },
   };
   if (rec.matrixKernels === 'subgroup') {
-    const shape = subgroupShape(a.hidden, a.interSize, GEMM_TILE);
+    const shape = subgroupShape(rec, a.hidden, a.interSize, GEMM_TILE);
     rec.dispatch(expertDownSubgroupKernel, { ...common, constants: { ...constants, ...shape }, workgroups: [Math.ceil(a.hidden / (2 * shape.LANES)), rows] });
     return;
   }

@@ -65,7 +65,7 @@ export function recordExpertGateUp(rec: Recorder, a: ExpertGateUpArgs): void {
   };
   if (rec.matrixKernels === 'subgroup') {
     // One invocation per intermediate feature: its two columns are that feature's gate and up rows.
-    const shape = subgroupShape(2 * a.interSize, a.hidden, GEMM_TILE);
+    const shape = subgroupShape(rec, 2 * a.interSize, a.hidden, GEMM_TILE);
     rec.dispatch(expertGateUpSubgroupKernel, { ...common, constants: { ...constants, ...shape }, workgroups: [Math.ceil(a.interSize / shape.LANES), rows] });
     return;
   }

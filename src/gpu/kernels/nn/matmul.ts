@@ -54,7 +54,7 @@ export function recordMatmul(rec: Recorder, a: MatmulArgs): void {
     label: a.label,
   };
   if (rec.matrixKernels === 'subgroup') {
-    const shape = subgroupShape(a.cols, a.inner, GEMM_TILE);
+    const shape = subgroupShape(rec, a.cols, a.inner, GEMM_TILE);
     rec.dispatch(matmulSubgroupKernel, {
       ...common,
       constants: { ...constants, ...shape },

@@ -8,6 +8,7 @@ import gemmSubgroup from '../../../../shaders/nn/gemm_subgroup.wgsl';
 import matmulBindings from '../../../../shaders/nn/matmul_bindings.wgsl';
 import source from '../../../../shaders/nn/matmul_subgroup.wgsl';
 import { defineKernel } from '../../kernel.ts';
+import type { Recorder } from '../../recorder.ts';
 import { WEIGHTS_WGSL } from '../../weights.ts';
 
 /** gemm_subgroup.wgsl goes first: it carries the `enable subgroups` directive. */
@@ -21,9 +22,15 @@ const MAX_LANES = 64;
 /**
  * Override constants of a subgroup matrix kernel: LANES, the invocations per workgroup (a multiple of 8, no more
  * than the `columns` / 2 the output needs, so narrow outputs such as the router's E columns waste little), PAIRED
- * (K even: two k per weight word) and TILE_M (rows per workgroup, `rowTile`).
+ * (K even: two k per weight word), TILE_M (rows per workgroup, `rowTile`) and SG_STEP (the device's step along k,
+ * Recorder.subgroupStep).
  */
-export function subgroupShape(columns: number, inner: number, rowTile: number): { LANES: number; PAIRED: boolean; TILE_M: number } {
+export function subgroupShape(
+  rec: Recorder,
+  columns: number,
+  inner: number,
+  rowTile: number,
+): { LANES: number; PAIRED: boolean; TILE_M: number; SG_STEP: number } {
   const lanes = Math.min(MAX_LANES, Math.ceil(columns / 2 / 8) * 8);
-  return { LANES: lanes, PAIRED: inner % 2 === 0, TILE_M: rowTile };
+  return { LANES: lanes, PAIRED: inner % 2 === 0, TILE_M: rowTile, SG_STEP: rec.subgroupStep };
 }
