@@ -10,7 +10,10 @@
 //   smallest and largest key (so a run of equal keys, e.g. f16 ties, ends the search once they are the only
 //   candidates). The digit width follows the interval (2^shift with shift = bit length of hi - lo, minus 4), so
 //   hi - lo loses 4 bits per step: at most 8 steps, about 4 for 4096 continuous scores (f16 ties one or two more).
-//   The mask words then come from the registers with the tie order of select.wgsl.
+//   The mask words then come from the registers with the tie order of select.wgsl; only a threshold whose ties are
+//   split (some pruned, some kept) needs the ties before each word, counted by one workgroup scan of both words'
+//   tie counts; otherwise no barrier follows the search.
+//   Scoring reads each word of f16 / bf16 weights once for its two elements (score_keys4 in score.wgsl).
 //   Why not the 2048-bin histogram of radix.wgsl here: on CPU drivers (lavapipe, SwiftShader) a workgroup atomic
 //   runs lane by lane as a locked instruction, every bin is cleared and scanned per pass, and each pass re-read and
 //   re-scored W; counting in registers costs a few vector operations per key and step, and the workgroup's shared
@@ -75,6 +78,9 @@ const KEY_ABSENT: u32 = 0xffffffffu;
 const STEP_OPEN: u32 = 0u;
 const STEP_EXACT: u32 = 1u;              // threshold = lo = hi, the remaining rank are its ties to prune
 const STEP_ALL: u32 = 2u;                // every key <= hi is pruned
+const ALL_TIES: u32 = 0xffffffffu;       // ties_to_prune when every key equal to the threshold is pruned
+// The mask words' code below handles exactly two words per invocation (and packs their tie counts in 16-bit halves).
+const_assert ROW_WORDS == 2u;
 
 var<workgroup> partial_counts: array<vec4u, 256>; // [SELECT_THREADS]: 16 digit counts of one invocation, a byte each
 var<workgroup> partial_range: array<vec2u, 256>;  // [SELECT_THREADS]: smallest, largest candidate key
@@ -143,8 +149,7 @@ fn select_row_in_registers(row: u32, lid: u32) {
       let col = at - vec4u(row_start);
       let base = params.weight_base;
       let stream = params.stream_key;
-      let scored = vec4u(score_key(base + at.x, at.x, col.x, stream), score_key(base + at.y, at.y, col.y, stream),
-                         score_key(base + at.z, at.z, col.z, stream), score_key(base + at.w, at.w, col.w, stream));
+      let scored = score_keys4(base + at, at, col, stream);
       let key = select(vec4u(KEY_ABSENT), scored, inside);
       smallest = select(smallest, min(smallest, key), inside);
       largest = select(largest, max(largest, key), inside);
@@ -222,26 +227,47 @@ fn select_row_in_registers(row: u32, lid: u32) {
       picked = workgroupUniformLoad(&search);
     }
     threshold = picked.x;
-    ties_to_prune = select(params.prune_count - picked.z, 0xffffffffu, picked.w == STEP_ALL);
+    ties_to_prune = select(params.prune_count - picked.z, ALL_TIES, picked.w == STEP_ALL);
   }
 
-  var ties_before = 0u;
+  // The mask words, in select.wgsl's tie order. Only a threshold with more ties than it prunes needs the ties
+  // before each word: one workgroup scan of both words' tie counts packed in 16-bit halves (a row's ties < 2^14).
+  var less: array<u32, 2>; // [ROW_WORDS]
+  var ties: array<u32, 2>;
   for (var s = 0u; s < ROW_WORDS; s++) {
     let word = first_word + lid + s * SELECT_THREADS;
-    let lo = max(word * 32u, row_start);
-    let hi = min(word * 32u + 32u, row_end);
+    let valid = word_bits(max(word * 32u, row_start), min(word * 32u + 32u, row_end));
     var classes = vec2u(0u);
     for (var j = 0u; j < 8u; j++) {
       let key = keys[s * 8u + j];
       let bits = vec4u(1u, 2u, 4u, 8u) << vec4u(4u * j);
-      let less = select(vec4u(0u), bits, key < vec4u(threshold));
-      let ties = select(vec4u(0u), bits, key == vec4u(threshold));
-      classes |= vec2u(less.x | less.y | less.z | less.w, ties.x | ties.y | ties.z | ties.w);
+      let below_t = select(vec4u(0u), bits, key < vec4u(threshold));
+      let equal_t = select(vec4u(0u), bits, key == vec4u(threshold));
+      classes |= vec2u(below_t.x | below_t.y | below_t.z | below_t.w, equal_t.x | equal_t.y | equal_t.z | equal_t.w);
     }
-    let valid = word_bits(lo, hi);
-    let selected = prune_ties_in_order(lid, classes & vec2u(valid), valid, ties_before, ties_to_prune);
-    store_mask_word(word, lo, hi, selected.x);
-    ties_before += selected.y;
+    less[s] = classes.x & valid;
+    ties[s] = classes.y & valid;
+  }
+  if (ties_to_prune == ALL_TIES) {
+    less[0] |= ties[0];
+    less[1] |= ties[1];
+  } else if (ties_to_prune > 0u) {
+    let counts = countOneBits(ties[0]) | (countOneBits(ties[1]) << 16u);
+    let inclusive = workgroup_inclusive_scan(lid, counts);
+    // The scan's total, written before its last barrier: the first words' ties come before every second word.
+    let first_words_ties = segment_totals[SELECT_THREADS / SCAN_SEGMENT - 1u] & 0xffffu;
+    let before = inclusive - counts;
+    let ties_before = vec2u(before & 0xffffu, first_words_ties + (before >> 16u));
+    for (var s = 0u; s < ROW_WORDS; s++) {
+      let left = select(0u, ties_to_prune - ties_before[s], ties_to_prune > ties_before[s]);
+      less[s] |= prune_lowest_ties(ties[s], left);
+    }
+  }
+  for (var s = 0u; s < ROW_WORDS; s++) {
+    let word = first_word + lid + s * SELECT_THREADS;
+    let lo = max(word * 32u, row_start);
+    let hi = min(word * 32u + 32u, row_end);
+    store_mask_word(word, lo, hi, word_bits(lo, hi) & ~less[s]);
   }
 }
 

@@ -54,15 +54,20 @@ fn prune_ties_in_order(lid: u32, classes: vec2u, valid: u32, ties_before_block: 
   let tie_count = countOneBits(classes.y);
   let ties_before = ties_before_block + workgroup_inclusive_scan(lid, tie_count) - tie_count;
   // Ties are pruned lowest index first while the budget lasts: clear the lowest set bits one by one.
-  var pruned = classes.x;
-  var left = select(0u, ties_to_prune - ties_before, ties_to_prune > ties_before);
-  var ties = classes.y;
-  while (left > 0u && ties != 0u) {
-    let lowest = ties & (0u - ties);
-    pruned |= lowest;
-    ties ^= lowest;
-    left -= 1u;
-  }
+  let left = select(0u, ties_to_prune - ties_before, ties_to_prune > ties_before);
+  let pruned = classes.x | prune_lowest_ties(classes.y, left);
   let block_ties = workgroup_scan_total();
   return vec2u(valid & ~pruned, block_ties);
+}
+
+// The lowest `left` set bits of `ties` (all of them when fewer): the ties a word prunes, lowest index first.
+fn prune_lowest_ties(ties: u32, left: u32) -> u32 {
+  var pruned = 0u;
+  var rest = ties;
+  for (var n = 0u; n < left && rest != 0u; n++) {
+    let lowest = rest & (0u - rest);
+    pruned |= lowest;
+    rest ^= lowest;
+  }
+  return pruned;
 }
