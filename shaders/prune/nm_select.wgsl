@@ -20,6 +20,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> mask: array<u32>;     // bitset over rows * cols
 
 override WORKGROUP_SIZE: u32 = 256u;
+// M / 4 when 4 divides M and M divides 32 (2:4, 4:8, 8:16): blocks of whole vec4s that tile each word, ranked in
+// loops of constant length over keys held in registers; 0: any other M, ranked by the general loop below. On a CPU
+// driver the general loop's key array, indexed by a loop bound it cannot unroll, lives in memory and every element
+// is loaded on its own; a GPU gains the same unrolled compares.
+override BLOCK_VECS: u32 = 0u;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -30,6 +35,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     return;
   }
   let hi = min(lo + 32u, params.element_count);
+  if (BLOCK_VECS > 0u) {
+    mask[params.mask_word_base + word] = keep_bits_in_vec4_blocks(lo, hi);
+    return;
+  }
   var kept = 0u;
   var keys: array<u32, 16>;
   for (var start = (lo / params.block) * params.block; start < hi; start += params.block) {
@@ -53,4 +62,39 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
   }
   mask[params.mask_word_base + word] = kept;
+}
+
+// Keep bits of word [lo, hi) when blocks are BLOCK_VECS whole vec4s: element 4v + c of the word is component c of
+// keys[v]. Every block lies in one row (cols is a multiple of M), so its columns are consecutive; elements past
+// hi (the matrix's end, whole blocks) score a clamped element and keep no bit.
+fn keep_bits_in_vec4_blocks(lo: u32, hi: u32) -> u32 {
+  var keys: array<vec4u, 8>; // [32 / 4]
+  var col = lo % params.cols; // one division: a vec4 lies in one row, so its columns follow from the previous one's
+  for (var v = 0u; v < 8u; v++) {
+    let at = min(vec4u(lo + 4u * v) + vec4u(0u, 1u, 2u, 3u), vec4u(hi - 1u));
+    keys[v] = score_keys4(vec4u(params.weight_base) + at, at, vec4u(col) + vec4u(0u, 1u, 2u, 3u), params.stream_key);
+    col += 4u;
+    if (col == params.cols) {
+      col = 0u;
+    }
+  }
+  var kept = 0u;
+  for (var first = 0u; first < 8u; first += BLOCK_VECS) {
+    for (var v = first; v < first + BLOCK_VECS; v++) {
+      // Position of each of keys[v]'s elements in the block's stable ascending order.
+      let own = vec4u(4u * v) + vec4u(0u, 1u, 2u, 3u);
+      var position = vec4u(0u);
+      for (var u = first; u < first + BLOCK_VECS; u++) {
+        let other = keys[u];
+        for (var c = 0u; c < 4u; c++) {
+          let key = vec4u(other[c]);
+          let earlier = vec4u(4u * u + c) < own;
+          position += select(vec4u(0u), vec4u(1u), (key < keys[v]) | ((key == keys[v]) & earlier));
+        }
+      }
+      let keep = (position >= vec4u(params.block - params.keep)) & (vec4u(lo + 4u * v) + vec4u(0u, 1u, 2u, 3u) < vec4u(hi));
+      kept |= dot(select(vec4u(0u), vec4u(1u, 2u, 4u, 8u), keep), vec4u(1u)) << (4u * v);
+    }
+  }
+  return kept;
 }

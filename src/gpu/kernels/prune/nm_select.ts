@@ -10,6 +10,11 @@ import { SCORE_INCLUDES, scoreConstants, type ScoredMatrix } from './score.ts';
 
 export const pruneNmSelectKernel = defineKernel({ name: 'prune/nm_select', source, include: SCORE_INCLUDES });
 
+/** BLOCK_VECS of nm_select.wgsl: M / 4 when blocks of whole vec4s tile a 32-element mask word, else 0. */
+export function nmBlockVecs(block: number): number {
+  return block % 4 === 0 && 32 % block === 0 ? block / 4 : 0;
+}
+
 /** Keeps the `keep` largest scores of every `block` consecutive columns; cols must be a multiple of `block`. */
 export function recordNmSelect(
   rec: Recorder,
@@ -32,7 +37,7 @@ export function recordNmSelect(
       keep,
       block,
     },
-    constants: scoreConstants(method, matrix.dtype),
+    constants: { ...scoreConstants(method, matrix.dtype), BLOCK_VECS: nmBlockVecs(block) },
     workgroups: grid1d(Math.ceil(elementCount / 32), 256),
   });
 }
