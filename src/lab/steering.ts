@@ -7,7 +7,7 @@
 import { EngineError } from '../api/errors.ts';
 import type { Variant } from '../api/lab.ts';
 import { forcedByLayer, switchedOffByLayer, type ExpertSwitch } from '../engine/model/steering.ts';
-import { GpuMaskSet, type GpuLayerMasks } from '../gpu/model/gpu-mask-set.ts';
+import { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
 import type { GpuModel } from '../gpu/model/gpu-model.ts';
 import type { LabSession } from './lab-session.ts';
 
@@ -39,7 +39,7 @@ export async function steeredMasks(
   if (variant === 'pruned' && !session.masks) throw new EngineError({ kind: 'bad-request', message: 'Nothing is pruned yet: prune first, then compare.' });
   const base = variant === 'pruned' ? session.masks!.gpu : null;
   if (!switches?.length && !forced.length) return { masks: base, destroy: () => {} };
-  const { spec, ctx } = model;
+  const { spec } = model;
   const dropped = droppedByLayer(session, variant);
   let off: number[][];
   let force: (number | null)[];
@@ -53,28 +53,21 @@ export async function steeredMasks(
   } catch (error) {
     throw new EngineError({ kind: 'bad-request', message: `Steering experts: ${(error as Error).message}.` });
   }
-  const owned: GPUBuffer[] = [];
+  // Over the pruned variant's set: its layers show through, and a streamed model's come up with its layers.
+  const masks = GpuMaskSet.forModel(model, base);
   try {
-    const layers: (GpuLayerMasks | null)[] = [];
     for (let l = 0; l < spec.numLayers; l++) {
-      const layer = base?.layers[l] ?? null;
-      if (!off[l].length && force[l] === null) {
-        layers.push(layer);
-        continue;
-      }
-      let expertEnabled = layer?.expertEnabled ?? null;
+      if (!off[l].length && force[l] === null) continue;
+      let expertEnabled: Uint32Array | null = null;
       if (off[l].length) {
-        const enabled = new Uint32Array(spec.numExperts).fill(1);
-        for (const e of [...dropped[l], ...off[l]]) enabled[e] = 0;
-        expertEnabled = await ctx.upload(`steering layers.${l}.expertEnabled`, enabled);
-        owned.push(expertEnabled);
+        expertEnabled = new Uint32Array(spec.numExperts).fill(1);
+        for (const e of [...dropped[l], ...off[l]]) expertEnabled[e] = 0;
       }
-      layers.push({ matrices: layer?.matrices ?? {}, weights: layer?.weights, expertEnabled, ...(force[l] !== null ? { forcedExpert: force[l]! } : {}) });
+      await masks.putHost(l, { matrices: {}, weights: {}, expertEnabled, ...(force[l] !== null ? { forcedExpert: force[l]! } : {}) });
     }
-    const masks = new GpuMaskSet(layers, owned);
     return { masks, destroy: () => masks.destroy() };
   } catch (error) {
-    for (const b of owned) b.destroy();
+    masks.destroy();
     throw error;
   }
 }

@@ -3,14 +3,16 @@
  * streamed model (one layer's weights on the GPU at a time, read by ranges for each pass) gives the resident model's
  * dense and sequential statistics, the router record of the inspector, and bit-identical masks (and SparseGPT's
  * updated weights) for magnitude, Wanda (sequential), MoE-Pruner with OWL and expert dropping, SparseGPT (sequential
- * and dense) and neuron pruning (the last two on the first six families). Calibration runs in 2 batches so the
- * layer-major order is exercised.
+ * and dense) and neuron pruning (the last two on the first six families), and the same perplexity under them, their
+ * masks and updated weights kept in host memory while their layer is off the GPU. Calibration runs in 2 batches so
+ * the layer-major order is exercised.
  */
 import { describe, expect, it } from 'vitest';
 import type { MatrixKey } from '../../src/engine/model/mask-set.ts';
 import { pipelineSettings, type PipelineSettings } from '../../src/engine/prune/pipeline-settings.ts';
 import { calibrateOnGpu } from '../../src/gpu/calibration/calibrate.ts';
 import { recordTokenRouting } from '../../src/gpu/calibration/routing-record.ts';
+import { evaluatePerplexity } from '../../src/gpu/eval/perplexity.ts';
 import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
 import { prunePipeline } from '../../src/gpu/prune/pipeline.ts';
 import { FIXTURES, FIXTURES_B, FIXTURES_C, openFixture, type AnyFixtureName } from '../helpers/fixtures.ts';
@@ -69,6 +71,15 @@ describe('layer streaming: the same statistics and masks as the resident model',
             const { seconds: _a, ...gotReport } = got.report;
             const { seconds: _b, ...wantReport } = want.report;
             expect(gotReport, `${label}: report`).toEqual(wantReport);
+            // The masks (and updated weights) follow the streamed model's layers: none on the GPU between passes.
+            expect(
+              got.masks.layers.every((layer) => layer === null),
+              `${label}: masks off the GPU`,
+            ).toBe(true);
+            const ids = windows.slice(0, 2).flat();
+            expect(await evaluatePerplexity(streamed, ids, { ctx: 12, masks: got.masks }), `${label}: perplexity`).toEqual(
+              await evaluatePerplexity(resident, ids, { ctx: 12, masks: want.masks }),
+            );
             if (settings.method === 'sparsegpt') {
               for (const [l, isMoe] of checkpoint.spec.moeLayers.entries()) {
                 if (!isMoe) continue;

@@ -103,6 +103,14 @@ export function checkpointWeightBytes(checkpoint: Checkpoint): number {
   return tensors.reduce((sum, name) => sum + checkpoint.tensors.get(name)!.info.byteLength, 0);
 }
 
+/** Per-layer GPU data that comes up with a streamed model's layer and goes back to host memory with it. */
+export interface LayerCompanion {
+  acquireLayer(l: number): Promise<void>;
+  releaseLayer(l: number): Promise<void>;
+  /** GPU bytes `acquireLayer(l)` allocates. */
+  layerBytes(l: number): number;
+}
+
 export class GpuModel {
   /** Decoder layers on the GPU now (a streamed model's slots; every layer when resident); the most at once. */
   layersResident = 0;
@@ -112,6 +120,8 @@ export class GpuModel {
   /** Buffers of each resident layer of a streamed model, and layers whose bytes are being read ahead (host memory). */
   private readonly held = new Map<number, GPUBuffer[]>();
   private readonly ahead = new Map<number, Promise<Checkpoint | null>>();
+  /** What follows a streamed model's layers on and off the GPU (mask sets: GpuMaskSet.forModel), in attach order. */
+  private readonly companions = new Set<LayerCompanion>();
 
   private constructor(
     readonly ctx: GpuContext,
@@ -194,6 +204,12 @@ export class GpuModel {
     // A failed read-ahead is read again here, so its error (if it persists) surfaces from this call.
     const bytes = (pending ? await pending : null) ?? this.source;
     this.install(l, await this.load(l, bytes));
+    try {
+      for (const companion of this.companions) await companion.acquireLayer(l);
+    } catch (error) {
+      await this.release(l);
+      throw error;
+    }
     if (next !== null && next !== l && !this.held.has(next) && !this.ahead.has(next)) {
       this.ahead.set(
         next,
@@ -202,14 +218,50 @@ export class GpuModel {
     }
   }
 
-  /** Frees layer l's weights of a streamed model (call once the GPU work that reads them has finished). */
-  release(l: number): void {
-    const buffers = this.held.get(l);
-    if (!buffers) return;
-    for (const b of buffers) b.destroy();
+  /**
+   * Frees layer l's weights of a streamed model (call once the GPU work that reads them has finished), then moves
+   * its companions' part to host memory (after the weights are gone, so their read-back has that room).
+   */
+  async release(l: number): Promise<void> {
+    if (!this.held.has(l)) return;
+    this.freeLayer(l);
+    for (const companion of this.companions) await companion.releaseLayer(l);
+  }
+
+  private freeLayer(l: number): void {
+    for (const b of this.held.get(l)!) b.destroy();
     this.held.delete(l);
     delete this.layers[l];
     this.layersResident--;
+  }
+
+  /**
+   * The most GPU bytes bringing one decoder layer up allocates: its weights plus its companions' part (masks,
+   * updated weights); 0 for a resident model. What a pass keeps free beside its own buffers (ResidualStash).
+   */
+  layerUpBytes(): number {
+    if (!this.source) return 0;
+    let most = 0;
+    for (const [l, weights] of this.layerBytes.entries()) {
+      let bytes = weights;
+      for (const companion of this.companions) bytes += companion.layerBytes(l);
+      most = Math.max(most, bytes);
+    }
+    return most;
+  }
+
+  /** Whether layer l's weights are on the GPU now (always, for a resident model). */
+  holds(l: number): boolean {
+    return !this.source || this.held.has(l);
+  }
+
+  /** Keeps `companion` in step with the layers of this (streamed) model until `detach`. */
+  attach(companion: LayerCompanion): void {
+    this.companions.add(companion);
+  }
+
+  detach(companion: LayerCompanion): void {
+    this.companions.delete(companion);
   }
 
   /**
@@ -224,7 +276,7 @@ export class GpuModel {
     } finally {
       if (!wasHeld) {
         await this.ctx.idle();
-        this.release(l);
+        await this.release(l);
       }
     }
   }
@@ -252,7 +304,8 @@ export class GpuModel {
   }
 
   destroy(): void {
-    for (const l of [...this.held.keys()]) this.release(l);
+    for (const l of [...this.held.keys()]) this.freeLayer(l);
+    this.companions.clear();
     this.ahead.clear();
     for (const b of this.buffers) b.destroy();
     this.buffers.length = 0;

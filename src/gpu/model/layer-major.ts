@@ -79,6 +79,8 @@ export class ResidualStash {
 }
 
 export interface LayerMajorOptions {
+  /** GPU bytes the hooks allocate per layer (statistics totals, Hessian sums, their read-back): kept free beside the stashes. */
+  layerScratchBytes?: number;
   /** Before any batch goes through layer l (its weights on the GPU): per-layer buffers such as statistics totals. */
   beforeLayer?: (l: number) => Promise<void>;
   /** Records layer l of batch b on its ws.hidden (default: the plain layer). */
@@ -98,8 +100,8 @@ export async function runLayerMajor(model: GpuModel, batches: readonly LayerMajo
   try {
     for (const batch of batches) {
       options.signal?.throwIfAborted();
-      // Stashes on the GPU leave room for the largest layer that streams through after them.
-      const stash = await ResidualStash.create(batch.forward, model.streamed ? Math.max(...model.layerBytes) : 0);
+      // Stashes on the GPU leave room for the largest layer (with its masks) that streams through after them.
+      const stash = await ResidualStash.create(batch.forward, model.layerUpBytes() + (options.layerScratchBytes ?? 0));
       stashes.push(stash);
       batch.forward.writeIds(batch.ids);
       const rec = ctx.record('embedding');

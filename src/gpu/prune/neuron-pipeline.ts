@@ -43,10 +43,10 @@ export async function neuronPipeline(
     ? await denseStatistics(model, calibration, options, `${settings.method} neuron scores`)
     : (calibration.stats ?? null);
   const allocation: Allocation = { targets: new Map(layers.map((l) => [l, sparsity])), outlierRatios: null };
-  const pruned: GpuLayerPruning[] = [];
+  const pruned: Omit<GpuLayerPruning, 'masks' | 'buffers'>[] = [];
   const neurons: NeuronReport = { ffn: I, keptFfn: I - neuronsDropped(I, sparsity), dropped: [] };
   const cpuMasks: MaskSet = { layers: spec.moeLayers.map(() => null) };
-  const buffers: GPUBuffer[] = [];
+  const masks = GpuMaskSet.forModel(model);
   try {
     for (const l of layers) {
       options.signal?.throwIfAborted();
@@ -60,33 +60,20 @@ export async function neuronPipeline(
       const scores = neuronScores(settings.method as NeuronMethod, weights, statsOf(stats, l), l, settings.seed);
       const dropped = selectNeurons(scores, E, I, sparsity);
       const bits = neuronMasks(E, I, H, dropped);
-      const gateUp = await ctx.upload(`mask layers.${l}.experts.gate_up`, bits.gateUp);
-      buffers.push(gateUp);
-      const down = await ctx.upload(`mask layers.${l}.experts.down`, bits.down);
-      buffers.push(down);
+      await masks.putHost(l, { matrices: { 'experts.gate_up': bits.gateUp, 'experts.down': bits.down }, expertEnabled: null, weights: {} });
       cpuMasks.layers[l] = { matrices: { 'experts.gate_up': bits.gateUp, 'experts.down': bits.down } };
       neurons.dropped.push({ layer: l, experts: dropped });
-      pruned.push({
-        layer: l,
-        masks: { matrices: { 'experts.gate_up': gateUp, 'experts.down': down }, expertEnabled: null },
-        pieces: layerPieces(spec, l, ['experts']),
-        droppedPieces: [],
-        buffers: [gateUp, down],
-      });
+      pruned.push({ layer: l, pieces: layerPieces(spec, l, ['experts']), droppedPieces: [] });
       progress(options.onProgress, { phase: 'prune', done: pruned.length, total: layers.length, layer: l }, `Pruned the neurons of layer ${l}`);
     }
     progress(options.onProgress, { phase: 'report', done: 0, total: 1 }, 'Counting kept weights');
-    const counts = await countPieces(model, pruned);
+    const counts = await countPieces(model, masks, pruned);
     ctx.throwIfFailed();
     const summaries = layers.map((l) => layerSummary(l, allocation, { dropped: [], criterionValues: null }));
     const report = pruneReport(settings, calibrationInfo(calibration, stats, 'dense'), summaries, counts, (performance.now() - started) / 1000);
     const dtype = maskedMatrixInfo(model, layers[0], 'experts.gate_up')!.dtype;
     report.neurons = neurons;
     report.accounting = pruneAccounting(spec, { ...spec, expertFfnSize: neurons.keptFfn }, WEIGHT_BYTES[dtype], maskBuffers(cpuMasks));
-    const masks = new GpuMaskSet(
-      spec.moeLayers.map((_, l) => pruned.find((p) => p.layer === l)?.masks ?? null),
-      buffers,
-    );
     return new PipelineRun(
       model,
       masks,
@@ -97,7 +84,7 @@ export async function neuronPipeline(
       () => {},
     );
   } catch (error) {
-    for (const b of buffers) b.destroy();
+    masks.destroy();
     throw error;
   }
 }

@@ -13,7 +13,8 @@ import type { CalibrationInfo, PieceCount, PruneReport } from '../../engine/prun
 import { PruneRequestError } from '../../engine/prune/settings.ts';
 import { calibrateOnGpu, type CalibrationProgress } from '../calibration/calibrate.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { maskedMatrix, maskedMatrixInfo, type GpuLayerMasks, type GpuMaskSet } from '../model/gpu-mask-set.ts';
+import { maskedMatrix, maskedMatrixInfo, type GpuMaskSet } from '../model/gpu-mask-set.ts';
+import { countKept } from '../../engine/model/keep-mask.ts';
 import { maskWords } from '../weights.ts';
 import { countKeptOnGpu } from './compute-masks.ts';
 import { pieceSlot } from './layer-masks.ts';
@@ -61,13 +62,13 @@ export class PipelineRun {
 
   /** The masks back on the CPU (MaskSet), for masks.safetensors and the export. */
   async readMaskSet(): Promise<MaskSet> {
-    const out: MaskSet = { layers: this.masks.layers.map(() => null) };
-    for (const [l, layer] of this.masks.layers.entries()) {
+    const out: MaskSet = { layers: this.model.spec.moeLayers.map(() => null) };
+    for (let l = 0; l < out.layers.length; l++) {
+      const layer = await this.masks.readLayer(l);
       if (!layer) continue;
       const matrices: Partial<Record<MatrixKey, Uint32Array>> = {};
-      for (const [key, buffer] of Object.entries(layer.matrices) as [MatrixKey, GPUBuffer][]) {
-        const elements = maskedMatrixInfo(this.model, l, key)!.elements;
-        matrices[key] = await this.model.ctx.readU32(buffer, 0, maskWords(elements) * 4);
+      for (const [key, bits] of Object.entries(layer.matrices) as [MatrixKey, Uint32Array][]) {
+        matrices[key] = bits.slice(0, maskWords(maskedMatrixInfo(this.model, l, key)!.elements));
       }
       const dropped = this.dropped.get(l) ?? [];
       out.layers[l] = dropped.length
@@ -146,16 +147,20 @@ export async function allocateOnGpu(
   });
 }
 
-/** Kept weights per piece by popcount on the GPU (pieces not starting on a mask word: on the CPU). */
+/**
+ * Kept weights per piece of `masks`: by popcount on the GPU where the layer's masks are there and the piece starts on
+ * a mask word, else on the CPU (a streamed model's layers off the GPU: their host copies).
+ */
 export async function countPieces(
   model: GpuModel,
-  layers: readonly { layer: number; masks: GpuLayerMasks; pieces: readonly PrunePiece[]; droppedPieces: readonly PrunePiece[] }[],
+  masks: GpuMaskSet,
+  layers: readonly { layer: number; pieces: readonly PrunePiece[]; droppedPieces: readonly PrunePiece[] }[],
 ): Promise<PieceCount[]> {
   const entries = layers.flatMap((l) => [
-    ...l.pieces.map((piece) => ({ piece, dropped: false, buffer: l.masks.matrices[piece.key]! })),
-    ...l.droppedPieces.map((piece) => ({ piece, dropped: true, buffer: l.masks.matrices[piece.key]! })),
+    ...l.pieces.map((piece) => ({ layer: l.layer, piece, dropped: false, buffer: masks.layers[l.layer]?.matrices[piece.key] ?? null })),
+    ...l.droppedPieces.map((piece) => ({ layer: l.layer, piece, dropped: true, buffer: masks.layers[l.layer]?.matrices[piece.key] ?? null })),
   ]);
-  const slots = entries.map((e) => pieceSlot(e.buffer, e.piece));
+  const slots = entries.map((e) => (e.buffer ? pieceSlot(e.buffer, e.piece) : null));
   const onGpu = await countKeptOnGpu(
     model.ctx,
     slots.filter((s) => s !== null),
@@ -163,20 +168,31 @@ export async function countPieces(
   let next = 0;
   const counts: PieceCount[] = [];
   for (const [i, entry] of entries.entries()) {
+    const { piece } = entry;
     let kept: number;
     if (slots[i]) {
       kept = onGpu[next++];
-    } else {
-      const { piece } = entry;
+    } else if (entry.buffer) {
       const first = piece.elementOffset >>> 5;
       const last = (piece.elementOffset + piece.rows * piece.cols - 1) >>> 5;
       const words = await model.ctx.readU32(entry.buffer, first * 4, (last - first + 1) * 4);
-      kept = 0;
-      for (let e = piece.elementOffset; e < piece.elementOffset + piece.rows * piece.cols; e++) kept += (words[(e >>> 5) - first] >>> (e & 31)) & 1;
+      kept = countKeptRange(words, piece.elementOffset - first * 32, piece.rows * piece.cols);
+    } else {
+      const bits = (await masks.readLayer(entry.layer))?.matrices[piece.key];
+      if (!bits) throw new RangeError(`layer ${entry.layer} has no ${piece.key} mask to count`);
+      kept = countKeptRange(bits, piece.elementOffset, piece.rows * piece.cols);
     }
-    counts.push({ piece: entry.piece, kept, dropped: entry.dropped });
+    counts.push({ piece, kept, dropped: entry.dropped });
   }
   return counts;
+}
+
+/** Kept bits among elements [offset, offset + count) of a bitset. */
+export function countKeptRange(mask: Uint32Array, offset: number, count: number): number {
+  if (offset % 32 === 0) return countKept(mask, count, offset / 32);
+  let kept = 0;
+  for (let e = offset; e < offset + count; e++) kept += (mask[e >>> 5] >>> (e & 31)) & 1;
+  return kept;
 }
 
 /** The calibration part of the report. */

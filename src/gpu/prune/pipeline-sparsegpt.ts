@@ -15,9 +15,7 @@ import type { PipelineSettings } from '../../engine/prune/pipeline-settings.ts';
 import { pruneReport } from '../../engine/prune/report.ts';
 import { PruneRequestError } from '../../engine/prune/settings.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { GpuMaskSet, maskedMatrixInfo, type GpuLayerMasks } from '../model/gpu-mask-set.ts';
 import { sparseGptOnModel } from '../sparsegpt/run.ts';
-import { maskWords } from '../weights.ts';
 import { allocateOnGpu, calibrationInfo, countPieces, denseStatistics, PipelineRun, type PipelineCalibration, type PipelineOptions } from './pipeline-run.ts';
 
 /** SparseGPT through the pipeline; `started` is the run's start (performance.now()) for the report. */
@@ -44,42 +42,34 @@ export async function sparseGptPipeline(
     onProgress: (p) =>
       options.onProgress?.({ phase: 'calibrate', done: p.done, total: p.total, layer: p.layer, message: `SparseGPT: layer ${p.layer ?? 0} (${p.phase})` }),
   });
-  const extra: GPUBuffer[] = [];
   try {
     const drops = new Map<number, LayerDrop>();
-    const layers: (GpuLayerMasks | null)[] = spec.moeLayers.map(() => null);
     const counted = [];
     for (const l of moeLayerIndices(spec)) {
-      const own = result.masks.layers[l];
-      if (!own) continue;
+      if (!result.layers.some((p) => p.layer === l)) continue;
       const drop = planDrop(settings, l, statsOf(result.stats, l), result.stats.tokens, spec);
       drops.set(l, drop);
       const droppedPieces = droppedExpertPieces(spec, l, drop.dropped);
-      let expertEnabled: GPUBuffer | null = null;
       if (drop.dropped.length) {
-        // Clear the dropped experts' bits (they are removed whole) in SparseGPT's canonical mask buffers.
-        for (const key of ['experts.gate_up', 'experts.down'] as MatrixKey[]) {
-          const buffer = own.matrices[key]!;
-          const bits = await ctx.readU32(buffer, 0, maskWords(maskedMatrixInfo(model, l, key)!.elements) * 4);
-          for (const piece of droppedPieces.filter((p) => p.key === key))
+        // Clear the dropped experts' bits (they are removed whole) in SparseGPT's canonical masks; disable them in the router.
+        await result.masks.update(l, (masks) => {
+          for (const piece of droppedPieces) {
+            const bits = masks.matrices[piece.key]!;
             for (let i = 0; i < piece.rows * piece.cols; i++) markPruned(bits, piece.elementOffset + i);
-          ctx.write(buffer, bits);
-        }
-        expertEnabled = await ctx.upload(`mask layers.${l}.expertEnabled`, Uint32Array.from(expertEnabledVector(spec.numExperts, drop.dropped)));
-        extra.push(expertEnabled);
+          }
+          masks.expertEnabled = Uint32Array.from(expertEnabledVector(spec.numExperts, drop.dropped));
+        });
       }
-      layers[l] = { matrices: own.matrices, weights: own.weights, expertEnabled };
-      counted.push({ layer: l, masks: layers[l]!, pieces: layerPieces(spec, l, settings.targets, new Set(drop.dropped)), droppedPieces });
+      counted.push({ layer: l, pieces: layerPieces(spec, l, settings.targets, new Set(drop.dropped)), droppedPieces });
     }
-    const counts = await countPieces(model, counted);
+    const counts = await countPieces(model, result.masks, counted);
     ctx.throwIfFailed();
     const summaries = moeLayerIndices(spec).map((l) => layerSummary(l, allocation, drops.get(l) ?? { dropped: [], criterionValues: null }));
     const report = pruneReport(settings, calibrationInfo(calibration, result.stats, settings.mode), summaries, counts, (performance.now() - started) / 1000);
-    const weightsOf = async (l: number, key: MatrixKey) => (result.masks.layers[l]?.weights?.[key] ? result.readWeights(l, key) : null);
+    const weightsOf = async (l: number, key: MatrixKey) => (await result.masks.readLayer(l))?.weights[key] ?? null;
     const dropped = new Map([...drops].map(([l, d]) => [l, d.dropped]));
-    return new PipelineRun(model, new GpuMaskSet(layers, extra), report, result.stats, dropped, weightsOf, () => result.destroy());
+    return new PipelineRun(model, result.masks, report, result.stats, dropped, weightsOf, () => {});
   } catch (error) {
-    for (const b of extra) b.destroy();
     result.destroy();
     throw error;
   }

@@ -67,15 +67,13 @@ export async function prunePipeline(
     const drop = planDrop(settings, l, stats, tokens, spec);
     drops.set(l, drop);
     const layer = await pruneLayerOnGpu(model, l, settings, allocation.targets.get(l)!, drop.dropped, stats, drop.protected);
+    await masks.put(l, layer.masks, layer.buffers);
     pruned.push(layer);
     progress(options.onProgress, { phase: 'prune', done: pruned.length, total: layers.length, layer: l }, `Pruned layer ${l}`);
     return layer;
   };
-  const masks = () =>
-    new GpuMaskSet(
-      spec.moeLayers.map((_, l) => pruned.find((p) => p.layer === l)?.masks ?? null),
-      pruned.flatMap((p) => p.buffers),
-    );
+  // Each layer's masks join the set as they are made (a streamed model's go to host memory with their layer).
+  const masks = GpuMaskSet.forModel(model);
   let stats: CalibrationStats | null = dense;
   try {
     if (sequential) {
@@ -99,7 +97,7 @@ export async function prunePipeline(
       for (const l of layers) await model.withLayer(l, () => pruneLayer(l, statsOf(dense, l), dense?.tokens ?? 0));
     }
     progress(options.onProgress, { phase: 'report', done: 0, total: 1 }, 'Counting kept weights');
-    const counts = await countPieces(model, pruned);
+    const counts = await countPieces(model, masks, pruned);
     model.ctx.throwIfFailed();
     const summaries = layers.map((l) => layerSummary(l, allocation, drops.get(l) ?? { dropped: [], criterionValues: null }));
     const info = calibrationInfo(calibration, stats, sequential ? 'sequential' : 'dense');
@@ -113,7 +111,7 @@ export async function prunePipeline(
     const dropped = new Map([...drops].map(([l, d]) => [l, d.dropped]));
     return new PipelineRun(
       model,
-      masks(),
+      masks,
       run,
       stats,
       dropped,
@@ -121,7 +119,7 @@ export async function prunePipeline(
       () => {},
     );
   } catch (error) {
-    masks().destroy();
+    masks.destroy();
     throw error;
   }
 }

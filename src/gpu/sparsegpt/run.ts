@@ -12,7 +12,7 @@
  */
 import type { CalibrationMode, CalibrationStats } from '../../engine/calibration/stats.ts';
 import type { MaskSet, MatrixKey } from '../../engine/model/mask-set.ts';
-import { countKept } from '../../engine/model/keep-mask.ts';
+import { countKeptRange } from '../prune/pipeline-run.ts';
 import { checkSparseGptSettings, type SparseGptSettings } from '../../engine/sparsegpt/settings.ts';
 import { calibrateOnGpu, type CalibrationProgress } from '../calibration/calibrate.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
@@ -53,9 +53,9 @@ export class SparseGptResult {
     const out: MaskSet = { layers: this.model.spec.moeLayers.map(() => null) };
     for (const pruned of this.layers) {
       const matrices: Partial<Record<MatrixKey, Uint32Array>> = {};
-      for (const [key, buffer] of Object.entries(pruned.masks.matrices) as [MatrixKey, GPUBuffer][]) {
-        const elements = maskedMatrixInfo(this.model, pruned.layer, key)!.elements;
-        matrices[key] = await this.model.ctx.readU32(buffer, 0, maskWords(elements) * 4);
+      const host = (await this.masks.readLayer(pruned.layer))!;
+      for (const [key, bits] of Object.entries(host.matrices) as [MatrixKey, Uint32Array][]) {
+        matrices[key] = bits.slice(0, maskWords(maskedMatrixInfo(this.model, pruned.layer, key)!.elements));
       }
       out.layers[pruned.layer] = { matrices };
     }
@@ -64,10 +64,9 @@ export class SparseGptResult {
 
   /** Updated weights of one canonical matrix as stored bytes (the model's dtype, canonical layout), for export. */
   async readWeights(layer: number, key: MatrixKey): Promise<Uint8Array> {
-    const pruned = this.layers.find((p) => p.layer === layer);
-    const buffer = pruned?.masks.weights?.[key];
-    if (!buffer) throw new RangeError(`SparseGPT did not update layers.${layer}.${key}`);
-    return new Uint8Array(await this.model.ctx.read(buffer));
+    const weights = (await this.masks.readLayer(layer))?.weights[key];
+    if (!weights) throw new RangeError(`SparseGPT did not update layers.${layer}.${key}`);
+    return weights;
   }
 
   /** Achieved sparsity and OBS loss per matrix, from the masks (reads them back). */
@@ -90,14 +89,6 @@ export class SparseGptResult {
   }
 }
 
-/** Kept bits among elements [offset, offset + count) of a bitset. */
-function countKeptRange(mask: Uint32Array, offset: number, count: number): number {
-  if (offset % 32 === 0) return countKept(mask, count, offset / 32);
-  let kept = 0;
-  for (let e = offset; e < offset + count; e++) kept += (mask[e >>> 5] >>> (e & 31)) & 1;
-  return kept;
-}
-
 /** Calibrates on `windows` and prunes every MoE layer of `model` with SparseGPT. */
 export async function sparseGptOnModel(model: GpuModel, windows: number[][], options: SparseGptRunOptions): Promise<SparseGptResult> {
   const { settings } = options;
@@ -112,6 +103,13 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
   const moeLayers = spec.moeLayers.flatMap((isMoe, l) => (isMoe ? [l] : []));
   const mode = options.mode ?? 'sequential';
   const pruned: PrunedLayer[] = [];
+  // Each layer's masks and updated weights join the set as they are made (a streamed model's go to host memory with their layer).
+  const masks = GpuMaskSet.forModel(model);
+  const keep = async (layer: PrunedLayer) => {
+    await masks.put(layer.layer, layer.masks, layer.buffers);
+    pruned.push(layer);
+    return layer;
+  };
   // A layer's shared expert is pruned only with its Hessians (prune-layer.ts targetsOf): not summed, it stays dense.
   const hessians = await HessianAccumulator.create(model, mode === 'dense' ? moeLayers : moeLayers.slice(0, 1), options.shared ?? true);
   const calibration = {
@@ -127,7 +125,7 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
       stats = (await calibrateOnGpu(model, windows, calibration)).stats;
       for (const l of moeLayers) {
         options.signal?.throwIfAborted();
-        pruned.push(await model.withLayer(l, () => sparseGptLayer(model, l, hessians.of(l), stats.layers[l]!, settingsOf(l))));
+        await model.withLayer(l, async () => keep(await sparseGptLayer(model, l, hessians.of(l), stats.layers[l]!, settingsOf(l))));
         hessians.release(l);
       }
     } else {
@@ -135,8 +133,7 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
         await calibrateOnGpu(model, windows, {
           ...calibration,
           gpuMasksForLayer: async (l, layerStats) => {
-            const layer = await sparseGptLayer(model, l, hessians.of(l), layerStats, settingsOf(l));
-            pruned.push(layer);
+            const layer = await keep(await sparseGptLayer(model, l, hessians.of(l), layerStats, settingsOf(l)));
             hessians.release(l);
             const next = moeLayers.find((m) => m > l);
             if (next !== undefined) await hessians.track(next);
@@ -145,18 +142,9 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
         })
       ).stats;
     }
-    const layers = spec.moeLayers.map((_, l) => pruned.find((p) => p.layer === l)?.masks ?? null);
-    return new SparseGptResult(
-      model,
-      new GpuMaskSet(
-        layers,
-        pruned.flatMap((p) => p.buffers),
-      ),
-      pruned,
-      stats,
-    );
+    return new SparseGptResult(model, masks, pruned, stats);
   } catch (error) {
-    for (const p of pruned) for (const b of p.buffers) b.destroy();
+    masks.destroy();
     throw error;
   } finally {
     hessians.destroy();
