@@ -132,70 +132,71 @@ async function quantize(
   }
   if (inForce) releaseRun(session);
   const progress = (message: string, done: number, total: number) => options.onProgress?.(progressStep('compute', message, done, total));
-  let hessians: (ExpertHessians | null)[] = [];
   let calibrationInfo: CalibrationInfo | null = null;
-  let expertTokens: Float32Array[] = [];
-  if (needsHessians) {
-    const windows = calibration.windows!;
-    const result = await routedHessians(model, windows, {
-      tokensPerBatch: calibration.tokensPerBatch,
-      signal: options.signal,
-      onProgress: (p) => progress(`Calibrating: batch ${p.done} of ${p.total}`, p.done, p.total),
-    });
-    hessians = result.hessians;
-    expertTokens = result.stats.layers.map((l) => l?.expertTokens ?? new Float32Array(0));
-    calibrationInfo = {
-      source: 'windows',
-      ...calibration.info,
-      mode: 'dense',
-      tokens: result.stats.tokens,
-      windows: windows.length,
-      windowLength: windows[0].length,
-    };
-  }
   const masks = maskSet ? await uploadMasks(model, maskSet.masks) : null;
   try {
     const widths: QuantBits[] = mixed ? [...QUANT_BITS] : [settings.bits!];
     // candidates.get(stack)[w][z]: matrix z of the stack at widths[w]; errors likewise (with calibration).
     const candidates = new Map<ExpertStack, QuantizedMatrix[][]>();
     const errors = new Map<ExpertStack, number[][]>();
-    for (const [index, stack] of stacks.entries()) {
-      options.signal?.throwIfAborted();
-      progress(`Quantizing ${stack.matrix.name}`, index, stacks.length);
-      const weights = settings.method === 'gptq' || needsHessians ? await readStackWeights(model, stack) : null;
-      const size = stack.rows * stack.cols;
-      const sumsOf = (z: number) => {
-        const h = hessians[stack.layer]!;
-        return stack.key === 'experts.down' ? h.inter[stack.expert(z)] : h.input[stack.expert(z)];
-      };
-      const perWidth: QuantizedMatrix[][] = [];
-      for (const bits of widths) {
-        if (settings.method === 'rtn') {
-          perWidth.push(await quantizeStackRtn(model, stack, masks?.layers[stack.layer]?.matrices[stack.key] ?? null, bits, settings.groupSize));
-        } else {
-          perWidth.push(
-            Array.from({ length: stack.count }, (_, z) => {
-              const tokens = expertTokens[stack.layer][stack.expert(z)];
-              const H = scaledHessian(sumsOf(z), stack.cols, tokens);
-              const w = weights!.subarray(z * size, (z + 1) * size);
-              return gptqReference(w, stack.rows, stack.cols, H, {
-                bits,
-                groupSize: settings.groupSize,
-                damp: settings.damp,
-                keep: keepOf(maskSet?.masks ?? null, stack, z),
-              }).matrix;
-            }),
+    let done = 0;
+    // Layer l's stacks, its weights on the GPU (a streamed model's layer acquired), with its Hessians and routed-token counts when calibrated.
+    const quantizeLayer = async (l: number, hessians: ExpertHessians | null, expertTokens: Float32Array | null) => {
+      for (const stack of stacks.filter((s) => s.layer === l)) {
+        options.signal?.throwIfAborted();
+        progress(`Quantizing ${stack.matrix.name}`, done++, stacks.length);
+        const weights = settings.method === 'gptq' || needsHessians ? await readStackWeights(model, stack) : null;
+        const size = stack.rows * stack.cols;
+        const sumsOf = (z: number) => (stack.key === 'experts.down' ? hessians!.inter[stack.expert(z)] : hessians!.input[stack.expert(z)]);
+        const perWidth: QuantizedMatrix[][] = [];
+        for (const bits of widths) {
+          if (settings.method === 'rtn') {
+            perWidth.push(await quantizeStackRtn(model, stack, masks?.layers[stack.layer]?.matrices[stack.key] ?? null, bits, settings.groupSize));
+          } else {
+            perWidth.push(
+              Array.from({ length: stack.count }, (_, z) => {
+                const tokens = expertTokens![stack.expert(z)];
+                const H = scaledHessian(sumsOf(z), stack.cols, tokens);
+                const w = weights!.subarray(z * size, (z + 1) * size);
+                return gptqReference(w, stack.rows, stack.cols, H, {
+                  bits,
+                  groupSize: settings.groupSize,
+                  damp: settings.damp,
+                  keep: keepOf(maskSet?.masks ?? null, stack, z),
+                }).matrix;
+              }),
+            );
+          }
+        }
+        candidates.set(stack, perWidth);
+        if (needsHessians) {
+          // A masked weight counts as its dense value's loss too: the error is against the weights as loaded.
+          errors.set(
+            stack,
+            perWidth.map((matrices) => matrices.map((m, z) => outputError(weights!.subarray(z * size, (z + 1) * size), m, sumsOf(z)))),
           );
         }
       }
-      candidates.set(stack, perWidth);
-      if (needsHessians) {
-        // A masked weight counts as its dense value's loss too: the error is against the weights as loaded.
-        errors.set(
-          stack,
-          perWidth.map((matrices) => matrices.map((m, z) => outputError(weights!.subarray(z * size, (z + 1) * size), m, sumsOf(z)))),
-        );
-      }
+    };
+    if (needsHessians) {
+      // Each layer is quantized as soon as its Hessians are summed (a streamed model: in the same pass, one layer up at a time).
+      const windows = calibration.windows!;
+      const stats = await routedHessians(model, windows, {
+        tokensPerBatch: calibration.tokensPerBatch,
+        signal: options.signal,
+        onProgress: (p) => progress(`Calibrating: batch ${p.done} of ${p.total}`, p.done, p.total),
+        onLayer: (l, hessians, layerStats) => quantizeLayer(l, hessians, layerStats.expertTokens),
+      });
+      calibrationInfo = {
+        source: 'windows',
+        ...calibration.info,
+        mode: 'dense',
+        tokens: stats.tokens,
+        windows: windows.length,
+        windowLength: windows[0].length,
+      };
+    } else {
+      for (const l of new Set(stacks.map((s) => s.layer))) await model.withLayer(l, () => quantizeLayer(l, null, null));
     }
     // The chosen width index per stack and matrix.
     const chosen = new Map<ExpertStack, number[]>();

@@ -26,7 +26,7 @@ import { maxTokensPerPass } from '../model/workspace.ts';
 import type { MoeLayerTap } from '../model/taps.ts';
 import type { Recorder } from '../recorder.ts';
 import { recordAttentionContextStats, recordAttentionInputStats, recordMoeStats, StatsScratch } from './layer-statistics.ts';
-import { LayerTotals, readLayerTotals } from './totals.ts';
+import { LayerTotals, readLayerTotals, totalsLayout } from './totals.ts';
 
 export interface CalibrationProgress {
   done: number; // forward passes of a batch through the layers run so far
@@ -47,6 +47,15 @@ export interface GpuCalibrationOptions {
   gpuMasksForLayer?: (layer: number, stats: LayerStats) => Promise<GpuLayerMasks | null>;
   /** Extra instruments recorded at every MoE tap of the statistics passes (SparseGPT's Hessian sums). */
   onMoeTap?: (tap: MoeLayerTap) => void;
+  /**
+   * Dense mode on a streamed model (layer-major): before every batch goes through layer l, and after (its weights
+   * still on the GPU), so per-layer instruments (onMoeTap's sums) can live one layer at a time.
+   */
+  beforeLayer?: (layer: number) => Promise<void>;
+  /** ... with layer l's statistics (null: not an MoE layer). */
+  afterLayer?: (layer: number, stats: LayerStats | null) => Promise<void>;
+  /** GPU bytes onMoeTap and the hooks allocate per layer, kept free beside the residual stashes of a streamed model. */
+  layerScratchBytes?: number;
   /** Tokens per forward pass, rounded down to whole windows (at least one); default 2048, capped by the adapter. */
   tokensPerBatch?: number;
   onProgress?: (progress: CalibrationProgress) => void;
@@ -144,6 +153,8 @@ export async function calibrateOnGpu(model: GpuModel, windows: number[][], optio
   const gpuMasks: GpuMaskSet[] = [];
   const masks: MaskSet = { layers: spec.moeLayers.map(() => null) };
   const signal = options.signal;
+  // Per layer beside its weights: one layer's statistics totals and their read-back, and the caller's instruments.
+  const layerScratch = 2 * totalsLayout(spec).elements * 4 + (options.layerScratchBytes ?? 0);
   try {
     let layers: (LayerStats | null)[];
     if (mode === 'dense') {
@@ -188,9 +199,11 @@ export async function calibrateOnGpu(model: GpuModel, windows: number[][], optio
       batches.map((batch) => ({ forward: passes.of(batch.length).forward, ids: batch.flat() })),
       {
         signal,
+        layerScratchBytes: layerScratch,
         beforeLayer: async (l) => {
           current = spec.moeLayers[l] ? await LayerTotals.create(ctx, spec, l) : null;
           if (current) totals.push(current);
+          await options.beforeLayer?.(l);
         },
         recordLayer: (rec, b, l) => recordInstrumentedLayer(rec, model, passes.of(batches[b].length), l, current, null, options.onMoeTap),
         afterLayer: async (l) => {
@@ -198,6 +211,7 @@ export async function calibrateOnGpu(model: GpuModel, windows: number[][], optio
             layers[l] = (await readLayerTotals(ctx, spec, [current]))[0];
             current.destroy();
           }
+          await options.afterLayer?.(l, layers[l]);
           options.onProgress?.({ done: l + 1, total: spec.numLayers, layer: l, phase: 'statistics' });
         },
       },
@@ -215,7 +229,7 @@ export async function calibrateOnGpu(model: GpuModel, windows: number[][], optio
     // The residual stream of every batch, kept between layers: [T_b, H] each (on the GPU while the budget has room).
     for (const batch of batches) {
       const pass = passes.of(batch.length);
-      const hidden = await ResidualStash.create(pass.forward, model.streamed ? Math.max(...model.layerBytes) : 0);
+      const hidden = await ResidualStash.create(pass.forward, model.layerUpBytes() + layerScratch);
       stash.push(hidden);
       pass.forward.writeIds(batch.flat());
       const rec = ctx.record('calibrate embedding');

@@ -16,14 +16,17 @@ import { recordDequantize } from '../kernels/quant/dequantize.ts';
 import { recordQuantizeRtn } from '../kernels/quant/quantize_rtn.ts';
 import { recordEncodeWeights } from '../kernels/sparsegpt/encode_weights.ts';
 import type { GpuModel } from '../model/gpu-model.ts';
-import { GpuMaskSet, type GpuLayerMasks } from '../model/gpu-mask-set.ts';
+import { GpuMaskSet, maskedMatrix, maskedMatrixInfo, type GpuLayerMasks } from '../model/gpu-mask-set.ts';
+import type { MatrixInfo } from '../model/gpu-model.ts';
+import { WEIGHT_BYTES } from '../weights.ts';
 import type { GpuMatrix } from '../model/tensor-upload.ts';
 
 /** One stack of same-shape expert matrices of an MoE layer. */
 export interface ExpertStack {
   layer: number;
   key: Extract<MatrixKey, 'experts.gate_up' | 'experts.down'>;
-  matrix: GpuMatrix;
+  /** The canonical matrix's name, dtype and size (its weights: stackMatrix, while the layer is on the GPU). */
+  matrix: MatrixInfo;
   rows: number;
   cols: number;
   /** Matrices in the stack (2E or E). */
@@ -34,18 +37,19 @@ export interface ExpertStack {
   expert(z: number): number;
 }
 
-/** The routed-expert stacks of every MoE layer, in layer order, gate_up before down. */
+/** The routed-expert stacks of every MoE layer, in layer order, gate_up before down (from the headers: a streamed model's layers need not be up). */
 export function expertStacks(model: GpuModel): ExpertStack[] {
   const { hiddenSize: H, expertFfnSize: I, numExperts: E } = model.spec;
   return model.spec.moeLayers.flatMap((isMoe, l) => {
     if (!isMoe) return [];
-    const experts = model.layers[l]?.experts;
-    if (!experts) throw new RangeError(`layer ${l}'s experts are not on the GPU (a streamed model cannot be quantized yet)`);
+    const gateUp = maskedMatrixInfo(model, l, 'experts.gate_up');
+    const down = maskedMatrixInfo(model, l, 'experts.down');
+    if (!gateUp || !down) throw new RangeError(`layer ${l} has no routed experts`);
     return [
       {
         layer: l,
         key: 'experts.gate_up' as const,
-        matrix: experts.gateUp,
+        matrix: gateUp,
         rows: I,
         cols: H,
         count: 2 * E,
@@ -55,7 +59,7 @@ export function expertStacks(model: GpuModel): ExpertStack[] {
       {
         layer: l,
         key: 'experts.down' as const,
-        matrix: experts.down,
+        matrix: down,
         rows: H,
         cols: I,
         count: E,
@@ -66,10 +70,17 @@ export function expertStacks(model: GpuModel): ExpertStack[] {
   });
 }
 
+/** The stack's weights on the GPU (a streamed model: while its layer is acquired). */
+function stackMatrix(model: GpuModel, stack: ExpertStack): GpuMatrix {
+  const matrix = maskedMatrix(model, stack.layer, stack.key);
+  if (!matrix) throw new RangeError(`${stack.matrix.name} is not on the GPU (acquire layer ${stack.layer} first)`);
+  return matrix;
+}
+
 /** The stack's weights as f32 on the CPU, [count, rows, cols] (decoded exactly from the stored dtype). */
 export async function readStackWeights(model: GpuModel, stack: ExpertStack): Promise<Float32Array> {
   const elements = stack.count * stack.rows * stack.cols;
-  return decodeWeights(new Uint8Array(await model.ctx.read(stack.matrix.buffer)), stack.matrix.dtype, elements);
+  return decodeWeights(new Uint8Array(await model.ctx.read(stackMatrix(model, stack).buffer)), stack.matrix.dtype, elements);
 }
 
 /** Splits [count, rows, cols] codes and [count, rows, groups] scales into one QuantizedMatrix per matrix. */
@@ -109,7 +120,7 @@ export async function quantizeStackRtn(
       elements,
       groupSize,
       bits,
-      weights: { buffer: stack.matrix.buffer, dtype: stack.matrix.dtype, elementOffset: 0 },
+      weights: { buffer: stackMatrix(model, stack).buffer, dtype: stack.matrix.dtype, elementOffset: 0 },
       mask: mask ? { buffer: mask, elementOffset: 0 } : null,
       codes,
       scales,
@@ -145,7 +156,7 @@ export async function uploadQuantizedStack(model: GpuModel, stack: ExpertStack, 
   const codesBuffer = await ctx.upload(`${stack.matrix.name} codes`, codes);
   const scalesBuffer = await ctx.upload(`${stack.matrix.name} scales`, scales);
   const work = await ctx.allocate(`${stack.matrix.name} dequantized f32`, elements * 4);
-  const output = await ctx.allocate(`${stack.matrix.name} (quantized)`, stack.matrix.buffer.size);
+  const output = await ctx.allocate(`${stack.matrix.name} (quantized)`, stack.matrix.elements * WEIGHT_BYTES[stack.matrix.dtype]);
   try {
     const rec = ctx.record(`dequantize ${stack.matrix.name}`);
     matrices.forEach((m, z) =>
@@ -173,21 +184,29 @@ export async function quantizedMaskSet(
   quantized: ReadonlyMap<ExpertStack, readonly QuantizedMatrix[]>,
   masks: GpuMaskSet | null,
 ): Promise<GpuMaskSet> {
-  const buffers: GPUBuffer[] = [];
-  const layers: (GpuLayerMasks | null)[] = model.spec.moeLayers.map((_, l) => {
-    const base = masks?.layers[l];
-    return base ? { ...base, weights: { ...base.weights } } : null;
-  });
+  const set = GpuMaskSet.forModel(model, masks);
   try {
-    for (const [stack, matrices] of quantized) {
-      const buffer = await uploadQuantizedStack(model, stack, matrices);
-      buffers.push(buffer);
-      const layer = (layers[stack.layer] ??= { matrices: {}, expertEnabled: null, weights: {} });
-      layer.weights![stack.key] = buffer;
+    // Layer by layer (a streamed model's go to host memory at once): each stack's dequantized weights in the model's dtype.
+    for (let l = 0; l < model.spec.numLayers; l++) {
+      const stacks = [...quantized].filter(([stack]) => stack.layer === l);
+      if (!stacks.length) continue;
+      const layer: GpuLayerMasks = { matrices: {}, expertEnabled: null, weights: {} };
+      const buffers: GPUBuffer[] = [];
+      try {
+        for (const [stack, matrices] of stacks) {
+          const buffer = await uploadQuantizedStack(model, stack, matrices);
+          buffers.push(buffer);
+          layer.weights![stack.key] = buffer;
+        }
+      } catch (error) {
+        for (const b of buffers) b.destroy();
+        throw error;
+      }
+      await set.put(l, layer, buffers);
     }
+    return set;
   } catch (error) {
-    for (const b of buffers) b.destroy();
+    set.destroy();
     throw error;
   }
-  return new GpuMaskSet(layers, buffers);
 }
