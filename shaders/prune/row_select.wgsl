@@ -19,8 +19,9 @@
 //   re-scored W; counting in registers costs a few vector operations per key and step, and the workgroup's shared
 //   work per step is a fold of 256 x 6 words instead of 2048 bins. On a GPU it suits as well: the row is read from
 //   memory once (word-strided, so neighbouring invocations read neighbouring 32-element words) instead of 3-4
-//   times, the search touches registers and 6 KiB of workgroup memory (3 barriers per step), no atomics but the
-//   mask words shared with a neighbouring row.
+//   times, the search touches registers and 6 KiB of workgroup memory (4 barriers per step: two in fold_partials,
+//   two in workgroupUniformLoad, which Tint lowers to barrier, load, barrier), no atomics but the mask words shared
+//   with a neighbouring row; the mask pass adds no barrier unless the threshold's ties are split.
 // - streaming (KEYS_IN_REGISTERS = 0, wider rows): radix select with the 2048-bin histogram of radix.wgsl, scores
 //   recomputed from W on each pass: up to 3 histogram passes (usually 2: see the early exit) and the mask pass.
 // Both prune exactly the same weights (docs/pruning.md). Include weights.wgsl, score.wgsl, radix.wgsl, select.wgsl.
@@ -168,6 +169,9 @@ fn select_row_in_registers(row: u32, lid: u32) {
     if (lid == 0u) {
       search = vec4u(row_range.low, row_range.high, 0u, select(STEP_OPEN, STEP_EXACT, row_range.low == row_range.high));
     }
+    // Invocation 0 picks the digit and the others load its choice, uniform, so that the loop may hold barriers.
+    // Every invocation folding the lane sums and picking for itself would save the two barriers of this load, but
+    // a CPU driver loads workgroup memory lane by lane: measured slower on lavapipe (bench/README.md).
     var picked = workgroupUniformLoad(&search);
     for (var step = 0u; step < ROW_MAX_STEPS && picked.w == STEP_OPEN; step++) {
       let lo = picked.x;
