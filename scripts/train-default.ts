@@ -5,7 +5,9 @@
  *   3. export to public/models/<id> in Hugging Face Mixtral layout (+ tokenizer, training log);
  *   4. the card's numbers with the project's own tools: `moe-lab info`, `moe-lab ppl` on the held-out text and each
  *      genre, gzip -9 on the same bytes, `moe-lab calibrate` for the expert loads, greedy samples through the
- *      inference forward, sha256 of the checkpoint; README.md, loss-curves.svg and the public/models/index.json entry.
+ *      inference forward, sha256 of the checkpoint, `moe-lab prune` (magnitude, Wanda, MoE-Pruner, SparseGPT at 50%)
+ *      with `ppl --masks` and `compare-masks` (Wanda vs MoE-Pruner), `moe-lab eval` on BLiMP; README.md,
+ *      loss-curves.svg and the public/models/index.json entry.
  * Flags: --skip-data (use the corpus and tokenizer already built), --measure-only (steps 3-4 from a finished state).
  */
 import { spawnSync } from 'node:child_process';
@@ -24,9 +26,10 @@ import { bytesToFloat32, readSafetensorsHeader } from '../src/engine/io/safetens
 import { openCheckpoint } from '../src/engine/model/checkpoint.ts';
 import { loadTokenizer } from '../src/engine/tokenizer.ts';
 import { paramLayout } from '../src/engine/train/config.ts';
-import { exportMixtral } from '../src/engine/train/export.ts';
+import { exportHfCheckpoint } from '../src/engine/train/export.ts';
 import { lossCurvesSvg } from '../src/engine/train/loss-svg.ts';
-import { renderModelCard, type CardData, type GenreLoad, type HeldoutScore } from '../src/engine/train/model-card.ts';
+import { renderModelCard, type CardBenchmark, type CardData, type CardPruning, type GenreLoad, type HeldoutScore } from '../src/engine/train/model-card.ts';
+import { renormalizesTopK } from '../src/engine/train/config.ts';
 import { DEFAULT_RECIPE, recipeSteps } from '../src/engine/train/recipe.ts';
 import { decodeTrainState, type TrainState } from '../src/engine/train/state.ts';
 import { roundToDtype } from '../src/engine/io/dtype-encoding.ts';
@@ -45,6 +48,10 @@ const MODEL = `public/models/${recipe.id}`;
 const HELDOUT = 'public/data/brown/heldout.txt';
 const HELDOUT_INDEX = 'public/data/brown/heldout.index.json';
 const CALIBRATION = { samples: 128, genreSamples: 64, seqLen: recipe.model.contextLength, seed: 0 };
+/** The card's pruning: the page's calibration defaults on the held-out text (64 windows of 128, seed 0). */
+const PRUNING = { sparsity: 0.5, methods: ['magnitude', 'wanda', 'moe-pruner', 'sparsegpt'] };
+/** BLiMP: the shipped 67 paradigms, the first 50 pairs of each (bench/README.md scores brown-moe-3m the same way). */
+const BLIMP = { file: 'public/data/blimp/blimp-200.jsonl', limit: 50 };
 const PROMPTS = ['The jury said', 'In the morning, the', 'The President of the United States', 'She looked at him and'];
 const REPRODUCE = 'npm run train:default';
 
@@ -73,7 +80,7 @@ async function exportModel(): Promise<{ dtype: 'f16' | 'bf16' }> {
   const state = await readFinalState();
   if (state.step !== recipeSteps(recipe))
     throw new Error(`${WORK}/state.safetensors is at step ${state.step} of ${recipeSteps(recipe)}: finish training first`);
-  const exported = exportMixtral(paramLayout(recipe.model), state.params, recipe.routerAuxLossCoef);
+  const exported = exportHfCheckpoint(paramLayout(recipe.model), state.params, recipe.routerAuxLossCoef);
   await mkdir(MODEL, { recursive: true });
   await writeFile(join(MODEL, 'model.safetensors'), exported.safetensors);
   await writeFile(join(MODEL, 'config.json'), `${JSON.stringify(exported.config, null, 2)}\n`);
@@ -87,8 +94,54 @@ async function exportModel(): Promise<{ dtype: 'f16' | 'bf16' }> {
   return { dtype: exported.report.dtype };
 }
 
-async function pplOf(file: string): Promise<{ tokens: number; nll: number }> {
-  return JSON.parse(await moeLab(['ppl', '--model', MODEL, '--text', file, '--json'])) as { tokens: number; nll: number };
+async function pplOf(file: string, masks?: string): Promise<{ tokens: number; nll: number }> {
+  const argv = ['ppl', '--model', MODEL, '--text', file, ...(masks ? ['--masks', masks] : []), '--json'];
+  const { tokens, nll } = JSON.parse(await moeLab(argv)) as { tokens: number; nll: number };
+  return { tokens, nll };
+}
+
+/** Each method's masks (CLI defaults: the page's calibration on the held-out text), their perplexity, Wanda vs MoE-Pruner. */
+async function pruningOf(densePpl: number): Promise<CardPruning> {
+  const masks = (method: string) => join(WORK, 'prune', method, 'masks.safetensors');
+  const methods = [];
+  for (const method of PRUNING.methods) {
+    await moeLab([
+      'prune',
+      '--model',
+      MODEL,
+      '--method',
+      method,
+      '--sparsity',
+      String(PRUNING.sparsity),
+      '--text',
+      HELDOUT,
+      '--masks-only',
+      '--out',
+      join(WORK, 'prune', method),
+    ]);
+    methods.push({ method, ppl: Math.exp((await pplOf(HELDOUT, masks(method))).nll) });
+    console.error(`${method} ${PRUNING.sparsity}: held-out ppl ${methods.at(-1)!.ppl.toFixed(2)}`);
+  }
+  type Counts = { disagreement: number; prunedA: number };
+  const compared = JSON.parse(await moeLab(['compare-masks', masks('wanda'), masks('moe-pruner'), '--model', MODEL, '--json'])) as {
+    overall: Counts;
+    layers: Counts[];
+  };
+  return {
+    sparsity: PRUNING.sparsity,
+    calibration: `\`--text ${HELDOUT}\`: the CLI's and the page's default 64 windows of 128 tokens, seed 0, dense statistics`,
+    densePpl,
+    methods,
+    disagreement: { overall: compared.overall.disagreement, layers: compared.layers.map((l) => l.disagreement), prunedEach: compared.overall.prunedA },
+  };
+}
+
+async function blimpOf(): Promise<CardBenchmark> {
+  const result = JSON.parse(await moeLab(['eval', '--model', MODEL, '--tasks', BLIMP.file, '--limit', String(BLIMP.limit), '--json'])) as {
+    accuracy: number;
+    tasks: { items: number }[];
+  };
+  return { file: BLIMP.file, limit: BLIMP.limit, items: result.tasks.reduce((n, t) => n + t.items, 0), accuracy: result.accuracy };
 }
 
 /** Expert loads [L][E] (fractions of the routed assignments) from `moe-lab calibrate` on a text. */
@@ -278,6 +331,8 @@ async function measure(dtype: 'f16' | 'bf16'): Promise<void> {
       calibration: `${CALIBRATION.samples} windows of ${CALIBRATION.seqLen} tokens drawn with seed ${CALIBRATION.seed}; ${CALIBRATION.genreSamples} windows per genre`,
     },
     samples: await greedySamples(),
+    pruning: await pruningOf(Math.exp(overall.nll)),
+    blimp: await blimpOf(),
     reproduce: REPRODUCE,
     retrain:
       `Trained on a CPU (Mesa's lavapipe on 2 cores shared with other work) in ${(seconds / 60).toFixed(0)} minutes, so the shape is small ` +
@@ -298,13 +353,14 @@ async function updateIndex(card: CardData): Promise<void> {
   const path = 'public/models/index.json';
   const entries = existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>[]) : [];
   const c = card.recipe.model;
+  const family = renormalizesTopK(c) ? 'Mixtral' : 'Qwen2-MoE';
   const entry = {
     id: recipe.id,
-    name: `Brown MoE ${(card.parameters.total / 1e6).toFixed(1)}M (Mixtral, ${c.numExperts} experts, top-${c.topK})`,
+    name: `Brown MoE ${(card.parameters.total / 1e6).toFixed(1)}M (${family}, ${c.numExperts} experts, top-${c.topK}${renormalizesTopK(c) ? '' : ' unnormalized'})`,
     path: `models/${recipe.id}`,
     default: true,
     description:
-      `A ${(card.parameters.total / 1e6).toFixed(1)}M-parameter Mixtral (${c.numLayers} layers, ${c.numExperts} experts top-${c.topK}, hidden ${c.hiddenSize}, ` +
+      `A ${(card.parameters.total / 1e6).toFixed(1)}M-parameter ${family} (${c.numLayers} layers, ${c.numExperts} experts top-${c.topK}, hidden ${c.hiddenSize}, ` +
       `vocab ${c.vocabSize}) trained by MoE Lab's WGSL trainer on the Brown Corpus; ${card.heldout.overall.bitsPerByte.toFixed(2)} bits per byte on the held-out Brown text.`,
   };
   const others = entries.filter((e) => e.id !== recipe.id).map((e) => ({ ...e, default: false }));

@@ -1,8 +1,10 @@
-// Mixtral routing and its backward, one invocation per token (E and K are small).
+// Top-K softmax routing and its backward, one invocation per token (E and K are small).
 // forward: p = softmax(r) over the E router logits; the K largest p (ties -> lower expert index, as a stable
-// descending sort); gates g_k = p_{e_k} / sum_j p_{e_j} (Mixtral renormalizes over the top K).
+// descending sort); gates g_k = p_{e_k} / sum_j p_{e_j} when `renormalize` (Mixtral), else g_k = p_{e_k}
+// (Qwen-MoE / OLMoE with norm_topk_prob = false: the gate keeps the router's confidence, from 1/E to 1).
 // backward: given dL/dg [T, K] and the load-balancing term, dL/dr [T, E]:
 //   dL/dp_{e_k} = (dg_k - sum_j dg_j g_j) / sum_j p_{e_j}                    (through the renormalization)
+//   dL/dp_{e_k} = dg_k                                                       (unnormalized)
 //   dL/dp_e    += aux_scale * E * f_e / T                                   (Switch load balancing, below)
 //   dL/dr_e     = p_e (dL/dp_e - sum_e' p_e' dL/dp_e')                      (softmax)
 // Load balancing (Fedus et al. 2021, transformers' load_balancing_loss_func, applied per layer here):
@@ -15,6 +17,7 @@ struct Params {
   top_k: u32, // K
   aux_scale: f32,
   stats_offset: u32,
+  renormalize: u32, // 1: g = p / sum of the top K; 0: g = p
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -53,8 +56,9 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
     chosen[t * params.top_k + k] = best;
     top_sum += probs[base + best];
   }
+  let scale = select(1.0, 1.0 / top_sum, params.renormalize != 0u);
   for (var k = 0u; k < params.top_k; k++) {
-    output[t * params.top_k + k] = probs[base + chosen[t * params.top_k + k]] / top_sum;
+    output[t * params.top_k + k] = probs[base + chosen[t * params.top_k + k]] * scale;
   }
 }
 
@@ -68,9 +72,13 @@ fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   let base = t * E;
   var top_sum = 0.0;
   for (var k = 0u; k < K; k++) { top_sum += probs[base + chosen[t * K + k]]; }
-  var weighted = 0.0; // sum_j dg_j g_j
-  for (var k = 0u; k < K; k++) {
-    weighted += input[t * K + k] * probs[base + chosen[t * K + k]] / top_sum;
+  var weighted = 0.0; // sum_j dg_j g_j (renormalized), 0 (unnormalized: g = p, dL/dp = dg)
+  if (params.renormalize == 0u) {
+    top_sum = 1.0;
+  } else {
+    for (var k = 0u; k < K; k++) {
+      weighted += input[t * K + k] * probs[base + chosen[t * K + k]] / top_sum;
+    }
   }
   var dp: array<f32, MAX_EXPERTS>;
   let balance = params.aux_scale * f32(E) / (f32(params.tokens) * f32(params.tokens));

@@ -10,7 +10,7 @@ import { createRng } from '../../src/engine/random.ts';
 import { roundToDtype } from '../../src/engine/io/dtype-encoding.ts';
 import { meanNextTokenNll, referenceForward } from '../../src/engine/reference/forward.ts';
 import { paramLayout, type TrainModelConfig } from '../../src/engine/train/config.ts';
-import { exportMixtral } from '../../src/engine/train/export.ts';
+import { exportHfCheckpoint } from '../../src/engine/train/export.ts';
 import { referenceWeightsOf } from '../../src/engine/reference/train/model.ts';
 import { evaluatePerplexity } from '../../src/gpu/eval/perplexity.ts';
 import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
@@ -44,7 +44,7 @@ describe('training forward vs inference forward', () => {
     );
     for (const t of layout.tensors) if (!t.decay) params.fill(1, t.offset, t.offset + t.size);
     const stream = Array.from({ length: 5 * config.contextLength + 7 }, () => rng.int(config.vocabSize)); // 6 windows, the last short
-    const exported = exportMixtral(layout, params, 0.02);
+    const exported = exportHfCheckpoint(layout, params, 0.02);
     const files: Record<string, Uint8Array> = {
       'config.json': new TextEncoder().encode(JSON.stringify(exported.config)),
       'model.safetensors': exported.safetensors,

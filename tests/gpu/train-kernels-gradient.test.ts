@@ -207,14 +207,15 @@ describe('training kernels: forward against the reference, backward against fini
     );
   });
 
-  it('router: softmax -> top-2 -> renormalized gates, and dL/dr with the load-balancing term', async () => {
+  // Mixtral renormalizes the top-K gates; Qwen-MoE / OLMoE with norm_topk_prob = false keep the probabilities.
+  it.each([true, false])('router: softmax -> top-2 gates (renormalized: %s), and dL/dr with the load-balancing term', async (renormalize) => {
     const ctx = await gpu();
     const [T, E, K, auxScale] = [12, 6, 2, 0.7];
     const logits = random(T * E);
-    const ref = routeTokens(logits, T, E, K);
+    const ref = routeTokens(logits, T, E, K, renormalize);
     const R = random(T * K);
     const objective = (x: Float64Array) => {
-      const r = routeTokens(x, T, E, K);
+      const r = routeTokens(x, T, E, K, renormalize);
       let sum = 0;
       r.gates.forEach((g, t) => g.forEach((v, k) => (sum += R[t * K + k] * v)));
       return sum + auxScale * r.aux;
@@ -224,9 +225,9 @@ describe('training kernels: forward against the reference, backward against fini
       ctx,
       { logits: f32(logits), probs: T * E, chosen: T * K, gates: T * K, table: 2 * E, rowSlot: rows, slotRow: T * K, dGates: f32(R), dLogits: T * E },
       (rec, b) => {
-        recordRouterForward(rec, { tokens: T, experts: E, topK: K }, b.logits, b.table, b.probs, b.chosen, b.gates);
+        recordRouterForward(rec, { tokens: T, experts: E, topK: K, renormalize }, b.logits, b.table, b.probs, b.chosen, b.gates);
         recordMoeDispatch(rec, { tokens: T, topK: K, experts: E }, b.chosen, b.table, b.rowSlot, b.slotRow);
-        recordRouterBackward(rec, { tokens: T, experts: E, topK: K }, auxScale, b.dGates, b.table, b.probs, b.chosen, b.dLogits);
+        recordRouterBackward(rec, { tokens: T, experts: E, topK: K, renormalize }, auxScale, b.dGates, b.table, b.probs, b.chosen, b.dLogits);
       },
       ['probs', 'chosen', 'gates', 'dLogits'],
     );

@@ -1,7 +1,9 @@
 /**
- * The exported checkpoint is the trained function: model.safetensors + config.json written by exportMixtral open
- * through the project's Hugging Face loader (Mixtral names, per-expert layout, f16), and the loaded model's
- * reference forward equals the reference forward of the flat parameters (rounded to f16) the trainer holds.
+ * The exported checkpoint is the trained function: model.safetensors + config.json written by exportHfCheckpoint open
+ * through the project's Hugging Face loader (Mixtral names, per-expert layout, f16; Qwen2-MoE names with zero q/k/v
+ * biases and no shared expert when the gates are unnormalized), and the loaded model's reference forward equals the
+ * reference forward of the flat parameters (rounded to f16) the trainer holds. importHfTensors reads an export
+ * back; a warm start that splits experts (renormalized gates, routerScale 1, downScale = parts) is the same function.
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
@@ -12,7 +14,9 @@ import { roundToDtype } from '../../src/engine/io/dtype-encoding.ts';
 import { referenceForward } from '../../src/engine/reference/forward.ts';
 import { loadReferenceWeights } from '../../src/engine/reference/weights.ts';
 import { parameterCounts, paramLayout, type TrainModelConfig } from '../../src/engine/train/config.ts';
-import { exportMixtral } from '../../src/engine/train/export.ts';
+import { exportHfCheckpoint, hfTensors, importHfTensors } from '../../src/engine/train/export.ts';
+import { warmStartParameters } from '../../src/engine/train/init.ts';
+import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
 import { referenceWeightsOf } from '../../src/engine/reference/train/model.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 
@@ -38,35 +42,70 @@ function memoryFolder(files: Record<string, Uint8Array>): ModelFolder {
   };
 }
 
-describe('export to Hugging Face Mixtral layout', () => {
-  it('loads through the checkpoint reader and computes the same function as the flat parameters', async () => {
-    const layout = paramLayout(config);
+async function exportedCheckpoint(layout: ReturnType<typeof paramLayout>, params: Float32Array) {
+  const exported = exportHfCheckpoint(layout, params, 0.02);
+  const config_ = new TextEncoder().encode(JSON.stringify(exported.config));
+  const checkpoint = await openCheckpoint(memoryFolder({ 'config.json': config_, 'model.safetensors': exported.safetensors }));
+  return { exported, checkpoint };
+}
+
+describe('export to Hugging Face Mixtral / Qwen2-MoE layout', () => {
+  const cases = [
+    { routing: 'renormalized', architecture: 'mixtral', down: 'model.layers.1.block_sparse_moe.experts.3.w2.weight', biases: 0 },
+    { routing: 'unnormalized', architecture: 'qwen2_moe', down: 'model.layers.1.mlp.experts.3.down_proj.weight', biases: 3 * 2 * 16 },
+  ] as const;
+  it.each(cases)('$routing gates: loads as $architecture and computes the same function as the flat parameters', async (c) => {
+    const layout = paramLayout({ ...config, routing: c.routing });
     const rng = createRng(3);
     const params = Float32Array.from({ length: layout.count }, () => 0.2 * rng.normal());
-    const exported = exportMixtral(layout, params, 0.02);
+    const { exported, checkpoint } = await exportedCheckpoint(layout, params);
     expect(exported.report.dtype).toBe('f16');
-    const config_ = new TextEncoder().encode(JSON.stringify(exported.config));
-    const checkpoint = await openCheckpoint(memoryFolder({ 'config.json': config_, 'model.safetensors': exported.safetensors }));
-    expect(checkpoint.spec.architecture).toBe('mixtral');
+    expect(checkpoint.spec.architecture).toBe(c.architecture);
+    expect(checkpoint.spec.routing).toEqual({ kind: 'softmax-topk', renormalize: c.routing === 'renormalized' });
+    expect(checkpoint.spec.sharedExpert).toBeNull();
     expect(checkpoint.spec.dtype).toBe('f16');
     expect(checkpoint.names.layers[0].experts?.layout).toBe('per-expert');
-    expect(checkpoint.tensors.has('model.layers.1.block_sparse_moe.experts.3.w2.weight')).toBe(true);
+    expect(checkpoint.tensors.has(c.down)).toBe(true);
     expect(checkpoint.spec.maxPositions).toBe(config.contextLength);
-    // The trainer's own count agrees with `moe-lab info`'s.
-    expect(parameterCounts(config)).toEqual(countParameters(checkpoint.spec));
-    expect([...checkpoint.tensors.values()].reduce((n, t) => n + t.info.shape.reduce((a, b) => a * b, 1), 0)).toBe(layout.count);
+    // The trainer's own count agrees with `moe-lab info`'s (the zero q/k/v biases of Qwen2-MoE aside).
+    const counts = countParameters(checkpoint.spec);
+    expect({ ...parameterCounts(config), total: parameterCounts(config).total + c.biases, active: parameterCounts(config).active + c.biases }).toEqual(counts);
+    expect([...checkpoint.tensors.values()].reduce((n, t) => n + t.info.shape.reduce((a, b) => a * b, 1), 0)).toBe(layout.count + c.biases);
 
     const ids = Array.from({ length: config.contextLength }, () => rng.int(config.vocabSize));
     const loaded = referenceForward(await loadReferenceWeights(checkpoint), ids);
     const flat = referenceForward(referenceWeightsOf(layout, roundToDtype(params, 'f16')), ids);
     expectClose(loaded.logits, flat.logits, { atol: 1e-9, rtol: 1e-9, label: 'logits' });
+
+    // importHfTensors reads the export back to the flat parameters (as f16 rounded them).
+    const source = new MemoryByteSource('model.safetensors', exported.safetensors);
+    const header = await readSafetensorsHeader(source);
+    const tensors = new Map<string, Float32Array>();
+    for (const [name, info] of header.tensors) tensors.set(name, bytesToFloat32(info, await readTensorBytes(source, info)));
+    expect(importHfTensors(layout, (name) => tensors.get(name)!)).toEqual(roundToDtype(params, 'f16'));
+    expect(hfTensors(layout, params).length).toBe(header.tensors.size);
+  });
+
+  it('a warm start that splits each expert in two computes the same function (renormalized gates, downScale 2)', () => {
+    const from = paramLayout(config);
+    const rng = createRng(5);
+    const params = Float32Array.from({ length: from.count }, () => 0.3 * rng.normal());
+    const split = { ...config, numExperts: 8, topK: 4, expertFfnSize: 6 };
+    const warm = { model: 'memory', from: config, splitExperts: 2, routerScale: 1, downScale: 2 };
+    const layout = paramLayout(split);
+    const values = warmStartParameters(layout, warm, params);
+    const ids = Array.from({ length: config.contextLength }, () => rng.int(config.vocabSize));
+    const before = referenceForward(referenceWeightsOf(from, params), ids);
+    const after = referenceForward(referenceWeightsOf(layout, values), ids);
+    expectClose(after.logits, before.logits, { atol: 1e-9, rtol: 1e-9, label: 'logits after the split' });
+    expect(() => warmStartParameters(paramLayout({ ...split, topK: 2 }), warm, params)).toThrow(/topK must be 4 \(got 2\)/);
   });
 
   it('falls back to bf16 when a value is beyond the f16 range', () => {
     const layout = paramLayout(config);
     const params = new Float32Array(layout.count).fill(0.01);
     params[5] = 70000;
-    const exported = exportMixtral(layout, params, 0.02);
+    const exported = exportHfCheckpoint(layout, params, 0.02);
     expect(exported.report.dtype).toBe('bf16');
     expect(exported.config.torch_dtype).toBe('bfloat16');
   });

@@ -10,6 +10,11 @@ import { join } from 'node:path';
 import { ModelFileError } from '../../engine/errors.ts';
 import { parseDocumentIndex, sliceDocuments } from '../../engine/corpus/document-index.ts';
 import { loadTokenizer } from '../../engine/tokenizer.ts';
+import { MemoryByteSource } from '../../engine/io/byte-source.ts';
+import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../engine/io/safetensors.ts';
+import { paramLayout } from '../../engine/train/config.ts';
+import { importHfTensors } from '../../engine/train/export.ts';
+import { warmStartParameters } from '../../engine/train/init.ts';
 import { canResume, DEFAULT_RECIPE, recipeSteps, recipeWithSteps, type TrainRecipe } from '../../engine/train/recipe.ts';
 import { decodeTrainState, encodeTrainState, type TrainState } from '../../engine/train/state.ts';
 import { documentTokens } from '../../engine/train/tokens.ts';
@@ -57,6 +62,28 @@ export async function tokenizeCorpus(corpusDir: string, tokenizerDir: string, re
 async function writeAtomically(path: string, bytes: Uint8Array | string): Promise<void> {
   await writeFile(`${path}.tmp`, bytes);
   await rename(`${path}.tmp`, path);
+}
+
+/**
+ * The warm start's parameters (recipe.warmStart): the source folder's model.safetensors read as f32 in the source
+ * shape's layout, split into the recipe's experts. Paths are relative to the working directory (the repo root).
+ */
+export async function warmStartFromFolder(recipe: TrainRecipe): Promise<Float32Array | undefined> {
+  const w = recipe.warmStart;
+  if (!w) return undefined;
+  const path = join(w.model, 'model.safetensors');
+  if (!existsSync(path)) throw new ModelFileError(path, 'missing-file', 'not found (the recipe warm-starts from it)');
+  const source = new MemoryByteSource(path, new Uint8Array(await readFile(path)));
+  const header = await readSafetensorsHeader(source);
+  const tensors = new Map<string, Float32Array>();
+  for (const [name, info] of header.tensors) tensors.set(name, bytesToFloat32(info, await readTensorBytes(source, info)));
+  const params = importHfTensors(paramLayout(w.from), (name, shape) => {
+    const info = header.tensors.get(name);
+    if (!info) throw new ModelFileError(path, 'bad-layout', `has no tensor ${name} (the warm start's shape expects it)`);
+    if (info.shape.join(',') !== shape.join(',')) throw new ModelFileError(path, 'bad-layout', `${name} is [${info.shape}], expected [${shape}]`);
+    return tensors.get(name)!;
+  });
+  return warmStartParameters(paramLayout(recipe.model), w, params);
 }
 
 /** Whether log.jsonl ends the run: a validation on the whole split at `step`. */
@@ -111,26 +138,34 @@ export async function trainIntoFolder(o: TrainRunOptions): Promise<{ step: numbe
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const result = await runTraining(ctx, o.recipe, data, resume, {
-      async log(entry: TrainLogEntry) {
-        await appendFile(logPath, `${JSON.stringify(entry)}\n`);
-        if (o.json) return;
-        if (entry.type === 'step') {
-          o.io.err(
-            `step ${entry.step}  loss ${entry.loss.toFixed(4)}  |g| ${entry.gradNorm.toFixed(3)}  lr ${entry.lr.toExponential(2)}  ${(entry.tokens / 1e6).toFixed(3)}M tokens  ${entry.seconds.toFixed(0)} s`,
-          );
-        } else {
-          const low = Math.min(...entry.expertLoad.flat());
-          o.io.err(
-            `validation${entry.full ? ' (full)' : ''} at step ${entry.step}: loss ${entry.loss.toFixed(4)} on ${entry.tokens} tokens; least-loaded expert ${(100 * low).toFixed(1)}%`,
-          );
-        }
+    const initial = resume ? undefined : await warmStartFromFolder(o.recipe);
+    const result = await runTraining(
+      ctx,
+      o.recipe,
+      data,
+      resume,
+      {
+        async log(entry: TrainLogEntry) {
+          await appendFile(logPath, `${JSON.stringify(entry)}\n`);
+          if (o.json) return;
+          if (entry.type === 'step') {
+            o.io.err(
+              `step ${entry.step}  loss ${entry.loss.toFixed(4)}  |g| ${entry.gradNorm.toFixed(3)}  lr ${entry.lr.toExponential(2)}  ${(entry.tokens / 1e6).toFixed(3)}M tokens  ${entry.seconds.toFixed(0)} s`,
+            );
+          } else {
+            const low = Math.min(...entry.expertLoad.flat());
+            o.io.err(
+              `validation${entry.full ? ' (full)' : ''} at step ${entry.step}: loss ${entry.loss.toFixed(4)} on ${entry.tokens} tokens; least-loaded expert ${(100 * low).toFixed(1)}%`,
+            );
+          }
+        },
+        async saveState(state) {
+          await writeAtomically(statePath, encodeTrainState(state));
+        },
+        shouldStop: () => stopRequested,
       },
-      async saveState(state) {
-        await writeAtomically(statePath, encodeTrainState(state));
-      },
-      shouldStop: () => stopRequested,
-    });
+      initial,
+    );
     return { step: result.step, finished: result.finished };
   } finally {
     process.off('SIGINT', onSignal);

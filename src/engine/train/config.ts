@@ -1,8 +1,10 @@
 /**
  * The model a training run builds: a Mixtral (Jiang et al. 2024) decoder with full multi-head attention (as many
- * key/value heads as query heads), E experts top-K, SwiGLU experts, RMSNorm, RoPE, untied LM head. This file
- * fixes the flat f32 parameter layout the GPU trainer uses (one buffer; matrices that are weight-decayed first,
- * then the norms) and its mapping to Hugging Face Mixtral tensor names and config.json.
+ * key/value heads as query heads), E experts top-K, SwiGLU experts, RMSNorm, RoPE, untied LM head. With
+ * unnormalized routing (Qwen-MoE / OLMoE's norm_topk_prob = false: the gates are the top-K softmax probabilities,
+ * not renormalized) it is exported as a Qwen2-MoE without a shared expert, which computes the same function. This
+ * file fixes the flat f32 parameter layout the GPU trainer uses (one buffer; matrices that are weight-decayed
+ * first, then the norms) and its config.json.
  */
 import type { ParameterCounts } from '../model/spec.ts';
 
@@ -20,6 +22,18 @@ export interface TrainModelConfig {
   rmsNormEps: number;
   bosTokenId: number;
   eosTokenId: number;
+  /**
+   * Gates of the top-K experts: 'renormalized' (absent: Mixtral, g_k = p_k / sum_j p_j over the K) or
+   * 'unnormalized' (g_k = p_k, the softmax over all E experts; Qwen-MoE and OLMoE with norm_topk_prob = false).
+   */
+  routing?: TrainRouting;
+}
+
+export type TrainRouting = 'renormalized' | 'unnormalized';
+
+/** Whether the gates are renormalized over the top K (Mixtral) rather than the plain softmax probabilities. */
+export function renormalizesTopK(c: TrainModelConfig): boolean {
+  return (c.routing ?? 'renormalized') === 'renormalized';
 }
 
 /** One tensor of the flat parameter buffer. */
@@ -73,6 +87,9 @@ export function validateConfig(c: TrainModelConfig): void {
   const D = headDim(c);
   if (!Number.isInteger(D) || D % 2) throw new RangeError(`model config: hiddenSize ${c.hiddenSize} / numHeads ${c.numHeads} must be an even head size`);
   if (c.topK > c.numExperts || c.numExperts > 64) throw new RangeError(`model config: need topK <= numExperts <= 64 (got ${c.topK}, ${c.numExperts})`);
+  if (c.routing !== undefined && c.routing !== 'renormalized' && c.routing !== 'unnormalized') {
+    throw new RangeError(`model config: routing must be 'renormalized' or 'unnormalized' (got ${String(c.routing)})`);
+  }
 }
 
 export function paramLayout(config: TrainModelConfig): ParamLayout {
@@ -114,6 +131,57 @@ export function parameterCounts(c: TrainModelConfig): ParameterCounts {
   const total = 2 * V * H + H + L * (perLayerShared + E * perExpert);
   // No shared expert; the input embedding is V x H (the LM head is untied).
   return { total, perExpert, expert: L * E * perExpert, shared: 0, active: total - L * (E - K) * perExpert, embedding: V * H };
+}
+
+/** config.json of the exported checkpoint: Mixtral when the gates are renormalized, Qwen2-MoE when they are not. */
+export function hfConfigJson(c: TrainModelConfig, dtype: 'float16' | 'bfloat16' | 'float32', routerAuxLossCoef: number): Record<string, unknown> {
+  return renormalizesTopK(c) ? mixtralConfigJson(c, dtype, routerAuxLossCoef) : qwen2MoeConfigJson(c, dtype, routerAuxLossCoef);
+}
+
+/**
+ * config.json as transformers 5 writes Qwen2MoeConfig for this model: every layer sparse, no shared expert
+ * (shared_expert_intermediate_size 0: transformers' shared expert then has no columns and adds 0), norm_topk_prob
+ * false. Qwen2-MoE always has q/k/v biases: the export writes them as zeros.
+ */
+export function qwen2MoeConfigJson(c: TrainModelConfig, dtype: 'float16' | 'bfloat16' | 'float32', routerAuxLossCoef: number): Record<string, unknown> {
+  return {
+    architectures: ['Qwen2MoeForCausalLM'],
+    attention_dropout: 0.0,
+    bos_token_id: c.bosTokenId,
+    decoder_sparse_step: 1,
+    dtype,
+    torch_dtype: dtype,
+    eos_token_id: c.eosTokenId,
+    hidden_act: 'silu',
+    hidden_size: c.hiddenSize,
+    initializer_range: 0.02,
+    intermediate_size: c.expertFfnSize,
+    max_position_embeddings: c.contextLength,
+    max_window_layers: c.numLayers,
+    mlp_only_layers: [],
+    model_type: 'qwen2_moe',
+    moe_intermediate_size: c.expertFfnSize,
+    norm_topk_prob: false,
+    num_attention_heads: c.numHeads,
+    num_experts: c.numExperts,
+    num_experts_per_tok: c.topK,
+    num_hidden_layers: c.numLayers,
+    num_key_value_heads: c.numHeads,
+    output_router_logits: false,
+    pad_token_id: null,
+    qkv_bias: true,
+    rms_norm_eps: c.rmsNormEps,
+    rope_theta: c.ropeTheta,
+    rope_parameters: { rope_theta: c.ropeTheta, rope_type: 'default' },
+    router_aux_loss_coef: routerAuxLossCoef,
+    shared_expert_intermediate_size: 0,
+    sliding_window: null,
+    tie_word_embeddings: false,
+    transformers_version: '5.17.0',
+    use_cache: true,
+    use_sliding_window: false,
+    vocab_size: c.vocabSize,
+  };
 }
 
 /** config.json as transformers 5 writes MixtralConfig (both rope_theta and rope_parameters, for older readers). */

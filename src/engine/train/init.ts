@@ -6,7 +6,7 @@
  * decided by small random differences, spreading tokens evenly over the experts from the first step.
  */
 import { createRng } from '../random.ts';
-import type { ParamLayout } from './config.ts';
+import { paramLayout, type ParamLayout, type TrainModelConfig } from './config.ts';
 
 export const INIT_STD = 0.02;
 
@@ -23,5 +23,80 @@ export function initialParameters(layout: ParamLayout, seed: number): Float32Arr
     const std = INIT_STD * (outputs.has(t.name) ? residualScale : 1);
     for (let i = 0; i < t.size; i++) values[t.offset + i] = std * rng.normal();
   }
+  return values;
+}
+
+/**
+ * A warm start: the parameters of a checkpoint the trainer exported (`model`, a Hugging Face folder, whose shape is
+ * `from`), each of its experts split into `splitExperts` finer experts (DeepSeekMoE's fine-grained segmentation,
+ * Dai et al. 2024): expert e's FFN columns [s J, (s + 1) J) become expert e * splitExperts + s, with J = I / splitExperts,
+ * its router row copied to each part (times `routerScale`) and its down projection's columns times `downScale`.
+ * With identical router rows the parts of one expert are always chosen together, so K = K_from * splitExperts
+ * reproduces the source's expert choice; the gates change with the routing rule (renormalized top-2 of 8 ->
+ * unnormalized top-8 of 32: each part's gate is a quarter of its expert's softmax probability), which
+ * `routerScale` (sharper softmax) and `downScale` (larger expert outputs) compensate for in part. Training then
+ * separates the parts (their gradients differ). AdamW starts with fresh moments.
+ */
+export interface WarmStart {
+  /** The source checkpoint's folder, relative to the repository root. */
+  model: string;
+  /** The source's model shape (its recipe's `model`). */
+  from: TrainModelConfig;
+  splitExperts: number;
+  routerScale: number;
+  downScale: number;
+}
+
+/** Checks that `w` turns its source shape into `target`; throws RangeError naming the field. */
+export function validateWarmStart(w: WarmStart, target: TrainModelConfig): void {
+  const p = w.splitExperts;
+  if (!Number.isInteger(p) || p < 1) throw new RangeError(`warm start: splitExperts must be a positive integer (got ${p})`);
+  const expected: TrainModelConfig = {
+    ...w.from,
+    numExperts: w.from.numExperts * p,
+    topK: w.from.topK * p,
+    expertFfnSize: w.from.expertFfnSize / p,
+    routing: target.routing,
+  };
+  for (const key of Object.keys(expected) as (keyof TrainModelConfig)[]) {
+    if (expected[key] !== target[key]) {
+      throw new RangeError(`warm start from ${w.model}: the model's ${key} must be ${String(expected[key])} (got ${String(target[key])})`);
+    }
+  }
+}
+
+/** Target flat parameters from the source's flat parameters (`sourceParams` in paramLayout(w.from)). */
+export function warmStartParameters(layout: ParamLayout, w: WarmStart, sourceParams: Float32Array): Float32Array {
+  validateWarmStart(w, layout.config);
+  const source = paramLayout(w.from);
+  if (sourceParams.length !== source.count)
+    throw new RangeError(`warm start from ${w.model}: ${sourceParams.length} parameters, its shape has ${source.count}`);
+  const values = new Float32Array(layout.count);
+  const { hiddenSize: H, expertFfnSize: J, numExperts: E } = layout.config;
+  const I = w.from.expertFfnSize;
+  const p = w.splitExperts;
+  const copy = (to: { offset: number; size: number }, from: { offset: number }) =>
+    values.set(sourceParams.subarray(from.offset, from.offset + to.size), to.offset);
+  copy(layout.embed, source.embed);
+  copy(layout.lmHead, source.lmHead);
+  copy(layout.finalNorm, source.finalNorm);
+  layout.layers.forEach((t, l) => {
+    const s = source.layers[l];
+    for (const key of ['qkv', 'o', 'attnNorm', 'moeNorm'] as const) copy(t[key], s[key]);
+    for (let e = 0; e < E; e++) {
+      const parent = Math.floor(e / p);
+      const part = e % p;
+      for (let h = 0; h < H; h++) values[t.router.offset + e * H + h] = w.routerScale * sourceParams[s.router.offset + parent * H + h];
+      // w13 [E, 2J, H]: the part's gate rows, then its up rows, from the parent's [2I, H].
+      for (const half of [0, 1]) {
+        const from = s.w13.offset + parent * 2 * I * H + (half * I + part * J) * H;
+        values.set(sourceParams.subarray(from, from + J * H), t.w13.offset + e * 2 * J * H + half * J * H);
+      }
+      // w2 [E, H, J]: the part's columns of the parent's [H, I].
+      for (let h = 0; h < H; h++) {
+        for (let j = 0; j < J; j++) values[t.w2.offset + (e * H + h) * J + j] = w.downScale * sourceParams[s.w2.offset + (parent * H + h) * I + part * J + j];
+      }
+    }
+  });
   return values;
 }

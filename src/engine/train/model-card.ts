@@ -3,6 +3,7 @@
  * pipeline (scripts/train-default.ts) fills CardData from its logs, `moe-lab ppl`, `moe-lab calibrate`, gzip and
  * greedy generation; this file only formats them.
  */
+import { renormalizesTopK } from './config.ts';
 import type { TrainRecipe } from './recipe.ts';
 
 export interface HeldoutScore {
@@ -24,6 +25,27 @@ export interface GenreLoad {
   load: number[][];
 }
 
+/** Router-guided pruning on the held-out text: `moe-lab prune` per method, `ppl --masks`, `compare-masks`. */
+export interface CardPruning {
+  sparsity: number;
+  /** How the masks were calibrated (text, windows, seed). */
+  calibration: string;
+  densePpl: number;
+  /** Held-out perplexity under each method's masks (magnitude, Wanda, MoE-Pruner, SparseGPT). */
+  methods: { method: string; ppl: number }[];
+  /** Wanda vs MoE-Pruner: share of the pruned expert weights on which they disagree, overall and per layer. */
+  disagreement: { overall: number; layers: number[]; prunedEach: number };
+}
+
+/** `moe-lab eval` on BLiMP minimal pairs. */
+export interface CardBenchmark {
+  file: string;
+  /** Pairs per paradigm (null: all). */
+  limit: number | null;
+  items: number;
+  accuracy: number;
+}
+
 export interface CardData {
   recipe: TrainRecipe;
   parameters: { total: number; perExpert: number; expert: number; active: number };
@@ -36,6 +58,8 @@ export interface CardData {
   heldout: { overall: HeldoutScore; genres: HeldoutScore[]; ctx: number; trainerNll: number };
   routing: { overall: number[][]; genres: GenreLoad[]; calibration: string };
   samples: { prompt: string; continuation: string }[];
+  pruning?: CardPruning;
+  blimp?: CardBenchmark;
   reproduce: string;
   retrain: string;
 }
@@ -75,26 +99,77 @@ function genreShift(genres: GenreLoad[], overall: number[][]): string[] {
   return lines;
 }
 
+function pruningSection(d: CardData): string[] {
+  const p = d.pruning;
+  if (!p) return [];
+  const pctOf = (x: number) => `${(100 * x).toFixed(2)}%`;
+  return [
+    `## Router-guided pruning (${Math.round(100 * p.sparsity)}% of the routed experts' weights)`,
+    '',
+    `Masks from \`moe-lab prune --sparsity ${p.sparsity}\` on the routed experts (${p.calibration}), held-out perplexity by \`moe-lab ppl --masks\` on the`,
+    `whole held-out text (dense ${p.densePpl.toFixed(2)}):`,
+    '',
+    '| method | perplexity | vs dense |',
+    '| --- | ---: | ---: |',
+    ...p.methods.map((m) => `| ${m.method} | ${m.ppl.toFixed(2)} | ${m.ppl >= p.densePpl ? '+' : ''}${(100 * (m.ppl / p.densePpl - 1)).toFixed(1)}% |`),
+    '',
+    `Where Wanda and MoE-Pruner disagree (\`moe-lab compare-masks --json\`): each prunes ${int(p.disagreement.prunedEach)} expert weights, and the share of them`,
+    `pruned by one method only is ${pctOf(p.disagreement.overall)} overall:`,
+    '',
+    `| layer | ${p.disagreement.layers.map((_, l) => `${l}`).join(' | ')} |`,
+    `| --- | ${p.disagreement.layers.map(() => '---:').join(' | ')} |`,
+    `| disagreement | ${p.disagreement.layers.map(pctOf).join(' | ')} |`,
+    '',
+  ];
+}
+
+function blimpSection(d: CardData): string[] {
+  const b = d.blimp;
+  if (!b) return [];
+  return [
+    '## BLiMP',
+    '',
+    `\`moe-lab eval --tasks ${b.file}${b.limit === null ? '' : ` --limit ${b.limit}`}\` (log-likelihood of each minimal pair, as lm-evaluation-harness scores it):`,
+    `${int(b.items)} pairs${b.limit === null ? '' : ` (the first ${b.limit} of each paradigm)`}, accuracy **${(100 * b.accuracy).toFixed(2)}%** (chance 50%).`,
+    '',
+  ];
+}
+
 export function renderModelCard(d: CardData): string {
   const c = d.recipe.model;
   const s = d.recipe.schedule;
   const D = c.hiddenSize / c.numHeads;
   const o = d.heldout.overall;
   const epochs = d.training.tokensSeen / d.data.trainTokens;
+  const renormalized = renormalizesTopK(c);
+  const family = renormalized ? 'Mixtral' : 'Qwen2-MoE';
+  const hfClass = renormalized ? 'MixtralForCausalLM' : 'Qwen2MoeForCausalLM';
+  const gates = renormalized
+    ? `softmax -> top-${c.topK} -> renormalize`
+    : `softmax over all ${c.numExperts} -> top-${c.topK}, gates not renormalized (norm_topk_prob false)`;
+  const w = d.recipe.warmStart;
   const lines = [
     '---',
     'language: en',
     'license: other',
     'library_name: transformers',
     'pipeline_tag: text-generation',
-    'tags: [mixtral, mixture-of-experts, moe-lab, brown-corpus]',
+    `tags: [${renormalized ? 'mixtral' : 'qwen2_moe'}, mixture-of-experts, moe-lab, brown-corpus]`,
     '---',
     '',
     `# ${d.recipe.id}`,
     '',
-    `A small Mixtral-architecture mixture-of-experts language model trained from scratch on the Brown Corpus by MoE Lab's own`,
+    `A small ${family}-architecture mixture-of-experts language model trained ${w ? `on from \`${w.model}\`` : 'from scratch'} on the Brown Corpus by MoE Lab's own`,
     'WGSL training kernels (WebGPU through Dawn), the default model the lab opens on. It loads unchanged in Hugging Face',
-    '`transformers` (`MixtralForCausalLM`) and in every tool that reads Mixtral checkpoints.',
+    `\`transformers\` (\`${hfClass}\`) and in every tool that reads ${family} checkpoints.`,
+    ...(renormalized
+      ? []
+      : [
+          '',
+          'Its gates are the router probabilities themselves (not renormalized over the chosen experts), so they vary from token to',
+          "token with the router's confidence: that is what makes MoE-Pruner's router-weighted scores differ from Wanda's (below).",
+          'No shared expert (`shared_expert_intermediate_size` 0) and zero q/k/v biases: the Qwen2-MoE layout of a Mixtral-like block.',
+        ]),
     '',
     '## Architecture',
     '',
@@ -103,7 +178,7 @@ export function renderModelCard(d: CardData): string {
     `| layers | ${c.numLayers}, each attention + a mixture-of-experts block |`,
     `| hidden size | ${c.hiddenSize} |`,
     `| attention | ${c.numHeads} heads of ${D} (as many key/value heads), RoPE theta ${c.ropeTheta}, causal, context ${c.contextLength} |`,
-    `| experts | ${c.numExperts} SwiGLU experts per layer (FFN ${c.expertFfnSize}), top-${c.topK}, softmax -> top-${c.topK} -> renormalize |`,
+    `| experts | ${c.numExperts} SwiGLU experts per layer (FFN ${c.expertFfnSize}), top-${c.topK}, ${gates} |`,
     `| vocabulary | ${c.vocabSize} (byte-level BPE trained on the training split; \`<|endoftext|>\` = ${c.eosTokenId}) |`,
     `| norms | RMSNorm, eps ${c.rmsNormEps}; untied LM head |`,
     `| parameters | ${millions(d.parameters.total)} total; ${int(d.parameters.perExpert)} per expert (${millions(d.parameters.expert)} in all experts); ${millions(d.parameters.active)} active per token |`,
@@ -135,7 +210,9 @@ export function renderModelCard(d: CardData): string {
       : []),
     `- Batches of ${d.recipe.windows} windows x ${c.contextLength} tokens (${d.recipe.windows * c.contextLength} tokens per step), windows drawn in a seeded order (seed ${d.recipe.seed}); ${millions(d.training.tokensSeen)} tokens seen, ${epochs.toFixed(2)} epochs.`,
     `- Loss: next-token cross-entropy + ${d.recipe.routerAuxLossCoef} x the Switch-Transformer load-balancing loss (E x sum_e f_e P_e, averaged over layers).`,
-    `- Initialization: N(0, 0.02^2) matrices, residual output projections scaled by 1/sqrt(2L), router near zero so routing starts balanced.`,
+    w
+      ? `- Initialization: the weights of \`${w.model}\` (${w.from.numExperts} experts of FFN ${w.from.expertFfnSize}, top-${w.from.topK}), each expert split into ${w.splitExperts} experts of ${c.expertFfnSize} FFN columns (fine-grained segmentation, DeepSeekMoE), its router row copied to each part times ${w.routerScale} and its down projection times ${w.downScale}; fresh AdamW moments.`
+      : `- Initialization: N(0, 0.02^2) matrices, residual output projections scaled by 1/sqrt(2L), router near zero so routing starts balanced.`,
     `- f32 training, exported to ${d.dtype}. ${(d.training.seconds / 60).toFixed(0)} minutes on ${d.training.device}.`,
     `- Final training loss ${d.training.lastTrainLoss.toFixed(3)} (mean of the last logged steps); validation loss ${d.training.validationLoss.toFixed(3)} nats/token on the whole validation split.`,
     '',
@@ -164,6 +241,8 @@ export function renderModelCard(d: CardData): string {
     '',
     ...loadTable(d.routing.overall),
     '',
+    `Each token goes to ${c.topK} experts, so an expert's share of the held-out tokens is ${c.topK} x its share of the assignments: here ${pct(c.topK * Math.min(...d.routing.overall.flat()))} to ${pct(c.topK * Math.max(...d.routing.overall.flat()))}.`,
+    '',
     "On the whole validation split at the end of training (the trainer's own count):",
     '',
     ...loadTable(d.training.validationLoad),
@@ -175,6 +254,8 @@ export function renderModelCard(d: CardData): string {
     ...genreShift(d.routing.genres, d.routing.overall),
     '',
     ...d.routing.genres[0].load.flatMap((_, l) => [`Layer ${l}:`, '', ...genreTable(d.routing.genres, l), '']),
+    ...pruningSection(d),
+    ...blimpSection(d),
     '## Greedy samples',
     '',
     "Greedy continuations (no sampling) through the lab's inference forward:",

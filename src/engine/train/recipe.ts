@@ -1,11 +1,15 @@
 /**
  * A training recipe: model shape, optimizer, schedule, batch, seed and evaluation cadence, all in one plain object
- * that is written next to every checkpoint, so a run is described by its recipe and its data alone.
- * DEFAULT_RECIPE is the shipped model (public/models/brown-moe-3m): sized from bench/train.ts measurements on
- * lavapipe (2 CPU cores shared with other work): at this compute a small shape that sees more tokens does better
- * than a wider one that sees fewer (docs/training.md, "Sizing the default model").
+ * that is written next to every checkpoint, so a run is described by its recipe and its data alone (and, for a warm
+ * start, the checkpoint it starts from).
+ * BROWN_MOE_3M_RECIPE is the first shipped model (public/models/brown-moe-3m): sized from bench/train.ts
+ * measurements on lavapipe (2 CPU cores shared with other work): at this compute a small shape that sees more tokens
+ * does better than a wider one that sees fewer (docs/training.md, "Sizing the default model").
+ * DEFAULT_RECIPE (public/models/brown-qmoe-3m) continues it with finer experts and unnormalized routing, so that
+ * the router's gates vary across tokens and router-weighted pruning differs from Wanda (docs/training.md).
  */
 import type { TrainModelConfig } from './config.ts';
+import type { WarmStart } from './init.ts';
 import { learningRate, type LrSchedule } from './schedule.ts';
 
 /** One AdamW step's settings (shaders/train/adamw.wgsl and its CPU reference). */
@@ -23,6 +27,8 @@ export interface TrainRecipe {
   id: string;
   model: TrainModelConfig;
   seed: number;
+  /** Start from a trained checkpoint instead of the seeded initialization (src/engine/train/init.ts). */
+  warmStart?: WarmStart;
   /** Windows of contextLength tokens per optimizer step. */
   windows: number;
   schedule: LrSchedule;
@@ -55,7 +61,7 @@ export interface TrainRecipe {
   checkpointEvery: number;
 }
 
-export const DEFAULT_RECIPE: TrainRecipe = {
+export const BROWN_MOE_3M_RECIPE: TrainRecipe = {
   id: 'brown-moe-3m',
   model: {
     vocabSize: 4096,
@@ -86,6 +92,25 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   validateEvery: 100,
   validationWindows: 32,
   checkpointEvery: 50,
+};
+
+/**
+ * The default model: brown-moe-3m's weights, each expert split in four (32 experts of FFN 48, top-8: the same
+ * active FFN width per token), unnormalized top-K gates (Qwen-MoE's norm_topk_prob = false), trained on with fresh
+ * AdamW moments, a new warmup and cosine decay, and a lighter load-balancing term so the router can be sharp.
+ */
+const { cutShort: _sourceCut, ...sourceRecipe } = BROWN_MOE_3M_RECIPE;
+
+export const DEFAULT_RECIPE: TrainRecipe = {
+  ...sourceRecipe,
+  id: 'brown-qmoe-3m',
+  model: { ...BROWN_MOE_3M_RECIPE.model, numExperts: 32, topK: 8, expertFfnSize: 48, routing: 'unnormalized' },
+  seed: 20261205,
+  warmStart: { model: 'public/models/brown-moe-3m', from: BROWN_MOE_3M_RECIPE.model, splitExperts: 4, routerScale: 3, downScale: 4 },
+  schedule: { peak: 1e-3, floor: 5e-5, warmupSteps: 30, totalSteps: 1500 },
+  // Planned for 1500 steps; cut to 1000 at step 571 so the run finished inside the session that trained it.
+  cutShort: { fromStep: 571, totalSteps: 1000 },
+  routerAuxLossCoef: 0.02,
 };
 
 /** `r` as a plain schedule of `steps` steps (same warmup, peak and floor), without a cut or a continuation. */

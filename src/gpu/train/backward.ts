@@ -5,6 +5,7 @@
  * Every product is a matmul.wgsl call with the operand views spelled out; shapes in the comments.
  */
 import type { Recorder } from '../recorder.ts';
+import { renormalizesTopK } from '../../engine/train/config.ts';
 import { recordAttentionSoftmaxBackward } from '../kernels/train/attention_softmax.ts';
 import type { BackwardScratch, StepShape, TrainBuffers } from './buffers.ts';
 import { recordEmbeddingBackward } from '../kernels/train/embedding.ts';
@@ -81,6 +82,7 @@ export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: num
   const { layout } = b;
   const { T, H, E, K, I, V, S, heads, D, L } = s;
   const eps = layout.config.rmsNormEps;
+  const renormalize = renormalizesTopK(layout.config);
   const d = b.scratch;
   // LM head: dW [V, H] = dz^T x_final; d x_final [T, H] = dz W.
   recordMatmul(rec, { M: V, N: H, K: T, a: transposed(b.logits, V), b: rowMajor(b.finalNorm, H), c: rowMajor(b.grads, H, layout.lmHead.offset) });
@@ -137,7 +139,7 @@ export function recordTrainBackward(rec: Recorder, b: TrainBuffers, auxCoef: num
       c: rowMajor(d.dXRows, H),
     });
     // Router: dL/dr [T, E] (gates + load balancing); d router [E, H] = dr^T norm2.
-    recordRouterBackward(rec, { tokens: T, experts: E, topK: K }, auxCoef / L, d.dGates, a.table, a.routerProbs, a.chosen, d.dRouterLogits);
+    recordRouterBackward(rec, { tokens: T, experts: E, topK: K, renormalize }, auxCoef / L, d.dGates, a.table, a.routerProbs, a.chosen, d.dRouterLogits);
     recordMatmul(rec, { M: E, N: H, K: T, a: transposed(d.dRouterLogits, E), b: rowMajor(a.norm2, H), c: rowMajor(b.grads, H, w.router.offset) });
     recordInputGrad(rec, rows, maps, d.dXRows, d.dRouterLogits, b.params, w.router.offset, d.dNorm); // d norm2 [T, H]
     recordRmsNormBackward(rec, { rows: T, width: H, eps, weightOffset: w.moeNorm.offset }, a.mid, b.params, a.rstd2, d.dNorm, d.dh, b.grads);

@@ -5,6 +5,7 @@
  * dL/dlogits in place when a gradient is wanted.
  */
 import type { Recorder } from '../recorder.ts';
+import { renormalizesTopK } from '../../engine/train/config.ts';
 import { recordAttentionSoftmax } from '../kernels/train/attention_softmax.ts';
 import type { StepShape, TrainBuffers } from './buffers.ts';
 import { recordCrossEntropy } from '../kernels/train/cross_entropy.ts';
@@ -81,6 +82,7 @@ export function recordTrainForward(rec: Recorder, b: TrainBuffers, o: ForwardOpt
   const { layout } = b;
   const { T, H, E, K, I, V, S, heads, D } = s;
   const eps = layout.config.rmsNormEps;
+  const renormalize = renormalizesTopK(layout.config);
   recordEmbeddingForward(rec, { tokens: T, hidden: H, vocab: V, embedOffset: layout.embed.offset }, b.ids, b.params, b.layers[0].input);
   layout.layers.forEach((w, l) => {
     const a = b.layers[l];
@@ -94,7 +96,7 @@ export function recordTrainForward(rec: Recorder, b: TrainBuffers, o: ForwardOpt
     // Mixture-of-experts block.
     recordRmsNormForward(rec, { rows: T, width: H, eps, weightOffset: w.moeNorm.offset }, a.mid, b.params, a.rstd2, a.norm2);
     recordMatmul(rec, { M: T, N: E, K: H, a: rowMajor(a.norm2, H), b: rowMajor(b.paramsT, E, w.router.offset), c: rowMajor(a.routerLogits, E) });
-    recordRouterForward(rec, { tokens: T, experts: E, topK: K }, a.routerLogits, b.unused, a.routerProbs, a.chosen, a.gates);
+    recordRouterForward(rec, { tokens: T, experts: E, topK: K, renormalize }, a.routerLogits, b.unused, a.routerProbs, a.chosen, a.gates);
     recordMoeDispatch(rec, { tokens: T, topK: K, experts: E }, a.chosen, a.table, a.rowSlot, a.slotRow);
     const rows = { tokens: T, width: H, topK: K, experts: E, rows: s.R };
     const maps = { rowSlot: a.rowSlot, slotRow: a.slotRow };
@@ -120,7 +122,7 @@ export function recordTrainForward(rec: Recorder, b: TrainBuffers, o: ForwardOpt
       c: rowMajor(a.yRows, H),
     });
     recordCombineRows(rec, rows, maps, a.gates, a.yRows, a.mid, b.layerOutput(l));
-    recordRouterStats(rec, { tokens: T, experts: E, topK: K }, a.table, a.routerProbs, a.chosen, b.routerStats, l * 2 * E, b.unused);
+    recordRouterStats(rec, { tokens: T, experts: E, topK: K, renormalize }, a.table, a.routerProbs, a.chosen, b.routerStats, l * 2 * E, b.unused);
   });
   recordRmsNormForward(rec, { rows: T, width: H, eps, weightOffset: layout.finalNorm.offset }, b.output, b.params, b.finalRstd, b.finalNorm);
   recordMatmul(rec, { M: T, N: V, K: H, a: rowMajor(b.finalNorm, H), b: rowMajor(b.paramsT, V, layout.lmHead.offset), c: rowMajor(b.logits, V) });

@@ -43,6 +43,8 @@ export async function runTraining(
   data: TrainingData,
   resume: TrainState | null,
   hooks: TrainHooks,
+  /** Parameters to start from instead of the seeded initialization (a warm start); ignored when resuming. */
+  initial?: Float32Array,
 ): Promise<{ params: Float32Array; step: number; finished: boolean }> {
   const layout = paramLayout(recipe.model);
   const S = recipe.model.contextLength;
@@ -59,7 +61,7 @@ export async function runTraining(
       trainer.setMoments(resume.moments);
       trainer.step = resume.step;
     } else {
-      await trainer.setParameters(initialParameters(layout, recipe.seed));
+      await trainer.setParameters(initial ?? initialParameters(layout, recipe.seed));
     }
     const order = new DataOrder(data.train, { window: S, batch: recipe.windows, seed: recipe.seed });
     const validation = evaluationWindows(data.validation, S, recipe.windows);

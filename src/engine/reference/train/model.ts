@@ -9,10 +9,10 @@ import type { MoeModelSpec } from '../../model/spec.ts';
 import { referenceForward } from '../forward.ts';
 import { nllOfRow } from '../ops.ts';
 import type { RefLayer, ReferenceWeights } from '../weights.ts';
-import { mixtralConfigJson, type ParamLayout, type TrainModelConfig } from '../../train/config.ts';
+import { hfConfigJson, type ParamLayout, type TrainModelConfig } from '../../train/config.ts';
 
 export function specOf(config: TrainModelConfig): MoeModelSpec {
-  return normalizeConfig('config.json', mixtralConfigJson(config, 'float32', 0));
+  return normalizeConfig('config.json', hfConfigJson(config, 'float32', 0));
 }
 
 /** The reference forward's view of flat parameters (subarrays, no copies). */

@@ -30,7 +30,7 @@ export function embeddingLookup(table: ArrayLike<number>, ids: ArrayLike<number>
 }
 
 export interface RouterObjective {
-  /** Mixtral routing of every token: experts [T][K], gates [T][K]. */
+  /** Routing of every token: experts [T][K], gates [T][K]. */
   experts: number[][];
   gates: number[][];
   /** Softmax of the router logits [T, E]. */
@@ -39,8 +39,11 @@ export interface RouterObjective {
   aux: number;
 }
 
-/** Softmax -> top-K -> renormalize for every row of logits [T, E], and the load-balancing loss of the batch. */
-export function routeTokens(logits: ArrayLike<number>, tokens: number, experts: number, topK: number): RouterObjective {
+/**
+ * Softmax -> top-K (-> renormalize over the K when `renormalize`, Mixtral; else the gates are the probabilities,
+ * norm_topk_prob = false) for every row of logits [T, E], and the load-balancing loss of the batch.
+ */
+export function routeTokens(logits: ArrayLike<number>, tokens: number, experts: number, topK: number, renormalize = true): RouterObjective {
   const probs = new Float64Array(tokens * experts);
   const chosen: number[][] = [];
   const gates: number[][] = [];
@@ -51,7 +54,7 @@ export function routeTokens(logits: ArrayLike<number>, tokens: number, experts: 
     const exps = row.map((r) => Math.exp(r - max));
     const sum = exps.reduce((a, b) => a + b, 0);
     exps.forEach((x, e) => (probs[t * experts + e] = x / sum));
-    const routed = route({ kind: 'softmax-topk', renormalize: true }, row, topK);
+    const routed = route({ kind: 'softmax-topk', renormalize }, row, topK);
     chosen.push(routed.experts);
     gates.push(routed.weights);
     for (const e of routed.experts) counts[e]++;

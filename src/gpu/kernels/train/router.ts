@@ -1,5 +1,5 @@
 /**
- * Host for shaders/train/router.wgsl: Mixtral softmax -> top-K -> renormalize, its backward with the
+ * Host for shaders/train/router.wgsl: softmax -> top-K (-> renormalize, Mixtral; or not, Qwen-MoE), its backward with the
  * load-balancing term, and the per-step routing statistics.
  * CPU reference: `routeTokens` in src/engine/reference/train/ops.ts.
  */
@@ -18,6 +18,8 @@ export interface RouterShape {
   tokens: number; // T
   experts: number; // E (at most 64)
   topK: number; // K
+  /** Gates renormalized over the top K (Mixtral) or the plain probabilities (norm_topk_prob = false). */
+  renormalize: boolean;
 }
 
 const params = (s: RouterShape, auxScale = 0, statsOffset = 0) => ({
@@ -26,6 +28,7 @@ const params = (s: RouterShape, auxScale = 0, statsOffset = 0) => ({
   top_k: s.topK,
   aux_scale: auxScale,
   stats_offset: statsOffset,
+  renormalize: s.renormalize ? 1 : 0,
 });
 
 /** logits [T, E] -> probs [T, E], chosen [T, K] (u32), gates [T, K]. `table` is any buffer here (unused). */
