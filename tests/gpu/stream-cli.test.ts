@@ -3,7 +3,7 @@
  * disk, run with --gpu-memory at a sixth of its weight bytes, streams (`streamed`, at most 2 layers resident) and
  * gives the resident run's perplexity, calibration statistics file and pruning masks byte for byte, with its peak
  * GPU bytes under the budget; so do a perplexity under a masks file (its masks streamed with their layers: one
- * layer's worth on the GPU) and SparseGPT (its updated weights likewise), whose export evaluates the same.
+ * layer's worth on the GPU) and SparseGPT in both modes (its updated weights likewise), whose export evaluates the same.
  * SparseGPT's working set for one layer (Hessians, their factors, updated weights beside the layer's own) is about
  * five layers' weights here, so the model has 32 layers: a sixth of them holds it. `quantize` (RTN under a masks
  * file, GPTQ) streams too and writes the resident run's GPTQ folder.
@@ -96,8 +96,8 @@ describe('moe-lab with --gpu-memory at a sixth of the weights', () => {
     return { resident, streamed };
   };
 
-  /** `prune` at 50% in sequential mode on the windows, into `out`. */
-  const pruneArgs = (method: string, out: string) => [
+  /** `prune` at 50% on the windows (sequential mode unless `mode`), into `out`. */
+  const pruneArgs = (method: string, out: string, mode = 'sequential') => [
     'prune',
     '--model',
     model,
@@ -106,7 +106,7 @@ describe('moe-lab with --gpu-memory at a sixth of the weights', () => {
     '--sparsity',
     '0.5',
     '--mode',
-    'sequential',
+    mode,
     '--ids',
     windowsFile,
     '--out',
@@ -136,12 +136,15 @@ describe('moe-lab with --gpu-memory at a sixth of the weights', () => {
 
   it('SparseGPT prunes and its export evaluates as resident', async () => {
     // SparseGPT's updated weights (as large as the experts) stay within the budget too: prune, then evaluate the export.
-    // Sequential mode: one layer's Hessians at a time (dense mode sums every layer's in one pass).
-    await runs((tag) => pruneArgs('sparsegpt', join(work, `sparsegpt-${tag}`)));
-    for (const file of ['masks.safetensors', 'model.safetensors']) {
-      expect(digest(join(work, 'sparsegpt-streamed', file)), file).toBe(digest(join(work, 'sparsegpt-resident', file)));
+    // Both modes hold one layer's Hessians at a time (dense mode streamed: each layer pruned as soon as its sums are complete).
+    for (const mode of ['sequential', 'dense']) {
+      const out = (tag: string) => join(work, `sparsegpt-${mode}-${tag}`);
+      await runs((tag) => pruneArgs('sparsegpt', out(tag), mode));
+      for (const file of ['masks.safetensors', 'model.safetensors']) {
+        expect(digest(join(out('streamed'), file)), `${mode} ${file}`).toBe(digest(join(out('resident'), file)));
+      }
     }
-    const exported = await runs((tag) => ['ppl', '--model', join(work, `sparsegpt-${tag}`), '--ids', idsFile, '--ctx', '16', '--batch', '2']);
+    const exported = await runs((tag) => ['ppl', '--model', join(work, `sparsegpt-sequential-${tag}`), '--ids', idsFile, '--ctx', '16', '--batch', '2']);
     expect(numbers(exported.streamed)).toEqual(numbers(exported.resident));
   });
 

@@ -3,7 +3,8 @@
  * MoE tap (only this method pays for them), then per MoE layer the inverse-Hessian factors and the column
  * algorithm (prune-layer.ts). Modes, as calibrateOnGpu:
  * - dense: every layer's Hessians from the dense model in one pass (memory: all layers' sums at once,
- *   hessianBytesPerLayer x MoE layers), then every layer pruned;
+ *   hessianBytesPerLayer x MoE layers), then every layer pruned; a streamed model's layer-major pass sums and
+ *   prunes one layer at a time (the same sums: dense inputs either way);
  * - sequential (the paper's setting): layer l's Hessians come from inputs produced by layers < l already pruned
  *   and updated; the calibration's propagate pass runs layer l on its updated weights (GpuLayerMasks.weights), and
  *   only one layer's sums exist at a time.
@@ -111,7 +112,9 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
     return layer;
   };
   // A layer's shared expert is pruned only with its Hessians (prune-layer.ts targetsOf): not summed, it stays dense.
-  const hessians = await HessianAccumulator.create(model, mode === 'dense' ? moeLayers : moeLayers.slice(0, 1), options.shared ?? true);
+  // Dense mode sums every layer's Hessians in one pass, but a streamed model's pass is layer-major: one layer's at a time.
+  const upFront = mode === 'sequential' ? moeLayers.slice(0, 1) : model.streamed ? [] : moeLayers;
+  const hessians = await HessianAccumulator.create(model, upFront, options.shared ?? true);
   const calibration = {
     mode,
     tokensPerBatch: options.tokensPerBatch,
@@ -121,7 +124,24 @@ export async function sparseGptOnModel(model: GpuModel, windows: number[][], opt
   };
   try {
     let stats: CalibrationStats;
-    if (mode === 'dense') {
+    if (mode === 'dense' && model.streamed) {
+      // Each layer pruned as soon as its sums are complete, while it is still up: the dense inputs, hence the sums
+      // and the masks, are the resident run's.
+      stats = (
+        await calibrateOnGpu(model, windows, {
+          ...calibration,
+          beforeLayer: async (l) => {
+            if (spec.moeLayers[l]) await hessians.track(l);
+          },
+          afterLayer: async (l, layerStats) => {
+            if (!layerStats) return;
+            options.signal?.throwIfAborted();
+            await keep(await sparseGptLayer(model, l, hessians.of(l), layerStats, settingsOf(l)));
+            hessians.release(l);
+          },
+        })
+      ).stats;
+    } else if (mode === 'dense') {
       stats = (await calibrateOnGpu(model, windows, calibration)).stats;
       for (const l of moeLayers) {
         options.signal?.throwIfAborted();
