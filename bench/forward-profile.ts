@@ -44,6 +44,7 @@ function recordPass(): { key: string; run: () => Promise<void> }[] {
     // The hosts pick their matrix kernels from the recorder, as from a real one.
     matrixKernels: ctx.matrixKernels,
     subgroupStep: ctx.matrix.step,
+    subgroupAttention: ctx.matrix.attention,
     dispatch(kernel: Kernel, options: DispatchOptions) {
       steps.push({
         key: key(kernel, options),

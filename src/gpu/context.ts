@@ -34,10 +34,18 @@ export const MATRIX_SUBGROUP_STEPS = [8, 4] as const;
  * Chosen once per device: 'subgroup' with the largest step the device's smallest subgroup holds, when it has the
  * feature and subgroups of 4 or more; else 'tile' (step 0).
  */
-export function chooseMatrixKernels(adapter: GPUAdapter, device: GPUDevice, wanted: MatrixKernels = 'subgroup'): { kind: MatrixKernels; step: number } {
+export function chooseMatrixKernels(
+  adapter: GPUAdapter,
+  device: GPUDevice,
+  software: boolean,
+  wanted: MatrixKernels = 'subgroup',
+): { kind: MatrixKernels; step: number; attention: boolean } {
   const min = (adapter as GPUAdapter & { info?: { subgroupMinSize?: number } }).info?.subgroupMinSize ?? 0;
   const step = MATRIX_SUBGROUP_STEPS.find((s) => s <= min) ?? 0;
-  return wanted === 'subgroup' && device.features.has('subgroups') && step > 0 ? { kind: 'subgroup', step } : { kind: 'tile', step: 0 };
+  if (wanted !== 'subgroup' || !device.features.has('subgroups') || step === 0) return { kind: 'tile', step: 0, attention: false };
+  // nn/attention_subgroup is one subgroup of 8 lanes per workgroup: right for a CPU driver's SIMD, a waste of a
+  // GPU's 32- or 64-wide subgroups (whose one-query-per-thread nn/attention fills them).
+  return { kind: 'subgroup', step, attention: step === 8 && software };
 }
 
 export class GpuContext {
@@ -58,7 +66,7 @@ export class GpuContext {
     readonly device: GPUDevice,
     readonly caps: GpuCapabilities,
     /** The forward's matrix kernels on this device and their step along k (chooseMatrixKernels, once at setup). */
-    readonly matrix: { kind: MatrixKernels; step: number },
+    readonly matrix: { kind: MatrixKernels; step: number; attention: boolean },
   ) {
     this.memory.track(device);
     void device.lost.then((info) => {
@@ -89,7 +97,8 @@ export class GpuContext {
     } catch (error) {
       throw unavailable(`the adapter refused a device (${(error as Error).message})`);
     }
-    return new GpuContext(gpu, adapter, device, describeCapabilities(adapter, device), chooseMatrixKernels(adapter, device, options.matrixKernels));
+    const caps = describeCapabilities(adapter, device);
+    return new GpuContext(gpu, adapter, device, caps, chooseMatrixKernels(adapter, device, caps.isSoftware, options.matrixKernels));
   }
 
   /** Throws the device-lost or first uncaptured error, if any. */

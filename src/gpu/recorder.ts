@@ -40,6 +40,11 @@ export class Recorder {
     return this.ctx.matrixKernels;
   }
 
+  /** Whether attention runs nn/attention_subgroup on this device (GpuContext.matrix.attention). */
+  get subgroupAttention(): boolean {
+    return this.ctx.matrix.attention;
+  }
+
   /** Lanes per step along k of the subgroup matrix kernels on this device (GpuContext.matrix). */
   get subgroupStep(): number {
     return this.ctx.matrix.step;

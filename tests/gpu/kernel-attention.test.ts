@@ -1,4 +1,7 @@
-/** nn/rope and nn/attention against the CPU reference (applyRope / applyRotary, causalAttention), per window. */
+/**
+ * nn/rope and nn/attention against the CPU reference (applyRope / applyRotary, causalAttention), per window; the
+ * attention with both kernels (nn/attention_subgroup on lavapipe, nn/attention).
+ */
 import { describe, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { ropeFrequencies } from '../../src/engine/model/rope.ts';
@@ -6,7 +9,7 @@ import { applyRope, applyRotary, causalAttention } from '../../src/engine/refere
 import { recordAttention } from '../../src/gpu/kernels/nn/attention.ts';
 import { recordRope, ropeCosSinTable } from '../../src/gpu/kernels/nn/rope.ts';
 import { expectClose } from '../helpers/tolerance.ts';
-import { gpu, withinErrorScopes } from './gpu-context.ts';
+import { gpu, gpuWithMatrixKernels, withinErrorScopes } from './gpu-context.ts';
 import { normals } from './kernel-harness.ts';
 
 /** Runs `reference` on each window of `rowWidth`-float rows and concatenates the results. */
@@ -79,14 +82,16 @@ describe('kernel nn/rope', () => {
   });
 });
 
-describe('kernel nn/attention', () => {
+// 'subgroup': nn/attention_subgroup where the device is a CPU driver with subgroups of 8 (lavapipe), else nn/attention;
+// 'tile': nn/attention everywhere.
+describe.each(['subgroup', 'tile'] as const)('kernel nn/attention (%s kernels)', (kind) => {
   // S = 150 spans 3 query blocks and several key blocks (32 keys for D = 16; 16 for D = 128).
   it.each([
     [2, 150, 4, 2, 16],
     [1, 70, 3, 1, 128],
     [3, 5, 2, 2, 8],
   ])('B=%i S=%i Hq=%i Hkv=%i D=%i matches causalAttention per window', async (B, S, Hq, Hkv, D) => {
-    const ctx = await gpu();
+    const ctx = await gpuWithMatrixKernels(kind);
     const rng = createRng(S * D);
     const T = B * S;
     const q = normals(rng, T * Hq * D, 2);
@@ -118,7 +123,7 @@ describe('kernel nn/attention', () => {
     [1, 70, 2, 1, 64, 3, false],
     [1, 90, 4, 2, 16, null, true],
   ])('B=%i S=%i Hq=%i Hkv=%i D=%i window %s sinks %s matches causalAttention', async (B, S, Hq, Hkv, D, sliding, withSinks) => {
-    const ctx = await gpu();
+    const ctx = await gpuWithMatrixKernels(kind);
     const rng = createRng(S * D + 1);
     const T = B * S;
     const q = normals(rng, T * Hq * D, 2);

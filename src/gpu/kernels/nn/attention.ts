@@ -1,12 +1,14 @@
 /**
  * Host for shaders/nn/attention.wgsl: causal GQA over B windows of S tokens, flash-style online softmax, with
- * gpt_oss's sliding window and attention sinks as options.
+ * gpt_oss's sliding window and attention sinks as options. On CPU drivers with subgroups of 8 (GpuContext.matrix.attention),
+ * nn/attention_subgroup instead (same bindings' meaning, same result to rounding).
  * CPU reference: `causalAttention` in src/engine/reference/ops.ts.
  */
 import source from '../../../../shaders/nn/attention.wgsl';
 import { GpuError } from '../../errors.ts';
 import { defineKernel } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';
+import { attentionSubgroupKernel } from './attention_subgroup.ts';
 
 export const attentionKernel = defineKernel({ name: 'nn/attention', source });
 
@@ -36,6 +38,14 @@ export function recordAttention(rec: Recorder, a: AttentionArgs): void {
     throw new GpuError('limits', `attention supports even head dims up to ${MAX_HEAD_DIM} (this model has ${a.headDim})`);
   }
   if (a.heads % a.kvHeads !== 0) throw new Error(`attention: ${a.heads} query heads are not a multiple of ${a.kvHeads} kv heads`);
+  if (rec.subgroupAttention) {
+    const bindings = { x: a.q, weight: a.k, keep_mask: a.k, v: a.v, out: a.out, sinks: a.sinks ?? a.q };
+    const params = { seq_len: a.seqLen, heads: a.heads, kv_heads: a.kvHeads, scale: a.scale, sliding: a.sliding ?? 0, head_dim: a.headDim };
+    // One subgroup of 8 lanes per workgroup, BLOCK_Q query rows, 8 at a time (f32 k: WEIGHT_DTYPE 0, two per step).
+    const constants = { LANES: 8, SG_STEP: 8, TILE_M: BLOCK_Q, PAIRED: true, WEIGHT_DTYPE: 0, HAS_SINKS: Boolean(a.sinks) };
+    rec.dispatch(attentionSubgroupKernel, { bindings, params, constants, workgroups: [Math.ceil(a.seqLen / BLOCK_Q), a.heads, a.windows] });
+    return;
+  }
   rec.dispatch(attentionKernel, {
     // Without sinks the binding is never read: q stands in for it.
     bindings: { q: a.q, k: a.k, v: a.v, out: a.out, sinks: a.sinks ?? a.q },
