@@ -1,7 +1,7 @@
 /**
  * Model shapes and flags shared by bench/forward.ts and bench/forward-profile.ts: a config.json for
  * syntheticModelFolder (seeded random weights through the real upload path).
- *   --shape default   the shipped default model (DEFAULT_RECIPE, Mixtral layout): its layers, hidden size (heads of 32),
+ *   --shape default   the shipped default model (BROWN_MOE_3M_RECIPE, Mixtral layout): its layers, hidden size (heads of 32),
  *                     experts, top-k, expert FFN, vocab and context, untied head; --hidden scales the FFN with it
  *                     (--hidden 128 of the 8-expert brown-moe-3m gives the earlier brown-moe-4m shape, FFN 256);
  *                     --experts E, --topk K and --ffn I override the recipe's (to compare with a tree whose
@@ -13,7 +13,7 @@
  * --layers overrides the layer count of either; --batch / --seq default to 8 x 256 (default) and 4 x 512 (granite).
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_RECIPE } from '../src/engine/train/recipe.ts';
+import { BROWN_MOE_3M_RECIPE } from '../src/engine/train/recipe.ts';
 import type { MatrixKernels } from '../src/gpu/context.ts';
 
 export type BenchDtype = 'F16' | 'BF16' | 'F32';
@@ -31,7 +31,7 @@ export interface ForwardBenchShape {
 }
 
 function defaultConfig(hidden: number, layers: number, moe: { experts: number; topK: number; ffn: number }): Record<string, unknown> {
-  const m = DEFAULT_RECIPE.model;
+  const m = BROWN_MOE_3M_RECIPE.model;
   return {
     architectures: ['MixtralForCausalLM'],
     model_type: 'mixtral',
@@ -107,10 +107,10 @@ export function forwardBenchShape(extra: string[] = []): { shape: ForwardBenchSh
   if (matrixKernels !== 'subgroup' && matrixKernels !== 'tile') throw new Error(`--matrix-kernels must be subgroup or tile (got ${matrixKernels})`);
   const granite = v.shape === 'granite';
   if (!granite && v.shape !== 'default') throw new Error(`--shape must be default or granite (got ${v.shape})`);
-  const layers = count('layers', granite ? 24 : DEFAULT_RECIPE.model.numLayers, 1);
-  const hidden = count('hidden', DEFAULT_RECIPE.model.hiddenSize, 32);
+  const layers = count('layers', granite ? 24 : BROWN_MOE_3M_RECIPE.model.numLayers, 1);
+  const hidden = count('hidden', BROWN_MOE_3M_RECIPE.model.hiddenSize, 32);
   if (!granite && hidden % 32 !== 0) throw new Error(`--hidden must be a multiple of 32 (heads of 32; got ${hidden})`);
-  const m = DEFAULT_RECIPE.model;
+  const m = BROWN_MOE_3M_RECIPE.model;
   const experts = count('experts', m.numExperts, 1);
   const moe = { experts, topK: count('topk', m.topK, 1), ffn: count('ffn', Math.round((hidden * m.expertFfnSize) / m.hiddenSize), 1) };
   if (moe.topK > experts) throw new Error(`--topk must be at most --experts (${experts}; got ${moe.topK})`);
@@ -122,7 +122,7 @@ export function forwardBenchShape(extra: string[] = []): { shape: ForwardBenchSh
     dtype,
     layers,
     batch: count('batch', granite ? 4 : 8, 1),
-    seq: count('seq', granite ? 512 : DEFAULT_RECIPE.model.contextLength, 2),
+    seq: count('seq', granite ? 512 : BROWN_MOE_3M_RECIPE.model.contextLength, 2),
     warmup: count('warmup', 1, 0),
     iters: count('iters', 3, 1),
     matrixKernels,

@@ -8,7 +8,8 @@
  *      inference forward, sha256 of the checkpoint, `moe-lab prune` (magnitude, Wanda, MoE-Pruner, SparseGPT at 50%)
  *      with `ppl --masks` and `compare-masks` (Wanda vs MoE-Pruner), `moe-lab eval` on BLiMP; README.md,
  *      loss-curves.svg and the public/models/index.json entry.
- * Flags: --skip-data (use the corpus and tokenizer already built), --measure-only (steps 3-4 from a finished state).
+ * Flags: --skip-data (use the corpus and tokenizer already built), --measure-only (steps 3-4 from a finished state),
+ * --make-default (list the model as the page's default in public/models/index.json; without it the default stays).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -55,7 +56,9 @@ const BLIMP = { file: 'public/data/blimp/blimp-200.jsonl', limit: 50 };
 const PROMPTS = ['The jury said', 'In the morning, the', 'The President of the United States', 'She looked at him and'];
 const REPRODUCE = 'npm run train:default';
 
-const { values: flags } = parseArgs({ options: { 'skip-data': { type: 'boolean' }, 'measure-only': { type: 'boolean' } } });
+const { values: flags } = parseArgs({
+  options: { 'skip-data': { type: 'boolean' }, 'measure-only': { type: 'boolean' }, 'make-default': { type: 'boolean' } },
+});
 const io = { out: (t: string) => console.log(t), err: (t: string) => console.error(t) };
 
 function run(command: string, args: string[]): void {
@@ -137,11 +140,9 @@ async function pruningOf(densePpl: number): Promise<CardPruning> {
 }
 
 async function blimpOf(): Promise<CardBenchmark> {
-  const result = JSON.parse(await moeLab(['eval', '--model', MODEL, '--tasks', BLIMP.file, '--limit', String(BLIMP.limit), '--json'])) as {
-    accuracy: number;
-    tasks: { items: number }[];
-  };
-  return { file: BLIMP.file, limit: BLIMP.limit, items: result.tasks.reduce((n, t) => n + t.items, 0), accuracy: result.accuracy };
+  const argv = ['eval', '--model', MODEL, '--tasks', BLIMP.file, '--limit', String(BLIMP.limit), '--json'];
+  const { accuracy, items } = JSON.parse(await moeLab(argv)) as { accuracy: number; items: number };
+  return { file: BLIMP.file, limit: BLIMP.limit, items, accuracy };
 }
 
 /** Expert loads [L][E] (fractions of the routed assignments) from `moe-lab calibrate` on a text. */
@@ -348,7 +349,10 @@ async function measure(dtype: 'f16' | 'bf16'): Promise<void> {
   );
 }
 
-/** Lists the model in public/models/index.json as the default; every other entry stays, not default. */
+/**
+ * Lists the model in public/models/index.json; with --make-default as the default (every other entry stays, not
+ * default), else every other entry keeps its flag.
+ */
 async function updateIndex(card: CardData): Promise<void> {
   const path = 'public/models/index.json';
   const entries = existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>[]) : [];
@@ -358,13 +362,13 @@ async function updateIndex(card: CardData): Promise<void> {
     id: recipe.id,
     name: `Brown MoE ${(card.parameters.total / 1e6).toFixed(1)}M (${family}, ${c.numExperts} experts, top-${c.topK}${renormalizesTopK(c) ? '' : ' unnormalized'})`,
     path: `models/${recipe.id}`,
-    default: true,
+    default: flags['make-default'] === true,
     description:
       `A ${(card.parameters.total / 1e6).toFixed(1)}M-parameter ${family} (${c.numLayers} layers, ${c.numExperts} experts top-${c.topK}, hidden ${c.hiddenSize}, ` +
       `vocab ${c.vocabSize}) trained by MoE Lab's WGSL trainer on the Brown Corpus; ${card.heldout.overall.bitsPerByte.toFixed(2)} bits per byte on the held-out Brown text.`,
   };
-  const others = entries.filter((e) => e.id !== recipe.id).map((e) => ({ ...e, default: false }));
-  await writeFile(path, `${JSON.stringify([entry, ...others], null, 2)}\n`);
+  const others = entries.filter((e) => e.id !== recipe.id).map((e) => (entry.default ? { ...e, default: false } : e));
+  await writeFile(path, `${JSON.stringify(entry.default ? [entry, ...others] : [...others, entry], null, 2)}\n`);
 }
 
 if (!flags['measure-only']) {
