@@ -9,7 +9,7 @@
  * file, GPTQ) streams too and writes the resident run's GPTQ folder.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -18,33 +18,13 @@ import { createRng } from '../../src/engine/random.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { checkpointWeightBytes } from '../../src/gpu/model/gpu-model.ts';
 import { runCli } from '../helpers/cli.ts';
+import { STREAM_MIXTRAL_CONFIG, writeSyntheticModel } from '../helpers/stream-model.ts';
 
-const CONFIG = {
-  architectures: ['MixtralForCausalLM'],
-  model_type: 'mixtral',
-  hidden_size: 64,
-  intermediate_size: 64,
-  num_hidden_layers: 32,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  head_dim: 16,
-  num_local_experts: 8,
-  num_experts_per_tok: 2,
-  vocab_size: 128,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10000,
-  max_position_embeddings: 64,
-  tie_word_embeddings: false,
-};
+const CONFIG = STREAM_MIXTRAL_CONFIG;
 
 /** The synthetic folder's files on disk (the CLI reads folders). */
 async function writeModel(dir: string): Promise<void> {
-  const folder = syntheticModelFolder(CONFIG, 'F32', 3);
-  mkdirSync(dir, { recursive: true });
-  for (const file of ['config.json', 'model.safetensors']) {
-    const source = (await folder.open(file))!;
-    writeFileSync(join(dir, file), await source.read(0, await source.size()));
-  }
+  await writeSyntheticModel(dir, CONFIG, 3);
 }
 
 /** A file's SHA-256 (deep equality over a multi-MB Buffer takes minutes). */

@@ -187,6 +187,11 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     } finally {
       process.off('SIGINT', onSignal);
     }
+    // The run is over: its GPU state goes before the distilled model is uploaded for evaluation (under a budget both
+    // would not fit); the resumable state is read first.
+    await session.suspend();
+    const saved = flags.flag('save-state') ? await session.state() : null;
+    session.destroy();
     const distilled = await session.distilledModel(out);
     const distilledPpl = evaluation && pplOptions ? await session.perplexity('distilled', evaluation.tokens, pplOptions, distilled.checkpoint) : null;
     const perplexity = dense && pruned && distilledPpl ? { dense: entryOf(dense), pruned: entryOf(pruned), distilled: entryOf(distilledPpl) } : null;
@@ -221,7 +226,7 @@ async function run(argv: string[], io: CommandIo): Promise<number> {
     await mkdir(out, { recursive: true });
     for (const file of distilled.files) await writeFile(join(out, file.path), file.bytes);
     await writeFile(join(out, DISTILL_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
-    if (flags.flag('save-state')) await writeFile(join(out, DISTILL_STATE_FILE), encodeDistillState(await session.state()));
+    if (saved) await writeFile(join(out, DISTILL_STATE_FILE), encodeDistillState(saved));
     const curvesFile = flags.optionalString('curves');
     if (curvesFile) await writeFile(curvesFile, curvesSvg(report.curves, `distillation of ${basename(resolve(studentDir))}`));
     if (distilled.nonzeroPruned) throw new Error(`${distilled.nonzeroPruned} pruned weights are not 0 in the written model (a bug: the masks must survive)`);

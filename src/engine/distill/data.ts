@@ -61,15 +61,19 @@ export class WindowOrder {
   /** The batch of step `step` (from 0). */
   batchAt(step: number): DistillBatch {
     const S = this.window;
-    const B = this.batch;
-    const epoch = Math.floor(step / this.batchesPerEpoch);
-    const order = this.epochOrder(epoch);
-    const within = step % this.batchesPerEpoch;
-    const ids = new Uint32Array(B * S);
-    for (let b = 0; b < B; b++) {
-      const w = this.windows[order[within * B + b]];
+    const ids = new Uint32Array(this.batch * S);
+    for (const [b, index] of this.windowsAt(step).entries()) {
+      const w = this.windows[index];
       for (let s = 0; s < S; s++) ids[b * S + s] = w[s];
     }
-    return { epoch, ids };
+    return { epoch: Math.floor(step / this.batchesPerEpoch), ids };
+  }
+
+  /** The indices into `windows` of step `step`'s B windows, in batch order. */
+  windowsAt(step: number): Uint32Array {
+    const B = this.batch;
+    const order = this.epochOrder(Math.floor(step / this.batchesPerEpoch));
+    const within = step % this.batchesPerEpoch;
+    return order.slice(within * B, within * B + B);
   }
 }

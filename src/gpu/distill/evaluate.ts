@@ -7,7 +7,7 @@ import type { Checkpoint } from '../../engine/model/checkpoint.ts';
 import type { MaskSet } from '../../engine/model/mask-set.ts';
 import type { GpuContext } from '../context.ts';
 import { evaluatePerplexity, type PerplexityOptions, type PerplexityReport } from '../eval/perplexity.ts';
-import { GpuModel } from '../model/gpu-model.ts';
+import { checkpointWeightBytes, GpuModel, streamsUnder } from '../model/gpu-model.ts';
 import { uploadMasks } from '../model/gpu-mask-set.ts';
 
 export async function checkpointPerplexity(
@@ -17,7 +17,8 @@ export async function checkpointPerplexity(
   tokens: ArrayLike<number>,
   options: PerplexityOptions,
 ): Promise<PerplexityReport> {
-  const model = await GpuModel.upload(ctx, checkpoint, { signal: options.signal });
+  // Under a GPU memory budget the layers stream (the rule `moe-lab ppl` follows), with the same numbers.
+  const model = await GpuModel.upload(ctx, checkpoint, { signal: options.signal, stream: streamsUnder(ctx.memory.budget, checkpointWeightBytes(checkpoint)) });
   try {
     const gpuMasks = masks ? await uploadMasks(model, masks) : null;
     try {

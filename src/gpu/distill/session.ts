@@ -6,7 +6,9 @@
  * windows, and at layer l's tap (src/gpu/model/taps.ts: its MoE input and the student's routing) takes one
  * optimizer step on that layer's experts (distiller.ts). When the layer's steps are done its f32 experts are
  * written into the model and the next layer begins. The run may stop between steps and continue (pause /
- * resume, or a saved state); batches being a function of (layer step, seed) it continues exactly. No Node APIs.
+ * resume, or a saved state); batches being a function of (layer step, seed) it continues exactly. A model above
+ * the GPU memory budget streams: the steps of layer l run layer l alone on its inputs, computed layer-major
+ * (layer-inputs.ts), and its distilled experts become the layer's replacement weights in the mask set. No Node APIs.
  */
 import { WindowOrder } from '../../engine/distill/data.ts';
 import { distilledFolderFiles, memoryFolder, pruneViolations, roundToStored, type FolderFile } from '../../engine/distill/export.ts';
@@ -23,11 +25,14 @@ import type { GpuContext } from '../context.ts';
 import type { PerplexityOptions, PerplexityReport } from '../eval/perplexity.ts';
 import { writeExperts } from '../model/expert-writeback.ts';
 import { GpuForward } from '../model/forward.ts';
-import { GpuModel } from '../model/gpu-model.ts';
-import { uploadMasks, type GpuMaskSet } from '../model/gpu-mask-set.ts';
+import { checkpointWeightBytes, GpuModel, streamsUnder } from '../model/gpu-model.ts';
+import { GpuMaskSet, uploadMasks } from '../model/gpu-mask-set.ts';
+import { encodeWeights } from '../../engine/prune/packing.ts';
 import type { MoeLayerTap } from '../model/taps.ts';
 import { LayerDistiller, LOG_SLOTS } from './distiller.ts';
 import { checkpointPerplexity } from './evaluate.ts';
+import { StreamedLayerInputs } from './layer-inputs.ts';
+import { weightBufferBytes } from '../weights.ts';
 
 export interface DistillSessionInput {
   teacher: Checkpoint;
@@ -73,6 +78,9 @@ export class DistillSession {
   private layerIndex = 0;
   private distiller: LayerDistiller | null = null;
   private logged = 0;
+  private destroyed = false;
+  /** Steps of the layer under way when the session was destroyed (`step` still counts them). */
+  private stepsAtDestroy = 0;
 
   private constructor(
     readonly ctx: GpuContext,
@@ -82,6 +90,10 @@ export class DistillSession {
     private readonly model: GpuModel,
     private readonly masks: GpuMaskSet | null,
     private readonly forward: GpuForward,
+    /** A streamed model's layer inputs (layer-inputs.ts); null: resident, each step runs layers 0..l. */
+    private readonly inputs: StreamedLayerInputs | null,
+    /** A streamed model's forward for the last N mod B windows of the inputs' pass. */
+    private readonly rest: GpuForward | null,
   ) {
     this.curves = input.resume ? structuredClone(input.resume.curves) : emptyCurves();
     this.layers = input.resume ? structuredClone(input.resume.layers) : [];
@@ -96,21 +108,39 @@ export class DistillSession {
     if (order.window > limit)
       throw new ModelFileError(file, 'unsupported', `training windows of ${order.window} tokens are longer than the model's context ${limit}`);
     const problem = await prepareDistillation(input.teacher, input.student, input.signal);
-    const model = await GpuModel.upload(ctx, input.student, { signal: input.signal });
+    // The one streaming rule (the CLI's --gpu-memory, the page's budget): layer-major under the budget.
+    const stream = streamsUnder(ctx.memory.budget, checkpointWeightBytes(input.student));
+    if (stream && problem.layers.some((l) => hasExpertBiases(input.student, l.student))) {
+      throw new ModelFileError(
+        file,
+        'unsupported',
+        "gpt_oss's expert biases cannot follow a streamed layer: distill this model under a GPU memory budget (--gpu-memory, the page's gpumem) above its weight bytes",
+      );
+    }
+    const model = await GpuModel.upload(ctx, input.student, { signal: input.signal, stream });
     let masks: GpuMaskSet | null = null;
     let forward: GpuForward | null = null;
+    let rest: GpuForward | null = null;
+    let inputs: StreamedLayerInputs | null = null;
     try {
-      masks = problem.masks ? await uploadMasks(model, problem.masks) : null;
+      // Streamed: distilled experts become their layer's replacement weights in this set, so it always exists.
+      masks = problem.masks ? await uploadMasks(model, problem.masks) : stream ? GpuMaskSet.forModel(model) : null;
       forward = new GpuForward(model, order.batch, order.window);
+      if (stream) {
+        const N = order.windows.length;
+        rest = N % order.batch ? new GpuForward(model, N % order.batch, order.window) : null;
+        inputs = new StreamedLayerInputs(model, masks!, order, forward, rest, Math.max(0, ...problem.layers.map((l) => replacementBytes(model, l.layer))));
+      }
     } catch (error) {
+      rest?.destroy();
       forward?.destroy();
       masks?.destroy();
       model.destroy();
       throw error;
     }
-    const session = new DistillSession(ctx, input, problem, order, model, masks, forward);
+    const session = new DistillSession(ctx, input, problem, order, model, masks, forward, inputs, rest);
     try {
-      if (input.resume) session.resumeFrom(input.resume);
+      if (input.resume) await session.resumeFrom(input.resume);
     } catch (error) {
       session.destroy();
       throw error;
@@ -118,7 +148,7 @@ export class DistillSession {
     return session;
   }
 
-  private resumeFrom(state: DistillState): void {
+  private async resumeFrom(state: DistillState): Promise<void> {
     const layers = this.problem.layers;
     if (state.layerIndex > layers.length) throw new RangeError(`the saved state is at MoE layer ${state.layerIndex}, the model has ${layers.length}`);
     for (const [i, layer] of layers.entries()) {
@@ -126,7 +156,7 @@ export class DistillSession {
       const values = state.experts.get(layer.layer);
       if (!values || values.length !== layer.student.length)
         throw new RangeError(`the saved state lacks layer ${layer.layer}'s ${layer.student.length} expert weights (has ${values?.length ?? 0})`);
-      if (i < state.layerIndex) this.finishLayer(layer.layer, values);
+      if (i < state.layerIndex) await this.finishLayer(layer.layer, values);
       else {
         const d = this.openLayer(i, values);
         d.setMoments(state.moments);
@@ -139,7 +169,7 @@ export class DistillSession {
 
   /** Optimizer steps taken, over all layers. */
   get step(): number {
-    return Math.min(this.layerIndex, this.problem.layers.length) * this.input.settings.steps + (this.distiller?.step ?? 0);
+    return Math.min(this.layerIndex, this.problem.layers.length) * this.input.settings.steps + (this.distiller?.step ?? this.stepsAtDestroy);
   }
 
   /** Steps of a whole run: steps per layer x MoE layers. */
@@ -164,7 +194,7 @@ export class DistillSession {
         topK: spec.topK,
         expertFfn: spec.expertFfnSize,
         activation: spec.expertActivation,
-        biases: Boolean(this.model.layers[layer.layer].expertBias),
+        biases: hasExpertBiases(this.input.student, layer.student),
       },
       { beta1: s.beta1, beta2: s.beta2, eps: s.adamEps, weightDecay: s.weightDecay, maxNorm: s.maxGradNorm },
       { teacher: layer.teacher, student, kept: layer.kept },
@@ -173,16 +203,36 @@ export class DistillSession {
     return this.distiller;
   }
 
-  /** Layer `layer`'s experts are final: into the model (as the files will store them) and the distilled set. */
-  private finishLayer(layer: number, values: Float32Array): void {
-    const { numExperts: E, expertFfnSize: I, hiddenSize: H } = this.model.spec;
-    const biases = Boolean(this.model.layers[layer].expertBias);
-    writeExperts(this.model, layer, roundToStored(this.input.student, layer, values), expertParameterLayout({ E, H, I, biases }));
+  /**
+   * Layer `layer`'s experts are final: into the model as the files will store them (a streamed model: as the
+   * layer's replacement weights in the mask set, which go up and down with the layer) and the distilled set.
+   */
+  private async finishLayer(layer: number, values: Float32Array): Promise<void> {
+    const rounded = roundToStored(this.input.student, layer, values);
+    if (this.inputs) {
+      const layout = expertParameterLayout({ ...expertShape(this.input.student), biases: false });
+      const infos = this.model.matrixInfos[layer];
+      await this.masks!.update(layer, (m) => {
+        m.weights['experts.gate_up'] = encodeWeights(rounded.subarray(layout.gateUp, layout.down), infos['experts.gate_up']!.dtype);
+        m.weights['experts.down'] = encodeWeights(rounded.subarray(layout.down, layout.matrices), infos['experts.down']!.dtype);
+      });
+    } else {
+      const biases = Boolean(this.model.layers[layer].expertBias);
+      writeExperts(this.model, layer, rounded, expertParameterLayout({ ...expertShape(this.input.student), biases }));
+    }
     this.experts.set(layer, values);
   }
 
   /** The student's forward on batch `b` of the data, through layer `layer`, with `atTap` recorded at its MoE tap. */
   private async forwardThrough(layer: number, b: number, atTap: (tap: MoeLayerTap) => void): Promise<void> {
+    if (this.inputs) {
+      // Layers 0..layer-1 are final: their output for the batch's windows is in the stashes.
+      const rec = this.ctx.record('distill step');
+      this.inputs.gather(rec, this.order.windowsAt(b));
+      this.forward.recordLayer(rec, layer, { masks: this.masks?.layers[layer] ?? null, onMoeLayer: atTap });
+      await rec.submit();
+      return;
+    }
     const batch = this.order.batchAt(b);
     this.forward.writeIds(batch.ids);
     const rec = this.ctx.record('distill step');
@@ -208,6 +258,7 @@ export class DistillSession {
       while (this.layerIndex < this.problem.layers.length) {
         const layer = this.problem.layers[this.layerIndex];
         const d = this.distiller ?? this.openLayer(this.layerIndex, layer.student);
+        await this.inputs?.reach(layer.layer, hooks.signal);
         const base = this.layerIndex * s.steps;
         const flush = async () => {
           const entries = (await d.readLogs(this.logged)).map((e) => ({
@@ -241,16 +292,26 @@ export class DistillSession {
         await flush();
         summary.mse_after = await this.evaluateLayer(d, layer.layer);
         summary.seconds += (performance.now() - layerStart) / 1000;
-        this.finishLayer(layer.layer, await d.getParameters());
+        const values = await d.getParameters();
         d.destroy();
         this.distiller = null;
+        await this.finishLayer(layer.layer, values);
         this.layerIndex++;
+        if (this.finished) await this.inputs?.release();
         await hooks.onLayer?.(summary);
       }
       return { finished: true };
     } finally {
       this.seconds += (performance.now() - start) / 1000;
     }
+  }
+
+  /**
+   * Frees what a streamed run keeps between steps beside the layer under way's distiller: the layer inputs and the
+   * layer held on the GPU (the next run() computes them again, to the same bits). Nothing for a resident model.
+   */
+  async suspend(): Promise<void> {
+    await this.inputs?.release();
   }
 
   /** The resumable state (the layer under way's experts and moments read from the GPU). */
@@ -297,11 +358,37 @@ export class DistillSession {
     return checkpointPerplexity(this.ctx, checkpoint, which === 'dense' ? null : this.problem.masks, tokens, options);
   }
 
+  /** Frees the session's GPU state (again: nothing); distilledModel and perplexity still work after it. */
   destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.stepsAtDestroy = this.distiller?.step ?? 0;
     this.distiller?.destroy();
     this.distiller = null;
+    this.inputs?.destroy();
+    this.rest?.destroy();
     this.forward.destroy();
     this.masks?.destroy();
     this.model.destroy();
   }
+}
+
+/** Whether a layer's parameters [P_l] hold expert biases after the matrices (gpt_oss). */
+function hasExpertBiases(checkpoint: Checkpoint, values: Float32Array): boolean {
+  return values.length !== expertParameterLayout({ ...expertShape(checkpoint), biases: false }).count;
+}
+
+/** E, H, I of a checkpoint's routed experts (the parameter layout's shape). */
+function expertShape(checkpoint: Checkpoint): { E: number; H: number; I: number } {
+  const { numExperts: E, hiddenSize: H, expertFfnSize: I } = checkpoint.spec;
+  return { E, H, I };
+}
+
+/** GPU bytes of layer l's distilled experts as replacement weights (the model's expert dtype). */
+function replacementBytes(model: GpuModel, l: number): number {
+  const infos = model.matrixInfos[l];
+  return (['experts.gate_up', 'experts.down'] as const).reduce((sum, key) => {
+    const info = infos[key];
+    return sum + (info ? weightBufferBytes(info.dtype, info.elements) : 0);
+  }, 0);
 }

@@ -59,6 +59,15 @@ export class ResidualStash {
     else this.ctx.write(hidden, this.cpu!);
   }
 
+  /**
+   * `bytes` of the stash from `byteOffset` into `target` at `targetOffset` (a copy in `rec`, or a queue write that
+   * precedes `rec`'s submit): some windows' rows of the residual stream, gathered into another pass's ws.hidden.
+   */
+  copyRange(rec: Recorder, byteOffset: number, bytes: number, target: GPUBuffer, targetOffset: number): void {
+    if (this.gpu) rec.copy(this.gpu, byteOffset, target, targetOffset, bytes);
+    else this.ctx.write(target, this.cpu!.subarray(byteOffset / 4, (byteOffset + bytes) / 4), targetOffset);
+  }
+
   /** The stash = ws.hidden after `rec`'s commands: a copy recorded into `rec`, which this submits. */
   async save(rec: Recorder): Promise<void> {
     const hidden = this.forward.ws.hidden;
