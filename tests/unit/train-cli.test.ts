@@ -1,8 +1,13 @@
-/** `moe-lab train` refuses bad input with one line before touching the GPU (the run itself: docs/training.md). */
-import { mkdirSync, writeFileSync } from 'node:fs';
+/** `moe-lab train` refuses bad input with one line before touching the GPU, and the default recipe's warm start reads its source folder (the run itself: docs/training.md). */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
+import { warmStartFromFolder } from '../../src/cli/commands/train.ts';
+import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
+import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
+import { paramLayout } from '../../src/engine/train/config.ts';
+import { DEFAULT_RECIPE } from '../../src/engine/train/recipe.ts';
 import { tempDir } from '../helpers/safetensors-bytes.ts';
 
 const temp = tempDir('moe-lab-train-');
@@ -44,5 +49,24 @@ describe('moe-lab train: input errors', () => {
     const { code, err } = await runInProcess(['train', '--out', out, '--resume']);
     expect(code).toBe(1);
     expect(err).toMatch(/state\.safetensors/);
+  });
+});
+
+describe("DEFAULT_RECIPE's warm start", () => {
+  it('reads its source folder into the split layout (router rows times routerScale), and names a missing folder', async () => {
+    const params = (await warmStartFromFolder(DEFAULT_RECIPE))!;
+    const w = DEFAULT_RECIPE.warmStart!;
+    const layout = paramLayout(DEFAULT_RECIPE.model);
+    expect(params).toHaveLength(layout.count);
+    const path = join(w.model, 'model.safetensors');
+    const source = new MemoryByteSource(path, new Uint8Array(readFileSync(path)));
+    const info = (await readSafetensorsHeader(source)).tensors.get('model.layers.2.block_sparse_moe.gate.weight')!;
+    const H = DEFAULT_RECIPE.model.hiddenSize;
+    const row = bytesToFloat32(info, await readTensorBytes(source, info)).subarray(3 * H, 4 * H);
+    // Expert 3's second part in layer 2.
+    const part = layout.layers[2].router.offset + (3 * w.splitExperts + 1) * H;
+    expect(Array.from(params.subarray(part, part + H))).toEqual(Array.from(row, (v) => Math.fround(w.routerScale * v)));
+    const missing = { ...DEFAULT_RECIPE, warmStart: { ...w, model: join(temp.dir, 'none') } };
+    await expect(warmStartFromFolder(missing)).rejects.toThrow(/none.*model\.safetensors.*not found/);
   });
 });
