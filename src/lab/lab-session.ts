@@ -15,7 +15,7 @@ import type { PruneRequest, PruneSummary } from '../api/lab.ts';
 import type { PruneReport } from '../engine/prune/report.ts';
 import type { TextTokenizer } from '../engine/tokenizer.ts';
 import type { GpuContext } from '../gpu/context.ts';
-import { checkpointWeightBytes, GpuModel, streamsUnder } from '../gpu/model/gpu-model.ts';
+import { GpuModel, streamsOn } from '../gpu/model/gpu-model.ts';
 import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
 
 export interface LoadedModel {
@@ -114,7 +114,7 @@ export class LabSession {
         GpuModel.upload(ctx, checkpoint, {
           signal,
           // Weights beyond the GPU memory budget stream layer by layer (docs/forward.md "Layer streaming").
-          stream: streamsUnder(ctx.memory.budget, checkpointWeightBytes(checkpoint)),
+          stream: streamsOn(ctx, checkpoint),
           onProgress: (p) =>
             onProgress?.({ stage: 'upload', message: `Uploading ${name} to the GPU: ${p.tensor}`, done: p.doneBytes, total: p.totalBytes, unit: 'bytes' }),
         }),

@@ -7,7 +7,7 @@ import type { Checkpoint } from '../../engine/model/checkpoint.ts';
 import type { MaskSet } from '../../engine/model/mask-set.ts';
 import type { GpuContext } from '../context.ts';
 import { evaluatePerplexity, type PerplexityOptions, type PerplexityReport } from '../eval/perplexity.ts';
-import { checkpointWeightBytes, GpuModel, streamsUnder } from '../model/gpu-model.ts';
+import { GpuModel, streamsOn } from '../model/gpu-model.ts';
 import { uploadMasks } from '../model/gpu-mask-set.ts';
 
 export async function checkpointPerplexity(
@@ -18,7 +18,7 @@ export async function checkpointPerplexity(
   options: PerplexityOptions,
 ): Promise<PerplexityReport> {
   // Under a GPU memory budget the layers stream (the rule `moe-lab ppl` follows), with the same numbers.
-  const model = await GpuModel.upload(ctx, checkpoint, { signal: options.signal, stream: streamsUnder(ctx.memory.budget, checkpointWeightBytes(checkpoint)) });
+  const model = await GpuModel.upload(ctx, checkpoint, { signal: options.signal, stream: streamsOn(ctx, checkpoint) });
   try {
     const gpuMasks = masks ? await uploadMasks(model, masks) : null;
     try {

@@ -25,7 +25,7 @@ import type { GpuContext } from '../context.ts';
 import type { PerplexityOptions, PerplexityReport } from '../eval/perplexity.ts';
 import { writeExperts } from '../model/expert-writeback.ts';
 import { GpuForward } from '../model/forward.ts';
-import { checkpointWeightBytes, GpuModel, streamsUnder } from '../model/gpu-model.ts';
+import { GpuModel, streamsOn } from '../model/gpu-model.ts';
 import { GpuMaskSet, uploadMasks } from '../model/gpu-mask-set.ts';
 import { encodeWeights } from '../../engine/prune/packing.ts';
 import type { MoeLayerTap } from '../model/taps.ts';
@@ -109,7 +109,7 @@ export class DistillSession {
       throw new ModelFileError(file, 'unsupported', `training windows of ${order.window} tokens are longer than the model's context ${limit}`);
     const problem = await prepareDistillation(input.teacher, input.student, input.signal);
     // The one streaming rule (the CLI's --gpu-memory, the page's budget): layer-major under the budget.
-    const stream = streamsUnder(ctx.memory.budget, checkpointWeightBytes(input.student));
+    const stream = streamsOn(ctx, input.student);
     if (stream && problem.layers.some((l) => hasExpertBiases(input.student, l.student))) {
       throw new ModelFileError(
         file,

@@ -97,6 +97,11 @@ export function streamsUnder(budget: number | null, weightBytes: number): boolea
   return budget !== null && weightBytes > budget;
 }
 
+/** `streamsUnder` for `checkpoint` on `ctx`: what every upload of a whole model asks (lab session, distillation). */
+export function streamsOn(ctx: GpuContext, checkpoint: Checkpoint): boolean {
+  return streamsUnder(ctx.memory.budget, checkpointWeightBytes(checkpoint));
+}
+
 /** Bytes of every tensor the GPU model reads from `checkpoint` (what a resident upload puts on the GPU, near enough). */
 export function checkpointWeightBytes(checkpoint: Checkpoint): number {
   const tensors = [...residentTensors(checkpoint), ...checkpoint.names.layers.flatMap(layerTensors)];
