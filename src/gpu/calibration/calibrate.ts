@@ -88,7 +88,7 @@ class Passes {
   of(windows: number): { forward: GpuForward; scratch: StatsScratch } {
     let shape = this.shapes.get(windows);
     if (!shape) {
-      const forward = new GpuForward(this.model, windows, this.seqLen);
+      const forward = new GpuForward(this.model, windows, this.seqLen, false);
       shape = { forward, scratch: new StatsScratch(this.model.ctx, this.model.spec, forward.tokens) };
       this.shapes.set(windows, shape);
     }

@@ -61,7 +61,7 @@ export async function recordTokenRouting(model: GpuModel, windows: number[][], o
   if (windows.length === 0 || windows.some((w) => w.length !== windows[0].length || w.length === 0)) {
     throw new RangeError('routing record: give one or more windows of token ids, all of the same length');
   }
-  const forward = new GpuForward(model, windows.length, windows[0].length);
+  const forward = new GpuForward(model, windows.length, windows[0].length, false);
   const T = forward.tokens;
   const K = spec.topK;
   const E = spec.numExperts;

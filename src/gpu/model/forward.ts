@@ -55,11 +55,13 @@ export class GpuForward {
     readonly model: GpuModel,
     readonly windows: number,
     readonly seqLen: number,
+    /** false: embedding and layers only (calibration needs no logits): the workspace has no logits chunk. */
+    head = true,
   ) {
     if (!Number.isInteger(windows) || !Number.isInteger(seqLen) || windows < 1 || seqLen < 1) {
       throw new RangeError(`forward: windows and sequence length must be positive integers (got ${windows} x ${seqLen})`);
     }
-    this.ws = new Workspace(model.ctx, model.spec, windows, seqLen);
+    this.ws = new Workspace(model.ctx, model.spec, windows, seqLen, head);
   }
 
   get tokens(): number {

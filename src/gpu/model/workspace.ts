@@ -72,8 +72,8 @@ export class Workspace {
   readonly sharedOut: GPUBuffer | null; // [T, H]
   readonly sharedGateLogit: GPUBuffer | null; // [T]
   // LM head
-  readonly logitRows: number; // rows per logits chunk
-  readonly logits: GPUBuffer; // [logitRows, V]
+  readonly logitRows: number; // rows per logits chunk (0 without the head)
+  private readonly logitsBuffer: GPUBuffer | null; // [logitRows, V]
   readonly nll: GPUBuffer; // [T]
   private readonly buffers: GPUBuffer[] = [];
 
@@ -82,6 +82,8 @@ export class Workspace {
     readonly spec: MoeModelSpec,
     readonly windows: number, // B
     readonly seqLen: number, // S
+    /** false: embedding and layers only (calibration), no logits chunk, which is up to 64 MiB of a GPU memory budget. */
+    readonly head = true,
   ) {
     const T = windows * seqLen;
     this.tokens = T;
@@ -142,9 +144,14 @@ export class Workspace {
     this.sharedOut = shared ? make('shared out', T * H * f32) : null;
     this.sharedGateLogit = shared?.gated ? make('shared gate logit', T * f32) : null;
 
-    this.logitRows = logitRowsPerChunk(V, T, Math.min(limit, LOGITS_CHUNK_BYTES));
-    this.logits = make('logits', this.logitRows * V * f32);
+    this.logitRows = head ? logitRowsPerChunk(V, T, Math.min(limit, LOGITS_CHUNK_BYTES)) : 0;
+    this.logitsBuffer = head ? make('logits', this.logitRows * V * f32) : null;
     this.nll = make('nll', T * f32);
+  }
+
+  get logits(): GPUBuffer {
+    if (!this.logitsBuffer) throw new Error('forward: this pass was built without the LM head (head: false), so it has no logits');
+    return this.logitsBuffer;
   }
 
   destroy(): void {
