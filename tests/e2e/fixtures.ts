@@ -7,16 +7,16 @@ const index = JSON.parse(readFileSync(join(PUBLIC, 'models/index.json'), 'utf8')
 const entry = index.find((m) => m.default) ?? index[0];
 const config = JSON.parse(readFileSync(join(PUBLIC, entry.path, 'config.json'), 'utf8')) as {
   num_hidden_layers: number;
-  num_local_experts: number;
   num_experts_per_tok: number;
-};
+} & ({ num_local_experts: number } | { num_experts: number });
 
 /** The model a plain first visit loads (public/models/index.json's default entry) and what its summary shows. */
 export const DEFAULT_MODEL = {
   id: entry.id,
   name: entry.name,
   layers: config.num_hidden_layers,
-  experts: config.num_local_experts,
+  // Mixtral names the routed experts num_local_experts, Qwen2-MoE num_experts.
+  experts: 'num_local_experts' in config ? config.num_local_experts : config.num_experts,
   topK: config.num_experts_per_tok,
 };
 

@@ -53,7 +53,7 @@ describe('moe-lab train: input errors', () => {
 });
 
 describe("DEFAULT_RECIPE's warm start", () => {
-  it('reads its source folder into the split layout (router rows times routerScale), and names a missing folder', async () => {
+  it('reads its source folder into the split layout (router rows perturbed, times routerScale), and names a missing folder', async () => {
     const params = (await warmStartFromFolder(DEFAULT_RECIPE))!;
     const w = DEFAULT_RECIPE.warmStart!;
     const layout = paramLayout(DEFAULT_RECIPE.model);
@@ -63,9 +63,24 @@ describe("DEFAULT_RECIPE's warm start", () => {
     const info = (await readSafetensorsHeader(source)).tensors.get('model.layers.2.block_sparse_moe.gate.weight')!;
     const H = DEFAULT_RECIPE.model.hiddenSize;
     const row = bytesToFloat32(info, await readTensorBytes(source, info)).subarray(3 * H, 4 * H);
-    // Expert 3's second part in layer 2.
-    const part = layout.layers[2].router.offset + (3 * w.splitExperts + 1) * H;
-    expect(Array.from(params.subarray(part, part + H))).toEqual(Array.from(row, (v) => Math.fround(w.routerScale * v)));
+    // Expert 3's parts in layer 2: without noise each is the parent's row times routerScale.
+    const partRow = (values: Float32Array, part: number) => {
+      const at = layout.layers[2].router.offset + (3 * w.splitExperts + part) * H;
+      return Array.from(values.subarray(at, at + H));
+    };
+    const { routerNoise, ...plain } = w;
+    const unperturbed = (await warmStartFromFolder({ ...DEFAULT_RECIPE, warmStart: plain }))!;
+    expect(partRow(unperturbed, 1)).toEqual(Array.from(row, (v) => Math.fround(w.routerScale * v)));
+    // With the recipe's noise each part's row is the parent's plus its own N(0, (std * sd(row))^2), then scaled;
+    // nothing else changes, and the same seed gives the same parameters.
+    expect(routerNoise).toBeDefined();
+    const sd = (x: number[]) => Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length - (x.reduce((a, v) => a + v, 0) / x.length) ** 2);
+    const noiseOf = (part: number) => partRow(params, part).map((v, h) => v / w.routerScale - row[h]);
+    for (const part of [0, 1]) expect(sd(noiseOf(part)) / (routerNoise!.std * sd(Array.from(row)))).toBeGreaterThan(0.7);
+    for (const part of [0, 1]) expect(sd(noiseOf(part)) / (routerNoise!.std * sd(Array.from(row)))).toBeLessThan(1.3);
+    expect(partRow(params, 0)).not.toEqual(partRow(params, 1));
+    const routerOf = (i: number) => layout.layers.some((l) => i >= l.router.offset && i < l.router.offset + l.router.size);
+    expect(params.findIndex((v, i) => v !== unperturbed[i] && !routerOf(i))).toBe(-1);
     const missing = { ...DEFAULT_RECIPE, warmStart: { ...w, model: join(temp.dir, 'none') } };
     await expect(warmStartFromFolder(missing)).rejects.toThrow(/none.*model\.safetensors.*not found/);
   });

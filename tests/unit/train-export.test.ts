@@ -101,6 +101,31 @@ describe('export to Hugging Face Mixtral / Qwen2-MoE layout', () => {
     expect(() => warmStartParameters(paramLayout({ ...split, topK: 2 }), warm, params)).toThrow(/topK must be 4 \(got 2\)/);
   });
 
+  it("a warm start's router noise changes only the router rows, each part's its own way, and its seed fixes it", () => {
+    const from = paramLayout(config);
+    const rng = createRng(6);
+    const params = Float32Array.from({ length: from.count }, () => 0.3 * rng.normal());
+    const layout = paramLayout({ ...config, numExperts: 8, topK: 4, expertFfnSize: 6 });
+    const plain = { model: 'memory', from: config, splitExperts: 2, routerScale: 3, downScale: 2 };
+    const noisy = (seed: number) => warmStartParameters(layout, { ...plain, routerNoise: { std: 0.5, seed } }, params);
+    const base = warmStartParameters(layout, plain, params);
+    const a = noisy(1);
+    expect(noisy(1)).toEqual(a);
+    expect(noisy(2)).not.toEqual(a);
+    const H = config.hiddenSize;
+    for (const [l, t] of layout.layers.entries()) {
+      const inRouter = (i: number) => i >= t.router.offset && i < t.router.offset + t.router.size;
+      // Parts 0 and 1 of expert 0 start from one parent row and now differ.
+      expect(Array.from(a.subarray(t.router.offset, t.router.offset + H))).not.toEqual(Array.from(a.subarray(t.router.offset + H, t.router.offset + 2 * H)));
+      expect(
+        a.findIndex((v, i) => inRouter(i) && v === base[i]),
+        `layer ${l}`,
+      ).toBe(-1);
+    }
+    const routers = layout.layers.map((t) => t.router);
+    expect(a.findIndex((v, i) => v !== base[i] && !routers.some((r) => i >= r.offset && i < r.offset + r.size))).toBe(-1);
+  });
+
   it('falls back to bf16 when a value is beyond the f16 range', () => {
     const layout = paramLayout(config);
     const params = new Float32Array(layout.count).fill(0.01);

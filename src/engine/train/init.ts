@@ -45,6 +45,13 @@ export interface WarmStart {
   splitExperts: number;
   routerScale: number;
   downScale: number;
+  /**
+   * Perturbs each part's router row before the scale: row + std * sd(parent row) * z, z ~ N(0, 1) seeded by `seed`
+   * (one draw per part and column). Identical rows keep the parts of one expert always chosen together with equal
+   * gates; distinct rows let each part see its own tokens with its own gates from the first step, which is what
+   * separates router-weighted from plain activation norms (docs/training.md).
+   */
+  routerNoise?: { std: number; seed: number };
 }
 
 /** Checks that `w` turns its source shape into `target`; throws RangeError naming the field. */
@@ -65,6 +72,14 @@ export function validateWarmStart(w: WarmStart, target: TrainModelConfig): void 
   }
 }
 
+function standardDeviation(x: Float32Array): number {
+  let mean = 0;
+  for (const v of x) mean += v / x.length;
+  let variance = 0;
+  for (const v of x) variance += (v - mean) ** 2 / x.length;
+  return Math.sqrt(variance);
+}
+
 /** Target flat parameters from the source's flat parameters (`sourceParams` in paramLayout(w.from)). */
 export function warmStartParameters(layout: ParamLayout, w: WarmStart, sourceParams: Float32Array): Float32Array {
   validateWarmStart(w, layout.config);
@@ -75,6 +90,8 @@ export function warmStartParameters(layout: ParamLayout, w: WarmStart, sourcePar
   const { hiddenSize: H, expertFfnSize: J, numExperts: E } = layout.config;
   const I = w.from.expertFfnSize;
   const p = w.splitExperts;
+  const noise = w.routerNoise;
+  const rng = noise ? createRng(noise.seed) : undefined;
   const copy = (to: { offset: number; size: number }, from: { offset: number }) =>
     values.set(sourceParams.subarray(from.offset, from.offset + to.size), to.offset);
   copy(layout.embed, source.embed);
@@ -86,7 +103,9 @@ export function warmStartParameters(layout: ParamLayout, w: WarmStart, sourcePar
     for (let e = 0; e < E; e++) {
       const parent = Math.floor(e / p);
       const part = e % p;
-      for (let h = 0; h < H; h++) values[t.router.offset + e * H + h] = w.routerScale * sourceParams[s.router.offset + parent * H + h];
+      const row = sourceParams.subarray(s.router.offset + parent * H, s.router.offset + (parent + 1) * H);
+      const sd = noise ? standardDeviation(row) * noise.std : 0;
+      for (let h = 0; h < H; h++) values[t.router.offset + e * H + h] = w.routerScale * (row[h] + (rng ? sd * rng.normal() : 0));
       // w13 [E, 2J, H]: the part's gate rows, then its up rows, from the parent's [2I, H].
       for (const half of [0, 1]) {
         const from = s.w13.offset + parent * 2 * I * H + (half * I + part * J) * H;

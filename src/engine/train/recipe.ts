@@ -5,8 +5,9 @@
  * BROWN_MOE_3M_RECIPE is the first shipped model (public/models/brown-moe-3m): sized from bench/train.ts
  * measurements on lavapipe (2 CPU cores shared with other work): at this compute a small shape that sees more tokens
  * does better than a wider one that sees fewer (docs/training.md, "Sizing the default model").
- * DEFAULT_RECIPE (public/models/brown-qmoe-3m) continues it with finer experts and unnormalized routing, so that
- * the router's gates vary across tokens and router-weighted pruning differs from Wanda (docs/training.md).
+ * DEFAULT_RECIPE (public/models/brown-qmoe-3m) continues it with finer experts, a sharper router and unnormalized
+ * routing, so that the router's gates vary across tokens and router-weighted pruning differs from Wanda
+ * (docs/training.md).
  */
 import type { TrainModelConfig } from './config.ts';
 import type { WarmStart } from './init.ts';
@@ -95,21 +96,28 @@ export const BROWN_MOE_3M_RECIPE: TrainRecipe = {
 };
 
 /**
- * The default model: brown-moe-3m's weights, each expert split in four (32 experts of FFN 48, top-8: the same
- * active FFN width per token), unnormalized top-K gates (Qwen-MoE's norm_topk_prob = false), trained on with fresh
- * AdamW moments, a new warmup and cosine decay, and a lighter load-balancing term so the router can be sharp.
+ * The default model: brown-moe-3m's weights, each expert split in eight (64 experts of FFN 24, top-16: the same
+ * active FFN width per token), each part's router row perturbed by its own noise and the router sharpened x8, with
+ * unnormalized top-K gates (Qwen-MoE's norm_topk_prob = false), trained on with fresh AdamW moments, a new warmup and
+ * cosine decay, and a lighter load-balancing term so the router can stay sharp. docs/training.md tells how the split,
+ * the noise and the scale were chosen (the Wanda vs MoE-Pruner mask disagreement of each conversion).
  */
 const { cutShort: _sourceCut, ...sourceRecipe } = BROWN_MOE_3M_RECIPE;
 
 export const DEFAULT_RECIPE: TrainRecipe = {
   ...sourceRecipe,
   id: 'brown-qmoe-3m',
-  model: { ...BROWN_MOE_3M_RECIPE.model, numExperts: 32, topK: 8, expertFfnSize: 48, routing: 'unnormalized' },
-  seed: 20261205,
-  warmStart: { model: 'public/models/brown-moe-3m', from: BROWN_MOE_3M_RECIPE.model, splitExperts: 4, routerScale: 3, downScale: 4 },
-  schedule: { peak: 1e-3, floor: 5e-5, warmupSteps: 30, totalSteps: 1500 },
-  // Planned for 1500 steps; cut to 1000 at step 571 so the run finished inside the session that trained it.
-  cutShort: { fromStep: 571, totalSteps: 1000 },
+  model: { ...BROWN_MOE_3M_RECIPE.model, numExperts: 64, topK: 16, expertFfnSize: 24, routing: 'unnormalized' },
+  seed: 20261206,
+  warmStart: {
+    model: 'public/models/brown-moe-3m',
+    from: BROWN_MOE_3M_RECIPE.model,
+    splitExperts: 8,
+    routerScale: 8,
+    downScale: 8,
+    routerNoise: { std: 1, seed: 1 },
+  },
+  schedule: { peak: 1.5e-3, floor: 5e-5, warmupSteps: 30, totalSteps: 2400 },
   routerAuxLossCoef: 0.02,
 };
 
