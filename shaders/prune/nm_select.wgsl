@@ -2,7 +2,8 @@
 // N = `keep` largest scores, ties kept by the higher index (the lower index is pruned first, as a stable ascending
 // sort would). One invocation per mask word ranks the blocks overlapping its 32 elements in registers, so words
 // are written whole, never shared. cols is a multiple of M (the host checks), so a flat block never spans rows.
-// Include weights.wgsl, score.wgsl.
+// The word's weights and column factors are read 16 bytes at a time where the host allows it (params.vec4_loads,
+// as in row_select.wgsl; score_keys8 in score.wgsl). Include weights.wgsl, score.wgsl.
 
 struct Params {
   element_count: u32, // rows * cols
@@ -12,6 +13,7 @@ struct Params {
   stream_key: u32,
   keep: u32,  // N
   block: u32, // M <= 16
+  vec4_loads: u32, // 1: score through score_keys8 (ScoredMatrix.vec4Loads: cols a multiple of 32, words whole in a row)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -70,21 +72,35 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 fn keep_bits_in_vec4_blocks(lo: u32, hi: u32) -> u32 {
   var keys: array<vec4u, 8>; // [32 / 4]
   var col = lo % params.cols; // one division: a vec4 lies in one row, so its columns follow from the previous one's
-  for (var v = 0u; v < 8u; v++) {
-    let at = min(vec4u(lo + 4u * v) + vec4u(0u, 1u, 2u, 3u), vec4u(hi - 1u));
-    keys[v] = score_keys4(vec4u(params.weight_base) + at, at, vec4u(col) + vec4u(0u, 1u, 2u, 3u), params.stream_key);
-    col += 4u;
-    if (col == params.cols) {
-      col = 0u;
+  if (params.vec4_loads == 1u) {
+    // The word's 32 elements are columns col .. col + 31 of one row (hi = lo + 32).
+    for (var q = 0u; q < 4u; q++) {
+      let eight = score_keys8(params.weight_base + lo + 8u * q, col + 8u * q);
+      keys[2u * q] = eight[0];
+      keys[2u * q + 1u] = eight[1];
+    }
+  } else {
+    for (var v = 0u; v < 8u; v++) {
+      let at = min(vec4u(lo + 4u * v) + vec4u(0u, 1u, 2u, 3u), vec4u(hi - 1u));
+      keys[v] = score_keys4(vec4u(params.weight_base) + at, at, vec4u(col) + vec4u(0u, 1u, 2u, 3u), params.stream_key);
+      col += 4u;
+      if (col == params.cols) {
+        col = 0u;
+      }
     }
   }
   var kept = 0u;
+  // Loops from 0 with constant trip counts, so that compilers unroll them and every index of keys is a constant: a
+  // loop starting at another loop's variable stayed a loop on lavapipe, whose keys[v] then became a per-lane
+  // load from memory (measured: most of the kernel's time at 2:4).
   for (var first = 0u; first < 8u; first += BLOCK_VECS) {
-    for (var v = first; v < first + BLOCK_VECS; v++) {
+    for (var dv = 0u; dv < BLOCK_VECS; dv++) {
+      let v = first + dv;
       // Position of each of keys[v]'s elements in the block's stable ascending order.
       let own = vec4u(4u * v) + vec4u(0u, 1u, 2u, 3u);
       var position = vec4u(0u);
-      for (var u = first; u < first + BLOCK_VECS; u++) {
+      for (var du = 0u; du < BLOCK_VECS; du++) {
+        let u = first + du;
         let other = keys[u];
         for (var c = 0u; c < 4u; c++) {
           let key = vec4u(other[c]);

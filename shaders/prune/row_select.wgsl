@@ -13,7 +13,10 @@
 //   The mask words then come from the registers with the tie order of select.wgsl; only a threshold whose ties are
 //   split (some pruned, some kept) needs the ties before each word, counted by one workgroup scan of both words'
 //   tie counts; otherwise no barrier follows the search.
-//   Scoring reads each word of f16 / bf16 weights once for its two elements (score_keys4 in score.wgsl).
+//   Scoring reads W and the column factors 16 bytes at a time where the host allows it (params.vec4_loads:
+//   cols a multiple of 32 and W 16-byte aligned, every real expert; score_keys8 in score.wgsl), else each word of
+//   f16 / bf16 weights once for its two elements (score_keys4). A CPU driver runs every storage load lane by lane,
+//   whatever its width: 16-byte loads took a third of lavapipe's time off f32 rows (bench/README.md).
 //   Why not the 2048-bin histogram of radix.wgsl here: on CPU drivers (lavapipe, SwiftShader) a workgroup atomic
 //   runs lane by lane as a locked instruction, every bin is cleared and scanned per pass, and each pass re-read and
 //   re-scored W; counting in registers costs a few vector operations per key and step, and the workgroup's shared
@@ -33,6 +36,7 @@ struct Params {
   mask_word_base: u32, // the matrix's first word in `mask`
   prune_count: u32,    // k = floor(cols * sparsity): pruned in every row
   stream_key: u32,     // random method: randomStreamKey(seed, stream)
+  vec4_loads: u32,     // 1: score through score_keys8 (ScoredMatrix.vec4Loads; then every mask word is the row's own)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -140,21 +144,41 @@ fn select_row_in_registers(row: u32, lid: u32) {
   var keys: array<vec4u, 16>; // [ROW_KEYS / 4]
   var smallest = vec4u(KEY_ABSENT);
   var largest = vec4u(0u);
-  for (var s = 0u; s < ROW_WORDS; s++) {
-    let word = first_word + lid + s * SELECT_THREADS;
-    for (var j = 0u; j < 8u; j++) {
-      let e = vec4u(word * 32u + 4u * j) + vec4u(0u, 1u, 2u, 3u);
-      let inside = (e >= vec4u(row_start)) & (e < vec4u(row_end));
-      // Scored without branches: slots outside the row score a clamped element and are then marked absent.
-      let at = clamp(e, vec4u(row_start), vec4u(row_end - 1u));
-      let col = at - vec4u(row_start);
-      let base = params.weight_base;
-      let stream = params.stream_key;
-      let scored = score_keys4(base + at, at, col, stream);
-      let key = select(vec4u(KEY_ABSENT), scored, inside);
-      smallest = select(smallest, min(smallest, key), inside);
-      largest = select(largest, max(largest, key), inside);
-      keys[s * 8u + j] = key;
+  if (params.vec4_loads == 1u) {
+    // cols is a multiple of 32: the row's words are whole, cols / 32 of them; slots past them read the row's last
+    // word again (in bounds) and are marked absent.
+    let row_words = cols >> 5u;
+    for (var s = 0u; s < ROW_WORDS; s++) {
+      let slot = lid + s * SELECT_THREADS;
+      let present = vec4<bool>(slot < row_words);
+      let col = min(slot, row_words - 1u) * 32u;
+      for (var q = 0u; q < 4u; q++) {
+        let eight = score_keys8(params.weight_base + row_start + col + 8u * q, col + 8u * q);
+        for (var h = 0u; h < 2u; h++) {
+          let key = select(vec4u(KEY_ABSENT), eight[h], present);
+          smallest = min(smallest, key);
+          largest = select(largest, max(largest, key), present);
+          keys[s * 8u + 2u * q + h] = key;
+        }
+      }
+    }
+  } else {
+    for (var s = 0u; s < ROW_WORDS; s++) {
+      let word = first_word + lid + s * SELECT_THREADS;
+      for (var j = 0u; j < 8u; j++) {
+        let e = vec4u(word * 32u + 4u * j) + vec4u(0u, 1u, 2u, 3u);
+        let inside = (e >= vec4u(row_start)) & (e < vec4u(row_end));
+        // Scored without branches: slots outside the row score a clamped element and are then marked absent.
+        let at = clamp(e, vec4u(row_start), vec4u(row_end - 1u));
+        let col = at - vec4u(row_start);
+        let base = params.weight_base;
+        let stream = params.stream_key;
+        let scored = score_keys4(base + at, at, col, stream);
+        let key = select(vec4u(KEY_ABSENT), scored, inside);
+        smallest = select(smallest, min(smallest, key), inside);
+        largest = select(largest, max(largest, key), inside);
+        keys[s * 8u + j] = key;
+      }
     }
   }
 

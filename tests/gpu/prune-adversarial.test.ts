@@ -10,6 +10,7 @@ import { parsePattern, MASK_METHODS, UNSTRUCTURED, type PruneGroup, type PruneSe
 import { countKept } from '../../src/engine/model/keep-mask.ts';
 import { encodeWeights } from '../../src/engine/prune/packing.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
+import { vec4LoadsAllowed } from '../../src/gpu/kernels/prune/score.ts';
 import { computeMasks, countKeptOnGpu, readMask } from '../../src/gpu/prune/compute-masks.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 import { bothMasks, expectSameMasks, type PruneCase } from './prune-helpers.ts';
@@ -91,6 +92,31 @@ function nmCases(): PruneCase[] {
   ];
 }
 
+/**
+ * Whole-row mask words (cols a multiple of 32) for score.wgsl's 16-byte views (run with matrices on 256-byte
+ * boundaries): the adversarial cases of every dtype, their columns repeated up to a multiple of 32 (ties,
+ * subnormals, NaN / inf and overflowing products through the vector loads), and rows of 4096 columns as real
+ * experts have.
+ */
+function vec4Cases(): PruneCase[] {
+  const widened = adversarialCases()
+    .filter((c) => c.rows > 1 && c.cols > 1 && c.cols < 128)
+    .map((c) => {
+      const cols = Math.ceil(c.cols / 32) * 32;
+      const values = Float32Array.from({ length: c.rows * cols }, (_, i) => c.values[Math.floor(i / cols) * c.cols + ((i % cols) % c.cols)]);
+      const statistic = Float32Array.from({ length: cols }, (_, j) => c.statistic[j % c.cols]);
+      return { ...c, label: `${c.label} widened to ${cols}`, cols, values, statistic };
+    });
+  const rng = createRng(13);
+  return [
+    ...widened,
+    withStatistic(
+      matrix('rows 2x4096', 2, 4096, () => rng.normal(), 'f16'),
+      () => rng.next(),
+    ),
+  ];
+}
+
 const base = { seed: 1234 } as const;
 
 describe('GPU pruning masks on adversarial matrices', () => {
@@ -126,6 +152,29 @@ describe('GPU pruning masks on adversarial matrices', () => {
       });
     });
   }
+
+  it('reads aligned matrices 16 bytes at a time (row groups and N:M) with the same masks', async () => {
+    const ctx = await gpu();
+    const cases = vec4Cases();
+    // 64-element boundaries: each matrix's weight base in its binding is a multiple of 64 elements.
+    for (const c of cases) expect(vec4LoadsAllowed('wanda', c.dtype, c.cols, 64)).toBe(true);
+    let boundaryTies = 0;
+    await withinErrorScopes(ctx, async () => {
+      for (const method of ['magnitude', 'wanda', 'moe-pruner'] as const) {
+        for (const sparsity of [0.1, 0.5, 0.77]) {
+          const settings: PruneSettings = { ...base, method, pattern: UNSTRUCTURED, group: 'row', sparsity };
+          const both = await bothMasks(ctx, settings, cases, 64);
+          expectSameMasks(settings, cases, both);
+          boundaryTies += both.reference.boundaryTies;
+        }
+        for (const pattern of ['2:4', '4:8', '1:2', '3:8', '15:16', '1:16']) {
+          const settings: PruneSettings = { ...base, method, pattern: parsePattern(pattern), group: 'row', sparsity: 0 };
+          expectSameMasks(settings, cases, await bothMasks(ctx, settings, cases, 64));
+        }
+      }
+    });
+    expect(boundaryTies).toBeGreaterThan(20);
+  });
 
   it('gives the random method a different draw for another seed and the same for the same seed', async () => {
     const ctx = await gpu();

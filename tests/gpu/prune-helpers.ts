@@ -41,21 +41,28 @@ interface PackedBuffer {
   offsets: number[];
 }
 
-function pack(cases: PruneCase[]): { packed: Packed[]; buffers: Map<WeightDtype, PackedBuffer> } {
+/**
+ * alignElements: every matrix starts at a multiple of this many elements (1: right after the previous one, the
+ * first at LEADING_ELEMENTS). 64 puts each f32 matrix on a 256-byte boundary (f16 / bf16 on 128 bytes), so that
+ * row_select and nm_select read whole-row words through score.wgsl's 16-byte views (vec4LoadsAllowed).
+ */
+function pack(cases: PruneCase[], alignElements: number): { packed: Packed[]; buffers: Map<WeightDtype, PackedBuffer> } {
+  const aligned = (at: number) => Math.ceil(at / alignElements) * alignElements;
   const buffers = new Map<WeightDtype, PackedBuffer>();
   const packed: Packed[] = [];
   for (const dtype of ['f32', 'f16', 'bf16'] as const) {
     const members = cases.filter((c) => c.dtype === dtype);
     if (!members.length) continue;
-    const total = LEADING_ELEMENTS + members.reduce((n, c) => n + c.values.length, 0);
-    const all = new Float32Array(total);
     const offsets: number[] = [];
     let at = LEADING_ELEMENTS;
     for (const c of members) {
+      at = aligned(at);
       offsets.push(at);
-      all.set(c.values, at);
       at += c.values.length;
     }
+    const total = at;
+    const all = new Float32Array(total);
+    members.forEach((c, i) => all.set(c.values, offsets[i]));
     const bytes = encodeWeights(all, dtype);
     buffers.set(dtype, { bytes, stored: decodeWeights(bytes, dtype, total), offsets });
   }
@@ -79,8 +86,8 @@ export interface BothMasks {
 }
 
 /** Masks from the GPU and from the reference for the same request. */
-export async function bothMasks(ctx: GpuContext, settings: PruneSettings, cases: PruneCase[]): Promise<BothMasks> {
-  const { packed, buffers } = pack(cases);
+export async function bothMasks(ctx: GpuContext, settings: PruneSettings, cases: PruneCase[], alignElements = 1): Promise<BothMasks> {
+  const { packed, buffers } = pack(cases, alignElements);
   const created: GPUBuffer[] = [];
   const weightBuffers = new Map<WeightDtype, GPUBuffer>();
   for (const [dtype, { bytes }] of buffers) {

@@ -22,7 +22,7 @@ import { recordGroupTieCount } from '../kernels/prune/group_tie_count.ts';
 import { recordGroupTieScan } from '../kernels/prune/group_tie_scan.ts';
 import { recordNmSelect } from '../kernels/prune/nm_select.ts';
 import { recordRowSelect } from '../kernels/prune/row_select.ts';
-import { groupChunks, RADIX_BINS, RADIX_PASSES, type ScoredMatrix } from '../kernels/prune/score.ts';
+import { groupChunks, RADIX_BINS, RADIX_PASSES, vec4LoadsAllowed, type ScoredMatrix } from '../kernels/prune/score.ts';
 import type { Recorder } from '../recorder.ts';
 import { WEIGHT_BYTES } from '../weights.ts';
 
@@ -63,12 +63,15 @@ function bindRange(ctx: GpuContext, buffer: GPUBuffer, byteOffset: number, byteL
   return { binding: { buffer, offset, size: end - offset }, baseWord: (byteOffset - offset) / 4 };
 }
 
-/** Never-read stand-in for the column factors of magnitude and random (every binding needs a buffer). */
+/**
+ * Never-read stand-in for the column factors of magnitude and random and for score.wgsl's 16-byte views where they
+ * are not used (every binding needs a buffer; 16 bytes: one vec4).
+ */
 const placeholders = new WeakMap<GpuContext, GPUBuffer>();
 function placeholder(ctx: GpuContext): GPUBuffer {
   let buffer = placeholders.get(ctx);
   if (!buffer) {
-    buffer = ctx.createBuffer('prune column factors (unused)', 4);
+    buffer = ctx.createBuffer('prune column factors (unused)', 16);
     placeholders.set(ctx, buffer);
   }
   return buffer;
@@ -98,6 +101,11 @@ function prepare(ctx: GpuContext, settings: PruneSettings, m: GpuPruneMatrix, in
     if (!m.columnFactors) throw new PruneRequestError(`${m.label}: ${settings.method} needs column factors (sqrt of the input statistic)`);
     columnFactors = bindRange(ctx, m.columnFactors, 0, m.cols * 4, `${m.label} column factors`).binding;
   }
+  // score.wgsl's 16-byte views of the same ranges, where score_keys8 may use them: then the weights' range starts
+  // and ends on 16-byte boundaries (weightBase and rows x cols multiples of 4 f32 or 8 f16 / bf16).
+  const vec4Loads = vec4LoadsAllowed(settings.method, m.dtype, m.cols, weightBase);
+  const weightsVec4 = vec4Loads ? weights.binding : placeholder(ctx);
+  const columnFactorsVec4 = vec4Loads ? columnFactors : placeholder(ctx);
   const words = maskWordCount(elements);
   const created = !m.mask;
   const buffer = m.mask?.buffer ?? ctx.createBuffer(`mask ${m.label}`, words * 4);
@@ -112,6 +120,9 @@ function prepare(ctx: GpuContext, settings: PruneSettings, m: GpuPruneMatrix, in
       rows: m.rows,
       cols: m.cols,
       streamKey: randomStreamKey(settings.seed, m.randomStream ?? index),
+      vec4Loads,
+      weightsVec4,
+      columnFactorsVec4,
     },
     mask: { buffer, wordOffset, words, elements, created },
     maskBinding,

@@ -6,7 +6,7 @@ import source from '../../../../shaders/prune/group_histogram.wgsl';
 import type { MaskMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';
-import { groupChunks, scoreConstants, SELECT_INCLUDES, type ScoredMatrix } from './score.ts';
+import { groupChunks, scoreConstants, SELECT_INCLUDES, type ScoredMatrix, scoredBindings } from './score.ts';
 
 export const pruneGroupHistogramKernel = defineKernel({ name: 'prune/group_histogram', source, include: SELECT_INCLUDES });
 
@@ -22,7 +22,7 @@ export function recordGroupHistogram(
 ): void {
   const elementCount = matrix.rows * matrix.cols;
   rec.dispatch(pruneGroupHistogramKernel, {
-    bindings: { weights: matrix.weights, column_factors: matrix.columnFactors, group_state: groupState, histograms },
+    bindings: { ...scoredBindings(matrix), group_state: groupState, histograms },
     params: { element_count: elementCount, cols: matrix.cols, weight_base: matrix.weightBase, stream_key: matrix.streamKey, group, radix_pass: pass },
     constants: scoreConstants(method, matrix.dtype),
     workgroups: grid1d(groupChunks(elementCount), 1),

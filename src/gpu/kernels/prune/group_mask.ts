@@ -6,7 +6,7 @@ import source from '../../../../shaders/prune/group_mask.wgsl';
 import type { MaskMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';
-import { groupChunks, scoreConstants, SELECT_INCLUDES, type ScoredMatrix } from './score.ts';
+import { groupChunks, scoreConstants, SELECT_INCLUDES, type ScoredMatrix, scoredBindings } from './score.ts';
 
 export const pruneGroupMaskKernel = defineKernel({ name: 'prune/group_mask', source, include: SELECT_INCLUDES });
 
@@ -23,7 +23,7 @@ export function recordGroupMask(
 ): void {
   const elementCount = matrix.rows * matrix.cols;
   rec.dispatch(pruneGroupMaskKernel, {
-    bindings: { weights: matrix.weights, column_factors: matrix.columnFactors, group_state: groupState, tie_offsets: tieOffsets, mask },
+    bindings: { ...scoredBindings(matrix), group_state: groupState, tie_offsets: tieOffsets, mask },
     params: {
       element_count: elementCount,
       cols: matrix.cols,

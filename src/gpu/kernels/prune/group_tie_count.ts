@@ -6,7 +6,7 @@ import source from '../../../../shaders/prune/group_tie_count.wgsl';
 import type { MaskMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { Recorder } from '../../recorder.ts';
-import { groupChunks, scoreConstants, SELECT_INCLUDES, type ScoredMatrix } from './score.ts';
+import { groupChunks, scoreConstants, SELECT_INCLUDES, type ScoredMatrix, scoredBindings } from './score.ts';
 
 export const pruneGroupTieCountKernel = defineKernel({ name: 'prune/group_tie_count', source, include: SELECT_INCLUDES });
 
@@ -21,7 +21,7 @@ export function recordGroupTieCount(
 ): void {
   const elementCount = matrix.rows * matrix.cols;
   rec.dispatch(pruneGroupTieCountKernel, {
-    bindings: { weights: matrix.weights, column_factors: matrix.columnFactors, group_state: groupState, tie_counts: tieCounts },
+    bindings: { ...scoredBindings(matrix), group_state: groupState, tie_counts: tieCounts },
     params: { element_count: elementCount, cols: matrix.cols, weight_base: matrix.weightBase, stream_key: matrix.streamKey, group, chunk_base: chunkBase },
     constants: scoreConstants(method, matrix.dtype),
     workgroups: grid1d(groupChunks(elementCount), 1),

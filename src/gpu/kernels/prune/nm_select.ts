@@ -6,7 +6,7 @@ import source from '../../../../shaders/prune/nm_select.wgsl';
 import type { MaskMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';
-import { SCORE_INCLUDES, scoreConstants, type ScoredMatrix } from './score.ts';
+import { SCORE_INCLUDES, scoreConstants, type ScoredMatrix, scoredBindings } from './score.ts';
 
 export const pruneNmSelectKernel = defineKernel({ name: 'prune/nm_select', source, include: SCORE_INCLUDES });
 
@@ -27,7 +27,7 @@ export function recordNmSelect(
 ): void {
   const elementCount = matrix.rows * matrix.cols;
   rec.dispatch(pruneNmSelectKernel, {
-    bindings: { weights: matrix.weights, column_factors: matrix.columnFactors, mask },
+    bindings: { ...scoredBindings(matrix), mask },
     params: {
       element_count: elementCount,
       cols: matrix.cols,
@@ -36,6 +36,7 @@ export function recordNmSelect(
       stream_key: matrix.streamKey,
       keep,
       block,
+      vec4_loads: matrix.vec4Loads ? 1 : 0,
     },
     constants: { ...scoreConstants(method, matrix.dtype), BLOCK_VECS: nmBlockVecs(block) },
     workgroups: grid1d(Math.ceil(elementCount / 32), 256),

@@ -7,7 +7,7 @@ import source from '../../../../shaders/prune/row_select.wgsl';
 import type { MaskMethod } from '../../../engine/prune/settings.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';
-import { scoreConstants, SELECT_INCLUDES, type ScoredMatrix } from './score.ts';
+import { scoreConstants, SELECT_INCLUDES, type ScoredMatrix, scoredBindings } from './score.ts';
 
 export const pruneRowSelectKernel = defineKernel({ name: 'prune/row_select', source, include: SELECT_INCLUDES });
 
@@ -32,8 +32,16 @@ export function recordRowSelect(rec: Recorder, method: MaskMethod, matrix: Score
   const { rows, cols, weightBase, streamKey } = matrix;
   const { threads, keysInRegisters } = rowSelectShape(cols);
   rec.dispatch(pruneRowSelectKernel, {
-    bindings: { weights: matrix.weights, column_factors: matrix.columnFactors, mask },
-    params: { rows, cols, weight_base: weightBase, mask_word_base: maskWordBase, prune_count: pruneCount, stream_key: streamKey },
+    bindings: { ...scoredBindings(matrix), mask },
+    params: {
+      rows,
+      cols,
+      weight_base: weightBase,
+      mask_word_base: maskWordBase,
+      prune_count: pruneCount,
+      stream_key: streamKey,
+      vec4_loads: matrix.vec4Loads ? 1 : 0,
+    },
     constants: { ...scoreConstants(method, matrix.dtype), SELECT_THREADS: threads, KEYS_IN_REGISTERS: keysInRegisters ? 1 : 0 },
     workgroups: grid1d(rows, 1),
   });

@@ -8,7 +8,7 @@ import selectWgsl from '../../../../shaders/prune/select.wgsl';
 import type { MaskMethod } from '../../../engine/prune/settings.ts';
 import type { WeightDtype } from '../../../engine/model/spec.ts';
 import type { BufferBinding } from '../../recorder.ts';
-import { WEIGHT_DTYPE_CODE, WEIGHTS_WGSL } from '../../weights.ts';
+import { WEIGHT_BYTES, WEIGHT_DTYPE_CODE, WEIGHTS_WGSL } from '../../weights.ts';
 
 /** Snippets of a kernel that scores weights (score_key) ... */
 export const SCORE_INCLUDES = [WEIGHTS_WGSL, scoreWgsl];
@@ -32,6 +32,32 @@ export interface ScoredMatrix {
   cols: number;
   /** randomStreamKey(seed, stream) (src/engine/prune/scores.ts); unused by the other methods. */
   streamKey: number;
+  /**
+   * Whether row_select and nm_select score through score.wgsl's 16-byte views (score_keys8; vec4LoadsAllowed). Then
+   * `weightsVec4` and `columnFactorsVec4` bind the same ranges as `weights` and `columnFactors`; else any 16 bytes.
+   */
+  vec4Loads: boolean;
+  weightsVec4: BufferBinding;
+  columnFactorsVec4: BufferBinding;
+}
+
+/**
+ * When score_keys8 may read eight weights and their column factors with 16-byte loads: every mask word whole in a
+ * row (cols a multiple of 32), W's first element on a 16-byte boundary of its binding (weightBase a multiple of 4
+ * f32 or 8 f16 / bf16), and a method that reads weights (random hashes the element index).
+ */
+export function vec4LoadsAllowed(method: MaskMethod, dtype: WeightDtype, cols: number, weightBase: number): boolean {
+  return method !== 'random' && cols % 32 === 0 && weightBase % (16 / WEIGHT_BYTES[dtype]) === 0;
+}
+
+/** The storage bindings score.wgsl reads, by its variable names (every kernel that scores binds all four). */
+export function scoredBindings(matrix: ScoredMatrix): Record<string, BufferBinding> {
+  return {
+    weights: matrix.weights,
+    column_factors: matrix.columnFactors,
+    weights_vec4: matrix.weightsVec4,
+    column_factors_vec4: matrix.columnFactorsVec4,
+  };
 }
 
 export function scoreConstants(method: MaskMethod, dtype: WeightDtype): Record<string, number> {
