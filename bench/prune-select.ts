@@ -11,10 +11,18 @@
  * Recorder encodes no timestamp queries, and at these sizes the submit overhead is far below the run time.
  * `cpuMs` is this process's CPU time over the same run (median): on a CPU driver (lavapipe) the shaders run on this
  * process's threads, so it measures the work even when other programs share the cores and wall time swings.
+ * It also counts Dawn's main thread, which polls the queue while it waits (about half of `cpuMs` at 1024 rows on
+ * lavapipe, in proportion to wall time), so two more figures take the kernel's own time apart:
+ * - `gpuMs`: the device's timestamps around the masks' commands (an empty compute pass with timestampWrites
+ *   submitted just before them and one just after: the queue runs submits in order), median; null where the
+ *   adapter has no 'timestamp-query'. On a CPU driver these are its queue thread's clock: the kernel's wall time.
+ * - `workerCpuMs`: CPU time of this process's threads other than the main thread (Linux /proc/self/task/<tid>/
+ *   schedstat), median; null elsewhere. On a CPU driver that is the shader's work, without the main thread's wait.
  *   scripts/with-vulkan.sh node --import tsx --loader ./bin/wgsl-loader.mjs bench/prune-select.ts
  *     [--rows 14336] [--cols 4096] [--dtypes f16,f32] [--methods magnitude,wanda,moe-pruner,2:4]
  *     [--sparsity 0.5] [--warmup 1] [--iters 3]
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { WeightDtype } from '../src/engine/model/spec.ts';
 import { encodeWeights } from '../src/engine/prune/packing.ts';
@@ -56,6 +64,55 @@ const runs = values.methods!.split(',').map((name) => ({ name, settings: setting
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** CPU ms of this process's threads other than the main one so far (Linux), or null where /proc has no tasks. */
+function workerCpuMs(): number | null {
+  const tasks = '/proc/self/task';
+  if (!existsSync(tasks)) return null;
+  let ns = 0;
+  for (const tid of readdirSync(tasks)) {
+    if (tid === String(process.pid)) continue;
+    try {
+      ns += Number(readFileSync(`${tasks}/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread ended between the listing and the read: its time is gone from both ends of the difference.
+    }
+  }
+  return ns / 1e6;
+}
+
+/**
+ * Device timestamps around a batch of submits: `before()` and `after()` each submit an empty compute pass that
+ * writes one timestamp; `ms()` (once the queue is idle) reads the difference.
+ */
+function deviceStamps(device: GPUDevice) {
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
+  const resolved = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const readback = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const stamp = (index: number) => {
+    const encoder = device.createCommandEncoder();
+    encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: index } }).end();
+    if (index === 1) {
+      encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
+      encoder.copyBufferToBuffer(resolved, 0, readback, 0, 16);
+    }
+    device.queue.submit([encoder.finish()]);
+  };
+  return {
+    before: () => stamp(0),
+    after: () => stamp(1),
+    async ms(): Promise<number> {
+      await readback.mapAsync(GPUMapMode.READ);
+      const [start, end] = new BigUint64Array(readback.getMappedRange().slice(0));
+      readback.unmap();
+      return Number(end - start) / 1e6;
+    },
+    destroy() {
+      for (const b of [resolved, readback]) b.destroy();
+      querySet.destroy();
+    },
+  };
+}
+
 const ctx = await createNodeGpuContext({ label: 'bench-prune' });
 try {
   const rng = createRng(42);
@@ -63,6 +120,7 @@ try {
   const weights = Float32Array.from({ length: rows * cols }, () => rng.normal() / Math.sqrt(cols));
   const statistic = Float32Array.from({ length: cols }, () => (rng.next() < 0.02 ? 0 : rng.next() * 100));
   const factors = await ctx.upload('column factors', columnFactors(statistic, 'bench statistic'));
+  const stamps = ctx.caps.features.timestampQuery ? deviceStamps(ctx.device) : null;
   const results = [];
   for (const dtype of dtypes) {
     const rowBytes = cols * WEIGHT_BYTES[dtype];
@@ -85,15 +143,25 @@ try {
     for (const { name, settings } of runs) {
       const times: number[] = [];
       const cpuTimes: number[] = [];
+      const gpuTimes: number[] = [];
+      const workerTimes: number[] = [];
       for (let i = 0; i < warmup + iters; i++) {
         const start = performance.now();
         const cpuStart = process.cpuUsage();
+        const workerStart = workerCpuMs();
+        stamps?.before();
         await computeMasks(ctx, settings, parts);
+        stamps?.after();
         await ctx.idle();
         const cpu = process.cpuUsage(cpuStart);
+        const workerEnd = workerCpuMs();
+        const wall = performance.now() - start;
+        const gpu = await stamps?.ms();
         if (i >= warmup) {
-          times.push(performance.now() - start);
+          times.push(wall);
           cpuTimes.push((cpu.user + cpu.system) / 1000);
+          if (gpu !== undefined) gpuTimes.push(gpu);
+          if (workerStart !== null && workerEnd !== null) workerTimes.push(workerEnd - workerStart);
         }
       }
       const slots = parts.map((p) => ({ buffer: p.mask!.buffer, wordOffset: 0, words: maskWords(p.rows * cols), elements: p.rows * cols, created: false }));
@@ -110,6 +178,8 @@ try {
         ms: +ms.toFixed(2),
         msRuns: times.map((t) => +t.toFixed(2)),
         cpuMs: +median(cpuTimes).toFixed(1),
+        gpuMs: gpuTimes.length ? +median(gpuTimes).toFixed(2) : null,
+        workerCpuMs: workerTimes.length ? +median(workerTimes).toFixed(1) : null,
         gbPerSecond: +(weightBytes / (ms / 1000) / 1e9).toFixed(3),
         achievedSparsity: +(1 - kept / (rows * cols)).toFixed(6),
         keptAsExpected: kept === expectedKept,
@@ -121,6 +191,7 @@ try {
     }
   }
   factors.destroy();
+  stamps?.destroy();
   console.log(
     JSON.stringify(
       {
