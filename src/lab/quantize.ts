@@ -15,7 +15,7 @@ import type { ExpertNames } from '../engine/model/weights.ts';
 import { greedyAllocation, knapsackAllocation, type AllocationItem } from '../engine/quantize/allocate.ts';
 import { QUANT_BITS, dequantize, type QuantBits, type QuantizedMatrix, type QuantizedModel } from '../engine/quantize/quantized-matrix.ts';
 import { quantizeAccounting, type QuantizedMatrixReport, type QuantizeReport } from '../engine/quantize/report.ts';
-import { checkQuantizeSettings, QuantizeRequestError, type QuantizeSettings } from '../engine/quantize/settings.ts';
+import { checkQuantizeSettings, fittingGroupSizes, QuantizeRequestError, type QuantizeSettings } from '../engine/quantize/settings.ts';
 import type { CalibrationInfo } from '../engine/prune/report.ts';
 import { gptqReference } from '../engine/reference/quant/quantize.ts';
 import { scaledHessian } from '../engine/reference/sparsegpt/matrix.ts';
@@ -127,8 +127,13 @@ async function quantize(
   const spec = model.spec;
   const stacks = expertStacks(model);
   for (const s of stacks) {
-    if (s.cols % settings.groupSize)
-      throw new QuantizeRequestError(`group size ${settings.groupSize} does not divide the ${s.cols} input columns of ${s.matrix.name}`);
+    if (s.cols % settings.groupSize) {
+      const fitting = fittingGroupSizes(stacks.map((t) => t.cols));
+      throw new QuantizeRequestError(
+        `group size ${settings.groupSize} does not divide the ${s.cols} input columns of ${s.matrix.name}` +
+          (fitting.length ? ` (group sizes that divide every expert matrix of this model: ${fitting.join(', ')})` : ''),
+      );
+    }
   }
   if (inForce) releaseRun(session);
   const progress = (message: string, done: number, total: number) => options.onProgress?.(progressStep('compute', message, done, total));

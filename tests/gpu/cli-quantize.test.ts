@@ -94,6 +94,11 @@ describe('moe-lab quantize', () => {
       [['--bits', '4', '--method', 'awq'], /--method must be one of rtn, gptq \(got "awq"\)/],
       [['--bits', '4', '--method', 'gptq'], /GPTQ needs calibration windows/],
       [['--bits', '4', '--group-size', '6'], /group size 6 must be a positive multiple of 4/],
+      // Inputs of 64 (gate / up) and 128 (down): the sizes that divide both are listed.
+      [
+        ['--bits', '4', '--group-size', '48'],
+        /group size 48 does not divide the 64 input columns of .*\(group sizes that divide every expert matrix of this model: 4, 8, 16, 32, 64\)/,
+      ],
     ];
     for (const [flags, message] of cases) {
       const r = await runCli(['quantize', '--model', model, ...flags, '--out', out]);

@@ -54,6 +54,13 @@ export function checkQuantizeSettings(s: QuantizeSettings): void {
   if (!(s.damp > 0 && s.damp <= 1)) throw new QuantizeRequestError(`dampening ${s.damp} must be in (0, 1]`);
 }
 
+/** The group sizes checkQuantizeSettings takes (multiples of 4) that divide every one of these input widths. */
+export function fittingGroupSizes(cols: readonly number[]): number[] {
+  const sizes: number[] = [];
+  for (let g = 4; g <= Math.min(...cols); g += 4) if (cols.every((c) => c % g === 0)) sizes.push(g);
+  return sizes;
+}
+
 /** The experiment's quantize section (the page, share links) as settings; null when it asks for no quantization. */
 export function quantizeSettingsOf(section: SectionValues<'quantize'>): QuantizeSettings | null {
   if (section.bits === 'none') return null;
