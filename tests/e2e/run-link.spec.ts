@@ -2,9 +2,13 @@
  * A link made on the page replays on the command line: on the default model with a small calibration and
  * evaluation, "Reproduce this experiment" in the page (WebGPU on SwiftShader) prints the dense and pruned
  * perplexities; `moe-lab run --experiment <the page's URL> --json` (Dawn, through scripts/with-vulkan.sh: lavapipe
- * where unpacked) prints the same numbers to every digit the page shows (perplexity to 4 decimals, mean NLL to 6,
- * tokens scored), the same achieved sparsity, and the model hash the link carries. The link names a benchmark
- * (bench=blimp.morphology&benchlimit=1: 18 BLiMP pairs), so both also score it: the same accuracies, dense and pruned.
+ * where unpacked) prints the numbers the page shows (perplexity, mean NLL, the pruned model's KL and top-1 agreement)
+ * to within 1e-4 relative, the same tokens scored, the same achieved sparsity, and the model hash the link carries.
+ * The link names a benchmark (bench=blimp.morphology&benchlimit=1: 18 BLiMP pairs), so both also score it: the same
+ * accuracies, dense and pruned. Why not every digit: the two drivers run the same kernels in the same order, but their
+ * exp and inverse square root may differ in the last bit, and a weight whose score ties its row's threshold to within
+ * that bit can fall on either side (the default model's down projections have rows of 24 weights, 64 experts a
+ * layer, so a few such rows exist); on one driver the page's path and the CLI's agree bit for bit.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -26,7 +30,7 @@ test('moe-lab run --experiment prints the perplexities the page shows for its sh
   await expect(table.getByTestId('ppl-pruned')).toBeVisible({ timeout: 180_000 });
   // Every number the table prints per model: perplexity (4 decimals), mean NLL (6 decimals), tokens scored, and the
   // pruned model's fidelity to the dense one: KL in nats per token (6 decimals), top-1 agreement (2 decimals).
-  const rows = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((cell) => cell.textContent)));
+  const rows = await table.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((cell) => cell.textContent ?? '')));
   const sparsity = await page.getByRole('region', { name: 'Pruning result' }).getByTestId('achieved-sparsity').textContent();
   const benchmarkLine = page.getByTestId('reproduced-benchmark');
   await expect(benchmarkLine).toBeVisible({ timeout: 180_000 });
@@ -48,16 +52,28 @@ test('moe-lab run --experiment prints the perplexities the page shows for its sh
     benchmarks: { dense: { accuracy: number }; pruned: { accuracy: number } };
   };
   expect(link).toContain(`hash=${replay.model.hash}&`);
-  const printed = (variant: 'dense' | 'pruned') => {
-    const n = replay[variant];
-    const { kl, top1Agreement } = replay.fidelity.overall;
-    const fidelity = variant === 'pruned' ? [kl.toFixed(6), `${(100 * top1Agreement).toFixed(2)}%`] : ['0', '100%'];
-    return [variant, n.ppl.toFixed(4), n.nll.toFixed(6), n.tokens.toLocaleString('en-US'), ...fidelity];
+  // A printed number against the CLI's: within 1e-4 relative, plus half a unit of the last printed digit.
+  const close = (shown: string, value: number, what: string) => {
+    const decimals = shown.split('.')[1]?.length ?? 0;
+    expect(Math.abs(Number(shown) - value), `${what}: page ${shown}, CLI ${value}`).toBeLessThanOrEqual(1e-4 * Math.abs(value) + 0.5 * 10 ** -decimals);
   };
-  expect(rows).toEqual([printed('dense'), printed('pruned')]);
+  expect(rows.map((r) => r[0])).toEqual(['dense', 'pruned']);
+  for (const [variant, ppl, nll, tokens, kl, top1] of rows) {
+    const n = replay[variant as 'dense' | 'pruned'];
+    close(ppl, n.ppl, `${variant} perplexity`);
+    close(nll, n.nll, `${variant} NLL`);
+    expect(tokens).toBe(n.tokens.toLocaleString('en-US'));
+    const fidelity = variant === 'pruned' ? replay.fidelity.overall : { kl: 0, top1Agreement: 1 };
+    close(kl, fidelity.kl, `${variant} KL`);
+    // One of the 507 tokens changing its top-1 moves the agreement by 0.2 points.
+    expect(Math.abs(Number(top1.replace('%', '')) - 100 * fidelity.top1Agreement), `${variant} top-1 agreement`).toBeLessThanOrEqual(0.2);
+  }
   expect(`${(100 * replay.sparsity).toFixed(2)}%`).toBe(sparsity);
   const accuracy = (variant: 'dense' | 'pruned') => `${(100 * replay.benchmarks[variant].accuracy).toFixed(2)}%`;
-  await expect(benchmarkLine).toHaveText(
-    `Perplexity dense ${replay.dense.ppl.toFixed(4)}, pruned ${replay.pruned.ppl.toFixed(4)}; benchmark blimp.morphology accuracy dense ${accuracy('dense')}, pruned ${accuracy('pruned')}`,
-  );
+  const line = (await benchmarkLine.textContent()) ?? '';
+  const shown = /^Perplexity dense ([\d.]+), pruned ([\d.]+); benchmark blimp\.morphology accuracy dense ([\d.]+%), pruned ([\d.]+%)$/.exec(line);
+  expect(shown, line).not.toBeNull();
+  close(shown![1], replay.dense.ppl, 'reproduced dense perplexity');
+  close(shown![2], replay.pruned.ppl, 'reproduced pruned perplexity');
+  expect([shown![3], shown![4]]).toEqual([accuracy('dense'), accuracy('pruned')]);
 });
