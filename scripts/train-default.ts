@@ -26,11 +26,19 @@ import { MemoryByteSource } from '../src/engine/io/byte-source.ts';
 import { bytesToFloat32, readSafetensorsHeader } from '../src/engine/io/safetensors.ts';
 import { openCheckpoint } from '../src/engine/model/checkpoint.ts';
 import { loadTokenizer } from '../src/engine/tokenizer.ts';
-import { paramLayout } from '../src/engine/train/config.ts';
 import { exportHfCheckpoint } from '../src/engine/train/export.ts';
 import { lossCurvesSvg } from '../src/engine/train/loss-svg.ts';
-import { renderModelCard, type CardBenchmark, type CardData, type CardPruning, type GenreLoad, type HeldoutScore } from '../src/engine/train/model-card.ts';
-import { renormalizesTopK } from '../src/engine/train/config.ts';
+import { LESSON_GENERATION } from '../src/engine/experiment/vocabulary.ts';
+import {
+  renderModelCard,
+  type CardBenchmark,
+  type CardData,
+  type CardLesson,
+  type CardPruning,
+  type GenreLoad,
+  type HeldoutScore,
+} from '../src/engine/train/model-card.ts';
+import { paramLayout, renormalizesTopK } from '../src/engine/train/config.ts';
 import { DEFAULT_RECIPE, recipeSteps } from '../src/engine/train/recipe.ts';
 import { decodeTrainState, type TrainState } from '../src/engine/train/state.ts';
 import { roundToDtype } from '../src/engine/io/dtype-encoding.ts';
@@ -174,6 +182,21 @@ async function loadOf(file: string, samples: number): Promise<number[][]> {
     load.push(Array.from(tokens, (n) => n / total));
   }
   return load;
+}
+
+/** The first expert whose switching off in every layer changes the lesson's greedy continuation (moe-lab generate). */
+async function lessonOf(): Promise<CardLesson> {
+  const { prompt, tokens } = LESSON_GENERATION;
+  const generate = async (...extra: string[]) => {
+    const out = await moeLab(['generate', '--model', MODEL, '--prompt', prompt, '--tokens', String(tokens), '--json', ...extra]);
+    return (JSON.parse(out) as { text: string }).text;
+  };
+  const dense = await generate();
+  for (let expert = 0; expert < recipe.model.numExperts; expert++) {
+    const steered = await generate('--disable-experts', `*:${expert}`);
+    if (steered !== dense) return { prompt, tokens, expert, dense, steered };
+  }
+  return { prompt, tokens, expert: null, dense, steered: null };
 }
 
 async function greedySamples(): Promise<{ prompt: string; continuation: string }[]> {
@@ -334,6 +357,7 @@ async function measure(dtype: 'f16' | 'bf16'): Promise<void> {
     samples: await greedySamples(),
     pruning: await pruningOf(Math.exp(overall.nll)),
     blimp: await blimpOf(),
+    lesson: await lessonOf(),
     reproduce: REPRODUCE,
     retrain:
       `Trained on a CPU (Mesa's lavapipe on 2 cores shared with other work) in ${(seconds / 60).toFixed(0)} minutes, so the shape is small ` +
@@ -363,6 +387,7 @@ async function updateIndex(card: CardData): Promise<void> {
     name: `Brown MoE ${(card.parameters.total / 1e6).toFixed(1)}M (${family}, ${c.numExperts} experts, top-${c.topK}${renormalizesTopK(c) ? '' : ' unnormalized'})`,
     path: `models/${recipe.id}`,
     default: flags['make-default'] === true,
+    ...(card.lesson?.expert != null ? { lessonExpert: card.lesson.expert } : {}),
     description:
       `A ${(card.parameters.total / 1e6).toFixed(1)}M-parameter ${family} (${c.numLayers} layers, ${c.numExperts} experts top-${c.topK}, hidden ${c.hiddenSize}, ` +
       `vocab ${c.vocabSize}) trained by MoE Lab's WGSL trainer on the Brown Corpus; ${card.heldout.overall.bitsPerByte.toFixed(2)} bits per byte on the held-out Brown text.`,

@@ -60,6 +60,12 @@ export interface EmbeddedModel {
   path: string;
   default?: boolean;
   description: string;
+  /**
+   * The expert the guided tour switches off in every layer: one whose absence changes the greedy continuation of
+   * LESSON_GENERATION (src/engine/experiment/vocabulary.ts). `npm run train:default` measures it for the model it
+   * trains; absent, the tour switches off expert 0.
+   */
+  lessonExpert?: number;
 }
 
 export type CapabilitiesReport = { available: true; caps: GpuCapabilities; summary: string } | { available: false; reason: string };

@@ -57,6 +57,10 @@ export function parseEmbeddedIndex(file: string, json: unknown): EmbeddedModel[]
     }
     const model: EmbeddedModel = { id: e.id, name: e.name, path: e.path, description: e.description };
     if (e.default === true) model.default = true;
+    if (e.lessonExpert !== undefined) {
+      if (!Number.isInteger(e.lessonExpert) || (e.lessonExpert as number) < 0) throw bad('lessonExpert must be a non-negative integer');
+      model.lessonExpert = e.lessonExpert as number;
+    }
     return model;
   });
 }

@@ -1,28 +1,28 @@
 /**
- * The Recover step on the page, on a non-Mixtral model: the default model restated as a GraniteMoE checkpoint
- * (granite-model.ts: fused experts, f16, Granite's names and routing rule), served by routes as an extra embedded
- * model. Refused before pruning; after pruning 50% with MoE-Pruner, Recover a few steps per layer — the loss curves
- * draw, Pause and Resume continue the run, and once finished the dense, pruned and distilled perplexities stand side
- * by side: distilled below pruned, with the share of the gap recovered. tests/gpu/distill-recover.test.ts runs the
- * same engine calls in Node.
+ * The Recover step on the page, on a non-Mixtral model: brown-moe-3m (the first shipped model) restated as a
+ * GraniteMoE checkpoint (granite-model.ts: fused experts, f16, Granite's names and routing rule), served by routes as
+ * an extra embedded model. Refused before pruning; after pruning 50% with MoE-Pruner, Recover a few steps per layer —
+ * the loss curves draw, Pause and Resume continue the run, and once finished the dense, pruned and distilled
+ * perplexities stand side by side: distilled below pruned, with the share of the gap recovered.
+ * tests/gpu/distill-recover.test.ts runs the same engine calls in Node.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext } from '@playwright/test';
 import { expect, test } from './fixtures.ts';
-import { graniteFromDefaultModel } from './granite-model.ts';
+import { graniteFromBrownMoe3m } from './granite-model.ts';
 import { expectLoaded, shot } from './lab-model.ts';
 import { serveFile } from './serve-file.ts';
 
 const GRANITE = { id: 'brown-granite', name: 'Brown MoE as GraniteMoE (test model)' };
 const SETTINGS = 'text=brown.reviews&samples=8&seqlen=32&seed=1&mode=dense&method=moe-pruner&sparsity=0.5&eval=brown.fiction&ctx=64&evaltokens=256';
 
-/** Adds the Granite restatement of the default model to the page's model list. */
+/** Adds the Granite restatement of brown-moe-3m to the page's model list. */
 async function serveGranite(context: BrowserContext): Promise<void> {
   const dir = join(tmpdir(), `moe-lab-e2e-${GRANITE.id}-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  for (const [name, bytes] of graniteFromDefaultModel()) writeFileSync(join(dir, name), bytes);
+  for (const [name, bytes] of graniteFromBrownMoe3m()) writeFileSync(join(dir, name), bytes);
   await context.route(/\/models\/index\.json$/, async (route) => {
     const response = await route.fetch();
     const models = (await response.json()) as object[];
@@ -30,7 +30,7 @@ async function serveGranite(context: BrowserContext): Promise<void> {
       id: GRANITE.id,
       name: GRANITE.name,
       path: `models/${GRANITE.id}`,
-      description: 'The default model as a GraniteMoE checkpoint, for the e2e tests.',
+      description: 'brown-moe-3m as a GraniteMoE checkpoint, for the e2e tests.',
     };
     await route.fulfill({ response, json: [...models, entry] });
   });

@@ -3,9 +3,16 @@ import { join } from 'node:path';
 import { test as base, expect } from '@playwright/test';
 
 const PUBLIC = join(import.meta.dirname, '../../public');
-const index = JSON.parse(readFileSync(join(PUBLIC, 'models/index.json'), 'utf8')) as { id: string; name: string; path: string; default?: boolean }[];
+const index = JSON.parse(readFileSync(join(PUBLIC, 'models/index.json'), 'utf8')) as {
+  id: string;
+  name: string;
+  path: string;
+  default?: boolean;
+  lessonExpert?: number;
+}[];
 const entry = index.find((m) => m.default) ?? index[0];
 const config = JSON.parse(readFileSync(join(PUBLIC, entry.path, 'config.json'), 'utf8')) as {
+  model_type: string;
   num_hidden_layers: number;
   num_experts_per_tok: number;
 } & ({ num_local_experts: number } | { num_experts: number });
@@ -14,10 +21,13 @@ const config = JSON.parse(readFileSync(join(PUBLIC, entry.path, 'config.json'), 
 export const DEFAULT_MODEL = {
   id: entry.id,
   name: entry.name,
+  architecture: config.model_type,
   layers: config.num_hidden_layers,
   // Mixtral names the routed experts num_local_experts, Qwen2-MoE num_experts.
   experts: 'num_local_experts' in config ? config.num_local_experts : config.num_experts,
   topK: config.num_experts_per_tok,
+  /** The expert the guided tour switches off (src/ui/lab/GuidedTour.tsx lessonExpert). */
+  lessonExpert: entry.lessonExpert ?? 0,
 };
 
 /** A heading pattern for "the default model is (still) the loaded one". */

@@ -1,5 +1,5 @@
 /**
- * The page's default model (public/models/brown-moe-3m, a trained Mixtral in f16) restated as a GraniteMoE
+ * The first shipped model (public/models/brown-moe-3m, a trained Mixtral in f16) restated as a GraniteMoE
  * checkpoint, for tests that need a non-Mixtral family that knows language: the same network under Granite's names
  * and layout — fused experts `input_linear` [E, 2I, H] (gate rows, then up rows) and `output_linear` [E, H, I], the
  * router at `router.layer`, multipliers 1 and attention_multiplier 1/sqrt(head_dim), untied LM head. Granite's
@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const DEFAULT_MODEL = join(import.meta.dirname, '../../public/models/brown-moe-3m');
+const BROWN_MOE_3M = join(import.meta.dirname, '../../public/models/brown-moe-3m');
 
 interface TensorEntry {
   dtype: string;
@@ -18,9 +18,9 @@ interface TensorEntry {
 }
 
 /** config.json, model.safetensors, tokenizer.json and tokenizer_config.json of the Granite restatement. */
-export function graniteFromDefaultModel(): Map<string, Buffer> {
-  const mixtral = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'config.json'), 'utf8')) as Record<string, number | string | object | null>;
-  const bytes = readFileSync(join(DEFAULT_MODEL, 'model.safetensors'));
+export function graniteFromBrownMoe3m(): Map<string, Buffer> {
+  const mixtral = JSON.parse(readFileSync(join(BROWN_MOE_3M, 'config.json'), 'utf8')) as Record<string, number | string | object | null>;
+  const bytes = readFileSync(join(BROWN_MOE_3M, 'model.safetensors'));
   const headerLength = Number(bytes.readBigUInt64LE(0));
   const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, TensorEntry>;
   const data = (name: string) => {
@@ -85,7 +85,7 @@ export function graniteFromDefaultModel(): Map<string, Buffer> {
   return new Map([
     ['config.json', Buffer.from(JSON.stringify(config, null, 2))],
     ['model.safetensors', Buffer.concat([length, Buffer.from(json), ...out.map((t) => t.data)])],
-    ['tokenizer.json', readFileSync(join(DEFAULT_MODEL, 'tokenizer.json'))],
-    ['tokenizer_config.json', readFileSync(join(DEFAULT_MODEL, 'tokenizer_config.json'))],
+    ['tokenizer.json', readFileSync(join(BROWN_MOE_3M, 'tokenizer.json'))],
+    ['tokenizer_config.json', readFileSync(join(BROWN_MOE_3M, 'tokenizer_config.json'))],
   ]);
 }

@@ -33,13 +33,13 @@ test('the guided tour walks through the lesson on the default model, with contro
   // One expert switched off: the steered continuation beside the dense one, and it differs.
   await next();
   await expect(tour).toContainText('Switch one expert off');
-  await tour.getByRole('button', { name: 'Generate with expert 3 off' }).click();
+  await tour.getByRole('button', { name: `Generate with expert ${DEFAULT_MODEL.lessonExpert} off` }).click();
   const dense = page.getByRole('region', { name: 'dense model continuation' });
   const steered = page.getByRole('region', { name: 'steered model continuation' });
   await expect(steered).toContainText(/8 tokens, greedy/, STEP);
   await expect(dense).toContainText(/8 tokens, greedy/, STEP);
   expect(await steered.locator('.generated-text').textContent()).not.toBe(await dense.locator('.generated-text').textContent());
-  await expect(page.getByLabel('Switched-off experts')).toContainText('(*:3)');
+  await expect(page.getByLabel('Switched-off experts')).toContainText(`(*:${DEFAULT_MODEL.lessonExpert})`);
   await shot(page, '#evaluate', 'tour-steering');
 
   // Calibration: the criteria views, and the coverage warning of a text too short for every expert.
@@ -79,5 +79,5 @@ test('the guided tour walks through the lesson on the default model, with contro
   await expect(page).not.toHaveURL(/tour=1/);
   await expect(page).toHaveURL(/hide=model-source,calibration,method,sparsity,pattern,group/);
   // The steering stays in the link the teacher can copy.
-  await expect.poll(() => decodeURIComponent(page.url())).toContain('steer=*:3');
+  await expect.poll(() => decodeURIComponent(page.url())).toContain(`steer=*:${DEFAULT_MODEL.lessonExpert}`);
 });

@@ -1,9 +1,10 @@
 /**
  * Quantization in the page (docs/quantization.md, "The page"): on the default model, prune, then quantize the
- * routed experts to 4 bits by RTN in the Prune step; the page shows the quantized perplexity beside the dense and
- * pruned ones and a smaller file than the dense one, the download is a GPTQ checkpoint folder, and the share link
- * carries qbits=4. Opening that link and
- * pressing "Reproduce this experiment" prunes, evaluates and quantizes again: the same quantized perplexity.
+ * routed experts to 4 bits by RTN in the Prune step. The default group of 32 inputs does not divide the default
+ * model's down projections (24 inputs), which the page says, naming the sizes that fit. With groups of 8 the page
+ * shows the quantized perplexity beside the dense and pruned ones and a smaller file than the dense one, the download
+ * is a GPTQ checkpoint folder, and the share link carries qbits=4 and qgroup=8. Opening that link and pressing
+ * "Reproduce this experiment" prunes, evaluates and quantizes again: the same quantized perplexity.
  */
 import { readFileSync } from 'node:fs';
 import { readZip } from '../helpers/zip-reader.ts';
@@ -22,6 +23,14 @@ test('4-bit RTN after pruning: quantized perplexity and smaller bytes; a link wi
   await page.getByLabel('Quantize experts to').selectOption('4');
   await expect.poll(() => page.url()).toContain('qbits=4');
   await page.getByRole('button', { name: 'Quantize', exact: true }).click();
+  await expect(page.getByRole('alert').filter({ hasText: 'Quantization:' })).toContainText(
+    /group size 32 does not divide the 24 input columns of .* experts down \(group sizes that divide every expert matrix of this model: 4, 8, 12, 24\)/,
+    { timeout: 180_000 },
+  );
+  await page.getByLabel('Group size').fill('8');
+  await page.getByLabel('Group size').press('Enter');
+  await expect.poll(() => page.url()).toContain('qgroup=8');
+  await page.getByRole('button', { name: 'Quantize', exact: true }).click();
   const table = page.getByRole('table', { name: 'Quantized model' });
   const quantized = table.getByTestId('quantize-quantized');
   await expect(quantized).toContainText('quantized after pruning', { timeout: 180_000 });
@@ -30,7 +39,7 @@ test('4-bit RTN after pruning: quantized perplexity and smaller bytes; a link wi
   expect(Number(ppl)).toBeGreaterThan(1);
   const [, , denseDisk] = await cells('dense');
   expect(disk).not.toBe(denseDisk);
-  // int4 codes and f16 scales per 32 inputs for every expert matrix: well under the dense file.
+  // int4 codes and f16 scales per 8 inputs for every expert matrix: well under the dense file.
   expect(parseFloat((await page.getByTestId('quantize-disk-ratio').textContent())!)).toBeLessThan(70);
 
   // The download is the GPTQ checkpoint folder: quantization_config of 4-bit groups of 32, qweight tensors, the report.
@@ -38,7 +47,7 @@ test('4-bit RTN after pruning: quantized perplexity and smaller bytes; a link wi
   await page.getByRole('button', { name: 'Download the GPTQ folder (zip)' }).click();
   const files = new Map(readZip(readFileSync(await (await download).path())).map((f) => [f.name.split('/').pop()!, f.data]));
   const config = JSON.parse(files.get('config.json')!.toString('utf8')) as { quantization_config: Record<string, unknown> };
-  expect(config.quantization_config).toMatchObject({ quant_method: 'gptq', bits: 4, group_size: 32, sym: true, desc_act: false });
+  expect(config.quantization_config).toMatchObject({ quant_method: 'gptq', bits: 4, group_size: 8, sym: true, desc_act: false });
   const weights = files.get('model.safetensors')!;
   const header = JSON.parse(weights.subarray(8, 8 + Number(weights.readBigUInt64LE(0))).toString('utf8')) as Record<string, unknown>;
   expect(Object.keys(header).some((name) => name.endsWith('.qweight'))).toBe(true);

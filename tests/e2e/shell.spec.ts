@@ -9,7 +9,7 @@ test('first visit: the default model loads with no click and its summary shows',
   await expect(page.getByRole('heading', { name: 'MoE Lab', level: 1 })).toBeVisible();
   await expect(page.getByTestId('adapter')).toBeVisible();
   const summary = page.getByRole('table', { name: 'Model summary' });
-  await expect(summary.getByRole('row', { name: /Architecture/ })).toContainText('mixtral');
+  await expect(summary.getByRole('row', { name: /Architecture/ })).toContainText(DEFAULT_MODEL.architecture);
   await expect(summary.getByRole('row', { name: /Experts/ })).toContainText(`${DEFAULT_MODEL.experts}, top-${DEFAULT_MODEL.topK} per token`);
   await expect(summary.getByRole('row', { name: /Layers/ })).toContainText(String(DEFAULT_MODEL.layers));
   await expect(page.getByRole('heading', { name: LOADED_DEFAULT })).toBeVisible();

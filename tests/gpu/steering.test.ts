@@ -4,7 +4,8 @@
  * change while the router's own logits do not; `generate` is deterministic (greedy, and sampled with a seed), the
  * lab service's generate with `disabledExperts` gives the CLI's continuation, switching experts everywhere changes
  * it, the lab service reports the first step's next-token probabilities, and out-of-range or malformed switches are
- * one-line usage errors. `--force-expert`: the GPU forward with a forced expert equals the CPU reference forward, the
+ * one-line usage errors; every shipped model's `lessonExpert` (public/models/index.json, the guided tour's expert)
+ * changes the lesson's continuation when it is switched off. `--force-expert`: the GPU forward with a forced expert equals the CPU reference forward, the
  * commands take it, and conflicting forcings are refused.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { nodeLab } from '../../src/cli/node-lab.ts';
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { masksToSafetensors } from '../../src/engine/prune/masks-file.ts';
+import { LESSON_GENERATION } from '../../src/engine/experiment/vocabulary.ts';
 import { parseExpertSwitches, steerMaskSet } from '../../src/engine/model/steering.ts';
 import { referenceForward } from '../../src/engine/reference/forward.ts';
 import { maskReferenceWeights } from '../../src/engine/reference/masked-weights.ts';
@@ -110,6 +112,22 @@ describe('--disable-experts', () => {
       await expect(lab.generate({ ...request, disabledExperts: [{ layer: 0, expert: 8 }] })).rejects.toThrow(/expert 8 is out of range/);
     } finally {
       await lab.dispose();
+    }
+  });
+
+  it("every shipped model's lessonExpert, switched off in every layer, changes the lesson's greedy continuation", async () => {
+    const index = JSON.parse(readFileSync('public/models/index.json', 'utf8')) as { id: string; path: string; default?: boolean; lessonExpert?: number }[];
+    const lessons = index.filter((m) => m.lessonExpert !== undefined);
+    // The page's default model has one: the tour's steering step runs on it.
+    expect(lessons.map((m) => m.id)).toContain(index.find((m) => m.default)?.id);
+    for (const m of lessons) {
+      const { prompt, tokens } = LESSON_GENERATION;
+      const generate = async (...extra: string[]) => {
+        const r = await run(['generate', '--model', join('public', m.path), '--prompt', prompt, '--tokens', String(tokens), '--json', ...extra]);
+        expect(r.code, r.err).toBe(0);
+        return (JSON.parse(r.out) as { text: string }).text;
+      };
+      expect(await generate('--disable-experts', `*:${m.lessonExpert}`), m.id).not.toBe(await generate());
     }
   });
 

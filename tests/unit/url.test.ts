@@ -136,7 +136,7 @@ describe('share-link codec', () => {
   it('writes a readable, stable v1 link for the defaults', () => {
     expect(encodeExperiment(defaultExperiment())).toBe(
       // The model default is the page's default model (every link the page writes names its model).
-      'v=1&model=embedded:brown-moe-3m&text=brown&samples=64&seqlen=128&seed=0&mode=dense&method=moe-pruner' +
+      'v=1&model=embedded:brown-qmoe-3m&text=brown&samples=64&seqlen=128&seed=0&mode=dense&method=moe-pruner' +
         '&sparsity=0.5&pattern=unstructured&group=row&alloc=uniform&drop=0&crit=frequency&targets=experts' +
         '&eval=brown&ctx=128&evaltokens=4096',
     );
@@ -230,8 +230,8 @@ describe('share-link codec', () => {
 
   it("falls back to the page's real default model on a bad model=", () => {
     const { experiment, notes, keys } = decodeExperiment('#v=1&model=nonsense');
-    expect(experiment.model).toEqual({ source: 'embedded', id: 'brown-moe-3m', hash: null });
-    expect(notes).toEqual(['model="nonsense" does not start with embedded:, hub:, files:; using the default (embedded:brown-moe-3m).']);
+    expect(experiment.model).toEqual({ source: 'embedded', id: 'brown-qmoe-3m', hash: null });
+    expect(notes).toEqual(['model="nonsense" does not start with embedded:, hub:, files:; using the default (embedded:brown-qmoe-3m).']);
     expect(keys).toEqual([]);
   });
 

@@ -23,6 +23,7 @@ import {
   type Section,
   type Setting,
 } from '../../src/engine/experiment/vocabulary.ts';
+import { parseEmbeddedIndex } from '../../src/lab/sources.ts';
 import { pipelineSettingsOf } from '../../src/lab/prune.ts';
 import { pruneRequest } from '../../src/state/requests.ts';
 
@@ -81,6 +82,23 @@ describe('settings vocabulary', () => {
     const index = JSON.parse(readFileSync(new URL('../../public/models/index.json', import.meta.url), 'utf8')) as { id: string; default?: boolean }[];
     expect(index.filter((m) => m.default).map((m) => m.id)).toEqual([DEFAULT_EMBEDDED_MODEL]);
     expect(defaultExperiment().model.id).toBe(DEFAULT_EMBEDDED_MODEL);
+  });
+
+  it("each shipped model's lessonExpert is one of its experts, and a bad one names the entry", () => {
+    const file = 'models/index.json';
+    const index = parseEmbeddedIndex(file, JSON.parse(readFileSync(new URL(`../../public/${file}`, import.meta.url), 'utf8')));
+    expect(index.find((m) => m.default)?.lessonExpert).toBeDefined();
+    for (const m of index.filter((e) => e.lessonExpert !== undefined)) {
+      const config = JSON.parse(readFileSync(new URL(`../../public/${m.path}/config.json`, import.meta.url), 'utf8')) as Record<string, number>;
+      expect(m.lessonExpert, m.id).toBeLessThan(config.num_local_experts ?? config.num_experts);
+    }
+    const entry = { id: 'm', name: 'm', path: 'models/m', description: '' };
+    expect(parseEmbeddedIndex(file, [{ ...entry, lessonExpert: 5 }])[0].lessonExpert).toBe(5);
+    for (const bad of [-1, 1.5, '3']) {
+      expect(() => parseEmbeddedIndex(file, [entry, { ...entry, lessonExpert: bad }])).toThrow(
+        /models\/index\.json.*entry 1: lessonExpert must be a non-negative integer/,
+      );
+    }
   });
 
   it('every row is well formed, and the derived lists and limits are its values', () => {

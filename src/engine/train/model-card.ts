@@ -46,6 +46,18 @@ export interface CardBenchmark {
   accuracy: number;
 }
 
+/**
+ * The guided tour's steering step on this model: the first expert whose switching off in every layer changes the
+ * greedy continuation of the lesson's prompt (null: none does), with both continuations.
+ */
+export interface CardLesson {
+  prompt: string;
+  tokens: number;
+  expert: number | null;
+  dense: string;
+  steered: string | null;
+}
+
 export interface CardData {
   recipe: TrainRecipe;
   parameters: { total: number; perExpert: number; expert: number; active: number };
@@ -60,6 +72,7 @@ export interface CardData {
   samples: { prompt: string; continuation: string }[];
   pruning?: CardPruning;
   blimp?: CardBenchmark;
+  lesson?: CardLesson;
   reproduce: string;
   retrain: string;
 }
@@ -135,6 +148,22 @@ function blimpSection(d: CardData): string[] {
   ];
 }
 
+function lessonSection(d: CardData): string[] {
+  const l = d.lesson;
+  if (!l) return [];
+  const quote = (s: string) => `\`${s.replace(/\n/g, ' ')}\``;
+  return [
+    '## Steering',
+    '',
+    l.expert === null
+      ? `Switching off any single expert in every layer leaves the greedy continuation of ${quote(l.prompt)} (${l.tokens} tokens) unchanged: ${quote(l.dense)}.`
+      : `Switching off expert ${l.expert} in every layer (\`moe-lab generate --disable-experts '*:${l.expert}'\`, the first expert that does so) changes the ` +
+        `greedy continuation of ${quote(l.prompt)} (${l.tokens} tokens) from ${quote(l.dense)} to ${quote(l.steered ?? '')}; the guided tour's steering step ` +
+        'switches it off (`lessonExpert` in public/models/index.json).',
+    '',
+  ];
+}
+
 export function renderModelCard(d: CardData): string {
   const c = d.recipe.model;
   const s = d.recipe.schedule;
@@ -159,8 +188,8 @@ export function renderModelCard(d: CardData): string {
     '',
     `# ${d.recipe.id}`,
     '',
-    `A small ${family}-architecture mixture-of-experts language model trained ${w ? `on from \`${w.model}\`` : 'from scratch'} on the Brown Corpus by MoE Lab's own`,
-    'WGSL training kernels (WebGPU through Dawn), the default model the lab opens on. It loads unchanged in Hugging Face',
+    `A small ${family}-architecture mixture-of-experts language model trained on the Brown Corpus ${w ? `(starting from \`${w.model}\`)` : 'from scratch'} by MoE Lab's own`,
+    'WGSL training kernels (WebGPU through Dawn), shipped with the lab (public/models/index.json). It loads unchanged in Hugging Face',
     `\`transformers\` (\`${hfClass}\`) and in every tool that reads ${family} checkpoints.`,
     ...(renormalized
       ? []
@@ -256,6 +285,7 @@ export function renderModelCard(d: CardData): string {
     ...d.routing.genres[0].load.flatMap((_, l) => [`Layer ${l}:`, '', ...genreTable(d.routing.genres, l), '']),
     ...pruningSection(d),
     ...blimpSection(d),
+    ...lessonSection(d),
     '## Greedy samples',
     '',
     "Greedy continuations (no sampling) through the lab's inference forward:",

@@ -1,12 +1,10 @@
 import { useState } from 'react';
 import type { Sampling } from '../../api/lab.ts';
+import { LESSON_GENERATION } from '../../engine/experiment/vocabulary.ts';
 import { useLab, useLabActions } from '../../state/store.ts';
 import { NumberField } from './NumberField.tsx';
 import { SteeringControls } from './SteeringControls.tsx';
 import { TaskView, useRunning } from './TaskView.tsx';
-
-/** The prompt the view opens with (the guided tour generates from it too). */
-export const DEFAULT_PROMPT = 'The jury said';
 
 /**
  * One prompt continued by the dense and the pruned model side by side, greedy or sampled with a seed, and by the
@@ -17,7 +15,7 @@ export function GenerationView() {
   const canRead = useLab((s) => s.model?.tokenizer ?? false);
   const running = useRunning('generate');
   const { generate, setSteering, setForcedExperts } = useLabActions();
-  const [prompt, setPrompt] = useState(DEFAULT_PROMPT);
+  const [prompt, setPrompt] = useState<string>(LESSON_GENERATION.prompt);
   const [newTokens, setNewTokens] = useState(32);
   const [mode, setMode] = useState<'greedy' | 'sample'>('greedy');
   const [seed, setSeed] = useState(0);

@@ -3,24 +3,29 @@ import type { Panel } from '../../engine/experiment/schema.ts';
 import { textRefOf } from '../../engine/experiment/text-ref.ts';
 import type { LabActions } from '../../state/actions.ts';
 import { useLab, useLabActions, type LabState } from '../../state/store.ts';
+import { LESSON_GENERATION } from '../../engine/experiment/vocabulary.ts';
 import { scrollToSection, SECTIONS } from '../SectionNav.tsx';
-import { DEFAULT_PROMPT } from './GenerationView.tsx';
 
 interface TourStep {
   title: string;
   panel: Panel;
-  body: ReactNode;
+  body: ReactNode | ((state: LabState) => ReactNode);
   /** What "Do this step" runs (none: reading only). */
-  act?: { label: string; run: (actions: LabActions, state: LabState) => Promise<unknown> };
+  act?: { label: string | ((state: LabState) => string); run: (actions: LabActions, state: LabState) => Promise<unknown> };
   /** Done when this holds (the step's result is on the page). */
   done?: (state: LabState) => boolean;
 }
 
-/** The expert the lesson switches off in every MoE layer (on the default model any one changes the continuation). */
-const LESSON_EXPERT = 3;
-/** New tokens of the lesson's generations: a sentence, quick even on a CPU driver. */
-const LESSON_TOKENS = 8;
 const GREEDY = { kind: 'greedy' } as const;
+
+/**
+ * The expert the lesson switches off in every MoE layer: the loaded shipped model's `lessonExpert` (one whose absence
+ * changes the lesson's continuation, public/models/index.json), else expert 0.
+ */
+export function lessonExpert(s: LabState): number {
+  const model = s.experiment.model;
+  return (model.source === 'embedded' ? s.embedded.find((m) => m.id === model.id)?.lessonExpert : undefined) ?? 0;
+}
 
 /**
  * Router-guided pruning in eleven steps, on whatever model is loaded (the default one on a plain visit): routing, one
@@ -54,19 +59,19 @@ export const TOUR: TourStep[] = [
   {
     title: 'Switch one expert off',
     panel: 'evaluate',
-    body: (
+    body: (s) => (
       <p>
-        Does the router's choice matter? Switch expert {LESSON_EXPERT} off in every layer — its router logit becomes −∞, so each token goes to its best experts
-        among the others — and let the model continue the same sentence. The columns show the dense model as trained and steered. The Steering controls switch
-        other experts off, or <em>force</em> one expert to take every token.
+        Does the router's choice matter? Switch expert {lessonExpert(s)} off in every layer — its router logit becomes −∞, so each token goes to its best
+        experts among the others — and let the model continue the same sentence. The columns show the dense model as trained and steered. The Steering controls
+        switch other experts off, or <em>force</em> one expert to take every token.
       </p>
     ),
     act: {
-      label: `Generate with expert ${LESSON_EXPERT} off`,
-      run: async (a) => {
-        const off = [{ layer: '*' as const, expert: LESSON_EXPERT }];
+      label: (s) => `Generate with expert ${lessonExpert(s)} off`,
+      run: async (a, s) => {
+        const off = [{ layer: '*' as const, expert: lessonExpert(s) }];
         a.setSteering(off);
-        await a.generate(DEFAULT_PROMPT, LESSON_TOKENS, GREEDY, off);
+        await a.generate(LESSON_GENERATION.prompt, LESSON_GENERATION.tokens, GREEDY, off);
       },
     },
     done: (s) => Boolean(s.tasks.generate.result?.steered?.result),
@@ -144,7 +149,8 @@ export const TOUR: TourStep[] = [
     ),
     act: {
       label: 'Generate after pruning',
-      run: (a, s) => a.generate(DEFAULT_PROMPT, LESSON_TOKENS, GREEDY, s.experiment.evaluation.disabledExperts, s.experiment.evaluation.forcedExperts),
+      run: (a, s) =>
+        a.generate(LESSON_GENERATION.prompt, LESSON_GENERATION.tokens, GREEDY, s.experiment.evaluation.disabledExperts, s.experiment.evaluation.forcedExperts),
     },
     done: (s) => Boolean(s.tasks.generate.result?.pruned?.result),
   },
@@ -224,7 +230,7 @@ export function GuidedTour() {
         Step {index + 1} of {TOUR.length}
       </p>
       <h2>{step.title}</h2>
-      {step.body}
+      {typeof step.body === 'function' ? step.body(state) : step.body}
       {state.model && !state.model.tokenizer && step.act && (
         <p className="hint warn">{state.model.name} has no tokenizer, so this step cannot run on it; load a model with one.</p>
       )}
@@ -234,7 +240,7 @@ export function GuidedTour() {
         </button>
         {step.act && (
           <button type="button" className="primary" disabled={!canAct || busy} onClick={() => void run()}>
-            {busy ? 'Working…' : done ? `${step.act.label} again` : step.act.label}
+            {busy ? 'Working…' : `${typeof step.act.label === 'function' ? step.act.label(state) : step.act.label}${done ? ' again' : ''}`}
           </button>
         )}
         {index < TOUR.length - 1 ? (
