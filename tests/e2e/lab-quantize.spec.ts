@@ -22,14 +22,18 @@ test('4-bit RTN after pruning: quantized perplexity and smaller bytes; a link wi
 
   await page.getByLabel('Quantize experts to').selectOption('4');
   await expect.poll(() => page.url()).toContain('qbits=4');
+  const hint = page.getByLabel('Group sizes that fit');
+  await expect(hint).toHaveText('Group sizes that divide every expert matrix of this model: 4, 8, 12, 24 — 32 does not; pick one of them.');
+  await expect(hint).toHaveClass(/warn/);
   await page.getByRole('button', { name: 'Quantize', exact: true }).click();
   await expect(page.getByRole('alert').filter({ hasText: 'Quantization:' })).toContainText(
     /group size 32 does not divide the 24 input columns of .* experts down \(group sizes that divide every expert matrix of this model: 4, 8, 12, 24\)/,
     { timeout: 180_000 },
   );
-  await page.getByLabel('Group size').fill('8');
-  await page.getByLabel('Group size').press('Enter');
+  await page.getByLabel('Group size', { exact: true }).fill('8');
+  await page.getByLabel('Group size', { exact: true }).press('Enter');
   await expect.poll(() => page.url()).toContain('qgroup=8');
+  await expect(hint).toHaveText('Group sizes that divide every expert matrix of this model: 4, 8, 12, 24.');
   await page.getByRole('button', { name: 'Quantize', exact: true }).click();
   const table = page.getByRole('table', { name: 'Quantized model' });
   const quantized = table.getByTestId('quantize-quantized');

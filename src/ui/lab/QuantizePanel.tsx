@@ -3,6 +3,7 @@ import type { QuantizeSummary } from '../../api/quantize.ts';
 import type { ExperimentQuantize } from '../../engine/experiment/schema.ts';
 import { SETTINGS, type SettingName } from '../../engine/experiment/vocabulary.ts';
 import { formatBytes } from '../../engine/format-bytes.ts';
+import { fittingGroupSizes } from '../../engine/quantize/settings.ts';
 import { quantizeKey } from '../../state/requests.ts';
 import { useLab, useLabActions } from '../../state/store.ts';
 import { saveFile } from '../download.ts';
@@ -46,6 +47,9 @@ export function QuantizePanel() {
   const running = useRunning('quantize');
   const actions = useLabActions();
   const mixed = q.bits === 'mixed';
+  // The routed experts' input widths: gate / up read H, down reads I (expertStacks in src/gpu/quantize/quantize-model.ts).
+  const fitting = model ? fittingGroupSizes([model.spec.hiddenSize, model.spec.expertFfnSize]) : [];
+  const fits = fitting.includes(q.groupSize);
   const download = async () => {
     const files = await actions.exportQuantized();
     for (const f of files ?? []) saveFile(f.path, f.bytes as Uint8Array<ArrayBuffer>);
@@ -65,6 +69,12 @@ export function QuantizePanel() {
         <SettingField name="quantGroupSize" disabled={running} />
         {q.method === 'gptq' && <SettingField name="quantDamp" disabled={running} />}
       </div>
+      {model && (
+        <p className={fits ? 'hint' : 'hint warn'} aria-label="Group sizes that fit">
+          Group sizes that divide every expert matrix of this model: {fitting.join(', ') || 'none'}
+          {fits ? '.' : ` — ${q.groupSize} does not; pick one of them.`}
+        </p>
+      )}
       <div className="actions">
         <button type="button" className="primary" disabled={!model?.tokenizer || running || q.bits === 'none'} onClick={() => void actions.quantize()}>
           Quantize
