@@ -128,7 +128,7 @@ async function quantize(
   const stacks = expertStacks(model);
   for (const s of stacks) {
     if (s.cols % settings.groupSize) {
-      const fitting = fittingGroupSizes(stacks.map((t) => t.cols));
+      const fitting = fittingGroupSizes(spec);
       throw new QuantizeRequestError(
         `group size ${settings.groupSize} does not divide the ${s.cols} input columns of ${s.matrix.name}` +
           (fitting.length ? ` (group sizes that divide every expert matrix of this model: ${fitting.join(', ')})` : ''),

@@ -54,8 +54,12 @@ export function checkQuantizeSettings(s: QuantizeSettings): void {
   if (!(s.damp > 0 && s.damp <= 1)) throw new QuantizeRequestError(`dampening ${s.damp} must be in (0, 1]`);
 }
 
-/** The group sizes checkQuantizeSettings takes (multiples of 4) that divide every one of these input widths. */
-export function fittingGroupSizes(cols: readonly number[]): number[] {
+/**
+ * The group sizes checkQuantizeSettings takes (multiples of 4) that divide the input widths of every routed expert
+ * matrix of a model: gate / up read H, down reads I (the stacks of src/gpu/quantize/quantize-model.ts).
+ */
+export function fittingGroupSizes(spec: { hiddenSize: number; expertFfnSize: number }): number[] {
+  const cols = [spec.hiddenSize, spec.expertFfnSize];
   const sizes: number[] = [];
   for (let g = 4; g <= Math.min(...cols); g += 4) if (cols.every((c) => c % g === 0)) sizes.push(g);
   return sizes;

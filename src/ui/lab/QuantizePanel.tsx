@@ -47,8 +47,7 @@ export function QuantizePanel() {
   const running = useRunning('quantize');
   const actions = useLabActions();
   const mixed = q.bits === 'mixed';
-  // The routed experts' input widths: gate / up read H, down reads I (expertStacks in src/gpu/quantize/quantize-model.ts).
-  const fitting = model ? fittingGroupSizes([model.spec.hiddenSize, model.spec.expertFfnSize]) : [];
+  const fitting = model ? fittingGroupSizes(model.spec) : [];
   const fits = fitting.includes(q.groupSize);
   const download = async () => {
     const files = await actions.exportQuantized();
