@@ -27,7 +27,14 @@
 //   with a neighbouring row; the mask pass adds no barrier unless the threshold's ties are split.
 // - streaming (KEYS_IN_REGISTERS = 0, wider rows): radix select with the 2048-bin histogram of radix.wgsl, scores
 //   recomputed from W on each pass: up to 3 histogram passes (usually 2: see the early exit) and the mask pass.
-// Both prune exactly the same weights (docs/pruning.md). Include weights.wgsl, score.wgsl, radix.wgsl, select.wgsl.
+// - one row per invocation (entry point main_lane_rows; rows of at most LANE_ROW_MAX_COLS columns, the experts of
+//   tiny models such as the shipped default's 24- and 96-wide rows): LANE_ROWS rows per workgroup, each scored into
+//   the invocation's own array and its k-th smallest key found bit by bit (32 counting passes over the row), with no
+//   workgroup memory and no barrier. A row of 96 columns needs 2 of main's 32 invocations, and every search step
+//   costs that workgroup 4 barriers: SwiftShader, which runs a workgroup's invocations as coroutines that switch at
+//   each barrier, spent about 0.2 ms per such row (bench/README.md). A GPU never takes this way for a real model.
+// All three prune exactly the same weights (docs/pruning.md). Include weights.wgsl, score.wgsl, radix.wgsl,
+// select.wgsl.
 
 struct Params {
   rows: u32,
@@ -55,6 +62,65 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     select_row_in_registers(row, lid);
   } else {
     select_row_streaming(row, lid);
+  }
+}
+
+// Rows per workgroup of main_lane_rows, and the widest row it takes (the length of its key array).
+const LANE_ROWS: u32 = 64u;
+const LANE_ROW_MAX_COLS: u32 = 128u;
+
+@compute @workgroup_size(LANE_ROWS)
+fn main_lane_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                  @builtin(local_invocation_index) lid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * LANE_ROWS + lid;
+  if (row >= params.rows) {
+    return;
+  }
+  let cols = params.cols;
+  let row_start = row * cols;
+  var keys: array<u32, LANE_ROW_MAX_COLS>;
+  for (var c = 0u; c < cols; c++) {
+    keys[c] = score_key(params.weight_base + row_start + c, row_start + c, c, params.stream_key);
+  }
+  // The k-th smallest key t, most significant bit first: t keeps a bit when fewer than k keys lie below it with the
+  // bit set, so in the end fewer than k keys are < t and at least k are <= t. Then every key < t is pruned, and the
+  // remaining k - below ties with t lowest column first (select.wgsl's tie order).
+  let k = params.prune_count;
+  var threshold = 0u;
+  var ties_to_prune = 0u;
+  if (k > 0u) {
+    for (var bit = 32u; bit > 0u; bit--) {
+      let trial = threshold | (1u << (bit - 1u));
+      var below = 0u;
+      for (var c = 0u; c < cols; c++) {
+        below += select(0u, 1u, keys[c] < trial);
+      }
+      if (below < k) {
+        threshold = trial;
+      }
+    }
+    var below = 0u;
+    for (var c = 0u; c < cols; c++) {
+      below += select(0u, 1u, keys[c] < threshold);
+    }
+    ties_to_prune = k - below;
+  }
+  let row_end = row_start + cols;
+  var e = row_start;
+  while (e < row_end) {
+    let lo = e;
+    let hi = min((lo & ~31u) + 32u, row_end);
+    var keep = 0u;
+    for (; e < hi; e++) {
+      let key = keys[e - row_start];
+      var pruned = key < threshold;
+      if (key == threshold && ties_to_prune > 0u) {
+        pruned = true;
+        ties_to_prune -= 1u;
+      }
+      keep |= select(1u << (e & 31u), 0u, pruned);
+    }
+    store_mask_word(lo >> 5u, lo, hi, keep);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * GPU pruning masks == CPU reference, bit for bit, on matrices built to break selection: ties everywhere,
  * all-equal rows, zeros, subnormals, NaN / inf, overflowing products, zero statistics, rows that do not fill
- * whole mask words, rows longer than one workgroup block, one-column matrices, and a layer group mixing dtypes.
+ * whole mask words, rows longer than one workgroup block, one-column matrices, and a layer group mixing dtypes; the
+ * narrow cases both ways row_select runs them (a row per invocation, and widened: a workgroup per row).
  */
 import { describe, expect, it } from 'vitest';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
@@ -10,6 +11,7 @@ import { parsePattern, MASK_METHODS, UNSTRUCTURED, type PruneGroup, type PruneSe
 import { countKept } from '../../src/engine/model/keep-mask.ts';
 import { encodeWeights } from '../../src/engine/prune/packing.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
+import { LANE_ROW_MAX_COLS } from '../../src/gpu/kernels/prune/row_select.ts';
 import { vec4LoadsAllowed } from '../../src/gpu/kernels/prune/score.ts';
 import { computeMasks, countKeptOnGpu, readMask } from '../../src/gpu/prune/compute-masks.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
@@ -30,7 +32,23 @@ function coarse(rng: Rng): number {
   return [0, 0.5, -0.5, 1, -1, 2, -2, 0.25][rng.int(8)];
 }
 
+/**
+ * A case's columns repeated up to `cols` (ties, subnormals and non-finite values kept): narrow rows run row_select
+ * one row per invocation (up to LANE_ROW_MAX_COLS columns), wider ones a workgroup per row.
+ */
+function widened(c: PruneCase, cols: number): PruneCase {
+  const values = Float32Array.from({ length: c.rows * cols }, (_, i) => c.values[Math.floor(i / cols) * c.cols + ((i % cols) % c.cols)]);
+  const statistic = Float32Array.from({ length: cols }, (_, j) => c.statistic[j % c.cols]);
+  return { ...c, label: `${c.label} widened to ${cols}`, cols, values, statistic };
+}
+
+/** The narrow cases again with rows wider than LANE_ROW_MAX_COLS, at widths that are not multiples of 32. */
 function adversarialCases(): PruneCase[] {
+  const narrow = narrowCases();
+  return [...narrow, ...narrow.filter((c) => c.cols <= LANE_ROW_MAX_COLS).map((c) => widened(c, c.cols + LANE_ROW_MAX_COLS + 3))];
+}
+
+function narrowCases(): PruneCase[] {
   const rng = createRng(7);
   const f16Subnormal = 2 ** -24;
   return [
@@ -94,22 +112,17 @@ function nmCases(): PruneCase[] {
 
 /**
  * Whole-row mask words (cols a multiple of 32) for score.wgsl's 16-byte views (run with matrices on 256-byte
- * boundaries): the adversarial cases of every dtype, their columns repeated up to a multiple of 32 (ties,
- * subnormals, NaN / inf and overflowing products through the vector loads), and rows of 4096 columns as real
- * experts have.
+ * boundaries; only a workgroup per row reads them, so rows wider than LANE_ROW_MAX_COLS): the adversarial cases of
+ * every dtype, their columns repeated up to a multiple of 32 past that width (ties, subnormals, NaN / inf and
+ * overflowing products through the vector loads), and rows of 4096 columns as real experts have.
  */
 function vec4Cases(): PruneCase[] {
-  const widened = adversarialCases()
+  const wide = narrowCases()
     .filter((c) => c.rows > 1 && c.cols > 1 && c.cols < 128)
-    .map((c) => {
-      const cols = Math.ceil(c.cols / 32) * 32;
-      const values = Float32Array.from({ length: c.rows * cols }, (_, i) => c.values[Math.floor(i / cols) * c.cols + ((i % cols) % c.cols)]);
-      const statistic = Float32Array.from({ length: cols }, (_, j) => c.statistic[j % c.cols]);
-      return { ...c, label: `${c.label} widened to ${cols}`, cols, values, statistic };
-    });
+    .map((c) => widened(c, Math.ceil(c.cols / 32) * 32 + LANE_ROW_MAX_COLS));
   const rng = createRng(13);
   return [
-    ...widened,
+    ...wide,
     withStatistic(
       matrix('rows 2x4096', 2, 4096, () => rng.normal(), 'f16'),
       () => rng.next(),

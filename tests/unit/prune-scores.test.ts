@@ -19,7 +19,7 @@ import {
 } from '../../src/engine/prune/scores.ts';
 import { checkSettings, parsePattern, prunedPerGroup, PruneRequestError, UNSTRUCTURED, type PruneSettings } from '../../src/engine/prune/settings.ts';
 import { GROUP_CHUNK_ELEMENTS, RADIX_BINS, RADIX_PASSES } from '../../src/gpu/kernels/prune/score.ts';
-import { ROW_WORDS, rowSelectShape } from '../../src/gpu/kernels/prune/row_select.ts';
+import { LANE_ROW_MAX_COLS, LANE_ROWS, ROW_WORDS, rowSelectShape } from '../../src/gpu/kernels/prune/row_select.ts';
 
 const settings: PruneSettings = { method: 'wanda', pattern: UNSTRUCTURED, group: 'row', sparsity: 0.5, seed: 0 };
 
@@ -173,10 +173,24 @@ describe('constants the WGSL repeats', () => {
     expect(score).toContain(`SCORE_INFINITY_BITS: u32 = 0x${SCORE_INFINITY_BITS.toString(16)}u;`);
   });
 
-  it('sizes row workgroups to the row: keys in registers up to 16352 columns, streaming beyond', () => {
-    const shapes = [16, 64, 600, 1024, 4096, 14336, 16352, 16384, 20000].map(rowSelectShape);
-    expect(shapes.map((s) => s.threads)).toEqual([32, 32, 32, 32, 64, 256, 256, 256, 256]);
-    expect(shapes.map((s) => s.keysInRegisters)).toEqual([true, true, true, true, true, true, true, true, false]);
+  it('sizes row workgroups to the row: a row per invocation up to 128 columns, keys in registers up to 16352, streaming beyond', () => {
+    const shapes = [16, 64, 128, 129, 600, 1024, 4096, 14336, 16352, 16384, 20000].map(rowSelectShape);
+    expect(shapes.map((s) => s.threads)).toEqual([64, 64, 64, 32, 32, 32, 64, 256, 256, 256, 256]);
+    expect(shapes.map((s) => s.way)).toEqual([
+      'lane-rows',
+      'lane-rows',
+      'lane-rows',
+      'registers',
+      'registers',
+      'registers',
+      'registers',
+      'registers',
+      'registers',
+      'registers',
+      'streaming',
+    ]);
+    expect(wgsl('row_select.wgsl')).toContain(`const LANE_ROWS: u32 = ${LANE_ROWS}u;`);
+    expect(wgsl('row_select.wgsl')).toContain(`const LANE_ROW_MAX_COLS: u32 = ${LANE_ROW_MAX_COLS}u;`);
     expect(wgsl('row_select.wgsl')).toContain(`const ROW_WORDS: u32 = ${ROW_WORDS}u;`);
   });
 });

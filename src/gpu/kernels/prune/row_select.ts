@@ -1,6 +1,7 @@
 /**
- * Host for shaders/prune/row_select.wgsl: unstructured pruning, one comparison group per row, one dispatch (keys in
- * registers, or streaming for rows too wide for them).
+ * Host for shaders/prune/row_select.wgsl: unstructured pruning, one comparison group per row, one dispatch (one row
+ * per invocation for narrow rows, a workgroup per row with keys in registers, or streaming for rows too wide for
+ * them).
  * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
  */
 import source from '../../../../shaders/prune/row_select.wgsl';
@@ -10,39 +11,54 @@ import type { BufferBinding, Recorder } from '../../recorder.ts';
 import { scoreConstants, SELECT_INCLUDES, type ScoredMatrix, scoredBindings } from './score.ts';
 
 export const pruneRowSelectKernel = defineKernel({ name: 'prune/row_select', source, include: SELECT_INCLUDES });
+/** The same file's one-row-per-invocation entry point. */
+export const pruneLaneRowsKernel = defineKernel({ name: 'prune/row_select.lane_rows', source, include: SELECT_INCLUDES, entryPoint: 'main_lane_rows' });
 
 /** Mask words per invocation on the keys-in-registers way (ROW_WORDS in row_select.wgsl). */
 export const ROW_WORDS = 2;
+/** Rows per workgroup and the widest row of main_lane_rows (LANE_ROWS, LANE_ROW_MAX_COLS in row_select.wgsl). */
+export const LANE_ROWS = 64;
+export const LANE_ROW_MAX_COLS = 128;
+
+export type RowSelectWay = 'lane-rows' | 'registers' | 'streaming';
 
 /**
- * How row_select runs a row of `cols` weights: keys in registers when the mask words a row can overlap (cols / 32,
- * plus one when rows share words) fit ROW_WORDS per invocation of at most 256 — every real expert row (Mixtral's
- * 14336 included) — with the smallest power of two of invocations (at least 32) that holds them; else streaming
- * with about 16 columns per invocation (32..256).
+ * How row_select runs a row of `cols` weights: one row per invocation up to LANE_ROW_MAX_COLS columns; else keys in
+ * registers when the mask words a row can overlap (cols / 32, plus one when rows share words) fit ROW_WORDS per
+ * invocation of at most 256 — every real expert row (Mixtral's 14336 included) — with the smallest power of two of
+ * invocations (at least 32) that holds them; else streaming with about 16 columns per invocation (32..256).
+ * `threads` is the workgroup size.
  */
-export function rowSelectShape(cols: number): { threads: number; keysInRegisters: boolean } {
+export function rowSelectShape(cols: number): { threads: number; way: RowSelectWay } {
+  if (cols <= LANE_ROW_MAX_COLS) return { threads: LANE_ROWS, way: 'lane-rows' };
   const words = cols % 32 === 0 ? cols / 32 : Math.ceil(cols / 32) + 1;
   const threads = Math.max(32, 2 ** Math.ceil(Math.log2(words / ROW_WORDS)));
-  if (threads <= 256) return { threads, keysInRegisters: true };
-  return { threads: Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(cols / 16)))), keysInRegisters: false };
+  if (threads <= 256) return { threads, way: 'registers' };
+  return { threads: Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(cols / 16)))), way: 'streaming' };
 }
 
 /** Prunes `pruneCount` weights of every row of `matrix`; its mask words must be zero when cols % 32 != 0. */
 export function recordRowSelect(rec: Recorder, method: MaskMethod, matrix: ScoredMatrix, pruneCount: number, mask: BufferBinding, maskWordBase: number): void {
   const { rows, cols, weightBase, streamKey } = matrix;
-  const { threads, keysInRegisters } = rowSelectShape(cols);
+  const { threads, way } = rowSelectShape(cols);
+  const params = {
+    rows,
+    cols,
+    weight_base: weightBase,
+    mask_word_base: maskWordBase,
+    prune_count: pruneCount,
+    stream_key: streamKey,
+    vec4_loads: matrix.vec4Loads ? 1 : 0,
+  };
+  const bindings = { ...scoredBindings(matrix), mask };
+  if (way === 'lane-rows') {
+    rec.dispatch(pruneLaneRowsKernel, { bindings, params, constants: scoreConstants(method, matrix.dtype), workgroups: grid1d(rows, LANE_ROWS) });
+    return;
+  }
   rec.dispatch(pruneRowSelectKernel, {
-    bindings: { ...scoredBindings(matrix), mask },
-    params: {
-      rows,
-      cols,
-      weight_base: weightBase,
-      mask_word_base: maskWordBase,
-      prune_count: pruneCount,
-      stream_key: streamKey,
-      vec4_loads: matrix.vec4Loads ? 1 : 0,
-    },
-    constants: { ...scoreConstants(method, matrix.dtype), SELECT_THREADS: threads, KEYS_IN_REGISTERS: keysInRegisters ? 1 : 0 },
+    bindings,
+    params,
+    constants: { ...scoreConstants(method, matrix.dtype), SELECT_THREADS: threads, KEYS_IN_REGISTERS: way === 'registers' ? 1 : 0 },
     workgroups: grid1d(rows, 1),
   });
 }
