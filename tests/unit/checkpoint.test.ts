@@ -9,7 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DirectoryFolder } from '../../src/cli/fs-folder.ts';
 import { ModelFileError, type ModelFileProblem } from '../../src/engine/errors.ts';
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
-import { openCheckpoint, readTensorRaw, readText } from '../../src/engine/model/checkpoint.ts';
+import { openCheckpoint, readTensorRaw, readText, tensorSpans, withTensorsInMemory, type Checkpoint } from '../../src/engine/model/checkpoint.ts';
+import type { ByteSource } from '../../src/engine/io/byte-source.ts';
 import { FIXTURES, fixtureDir, openFixture } from '../helpers/fixtures.ts';
 import {
   firstByteDifference,
@@ -53,6 +54,32 @@ async function expectOpenError(dir: string, problem: ModelFileProblem, file: str
   expect(error.file).toBe(file);
   expect(error.message).toMatch(detail);
   expect(error.message).not.toMatch(/\n/);
+}
+
+/** Every read of a counted checkpoint's files: [file, offset, length]. */
+const reads: [string, number, number][] = [];
+
+/** `checkpoint` with each file's reads noted in `reads` (one wrapper per file, so tensors of a file still share it). */
+function counted(checkpoint: Checkpoint): Checkpoint {
+  const wrappers = new Map<ByteSource, ByteSource>();
+  const wrap = (file: ByteSource): ByteSource => {
+    let wrapper = wrappers.get(file);
+    if (!wrapper) {
+      wrapper = {
+        name: file.name,
+        size: () => file.size(),
+        read: (offset, length) => {
+          reads.push([file.name, offset, length]);
+          return file.read(offset, length);
+        },
+      };
+      wrappers.set(file, wrapper);
+    }
+    return wrapper;
+  };
+  const tensors = new Map([...checkpoint.tensors].map(([name, t]) => [name, { info: t.info, source: wrap(t.source) }]));
+  reads.length = 0;
+  return { ...checkpoint, tensors };
 }
 
 describe('the six fixtures', () => {
@@ -120,6 +147,57 @@ describe('sharded folders (model.safetensors.index.json)', () => {
       expect(located.source.name.endsWith('.safetensors') && located.source.name.includes('-of-00003')).toBe(true);
       expect(firstByteDifference((await readTensorRaw(checkpoint, t.name)).bytes, t.data), t.name).toBe(-1);
     }
+  });
+
+  it("reads a layer's tensors in one range per shard, and the view answers every tensor from memory", async () => {
+    const tensors = tensorsOf('qwen3_moe');
+    const checkpoint = counted(await openCheckpoint(new DirectoryFolder(folderWith('qwen3_moe', tensors, { shards: 3 }))));
+    const layer = tensors.map((t) => t.name).filter((name) => name.startsWith('model.layers.1.'));
+    expect(layer.length).toBeGreaterThan(10);
+    const shards = new Set(layer.map((name) => checkpoint.tensors.get(name)!.source));
+    const view = await withTensorsInMemory(checkpoint, layer);
+    // A layer's tensors sort together in each file: one read per shard holding some of them.
+    expect(reads.length).toBe(shards.size);
+    reads.length = 0;
+    for (const name of layer) {
+      const expected = tensors.find((t) => t.name === name)!.data;
+      expect(firstByteDifference((await readTensorRaw(view, name)).bytes, expected), name).toBe(-1);
+    }
+    expect(reads).toEqual([]);
+    // Tensors outside the view's set still read from their files.
+    const other = tensors.find((t) => !t.name.startsWith('model.layers.1.'))!;
+    expect(firstByteDifference((await readTensorRaw(view, other.name)).bytes, other.data)).toBe(-1);
+    expect(reads.length).toBe(1);
+  });
+
+  it('joins tensors into spans within the gap and size limits, each tensor in exactly one span', async () => {
+    const tensors = tensorsOf('qwen3_moe');
+    const checkpoint = await openCheckpoint(new DirectoryFolder(folderWith('qwen3_moe', tensors)));
+    const names = tensors.map((t) => t.name);
+    const spanOf = (limits: { maxGapBytes: number; maxBytes: number }) => {
+      const spans = tensorSpans(checkpoint, names, limits);
+      expect(spans.flatMap((s) => s.names).sort()).toEqual([...names].sort());
+      for (const span of spans) {
+        for (const name of span.names) {
+          const info = checkpoint.tensors.get(name)!.info;
+          expect(info.byteOffset).toBeGreaterThanOrEqual(span.offset);
+          expect(info.byteOffset + info.byteLength).toBeLessThanOrEqual(span.offset + span.length);
+        }
+      }
+      return spans;
+    };
+    // One file, tensors back to back: one span, the whole data section.
+    const total = tensors.reduce((sum, t) => sum + t.data.byteLength, 0);
+    expect(spanOf({ maxGapBytes: 0, maxBytes: total }).map((s) => s.length)).toEqual([total]);
+    // A size cap splits it; a tensor larger than the cap is read alone.
+    const largest = Math.max(...tensors.map((t) => t.data.byteLength));
+    const capped = spanOf({ maxGapBytes: 0, maxBytes: largest });
+    expect(capped.length).toBeGreaterThan(1);
+    for (const span of capped) expect(span.length <= largest || span.names.length === 1).toBe(true);
+    // Leaving out every other tensor opens gaps: with no gap allowed, each tensor left is its own span.
+    const sparse = names.filter((_, i) => i % 2 === 0);
+    expect(tensorSpans(checkpoint, sparse, { maxGapBytes: 0, maxBytes: total }).length).toBe(sparse.length);
+    expect(tensorSpans(checkpoint, sparse, { maxGapBytes: largest, maxBytes: total }).length).toBe(1);
   });
 
   it('names a missing shard', async () => {

@@ -1,7 +1,8 @@
 /**
  * A Hugging Face model folder opened for reading: config.json -> spec, the safetensors headers (one file or
  * shards listed by model.safetensors.index.json) validated, every expected weight located and shape-checked,
- * tokenizer.json parsed when present. Tensor data is read lazily, one tensor at a time.
+ * tokenizer.json parsed when present. Tensor data is read lazily: one tensor at a time, or a layer's tensors in a few
+ * range reads (withTensorsInMemory).
  */
 import { ModelFileError, quoted } from '../errors.ts';
 import type { ByteSource } from '../io/byte-source.ts';
@@ -174,4 +175,85 @@ export async function readTensorRaw(checkpoint: Checkpoint, name: string): Promi
 export async function readTensorF32(checkpoint: Checkpoint, name: string): Promise<Float32Array> {
   const { info, bytes } = await readTensorRaw(checkpoint, name);
   return bytesToFloat32(info, bytes);
+}
+
+/**
+ * How reads of many tensors are joined: tensors of one file whose bytes lie at most `maxGapBytes` apart are read as
+ * one range of at most `maxBytes` (a larger tensor alone). A checkpoint's layer is one contiguous run of tensors
+ * (safetensors files order names alphabetically, so `model.layers.7.` sorts together), and a fine-grained MoE stores
+ * every expert's projections apart: Qwen-MoE's 64 experts make 192 tensors per layer, each one HTTP range request or
+ * Blob read when read alone — a browser pays milliseconds per request, whatever its size.
+ */
+export const TENSOR_SPAN = { maxGapBytes: 64 << 10, maxBytes: 64 << 20 } as const;
+
+/** One range read that covers tensors `names` of one file. */
+export interface TensorSpan {
+  source: ByteSource;
+  offset: number;
+  length: number;
+  names: string[];
+}
+
+/** The spans that read `names` (see TENSOR_SPAN): per file, in byte order; every name in exactly one span. */
+export function tensorSpans(checkpoint: Checkpoint, names: readonly string[], limits: { maxGapBytes: number; maxBytes: number } = TENSOR_SPAN): TensorSpan[] {
+  const located = names.map((name) => {
+    const t = checkpoint.tensors.get(name);
+    if (!t) throw new ModelFileError(checkpoint.folder.name, 'missing-tensor', `missing tensor ${name}`);
+    return { name, ...t };
+  });
+  const bySource = new Map<ByteSource, typeof located>();
+  for (const t of located) bySource.set(t.source, [...(bySource.get(t.source) ?? []), t]);
+  const spans: TensorSpan[] = [];
+  for (const [source, tensors] of bySource) {
+    tensors.sort((a, b) => a.info.byteOffset - b.info.byteOffset);
+    let span: TensorSpan | null = null;
+    for (const { name, info } of tensors) {
+      const end = info.byteOffset + info.byteLength;
+      if (span && info.byteOffset - (span.offset + span.length) <= limits.maxGapBytes && end - span.offset <= limits.maxBytes) {
+        span.length = Math.max(span.length, end - span.offset);
+        span.names.push(name);
+      } else {
+        span = { source, offset: info.byteOffset, length: info.byteLength, names: [name] };
+        spans.push(span);
+      }
+    }
+  }
+  return spans;
+}
+
+/** A range of a file held in memory, answering reads inside it from there and any other read from the file. */
+class FileRangeInMemory implements ByteSource {
+  constructor(
+    private readonly file: ByteSource,
+    private readonly offset: number,
+    private readonly bytes: Uint8Array,
+  ) {}
+
+  get name(): string {
+    return this.file.name;
+  }
+
+  size(): Promise<number> {
+    return this.file.size();
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const from = offset - this.offset;
+    if (from < 0 || from + length > this.bytes.byteLength) return this.file.read(offset, length);
+    return this.bytes.subarray(from, from + length);
+  }
+}
+
+/**
+ * A view of `checkpoint` whose tensors `names` answer from host memory, read span by span (tensorSpans): what a GPU
+ * upload of a layer reads first, so that it asks the files a few times instead of once per tensor.
+ */
+export async function withTensorsInMemory(checkpoint: Checkpoint, names: readonly string[], signal?: AbortSignal): Promise<Checkpoint> {
+  const tensors = new Map(checkpoint.tensors);
+  for (const span of tensorSpans(checkpoint, names)) {
+    signal?.throwIfAborted();
+    const inMemory = new FileRangeInMemory(span.source, span.offset, await span.source.read(span.offset, span.length));
+    for (const name of span.names) tensors.set(name, { info: checkpoint.tensors.get(name)!.info, source: inMemory });
+  }
+  return { ...checkpoint, tensors };
 }

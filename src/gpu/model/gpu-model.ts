@@ -3,16 +3,16 @@
  * layout were (docs/forward.md): per MoE layer the routed experts stacked as gate_up [E, 2I, H] (each expert's I
  * gate rows, then its I up rows) and down [E, H, I]; attention, router, shared-expert and LM-head matrices as
  * stored ([out, in]); all matrices in the checkpoint dtype (f16/bf16 packed two per u32), norms and biases f32.
- * Upload is tensor by tensor (one tensor in memory at a time) with a progress callback.
+ * Upload is layer by layer (a layer's tensors read into host memory in a few ranges, then uploaded tensor by tensor)
+ * with a progress callback.
  * A streamed model (UploadOptions.stream) keeps only the embedding, final norm and LM head resident and brings each
  * decoder layer up when a pass needs it (acquire / release), reading the next layer while the GPU computes.
  */
 import { planCanonicalExperts, readExpertCopy, readGptOssBiases, readGptOssExperts } from '../../engine/model/expert-layout.ts';
 import type { Checkpoint } from '../../engine/model/checkpoint.ts';
 import { ModelFileError } from '../../engine/errors.ts';
-import type { ByteSource } from '../../engine/io/byte-source.ts';
-import { DTYPE_BYTES, type TensorInfo } from '../../engine/io/safetensors.ts';
-import { tensorInfo } from '../../engine/model/checkpoint.ts';
+import { DTYPE_BYTES } from '../../engine/io/safetensors.ts';
+import { tensorInfo, withTensorsInMemory } from '../../engine/model/checkpoint.ts';
 import type { MatrixKey } from '../../engine/model/mask-set.ts';
 import type { MoeModelSpec, WeightDtype } from '../../engine/model/spec.ts';
 import { gptOssMatrixTensors, mxfp4Names, type FfnNames, type LayerNames, type LinearNames, type NormNames } from '../../engine/model/weights.ts';
@@ -172,8 +172,10 @@ export class GpuModel {
       if (!options.stream) {
         for (let l = 0; l < names.layers.length; l++) {
           checkAbort();
-          layers.push(await uploadLayer(up, checkpoint, l));
+          up.checkpoint = await readLayerAhead(checkpoint, l, options.signal);
+          layers.push(await uploadLayer(up, up.checkpoint, l));
         }
+        up.checkpoint = checkpoint;
       }
       checkAbort();
       const finalNorm = await uploadNorm(up, names.finalNorm);
@@ -207,7 +209,7 @@ export class GpuModel {
     const pending = this.ahead.get(l);
     this.ahead.delete(l);
     // A failed read-ahead is read again here, so its error (if it persists) surfaces from this call.
-    const bytes = (pending ? await pending : null) ?? this.source;
+    const bytes = (pending ? await pending : null) ?? (await readLayerAhead(this.source, l));
     this.install(l, await this.load(l, bytes));
     try {
       for (const companion of this.companions) await companion.acquireLayer(l);
@@ -317,40 +319,12 @@ export class GpuModel {
   }
 }
 
-/** A tensor's bytes read ahead, served at the file offsets they came from (a ByteSource over one range). */
-class TensorBytes implements ByteSource {
-  constructor(
-    private readonly file: ByteSource,
-    private readonly info: TensorInfo,
-    private readonly bytes: Uint8Array,
-  ) {}
-
-  get name(): string {
-    return this.file.name;
-  }
-
-  size(): Promise<number> {
-    return this.file.size();
-  }
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    const from = offset - this.info.byteOffset;
-    if (from < 0 || from + length > this.bytes.byteLength) return this.file.read(offset, length);
-    return this.bytes.subarray(from, from + length);
-  }
-}
-
 /**
- * Layer l's tensors read into host memory (by ranges, one tensor at a time): a view of `checkpoint` whose layer-l
- * tensors answer from memory, so the GPU upload that follows reads nothing from the files.
+ * Layer l's tensors read into host memory in a few range reads (withTensorsInMemory): a view of `checkpoint` whose
+ * layer-l tensors answer from memory, so the GPU upload that follows reads nothing from the files.
  */
-async function readLayerAhead(checkpoint: Checkpoint, l: number): Promise<Checkpoint> {
-  const tensors = new Map(checkpoint.tensors);
-  for (const name of layerTensors(checkpoint.names.layers[l])) {
-    const { info, source } = checkpoint.tensors.get(name)!;
-    tensors.set(name, { info, source: new TensorBytes(source, info, await source.read(info.byteOffset, info.byteLength)) });
-  }
-  return { ...checkpoint, tensors };
+function readLayerAhead(checkpoint: Checkpoint, l: number, signal?: AbortSignal): Promise<Checkpoint> {
+  return withTensorsInMemory(checkpoint, layerTensors(checkpoint.names.layers[l]), signal);
 }
 
 const uploadNorm = async (up: TensorUploader, n: NormNames): Promise<GpuNorm> => ({ weight: await up.f32(n.weight), bias: await up.optionalF32(n.bias) });
@@ -359,7 +333,7 @@ const uploadLinear = async (up: TensorUploader, n: LinearNames): Promise<GpuLine
   bias: await up.optionalF32(n.bias),
 });
 
-/** Decoder layer l's weights, tensor by tensor, through `up` (whose buffers then hold them). */
+/** Decoder layer l's weights, tensor by tensor from `checkpoint` (a view with them in memory), through `up` (whose buffers then hold them). */
 async function uploadLayer(up: TensorUploader, checkpoint: Checkpoint, l: number): Promise<GpuLayer> {
   const { spec } = checkpoint;
   const n = checkpoint.names.layers[l];

@@ -99,7 +99,8 @@ export class TensorUploader {
 
   constructor(
     readonly ctx: GpuContext,
-    readonly checkpoint: Checkpoint,
+    /** Where tensors are read from: the model's checkpoint, or a view with a layer's tensors in memory while it uploads. */
+    public checkpoint: Checkpoint,
     readonly totalBytes: number,
     readonly totalTensors: number,
     private readonly onProgress?: (progress: UploadProgress) => void,
