@@ -31,8 +31,10 @@ override HEAD_DIM: u32 = 128u;
 
 // Largest HEAD_DIM: the per-thread arrays below are this long; the host refuses larger ones.
 const MAX_HEAD_DIM: u32 = 256u;
-// Floats per key/value tile: 2 x 8 KiB of workgroup memory, inside WebGPU's default 16 KiB.
-const KV_TILE: u32 = 2048u;
+// Floats per key/value tile, at most 2048 (2 x 8 KiB of workgroup memory, inside WebGPU's default 16 KiB): the host
+// sets keys per tile x D (attentionTile in src/gpu/kernels/nn/attention.ts; fewer keys on CPU drivers, where
+// workgroup memory costs compile time), so a tile holds min(MAX_BLOCK_KEYS, KV_TILE / D) whole keys.
+override KV_TILE: u32 = 2048u;
 const MAX_BLOCK_KEYS: u32 = 32u;
 // Stands in for -infinity: WGSL lets implementations assume floats are finite.
 const NEG_BIG: f32 = -3.0e38;

@@ -34,18 +34,33 @@ export const MATRIX_SUBGROUP_STEPS = [8, 4] as const;
  * Chosen once per device: 'subgroup' with the largest step the device's smallest subgroup holds, when it has the
  * feature and subgroups of 4 or more; else 'tile' (step 0).
  */
-export function chooseMatrixKernels(
-  adapter: GPUAdapter,
-  device: GPUDevice,
-  software: boolean,
-  wanted: MatrixKernels = 'subgroup',
-): { kind: MatrixKernels; step: number; attention: boolean } {
+export function chooseMatrixKernels(adapter: GPUAdapter, device: GPUDevice, software: boolean, wanted: MatrixKernels = 'subgroup'): MatrixChoice {
   const min = (adapter as GPUAdapter & { info?: { subgroupMinSize?: number } }).info?.subgroupMinSize ?? 0;
   const step = MATRIX_SUBGROUP_STEPS.find((s) => s <= min) ?? 0;
-  if (wanted !== 'subgroup' || !device.features.has('subgroups') || step === 0) return { kind: 'tile', step: 0, attention: false };
+  const attentionTileKeys = software ? ATTENTION_TILE_KEYS.software : ATTENTION_TILE_KEYS.gpu;
+  if (wanted !== 'subgroup' || !device.features.has('subgroups') || step === 0) return { kind: 'tile', step: 0, attention: false, attentionTileKeys };
   // nn/attention_subgroup is one subgroup of 8 lanes per workgroup: right for a CPU driver's SIMD, a waste of a
   // GPU's 32- or 64-wide subgroups (whose one-query-per-thread nn/attention fills them).
-  return { kind: 'subgroup', step, attention: step === 8 && software };
+  return { kind: 'subgroup', step, attention: step === 8 && software, attentionTileKeys };
+}
+
+/**
+ * Keys per key/value tile of nn/attention (its workgroup memory is this many keys x D floats, at most KV_TILE_MAX).
+ * SwiftShader compiles a kernel in time proportional to its workgroup memory: nn/attention with the full 2 x 8 KiB
+ * took 3.0 s to compile there, every time a page starts (the e2e tier starts 26), 0.5 s with 2 x 1 KiB (8 keys of 32
+ * floats); lavapipe compiles either in 0.2 s (bench/README.md). A GPU keeps the larger tiles: fewer barriers.
+ */
+export const ATTENTION_TILE_KEYS = { gpu: 32, software: 8 } as const;
+
+/** The forward's kernel choices on a device, made once at setup (chooseMatrixKernels). */
+export interface MatrixChoice {
+  kind: MatrixKernels;
+  /** Lanes per step along k of the subgroup matrix kernels (0: tile kernels). */
+  step: number;
+  /** Whether attention runs nn/attention_subgroup. */
+  attention: boolean;
+  /** Keys per key/value tile of nn/attention (ATTENTION_TILE_KEYS). */
+  attentionTileKeys: number;
 }
 
 export class GpuContext {
@@ -66,7 +81,7 @@ export class GpuContext {
     readonly device: GPUDevice,
     readonly caps: GpuCapabilities,
     /** The forward's matrix kernels on this device and their step along k (chooseMatrixKernels, once at setup). */
-    readonly matrix: { kind: MatrixKernels; step: number; attention: boolean },
+    readonly matrix: MatrixChoice,
   ) {
     this.memory.track(device);
     void device.lost.then((info) => {

@@ -45,6 +45,11 @@ export class Recorder {
     return this.ctx.matrix.attention;
   }
 
+  /** Keys per key/value tile of nn/attention on this device (GpuContext.matrix). */
+  get attentionTileKeys(): number {
+    return this.ctx.matrix.attentionTileKeys;
+  }
+
   /** Lanes per step along k of the subgroup matrix kernels on this device (GpuContext.matrix). */
   get subgroupStep(): number {
     return this.ctx.matrix.step;

@@ -6,6 +6,7 @@ import { describe, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { ropeFrequencies } from '../../src/engine/model/rope.ts';
 import { applyRope, applyRotary, causalAttention } from '../../src/engine/reference/ops.ts';
+import { ATTENTION_TILE_KEYS } from '../../src/gpu/context.ts';
 import { recordAttention } from '../../src/gpu/kernels/nn/attention.ts';
 import { recordRope, ropeCosSinTable } from '../../src/gpu/kernels/nn/rope.ts';
 import { expectClose } from '../helpers/tolerance.ts';
@@ -83,9 +84,13 @@ describe('kernel nn/rope', () => {
 });
 
 // 'subgroup': nn/attention_subgroup where the device is a CPU driver with subgroups of 8 (lavapipe), else nn/attention;
-// 'tile': nn/attention everywhere.
-describe.each(['subgroup', 'tile'] as const)('kernel nn/attention (%s kernels)', (kind) => {
-  // S = 150 spans 3 query blocks and several key blocks (32 keys for D = 16; 16 for D = 128).
+// 'tile': nn/attention everywhere, with the key/value tiles of a CPU driver (8 keys) and of a GPU (32 keys).
+describe.each([
+  ['subgroup', undefined],
+  ['tile', ATTENTION_TILE_KEYS.software],
+  ['tile', ATTENTION_TILE_KEYS.gpu],
+] as const)('kernel nn/attention (%s kernels, tiles of %s keys)', (kind, tileKeys) => {
+  // S = 150 spans 3 query blocks and several key blocks (GPU tiles: 32 keys for D = 16, 16 for D = 128; CPU: 8).
   it.each([
     [2, 150, 4, 2, 16],
     [1, 70, 3, 1, 128],
@@ -102,7 +107,7 @@ describe.each(['subgroup', 'tile'] as const)('kernel nn/attention (%s kernels)',
       const [qb, kb, vb] = await Promise.all([ctx.upload('q', q), ctx.upload('k', k), ctx.upload('v', v)]);
       const out = ctx.createBuffer('out', q.byteLength);
       const rec = ctx.record();
-      recordAttention(rec, { q: qb, k: kb, v: vb, out, windows: B, seqLen: S, heads: Hq, kvHeads: Hkv, headDim: D, scale });
+      recordAttention(rec, { q: qb, k: kb, v: vb, out, windows: B, seqLen: S, heads: Hq, kvHeads: Hkv, headDim: D, scale, tileKeys });
       await rec.submit();
       const result = await ctx.readF32(out);
       for (const b of [qb, kb, vb, out]) b.destroy();
@@ -136,7 +141,7 @@ describe.each(['subgroup', 'tile'] as const)('kernel nn/attention (%s kernels)',
       const sb = sinks ? await ctx.upload('sinks', sinks) : null;
       const out = ctx.createBuffer('out', q.byteLength);
       const rec = ctx.record();
-      recordAttention(rec, { q: qb, k: kb, v: vb, out, windows: B, seqLen: S, heads: Hq, kvHeads: Hkv, headDim: D, scale, sliding, sinks: sb });
+      recordAttention(rec, { q: qb, k: kb, v: vb, out, windows: B, seqLen: S, heads: Hq, kvHeads: Hkv, headDim: D, scale, sliding, sinks: sb, tileKeys });
       await rec.submit();
       const result = await ctx.readF32(out);
       for (const b of [qb, kb, vb, out, sb]) b?.destroy();

@@ -14,6 +14,14 @@ export const attentionKernel = defineKernel({ name: 'nn/attention', source });
 
 /** MAX_HEAD_DIM in the shader: q and the accumulator of one row live in registers. */
 export const MAX_HEAD_DIM = 256;
+/** KV_TILE_MAX and MAX_BLOCK_KEYS in the shader: floats per key/value tile, keys per tile. */
+export const KV_TILE_MAX = 2048;
+export const MAX_BLOCK_KEYS = 32;
+
+/** KV_TILE for head dim D with `keys` keys per tile: whole keys, at most KV_TILE_MAX floats. */
+export function attentionTile(headDim: number, keys: number): number {
+  return Math.min(KV_TILE_MAX, Math.min(keys, MAX_BLOCK_KEYS) * headDim);
+}
 const BLOCK_Q = 64;
 
 export interface AttentionArgs {
@@ -31,6 +39,8 @@ export interface AttentionArgs {
   sliding?: number | null;
   /** gpt_oss: per-head sink logits [Hq] that join each softmax's denominator. */
   sinks?: GPUBuffer | null;
+  /** nn/attention's keys per key/value tile; by default the device's (GpuContext.matrix.attentionTileKeys). */
+  tileKeys?: number;
 }
 
 export function recordAttention(rec: Recorder, a: AttentionArgs): void {
@@ -50,7 +60,7 @@ export function recordAttention(rec: Recorder, a: AttentionArgs): void {
     // Without sinks the binding is never read: q stands in for it.
     bindings: { q: a.q, k: a.k, v: a.v, out: a.out, sinks: a.sinks ?? a.q },
     params: { seq_len: a.seqLen, heads: a.heads, kv_heads: a.kvHeads, scale: a.scale, sliding: a.sliding ?? 0 },
-    constants: { BLOCK_Q, HEAD_DIM: a.headDim, HAS_SINKS: Boolean(a.sinks) },
+    constants: { BLOCK_Q, HEAD_DIM: a.headDim, HAS_SINKS: Boolean(a.sinks), KV_TILE: attentionTile(a.headDim, a.tileKeys ?? rec.attentionTileKeys) },
     workgroups: [Math.ceil(a.seqLen / BLOCK_Q), a.heads, a.windows],
   });
 }
