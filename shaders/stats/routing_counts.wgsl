@@ -22,10 +22,12 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> coactivation: array<u32>;       // [E, E] running
 
 const WORKGROUP: u32 = 256u;
-// Largest E this kernel takes (the host refuses more): the co-activation row lives in workgroup memory.
-const MAX_EXPERTS: u32 = 1024u;
+// Length of the co-activation row in workgroup memory: E rounded up to a multiple of 32 by the host, at most 1024
+// (ROUTING_COUNTS_MAX_EXPERTS; the host refuses more). Not a fixed 1024: SwiftShader's compile time grows with a
+// kernel's workgroup memory (0.5-1 s for this kernel with 4 KiB, bench/README.md).
+override CO_ROW: u32 = 1024u;
 
-var<workgroup> co_row: array<atomic<u32>, MAX_EXPERTS>;
+var<workgroup> co_row: array<atomic<u32>, CO_ROW>;
 var<workgroup> count_part: array<u32, WORKGROUP>;
 var<workgroup> gate_part: array<f32, WORKGROUP>;
 

@@ -9,8 +9,13 @@ import type { BufferBinding, Recorder } from '../../recorder.ts';
 
 export const routingCountsKernel = defineKernel({ name: 'stats/routing_counts', source });
 
-/** The co-activation row of one expert lives in workgroup memory (MAX_EXPERTS in the shader). */
+/** The co-activation row of one expert lives in workgroup memory (CO_ROW in the shader, at most this). */
 export const ROUTING_COUNTS_MAX_EXPERTS = 1024;
+
+/** CO_ROW for E experts: E rounded up to a multiple of 32 (few pipeline variants, no more memory than needed). */
+export function coactivationRow(experts: number): number {
+  return Math.max(32, Math.ceil(experts / 32) * 32);
+}
 
 export interface RoutingCountsArgs {
   expertIds: BufferBinding; // [T, K] u32
@@ -36,6 +41,7 @@ export function recordRoutingCounts(rec: Recorder, a: RoutingCountsArgs): void {
       coactivation: a.coactivation,
     },
     params: { tokens: a.tokens, top_k: a.topK, experts: a.experts },
+    constants: { CO_ROW: coactivationRow(a.experts) },
     workgroups: [a.experts],
   });
 }
