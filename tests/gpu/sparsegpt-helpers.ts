@@ -38,7 +38,7 @@ export interface GpuSparseGpt {
 const LEAD = 3; // elements before matrix 0 in every buffer: odd, so packed matrices start mid-word
 
 /** The GPU path; buffers have LEAD elements of padding in front, which must come back untouched. */
-export async function sparseGptOnGpu(ctx: GpuContext, settings: SparseGptSettings, c: SparseGptCase): Promise<GpuSparseGpt> {
+export async function sparseGptOnGpu(ctx: GpuContext, settings: SparseGptSettings, c: SparseGptCase, maxTileRows?: number): Promise<GpuSparseGpt> {
   const { rows: R, cols: C, dtype } = c;
   const Z = c.weights.length / (R * C);
   const count = LEAD + Z * R * C;
@@ -69,6 +69,7 @@ export async function sparseGptOnGpu(ctx: GpuContext, settings: SparseGptSetting
       output: { buffer: output, elementOffset: LEAD },
       mask: { buffer: mask, elementOffset: LEAD },
       factor,
+      maxTileRows,
     });
     await rec.submit();
     try {

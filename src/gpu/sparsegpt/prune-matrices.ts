@@ -14,7 +14,7 @@ import { checkSparseGptSettings, type SparseGptSettings } from '../../engine/spa
 import type { GpuContext } from '../context.ts';
 import { beyondLimits } from '../errors.ts';
 import { recordBlockSelect } from '../kernels/sparsegpt/block_select.ts';
-import { columnLoopTileRows, recordColumnLoop } from '../kernels/sparsegpt/column_loop.ts';
+import { COLUMN_LOOP_MAX_ROWS, columnLoopTileRows, recordColumnLoop } from '../kernels/sparsegpt/column_loop.ts';
 import { recordEncodeWeights } from '../kernels/sparsegpt/encode_weights.ts';
 import { recordInitWeights, type MatrixChunk } from '../kernels/sparsegpt/init_weights.ts';
 import { recordTrailingUpdate } from '../kernels/sparsegpt/trailing_update.ts';
@@ -35,6 +35,8 @@ export interface SparseGptBatch {
   output: { buffer: GPUBuffer; elementOffset?: number };
   mask: { buffer: GPUBuffer; elementOffset?: number };
   factor: InverseHessianFactor;
+  /** Rows per column_loop workgroup at most this; by default the device's (COLUMN_LOOP_MAX_ROWS). No result depends on it. */
+  maxTileRows?: number;
 }
 
 function checkBatch(ctx: GpuContext, settings: SparseGptSettings, b: SparseGptBatch, blockSize: number): number {
@@ -63,7 +65,8 @@ function checkBatch(ctx: GpuContext, settings: SparseGptSettings, b: SparseGptBa
   if (weightBufferBytes(b.source.dtype, outputEnd) > b.output.buffer.size)
     throw new PruneRequestError(`${label}: the output buffer holds fewer than ${outputEnd} elements`);
   if (maskWords(maskEnd) * 4 > b.mask.buffer.size) throw new PruneRequestError(`${label}: the mask buffer holds fewer than ${maskEnd} bits`);
-  const tileRows = columnLoopTileRows(blockSize, ctx.caps.limits.maxComputeWorkgroupStorageSize);
+  const maxRows = b.maxTileRows ?? (ctx.caps.isSoftware ? COLUMN_LOOP_MAX_ROWS.software : COLUMN_LOOP_MAX_ROWS.gpu);
+  const tileRows = columnLoopTileRows(blockSize, ctx.caps.limits.maxComputeWorkgroupStorageSize, maxRows);
   if (tileRows === 0)
     throw new PruneRequestError(`block size ${blockSize} does not fit this GPU's ${ctx.caps.limits.maxComputeWorkgroupStorageSize}-byte workgroup memory`);
   return tileRows;

@@ -11,11 +11,18 @@ import type { MatrixChunk } from './init_weights.ts';
 export const columnLoopKernel = defineKernel({ name: 'sparsegpt/column_loop', source });
 
 /**
- * Rows (= invocations) per workgroup for block size B: the largest power of two <= 64 whose tile (rows x B f32)
+ * Most rows per workgroup: 64 on a GPU; 8 on a CPU driver, where SwiftShader compiles a kernel in time proportional to
+ * its workgroup memory (block 96: 64 rows 5.9 s, 16 rows 1.3 s, 8 rows 0.7 s; bench/README.md). Rows are independent:
+ * the tile height changes no result.
+ */
+export const COLUMN_LOOP_MAX_ROWS = { gpu: 64, software: 8 } as const;
+
+/**
+ * Rows (= invocations) per workgroup for block size B: the largest power of two <= `maxRows` whose tile (rows x B f32)
  * fits `workgroupBytes`; 0 when not even one row fits.
  */
-export function columnLoopTileRows(blockSize: number, workgroupBytes: number): number {
-  let rows = 64;
+export function columnLoopTileRows(blockSize: number, workgroupBytes: number, maxRows: number = COLUMN_LOOP_MAX_ROWS.gpu): number {
+  let rows = maxRows;
   while (rows >= 1 && rows * blockSize * 4 > workgroupBytes) rows /= 2;
   return rows >= 1 ? rows : 0;
 }
