@@ -45,6 +45,7 @@ function recordPass(): { key: string; run: () => Promise<void> }[] {
     matrixKernels: ctx.matrixKernels,
     subgroupStep: ctx.matrix.step,
     subgroupAttention: ctx.matrix.attention,
+    attentionTileKeys: ctx.matrix.attentionTileKeys,
     dispatch(kernel: Kernel, options: DispatchOptions) {
       steps.push({
         key: key(kernel, options),
