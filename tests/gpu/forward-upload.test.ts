@@ -3,7 +3,7 @@
  * fixture and an f16 model whose matrices end mid-word), progress, and a typed limits error naming the tensor.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
+import { MemoryByteSource, type ByteSource } from '../../src/engine/io/byte-source.ts';
 import { writeSafetensors, type Dtype } from '../../src/engine/io/safetensors.ts';
 import { openCheckpoint, readTensorF32, type ModelFolder } from '../../src/engine/model/checkpoint.ts';
 import { readCanonicalExperts } from '../../src/engine/model/expert-layout.ts';
@@ -73,6 +73,37 @@ describe('GpuModel upload', () => {
     } finally {
       model.destroy();
     }
+  });
+
+  it('reads each layer in one range when it fits a span, else tensor by tensor; the same weights either way', async () => {
+    const ctx = await gpu();
+    const reads: number[] = [];
+    const checkpoint = await openFixture('mixtral');
+    // Every tensor's file wrapped once (tensors of a file keep sharing it), each read noted.
+    const wrapped = new Map<ByteSource, ByteSource>();
+    const counted = (file: ByteSource): ByteSource => {
+      if (!wrapped.has(file)) wrapped.set(file, { name: file.name, size: () => file.size(), read: (o, n) => (reads.push(n), file.read(o, n)) });
+      return wrapped.get(file)!;
+    };
+    const view = { ...checkpoint, tensors: new Map([...checkpoint.tensors].map(([k, t]) => [k, { info: t.info, source: counted(t.source) }])) };
+    const layers = checkpoint.names.layers.length;
+    const layerTensors = [...checkpoint.tensors.keys()].filter((name) => /\.layers\.\d+\./.test(name)).length;
+    const upload = async (inMemoryLayerBytes?: number) => {
+      reads.length = 0;
+      const model = await GpuModel.upload(ctx, view, { inMemoryLayerBytes });
+      try {
+        return { reads: reads.length, gateUp: new Uint8Array(await ctx.read(model.layers[1].experts!.gateUp.buffer)) };
+      } finally {
+        model.destroy();
+      }
+    };
+    const spans = await upload();
+    const perTensor = await upload(0);
+    const outside = checkpoint.tensors.size - layerTensors; // embedding, final norm, LM head: one read each
+    expect(spans.reads).toBe(outside + layers);
+    expect(perTensor.reads).toBeGreaterThanOrEqual(outside + layerTensors);
+    expect(spans.gateUp).toEqual(perTensor.gateUp);
+    expect(spans.gateUp).toEqual((await readCanonicalExperts(checkpoint, 1)).gateUp);
   });
 
   it('runs a bf16 copy of a fixture like the reference on the rounded weights', async () => {

@@ -3,8 +3,8 @@
  * layout were (docs/forward.md): per MoE layer the routed experts stacked as gate_up [E, 2I, H] (each expert's I
  * gate rows, then its I up rows) and down [E, H, I]; attention, router, shared-expert and LM-head matrices as
  * stored ([out, in]); all matrices in the checkpoint dtype (f16/bf16 packed two per u32), norms and biases f32.
- * Upload is layer by layer (a layer's tensors read into host memory in a few ranges, then uploaded tensor by tensor)
- * with a progress callback.
+ * Upload is layer by layer, with a progress callback: a layer of up to 64 MiB is read into host memory in a few ranges,
+ * a larger one tensor by tensor; either goes up tensor by tensor.
  * A streamed model (UploadOptions.stream) keeps only the embedding, final norm and LM head resident and brings each
  * decoder layer up when a pass needs it (acquire / release), reading the next layer while the GPU computes.
  */
@@ -12,7 +12,7 @@ import { planCanonicalExperts, readExpertCopy, readGptOssBiases, readGptOssExper
 import type { Checkpoint } from '../../engine/model/checkpoint.ts';
 import { ModelFileError } from '../../engine/errors.ts';
 import { DTYPE_BYTES } from '../../engine/io/safetensors.ts';
-import { tensorInfo, withTensorsInMemory } from '../../engine/model/checkpoint.ts';
+import { TENSOR_SPAN, tensorInfo, withTensorsInMemory } from '../../engine/model/checkpoint.ts';
 import type { MatrixKey } from '../../engine/model/mask-set.ts';
 import type { MoeModelSpec, WeightDtype } from '../../engine/model/spec.ts';
 import { gptOssMatrixTensors, mxfp4Names, type FfnNames, type LayerNames, type LinearNames, type NormNames } from '../../engine/model/weights.ts';
@@ -80,6 +80,8 @@ export interface UploadOptions {
    * each decoder layer goes up when a pass needs it (`acquire`) and is freed after (`release`).
    */
   stream?: boolean;
+  /** Layers of at most this many stored bytes are read in a few ranges before they upload (default TENSOR_SPAN.maxBytes). */
+  inMemoryLayerBytes?: number;
 }
 
 /** A canonical matrix's name, dtype and element count, known without its weights on the GPU (masks, exports). */
@@ -172,7 +174,11 @@ export class GpuModel {
       if (!options.stream) {
         for (let l = 0; l < names.layers.length; l++) {
           checkAbort();
-          up.checkpoint = await readLayerAhead(checkpoint, l, options.signal);
+          // A layer up to one span's bytes comes into host memory in a few reads; a larger one is read tensor by
+          // tensor as it uploads, so that a resident upload never holds more than TENSOR_SPAN.maxBytes of it (a
+          // large tensor's request costs little next to its bytes).
+          up.checkpoint =
+            layerBytes[l] <= (options.inMemoryLayerBytes ?? TENSOR_SPAN.maxBytes) ? await readLayerAhead(checkpoint, l, options.signal) : checkpoint;
           layers.push(await uploadLayer(up, up.checkpoint, l));
         }
         up.checkpoint = checkpoint;
