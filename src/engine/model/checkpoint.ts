@@ -202,7 +202,11 @@ export function tensorSpans(checkpoint: Checkpoint, names: readonly string[], li
     return { name, ...t };
   });
   const bySource = new Map<ByteSource, typeof located>();
-  for (const t of located) bySource.set(t.source, [...(bySource.get(t.source) ?? []), t]);
+  for (const t of located) {
+    const list = bySource.get(t.source);
+    if (list) list.push(t);
+    else bySource.set(t.source, [t]);
+  }
   const spans: TensorSpan[] = [];
   for (const [source, tensors] of bySource) {
     tensors.sort((a, b) => a.info.byteOffset - b.info.byteOffset);
