@@ -84,10 +84,11 @@ fn main_lane_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
   }
   // The k-th smallest key t, most significant bit first: t keeps a bit when fewer than k keys lie below it with the
   // bit set, so in the end fewer than k keys are < t and at least k are <= t. Then every key < t is pruned, and the
-  // remaining k - below ties with t lowest column first (select.wgsl's tie order).
+  // remaining k - below(t) ties with t lowest column first (select.wgsl's tie order); below(t) is the count taken
+  // when t last gained a bit (0 for t = 0).
   let k = params.prune_count;
   var threshold = 0u;
-  var ties_to_prune = 0u;
+  var below_threshold = 0u;
   if (k > 0u) {
     for (var bit = 32u; bit > 0u; bit--) {
       let trial = threshold | (1u << (bit - 1u));
@@ -97,14 +98,11 @@ fn main_lane_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
       }
       if (below < k) {
         threshold = trial;
+        below_threshold = below;
       }
     }
-    var below = 0u;
-    for (var c = 0u; c < cols; c++) {
-      below += select(0u, 1u, keys[c] < threshold);
-    }
-    ties_to_prune = k - below;
   }
+  var ties_to_prune = k - below_threshold;
   let row_end = row_start + cols;
   var e = row_start;
   while (e < row_end) {
