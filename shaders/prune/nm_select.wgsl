@@ -1,7 +1,7 @@
 // N:M semi-structured pruning: in every block of M = `block` consecutive input columns of a row keep the
 // N = `keep` largest scores, ties kept by the higher index (the lower index is pruned first, as a stable ascending
-// sort would). One invocation per mask word ranks the blocks overlapping its 32 elements in registers, so words
-// are written whole, never shared. cols is a multiple of M (the host checks), so a flat block never spans rows.
+// sort would). One invocation per mask word ranks the blocks overlapping its 32 elements in registers (on the
+// 16-byte way, the same word of ROWS_PER_INVOCATION rows), so words are written whole, never shared. cols is a multiple of M (the host checks), so a flat block never spans rows.
 // The word's weights and column factors are read 16 bytes at a time where the host allows it (params.vec4_loads,
 // as in row_select.wgsl; score_keys8 in score.wgsl). Include weights.wgsl, score.wgsl.
 
@@ -27,11 +27,19 @@ override WORKGROUP_SIZE: u32 = 256u;
 // driver the general loop's key array, indexed by a loop bound it cannot unroll, lives in memory and every element
 // is loaded on its own; a GPU gains the same unrolled compares.
 override BLOCK_VECS: u32 = 0u;
+// Rows one invocation ranks on the 16-byte way (BLOCK_VECS > 0 and params.vec4_loads): the same 32 columns of
+// ROWS_PER_INVOCATION consecutive rows, their column factors read once for all (NM_ROWS_PER_INVOCATION in the host).
+override ROWS_PER_INVOCATION: u32 = 1u;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let word = (wid.x + wid.y * nwg.x) * WORKGROUP_SIZE + lid;
+  let invocation = (wid.x + wid.y * nwg.x) * WORKGROUP_SIZE + lid;
+  if (BLOCK_VECS > 0u && params.vec4_loads == 1u) {
+    rank_word_column(invocation);
+    return;
+  }
+  let word = invocation;
   let lo = word * 32u;
   if (lo >= params.element_count) {
     return;
@@ -66,29 +74,54 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   mask[params.mask_word_base + word] = kept;
 }
 
-// Keep bits of word [lo, hi) when blocks are BLOCK_VECS whole vec4s: element 4v + c of the word is component c of
-// keys[v]. Every block lies in one row (cols is a multiple of M), so its columns are consecutive; elements past
-// hi (the matrix's end, whole blocks) score a clamped element and keep no bit.
-fn keep_bits_in_vec4_blocks(lo: u32, hi: u32) -> u32 {
-  var keys: array<vec4u, 8>; // [32 / 4]
-  var col = lo % params.cols; // one division: a vec4 lies in one row, so its columns follow from the previous one's
-  if (params.vec4_loads == 1u) {
-    // The word's 32 elements are columns col .. col + 31 of one row (hi = lo + 32).
+// The 16-byte way (every word whole in a row): invocation i ranks words i % (cols / 32) of rows
+// ROWS_PER_INVOCATION * (i / (cols / 32)) onwards. Neighbouring invocations read neighbouring words of a row, and
+// each reads its 32 column factors once for all its rows: wanda and moe-pruner read as many bytes of factors as of
+// weights per word, and a CPU driver runs every load lane by lane.
+fn rank_word_column(invocation: u32) {
+  let words_per_row = params.cols / 32u;
+  let rows = params.element_count / params.cols;
+  let col = (invocation % words_per_row) * 32u;
+  let first_row = (invocation / words_per_row) * ROWS_PER_INVOCATION;
+  if (first_row >= rows) {
+    return;
+  }
+  var factors: array<array<vec4f, 2>, 4>; // [32 / 8]
+  for (var q = 0u; q < 4u; q++) {
+    factors[q] = column_factors8(col + 8u * q);
+  }
+  let last_row = min(first_row + ROWS_PER_INVOCATION, rows);
+  for (var row = first_row; row < last_row; row++) {
+    let lo = row * params.cols + col;
+    var keys: array<vec4u, 8>; // [32 / 4]
     for (var q = 0u; q < 4u; q++) {
-      let eight = score_keys8(params.weight_base + lo + 8u * q, col + 8u * q);
+      let eight = score_keys8_with(params.weight_base + lo + 8u * q, factors[q]);
       keys[2u * q] = eight[0];
       keys[2u * q + 1u] = eight[1];
     }
-  } else {
-    for (var v = 0u; v < 8u; v++) {
-      let at = min(vec4u(lo + 4u * v) + vec4u(0u, 1u, 2u, 3u), vec4u(hi - 1u));
-      keys[v] = score_keys4(vec4u(params.weight_base) + at, at, vec4u(col) + vec4u(0u, 1u, 2u, 3u), params.stream_key);
-      col += 4u;
-      if (col == params.cols) {
-        col = 0u;
-      }
+    mask[params.mask_word_base + lo / 32u] = keep_bits_of_vec4_keys(keys, lo, lo + 32u);
+  }
+}
+
+// Keep bits of word [lo, hi) when blocks are BLOCK_VECS whole vec4s, on the 4-byte way: element 4v + c of the word
+// is component c of keys[v]. Every block lies in one row (cols is a multiple of M), so its columns are consecutive;
+// elements past hi (the matrix's end, whole blocks) score a clamped element and keep no bit.
+fn keep_bits_in_vec4_blocks(lo: u32, hi: u32) -> u32 {
+  var keys: array<vec4u, 8>; // [32 / 4]
+  var col = lo % params.cols; // one division: a vec4 lies in one row, so its columns follow from the previous one's
+  for (var v = 0u; v < 8u; v++) {
+    let at = min(vec4u(lo + 4u * v) + vec4u(0u, 1u, 2u, 3u), vec4u(hi - 1u));
+    keys[v] = score_keys4(vec4u(params.weight_base) + at, at, vec4u(col) + vec4u(0u, 1u, 2u, 3u), params.stream_key);
+    col += 4u;
+    if (col == params.cols) {
+      col = 0u;
     }
   }
+  return keep_bits_of_vec4_keys(keys, lo, hi);
+}
+
+// Keep bits of word [lo, hi) from its keys, element 4v + c in component c of keys[v].
+fn keep_bits_of_vec4_keys(keys: array<vec4u, 8>, lo: u32, hi: u32) -> u32 {
   var kept = 0u;
   // Loops from 0 with constant trip counts, so that compilers unroll them and every index of keys is a constant: a
   // loop starting at another loop's variable stayed a loop on lavapipe, whose keys[v] then became a per-lane

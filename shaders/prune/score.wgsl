@@ -98,12 +98,20 @@ fn score_keys4(index: vec4u, element: vec4u, col: vec4u, stream: u32) -> vec4u {
 // 16-byte views: only where the host set ScoredMatrix.vec4Loads (then weight_index is a multiple of 8 for f16 /
 // bf16 and of 4 for f32, col a multiple of 8); not for the random method. Elements 4i .. 4i + 3 in result i.
 fn score_keys8(weight_index: u32, col: u32) -> array<vec4u, 2> {
-  var factor0 = vec4f(1.0);
-  var factor1 = vec4f(1.0);
-  if (PRUNE_METHOD == 1u) {
-    factor0 = column_factors_vec4[col >> 2u];
-    factor1 = column_factors_vec4[(col >> 2u) + 1u];
+  return score_keys8_with(weight_index, column_factors8(col));
+}
+
+// The column factors of columns col .. col + 7 (col a multiple of 8) for score_keys8_with: ones for magnitude.
+fn column_factors8(col: u32) -> array<vec4f, 2> {
+  if (PRUNE_METHOD != 1u) {
+    return array(vec4f(1.0), vec4f(1.0));
   }
+  return array(column_factors_vec4[col >> 2u], column_factors_vec4[(col >> 2u) + 1u]);
+}
+
+// score_keys8 with the eight column factors given: for a kernel that scores the same columns in several rows and
+// reads their factors once.
+fn score_keys8_with(weight_index: u32, factors: array<vec4f, 2>) -> array<vec4u, 2> {
   var w0: vec4f;
   var w1: vec4f;
   if (WEIGHT_DTYPE == 0u) {
@@ -114,5 +122,5 @@ fn score_keys8(weight_index: u32, col: u32) -> array<vec4u, 2> {
     w0 = vec4f(decode_weight_pair(words.x), decode_weight_pair(words.y));
     w1 = vec4f(decode_weight_pair(words.z), decode_weight_pair(words.w));
   }
-  return array(score_keys_of(w0, factor0), score_keys_of(w1, factor1));
+  return array(score_keys_of(w0, factors[0]), score_keys_of(w1, factors[1]));
 }

@@ -12,6 +12,7 @@ import { countKept } from '../../src/engine/model/keep-mask.ts';
 import { encodeWeights } from '../../src/engine/prune/packing.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
 import { LANE_ROW_MAX_COLS } from '../../src/gpu/kernels/prune/row_select.ts';
+import { NM_ROWS_PER_INVOCATION } from '../../src/gpu/kernels/prune/nm_select.ts';
 import { vec4LoadsAllowed } from '../../src/gpu/kernels/prune/score.ts';
 import { computeMasks, countKeptOnGpu, readMask } from '../../src/gpu/prune/compute-masks.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
@@ -114,7 +115,8 @@ function nmCases(): PruneCase[] {
  * Whole-row mask words (cols a multiple of 32) for score.wgsl's 16-byte views (run with matrices on 256-byte
  * boundaries; only a workgroup per row reads them, so rows wider than LANE_ROW_MAX_COLS): the adversarial cases of
  * every dtype, their columns repeated up to a multiple of 32 past that width (ties, subnormals, NaN / inf and
- * overflowing products through the vector loads), and rows of 4096 columns as real experts have.
+ * overflowing products through the vector loads), rows of 4096 columns as real experts have, and more rows than
+ * one N:M invocation ranks (NM_ROWS_PER_INVOCATION), not a multiple of it.
  */
 function vec4Cases(): PruneCase[] {
   const wide = narrowCases()
@@ -126,6 +128,10 @@ function vec4Cases(): PruneCase[] {
     withStatistic(
       matrix('rows 2x4096', 2, 4096, () => rng.normal(), 'f16'),
       () => rng.next(),
+    ),
+    withStatistic(
+      matrix(`coarse ${2 * NM_ROWS_PER_INVOCATION + 3}x160`, 2 * NM_ROWS_PER_INVOCATION + 3, 160, () => coarse(rng)),
+      (j) => [0, 1, 4][j % 3],
     ),
   ];
 }

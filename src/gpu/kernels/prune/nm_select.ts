@@ -1,5 +1,6 @@
 /**
- * Host for shaders/prune/nm_select.wgsl: N:M pruning, one invocation per mask word.
+ * Host for shaders/prune/nm_select.wgsl: N:M pruning, one invocation per mask word (per word column of
+ * NM_ROWS_PER_INVOCATION rows on the 16-byte way).
  * CPU reference: `pruneMasksReference` in src/engine/reference/prune/sorted-masks.ts.
  */
 import source from '../../../../shaders/prune/nm_select.wgsl';
@@ -13,6 +14,20 @@ export const pruneNmSelectKernel = defineKernel({ name: 'prune/nm_select', sourc
 /** BLOCK_VECS of nm_select.wgsl: M / 4 when blocks of whole vec4s tile a 32-element mask word, else 0. */
 export function nmBlockVecs(block: number): number {
   return block % 4 === 0 && 32 % block === 0 ? block / 4 : 0;
+}
+
+/**
+ * ROWS_PER_INVOCATION of nm_select.wgsl: rows one invocation ranks on the 16-byte way, reading the 32 column factors
+ * of its word column once for all of them.
+ */
+export const NM_ROWS_PER_INVOCATION = 8;
+
+/** Invocations of nm_select for a matrix: one per word column and group of rows on the 16-byte way, else one per word. */
+export function nmInvocations(matrix: Pick<ScoredMatrix, 'rows' | 'cols' | 'vec4Loads'>, block: number): number {
+  if (nmBlockVecs(block) > 0 && matrix.vec4Loads) {
+    return (matrix.cols / 32) * Math.ceil(matrix.rows / NM_ROWS_PER_INVOCATION);
+  }
+  return Math.ceil((matrix.rows * matrix.cols) / 32);
 }
 
 /** Keeps the `keep` largest scores of every `block` consecutive columns; cols must be a multiple of `block`. */
@@ -38,7 +53,11 @@ export function recordNmSelect(
       block,
       vec4_loads: matrix.vec4Loads ? 1 : 0,
     },
-    constants: { ...scoreConstants(method, matrix.dtype), BLOCK_VECS: nmBlockVecs(block) },
-    workgroups: grid1d(Math.ceil(elementCount / 32), 256),
+    constants: {
+      ...scoreConstants(method, matrix.dtype),
+      BLOCK_VECS: nmBlockVecs(block),
+      ROWS_PER_INVOCATION: NM_ROWS_PER_INVOCATION,
+    },
+    workgroups: grid1d(nmInvocations(matrix, block), 256),
   });
 }
