@@ -3,10 +3,13 @@
  * (load the default model, calibrate, prune, the dense and the pruned perplexity), the same lab service and requests
  * the page's "Reproduce this experiment" uses. Each run is a fresh process, so the figure includes starting the GPU
  * device, building the pipelines and reading the model, as a first visit to the page does. JSON out: per run the
- * process's wall seconds, its CPU seconds (user + system, from /usr/bin/time: on a CPU Vulkan driver the shaders run
+ * process's wall seconds, its CPU seconds (user + system, from bash's `time`: on a CPU Vulkan driver the shaders run
  * on the process's threads), the seconds `run` reports for its own work, each step's start from the progress lines
  * on stderr, and the two perplexities (which must not differ between runs).
- * Run: scripts/with-vulkan.sh node --import tsx bench/default-flow.ts [--link LINK] [--repeat 3]
+ * Run: scripts/with-vulkan.sh node --import tsx bench/default-flow.ts [--link LINK] [--repeat 3] [--cli FILE]
+ * `--cli` names the script that runs `moe-lab` (bin/moe-lab.mjs; on a machine without node_modules the bundle
+ * .devtools/suite/moe-lab.mjs of scripts/device-suite.mjs). The times come from bash's `time`, which every Linux
+ * machine has (GNU time is not on every one).
  */
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -17,6 +20,7 @@ const { values } = parseArgs({
   options: {
     link: { type: 'string', default: encodeExperiment(defaultExperiment()) },
     repeat: { type: 'string', default: '3' },
+    cli: { type: 'string', default: 'bin/moe-lab.mjs' },
   },
 });
 const repeat = Number(values.repeat);
@@ -38,9 +42,10 @@ const TIME_MARK = 'default-flow-time';
 function runOnce(link: string): Promise<FlowRun> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', `${TIME_MARK} %e %U %S`, process.execPath, 'bin/moe-lab.mjs', 'run', '--experiment', link, '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // bash's `time` prints wall, user and system seconds on its own stderr after the command's.
+    const timed = `TIMEFORMAT='${TIME_MARK} %R %U %S'; time "$@"`;
+    const command = [process.execPath, values.cli, 'run', '--experiment', link, '--json'];
+    const child = spawn('bash', ['-c', timed, 'default-flow', ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let pending = '';
     const steps: FlowRun['steps'] = [];
