@@ -117,18 +117,17 @@ fn grouped_topk(base: u32, top: f32, taken: ptr<function, array<u32, MAX_TOP_K>>
   }
 }
 
-// The enabled expert with the largest logit that is not among the first `count` of `taken`; NO_EXPERT if none.
-fn argmax_excluding(base: u32, taken: ptr<function, array<u32, MAX_TOP_K>>, count: u32) -> u32 {
+// The enabled expert that follows (after_e, after_value) in the order of descending logit, ties to the lower index
+// (the first of that order when after_e is NO_EXPERT); NO_EXPERT if none. Taking each pick as the next one's bound
+// finds the top K in K passes over the logits, with no list of the experts taken so far to search in every pass.
+fn next_by_logit(base: u32, after_e: u32, after_value: f32) -> u32 {
   var best = NO_EXPERT;
   var best_value = 0.0;
   for (var e = 0u; e < params.experts; e++) {
     if (enabled[e] == 0u) { continue; }
-    var used = false;
-    for (var j = 0u; j < count; j++) {
-      if ((*taken)[j] == e) { used = true; }
-    }
     let value = logits[base + e];
-    if (!used && (best == NO_EXPERT || value > best_value)) {
+    let follows = after_e == NO_EXPERT || value < after_value || (value == after_value && e > after_e);
+    if (follows && (best == NO_EXPERT || value > best_value)) {
       best = e;
       best_value = value;
     }
@@ -166,8 +165,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     return;
   }
+  // The K largest enabled logits in order; once none is left the remaining slots stay NO_EXPERT.
+  var previous = NO_EXPERT;
+  var previous_value = 0.0;
   for (var j = 0u; j < K; j++) {
-    taken[j] = argmax_excluding(base, &taken, j);
+    taken[j] = NO_EXPERT;
+    if (j == 0u || previous != NO_EXPERT) {
+      taken[j] = next_by_logit(base, previous, previous_value);
+    }
+    previous = taken[j];
+    if (previous != NO_EXPERT) { previous_value = logits[base + previous]; }
   }
   // Largest enabled logit: softmax shift for rules 0, 1 and 3 (NO_EXPERT only when every expert is dropped).
   let top = select(logits[base + taken[0]], 0.0, taken[0] == NO_EXPERT);

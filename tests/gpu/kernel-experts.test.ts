@@ -3,6 +3,7 @@
  * (moe/expert_gate_up, moe/expert_down, gathered and dense) and moe/combine against the CPU reference, with both
  * matrix kernels (the *_subgroup kernels where the device has subgroups, the workgroup-tile fallback).
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { WeightDtype } from '../../src/engine/model/spec.ts';
 import { createRng, type Rng } from '../../src/engine/random.ts';
@@ -10,7 +11,7 @@ import { dispatchPlan } from '../../src/engine/reference/moe/dispatch.ts';
 import { combineReference } from '../../src/engine/reference/moe/combine.ts';
 import { swiglu } from '../../src/engine/reference/ops.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
-import { recordCombine } from '../../src/gpu/kernels/moe/combine.ts';
+import { COMBINE_SPAN, recordCombine } from '../../src/gpu/kernels/moe/combine.ts';
 import { recordDispatchCount } from '../../src/gpu/kernels/moe/dispatch_count.ts';
 import { recordDispatchFill } from '../../src/gpu/kernels/moe/dispatch_fill.ts';
 import { maxExpertTiles, recordDispatchPlan } from '../../src/gpu/kernels/moe/dispatch_plan.ts';
@@ -202,4 +203,9 @@ describe.each(['subgroup', 'tile'] as const)('kernel moe/dispatch + grouped expe
     expectClose(got.inter, ref.inter, { atol: 2e-5, rtol: 2e-5, label: 'clamped inter' });
     expectClose(got.out, ref.out, { atol: 2e-5, rtol: 2e-5, label: 'biased out' });
   });
+});
+
+it("moe/combine's outputs per invocation are the host's COMBINE_SPAN (the grid's size follows from it)", () => {
+  const shader = readFileSync(new URL('../../shaders/moe/combine.wgsl', import.meta.url), 'utf8');
+  expect(shader).toContain(`const SPAN: u32 = ${COMBINE_SPAN}u;`);
 });

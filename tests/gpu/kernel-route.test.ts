@@ -35,6 +35,9 @@ describe('kernel moe/route', () => {
     // Logits spread widely, and a few tokens close together so sparsemixer's band holds several experts.
     const logits = normals(rng, T * E, 2);
     for (let e = 0; e < E; e++) logits[5 * E + e] = 1 + 0.01 * e;
+    // Ties decided by the expert index: three values repeated across the row, and a row of one value.
+    for (let e = 0; e < E; e++) logits[6 * E + e] = [0.5, -1, 2][e % 3];
+    for (let e = 0; e < E; e++) logits[7 * E + e] = 0.25;
     const cases: Uint32Array[] = [
       new Uint32Array(E).fill(1),
       Uint32Array.from({ length: E }, (_, e) => (e % 3 === 1 ? 0 : 1)),

@@ -20,6 +20,9 @@ export interface CombineArgs {
   shared?: { out: GPUBuffer; gateLogit: GPUBuffer | null } | null;
 }
 
+/** Outputs per invocation of moe/combine (SPAN in combine.wgsl): consecutive h of one token. */
+export const COMBINE_SPAN = 4;
+
 export function recordCombine(rec: Recorder, a: CombineArgs): void {
   rec.dispatch(combineKernel, {
     bindings: {
@@ -32,6 +35,6 @@ export function recordCombine(rec: Recorder, a: CombineArgs): void {
     },
     params: { tokens: a.tokens, hidden: a.hidden, top_k: a.topK },
     constants: { SHARED: Boolean(a.shared), SHARED_GATED: Boolean(a.shared?.gateLogit) },
-    workgroups: grid1d(a.tokens * a.hidden, 256),
+    workgroups: grid1d(a.tokens * Math.ceil(a.hidden / COMBINE_SPAN), 256),
   });
 }
