@@ -58,6 +58,16 @@ function recordPass(): { key: string; run: () => Promise<void> }[] {
       });
       return timing;
     },
+    clear(buffer: GPUBuffer, offset = 0, size?: number) {
+      steps.push({
+        key: 'clear (buffer)',
+        run: async () => {
+          await ctx.record().clear(buffer, offset, size).submit();
+          await ctx.idle();
+        },
+      });
+      return timing;
+    },
   } as unknown as Recorder;
   forward.recordEmbedding(timing);
   for (let l = 0; l < model.spec.numLayers; l++) forward.recordLayer(timing, l);

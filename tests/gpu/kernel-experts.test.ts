@@ -12,7 +12,7 @@ import { combineReference } from '../../src/engine/reference/moe/combine.ts';
 import { swiglu } from '../../src/engine/reference/ops.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import { COMBINE_SPAN, recordCombine } from '../../src/gpu/kernels/moe/combine.ts';
-import { recordDispatchCount } from '../../src/gpu/kernels/moe/dispatch_count.ts';
+import { recordDispatchCount, tokenBitmapBytes } from '../../src/gpu/kernels/moe/dispatch_count.ts';
 import { recordDispatchFill } from '../../src/gpu/kernels/moe/dispatch_fill.ts';
 import { maxExpertTiles, recordDispatchPlan } from '../../src/gpu/kernels/moe/dispatch_plan.ts';
 import { recordExpertDown } from '../../src/gpu/kernels/moe/expert_down.ts';
@@ -78,6 +78,7 @@ describe.each(['subgroup', 'tile'] as const)('kernel moe/dispatch + grouped expe
       const buffers = {
         counts: ctx.createBuffer('counts', E * 4),
         offsets: ctx.createBuffer('offsets', (E + 1) * 4),
+        tokenBits: ctx.createBuffer('token bits', tokenBitmapBytes(T, E)),
         tiles: ctx.createBuffer('tiles', (1 + 2 * maxTiles) * 4),
         sortedRows: ctx.createBuffer('sorted rows', T * K * 4),
         rowOfSlot: ctx.createBuffer('row of slot', T * K * 4),
@@ -86,9 +87,10 @@ describe.each(['subgroup', 'tile'] as const)('kernel moe/dispatch + grouped expe
         out: ctx.createBuffer('out', T * H * 4),
       };
       const rec = ctx.record();
-      recordDispatchCount(rec, idb, buffers.counts, T * K, E);
+      const dispatch = { expertIds: idb, tokenBits: buffers.tokenBits, rowOfSlot: buffers.rowOfSlot, tokens: T, topK: K, experts: E };
+      recordDispatchCount(rec, { ...dispatch, counts: buffers.counts });
       recordDispatchPlan(rec, buffers.counts, buffers.offsets, buffers.tiles, E);
-      recordDispatchFill(rec, idb, buffers.offsets, buffers.sortedRows, buffers.rowOfSlot, T * K, E);
+      recordDispatchFill(rec, { ...dispatch, offsets: buffers.offsets, sortedRows: buffers.sortedRows });
       const rows = { kind: 'gathered' as const, sortedRows: buffers.sortedRows, tiles: buffers.tiles, offsets: buffers.offsets, maxTiles, topK: K };
       recordExpertGateUp(rec, { x: xb, gateUp: gu.operand, inter: buffers.inter, plan: rows, hidden: H, interSize: I });
       recordExpertDown(rec, { inter: buffers.inter, down: dn.operand, expertOut: buffers.expertOut, plan: rows, hidden: H, interSize: I });

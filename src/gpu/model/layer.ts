@@ -201,9 +201,10 @@ function recordMoeBlock(rec: Recorder, model: GpuModel, ws: Workspace, l: number
     bias: layer.correctionBias,
     forcedExpert: masks?.forcedExpert,
   });
-  recordDispatchCount(rec, ws.expertIds, ws.expertCounts, T * K, E);
+  const dispatch = { expertIds: ws.expertIds, tokenBits: ws.tokenBits, rowOfSlot: ws.rowOfSlot, tokens: T, topK: K, experts: E };
+  recordDispatchCount(rec, { ...dispatch, counts: ws.expertCounts });
   recordDispatchPlan(rec, ws.expertCounts, ws.expertOffsets, ws.tiles, E);
-  recordDispatchFill(rec, ws.expertIds, ws.expertOffsets, ws.sortedRows, ws.rowOfSlot, T * K, E);
+  recordDispatchFill(rec, { ...dispatch, offsets: ws.expertOffsets, sortedRows: ws.sortedRows });
   const plan: RowPlan = { kind: 'gathered', sortedRows: ws.sortedRows, tiles: ws.tiles, offsets: ws.expertOffsets, maxTiles: ws.maxTiles, topK: K };
   const experts = layer.experts!;
   recordExpertGateUp(rec, {

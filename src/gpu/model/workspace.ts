@@ -5,6 +5,7 @@
 import type { MoeModelSpec } from '../../engine/model/spec.ts';
 import type { GpuContext } from '../context.ts';
 import { beyondLimits } from '../errors.ts';
+import { tokenBitmapBytes } from '../kernels/moe/dispatch_count.ts';
 import { maxExpertTiles } from '../kernels/moe/dispatch_plan.ts';
 import { GEMM_TILE } from '../kernels/nn/matmul.ts';
 import { ropeCosSinTable } from '../kernels/nn/rope.ts';
@@ -61,6 +62,7 @@ export class Workspace {
   readonly expertIds: GPUBuffer; // [T, K] u32
   readonly gates: GPUBuffer; // [T, K] f32
   readonly expertCounts: GPUBuffer; // [E] u32
+  readonly tokenBits: GPUBuffer; // [E, ceil(T / 32)] u32: the tokens routed to each expert (moe/dispatch_count)
   readonly expertOffsets: GPUBuffer; // [E + 1] u32
   readonly tiles: GPUBuffer; // [1 + 2 * maxTiles] u32
   readonly maxTiles: number;
@@ -132,6 +134,7 @@ export class Workspace {
     this.expertIds = make('expert ids', T * K * 4);
     this.gates = make('gates', T * K * f32);
     this.expertCounts = make('expert counts', E * 4);
+    this.tokenBits = make('expert token bitmaps', tokenBitmapBytes(T, E));
     this.expertOffsets = make('expert offsets', (E + 1) * 4);
     this.maxTiles = maxExpertTiles(T * K, E);
     this.tiles = make('expert tiles', (1 + 2 * this.maxTiles) * 4);
