@@ -1,7 +1,8 @@
 // N:M semi-structured pruning: in every block of M = `block` consecutive input columns of a row keep the
 // N = `keep` largest scores, ties kept by the higher index (the lower index is pruned first, as a stable ascending
 // sort would). One invocation per mask word ranks the blocks overlapping its 32 elements in registers (on the
-// 16-byte way, the same word of ROWS_PER_INVOCATION rows), so words are written whole, never shared. cols is a multiple of M (the host checks), so a flat block never spans rows.
+// 16-byte way, the same word of ROWS_PER_INVOCATION rows), so words are written whole, never shared. cols is a
+// multiple of M (the host checks), so a flat block never spans rows.
 // The word's weights and column factors are read 16 bytes at a time where the host allows it (params.vec4_loads,
 // as in row_select.wgsl; score_keys8 in score.wgsl). Include weights.wgsl, score.wgsl.
 
