@@ -12,8 +12,10 @@
 //     OUT/device-suite.json: per step its command, exit code, seconds, the benchmark's JSON (null if it printed none)
 //     and the tail of its stderr. A step that fails or runs out of time is recorded and the next one runs.
 //     --quick runs every step on tiny shapes: the dry run on a CPU driver that proves the suite before a GPU's
-//     minutes are spent on it (scripts/with-vulkan.sh node scripts/device-suite.mjs run --out /tmp/suite --quick;
-//     tests/gpu/device-suite.test.ts runs it so). --dir DIR puts the bundles elsewhere in the repository (both verbs).
+//     minutes are spent on it, with bundles under build/ so that `webgpu` resolves to node_modules here:
+//     `node scripts/device-suite.mjs bundle --dir build/suite` and then
+//     `scripts/with-vulkan.sh node scripts/device-suite.mjs run --dir build/suite --out /tmp/suite --quick`
+//     (tests/gpu/device-suite.test.ts runs it so). --dir DIR puts the bundles elsewhere in the repository (both verbs).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
