@@ -36,35 +36,44 @@ override GATHERED: bool = true;
 override FROM_TOKENS: bool = true;
 override GATED: bool = true;
 override GATE_SIGMOID: bool = false;
-// Columns per workgroup (a power of two dividing 256); the other factor of 256 is the number of row lanes.
+// Columns per workgroup (a power of two, 32 or 64); 256 / COLUMNS row lanes sum each column.
 override COLUMNS: u32 = 64u;
 
-const WORKGROUP: u32 = 256u;
+// Consecutive columns per invocation: each row's slot and gate are read once for SPAN columns (a CPU driver runs
+// every storage load lane by lane; per column this kernel read three values per element). The row lanes are those
+// of 256 invocations of one column each, so every column's sum is the same sequence of additions as with one.
+const SPAN: u32 = 4u;
+const WORKGROUP: u32 = 64u; // 256 / SPAN
 const BLOCK: u32 = 64u;
 
-var<workgroup> plain_part: array<f32, WORKGROUP>;
-var<workgroup> gated_part: array<f32, WORKGROUP>;
+var<workgroup> plain_part: array<vec4f, WORKGROUP>;
+var<workgroup> gated_part: array<vec4f, WORKGROUP>;
 
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row_lanes = WORKGROUP / COLUMNS;
-  let column = wid.x * COLUMNS + lid % COLUMNS;
-  let lane = lid / COLUMNS;
+  let column_lanes = COLUMNS / SPAN;
+  let row_lanes = WORKGROUP / column_lanes;
+  let column = wid.x * COLUMNS + (lid % column_lanes) * SPAN; // the first of this invocation's SPAN columns
+  let lane = lid / column_lanes;
   let segment = wid.y;
   let end = offsets[segment + 1u];
-  var plain = 0.0;
-  var gated = 0.0;
+  let last = params.width - 1u;
+  var plain = vec4f(0.0);
+  var gated = vec4f(0.0);
   if (column < params.width) {
     var r = offsets[segment] + lane;
     while (r < end) {
-      var block_plain = 0.0;
-      var block_gated = 0.0;
+      var block_plain = vec4f(0.0);
+      var block_gated = vec4f(0.0);
       for (var n = 0u; n < BLOCK && r < end; n++) {
         var slot = r;
         if (GATHERED) { slot = row_slot[r]; }
         var source = r;
         if (FROM_TOKENS) { source = slot / params.top_k; }
-        let v = rows[source * params.row_stride + params.column_offset + column];
+        // Columns past the width (W not a multiple of SPAN) read the last one again and are never written.
+        let base = source * params.row_stride + params.column_offset;
+        let v = vec4f(rows[base + min(column, last)], rows[base + min(column + 1u, last)],
+                      rows[base + min(column + 2u, last)], rows[base + min(column + 3u, last)]);
         let square = v * v;
         block_plain += square;
         if (GATED) {
@@ -83,14 +92,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   workgroupBarrier();
   for (var half = row_lanes / 2u; half > 0u; half /= 2u) {
     if (lane < half) {
-      plain_part[lid] += plain_part[lid + half * COLUMNS];
-      gated_part[lid] += gated_part[lid + half * COLUMNS];
+      plain_part[lid] += plain_part[lid + half * column_lanes];
+      gated_part[lid] += gated_part[lid + half * column_lanes];
     }
     workgroupBarrier();
   }
-  if (lane == 0u && column < params.width) {
-    let at = segment * params.width + column;
-    totals[params.plain_at + at] += plain_part[lid];
-    if (GATED) { totals[params.gated_at + at] += gated_part[lid]; }
+  if (lane == 0u) {
+    for (var c = 0u; c < SPAN; c++) {
+      if (column + c >= params.width) { break; }
+      let at = segment * params.width + column + c;
+      totals[params.plain_at + at] += plain_part[lid][c];
+      if (GATED) { totals[params.gated_at + at] += gated_part[lid][c]; }
+    }
   }
 }

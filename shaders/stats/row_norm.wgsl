@@ -1,7 +1,9 @@
 // L2 norm of each row: norms[r] = ||rows[r, column_offset .. column_offset + W)||_2. Used on the expert outputs
 // (before weighting by g) for REAP's saliency, sum over routed tokens of g * ||expert output|| (Lasby et al. 2025),
 // reading the outputs the forward already computed instead of recomputing them.
-// 8 rows per workgroup, 32 lanes per row over strided columns, then a fixed tree: deterministic.
+// LANES lanes per row over strided columns, then a fixed tree: deterministic. A GPU takes 32 lanes (8 rows per
+// workgroup); a CPU driver 1 (256 rows per workgroup, each summed in order by one invocation, no barrier: the
+// tree's barriers made this the largest calibration kernel on lavapipe). ROW_NORM_LANES in the host.
 
 struct Params {
   rows: u32,          // R
@@ -15,7 +17,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> norms: array<f32>;  // [R]
 
 const WORKGROUP: u32 = 256u;
-const LANES: u32 = 32u;
+override LANES: u32 = 32u; // a power of two, at most WORKGROUP
 
 var<workgroup> part: array<f32, WORKGROUP>;
 
@@ -31,6 +33,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       let v = values[base + j];
       sum += v * v;
     }
+  }
+  if (LANES == 1u) {
+    if (r < params.rows) { norms[r] = sqrt(sum); }
+    return;
   }
   part[lid] = sum;
   workgroupBarrier();

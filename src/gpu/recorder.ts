@@ -50,6 +50,11 @@ export class Recorder {
     return this.ctx.matrix.attentionTileKeys;
   }
 
+  /** Whether the device is a CPU driver (lavapipe, SwiftShader): hosts whose best shape differs there ask. */
+  get softwareAdapter(): boolean {
+    return this.ctx.caps.isSoftware;
+  }
+
   /** Lanes per step along k of the subgroup matrix kernels on this device (GpuContext.matrix). */
   get subgroupStep(): number {
     return this.ctx.matrix.step;

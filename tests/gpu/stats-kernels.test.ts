@@ -9,7 +9,7 @@ import { routerHealthOfLogits, routingCounts, segmentAbsMax, segmentColumnSqNorm
 import { recordColumnSqNorm } from '../../src/gpu/kernels/stats/column_sqnorm.ts';
 import { recordRouterHealth } from '../../src/gpu/kernels/stats/router_health.ts';
 import { recordRoutingCounts } from '../../src/gpu/kernels/stats/routing_counts.ts';
-import { recordRowNorm } from '../../src/gpu/kernels/stats/row_norm.ts';
+import { recordRowNorm, ROW_NORM_LANES } from '../../src/gpu/kernels/stats/row_norm.ts';
 import { recordSegmentAbsMax } from '../../src/gpu/kernels/stats/segment_absmax.ts';
 import { recordSegmentSum } from '../../src/gpu/kernels/stats/segment_sum.ts';
 import { expectClose } from '../helpers/tolerance.ts';
@@ -164,40 +164,43 @@ describe('statistics kernels vs CPU reference', () => {
     expectHistogramsClose(hist.subarray(bins), ref.marginHist, ref.margin, 1, 'margin histogram');
   });
 
-  it('row_norm + segment_sum: per-expert sum of g * ||output row|| over two batches', async () => {
-    const ctx = await gpu();
-    const [T, K, E, H] = [211, 2, 9, 77];
-    const batches = [0, 1].map(() => {
-      const { ids, gates } = randomRouting(T, K, E);
-      const routing = rowsByExpert(ids, gates, K, E);
-      return { gates, routing, out: normals(routing.rowGate.length * H) };
-    });
-    const got = await withinErrorScopes(ctx, async () => {
-      const totals = ctx.createBuffer('reap', E * 4);
-      const created = [totals];
+  it.each([ROW_NORM_LANES.gpu, ROW_NORM_LANES.software])(
+    'row_norm (%i lanes per row) + segment_sum: per-expert sum of g * ||output row|| over two batches',
+    async (lanes) => {
+      const ctx = await gpu();
+      const [T, K, E, H] = [211, 2, 9, 77];
+      const batches = [0, 1].map(() => {
+        const { ids, gates } = randomRouting(T, K, E);
+        const routing = rowsByExpert(ids, gates, K, E);
+        return { gates, routing, out: normals(routing.rowGate.length * H) };
+      });
+      const got = await withinErrorScopes(ctx, async () => {
+        const totals = ctx.createBuffer('reap', E * 4);
+        const created = [totals];
+        for (const b of batches) {
+          const R = b.routing.rowGate.length;
+          const values = await ctx.upload('outputs', b.out);
+          const gates = await ctx.upload('gates', b.gates);
+          const rowSlot = await ctx.upload('row slot', b.routing.rowSlot);
+          const offsets = await ctx.upload('offsets', b.routing.offsets);
+          const norms = ctx.createBuffer('norms', R * 4);
+          created.push(values, gates, rowSlot, offsets, norms);
+          const rec = ctx.record();
+          recordRowNorm(rec, { values, rows: R, width: H, norms, lanes });
+          recordSegmentSum(rec, { value: norms, rowSlot, gates, offsets, segments: E, totals });
+          await rec.submit();
+        }
+        const out = await ctx.readF32(totals);
+        for (const b of created) b.destroy();
+        return out;
+      });
+      const expected = new Float64Array(E);
       for (const b of batches) {
-        const R = b.routing.rowGate.length;
-        const values = await ctx.upload('outputs', b.out);
-        const gates = await ctx.upload('gates', b.gates);
-        const rowSlot = await ctx.upload('row slot', b.routing.rowSlot);
-        const offsets = await ctx.upload('offsets', b.routing.offsets);
-        const norms = ctx.createBuffer('norms', R * 4);
-        created.push(values, gates, rowSlot, offsets, norms);
-        const rec = ctx.record();
-        recordRowNorm(rec, { values, rows: R, width: H, norms });
-        recordSegmentSum(rec, { value: norms, rowSlot, gates, offsets, segments: E, totals });
-        await rec.submit();
+        segmentWeightedRowNorms({ rows: b.out, width: H, offsets: b.routing.offsets }, b.routing.rowGate).forEach((v, e) => (expected[e] += v));
       }
-      const out = await ctx.readF32(totals);
-      for (const b of created) b.destroy();
-      return out;
-    });
-    const expected = new Float64Array(E);
-    for (const b of batches) {
-      segmentWeightedRowNorms({ rows: b.out, width: H, offsets: b.routing.offsets }, b.routing.rowGate).forEach((v, e) => (expected[e] += v));
-    }
-    expectClose(got, expected, { atol: 1e-6, rtol: 1e-5, label: 'expert_output_norm_gated_sum' });
-  });
+      expectClose(got, expected, { atol: 1e-6, rtol: 1e-5, label: 'expert_output_norm_gated_sum' });
+    },
+  );
 
   it('segment_sum ungated (EAN) and segment_absmax (super experts): per-expert sum of ||row|| and max |value| over two batches, one expert empty', async () => {
     const ctx = await gpu();
