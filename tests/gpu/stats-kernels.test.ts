@@ -13,6 +13,7 @@ import { recordRowNorm, ROW_NORM_LANES } from '../../src/gpu/kernels/stats/row_n
 import { recordSegmentAbsMax } from '../../src/gpu/kernels/stats/segment_absmax.ts';
 import { recordSegmentSum } from '../../src/gpu/kernels/stats/segment_sum.ts';
 import { expectClose } from '../helpers/tolerance.ts';
+import type { GpuContext } from '../../src/gpu/context.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
 
 const rng = createRng(2024);
@@ -54,6 +55,22 @@ function rowsByExpert(ids: Uint32Array, gates: Float32Array, K: number, E: numbe
     rowToken: Uint32Array.from(rowSlot, (a) => Math.floor(a / K)),
     rowGate: Float32Array.from(rowSlot, (a) => gates[a]),
   };
+}
+
+/** One batch of expert outputs on the GPU (outputs, gates, row slots, offsets) and a [R] norms buffer, each added to `created`. */
+async function uploadOutputBatch(
+  ctx: GpuContext,
+  b: { out: Float32Array; gates: Float32Array; routing: ReturnType<typeof rowsByExpert> },
+  created: GPUBuffer[],
+) {
+  const R = b.routing.rowGate.length;
+  const values = await ctx.upload('outputs', b.out);
+  const gates = await ctx.upload('gates', b.gates);
+  const rowSlot = await ctx.upload('row slot', b.routing.rowSlot);
+  const offsets = await ctx.upload('offsets', b.routing.offsets);
+  const norms = ctx.createBuffer('norms', R * 4);
+  created.push(values, gates, rowSlot, offsets, norms);
+  return { R, values, gates, rowSlot, offsets, norms };
 }
 
 describe('statistics kernels vs CPU reference', () => {
@@ -178,13 +195,7 @@ describe('statistics kernels vs CPU reference', () => {
         const totals = ctx.createBuffer('reap', E * 4);
         const created = [totals];
         for (const b of batches) {
-          const R = b.routing.rowGate.length;
-          const values = await ctx.upload('outputs', b.out);
-          const gates = await ctx.upload('gates', b.gates);
-          const rowSlot = await ctx.upload('row slot', b.routing.rowSlot);
-          const offsets = await ctx.upload('offsets', b.routing.offsets);
-          const norms = ctx.createBuffer('norms', R * 4);
-          created.push(values, gates, rowSlot, offsets, norms);
+          const { R, values, gates, rowSlot, offsets, norms } = await uploadOutputBatch(ctx, b, created);
           const rec = ctx.record();
           recordRowNorm(rec, { values, rows: R, width: H, norms, lanes });
           recordSegmentSum(rec, { value: norms, rowSlot, gates, offsets, segments: E, totals });
@@ -218,13 +229,7 @@ describe('statistics kernels vs CPU reference', () => {
       const maxima = ctx.createBuffer('absmax', E * 4);
       const created = [sums, maxima];
       for (const b of batches) {
-        const R = b.routing.rowGate.length;
-        const values = await ctx.upload('outputs', b.out);
-        const gates = await ctx.upload('gates', b.gates);
-        const rowSlot = await ctx.upload('row slot', b.routing.rowSlot);
-        const offsets = await ctx.upload('offsets', b.routing.offsets);
-        const norms = ctx.createBuffer('norms', R * 4);
-        created.push(values, gates, rowSlot, offsets, norms);
+        const { R, values, gates, rowSlot, offsets, norms } = await uploadOutputBatch(ctx, b, created);
         const rec = ctx.record();
         recordRowNorm(rec, { values, rows: R, width: H, norms });
         recordSegmentSum(rec, { value: norms, rowSlot, gates, offsets, segments: E, totals: sums, gated: false });
