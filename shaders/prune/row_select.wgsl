@@ -1,18 +1,19 @@
 // Unstructured pruning with one comparison group per output row (Wanda's and MoE-Pruner's default): one
 // workgroup per row scores, selects and writes the row's keep-mask in a single dispatch. Two ways, chosen per matrix
 // by the host (`rowSelectShape` in src/gpu/kernels/prune/row_select.ts) from the row's width:
-// - keys in registers (KEYS_IN_REGISTERS = 1; rows of up to ROW_WORDS x 256 mask words, 16352 columns: every real
-//   expert row): each invocation scores ROW_WORDS whole mask words once and keeps their 64 keys in registers. The
+// - keys in registers (KEYS_IN_REGISTERS = 1; rows of up to ROW_WORDS x 256 mask words, 16352 columns on a GPU:
+//   every real expert row): each invocation scores ROW_WORDS whole mask words once and keeps their keys in
+//   registers (64 on a GPU, 128 on a CPU driver: ROW_SELECT_WORDS in src/gpu/kernels/prune/row_select.ts). The
 //   k-th smallest key is found by radix select on 4-bit digits of (key - lo) over an interval [lo, hi] that holds
-//   it, starting from the row's smallest and largest key: every invocation counts its candidates per digit in
-//   registers (16 byte-wide counters in a vec4u) and notes their smallest and largest, the workgroup folds the
-//   counters (fold_partials), and the interval becomes the digit holding the rank, clipped to the candidates'
-//   smallest and largest key (so a run of equal keys, e.g. f16 ties, ends the search once they are the only
-//   candidates). The digit width follows the interval (2^shift with shift = bit length of hi - lo, minus 4), so
-//   hi - lo loses 4 bits per step: at most 8 steps, about 4 for 4096 continuous scores (f16 ties one or two more).
-//   The mask words then come from the registers with the tie order of select.wgsl; only a threshold whose ties are
-//   split (some pruned, some kept) needs the ties before each word, counted by one workgroup scan of both words'
-//   tie counts; otherwise no barrier follows the search.
+//   it, starting from the row's smallest and largest key (the first step's digits start 6 binades below the
+//   largest, FIRST_STEP_SPAN): every invocation counts its candidates per digit in registers (16 byte-wide
+//   counters in a vec4u) and notes their smallest and largest, the workgroup folds the counters (fold_partials),
+//   and the interval becomes the digit holding the rank, clipped to the candidates' smallest and largest key (so a
+//   run of equal keys, e.g. f16 ties, ends the search once they are the only candidates). The digit width follows
+//   the interval (2^shift with shift = bit length of hi - lo, minus 4), so hi - lo loses 4 bits per step: at most
+//   9 steps, about 3.6 for 4096 continuous scores. The mask words then come from the registers with the tie order
+//   of select.wgsl; only a threshold whose ties are split (some pruned, some kept) needs the ties before each word,
+//   counted by one workgroup scan per two word slots; otherwise no barrier follows the search.
 //   Scoring reads W and the column factors 16 bytes at a time where the host allows it (params.vec4_loads:
 //   cols a multiple of 32 and W 16-byte aligned, every real expert; score_keys8 in score.wgsl), else each word of
 //   f16 / bf16 weights once for its two elements (score_keys4). A CPU driver runs every storage load lane by lane,
@@ -137,9 +138,22 @@ fn store_mask_word(word: u32, lo: u32, hi: u32, keep: u32) {
 // 1: keys in registers (rows of at most ROW_WORDS x SELECT_THREADS mask words); 0: streaming.
 override KEYS_IN_REGISTERS: u32 = 1u;
 
-const ROW_WORDS: u32 = 2u;               // mask words per invocation in registers
-const ROW_KEYS: u32 = 64u;               // ROW_WORDS x 32
-const ROW_MAX_STEPS: u32 = 10u;          // a step shrinks hi - lo below 2^(bits - 4): at most 8 steps from 2^32
+// ROW_WORDS, the mask words per invocation in registers (2 or 4: the tie scan below takes them in pairs), is a
+// const the host prepends to this file, one kernel per value (ROW_SELECT_WORDS in
+// src/gpu/kernels/prune/row_select.ts), because the key arrays below are sized by it: an array sized for 4 and
+// used for 2 (an override) ran 40% slower on lavapipe. Why 4 on a CPU driver: lavapipe runs a workgroup's
+// subgroups of 8 invocations as coroutines, and each of a search step's 4 barriers is an mfence and a switch per
+// subgroup (perf put a sixth of the kernel's samples on the instruction after the mfences); half the invocations
+// per row halve those switches, while 128 keys per invocation still stay in registers (256 did not: slower than
+// 64). bench/README.md measures it.
+const ROW_MAX_STEPS: u32 = 10u;          // a step shrinks hi - lo below 2^(bits - 4): at most 8 steps from 2^32, 9
+                                         // when the first step's digit 0 holds the rank
+// The first step's digits cover 6 binades below the row's largest key (6 << 23 in f32 bits): for 4096 scores of
+// a trained matrix the rank's digit then holds far fewer keys than a digit of [smallest, largest] does, and the
+// search takes about 3.6 steps instead of 4.6 for wanda scores, 3.7 instead of 4.0 for magnitudes (simulated on
+// bench/prune-select.ts's rows). A rank below that range costs one step more. Not for the random method: its
+// keys are uniform over all u32.
+const FIRST_STEP_SPAN: u32 = 0x03000000u;
 // A slot past the row's ends. Above every score key (<= SCORE_INFINITY_BITS), so never a candidate; the random
 // method's keys take every u32 value, so there it may tie with the largest key, which changes no choice: k < cols
 // keys are pruned, so the k-th smallest key never needs an absent slot counted, and the mask drops its bits.
@@ -148,8 +162,6 @@ const STEP_OPEN: u32 = 0u;
 const STEP_EXACT: u32 = 1u;              // threshold = lo = hi, the remaining rank are its ties to prune
 const STEP_ALL: u32 = 2u;                // every key <= hi is pruned
 const ALL_TIES: u32 = 0xffffffffu;       // ties_to_prune when every key equal to the threshold is pruned
-// The mask words' code below handles exactly two words per invocation (and packs their tie counts in 16-bit halves).
-const_assert ROW_WORDS == 2u;
 
 var<workgroup> partial_counts: array<vec4u, 256>; // [SELECT_THREADS]: 16 digit counts of one invocation, a byte each
 var<workgroup> partial_range: array<vec2u, 256>;  // [SELECT_THREADS]: smallest, largest candidate key
@@ -160,7 +172,7 @@ const BYTE_LANES: u32 = 0x00ff00ffu;
 
 struct Folded {
   even: vec4u, // digit counts 4c and 4c + 2 of the workgroup in the 16-bit halves of component c
-  odd: vec4u,  // digit counts 4c + 1 and 4c + 3 (a row has at most 2^14 keys: 16 bits hold any count)
+  odd: vec4u,  // digit counts 4c + 1 and 4c + 3 (a row in registers has at most 2^15 keys: 16 bits hold any count)
   low: u32,
   high: u32,
 }
@@ -205,28 +217,31 @@ fn select_row_in_registers(row: u32, lid: u32) {
   // Invocation lid owns mask words first_word + lid + s x SELECT_THREADS (s < ROW_WORDS); keys[s x 8 + j] holds
   // the keys of the word's elements 4j..4j+3, KEY_ABSENT outside the row. Four keys per array element and loops of
   // constant length, so that compilers keep the array in registers instead of indexing memory.
-  var keys: array<vec4u, 16>; // [ROW_KEYS / 4]
+  var keys: array<vec4u, ROW_WORDS * 8u>;
   var smallest = vec4u(KEY_ABSENT);
   var largest = vec4u(0u);
   if (params.vec4_loads == 1u) {
     // cols is a multiple of 32: the row's words are whole, cols / 32 of them; slots past them read the row's last
     // word again (in bounds) and are marked absent.
     let row_words = cols >> 5u;
-    for (var s = 0u; s < ROW_WORDS; s++) {
-      let slot = lid + s * SELECT_THREADS;
+    // One loop over the eighths of the invocation's words (word slot i / 4, eighth i % 4). Nested loops over slots
+    // and eighths scored f32 wanda rows a third slower on lavapipe with 4 slots (28 against 19 ms per 2048 rows of
+    // 4096), as if left rolled with the keys indexed in memory.
+    for (var i = 0u; i < ROW_WORDS * 4u; i++) {
+      let slot = lid + (i >> 2u) * SELECT_THREADS;
       let present = vec4<bool>(slot < row_words);
-      let col = min(slot, row_words - 1u) * 32u;
-      for (var q = 0u; q < 4u; q++) {
-        let eight = score_keys8(params.weight_base + row_start + col + 8u * q, col + 8u * q);
-        for (var h = 0u; h < 2u; h++) {
-          let key = select(vec4u(KEY_ABSENT), eight[h], present);
-          smallest = min(smallest, key);
-          largest = select(largest, max(largest, key), present);
-          keys[s * 8u + 2u * q + h] = key;
-        }
+      let col = min(slot, row_words - 1u) * 32u + 8u * (i & 3u);
+      let eight = score_keys8(params.weight_base + row_start + col, col);
+      for (var h = 0u; h < 2u; h++) {
+        let key = select(vec4u(KEY_ABSENT), eight[h], present);
+        smallest = min(smallest, key);
+        largest = select(largest, max(largest, key), present);
+        keys[2u * i + h] = key;
       }
     }
   } else {
+    // Nested on purpose: flattened like the loop above, its unrolled score_keys4 calls took lavapipe 15-20 s to
+    // compile per pipeline instead of 2-3 (every pipeline holds this branch; vec4_loads is a parameter).
     for (var s = 0u; s < ROW_WORDS; s++) {
       let word = first_word + lid + s * SELECT_THREADS;
       for (var j = 0u; j < 8u; j++) {
@@ -262,9 +277,16 @@ fn select_row_in_registers(row: u32, lid: u32) {
     // a CPU driver loads workgroup memory lane by lane: measured slower on lavapipe (bench/README.md).
     var picked = workgroupUniformLoad(&search);
     for (var step = 0u; step < ROW_MAX_STEPS && picked.w == STEP_OPEN; step++) {
-      let lo = picked.x;
-      let span = picked.y - lo;
-      let below = picked.z; // keys < lo: all pruned
+      // The candidates are the keys in [floor, hi]; keys below floor are pruned. The 16 digits cover [lo, hi] and
+      // digit 0 also takes the candidates below lo. lo = floor except in the first step of a score method, where
+      // the digits start FIRST_STEP_SPAN below the row's largest key (keys are f32 bits: 6 binades).
+      let floor = picked.x;
+      let hi = picked.y;
+      let clipped = step == 0u && PRUNE_METHOD != 2u;
+      let lo = select(floor, max(floor, hi - min(hi, FIRST_STEP_SPAN)), clipped);
+      let span = hi - lo;
+      let reach = hi - floor;
+      let below = picked.z; // keys < floor: all pruned
       let bits = 32u - countLeadingZeros(span);
       let shift = select(0u, bits - 4u, bits > 4u); // 16 digits of 2^shift cover [lo, hi]
       var counts = vec4u(0u); // digit d counted in byte d & 3 of component d >> 2
@@ -272,11 +294,11 @@ fn select_row_in_registers(row: u32, lid: u32) {
       var high = 0u;
       var low4 = vec4u(KEY_ABSENT);
       var high4 = vec4u(0u);
-      for (var i = 0u; i < ROW_KEYS / 4u; i++) {
+      for (var i = 0u; i < ROW_WORDS * 8u; i++) {
         let key = keys[i];
-        let offset = key - vec4u(lo); // wraps above span for keys < lo (and KEY_ABSENT): not candidates
-        let candidate = offset <= vec4u(span);
-        let digit = offset >> vec4u(shift);
+        // Wraps above reach for keys < floor (and KEY_ABSENT): not candidates.
+        let candidate = key - vec4u(floor) <= vec4u(reach);
+        let digit = (max(key, vec4u(lo)) - vec4u(lo)) >> vec4u(shift);
         let one = select(vec4u(0u), vec4u(1u) << ((digit & vec4u(3u)) * 8u), candidate);
         let quarter = digit >> vec4u(2u);
         counts += select(vec4u(0u), vec4u(one.x), vec4u(quarter.x) == vec4u(0u, 1u, 2u, 3u));
@@ -306,8 +328,9 @@ fn select_row_in_registers(row: u32, lid: u32) {
           }
           before += count;
         }
-        // The digit's keys, clipped to the candidates' range; (digit + 1) << shift <= 2^bits: no overflow past hi.
-        let digit_lo = max(lo + (digit << shift), total.low);
+        // The digit's keys, clipped to the candidates' range (digit 0 from the smallest candidate, which may lie
+        // below lo); (digit + 1) << shift <= 2^bits: no overflow past hi.
+        let digit_lo = select(max(lo + (digit << shift), total.low), total.low, digit == 0u);
         let digit_hi = min(lo + min((digit << shift) + ((1u << shift) - 1u), span), total.high);
         if (rank - before == count) {
           // Every candidate with this digit is pruned: so is every key up to the digit's largest, ties included.
@@ -323,9 +346,10 @@ fn select_row_in_registers(row: u32, lid: u32) {
   }
 
   // The mask words, in select.wgsl's tie order. Only a threshold with more ties than it prunes needs the ties
-  // before each word: one workgroup scan of both words' tie counts packed in 16-bit halves (a row's ties < 2^14).
-  var less: array<u32, 2>; // [ROW_WORDS]
-  var ties: array<u32, 2>;
+  // before each word: one workgroup scan per pair of word slots, their tie counts packed in 16-bit halves (a row's
+  // ties < 2^15). Every word of slot s comes after every word of the slots before it.
+  var less: array<u32, ROW_WORDS>;
+  var ties: array<u32, ROW_WORDS>;
   for (var s = 0u; s < ROW_WORDS; s++) {
     let word = first_word + lid + s * SELECT_THREADS;
     let valid = word_bits(max(word * 32u, row_start), min(word * 32u + 32u, row_end));
@@ -341,18 +365,23 @@ fn select_row_in_registers(row: u32, lid: u32) {
     ties[s] = classes.y & valid;
   }
   if (ties_to_prune == ALL_TIES) {
-    less[0] |= ties[0];
-    less[1] |= ties[1];
-  } else if (ties_to_prune > 0u) {
-    let counts = countOneBits(ties[0]) | (countOneBits(ties[1]) << 16u);
-    let inclusive = workgroup_inclusive_scan(lid, counts);
-    // The scan's total, written before its last barrier: the first words' ties come before every second word.
-    let first_words_ties = segment_totals[SELECT_THREADS / SCAN_SEGMENT - 1u] & 0xffffu;
-    let before = inclusive - counts;
-    let ties_before = vec2u(before & 0xffffu, first_words_ties + (before >> 16u));
     for (var s = 0u; s < ROW_WORDS; s++) {
-      let left = select(0u, ties_to_prune - ties_before[s], ties_to_prune > ties_before[s]);
-      less[s] |= prune_lowest_ties(ties[s], left);
+      less[s] |= ties[s];
+    }
+  } else if (ties_to_prune > 0u) {
+    var earlier_slots = 0u; // ties in the slots before the pair, whole row
+    for (var s = 0u; s < ROW_WORDS; s += 2u) {
+      let counts = countOneBits(ties[s]) | (countOneBits(ties[s + 1u]) << 16u);
+      let inclusive = workgroup_inclusive_scan(lid, counts);
+      // The scan's total, written before its last barrier, read before the next scan's first one.
+      let pair = segment_totals[SELECT_THREADS / SCAN_SEGMENT - 1u];
+      let before = inclusive - counts;
+      let ties_before = vec2u(earlier_slots + (before & 0xffffu), earlier_slots + (pair & 0xffffu) + (before >> 16u));
+      for (var h = 0u; h < 2u; h++) {
+        let left = select(0u, ties_to_prune - ties_before[h], ties_to_prune > ties_before[h]);
+        less[s + h] |= prune_lowest_ties(ties[s + h], left);
+      }
+      earlier_slots += (pair & 0xffffu) + (pair >> 16u);
     }
   }
   for (var s = 0u; s < ROW_WORDS; s++) {

@@ -11,7 +11,7 @@ import { parsePattern, MASK_METHODS, UNSTRUCTURED, type PruneGroup, type PruneSe
 import { countKept } from '../../src/engine/model/keep-mask.ts';
 import { encodeWeights } from '../../src/engine/prune/packing.ts';
 import { columnFactors } from '../../src/engine/prune/scores.ts';
-import { LANE_ROW_MAX_COLS } from '../../src/gpu/kernels/prune/row_select.ts';
+import { LANE_ROW_MAX_COLS, ROW_SELECT_WORDS } from '../../src/gpu/kernels/prune/row_select.ts';
 import { NM_ROWS_PER_INVOCATION } from '../../src/gpu/kernels/prune/nm_select.ts';
 import { vec4LoadsAllowed } from '../../src/gpu/kernels/prune/score.ts';
 import { computeMasks, countKeptOnGpu, readMask } from '../../src/gpu/prune/compute-masks.ts';
@@ -193,6 +193,34 @@ describe('GPU pruning masks on adversarial matrices', () => {
       }
     });
     expect(boundaryTies).toBeGreaterThan(20);
+  });
+
+  it('gives the same row masks with the register layout of the other kind of device (ROW_SELECT_WORDS)', async () => {
+    const ctx = await gpu();
+    // Every test above runs this device's layout (64 keys per invocation on a GPU, 128 on a CPU driver); this runs
+    // the other one, on the unaligned cases (rows of 20000 columns stream with 64) and the aligned ones.
+    const rowWords = ctx.caps.isSoftware ? ROW_SELECT_WORDS.gpu : ROW_SELECT_WORDS.software;
+    // Without bf16, which only decodes differently: each dtype and workgroup size is a pipeline to build.
+    const unaligned = adversarialCases().filter((c) => c.dtype !== 'bf16');
+    const aligned = vec4Cases().filter((c) => c.dtype !== 'bf16');
+    let boundaryTies = 0;
+    await withinErrorScopes(ctx, async () => {
+      // One method: the layout changes how keys are held, searched and written, not how they are scored (wanda's
+      // cases hold ties, zero and infinite factors).
+      const runs = [
+        [unaligned, 1],
+        [aligned, 64],
+      ] as const;
+      for (const sparsity of [0.1, 0.5, 0.95]) {
+        const settings: PruneSettings = { ...base, method: 'wanda', pattern: UNSTRUCTURED, group: 'row', sparsity };
+        for (const [cases, align] of runs) {
+          const both = await bothMasks(ctx, settings, cases, align, { rowWords });
+          expectSameMasks(settings, cases, both);
+          boundaryTies += both.reference.boundaryTies;
+        }
+      }
+    });
+    expect(boundaryTies).toBeGreaterThan(50);
   });
 
   it('gives the random method a different draw for another seed and the same for the same seed', async () => {

@@ -11,7 +11,7 @@ import { pruneMasksReference, scoreKeysReference, type ReferenceMatrix, type Ref
 import { columnFactors } from '../../src/engine/prune/scores.ts';
 import { patternName, usesColumnFactors, type PruneSettings } from '../../src/engine/prune/settings.ts';
 import type { GpuContext } from '../../src/gpu/context.ts';
-import { computeMasks, type GpuPruneMatrix } from '../../src/gpu/prune/compute-masks.ts';
+import { computeMasks, type GpuPruneMatrix, type MaskKernelOptions } from '../../src/gpu/prune/compute-masks.ts';
 
 export interface PruneCase {
   label: string;
@@ -86,7 +86,13 @@ export interface BothMasks {
 }
 
 /** Masks from the GPU and from the reference for the same request. */
-export async function bothMasks(ctx: GpuContext, settings: PruneSettings, cases: PruneCase[], alignElements = 1): Promise<BothMasks> {
+export async function bothMasks(
+  ctx: GpuContext,
+  settings: PruneSettings,
+  cases: PruneCase[],
+  alignElements = 1,
+  kernel: MaskKernelOptions = {},
+): Promise<BothMasks> {
   const { packed, buffers } = pack(cases, alignElements);
   const created: GPUBuffer[] = [];
   const weightBuffers = new Map<WeightDtype, GPUBuffer>();
@@ -127,7 +133,7 @@ export async function bothMasks(ctx: GpuContext, settings: PruneSettings, cases:
   // Poison the masks: every bit the kernels should write is then checked, including zeros.
   ctx.write(maskBuffer, new Uint32Array(maskBuffer.size / 4).fill(0xa5a5a5a5));
   try {
-    const slots = await computeMasks(ctx, settings, matrices);
+    const slots = await computeMasks(ctx, settings, matrices, kernel);
     const all = await ctx.readU32(maskBuffer);
     const gpu = slots.map((s) => all.slice(s.wordOffset, s.wordOffset + s.words));
     const inputs = cases.map((c, i) => ({

@@ -19,7 +19,7 @@ import {
 } from '../../src/engine/prune/scores.ts';
 import { checkSettings, parsePattern, prunedPerGroup, PruneRequestError, UNSTRUCTURED, type PruneSettings } from '../../src/engine/prune/settings.ts';
 import { GROUP_CHUNK_ELEMENTS, RADIX_BINS, RADIX_PASSES } from '../../src/gpu/kernels/prune/score.ts';
-import { LANE_ROW_MAX_COLS, LANE_ROWS, ROW_WORDS, rowSelectShape } from '../../src/gpu/kernels/prune/row_select.ts';
+import { LANE_ROW_MAX_COLS, LANE_ROWS, ROW_SELECT_WORDS, rowSelectShape } from '../../src/gpu/kernels/prune/row_select.ts';
 
 const settings: PruneSettings = { method: 'wanda', pattern: UNSTRUCTURED, group: 'row', sparsity: 0.5, seed: 0 };
 
@@ -173,24 +173,20 @@ describe('constants the WGSL repeats', () => {
     expect(score).toContain(`SCORE_INFINITY_BITS: u32 = 0x${SCORE_INFINITY_BITS.toString(16)}u;`);
   });
 
-  it('sizes row workgroups to the row: a row per invocation up to 128 columns, keys in registers up to 16352, streaming beyond', () => {
-    const shapes = [16, 64, 128, 129, 600, 1024, 4096, 14336, 16352, 16384, 20000].map(rowSelectShape);
-    expect(shapes.map((s) => s.threads)).toEqual([64, 64, 64, 32, 32, 32, 64, 256, 256, 256, 256]);
-    expect(shapes.map((s) => s.way)).toEqual([
-      'lane-rows',
-      'lane-rows',
-      'lane-rows',
-      'registers',
-      'registers',
-      'registers',
-      'registers',
-      'registers',
-      'registers',
-      'registers',
-      'streaming',
-    ]);
+  it('sizes row workgroups to the row: a row per invocation up to 128 columns, keys in registers up to 16384 (GPU) or 32768 (CPU driver) whole-word columns, streaming beyond', () => {
+    const widths = [16, 64, 128, 129, 600, 1024, 2048, 4096, 14336, 16352, 16384, 20000, 32768, 32769];
+    const gpuShapes = widths.map((c) => rowSelectShape(c, ROW_SELECT_WORDS.gpu));
+    expect(gpuShapes.map((s) => s.threads)).toEqual([64, 64, 64, 32, 32, 32, 32, 64, 256, 256, 256, 256, 256, 256]);
+    const lanes = ['lane-rows', 'lane-rows', 'lane-rows'] as const;
+    expect(gpuShapes.map((s) => s.way)).toEqual([...lanes, ...Array(8).fill('registers'), ...Array(3).fill('streaming')]);
+    const softwareShapes = widths.map((c) => rowSelectShape(c, ROW_SELECT_WORDS.software));
+    expect(softwareShapes.map((s) => s.threads)).toEqual([64, 64, 64, 32, 32, 32, 32, 32, 128, 128, 128, 256, 256, 256]);
+    expect(softwareShapes.map((s) => s.way)).toEqual([...lanes, ...Array(10).fill('registers'), 'streaming']);
     expect(wgsl('row_select.wgsl')).toContain(`const LANE_ROWS: u32 = ${LANE_ROWS}u;`);
     expect(wgsl('row_select.wgsl')).toContain(`const LANE_ROW_MAX_COLS: u32 = ${LANE_ROW_MAX_COLS}u;`);
-    expect(wgsl('row_select.wgsl')).toContain(`const ROW_WORDS: u32 = ${ROW_WORDS}u;`);
+    // ROW_WORDS comes from the host (a const per kernel, ROW_SELECT_WORDS), never from the file; the tie scan takes
+    // word slots in pairs.
+    expect(wgsl('row_select.wgsl')).not.toMatch(/^\s*(const|override) ROW_WORDS\b/m);
+    for (const words of Object.values(ROW_SELECT_WORDS)) expect(words % 2).toBe(0);
   });
 });

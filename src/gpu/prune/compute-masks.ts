@@ -21,7 +21,7 @@ import { recordGroupPick } from '../kernels/prune/group_pick.ts';
 import { recordGroupTieCount } from '../kernels/prune/group_tie_count.ts';
 import { recordGroupTieScan } from '../kernels/prune/group_tie_scan.ts';
 import { recordNmSelect } from '../kernels/prune/nm_select.ts';
-import { recordRowSelect } from '../kernels/prune/row_select.ts';
+import { recordRowSelect, type RowWords } from '../kernels/prune/row_select.ts';
 import { groupChunks, RADIX_BINS, RADIX_PASSES, vec4LoadsAllowed, type ScoredMatrix } from '../kernels/prune/score.ts';
 import type { Recorder } from '../recorder.ts';
 import { WEIGHT_BYTES } from '../weights.ts';
@@ -129,6 +129,12 @@ function prepare(ctx: GpuContext, settings: PruneSettings, m: GpuPruneMatrix, in
   };
 }
 
+/** Kernel shapes that change no mask bit, for tests of the shape another device would take. */
+export interface MaskKernelOptions {
+  /** Mask words per invocation of row_select's keys-in-registers way (the device's by default: ROW_SELECT_WORDS). */
+  rowWords?: RowWords;
+}
+
 /**
  * Records the keep-masks of `matrices` under `settings` into `rec` (nothing is submitted); returns where each
  * mask goes and a cleanup for the scratch buffers, to call once the recorded work has run.
@@ -138,6 +144,7 @@ export function recordMasks(
   rec: Recorder,
   settings: PruneSettings,
   matrices: readonly GpuPruneMatrix[],
+  kernel: MaskKernelOptions = {},
 ): { masks: MaskSlot[]; release: () => void } {
   checkSettings(settings);
   checkMatrixShapes(settings, matrices);
@@ -154,7 +161,7 @@ export function recordMasks(
     for (const p of prepared) {
       // Words shared by two rows are OR-ed: start them from zero.
       if (p.scored.cols % 32) rec.clear(p.mask.buffer, p.mask.wordOffset * 4, p.mask.words * 4);
-      recordRowSelect(rec, method, p.scored, prunedPerGroup(p.scored.cols, sparsity), p.maskBinding.binding, p.maskBinding.baseWord);
+      recordRowSelect(rec, method, p.scored, prunedPerGroup(p.scored.cols, sparsity), p.maskBinding.binding, p.maskBinding.baseWord, kernel.rowWords);
     }
     return { masks, release: () => {} };
   }
@@ -206,9 +213,14 @@ function recordGroupSelect(ctx: GpuContext, rec: Recorder, settings: PruneSettin
 }
 
 /** Computes the keep-masks of `matrices` under `settings` and submits; resolves once submitted. */
-export async function computeMasks(ctx: GpuContext, settings: PruneSettings, matrices: readonly GpuPruneMatrix[]): Promise<MaskSlot[]> {
+export async function computeMasks(
+  ctx: GpuContext,
+  settings: PruneSettings,
+  matrices: readonly GpuPruneMatrix[],
+  kernel: MaskKernelOptions = {},
+): Promise<MaskSlot[]> {
   const rec = ctx.record('prune masks');
-  const { masks, release } = recordMasks(ctx, rec, settings, matrices);
+  const { masks, release } = recordMasks(ctx, rec, settings, matrices, kernel);
   await rec.submit();
   void ctx.device.queue.onSubmittedWorkDone().then(release);
   return masks;

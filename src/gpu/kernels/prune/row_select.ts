@@ -6,16 +6,30 @@
  */
 import source from '../../../../shaders/prune/row_select.wgsl';
 import type { MaskMethod } from '../../../engine/prune/settings.ts';
-import { defineKernel, grid1d } from '../../kernel.ts';
+import { defineKernel, grid1d, type Kernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';
 import { scoreConstants, SELECT_INCLUDES, type ScoredMatrix, scoredBindings } from './score.ts';
 
-export const pruneRowSelectKernel = defineKernel({ name: 'prune/row_select', source, include: SELECT_INCLUDES });
-/** The same file's one-row-per-invocation entry point. */
-export const pruneLaneRowsKernel = defineKernel({ name: 'prune/row_select.lane_rows', source, include: SELECT_INCLUDES, entryPoint: 'main_lane_rows' });
+/**
+ * Mask words per invocation on the keys-in-registers way (ROW_WORDS in row_select.wgsl: 2 or 4). A GPU keeps 64 keys
+ * per invocation; a CPU driver 128, so that a row takes half the invocations and a search step's barriers half the
+ * coroutine switches (lavapipe runs each subgroup of a workgroup as a coroutine; bench/README.md).
+ */
+export const ROW_SELECT_WORDS = { gpu: 2, software: 4 } as const;
+export type RowWords = (typeof ROW_SELECT_WORDS)[keyof typeof ROW_SELECT_WORDS];
 
-/** Mask words per invocation on the keys-in-registers way (ROW_WORDS in row_select.wgsl). */
-export const ROW_WORDS = 2;
+/** row_select.wgsl sizes its key arrays by ROW_WORDS, so each value is a const prepended to the file: one kernel each. */
+function rowSelectSource(rowWords: RowWords, entryPoint?: string) {
+  const include = [`const ROW_WORDS: u32 = ${rowWords}u;`, ...SELECT_INCLUDES];
+  return { name: `prune/row_select${entryPoint ? '.lane_rows' : `.words${rowWords}`}`, source, include, entryPoint };
+}
+
+const pruneRowSelectKernels: Record<RowWords, Kernel> = {
+  [ROW_SELECT_WORDS.gpu]: defineKernel(rowSelectSource(ROW_SELECT_WORDS.gpu)),
+  [ROW_SELECT_WORDS.software]: defineKernel(rowSelectSource(ROW_SELECT_WORDS.software)),
+};
+/** The same file's one-row-per-invocation entry point (it holds no keys in registers: either ROW_WORDS builds it). */
+export const pruneLaneRowsKernel = defineKernel(rowSelectSource(ROW_SELECT_WORDS.gpu, 'main_lane_rows'));
 /** Rows per workgroup and the widest row of main_lane_rows (LANE_ROWS, LANE_ROW_MAX_COLS in row_select.wgsl). */
 export const LANE_ROWS = 64;
 export const LANE_ROW_MAX_COLS = 128;
@@ -24,23 +38,39 @@ export type RowSelectWay = 'lane-rows' | 'registers' | 'streaming';
 
 /**
  * How row_select runs a row of `cols` weights: one row per invocation up to LANE_ROW_MAX_COLS columns; else keys in
- * registers when the mask words a row can overlap (cols / 32, plus one when rows share words) fit ROW_WORDS per
+ * registers when the mask words a row can overlap (cols / 32, plus one when rows share words) fit `rowWords` per
  * invocation of at most 256 — every real expert row (Mixtral's 14336 included) — with the smallest power of two of
  * invocations (at least 32) that holds them; else streaming with about 16 columns per invocation (32..256).
  * `threads` is the workgroup size.
  */
-export function rowSelectShape(cols: number): { threads: number; way: RowSelectWay } {
+export function rowSelectShape(cols: number, rowWords: RowWords): { threads: number; way: RowSelectWay } {
   if (cols <= LANE_ROW_MAX_COLS) return { threads: LANE_ROWS, way: 'lane-rows' };
   const words = cols % 32 === 0 ? cols / 32 : Math.ceil(cols / 32) + 1;
-  const threads = Math.max(32, 2 ** Math.ceil(Math.log2(words / ROW_WORDS)));
+  const threads = Math.max(32, 2 ** Math.ceil(Math.log2(words / rowWords)));
   if (threads <= 256) return { threads, way: 'registers' };
   return { threads: Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(cols / 16)))), way: 'streaming' };
 }
 
-/** Prunes `pruneCount` weights of every row of `matrix`; its mask words must be zero when cols % 32 != 0. */
-export function recordRowSelect(rec: Recorder, method: MaskMethod, matrix: ScoredMatrix, pruneCount: number, mask: BufferBinding, maskWordBase: number): void {
+/** The device's mask words per invocation (ROW_SELECT_WORDS). */
+export function defaultRowWords(rec: Recorder): RowWords {
+  return rec.softwareAdapter ? ROW_SELECT_WORDS.software : ROW_SELECT_WORDS.gpu;
+}
+
+/**
+ * Prunes `pruneCount` weights of every row of `matrix`; its mask words must be zero when cols % 32 != 0. `rowWords`
+ * (the device's by default) changes the kernel's shape, never a mask bit.
+ */
+export function recordRowSelect(
+  rec: Recorder,
+  method: MaskMethod,
+  matrix: ScoredMatrix,
+  pruneCount: number,
+  mask: BufferBinding,
+  maskWordBase: number,
+  rowWords: RowWords = defaultRowWords(rec),
+): void {
   const { rows, cols, weightBase, streamKey } = matrix;
-  const { threads, way } = rowSelectShape(cols);
+  const { threads, way } = rowSelectShape(cols, rowWords);
   const params = {
     rows,
     cols,
@@ -55,7 +85,7 @@ export function recordRowSelect(rec: Recorder, method: MaskMethod, matrix: Score
     rec.dispatch(pruneLaneRowsKernel, { bindings, params, constants: scoreConstants(method, matrix.dtype), workgroups: grid1d(rows, LANE_ROWS) });
     return;
   }
-  rec.dispatch(pruneRowSelectKernel, {
+  rec.dispatch(pruneRowSelectKernels[rowWords], {
     bindings,
     params,
     constants: { ...scoreConstants(method, matrix.dtype), SELECT_THREADS: threads, KEYS_IN_REGISTERS: way === 'registers' ? 1 : 0 },
