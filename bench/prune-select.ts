@@ -20,7 +20,9 @@
  *   schedstat), median; null elsewhere. On a CPU driver that is the shader's work, without the main thread's wait.
  *   scripts/with-vulkan.sh node --import tsx --loader ./bin/wgsl-loader.mjs bench/prune-select.ts
  *     [--rows 14336] [--cols 4096] [--dtypes f16,f32] [--methods magnitude,wanda,moe-pruner,2:4]
- *     [--sparsity 0.5] [--warmup 1] [--iters 3]
+ *     [--sparsity 0.5] [--warmup 1] [--iters 3] [--row-words 2|4]
+ * `--row-words` runs the unstructured selection's other register layout (ROW_SELECT_WORDS: 2 mask words per
+ * invocation is a GPU's, 4 a CPU driver's; the device's by default); `rowWords` in the JSON says which ran.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -31,6 +33,7 @@ import { parsePattern, UNSTRUCTURED, type MaskMethod, type PruneSettings } from 
 import { createRng } from '../src/engine/random.ts';
 import { summarizeCapabilities } from '../src/gpu/capabilities.ts';
 import { createNodeGpuContext } from '../src/gpu/node.ts';
+import { ROW_SELECT_WORDS, rowWordsFor, type RowWords } from '../src/gpu/kernels/prune/row_select.ts';
 import { computeMasks, countKeptOnGpu, type GpuPruneMatrix } from '../src/gpu/prune/compute-masks.ts';
 import { maskWords, WEIGHT_BYTES } from '../src/gpu/weights.ts';
 
@@ -43,6 +46,7 @@ const { values } = parseArgs({
     sparsity: { type: 'string', default: '0.5' },
     warmup: { type: 'string', default: '1' },
     iters: { type: 'string', default: '3' },
+    'row-words': { type: 'string' },
   },
 });
 const integer = (key: 'rows' | 'cols' | 'warmup' | 'iters', min: number) => {
@@ -59,6 +63,10 @@ for (const d of dtypes) if (!(d in WEIGHT_BYTES)) throw new Error(`--dtypes: ${d
 function settingsFor(name: string): PruneSettings {
   if (name.includes(':')) return { method: 'wanda', pattern: parsePattern(name), group: 'row', sparsity: 0, seed: 0 };
   return { method: name as MaskMethod, pattern: UNSTRUCTURED, group: 'row', sparsity, seed: 0 };
+}
+const rowWordsFlag = values['row-words'];
+if (rowWordsFlag !== undefined && !Object.values(ROW_SELECT_WORDS).map(String).includes(rowWordsFlag)) {
+  throw new Error(`--row-words must be one of ${Object.values(ROW_SELECT_WORDS).join(', ')} (got ${rowWordsFlag})`);
 }
 const runs = values.methods!.split(',').map((name) => ({ name, settings: settingsFor(name) }));
 
@@ -114,6 +122,7 @@ function deviceStamps(device: GPUDevice) {
 }
 
 const ctx = await createNodeGpuContext({ label: 'bench-prune' });
+const rowWords = rowWordsFlag ? (Number(rowWordsFlag) as RowWords) : rowWordsFor(ctx.caps.isSoftware);
 try {
   const rng = createRng(42);
   // W [rows, cols] ~ N(0, 1/cols) like a trained projection's scale; statistics ~ positive, some columns 0.
@@ -150,7 +159,7 @@ try {
         const cpuStart = process.cpuUsage();
         const workerStart = workerCpuMs();
         stamps?.before();
-        await computeMasks(ctx, settings, parts);
+        await computeMasks(ctx, settings, parts, { rowWords });
         stamps?.after();
         await ctx.idle();
         const cpu = process.cpuUsage(cpuStart);
@@ -200,6 +209,7 @@ try {
         shape: { rows, cols, what: 'Mixtral-8x7B expert w1/w3 [I, H]' },
         group: 'row',
         sparsity,
+        rowWords,
         warmup,
         iters,
         results,

@@ -46,6 +46,14 @@ const steps = (dir) => [
     limit: 120,
   },
   {
+    // The CPU drivers' layout of row_select (4 mask words per invocation) on the GPU, beside the GPU's own above.
+    name: 'prune-select-4words',
+    entry: 'bench/prune-select.ts',
+    args: ['--iters', '5', '--methods', 'magnitude,wanda', '--row-words', '4'],
+    quick: ['--rows', '256', '--iters', '1', '--methods', 'wanda', '--dtypes', 'f16', '--row-words', '4'],
+    limit: 90,
+  },
+  {
     name: 'calibrate',
     entry: 'bench/calibrate.ts',
     args: ['--repeat', '3'],

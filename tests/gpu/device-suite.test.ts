@@ -38,7 +38,17 @@ describe('device suite', () => {
       expect({ step: step.name, exitCode: step.exitCode, timedOut: step.timedOut }, step.stderrTail).toEqual({ step: step.name, exitCode: 0, timedOut: false });
     expect(ran.status).toBe(0);
     const byName = Object.fromEntries(report.steps.map((s) => [s.name, s.result!]));
-    expect(Object.keys(byName)).toEqual(['forward-granite', 'prune-select', 'calibrate', 'default-flow', 'forward-profile-granite', 'forward-granite-tile']);
+    expect(Object.keys(byName)).toEqual([
+      'forward-granite',
+      'prune-select',
+      'prune-select-4words',
+      'calibrate',
+      'default-flow',
+      'forward-profile-granite',
+      'forward-granite-tile',
+    ]);
+    expect(byName['prune-select-4words'].rowWords).toBe(4);
+    for (const m of byName['prune-select-4words'].results as { keptAsExpected: boolean }[]) expect(m.keptAsExpected).toBe(true);
     expect(byName['forward-granite'].tokensPerSecond).toBeGreaterThan(0);
     expect((byName['forward-granite-tile'].matrixKernels as { kind: string }).kind).toBe('tile');
     const masks = byName['prune-select'].results as { keptAsExpected: boolean }[];

@@ -51,9 +51,9 @@ export function rowSelectShape(cols: number, rowWords: RowWords): { threads: num
   return { threads: Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(cols / 16)))), way: 'streaming' };
 }
 
-/** The device's mask words per invocation (ROW_SELECT_WORDS). */
-export function defaultRowWords(rec: Recorder): RowWords {
-  return rec.softwareAdapter ? ROW_SELECT_WORDS.software : ROW_SELECT_WORDS.gpu;
+/** A device's mask words per invocation (ROW_SELECT_WORDS): `software` for a CPU driver (GpuCapabilities.isSoftware). */
+export function rowWordsFor(software: boolean): RowWords {
+  return software ? ROW_SELECT_WORDS.software : ROW_SELECT_WORDS.gpu;
 }
 
 /**
@@ -67,7 +67,7 @@ export function recordRowSelect(
   pruneCount: number,
   mask: BufferBinding,
   maskWordBase: number,
-  rowWords: RowWords = defaultRowWords(rec),
+  rowWords: RowWords = rowWordsFor(rec.softwareAdapter),
 ): void {
   const { rows, cols, weightBase, streamKey } = matrix;
   const { threads, way } = rowSelectShape(cols, rowWords);
