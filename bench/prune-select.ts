@@ -33,7 +33,8 @@ import { parsePattern, UNSTRUCTURED, type MaskMethod, type PruneSettings } from 
 import { createRng } from '../src/engine/random.ts';
 import { summarizeCapabilities } from '../src/gpu/capabilities.ts';
 import { createNodeGpuContext } from '../src/gpu/node.ts';
-import { ROW_SELECT_WORDS, rowWordsFor, type RowWords } from '../src/gpu/kernels/prune/row_select.ts';
+import { forDevice } from '../src/gpu/capabilities.ts';
+import { ROW_SELECT_WORDS, type RowWords } from '../src/gpu/kernels/prune/row_select.ts';
 import { computeMasks, countKeptOnGpu, type GpuPruneMatrix } from '../src/gpu/prune/compute-masks.ts';
 import { maskWords, WEIGHT_BYTES } from '../src/gpu/weights.ts';
 
@@ -122,7 +123,7 @@ function deviceStamps(device: GPUDevice) {
 }
 
 const ctx = await createNodeGpuContext({ label: 'bench-prune' });
-const rowWords = rowWordsFlag ? (Number(rowWordsFlag) as RowWords) : rowWordsFor(ctx.caps.isSoftware);
+const rowWords = rowWordsFlag ? (Number(rowWordsFlag) as RowWords) : forDevice(ROW_SELECT_WORDS, ctx.caps.isSoftware);
 try {
   const rng = createRng(42);
   // W [rows, cols] ~ N(0, 1/cols) like a trained projection's scale; statistics ~ positive, some columns 0.

@@ -5,6 +5,20 @@
  */
 import type { GpuCapabilities } from '../api/gpu-capabilities.ts';
 
+/**
+ * A setting whose best value differs between GPUs and CPU drivers (lavapipe, SwiftShader: `GpuCapabilities.isSoftware`),
+ * as one table per setting: the kernel shapes measured in bench/README.md.
+ */
+export interface PerDevice<T> {
+  gpu: T;
+  software: T;
+}
+
+/** The value of `setting` on a device: `software` for a CPU driver. */
+export function forDevice<T>(setting: PerDevice<T>, software: boolean): T {
+  return software ? setting.software : setting.gpu;
+}
+
 /** Limits asked for at their adapter maximum. */
 export const REQUESTED_LIMITS = [
   'maxBufferSize',

@@ -4,7 +4,7 @@
  * buffer helpers with error scopes around allocation, and readback.
  */
 import type { GpuCapabilities } from '../api/gpu-capabilities.ts';
-import { describeCapabilities, requestedFeatures, requestedLimits } from './capabilities.ts';
+import { describeCapabilities, forDevice, requestedFeatures, requestedLimits } from './capabilities.ts';
 import { beyondLimits, deviceLost, GpuError, outOfMemory, unavailable } from './errors.ts';
 import { GpuMemory, gpuMemoryBudget } from './memory.ts';
 import type { Kernel } from './kernel.ts';
@@ -37,7 +37,7 @@ export const MATRIX_SUBGROUP_STEPS = [8, 4] as const;
 export function chooseMatrixKernels(adapter: GPUAdapter, device: GPUDevice, software: boolean, wanted: MatrixKernels = 'subgroup'): MatrixChoice {
   const min = (adapter as GPUAdapter & { info?: { subgroupMinSize?: number } }).info?.subgroupMinSize ?? 0;
   const step = MATRIX_SUBGROUP_STEPS.find((s) => s <= min) ?? 0;
-  const attentionTileKeys = software ? ATTENTION_TILE_KEYS.software : ATTENTION_TILE_KEYS.gpu;
+  const attentionTileKeys = forDevice(ATTENTION_TILE_KEYS, software);
   if (wanted !== 'subgroup' || !device.features.has('subgroups') || step === 0) return { kind: 'tile', step: 0, attention: false, attentionTileKeys };
   // nn/attention_subgroup is one subgroup of 8 lanes per workgroup: right for a CPU driver's SIMD, a waste of a
   // GPU's 32- or 64-wide subgroups (whose one-query-per-thread nn/attention fills them).

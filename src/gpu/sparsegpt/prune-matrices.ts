@@ -11,6 +11,7 @@
 import type { WeightDtype } from '../../engine/model/spec.ts';
 import { prunedPerGroup, PruneRequestError } from '../../engine/prune/settings.ts';
 import { checkSparseGptSettings, type SparseGptSettings } from '../../engine/sparsegpt/settings.ts';
+import { forDevice } from '../capabilities.ts';
 import type { GpuContext } from '../context.ts';
 import { beyondLimits } from '../errors.ts';
 import { recordBlockSelect } from '../kernels/sparsegpt/block_select.ts';
@@ -65,7 +66,7 @@ function checkBatch(ctx: GpuContext, settings: SparseGptSettings, b: SparseGptBa
   if (weightBufferBytes(b.source.dtype, outputEnd) > b.output.buffer.size)
     throw new PruneRequestError(`${label}: the output buffer holds fewer than ${outputEnd} elements`);
   if (maskWords(maskEnd) * 4 > b.mask.buffer.size) throw new PruneRequestError(`${label}: the mask buffer holds fewer than ${maskEnd} bits`);
-  const maxRows = b.maxTileRows ?? (ctx.caps.isSoftware ? COLUMN_LOOP_MAX_ROWS.software : COLUMN_LOOP_MAX_ROWS.gpu);
+  const maxRows = b.maxTileRows ?? forDevice(COLUMN_LOOP_MAX_ROWS, ctx.caps.isSoftware);
   const tileRows = columnLoopTileRows(blockSize, ctx.caps.limits.maxComputeWorkgroupStorageSize, maxRows);
   if (tileRows === 0)
     throw new PruneRequestError(`block size ${blockSize} does not fit this GPU's ${ctx.caps.limits.maxComputeWorkgroupStorageSize}-byte workgroup memory`);

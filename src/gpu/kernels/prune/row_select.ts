@@ -6,6 +6,7 @@
  */
 import source from '../../../../shaders/prune/row_select.wgsl';
 import type { MaskMethod } from '../../../engine/prune/settings.ts';
+import { forDevice } from '../../capabilities.ts';
 import { defineKernel, grid1d, type Kernel } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';
 import { scoreConstants, SELECT_INCLUDES, type ScoredMatrix, scoredBindings } from './score.ts';
@@ -51,11 +52,6 @@ export function rowSelectShape(cols: number, rowWords: RowWords): { threads: num
   return { threads: Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(cols / 16)))), way: 'streaming' };
 }
 
-/** A device's mask words per invocation (ROW_SELECT_WORDS): `software` for a CPU driver (GpuCapabilities.isSoftware). */
-export function rowWordsFor(software: boolean): RowWords {
-  return software ? ROW_SELECT_WORDS.software : ROW_SELECT_WORDS.gpu;
-}
-
 /**
  * Prunes `pruneCount` weights of every row of `matrix`; its mask words must be zero when cols % 32 != 0. `rowWords`
  * (the device's by default) changes the kernel's shape, never a mask bit.
@@ -67,7 +63,7 @@ export function recordRowSelect(
   pruneCount: number,
   mask: BufferBinding,
   maskWordBase: number,
-  rowWords: RowWords = rowWordsFor(rec.softwareAdapter),
+  rowWords: RowWords = forDevice(ROW_SELECT_WORDS, rec.softwareAdapter),
 ): void {
   const { rows, cols, weightBase, streamKey } = matrix;
   const { threads, way } = rowSelectShape(cols, rowWords);

@@ -3,6 +3,7 @@
  * CPU reference: `segmentWeightedRowNorms` in src/engine/reference/stats/kernels.ts.
  */
 import source from '../../../../shaders/stats/row_norm.wgsl';
+import { forDevice } from '../../capabilities.ts';
 import { defineKernel, grid1d } from '../../kernel.ts';
 import type { BufferBinding, Recorder } from '../../recorder.ts';
 
@@ -29,7 +30,7 @@ export interface RowNormArgs {
 }
 
 export function recordRowNorm(rec: Recorder, a: RowNormArgs): void {
-  const lanes = a.lanes ?? (rec.softwareAdapter ? ROW_NORM_LANES.software : ROW_NORM_LANES.gpu);
+  const lanes = a.lanes ?? forDevice(ROW_NORM_LANES, rec.softwareAdapter);
   rec.dispatch(rowNormKernel, {
     bindings: { values: a.values, norms: a.norms },
     params: { rows: a.rows, width: a.width, row_stride: a.rowStride ?? a.width, column_offset: a.columnOffset ?? 0 },
