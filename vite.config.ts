@@ -29,6 +29,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
+          setupFiles: ['tests/helpers/remove-scratch-dirs.ts'],
           environment: 'node',
           testTimeout: 60_000,
         },
@@ -38,6 +39,7 @@ export default defineConfig({
         test: {
           name: 'gpu',
           include: ['tests/gpu/**/*.test.ts'],
+          setupFiles: ['tests/helpers/remove-scratch-dirs.ts'],
           environment: 'node',
           // One Dawn instance at a time: software Vulkan drivers use every core already.
           pool: 'forks',

@@ -3,8 +3,7 @@
  * layerCriteria of the statistics file it wrote), coverage with a warning on stderr when a calibration set is too
  * short to reach every expert with MIN_EXPERT_TOKENS tokens, and the new statistics (EAN, max |output|) in the file.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
@@ -14,9 +13,10 @@ import { statsFromSafetensors } from '../../src/engine/calibration/stats.ts';
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
 import { readSafetensorsHeader } from '../../src/engine/io/safetensors.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const LAB_TINY = resolve('tests/fixtures/lab-tiny');
-const dir = mkdtempSync(join(tmpdir(), 'moe-lab-coverage-'));
+const dir = scratchDir('moe-lab-coverage-');
 
 async function run(argv: string[]) {
   const out: string[] = [];

@@ -3,8 +3,7 @@
  * (docs/architecture.md) and the reference's values; --text draws the documented windows through the model's
  * tokenizer; bad input gives one line and a non-zero exit.
  */
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { referenceCalibrationStats } from '../../src/engine/reference/calibration.ts';
@@ -17,8 +16,9 @@ import { loadTokenizer } from '../../src/engine/tokenizer.ts';
 import { fixtureDir, openFixture, readFixtureReference } from '../helpers/fixtures.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { runCliText as run } from '../helpers/cli.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'moe-lab-calibrate-'));
+const work = scratchDir('moe-lab-calibrate-');
 
 describe('moe-lab calibrate', () => {
   it('--ids: writes every contract tensor with its shape, equal to the CPU reference', async () => {

@@ -5,17 +5,17 @@
  * before an answer without context, " " + the answer, a context's trailing space moved into the continuation);
  * the verdicts follow from the log-likelihoods (ties to the first answer); BLiMP groups add up.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli as run } from '../helpers/cli.ts';
 import { FileByteSource } from '../../src/cli/fs-folder.ts';
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
 import { loadTokenizer } from '../../src/engine/tokenizer.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const LAB_TINY = resolve('tests/fixtures/lab-tiny');
-const dir = mkdtempSync(join(tmpdir(), 'moe-lab-eval-'));
+const dir = scratchDir('moe-lab-eval-');
 
 async function ok(argv: string[]): Promise<string> {
   const r = await run(argv);

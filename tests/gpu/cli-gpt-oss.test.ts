@@ -5,8 +5,7 @@
  * without dropped experts; `distill` runs on the f32 experts and refuses the MXFP4 ones with a clear error
  * (tests/gpu/distill-gpt-oss-cli.test.ts checks what it recovers).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCliText as run } from '../helpers/cli.ts';
@@ -14,8 +13,9 @@ import { FileByteSource } from '../../src/cli/fs-folder.ts';
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { FIXTURES_C, fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'moe-lab-cli-gpt-oss-'));
+const work = scratchDir('moe-lab-cli-gpt-oss-');
 
 describe.each(FIXTURES_C)('%s', (name) => {
   it('ppl --ids equals transformers to 1e-5; logits writes the router logits; calibrate runs; prune -> export -> reload; distill', async () => {

@@ -3,17 +3,17 @@
  * with --gpu-memory below what the run needs it stops with one line naming the buffer and the budget (exit 1);
  * with the measured peak as the budget the same run succeeds with the same perplexity.
  */
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli as run } from '../helpers/cli.ts';
 import { fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 describe('moe-lab --gpu-memory and peakGpuBytes', () => {
   it('mixtral fixture: the peak covers the weights; a budget below it refuses; the peak itself suffices', async () => {
     const ref = await readFixtureReference('mixtral');
-    const ids = join(mkdtempSync(join(tmpdir(), 'moe-lab-gpu-memory-')), 'ids.json');
+    const ids = join(scratchDir('moe-lab-gpu-memory-'), 'ids.json');
     writeFileSync(ids, JSON.stringify(ref.inputIds));
     const model = fixtureDir('mixtral');
     const free = await run(['ppl', '--model', model, '--ids', ids, '--json']);

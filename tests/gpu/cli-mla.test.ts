@@ -7,8 +7,7 @@
  * exports E - r experts with the same perplexity (with expert groups r / n_group from each group, n_group kept; an
  * uneven r is refused); distillation lowers every MoE layer's expert MSE with the masks held.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCliText as run } from '../helpers/cli.ts';
@@ -25,8 +24,9 @@ import { referencePipeline } from '../../src/engine/reference/prune-pipeline.ts'
 import { calibrateOnGpu } from '../../src/gpu/calibration/calibrate.ts';
 import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
 import { gpu } from './gpu-context.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'moe-lab-cli-mla-'));
+const work = scratchDir('moe-lab-cli-mla-');
 const calibrationFile = join(work, 'calibration.json');
 const evalFile = join(work, 'eval.json');
 

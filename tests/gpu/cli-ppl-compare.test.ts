@@ -4,8 +4,7 @@
  * the pruned perplexity is `ppl --masks`'s and the dense one plain `ppl`'s, to the last digit; --compare without
  * --masks is a usage error.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli as run } from '../helpers/cli.ts';
@@ -13,6 +12,7 @@ import { FileByteSource } from '../../src/cli/fs-folder.ts';
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
 import { fidelityOfRows } from '../../src/engine/reference/eval/fidelity.ts';
 import { fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 async function ok(argv: string[]): Promise<string> {
   const r = await run(argv);
@@ -21,7 +21,7 @@ async function ok(argv: string[]): Promise<string> {
   return r.out[0];
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'moe-lab-compare-'));
+const dir = scratchDir('moe-lab-compare-');
 
 /** `moe-lab logits` of one window, dense or under a masks file: [S, V]. */
 async function cliLogits(model: string, ids: number[], name: string, masks?: string): Promise<Float32Array> {

@@ -3,8 +3,7 @@
  * (reference.json) to 1e-4 relative; ppl --text tokenizes with the model's tokenizer.json; logits writes `logits`
  * and `layers.{i}.router_logits` matching transformers to 1e-3.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli as run } from '../helpers/cli.ts';
@@ -14,8 +13,9 @@ import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../sr
 import { loadTokenizer } from '../../src/engine/tokenizer.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { FIXTURES, fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'moe-lab-cli-gpu-'));
+const dir = scratchDir('moe-lab-cli-gpu-');
 
 describe('moe-lab ppl --ids', () => {
   it.each(FIXTURES)('%s: equals transformers perplexity to 1e-4 relative', async (name) => {

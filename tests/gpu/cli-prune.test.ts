@@ -6,8 +6,7 @@
  * experts dropped, the smaller exported model computes the same perplexity. Also: attention and shared targets,
  * SparseGPT's updated weights in the export, `calibrate --mode sequential` with prune flags, and one-line errors.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli as run } from '../helpers/cli.ts';
@@ -29,8 +28,9 @@ import { readRawTensors } from '../helpers/checkpoint-files.ts';
 import { FIXTURES, fixtureDir, openFixture, type FixtureName } from '../helpers/fixtures.ts';
 import { gpu } from './gpu-context.ts';
 import { canonicalReader, maskSetDifference, randomWindows } from './prune-pipeline-helpers.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'moe-lab-cli-prune-'));
+const work = scratchDir('moe-lab-cli-prune-');
 
 async function ok(argv: string[]): Promise<string> {
   const result = await run(argv);

@@ -4,8 +4,7 @@
  * the perplexity the lab measured on its quantized model to 1e-4; the reloaded weights keep every pruned weight at
  * exactly 0; usage errors name the flag.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
@@ -18,8 +17,9 @@ import { weightDtypeOf } from '../../src/gpu/model/tensor-upload.ts';
 import { WEIGHT_BYTES } from '../../src/gpu/weights.ts';
 import { runCli } from '../helpers/cli.ts';
 import { fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'moe-lab-cli-quantize-'));
+const dir = scratchDir('moe-lab-cli-quantize-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('moe-lab quantize', () => {

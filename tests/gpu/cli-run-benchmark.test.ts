@@ -5,15 +5,15 @@
  * paradigm, and the flipped count equals the items whose verdict differs. A link to an uploaded task file needs it
  * (--tasks FILE, its hash checked); all refusals come before the model loads, in one line each.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { siteFolder } from '../../src/cli/node-lab.ts';
 import { selectBlimp, SHIPPED_BLIMP_FILE, taskFileHash } from '../../src/engine/eval/benchmark-selection.ts';
 import { runCli as run } from '../helpers/cli.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'moe-lab-cli-run-benchmark-'));
+const work = scratchDir('moe-lab-cli-run-benchmark-');
 const SITE = siteFolder();
 const MODEL_DIR = join(SITE, 'models/brown-moe-3m');
 /** A small experiment (8 x 32 calibration tokens, 130 evaluation tokens) with the Benchmarks selection. */

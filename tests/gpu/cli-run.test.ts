@@ -5,8 +5,7 @@
  * same settings on the same windows, bit for bit; and the refusals (another model's hash, a Hub link without
  * --model, a URL without its '#...' part) are one clear line each.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -25,8 +24,9 @@ import { LabService } from '../../src/lab/lab-service.ts';
 import { TextLibrary } from '../../src/lab/texts.ts';
 import { gpu } from './gpu-context.ts';
 import { maskSetDifference } from './prune-pipeline-helpers.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'moe-lab-cli-run-'));
+const work = scratchDir('moe-lab-cli-run-');
 const SITE = siteFolder();
 const MODEL_DIR = join(SITE, 'models/brown-moe-3m');
 const HASH = '7ecca273f019400a';

@@ -5,10 +5,10 @@
  * one clear error.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 // Inside the repository (build/ is ignored), so that the bundles resolve `webgpu` from node_modules.
 const BUNDLES = 'build/device-suite-test';
@@ -30,7 +30,7 @@ describe('device suite', () => {
     rmSync(BUNDLES, { recursive: true, force: true });
     const bundled = suite(['bundle', '--dir', BUNDLES]);
     expect(bundled.status, bundled.stderr).toBe(0);
-    const out = mkdtempSync(join(tmpdir(), 'moe-lab-device-suite-'));
+    const out = scratchDir('moe-lab-device-suite-');
     const ran = suite(['run', '--dir', BUNDLES, '--out', out, '--quick', '--budget', '280']);
     const report = JSON.parse(readFileSync(join(out, 'device-suite.json'), 'utf8')) as { quick: boolean; steps: StepRecord[] };
     expect(report.quick).toBe(true);
@@ -62,7 +62,7 @@ describe('device suite', () => {
   }, 360_000);
 
   it('names the missing bundles and exits 2 before running anything', () => {
-    const out = mkdtempSync(join(tmpdir(), 'moe-lab-device-suite-'));
+    const out = scratchDir('moe-lab-device-suite-');
     const ran = suite(['run', '--dir', 'build/device-suite-none', '--out', out]);
     expect(ran.status).toBe(2);
     expect(ran.stderr).toMatch(/build\/device-suite-none\/forward\.mjs.* missing: run `node scripts\/device-suite\.mjs bundle` first/);

@@ -13,7 +13,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { directoryFolder } from '../../src/cli/fs-folder.ts';
 import { runCliText as run } from '../helpers/cli.ts';
 import { readExpertsF32 } from '../../src/engine/distill/problem.ts';
@@ -21,16 +21,15 @@ import type { DistillReport } from '../../src/engine/distill/report.ts';
 import { syntheticModelFolder } from '../../src/engine/io/synthetic-folder.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
-import { tempDir } from '../helpers/safetensors-bytes.ts';
 import { distillAcceptance } from './distill-helpers.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const LAB_TINY = join(ROOT, 'tests/fixtures/lab-tiny');
-const temp = tempDir('moe-lab-distill-cli-');
-afterAll(() => temp.remove());
-const pruned = join(temp.dir, 'pruned');
-const out = join(temp.dir, 'distilled');
-const text = join(temp.dir, 'text.txt');
+const scratch = scratchDir('moe-lab-distill-cli-');
+const pruned = join(scratch, 'pruned');
+const out = join(scratch, 'distilled');
+const text = join(scratch, 'text.txt');
 
 beforeAll(async () => {
   writeFileSync(text, readFileSync(join(ROOT, 'public/data/brown/heldout.txt'), 'utf8').slice(0, 12000));
@@ -85,7 +84,7 @@ describe('moe-lab distill', () => {
       '--json',
       '--save-state',
       '--curves',
-      join(temp.dir, 'curves.svg'),
+      join(scratch, 'curves.svg'),
     ]);
     expect(result.code, result.err).toBe(0);
     const summary = JSON.parse(result.out) as Record<string, number>;
@@ -128,14 +127,14 @@ describe('moe-lab distill', () => {
     const gap = report.ppl_pruned! - report.ppl_dense!;
     if (gap > 0) expect(report.gap_recovered).toBeCloseTo((report.ppl_pruned! - report.ppl_distilled!) / gap, 12);
     else expect(report.gap_recovered).toBeNull();
-    expect(readFileSync(join(temp.dir, 'curves.svg'), 'utf8')).toMatch(/^<svg/);
+    expect(readFileSync(join(scratch, 'curves.svg'), 'utf8')).toMatch(/^<svg/);
   });
 
   it('a run stopped at a step, saved and resumed writes the same bytes as one that ran through', async () => {
     const common = ['--teacher', LAB_TINY, '--model', pruned, '--text', text, '--samples', '8', '--seq-len', '32', '--batch', '2', '--steps', '3'];
-    const through = join(temp.dir, 'through');
-    const half = join(temp.dir, 'half');
-    const resumed = join(temp.dir, 'resumed');
+    const through = join(scratch, 'through');
+    const half = join(scratch, 'half');
+    const resumed = join(scratch, 'resumed');
     expect((await run(['distill', ...common, '--out', through])).code).toBe(0);
     const stopped = await run(['distill', ...common, '--until-step', '4', '--save-state', '--out', half, '--json']);
     expect(stopped.code, stopped.err).toBe(0);
@@ -155,7 +154,7 @@ describe('moe-lab distill', () => {
   it.each(['qwen3_moe', 'olmoe', 'granitemoe'] as const)(
     'lowers the held-out perplexity of a MoE-Pruner-pruned %s fixture with every pruned weight still exactly 0',
     async (name) => {
-      const { report } = await distillAcceptance(fixtureDir(name), temp.dir, name);
+      const { report } = await distillAcceptance(fixtureDir(name), scratch, name);
       expect(report.student.architecture).toBe(name);
     },
     300_000,
@@ -163,11 +162,11 @@ describe('moe-lab distill', () => {
 
   it.each(['mixtral', 'qwen2_moe', 'phimoe'] as const)("distills the %s fixture too: each layer's expert MSE goes down, masks held", async (name) => {
     const dense = fixtureDir(name);
-    const ids = join(temp.dir, `${name}-random-ids.json`);
+    const ids = join(scratch, `${name}-random-ids.json`);
     let seed = 11;
     writeFileSync(ids, JSON.stringify(Array.from({ length: 8 }, () => Array.from({ length: 17 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) % 512))));
-    const prunedDir = join(temp.dir, `${name}-random-pruned`);
-    const outDir = join(temp.dir, `${name}-random-distilled`);
+    const prunedDir = join(scratch, `${name}-random-pruned`);
+    const outDir = join(scratch, `${name}-random-distilled`);
     expect((await run(['prune', '--model', dense, '--method', 'moe-pruner', '--sparsity', '0.5', '--ids', ids, '--out', prunedDir])).code).toBe(0);
     const result = await run([
       'distill',
@@ -197,17 +196,17 @@ describe('moe-lab distill', () => {
   it('distills packed bf16 experts (an OLMoE-shaped model) and writes them back as bf16 with the masks held', async () => {
     const config = JSON.parse(readFileSync(join(fixtureDir('olmoe'), 'config.json'), 'utf8')) as Record<string, unknown>;
     const folder = syntheticModelFolder(config, 'BF16', 5);
-    const dense = join(temp.dir, 'olmoe-bf16');
+    const dense = join(scratch, 'olmoe-bf16');
     mkdirSync(dense);
     for (const file of ['config.json', 'model.safetensors']) {
       const source = (await folder.open(file))!;
       writeFileSync(join(dense, file), await source.read(0, await source.size()));
     }
-    const ids = join(temp.dir, 'bf16-ids.json');
+    const ids = join(scratch, 'bf16-ids.json');
     let seed = 7;
     writeFileSync(ids, JSON.stringify(Array.from({ length: 8 }, () => Array.from({ length: 17 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) % 512))));
-    const prunedDir = join(temp.dir, 'olmoe-bf16-pruned');
-    const outDir = join(temp.dir, 'olmoe-bf16-distilled');
+    const prunedDir = join(scratch, 'olmoe-bf16-pruned');
+    const outDir = join(scratch, 'olmoe-bf16-distilled');
     expect((await run(['prune', '--model', dense, '--method', 'moe-pruner', '--sparsity', '0.5', '--ids', ids, '--out', prunedDir])).code).toBe(0);
     const result = await run([
       'distill',
@@ -250,17 +249,17 @@ describe('moe-lab distill', () => {
       '--model',
       fixtureDir('olmoe'),
       '--ids',
-      join(temp.dir, 'none.json'),
+      join(scratch, 'none.json'),
       '--out',
-      join(temp.dir, 'x'),
+      join(scratch, 'x'),
     ]);
     expect(other.code).toBe(1);
     expect(other.err).toMatch(/^moe-lab: .*olmoe\/config.json: a olmoe model, but the teacher .*qwen3_moe is qwen3_moe/);
     expect(other.err.split('\n')).toHaveLength(1);
-    const all = await run(['distill', '--teacher', LAB_TINY, '--model', pruned, '--text', text, '--train', 'all', '--out', join(temp.dir, 'y')]);
+    const all = await run(['distill', '--teacher', LAB_TINY, '--model', pruned, '--text', text, '--train', 'all', '--out', join(scratch, 'y')]);
     expect(all.code).toBe(2);
     expect(all.err).toMatch(/--train all is no longer available: distillation trains the routed experts only/);
-    const lambda = await run(['distill', '--teacher', LAB_TINY, '--model', pruned, '--text', text, '--lambda', '0', '--out', join(temp.dir, 'y')]);
+    const lambda = await run(['distill', '--teacher', LAB_TINY, '--model', pruned, '--text', text, '--lambda', '0', '--out', join(scratch, 'y')]);
     expect(lambda.code).toBe(2);
     expect(lambda.err).toMatch(/--lambda is no longer available/);
     const onto = await run(['distill', '--teacher', LAB_TINY, '--model', pruned, '--text', text, '--out', pruned]);

@@ -7,7 +7,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { directoryFolder, FileByteSource } from '../../src/cli/fs-folder.ts';
 import { readExpertsF32 } from '../../src/engine/distill/problem.ts';
 import type { DistillReport } from '../../src/engine/distill/report.ts';
@@ -16,12 +16,11 @@ import { bytesToFloat32, readSafetensorsHeader, readTensorBytes, writeSafetensor
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { runCliText as run } from '../helpers/cli.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
-import { tempDir } from '../helpers/safetensors-bytes.ts';
 import { distillAcceptance } from './distill-helpers.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const temp = tempDir('moe-lab-distill-gpt-oss-');
-afterAll(() => temp.remove());
-const bf16Dir = join(temp.dir, 'gpt_oss_bf16');
+const scratch = scratchDir('moe-lab-distill-gpt-oss-');
+const bf16Dir = join(scratch, 'gpt_oss_bf16');
 
 beforeAll(async () => {
   // The f32 fixture with every tensor rounded to bf16.
@@ -46,7 +45,7 @@ describe('moe-lab distill on gpt_oss', () => {
     'lowers the held-out perplexity of the MoE-Pruner-pruned %s fixture, every pruned weight still exactly 0, biases trained',
     async (which, dtype) => {
       const dense = which === 'f32' ? fixtureDir('gpt_oss') : bf16Dir;
-      const { report, prunedDir, outDir, evalIds, written } = await distillAcceptance(dense, temp.dir, which);
+      const { report, prunedDir, outDir, evalIds, written } = await distillAcceptance(dense, scratch, which);
       expect(report.student.architecture).toBe('gpt_oss');
       for (const l of report.layers) expect(l.mse_after!).toBeLessThan(l.mse_before);
       // The report's distilled perplexity is what `moe-lab ppl` gives for the written folder.
@@ -66,14 +65,14 @@ describe('moe-lab distill on gpt_oss', () => {
   );
 
   it('distills a student whose dropped experts were removed (biases cut with them) against the teacher experts it kept', async () => {
-    const ids = join(temp.dir, 'dropped-ids.json');
+    const ids = join(scratch, 'dropped-ids.json');
     let seed = 5;
     writeFileSync(ids, JSON.stringify(Array.from({ length: 8 }, () => Array.from({ length: 17 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) % 512))));
-    const pruned = join(temp.dir, 'dropped-pruned');
+    const pruned = join(scratch, 'dropped-pruned');
     const drop = ['--experts-drop', '2', '--expert-criterion', 'frequency'];
     const prune = await run(['prune', '--model', fixtureDir('gpt_oss'), '--method', 'wanda', '--sparsity', '0.5', '--ids', ids, ...drop, '--out', pruned]);
     expect(prune.code, prune.err).toBe(0);
-    const outDir = join(temp.dir, 'dropped-distilled');
+    const outDir = join(scratch, 'dropped-distilled');
     const result = await run(['distill', '--teacher', fixtureDir('gpt_oss'), '--model', pruned, '--ids', ids, '--steps', '6', '--batch', '2', '--out', outDir]);
     expect(result.code, result.err).toBe(0);
     const report = JSON.parse(readFileSync(join(outDir, 'distill-report.json'), 'utf8')) as DistillReport;
@@ -85,11 +84,11 @@ describe('moe-lab distill on gpt_oss', () => {
   });
 
   it('refuses a student with MXFP4 experts, saying why', async () => {
-    const ids = join(temp.dir, 'mxfp4-ids.json');
+    const ids = join(scratch, 'mxfp4-ids.json');
     writeFileSync(ids, JSON.stringify([Array.from({ length: 17 }, (_, i) => (i * 37) % 512)]));
-    const pruned = join(temp.dir, 'mxfp4-pruned');
+    const pruned = join(scratch, 'mxfp4-pruned');
     expect((await run(['prune', '--model', fixtureDir('gpt_oss_mxfp4'), '--method', 'magnitude', '--sparsity', '0.5', '--out', pruned])).code).toBe(0);
-    const distill = await run(['distill', '--teacher', fixtureDir('gpt_oss_mxfp4'), '--model', pruned, '--ids', ids, '--out', join(temp.dir, 'mxfp4-out')]);
+    const distill = await run(['distill', '--teacher', fixtureDir('gpt_oss_mxfp4'), '--model', pruned, '--ids', ids, '--out', join(scratch, 'mxfp4-out')]);
     expect(distill.code).toBe(1);
     expect(distill.err).toMatch(/experts are MXFP4: distillation does not re-quantize trained weights to 4 bits/);
     expect(distill.err.trim().split('\n')).toHaveLength(1);

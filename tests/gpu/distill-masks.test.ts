@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { directoryFolder } from '../../src/cli/fs-folder.ts';
 import { main } from '../../src/cli/main.ts';
 import { sampleTrainingWindows } from '../../src/engine/distill/data.ts';
@@ -19,14 +19,13 @@ import { openCheckpoint, type Checkpoint } from '../../src/engine/model/checkpoi
 import { isKept } from '../../src/engine/model/mask-set.ts';
 import { loadTokenizer } from '../../src/engine/tokenizer.ts';
 import { DistillSession } from '../../src/gpu/distill/session.ts';
-import { tempDir } from '../helpers/safetensors-bytes.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const LAB_TINY = join(ROOT, 'tests/fixtures/lab-tiny');
 const TEXT = join(ROOT, 'public/data/brown/heldout.txt');
-const temp = tempDir('moe-lab-distill-');
-afterAll(() => temp.remove());
+const scratch = scratchDir('moe-lab-distill-');
 
 async function prune(out: string, extra: string[] = []): Promise<void> {
   const err: string[] = [];
@@ -39,8 +38,8 @@ async function prune(out: string, extra: string[] = []): Promise<void> {
 
 let teacher: Checkpoint;
 let windows: number[][];
-const pruned = join(temp.dir, 'pruned');
-const dropped = join(temp.dir, 'dropped');
+const pruned = join(scratch, 'pruned');
+const dropped = join(scratch, 'dropped');
 
 beforeAll(async () => {
   await prune(pruned);

@@ -4,8 +4,7 @@
  * quantized perplexity is measured as the lab runs it (dequantized in a shader), the quantized model is written in
  * the GPTQ layout, and `moe-lab ppl --ids` on that folder gives the same perplexity.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { directoryFolder } from '../../src/cli/fs-folder.ts';
@@ -15,9 +14,10 @@ import { runCli } from '../helpers/cli.ts';
 import { fixtureDir, openFixture, readFixtureReference } from '../helpers/fixtures.ts';
 import { writeGptqExport } from '../helpers/gptq.ts';
 import { gpu } from './gpu-context.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const FIXTURE = 'mixtral';
-const dir = mkdtempSync(join(tmpdir(), 'moe-lab-gptq-lab-'));
+const dir = scratchDir('moe-lab-gptq-lab-');
 let service: LabService | null = null;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -5,8 +5,7 @@
  * model's dtype (the lab's quantized forward reads exactly those), to 1e-4 relative — and differs from the dense
  * model's, so the quantization is really in force.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DirectoryFolder } from '../../src/cli/fs-folder.ts';
@@ -14,8 +13,9 @@ import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { runCli } from '../helpers/cli.ts';
 import { fixtureDir, readFixtureReference, type FixtureName } from '../helpers/fixtures.ts';
 import { rtnQuantizedModel, writeDequantizedFolder, writeGptqExport } from '../helpers/gptq.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'moe-lab-gptq-'));
+const dir = scratchDir('moe-lab-gptq-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function ppl(model: string, ids: string): Promise<number> {

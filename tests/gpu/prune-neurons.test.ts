@@ -7,8 +7,7 @@
  *   tensor is byte-identical, config.json differs only in the expert FFN size key; it reloads with I' and
  *   `moe-lab ppl` of it equals `ppl --masks` of the dense model; the report's accounting is smaller.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
@@ -30,8 +29,9 @@ import { readRawTensors } from '../helpers/checkpoint-files.ts';
 import { FIXTURES, fixtureDir, openFixture, type FixtureName } from '../helpers/fixtures.ts';
 import { gpu } from './gpu-context.ts';
 import { canonicalReader, maskSetDifference, randomWindows } from './prune-pipeline-helpers.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'moe-lab-neurons-'));
+const work = scratchDir('moe-lab-neurons-');
 const calibrationFile = join(work, 'calibration.json');
 const evalFile = join(work, 'eval.json');
 

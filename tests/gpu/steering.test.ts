@@ -8,8 +8,7 @@
  * changes the lesson's continuation when it is switched off. `--force-expert`: the GPU forward with a forced expert equals the CPU reference forward, the
  * commands take it, and conflicting forcings are refused.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCliText as run } from '../helpers/cli.ts';
@@ -28,9 +27,10 @@ import { uploadMasks } from '../../src/gpu/model/gpu-mask-set.ts';
 import { GpuModel } from '../../src/gpu/model/gpu-model.ts';
 import { expectClose } from '../helpers/tolerance.ts';
 import { gpu, withinErrorScopes } from './gpu-context.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const LAB_TINY = resolve('tests/fixtures/lab-tiny');
-const dir = mkdtempSync(join(tmpdir(), 'moe-lab-steering-'));
+const dir = scratchDir('moe-lab-steering-');
 
 async function tensor(file: string, name: string): Promise<Float32Array> {
   const source = new FileByteSource(file);

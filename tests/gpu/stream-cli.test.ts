@@ -9,8 +9,7 @@
  * file, GPTQ) streams too and writes the resident run's GPTQ folder.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { syntheticModelFolder } from '../../src/engine/io/synthetic-folder.ts';
@@ -19,6 +18,7 @@ import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { checkpointWeightBytes } from '../../src/gpu/model/gpu-model.ts';
 import { runCli } from '../helpers/cli.ts';
 import { STREAM_MIXTRAL_CONFIG, writeSyntheticModel } from '../helpers/stream-model.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const CONFIG = STREAM_MIXTRAL_CONFIG;
 
@@ -45,7 +45,7 @@ async function json(args: string[]): Promise<Report> {
 }
 
 describe('moe-lab with --gpu-memory at a sixth of the weights', () => {
-  const work = mkdtempSync(join(tmpdir(), 'moe-lab-stream-'));
+  const work = scratchDir('moe-lab-stream-');
   const model = join(work, 'model');
   const idsFile = join(work, 'ids.json');
   const windowsFile = join(work, 'windows.json');

@@ -9,8 +9,7 @@
  * A streamed run stopped mid-way with a saved state and resumed writes the same folder.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DistillReport } from '../../src/engine/distill/report.ts';
@@ -19,13 +18,14 @@ import { createRng } from '../../src/engine/random.ts';
 import { checkpointWeightBytes } from '../../src/gpu/model/gpu-model.ts';
 import { runCli } from '../helpers/cli.ts';
 import { STREAM_MIXTRAL_CONFIG, writeSyntheticModel } from '../helpers/stream-model.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const CONFIG = { ...STREAM_MIXTRAL_CONFIG, num_hidden_layers: 48 };
 
 const digest = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 describe('moe-lab distill with --gpu-memory at a sixth of the weights', () => {
-  const work = mkdtempSync(join(tmpdir(), 'moe-lab-stream-distill-'));
+  const work = scratchDir('moe-lab-stream-distill-');
   const dense = join(work, 'dense');
   const pruned = join(work, 'pruned');
   const windowsFile = join(work, 'windows.json');

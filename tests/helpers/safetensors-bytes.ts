@@ -1,10 +1,8 @@
 /**
  * Hand-made safetensors files for loader tests: any header text or 64-bit header length, any data length, so each
- * check of the reader can be hit on purpose. Also temporary folders for writing such files to disk.
+ * check of the reader can be hit on purpose.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 
 /** 8-byte little-endian length + header bytes + data bytes; `headerLength` overrides the declared length. */
 export function safetensorsBytes(header: string | Uint8Array, dataBytes = 0, headerLength?: bigint): Uint8Array {
@@ -38,10 +36,4 @@ export function headerTextOf(path: string): string {
   const bytes = readFileSync(path);
   const length = Number(bytes.readBigUInt64LE(0));
   return bytes.subarray(8, 8 + length).toString('utf8');
-}
-
-/** A fresh temporary folder, and a function that removes it. */
-export function tempDir(prefix = 'moe-lab-test-'): { dir: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DirectoryFolder } from '../../src/cli/fs-folder.ts';
 import { ModelFileError } from '../../src/engine/errors.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
@@ -21,10 +21,9 @@ import {
   writeModelFolder,
   type RawTensor,
 } from '../helpers/checkpoint-files.ts';
-import { tempDir } from '../helpers/safetensors-bytes.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const temp = tempDir();
-afterAll(() => temp.remove());
+const scratch = scratchDir();
 
 const tensorsOf = (name: FixtureName) => readRawTensors(join(fixtureDir(name), 'model.safetensors'));
 const configOf = (name: FixtureName) => JSON.parse(readFileSync(join(fixtureDir(name), 'config.json'), 'utf8')) as object;
@@ -79,9 +78,9 @@ describe('canonical expert tensors', () => {
 
   it('a transformers 5 fused copy gives the same bytes as the per-expert original, in bf16 too', async () => {
     for (const [i, convert] of [(t: RawTensor[]) => t, toBf16].entries()) {
-      const dir = join(temp.dir, `fused-${i}`);
+      const dir = join(scratch, `fused-${i}`);
       writeModelFolder(dir, configOf('qwen2_moe'), fuseExperts(convert(tensorsOf('qwen2_moe'))));
-      const perExpertDir = join(temp.dir, `per-expert-${i}`);
+      const perExpertDir = join(scratch, `per-expert-${i}`);
       writeModelFolder(perExpertDir, configOf('qwen2_moe'), convert(tensorsOf('qwen2_moe')));
       const fused = await openCheckpoint(new DirectoryFolder(dir));
       const perExpert = await openCheckpoint(new DirectoryFolder(perExpertDir));
@@ -97,7 +96,7 @@ describe('canonical expert tensors', () => {
   it('refuses a layer whose experts mix dtypes, naming the tensor', async () => {
     const tensors = tensorsOf('mixtral');
     const mixed = tensors.map((t) => (t.name === 'model.layers.0.block_sparse_moe.experts.3.w2.weight' ? toBf16([t])[0] : t));
-    const dir = join(temp.dir, 'mixed');
+    const dir = join(scratch, 'mixed');
     writeModelFolder(dir, configOf('mixtral'), mixed);
     const checkpoint = await openCheckpoint(new DirectoryFolder(dir));
     expect(() => planCanonicalExperts(checkpoint, 0)).toThrow(ModelFileError);
@@ -123,7 +122,7 @@ describe('canonical -> the checkpoint layout (for export)', () => {
   }
 
   it('gives back the fused names and layout for a fused checkpoint', async () => {
-    const dir = join(temp.dir, 'fused-export');
+    const dir = join(scratch, 'fused-export');
     const fusedTensors = fuseExperts(tensorsOf('olmoe'));
     writeModelFolder(dir, configOf('olmoe'), fusedTensors);
     const checkpoint = await openCheckpoint(new DirectoryFolder(dir));

@@ -5,7 +5,7 @@
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DirectoryFolder } from '../../src/cli/fs-folder.ts';
 import { ModelFileError, type ModelFileProblem } from '../../src/engine/errors.ts';
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
@@ -22,10 +22,9 @@ import {
   writeModelFolder,
   type RawTensor,
 } from '../helpers/checkpoint-files.ts';
-import { tempDir } from '../helpers/safetensors-bytes.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const temp = tempDir();
-afterAll(() => temp.remove());
+const scratch = scratchDir();
 let folders = 0;
 
 const configOf = (name: string) => JSON.parse(readFileSync(join(fixtureDir(name as never), 'config.json'), 'utf8')) as Record<string, unknown>;
@@ -33,7 +32,7 @@ const tensorsOf = (name: string) => readRawTensors(join(fixtureDir(name as never
 
 /** A new folder under the temp dir holding `tensors` (and the fixture's config unless given). */
 function folderWith(fixture: string, tensors: RawTensor[], options: { shards?: number; config?: object } = {}): string {
-  const dir = join(temp.dir, `m${folders++}`);
+  const dir = join(scratch, `m${folders++}`);
   writeModelFolder(dir, options.config ?? configOf(fixture), tensors, options.shards ?? 1);
   return dir;
 }

@@ -7,14 +7,14 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCliText as runInProcess } from '../helpers/cli.ts';
 import { FIXTURES, FIXTURES_B, fixtureDir } from '../helpers/fixtures.ts';
 import { concatBytes, copyFixtureFolder, readRawTensors } from '../helpers/checkpoint-files.ts';
-import { headerTextOf, safetensorsBytes, tempDir } from '../helpers/safetensors-bytes.ts';
+import { headerTextOf, safetensorsBytes } from '../helpers/safetensors-bytes.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const temp = tempDir('moe-lab-cli-');
-afterAll(() => temp.remove());
+const scratch = scratchDir('moe-lab-cli-');
 
 describe('moe-lab info (in-process)', () => {
   for (const name of [...FIXTURES, ...FIXTURES_B]) {
@@ -54,7 +54,7 @@ describe('moe-lab info (in-process)', () => {
 
 /** Writes a model folder whose model.safetensors is `bytes` (with the mixtral fixture's config.json). */
 function hostileFolder(label: string, bytes: Uint8Array): string {
-  const dir = join(temp.dir, label);
+  const dir = join(scratch, label);
   copyFixtureFolder(fixtureDir('mixtral'), dir);
   writeFileSync(join(dir, 'model.safetensors'), bytes);
   return dir;
@@ -109,7 +109,7 @@ describe('moe-lab info on hostile safetensors (spawned)', () => {
   }
 
   it('a missing model folder: one line naming it', async () => {
-    const dir = join(temp.dir, 'no-such-model');
+    const dir = join(scratch, 'no-such-model');
     const { code, stderr } = await spawnInfo(dir);
     expect(code).toBe(1);
     expect(stderr.trimEnd().split('\n')).toEqual([`moe-lab: ${dir}: no such folder`]);

@@ -1,13 +1,13 @@
 /** `moe-lab ppl` / `moe-lab logits` input errors, caught before any GPU work: one line, exit 1 or 2. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli as run } from '../helpers/cli.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 describe('moe-lab ppl / logits argument errors', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'moe-lab-cli-ppl-'));
+  const dir = scratchDir('moe-lab-cli-ppl-');
   const model = fixtureDir('mixtral');
   const ids = join(dir, 'ids.json');
   writeFileSync(ids, JSON.stringify([1, 2, 3, 4]));

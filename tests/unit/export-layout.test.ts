@@ -5,8 +5,7 @@
  * shards and their index rewritten), config.json's expert count, and the streaming SHA-256 against node:crypto.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DirectoryFolder } from '../../src/cli/fs-folder.ts';
@@ -19,8 +18,9 @@ import { createRng } from '../../src/engine/random.ts';
 import { fuseExperts, readRawTensors, toBf16, writeModelFolder, type RawTensor } from '../helpers/checkpoint-files.ts';
 import { fixtureDir, openFixture } from '../helpers/fixtures.ts';
 import { randomMaskSet } from '../helpers/random-masks.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'moe-lab-export-'));
+const work = scratchDir('moe-lab-export-');
 
 let written = 0;
 /** The tensors of safetensors bytes, by the helpers' independent reader (which takes a path). */

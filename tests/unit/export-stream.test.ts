@@ -6,8 +6,7 @@
  * before it was bounded (SHA-256 recorded from commit fd32914), sharded input kept sharded with its index.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DirectoryFolder } from '../../src/cli/fs-folder.ts';
@@ -23,8 +22,9 @@ import { createRng } from '../../src/engine/random.ts';
 import { fuseExperts, readRawTensors, toBf16, writeModelFolder } from '../helpers/checkpoint-files.ts';
 import { fixtureDir, openFixture, type FixtureName } from '../helpers/fixtures.ts';
 import { randomMaskSet } from '../helpers/random-masks.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'moe-lab-export-stream-'));
+const work = scratchDir('moe-lab-export-stream-');
 
 /** Seeded stand-ins for SparseGPT's updated weights (model dtype bytes of the canonical matrix) of `keys` in `layers`. */
 function updatedWeights(checkpoint: Checkpoint, layers: number[], keys: MatrixKey[], asked: string[]): PrunedModelInput['updatedWeights'] {

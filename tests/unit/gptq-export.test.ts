@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { dequantize, type QuantBits, type QuantizedModel, type QuantizedModelMat
 import { fuseExperts, readRawTensors, writeModelFolder } from '../helpers/checkpoint-files.ts';
 import { fixtureDir, openFixture } from '../helpers/fixtures.ts';
 import { gptqExportFiles, rtnQuantizedModel } from '../helpers/gptq.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 /** Every routed expert at `bits` (canonical matrix 5 at `otherBits`) and the attention tensors given at 3 bits, groups of 64. */
 function quantizeModel(checkpoint: Checkpoint, bits: QuantBits, otherBits: QuantBits, attention: string[]): Promise<QuantizedModel> {
@@ -71,7 +71,7 @@ describe('GPTQ export and reload', () => {
   });
 
   it('fused experts (transformers 5 layout) are written per expert under the hub names and reload as per-expert Linears', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'moe-lab-gptq-'));
+    const dir = scratchDir('moe-lab-gptq-');
     dirs.push(dir);
     const config = JSON.parse(readFileSync(join(fixtureDir('qwen2_moe'), 'config.json'), 'utf8'));
     writeModelFolder(dir, config, fuseExperts(readRawTensors(join(fixtureDir('qwen2_moe'), 'model.safetensors'))));

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../../src/engine/random.ts';
 import { crc32, zipStored } from '../../src/lab/zip.ts';
 import { readZip } from '../helpers/zip-reader.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const concat = (parts: Uint8Array[]) => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
 
@@ -46,7 +46,7 @@ describe('zip writer', () => {
         unzip = false;
       }
       if (unzip) {
-        const file = join(mkdtempSync(join(tmpdir(), 'moe-lab-zip-')), 'test.zip');
+        const file = join(scratchDir('moe-lab-zip-'), 'test.zip');
         writeFileSync(file, zip);
         expect(execFileSync('unzip', ['-t', file], { encoding: 'utf8' })).toContain('No errors detected');
       }

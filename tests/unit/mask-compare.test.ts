@@ -3,8 +3,7 @@
  * sets against an element-by-element count, dropped experts counting as wholly pruned, per expert blocks, and the
  * CLI's refusals (not a masks file, masks of other shapes, wrong argument count).
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCliText as run } from '../helpers/cli.ts';
@@ -15,6 +14,7 @@ import { canonicalElements } from '../../src/engine/prune/layer-plan.ts';
 import { masksToSafetensors } from '../../src/engine/prune/masks-file.ts';
 import { createRng } from '../../src/engine/random.ts';
 import { openFixture } from '../helpers/fixtures.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
 function randomMask(elements: number, seed: number, pruneShare: number): Uint32Array {
   const rng = createRng(seed);
@@ -92,7 +92,7 @@ describe('compareMaskSets', () => {
 describe('moe-lab compare-masks', () => {
   it('prints the comparison as JSON, per expert with --model, and refuses what is not a pair of matching masks files', async () => {
     const { spec } = await openFixture('qwen2_moe');
-    const dir = await mkdtemp(join(tmpdir(), 'compare-masks-'));
+    const dir = scratchDir('compare-masks-');
     const n = canonicalElements(spec, 'experts.down');
     const fileOf = async (name: string, masks: MaskSet, method: string) => {
       const path = join(dir, name);

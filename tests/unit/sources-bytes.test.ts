@@ -11,10 +11,10 @@ import { BlobByteSource, HttpByteSource, MemoryByteSource, type ByteSource } fro
 import { readSafetensorsHeader } from '../../src/engine/io/safetensors.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { startRangeServer, type RangeServer } from '../helpers/range-server.ts';
-import { safetensorsBytes, tempDir, validTwoTensorFile } from '../helpers/safetensors-bytes.ts';
+import { safetensorsBytes, validTwoTensorFile } from '../helpers/safetensors-bytes.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const temp = tempDir();
-afterAll(() => temp.remove());
+const scratch = scratchDir();
 
 async function expectProblem(promise: Promise<unknown>, problem: ModelFileProblem, file: string): Promise<ModelFileError> {
   const error = await promise.then(
@@ -66,7 +66,7 @@ describe('filesystem source', () => {
   });
 
   it('opens a sparse 3 GB checkpoint and reads its header and last bytes without allocating the file', async () => {
-    const path = join(temp.dir, 'sparse-3g.safetensors');
+    const path = join(scratch, 'sparse-3g.safetensors');
     const size = 3 * 2 ** 30;
     // One F32 tensor filling the rest of the file: 8 + N + 4 * count = 3 GiB, the header padded to N bytes.
     const headerOfLength = (n: number) =>
@@ -94,10 +94,10 @@ describe('filesystem source', () => {
   });
 
   it('names a missing file, and a folder that is missing or a file', async () => {
-    const missing = join(temp.dir, 'nope.safetensors');
+    const missing = join(scratch, 'nope.safetensors');
     await expectProblem(new FileByteSource(missing).size(), 'missing-file', missing);
-    expect(await new DirectoryFolder(temp.dir).open('nope.json')).toBeNull();
-    await expectProblem(directoryFolder(join(temp.dir, 'no-such-dir')), 'missing-file', join(temp.dir, 'no-such-dir'));
+    expect(await new DirectoryFolder(scratch).open('nope.json')).toBeNull();
+    await expectProblem(directoryFolder(join(scratch, 'no-such-dir')), 'missing-file', join(scratch, 'no-such-dir'));
     await expectProblem(directoryFolder(fixtureFile), 'missing-file', fixtureFile);
   });
 });

@@ -1,17 +1,16 @@
 /** `moe-lab train` refuses bad input with one line before touching the GPU, and the default recipe's warm start reads its source folder (the run itself: docs/training.md). */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { warmStartFromFolder } from '../../src/cli/commands/train.ts';
 import { MemoryByteSource } from '../../src/engine/io/byte-source.ts';
 import { bytesToFloat32, readSafetensorsHeader, readTensorBytes } from '../../src/engine/io/safetensors.ts';
 import { paramLayout } from '../../src/engine/train/config.ts';
 import { DEFAULT_RECIPE } from '../../src/engine/train/recipe.ts';
-import { tempDir } from '../helpers/safetensors-bytes.ts';
+import { scratchDir } from '../helpers/scratch-dir.ts';
 
-const temp = tempDir('moe-lab-train-');
-afterAll(() => temp.remove());
+const scratch = scratchDir('moe-lab-train-');
 
 async function runInProcess(argv: string[]): Promise<{ code: number; err: string }> {
   const err: string[] = [];
@@ -27,14 +26,14 @@ describe('moe-lab train: input errors', () => {
   });
 
   it('names the missing corpus file and says how to make it', async () => {
-    const { code, err } = await runInProcess(['train', '--out', join(temp.dir, 'run'), '--corpus', join(temp.dir, 'nowhere')]);
+    const { code, err } = await runInProcess(['train', '--out', join(scratch, 'run'), '--corpus', join(scratch, 'nowhere')]);
     expect(code).toBe(1);
     expect(err.split('\n')).toHaveLength(1);
     expect(err).toMatch(/nowhere.*train\.index\.json|tokenizer\.json/);
   });
 
   it('refuses to overwrite a state without --resume', async () => {
-    const out = join(temp.dir, 'existing');
+    const out = join(scratch, 'existing');
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'state.safetensors'), 'x');
     const { code, err } = await runInProcess(['train', '--out', out]);
@@ -43,7 +42,7 @@ describe('moe-lab train: input errors', () => {
   });
 
   it('refuses a state file that is not a training state', async () => {
-    const out = join(temp.dir, 'broken');
+    const out = join(scratch, 'broken');
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'state.safetensors'), 'not a safetensors file');
     const { code, err } = await runInProcess(['train', '--out', out, '--resume']);
@@ -81,7 +80,7 @@ describe("DEFAULT_RECIPE's warm start", () => {
     expect(partRow(params, 0)).not.toEqual(partRow(params, 1));
     const routerOf = (i: number) => layout.layers.some((l) => i >= l.router.offset && i < l.router.offset + l.router.size);
     expect(params.findIndex((v, i) => v !== unperturbed[i] && !routerOf(i))).toBe(-1);
-    const missing = { ...DEFAULT_RECIPE, warmStart: { ...w, model: join(temp.dir, 'none') } };
+    const missing = { ...DEFAULT_RECIPE, warmStart: { ...w, model: join(scratch, 'none') } };
     await expect(warmStartFromFolder(missing)).rejects.toThrow(/none.*model\.safetensors.*not found/);
   });
 });
