@@ -17,6 +17,7 @@ import type { MatrixKey } from '../../engine/model/mask-set.ts';
 import type { MoeModelSpec, WeightDtype } from '../../engine/model/spec.ts';
 import { gptOssMatrixTensors, mxfp4Names, type FfnNames, type LayerNames, type LinearNames, type NormNames } from '../../engine/model/weights.ts';
 import type { GpuContext } from '../context.ts';
+import { MAX_GROUPS, MAX_TOP_K } from '../kernels/moe/route.ts';
 import { noteLayersResident } from '../memory.ts';
 import { SequentialWriter, TensorUploader, weightDtypeOf, type GpuMatrix, type UploadProgress } from './tensor-upload.ts';
 
@@ -154,13 +155,8 @@ export class GpuModel {
   /** Uploads every weight of `checkpoint` (only the resident parts when `options.stream`); on failure, frees what was already allocated. */
   static async upload(ctx: GpuContext, checkpoint: Checkpoint, options: UploadOptions = {}): Promise<GpuModel> {
     const { names, spec } = checkpoint;
-    if (spec.mla && spec.mla.vDim > spec.headDim) {
-      throw new ModelFileError(
-        checkpoint.folder.name,
-        'unsupported',
-        `v_head_dim ${spec.mla.vDim} wider than the q/k head (${spec.headDim}) is not supported on the GPU`,
-      );
-    }
+    const unsupported = unsupportedOnGpu(spec);
+    if (unsupported) throw new ModelFileError(checkpoint.folder.name, 'unsupported', unsupported);
     const stored = (list: string[]) => list.reduce((sum, name) => sum + checkpoint.tensors.get(name)!.info.byteLength, 0);
     const resident = residentTensors(checkpoint);
     const layerBytes = names.layers.map((n) => stored(layerTensors(n)));
@@ -417,6 +413,19 @@ function layerMatrixInfos(checkpoint: Checkpoint, l: number): Partial<Record<Mat
     out['shared.down'] = stored(n.shared.down);
   }
   return out;
+}
+
+/**
+ * What in `spec` the GPU kernels cannot run (null: nothing), checked before any byte is uploaded so that such a model
+ * fails at once naming its setting, not minutes later inside a kernel's recording.
+ */
+export function unsupportedOnGpu(spec: MoeModelSpec): string | null {
+  if (spec.mla && spec.mla.vDim > spec.headDim) return `v_head_dim ${spec.mla.vDim} wider than the q/k head (${spec.headDim}) is not supported on the GPU`;
+  if (spec.topK > MAX_TOP_K) return `num_experts_per_tok ${spec.topK} is above the ${MAX_TOP_K} experts per token the GPU routing supports`;
+  if (spec.routing.kind === 'grouped-topk' && spec.routing.groups > MAX_GROUPS) {
+    return `n_group ${spec.routing.groups} is above the ${MAX_GROUPS} expert groups the GPU routing supports`;
+  }
+  return null;
 }
 
 /** The embedding, final norm and LM head tensors: what a streamed model keeps on the GPU. */
