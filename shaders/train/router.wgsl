@@ -27,6 +27,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> chosen: array<u32>; // [T, K] expert ids, descending p
 @group(0) @binding(5) var<storage, read_write> output: array<f32>; // gates [T, K] (forward) / dL/dr [T, E] (backward) / stats (stats)
 
+// TRAIN_MAX_EXPERTS in src/engine/train/config.ts (its validateConfig refuses more; a unit test checks they agree).
 const MAX_EXPERTS: u32 = 64u;
 
 @compute @workgroup_size(64)

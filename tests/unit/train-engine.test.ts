@@ -1,7 +1,8 @@
 /** The pure parts of training: data order, schedule, embedding-gradient order, rope table, state files. */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { applyRope } from '../../src/engine/reference/ops.ts';
-import { paramLayout } from '../../src/engine/train/config.ts';
+import { paramLayout, TRAIN_MAX_EXPERTS, validateConfig } from '../../src/engine/train/config.ts';
 import { DataOrder, evaluationWindows, positionsById } from '../../src/engine/train/data.ts';
 import { initialParameters } from '../../src/engine/train/init.ts';
 import { canResume, DEFAULT_RECIPE, recipeLearningRate, recipeSteps, recipeWithSteps } from '../../src/engine/train/recipe.ts';
@@ -171,5 +172,17 @@ describe('parameters and state', () => {
     expect(back.params).toEqual(params);
     expect(back.moments).toEqual(moments);
     await expect(decodeTrainState('x.safetensors', bytes.slice(0, 40))).rejects.toThrow(/x\.safetensors/);
+  });
+});
+
+describe('model config limits', () => {
+  it("TRAIN_MAX_EXPERTS is the router kernel's MAX_EXPERTS, and one more expert is refused", () => {
+    const shader = readFileSync(new URL('../../shaders/train/router.wgsl', import.meta.url), 'utf8');
+    expect(shader).toContain(`const MAX_EXPERTS: u32 = ${TRAIN_MAX_EXPERTS}u;`);
+    const model = DEFAULT_RECIPE.model;
+    expect(() => validateConfig({ ...model, numExperts: TRAIN_MAX_EXPERTS })).not.toThrow();
+    expect(() => validateConfig({ ...model, numExperts: TRAIN_MAX_EXPERTS + 1 })).toThrow(
+      `numExperts <= ${TRAIN_MAX_EXPERTS} (got 16, ${TRAIN_MAX_EXPERTS + 1})`,
+    );
   });
 });

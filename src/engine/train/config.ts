@@ -78,6 +78,12 @@ export function headDim(c: TrainModelConfig): number {
   return c.hiddenSize / c.numHeads;
 }
 
+/**
+ * The most experts per layer the trainer routes: MAX_EXPERTS in shaders/train/router.wgsl, whose invocation holds
+ * one token's E softmax probabilities in a private array of that size.
+ */
+export const TRAIN_MAX_EXPERTS = 64;
+
 /** Checks the config is one the trainer can run; throws RangeError naming the field. */
 export function validateConfig(c: TrainModelConfig): void {
   const positive = ['vocabSize', 'hiddenSize', 'numLayers', 'numHeads', 'numExperts', 'topK', 'expertFfnSize', 'contextLength'] as const;
@@ -86,7 +92,9 @@ export function validateConfig(c: TrainModelConfig): void {
   }
   const D = headDim(c);
   if (!Number.isInteger(D) || D % 2) throw new RangeError(`model config: hiddenSize ${c.hiddenSize} / numHeads ${c.numHeads} must be an even head size`);
-  if (c.topK > c.numExperts || c.numExperts > 64) throw new RangeError(`model config: need topK <= numExperts <= 64 (got ${c.topK}, ${c.numExperts})`);
+  if (c.topK > c.numExperts || c.numExperts > TRAIN_MAX_EXPERTS) {
+    throw new RangeError(`model config: need topK <= numExperts <= ${TRAIN_MAX_EXPERTS} (got ${c.topK}, ${c.numExperts})`);
+  }
   if (c.routing !== undefined && c.routing !== 'renormalized' && c.routing !== 'unnormalized') {
     throw new RangeError(`model config: routing must be 'renormalized' or 'unnormalized' (got ${String(c.routing)})`);
   }
