@@ -18,6 +18,7 @@ import type { MoeModelSpec, WeightDtype } from '../../engine/model/spec.ts';
 import { gptOssMatrixTensors, mxfp4Names, type FfnNames, type LayerNames, type LinearNames, type NormNames } from '../../engine/model/weights.ts';
 import type { GpuContext } from '../context.ts';
 import { MAX_GROUPS, MAX_TOP_K } from '../kernels/moe/route.ts';
+import { MAX_HEAD_DIM } from '../kernels/nn/attention.ts';
 import { noteLayersResident } from '../memory.ts';
 import { SequentialWriter, TensorUploader, weightDtypeOf, type GpuMatrix, type UploadProgress } from './tensor-upload.ts';
 
@@ -421,6 +422,7 @@ function layerMatrixInfos(checkpoint: Checkpoint, l: number): Partial<Record<Mat
  */
 export function unsupportedOnGpu(spec: MoeModelSpec): string | null {
   if (spec.mla && spec.mla.vDim > spec.headDim) return `v_head_dim ${spec.mla.vDim} wider than the q/k head (${spec.headDim}) is not supported on the GPU`;
+  if (spec.headDim > MAX_HEAD_DIM) return `a head dimension of ${spec.headDim} is above the ${MAX_HEAD_DIM} the GPU attention supports`;
   if (spec.topK > MAX_TOP_K) return `num_experts_per_tok ${spec.topK} is above the ${MAX_TOP_K} experts per token the GPU routing supports`;
   if (spec.routing.kind === 'grouped-topk' && spec.routing.groups > MAX_GROUPS) {
     return `n_group ${spec.routing.groups} is above the ${MAX_GROUPS} expert groups the GPU routing supports`;
