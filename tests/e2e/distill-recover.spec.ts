@@ -6,23 +6,18 @@
  * perplexities stand side by side: distilled below pruned, with the share of the gap recovered.
  * tests/gpu/distill-recover.test.ts runs the same engine calls in Node.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { BrowserContext } from '@playwright/test';
 import { expect, test } from './fixtures.ts';
 import { graniteFromBrownMoe3m } from './granite-model.ts';
 import { expectLoaded, shot } from './lab-model.ts';
-import { serveFile } from './serve-file.ts';
+import { serveFolder } from './serve-file.ts';
 
 const GRANITE = { id: 'brown-granite', name: 'Brown MoE as GraniteMoE (test model)' };
 const SETTINGS = 'text=brown.reviews&samples=8&seqlen=32&seed=1&mode=dense&method=moe-pruner&sparsity=0.5&eval=brown.fiction&ctx=64&evaltokens=256';
 
 /** Adds the Granite restatement of brown-moe-3m to the page's model list. */
 async function serveGranite(context: BrowserContext): Promise<void> {
-  const dir = join(tmpdir(), `moe-lab-e2e-${GRANITE.id}-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  for (const [name, bytes] of graniteFromBrownMoe3m()) writeFileSync(join(dir, name), bytes);
+  const files = graniteFromBrownMoe3m();
   await context.route(/\/models\/index\.json$/, async (route) => {
     const response = await route.fetch();
     const models = (await response.json()) as object[];
@@ -34,9 +29,7 @@ async function serveGranite(context: BrowserContext): Promise<void> {
     };
     await route.fulfill({ response, json: [...models, entry] });
   });
-  await context.route(new RegExp(`/models/${GRANITE.id}/([\\w.-]+)$`), (route) =>
-    serveFile(route, join(dir, new URL(route.request().url()).pathname.split('/').pop()!)),
-  );
+  await context.route(new RegExp(`/models/${GRANITE.id}/([\\w.-]+)$`), (route) => serveFolder(route, files));
 }
 
 test('prune a GraniteMoE model, then recover with live curves, pause / resume, and a lower perplexity', async ({ page, context }) => {

@@ -3,12 +3,11 @@
  * embedded model, `lab-tiny`, listed in models/index.json next to the page's own entries. Files answer HEAD with
  * their size and GET with Range, as a static server does.
  */
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Locator, Page } from '@playwright/test';
 import { expect } from './fixtures.ts';
-import { serveFile } from './serve-file.ts';
+import { serveFile, serveFolder } from './serve-file.ts';
 
 const LAB_TINY = join(import.meta.dirname, '../fixtures/lab-tiny');
 
@@ -41,11 +40,10 @@ export async function serveLabModel(context: BrowserContext, options: { asDefaul
  * the families whose fixtures have no tokenizer of their own.
  */
 export async function serveHfTinyModel(context: BrowserContext, model: { id: string; name: string; fixture: string }): Promise<void> {
-  const dir = join(tmpdir(), `moe-lab-e2e-${model.id}-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
   const fixtures = join(import.meta.dirname, '../fixtures');
-  for (const name of ['config.json', 'model.safetensors']) copyFileSync(join(fixtures, 'hf-tiny', model.fixture, name), join(dir, name));
-  for (const name of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(LAB_TINY, name), join(dir, name));
+  const files = new Map<string, Buffer>();
+  for (const name of ['config.json', 'model.safetensors']) files.set(name, readFileSync(join(fixtures, 'hf-tiny', model.fixture, name)));
+  for (const name of ['tokenizer.json', 'tokenizer_config.json']) files.set(name, readFileSync(join(LAB_TINY, name)));
   await context.route(/\/models\/index\.json$/, async (route) => {
     const response = await route.fetch();
     const models = (await response.json()) as object[];
@@ -57,9 +55,7 @@ export async function serveHfTinyModel(context: BrowserContext, model: { id: str
     };
     await route.fulfill({ response, json: [...models, entry] });
   });
-  await context.route(new RegExp(`/models/${model.id}/([\\w.-]+)$`), (route) =>
-    serveFile(route, join(dir, new URL(route.request().url()).pathname.split('/').pop()!)),
-  );
+  await context.route(new RegExp(`/models/${model.id}/([\\w.-]+)$`), (route) => serveFolder(route, files));
 }
 
 /**

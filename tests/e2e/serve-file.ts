@@ -1,17 +1,30 @@
-/** Answers a routed request with a file from disk as a static server does: HEAD with the size, GET with one Range. */
+/** Answers a routed request with a file, from disk or memory, as a static server does: HEAD with the size, GET with one Range. */
 import { readFileSync, statSync } from 'node:fs';
 import type { Route } from '@playwright/test';
 
 /** Serves `path` (404 when it is not a file); `headers` are added to every answer (e.g. CORS for a fake Hub). */
 export async function serveFile(route: Route, path: string, headers: Record<string, string> = {}): Promise<void> {
-  const request = route.request();
-  let bytes: Buffer;
+  let bytes: Buffer | undefined;
   try {
-    if (!statSync(path).isFile()) throw new Error('not a file');
-    bytes = readFileSync(path);
+    if (statSync(path).isFile()) bytes = readFileSync(path);
   } catch {
-    return route.fulfill({ status: 404, body: 'Entry not found', headers });
+    // no such file: 404 below
   }
+  return serveBytes(route, bytes, headers);
+}
+
+/**
+ * Serves a model folder held in memory (file name -> bytes) at the request's last path component: test models built
+ * by the tests themselves, so that no run leaves copies on disk.
+ */
+export function serveFolder(route: Route, files: ReadonlyMap<string, Buffer>): Promise<void> {
+  return serveBytes(route, files.get(new URL(route.request().url()).pathname.split('/').pop()!));
+}
+
+/** Serves `bytes` (404 when undefined). */
+async function serveBytes(route: Route, bytes: Buffer | undefined, headers: Record<string, string> = {}): Promise<void> {
+  const request = route.request();
+  if (!bytes) return route.fulfill({ status: 404, body: 'Entry not found', headers });
   const all: Record<string, string> = {
     ...headers,
     'content-type': 'application/octet-stream',
