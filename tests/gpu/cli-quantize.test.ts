@@ -4,9 +4,9 @@
  * the perplexity the lab measured on its quantized model to 1e-4; the reloaded weights keep every pruned weight at
  * exactly 0; usage errors name the flag.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { readCanonicalExperts } from '../../src/engine/model/expert-layout.ts';
 import { masksFromSafetensors } from '../../src/engine/prune/masks-file.ts';
@@ -20,7 +20,6 @@ import { fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
 import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const dir = scratchDir('moe-lab-cli-quantize-');
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('moe-lab quantize', () => {
   it('GPTQ under masks: the GPTQ folder reloads with the in-lab perplexity, pruned weights stay 0', async () => {

@@ -4,9 +4,9 @@
  * quantized perplexity is measured as the lab runs it (dequantized in a shader), the quantized model is written in
  * the GPTQ layout, and `moe-lab ppl --ids` on that folder gives the same perplexity.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { directoryFolder } from '../../src/cli/fs-folder.ts';
 import type { QuantizeSettings } from '../../src/engine/quantize/settings.ts';
 import { LabService } from '../../src/lab/lab-service.ts';
@@ -19,7 +19,6 @@ import { scratchDir } from '../helpers/scratch-dir.ts';
 const FIXTURE = 'mixtral';
 const dir = scratchDir('moe-lab-gptq-lab-');
 let service: LabService | null = null;
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const CASES: { name: string; settings: Partial<QuantizeSettings> }[] = [
   { name: 'RTN 4-bit', settings: { method: 'rtn', bits: 4 } },

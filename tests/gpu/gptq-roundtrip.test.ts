@@ -5,9 +5,9 @@
  * model's dtype (the lab's quantized forward reads exactly those), to 1e-4 relative — and differs from the dense
  * model's, so the quantization is really in force.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DirectoryFolder } from '../../src/cli/fs-folder.ts';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -16,7 +16,6 @@ import { rtnQuantizedModel, writeDequantizedFolder, writeGptqExport } from '../h
 import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const dir = scratchDir('moe-lab-gptq-');
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function ppl(model: string, ids: string): Promise<number> {
   const r = await runCli(['ppl', '--model', model, '--ids', ids, '--json']);

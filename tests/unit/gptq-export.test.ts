@@ -1,7 +1,7 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DirectoryFolder } from '../../src/cli/fs-folder.ts';
 import { memoryFolder } from '../../src/engine/distill/export.ts';
 import { encodeWeights } from '../../src/engine/io/dtype-encoding.ts';
@@ -33,9 +33,6 @@ async function expectDequantized(reloaded: Checkpoint, quantized: QuantizedModel
 }
 
 describe('GPTQ export and reload', () => {
-  const dirs: string[] = [];
-  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
   it('mixtral (per-expert): quantized Linears become qweight/qzeros/scales/g_idx, mixed bits through dynamic, the rest byte for byte', async () => {
     const checkpoint = await openFixture('mixtral');
     const q = 'model.layers.0.self_attn.q_proj.weight';
@@ -72,7 +69,6 @@ describe('GPTQ export and reload', () => {
 
   it('fused experts (transformers 5 layout) are written per expert under the hub names and reload as per-expert Linears', async () => {
     const dir = scratchDir('moe-lab-gptq-');
-    dirs.push(dir);
     const config = JSON.parse(readFileSync(join(fixtureDir('qwen2_moe'), 'config.json'), 'utf8'));
     writeModelFolder(dir, config, fuseExperts(readRawTensors(join(fixtureDir('qwen2_moe'), 'model.safetensors'))));
     const checkpoint = await openCheckpoint(new DirectoryFolder(dir));
