@@ -23,13 +23,14 @@ export default defineConfig({
   server: { host: '127.0.0.1', port: 5173, strictPort: false },
   preview: { host: '127.0.0.1', port: 4173 },
   test: {
+    // Both tiers (extends: true): the folders scratchDir made are removed when each test file ends.
+    setupFiles: ['tests/helpers/remove-scratch-dirs.ts'],
     projects: [
       {
         extends: true,
         test: {
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
-          setupFiles: ['tests/helpers/remove-scratch-dirs.ts'],
           environment: 'node',
           testTimeout: 60_000,
         },
@@ -39,7 +40,6 @@ export default defineConfig({
         test: {
           name: 'gpu',
           include: ['tests/gpu/**/*.test.ts'],
-          setupFiles: ['tests/helpers/remove-scratch-dirs.ts'],
           environment: 'node',
           // One Dawn instance at a time: software Vulkan drivers use every core already.
           pool: 'forks',
