@@ -42,7 +42,7 @@ override HAS_BIAS: bool = false;
 override GROUP_TOP2: bool = false;
 
 // MAX_TOP_K, NO_EXPERT and MAX_GROUPS are the host's (src/gpu/kernels/moe/route.ts; a unit test checks they agree).
-const MAX_TOP_K: u32 = 16u;
+const MAX_TOP_K: u32 = 32u;
 const NO_EXPERT: u32 = 0xffffffffu;
 const MAX_GROUPS: u32 = 64u;
 // Stands in for -infinity: WGSL lets implementations assume floats are finite.

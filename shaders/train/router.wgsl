@@ -28,7 +28,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> output: array<f32>; // gates [T, K] (forward) / dL/dr [T, E] (backward) / stats (stats)
 
 // TRAIN_MAX_EXPERTS in src/engine/train/config.ts (its validateConfig refuses more; a unit test checks they agree).
-const MAX_EXPERTS: u32 = 64u;
+const MAX_EXPERTS: u32 = 128u;
 
 @compute @workgroup_size(64)
 fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

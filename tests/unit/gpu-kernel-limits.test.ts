@@ -42,9 +42,9 @@ describe('GPU kernel limits on a model', () => {
   });
 
   it(`accept ${MAX_TOP_K} experts per token and refuse ${MAX_TOP_K + 1}, naming num_experts_per_tok`, async () => {
-    const at = await openCheckpoint(syntheticModelFolder(config(32, MAX_TOP_K), 'F32'));
+    const at = await openCheckpoint(syntheticModelFolder(config(2 * MAX_TOP_K, MAX_TOP_K), 'F32'));
     expect(unsupportedOnGpu(at.spec)).toBeNull();
-    const above = await openCheckpoint(syntheticModelFolder(config(32, MAX_TOP_K + 1), 'F32'));
+    const above = await openCheckpoint(syntheticModelFolder(config(2 * MAX_TOP_K, MAX_TOP_K + 1), 'F32'));
     expect(unsupportedOnGpu(above.spec)).toBe(`num_experts_per_tok ${MAX_TOP_K + 1} is above the ${MAX_TOP_K} experts per token the GPU routing supports`);
   });
 

@@ -82,7 +82,7 @@ export function headDim(c: TrainModelConfig): number {
  * The most experts per layer the trainer routes: MAX_EXPERTS in shaders/train/router.wgsl, whose invocation holds
  * one token's E softmax probabilities in a private array of that size.
  */
-export const TRAIN_MAX_EXPERTS = 64;
+export const TRAIN_MAX_EXPERTS = 128;
 
 /** Checks the config is one the trainer can run; throws RangeError naming the field. */
 export function validateConfig(c: TrainModelConfig): void {

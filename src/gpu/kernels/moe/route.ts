@@ -10,7 +10,7 @@ import type { Recorder } from '../../recorder.ts';
 export const routeKernel = defineKernel({ name: 'moe/route', source });
 
 /** MAX_TOP_K in the shader. */
-export const MAX_TOP_K = 16;
+export const MAX_TOP_K = 32;
 /** MAX_GROUPS in the shader (n_group; DeepSeek-V3 has 8). */
 export const MAX_GROUPS = 64;
 /** Expert id of a slot no enabled expert could fill (fewer than K experts left after expert dropping). */
