@@ -30,8 +30,15 @@ export const DEFAULT_MODEL = {
   lessonExpert: entry.lessonExpert ?? 0,
 };
 
+/** A heading pattern for "the shipped model `id` (public/models/index.json) is the loaded one". */
+export function loadedHeading(id: string): RegExp {
+  const shipped = index.find((m) => m.id === id);
+  if (!shipped) throw new Error(`public/models/index.json lists no model ${id}`);
+  return new RegExp(`Loaded model: ${shipped.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
+}
+
 /** A heading pattern for "the default model is (still) the loaded one". */
-export const LOADED_DEFAULT = new RegExp(`Loaded model: ${entry.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
+export const LOADED_DEFAULT = loadedHeading(entry.id);
 
 /** Every e2e test fails on an uncaught page error, whatever else it checks. */
 export const test = base.extend<{ pageErrors: string[] }>({

@@ -7,7 +7,7 @@
  * The link names a benchmark (bench=blimp.morphology&benchlimit=1: 18 BLiMP pairs), so both also score it: the same
  * accuracies, dense and pruned. Why not every digit: the two drivers run the same kernels in the same order, but their
  * exp and inverse square root may differ in the last bit, and a weight whose score ties its row's threshold to within
- * that bit can fall on either side (the default model's down projections have rows of 24 weights, 64 experts a
+ * that bit can fall on either side (the default model's down projections have rows of 12 weights, 128 experts a
  * layer, so a few such rows exist); on one driver the page's path and the CLI's agree bit for bit.
  */
 import { execFile } from 'node:child_process';

@@ -59,7 +59,7 @@ describe("DEFAULT_RECIPE's warm start", () => {
     expect(params).toHaveLength(layout.count);
     const path = join(w.model, 'model.safetensors');
     const source = new MemoryByteSource(path, new Uint8Array(readFileSync(path)));
-    const info = (await readSafetensorsHeader(source)).tensors.get('model.layers.2.block_sparse_moe.gate.weight')!;
+    const info = (await readSafetensorsHeader(source)).tensors.get('model.layers.2.mlp.gate.weight')!;
     const H = DEFAULT_RECIPE.model.hiddenSize;
     const row = bytesToFloat32(info, await readTensorBytes(source, info)).subarray(3 * H, 4 * H);
     // Expert 3's parts in layer 2: without noise each is the parent's row times routerScale.

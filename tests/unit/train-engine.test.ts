@@ -5,7 +5,7 @@ import { applyRope } from '../../src/engine/reference/ops.ts';
 import { paramLayout, TRAIN_MAX_EXPERTS, validateConfig } from '../../src/engine/train/config.ts';
 import { DataOrder, evaluationWindows, positionsById } from '../../src/engine/train/data.ts';
 import { initialParameters } from '../../src/engine/train/init.ts';
-import { canResume, DEFAULT_RECIPE, recipeLearningRate, recipeSteps, recipeWithSteps } from '../../src/engine/train/recipe.ts';
+import { BROWN_MOE_3M_RECIPE, canResume, DEFAULT_RECIPE, recipeLearningRate, recipeSteps, recipeWithSteps } from '../../src/engine/train/recipe.ts';
 import { ropeTable } from '../../src/engine/train/rope-table.ts';
 import { learningRate } from '../../src/engine/train/schedule.ts';
 import { decodeTrainState, encodeTrainState } from '../../src/engine/train/state.ts';
@@ -64,27 +64,30 @@ describe('learning-rate schedule', () => {
 });
 
 describe('a recipe with a continuation', () => {
-  const continued = { ...DEFAULT_RECIPE, continuation: { peak: 1e-3, floor: 1e-5, warmupSteps: 10, totalSteps: 100 } };
-  const end = recipeSteps(DEFAULT_RECIPE);
+  const { continuation: _own, ...plain } = DEFAULT_RECIPE;
+  const continued = { ...plain, continuation: { peak: 1e-3, floor: 1e-5, warmupSteps: 10, totalSteps: 100 } };
+  const end = recipeSteps(plain);
   it('runs its schedule, then the continuation counted from the schedule end', () => {
     expect(recipeSteps(continued)).toBe(end + 100);
-    expect(recipeLearningRate(continued, 5)).toBe(recipeLearningRate(DEFAULT_RECIPE, 5));
-    expect(recipeLearningRate(continued, end)).toBe(DEFAULT_RECIPE.schedule.floor);
+    expect(recipeLearningRate(continued, 5)).toBe(recipeLearningRate(plain, 5));
+    expect(recipeLearningRate(continued, end)).toBe(plain.schedule.floor);
     expect(recipeLearningRate(continued, end + 10)).toBeCloseTo(1e-3, 12);
     expect(recipeLearningRate(continued, end + 100)).toBeCloseTo(1e-5, 12);
   });
 
   it('takes over a state of the plain recipe up to the schedule end, and nothing else', () => {
-    expect(canResume(DEFAULT_RECIPE, end, continued)).toBe(true);
-    expect(canResume(DEFAULT_RECIPE, end + 1, continued)).toBe(false);
+    expect(canResume(plain, end, continued)).toBe(true);
+    expect(canResume(plain, end + 1, continued)).toBe(false);
     expect(canResume(continued, end + 50, continued)).toBe(true);
-    expect(canResume(continued, end, DEFAULT_RECIPE)).toBe(false);
-    expect(canResume({ ...DEFAULT_RECIPE, seed: 1 }, 10, continued)).toBe(false);
+    expect(canResume(continued, end, plain)).toBe(false);
+    expect(canResume({ ...plain, seed: 1 }, 10, continued)).toBe(false);
+    // The default model was trained this way: its schedule, then resumed into its continuation.
+    expect(canResume(plain, recipeSteps(plain), DEFAULT_RECIPE)).toBe(true);
   });
 });
 
 describe('a recipe cut short', () => {
-  const { cutShort: _cut, ...planned } = DEFAULT_RECIPE;
+  const { cutShort: _cut, ...planned } = BROWN_MOE_3M_RECIPE;
   const cut = { ...planned, cutShort: { fromStep: 700, totalSteps: 1500 } };
   it('follows the plan up to fromStep, then decays continuously and monotonically to the floor at the new end', () => {
     expect(recipeSteps(cut)).toBe(1500);
@@ -182,7 +185,7 @@ describe('model config limits', () => {
     const model = DEFAULT_RECIPE.model;
     expect(() => validateConfig({ ...model, numExperts: TRAIN_MAX_EXPERTS })).not.toThrow();
     expect(() => validateConfig({ ...model, numExperts: TRAIN_MAX_EXPERTS + 1 })).toThrow(
-      `numExperts <= ${TRAIN_MAX_EXPERTS} (got 16, ${TRAIN_MAX_EXPERTS + 1})`,
+      `numExperts <= ${TRAIN_MAX_EXPERTS} (got ${model.topK}, ${TRAIN_MAX_EXPERTS + 1})`,
     );
   });
 });

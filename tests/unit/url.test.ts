@@ -14,7 +14,7 @@ import {
   type Experiment,
 } from '../../src/engine/experiment/schema.ts';
 import { decodeExperiment, encodeExperiment } from '../../src/engine/experiment/url.ts';
-import { SETTINGS } from '../../src/engine/experiment/vocabulary.ts';
+import { DEFAULT_EMBEDDED_MODEL, SETTINGS } from '../../src/engine/experiment/vocabulary.ts';
 
 const pick = <T>(rng: Rng, values: readonly T[]): T => values[rng.int(values.length)];
 const subset = <T>(rng: Rng, values: readonly T[]): T[] => values.filter(() => rng.next() < 0.5);
@@ -136,7 +136,7 @@ describe('share-link codec', () => {
   it('writes a readable, stable v1 link for the defaults', () => {
     expect(encodeExperiment(defaultExperiment())).toBe(
       // The model default is the page's default model (every link the page writes names its model).
-      'v=1&model=embedded:brown-qmoe-3m&text=brown&samples=64&seqlen=128&seed=0&mode=dense&method=moe-pruner' +
+      `v=1&model=embedded:${DEFAULT_EMBEDDED_MODEL}&text=brown&samples=64&seqlen=128&seed=0&mode=dense&method=moe-pruner` +
         '&sparsity=0.5&pattern=unstructured&group=row&alloc=uniform&drop=0&crit=frequency&targets=experts' +
         '&eval=brown&ctx=128&evaltokens=4096',
     );
@@ -230,8 +230,8 @@ describe('share-link codec', () => {
 
   it("falls back to the page's real default model on a bad model=", () => {
     const { experiment, notes, keys } = decodeExperiment('#v=1&model=nonsense');
-    expect(experiment.model).toEqual({ source: 'embedded', id: 'brown-qmoe-3m', hash: null });
-    expect(notes).toEqual(['model="nonsense" does not start with embedded:, hub:, files:; using the default (embedded:brown-qmoe-3m).']);
+    expect(experiment.model).toEqual({ source: 'embedded', id: DEFAULT_EMBEDDED_MODEL, hash: null });
+    expect(notes).toEqual([`model="nonsense" does not start with embedded:, hub:, files:; using the default (embedded:${DEFAULT_EMBEDDED_MODEL}).`]);
     expect(keys).toEqual([]);
   });
 

@@ -5,9 +5,9 @@
  * BROWN_MOE_3M_RECIPE is the first shipped model (public/models/brown-moe-3m): sized from bench/train.ts
  * measurements on lavapipe (2 CPU cores shared with other work): at this compute a small shape that sees more tokens
  * does better than a wider one that sees fewer (docs/training.md, "Sizing the default model").
- * DEFAULT_RECIPE (public/models/brown-qmoe-3m) continues it with finer experts, a sharper router and unnormalized
- * routing, so that the router's gates vary across tokens and router-weighted pruning differs from Wanda
- * (docs/training.md).
+ * BROWN_QMOE_3M_RECIPE (public/models/brown-qmoe-3m) continues it with finer experts, a sharper router and
+ * unnormalized routing, so that the router's gates vary across tokens and router-weighted pruning differs from Wanda;
+ * DEFAULT_RECIPE (public/models/brown-qmoe128-3m) splits those experts once more (docs/training.md).
  */
 import type { TrainModelConfig } from './config.ts';
 import type { WarmStart } from './init.ts';
@@ -96,15 +96,16 @@ export const BROWN_MOE_3M_RECIPE: TrainRecipe = {
 };
 
 /**
- * The default model: brown-moe-3m's weights, each expert split in eight (64 experts of FFN 24, top-16: the same
- * active FFN width per token), each part's router row perturbed by its own noise and the router sharpened x8, with
- * unnormalized top-K gates (Qwen-MoE's norm_topk_prob = false), trained on with fresh AdamW moments, a new warmup and
- * cosine decay, and a lighter load-balancing term so the router can stay sharp. docs/training.md tells how the split,
- * the noise and the scale were chosen (the Wanda vs MoE-Pruner mask disagreement of each conversion).
+ * brown-qmoe-3m (the page's default before brown-qmoe128-3m): brown-moe-3m's weights, each expert split in eight (64
+ * experts of FFN 24, top-16: the same active FFN width per token), each part's router row perturbed by its own noise
+ * and the router sharpened x8, with unnormalized top-K gates (Qwen-MoE's norm_topk_prob = false), trained on with fresh
+ * AdamW moments, a new warmup and cosine decay, and a lighter load-balancing term so the router can stay sharp.
+ * docs/training.md tells how the split, the noise and the scale were chosen (the Wanda vs MoE-Pruner mask
+ * disagreement of each conversion).
  */
 const { cutShort: _sourceCut, ...sourceRecipe } = BROWN_MOE_3M_RECIPE;
 
-export const DEFAULT_RECIPE: TrainRecipe = {
+export const BROWN_QMOE_3M_RECIPE: TrainRecipe = {
   ...sourceRecipe,
   id: 'brown-qmoe-3m',
   model: { ...BROWN_MOE_3M_RECIPE.model, numExperts: 64, topK: 16, expertFfnSize: 24, routing: 'unnormalized' },
@@ -119,6 +120,29 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   },
   schedule: { peak: 1.5e-3, floor: 5e-5, warmupSteps: 30, totalSteps: 2400 },
   routerAuxLossCoef: 0.02,
+};
+
+/**
+ * The default model: brown-qmoe-3m's weights, each expert split in two (128 experts of FFN 12, top-32: the same active
+ * FFN width), each part's router row plus N(0, (sd(row) / 2)^2) noise so the halves of an expert stop being chosen
+ * together, trained on for 800 steps and then 800 more at half the peak rate. Finer experts with distinct router
+ * rows spread the gates over more, smaller token sets, which is what moves MoE-Pruner's masks away from Wanda's
+ * (docs/training.md, "128 experts").
+ */
+export const DEFAULT_RECIPE: TrainRecipe = {
+  ...BROWN_QMOE_3M_RECIPE,
+  id: 'brown-qmoe128-3m',
+  model: { ...BROWN_QMOE_3M_RECIPE.model, numExperts: 128, topK: 32, expertFfnSize: 12 },
+  warmStart: {
+    model: 'public/models/brown-qmoe-3m',
+    from: BROWN_QMOE_3M_RECIPE.model,
+    splitExperts: 2,
+    routerScale: 1,
+    downScale: 2,
+    routerNoise: { std: 0.5, seed: 1 },
+  },
+  schedule: { peak: 1e-3, floor: 5e-5, warmupSteps: 30, totalSteps: 800 },
+  continuation: { peak: 5e-4, floor: 5e-5, warmupSteps: 30, totalSteps: 800 },
 };
 
 /** `r` as a plain schedule of `steps` steps (same warmup, peak and floor), without a cut or a continuation. */
