@@ -63,11 +63,16 @@ export async function runQuantize(session: LabSession, texts: TextLibrary, reque
 /** The quantized model in force as a GPTQ checkpoint folder (docs/quantization.md) with quantize-report.json, as files or one stored zip. */
 export async function quantizedFiles(session: LabSession, request: { zip: boolean }): Promise<ExportFile[]> {
   const files: ExportFile[] = [];
-  await writeQuantized(session, async (path, chunks) => {
-    const parts: Uint8Array[] = [];
-    for await (const chunk of chunks) parts.push(chunk);
-    files.push({ path, bytes: new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer()) });
-  });
+  try {
+    await writeQuantized(session, async (path, chunks) => {
+      const parts: Uint8Array[] = [];
+      for await (const chunk of chunks) parts.push(chunk);
+      files.push({ path, bytes: new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer()) });
+    });
+  } catch (error) {
+    if (error instanceof QuantizeRequestError) throw new EngineError({ kind: 'bad-request', message: `Quantization: ${error.message}.` });
+    throw error;
+  }
   // The report as `moe-lab quantize --out` writes it beside the folder's files.
   const report = { format: QUANTIZE_REPORT_FORMAT, ...quantizationInForce(session).report };
   files.push({ path: 'quantize-report.json', bytes: new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`) });

@@ -10,6 +10,7 @@
 import type { OperationOptions } from '../api/engine.ts';
 import { EngineError } from '../api/errors.ts';
 import { gptqModelEntries } from '../engine/export/gptq-export.ts';
+import { gptqShapeProblem } from '../engine/export/gptq-layout.ts';
 import type { MaskSet } from '../engine/model/mask-set.ts';
 import type { ExpertNames } from '../engine/model/weights.ts';
 import { greedyAllocation, knapsackAllocation, type AllocationItem } from '../engine/quantize/allocate.ts';
@@ -317,7 +318,28 @@ export async function perplexityUnder(
  */
 export async function writeQuantized(session: LabSession, write: (path: string, chunks: AsyncIterable<Uint8Array>) => Promise<void>): Promise<string[]> {
   const run = quantizationInForce(session);
+  // Checked before the first byte is written, so a refused folder is not left half written.
+  const problem = gptqFolderProblem(run.model);
+  if (problem) throw new QuantizeRequestError(problem);
   const entries = await gptqModelEntries(session.loaded.checkpoint, run.model, new Map());
   for (const entry of entries) await write(entry.path, entry.chunks());
   return entries.map((e) => e.path);
+}
+
+/**
+ * Why the GPTQ folder cannot hold `quantized`, or null when it can: GPTQ packs each matrix's codes into whole 32-bit
+ * words along its input (src/engine/export/gptq-layout.ts), so input columns x bits must be a multiple of 32. The
+ * quantized model itself (evaluation, the page's numbers) has no such limit; the default model's down projections
+ * (12 input columns) fit at 8 bits, not at 4.
+ */
+export function gptqFolderProblem(quantized: QuantizedModel): string | null {
+  for (const q of quantized.matrices) {
+    const { rows, cols, bits, groupSize } = q.matrix;
+    const problem = gptqShapeProblem(rows, cols, bits, groupSize);
+    if (problem) {
+      const fit = QUANT_BITS.filter((b) => gptqShapeProblem(rows, cols, b, groupSize) === null);
+      return `the GPTQ folder cannot hold ${q.label}: ${problem}${fit.length ? ` (it fits at ${fit.join(', ')} bits)` : ''}`;
+    }
+  }
+  return null;
 }

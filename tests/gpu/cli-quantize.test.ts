@@ -2,9 +2,9 @@
  * `moe-lab quantize` on the tiny Mixtral fixture: GPTQ 4-bit under a masks file (from `moe-lab prune --masks-only`)
  * with --eval-ids writes a GPTQ folder and quantize-report.json; `moe-lab ppl --model OUT --ids` on that folder gives
  * the perplexity the lab measured on its quantized model to 1e-4; the reloaded weights keep every pruned weight at
- * exactly 0; usage errors name the flag.
+ * exactly 0; usage errors name the flag; a folder GPTQ's words cannot hold is refused before a file is written.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../src/engine/model/checkpoint.ts';
@@ -17,9 +17,11 @@ import { weightDtypeOf } from '../../src/gpu/model/tensor-upload.ts';
 import { WEIGHT_BYTES } from '../../src/gpu/weights.ts';
 import { runCli } from '../helpers/cli.ts';
 import { fixtureDir, readFixtureReference } from '../helpers/fixtures.ts';
+import { DEFAULT_EMBEDDED_MODEL } from '../../src/engine/experiment/vocabulary.ts';
 import { scratchDir } from '../helpers/scratch-dir.ts';
 
 const dir = scratchDir('moe-lab-cli-quantize-');
+const DEFAULT_MODEL_DIR = join('public/models', DEFAULT_EMBEDDED_MODEL);
 
 describe('moe-lab quantize', () => {
   it('GPTQ under masks: the GPTQ folder reloads with the in-lab perplexity, pruned weights stay 0', async () => {
@@ -104,5 +106,16 @@ describe('moe-lab quantize', () => {
       expect(r.code, flags.join(' ')).toBe(2);
       expect(r.err.join('\n')).toMatch(message);
     }
+  });
+
+  it('refuses, before writing a file, a GPTQ folder whose codes do not fill whole words, naming the widths that fit', async () => {
+    // The default model's experts have 12 FFN columns: 12 x 4 bits is not a whole number of 32-bit words.
+    const out = join(dir, 'words');
+    const r = await runCli(['quantize', '--model', DEFAULT_MODEL_DIR, '--bits', '4', '--group-size', '12', '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.err.join('\n')).toMatch(
+      /the GPTQ folder cannot hold layers\.0\.experts\.0\.gate: 12 output rows of 4 bits do not fill whole 32-bit qzeros words \(it fits at 8 bits\)/,
+    );
+    expect(existsSync(out)).toBe(false);
   });
 });

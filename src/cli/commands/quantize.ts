@@ -9,7 +9,7 @@
  * (config.json with quantization_config, model.safetensors with qweight / qzeros / scales / g_idx, tokenizer files;
  * docs/quantization.md) plus quantize-report.json; `moe-lab ppl --model DIR` reloads it.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { formatBytes } from '../../engine/format-bytes.ts';
 import { QUANT_BITS, type QuantBits } from '../../engine/quantize/quantized-matrix.ts';
@@ -95,8 +95,17 @@ export const quantizeCommand: Command = {
         const ppl = await lab.quantizedPerplexityOfIds({ ids, ctx, stride: ctx, maxTokens });
         evaluation = { source: evalIds ?? evalText, ctx, tokens: ppl.tokens, nll: ppl.nll, ppl: ppl.ppl };
       }
-      await mkdir(out, { recursive: true });
-      const files = [...(await lab.writeQuantized(folderWriter(out))), 'quantize-report.json'];
+      const created = await mkdir(out, { recursive: true });
+      let written;
+      try {
+        written = await lab.writeQuantized(folderWriter(out));
+      } catch (error) {
+        if (!(error instanceof QuantizeRequestError)) throw error;
+        // Refused before any file was written: the folder this run made goes too (rmdir removes only an empty one).
+        if (created !== undefined) await rmdir(out).catch(() => {});
+        throw new UsageError(`quantize: ${error.message}`);
+      }
+      const files = [...written, 'quantize-report.json'];
       await writeFile(join(out, 'quantize-report.json'), `${JSON.stringify({ format: QUANTIZE_REPORT_FORMAT, ...report, evaluation }, null, 2)}\n`);
       const seconds = (performance.now() - started) / 1000;
       if (flags.flag('json')) {
