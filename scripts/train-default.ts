@@ -1,7 +1,8 @@
 /**
- * `npm run train:default`: the whole pipeline of the shipped default model, from the npm corpus to the model card.
+ * `npm run train:default`: the whole pipeline of a shipped model (the default one unless --recipe names another), from
+ * the npm corpus to the model card.
  *   1. `npm run corpus` and `npm run tokenizer` (deterministic: Brown de-tagged and split, BPE of 4096 tokens);
- *   2. `moe-lab train`'s trainIntoFolder with DEFAULT_RECIPE into build/train/<id> (resumes a stopped run);
+ *   2. `moe-lab train`'s trainIntoFolder with the recipe into build/train/<id> (resumes a stopped run);
  *   3. export to public/models/<id> in Hugging Face Mixtral layout (+ tokenizer, training log);
  *   4. the card's numbers with the project's own tools: `moe-lab info`, `moe-lab ppl` on the held-out text and each
  *      genre, gzip -9 on the same bytes, `moe-lab calibrate` for the expert loads, greedy samples through the
@@ -9,7 +10,8 @@
  *      with `ppl --masks` and `compare-masks` (Wanda vs MoE-Pruner), `moe-lab eval` on BLiMP; README.md,
  *      loss-curves.svg and the public/models/index.json entry.
  * Flags: --skip-data (use the corpus and tokenizer already built), --measure-only (steps 3-4 from a finished state),
- * --make-default (list the model as the page's default in public/models/index.json; without it the default stays).
+ * --make-default (list the model as the page's default in public/models/index.json; without it the default stays),
+ * --recipe ID (one of SHIPPED_RECIPES in src/engine/train/recipe.ts; default DEFAULT_RECIPE's id).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -39,7 +41,7 @@ import {
   type HeldoutScore,
 } from '../src/engine/train/model-card.ts';
 import { paramLayout, renormalizesTopK } from '../src/engine/train/config.ts';
-import { DEFAULT_RECIPE, recipeSteps } from '../src/engine/train/recipe.ts';
+import { DEFAULT_RECIPE, recipeSteps, SHIPPED_RECIPES } from '../src/engine/train/recipe.ts';
 import { decodeTrainState, type TrainState } from '../src/engine/train/state.ts';
 import { roundToDtype } from '../src/engine/io/dtype-encoding.ts';
 import { generateTokens } from '../src/gpu/eval/generate.ts';
@@ -49,7 +51,19 @@ import { evaluateStream } from '../src/gpu/train/evaluate.ts';
 import { GpuTrainer } from '../src/gpu/train/trainer.ts';
 import type { TrainLogEntry } from '../src/gpu/train/run.ts';
 
-const recipe = DEFAULT_RECIPE;
+const { values: flags } = parseArgs({
+  options: {
+    'skip-data': { type: 'boolean' },
+    'measure-only': { type: 'boolean' },
+    'make-default': { type: 'boolean' },
+    recipe: { type: 'string', default: DEFAULT_RECIPE.id },
+  },
+});
+const recipe = SHIPPED_RECIPES[flags.recipe];
+if (!recipe) {
+  console.error(`train:default: --recipe ${flags.recipe} is not one of ${Object.keys(SHIPPED_RECIPES).join(', ')}`);
+  process.exit(2);
+}
 const CORPUS = 'build/corpus/brown';
 const TOKENIZER = 'build/tokenizer';
 const WORK = `build/train/${recipe.id}`;
@@ -62,11 +76,8 @@ const PRUNING = { sparsity: 0.5, methods: ['magnitude', 'wanda', 'moe-pruner', '
 /** BLiMP: the shipped 67 paradigms, the first 50 pairs of each (bench/README.md scores brown-moe-3m the same way). */
 const BLIMP = { file: 'public/data/blimp/blimp-200.jsonl', limit: 50 };
 const PROMPTS = ['The jury said', 'In the morning, the', 'The President of the United States', 'She looked at him and'];
-const REPRODUCE = 'npm run train:default';
+const REPRODUCE = `npm run train:default -- --recipe ${recipe.id}`;
 
-const { values: flags } = parseArgs({
-  options: { 'skip-data': { type: 'boolean' }, 'measure-only': { type: 'boolean' }, 'make-default': { type: 'boolean' } },
-});
 const io = { out: (t: string) => console.log(t), err: (t: string) => console.error(t) };
 
 function run(command: string, args: string[]): void {
@@ -363,7 +374,7 @@ async function measure(dtype: 'f16' | 'bf16'): Promise<void> {
       `Trained on a CPU (Mesa's lavapipe on 2 cores shared with other work) in ${(seconds / 60).toFixed(0)} minutes, so the shape is small ` +
       `and it saw ${(steps.at(-1)!.tokens / data.train.length).toFixed(1)} epochs of a small corpus. Where a GPU is at hand, retrain a larger ` +
       'shape for longer (hidden 256-320, 6 layers, expert FFN about 2.5x hidden, several epochs; about 20 minutes on one GPU): edit ' +
-      'DEFAULT_RECIPE in src/engine/train/recipe.ts and run the command above.',
+      `the recipe (${recipe.id}) in src/engine/train/recipe.ts and run the command above.`,
   };
   await writeFile(join(MODEL, 'README.md'), renderModelCard(card));
   await writeFile(join(WORK, 'card.json'), `${JSON.stringify(card, null, 2)}\n`);

@@ -5,7 +5,15 @@ import { applyRope } from '../../src/engine/reference/ops.ts';
 import { paramLayout, TRAIN_MAX_EXPERTS, validateConfig } from '../../src/engine/train/config.ts';
 import { DataOrder, evaluationWindows, positionsById } from '../../src/engine/train/data.ts';
 import { initialParameters } from '../../src/engine/train/init.ts';
-import { BROWN_MOE_3M_RECIPE, canResume, DEFAULT_RECIPE, recipeLearningRate, recipeSteps, recipeWithSteps } from '../../src/engine/train/recipe.ts';
+import {
+  BROWN_MOE_3M_RECIPE,
+  canResume,
+  DEFAULT_RECIPE,
+  recipeLearningRate,
+  recipeSteps,
+  recipeWithSteps,
+  SHIPPED_RECIPES,
+} from '../../src/engine/train/recipe.ts';
 import { ropeTable } from '../../src/engine/train/rope-table.ts';
 import { learningRate } from '../../src/engine/train/schedule.ts';
 import { decodeTrainState, encodeTrainState } from '../../src/engine/train/state.ts';
@@ -187,5 +195,18 @@ describe('model config limits', () => {
     expect(() => validateConfig({ ...model, numExperts: TRAIN_MAX_EXPERTS + 1 })).toThrow(
       `numExperts <= ${TRAIN_MAX_EXPERTS} (got ${model.topK}, ${TRAIN_MAX_EXPERTS + 1})`,
     );
+  });
+});
+
+describe('shipped recipes', () => {
+  it("each is a shipped model of its shape whose card's Reproduce command names it", () => {
+    expect(Object.keys(SHIPPED_RECIPES)).toContain(DEFAULT_RECIPE.id);
+    for (const [id, recipe] of Object.entries(SHIPPED_RECIPES)) {
+      expect(recipe.id).toBe(id);
+      const folder = new URL(`../../public/models/${id}/`, import.meta.url);
+      const config = JSON.parse(readFileSync(new URL('config.json', folder), 'utf8')) as { num_experts?: number; num_local_experts?: number };
+      expect(config.num_experts ?? config.num_local_experts, id).toBe(recipe.model.numExperts);
+      expect(readFileSync(new URL('README.md', folder), 'utf8')).toContain(`npm run train:default -- --recipe ${id}\n`);
+    }
   });
 });

@@ -145,6 +145,11 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   continuation: { peak: 5e-4, floor: 5e-5, warmupSteps: 30, totalSteps: 800 },
 };
 
+/** Every shipped model's recipe by id (public/models/<id>): `npm run train:default -- --recipe <id>` rebuilds it. */
+export const SHIPPED_RECIPES: Readonly<Record<string, TrainRecipe>> = Object.fromEntries(
+  [BROWN_MOE_3M_RECIPE, BROWN_QMOE_3M_RECIPE, DEFAULT_RECIPE].map((r) => [r.id, r]),
+);
+
 /** `r` as a plain schedule of `steps` steps (same warmup, peak and floor), without a cut or a continuation. */
 export function recipeWithSteps(r: TrainRecipe, steps: number): TrainRecipe {
   const plain: TrainRecipe = { ...r, schedule: { ...r.schedule, totalSteps: steps } };
