@@ -17,9 +17,9 @@ import { compareStreams } from '../gpu/eval/fidelity.ts';
 import { prunePipeline, type PipelineRun } from '../gpu/prune/pipeline.ts';
 import type { GpuMaskSet } from '../gpu/model/gpu-mask-set.ts';
 import type { QuantBits } from '../engine/quantize/quantized-matrix.ts';
-import { QUANTIZE_DEFAULTS, QuantizeRequestError } from '../engine/quantize/settings.ts';
+import { QUANTIZE_DEFAULTS } from '../engine/quantize/settings.ts';
 import { benchmarksWithMasks } from './benchmarks.ts';
-import { quantizeAside } from './quantize.ts';
+import { quantizeAside, quantizeEngineError } from './quantize.ts';
 import { checkQuantizableMasks } from './quantize-page.ts';
 import { calibrationWindows, runCalibration, statisticsKey } from './calibration.ts';
 import { progressStep, type LabSession } from './lab-session.ts';
@@ -182,8 +182,7 @@ async function quantizedPoint(session: LabSession, bits: QuantBits, options: Ope
   try {
     run = await quantizeAside(session, settings, masks, { signal: options.signal });
   } catch (error) {
-    if (error instanceof QuantizeRequestError) throw new EngineError({ kind: 'bad-request', message: `Quantization: ${error.message}.` });
-    throw error;
+    throw quantizeEngineError(error);
   }
   const { accounting } = run.report;
   const achieved = session.masks?.summary.overall;

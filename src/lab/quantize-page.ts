@@ -9,10 +9,10 @@ import { EngineError } from '../api/errors.ts';
 import type { ExportFile } from '../api/lab.ts';
 import type { QuantizePerplexity, QuantizeRequest, QuantizeSummary } from '../api/quantize.ts';
 import { QUANTIZE_REPORT_FORMAT } from '../engine/quantize/report.ts';
-import { QuantizeRequestError, quantizeSettingsOf } from '../engine/quantize/settings.ts';
+import { quantizeSettingsOf } from '../engine/quantize/settings.ts';
 import { calibrationWindows } from './calibration.ts';
 import type { LabSession } from './lab-session.ts';
-import { perplexityUnder, quantizationInForce, quantizedPerplexity, quantizeWithSettings, writeQuantized } from './quantize.ts';
+import { perplexityUnder, quantizationInForce, quantizedPerplexity, quantizeEngineError, quantizeWithSettings, writeQuantized } from './quantize.ts';
 import type { TextLibrary } from './texts.ts';
 import { zipStored } from './zip.ts';
 
@@ -46,8 +46,7 @@ export async function runQuantize(session: LabSession, texts: TextLibrary, reque
       options,
     );
   } catch (error) {
-    if (error instanceof QuantizeRequestError) throw new EngineError({ kind: 'bad-request', message: `Quantization: ${error.message}.` });
-    throw error;
+    throw quantizeEngineError(error);
   }
   const { text, ctx, maxTokens } = request.evaluation;
   const ids = await texts.firstTokens(tokenizer, text, maxTokens, true);
@@ -70,8 +69,7 @@ export async function quantizedFiles(session: LabSession, request: { zip: boolea
       files.push({ path, bytes: new Uint8Array(await new Blob(parts as BlobPart[]).arrayBuffer()) });
     });
   } catch (error) {
-    if (error instanceof QuantizeRequestError) throw new EngineError({ kind: 'bad-request', message: `Quantization: ${error.message}.` });
-    throw error;
+    throw quantizeEngineError(error);
   }
   // The report as `moe-lab quantize --out` writes it beside the folder's files.
   const report = { format: QUANTIZE_REPORT_FORMAT, ...quantizationInForce(session).report };

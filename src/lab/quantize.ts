@@ -343,3 +343,8 @@ export function gptqFolderProblem(quantized: QuantizedModel): string | null {
   }
   return null;
 }
+
+/** `error` as the page reports it: a QuantizeRequestError becomes the engine's bad-request "Quantization: …"; others pass. */
+export function quantizeEngineError(error: unknown): unknown {
+  return error instanceof QuantizeRequestError ? new EngineError({ kind: 'bad-request', message: `Quantization: ${error.message}.` }) : error;
+}
