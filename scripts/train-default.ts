@@ -41,7 +41,8 @@ import {
   type HeldoutScore,
 } from '../src/engine/train/model-card.ts';
 import { paramLayout, renormalizesTopK } from '../src/engine/train/config.ts';
-import { DEFAULT_RECIPE, recipeSteps, SHIPPED_RECIPES } from '../src/engine/train/recipe.ts';
+import { routerScaleOf } from '../src/engine/train/init.ts';
+import { DEFAULT_RECIPE, recipeSteps, SHIPPED_RECIPES, type TrainRecipe } from '../src/engine/train/recipe.ts';
 import { decodeTrainState, type TrainState } from '../src/engine/train/state.ts';
 import { roundToDtype } from '../src/engine/io/dtype-encoding.ts';
 import { generateTokens } from '../src/gpu/eval/generate.ts';
@@ -385,6 +386,19 @@ async function measure(dtype: 'f16' | 'bf16'): Promise<void> {
 }
 
 /**
+ * What tells a warm start that keeps its source's experts from the source in the page's model list: the layers
+ * whose routers it sharpened (', sharper routers in layers 2-3'), else nothing.
+ */
+function sharpenedNote(r: TrainRecipe): string {
+  const w = r.warmStart;
+  if (!w || w.splitExperts !== 1) return '';
+  const layers = Array.from({ length: r.model.numLayers }, (_, l) => l).filter((l) => routerScaleOf(w, l) > 1);
+  if (layers.length === 0) return '';
+  const span = layers.length === 1 ? `layer ${layers[0]}` : `layers ${layers[0]}-${layers[layers.length - 1]}`;
+  return `, sharper routers in ${span}`;
+}
+
+/**
  * Lists the model in public/models/index.json; with --make-default as the default (every other entry stays, not
  * default), else every other entry keeps its flag.
  */
@@ -395,7 +409,7 @@ async function updateIndex(card: CardData): Promise<void> {
   const family = renormalizesTopK(c) ? 'Mixtral' : 'Qwen2-MoE';
   const entry = {
     id: recipe.id,
-    name: `Brown MoE ${(card.parameters.total / 1e6).toFixed(1)}M (${family}, ${c.numExperts} experts, top-${c.topK}${renormalizesTopK(c) ? '' : ' unnormalized'})`,
+    name: `Brown MoE ${(card.parameters.total / 1e6).toFixed(1)}M (${family}, ${c.numExperts} experts, top-${c.topK}${renormalizesTopK(c) ? '' : ' unnormalized'}${sharpenedNote(card.recipe)})`,
     path: `models/${recipe.id}`,
     default: flags['make-default'] === true,
     ...(card.lesson?.expert != null ? { lessonExpert: card.lesson.expert } : {}),

@@ -126,6 +126,25 @@ describe('export to Hugging Face Mixtral / Qwen2-MoE layout', () => {
     expect(a.findIndex((v, i) => v !== base[i] && !routers.some((r) => i >= r.offset && i < r.offset + r.size))).toBe(-1);
   });
 
+  it("a warm start without a split scales each layer's router rows by its own factor and leaves the rest as it was", () => {
+    const from = paramLayout(config);
+    const rng = createRng(7);
+    const params = Float32Array.from({ length: from.count }, () => 0.3 * rng.normal());
+    const scales = Array.from({ length: config.numLayers }, (_, l) => 1 + l / 2);
+    const warm = { model: 'memory', from: config, splitExperts: 1, routerScale: scales, downScale: 1 };
+    const values = warmStartParameters(from, warm, params);
+    for (const [l, r] of from.layers.map((t) => t.router).entries()) {
+      const scaled = Array.from(params.subarray(r.offset, r.offset + r.size), (v) => Math.fround(scales[l] * v));
+      expect(Array.from(values.subarray(r.offset, r.offset + r.size)), `layer ${l}`).toEqual(scaled);
+    }
+    const inRouter = (i: number) => from.layers.some((t) => i >= t.router.offset && i < t.router.offset + t.router.size);
+    expect(values.findIndex((v, i) => v !== params[i] && !inRouter(i))).toBe(-1);
+    expect(() => warmStartParameters(from, { ...warm, routerScale: scales.slice(1) }, params)).toThrow(
+      new RegExp(`routerScale has ${config.numLayers - 1} factors, the model has ${config.numLayers} layers`),
+    );
+    expect(() => warmStartParameters(from, { ...warm, routerScale: scales.map((s, l) => (l ? s : 0)) }, params)).toThrow(/must be positive/);
+  });
+
   it('falls back to bf16 when a value is beyond the f16 range', () => {
     const layout = paramLayout(config);
     const params = new Float32Array(layout.count).fill(0.01);

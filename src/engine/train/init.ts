@@ -43,7 +43,12 @@ export interface WarmStart {
   /** The source's model shape (its recipe's `model`). */
   from: TrainModelConfig;
   splitExperts: number;
-  routerScale: number;
+  /**
+   * Router rows times this: one factor for every layer, or one per layer (layer 0 first). A factor above 1 sharpens
+   * the softmax, so the gates spread further from token to token; per layer, because the deep layers' masks are the
+   * ones that stay closest to Wanda's (docs/training.md, "Sharper deep routers").
+   */
+  routerScale: number | readonly number[];
   downScale: number;
   /**
    * Perturbs each part's router row before the scale: row + std * sd(parent row) * z, z ~ N(0, 1) seeded by `seed`
@@ -54,10 +59,19 @@ export interface WarmStart {
   routerNoise?: { std: number; seed: number };
 }
 
+/** The factor on layer `l`'s router rows. */
+export function routerScaleOf(w: WarmStart, l: number): number {
+  return typeof w.routerScale === 'number' ? w.routerScale : w.routerScale[l];
+}
+
 /** Checks that `w` turns its source shape into `target`; throws RangeError naming the field. */
 export function validateWarmStart(w: WarmStart, target: TrainModelConfig): void {
   const p = w.splitExperts;
   if (!Number.isInteger(p) || p < 1) throw new RangeError(`warm start: splitExperts must be a positive integer (got ${p})`);
+  const scales = typeof w.routerScale === 'number' ? [w.routerScale] : w.routerScale;
+  if (typeof w.routerScale !== 'number' && scales.length !== target.numLayers)
+    throw new RangeError(`warm start: routerScale has ${scales.length} factors, the model has ${target.numLayers} layers`);
+  if (!scales.every((s) => Number.isFinite(s) && s > 0)) throw new RangeError(`warm start: routerScale must be positive (got ${scales.join(', ')})`);
   const expected: TrainModelConfig = {
     ...w.from,
     numExperts: w.from.numExperts * p,
@@ -99,13 +113,14 @@ export function warmStartParameters(layout: ParamLayout, w: WarmStart, sourcePar
   copy(layout.finalNorm, source.finalNorm);
   layout.layers.forEach((t, l) => {
     const s = source.layers[l];
+    const routerScale = routerScaleOf(w, l);
     for (const key of ['qkv', 'o', 'attnNorm', 'moeNorm'] as const) copy(t[key], s[key]);
     for (let e = 0; e < E; e++) {
       const parent = Math.floor(e / p);
       const part = e % p;
       const row = sourceParams.subarray(s.router.offset + parent * H, s.router.offset + (parent + 1) * H);
       const sd = noise ? standardDeviation(row) * noise.std : 0;
-      for (let h = 0; h < H; h++) values[t.router.offset + e * H + h] = w.routerScale * (row[h] + (rng ? sd * rng.normal() : 0));
+      for (let h = 0; h < H; h++) values[t.router.offset + e * H + h] = routerScale * (row[h] + (rng ? sd * rng.normal() : 0));
       // w13 [E, 2J, H]: the part's gate rows, then its up rows, from the parent's [2I, H].
       for (const half of [0, 1]) {
         const from = s.w13.offset + parent * 2 * I * H + (half * I + part * J) * H;

@@ -3,7 +3,8 @@
  * pipeline (scripts/train-default.ts) fills CardData from its logs, `moe-lab ppl`, `moe-lab calibrate`, gzip and
  * greedy generation; this file only formats them.
  */
-import { renormalizesTopK } from './config.ts';
+import { renormalizesTopK, type TrainModelConfig } from './config.ts';
+import type { WarmStart } from './init.ts';
 import type { TrainRecipe } from './recipe.ts';
 
 export interface HeldoutScore {
@@ -164,6 +165,16 @@ function lessonSection(d: CardData): string[] {
   ];
 }
 
+/** The card's line on a warm start: the source, how its experts were split (if they were), its routers' changes. */
+function warmStartLine(w: WarmStart, c: TrainModelConfig): string {
+  const scale = typeof w.routerScale === 'number' ? `${w.routerScale}` : `${w.routerScale.join(', ')} in layers 0-${w.routerScale.length - 1}`;
+  const noise = w.routerNoise ? ` plus its own noise N(0, (${w.routerNoise.std} x the row's standard deviation)^2) (seed ${w.routerNoise.seed})` : '';
+  const source = `the weights of \`${w.model}\` (${w.from.numExperts} experts of FFN ${w.from.expertFfnSize}, top-${w.from.topK})`;
+  if (w.splitExperts === 1)
+    return `- Initialization: ${source}, each router row${noise} times ${scale}, the down projections times ${w.downScale}; fresh AdamW moments.`;
+  return `- Initialization: ${source}, each expert split into ${w.splitExperts} experts of ${c.expertFfnSize} FFN columns (fine-grained segmentation, DeepSeekMoE), its router row copied to each part${noise}, times ${scale}, and its down projection times ${w.downScale}; fresh AdamW moments.`;
+}
+
 export function renderModelCard(d: CardData): string {
   const c = d.recipe.model;
   const s = d.recipe.schedule;
@@ -240,7 +251,7 @@ export function renderModelCard(d: CardData): string {
     `- Batches of ${d.recipe.windows} windows x ${c.contextLength} tokens (${d.recipe.windows * c.contextLength} tokens per step), windows drawn in a seeded order (seed ${d.recipe.seed}); ${millions(d.training.tokensSeen)} tokens seen, ${epochs.toFixed(2)} epochs.`,
     `- Loss: next-token cross-entropy + ${d.recipe.routerAuxLossCoef} x the Switch-Transformer load-balancing loss (E x sum_e f_e P_e, averaged over layers).`,
     w
-      ? `- Initialization: the weights of \`${w.model}\` (${w.from.numExperts} experts of FFN ${w.from.expertFfnSize}, top-${w.from.topK}), each expert split into ${w.splitExperts} experts of ${c.expertFfnSize} FFN columns (fine-grained segmentation, DeepSeekMoE), its router row copied to each part${w.routerNoise ? ` plus its own noise N(0, (${w.routerNoise.std} x the row's standard deviation)^2) (seed ${w.routerNoise.seed})` : ''}, times ${w.routerScale}, and its down projection times ${w.downScale}; fresh AdamW moments.`
+      ? warmStartLine(w, c)
       : `- Initialization: N(0, 0.02^2) matrices, residual output projections scaled by 1/sqrt(2L), router near zero so routing starts balanced.`,
     `- f32 training, exported to ${d.dtype}. ${(d.training.seconds / 60).toFixed(0)} minutes on ${d.training.device}.`,
     `- Final training loss ${d.training.lastTrainLoss.toFixed(3)} (mean of the last logged steps); validation loss ${d.training.validationLoss.toFixed(3)} nats/token on the whole validation split.`,
