@@ -7,6 +7,7 @@ import { DataOrder, evaluationWindows, positionsById } from '../../src/engine/tr
 import { initialParameters } from '../../src/engine/train/init.ts';
 import {
   BROWN_MOE_3M_RECIPE,
+  BROWN_QMOE128_3M_RECIPE,
   canResume,
   DEFAULT_RECIPE,
   recipeLearningRate,
@@ -72,7 +73,7 @@ describe('learning-rate schedule', () => {
 });
 
 describe('a recipe with a continuation', () => {
-  const { continuation: _own, ...plain } = DEFAULT_RECIPE;
+  const { continuation: _own, ...plain } = BROWN_QMOE128_3M_RECIPE;
   const continued = { ...plain, continuation: { peak: 1e-3, floor: 1e-5, warmupSteps: 10, totalSteps: 100 } };
   const end = recipeSteps(plain);
   it('runs its schedule, then the continuation counted from the schedule end', () => {
@@ -89,8 +90,8 @@ describe('a recipe with a continuation', () => {
     expect(canResume(continued, end + 50, continued)).toBe(true);
     expect(canResume(continued, end, plain)).toBe(false);
     expect(canResume({ ...plain, seed: 1 }, 10, continued)).toBe(false);
-    // The default model was trained this way: its schedule, then resumed into its continuation.
-    expect(canResume(plain, recipeSteps(plain), DEFAULT_RECIPE)).toBe(true);
+    // brown-qmoe128-3m was trained this way: its schedule, then resumed into its continuation.
+    expect(canResume(plain, recipeSteps(plain), BROWN_QMOE128_3M_RECIPE)).toBe(true);
   });
 });
 

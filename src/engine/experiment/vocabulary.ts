@@ -126,7 +126,7 @@ function switches<const A extends string>(row: Row<SwitchesSetting> & { at: A; d
 }
 
 /** The page's default model: the `default: true` entry of public/models/index.json (a unit test holds them together). */
-export const DEFAULT_EMBEDDED_MODEL = 'brown-qmoe128-3m';
+export const DEFAULT_EMBEDDED_MODEL = 'brown-qmoe128-sharp-3m';
 /**
  * The guided tour's generation (src/ui/lab/GuidedTour.tsx): the prompt the generation panel opens with and the new
  * tokens of the tour's greedy continuations, a sentence, quick even on a CPU driver. A shipped model's

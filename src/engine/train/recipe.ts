@@ -123,13 +123,13 @@ export const BROWN_QMOE_3M_RECIPE: TrainRecipe = {
 };
 
 /**
- * The default model: brown-qmoe-3m's weights, each expert split in two (128 experts of FFN 12, top-32: the same active
+ * brown-qmoe128-3m (the page's default before brown-qmoe128-sharp-3m): brown-qmoe-3m's weights, each expert split in two (128 experts of FFN 12, top-32: the same active
  * FFN width), each part's router row plus N(0, (sd(row) / 2)^2) noise so the halves of an expert stop being chosen
  * together, trained on for 800 steps and then 800 more at half the peak rate. Finer experts with distinct router
  * rows spread the gates over more, smaller token sets, which is what moves MoE-Pruner's masks away from Wanda's
  * (docs/training.md, "128 experts").
  */
-export const DEFAULT_RECIPE: TrainRecipe = {
+export const BROWN_QMOE128_3M_RECIPE: TrainRecipe = {
   ...BROWN_QMOE_3M_RECIPE,
   id: 'brown-qmoe128-3m',
   model: { ...BROWN_QMOE_3M_RECIPE.model, numExperts: 128, topK: 32, expertFfnSize: 12 },
@@ -145,9 +145,31 @@ export const DEFAULT_RECIPE: TrainRecipe = {
   continuation: { peak: 5e-4, floor: 5e-5, warmupSteps: 30, totalSteps: 800 },
 };
 
+/**
+ * The default model: brown-qmoe128-3m's weights with the routers of layers 2 and 3 sharpened (x1.6 and x2.2), trained
+ * on for 800 steps at a low rate (peak 2e-4) with fresh AdamW moments. A sharper softmax spreads the unnormalized gates
+ * further from token to token, which moves MoE-Pruner's masks away from Wanda's; layers 2 and 3 were the ones under 10%
+ * (docs/training.md, "Sharper deep routers"). Validation every 400 steps: a cadence, no parameter.
+ */
+const { continuation: _sharpSourceContinuation, ...sharpSource } = BROWN_QMOE128_3M_RECIPE;
+
+export const DEFAULT_RECIPE: TrainRecipe = {
+  ...sharpSource,
+  id: 'brown-qmoe128-sharp-3m',
+  warmStart: {
+    model: 'public/models/brown-qmoe128-3m',
+    from: BROWN_QMOE128_3M_RECIPE.model,
+    splitExperts: 1,
+    routerScale: [1, 1, 1.6, 2.2],
+    downScale: 1,
+  },
+  schedule: { peak: 2e-4, floor: 5e-5, warmupSteps: 30, totalSteps: 800 },
+  validateEvery: 400,
+};
+
 /** Every shipped model's recipe by id (public/models/<id>): `npm run train:default -- --recipe <id>` rebuilds it. */
 export const SHIPPED_RECIPES: Readonly<Record<string, TrainRecipe>> = Object.fromEntries(
-  [BROWN_MOE_3M_RECIPE, BROWN_QMOE_3M_RECIPE, DEFAULT_RECIPE].map((r) => [r.id, r]),
+  [BROWN_MOE_3M_RECIPE, BROWN_QMOE_3M_RECIPE, BROWN_QMOE128_3M_RECIPE, DEFAULT_RECIPE].map((r) => [r.id, r]),
 );
 
 /** `r` as a plain schedule of `steps` steps (same warmup, peak and floor), without a cut or a continuation. */
