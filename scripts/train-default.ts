@@ -394,7 +394,9 @@ function sharpenedNote(r: TrainRecipe): string {
   if (!w || w.splitExperts !== 1) return '';
   const layers = Array.from({ length: r.model.numLayers }, (_, l) => l).filter((l) => routerScaleOf(w, l) > 1);
   if (layers.length === 0) return '';
-  const span = layers.length === 1 ? `layer ${layers[0]}` : `layers ${layers[0]}-${layers[layers.length - 1]}`;
+  const first = layers[0];
+  const last = layers[layers.length - 1];
+  const span = layers.length === 1 ? `layer ${first}` : last - first === layers.length - 1 ? `layers ${first}-${last}` : `layers ${layers.join(', ')}`;
   return `, sharper routers in ${span}`;
 }
 

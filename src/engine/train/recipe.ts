@@ -123,11 +123,11 @@ export const BROWN_QMOE_3M_RECIPE: TrainRecipe = {
 };
 
 /**
- * brown-qmoe128-3m (the page's default before brown-qmoe128-sharp-3m): brown-qmoe-3m's weights, each expert split in two (128 experts of FFN 12, top-32: the same active
- * FFN width), each part's router row plus N(0, (sd(row) / 2)^2) noise so the halves of an expert stop being chosen
- * together, trained on for 800 steps and then 800 more at half the peak rate. Finer experts with distinct router
- * rows spread the gates over more, smaller token sets, which is what moves MoE-Pruner's masks away from Wanda's
- * (docs/training.md, "128 experts").
+ * brown-qmoe128-3m (the page's default before brown-qmoe128-sharp-3m): brown-qmoe-3m's weights, each expert split in
+ * two (128 experts of FFN 12, top-32: the same active FFN width), each part's router row plus N(0, (sd(row) / 2)^2)
+ * noise so the halves of an expert stop being chosen together, trained on for 800 steps and then 800 more at half the
+ * peak rate. Finer experts with distinct router rows spread the gates over more, smaller token sets, which is what
+ * moves MoE-Pruner's masks away from Wanda's (docs/training.md, "128 experts").
  */
 export const BROWN_QMOE128_3M_RECIPE: TrainRecipe = {
   ...BROWN_QMOE_3M_RECIPE,
